@@ -1,0 +1,47 @@
+//! The shape every aggregate shares, so the engine can load, decide and append any of them.
+
+use chrono::{DateTime, Utc};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::ids::PartyId;
+
+/// What a decision may know besides the state and the command: who asks and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    pub now: DateTime<Utc>,
+    pub actor: PartyId,
+}
+
+/// An event type with a stable name and a schema version, stored as JSON.
+pub trait DomainEvent: Serialize + DeserializeOwned + Clone + std::fmt::Debug {
+    /// The stable name stored in the log (never a Rust type path).
+    fn event_type(&self) -> &'static str;
+}
+
+/// An event-sourced aggregate: `decide` turns a command into events, `apply` folds one event.
+pub trait Aggregate: Sized + Clone + std::fmt::Debug {
+    type Command: std::fmt::Debug;
+    type Event: DomainEvent;
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Streams of this aggregate are named `<STREAM_PREFIX>-<uuid>`.
+    const STREAM_PREFIX: &'static str;
+
+    /// Folds one event into the state. `None` is the state before the stream's first event.
+    fn apply(state: Option<Self>, event: &Self::Event) -> Option<Self>;
+
+    /// Decides which events a command produces, or why it is refused. Pure.
+    fn decide(
+        state: Option<&Self>,
+        command: &Self::Command,
+        ctx: &Context,
+    ) -> Result<Vec<Self::Event>, Self::Error>;
+
+    /// Folds a whole sequence of events from the empty state.
+    fn fold<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Option<Self>
+    where
+        Self::Event: 'a,
+    {
+        events.into_iter().fold(None, |state, e| Self::apply(state, e))
+    }
+}

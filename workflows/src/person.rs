@@ -1,0 +1,204 @@
+//! The survivor's personal data: the `person-<id>` stream, the only place it lives.
+//!
+//! Plans refer to a person by [`PersonId`] alone. Every field here is [`Personal`], the marker the
+//! encryption issue will use to encrypt with a per-person key (and shred on erasure).
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::aggregate::{Aggregate, Context, DomainEvent};
+use crate::ids::{PartyId, PersonId};
+use crate::personal::Personal;
+use crate::text::{bounded, email, Language, TextError};
+
+pub const MAX_NAME: usize = 200;
+pub const MAX_CONTACT: usize = 500;
+pub const MAX_NOTE: usize = 4000;
+
+/// How to reach the person. All optional; all personal.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ContactDetails {
+    pub phone: Option<Personal<String>>,
+    pub email: Option<Personal<String>>,
+    pub address: Option<Personal<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub text: Personal<String>,
+    pub author: PartyId,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: PersonId,
+    pub version: u64,
+    pub full_name: Personal<String>,
+    pub date_of_birth: Option<Personal<NaiveDate>>,
+    pub preferred_language: Option<Language>,
+    pub contact: ContactDetails,
+    pub notes: Vec<Note>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonCommand {
+    Register {
+        person_id: PersonId,
+        full_name: String,
+        date_of_birth: Option<NaiveDate>,
+        preferred_language: Option<String>,
+        contact: ContactDetails,
+    },
+    UpdateContact {
+        contact: ContactDetails,
+    },
+    AddNote {
+        text: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PersonEvent {
+    #[serde(rename = "person_registered")]
+    PersonRegistered {
+        person_id: PersonId,
+        full_name: Personal<String>,
+        date_of_birth: Option<Personal<NaiveDate>>,
+        preferred_language: Option<Language>,
+        contact: ContactDetails,
+    },
+    #[serde(rename = "person_contact_updated")]
+    ContactUpdated { contact: ContactDetails },
+    #[serde(rename = "person_note_added")]
+    NoteAdded { note: Note },
+}
+
+impl DomainEvent for PersonEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::PersonRegistered { .. } => "person_registered",
+            Self::ContactUpdated { .. } => "person_contact_updated",
+            Self::NoteAdded { .. } => "person_note_added",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PersonError {
+    #[error("this person is already registered")]
+    AlreadyRegistered,
+    #[error("no such person: register them first")]
+    NotRegistered,
+    #[error("the date of birth {0} lies in the future")]
+    BornInTheFuture(NaiveDate),
+    #[error(transparent)]
+    Text(#[from] TextError),
+}
+
+fn clean_contact(c: &ContactDetails) -> Result<ContactDetails, TextError> {
+    let field = |name: &'static str, v: &Option<Personal<String>>| {
+        v.as_ref()
+            .map(|v| bounded(name, &v.0, MAX_CONTACT).map(Personal))
+            .transpose()
+    };
+    Ok(ContactDetails {
+        phone: field("phone", &c.phone)?,
+        email: c
+            .email
+            .as_ref()
+            .map(|e| email(&e.0).map(Personal))
+            .transpose()?,
+        address: field("address", &c.address)?,
+    })
+}
+
+impl Aggregate for Person {
+    type Command = PersonCommand;
+    type Event = PersonEvent;
+    type Error = PersonError;
+    const STREAM_PREFIX: &'static str = "person";
+
+    fn apply(state: Option<Self>, event: &PersonEvent) -> Option<Self> {
+        match (state, event) {
+            (
+                None,
+                PersonEvent::PersonRegistered {
+                    person_id,
+                    full_name,
+                    date_of_birth,
+                    preferred_language,
+                    contact,
+                },
+            ) => Some(Person {
+                id: *person_id,
+                version: 1,
+                full_name: full_name.clone(),
+                date_of_birth: date_of_birth.clone(),
+                preferred_language: preferred_language.clone(),
+                contact: contact.clone(),
+                notes: Vec::new(),
+            }),
+            (None, _) => None,
+            (Some(mut p), e) => {
+                p.version += 1;
+                match e {
+                    PersonEvent::PersonRegistered { .. } => {}
+                    PersonEvent::ContactUpdated { contact } => p.contact = contact.clone(),
+                    PersonEvent::NoteAdded { note } => p.notes.push(note.clone()),
+                }
+                Some(p)
+            }
+        }
+    }
+
+    fn decide(
+        state: Option<&Self>,
+        command: &PersonCommand,
+        ctx: &Context,
+    ) -> Result<Vec<PersonEvent>, PersonError> {
+        match (state, command) {
+            (
+                None,
+                PersonCommand::Register {
+                    person_id,
+                    full_name,
+                    date_of_birth,
+                    preferred_language,
+                    contact,
+                },
+            ) => {
+                if let Some(dob) = date_of_birth {
+                    if *dob > ctx.now.date_naive() {
+                        return Err(PersonError::BornInTheFuture(*dob));
+                    }
+                }
+                Ok(vec![PersonEvent::PersonRegistered {
+                    person_id: *person_id,
+                    full_name: Personal(bounded("full name", full_name, MAX_NAME)?),
+                    date_of_birth: date_of_birth.map(Personal),
+                    preferred_language: preferred_language
+                        .as_deref()
+                        .map(Language::parse)
+                        .transpose()?,
+                    contact: clean_contact(contact)?,
+                }])
+            }
+            (Some(_), PersonCommand::Register { .. }) => Err(PersonError::AlreadyRegistered),
+            (None, _) => Err(PersonError::NotRegistered),
+            (Some(_), PersonCommand::UpdateContact { contact }) => {
+                Ok(vec![PersonEvent::ContactUpdated {
+                    contact: clean_contact(contact)?,
+                }])
+            }
+            (Some(_), PersonCommand::AddNote { text }) => Ok(vec![PersonEvent::NoteAdded {
+                note: Note {
+                    text: Personal(bounded("note", text, MAX_NOTE)?),
+                    author: ctx.actor,
+                    at: ctx.now,
+                },
+            }]),
+        }
+    }
+}

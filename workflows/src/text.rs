@@ -1,0 +1,156 @@
+//! Bounded, validated text: every free-text field has a limit and a clear error.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TextError {
+    #[error("{field} must not be empty")]
+    Empty { field: &'static str },
+    #[error("{field} is {len} characters long; at most {max} are allowed")]
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error("'{0}' is not a valid step key: use 1 to 64 lowercase letters, digits, '_' or '-'")]
+    InvalidStepKey(String),
+    #[error("'{0}' is not a country code: use the two-letter ISO 3166 code, e.g. NG")]
+    InvalidCountry(String),
+    #[error("'{0}' is not an IANA time zone, e.g. Europe/Paris")]
+    InvalidTimeZone(String),
+    #[error("'{0}' is not a language code: use a two-letter ISO 639-1 code such as en, fr or es")]
+    InvalidLanguage(String),
+    #[error("'{0}' is not an email address")]
+    InvalidEmail(String),
+}
+
+/// Checks that `value` is non-empty (after trimming) and at most `max` characters.
+pub fn bounded(field: &'static str, value: &str, max: usize) -> Result<String, TextError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(TextError::Empty { field });
+    }
+    let len = trimmed.chars().count();
+    if len > max {
+        return Err(TextError::TooLong { field, len, max });
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// An ISO 3166-1 alpha-2 country code, upper case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CountryCode(String);
+
+impl CountryCode {
+    pub fn parse(s: &str) -> Result<Self, TextError> {
+        let up = s.trim().to_ascii_uppercase();
+        if up.len() == 2 && up.bytes().all(|b| b.is_ascii_uppercase()) {
+            Ok(Self(up))
+        } else {
+            Err(TextError::InvalidCountry(s.chars().take(20).collect()))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CountryCode {
+    type Error = TextError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+impl From<CountryCode> for String {
+    fn from(c: CountryCode) -> Self {
+        c.0
+    }
+}
+impl fmt::Display for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A two-letter ISO 639-1 language code, lower case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Language(String);
+
+impl Language {
+    pub fn parse(s: &str) -> Result<Self, TextError> {
+        let low = s.trim().to_ascii_lowercase();
+        if low.len() == 2 && low.bytes().all(|b| b.is_ascii_lowercase()) {
+            Ok(Self(low))
+        } else {
+            Err(TextError::InvalidLanguage(s.chars().take(20).collect()))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl TryFrom<String> for Language {
+    type Error = TextError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+impl From<Language> for String {
+    fn from(c: Language) -> Self {
+        c.0
+    }
+}
+
+/// Parses an IANA time zone name.
+pub fn time_zone(s: &str) -> Result<chrono_tz::Tz, TextError> {
+    s.trim()
+        .parse::<chrono_tz::Tz>()
+        .map_err(|_| TextError::InvalidTimeZone(s.chars().take(60).collect()))
+}
+
+/// A deliberately simple email check: one `@`, a non-empty local part, a dotted domain, no spaces.
+pub fn email(s: &str) -> Result<String, TextError> {
+    let s = s.trim();
+    let ok = s.len() <= 254
+        && !s.contains(char::is_whitespace)
+        && matches!(s.split_once('@'), Some((local, domain))
+            if !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+               && !domain.ends_with('.') && !domain.contains('@'));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(TextError::InvalidEmail(s.chars().take(80).collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_limits_are_enforced_with_the_field_name() {
+        assert_eq!(bounded("title", "  Passport ", 10).unwrap(), "Passport");
+        assert_eq!(bounded("title", "   ", 10), Err(TextError::Empty { field: "title" }));
+        let e = bounded("title", &"x".repeat(11), 10).unwrap_err();
+        assert_eq!(e.to_string(), "title is 11 characters long; at most 10 are allowed");
+    }
+
+    #[test]
+    fn codes_and_addresses_are_checked() {
+        assert_eq!(CountryCode::parse("ng").unwrap().as_str(), "NG");
+        assert!(CountryCode::parse("Nigeria").is_err());
+        assert!(Language::parse("fr").is_ok());
+        assert!(Language::parse("french").is_err());
+        assert!(time_zone("Africa/Lagos").is_ok());
+        assert!(time_zone("Mars/Olympus").is_err());
+        assert!(email("ada@example.org").is_ok());
+        for bad in ["", "ada", "ada@", "@x.org", "a b@x.org", "ada@x", "a@@x.org"] {
+            assert!(email(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+}

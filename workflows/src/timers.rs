@@ -1,0 +1,161 @@
+//! Effects as data: which reminder timers a plan needs.
+//!
+//! The timer table is a function of the plan state: [`planned_timers`] says which timers should
+//! exist now, and [`timer_effects`] turns the difference between two states into `Arm`/`Cancel`
+//! effects that the store applies in the same transaction as the events. Completing, cancelling or
+//! rescheduling a step, closing the plan or withdrawing consent therefore cancels exactly the
+//! timers that no longer apply, and a rebuild from the log yields the same table.
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::ids::{PartyId, PlanId, StepKey};
+use crate::plan::{ConsentPurpose, Plan, PlanStatus, ReminderKind, Step};
+
+/// Who a timer notifies when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Recipient {
+    /// The party the step is assigned to.
+    Assignee(PartyId),
+    /// The supervisor of this party (the plan's case worker), resolved when the timer fires.
+    SupervisorOf(PartyId),
+}
+
+impl Recipient {
+    pub fn party(&self) -> PartyId {
+        match self {
+            Self::Assignee(p) | Self::SupervisorOf(p) => *p,
+        }
+    }
+    pub fn role(&self) -> &'static str {
+        match self {
+            Self::Assignee(_) => "assignee",
+            Self::SupervisorOf(_) => "supervisor_of",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TimerSpec {
+    /// Derived from plan, step, kind and time: the same timer always has the same id, which also
+    /// makes the Message-ID of its email recognisable on retry.
+    pub id: Uuid,
+    pub plan_id: PlanId,
+    pub step: StepKey,
+    pub kind: ReminderKind,
+    pub fire_at: DateTime<Utc>,
+    pub recipient: Recipient,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    ArmTimer(TimerSpec),
+    CancelTimer(Uuid),
+}
+
+/// Namespace for timer ids (UUIDv5).
+const TIMER_NAMESPACE: Uuid = Uuid::from_u128(0x6b0d_3f7e_2a8c_4e51_9c1d_4b7a_0e2f_5a13);
+
+pub fn timer_id(plan: PlanId, step: &StepKey, kind: ReminderKind, fire_at: DateTime<Utc>) -> Uuid {
+    let name = format!(
+        "{}/{}/{}/{}",
+        plan.0,
+        step,
+        kind.as_str(),
+        fire_at.timestamp_millis()
+    );
+    Uuid::new_v5(&TIMER_NAMESPACE, name.as_bytes())
+}
+
+/// The timers that should exist for this plan right now.
+pub fn planned_timers(plan: &Plan) -> Vec<TimerSpec> {
+    if plan.status == PlanStatus::Closed || plan.suspended {
+        return Vec::new();
+    }
+    let mut timers = Vec::new();
+    for step in &plan.steps {
+        step_timers(plan, step, &mut timers);
+    }
+    timers
+}
+
+fn step_timers(plan: &Plan, step: &Step, out: &mut Vec<TimerSpec>) {
+    let (Some(due_at), Some(assignee)) = (step.due_at, step.assignee) else {
+        return;
+    };
+    if !step.status.is_open() {
+        return;
+    }
+    // A partner whose data-sharing consent was withdrawn gets nothing about this case.
+    let sharing_withdrawn = plan
+        .consent(ConsentPurpose::DataSharing { partner: assignee })
+        .is_some_and(|c| !c.given);
+    let sent = |kind: ReminderKind, at: DateTime<Utc>| {
+        step.reminders_sent
+            .iter()
+            .any(|r| r.kind == kind && r.fire_at == at)
+    };
+    let mut push = |kind: ReminderKind, fire_at: DateTime<Utc>, recipient: Recipient| {
+        if !sent(kind, fire_at) {
+            out.push(TimerSpec {
+                id: timer_id(plan.id, &step.key, kind, fire_at),
+                plan_id: plan.id,
+                step: step.key.clone(),
+                kind,
+                fire_at,
+                recipient,
+            });
+        }
+    };
+    let policy = step.reminder_policy;
+    if !sharing_withdrawn {
+        let to_assignee = Recipient::Assignee(assignee);
+        if let Some(days) = policy.before_due_days {
+            push(ReminderKind::BeforeDue, due_at - days_(days), to_assignee);
+        }
+        if policy.on_due {
+            push(ReminderKind::OnDue, due_at, to_assignee);
+        }
+        if let Some(every) = policy.overdue_every_days {
+            // Only the next overdue reminder is armed; sending it arms the one after.
+            let already = step
+                .reminders_sent
+                .iter()
+                .filter(|r| r.kind == ReminderKind::Overdue)
+                .count() as u32;
+            push(
+                ReminderKind::Overdue,
+                due_at + days_(every.saturating_mul(already + 1)),
+                to_assignee,
+            );
+        }
+    }
+    if let Some(days) = policy.escalate_after_days {
+        push(
+            ReminderKind::Escalation,
+            due_at + days_(days.max(1)),
+            Recipient::SupervisorOf(plan.case_worker),
+        );
+    }
+}
+
+fn days_(days: u32) -> Duration {
+    Duration::days(i64::from(days))
+}
+
+/// The effects that take the timer table from `before` to `after`.
+pub fn timer_effects(before: &[TimerSpec], after: &[TimerSpec]) -> Vec<Effect> {
+    let mut effects: Vec<Effect> = before
+        .iter()
+        .filter(|t| !after.iter().any(|a| a.id == t.id))
+        .map(|t| Effect::CancelTimer(t.id))
+        .collect();
+    effects.extend(
+        after
+            .iter()
+            .filter(|t| !before.iter().any(|b| b.id == t.id))
+            .cloned()
+            .map(Effect::ArmTimer),
+    );
+    effects
+}

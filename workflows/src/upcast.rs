@@ -1,0 +1,131 @@
+//! Storage form of events: a stable type name, a schema version and a JSON payload.
+//!
+//! Events are always written at their current schema version. Older stored versions are upcast
+//! on read, on the JSON, one version step at a time; they are never rewritten in the log. Golden
+//! fixtures of every stored version (`workflows/tests/fixtures/`) must keep loading.
+
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::aggregate::DomainEvent;
+
+#[derive(Debug, Error)]
+pub enum DecodeError {
+    #[error("event {event_type} has schema version {version}, newer than this build knows ({current}); upgrade Homeward")]
+    FromTheFuture {
+        event_type: String,
+        version: i16,
+        current: i16,
+    },
+    #[error("event {event_type} v{version} cannot be upcast: {message}")]
+    Upcast {
+        event_type: String,
+        version: i16,
+        message: String,
+    },
+    #[error("event {event_type} does not decode: {source}")]
+    Json {
+        event_type: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The schema version every event type is written at today.
+pub fn current_schema_version(event_type: &str) -> i16 {
+    match event_type {
+        // v2: `country` became `origin_country`, and `organisation` was added.
+        "plan_opened" => 2,
+        _ => 1,
+    }
+}
+
+/// Splits an event into its storage form: (type, schema version, payload).
+pub fn encode<E: DomainEvent>(event: &E) -> (&'static str, i16, Value) {
+    let event_type = event.event_type();
+    let payload = match serde_json::to_value(event).expect("events serialise to JSON") {
+        Value::Object(mut map) => map.remove(event_type).unwrap_or(Value::Null),
+        // Unit variants serialise as their bare name and carry no payload.
+        _ => Value::Null,
+    };
+    (event_type, current_schema_version(event_type), payload)
+}
+
+/// Decodes a stored event, upcasting older payloads first.
+pub fn decode<E: DomainEvent>(
+    event_type: &str,
+    schema_version: i16,
+    payload: Value,
+) -> Result<E, DecodeError> {
+    let payload = upcast(event_type, schema_version, payload)?;
+    let tagged = Value::Object(serde_json::Map::from_iter([(event_type.to_owned(), payload)]));
+    serde_json::from_value(tagged).map_err(|source| DecodeError::Json {
+        event_type: event_type.to_owned(),
+        source,
+    })
+}
+
+/// Decodes a stored event from its JSON text. The current version is parsed straight into the
+/// event type, without an intermediate `Value`: this is the path rebuilds and stream loads take.
+pub fn decode_str<E: DomainEvent>(
+    event_type: &str,
+    schema_version: i16,
+    payload: &str,
+) -> Result<E, DecodeError> {
+    let json_error = |source| DecodeError::Json {
+        event_type: event_type.to_owned(),
+        source,
+    };
+    if schema_version == current_schema_version(event_type) {
+        let mut tagged = String::with_capacity(payload.len() + event_type.len() + 6);
+        tagged.push_str("{\"");
+        tagged.push_str(event_type);
+        tagged.push_str("\":");
+        tagged.push_str(payload);
+        tagged.push('}');
+        serde_json::from_str(&tagged).map_err(json_error)
+    } else {
+        let value: Value = serde_json::from_str(payload).map_err(json_error)?;
+        decode(event_type, schema_version, value)
+    }
+}
+
+/// Brings a payload from `version` up to the current version of its type.
+pub fn upcast(event_type: &str, mut version: i16, mut payload: Value) -> Result<Value, DecodeError> {
+    let current = current_schema_version(event_type);
+    if version > current {
+        return Err(DecodeError::FromTheFuture {
+            event_type: event_type.to_owned(),
+            version,
+            current,
+        });
+    }
+    while version < current {
+        payload = upcast_one(event_type, version, payload).map_err(|message| {
+            DecodeError::Upcast {
+                event_type: event_type.to_owned(),
+                version,
+                message,
+            }
+        })?;
+        version += 1;
+    }
+    Ok(payload)
+}
+
+/// One step of the upcaster chain, keyed by (type, from version).
+fn upcast_one(event_type: &str, from: i16, mut payload: Value) -> Result<Value, String> {
+    match (event_type, from) {
+        ("plan_opened", 1) => {
+            let obj = payload
+                .as_object_mut()
+                .ok_or("plan_opened v1 payload is not an object")?;
+            let country = obj.remove("country").ok_or("plan_opened v1 has no country")?;
+            obj.insert("origin_country".to_owned(), country);
+            obj.entry("organisation")
+                .or_insert_with(|| Value::String("unknown".to_owned()));
+            Ok(payload)
+        }
+        _ => Err(format!("no upcaster from version {from}")),
+    }
+}
