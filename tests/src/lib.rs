@@ -1,1 +1,179 @@
+//! Shared helpers for Homeward's end-to-end tests: a fresh PostgreSQL database per test, and a
+//! few builders for the people and plans the tests act on.
+//!
+//! The database server comes from `DATABASE_URL` (the test command starts a throwaway cluster
+//! and sets it); each [`TestDb`] creates its own database on it and applies the migrations.
 #![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use homeward_engine::{CommandHandler, CommandMeta, FixedClock};
+use homeward_store::PgStore;
+use homeward_workflows::party::{PartyCommand, PartyDetails, PartyRole};
+use homeward_workflows::plan::{PlanCommand, StepKind};
+use homeward_workflows::text::CountryCode;
+use homeward_workflows::{template, PartyId, PersonId, PlanId, StepKey};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, Executor, PgConnection};
+
+/// Where tests find PostgreSQL when `DATABASE_URL` is not set: the machine's local server.
+const FALLBACK_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A database of its own for one test.
+#[derive(Debug)]
+pub struct TestDb {
+    pub url: String,
+    pub name: String,
+    pub store: Arc<PgStore>,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        Self::with_pool_size(20).await
+    }
+
+    pub async fn with_pool_size(max_connections: u32) -> Self {
+        let server = std::env::var("DATABASE_URL").unwrap_or_else(|_| FALLBACK_URL.to_owned());
+        let name = format!("hw_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&server)
+            .await
+            .expect("connect to the PostgreSQL in DATABASE_URL (the test command starts one)");
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create the test database");
+        admin.close().await.ok();
+        let url = with_database(&server, &name);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .connect(&url)
+            .await
+            .expect("connect to the test database");
+        let store = PgStore::from_pool(pool);
+        store.migrate().await.expect("migrations apply");
+        Self {
+            url,
+            name,
+            store: Arc::new(store),
+        }
+    }
+
+    pub fn pool(&self) -> &sqlx::PgPool {
+        self.store.pool()
+    }
+
+    /// A command handler on this database with a clock the test controls.
+    pub fn handler(&self, clock: Arc<FixedClock>) -> CommandHandler<PgStore> {
+        CommandHandler::new(self.store.clone(), clock)
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(self.pool())
+            .await
+            .expect("count query runs")
+    }
+
+    /// Every row of the read models, as JSON in a fixed order: compare before and after a rebuild.
+    pub async fn projection_snapshot(&self) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        for (table, order) in [
+            ("plan_view", "plan_id"),
+            ("step_view", "plan_id, step_key"),
+            ("party_view", "party_id"),
+            ("timers", "timer_id"),
+        ] {
+            let rows: Option<serde_json::Value> = sqlx::query_scalar(&format!(
+                "SELECT jsonb_agg(to_jsonb(t) ORDER BY {order}) FROM {table} t"
+            ))
+            .fetch_one(self.pool())
+            .await
+            .expect("snapshot query runs");
+            out.insert(table.to_owned(), rows.unwrap_or(serde_json::Value::Null));
+        }
+        serde_json::Value::Object(out)
+    }
+}
+
+/// Replaces the database name in a PostgreSQL URL.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{database}?{q}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+/// 1 March 2026, 09:00 UTC: the day the example plans open.
+pub fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0)
+        .single()
+        .expect("a valid instant")
+}
+
+pub fn key(s: &str) -> StepKey {
+    StepKey::parse(s).expect("a valid step key")
+}
+
+/// Registers a party and returns its id.
+pub async fn register_party(
+    handler: &CommandHandler<PgStore>,
+    role: PartyRole,
+    email: &str,
+) -> PartyId {
+    let id = PartyId::new();
+    let details = PartyDetails {
+        display_name: format!("{} ({})", email, role.as_str()),
+        email: email.to_owned(),
+        role,
+        organisation: "Safe Passage".to_owned(),
+        country: "FR".to_owned(),
+        language: "fr".to_owned(),
+        time_zone: "Europe/Paris".to_owned(),
+        supervisor: None,
+    };
+    handler
+        .handle::<homeward_workflows::party::Party>(
+            &id.stream_id(),
+            &PartyCommand::Register {
+                party_id: id,
+                details,
+            },
+            CommandMeta::new(id),
+        )
+        .await
+        .expect("register a party");
+    id
+}
+
+/// The command that opens a plan from the standard template.
+pub fn open_standard_plan(plan_id: PlanId, case_worker: PartyId) -> PlanCommand {
+    PlanCommand::OpenPlan {
+        plan_id,
+        person: PersonId::new(),
+        template: Box::new(template::find("standard-avr", 1).expect("the standard template")),
+        case_worker,
+        organisation: "Safe Passage".to_owned(),
+        origin_country: CountryCode::parse("NG").expect("a country code"),
+        follow_up_offsets_days: None,
+    }
+}
+
+/// Keys of the standard template's steps of a kind.
+pub fn standard_step(kind: StepKind) -> StepKey {
+    let t = template::find("standard-avr", 1).expect("the standard template");
+    t.step_definitions(&t.follow_up_offsets_days)
+        .into_iter()
+        .find(|s| s.kind == kind)
+        .map(|s| s.key)
+        .expect("the standard template has this kind of step")
+}

@@ -1,1 +1,14 @@
+//! Homeward application services.
+//!
+//! [`CommandHandler`] carries out a command on any aggregate: load its stream, fold, `decide`,
+//! append the events with the version it loaded, and update the read models in the same
+//! transaction. When the caller gave no expected version, a conflict (someone else wrote the
+//! stream in between) is retried a bounded number of times on fresh state; when the caller did,
+//! the conflict is reported, because the caller decided on what it saw.
 #![forbid(unsafe_code)]
+
+mod clock;
+mod handler;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use handler::{CommandError, CommandHandler, CommandMeta, Handled, Loaded};

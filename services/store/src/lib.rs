@@ -1,1 +1,53 @@
+//! The Homeward event log and its read models.
+//!
+//! [`EventStore`] is the port the engine uses: append a command's events to one stream with an
+//! expected version, read a stream (whole, or as it stood at a version or time), and read the
+//! global stream in commit order from a checkpoint. [`PgStore`] implements it on PostgreSQL; the
+//! SQLite backend will implement the same trait and pass the same conformance tests.
+//!
+//! Projections (plans, steps as tasks, parties, timers) are written in the same transaction as
+//! the events that change them, so reads never lag writes; [`rebuild`] recomputes them from the
+//! log and must arrive at the same rows.
 #![forbid(unsafe_code)]
+
+mod error;
+mod model;
+mod postgres;
+pub mod projection;
+mod rebuild;
+mod subscription;
+
+pub use error::StoreError;
+pub use model::{
+    Append, Appended, Cursor, ExpectedVersion, Metadata, NewEvent, ReadUntil, RecordedEvent,
+};
+pub use postgres::{PgStore, MIGRATOR};
+pub use projection::ProjectionChange;
+pub use rebuild::{rebuild, RebuildReport};
+pub use subscription::Subscription;
+
+use async_trait::async_trait;
+
+/// The event log as the engine sees it. Implemented by [`PgStore`] (and later by SQLite).
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends one command's events to one stream, atomically with their projection change.
+    /// A stream not at the expected version gives [`StoreError::Conflict`] and writes nothing; a
+    /// command id seen before returns its first result and writes nothing.
+    async fn append(&self, append: Append) -> Result<Appended, StoreError>;
+
+    /// The result of a command id appended before, if any.
+    async fn command_result(&self, command_id: uuid::Uuid) -> Result<Option<Appended>, StoreError>;
+
+    /// The events of one stream in version order, up to a version or an instant if asked.
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        until: ReadUntil,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Up to `limit` events of the global stream after `after`, in commit order. Never skips an
+    /// event that commits later with a lower position: only events below the oldest running
+    /// transaction are returned.
+    async fn read_all(&self, after: Cursor, limit: i64) -> Result<Vec<RecordedEvent>, StoreError>;
+}

@@ -1,0 +1,228 @@
+-- The event log: the single source of truth. Append-only.
+
+-- Each stream's head version, so an append checks its expected version in O(1).
+CREATE TABLE streams (
+    stream_id   text PRIMARY KEY,
+    stream_type text NOT NULL,
+    version     bigint NOT NULL CHECK (version > 0),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE events (
+    -- Insert order, not commit order: catch-up readers order by (tx_id, global_position) and
+    -- read only below the oldest running transaction (see read_all in the store).
+    global_position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tx_id           xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    stream_id       text NOT NULL,
+    stream_version  bigint NOT NULL CHECK (stream_version > 0),
+    -- UUIDv5 of (command id, index): a retried command produces the same ids.
+    event_id        uuid NOT NULL UNIQUE,
+    command_id      uuid NOT NULL,
+    event_type      text NOT NULL,
+    schema_version  smallint NOT NULL,
+    payload         jsonb NOT NULL,
+    -- actor, correlation id
+    metadata        jsonb NOT NULL,
+    occurred_at     timestamptz NOT NULL,
+    recorded_at     timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (stream_id, stream_version)
+) WITH (fillfactor = 100);
+
+CREATE INDEX events_commit_order ON events (tx_id, global_position);
+
+-- Idempotency: a command id that was appended once returns its first result.
+CREATE TABLE processed_commands (
+    command_id    uuid PRIMARY KEY,
+    stream_id     text NOT NULL,
+    first_version bigint NOT NULL,
+    last_version  bigint NOT NULL,
+    recorded_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- Read models, updated in the append's transaction and rebuildable from the log.
+CREATE TABLE plan_view (
+    plan_id          uuid PRIMARY KEY,
+    version          bigint NOT NULL,
+    person_id        uuid NOT NULL,
+    template_name    text NOT NULL,
+    template_version integer NOT NULL,
+    case_worker      uuid NOT NULL,
+    organisation     text NOT NULL,
+    origin_country   text NOT NULL,
+    status           text NOT NULL,
+    suspended        boolean NOT NULL,
+    opened_at        timestamptz NOT NULL,
+    departed_at      timestamptz,
+    arrived_at       timestamptz,
+    closed_at        timestamptz,
+    close_reason     text,
+    next_due_at      timestamptz,
+    steps_total      integer NOT NULL,
+    steps_open       integer NOT NULL,
+    steps_done       integer NOT NULL,
+    steps_blocked    integer NOT NULL
+);
+CREATE INDEX plan_view_case_worker ON plan_view (case_worker);
+CREATE INDEX plan_view_organisation ON plan_view (organisation, status);
+
+CREATE TABLE step_view (
+    plan_id         uuid NOT NULL,
+    step_key        text NOT NULL,
+    position        integer NOT NULL,
+    kind            text NOT NULL,
+    title           text NOT NULL,
+    status          text NOT NULL,
+    assignee        uuid,
+    candidate_group text,
+    priority        smallint NOT NULL,
+    due_at          timestamptz,
+    follow_up_on    date,
+    document_status text,
+    status_reason   text,
+    PRIMARY KEY (plan_id, step_key)
+);
+-- The inbox: a party's open tasks by due date.
+CREATE INDEX step_view_inbox ON step_view (assignee, due_at) WHERE status NOT IN ('done', 'cancelled');
+
+CREATE TABLE party_view (
+    party_id     uuid PRIMARY KEY,
+    version      bigint NOT NULL,
+    display_name text NOT NULL,
+    email        text NOT NULL,
+    role         text NOT NULL,
+    organisation text NOT NULL,
+    country      text NOT NULL,
+    language     text NOT NULL,
+    time_zone    text NOT NULL,
+    supervisor   uuid
+);
+
+-- Reminder timers derived from plan state (the scheduler claims them).
+CREATE TABLE timers (
+    timer_id        uuid PRIMARY KEY,
+    plan_id         uuid NOT NULL,
+    step_key        text NOT NULL,
+    kind            text NOT NULL,
+    fire_at         timestamptz NOT NULL,
+    recipient_party uuid NOT NULL,
+    recipient_role  text NOT NULL
+);
+CREATE INDEX timers_due ON timers (fire_at);
+CREATE INDEX timers_plan ON timers (plan_id);
+
+-- Applies a projection change given as JSON arrays of rows (see the store's projection module).
+-- One function for commands (a few rows) and rebuilds (many rows).
+CREATE FUNCTION homeward_project(p jsonb) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF p ? 'plans' THEN
+        INSERT INTO plan_view SELECT * FROM jsonb_populate_recordset(NULL::plan_view, p->'plans')
+        ON CONFLICT (plan_id) DO UPDATE SET
+            (version, person_id, template_name, template_version, case_worker, organisation,
+             origin_country, status, suspended, opened_at, departed_at, arrived_at, closed_at,
+             close_reason, next_due_at, steps_total, steps_open, steps_done, steps_blocked)
+          = ROW(EXCLUDED.version, EXCLUDED.person_id, EXCLUDED.template_name,
+             EXCLUDED.template_version, EXCLUDED.case_worker, EXCLUDED.organisation,
+             EXCLUDED.origin_country, EXCLUDED.status, EXCLUDED.suspended, EXCLUDED.opened_at,
+             EXCLUDED.departed_at, EXCLUDED.arrived_at, EXCLUDED.closed_at, EXCLUDED.close_reason,
+             EXCLUDED.next_due_at, EXCLUDED.steps_total, EXCLUDED.steps_open, EXCLUDED.steps_done,
+             EXCLUDED.steps_blocked);
+    END IF;
+    IF p ? 'steps_delete' THEN
+        DELETE FROM step_view s
+        USING jsonb_to_recordset(p->'steps_delete') AS d(plan_id uuid, step_key text)
+        WHERE s.plan_id = d.plan_id AND s.step_key = d.step_key;
+    END IF;
+    IF p ? 'steps_upsert' THEN
+        INSERT INTO step_view SELECT * FROM jsonb_populate_recordset(NULL::step_view, p->'steps_upsert')
+        ON CONFLICT (plan_id, step_key) DO UPDATE SET
+            (position, kind, title, status, assignee, candidate_group, priority, due_at,
+             follow_up_on, document_status, status_reason)
+          = ROW(EXCLUDED.position, EXCLUDED.kind, EXCLUDED.title, EXCLUDED.status,
+             EXCLUDED.assignee, EXCLUDED.candidate_group, EXCLUDED.priority, EXCLUDED.due_at,
+             EXCLUDED.follow_up_on, EXCLUDED.document_status, EXCLUDED.status_reason);
+    END IF;
+    IF p ? 'timers_cancel' THEN
+        DELETE FROM timers
+        WHERE timer_id IN (SELECT jsonb_array_elements_text(p->'timers_cancel')::uuid);
+    END IF;
+    IF p ? 'timers_arm' THEN
+        INSERT INTO timers SELECT * FROM jsonb_populate_recordset(NULL::timers, p->'timers_arm')
+        ON CONFLICT (timer_id) DO NOTHING;
+    END IF;
+    IF p ? 'parties' THEN
+        INSERT INTO party_view SELECT * FROM jsonb_populate_recordset(NULL::party_view, p->'parties')
+        ON CONFLICT (party_id) DO UPDATE SET
+            (version, display_name, email, role, organisation, country, language, time_zone,
+             supervisor)
+          = ROW(EXCLUDED.version, EXCLUDED.display_name, EXCLUDED.email, EXCLUDED.role,
+             EXCLUDED.organisation, EXCLUDED.country, EXCLUDED.language, EXCLUDED.time_zone,
+             EXCLUDED.supervisor);
+    END IF;
+END
+$$;
+
+-- Appends one command's events to one stream, atomically, with its projection change.
+-- Returns outcome 'appended', 'duplicate' (this command id was appended before: its first
+-- result, nothing written) or 'conflict' (the stream is not at p_expected: nothing written).
+-- p_expected NULL means "any version"; 0 means "the stream must not exist yet".
+CREATE FUNCTION homeward_append(
+    p_stream_id       text,
+    p_stream_type     text,
+    p_expected        bigint,
+    p_command_id      uuid,
+    p_event_ids       uuid[],
+    p_types           text[],
+    p_schema_versions smallint[],
+    p_payloads        jsonb[],
+    p_metadata        jsonb,
+    p_occurred_at     timestamptz,
+    p_projection      jsonb
+) RETURNS TABLE (outcome text, first_version bigint, last_version bigint, last_position bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_current bigint;
+    v_first   bigint;
+    v_last    bigint;
+    v_pos     bigint;
+    v_count   integer := cardinality(p_event_ids);
+BEGIN
+    -- The stream lock comes before any write, so this transaction takes its xid only after every
+    -- earlier writer of the stream committed: one stream's events reach readers in version order.
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_stream_id, 0));
+
+    SELECT c.first_version, c.last_version INTO v_first, v_last
+    FROM processed_commands c WHERE c.command_id = p_command_id;
+    IF FOUND THEN
+        RETURN QUERY SELECT 'duplicate'::text, v_first, v_last, NULL::bigint;
+        RETURN;
+    END IF;
+
+    SELECT s.version INTO v_current FROM streams s WHERE s.stream_id = p_stream_id;
+    v_current := coalesce(v_current, 0);
+    IF p_expected IS NOT NULL AND p_expected <> v_current THEN
+        RETURN QUERY SELECT 'conflict'::text, v_current, v_current, NULL::bigint;
+        RETURN;
+    END IF;
+
+    INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type,
+                        schema_version, payload, metadata, occurred_at)
+    SELECT p_stream_id, v_current + e.ord, e.id, p_command_id, e.t, e.v, e.p, p_metadata, p_occurred_at
+    FROM unnest(p_event_ids, p_types, p_schema_versions, p_payloads) WITH ORDINALITY AS e(id, t, v, p, ord)
+    ORDER BY e.ord;
+    v_pos := currval(pg_get_serial_sequence('events', 'global_position'));
+
+    INSERT INTO streams AS s (stream_id, stream_type, version)
+    VALUES (p_stream_id, p_stream_type, v_current + v_count)
+    ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, updated_at = now();
+
+    INSERT INTO processed_commands (command_id, stream_id, first_version, last_version)
+    VALUES (p_command_id, p_stream_id, v_current + 1, v_current + v_count);
+
+    IF p_projection IS NOT NULL THEN
+        PERFORM homeward_project(p_projection);
+    END IF;
+
+    RETURN QUERY SELECT 'appended'::text, v_current + 1, v_current + v_count, v_pos;
+END
+$$;

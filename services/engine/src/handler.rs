@@ -1,0 +1,237 @@
+//! Load → decide → append, with bounded retries on conflict.
+
+use std::sync::Arc;
+
+use homeward_store::projection::Projected;
+use homeward_store::{
+    Append, Appended, EventStore, ExpectedVersion, Metadata, NewEvent, ReadUntil, StoreError,
+};
+use homeward_workflows::{Aggregate, Context, PartyId};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::clock::Clock;
+
+/// How often a command without an expected version is decided again after a conflict.
+pub const DEFAULT_MAX_ATTEMPTS: usize = 5;
+
+/// Who sends a command, its identity, and what version the caller saw (if any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandMeta {
+    pub actor: PartyId,
+    /// The idempotency key: the same id never appends twice.
+    pub command_id: Uuid,
+    pub correlation_id: Uuid,
+    /// The stream version the caller decided on; `None` lets the handler retry on conflict.
+    pub expected_version: Option<u64>,
+}
+
+impl CommandMeta {
+    /// A new command by `actor`, with fresh ids and no expected version.
+    pub fn new(actor: PartyId) -> Self {
+        let id = Uuid::new_v4();
+        Self {
+            actor,
+            command_id: id,
+            correlation_id: id,
+            expected_version: None,
+        }
+    }
+
+    pub fn expecting(mut self, version: u64) -> Self {
+        self.expected_version = Some(version);
+        self
+    }
+
+    pub fn with_command_id(mut self, command_id: Uuid) -> Self {
+        self.command_id = command_id;
+        self
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum CommandError<E: std::error::Error + 'static> {
+    /// The domain refused the command; nothing was written.
+    #[error(transparent)]
+    Rejected(E),
+    /// The stream is not at the version the caller expected (or kept moving while retrying).
+    #[error("the plan changed meanwhile (it is at version {actual}, you expected {expected}): reload and try again")]
+    Conflict { expected: u64, actual: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A command's result: the state after it, and whether it had been handled before.
+#[derive(Debug, Clone)]
+pub struct Handled<A> {
+    pub state: A,
+    pub version: u64,
+    pub first_version: u64,
+    /// True when this command id had already been appended: nothing new was written.
+    pub duplicate: bool,
+}
+
+/// A stream folded into state.
+#[derive(Debug, Clone)]
+pub struct Loaded<A> {
+    pub state: Option<A>,
+    pub version: u64,
+}
+
+#[derive(Debug)]
+pub struct CommandHandler<S> {
+    store: Arc<S>,
+    clock: Arc<dyn Clock>,
+    max_attempts: usize,
+}
+
+impl<S> Clone for CommandHandler<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            max_attempts: self.max_attempts,
+        }
+    }
+}
+
+impl<S: EventStore> CommandHandler<S> {
+    pub fn new(store: Arc<S>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            clock,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+
+    pub fn with_max_attempts(mut self, attempts: usize) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// Folds a stream, whole or up to a version or instant (the aggregate as it stood then).
+    pub async fn load<A: Aggregate>(
+        &self,
+        stream_id: &str,
+        until: ReadUntil,
+    ) -> Result<Loaded<A>, StoreError> {
+        let events = self.store.read_stream(stream_id, until).await?;
+        let mut state = None;
+        for recorded in &events {
+            state = A::apply(state, &recorded.decode::<A::Event>()?);
+        }
+        Ok(Loaded {
+            state,
+            version: events.last().map_or(0, |e| e.stream_version),
+        })
+    }
+
+    /// Carries out `command` on the aggregate in `stream_id`.
+    pub async fn handle<A: Projected>(
+        &self,
+        stream_id: &str,
+        command: &A::Command,
+        meta: CommandMeta,
+    ) -> Result<Handled<A>, CommandError<A::Error>> {
+        if let Some(done) = self.store.command_result(meta.command_id).await? {
+            return self.first_result(&done).await;
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let Loaded { state, version } = self.load::<A>(stream_id, ReadUntil::End).await?;
+            if let Some(expected) = meta.expected_version {
+                if expected != version {
+                    return Err(CommandError::Conflict {
+                        expected,
+                        actual: version,
+                    });
+                }
+            }
+            let ctx = Context {
+                now: self.clock.now(),
+                actor: meta.actor,
+            };
+            let events = A::decide(state.as_ref(), command, &ctx).map_err(CommandError::Rejected)?;
+            if events.is_empty() {
+                return match state {
+                    Some(state) => Ok(Handled {
+                        state,
+                        version,
+                        first_version: version,
+                        duplicate: false,
+                    }),
+                    // decide never accepts a command on an empty stream without events.
+                    None => Err(CommandError::Store(StoreError::Unexpected(
+                        "no events for a new stream".into(),
+                    ))),
+                };
+            }
+            let after = events
+                .iter()
+                .fold(state.clone(), |s, e| A::apply(s, e))
+                .ok_or_else(|| StoreError::Unexpected("events did not open the stream".into()))?;
+            let append = Append {
+                stream_id: stream_id.to_owned(),
+                stream_type: A::STREAM_PREFIX,
+                expected_version: if version == 0 {
+                    ExpectedVersion::NoStream
+                } else {
+                    ExpectedVersion::Exact(version)
+                },
+                command_id: meta.command_id,
+                metadata: Metadata {
+                    actor: meta.actor,
+                    correlation_id: meta.correlation_id,
+                },
+                occurred_at: ctx.now,
+                events: events.iter().map(NewEvent::from_domain).collect(),
+                projection: A::projection(state.as_ref(), &after),
+            };
+            match self.store.append(append).await {
+                Ok(done) if done.duplicate => return self.first_result(&done).await,
+                Ok(done) => {
+                    return Ok(Handled {
+                        state: after,
+                        version: done.last_version,
+                        first_version: done.first_version,
+                        duplicate: false,
+                    })
+                }
+                Err(StoreError::Conflict { actual, .. }) => {
+                    if meta.expected_version.is_some() || attempt >= self.max_attempts {
+                        return Err(CommandError::Conflict {
+                            expected: meta.expected_version.unwrap_or(version),
+                            actual,
+                        });
+                    }
+                    tracing::debug!(stream_id, attempt, "conflict; deciding again on fresh state");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The state right after the first run of a repeated command.
+    async fn first_result<A: Aggregate>(
+        &self,
+        done: &Appended,
+    ) -> Result<Handled<A>, CommandError<A::Error>> {
+        let loaded = self
+            .load::<A>(&done.stream_id, ReadUntil::Version(done.last_version))
+            .await?;
+        let state = loaded.state.ok_or_else(|| {
+            StoreError::Unexpected(format!("stream {} vanished", done.stream_id))
+        })?;
+        Ok(Handled {
+            state,
+            version: done.last_version,
+            first_version: done.first_version,
+            duplicate: true,
+        })
+    }
+}

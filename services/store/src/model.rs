@@ -1,0 +1,147 @@
+//! The values that cross the store's boundary.
+
+use chrono::{DateTime, Utc};
+use homeward_workflows::{upcast, DomainEvent, PartyId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::projection::ProjectionChange;
+use crate::StoreError;
+
+/// What an append expects of the stream's head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Append whatever the version is (the stream lock still orders appends).
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must be at exactly this version.
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    pub(crate) fn as_sql(self) -> Option<i64> {
+        match self {
+            Self::Any => None,
+            Self::NoStream => Some(0),
+            Self::Exact(v) => Some(v as i64),
+        }
+    }
+}
+
+/// Who and why, stored with every event (never personal data about survivors).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub actor: PartyId,
+    pub correlation_id: Uuid,
+}
+
+/// An event ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub event_type: String,
+    pub schema_version: i16,
+    pub payload: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn from_domain<E: DomainEvent>(event: &E) -> Self {
+        let (event_type, schema_version, payload) = upcast::encode(event);
+        Self {
+            event_type: event_type.to_owned(),
+            schema_version,
+            payload,
+        }
+    }
+}
+
+/// One command's events for one stream.
+#[derive(Debug, Clone)]
+pub struct Append {
+    pub stream_id: String,
+    pub stream_type: &'static str,
+    pub expected_version: ExpectedVersion,
+    pub command_id: Uuid,
+    pub metadata: Metadata,
+    pub occurred_at: DateTime<Utc>,
+    pub events: Vec<NewEvent>,
+    /// The read-model rows this append changes, written in the same transaction.
+    pub projection: ProjectionChange,
+}
+
+impl Append {
+    /// Event ids derive from the command id, so a retried command cannot add events twice.
+    pub fn event_id(command_id: Uuid, index: usize) -> Uuid {
+        Uuid::new_v5(&command_id, &(index as u64).to_be_bytes())
+    }
+}
+
+/// The result of an append (or of the first append of a repeated command).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub stream_id: String,
+    pub first_version: u64,
+    pub last_version: u64,
+    /// True when this command id had been appended before and nothing new was written.
+    pub duplicate: bool,
+}
+
+/// How far to read a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadUntil {
+    End,
+    /// Up to and including this version.
+    Version(u64),
+    /// Events recorded at or before this instant: the stream as it stood then.
+    Time(DateTime<Utc>),
+}
+
+/// A position in the global stream: the writing transaction id and the position within it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub struct Cursor {
+    pub tx_id: u64,
+    pub position: i64,
+}
+
+impl Cursor {
+    pub const START: Cursor = Cursor {
+        tx_id: 0,
+        position: 0,
+    };
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEvent {
+    pub global_position: i64,
+    pub tx_id: u64,
+    pub stream_id: String,
+    pub stream_version: u64,
+    pub event_id: Uuid,
+    pub command_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i16,
+    /// The payload as stored (JSON text), upcast on decode.
+    pub payload: String,
+    pub metadata: Metadata,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl RecordedEvent {
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            tx_id: self.tx_id,
+            position: self.global_position,
+        }
+    }
+
+    /// Decodes the payload into a domain event, upcasting older schema versions.
+    pub fn decode<E: DomainEvent>(&self) -> Result<E, StoreError> {
+        Ok(upcast::decode_str(
+            &self.event_type,
+            self.schema_version,
+            &self.payload,
+        )?)
+    }
+}

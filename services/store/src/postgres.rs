@@ -1,0 +1,250 @@
+//! The event log on PostgreSQL.
+//!
+//! An append is one call of the `homeward_append` SQL function (one round trip, one
+//! transaction): it takes a per-stream advisory lock before its first write, returns the first
+//! result for a repeated command id, checks the expected version, inserts the events, moves the
+//! stream head, records the command and applies the projection change. See the migration for
+//! the SQL and `read_all` for how catch-up readers stay in commit order.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::Row;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::model::{Append, Appended, Cursor, Metadata, ReadUntil, RecordedEvent};
+use crate::{EventStore, StoreError};
+
+/// The migrations, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// The channel readers LISTEN on. A coalesced hint only: readers also poll.
+pub const NOTIFY_CHANNEL: &str = "homeward_events";
+
+/// The columns of [`RecordedEvent`], in the order `recorded_event` reads them.
+pub(crate) const EVENT_COLUMNS: &str = "global_position, tx_id::text AS tx_id, stream_id, \
+     stream_version, event_id, command_id, event_type, schema_version, payload::text AS payload, \
+     metadata, occurred_at, recorded_at";
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    wake: mpsc::Sender<()>,
+}
+
+impl PgStore {
+    /// Connects a pool of `max_connections`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Wraps an existing pool. Must be called inside a Tokio runtime: it starts the task that
+    /// sends coalesced wake-up notifications after commits.
+    pub fn from_pool(pool: PgPool) -> Self {
+        // Capacity 1: any number of commits while a NOTIFY is pending collapse into one.
+        let (wake, mut pending) = mpsc::channel::<()>(1);
+        let notify_pool = pool.clone();
+        tokio::spawn(async move {
+            while pending.recv().await.is_some() {
+                let sent = sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(NOTIFY_CHANNEL)
+                    .execute(&notify_pool)
+                    .await;
+                if let Err(e) = sent {
+                    tracing::debug!(error = %e, "wake-up notification not sent; readers poll");
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        Self { pool, wake }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the embedded migrations.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Follows the global stream from `from`, woken by notifications and polling as a backup.
+    pub async fn subscribe(&self, from: Cursor) -> Result<crate::Subscription, StoreError> {
+        crate::Subscription::start(self.clone(), from).await
+    }
+}
+
+#[async_trait]
+impl EventStore for PgStore {
+    async fn append(&self, append: Append) -> Result<Appended, StoreError> {
+        let n = append.events.len();
+        let ids: Vec<Uuid> = (0..n).map(|i| Append::event_id(append.command_id, i)).collect();
+        let types: Vec<&str> = append.events.iter().map(|e| e.event_type.as_str()).collect();
+        let versions: Vec<i16> = append.events.iter().map(|e| e.schema_version).collect();
+        let payloads: Vec<&serde_json::Value> = append.events.iter().map(|e| &e.payload).collect();
+        let row = sqlx::query(
+            "SELECT outcome, first_version, last_version \
+             FROM homeward_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&append.stream_id)
+        .bind(append.stream_type)
+        .bind(append.expected_version.as_sql())
+        .bind(append.command_id)
+        .bind(&ids)
+        .bind(&types)
+        .bind(&versions)
+        .bind(&payloads)
+        .bind(sqlx::types::Json(&append.metadata))
+        .bind(append.occurred_at)
+        .bind(append.projection.to_json())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| unique_violation_is_conflict(e, &append))?;
+
+        let outcome: String = row.try_get("outcome")?;
+        let first: i64 = row.try_get("first_version")?;
+        let last: i64 = row.try_get("last_version")?;
+        match outcome.as_str() {
+            "appended" => {
+                let _ = self.wake.try_send(());
+                Ok(Appended {
+                    stream_id: append.stream_id,
+                    first_version: first as u64,
+                    last_version: last as u64,
+                    duplicate: false,
+                })
+            }
+            "duplicate" => Ok(Appended {
+                stream_id: append.stream_id,
+                first_version: first as u64,
+                last_version: last as u64,
+                duplicate: true,
+            }),
+            "conflict" => Err(StoreError::Conflict {
+                stream_id: append.stream_id,
+                expected: append.expected_version.as_sql().unwrap_or_default() as u64,
+                actual: last as u64,
+            }),
+            other => Err(StoreError::Unexpected(format!("append outcome {other}"))),
+        }
+    }
+
+    async fn command_result(&self, command_id: Uuid) -> Result<Option<Appended>, StoreError> {
+        let row = sqlx::query(
+            "SELECT stream_id, first_version, last_version FROM processed_commands \
+             WHERE command_id = $1",
+        )
+        .bind(command_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Appended {
+                stream_id: r.try_get("stream_id")?,
+                first_version: r.try_get::<i64, _>("first_version")? as u64,
+                last_version: r.try_get::<i64, _>("last_version")? as u64,
+                duplicate: true,
+            })
+        })
+        .transpose()
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        until: ReadUntil,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = match until {
+            ReadUntil::End => {
+                sqlx::query(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 \
+                     ORDER BY stream_version"
+                ))
+                .bind(stream_id)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            ReadUntil::Version(v) => {
+                sqlx::query(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 \
+                     AND stream_version <= $2 ORDER BY stream_version"
+                ))
+                .bind(stream_id)
+                .bind(v as i64)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            ReadUntil::Time(t) => {
+                sqlx::query(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 \
+                     AND recorded_at <= $2 ORDER BY stream_version"
+                ))
+                .bind(stream_id)
+                .bind(t)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(recorded_event).collect()
+    }
+
+    async fn read_all(&self, after: Cursor, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Positions come from a sequence and become visible out of order when transactions
+        // commit concurrently. Reading only below the oldest running transaction
+        // (pg_snapshot_xmin) and ordering by (tx_id, position) means nothing can later appear
+        // behind the cursor. The row-value comparison uses the (tx_id, global_position) index.
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
+               AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY tx_id, global_position LIMIT $3"
+        ))
+        .bind(after.tx_id.to_string())
+        .bind(after.position)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(recorded_event).collect()
+    }
+}
+
+/// The unique index on (stream_id, stream_version) is the backstop of the version check.
+fn unique_violation_is_conflict(e: sqlx::Error, append: &Append) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.code().as_deref() == Some("23505") {
+            return StoreError::Conflict {
+                stream_id: append.stream_id.clone(),
+                expected: append.expected_version.as_sql().unwrap_or_default() as u64,
+                actual: 0,
+            };
+        }
+    }
+    StoreError::Database(e)
+}
+
+pub(crate) fn recorded_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    let tx_id: String = row.try_get("tx_id")?;
+    Ok(RecordedEvent {
+        global_position: row.try_get("global_position")?,
+        tx_id: tx_id
+            .parse()
+            .map_err(|_| StoreError::Unexpected(format!("tx_id {tx_id} is not a number")))?,
+        stream_id: row.try_get("stream_id")?,
+        stream_version: row.try_get::<i64, _>("stream_version")? as u64,
+        event_id: row.try_get("event_id")?,
+        command_id: row.try_get("command_id")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: row.try_get("schema_version")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get::<sqlx::types::Json<Metadata>, _>("metadata")?.0,
+        occurred_at: row.try_get("occurred_at")?,
+        recorded_at: row.try_get("recorded_at")?,
+    })
+}

@@ -1,0 +1,294 @@
+//! Read-model rows and how a change of state becomes a change of rows.
+//!
+//! The rows are computed here from aggregate state, in Rust; `homeward_project` (SQL) only stores
+//! them. Commands send the difference between the state before and after; a rebuild sends every
+//! row of the final states. Both go through [`ProjectionChange`], so they cannot disagree.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use homeward_workflows::party::Party;
+use homeward_workflows::plan::{Plan, Step, StepStatus};
+use homeward_workflows::timers::{planned_timers, timer_effects, Effect, TimerSpec};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRow {
+    pub plan_id: Uuid,
+    pub version: i64,
+    pub person_id: Uuid,
+    pub template_name: String,
+    pub template_version: i32,
+    pub case_worker: Uuid,
+    pub organisation: String,
+    pub origin_country: String,
+    pub status: String,
+    pub suspended: bool,
+    pub opened_at: DateTime<Utc>,
+    pub departed_at: Option<DateTime<Utc>>,
+    pub arrived_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub close_reason: Option<String>,
+    pub next_due_at: Option<DateTime<Utc>>,
+    pub steps_total: i32,
+    pub steps_open: i32,
+    pub steps_done: i32,
+    pub steps_blocked: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRow {
+    pub plan_id: Uuid,
+    pub step_key: String,
+    pub position: i32,
+    pub kind: String,
+    pub title: String,
+    pub status: String,
+    pub assignee: Option<Uuid>,
+    pub candidate_group: Option<String>,
+    pub priority: i16,
+    pub due_at: Option<DateTime<Utc>>,
+    pub follow_up_on: Option<NaiveDate>,
+    pub document_status: Option<String>,
+    pub status_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRef {
+    pub plan_id: Uuid,
+    pub step_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerRow {
+    pub timer_id: Uuid,
+    pub plan_id: Uuid,
+    pub step_key: String,
+    pub kind: String,
+    pub fire_at: DateTime<Utc>,
+    pub recipient_party: Uuid,
+    pub recipient_role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyRow {
+    pub party_id: Uuid,
+    pub version: i64,
+    pub display_name: String,
+    pub email: String,
+    pub role: String,
+    pub organisation: String,
+    pub country: String,
+    pub language: String,
+    pub time_zone: String,
+    pub supervisor: Option<Uuid>,
+}
+
+/// Rows to write and delete, in the shape `homeward_project(jsonb)` takes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ProjectionChange {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<PlanRow>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps_delete: Vec<StepRef>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps_upsert: Vec<StepRow>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timers_cancel: Vec<Uuid>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timers_arm: Vec<TimerRow>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parties: Vec<PartyRow>,
+}
+
+impl ProjectionChange {
+    pub fn is_empty(&self) -> bool {
+        self.plans.is_empty()
+            && self.steps_delete.is_empty()
+            && self.steps_upsert.is_empty()
+            && self.timers_cancel.is_empty()
+            && self.timers_arm.is_empty()
+            && self.parties.is_empty()
+    }
+
+    /// The JSON argument of `homeward_project`, or `None` when nothing changes.
+    pub fn to_json(&self) -> Option<serde_json::Value> {
+        (!self.is_empty())
+            .then(|| serde_json::to_value(self).expect("projection rows serialise to JSON"))
+    }
+
+    /// The rows that change when a plan goes from `before` to `after` (`None`: newly opened or
+    /// rebuilt, so every row is written).
+    pub fn for_plan(before: Option<&Plan>, after: &Plan) -> Self {
+        let old_steps: Vec<StepRow> = before.map(step_rows).unwrap_or_default();
+        let new_steps = step_rows(after);
+        let steps_delete = old_steps
+            .iter()
+            .filter(|o| !new_steps.iter().any(|n| n.step_key == o.step_key))
+            .map(|o| StepRef {
+                plan_id: o.plan_id,
+                step_key: o.step_key.clone(),
+            })
+            .collect();
+        let steps_upsert = new_steps
+            .into_iter()
+            .filter(|n| !old_steps.contains(n))
+            .collect();
+        let old_timers = before.map(planned_timers).unwrap_or_default();
+        let new_timers = planned_timers(after);
+        let mut timers_cancel = Vec::new();
+        let mut timers_arm = Vec::new();
+        for effect in timer_effects(&old_timers, &new_timers) {
+            match effect {
+                Effect::CancelTimer(id) => timers_cancel.push(id),
+                Effect::ArmTimer(t) => timers_arm.push(timer_row(&t)),
+            }
+        }
+        Self {
+            plans: vec![plan_row(after)],
+            steps_delete,
+            steps_upsert,
+            timers_cancel,
+            timers_arm,
+            parties: Vec::new(),
+        }
+    }
+
+    pub fn for_party(after: &Party) -> Self {
+        Self {
+            parties: vec![party_row(after)],
+            ..Self::default()
+        }
+    }
+
+    /// Adds another change's rows (used to batch a rebuild).
+    pub fn extend(&mut self, other: ProjectionChange) {
+        self.plans.extend(other.plans);
+        self.steps_delete.extend(other.steps_delete);
+        self.steps_upsert.extend(other.steps_upsert);
+        self.timers_cancel.extend(other.timers_cancel);
+        self.timers_arm.extend(other.timers_arm);
+        self.parties.extend(other.parties);
+    }
+
+    /// Number of rows this change writes or deletes.
+    pub fn len(&self) -> usize {
+        self.plans.len()
+            + self.steps_delete.len()
+            + self.steps_upsert.len()
+            + self.timers_cancel.len()
+            + self.timers_arm.len()
+            + self.parties.len()
+    }
+}
+
+pub fn plan_row(plan: &Plan) -> PlanRow {
+    let count = |f: fn(&Step) -> bool| plan.steps.iter().filter(|s| f(s)).count() as i32;
+    PlanRow {
+        plan_id: plan.id.0,
+        version: plan.version as i64,
+        person_id: plan.person.0,
+        template_name: plan.template.name.clone(),
+        template_version: plan.template.version as i32,
+        case_worker: plan.case_worker.0,
+        organisation: plan.organisation.clone(),
+        origin_country: plan.origin_country.as_str().to_owned(),
+        status: plan.status.as_str().to_owned(),
+        suspended: plan.suspended,
+        opened_at: plan.opened_at,
+        departed_at: plan.departed_at,
+        arrived_at: plan.arrived_at,
+        closed_at: plan.closed_at,
+        close_reason: plan.close_reason.map(|r| enum_str(&r)),
+        next_due_at: plan.next_due_at(),
+        steps_total: plan.steps.len() as i32,
+        steps_open: count(|s| s.status.is_open()),
+        steps_done: count(|s| s.status == StepStatus::Done),
+        steps_blocked: count(|s| matches!(s.status, StepStatus::Blocked { .. })),
+    }
+}
+
+pub fn step_rows(plan: &Plan) -> Vec<StepRow> {
+    plan.steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| StepRow {
+            plan_id: plan.id.0,
+            step_key: s.key.to_string(),
+            position: i as i32,
+            kind: s.kind.as_str().to_owned(),
+            title: s.title.clone(),
+            status: s.status.as_str().to_owned(),
+            assignee: s.assignee.map(|p| p.0),
+            candidate_group: s.candidate_group.clone(),
+            priority: s.priority.rank(),
+            due_at: s.due_at,
+            follow_up_on: s.follow_up_on,
+            document_status: s.document_status.map(|d| enum_str(&d)),
+            status_reason: match &s.status {
+                StepStatus::Blocked { reason, .. } | StepStatus::Cancelled { reason } => {
+                    Some(reason.clone())
+                }
+                _ => None,
+            },
+        })
+        .collect()
+}
+
+pub fn timer_row(t: &TimerSpec) -> TimerRow {
+    TimerRow {
+        timer_id: t.id,
+        plan_id: t.plan_id.0,
+        step_key: t.step.to_string(),
+        kind: t.kind.as_str().to_owned(),
+        fire_at: t.fire_at,
+        recipient_party: t.recipient.party().0,
+        recipient_role: t.recipient.role().to_owned(),
+    }
+}
+
+pub fn party_row(p: &Party) -> PartyRow {
+    PartyRow {
+        party_id: p.id.0,
+        version: p.version as i64,
+        display_name: p.profile.display_name.clone(),
+        email: p.profile.email.clone(),
+        role: p.profile.role.as_str().to_owned(),
+        organisation: p.profile.organisation.clone(),
+        country: p.profile.country.as_str().to_owned(),
+        language: p.profile.language.as_str().to_owned(),
+        time_zone: p.profile.time_zone.clone(),
+        supervisor: p.profile.supervisor.map(|s| s.0),
+    }
+}
+
+/// The serde name of a unit enum value, e.g. `lost_contact`.
+fn enum_str<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => unreachable!("unit enums serialise as strings, got {other:?}"),
+    }
+}
+
+/// An aggregate whose state feeds read models. Persons have none: their data stays in their
+/// stream (and, with the encryption issue, under their key).
+pub trait Projected: homeward_workflows::Aggregate {
+    fn projection(before: Option<&Self>, after: &Self) -> ProjectionChange;
+}
+
+impl Projected for Plan {
+    fn projection(before: Option<&Self>, after: &Self) -> ProjectionChange {
+        ProjectionChange::for_plan(before, after)
+    }
+}
+
+impl Projected for Party {
+    fn projection(_before: Option<&Self>, after: &Self) -> ProjectionChange {
+        ProjectionChange::for_party(after)
+    }
+}
+
+impl Projected for homeward_workflows::person::Person {
+    fn projection(_before: Option<&Self>, _after: &Self) -> ProjectionChange {
+        ProjectionChange::default()
+    }
+}

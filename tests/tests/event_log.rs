@@ -1,0 +1,326 @@
+//! The event log against a real PostgreSQL: appends, versions, idempotency, reads, time travel,
+//! upcasting on read, and read models that equal a rebuild.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use homeward_engine::{CommandError, CommandMeta, FixedClock};
+use homeward_store::{
+    rebuild, Append, Cursor, EventStore, ExpectedVersion, Metadata, NewEvent, ProjectionChange,
+    ReadUntil, StoreError,
+};
+use homeward_tests::{key, open_standard_plan, register_party, start_time, TestDb};
+use homeward_workflows::party::PartyRole;
+use homeward_workflows::plan::{ConsentPurpose, DocumentStatus, Plan, PlanCommand, PlanEvent};
+use homeward_workflows::{PartyId, PlanId};
+use serde_json::json;
+use uuid::Uuid;
+
+fn raw_append(stream: &str, expected: ExpectedVersion, n: usize) -> Append {
+    Append {
+        stream_id: stream.to_owned(),
+        stream_type: "test",
+        expected_version: expected,
+        command_id: Uuid::new_v4(),
+        metadata: Metadata {
+            actor: PartyId::new(),
+            correlation_id: Uuid::new_v4(),
+        },
+        occurred_at: start_time(),
+        events: (0..n)
+            .map(|i| NewEvent {
+                event_type: "something_happened".into(),
+                schema_version: 1,
+                payload: json!({ "n": i }),
+            })
+            .collect(),
+        projection: ProjectionChange::default(),
+    }
+}
+
+#[tokio::test]
+async fn appends_check_the_expected_version_and_report_conflicts() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let first = store
+        .append(raw_append("test-1", ExpectedVersion::NoStream, 3))
+        .await
+        .unwrap();
+    assert_eq!((first.first_version, first.last_version), (1, 3));
+
+    // A second "new stream" append and a stale exact version are both conflicts.
+    let again = store
+        .append(raw_append("test-1", ExpectedVersion::NoStream, 1))
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { actual: 3, .. })),
+        "{again:?}"
+    );
+    let stale = store
+        .append(raw_append("test-1", ExpectedVersion::Exact(2), 1))
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict { expected: 2, actual: 3, .. })));
+
+    let next = store
+        .append(raw_append("test-1", ExpectedVersion::Exact(3), 2))
+        .await
+        .unwrap();
+    assert_eq!((next.first_version, next.last_version), (4, 5));
+    let events = store.read_stream("test-1", ReadUntil::End).await.unwrap();
+    let versions: Vec<u64> = events.iter().map(|e| e.stream_version).collect();
+    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    assert_eq!(db.count("SELECT version FROM streams WHERE stream_id = 'test-1'").await, 5);
+}
+
+#[tokio::test]
+async fn a_retried_command_appends_nothing_and_returns_the_first_result() {
+    let db = TestDb::new().await;
+    let append = raw_append("test-2", ExpectedVersion::NoStream, 2);
+    let first = db.store.append(append.clone()).await.unwrap();
+    assert!(!first.duplicate);
+    // Same command id again, even with a different expectation: the first result, nothing new.
+    let mut retry = append.clone();
+    retry.expected_version = ExpectedVersion::Any;
+    let second = db.store.append(retry).await.unwrap();
+    assert!(second.duplicate);
+    assert_eq!((second.first_version, second.last_version), (1, 2));
+    assert_eq!(db.count("SELECT count(*) FROM events").await, 2);
+    let ids: Vec<Uuid> = db
+        .store
+        .read_stream("test-2", ReadUntil::End)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            Append::event_id(append.command_id, 0),
+            Append::event_id(append.command_id, 1)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_stream_can_be_read_as_it_stood_at_a_version_or_a_time() {
+    let db = TestDb::new().await;
+    db.store
+        .append(raw_append("test-3", ExpectedVersion::NoStream, 2))
+        .await
+        .unwrap();
+    let between = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    db.store
+        .append(raw_append("test-3", ExpectedVersion::Exact(2), 2))
+        .await
+        .unwrap();
+    let upto = db
+        .store
+        .read_stream("test-3", ReadUntil::Version(3))
+        .await
+        .unwrap();
+    assert_eq!(upto.len(), 3);
+    let then = db
+        .store
+        .read_stream("test-3", ReadUntil::Time(between))
+        .await
+        .unwrap();
+    assert_eq!(then.len(), 2);
+    assert!(then.iter().all(|e| e.recorded_at <= between));
+}
+
+#[tokio::test]
+async fn the_global_stream_is_read_in_commit_order_from_a_checkpoint() {
+    let db = TestDb::new().await;
+    for i in 0..5 {
+        db.store
+            .append(raw_append(&format!("test-g{i}"), ExpectedVersion::NoStream, 2))
+            .await
+            .unwrap();
+    }
+    let all = db.store.read_all(Cursor::START, 100).await.unwrap();
+    assert_eq!(all.len(), 10);
+    let first_page = db.store.read_all(Cursor::START, 4).await.unwrap();
+    let rest = db.store.read_all(first_page[3].cursor(), 100).await.unwrap();
+    let joined: Vec<i64> = first_page
+        .iter()
+        .chain(rest.iter())
+        .map(|e| e.global_position)
+        .collect();
+    let expected: Vec<i64> = all.iter().map(|e| e.global_position).collect();
+    assert_eq!(joined, expected);
+    assert!(all.windows(2).all(|w| w[0].cursor() < w[1].cursor()));
+}
+
+#[tokio::test]
+async fn an_old_payload_version_is_upcast_when_the_plan_is_loaded() {
+    let db = TestDb::new().await;
+    let plan_id = PlanId::new();
+    let stream = plan_id.stream_id();
+    // A plan_opened event stored at schema version 1 (`country`, no `organisation`).
+    let v1 = json!({
+        "plan_id": plan_id, "person": Uuid::new_v4(),
+        "template": {"name": "standard-avr", "version": 1},
+        "case_worker": Uuid::new_v4(), "country": "SN",
+        "opened_at": "2025-01-01T10:00:00Z"
+    });
+    let mut append = raw_append(&stream, ExpectedVersion::NoStream, 0);
+    append.events = vec![NewEvent {
+        event_type: "plan_opened".into(),
+        schema_version: 1,
+        payload: v1,
+    }];
+    db.store.append(append).await.unwrap();
+    let handler = db.handler(Arc::new(FixedClock::new(start_time())));
+    let loaded = handler.load::<Plan>(&stream, ReadUntil::End).await.unwrap();
+    let plan = loaded.state.expect("the plan folds");
+    assert_eq!(plan.origin_country.as_str(), "SN");
+    assert_eq!(plan.organisation, "unknown");
+    // The stored row was not rewritten.
+    assert_eq!(db.count("SELECT schema_version::bigint FROM events").await, 1);
+}
+
+#[tokio::test]
+async fn commands_update_the_read_models_in_the_same_transaction_and_a_rebuild_reproduces_them()
+{
+    let db = TestDb::new().await;
+    let clock = Arc::new(FixedClock::new(start_time()));
+    let handler = db.handler(clock.clone());
+    let worker = register_party(&handler, PartyRole::SocialWorker, "worker@example.org").await;
+    let liaison = register_party(&handler, PartyRole::GovernmentLiaison, "liaison@example.org").await;
+    let plan_id = PlanId::new();
+    let stream = plan_id.stream_id();
+    let meta = || CommandMeta::new(worker);
+    handler
+        .handle::<Plan>(&stream, &open_standard_plan(plan_id, worker), meta())
+        .await
+        .unwrap();
+    for command in [
+        PlanCommand::RecordConsent {
+            purpose: ConsentPurpose::Return,
+        },
+        PlanCommand::AssignStep {
+            step: key("passport"),
+            assignee: Some(liaison),
+            candidate_group: None,
+        },
+        PlanCommand::StartStep {
+            step: key("passport"),
+            override_reason: None,
+        },
+        PlanCommand::UpdateDocumentStatus {
+            step: key("passport"),
+            status: DocumentStatus::SubmittedToAuthority,
+        },
+    ] {
+        clock.advance(Duration::hours(3));
+        handler.handle::<Plan>(&stream, &command, meta()).await.unwrap();
+    }
+
+    let status: String = sqlx::query_scalar("SELECT status FROM plan_view WHERE plan_id = $1")
+        .bind(plan_id.0)
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "active");
+    let (step_status, assignee, doc): (String, Option<Uuid>, Option<String>) = sqlx::query_as(
+        "SELECT status, assignee, document_status FROM step_view \
+         WHERE plan_id = $1 AND step_key = 'passport'",
+    )
+    .bind(plan_id.0)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(step_status, "in_progress");
+    assert_eq!(assignee, Some(liaison.0));
+    assert_eq!(doc.as_deref(), Some("submitted_to_authority"));
+    // The assigned passport step has its reminders armed: before due, on due, overdue, escalation.
+    assert_eq!(
+        db.count("SELECT count(*) FROM timers WHERE step_key = 'passport'").await,
+        4
+    );
+    assert_eq!(db.count("SELECT count(*) FROM party_view").await, 2);
+
+    let before = db.projection_snapshot().await;
+    let report = rebuild(db.pool()).await.unwrap();
+    assert_eq!(report.streams, 3);
+    assert_eq!(db.projection_snapshot().await, before);
+
+    // Completing the step cancels its timers in the same transaction.
+    handler
+        .handle::<Plan>(
+            &stream,
+            &PlanCommand::CompleteStep {
+                step: key("passport"),
+            },
+            meta(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        db.count("SELECT count(*) FROM timers WHERE step_key = 'passport'").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_stale_expected_version_is_a_conflict_and_writes_nothing() {
+    let db = TestDb::new().await;
+    let handler = db.handler(Arc::new(FixedClock::new(start_time())));
+    let worker = PartyId::new();
+    let plan_id = PlanId::new();
+    let stream = plan_id.stream_id();
+    let opened = handler
+        .handle::<Plan>(&stream, &open_standard_plan(plan_id, worker), CommandMeta::new(worker))
+        .await
+        .unwrap();
+    let consent = PlanCommand::RecordConsent {
+        purpose: ConsentPurpose::Return,
+    };
+    handler
+        .handle::<Plan>(&stream, &consent, CommandMeta::new(worker).expecting(opened.version))
+        .await
+        .unwrap();
+    let events_before = db.count("SELECT count(*) FROM events").await;
+    let stale = handler
+        .handle::<Plan>(
+            &stream,
+            &PlanCommand::SetGoals { goals: vec![] },
+            CommandMeta::new(worker).expecting(opened.version),
+        )
+        .await;
+    assert!(matches!(stale, Err(CommandError::Conflict { .. })), "{stale:?}");
+    assert_eq!(db.count("SELECT count(*) FROM events").await, events_before);
+}
+
+#[tokio::test]
+async fn the_same_command_id_sent_twice_is_handled_once() {
+    let db = TestDb::new().await;
+    let handler = db.handler(Arc::new(FixedClock::new(start_time())));
+    let worker = PartyId::new();
+    let plan_id = PlanId::new();
+    let stream = plan_id.stream_id();
+    handler
+        .handle::<Plan>(&stream, &open_standard_plan(plan_id, worker), CommandMeta::new(worker))
+        .await
+        .unwrap();
+    let meta = CommandMeta::new(worker);
+    let consent = PlanCommand::RecordConsent {
+        purpose: ConsentPurpose::Return,
+    };
+    let first = handler.handle::<Plan>(&stream, &consent, meta).await.unwrap();
+    // Deciding again would now be refused (consent already given): the retry must instead
+    // return the first result.
+    let retry = handler.handle::<Plan>(&stream, &consent, meta).await.unwrap();
+    assert!(retry.duplicate);
+    assert_eq!(retry.version, first.version);
+    assert_eq!(retry.state, first.state);
+    let consents = db
+        .count("SELECT count(*) FROM events WHERE event_type = 'consent_recorded'")
+        .await;
+    assert_eq!(consents, 1);
+    let history = db.store.read_stream(&stream, ReadUntil::End).await.unwrap();
+    let last: PlanEvent = history.last().unwrap().decode().unwrap();
+    assert_eq!(last, PlanEvent::PlanActivated);
+}
