@@ -23,8 +23,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/
 /// The channel readers LISTEN on. A coalesced hint only: readers also poll.
 pub const NOTIFY_CHANNEL: &str = "homeward_events";
 
-/// The columns of [`RecordedEvent`], in the order `recorded_event` reads them.
-pub(crate) const EVENT_COLUMNS: &str = "global_position, tx_id::text AS tx_id, stream_id, \
+/// The columns of [`RecordedEvent`]. The transaction id is read as text under another name: an
+/// output column called `tx_id` would make `ORDER BY tx_id` sort text ("979" after "1000").
+pub(crate) const EVENT_COLUMNS: &str = "global_position, tx_id::text AS tx_id_text, stream_id, \
      stream_version, event_id, command_id, event_type, schema_version, payload::text AS payload, \
      metadata, occurred_at, recorded_at";
 
@@ -230,7 +231,7 @@ fn unique_violation_is_conflict(e: sqlx::Error, append: &Append) -> StoreError {
 }
 
 pub(crate) fn recorded_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
-    let tx_id: String = row.try_get("tx_id")?;
+    let tx_id: String = row.try_get("tx_id_text")?;
     Ok(RecordedEvent {
         global_position: row.try_get("global_position")?,
         tx_id: tx_id
