@@ -1,12 +1,12 @@
 -- The event log: the single source of truth. Append-only.
 
--- Each stream's head version, so an append checks its expected version in O(1).
+-- Every stream, written once when it is created. The head version is not kept here: it is
+-- the last row of the stream in `events` (one index probe under the stream lock), which spares
+-- every append an UPDATE of this table.
 CREATE TABLE streams (
     stream_id   text PRIMARY KEY,
     stream_type text NOT NULL,
-    version     bigint NOT NULL CHECK (version > 0),
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    updated_at  timestamptz NOT NULL DEFAULT now()
+    created_at  timestamptz NOT NULL DEFAULT now()
 );
 
 CREATE TABLE events (
@@ -16,7 +16,8 @@ CREATE TABLE events (
     tx_id           xid8 NOT NULL DEFAULT pg_current_xact_id(),
     stream_id       text NOT NULL,
     stream_version  bigint NOT NULL CHECK (stream_version > 0),
-    -- UUIDv5 of (command id, index): a retried command produces the same ids.
+    -- UUIDv5 of (command id, index): a retried command produces the same ids, and the first
+    -- event's id finds the result of a command already appended (idempotency).
     event_id        uuid NOT NULL UNIQUE,
     command_id      uuid NOT NULL,
     event_type      text NOT NULL,
@@ -30,15 +31,6 @@ CREATE TABLE events (
 ) WITH (fillfactor = 100);
 
 CREATE INDEX events_commit_order ON events (tx_id, global_position);
-
--- Idempotency: a command id that was appended once returns its first result.
-CREATE TABLE processed_commands (
-    command_id    uuid PRIMARY KEY,
-    stream_id     text NOT NULL,
-    first_version bigint NOT NULL,
-    last_version  bigint NOT NULL,
-    recorded_at   timestamptz NOT NULL DEFAULT now()
-);
 
 -- Read models, updated in the append's transaction and rebuildable from the log.
 CREATE TABLE plan_view (
@@ -181,6 +173,7 @@ CREATE FUNCTION homeward_append(
 ) RETURNS TABLE (outcome text, first_version bigint, last_version bigint, last_position bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_stream  text;
     v_current bigint;
     v_first   bigint;
     v_last    bigint;
@@ -191,14 +184,17 @@ BEGIN
     -- earlier writer of the stream committed: one stream's events reach readers in version order.
     PERFORM pg_advisory_xact_lock(hashtextextended(p_stream_id, 0));
 
-    SELECT c.first_version, c.last_version INTO v_first, v_last
-    FROM processed_commands c WHERE c.command_id = p_command_id;
+    -- A command appended before: its events are there, found by the id of its first event.
+    SELECT e.stream_id, e.stream_version INTO v_stream, v_first
+    FROM events e WHERE e.event_id = p_event_ids[1];
     IF FOUND THEN
+        SELECT max(e.stream_version) INTO v_last FROM events e
+        WHERE e.stream_id = v_stream AND e.command_id = p_command_id;
         RETURN QUERY SELECT 'duplicate'::text, v_first, v_last, NULL::bigint;
         RETURN;
     END IF;
 
-    SELECT s.version INTO v_current FROM streams s WHERE s.stream_id = p_stream_id;
+    SELECT max(e.stream_version) INTO v_current FROM events e WHERE e.stream_id = p_stream_id;
     v_current := coalesce(v_current, 0);
     IF p_expected IS NOT NULL AND p_expected <> v_current THEN
         RETURN QUERY SELECT 'conflict'::text, v_current, v_current, NULL::bigint;
@@ -212,12 +208,9 @@ BEGIN
     ORDER BY e.ord;
     v_pos := currval(pg_get_serial_sequence('events', 'global_position'));
 
-    INSERT INTO streams AS s (stream_id, stream_type, version)
-    VALUES (p_stream_id, p_stream_type, v_current + v_count)
-    ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, updated_at = now();
-
-    INSERT INTO processed_commands (command_id, stream_id, first_version, last_version)
-    VALUES (p_command_id, p_stream_id, v_current + 1, v_current + v_count);
+    IF v_current = 0 THEN
+        INSERT INTO streams (stream_id, stream_type) VALUES (p_stream_id, p_stream_type);
+    END IF;
 
     IF p_projection IS NOT NULL THEN
         PERFORM homeward_project(p_projection);

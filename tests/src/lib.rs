@@ -44,7 +44,7 @@ impl TestDb {
             .await
             .expect("create the test database");
         admin.close().await.ok();
-        let url = with_database(&server, &name);
+        let url = homeward_store::with_database(&server, &name);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .connect(&url)
@@ -93,23 +93,6 @@ impl TestDb {
             out.insert(table.to_owned(), rows.unwrap_or(serde_json::Value::Null));
         }
         serde_json::Value::Object(out)
-    }
-}
-
-/// Replaces the database name in a PostgreSQL URL.
-pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{database}?{q}"),
-        None => format!("{base}/{database}"),
     }
 }
 

@@ -2,6 +2,8 @@
 //! conflicts reported or retried, and catch-up readers that never skip an event when
 //! transactions commit out of order.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,7 +123,9 @@ async fn sixteen_writers_on_shared_and_own_plans_lose_and_duplicate_nothing() {
             .push((stream_id.clone(), *version));
     }
     for ack in &acks {
-        let stored = by_command.get(&ack.command_id).expect("acknowledged command is stored");
+        let stored = by_command
+            .get(&ack.command_id)
+            .expect("acknowledged command is stored");
         let expected: Vec<(String, u64)> = (ack.first_version..=ack.last_version)
             .map(|v| (ack.stream.clone(), v))
             .collect();
@@ -129,7 +133,10 @@ async fn sixteen_writers_on_shared_and_own_plans_lose_and_duplicate_nothing() {
     }
     // A reported conflict wrote nothing.
     for id in &conflicts {
-        assert!(!by_command.contains_key(id), "conflicting command {id} was written");
+        assert!(
+            !by_command.contains_key(id),
+            "conflicting command {id} was written"
+        );
     }
     // No duplicates, contiguous versions per stream.
     let ids: HashSet<Uuid> = all.iter().map(|e| e.0).collect();
@@ -155,7 +162,10 @@ async fn sixteen_writers_on_shared_and_own_plans_lose_and_duplicate_nothing() {
         .find(|v| v[0] == (shared.stream_id(), 1))
         .unwrap()
         .len();
-    let shared_acks = acks.iter().filter(|a| a.stream == shared.stream_id()).count();
+    let shared_acks = acks
+        .iter()
+        .filter(|a| a.stream == shared.stream_id())
+        .count();
     assert_eq!(shared_events, opening + shared_acks);
     // The read model matches the log.
     let version: i64 = sqlx::query_scalar("SELECT version FROM plan_view WHERE plan_id = $1")
@@ -265,8 +275,15 @@ async fn a_catch_up_reader_never_skips_events_committed_out_of_order() {
     // ...and each stream's events in version order.
     let mut last_version: HashMap<&str, u64> = HashMap::new();
     for e in &seen {
-        let prev = last_version.insert(&e.stream_id, e.stream_version).unwrap_or(0);
-        assert_eq!(e.stream_version, prev + 1, "stream {} in order", e.stream_id);
+        let prev = last_version
+            .insert(&e.stream_id, e.stream_version)
+            .unwrap_or(0);
+        assert_eq!(
+            e.stream_version,
+            prev + 1,
+            "stream {} in order",
+            e.stream_id
+        );
     }
     // Positions were in fact committed out of order, or this test proves nothing.
     let positions: Vec<i64> = seen.iter().map(|e| e.global_position).collect();

@@ -42,6 +42,8 @@ pub trait Aggregate: Sized + Clone + std::fmt::Debug {
     where
         Self::Event: 'a,
     {
-        events.into_iter().fold(None, |state, e| Self::apply(state, e))
+        events
+            .into_iter()
+            .fold(None, |state, e| Self::apply(state, e))
     }
 }

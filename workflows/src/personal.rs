@@ -33,6 +33,9 @@ mod tests {
     fn personal_data_never_shows_in_debug_output() {
         let name = Personal("Amina Example".to_owned());
         assert_eq!(format!("{name:?}"), "[personal]");
-        assert_eq!(serde_json::to_string(&name).unwrap(), "\"Amina Example\"");
+        assert_eq!(
+            serde_json::to_string(&name).expect("serialises"),
+            "\"Amina Example\""
+        );
     }
 }

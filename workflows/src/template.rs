@@ -4,7 +4,7 @@
 //! return). A plan pins the name and version it was opened from, and its steps are copied into
 //! the plan's own events, so publishing a new template version never rewrites a running plan.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 use thiserror::Error;
@@ -190,13 +190,14 @@ pub fn find(name: &str, version: u32) -> Result<Template, TemplateError> {
 
 /// Returns a step on a dependency cycle, if the graph (step → the steps it depends on) has one.
 /// Dependencies on unknown steps are ignored here; callers check those separately.
+/// Deterministic: steps are visited in key order, so the same graph always names the same step.
 pub fn find_cycle<'a, D>(graph: impl IntoIterator<Item = (&'a StepKey, D)>) -> Option<StepKey>
 where
     D: AsRef<[StepKey]>,
 {
-    let graph: HashMap<&StepKey, D> = graph.into_iter().collect();
+    let graph: BTreeMap<&StepKey, D> = graph.into_iter().collect();
     // 0 = unvisited, 1 = on the current path, 2 = done.
-    let mut mark: HashMap<&StepKey, u8> = HashMap::new();
+    let mut mark: BTreeMap<&StepKey, u8> = BTreeMap::new();
     for &start in graph.keys() {
         if mark.get(start).copied().unwrap_or(0) != 0 {
             continue;
@@ -230,15 +231,22 @@ mod tests {
 
     #[test]
     fn the_standard_template_loads_with_its_follow_ups() {
-        let t = find("standard-avr", 1).unwrap();
+        let t = find("standard-avr", 1).expect("the built-in template");
         let steps = t.step_definitions(&t.follow_up_offsets_days);
         assert!(steps.iter().any(|s| s.kind == StepKind::OriginContact));
         assert!(steps.iter().any(|s| s.kind == StepKind::TravelDocument));
-        let follow_ups: Vec<_> = steps.iter().filter(|s| s.kind == StepKind::FollowUp).collect();
-        assert_eq!(follow_ups.len(), t.follow_up_offsets_days.len());
-        assert!(follow_ups
+        let follow_ups: Vec<_> = steps
             .iter()
-            .all(|s| matches!(s.due, Some(DueRule::After { milestone: Milestone::Arrival, .. }))));
+            .filter(|s| s.kind == StepKind::FollowUp)
+            .collect();
+        assert_eq!(follow_ups.len(), t.follow_up_offsets_days.len());
+        assert!(follow_ups.iter().all(|s| matches!(
+            s.due,
+            Some(DueRule::After {
+                milestone: Milestone::Arrival,
+                ..
+            })
+        )));
     }
 
     #[test]
@@ -258,7 +266,7 @@ mod tests {
             title = "B"
             depends_on = ["a"]
         "#;
-        let err = Template::parse("loop.toml", src).unwrap_err();
+        let err = Template::parse("loop.toml", src).expect_err("a cycle");
         assert!(err.to_string().contains("dependency cycle"), "{err}");
     }
 
@@ -274,13 +282,13 @@ mod tests {
             title = "A"
             depends_on = ["nope"]
         "#;
-        let err = Template::parse("x.toml", src).unwrap_err();
+        let err = Template::parse("x.toml", src).expect_err("an unknown dependency");
         assert!(err.to_string().contains("unknown step 'nope'"), "{err}");
     }
 
     #[test]
     fn cycle_detection_finds_long_cycles_and_accepts_dags() {
-        let k = |s: &str| StepKey::parse(s).unwrap();
+        let k = |s: &str| StepKey::parse(s).expect("a valid key");
         let (a, b, c, d) = (k("a"), k("b"), k("c"), k("d"));
         let dag = vec![
             (&a, vec![b.clone(), c.clone()]),

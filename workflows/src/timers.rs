@@ -37,8 +37,9 @@ impl Recipient {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TimerSpec {
-    /// Derived from plan, step, kind and time: the same timer always has the same id, which also
-    /// makes the Message-ID of its email recognisable on retry.
+    /// Derived from plan, step, kind, time and recipient: the same timer always has the same id,
+    /// which also makes the Message-ID of its email recognisable on retry. A reminder to someone
+    /// else (the step was reassigned) is another timer, so the table never keeps a stale recipient.
     pub id: Uuid,
     pub plan_id: PlanId,
     pub step: StepKey,
@@ -56,13 +57,21 @@ pub enum Effect {
 /// Namespace for timer ids (UUIDv5).
 const TIMER_NAMESPACE: Uuid = Uuid::from_u128(0x6b0d_3f7e_2a8c_4e51_9c1d_4b7a_0e2f_5a13);
 
-pub fn timer_id(plan: PlanId, step: &StepKey, kind: ReminderKind, fire_at: DateTime<Utc>) -> Uuid {
+pub fn timer_id(
+    plan: PlanId,
+    step: &StepKey,
+    kind: ReminderKind,
+    fire_at: DateTime<Utc>,
+    recipient: Recipient,
+) -> Uuid {
     let name = format!(
-        "{}/{}/{}/{}",
+        "{}/{}/{}/{}/{}/{}",
         plan.0,
         step,
         kind.as_str(),
-        fire_at.timestamp_millis()
+        fire_at.timestamp_millis(),
+        recipient.role(),
+        recipient.party().0
     );
     Uuid::new_v5(&TIMER_NAMESPACE, name.as_bytes())
 }
@@ -98,7 +107,7 @@ fn step_timers(plan: &Plan, step: &Step, out: &mut Vec<TimerSpec>) {
     let mut push = |kind: ReminderKind, fire_at: DateTime<Utc>, recipient: Recipient| {
         if !sent(kind, fire_at) {
             out.push(TimerSpec {
-                id: timer_id(plan.id, &step.key, kind, fire_at),
+                id: timer_id(plan.id, &step.key, kind, fire_at, recipient),
                 plan_id: plan.id,
                 step: step.key.clone(),
                 kind,

@@ -58,7 +58,10 @@ pub fn decode<E: DomainEvent>(
     payload: Value,
 ) -> Result<E, DecodeError> {
     let payload = upcast(event_type, schema_version, payload)?;
-    let tagged = Value::Object(serde_json::Map::from_iter([(event_type.to_owned(), payload)]));
+    let tagged = Value::Object(serde_json::Map::from_iter([(
+        event_type.to_owned(),
+        payload,
+    )]));
     serde_json::from_value(tagged).map_err(|source| DecodeError::Json {
         event_type: event_type.to_owned(),
         source,
@@ -91,7 +94,11 @@ pub fn decode_str<E: DomainEvent>(
 }
 
 /// Brings a payload from `version` up to the current version of its type.
-pub fn upcast(event_type: &str, mut version: i16, mut payload: Value) -> Result<Value, DecodeError> {
+pub fn upcast(
+    event_type: &str,
+    mut version: i16,
+    mut payload: Value,
+) -> Result<Value, DecodeError> {
     let current = current_schema_version(event_type);
     if version > current {
         return Err(DecodeError::FromTheFuture {
@@ -101,13 +108,12 @@ pub fn upcast(event_type: &str, mut version: i16, mut payload: Value) -> Result<
         });
     }
     while version < current {
-        payload = upcast_one(event_type, version, payload).map_err(|message| {
-            DecodeError::Upcast {
+        payload =
+            upcast_one(event_type, version, payload).map_err(|message| DecodeError::Upcast {
                 event_type: event_type.to_owned(),
                 version,
                 message,
-            }
-        })?;
+            })?;
         version += 1;
     }
     Ok(payload)
@@ -120,7 +126,9 @@ fn upcast_one(event_type: &str, from: i16, mut payload: Value) -> Result<Value, 
             let obj = payload
                 .as_object_mut()
                 .ok_or("plan_opened v1 payload is not an object")?;
-            let country = obj.remove("country").ok_or("plan_opened v1 has no country")?;
+            let country = obj
+                .remove("country")
+                .ok_or("plan_opened v1 has no country")?;
             obj.insert("origin_country".to_owned(), country);
             obj.entry("organisation")
                 .or_insert_with(|| Value::String("unknown".to_owned()));

@@ -137,26 +137,33 @@ impl<S: EventStore> CommandHandler<S> {
         command: &A::Command,
         meta: CommandMeta,
     ) -> Result<Handled<A>, CommandError<A::Error>> {
-        if let Some(done) = self.store.command_result(meta.command_id).await? {
-            return self.first_result(&done).await;
-        }
         let mut attempt = 0;
         loop {
             attempt += 1;
             let Loaded { state, version } = self.load::<A>(stream_id, ReadUntil::End).await?;
             if let Some(expected) = meta.expected_version {
                 if expected != version {
-                    return Err(CommandError::Conflict {
+                    let conflict = CommandError::Conflict {
                         expected,
                         actual: version,
-                    });
+                    };
+                    return self.earlier_result_or(meta, conflict).await;
                 }
             }
             let ctx = Context {
                 now: self.clock.now(),
                 actor: meta.actor,
             };
-            let events = A::decide(state.as_ref(), command, &ctx).map_err(CommandError::Rejected)?;
+            let events = match A::decide(state.as_ref(), command, &ctx) {
+                Ok(events) => events,
+                // A retried command may be refused now because it already happened (consent
+                // already recorded): then the caller gets the first result, not the refusal.
+                Err(refusal) => {
+                    return self
+                        .earlier_result_or(meta, CommandError::Rejected(refusal))
+                        .await
+                }
+            };
             if events.is_empty() {
                 return match state {
                     Some(state) => Ok(Handled {
@@ -209,10 +216,27 @@ impl<S: EventStore> CommandHandler<S> {
                             actual,
                         });
                     }
-                    tracing::debug!(stream_id, attempt, "conflict; deciding again on fresh state");
+                    tracing::debug!(
+                        stream_id,
+                        attempt,
+                        "conflict; deciding again on fresh state"
+                    );
                 }
                 Err(e) => return Err(e.into()),
             }
+        }
+    }
+
+    /// The first result of this command if it was appended before; otherwise `error`.
+    /// Only asked on the unhappy path: the happy path learns of duplicates from the append.
+    async fn earlier_result_or<A: Aggregate>(
+        &self,
+        meta: CommandMeta,
+        error: CommandError<A::Error>,
+    ) -> Result<Handled<A>, CommandError<A::Error>> {
+        match self.store.command_result(meta.command_id).await? {
+            Some(done) => self.first_result(&done).await,
+            None => Err(error),
         }
     }
 
@@ -224,9 +248,9 @@ impl<S: EventStore> CommandHandler<S> {
         let loaded = self
             .load::<A>(&done.stream_id, ReadUntil::Version(done.last_version))
             .await?;
-        let state = loaded.state.ok_or_else(|| {
-            StoreError::Unexpected(format!("stream {} vanished", done.stream_id))
-        })?;
+        let state = loaded
+            .state
+            .ok_or_else(|| StoreError::Unexpected(format!("stream {} vanished", done.stream_id)))?;
         Ok(Handled {
             state,
             version: done.last_version,

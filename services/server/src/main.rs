@@ -1,2 +1,17 @@
+//! The `homeward` command. All the work is in the library; this only parses and reports.
 #![forbid(unsafe_code)]
-fn main() {}
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = homeward::cli::Cli::parse();
+    homeward::telemetry::init(cli.log_json);
+    match homeward::cli::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("homeward: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

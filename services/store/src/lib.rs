@@ -26,6 +26,23 @@ pub use projection::ProjectionChange;
 pub use rebuild::{rebuild, RebuildReport};
 pub use subscription::Subscription;
 
+/// Replaces the database name in a PostgreSQL URL.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{database}?{q}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
 use async_trait::async_trait;
 
 /// The event log as the engine sees it. Implemented by [`PgStore`] (and later by SQLite).

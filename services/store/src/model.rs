@@ -97,7 +97,9 @@ pub enum ReadUntil {
 }
 
 /// A position in the global stream: the writing transaction id and the position within it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Cursor {
     pub tx_id: u64,
     pub position: i64,

@@ -2,8 +2,9 @@
 //!
 //! An append is one call of the `homeward_append` SQL function (one round trip, one
 //! transaction): it takes a per-stream advisory lock before its first write, returns the first
-//! result for a repeated command id, checks the expected version, inserts the events, moves the
-//! stream head, records the command and applies the projection change. See the migration for
+//! result for a repeated command id (found by the id of its first event), checks the expected
+//! version against the stream's last event, inserts the events and applies the projection
+//! change. See the migration for
 //! the SQL and `read_all` for how catch-up readers stay in commit order.
 
 use std::time::Duration;
@@ -87,8 +88,14 @@ impl PgStore {
 impl EventStore for PgStore {
     async fn append(&self, append: Append) -> Result<Appended, StoreError> {
         let n = append.events.len();
-        let ids: Vec<Uuid> = (0..n).map(|i| Append::event_id(append.command_id, i)).collect();
-        let types: Vec<&str> = append.events.iter().map(|e| e.event_type.as_str()).collect();
+        let ids: Vec<Uuid> = (0..n)
+            .map(|i| Append::event_id(append.command_id, i))
+            .collect();
+        let types: Vec<&str> = append
+            .events
+            .iter()
+            .map(|e| e.event_type.as_str())
+            .collect();
         let versions: Vec<i16> = append.events.iter().map(|e| e.schema_version).collect();
         let payloads: Vec<&serde_json::Value> = append.events.iter().map(|e| &e.payload).collect();
         let row = sqlx::query(
@@ -140,10 +147,12 @@ impl EventStore for PgStore {
 
     async fn command_result(&self, command_id: Uuid) -> Result<Option<Appended>, StoreError> {
         let row = sqlx::query(
-            "SELECT stream_id, first_version, last_version FROM processed_commands \
-             WHERE command_id = $1",
+            "SELECT e.stream_id, e.stream_version AS first_version, \
+               (SELECT max(l.stream_version) FROM events l \
+                 WHERE l.stream_id = e.stream_id AND l.command_id = e.command_id) AS last_version \
+             FROM events e WHERE e.event_id = $1",
         )
-        .bind(command_id)
+        .bind(Append::event_id(command_id, 0))
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {

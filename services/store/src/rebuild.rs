@@ -98,12 +98,18 @@ pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, StoreError> {
         for row in &rows {
             let event = recorded_event(row)?;
             report.events += 1;
-            if current.as_ref().is_none_or(|(id, _)| *id != event.stream_id) {
+            if current
+                .as_ref()
+                .is_none_or(|(id, _)| *id != event.stream_id)
+            {
                 if let Some((_, done)) = current.take() {
                     batch.extend(done.rows());
                 }
                 report.streams += 1;
-                current = Some((event.stream_id.clone(), Folding::for_stream(&event.stream_id)));
+                current = Some((
+                    event.stream_id.clone(),
+                    Folding::for_stream(&event.stream_id),
+                ));
             }
             if let Some((_, folding)) = current.as_mut() {
                 folding.apply(&event)?;

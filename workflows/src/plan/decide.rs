@@ -215,6 +215,14 @@ pub(crate) fn decide(
                         expected: "returned: confirm the arrival to complete travel",
                     })
                 }
+                // Completing a step that was never started starts it implicitly: the same
+                // consent rule applies as for `StartStep`.
+                StepKind::FamilyMediation
+                    if s.status == StepStatus::Ready
+                        && !plan.has_consent(ConsentPurpose::FamilyContact) =>
+                {
+                    return Err(PlanError::FamilyContactConsentRequired)
+                }
                 _ => {}
             }
             vec![E::StepCompleted { step: step.clone() }]
@@ -323,7 +331,9 @@ pub(crate) fn decide(
                 plan.steps
                     .iter()
                     .filter(|s| s.kind == StepKind::Travel && s.status.is_open())
-                    .map(|s| E::StepCompleted { step: s.key.clone() }),
+                    .map(|s| E::StepCompleted {
+                        step: s.key.clone(),
+                    }),
             );
             events
         }
@@ -387,8 +397,7 @@ pub(crate) fn decide(
             recipient,
         } => {
             let s = find_step(plan, step)?;
-            if s
-                .reminders_sent
+            if s.reminders_sent
                 .iter()
                 .any(|r| r.kind == *kind && r.fire_at == *fire_at)
             {
@@ -535,7 +544,9 @@ fn validate_due(plan: &Plan, rule: &DueRule) -> Result<(), PlanError> {
             }
             Ok(())
         }
-        DueRule::After { days, .. } => check_range("days after milestone", *days, 0, MAX_OFFSET_DAYS),
+        DueRule::After { days, .. } => {
+            check_range("days after milestone", *days, 0, MAX_OFFSET_DAYS)
+        }
     }
 }
 
@@ -587,7 +598,11 @@ fn require_status(plan: &Plan, status: PlanStatus, name: &'static str) -> Result
     Ok(())
 }
 
-fn not_in_future(what: &'static str, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), PlanError> {
+fn not_in_future(
+    what: &'static str,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), PlanError> {
     if at > now + CLOCK_SKEW {
         return Err(PlanError::InTheFuture(what));
     }

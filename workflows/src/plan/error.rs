@@ -20,7 +20,9 @@ pub enum PlanError {
     Suspended,
     #[error("the survivor's informed consent to voluntary return must be recorded before this")]
     ConsentRequired,
-    #[error("the survivor's consent to family contact must be recorded before family mediation starts")]
+    #[error(
+        "the survivor's consent to family contact must be recorded before family mediation starts"
+    )]
     FamilyContactConsentRequired,
     #[error("the plan is {actual:?}; this needs it to be {expected}")]
     WrongPlanStatus {
@@ -35,7 +37,9 @@ pub enum PlanError {
     UnknownDependency { step: StepKey, missing: StepKey },
     #[error("adding these dependencies would create a cycle through step '{0}'")]
     DependencyCycle(StepKey),
-    #[error("step '{step}' cannot be removed: {dependent} depends on it (remove or change that first)")]
+    #[error(
+        "step '{step}' cannot be removed: {dependent} depends on it (remove or change that first)"
+    )]
     HasDependents { step: StepKey, dependent: StepKey },
     #[error("step '{step}' is {status}; it can only be removed while pending or ready (cancel it instead)")]
     CannotRemove { step: StepKey, status: &'static str },
@@ -49,14 +53,18 @@ pub enum PlanError {
     DependenciesNotDone(StepKey),
     #[error("travel cannot start before {missing}; give an override reason to proceed anyway")]
     TravelNotReady { missing: &'static str },
-    #[error("step '{step}' is a {kind:?} step; document status applies to travel document steps only")]
+    #[error(
+        "step '{step}' is a {kind:?} step; document status applies to travel document steps only"
+    )]
     NotADocumentStep { step: StepKey, kind: StepKind },
     #[error("document status can only move forward: it is {current:?}, not before {requested:?}")]
     DocumentStatusBackwards {
         current: DocumentStatus,
         requested: DocumentStatus,
     },
-    #[error("step '{0}' is a follow-up: record the follow-up visit (with wellbeing) to complete it")]
+    #[error(
+        "step '{0}' is a follow-up: record the follow-up visit (with wellbeing) to complete it"
+    )]
     OutcomeRequired(StepKey),
     #[error("step '{0}' is not a follow-up step")]
     NotAFollowUp(StepKey),

@@ -13,7 +13,7 @@ mod state;
 
 pub use command::{NewStep, PlanCommand};
 pub use error::PlanError;
-pub use event::{PlanEvent, StepDefinition};
+pub use event::{PlanEvent, PlanOpened, StepDefinition};
 pub use state::{
     CloseReason, ConcernArea, Consent, ConsentPurpose, DocumentStatus, DueRule, FollowUpOutcome,
     Goal, Milestone, Plan, PlanStatus, Priority, ReminderKind, ReminderPolicy, SentReminder, Step,

@@ -198,8 +198,13 @@ pub enum StepStatus {
     Ready,
     InProgress,
     Done,
-    Blocked { reason: String, was_started: bool },
-    Cancelled { reason: String },
+    Blocked {
+        reason: String,
+        was_started: bool,
+    },
+    Cancelled {
+        reason: String,
+    },
 }
 
 impl StepStatus {
@@ -365,9 +370,8 @@ impl Plan {
     /// Whether every dependency of `step` is done or cancelled.
     pub fn dependencies_done(&self, step: &Step) -> bool {
         step.depends_on.iter().all(|dep| {
-            self.step(dep).is_none_or(|d| {
-                matches!(d.status, StepStatus::Done | StepStatus::Cancelled { .. })
-            })
+            self.step(dep)
+                .is_none_or(|d| matches!(d.status, StepStatus::Done | StepStatus::Cancelled { .. }))
         })
     }
 
@@ -383,7 +387,8 @@ impl Plan {
         self.steps.iter().any(|s| {
             s.kind == StepKind::TravelDocument
                 && (s.status == StepStatus::Done
-                    || s.document_status.is_some_and(|d| d >= DocumentStatus::Issued))
+                    || s.document_status
+                        .is_some_and(|d| d >= DocumentStatus::Issued))
         })
     }
 
@@ -626,7 +631,12 @@ pub(crate) fn apply(state: Option<Plan>, event: &PlanEvent) -> Option<Plan> {
             plan.close_reason = Some(*reason);
             plan.closed_at = Some(*closed_at);
         }
-        PlanEvent::ReminderSent { step, kind, fire_at, .. }
+        PlanEvent::ReminderSent {
+            step,
+            kind,
+            fire_at,
+            ..
+        }
         | PlanEvent::StepEscalated {
             step,
             kind,

@@ -1,0 +1,466 @@
+//! `homeward bench`: throughput measured against the raw limit of the same database, in one run.
+//!
+//! The machine is small and noisy, so every result is reported next to its baseline measured
+//! moments before: appends against one plain `INSERT` per transaction into a table with the same
+//! keys; a projection rebuild against reading the same events with a plain `SELECT`. It runs in
+//! a scratch database created on the server in DATABASE_URL and dropped afterwards.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::Utc;
+use homeward_engine::{CommandHandler, CommandMeta, SystemClock};
+use homeward_store::{Append, EventStore, ExpectedVersion, Metadata, NewEvent, PgStore};
+use homeward_workflows::plan::{DueRule, Milestone, Plan, PlanCommand, Priority};
+use homeward_workflows::text::CountryCode;
+use homeward_workflows::{template, Aggregate, Context, PartyId, PersonId, PlanId, StepKey};
+use sqlx::{Connection, Executor, PgConnection};
+use uuid::Uuid;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Numbers of concurrent writers to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+    pub writers: Vec<usize>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Plans per writer for the full-command measurement (each starts with 30 events).
+    #[arg(long, default_value_t = 40)]
+    pub plans_per_writer: usize,
+}
+
+/// Opens a plan from the standard template (12 events).
+pub fn open_plan_command(plan_id: PlanId, case_worker: PartyId) -> PlanCommand {
+    PlanCommand::OpenPlan {
+        plan_id,
+        person: PersonId::new(),
+        template: Box::new(template::find("standard-avr", 1).expect("the standard template")),
+        case_worker,
+        organisation: "Bench".to_owned(),
+        origin_country: CountryCode::parse("NG").expect("a country code"),
+        follow_up_offsets_days: None,
+    }
+}
+
+fn step(key: &str) -> StepKey {
+    StepKey::parse(key).expect("a valid step key")
+}
+
+/// Everyday edits that are always accepted on an open plan: (un)assigning the passport step
+/// (which arms or cancels its reminder timers), reprioritising, rescheduling.
+pub fn busy_command(i: usize, party: PartyId) -> PlanCommand {
+    match i % 3 {
+        0 => PlanCommand::AssignStep {
+            step: step("passport"),
+            assignee: i.is_multiple_of(2).then_some(party),
+            candidate_group: None,
+        },
+        1 => PlanCommand::PrioritiseStep {
+            step: step("medical_check"),
+            priority: if i.is_multiple_of(2) {
+                Priority::High
+            } else {
+                Priority::Normal
+            },
+        },
+        _ => PlanCommand::RescheduleStep {
+            step: step("legal_clearance"),
+            due: Some(DueRule::After {
+                milestone: Milestone::PlanOpened,
+                days: 40 + (i % 20) as u32,
+            }),
+            follow_up_on: None,
+        },
+    }
+}
+
+pub async fn run(server_url: &str, args: BenchArgs) -> anyhow::Result<()> {
+    let scratch = Scratch::create(server_url).await?;
+    let result = run_in(&scratch.url, &args).await;
+    scratch.drop_database().await?;
+    result
+}
+
+async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {
+    let max_writers = args.writers.iter().copied().max().unwrap_or(1);
+    let store = Arc::new(PgStore::connect(url, max_writers as u32 + 4).await?);
+    store.migrate().await?;
+    store
+        .pool()
+        .execute(
+            "CREATE TABLE bench_raw (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY); \
+             ALTER TABLE bench_raw ADD PRIMARY KEY (global_position), \
+               ADD UNIQUE (event_id), ADD UNIQUE (stream_id, stream_version); \
+             CREATE INDEX ON bench_raw (tx_id, global_position);",
+        )
+        .await
+        .context("creating the raw-insert table")?;
+    let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock));
+    let seconds = Duration::from_secs(args.seconds);
+
+    println!(
+        "## Appends, one event per command ({}s each)\n",
+        args.seconds
+    );
+    println!("| writers | raw INSERT/s | bare append/s | ratio | full command/s | ratio | mean plan size |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for &writers in &args.writers {
+        let raw = measure(writers, seconds, |w| raw_writer(store.clone(), w)).await?;
+        let bare = measure(writers, seconds, |w| bare_writer(store.clone(), w)).await?;
+        let plans = prepare_plans(&handler, writers, args.plans_per_writer).await?;
+        let before: i64 = count_plan_events(&store).await?;
+        let full = measure(writers, seconds, |w| {
+            command_writer(handler.clone(), plans[w].clone())
+        })
+        .await?;
+        let after: i64 = count_plan_events(&store).await?;
+        let plan_count = (writers * args.plans_per_writer) as f64;
+        let mean_size = (before as f64 + after as f64) / 2.0 / plan_count;
+        println!(
+            "| {writers} | {raw:.0} | {bare:.0} | {:.2} | {full:.0} | {:.2} | {mean_size:.0} events |",
+            bare / raw,
+            full / raw
+        );
+        sqlx::query("DELETE FROM events WHERE stream_id LIKE 'plan-%'")
+            .execute(store.pool())
+            .await?;
+    }
+
+    println!("\n## Folding a plan in the domain\n");
+    fold_bench();
+
+    println!("\n## Projection rebuild against a plain SELECT of the same events\n");
+    // Only plan streams remain, so every event read is decoded and projected.
+    sqlx::query("DELETE FROM events WHERE stream_id NOT LIKE 'plan-%'")
+        .execute(store.pool())
+        .await?;
+    let plans = (max_writers * args.plans_per_writer * 4).max(2_000);
+    prepare_plans(&handler, max_writers, plans / max_writers).await?;
+    rebuild_bench(&store).await?;
+    Ok(())
+}
+
+/// Runs `writers` copies of a loop for `duration` and returns operations per second.
+async fn measure<F, Fut>(writers: usize, duration: Duration, make: F) -> anyhow::Result<f64>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Writer>>,
+{
+    let mut loops = Vec::new();
+    for w in 0..writers {
+        loops.push(make(w).await?);
+    }
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = loops
+        .into_iter()
+        .map(|mut writer| tokio::spawn(async move { writer.run_until(deadline).await }))
+        .collect();
+    let mut ops = 0u64;
+    for t in tasks {
+        ops += t.await??;
+    }
+    Ok(ops as f64 / started.elapsed().as_secs_f64())
+}
+
+/// One benchmark loop: an operation repeated until the deadline.
+struct Writer {
+    step: Box<dyn FnMut(u64) -> futures::future::BoxFuture<'static, anyhow::Result<()>> + Send>,
+}
+
+impl Writer {
+    async fn run_until(&mut self, deadline: Instant) -> anyhow::Result<u64> {
+        let mut n = 0;
+        while Instant::now() < deadline {
+            (self.step)(n).await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+fn payload() -> serde_json::Value {
+    serde_json::json!({"step": "passport", "priority": "high"})
+}
+
+fn metadata() -> Metadata {
+    Metadata {
+        actor: PartyId::new(),
+        correlation_id: Uuid::new_v4(),
+    }
+}
+
+async fn raw_writer(store: Arc<PgStore>, w: usize) -> anyhow::Result<Writer> {
+    let stream = format!("raw-{w}-{}", Uuid::new_v4());
+    let meta = serde_json::to_value(metadata())?;
+    Ok(Writer {
+        step: Box::new(move |n| {
+            let pool = store.pool().clone();
+            let (stream, meta) = (stream.clone(), meta.clone());
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO bench_raw (stream_id, stream_version, event_id, command_id, \
+                     event_type, schema_version, payload, metadata, occurred_at) \
+                     VALUES ($1, $2, $3, $4, 'step_prioritised', 1, $5, $6, $7)",
+                )
+                .bind(stream)
+                .bind(n as i64 + 1)
+                .bind(Uuid::new_v4())
+                .bind(Uuid::new_v4())
+                .bind(payload())
+                .bind(meta)
+                .bind(Utc::now())
+                .execute(&pool)
+                .await?;
+                Ok(())
+            })
+        }),
+    })
+}
+
+async fn bare_writer(store: Arc<PgStore>, w: usize) -> anyhow::Result<Writer> {
+    let stream = format!("bench-{w}-{}", Uuid::new_v4());
+    let meta = metadata();
+    Ok(Writer {
+        step: Box::new(move |n| {
+            let store = store.clone();
+            let append = Append {
+                stream_id: stream.clone(),
+                stream_type: "bench",
+                expected_version: if n == 0 {
+                    ExpectedVersion::NoStream
+                } else {
+                    ExpectedVersion::Exact(n)
+                },
+                command_id: Uuid::new_v4(),
+                metadata: meta.clone(),
+                occurred_at: Utc::now(),
+                events: vec![NewEvent {
+                    event_type: "step_prioritised".into(),
+                    schema_version: 1,
+                    payload: payload(),
+                }],
+                projection: Default::default(),
+            };
+            Box::pin(async move {
+                store.append(append).await?;
+                Ok(())
+            })
+        }),
+    })
+}
+
+async fn command_writer(
+    handler: CommandHandler<PgStore>,
+    plans: Vec<PlanId>,
+) -> anyhow::Result<Writer> {
+    let party = PartyId::new();
+    Ok(Writer {
+        step: Box::new(move |n| {
+            let handler = handler.clone();
+            let plan = plans[n as usize % plans.len()];
+            Box::pin(async move {
+                handler
+                    .handle::<Plan>(
+                        &plan.stream_id(),
+                        &busy_command(n as usize, party),
+                        CommandMeta::new(party),
+                    )
+                    .await?;
+                Ok(())
+            })
+        }),
+    })
+}
+
+/// Creates `per_writer` plans of 30 events for each writer, `writers` at a time.
+async fn prepare_plans(
+    handler: &CommandHandler<PgStore>,
+    writers: usize,
+    per_writer: usize,
+) -> anyhow::Result<Vec<Vec<PlanId>>> {
+    let tasks: Vec<_> = (0..writers)
+        .map(|_| {
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let party = PartyId::new();
+                let mut ids = Vec::with_capacity(per_writer);
+                for _ in 0..per_writer {
+                    let id = PlanId::new();
+                    let stream = id.stream_id();
+                    handler
+                        .handle::<Plan>(
+                            &stream,
+                            &open_plan_command(id, party),
+                            CommandMeta::new(party),
+                        )
+                        .await?;
+                    for i in 0..18 {
+                        handler
+                            .handle::<Plan>(
+                                &stream,
+                                &busy_command(i, party),
+                                CommandMeta::new(party),
+                            )
+                            .await?;
+                    }
+                    ids.push(id);
+                }
+                anyhow::Ok(ids)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.push(t.await??);
+    }
+    Ok(all)
+}
+
+async fn count_plan_events(store: &PgStore) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id LIKE 'plan-%'")
+            .fetch_one(store.pool())
+            .await?,
+    )
+}
+
+/// Folds a long plan (10,000 events) and a typical one (30 events) many times.
+fn fold_bench() {
+    let party = PartyId::new();
+    let ctx = Context {
+        now: Utc::now(),
+        actor: party,
+    };
+    let id = PlanId::new();
+    let mut events = Plan::decide(None, &open_plan_command(id, party), &ctx).expect("opens");
+    let mut state = Plan::fold(&events);
+    let mut i = 0;
+    while events.len() < 10_000 {
+        let new = Plan::decide(state.as_ref(), &busy_command(i, party), &ctx).expect("accepted");
+        for e in &new {
+            state = Plan::apply(state, e);
+        }
+        events.extend(new);
+        i += 1;
+    }
+    println!("| plan size | events folded | elapsed | events/s |");
+    println!("|---:|---:|---:|---:|");
+    for (size, rounds) in [(30usize, 30_000usize), (10_000, 100)] {
+        let slice = &events[..size];
+        let started = Instant::now();
+        let mut versions = 0u64;
+        for _ in 0..rounds {
+            versions += std::hint::black_box(Plan::fold(slice)).map_or(0, |p| p.version);
+        }
+        let elapsed = started.elapsed();
+        assert_eq!(versions, (size * rounds) as u64, "every event was folded");
+        println!(
+            "| {size} | {} | {elapsed:.2?} | {:.0} |",
+            size * rounds,
+            (size * rounds) as f64 / elapsed.as_secs_f64()
+        );
+    }
+}
+
+/// Alternates a plain SELECT of every event and a rebuild, three times each; reports the best.
+async fn rebuild_bench(store: &PgStore) -> anyhow::Result<()> {
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(store.pool())
+        .await?;
+    let mut best_select = Duration::MAX;
+    let mut best_rebuild = Duration::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let read = plain_select(store).await?;
+        best_select = best_select.min(started.elapsed());
+        anyhow::ensure!(read == events as u64, "the plain SELECT read every event");
+        let report = homeward_store::rebuild(store.pool()).await?;
+        best_rebuild = best_rebuild.min(report.elapsed);
+        anyhow::ensure!(
+            report.events == events as u64,
+            "the rebuild read every event"
+        );
+    }
+    let rate = |d: Duration| events as f64 / d.as_secs_f64();
+    println!("| events | plain SELECT | rebuild | SELECT events/s | rebuild events/s | ratio |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {events} | {best_select:.2?} | {best_rebuild:.2?} | {:.0} | {:.0} | {:.2} |",
+        rate(best_select),
+        rate(best_rebuild),
+        rate(best_rebuild) / rate(best_select)
+    );
+    Ok(())
+}
+
+/// Reads every event, page by page in the order a rebuild reads them, into typed rows.
+async fn plain_select(store: &PgStore) -> anyhow::Result<u64> {
+    type Row = (
+        i64,
+        String,
+        String,
+        i64,
+        Uuid,
+        Uuid,
+        String,
+        i16,
+        String,
+        serde_json::Value,
+        chrono::DateTime<Utc>,
+        chrono::DateTime<Utc>,
+    );
+    let mut after = (String::new(), 0i64);
+    let mut n = 0u64;
+    loop {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT global_position, tx_id::text, stream_id, stream_version, event_id, \
+             command_id, event_type, schema_version, payload::text, metadata, occurred_at, \
+             recorded_at FROM events WHERE (stream_id, stream_version) > ($1, $2) \
+             ORDER BY stream_id, stream_version LIMIT 10000",
+        )
+        .bind(&after.0)
+        .bind(after.1)
+        .fetch_all(store.pool())
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = (last.2.clone(), last.3);
+        n += rows.len() as u64;
+    }
+    Ok(n)
+}
+
+/// A database of its own on the server, dropped at the end.
+struct Scratch {
+    server_url: String,
+    name: String,
+    url: String,
+}
+
+impl Scratch {
+    async fn create(server_url: &str) -> anyhow::Result<Self> {
+        let name = format!("homeward_bench_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(server_url)
+            .await
+            .context("connecting to DATABASE_URL")?;
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await?;
+        let url = homeward_store::with_database(server_url, &name);
+        Ok(Self {
+            server_url: server_url.to_owned(),
+            name,
+            url,
+        })
+    }
+
+    async fn drop_database(self) -> anyhow::Result<()> {
+        let mut admin = PgConnection::connect(&self.server_url).await?;
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
+            .await?;
+        Ok(())
+    }
+}
