@@ -155,9 +155,10 @@ END
 $$;
 
 -- Appends one command's events to one stream, atomically, with its projection change.
--- Returns outcome 'appended', 'duplicate' (this command id was appended before: its first
--- result, nothing written) or 'conflict' (the stream is not at p_expected: nothing written).
+-- outcome is 'appended' or 'conflict' (the stream is not at p_expected: nothing written).
 -- p_expected NULL means "any version"; 0 means "the stream must not exist yet".
+-- A command appended before fails on the unique event id (derived from the command id): the
+-- store then looks up its first result. Kept to few statements: it is the hot path.
 CREATE FUNCTION homeward_append(
     p_stream_id       text,
     p_stream_type     text,
@@ -169,44 +170,43 @@ CREATE FUNCTION homeward_append(
     p_payloads        jsonb[],
     p_metadata        jsonb,
     p_occurred_at     timestamptz,
-    p_projection      jsonb
-) RETURNS TABLE (outcome text, first_version bigint, last_version bigint, last_position bigint)
-LANGUAGE plpgsql AS $$
+    p_projection      jsonb,
+    OUT outcome       text,
+    OUT first_version bigint,
+    OUT last_version  bigint
+) LANGUAGE plpgsql AS $$
 DECLARE
-    v_stream  text;
     v_current bigint;
-    v_first   bigint;
-    v_last    bigint;
-    v_pos     bigint;
     v_count   integer := cardinality(p_event_ids);
 BEGIN
     -- The stream lock comes before any write, so this transaction takes its xid only after every
     -- earlier writer of the stream committed: one stream's events reach readers in version order.
     PERFORM pg_advisory_xact_lock(hashtextextended(p_stream_id, 0));
 
-    -- A command appended before: its events are there, found by the id of its first event.
-    SELECT e.stream_id, e.stream_version INTO v_stream, v_first
-    FROM events e WHERE e.event_id = p_event_ids[1];
-    IF FOUND THEN
-        SELECT max(e.stream_version) INTO v_last FROM events e
-        WHERE e.stream_id = v_stream AND e.command_id = p_command_id;
-        RETURN QUERY SELECT 'duplicate'::text, v_first, v_last, NULL::bigint;
-        RETURN;
-    END IF;
-
+    -- The stream's head: its last event (one index probe; the lock makes it stable).
     SELECT max(e.stream_version) INTO v_current FROM events e WHERE e.stream_id = p_stream_id;
     v_current := coalesce(v_current, 0);
     IF p_expected IS NOT NULL AND p_expected <> v_current THEN
-        RETURN QUERY SELECT 'conflict'::text, v_current, v_current, NULL::bigint;
+        outcome := 'conflict';
+        first_version := v_current;
+        last_version := v_current;
         RETURN;
     END IF;
 
-    INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type,
-                        schema_version, payload, metadata, occurred_at)
-    SELECT p_stream_id, v_current + e.ord, e.id, p_command_id, e.t, e.v, e.p, p_metadata, p_occurred_at
-    FROM unnest(p_event_ids, p_types, p_schema_versions, p_payloads) WITH ORDINALITY AS e(id, t, v, p, ord)
-    ORDER BY e.ord;
-    v_pos := currval(pg_get_serial_sequence('events', 'global_position'));
+    IF v_count = 1 THEN
+        INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type,
+                            schema_version, payload, metadata, occurred_at)
+        VALUES (p_stream_id, v_current + 1, p_event_ids[1], p_command_id, p_types[1],
+                p_schema_versions[1], p_payloads[1], p_metadata, p_occurred_at);
+    ELSE
+        INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type,
+                            schema_version, payload, metadata, occurred_at)
+        SELECT p_stream_id, v_current + e.ord, e.id, p_command_id, e.t, e.v, e.p, p_metadata,
+               p_occurred_at
+        FROM unnest(p_event_ids, p_types, p_schema_versions, p_payloads)
+             WITH ORDINALITY AS e(id, t, v, p, ord)
+        ORDER BY e.ord;
+    END IF;
 
     IF v_current = 0 THEN
         INSERT INTO streams (stream_id, stream_type) VALUES (p_stream_id, p_stream_type);
@@ -216,6 +216,8 @@ BEGIN
         PERFORM homeward_project(p_projection);
     END IF;
 
-    RETURN QUERY SELECT 'appended'::text, v_current + 1, v_current + v_count, v_pos;
+    outcome := 'appended';
+    first_version := v_current + 1;
+    last_version := v_current + v_count;
 END
 $$;

@@ -160,3 +160,75 @@ pub fn standard_step(kind: StepKind) -> StepKey {
         .map(|s| s.key)
         .expect("the standard template has this kind of step")
 }
+
+/// Details of a party as [`register_party`] gives them, for tests that change one field.
+pub fn party_details(role: PartyRole, email: &str) -> PartyDetails {
+    PartyDetails {
+        display_name: format!("{} ({})", email, role.as_str()),
+        email: email.to_owned(),
+        role,
+        organisation: "Safe Passage".to_owned(),
+        country: "FR".to_owned(),
+        language: "fr".to_owned(),
+        time_zone: "Europe/Paris".to_owned(),
+        supervisor: None,
+    }
+}
+
+/// What a refused plan command must leave as it was: the whole log, and the plan's rows in the
+/// read models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanFootprint {
+    /// Rows in `events` (all streams).
+    pub events: i64,
+    /// `plan_view.version` of the plan (`None` without a row).
+    pub plan_version: Option<i64>,
+    /// The plan's `step_view` rows, as JSON in key order.
+    pub steps: serde_json::Value,
+    /// The plan's `timers` rows, as JSON in id order.
+    pub timers: serde_json::Value,
+}
+
+impl TestDb {
+    /// The log size and this plan's read-model rows: equal before and after a refused command.
+    pub async fn plan_footprint(&self, plan: PlanId) -> PlanFootprint {
+        let events = self.count("SELECT count(*) FROM events").await;
+        let plan_version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM plan_view WHERE plan_id = $1")
+                .bind(plan.0)
+                .fetch_optional(self.pool())
+                .await
+                .expect("plan_view query runs");
+        let rows = |table: &str, order: &str| {
+            format!(
+                "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY {order}), '[]'::jsonb) \
+                 FROM {table} t WHERE plan_id = $1"
+            )
+        };
+        let steps: serde_json::Value = sqlx::query_scalar(&rows("step_view", "step_key"))
+            .bind(plan.0)
+            .fetch_one(self.pool())
+            .await
+            .expect("step_view query runs");
+        let timers: serde_json::Value = sqlx::query_scalar(&rows("timers", "timer_id"))
+            .bind(plan.0)
+            .fetch_one(self.pool())
+            .await
+            .expect("timers query runs");
+        PlanFootprint {
+            events,
+            plan_version,
+            steps,
+            timers,
+        }
+    }
+
+    /// Rows in `timers` for this plan.
+    pub async fn plan_timer_count(&self, plan: PlanId) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM timers WHERE plan_id = $1")
+            .bind(plan.0)
+            .fetch_one(self.pool())
+            .await
+            .expect("timers count query runs")
+    }
+}

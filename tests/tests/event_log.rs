@@ -387,3 +387,93 @@ async fn the_same_command_id_sent_twice_is_handled_once() {
     let last: PlanEvent = history.last().unwrap().decode().unwrap();
     assert_eq!(last, PlanEvent::PlanActivated);
 }
+
+#[tokio::test]
+async fn a_replica_with_an_older_cached_state_decides_on_the_current_one() {
+    let db = TestDb::new().await;
+    let clock = Arc::new(FixedClock::new(start_time()));
+    // Two handlers with their own caches: two replicas of the API.
+    let replica_a = db.handler(clock.clone());
+    let replica_b = db.handler(clock.clone());
+    let worker = PartyId::new();
+    let plan_id = PlanId::new();
+    let stream = plan_id.stream_id();
+    replica_a
+        .handle::<Plan>(
+            &stream,
+            &open_standard_plan(plan_id, worker),
+            CommandMeta::new(worker),
+        )
+        .await
+        .unwrap();
+    // Replica B records consent; replica A still caches the draft plan.
+    replica_b
+        .handle::<Plan>(
+            &stream,
+            &PlanCommand::RecordConsent {
+                purpose: ConsentPurpose::Return,
+            },
+            CommandMeta::new(worker),
+        )
+        .await
+        .unwrap();
+    // On the cached draft, starting a step would be refused (consent required); on the current
+    // plan it is accepted.
+    let started = replica_a
+        .handle::<Plan>(
+            &stream,
+            &PlanCommand::StartStep {
+                step: key("passport"),
+                override_reason: None,
+            },
+            CommandMeta::new(worker),
+        )
+        .await
+        .unwrap();
+    assert_eq!(started.version, 15);
+    // And an edit decided on the stale cache is re-decided, not lost or written twice.
+    replica_b
+        .handle::<Plan>(
+            &stream,
+            &PlanCommand::SetGoals { goals: vec![] },
+            CommandMeta::new(worker),
+        )
+        .await
+        .unwrap();
+    let edited = replica_a
+        .handle::<Plan>(
+            &stream,
+            &PlanCommand::SetGoals { goals: vec![] },
+            CommandMeta::new(worker),
+        )
+        .await
+        .unwrap();
+    assert_eq!(edited.version, 17);
+    let versions: Vec<u64> = db
+        .store
+        .read_stream(&stream, ReadUntil::End)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.stream_version)
+        .collect();
+    assert_eq!(versions, (1..=17).collect::<Vec<u64>>());
+    // With an expected version the caller saw (15) but the stream at 17: a conflict.
+    let stale = replica_a
+        .handle::<Plan>(
+            &stream,
+            &PlanCommand::SetGoals { goals: vec![] },
+            CommandMeta::new(worker).expecting(15),
+        )
+        .await;
+    assert!(
+        matches!(
+            stale,
+            Err(CommandError::Conflict {
+                expected: 15,
+                actual: 17
+            })
+        ),
+        "{stale:?}"
+    );
+}

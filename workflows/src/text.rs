@@ -106,11 +106,21 @@ impl From<Language> for String {
     }
 }
 
-/// Parses an IANA time zone name.
+/// Parses an IANA time zone name, ignoring surrounding whitespace and letter case
+/// (`" europe/paris "` is `Europe/Paris`). Store [`chrono_tz::Tz::name`], the canonical spelling,
+/// never the input: only the canonical spelling parses back with `str::parse`.
 pub fn time_zone(s: &str) -> Result<chrono_tz::Tz, TextError> {
-    s.trim()
+    let trimmed = s.trim();
+    trimmed
         .parse::<chrono_tz::Tz>()
-        .map_err(|_| TextError::InvalidTimeZone(s.chars().take(60).collect()))
+        .ok()
+        .or_else(|| {
+            chrono_tz::TZ_VARIANTS
+                .iter()
+                .copied()
+                .find(|tz| tz.name().eq_ignore_ascii_case(trimmed))
+        })
+        .ok_or_else(|| TextError::InvalidTimeZone(s.chars().take(60).collect()))
 }
 
 /// A deliberately simple email check: one `@`, a non-empty local part, a dotted domain, no spaces.
@@ -131,6 +141,22 @@ pub fn email(s: &str) -> Result<String, TextError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_two_time_zone_names_differ_only_in_case() {
+        let mut names: Vec<String> = chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|tz| tz.name().to_ascii_lowercase())
+            .collect();
+        let all = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            all,
+            "a case-insensitive zone name would be ambiguous"
+        );
+    }
 
     #[test]
     fn text_limits_are_enforced_with_the_field_name() {
@@ -157,6 +183,10 @@ mod tests {
         assert!(Language::parse("french").is_err());
         assert!(time_zone("Africa/Lagos").is_ok());
         assert!(time_zone("Mars/Olympus").is_err());
+        assert_eq!(
+            time_zone(" europe/PARIS\t").map(chrono_tz::Tz::name),
+            Ok("Europe/Paris")
+        );
         assert!(email("ada@example.org").is_ok());
         for bad in [
             "",

@@ -142,7 +142,7 @@ fn step_timers(plan: &Plan, step: &Step, out: &mut Vec<TimerSpec>) {
     if let Some(days) = policy.escalate_after_days {
         push(
             ReminderKind::Escalation,
-            due_at + days_(days.max(1)),
+            due_at + days_(days),
             Recipient::SupervisorOf(plan.case_worker),
         );
     }

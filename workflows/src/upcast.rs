@@ -41,12 +41,35 @@ pub fn current_schema_version(event_type: &str) -> i16 {
 }
 
 /// Splits an event into its storage form: (type, schema version, payload).
+///
+/// # Panics
+/// When the event's serde variant name is not its [`DomainEvent::event_type`]: such an event
+/// would be stored under one name and decoded under another (or not at all). That is a defect
+/// of the event type, caught by any test that encodes the variant.
 pub fn encode<E: DomainEvent>(event: &E) -> (&'static str, i16, Value) {
     let event_type = event.event_type();
     let payload = match serde_json::to_value(event).expect("events serialise to JSON") {
-        Value::Object(mut map) => map.remove(event_type).unwrap_or(Value::Null),
+        // `{"<variant name>": payload}`: the externally tagged form of a variant with data.
+        Value::Object(mut map) if map.len() == 1 => {
+            let payload = map.remove(event_type);
+            payload.unwrap_or_else(|| {
+                panic!(
+                    "event_type() is {event_type:?} but the event serialises as {:?}",
+                    map.keys().next()
+                )
+            })
+        }
         // Unit variants serialise as their bare name and carry no payload.
-        _ => Value::Null,
+        Value::String(name) => {
+            assert_eq!(
+                name, event_type,
+                "event_type() differs from the serde name of the unit variant"
+            );
+            Value::Null
+        }
+        other => panic!(
+            "event {event_type:?} must be an externally tagged enum variant, but serialises as {other}"
+        ),
     };
     (event_type, current_schema_version(event_type), payload)
 }

@@ -582,6 +582,46 @@ fn an_ambiguous_local_time_in_a_daylight_saving_fold_resolves_to_the_earlier_ins
 }
 
 #[test]
+fn a_due_time_zone_with_surrounding_whitespace_is_recorded_in_its_canonical_spelling() {
+    let mut step = new_step("counselling", StepKind::Medical);
+    step.due = Some(due_at_local(local(2026, 2, 16, 10, 0), "  Europe/Paris\n"));
+    let (events, plan) = given(Story::opened().events())
+        .when(add(step))
+        .then_accepted();
+    let [E::StepAdded { step: added }] = events.as_slice() else {
+        panic!("one StepAdded, got {events:?}");
+    };
+    assert_eq!(
+        added.due,
+        Some(due_at_local(local(2026, 2, 16, 10, 0), "Europe/Paris"))
+    );
+    // 10:00 in Paris in February is 09:00 UTC: the rule resolves when the event is folded.
+    assert_eq!(
+        plan.step(&key("counselling")).and_then(|s| s.due_at),
+        Some(utc(2026, 2, 16, 9, 0))
+    );
+}
+
+#[test]
+fn a_rescheduled_due_time_zone_spelt_in_another_case_is_recorded_in_its_canonical_spelling() {
+    let plan = given(Story::opened().events())
+        .when(C::RescheduleStep {
+            step: key("passport"),
+            due: Some(due_at_local(local(2026, 2, 16, 10, 0), " africa/LAGOS ")),
+            follow_up_on: None,
+        })
+        .then([E::StepRescheduled {
+            step: key("passport"),
+            due: Some(due_at_local(local(2026, 2, 16, 10, 0), "Africa/Lagos")),
+            follow_up_on: None,
+        }]);
+    assert_eq!(
+        plan.step(&key("passport")).and_then(|s| s.due_at),
+        Some(utc(2026, 2, 16, 9, 0))
+    );
+}
+
+#[test]
 fn a_due_date_too_many_days_after_a_milestone_is_refused() {
     let mut step = new_step("counselling", StepKind::Medical);
     step.due = after_arrival(3651);
@@ -983,6 +1023,47 @@ fn an_overdue_reminder_every_zero_days_is_refused() {
             min: 1,
             max: 365,
         });
+}
+
+#[test]
+fn an_escalation_zero_days_after_the_due_date_is_refused() {
+    given(Story::opened().events())
+        .when(C::SetReminderPolicy {
+            step: key("passport"),
+            policy: ReminderPolicy {
+                escalate_after_days: Some(0),
+                ..ReminderPolicy::default()
+            },
+        })
+        .then_error(PlanError::OutOfRange {
+            field: "escalation delay (days)",
+            value: 0,
+            min: 1,
+            max: 365,
+        });
+    let mut step = new_step("counselling", StepKind::Medical);
+    step.reminder_policy = Some(ReminderPolicy {
+        escalate_after_days: Some(0),
+        ..ReminderPolicy::default()
+    });
+    given(Story::opened().events())
+        .when(add(step))
+        .then_error(PlanError::OutOfRange {
+            field: "escalation delay (days)",
+            value: 0,
+            min: 1,
+            max: 365,
+        });
+    // One day is the shortest escalation delay.
+    given(Story::opened().events())
+        .when(C::SetReminderPolicy {
+            step: key("passport"),
+            policy: ReminderPolicy {
+                escalate_after_days: Some(1),
+                ..ReminderPolicy::default()
+            },
+        })
+        .then_accepted();
 }
 
 #[test]
@@ -1781,10 +1862,21 @@ fn departure_before_the_plan_was_opened_is_refused() {
             departed_at: opened_at() - days(1),
             override_reason: None,
         })
-        .then_error(PlanError::DueBeforeOpened {
-            due_at: opened_at() - days(1),
+        .then_error(PlanError::DepartureBeforeOpened {
+            departed_at: opened_at() - days(1),
             opened_at: opened_at(),
         });
+}
+
+#[test]
+fn a_departure_before_the_plan_was_opened_is_explained_as_a_departure_not_a_due_date() {
+    let error = PlanError::DepartureBeforeOpened {
+        departed_at: opened_at() - days(1),
+        opened_at: opened_at(),
+    };
+    let message = error.to_string();
+    assert!(message.starts_with("the departure time "), "{message}");
+    assert!(!message.contains("due"), "{message}");
 }
 
 #[test]
@@ -2020,6 +2112,34 @@ fn a_follow_up_visit_dated_in_the_future_is_refused() {
         .when(follow_up("follow_up_1", tomorrow, vec![]))
         .then_error(PlanError::FollowUpDateOutOfRange {
             visited_on: tomorrow,
+            arrived_on,
+        });
+}
+
+#[test]
+fn a_follow_up_visit_dated_today_where_the_day_has_already_begun_is_accepted() {
+    let story = Story::opened().returned();
+    // 20:00 UTC on 2 March is already 3 March in Kiribati (UTC+14), but not 4 March anywhere.
+    let evening = utc(2026, 3, 2, 20, 0);
+    let today_in_kiribati = date(2026, 3, 3);
+    given(story.events())
+        .at(evening)
+        .when(follow_up("follow_up_1", today_in_kiribati, vec![]))
+        .then_accepted();
+    let arrived_on = story.plan().arrived_at.expect("arrived").date_naive();
+    given(story.events())
+        .at(evening)
+        .when(follow_up("follow_up_1", date(2026, 3, 4), vec![]))
+        .then_error(PlanError::FollowUpDateOutOfRange {
+            visited_on: date(2026, 3, 4),
+            arrived_on,
+        });
+    // Just before 10:00 UTC it is not yet 3 March in UTC+14.
+    given(story.events())
+        .at(utc(2026, 3, 2, 9, 59))
+        .when(follow_up("follow_up_1", today_in_kiribati, vec![]))
+        .then_error(PlanError::FollowUpDateOutOfRange {
+            visited_on: today_in_kiribati,
             arrived_on,
         });
 }
@@ -2372,4 +2492,52 @@ fn every_plan_command_is_accepted_in_some_situation() {
         accepted.insert(name);
     }
     assert_eq!(accepted.len(), COMMAND_COUNT, "accepted: {accepted:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage form
+// ---------------------------------------------------------------------------------------------
+
+/// An event type whose serde names disagree with its `event_type()`: a defect `encode` must
+/// refuse loudly instead of storing a null payload.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+enum MisnamedEvent {
+    #[serde(rename = "thing_happened")]
+    Thing { n: u32 },
+    #[serde(rename = "nothing_happened")]
+    Nothing,
+}
+
+impl homeward_workflows::DomainEvent for MisnamedEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::Thing { .. } => "thing_occurred",
+            Self::Nothing => "nothing_occurred",
+        }
+    }
+}
+
+#[test]
+fn events_encode_their_payload_under_their_event_type_and_unit_variants_without_one() {
+    use homeward_workflows::upcast::encode;
+    let (event_type, version, payload) = encode(&E::StepCompleted {
+        step: key("passport"),
+    });
+    assert_eq!((event_type, version), ("step_completed", 1));
+    assert_eq!(payload, serde_json::json!({ "step": "passport" }));
+    let (event_type, version, payload) = encode(&E::PlanActivated);
+    assert_eq!((event_type, version), ("plan_activated", 1));
+    assert_eq!(payload, serde_json::Value::Null);
+}
+
+#[test]
+#[should_panic(expected = "thing_occurred")]
+fn encoding_an_event_whose_serde_name_differs_from_its_event_type_panics() {
+    homeward_workflows::upcast::encode(&MisnamedEvent::Thing { n: 1 });
+}
+
+#[test]
+#[should_panic(expected = "differs from the serde name of the unit variant")]
+fn encoding_a_unit_event_whose_serde_name_differs_from_its_event_type_panics() {
+    homeward_workflows::upcast::encode(&MisnamedEvent::Nothing);
 }

@@ -10,10 +10,14 @@ use homeward_workflows::{Aggregate, Context, PartyId};
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::cache::StateCache;
 use crate::clock::Clock;
 
 /// How often a command without an expected version is decided again after a conflict.
 pub const DEFAULT_MAX_ATTEMPTS: usize = 5;
+
+/// How many stream states the handler keeps in memory.
+pub const DEFAULT_CACHED_STATES: usize = 10_000;
 
 /// Who sends a command, its identity, and what version the caller saw (if any).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +87,7 @@ pub struct CommandHandler<S> {
     store: Arc<S>,
     clock: Arc<dyn Clock>,
     max_attempts: usize,
+    cache: Arc<StateCache>,
 }
 
 impl<S> Clone for CommandHandler<S> {
@@ -91,6 +96,7 @@ impl<S> Clone for CommandHandler<S> {
             store: self.store.clone(),
             clock: self.clock.clone(),
             max_attempts: self.max_attempts,
+            cache: self.cache.clone(),
         }
     }
 }
@@ -101,7 +107,15 @@ impl<S: EventStore> CommandHandler<S> {
             store,
             clock,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            cache: Arc::new(StateCache::new(DEFAULT_CACHED_STATES)),
         }
+    }
+
+    /// Keeps at most `states` folded streams in memory (0 turns the cache off: every command
+    /// then folds its whole stream).
+    pub fn with_cached_states(mut self, states: usize) -> Self {
+        self.cache = Arc::new(StateCache::new(states));
+        self
     }
 
     pub fn with_max_attempts(mut self, attempts: usize) -> Self {
@@ -130,18 +144,57 @@ impl<S: EventStore> CommandHandler<S> {
         })
     }
 
+    /// The current state of a stream for a command: the cached state plus the events after it.
+    async fn load_current<A: Aggregate + Send + Sync + 'static>(
+        &self,
+        stream_id: &str,
+    ) -> Result<Loaded<A>, StoreError> {
+        let (mut state, mut version) = match self.cache.get::<A>(stream_id) {
+            Some((state, version)) => (Some(state), version),
+            None => (None, 0),
+        };
+        for recorded in self.store.read_stream_after(stream_id, version).await? {
+            state = A::apply(state, &recorded.decode::<A::Event>()?);
+            version = recorded.stream_version;
+        }
+        Ok(Loaded { state, version })
+    }
+
     /// Carries out `command` on the aggregate in `stream_id`.
-    pub async fn handle<A: Projected>(
+    pub async fn handle<A: Projected + Send + Sync + 'static>(
         &self,
         stream_id: &str,
         command: &A::Command,
         meta: CommandMeta,
     ) -> Result<Handled<A>, CommandError<A::Error>> {
         let mut attempt = 0;
+        // First, decide on the cached state without reading the tail. The append checks the
+        // version it was decided on, so a stale cache costs one conflict and a retry on fresh
+        // state (not counted as an attempt), never a wrong write.
+        let mut try_cache = true;
         loop {
-            attempt += 1;
-            let Loaded { state, version } = self.load::<A>(stream_id, ReadUntil::End).await?;
+            let cached = if try_cache {
+                try_cache = false;
+                self.cache.get::<A>(stream_id)
+            } else {
+                None
+            };
+            let from_cache = cached.is_some();
+            if !from_cache {
+                attempt += 1;
+            }
+            let Loaded { state, version } = match cached {
+                Some((state, version)) => Loaded {
+                    state: Some(state),
+                    version,
+                },
+                None => self.load_current::<A>(stream_id).await?,
+            };
             if let Some(expected) = meta.expected_version {
+                if expected > version && from_cache {
+                    // The cache may be behind what the caller saw: look at the stream.
+                    continue;
+                }
                 if expected != version {
                     let conflict = CommandError::Conflict {
                         expected,
@@ -156,6 +209,8 @@ impl<S: EventStore> CommandHandler<S> {
             };
             let events = match A::decide(state.as_ref(), command, &ctx) {
                 Ok(events) => events,
+                // A refusal must come from the current state, not a possibly older cached one.
+                Err(_) if from_cache => continue,
                 // A retried command may be refused now because it already happened (consent
                 // already recorded): then the caller gets the first result, not the refusal.
                 Err(refusal) => {
@@ -202,19 +257,29 @@ impl<S: EventStore> CommandHandler<S> {
             match self.store.append(append).await {
                 Ok(done) if done.duplicate => return self.first_result(&done).await,
                 Ok(done) => {
+                    self.cache.put(stream_id, done.last_version, after.clone());
                     return Ok(Handled {
                         state: after,
                         version: done.last_version,
                         first_version: done.first_version,
                         duplicate: false,
-                    })
+                    });
+                }
+                Err(StoreError::Conflict { .. })
+                    if from_cache && meta.expected_version.is_none() =>
+                {
+                    tracing::debug!(
+                        stream_id,
+                        "cached state was behind; deciding again on fresh state"
+                    );
                 }
                 Err(StoreError::Conflict { actual, .. }) => {
                     if meta.expected_version.is_some() || attempt >= self.max_attempts {
-                        return Err(CommandError::Conflict {
+                        let conflict = CommandError::Conflict {
                             expected: meta.expected_version.unwrap_or(version),
                             actual,
-                        });
+                        };
+                        return self.earlier_result_or(meta, conflict).await;
                     }
                     tracing::debug!(
                         stream_id,

@@ -4,9 +4,11 @@
 //! append the events with the version it loaded, and update the read models in the same
 //! transaction. When the caller gave no expected version, a conflict (someone else wrote the
 //! stream in between) is retried a bounded number of times on fresh state; when the caller did,
-//! the conflict is reported, because the caller decided on what it saw.
+//! the conflict is reported, because the caller decided on what it saw. Recently used states are
+//! kept in memory, so a command folds only the events appended since.
 #![forbid(unsafe_code)]
 
+mod cache;
 mod clock;
 mod handler;
 

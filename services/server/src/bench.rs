@@ -29,6 +29,16 @@ pub struct BenchArgs {
     /// Plans per writer for the full-command measurement (each starts with 30 events).
     #[arg(long, default_value_t = 40)]
     pub plans_per_writer: usize,
+    /// Which measurements to run.
+    #[arg(long, value_delimiter = ',', default_value = "append,fold,rebuild")]
+    pub phases: Vec<Phase>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    Append,
+    Fold,
+    Rebuild,
 }
 
 /// Opens a plan from the standard template (12 events).
@@ -98,39 +108,59 @@ async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {
         .await
         .context("creating the raw-insert table")?;
     let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock));
+    // The same handler without its state cache: every command folds the whole plan.
+    let cold = CommandHandler::new(store.clone(), Arc::new(SystemClock)).with_cached_states(0);
     let seconds = Duration::from_secs(args.seconds);
 
-    println!(
-        "## Appends, one event per command ({}s each)\n",
-        args.seconds
-    );
-    println!("| writers | raw INSERT/s | bare append/s | ratio | full command/s | ratio | mean plan size |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
-    for &writers in &args.writers {
-        let raw = measure(writers, seconds, |w| raw_writer(store.clone(), w)).await?;
-        let bare = measure(writers, seconds, |w| bare_writer(store.clone(), w)).await?;
-        let plans = prepare_plans(&handler, writers, args.plans_per_writer).await?;
-        let before: i64 = count_plan_events(&store).await?;
-        let full = measure(writers, seconds, |w| {
-            command_writer(handler.clone(), plans[w].clone())
-        })
-        .await?;
-        let after: i64 = count_plan_events(&store).await?;
-        let plan_count = (writers * args.plans_per_writer) as f64;
-        let mean_size = (before as f64 + after as f64) / 2.0 / plan_count;
+    if args.phases.contains(&Phase::Append) {
         println!(
-            "| {writers} | {raw:.0} | {bare:.0} | {:.2} | {full:.0} | {:.2} | {mean_size:.0} events |",
-            bare / raw,
-            full / raw
+            "## Appends, one event per command ({}s each)\n",
+            args.seconds
         );
-        sqlx::query("DELETE FROM events WHERE stream_id LIKE 'plan-%'")
-            .execute(store.pool())
+        println!(
+            "| writers | raw INSERT/s | bare append/s | ratio | full command/s | ratio | \
+             full command, cold load/s | ratio | mean plan size |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for &writers in &args.writers {
+            let raw = measure(writers, seconds, |w| raw_writer(store.clone(), w)).await?;
+            let bare = measure(writers, seconds, |w| bare_writer(store.clone(), w)).await?;
+            let plans = prepare_plans(&handler, writers, args.plans_per_writer).await?;
+            let before = count_plan_events(&store).await?;
+            let full = measure(writers, seconds, |w| {
+                command_writer(handler.clone(), plans[w].clone())
+            })
             .await?;
+            sqlx::query("DELETE FROM events WHERE stream_id LIKE 'plan-%'")
+                .execute(store.pool())
+                .await?;
+            let plans = prepare_plans(&cold, writers, args.plans_per_writer).await?;
+            let full_cold = measure(writers, seconds, |w| {
+                command_writer(cold.clone(), plans[w].clone())
+            })
+            .await?;
+            let after = count_plan_events(&store).await?;
+            let plan_count = (writers * args.plans_per_writer) as f64;
+            let mean_size = (before as f64 + after as f64) / 2.0 / plan_count;
+            println!(
+                "| {writers} | {raw:.0} | {bare:.0} | {:.2} | {full:.0} | {:.2} | {full_cold:.0} | {:.2} | {mean_size:.0} events |",
+                bare / raw,
+                full / raw,
+                full_cold / raw
+            );
+            sqlx::query("DELETE FROM events WHERE stream_id LIKE 'plan-%'")
+                .execute(store.pool())
+                .await?;
+        }
     }
 
-    println!("\n## Folding a plan in the domain\n");
-    fold_bench();
-
+    if args.phases.contains(&Phase::Fold) {
+        println!("\n## Folding a plan in the domain\n");
+        fold_bench();
+    }
+    if !args.phases.contains(&Phase::Rebuild) {
+        return Ok(());
+    }
     println!("\n## Projection rebuild against a plain SELECT of the same events\n");
     // Only plan streams remain, so every event read is decoded and projected.
     sqlx::query("DELETE FROM events WHERE stream_id NOT LIKE 'plan-%'")

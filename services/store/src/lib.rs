@@ -63,6 +63,14 @@ pub trait EventStore: Send + Sync + 'static {
         until: ReadUntil,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// The events of one stream after version `after`, in version order: the tail a cached state
+    /// needs to catch up.
+    async fn read_stream_after(
+        &self,
+        stream_id: &str,
+        after: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
     /// Up to `limit` events of the global stream after `after`, in commit order. Never skips an
     /// event that commits later with a lower position: only events below the oldest running
     /// transaction are returned.

@@ -26,9 +26,14 @@ pub const NOTIFY_CHANNEL: &str = "homeward_events";
 
 /// The columns of [`RecordedEvent`]. The transaction id is read as text under another name: an
 /// output column called `tx_id` would make `ORDER BY tx_id` sort text ("979" after "1000").
-pub(crate) const EVENT_COLUMNS: &str = "global_position, tx_id::text AS tx_id_text, stream_id, \
-     stream_version, event_id, command_id, event_type, schema_version, payload::text AS payload, \
-     metadata, occurred_at, recorded_at";
+macro_rules! event_columns {
+    () => {
+        "global_position, tx_id::text AS tx_id_text, stream_id, stream_version, event_id, \
+         command_id, event_type, schema_version, payload::text AS payload, metadata, \
+         occurred_at, recorded_at"
+    };
+}
+pub(crate) use event_columns;
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -98,7 +103,7 @@ impl EventStore for PgStore {
             .collect();
         let versions: Vec<i16> = append.events.iter().map(|e| e.schema_version).collect();
         let payloads: Vec<&serde_json::Value> = append.events.iter().map(|e| &e.payload).collect();
-        let row = sqlx::query(
+        let result = sqlx::query(
             "SELECT outcome, first_version, last_version \
              FROM homeward_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
@@ -114,9 +119,23 @@ impl EventStore for PgStore {
         .bind(append.occurred_at)
         .bind(append.projection.to_json())
         .fetch_one(&self.pool)
-        .await
-        .map_err(|e| unique_violation_is_conflict(e, &append))?;
-
+        .await;
+        let row = match result {
+            Ok(row) => row,
+            // The first event id exists: this command was appended before.
+            Err(e) if unique_violation(&e, "events_event_id_key") => {
+                return self.earlier_result(append.command_id).await;
+            }
+            // The backstop of the version check (the stream lock makes it unreachable).
+            Err(e) if unique_violation(&e, "events_stream_id_stream_version_key") => {
+                return Err(StoreError::Conflict {
+                    stream_id: append.stream_id,
+                    expected: append.expected_version.as_sql().unwrap_or_default() as u64,
+                    actual: 0,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         let outcome: String = row.try_get("outcome")?;
         let first: i64 = row.try_get("first_version")?;
         let last: i64 = row.try_get("last_version")?;
@@ -130,17 +149,15 @@ impl EventStore for PgStore {
                     duplicate: false,
                 })
             }
-            "duplicate" => Ok(Appended {
-                stream_id: append.stream_id,
-                first_version: first as u64,
-                last_version: last as u64,
-                duplicate: true,
-            }),
-            "conflict" => Err(StoreError::Conflict {
-                stream_id: append.stream_id,
-                expected: append.expected_version.as_sql().unwrap_or_default() as u64,
-                actual: last as u64,
-            }),
+            // A retry of a command that went through finds the stream moved on: first result.
+            "conflict" => match self.command_result(append.command_id).await? {
+                Some(done) => Ok(done),
+                None => Err(StoreError::Conflict {
+                    stream_id: append.stream_id,
+                    expected: append.expected_version.as_sql().unwrap_or_default() as u64,
+                    actual: last as u64,
+                }),
+            },
             other => Err(StoreError::Unexpected(format!("append outcome {other}"))),
         }
     }
@@ -173,8 +190,10 @@ impl EventStore for PgStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let rows = match until {
             ReadUntil::End => {
-                sqlx::query(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 \
+                sqlx::query(concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM events WHERE stream_id = $1 \
                      ORDER BY stream_version"
                 ))
                 .bind(stream_id)
@@ -182,8 +201,10 @@ impl EventStore for PgStore {
                 .await?
             }
             ReadUntil::Version(v) => {
-                sqlx::query(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 \
+                sqlx::query(concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM events WHERE stream_id = $1 \
                      AND stream_version <= $2 ORDER BY stream_version"
                 ))
                 .bind(stream_id)
@@ -192,8 +213,10 @@ impl EventStore for PgStore {
                 .await?
             }
             ReadUntil::Time(t) => {
-                sqlx::query(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 \
+                sqlx::query(concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM events WHERE stream_id = $1 \
                      AND recorded_at <= $2 ORDER BY stream_version"
                 ))
                 .bind(stream_id)
@@ -205,13 +228,33 @@ impl EventStore for PgStore {
         rows.iter().map(recorded_event).collect()
     }
 
+    async fn read_stream_after(
+        &self,
+        stream_id: &str,
+        after: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE stream_id = $1 AND stream_version > $2 \
+             ORDER BY stream_version"
+        ))
+        .bind(stream_id)
+        .bind(after as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(recorded_event).collect()
+    }
+
     async fn read_all(&self, after: Cursor, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
         // Positions come from a sequence and become visible out of order when transactions
         // commit concurrently. Reading only below the oldest running transaction
         // (pg_snapshot_xmin) and ordering by (tx_id, position) means nothing can later appear
         // behind the cursor. The row-value comparison uses the (tx_id, global_position) index.
-        let rows = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events \
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events \
              WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
                AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
              ORDER BY tx_id, global_position LIMIT $3"
@@ -225,18 +268,19 @@ impl EventStore for PgStore {
     }
 }
 
-/// The unique index on (stream_id, stream_version) is the backstop of the version check.
-fn unique_violation_is_conflict(e: sqlx::Error, append: &Append) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.code().as_deref() == Some("23505") {
-            return StoreError::Conflict {
-                stream_id: append.stream_id.clone(),
-                expected: append.expected_version.as_sql().unwrap_or_default() as u64,
-                actual: 0,
-            };
-        }
+impl PgStore {
+    async fn earlier_result(&self, command_id: Uuid) -> Result<Appended, StoreError> {
+        self.command_result(command_id).await?.ok_or_else(|| {
+            StoreError::Unexpected(format!(
+                "command {command_id} is stored but cannot be found"
+            ))
+        })
     }
-    StoreError::Database(e)
+}
+
+fn unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.code().as_deref() == Some("23505") && db.constraint() == Some(constraint))
 }
 
 pub(crate) fn recorded_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {

@@ -3,7 +3,8 @@
 //! Runs in one transaction: the projection tables are truncated (which waits for appends in
 //! flight and holds new ones until the rebuild commits), every stream is folded from its events
 //! in version order, and the final rows are written in batches through the same
-//! [`ProjectionChange`] path commands use. Readers see the old rows until the commit.
+//! [`ProjectionChange`] path commands use. Readers see the old rows until the commit. The events
+//! are read on a second connection, so reading overlaps with folding and writing.
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +12,9 @@ use homeward_workflows::party::Party;
 use homeward_workflows::plan::Plan;
 use homeward_workflows::Aggregate;
 use sqlx::PgPool;
+use tokio::sync::mpsc;
 
-use crate::postgres::{recorded_event, EVENT_COLUMNS};
+use crate::postgres::{event_columns, recorded_event};
 use crate::projection::ProjectionChange;
 use crate::{RecordedEvent, StoreError};
 
@@ -67,9 +69,15 @@ impl Folding {
 pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, StoreError> {
     let started = Instant::now();
     let mut tx = pool.begin().await?;
+    // From here appends wait for the rebuild before writing their projection rows, so they
+    // cannot commit: the reader sees exactly the events committed before this point.
     sqlx::query("TRUNCATE plan_view, step_view, party_view, timers")
         .execute(&mut *tx)
         .await?;
+
+    // Reading (on a connection of its own) overlaps with folding and writing.
+    let (pages, mut received) = mpsc::channel::<Vec<RecordedEvent>>(2);
+    let reader = tokio::spawn(read_pages(pool.clone(), pages));
 
     let mut report = RebuildReport {
         events: 0,
@@ -79,24 +87,8 @@ pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, StoreError> {
     };
     let mut batch = ProjectionChange::default();
     let mut current: Option<(String, Folding)> = None;
-    let mut after: (String, i64) = (String::new(), 0);
-    loop {
-        let rows = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE (stream_id, stream_version) > ($1, $2) \
-             ORDER BY stream_id, stream_version LIMIT $3"
-        ))
-        .bind(&after.0)
-        .bind(after.1)
-        .bind(READ_PAGE)
-        .fetch_all(&mut *tx)
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = (
-            sqlx::Row::try_get(last, "stream_id")?,
-            sqlx::Row::try_get(last, "stream_version")?,
-        );
-        for row in &rows {
-            let event = recorded_event(row)?;
+    while let Some(page) = received.recv().await {
+        for event in &page {
             report.events += 1;
             if current
                 .as_ref()
@@ -112,13 +104,16 @@ pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, StoreError> {
                 ));
             }
             if let Some((_, folding)) = current.as_mut() {
-                folding.apply(&event)?;
+                folding.apply(event)?;
             }
         }
         if batch.len() >= WRITE_BATCH {
             report.rows += write(&mut tx, std::mem::take(&mut batch)).await?;
         }
     }
+    reader
+        .await
+        .map_err(|e| StoreError::Unexpected(format!("rebuild reader stopped: {e}")))??;
     if let Some((_, done)) = current.take() {
         batch.extend(done.rows());
     }
@@ -126,6 +121,39 @@ pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, StoreError> {
     tx.commit().await?;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Reads every event, stream by stream in version order, in pages.
+async fn read_pages(
+    pool: PgPool,
+    pages: mpsc::Sender<Vec<RecordedEvent>>,
+) -> Result<(), StoreError> {
+    let mut after: (String, i64) = (String::new(), 0);
+    loop {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE (stream_id, stream_version) > ($1, $2) \
+             ORDER BY stream_id, stream_version LIMIT $3"
+        ))
+        .bind(&after.0)
+        .bind(after.1)
+        .bind(READ_PAGE)
+        .fetch_all(&pool)
+        .await?;
+        let page = rows
+            .iter()
+            .map(recorded_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = (last.stream_id.clone(), last.stream_version as i64);
+        if pages.send(page).await.is_err() {
+            // The rebuild stopped (and rolls back); nothing more to read for.
+            return Ok(());
+        }
+    }
 }
 
 async fn write(

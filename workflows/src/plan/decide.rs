@@ -27,6 +27,8 @@ pub const MAX_OFFSET_DAYS: u32 = 3650;
 pub const MAX_REMINDER_DAYS: u32 = 365;
 /// Clocks differ a little; a confirmation this far in the future is still "now".
 const CLOCK_SKEW: Duration = Duration::minutes(5);
+/// The furthest time zone ahead of UTC (UTC+14, Kiribati's Line Islands).
+const LATEST_UTC_OFFSET: Duration = Duration::hours(14);
 
 pub(crate) fn decide(
     state: Option<&Plan>,
@@ -113,12 +115,13 @@ pub(crate) fn decide(
             follow_up_on,
         } => {
             open_step(plan, step)?;
-            if let Some(rule) = due {
-                validate_due(plan, rule)?;
-            }
+            let due = due
+                .as_ref()
+                .map(|rule| validate_due(plan, rule))
+                .transpose()?;
             vec![E::StepRescheduled {
                 step: step.clone(),
-                due: due.clone(),
+                due,
                 follow_up_on: *follow_up_on,
             }]
         }
@@ -295,8 +298,8 @@ pub(crate) fn decide(
             require_status(plan, PlanStatus::Active, "active")?;
             not_in_future("the departure time", *departed_at, ctx.now)?;
             if *departed_at < plan.opened_at {
-                return Err(PlanError::DueBeforeOpened {
-                    due_at: *departed_at,
+                return Err(PlanError::DepartureBeforeOpened {
+                    departed_at: *departed_at,
                     opened_at: plan.opened_at,
                 });
             }
@@ -354,7 +357,10 @@ pub(crate) fn decide(
                 _ => return Err(invalid(s, "record a follow-up on")),
             }
             let arrived_on = arrived_at.date_naive();
-            if *visited_on < arrived_on || *visited_on > (ctx.now + CLOCK_SKEW).date_naive() {
+            // A visit dated today where it took place is not in the future: the latest "today"
+            // on Earth is the UTC date in UTC+14 (Line Islands).
+            if *visited_on < arrived_on || *visited_on > (ctx.now + LATEST_UTC_OFFSET).date_naive()
+            {
                 return Err(PlanError::FollowUpDateOutOfRange {
                     visited_on: *visited_on,
                     arrived_on,
@@ -471,9 +477,11 @@ fn validate_new_step(plan: &Plan, new: &NewStep) -> Result<StepDefinition, PlanE
         return Err(too_many("steps", plan.steps.len() + 1, MAX_STEPS));
     }
     validate_dependencies(plan, &new.key, &new.depends_on)?;
-    if let Some(rule) = &new.due {
-        validate_due(plan, rule)?;
-    }
+    let due = new
+        .due
+        .as_ref()
+        .map(|rule| validate_due(plan, rule))
+        .transpose()?;
     let reminder_policy = new.reminder_policy.unwrap_or_default();
     validate_policy(&reminder_policy)?;
     Ok(StepDefinition {
@@ -487,7 +495,7 @@ fn validate_new_step(plan: &Plan, new: &NewStep) -> Result<StepDefinition, PlanE
             .map(|g| bounded("candidate group", g, MAX_GROUP))
             .transpose()?,
         priority: new.priority,
-        due: new.due.clone(),
+        due,
         follow_up_on: new.follow_up_on,
         depends_on: dedup(&new.depends_on),
         reminder_policy,
@@ -527,25 +535,33 @@ fn validate_dependencies(
     }
 }
 
-fn validate_due(plan: &Plan, rule: &DueRule) -> Result<(), PlanError> {
+/// Checks a due rule and returns it as it is recorded: an absolute rule names its zone in the
+/// canonical spelling (`" europe/paris"` becomes `Europe/Paris`), so that [`resolve_local`]
+/// resolves it when the event is folded.
+fn validate_due(plan: &Plan, rule: &DueRule) -> Result<DueRule, PlanError> {
     match rule {
         DueRule::At { local, time_zone } => {
-            crate::text::time_zone(time_zone)?;
-            let due_at =
-                resolve_local(local, time_zone).ok_or_else(|| PlanError::NonexistentLocalTime {
+            let time_zone = crate::text::time_zone(time_zone)?.name().to_owned();
+            let due_at = resolve_local(local, &time_zone).ok_or_else(|| {
+                PlanError::NonexistentLocalTime {
                     local: local.to_string(),
                     time_zone: time_zone.clone(),
-                })?;
+                }
+            })?;
             if due_at < plan.opened_at {
                 return Err(PlanError::DueBeforeOpened {
                     due_at,
                     opened_at: plan.opened_at,
                 });
             }
-            Ok(())
+            Ok(DueRule::At {
+                local: *local,
+                time_zone,
+            })
         }
         DueRule::After { days, .. } => {
-            check_range("days after milestone", *days, 0, MAX_OFFSET_DAYS)
+            check_range("days after milestone", *days, 0, MAX_OFFSET_DAYS)?;
+            Ok(rule.clone())
         }
     }
 }
@@ -558,7 +574,7 @@ fn validate_policy(policy: &ReminderPolicy) -> Result<(), PlanError> {
         check_range("overdue reminder interval (days)", d, 1, MAX_REMINDER_DAYS)?;
     }
     if let Some(d) = policy.escalate_after_days {
-        check_range("escalation delay (days)", d, 0, MAX_REMINDER_DAYS)?;
+        check_range("escalation delay (days)", d, 1, MAX_REMINDER_DAYS)?;
     }
     Ok(())
 }

@@ -80,6 +80,11 @@ pub enum PlanError {
         due_at: DateTime<Utc>,
         opened_at: DateTime<Utc>,
     },
+    #[error("the departure time {departed_at} lies before the plan was opened ({opened_at})")]
+    DepartureBeforeOpened {
+        departed_at: DateTime<Utc>,
+        opened_at: DateTime<Utc>,
+    },
     #[error("the local time {local} does not exist in {time_zone} (a daylight-saving gap): choose another time")]
     NonexistentLocalTime { local: String, time_zone: String },
     #[error("{0} must not lie in the future")]
