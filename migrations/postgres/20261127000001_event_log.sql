@@ -54,7 +54,7 @@ CREATE TABLE plan_view (
     steps_open       integer NOT NULL,
     steps_done       integer NOT NULL,
     steps_blocked    integer NOT NULL
-);
+) WITH (fillfactor = 80); -- room for HOT updates: every command rewrites its plan's row
 CREATE INDEX plan_view_case_worker ON plan_view (case_worker);
 CREATE INDEX plan_view_organisation ON plan_view (organisation, status);
 
@@ -73,7 +73,7 @@ CREATE TABLE step_view (
     document_status text,
     status_reason   text,
     PRIMARY KEY (plan_id, step_key)
-);
+) WITH (fillfactor = 80);
 -- The inbox: a party's open tasks by due date.
 CREATE INDEX step_view_inbox ON step_view (assignee, due_at) WHERE status NOT IN ('done', 'cancelled');
 
@@ -104,7 +104,7 @@ CREATE INDEX timers_due ON timers (fire_at);
 CREATE INDEX timers_plan ON timers (plan_id);
 
 -- Applies a projection change given as JSON arrays of rows (see the store's projection module).
--- One function for commands (a few rows) and rebuilds (many rows).
+-- One function for commands (a few rows) and rebuilds (many rows); only the parts present run.
 CREATE FUNCTION homeward_project(p jsonb) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF p ? 'plans' THEN
@@ -135,8 +135,9 @@ BEGIN
              EXCLUDED.follow_up_on, EXCLUDED.document_status, EXCLUDED.status_reason);
     END IF;
     IF p ? 'timers_cancel' THEN
+        -- = ANY(ARRAY(...)) probes the primary key; IN (SELECT ...) was planned as a scan.
         DELETE FROM timers
-        WHERE timer_id IN (SELECT jsonb_array_elements_text(p->'timers_cancel')::uuid);
+        WHERE timer_id = ANY (ARRAY(SELECT jsonb_array_elements_text(p->'timers_cancel')::uuid));
     END IF;
     IF p ? 'timers_arm' THEN
         INSERT INTO timers SELECT * FROM jsonb_populate_recordset(NULL::timers, p->'timers_arm')
@@ -155,10 +156,12 @@ END
 $$;
 
 -- Appends one command's events to one stream, atomically, with its projection change.
--- outcome is 'appended' or 'conflict' (the stream is not at p_expected: nothing written).
--- p_expected NULL means "any version"; 0 means "the stream must not exist yet".
--- A command appended before fails on the unique event id (derived from the command id): the
--- store then looks up its first result. Kept to few statements: it is the hot path.
+-- p_expected is the version the events were decided on: NULL means "any version", 0 means
+-- "the stream must not exist yet". Returns the versions written, or NULLs when the stream is
+-- not at p_expected (a conflict: nothing written). A stream that moved past p_expected fails on
+-- the unique (stream_id, stream_version) index, and a command appended before fails on the
+-- unique event id (derived from the command id): the store maps both. Kept to two statements
+-- before the projection: it is the hot path.
 CREATE FUNCTION homeward_append(
     p_stream_id       text,
     p_stream_type     text,
@@ -171,44 +174,40 @@ CREATE FUNCTION homeward_append(
     p_metadata        jsonb,
     p_occurred_at     timestamptz,
     p_projection      jsonb,
-    OUT outcome       text,
     OUT first_version bigint,
     OUT last_version  bigint
 ) LANGUAGE plpgsql AS $$
 DECLARE
-    v_current bigint;
+    v_base    bigint := p_expected;
     v_count   integer := cardinality(p_event_ids);
+    v_written integer;
 BEGIN
     -- The stream lock comes before any write, so this transaction takes its xid only after every
     -- earlier writer of the stream committed: one stream's events reach readers in version order.
     PERFORM pg_advisory_xact_lock(hashtextextended(p_stream_id, 0));
 
-    -- The stream's head: its last event (one index probe; the lock makes it stable).
-    SELECT max(e.stream_version) INTO v_current FROM events e WHERE e.stream_id = p_stream_id;
-    v_current := coalesce(v_current, 0);
-    IF p_expected IS NOT NULL AND p_expected <> v_current THEN
-        outcome := 'conflict';
-        first_version := v_current;
-        last_version := v_current;
+    IF v_base IS NULL THEN
+        SELECT coalesce(max(e.stream_version), 0) INTO v_base
+        FROM events e WHERE e.stream_id = p_stream_id;
+    END IF;
+
+    -- Written only if the stream is at v_base: its event v_base exists (or v_base is 0), and
+    -- v_base + 1 does not (the unique index).
+    INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type,
+                        schema_version, payload, metadata, occurred_at)
+    SELECT p_stream_id, v_base + e.ord, e.id, p_command_id, e.t, e.v, e.p, p_metadata,
+           p_occurred_at
+    FROM unnest(p_event_ids, p_types, p_schema_versions, p_payloads)
+         WITH ORDINALITY AS e(id, t, v, p, ord)
+    WHERE v_base = 0 OR EXISTS (SELECT 1 FROM events h
+                                WHERE h.stream_id = p_stream_id AND h.stream_version = v_base)
+    ORDER BY e.ord;
+    GET DIAGNOSTICS v_written = ROW_COUNT;
+    IF v_written = 0 THEN
         RETURN;
     END IF;
 
-    IF v_count = 1 THEN
-        INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type,
-                            schema_version, payload, metadata, occurred_at)
-        VALUES (p_stream_id, v_current + 1, p_event_ids[1], p_command_id, p_types[1],
-                p_schema_versions[1], p_payloads[1], p_metadata, p_occurred_at);
-    ELSE
-        INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type,
-                            schema_version, payload, metadata, occurred_at)
-        SELECT p_stream_id, v_current + e.ord, e.id, p_command_id, e.t, e.v, e.p, p_metadata,
-               p_occurred_at
-        FROM unnest(p_event_ids, p_types, p_schema_versions, p_payloads)
-             WITH ORDINALITY AS e(id, t, v, p, ord)
-        ORDER BY e.ord;
-    END IF;
-
-    IF v_current = 0 THEN
+    IF v_base = 0 THEN
         INSERT INTO streams (stream_id, stream_type) VALUES (p_stream_id, p_stream_type);
     END IF;
 
@@ -216,8 +215,7 @@ BEGIN
         PERFORM homeward_project(p_projection);
     END IF;
 
-    outcome := 'appended';
-    first_version := v_current + 1;
-    last_version := v_current + v_count;
+    first_version := v_base + 1;
+    last_version := v_base + v_count;
 END
 $$;

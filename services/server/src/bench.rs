@@ -26,9 +26,9 @@ pub struct BenchArgs {
     /// Seconds per measurement.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
-    /// Plans per writer for the full-command measurement (each starts with 30 events).
-    #[arg(long, default_value_t = 40)]
-    pub plans_per_writer: usize,
+    /// Plans (of 30 events each) folded and projected in the rebuild measurement.
+    #[arg(long, default_value_t = 2_000)]
+    pub rebuild_plans: usize,
     /// Which measurements to run.
     #[arg(long, value_delimiter = ',', default_value = "append,fold,rebuild")]
     pub phases: Vec<Phase>,
@@ -125,32 +125,17 @@ async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {
         for &writers in &args.writers {
             let raw = measure(writers, seconds, |w| raw_writer(store.clone(), w)).await?;
             let bare = measure(writers, seconds, |w| bare_writer(store.clone(), w)).await?;
-            let plans = prepare_plans(&handler, writers, args.plans_per_writer).await?;
-            let before = count_plan_events(&store).await?;
-            let full = measure(writers, seconds, |w| {
-                command_writer(handler.clone(), plans[w].clone())
-            })
-            .await?;
-            sqlx::query("DELETE FROM events WHERE stream_id LIKE 'plan-%'")
-                .execute(store.pool())
-                .await?;
-            let plans = prepare_plans(&cold, writers, args.plans_per_writer).await?;
-            let full_cold = measure(writers, seconds, |w| {
-                command_writer(cold.clone(), plans[w].clone())
-            })
-            .await?;
-            let after = count_plan_events(&store).await?;
-            let plan_count = (writers * args.plans_per_writer) as f64;
-            let mean_size = (before as f64 + after as f64) / 2.0 / plan_count;
+            let full = full_commands(&store, &handler, writers, seconds).await?;
+            let cold_full = full_commands(&store, &cold, writers, seconds).await?;
             println!(
-                "| {writers} | {raw:.0} | {bare:.0} | {:.2} | {full:.0} | {:.2} | {full_cold:.0} | {:.2} | {mean_size:.0} events |",
+                "| {writers} | {raw:.0} | {bare:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} events |",
                 bare / raw,
-                full / raw,
-                full_cold / raw
+                full.rate,
+                full.rate / raw,
+                cold_full.rate,
+                cold_full.rate / raw,
+                cold_full.mean_plan_size,
             );
-            sqlx::query("DELETE FROM events WHERE stream_id LIKE 'plan-%'")
-                .execute(store.pool())
-                .await?;
         }
     }
 
@@ -163,13 +148,59 @@ async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {
     }
     println!("\n## Projection rebuild against a plain SELECT of the same events\n");
     // Only plan streams remain, so every event read is decoded and projected.
-    sqlx::query("DELETE FROM events WHERE stream_id NOT LIKE 'plan-%'")
+    sqlx::query("DELETE FROM events")
         .execute(store.pool())
         .await?;
-    let plans = (max_writers * args.plans_per_writer * 4).max(2_000);
-    prepare_plans(&handler, max_writers, plans / max_writers).await?;
+    let per_writer = args.rebuild_plans.div_ceil(max_writers);
+    prepare_plans(&handler, max_writers, per_writer, 18).await?;
     rebuild_bench(&store).await?;
     Ok(())
+}
+
+/// Commands each plan receives during a full-command measurement: plans start at 24 events and
+/// end near 36, so a command loads a plan of about 30 events.
+const COMMANDS_PER_PLAN: f64 = 12.0;
+
+struct FullCommands {
+    rate: f64,
+    mean_plan_size: f64,
+}
+
+/// Full commands (load, decide, append, project) on plans of about 30 events: a one-second
+/// warm-up estimates the rate, so that enough plans are prepared for each to get about
+/// [`COMMANDS_PER_PLAN`] commands.
+async fn full_commands(
+    store: &PgStore,
+    handler: &CommandHandler<PgStore>,
+    writers: usize,
+    duration: Duration,
+) -> anyhow::Result<FullCommands> {
+    let warm = prepare_plans(handler, writers, 2, 12).await?;
+    let estimate = measure(writers, Duration::from_secs(1), |w| {
+        command_writer(handler.clone(), warm[w].clone())
+    })
+    .await?;
+    let per_writer = ((estimate * duration.as_secs_f64() / writers as f64) / COMMANDS_PER_PLAN)
+        .ceil()
+        .max(2.0) as usize;
+    sqlx::query("DELETE FROM events WHERE stream_id LIKE 'plan-%'")
+        .execute(store.pool())
+        .await?;
+    let plans = prepare_plans(handler, writers, per_writer, 12).await?;
+    let before = count_plan_events(store).await?;
+    let rate = measure(writers, duration, |w| {
+        command_writer(handler.clone(), plans[w].clone())
+    })
+    .await?;
+    let after = count_plan_events(store).await?;
+    sqlx::query("DELETE FROM events WHERE stream_id LIKE 'plan-%'")
+        .execute(store.pool())
+        .await?;
+    let plan_count = (writers * per_writer) as f64;
+    Ok(FullCommands {
+        rate,
+        mean_plan_size: (before + after) as f64 / 2.0 / plan_count,
+    })
 }
 
 /// Runs `writers` copies of a loop for `duration` and returns operations per second.
@@ -305,11 +336,13 @@ async fn command_writer(
     })
 }
 
-/// Creates `per_writer` plans of 30 events for each writer, `writers` at a time.
+/// Creates `per_writer` plans for each writer, `writers` at a time: opened from the template
+/// (12 events) and edited `edits` times.
 async fn prepare_plans(
     handler: &CommandHandler<PgStore>,
     writers: usize,
     per_writer: usize,
+    edits: usize,
 ) -> anyhow::Result<Vec<Vec<PlanId>>> {
     let tasks: Vec<_> = (0..writers)
         .map(|_| {
@@ -327,7 +360,7 @@ async fn prepare_plans(
                             CommandMeta::new(party),
                         )
                         .await?;
-                    for i in 0..18 {
+                    for i in 0..edits {
                         handler
                             .handle::<Plan>(
                                 &stream,

@@ -104,7 +104,7 @@ impl EventStore for PgStore {
         let versions: Vec<i16> = append.events.iter().map(|e| e.schema_version).collect();
         let payloads: Vec<&serde_json::Value> = append.events.iter().map(|e| &e.payload).collect();
         let result = sqlx::query(
-            "SELECT outcome, first_version, last_version \
+            "SELECT first_version, last_version \
              FROM homeward_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&append.stream_id)
@@ -120,27 +120,21 @@ impl EventStore for PgStore {
         .bind(append.projection.to_json())
         .fetch_one(&self.pool)
         .await;
-        let row = match result {
-            Ok(row) => row,
+        let written = match result {
+            Ok(row) => (
+                row.try_get::<Option<i64>, _>("first_version")?,
+                row.try_get::<Option<i64>, _>("last_version")?,
+            ),
             // The first event id exists: this command was appended before.
             Err(e) if unique_violation(&e, "events_event_id_key") => {
                 return self.earlier_result(append.command_id).await;
             }
-            // The backstop of the version check (the stream lock makes it unreachable).
-            Err(e) if unique_violation(&e, "events_stream_id_stream_version_key") => {
-                return Err(StoreError::Conflict {
-                    stream_id: append.stream_id,
-                    expected: append.expected_version.as_sql().unwrap_or_default() as u64,
-                    actual: 0,
-                });
-            }
+            // The stream moved past the expected version.
+            Err(e) if unique_violation(&e, "events_stream_id_stream_version_key") => (None, None),
             Err(e) => return Err(e.into()),
         };
-        let outcome: String = row.try_get("outcome")?;
-        let first: i64 = row.try_get("first_version")?;
-        let last: i64 = row.try_get("last_version")?;
-        match outcome.as_str() {
-            "appended" => {
+        match written {
+            (Some(first), Some(last)) => {
                 let _ = self.wake.try_send(());
                 Ok(Appended {
                     stream_id: append.stream_id,
@@ -149,16 +143,16 @@ impl EventStore for PgStore {
                     duplicate: false,
                 })
             }
-            // A retry of a command that went through finds the stream moved on: first result.
-            "conflict" => match self.command_result(append.command_id).await? {
+            // Not at the expected version. A retry of a command that went through also lands
+            // here (the stream moved on): then it gets its first result.
+            _ => match self.command_result(append.command_id).await? {
                 Some(done) => Ok(done),
                 None => Err(StoreError::Conflict {
+                    actual: self.head_version(&append.stream_id).await?,
                     stream_id: append.stream_id,
                     expected: append.expected_version.as_sql().unwrap_or_default() as u64,
-                    actual: last as u64,
                 }),
             },
-            other => Err(StoreError::Unexpected(format!("append outcome {other}"))),
         }
     }
 
@@ -269,6 +263,16 @@ impl EventStore for PgStore {
 }
 
 impl PgStore {
+    /// The version of a stream's last event (0 for a stream that does not exist).
+    async fn head_version(&self, stream_id: &str) -> Result<u64, StoreError> {
+        let head: Option<i64> =
+            sqlx::query_scalar("SELECT max(stream_version) FROM events WHERE stream_id = $1")
+                .bind(stream_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(head.unwrap_or(0) as u64)
+    }
+
     async fn earlier_result(&self, command_id: Uuid) -> Result<Appended, StoreError> {
         self.command_result(command_id).await?.ok_or_else(|| {
             StoreError::Unexpected(format!(
