@@ -106,6 +106,8 @@ CREATE INDEX timers_plan ON timers (plan_id);
 -- Applies a projection change given as JSON arrays of rows (see the store's projection module).
 -- One function for commands (a few rows) and rebuilds (many rows); only the parts present run.
 CREATE FUNCTION homeward_project(p jsonb) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_timer text;
 BEGIN
     IF p ? 'plans' THEN
         INSERT INTO plan_view SELECT * FROM jsonb_populate_recordset(NULL::plan_view, p->'plans')
@@ -135,9 +137,11 @@ BEGIN
              EXCLUDED.follow_up_on, EXCLUDED.document_status, EXCLUDED.status_reason);
     END IF;
     IF p ? 'timers_cancel' THEN
-        -- = ANY(ARRAY(...)) probes the primary key; IN (SELECT ...) was planned as a scan.
-        DELETE FROM timers
-        WHERE timer_id = ANY (ARRAY(SELECT jsonb_array_elements_text(p->'timers_cancel')::uuid));
+        -- One primary-key probe per timer: a set-based delete from the JSON array got a cached
+        -- generic plan that scanned the table (500 µs instead of 40 µs per command).
+        FOR v_timer IN SELECT jsonb_array_elements_text(p->'timers_cancel') LOOP
+            DELETE FROM timers WHERE timer_id = v_timer::uuid;
+        END LOOP;
     END IF;
     IF p ? 'timers_arm' THEN
         INSERT INTO timers SELECT * FROM jsonb_populate_recordset(NULL::timers, p->'timers_arm')

@@ -117,7 +117,7 @@ impl EventStore for PgStore {
         .bind(&payloads)
         .bind(sqlx::types::Json(&append.metadata))
         .bind(append.occurred_at)
-        .bind(append.projection.to_json())
+        .bind((!append.projection.is_empty()).then_some(sqlx::types::Json(&append.projection)))
         .fetch_one(&self.pool)
         .await;
         let written = match result {
