@@ -223,3 +223,143 @@ BEGIN
     last_version := v_base + v_count;
 END
 $$;
+
+-- Appends a batch of commands, each to one stream, in one transaction: group commit. Under
+-- load the store gathers concurrent appends so they share one commit and one statement per
+-- table. Each append still succeeds or fails on its own: outcome 'appended', 'duplicate' (this
+-- command id was appended before: nothing written, its first result returned) or 'conflict'
+-- (the stream is not at the expected version: nothing written). Expected NULL means "any
+-- version", 0 means "the stream must not exist yet". Events are given flat, in order, each
+-- with the 1-based index of its append.
+CREATE FUNCTION homeward_append_batch(
+    p_stream_ids      text[],
+    p_stream_types    text[],
+    p_expected        bigint[],
+    p_command_ids     uuid[],
+    p_metadata        jsonb[],
+    p_occurred_at     timestamptz[],
+    p_projections     jsonb[],
+    p_event_append    integer[],
+    p_event_ids       uuid[],
+    p_event_types     text[],
+    p_schema_versions smallint[],
+    p_payloads        jsonb[]
+) RETURNS TABLE (append_index integer, outcome text, first_version bigint, last_version bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_n           integer := cardinality(p_stream_ids);
+    v_lock        bigint;
+    v_streams     text[];    -- distinct streams of the batch
+    v_heads       bigint[];  -- their head versions, moved forward as appends are accepted
+    v_first_event integer[]; -- index of each append's first event
+    v_count       integer[]; -- number of events of each append
+    v_duplicate   boolean[];
+    v_outcome     text[];
+    v_from        bigint[];  -- version before each accepted append
+    v_slot        integer;
+    v_i           integer;
+    v_e           integer;
+    v_versions    bigint[] := '{}';
+    v_accepted    boolean[] := '{}';
+    v_repeated    boolean := false;
+    v_merged      jsonb := '{}';
+    v_key         text;
+BEGIN
+    -- Every stream's lock, in one order (no deadlocks), before any write: this transaction
+    -- takes its xid only after earlier writers of these streams committed, so each stream's
+    -- events reach catch-up readers in version order.
+    SELECT array_agg(DISTINCT s ORDER BY s) INTO v_streams FROM unnest(p_stream_ids) AS s;
+    FOR v_lock IN SELECT DISTINCT hashtextextended(s, 0) FROM unnest(v_streams) AS s ORDER BY 1
+    LOOP
+        PERFORM pg_advisory_xact_lock(v_lock);
+    END LOOP;
+    v_repeated := cardinality(v_streams) < v_n;
+
+    -- Each stream's head: one backward index probe per stream.
+    SELECT array_agg(coalesce((SELECT max(e.stream_version) FROM events e WHERE e.stream_id = s), 0)
+                     ORDER BY o)
+      INTO v_heads
+      FROM unnest(v_streams) WITH ORDINALITY AS u(s, o);
+
+    -- Where each append's events start, and whether its first event id exists already.
+    SELECT array_agg(f ORDER BY a), array_agg(c ORDER BY a)
+      INTO v_first_event, v_count
+      FROM (SELECT a, min(i)::integer AS f, count(*)::integer AS c
+              FROM unnest(p_event_append) WITH ORDINALITY AS x(a, i) GROUP BY a) g;
+    SELECT array_agg(EXISTS (SELECT 1 FROM events e WHERE e.event_id = p_event_ids[f]) ORDER BY o)
+      INTO v_duplicate
+      FROM unnest(v_first_event) WITH ORDINALITY AS u(f, o);
+
+    -- Decide each append in order, against the heads as the batch moves them.
+    v_outcome := array_fill(NULL::text, ARRAY[v_n]);
+    v_from := array_fill(NULL::bigint, ARRAY[v_n]);
+    FOR v_i IN 1 .. v_n LOOP
+        v_slot := array_position(v_streams, p_stream_ids[v_i]);
+        IF v_duplicate[v_i] THEN
+            v_outcome[v_i] := 'duplicate';
+        ELSIF p_expected[v_i] IS NOT NULL AND p_expected[v_i] <> v_heads[v_slot] THEN
+            v_outcome[v_i] := 'conflict';
+        ELSE
+            v_outcome[v_i] := 'appended';
+            v_from[v_i] := v_heads[v_slot];
+            v_heads[v_slot] := v_heads[v_slot] + v_count[v_i];
+        END IF;
+    END LOOP;
+
+    -- Every accepted event in one statement.
+    FOR v_e IN 1 .. cardinality(p_event_append) LOOP
+        v_i := p_event_append[v_e];
+        v_accepted := v_accepted || (v_outcome[v_i] = 'appended');
+        v_versions := v_versions || (v_from[v_i] + v_e - v_first_event[v_i] + 1);
+    END LOOP;
+    INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type,
+                        schema_version, payload, metadata, occurred_at)
+    SELECT p_stream_ids[a], v, id, p_command_ids[a], t, sv, p, p_metadata[a], p_occurred_at[a]
+    FROM unnest(p_event_append, v_versions, p_event_ids, p_event_types, p_schema_versions,
+                p_payloads, v_accepted) WITH ORDINALITY AS x(a, v, id, t, sv, p, ok, o)
+    WHERE ok
+    ORDER BY o;
+
+    INSERT INTO streams (stream_id, stream_type)
+    SELECT DISTINCT ON (p_stream_ids[i]) p_stream_ids[i], p_stream_types[i]
+    FROM generate_series(1, v_n) AS i
+    WHERE v_outcome[i] = 'appended' AND v_from[i] = 0
+    ORDER BY p_stream_ids[i], i;
+
+    -- Projections: merged into one call when each stream appears once; in order otherwise
+    -- (a later change of the same plan must apply after the earlier one).
+    FOR v_i IN 1 .. v_n LOOP
+        CONTINUE WHEN v_outcome[v_i] <> 'appended' OR p_projections[v_i] IS NULL;
+        IF v_repeated THEN
+            PERFORM homeward_project(p_projections[v_i]);
+        ELSE
+            FOR v_key IN SELECT jsonb_object_keys(p_projections[v_i]) LOOP
+                v_merged := jsonb_set(v_merged, ARRAY[v_key],
+                    coalesce(v_merged->v_key, '[]') || (p_projections[v_i]->v_key));
+            END LOOP;
+        END IF;
+    END LOOP;
+    IF v_merged <> '{}' THEN
+        PERFORM homeward_project(v_merged);
+    END IF;
+
+    FOR v_i IN 1 .. v_n LOOP
+        append_index := v_i;
+        outcome := v_outcome[v_i];
+        IF outcome = 'appended' THEN
+            first_version := v_from[v_i] + 1;
+            last_version := v_from[v_i] + v_count[v_i];
+        ELSIF outcome = 'conflict' THEN
+            first_version := v_heads[array_position(v_streams, p_stream_ids[v_i])];
+            last_version := first_version;
+        ELSE
+            SELECT min(e.stream_version), max(e.stream_version) INTO first_version, last_version
+            FROM events e
+            WHERE e.stream_id = (SELECT d.stream_id FROM events d
+                                 WHERE d.event_id = p_event_ids[v_first_event[v_i]])
+              AND e.command_id = p_command_ids[v_i];
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;

@@ -182,7 +182,7 @@ async fn sixteen_writers_on_shared_and_own_plans_lose_and_duplicate_nothing() {
     );
 }
 
-/// Appends through `homeward_append` inside a transaction held open for a while after the
+/// Appends through `homeward_append_batch` inside a transaction held open for a while after the
 /// insert, so positions are taken early and committed late, out of order.
 async fn slow_append(pool: &sqlx::PgPool, stream: &str, events: i32, hold_ms: u64) -> u64 {
     let mut tx = pool.begin().await.unwrap();
@@ -195,20 +195,22 @@ async fn slow_append(pool: &sqlx::PgPool, stream: &str, events: i32, hold_ms: u6
     let versions = vec![1i16; n];
     let payloads = vec![serde_json::json!({}); n];
     let metadata = serde_json::json!({"actor": Uuid::nil(), "correlation_id": command});
-    let (last,): (Option<i64>,) = sqlx::query_as(
-        "SELECT last_version FROM homeward_append($1, 'test', NULL, $2, $3, $4, $5, $6, $7, now(), NULL)",
+    let (outcome,): (String,) = sqlx::query_as(
+        "SELECT outcome FROM homeward_append_batch(ARRAY[$1], ARRAY['test'], ARRAY[NULL::bigint], \
+         ARRAY[$2::uuid], ARRAY[$3::jsonb], ARRAY[now()], ARRAY[NULL::jsonb], $4, $5, $6, $7, $8)",
     )
     .bind(stream)
     .bind(command)
+    .bind(&metadata)
+    .bind(vec![1i32; n])
     .bind(&ids)
     .bind(&types)
     .bind(&versions)
     .bind(&payloads)
-    .bind(&metadata)
     .fetch_one(&mut *tx)
     .await
     .unwrap();
-    assert!(last.is_some(), "appended");
+    assert_eq!(outcome, "appended");
     tokio::time::sleep(Duration::from_millis(hold_ms)).await;
     tx.commit().await.unwrap();
     n as u64

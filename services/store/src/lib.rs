@@ -10,6 +10,7 @@
 //! log and must arrive at the same rows.
 #![forbid(unsafe_code)]
 
+mod batch;
 mod error;
 mod model;
 mod postgres;

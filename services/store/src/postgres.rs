@@ -1,10 +1,10 @@
 //! The event log on PostgreSQL.
 //!
-//! An append is one call of the `homeward_append` SQL function (one round trip, one
-//! transaction): it takes a per-stream advisory lock before its first write, returns the first
-//! result for a repeated command id (found by the id of its first event), checks the expected
-//! version against the stream's last event, inserts the events and applies the projection
-//! change. See the migration for
+//! Appends go through the group-commit queue (`batch`): one call of the `homeward_append_batch`
+//! SQL function per transaction takes every stream's advisory lock before its first write, then
+//! answers a repeated command id with its first result (found by the id of its first event),
+//! checks each expected version against the stream's last event, inserts the accepted events
+//! and applies their projection changes. See the migration for
 //! the SQL and `read_all` for how catch-up readers stay in commit order.
 
 use std::time::Duration;
@@ -15,6 +15,7 @@ use sqlx::Row;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::batch::{Batcher, DEFAULT_FLUSHES_IN_FLIGHT};
 use crate::model::{Append, Appended, Cursor, Metadata, ReadUntil, RecordedEvent};
 use crate::{EventStore, StoreError};
 
@@ -38,7 +39,7 @@ pub(crate) use event_columns;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-    wake: mpsc::Sender<()>,
+    batcher: Batcher,
 }
 
 impl PgStore {
@@ -70,7 +71,8 @@ impl PgStore {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         });
-        Self { pool, wake }
+        let batcher = Batcher::start(pool.clone(), DEFAULT_FLUSHES_IN_FLIGHT, wake);
+        Self { pool, batcher }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -92,89 +94,11 @@ impl PgStore {
 #[async_trait]
 impl EventStore for PgStore {
     async fn append(&self, append: Append) -> Result<Appended, StoreError> {
-        let n = append.events.len();
-        let ids: Vec<Uuid> = (0..n)
-            .map(|i| Append::event_id(append.command_id, i))
-            .collect();
-        let types: Vec<&str> = append
-            .events
-            .iter()
-            .map(|e| e.event_type.as_str())
-            .collect();
-        let versions: Vec<i16> = append.events.iter().map(|e| e.schema_version).collect();
-        let payloads: Vec<&serde_json::Value> = append.events.iter().map(|e| &e.payload).collect();
-        let result = sqlx::query(
-            "SELECT first_version, last_version \
-             FROM homeward_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&append.stream_id)
-        .bind(append.stream_type)
-        .bind(append.expected_version.as_sql())
-        .bind(append.command_id)
-        .bind(&ids)
-        .bind(&types)
-        .bind(&versions)
-        .bind(&payloads)
-        .bind(sqlx::types::Json(&append.metadata))
-        .bind(append.occurred_at)
-        .bind((!append.projection.is_empty()).then_some(sqlx::types::Json(&append.projection)))
-        .fetch_one(&self.pool)
-        .await;
-        let written = match result {
-            Ok(row) => (
-                row.try_get::<Option<i64>, _>("first_version")?,
-                row.try_get::<Option<i64>, _>("last_version")?,
-            ),
-            // The first event id exists: this command was appended before.
-            Err(e) if unique_violation(&e, "events_event_id_key") => {
-                return self.earlier_result(append.command_id).await;
-            }
-            // The stream moved past the expected version.
-            Err(e) if unique_violation(&e, "events_stream_id_stream_version_key") => (None, None),
-            Err(e) => return Err(e.into()),
-        };
-        match written {
-            (Some(first), Some(last)) => {
-                let _ = self.wake.try_send(());
-                Ok(Appended {
-                    stream_id: append.stream_id,
-                    first_version: first as u64,
-                    last_version: last as u64,
-                    duplicate: false,
-                })
-            }
-            // Not at the expected version. A retry of a command that went through also lands
-            // here (the stream moved on): then it gets its first result.
-            _ => match self.command_result(append.command_id).await? {
-                Some(done) => Ok(done),
-                None => Err(StoreError::Conflict {
-                    actual: self.head_version(&append.stream_id).await?,
-                    stream_id: append.stream_id,
-                    expected: append.expected_version.as_sql().unwrap_or_default() as u64,
-                }),
-            },
-        }
+        self.batcher.append(append).await
     }
 
     async fn command_result(&self, command_id: Uuid) -> Result<Option<Appended>, StoreError> {
-        let row = sqlx::query(
-            "SELECT e.stream_id, e.stream_version AS first_version, \
-               (SELECT max(l.stream_version) FROM events l \
-                 WHERE l.stream_id = e.stream_id AND l.command_id = e.command_id) AS last_version \
-             FROM events e WHERE e.event_id = $1",
-        )
-        .bind(Append::event_id(command_id, 0))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(Appended {
-                stream_id: r.try_get("stream_id")?,
-                first_version: r.try_get::<i64, _>("first_version")? as u64,
-                last_version: r.try_get::<i64, _>("last_version")? as u64,
-                duplicate: true,
-            })
-        })
-        .transpose()
+        command_result(&self.pool, command_id).await
     }
 
     async fn read_stream(
@@ -262,29 +186,29 @@ impl EventStore for PgStore {
     }
 }
 
-impl PgStore {
-    /// The version of a stream's last event (0 for a stream that does not exist).
-    async fn head_version(&self, stream_id: &str) -> Result<u64, StoreError> {
-        let head: Option<i64> =
-            sqlx::query_scalar("SELECT max(stream_version) FROM events WHERE stream_id = $1")
-                .bind(stream_id)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(head.unwrap_or(0) as u64)
-    }
-
-    async fn earlier_result(&self, command_id: Uuid) -> Result<Appended, StoreError> {
-        self.command_result(command_id).await?.ok_or_else(|| {
-            StoreError::Unexpected(format!(
-                "command {command_id} is stored but cannot be found"
-            ))
+/// The result of a command appended before: found by the id of its first event.
+pub(crate) async fn command_result(
+    pool: &PgPool,
+    command_id: Uuid,
+) -> Result<Option<Appended>, StoreError> {
+    let row = sqlx::query(
+        "SELECT e.stream_id, e.stream_version AS first_version, \
+           (SELECT max(l.stream_version) FROM events l \
+             WHERE l.stream_id = e.stream_id AND l.command_id = e.command_id) AS last_version \
+         FROM events e WHERE e.event_id = $1",
+    )
+    .bind(Append::event_id(command_id, 0))
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| {
+        Ok(Appended {
+            stream_id: r.try_get("stream_id")?,
+            first_version: r.try_get::<i64, _>("first_version")? as u64,
+            last_version: r.try_get::<i64, _>("last_version")? as u64,
+            duplicate: true,
         })
-    }
-}
-
-fn unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
-    matches!(e, sqlx::Error::Database(db)
-        if db.code().as_deref() == Some("23505") && db.constraint() == Some(constraint))
+    })
+    .transpose()
 }
 
 pub(crate) fn recorded_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {

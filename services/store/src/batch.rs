@@ -1,0 +1,288 @@
+//! Group commit: concurrent appends share a transaction.
+//!
+//! Every append goes through one queue. A flush takes what is queued (up to [`MAX_BATCH`]) and
+//! appends it with one call of `homeward_append_batch`: one transaction, one commit, one
+//! statement per table. At most a few flushes run at once. A lone writer's append is flushed
+//! alone, at once; under load the appends that arrive while the flushes are busy go together
+//! in the next one, so they share its costs. Each append in a batch still succeeds or fails on
+//! its own; if a batch fails as a whole, its appends are retried one by one so that one bad
+//! append fails alone.
+
+use std::sync::Arc;
+
+use sqlx::{PgPool, Row};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use uuid::Uuid;
+
+use crate::model::{Append, Appended, Metadata};
+use crate::postgres::command_result;
+use crate::projection::ProjectionChange;
+use crate::StoreError;
+
+/// How many batches may be in flight at once (each holds a connection while it runs).
+pub const DEFAULT_FLUSHES_IN_FLIGHT: usize = 4;
+/// The most appends one transaction carries.
+pub const MAX_BATCH: usize = 64;
+
+struct Pending {
+    append: Append,
+    reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Batcher {
+    queue: mpsc::UnboundedSender<Pending>,
+}
+
+impl Batcher {
+    /// Starts the flushing task. `wake` is signalled after every commit that appended.
+    pub(crate) fn start(pool: PgPool, flushes_in_flight: usize, wake: mpsc::Sender<()>) -> Self {
+        let (queue, mut queued) = mpsc::unbounded_channel::<Pending>();
+        tokio::spawn(async move {
+            let permits = Arc::new(Semaphore::new(flushes_in_flight.max(1)));
+            while let Some(first) = queued.recv().await {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                // While this waited for a free flush, more appends may have queued.
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match queued.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let (pool, wake) = (pool.clone(), wake.clone());
+                tokio::spawn(async move {
+                    flush(&pool, batch, &wake).await;
+                    drop(permit);
+                });
+            }
+        });
+        Self { queue }
+    }
+
+    pub(crate) async fn append(&self, append: Append) -> Result<Appended, StoreError> {
+        if append.events.is_empty() {
+            return Err(StoreError::Unexpected(
+                "an append needs at least one event".into(),
+            ));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { append, reply })
+            .map_err(|_| StoreError::Unexpected("the append queue has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unexpected("the append was dropped unanswered".into()))?
+    }
+}
+
+async fn flush(pool: &PgPool, batch: Vec<Pending>, wake: &mpsc::Sender<()>) {
+    let (appends, replies): (Vec<Append>, Vec<_>) =
+        batch.into_iter().map(|p| (p.append, p.reply)).unzip();
+    let results = match appends.as_slice() {
+        [one] => vec![append_one(pool, one).await],
+        _ => append_many(pool, &appends).await,
+    };
+    if results.iter().any(|r| matches!(r, Ok(a) if !a.duplicate)) {
+        let _ = wake.try_send(());
+    }
+    for (reply, result) in replies.into_iter().zip(results) {
+        // A caller that went away no longer needs its answer; the append stands.
+        let _ = reply.send(result);
+    }
+}
+
+/// Several appends in one transaction; one by one if the batch fails as a whole.
+async fn append_many(pool: &PgPool, appends: &[Append]) -> Vec<Result<Appended, StoreError>> {
+    match append_batch(pool, appends).await {
+        Ok(results) => results,
+        Err(e) if appends.len() > 1 => {
+            tracing::warn!(error = %e, appends = appends.len(), "batch failed; appending one by one");
+            let mut results = Vec::with_capacity(appends.len());
+            for append in appends {
+                results.push(append_one(pool, append).await);
+            }
+            results
+        }
+        Err(e) => {
+            let message = e.to_string();
+            appends
+                .iter()
+                .map(|_| Err(StoreError::Unexpected(message.clone())))
+                .collect()
+        }
+    }
+}
+
+/// One append on its own: the lighter `homeward_append` (two statements before the projection).
+async fn append_one(pool: &PgPool, append: &Append) -> Result<Appended, StoreError> {
+    let n = append.events.len();
+    let ids: Vec<Uuid> = (0..n)
+        .map(|i| Append::event_id(append.command_id, i))
+        .collect();
+    let types: Vec<&str> = append
+        .events
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .collect();
+    let versions: Vec<i16> = append.events.iter().map(|e| e.schema_version).collect();
+    let payloads: Vec<&serde_json::Value> = append.events.iter().map(|e| &e.payload).collect();
+    let result = sqlx::query(
+        "SELECT first_version, last_version \
+         FROM homeward_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&append.stream_id)
+    .bind(append.stream_type)
+    .bind(append.expected_version.as_sql())
+    .bind(append.command_id)
+    .bind(&ids)
+    .bind(&types)
+    .bind(&versions)
+    .bind(&payloads)
+    .bind(sqlx::types::Json(&append.metadata))
+    .bind(append.occurred_at)
+    .bind((!append.projection.is_empty()).then_some(sqlx::types::Json(&append.projection)))
+    .fetch_one(pool)
+    .await;
+    let written = match result {
+        Ok(row) => (
+            row.try_get::<Option<i64>, _>("first_version")?,
+            row.try_get::<Option<i64>, _>("last_version")?,
+        ),
+        // The first event id exists: this command was appended before.
+        Err(e) if unique_violation(&e, "events_event_id_key") => {
+            return earlier_result(pool, append.command_id).await;
+        }
+        // The stream moved past the expected version.
+        Err(e) if unique_violation(&e, "events_stream_id_stream_version_key") => (None, None),
+        Err(e) => return Err(e.into()),
+    };
+    match written {
+        (Some(first), Some(last)) => Ok(Appended {
+            stream_id: append.stream_id.clone(),
+            first_version: first as u64,
+            last_version: last as u64,
+            duplicate: false,
+        }),
+        // Not at the expected version. A retry of a command that went through also lands
+        // here (the stream moved on): then it gets its first result.
+        _ => match command_result(pool, append.command_id).await? {
+            Some(done) => Ok(done),
+            None => Err(StoreError::Conflict {
+                actual: head_version(pool, &append.stream_id).await?,
+                stream_id: append.stream_id.clone(),
+                expected: append.expected_version.as_sql().unwrap_or_default() as u64,
+            }),
+        },
+    }
+}
+
+/// The version of a stream's last event (0 for a stream that does not exist).
+async fn head_version(pool: &PgPool, stream_id: &str) -> Result<u64, StoreError> {
+    let head: Option<i64> =
+        sqlx::query_scalar("SELECT max(stream_version) FROM events WHERE stream_id = $1")
+            .bind(stream_id)
+            .fetch_one(pool)
+            .await?;
+    Ok(head.unwrap_or(0) as u64)
+}
+
+async fn earlier_result(pool: &PgPool, command_id: Uuid) -> Result<Appended, StoreError> {
+    command_result(pool, command_id).await?.ok_or_else(|| {
+        StoreError::Unexpected(format!(
+            "command {command_id} is stored but cannot be found"
+        ))
+    })
+}
+
+fn unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.code().as_deref() == Some("23505") && db.constraint() == Some(constraint))
+}
+
+/// One transaction for all `appends`; one result per append, in order.
+async fn append_batch(
+    pool: &PgPool,
+    appends: &[Append],
+) -> Result<Vec<Result<Appended, StoreError>>, sqlx::Error> {
+    let mut event_append = Vec::new();
+    let mut event_ids = Vec::new();
+    let mut event_types = Vec::new();
+    let mut schema_versions = Vec::new();
+    let mut payloads = Vec::new();
+    for (i, append) in appends.iter().enumerate() {
+        for (k, event) in append.events.iter().enumerate() {
+            event_append.push(i as i32 + 1);
+            event_ids.push(Append::event_id(append.command_id, k));
+            event_types.push(event.event_type.as_str());
+            schema_versions.push(event.schema_version);
+            payloads.push(&event.payload);
+        }
+    }
+    let stream_ids: Vec<&str> = appends.iter().map(|a| a.stream_id.as_str()).collect();
+    let stream_types: Vec<&str> = appends.iter().map(|a| a.stream_type).collect();
+    let expected: Vec<Option<i64>> = appends
+        .iter()
+        .map(|a| a.expected_version.as_sql())
+        .collect();
+    let command_ids: Vec<Uuid> = appends.iter().map(|a| a.command_id).collect();
+    let metadata: Vec<sqlx::types::Json<&Metadata>> = appends
+        .iter()
+        .map(|a| sqlx::types::Json(&a.metadata))
+        .collect();
+    let occurred_at: Vec<_> = appends.iter().map(|a| a.occurred_at).collect();
+    let projections: Vec<Option<sqlx::types::Json<&ProjectionChange>>> = appends
+        .iter()
+        .map(|a| (!a.projection.is_empty()).then_some(sqlx::types::Json(&a.projection)))
+        .collect();
+
+    let rows = sqlx::query(
+        "SELECT append_index, outcome, first_version, last_version \
+         FROM homeward_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&stream_ids)
+    .bind(&stream_types)
+    .bind(&expected)
+    .bind(&command_ids)
+    .bind(&metadata)
+    .bind(&occurred_at)
+    .bind(&projections)
+    .bind(&event_append)
+    .bind(&event_ids)
+    .bind(&event_types)
+    .bind(&schema_versions)
+    .bind(&payloads)
+    .fetch_all(pool)
+    .await?;
+
+    let mut results: Vec<Option<Result<Appended, StoreError>>> = std::iter::repeat_with(|| None)
+        .take(appends.len())
+        .collect();
+    for row in rows {
+        let index = row.try_get::<i32, _>("append_index")? as usize - 1;
+        let outcome: String = row.try_get("outcome")?;
+        let first = row.try_get::<i64, _>("first_version")? as u64;
+        let last = row.try_get::<i64, _>("last_version")? as u64;
+        let append = &appends[index];
+        results[index] = Some(match outcome.as_str() {
+            "appended" | "duplicate" => Ok(Appended {
+                stream_id: append.stream_id.clone(),
+                first_version: first,
+                last_version: last,
+                duplicate: outcome == "duplicate",
+            }),
+            "conflict" => Err(StoreError::Conflict {
+                stream_id: append.stream_id.clone(),
+                expected: append.expected_version.as_sql().unwrap_or_default() as u64,
+                actual: last,
+            }),
+            other => Err(StoreError::Unexpected(format!("append outcome {other}"))),
+        });
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(StoreError::Unexpected("append left unanswered".into()))))
+        .collect())
+}
