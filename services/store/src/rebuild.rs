@@ -3,13 +3,13 @@
 //! Runs in one transaction: the projection tables are truncated (which waits for appends in
 //! flight and holds new ones until the rebuild commits), every stream is folded from its events
 //! in version order, and the final rows are written in batches through the same
-//! [`ProjectionChange`] path commands use. Readers see the old rows until the commit. The events
-//! are read on a second connection, so reading overlaps with folding and writing.
+//! [`ProjectionChange`] path commands use. Readers see the old rows until the commit. Reading
+//! and decoding (on a second connection), folding and writing run as overlapping stages.
 
 use std::time::{Duration, Instant};
 
-use homeward_workflows::party::Party;
-use homeward_workflows::plan::Plan;
+use homeward_workflows::party::{Party, PartyEvent};
+use homeward_workflows::plan::{Plan, PlanEvent};
 use homeward_workflows::Aggregate;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
@@ -29,32 +29,53 @@ pub struct RebuildReport {
     pub elapsed: Duration,
 }
 
-/// The state of the stream being folded.
+/// An event decoded for the fold (decoding happens in the reading task).
+enum Decoded {
+    Plan(PlanEvent),
+    Party(PartyEvent),
+    /// Streams without read models (persons): not decoded at all.
+    Other,
+}
+
+struct DecodedEvent {
+    stream_id: String,
+    event: Decoded,
+}
+
+impl DecodedEvent {
+    fn decode(recorded: RecordedEvent) -> Result<Self, StoreError> {
+        let event = if recorded.stream_id.starts_with("plan-") {
+            Decoded::Plan(recorded.decode()?)
+        } else if recorded.stream_id.starts_with("party-") {
+            Decoded::Party(recorded.decode()?)
+        } else {
+            Decoded::Other
+        };
+        Ok(Self {
+            stream_id: recorded.stream_id,
+            event,
+        })
+    }
+}
+
+/// The state of the stream being folded (`Other` until its first event says what it is).
+#[derive(Default)]
 enum Folding {
     Plan(Option<Plan>),
     Party(Option<Party>),
-    /// Streams without read models (persons).
+    #[default]
     Other,
 }
 
 impl Folding {
-    fn for_stream(stream_id: &str) -> Self {
-        if stream_id.starts_with("plan-") {
-            Self::Plan(None)
-        } else if stream_id.starts_with("party-") {
-            Self::Party(None)
-        } else {
-            Self::Other
-        }
-    }
-
-    fn apply(&mut self, event: &RecordedEvent) -> Result<(), StoreError> {
-        match self {
-            Self::Plan(state) => *state = Plan::apply(state.take(), &event.decode()?),
-            Self::Party(state) => *state = Party::apply(state.take(), &event.decode()?),
-            Self::Other => {}
-        }
-        Ok(())
+    fn apply(&mut self, event: Decoded) {
+        *self = match (std::mem::take(self), event) {
+            (Self::Plan(state), Decoded::Plan(e)) => Self::Plan(Plan::apply(state, &e)),
+            (Self::Other, Decoded::Plan(e)) => Self::Plan(Plan::apply(None, &e)),
+            (Self::Party(state), Decoded::Party(e)) => Self::Party(Party::apply(state, &e)),
+            (Self::Other, Decoded::Party(e)) => Self::Party(Party::apply(None, &e)),
+            (folding, _) => folding,
+        };
     }
 
     fn rows(&self) -> ProjectionChange {
@@ -75,9 +96,12 @@ pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, StoreError> {
         .execute(&mut *tx)
         .await?;
 
-    // Reading (on a connection of its own) overlaps with folding and writing.
-    let (pages, mut received) = mpsc::channel::<Vec<RecordedEvent>>(2);
+    // Three stages that overlap: read and decode (a task, on a connection of its own), fold
+    // (here), write (a task that owns the transaction).
+    let (pages, mut received) = mpsc::channel::<Vec<DecodedEvent>>(2);
     let reader = tokio::spawn(read_pages(pool.clone(), pages));
+    let (batches, to_write) = mpsc::channel::<ProjectionChange>(2);
+    let writer = tokio::spawn(write_batches(tx, to_write));
 
     let mut report = RebuildReport {
         events: 0,
@@ -88,7 +112,7 @@ pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, StoreError> {
     let mut batch = ProjectionChange::default();
     let mut current: Option<(String, Folding)> = None;
     while let Some(page) = received.recv().await {
-        for event in &page {
+        for event in page {
             report.events += 1;
             if current
                 .as_ref()
@@ -98,35 +122,34 @@ pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, StoreError> {
                     batch.extend(done.rows());
                 }
                 report.streams += 1;
-                current = Some((
-                    event.stream_id.clone(),
-                    Folding::for_stream(&event.stream_id),
-                ));
+                current = Some((event.stream_id, Folding::Other));
             }
             if let Some((_, folding)) = current.as_mut() {
-                folding.apply(event)?;
+                folding.apply(event.event);
             }
         }
-        if batch.len() >= WRITE_BATCH {
-            report.rows += write(&mut tx, std::mem::take(&mut batch)).await?;
+        if batch.len() >= WRITE_BATCH && batches.send(std::mem::take(&mut batch)).await.is_err() {
+            break; // the writer failed: its error is reported below
         }
     }
-    reader
-        .await
-        .map_err(|e| StoreError::Unexpected(format!("rebuild reader stopped: {e}")))??;
     if let Some((_, done)) = current.take() {
         batch.extend(done.rows());
     }
-    report.rows += write(&mut tx, batch).await?;
+    let _ = batches.send(batch).await;
+    drop(batches);
+    let stopped = |e: tokio::task::JoinError| StoreError::Unexpected(format!("rebuild task: {e}"));
+    let (tx, rows) = writer.await.map_err(stopped)??;
+    reader.await.map_err(stopped)??;
+    report.rows = rows;
     tx.commit().await?;
     report.elapsed = started.elapsed();
     Ok(report)
 }
 
-/// Reads every event, stream by stream in version order, in pages.
+/// Reads every event, stream by stream in version order, in pages, and decodes it.
 async fn read_pages(
     pool: PgPool,
-    pages: mpsc::Sender<Vec<RecordedEvent>>,
+    pages: mpsc::Sender<Vec<DecodedEvent>>,
 ) -> Result<(), StoreError> {
     let mut after: (String, i64) = (String::new(), 0);
     loop {
@@ -141,14 +164,17 @@ async fn read_pages(
         .bind(READ_PAGE)
         .fetch_all(&pool)
         .await?;
-        let page = rows
-            .iter()
-            .map(recorded_event)
-            .collect::<Result<Vec<_>, _>>()?;
-        let Some(last) = page.last() else {
+        let Some(last) = rows.last() else {
             return Ok(());
         };
-        after = (last.stream_id.clone(), last.stream_version as i64);
+        after = (
+            sqlx::Row::try_get(last, "stream_id")?,
+            sqlx::Row::try_get(last, "stream_version")?,
+        );
+        let page = rows
+            .iter()
+            .map(|row| recorded_event(row).and_then(DecodedEvent::decode))
+            .collect::<Result<Vec<_>, _>>()?;
         if pages.send(page).await.is_err() {
             // The rebuild stopped (and rolls back); nothing more to read for.
             return Ok(());
@@ -156,16 +182,20 @@ async fn read_pages(
     }
 }
 
-async fn write(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    change: ProjectionChange,
-) -> Result<u64, StoreError> {
-    let rows = change.len() as u64;
-    if let Some(json) = change.to_json() {
-        sqlx::query("SELECT homeward_project($1)")
-            .bind(json)
-            .execute(&mut **tx)
-            .await?;
+/// Writes batches of rows in the rebuild's transaction; hands the transaction back at the end.
+async fn write_batches(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    mut batches: mpsc::Receiver<ProjectionChange>,
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, u64), StoreError> {
+    let mut rows = 0;
+    while let Some(change) = batches.recv().await {
+        rows += change.len() as u64;
+        if !change.is_empty() {
+            sqlx::query("SELECT homeward_project($1)")
+                .bind(sqlx::types::Json(&change))
+                .execute(&mut *tx)
+                .await?;
+        }
     }
-    Ok(rows)
+    Ok((tx, rows))
 }
