@@ -114,16 +114,7 @@ pub async fn register_party(
     email: &str,
 ) -> PartyId {
     let id = PartyId::new();
-    let details = PartyDetails {
-        display_name: format!("{} ({})", email, role.as_str()),
-        email: email.to_owned(),
-        role,
-        organisation: "Safe Passage".to_owned(),
-        country: "FR".to_owned(),
-        language: "fr".to_owned(),
-        time_zone: "Europe/Paris".to_owned(),
-        supervisor: None,
-    };
+    let details = party_details(role, email);
     handler
         .handle::<homeward_workflows::party::Party>(
             &id.stream_id(),

@@ -477,3 +477,80 @@ async fn a_replica_with_an_older_cached_state_decides_on_the_current_one() {
         "{stale:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_sent_together_succeed_or_fail_each_on_their_own() {
+    let db = TestDb::new().await;
+    let store = db.store.clone();
+    let existing = raw_append("test-b0", ExpectedVersion::NoStream, 2);
+    store.append(existing.clone()).await.unwrap();
+
+    // Sent at once, these share transactions (group commit): fresh streams, a conflict, a
+    // repeated command and one more event for the existing stream.
+    let mut burst = Vec::new();
+    for i in 0..12 {
+        burst.push(raw_append(
+            &format!("test-b{}", i + 1),
+            ExpectedVersion::NoStream,
+            2,
+        ));
+    }
+    let conflicting = raw_append("test-b0", ExpectedVersion::Exact(1), 1);
+    let mut repeated = existing.clone();
+    repeated.expected_version = ExpectedVersion::Any;
+    let follow_on = raw_append("test-b0", ExpectedVersion::Any, 1);
+    let results = futures::future::join_all(
+        burst
+            .iter()
+            .cloned()
+            .chain([conflicting, repeated, follow_on])
+            .map(|a| {
+                let store = store.clone();
+                async move { store.append(a).await }
+            }),
+    )
+    .await;
+
+    for r in &results[..12] {
+        let done = r.as_ref().unwrap();
+        assert_eq!(
+            (done.first_version, done.last_version, done.duplicate),
+            (1, 2, false)
+        );
+    }
+    // At 2, or 3 if the follow-on went first: either way not the expected 1.
+    assert!(
+        matches!(
+            results[12],
+            Err(StoreError::Conflict {
+                expected: 1,
+                actual: 2 | 3,
+                ..
+            })
+        ),
+        "{:?}",
+        results[12]
+    );
+    let again = results[13].as_ref().unwrap();
+    assert!(again.duplicate);
+    assert_eq!((again.first_version, again.last_version), (1, 2));
+    let follow = results[14].as_ref().unwrap();
+    assert!(!follow.duplicate);
+    assert_eq!((follow.first_version, follow.last_version), (3, 3));
+    let b0: Vec<u64> = store
+        .read_stream("test-b0", ReadUntil::End)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.stream_version)
+        .collect();
+    assert_eq!(b0, vec![1, 2, 3]);
+    // 2 + 12 × 2 + 1 events, nothing from the conflict or the repeat.
+    assert_eq!(db.count("SELECT count(*) FROM events").await, 27);
+    assert_eq!(db.count("SELECT count(*) FROM streams").await, 13);
+    // They were in fact written together: streams share a transaction.
+    let streams_per_tx = db
+        .count("SELECT max(n) FROM (SELECT count(DISTINCT stream_id) AS n FROM events GROUP BY tx_id) t")
+        .await;
+    assert!(streams_per_tx > 1, "no two appends shared a transaction");
+}
