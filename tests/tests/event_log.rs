@@ -554,3 +554,50 @@ async fn appends_sent_together_succeed_or_fail_each_on_their_own() {
         .await;
     assert!(streams_per_tx > 1, "no two appends shared a transaction");
 }
+
+#[tokio::test]
+async fn a_rebuild_reproduces_text_with_tabs_newlines_and_backslashes() {
+    use homeward_workflows::plan::{NewStep, Priority, StepKind};
+    let db = TestDb::new().await;
+    let handler = db.handler(Arc::new(FixedClock::new(start_time())));
+    let worker = PartyId::new();
+    let plan_id = PlanId::new();
+    let stream = plan_id.stream_id();
+    handler
+        .handle::<Plan>(
+            &stream,
+            &open_standard_plan(plan_id, worker),
+            CommandMeta::new(worker),
+        )
+        .await
+        .unwrap();
+    let title = "Certificat\tde naissance \\ acte\nn° 12\r\nà demander";
+    handler
+        .handle::<Plan>(
+            &stream,
+            &PlanCommand::AddStep(Box::new(NewStep {
+                key: key("birth_certificate"),
+                kind: StepKind::Custom,
+                title: title.to_owned(),
+                assignee: Some(worker),
+                candidate_group: Some("liaison\\desk".to_owned()),
+                priority: Priority::High,
+                due: None,
+                follow_up_on: None,
+                depends_on: vec![],
+                reminder_policy: None,
+            })),
+            CommandMeta::new(worker),
+        )
+        .await
+        .unwrap();
+    let before = db.projection_snapshot().await;
+    rebuild(db.pool()).await.unwrap();
+    assert_eq!(db.projection_snapshot().await, before);
+    let stored: String =
+        sqlx::query_scalar("SELECT title FROM step_view WHERE step_key = 'birth_certificate'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(stored, title);
+}

@@ -2,9 +2,9 @@
 //!
 //! Runs in one transaction: the projection tables are truncated (which waits for appends in
 //! flight and holds new ones until the rebuild commits), every stream is folded from its events
-//! in version order, and the final rows are written in batches through the same
-//! [`ProjectionChange`] path commands use. Readers see the old rows until the commit. Reading
-//! and decoding (on a second connection), folding and writing run as overlapping stages.
+//! in version order, and the final rows, computed by the same [`ProjectionChange`] code commands
+//! use, are bulk-loaded with `COPY`. Readers see the old rows until the commit. Reading and
+//! decoding (on a second connection), folding and writing run as overlapping stages.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 
 use crate::postgres::{event_columns, recorded_event};
-use crate::projection::ProjectionChange;
+use crate::projection::{CopyRow, ProjectionChange};
 use crate::{RecordedEvent, StoreError};
 
 const READ_PAGE: i64 = 10_000;
@@ -182,7 +182,8 @@ async fn read_pages(
     }
 }
 
-/// Writes batches of rows in the rebuild's transaction; hands the transaction back at the end.
+/// Writes batches of rows in the rebuild's transaction with `COPY` (the tables were truncated,
+/// and each stream's rows come once); hands the transaction back at the end.
 async fn write_batches(
     mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
     mut batches: mpsc::Receiver<ProjectionChange>,
@@ -190,12 +191,27 @@ async fn write_batches(
     let mut rows = 0;
     while let Some(change) = batches.recv().await {
         rows += change.len() as u64;
-        if !change.is_empty() {
-            sqlx::query("SELECT homeward_project($1)")
-                .bind(sqlx::types::Json(&change))
-                .execute(&mut *tx)
-                .await?;
-        }
+        copy(&mut tx, &change.plans).await?;
+        copy(&mut tx, &change.steps_upsert).await?;
+        copy(&mut tx, &change.timers_arm).await?;
+        copy(&mut tx, &change.parties).await?;
     }
     Ok((tx, rows))
+}
+
+async fn copy<R: CopyRow>(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    rows: &[R],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut text = String::with_capacity(rows.len() * 160);
+    for row in rows {
+        row.write(&mut text);
+    }
+    let mut copy_in = tx.copy_in_raw(R::COPY).await?;
+    copy_in.send(text.into_bytes()).await?;
+    copy_in.finish().await?;
+    Ok(())
 }
