@@ -243,7 +243,11 @@ CREATE FUNCTION homeward_append_batch(
     p_event_ids       uuid[],
     p_event_types     text[],
     p_schema_versions smallint[],
-    p_payloads        jsonb[]
+    p_payloads        jsonb[],
+    -- All the projections merged by the caller (streams all distinct), sent instead of
+    -- p_projections: valid only if every append goes through (the common case). Otherwise the
+    -- call fails with SQLSTATE HW001 and the caller sends the batch again unmerged.
+    p_merged          jsonb
 ) RETURNS TABLE (append_index integer, outcome text, first_version bigint, last_version bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -328,7 +332,14 @@ BEGIN
 
     -- Projections: merged into one call when each stream appears once; in order otherwise
     -- (a later change of the same plan must apply after the earlier one).
-    FOR v_i IN 1 .. v_n LOOP
+    IF p_merged IS NOT NULL THEN
+        IF v_repeated OR NOT ('appended' = ALL (v_outcome)) THEN
+            RAISE EXCEPTION 'merged projection needs every append of distinct streams to go through'
+                USING ERRCODE = 'HW001';
+        END IF;
+        PERFORM homeward_project(p_merged);
+    END IF;
+    FOR v_i IN 1 .. cardinality(p_projections) LOOP
         CONTINUE WHEN v_outcome[v_i] <> 'appended' OR p_projections[v_i] IS NULL;
         IF v_repeated THEN
             PERFORM homeward_project(p_projections[v_i]);

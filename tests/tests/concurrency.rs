@@ -197,7 +197,7 @@ async fn slow_append(pool: &sqlx::PgPool, stream: &str, events: i32, hold_ms: u6
     let metadata = serde_json::json!({"actor": Uuid::nil(), "correlation_id": command});
     let (outcome,): (String,) = sqlx::query_as(
         "SELECT outcome FROM homeward_append_batch(ARRAY[$1], ARRAY['test'], ARRAY[NULL::bigint], \
-         ARRAY[$2::uuid], ARRAY[$3::jsonb], ARRAY[now()], ARRAY[NULL::jsonb], $4, $5, $6, $7, $8)",
+         ARRAY[$2::uuid], ARRAY[$3::jsonb], ARRAY[now()], ARRAY[NULL::jsonb], $4, $5, $6, $7, $8, NULL)",
     )
     .bind(stream)
     .bind(command)

@@ -601,3 +601,71 @@ async fn a_rebuild_reproduces_text_with_tabs_newlines_and_backslashes() {
             .unwrap();
     assert_eq!(stored, title);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_in_a_batch_leaves_the_others_and_their_read_models_written() {
+    use homeward_store::projection::PartyRow;
+    let db = TestDb::new().await;
+    let store = db.store.clone();
+    let party_row = |i: usize| PartyRow {
+        party_id: Uuid::new_v4(),
+        version: 1,
+        display_name: format!("Party {i}"),
+        email: format!("p{i}@example.org"),
+        role: "social_worker".into(),
+        organisation: "Safe Passage".into(),
+        country: "FR".into(),
+        language: "fr".into(),
+        time_zone: "Europe/Paris".into(),
+        supervisor: None,
+    };
+    // Distinct streams, each with a read-model row; the third expects a version its (new)
+    // stream does not have.
+    let appends: Vec<Append> = (0..6)
+        .map(|i| {
+            let expected = if i == 2 {
+                ExpectedVersion::Exact(5)
+            } else {
+                ExpectedVersion::NoStream
+            };
+            let mut a = raw_append(&format!("test-c{i}"), expected, 1);
+            a.projection = ProjectionChange {
+                parties: vec![party_row(i)],
+                ..ProjectionChange::default()
+            };
+            a
+        })
+        .collect();
+    let results = futures::future::join_all(appends.into_iter().map(|a| {
+        let store = store.clone();
+        async move { store.append(a).await }
+    }))
+    .await;
+    for (i, r) in results.iter().enumerate() {
+        if i == 2 {
+            assert!(
+                matches!(
+                    r,
+                    Err(StoreError::Conflict {
+                        expected: 5,
+                        actual: 0,
+                        ..
+                    })
+                ),
+                "{r:?}"
+            );
+        } else {
+            assert_eq!(r.as_ref().unwrap().last_version, 1);
+        }
+    }
+    assert_eq!(db.count("SELECT count(*) FROM events").await, 5);
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT display_name FROM party_view ORDER BY display_name")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        names,
+        ["Party 0", "Party 1", "Party 3", "Party 4", "Party 5"]
+    );
+}

@@ -96,7 +96,12 @@ async fn flush(pool: &PgPool, batch: Vec<Pending>, wake: &mpsc::Sender<()>) {
 
 /// Several appends in one transaction; one by one if the batch fails as a whole.
 async fn append_many(pool: &PgPool, appends: &[Append]) -> Vec<Result<Appended, StoreError>> {
-    match append_batch(pool, appends).await {
+    let first_try = match append_batch(pool, appends, true).await {
+        // Some append did not go through, so the merged projection does not apply.
+        Err(e) if merge_refused(&e) => append_batch(pool, appends, false).await,
+        other => other,
+    };
+    match first_try {
         Ok(results) => results,
         Err(e) if appends.len() > 1 => {
             tracing::warn!(error = %e, appends = appends.len(), "batch failed; appending one by one");
@@ -202,10 +207,17 @@ fn unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
         if db.code().as_deref() == Some("23505") && db.constraint() == Some(constraint))
 }
 
-/// One transaction for all `appends`; one result per append, in order.
+/// The merged projection was refused because some append did not go through.
+fn merge_refused(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("HW001"))
+}
+
+/// One transaction for all `appends`; one result per append, in order. With `merge`, the
+/// projections of distinct streams go as one change (valid only if every append goes through).
 async fn append_batch(
     pool: &PgPool,
     appends: &[Append],
+    merge: bool,
 ) -> Result<Vec<Result<Appended, StoreError>>, sqlx::Error> {
     let mut event_append = Vec::new();
     let mut event_ids = Vec::new();
@@ -233,14 +245,31 @@ async fn append_batch(
         .map(|a| sqlx::types::Json(&a.metadata))
         .collect();
     let occurred_at: Vec<_> = appends.iter().map(|a| a.occurred_at).collect();
+
+    // The merged projection, for when every append goes through (streams must be distinct:
+    // two changes of one plan must apply in order).
+    let mut distinct = stream_ids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let merged = (merge && distinct.len() == appends.len()).then(|| {
+        let mut merged = ProjectionChange::default();
+        for append in appends {
+            merged.extend(append.projection.clone());
+        }
+        merged
+    });
     let projections: Vec<Option<sqlx::types::Json<&ProjectionChange>>> = appends
         .iter()
-        .map(|a| (!a.projection.is_empty()).then_some(sqlx::types::Json(&a.projection)))
+        .map(|a| {
+            (merged.is_none() && !a.projection.is_empty())
+                .then_some(sqlx::types::Json(&a.projection))
+        })
         .collect();
+    let merged = merged.filter(|m| !m.is_empty());
 
     let rows = sqlx::query(
         "SELECT append_index, outcome, first_version, last_version \
-         FROM homeward_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         FROM homeward_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&stream_ids)
     .bind(&stream_types)
@@ -254,6 +283,7 @@ async fn append_batch(
     .bind(&event_types)
     .bind(&schema_versions)
     .bind(&payloads)
+    .bind(merged.as_ref().map(sqlx::types::Json))
     .fetch_all(pool)
     .await?;
 
