@@ -107,17 +107,7 @@ impl EventStore for PgStore {
         until: ReadUntil,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let rows = match until {
-            ReadUntil::End => {
-                sqlx::query(concat!(
-                    "SELECT ",
-                    event_columns!(),
-                    " FROM events WHERE stream_id = $1 \
-                     ORDER BY stream_version"
-                ))
-                .bind(stream_id)
-                .fetch_all(&self.pool)
-                .await?
-            }
+            ReadUntil::End => return self.read_stream_after(stream_id, 0).await,
             ReadUntil::Version(v) => {
                 sqlx::query(concat!(
                     "SELECT ",

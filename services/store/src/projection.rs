@@ -110,12 +110,6 @@ impl ProjectionChange {
             && self.parties.is_empty()
     }
 
-    /// The JSON argument of `homeward_project`, or `None` when nothing changes.
-    pub fn to_json(&self) -> Option<serde_json::Value> {
-        (!self.is_empty())
-            .then(|| serde_json::to_value(self).expect("projection rows serialise to JSON"))
-    }
-
     /// The rows that change when a plan goes from `before` to `after` (`None`: newly opened or
     /// rebuilt, so every row is written).
     pub fn for_plan(before: Option<&Plan>, after: &Plan) -> Self {
