@@ -5,6 +5,8 @@
 //! and sets it); each [`TestDb`] creates its own database on it and applies the migrations.
 #![forbid(unsafe_code)]
 
+pub mod api;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};

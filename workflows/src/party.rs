@@ -30,6 +30,19 @@ impl PartyRole {
             Self::Admin => "admin",
         }
     }
+
+    /// The role named by [`PartyRole::as_str`].
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::SocialWorker,
+            Self::Supervisor,
+            Self::GovernmentLiaison,
+            Self::PartnerContact,
+            Self::Admin,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == name)
+    }
 }
 
 /// A party's details as given (before validation).

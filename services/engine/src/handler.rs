@@ -10,6 +10,7 @@ use homeward_workflows::{Aggregate, Context, PartyId};
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::authz::AccessDenied;
 use crate::cache::StateCache;
 use crate::clock::Clock;
 
@@ -61,6 +62,9 @@ pub enum CommandError<E: std::error::Error + 'static> {
     /// The stream is not at the version the caller expected (or kept moving while retrying).
     #[error("the plan changed meanwhile (it is at version {actual}, you expected {expected}): reload and try again")]
     Conflict { expected: u64, actual: u64 },
+    /// The viewer may not do this to this stream; nothing was written.
+    #[error(transparent)]
+    Denied(AccessDenied),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -82,15 +86,22 @@ pub struct Loaded<A> {
     pub version: u64,
 }
 
-#[derive(Debug)]
-pub struct CommandHandler<S> {
+pub struct CommandHandler<S: ?Sized> {
     store: Arc<S>,
     clock: Arc<dyn Clock>,
     max_attempts: usize,
     cache: Arc<StateCache>,
 }
 
-impl<S> Clone for CommandHandler<S> {
+impl<S: ?Sized> std::fmt::Debug for CommandHandler<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandHandler")
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: ?Sized> Clone for CommandHandler<S> {
     fn clone(&self) -> Self {
         Self {
             store: self.store.clone(),
@@ -101,7 +112,7 @@ impl<S> Clone for CommandHandler<S> {
     }
 }
 
-impl<S: EventStore> CommandHandler<S> {
+impl<S: EventStore + ?Sized> CommandHandler<S> {
     pub fn new(store: Arc<S>, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
@@ -144,6 +155,65 @@ impl<S: EventStore> CommandHandler<S> {
         })
     }
 
+    /// The states of several streams, each at least at the version given (what a read model
+    /// showed): cached states that are recent enough are used as they are, the others catch up
+    /// in one read for all of them. Streams without events are left out.
+    pub async fn load_many<A: Aggregate + Send + Sync + 'static>(
+        &self,
+        wanted: &[(String, u64)],
+    ) -> Result<Vec<(String, Loaded<A>)>, StoreError> {
+        let mut loaded: Vec<(String, Option<A>, u64)> = Vec::with_capacity(wanted.len());
+        let mut behind = Vec::new();
+        for (stream, at_least) in wanted {
+            match self.cache.get::<A>(stream) {
+                Some((state, version)) if version >= *at_least => {
+                    loaded.push((stream.clone(), Some(state), version));
+                }
+                Some((state, version)) => {
+                    behind.push((stream.clone(), version));
+                    loaded.push((stream.clone(), Some(state), version));
+                }
+                None => {
+                    behind.push((stream.clone(), 0));
+                    loaded.push((stream.clone(), None, 0));
+                }
+            }
+        }
+        let tails = self.store.read_streams_after(&behind).await?;
+        let mut by_stream: std::collections::HashMap<&str, Vec<&homeward_store::RecordedEvent>> =
+            std::collections::HashMap::new();
+        for event in &tails {
+            by_stream
+                .entry(event.stream_id.as_str())
+                .or_default()
+                .push(event);
+        }
+        let mut out = Vec::with_capacity(loaded.len());
+        for (stream, mut state, mut version) in loaded {
+            if let Some(events) = by_stream.get(stream.as_str()) {
+                for recorded in events {
+                    state = A::apply(state, &recorded.decode::<A::Event>()?);
+                    version = recorded.stream_version;
+                }
+                if let Some(s) = &state {
+                    self.cache.put(&stream, version, s.clone());
+                }
+            }
+            if state.is_some() {
+                out.push((stream, Loaded { state, version }));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The current state of a stream, catching up from the cache (one short read).
+    pub async fn load_latest<A: Aggregate + Send + Sync + 'static>(
+        &self,
+        stream_id: &str,
+    ) -> Result<Loaded<A>, StoreError> {
+        self.load_current(stream_id).await
+    }
+
     /// The current state of a stream for a command: the cached state plus the events after it.
     async fn load_current<A: Aggregate + Send + Sync + 'static>(
         &self,
@@ -166,6 +236,20 @@ impl<S: EventStore> CommandHandler<S> {
         stream_id: &str,
         command: &A::Command,
         meta: CommandMeta,
+    ) -> Result<Handled<A>, CommandError<A::Error>> {
+        self.handle_authorized(stream_id, command, meta, &|_: Option<&A>| Ok(()))
+            .await
+    }
+
+    /// Carries out `command` if `allowed` accepts the very state the command is decided on, so
+    /// that a permission that depends on the plan (who a step is assigned to) cannot be checked
+    /// on one version and used on another.
+    pub async fn handle_authorized<A: Projected + Send + Sync + 'static>(
+        &self,
+        stream_id: &str,
+        command: &A::Command,
+        meta: CommandMeta,
+        allowed: &(dyn Fn(Option<&A>) -> Result<(), AccessDenied> + Send + Sync),
     ) -> Result<Handled<A>, CommandError<A::Error>> {
         let mut attempt = 0;
         // First, decide on the cached state without reading the tail. The append checks the
@@ -202,6 +286,12 @@ impl<S: EventStore> CommandHandler<S> {
                     };
                     return self.earlier_result_or(meta, conflict).await;
                 }
+            }
+            if let Err(denied) = allowed(state.as_ref()) {
+                if from_cache {
+                    continue;
+                }
+                return Err(CommandError::Denied(denied));
             }
             let ctx = Context {
                 now: self.clock.now(),

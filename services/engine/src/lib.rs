@@ -8,9 +8,11 @@
 //! kept in memory, so a command folds only the events appended since.
 #![forbid(unsafe_code)]
 
+pub mod authz;
 mod cache;
 mod clock;
 mod handler;
+pub mod tokens;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use handler::{CommandError, CommandHandler, CommandMeta, Handled, Loaded};

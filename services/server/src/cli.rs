@@ -6,7 +6,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use homeward_engine::{CommandHandler, CommandMeta, SystemClock};
+use homeward_store::reads::ReadModels;
 use homeward_store::PgStore;
+use homeward_workflows::party::{Party, PartyCommand, PartyDetails, PartyRole};
 use homeward_workflows::plan::{Plan, PlanCommand};
 use homeward_workflows::PlanId;
 
@@ -33,6 +35,40 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the GraphQL API (POST /graphql; GraphiQL on GET; subscriptions over WebSocket).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "HOMEWARD_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Largest request body accepted, in bytes.
+        #[arg(long, env = "HOMEWARD_MAX_BODY_BYTES", default_value_t = crate::app::DEFAULT_MAX_BODY_BYTES)]
+        max_body_bytes: usize,
+        /// Database connections in the pool.
+        #[arg(long, env = "HOMEWARD_DB_CONNECTIONS", default_value_t = 16)]
+        db_connections: u32,
+    },
+    /// On an empty database: create the first admin party and print its token.
+    Bootstrap {
+        /// The admin's email address.
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+        #[arg(long, default_value = "Homeward")]
+        organisation: String,
+        /// ISO 3166 alpha-2 code.
+        #[arg(long, default_value = "GB")]
+        country: String,
+        #[arg(long, default_value = "en")]
+        language: String,
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+    },
+    /// Create or revoke API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Apply the database migrations (also done on start by the commands that need them).
     Migrate,
     /// Manage the read models.
@@ -51,6 +87,24 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a token for a party; printed once, stored hashed.
+    Create {
+        #[arg(long)]
+        party: homeward_workflows::PartyId,
+        /// social_worker, supervisor, government_liaison, partner_contact or admin: the
+        /// party's registered role.
+        #[arg(long)]
+        role: String,
+        /// Days until it expires.
+        #[arg(long, default_value_t = homeward_engine::tokens::DEFAULT_TOKEN_DAYS)]
+        days: i64,
+    },
+    /// Revoke a token at once, by the id printed when it was created.
+    Revoke { token_id: uuid::Uuid },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ProjectionsAction {
     /// Recompute every read model from the event log.
     Rebuild,
@@ -61,6 +115,71 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .database_url
         .context("set DATABASE_URL (or --database-url) to a PostgreSQL connection URL")?;
     match cli.command {
+        Command::Serve {
+            listen,
+            max_body_bytes,
+            db_connections,
+        } => {
+            let mut settings = crate::app::Settings::new(url, listen);
+            settings.max_body_bytes = max_body_bytes;
+            settings.max_connections = db_connections;
+            let app = crate::app::Application::build(settings).await?;
+            app.run_until_stopped(crate::app::shutdown_signal()).await?;
+        }
+        Command::Bootstrap {
+            email,
+            name,
+            organisation,
+            country,
+            language,
+            time_zone,
+        } => {
+            let store = connect(&url, 2).await?;
+            store.migrate().await.context("applying migrations")?;
+            let details = PartyDetails {
+                display_name: name,
+                email,
+                role: PartyRole::Admin,
+                organisation,
+                country,
+                language,
+                time_zone,
+                supervisor: None,
+            };
+            let (party, token) = bootstrap(store, details).await?;
+            println!("admin party: {party}");
+            print_token(&token);
+        }
+        Command::Token { action } => {
+            let store = connect(&url, 2).await?;
+            store.migrate().await.context("applying migrations")?;
+            match action {
+                TokenAction::Create { party, role, days } => {
+                    let role = PartyRole::parse(&role).with_context(|| {
+                        format!(
+                            "unknown role {role:?}: use social_worker, supervisor, \
+                             government_liaison, partner_contact or admin"
+                        )
+                    })?;
+                    let token = homeward_engine::tokens::issue(
+                        &store,
+                        party,
+                        role,
+                        days,
+                        chrono::Utc::now(),
+                    )
+                    .await?;
+                    print_token(&token);
+                }
+                TokenAction::Revoke { token_id } => {
+                    if store.revoke_token(token_id).await? {
+                        println!("token {token_id} revoked");
+                    } else {
+                        anyhow::bail!("no active token {token_id}");
+                    }
+                }
+            }
+        }
         Command::Migrate => {
             let store = connect(&url, 2).await?;
             store.migrate().await.context("applying migrations")?;
@@ -83,6 +202,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AppendLoop { plans } => append_loop(&url, plans).await?,
     }
     Ok(())
+}
+
+fn print_token(token: &homeward_engine::tokens::IssuedToken) {
+    println!("token id: {}", token.token_id);
+    println!("expires:  {}", token.expires_at.to_rfc3339());
+    println!("token:    {}", token.secret);
+    println!("(shown once; send it as `Authorization: Bearer <token>`)");
+}
+
+/// Registers the first admin party and issues its token; refuses when any party exists.
+pub async fn bootstrap(
+    store: PgStore,
+    details: PartyDetails,
+) -> anyhow::Result<(
+    homeward_workflows::PartyId,
+    homeward_engine::tokens::IssuedToken,
+)> {
+    if store.party_count().await? > 0 {
+        anyhow::bail!(
+            "this database already has parties: an admin creates tokens with `homeward token create`"
+        );
+    }
+    let party = homeward_workflows::PartyId::new();
+    let handler = CommandHandler::new(Arc::new(store.clone()), Arc::new(SystemClock));
+    handler
+        .handle::<Party>(
+            &party.stream_id(),
+            &PartyCommand::Register {
+                party_id: party,
+                details,
+            },
+            CommandMeta::new(party),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let token = homeward_engine::tokens::issue(
+        &store,
+        party,
+        PartyRole::Admin,
+        homeward_engine::tokens::DEFAULT_TOKEN_DAYS,
+        chrono::Utc::now(),
+    )
+    .await?;
+    Ok((party, token))
 }
 
 async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgStore> {

@@ -1,7 +1,8 @@
-//! The `homeward` binary's library: command line, telemetry and benchmarks, so tests can drive
-//! the same code the binary runs. The API server (`homeward serve`) arrives with its issue.
+//! The `homeward` binary's library: the API server ([`app`]), command line, telemetry and
+//! benchmarks, so tests can boot and drive the same code the binary runs.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod telemetry;

@@ -15,6 +15,7 @@ mod error;
 mod model;
 mod postgres;
 pub mod projection;
+pub mod reads;
 mod rebuild;
 mod subscription;
 
@@ -76,4 +77,17 @@ pub trait EventStore: Send + Sync + 'static {
     /// event that commits later with a lower position: only events below the oldest running
     /// transaction are returned.
     async fn read_all(&self, after: Cursor, limit: i64) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The tails of several streams at once (each after its own version), ordered by stream and
+    /// version: how a page of plans is loaded in one round trip.
+    async fn read_streams_after(
+        &self,
+        streams: &[(String, u64)],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut all = Vec::new();
+        for (stream, after) in streams {
+            all.extend(self.read_stream_after(stream, *after).await?);
+        }
+        Ok(all)
+    }
 }

@@ -85,6 +85,27 @@ impl PgStore {
         Ok(())
     }
 
+    /// The position after the last event a catch-up reader can see now: where a follower that
+    /// only wants new events starts.
+    pub async fn head(&self) -> Result<Cursor, StoreError> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT tx_id::text, global_position FROM events \
+             WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(Cursor::START),
+            Some((tx, position)) => Ok(Cursor {
+                tx_id: tx
+                    .parse()
+                    .map_err(|_| StoreError::Unexpected(format!("transaction id {tx}")))?,
+                position,
+            }),
+        }
+    }
+
     /// Follows the global stream from `from`, woken by notifications and polling as a backup.
     pub async fn subscribe(&self, from: Cursor) -> Result<crate::Subscription, StoreError> {
         crate::Subscription::start(self.clone(), from).await
@@ -149,6 +170,29 @@ impl EventStore for PgStore {
         ))
         .bind(stream_id)
         .bind(after as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(recorded_event).collect()
+    }
+
+    async fn read_streams_after(
+        &self,
+        streams: &[(String, u64)],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if streams.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, afters): (Vec<&str>, Vec<i64>) =
+            streams.iter().map(|(s, v)| (s.as_str(), *v as i64)).unzip();
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events JOIN unnest($1::text[], $2::bigint[]) AS wanted(sid, after_version) \
+               ON stream_id = wanted.sid AND stream_version > wanted.after_version \
+             ORDER BY stream_id, stream_version"
+        ))
+        .bind(ids)
+        .bind(afters)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(recorded_event).collect()

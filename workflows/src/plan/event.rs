@@ -145,6 +145,41 @@ pub enum PlanEvent {
     },
 }
 
+impl PlanEvent {
+    /// The step this event is about, if it is about one step.
+    pub fn step(&self) -> Option<&StepKey> {
+        match self {
+            Self::StepAdded { step } => Some(&step.key),
+            Self::StepRemoved { step, .. }
+            | Self::StepAssigned { step, .. }
+            | Self::StepRescheduled { step, .. }
+            | Self::StepDependenciesChanged { step, .. }
+            | Self::StepPrioritised { step, .. }
+            | Self::ReminderPolicySet { step, .. }
+            | Self::StepStarted { step, .. }
+            | Self::StepBlocked { step, .. }
+            | Self::StepUnblocked { step }
+            | Self::StepCompleted { step }
+            | Self::StepCancelled { step, .. }
+            | Self::DocumentStatusUpdated { step, .. }
+            | Self::FollowUpRecorded { step, .. }
+            | Self::ReminderSent { step, .. }
+            | Self::StepEscalated { step, .. } => Some(step),
+            Self::PlanOpened(_)
+            | Self::GoalsSet { .. }
+            | Self::ConsentRecorded { .. }
+            | Self::ConsentWithdrawn { .. }
+            | Self::PlanActivated
+            | Self::PlanSuspended
+            | Self::PlanResumed
+            | Self::DepartureConfirmed { .. }
+            | Self::ArrivalConfirmed { .. }
+            | Self::MonitoringStarted
+            | Self::PlanClosed { .. } => None,
+        }
+    }
+}
+
 impl DomainEvent for PlanEvent {
     fn event_type(&self) -> &'static str {
         match self {

@@ -1,0 +1,137 @@
+//! The one place where failures become GraphQL errors with an `extensions.code`.
+//!
+//! Domain refusals and bad input are `VALIDATION` with the domain's own message (it says what to
+//! do instead); a stale `expectedVersion` is `CONFLICT`; unknown ids are `NOT_FOUND`; the
+//! authorisation function's refusals are `FORBIDDEN`. Anything else is `INTERNAL` with a fixed
+//! message: the cause goes to the log (without personal data), never to the client.
+
+use async_graphql::{ErrorExtensions, ServerError};
+use homeward_engine::authz::AccessDenied;
+use homeward_engine::CommandError;
+use homeward_store::StoreError;
+use homeward_workflows::plan::PlanError;
+
+/// The error codes a client can rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Validation,
+    Conflict,
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::Validation => "VALIDATION",
+            Self::Conflict => "CONFLICT",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// An API failure: a code and a message meant for the person who sent the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: Code,
+    pub message: String,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(Code::Validation, message)
+    }
+
+    pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
+        Self::new(Code::NotFound, format!("no {what} with id {id}"))
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            Code::Unauthenticated,
+            "send a valid token in the Authorization header (Authorization: Bearer hw_...); \
+             tokens are created with `homeward token create`",
+        )
+    }
+
+    /// A failure whose cause must not reach the client.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "request failed");
+        Self::new(
+            Code::Internal,
+            "something went wrong on the server; nothing was changed. Try again, and tell the \
+             administrator if it keeps happening",
+        )
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(e: ApiError) -> Self {
+        async_graphql::Error::new(e.message).extend_with(|_, ext| ext.set("code", e.code.as_str()))
+    }
+}
+
+impl From<AccessDenied> for ApiError {
+    fn from(e: AccessDenied) -> Self {
+        Self::new(Code::Forbidden, e.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::internal(&e)
+    }
+}
+
+impl From<PlanError> for ApiError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::NotOpened => Self::new(Code::NotFound, "no plan with this id"),
+            other => Self::validation(other.to_string()),
+        }
+    }
+}
+
+/// Maps a command failure; `refused` maps the aggregate's own error.
+pub fn command_error<E: std::error::Error + 'static>(
+    e: CommandError<E>,
+    refused: impl FnOnce(E) -> ApiError,
+) -> ApiError {
+    match e {
+        CommandError::Conflict { .. } => ApiError::new(Code::Conflict, e.to_string()),
+        CommandError::Rejected(e) => refused(e),
+        CommandError::Denied(d) => d.into(),
+        CommandError::Store(s) => s.into(),
+    }
+}
+
+/// Gives every error in a response a code: errors raised before any resolver ran (syntax, unknown
+/// fields, wrong types, values that do not parse, limits) are the client's to fix.
+pub fn ensure_codes(errors: &mut [ServerError]) {
+    for error in errors {
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|ext| ext.get("code").is_some());
+        if !has_code {
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", Code::Validation.as_str());
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! Input types and their checks. Values that GraphQL itself cannot check (ids in text, step
+//! keys, time zones, page sizes) are checked here; text limits and the rules of a plan are the
+//! domain's, and come back from `decide` with their own messages.
+
+use async_graphql::{InputObject, OneofObject, ID};
+use chrono::{NaiveDate, NaiveDateTime};
+use homeward_workflows::plan::{self as domain, ConsentPurpose, NewStep};
+use homeward_workflows::{PartyId, StepKey};
+use uuid::Uuid;
+
+use crate::types::{ConcernArea, ConsentKind, Milestone, Priority};
+use crate::{ApiError, ApiResult, DEFAULT_PAGE_SIZE, MAX_INPUT_LIST, MAX_PAGE_SIZE};
+
+/// Longest idempotency key a client may send.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+/// Parses an id argument (a UUID).
+pub fn uuid(field: &str, id: &ID) -> ApiResult<Uuid> {
+    Uuid::parse_str(id.as_str()).map_err(|_| {
+        ApiError::validation(format!(
+            "{field} must be a UUID such as 0b9e6a51-3f0c-4a39-9a53-4b9a0c1c7a10, not {:?}",
+            truncate(id.as_str())
+        ))
+    })
+}
+
+pub fn party_id(field: &str, id: &ID) -> ApiResult<PartyId> {
+    uuid(field, id).map(PartyId)
+}
+
+pub fn step_key(key: &str) -> ApiResult<StepKey> {
+    StepKey::parse(key).map_err(|e| ApiError::validation(e.to_string()))
+}
+
+/// Shortens a bad value before it is quoted back in an error message.
+pub fn truncate(s: &str) -> String {
+    if s.chars().count() <= 60 {
+        s.to_owned()
+    } else {
+        format!("{}...", s.chars().take(60).collect::<String>())
+    }
+}
+
+pub fn list<T>(field: &str, items: Vec<T>) -> ApiResult<Vec<T>> {
+    if items.len() > MAX_INPUT_LIST {
+        return Err(ApiError::validation(format!(
+            "{field} may hold at most {MAX_INPUT_LIST} items, not {}",
+            items.len()
+        )));
+    }
+    Ok(items)
+}
+
+/// A page request: `first` (1 to 100, default 20) items after the opaque cursor `after`.
+pub fn page(first: Option<i32>, after: Option<&str>) -> ApiResult<homeward_store::reads::Page> {
+    let limit = match first {
+        None => DEFAULT_PAGE_SIZE,
+        Some(n) if n >= 1 && n as usize <= MAX_PAGE_SIZE => n as usize,
+        Some(n) => {
+            return Err(ApiError::validation(format!(
+                "first must be between 1 and {MAX_PAGE_SIZE}, not {n}"
+            )))
+        }
+    };
+    let offset = match after {
+        None => 0,
+        Some(cursor) => decode_cursor(cursor)?,
+    };
+    Ok(homeward_store::reads::Page {
+        offset: offset as i64,
+        limit: limit as i64,
+    })
+}
+
+/// Cursors are opaque to clients; inside they are offsets.
+pub fn encode_cursor(offset: usize) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
+}
+
+fn decode_cursor(cursor: &str) -> ApiResult<usize> {
+    use base64::Engine;
+    let bad = || {
+        ApiError::validation(
+            "after must be a cursor from a previous page (its edges' cursor or pageInfo.endCursor)",
+        )
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let n: usize = text
+        .strip_prefix("o:")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(bad)?;
+    // An offset past any real list: refused rather than scanned.
+    if n > 10_000_000 {
+        return Err(bad());
+    }
+    Ok(n + 1)
+}
+
+/// When a step is due: exactly one of the two forms.
+#[derive(OneofObject, Debug, Clone)]
+pub enum DueInput {
+    /// A local date and time in an IANA time zone.
+    At(DueAtInput),
+    /// A number of days after a milestone (resolved when the milestone happens).
+    After(DueAfterInput),
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct DueAtInput {
+    /// For example `2026-12-01T09:00:00`.
+    pub local_date_time: NaiveDateTime,
+    /// An IANA time zone, for example `Africa/Lagos`.
+    pub time_zone: String,
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct DueAfterInput {
+    pub milestone: Milestone,
+    pub days: u32,
+}
+
+impl DueInput {
+    pub fn into_domain(self) -> domain::DueRule {
+        match self {
+            Self::At(at) => domain::DueRule::At {
+                local: at.local_date_time,
+                time_zone: at.time_zone,
+            },
+            Self::After(after) => domain::DueRule::After {
+                milestone: after.milestone.into(),
+                days: after.days,
+            },
+        }
+    }
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct ReminderPolicyInput {
+    /// Remind this many days before the due date (null: not before).
+    pub before_due_days: Option<u32>,
+    /// Remind on the due date.
+    pub on_due: bool,
+    /// Once overdue, remind every N days (null: once).
+    pub overdue_every_days: Option<u32>,
+    /// Escalate to the supervisor after M days overdue (null: never).
+    pub escalate_after_days: Option<u32>,
+}
+
+impl From<ReminderPolicyInput> for domain::ReminderPolicy {
+    fn from(p: ReminderPolicyInput) -> Self {
+        Self {
+            before_due_days: p.before_due_days,
+            on_due: p.on_due,
+            overdue_every_days: p.overdue_every_days,
+            escalate_after_days: p.escalate_after_days,
+        }
+    }
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct NewStepInput {
+    /// Unique within the plan: lowercase letters, digits, `_` and `-`.
+    pub key: String,
+    pub kind: crate::types::StepKind,
+    pub title: String,
+    pub assignee: Option<ID>,
+    pub candidate_group: Option<String>,
+    #[graphql(default_with = "Priority::Normal")]
+    pub priority: Priority,
+    pub due: Option<DueInput>,
+    pub follow_up_on: Option<NaiveDate>,
+    #[graphql(default)]
+    pub depends_on: Vec<String>,
+    pub reminder_policy: Option<ReminderPolicyInput>,
+}
+
+impl NewStepInput {
+    pub fn into_domain(self) -> ApiResult<NewStep> {
+        Ok(NewStep {
+            key: step_key(&self.key)?,
+            kind: self.kind.into(),
+            title: self.title,
+            assignee: self
+                .assignee
+                .as_ref()
+                .map(|a| party_id("assignee", a))
+                .transpose()?,
+            candidate_group: self.candidate_group,
+            priority: self.priority.into(),
+            due: self.due.map(DueInput::into_domain),
+            follow_up_on: self.follow_up_on,
+            depends_on: list("dependsOn", self.depends_on)?
+                .iter()
+                .map(|k| step_key(k))
+                .collect::<ApiResult<_>>()?,
+            reminder_policy: self.reminder_policy.map(Into::into),
+        })
+    }
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct GoalInput {
+    pub area: ConcernArea,
+    /// What the survivor wants to reach, in a few words (no names or addresses: goals are
+    /// shared with the case team).
+    pub aim: String,
+}
+
+/// What a consent is for; `partner` is required for data sharing and refused otherwise.
+#[derive(InputObject, Debug, Clone)]
+pub struct ConsentInput {
+    pub kind: ConsentKind,
+    pub partner: Option<ID>,
+}
+
+impl ConsentInput {
+    pub fn into_domain(self) -> ApiResult<ConsentPurpose> {
+        match (self.kind, self.partner) {
+            (ConsentKind::DataSharing, Some(p)) => Ok(ConsentPurpose::DataSharing {
+                partner: party_id("partner", &p)?,
+            }),
+            (ConsentKind::DataSharing, None) => Err(ApiError::validation(
+                "consent to data sharing names the partner it is given for: set partner",
+            )),
+            (_, Some(_)) => Err(ApiError::validation(
+                "partner only applies to data sharing consent: leave it out",
+            )),
+            (ConsentKind::Return, None) => Ok(ConsentPurpose::Return),
+            (ConsentKind::FamilyContact, None) => Ok(ConsentPurpose::FamilyContact),
+        }
+    }
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct OutcomeInput {
+    pub visited_on: NaiveDate,
+    pub wellbeing: crate::types::Wellbeing,
+    #[graphql(default)]
+    pub concerns: Vec<ConcernArea>,
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct OpenPlanInput {
+    /// The survivor (from `registerPerson`).
+    pub person_id: ID,
+    #[graphql(default_with = "\"standard-avr\".to_owned()")]
+    pub template: String,
+    #[graphql(default = 1)]
+    pub template_version: u32,
+    /// Defaults to you.
+    pub case_worker: Option<ID>,
+    /// ISO 3166 alpha-2 code of the country of return.
+    pub origin_country: String,
+    /// Follow-up visits in days after arrival, when the programme differs from the template.
+    pub follow_up_offsets_days: Option<Vec<u32>>,
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct PersonInput {
+    pub full_name: String,
+    pub date_of_birth: Option<NaiveDate>,
+    /// BCP 47 language tag, for example `fr` or `pt-BR`.
+    pub preferred_language: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub address: Option<String>,
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct PartyInput {
+    pub display_name: String,
+    pub email: String,
+    pub role: crate::types::PartyRole,
+    pub organisation: String,
+    /// ISO 3166 alpha-2 code.
+    pub country: String,
+    /// BCP 47 language tag reminders are written in, for example `en`, `fr`, `es`.
+    pub language: String,
+    /// IANA time zone reminders are timed in, for example `Europe/Paris`.
+    pub time_zone: String,
+    pub supervisor: Option<ID>,
+}
+
+impl PartyInput {
+    pub fn into_domain(self) -> ApiResult<homeward_workflows::party::PartyDetails> {
+        Ok(homeward_workflows::party::PartyDetails {
+            display_name: self.display_name,
+            email: self.email,
+            role: self.role.into(),
+            organisation: self.organisation,
+            country: self.country,
+            language: self.language,
+            time_zone: self.time_zone,
+            supervisor: self
+                .supervisor
+                .as_ref()
+                .map(|s| party_id("supervisor", s))
+                .transpose()?,
+        })
+    }
+}
+
+/// The command id of a request: a client's idempotency key (scoped to the client, so that two
+/// parties never share one), or a fresh id.
+pub fn command_id(viewer: PartyId, key: Option<&str>) -> ApiResult<Uuid> {
+    match key {
+        None => Ok(Uuid::new_v4()),
+        Some(k) if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY => Err(ApiError::validation(
+            format!("idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
+        )),
+        Some(k) => {
+            const NAMESPACE: Uuid = Uuid::from_u128(0x6b1f_3c2e_9a4d_4e8b_8f57_2d1c_0a9e_b3f4);
+            let mut name = viewer.0.as_bytes().to_vec();
+            name.extend_from_slice(k.as_bytes());
+            Ok(Uuid::new_v5(&NAMESPACE, &name))
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Batch loaders, one set per request: every party, plan or person a response needs is loaded
+//! in one round trip per kind, whatever the page size (no N+1).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use homeward_store::projection::PartyRow;
+use homeward_workflows::person::Person;
+use homeward_workflows::plan::Plan;
+use uuid::Uuid;
+
+use crate::{ApiError, Services};
+
+/// A plan to load, at least at this version (`u64::MAX`: the latest, whatever the cache holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PlanAt {
+    pub id: Uuid,
+    pub at_least: u64,
+}
+
+impl PlanAt {
+    pub fn latest(id: Uuid) -> Self {
+        Self {
+            id,
+            at_least: u64::MAX,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct PartyLoader(Services);
+#[derive(Debug)]
+pub struct PlanLoader(Services);
+#[derive(Debug)]
+pub struct PersonLoader(Services);
+
+impl Loader<Uuid> for PartyLoader {
+    type Value = Arc<PartyRow>;
+    type Error = ApiError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = self.0.reads.parties_by_id(keys).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.party_id, Arc::new(r)))
+            .collect())
+    }
+}
+
+impl Loader<PlanAt> for PlanLoader {
+    type Value = Arc<Plan>;
+    type Error = ApiError;
+
+    async fn load(&self, keys: &[PlanAt]) -> Result<HashMap<PlanAt, Self::Value>, Self::Error> {
+        let wanted: Vec<(String, u64)> = keys
+            .iter()
+            .map(|k| (format!("plan-{}", k.id), k.at_least))
+            .collect();
+        let loaded = self.0.handler.load_many::<Plan>(&wanted).await?;
+        let by_stream: HashMap<String, Arc<Plan>> = loaded
+            .into_iter()
+            .filter_map(|(stream, l)| l.state.map(|s| (stream, Arc::new(s))))
+            .collect();
+        Ok(keys
+            .iter()
+            .filter_map(|k| {
+                by_stream
+                    .get(&format!("plan-{}", k.id))
+                    .map(|p| (*k, p.clone()))
+            })
+            .collect())
+    }
+}
+
+impl Loader<Uuid> for PersonLoader {
+    type Value = Arc<Person>;
+    type Error = ApiError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let wanted: Vec<(String, u64)> = keys
+            .iter()
+            .map(|k| (format!("person-{k}"), u64::MAX))
+            .collect();
+        let loaded = self.0.handler.load_many::<Person>(&wanted).await?;
+        Ok(loaded
+            .into_iter()
+            .filter_map(|(_, l)| l.state.map(|p| (p.id.0, Arc::new(p))))
+            .collect())
+    }
+}
+
+/// The loaders of one request.
+pub struct Loaders {
+    pub parties: DataLoader<PartyLoader>,
+    pub plans: DataLoader<PlanLoader>,
+    pub persons: DataLoader<PersonLoader>,
+}
+
+impl std::fmt::Debug for Loaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaders").finish_non_exhaustive()
+    }
+}
+
+impl Loaders {
+    pub fn new(services: &Services) -> Self {
+        Self {
+            parties: DataLoader::new(PartyLoader(services.clone()), tokio::spawn),
+            plans: DataLoader::new(PlanLoader(services.clone()), tokio::spawn),
+            persons: DataLoader::new(PersonLoader(services.clone()), tokio::spawn),
+        }
+    }
+
+    pub async fn party(&self, id: Uuid) -> Result<Option<Arc<PartyRow>>, ApiError> {
+        self.parties.load_one(id).await
+    }
+
+    pub async fn plan(&self, at: PlanAt) -> Result<Option<Arc<Plan>>, ApiError> {
+        self.plans.load_one(at).await
+    }
+
+    pub async fn person(&self, id: Uuid) -> Result<Option<Arc<Person>>, ApiError> {
+        self.persons.load_one(id).await
+    }
+}

@@ -1,0 +1,176 @@
+//! Parties (the people who do the work) and their tokens.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Object, ID};
+use homeward_engine::authz::{self, Action};
+use homeward_engine::{tokens, CommandMeta};
+use homeward_workflows::party::{Party, PartyCommand};
+use homeward_workflows::PartyId;
+
+use crate::error::command_error;
+use crate::inputs::{self, party_id, uuid, PartyInput};
+use crate::types::{party, CreatedToken, PartyObject};
+use crate::{services, viewer, ApiError, ApiResult, Code};
+
+#[derive(Default, Debug)]
+pub struct PartyQuery;
+
+#[Object]
+impl PartyQuery {
+    /// Who you are.
+    async fn me(&self, ctx: &Context<'_>) -> ApiResult<PartyObject> {
+        let viewer = viewer(ctx)?;
+        party(ctx, Some(viewer.party.0))
+            .await?
+            .ok_or_else(|| ApiError::not_found("party", viewer.party))
+    }
+
+    /// The parties steps can be assigned to, by name; all organisations unless one is given.
+    async fn parties(
+        &self,
+        ctx: &Context<'_>,
+        organisation: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, PartyObject>> {
+        authz::authorize(viewer(ctx)?, Action::ReadParties)?;
+        let page = inputs::page(first, after.as_deref())?;
+        let mut rows = services(ctx)
+            .reads
+            .parties(
+                organisation.as_deref(),
+                homeward_store::reads::Page {
+                    limit: page.limit + 1,
+                    ..page
+                },
+            )
+            .await?;
+        let has_next = rows.len() as i64 > page.limit;
+        rows.truncate(page.limit as usize);
+        let mut connection = Connection::new(page.offset > 0, has_next);
+        connection
+            .edges
+            .extend(rows.into_iter().enumerate().map(|(i, row)| {
+                Edge::new(
+                    inputs::encode_cursor(page.offset as usize + i),
+                    PartyObject(std::sync::Arc::new(row)),
+                )
+            }));
+        Ok(connection)
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct PartyMutation;
+
+async fn run(
+    ctx: &Context<'_>,
+    party: PartyId,
+    command: PartyCommand,
+    expected_version: Option<u64>,
+    idempotency_key: Option<String>,
+) -> ApiResult<PartyObject> {
+    let viewer = viewer(ctx)?;
+    authz::authorize(viewer, Action::ManageParties)?;
+    let mut meta = CommandMeta::new(viewer.party).with_command_id(inputs::command_id(
+        viewer.party,
+        idempotency_key.as_deref(),
+    )?);
+    meta.expected_version = expected_version;
+    let handled = services(ctx)
+        .handler
+        .handle::<Party>(&party.stream_id(), &command, meta)
+        .await
+        .map_err(|e| {
+            command_error(e, |e| match e {
+                homeward_workflows::party::PartyError::NotRegistered => {
+                    ApiError::not_found("party", party)
+                }
+                other => ApiError::validation(other.to_string()),
+            })
+        })?;
+    Ok(PartyObject(std::sync::Arc::new(
+        homeward_store::projection::party_row(&handled.state),
+    )))
+}
+
+#[Object]
+impl PartyMutation {
+    /// Registers a party (admins).
+    async fn register_party(
+        &self,
+        ctx: &Context<'_>,
+        input: PartyInput,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PartyObject> {
+        let party_id = PartyId::new();
+        let command = PartyCommand::Register {
+            party_id,
+            details: input.into_domain()?,
+        };
+        run(ctx, party_id, command, None, idempotency_key).await
+    }
+
+    /// Replaces a party's details (admins).
+    async fn update_party(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: PartyInput,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PartyObject> {
+        let command = PartyCommand::Update {
+            details: input.into_domain()?,
+        };
+        let party = party_id("id", &id)?;
+        run(ctx, party, command, expected_version, idempotency_key).await
+    }
+
+    /// Creates a token for a party, with the party's role (admins). The secret is shown once.
+    async fn create_token(
+        &self,
+        ctx: &Context<'_>,
+        party: ID,
+        #[graphql(default = 90)] days: i64,
+    ) -> ApiResult<CreatedToken> {
+        authz::authorize(viewer(ctx)?, Action::ManageTokens)?;
+        let party = party_id("party", &party)?;
+        let s = services(ctx);
+        let row = s
+            .reads
+            .parties_by_id(&[party.0])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::not_found("party", party))?;
+        let role = homeward_workflows::party::PartyRole::parse(&row.role)
+            .ok_or_else(|| ApiError::internal(&"party with an unknown role"))?;
+        let issued = tokens::issue(s.reads.as_ref(), party, role, days, s.clock.now())
+            .await
+            .map_err(|e| match e {
+                tokens::TokenError::Store(e) => e.into(),
+                tokens::TokenError::UnknownParty(_) => ApiError::not_found("party", party),
+                other => ApiError::validation(other.to_string()),
+            })?;
+        Ok(CreatedToken {
+            token_id: ID(issued.token_id.to_string()),
+            secret: issued.secret,
+            expires_at: issued.expires_at,
+        })
+    }
+
+    /// Revokes a token at once (admins).
+    async fn revoke_token(&self, ctx: &Context<'_>, token_id: ID) -> ApiResult<bool> {
+        authz::authorize(viewer(ctx)?, Action::ManageTokens)?;
+        let id = uuid("tokenId", &token_id)?;
+        if services(ctx).reads.revoke_token(id).await? {
+            Ok(true)
+        } else {
+            Err(ApiError::new(
+                Code::NotFound,
+                format!("no active token with id {id}"),
+            ))
+        }
+    }
+}

@@ -1,0 +1,822 @@
+//! Plans: reading them (one, a page, the history, as they stood at an instant) and every command
+//! on them. Each command is authorised on the very state it is decided on.
+
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, InputObject, Object, ID};
+use chrono::{DateTime, NaiveDate, Utc};
+use homeward_engine::authz::{self, Action};
+use homeward_engine::CommandMeta;
+use homeward_store::reads::PlanFilter;
+use homeward_store::ReadUntil;
+use homeward_workflows::person::{ContactDetails, Person, PersonCommand};
+use homeward_workflows::plan::{Plan, PlanCommand};
+use homeward_workflows::{template, PersonId, Personal, PlanId};
+use uuid::Uuid;
+
+use crate::error::command_error;
+use crate::inputs::{
+    self, list, party_id, step_key, uuid, ConsentInput, DueInput, GoalInput, NewStepInput,
+    OpenPlanInput, OutcomeInput, PersonInput, ReminderPolicyInput,
+};
+use crate::loaders::PlanAt;
+use crate::types::{
+    CloseReason, DocumentStatus, PlanHistoryEntry, PlanObject, PlanPayload, PlanStatus, Priority,
+    Template,
+};
+use crate::{loaders, services, viewer, ApiError, ApiResult};
+
+/// Loads the current plan and checks `action` on it; unknown ids are NOT_FOUND.
+async fn readable_plan(
+    ctx: &Context<'_>,
+    id: &ID,
+    action: impl for<'a> Fn(&'a Plan) -> Action<'a>,
+) -> ApiResult<Arc<Plan>> {
+    let plan_id = uuid("id", id)?;
+    let plan = loaders(ctx)
+        .plan(PlanAt::latest(plan_id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("plan", plan_id))?;
+    authz::authorize(viewer(ctx)?, action(&plan))?;
+    Ok(plan)
+}
+
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct PlanFilterInput {
+    #[graphql(default)]
+    pub statuses: Vec<PlanStatus>,
+    pub case_worker: Option<ID>,
+    /// ISO 3166 alpha-2 code.
+    pub origin_country: Option<String>,
+    pub has_overdue_steps: Option<bool>,
+    /// Opened at or after this instant ...
+    pub opened_from: Option<DateTime<Utc>>,
+    /// ... and before this one.
+    pub opened_before: Option<DateTime<Utc>>,
+}
+
+#[derive(Default, Debug)]
+pub struct PlanQuery;
+
+#[Object]
+impl PlanQuery {
+    /// One plan, as far as you may see it.
+    async fn plan(&self, ctx: &Context<'_>, id: ID) -> ApiResult<PlanObject> {
+        Ok(PlanObject(
+            readable_plan(ctx, &id, |p| Action::ReadPlan(p)).await?,
+        ))
+    }
+
+    /// The plans you may see, newest first.
+    async fn plans(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PlanFilterInput>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, PlanObject>> {
+        let viewer = viewer(ctx)?;
+        let scope = authz::plan_scope(viewer)?;
+        let filter = filter.unwrap_or_default();
+        let statuses = list("statuses", filter.statuses)?;
+        let filter = PlanFilter {
+            statuses: statuses
+                .into_iter()
+                .map(|s| {
+                    homeward_workflows::plan::PlanStatus::from(s)
+                        .as_str()
+                        .to_owned()
+                })
+                .collect(),
+            case_worker: filter
+                .case_worker
+                .as_ref()
+                .map(|c| uuid("caseWorker", c))
+                .transpose()?,
+            origin_country: filter
+                .origin_country
+                .map(|c| homeward_workflows::text::CountryCode::parse(&c))
+                .transpose()
+                .map_err(|e| ApiError::validation(e.to_string()))?
+                .map(|c| c.as_str().to_owned()),
+            has_overdue_steps: filter.has_overdue_steps,
+            opened_from: filter.opened_from,
+            opened_before: filter.opened_before,
+        };
+        let page = inputs::page(first, after.as_deref())?;
+        let s = services(ctx);
+        let mut rows = s
+            .reads
+            .plans(
+                &scope,
+                &filter,
+                s.clock.now(),
+                homeward_store::reads::Page {
+                    limit: page.limit + 1,
+                    ..page
+                },
+            )
+            .await?;
+        let has_next = rows.len() as i64 > page.limit;
+        rows.truncate(page.limit as usize);
+        let keys: Vec<PlanAt> = rows
+            .iter()
+            .map(|r| PlanAt {
+                id: r.plan_id,
+                at_least: r.version as u64,
+            })
+            .collect();
+        let plans = loaders(ctx).plans.load_many(keys.iter().copied()).await?;
+        let mut connection = Connection::new(page.offset > 0, has_next);
+        for (i, key) in keys.iter().enumerate() {
+            let Some(plan) = plans.get(key) else { continue };
+            if authz::authorize(viewer, Action::ReadPlan(plan)).is_ok() {
+                connection.edges.push(Edge::new(
+                    inputs::encode_cursor(page.offset as usize + i),
+                    PlanObject(plan.clone()),
+                ));
+            }
+        }
+        Ok(connection)
+    }
+
+    /// The events of a plan, oldest first, with who did what and when (case file).
+    async fn plan_history(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, PlanHistoryEntry>> {
+        let plan = readable_plan(ctx, &id, |p| Action::ReadCaseFile(p)).await?;
+        let page = inputs::page(first, after.as_deref())?;
+        let events = services(ctx)
+            .handler
+            .store()
+            .read_stream_after(&plan.id.stream_id(), page.offset as u64)
+            .await?;
+        let has_next = events.len() as i64 > page.limit;
+        let mut connection = Connection::new(page.offset > 0, has_next);
+        for (i, e) in events.iter().take(page.limit as usize).enumerate() {
+            let data = serde_json::from_str(&e.payload).map_err(|e| ApiError::internal(&e))?;
+            connection.edges.push(Edge::new(
+                inputs::encode_cursor(page.offset as usize + i),
+                PlanHistoryEntry {
+                    version: e.stream_version,
+                    event_type: e.event_type.clone(),
+                    occurred_at: e.occurred_at,
+                    recorded_at: e.recorded_at,
+                    data: async_graphql::Json(data),
+                    actor: e.metadata.actor.0,
+                },
+            ));
+        }
+        Ok(connection)
+    }
+
+    /// The plan as it stood at a past instant (case file).
+    async fn plan_as_of(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        at: DateTime<Utc>,
+    ) -> ApiResult<PlanObject> {
+        let plan = readable_plan(ctx, &id, |p| Action::ReadCaseFile(p)).await?;
+        let then = services(ctx)
+            .handler
+            .load::<Plan>(&plan.id.stream_id(), ReadUntil::Time(at))
+            .await?;
+        then.state.map(|p| PlanObject(Arc::new(p))).ok_or_else(|| {
+            ApiError::new(
+                crate::Code::NotFound,
+                format!("plan {} was not opened yet at {at}", plan.id),
+            )
+        })
+    }
+
+    /// The templates plans can be opened from.
+    async fn templates(&self, ctx: &Context<'_>) -> ApiResult<Vec<Template>> {
+        viewer(ctx)?;
+        Ok(template::builtin()
+            .into_iter()
+            .map(|t| Template {
+                step_keys: t.steps.iter().map(|s| s.key.to_string()).collect(),
+                name: t.name,
+                version: t.version,
+                title: t.title,
+                follow_up_offsets_days: t.follow_up_offsets_days,
+            })
+            .collect())
+    }
+}
+
+/// Runs a plan command for the viewer: authorised on the state it is decided on, idempotent by
+/// key, and checked against `expectedVersion` when given.
+async fn run(
+    ctx: &Context<'_>,
+    plan_id: Uuid,
+    command: PlanCommand,
+    expected_version: Option<u64>,
+    idempotency_key: Option<String>,
+) -> ApiResult<PlanPayload> {
+    let viewer = viewer(ctx)?;
+    let mut meta = CommandMeta::new(viewer.party).with_command_id(inputs::command_id(
+        viewer.party,
+        idempotency_key.as_deref(),
+    )?);
+    meta.expected_version = expected_version;
+    let allowed = |state: Option<&Plan>| match (state, &command) {
+        (None, PlanCommand::OpenPlan { organisation, .. }) => {
+            authz::authorize(viewer, Action::OpenPlan { organisation })
+        }
+        (Some(plan), command) => authz::authorize(viewer, Action::Command(plan, command)),
+        // Not opened: `decide` says so.
+        (None, _) => Ok(()),
+    };
+    let handled = services(ctx)
+        .handler
+        .handle_authorized::<Plan>(&PlanId(plan_id).stream_id(), &command, meta, &allowed)
+        .await
+        .map_err(|e| command_error(e, ApiError::from))?;
+    // A replayed key returns the first result: show it only to someone who may see it.
+    authz::authorize(viewer, Action::ReadPlan(&handled.state))?;
+    Ok(PlanPayload {
+        version: handled.version,
+        replayed: handled.duplicate,
+        plan: PlanObject(Arc::new(handled.state)),
+    })
+}
+
+#[derive(Default, Debug)]
+pub struct PlanMutation;
+
+/// Commands on the plan as a whole.
+#[Object]
+impl PlanMutation {
+    /// Records a survivor (their personal data lives only here). Returns the person's id.
+    async fn register_person(
+        &self,
+        ctx: &Context<'_>,
+        input: PersonInput,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<ID> {
+        let viewer = viewer(ctx)?;
+        authz::authorize(viewer, Action::RegisterPerson)?;
+        let person_id = PersonId::new();
+        let command = PersonCommand::Register {
+            person_id,
+            full_name: input.full_name,
+            date_of_birth: input.date_of_birth,
+            preferred_language: input.preferred_language,
+            contact: ContactDetails {
+                phone: input.phone.map(Personal),
+                email: input.email.map(Personal),
+                address: input.address.map(Personal),
+            },
+        };
+        let meta = CommandMeta::new(viewer.party).with_command_id(inputs::command_id(
+            viewer.party,
+            idempotency_key.as_deref(),
+        )?);
+        let handled = services(ctx)
+            .handler
+            .handle::<Person>(&person_id.stream_id(), &command, meta)
+            .await
+            .map_err(|e| command_error(e, |e| ApiError::validation(e.to_string())))?;
+        Ok(ID(handled.state.id.to_string()))
+    }
+
+    /// Opens a plan for a survivor from a template version; its steps are copied into the plan.
+    async fn open_plan(
+        &self,
+        ctx: &Context<'_>,
+        input: OpenPlanInput,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let viewer = viewer(ctx)?;
+        let template = template::find(&input.template, input.template_version)
+            .map_err(|e| ApiError::validation(format!("{e}: see the templates query")))?;
+        let person = PersonId(uuid("personId", &input.person_id)?);
+        let exists = services(ctx)
+            .handler
+            .load_latest::<Person>(&person.stream_id())
+            .await?;
+        if exists.state.is_none() {
+            return Err(ApiError::not_found("person", person));
+        }
+        let case_worker = match &input.case_worker {
+            Some(c) => party_id("caseWorker", c)?,
+            None => viewer.party,
+        };
+        let command = PlanCommand::OpenPlan {
+            plan_id: PlanId::new(),
+            person,
+            template: Box::new(template),
+            case_worker,
+            organisation: viewer.organisation.clone(),
+            origin_country: homeward_workflows::text::CountryCode::parse(&input.origin_country)
+                .map_err(|e| ApiError::validation(e.to_string()))?,
+            follow_up_offsets_days: input
+                .follow_up_offsets_days
+                .map(|d| list("followUpOffsetsDays", d))
+                .transpose()?,
+        };
+        let PlanCommand::OpenPlan { plan_id, .. } = &command else {
+            unreachable!("built above")
+        };
+        run(ctx, plan_id.0, command, None, idempotency_key).await
+    }
+
+    /// Replaces the survivor's goals.
+    async fn set_goals(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        goals: Vec<GoalInput>,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let goals = list("goals", goals)?
+            .into_iter()
+            .map(|g| homeward_workflows::plan::Goal {
+                area: g.area.into(),
+                aim: g.aim,
+            })
+            .collect();
+        let command = PlanCommand::SetGoals { goals };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    async fn record_consent(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        consent: ConsentInput,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::RecordConsent {
+            purpose: consent.into_domain()?,
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// Withdraws a consent. Withdrawing consent to return suspends the plan and its reminders.
+    async fn withdraw_consent(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        consent: ConsentInput,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::WithdrawConsent {
+            purpose: consent.into_domain()?,
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// Confirms the survivor left. `overrideReason` records why travel went ahead although its
+    /// preconditions were not met.
+    async fn confirm_departure(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        departed_at: DateTime<Utc>,
+        override_reason: Option<String>,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::ConfirmDeparture {
+            departed_at,
+            override_reason,
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// Confirms the survivor arrived; follow-ups due after arrival get their dates.
+    async fn confirm_arrival(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        arrived_at: DateTime<Utc>,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::ConfirmArrival { arrived_at };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    async fn close_plan(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        reason: CloseReason,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::ClosePlan {
+            reason: reason.into(),
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct StepMutation;
+
+/// Commands on one step of a plan.
+#[Object]
+#[allow(clippy::too_many_arguments)]
+impl StepMutation {
+    async fn add_step(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        step: NewStepInput,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::AddStep(Box::new(step.into_domain()?));
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// Removes a step that has not started.
+    async fn remove_step(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        step: String,
+        reason: String,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::RemoveStep {
+            step: step_key(&step)?,
+            reason,
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// Assigns a step to a party (or none) and a candidate group.
+    async fn assign_step(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        step: String,
+        assignee: Option<ID>,
+        candidate_group: Option<String>,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::AssignStep {
+            step: step_key(&step)?,
+            assignee: assignee
+                .as_ref()
+                .map(|a| party_id("assignee", a))
+                .transpose()?,
+            candidate_group,
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    async fn reschedule_step(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        step: String,
+        due: Option<DueInput>,
+        follow_up_on: Option<NaiveDate>,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::RescheduleStep {
+            step: step_key(&step)?,
+            due: due.map(DueInput::into_domain),
+            follow_up_on,
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// Replaces the steps this one waits for (cycles are refused).
+    async fn change_dependencies(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        step: String,
+        depends_on: Vec<String>,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::ChangeDependencies {
+            step: step_key(&step)?,
+            depends_on: list("dependsOn", depends_on)?
+                .iter()
+                .map(|k| step_key(k))
+                .collect::<ApiResult<_>>()?,
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    async fn prioritise_step(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        step: String,
+        priority: Priority,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::PrioritiseStep {
+            step: step_key(&step)?,
+            priority: priority.into(),
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// Sets when the step's assignee is reminded and when it escalates.
+    async fn set_reminder_policy(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        step: String,
+        policy: ReminderPolicyInput,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::SetReminderPolicy {
+            step: step_key(&step)?,
+            policy: policy.into(),
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// Starts a ready step. `overrideReason` starts travel before its preconditions are met.
+    async fn start_step(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        step: String,
+        override_reason: Option<String>,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::StartStep {
+            step: step_key(&step)?,
+            override_reason,
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    async fn block_step(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        step: String,
+        reason: String,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::BlockStep {
+            step: step_key(&step)?,
+            reason,
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    async fn unblock_step(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        step: String,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::UnblockStep {
+            step: step_key(&step)?,
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// Completes a step. A follow-up visit is completed with its `outcome`.
+    async fn complete_step(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        step: String,
+        outcome: Option<OutcomeInput>,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let step = step_key(&step)?;
+        let command = match outcome {
+            Some(o) => PlanCommand::RecordFollowUp {
+                step,
+                visited_on: o.visited_on,
+                wellbeing: o.wellbeing.into(),
+                concerns: list("concerns", o.concerns)?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
+            },
+            None => PlanCommand::CompleteStep { step },
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    async fn cancel_step(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        step: String,
+        reason: String,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::CancelStep {
+            step: step_key(&step)?,
+            reason,
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// Moves a travel document forward: requested, submitted, issued, delivered.
+    async fn update_document_status(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        step: String,
+        status: DocumentStatus,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::UpdateDocumentStatus {
+            step: step_key(&step)?,
+            status: status.into(),
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// Records a follow-up visit: how the survivor is doing and what concerns came up.
+    async fn record_follow_up(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        step: String,
+        outcome: OutcomeInput,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::RecordFollowUp {
+            step: step_key(&step)?,
+            visited_on: outcome.visited_on,
+            wellbeing: outcome.wellbeing.into(),
+            concerns: list("concerns", outcome.concerns)?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+}

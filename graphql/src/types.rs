@@ -1,0 +1,665 @@
+//! Output types: thin wrappers over domain state and read-model rows. Fields that need a
+//! permission ask the authorisation function; nested parties, plans and persons come from the
+//! request's batch loaders.
+
+use std::sync::Arc;
+
+use async_graphql::{ComplexObject, Context, Enum, Object, SimpleObject, ID};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use homeward_engine::authz::{self, Action, PersonAccess};
+use homeward_store::projection::{PartyRow, StepRow};
+use homeward_workflows::person::Person;
+use homeward_workflows::plan::{self as domain, Plan, Step};
+use uuid::Uuid;
+
+use crate::loaders::PlanAt;
+use crate::{loaders, services, viewer, ApiError, ApiResult};
+
+macro_rules! remote_enum {
+    ($(#[$doc:meta])* $name:ident = $remote:literal { $($variant:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+        #[graphql(remote = $remote)]
+        pub enum $name { $($variant),* }
+    };
+}
+
+remote_enum!(PlanStatus = "domain::PlanStatus" {
+    Draft, Active, Travelling, Returned, Monitoring, Closed
+});
+remote_enum!(
+    /// Why a plan was closed.
+    CloseReason = "domain::CloseReason" {
+    Reintegrated, SupportEnded, OptedOut, MovedAway, LostContact, Deceased, Other
+});
+remote_enum!(StepKind = "domain::StepKind" {
+    TravelDocument, Travel, FamilyMediation, OriginContact, FollowUp, Medical, Legal,
+    ReintegrationSupport, Custom
+});
+remote_enum!(Priority = "domain::Priority" { Low, Normal, High, Urgent });
+remote_enum!(
+    /// Where a travel document is with the authorities. Only moves forward.
+    DocumentStatus = "domain::DocumentStatus" {
+    Requested, SubmittedToAuthority, Issued, Delivered
+});
+remote_enum!(Wellbeing = "domain::Wellbeing" { Good, Fair, Poor, AtRisk });
+remote_enum!(ConcernArea = "domain::ConcernArea" {
+    Safety, Health, Housing, Income, Education, Family, Legal, Stigma, Other
+});
+remote_enum!(ReminderKind = "domain::ReminderKind" { BeforeDue, OnDue, Overdue, Escalation });
+remote_enum!(Milestone = "domain::Milestone" { PlanOpened, Departure, Arrival });
+remote_enum!(PartyRole = "homeward_workflows::party::PartyRole" {
+    SocialWorker, Supervisor, GovernmentLiaison, PartnerContact, Admin
+});
+
+/// A step's state in its lifecycle.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    Pending,
+    Ready,
+    InProgress,
+    Done,
+    Blocked,
+    Cancelled,
+}
+
+impl StepStatus {
+    pub fn of(status: &domain::StepStatus) -> Self {
+        match status {
+            domain::StepStatus::Pending => Self::Pending,
+            domain::StepStatus::Ready => Self::Ready,
+            domain::StepStatus::InProgress => Self::InProgress,
+            domain::StepStatus::Done => Self::Done,
+            domain::StepStatus::Blocked { .. } => Self::Blocked,
+            domain::StepStatus::Cancelled { .. } => Self::Cancelled,
+        }
+    }
+
+    /// The read model's name of this status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Ready => "ready",
+            Self::InProgress => "in_progress",
+            Self::Done => "done",
+            Self::Blocked => "blocked",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Ready,
+            Self::InProgress,
+            Self::Done,
+            Self::Blocked,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// What a consent is for.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentKind {
+    /// Informed consent to voluntary return.
+    Return,
+    /// Sharing case data with one named partner.
+    DataSharing,
+    /// Contacting the survivor's family.
+    FamilyContact,
+}
+
+fn parse_kind(s: &str) -> Option<StepKind> {
+    serde_json::from_value::<domain::StepKind>(serde_json::Value::String(s.to_owned()))
+        .ok()
+        .map(Into::into)
+}
+
+fn parse_document_status(s: &str) -> Option<DocumentStatus> {
+    serde_json::from_value::<domain::DocumentStatus>(serde_json::Value::String(s.to_owned()))
+        .ok()
+        .map(Into::into)
+}
+
+fn priority_of_rank(rank: i16) -> Priority {
+    match rank {
+        0 => Priority::Urgent,
+        1 => Priority::High,
+        3 => Priority::Low,
+        _ => Priority::Normal,
+    }
+}
+
+/// A return plan, as far as the viewer may see it.
+#[derive(Debug, Clone)]
+pub struct PlanObject(pub Arc<Plan>);
+
+impl PlanObject {
+    fn case_file(&self, ctx: &Context<'_>) -> ApiResult<()> {
+        Ok(authz::authorize(
+            viewer(ctx)?,
+            Action::ReadCaseFile(&self.0),
+        )?)
+    }
+}
+
+#[Object(name = "Plan")]
+impl PlanObject {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The plan's stream version: pass it as `expectedVersion` to change the plan as you saw it.
+    async fn version(&self) -> u64 {
+        self.0.version
+    }
+    async fn status(&self) -> PlanStatus {
+        self.0.status.into()
+    }
+    /// True while consent to return is withdrawn: nothing moves and no reminders go out.
+    async fn suspended(&self) -> bool {
+        self.0.suspended
+    }
+    async fn template_name(&self) -> &str {
+        &self.0.template.name
+    }
+    async fn template_version(&self) -> u32 {
+        self.0.template.version
+    }
+    async fn organisation(&self) -> &str {
+        &self.0.organisation
+    }
+    /// ISO 3166 country code.
+    async fn origin_country(&self) -> &str {
+        self.0.origin_country.as_str()
+    }
+    async fn opened_at(&self) -> DateTime<Utc> {
+        self.0.opened_at
+    }
+    async fn departed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.departed_at
+    }
+    async fn arrived_at(&self) -> Option<DateTime<Utc>> {
+        self.0.arrived_at
+    }
+    async fn closed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.closed_at
+    }
+    async fn close_reason(&self) -> Option<CloseReason> {
+        self.0.close_reason.map(Into::into)
+    }
+    async fn case_worker(&self, ctx: &Context<'_>) -> ApiResult<Option<PartyObject>> {
+        party(ctx, Some(self.0.case_worker.0)).await
+    }
+    /// The survivor, with as much personal data as your role needs (none at all for some).
+    async fn person(&self, ctx: &Context<'_>) -> ApiResult<Option<PersonObject>> {
+        let Some(access) = authz::person_access(viewer(ctx)?, &self.0) else {
+            return Ok(None);
+        };
+        let person = loaders(ctx).person(self.0.person.0).await?;
+        Ok(person.map(|p| PersonObject { person: p, access }))
+    }
+    /// The survivor's goals (case file).
+    async fn goals(&self, ctx: &Context<'_>) -> ApiResult<Vec<Goal>> {
+        self.case_file(ctx)?;
+        Ok(self
+            .0
+            .goals
+            .iter()
+            .map(|g| Goal {
+                area: g.area.into(),
+                aim: g.aim.clone(),
+            })
+            .collect())
+    }
+    /// Consents as recorded, per purpose (case file).
+    async fn consents(&self, ctx: &Context<'_>) -> ApiResult<Vec<Consent>> {
+        self.case_file(ctx)?;
+        Ok(self
+            .0
+            .consents
+            .iter()
+            .map(|c| {
+                let (kind, partner) = match c.purpose {
+                    domain::ConsentPurpose::Return => (ConsentKind::Return, None),
+                    domain::ConsentPurpose::DataSharing { partner } => {
+                        (ConsentKind::DataSharing, Some(ID(partner.to_string())))
+                    }
+                    domain::ConsentPurpose::FamilyContact => (ConsentKind::FamilyContact, None),
+                };
+                Consent {
+                    kind,
+                    partner,
+                    given: c.given,
+                    at: c.at,
+                    recorded_by: ID(c.recorded_by.to_string()),
+                }
+            })
+            .collect())
+    }
+    /// The steps you may see, in plan order.
+    async fn steps(&self, ctx: &Context<'_>) -> ApiResult<Vec<StepObject>> {
+        let viewer = viewer(ctx)?;
+        Ok(self
+            .0
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| authz::authorize(viewer, Action::ReadStep(&self.0, s)).is_ok())
+            .map(|(index, _)| StepObject {
+                plan: self.0.clone(),
+                index,
+            })
+            .collect())
+    }
+    async fn step(&self, ctx: &Context<'_>, key: String) -> ApiResult<Option<StepObject>> {
+        let viewer = viewer(ctx)?;
+        Ok(self
+            .0
+            .steps
+            .iter()
+            .position(|s| s.key.as_str() == key)
+            .filter(|i| {
+                authz::authorize(viewer, Action::ReadStep(&self.0, &self.0.steps[*i])).is_ok()
+            })
+            .map(|index| StepObject {
+                plan: self.0.clone(),
+                index,
+            }))
+    }
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Goal {
+    pub area: ConcernArea,
+    pub aim: String,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Consent {
+    pub kind: ConsentKind,
+    /// The partner party, for data sharing.
+    pub partner: Option<ID>,
+    /// False once withdrawn.
+    pub given: bool,
+    pub at: DateTime<Utc>,
+    pub recorded_by: ID,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone)]
+pub struct StepObject {
+    pub plan: Arc<Plan>,
+    pub index: usize,
+}
+
+impl StepObject {
+    fn step(&self) -> &Step {
+        &self.plan.steps[self.index]
+    }
+}
+
+#[Object(name = "Step")]
+impl StepObject {
+    async fn key(&self) -> &str {
+        self.step().key.as_str()
+    }
+    async fn plan_id(&self) -> ID {
+        ID(self.plan.id.to_string())
+    }
+    async fn kind(&self) -> StepKind {
+        self.step().kind.into()
+    }
+    async fn title(&self) -> &str {
+        &self.step().title
+    }
+    async fn status(&self) -> StepStatus {
+        StepStatus::of(&self.step().status)
+    }
+    /// Why the step is blocked or was cancelled.
+    async fn status_reason(&self) -> Option<&str> {
+        match &self.step().status {
+            domain::StepStatus::Blocked { reason, .. }
+            | domain::StepStatus::Cancelled { reason } => Some(reason),
+            _ => None,
+        }
+    }
+    async fn assignee(&self, ctx: &Context<'_>) -> ApiResult<Option<PartyObject>> {
+        party(ctx, self.step().assignee.map(|p| p.0)).await
+    }
+    async fn candidate_group(&self) -> Option<&str> {
+        self.step().candidate_group.as_deref()
+    }
+    async fn priority(&self) -> Priority {
+        self.step().priority.into()
+    }
+    /// When the step is due; null while it waits for its milestone (e.g. arrival).
+    async fn due_at(&self) -> Option<DateTime<Utc>> {
+        self.step().due_at
+    }
+    /// The rule the due date comes from.
+    async fn due_rule(&self) -> Option<DueRule> {
+        self.step().due.as_ref().map(|d| match d {
+            domain::DueRule::At { local, time_zone } => DueRule {
+                local_date_time: Some(*local),
+                time_zone: Some(time_zone.clone()),
+                milestone: None,
+                days: None,
+            },
+            domain::DueRule::After { milestone, days } => DueRule {
+                local_date_time: None,
+                time_zone: None,
+                milestone: Some((*milestone).into()),
+                days: Some(*days),
+            },
+        })
+    }
+    async fn overdue(&self, ctx: &Context<'_>) -> bool {
+        let now = services(ctx).clock.now();
+        self.step().status.is_open() && self.step().due_at.is_some_and(|d| d < now)
+    }
+    async fn follow_up_on(&self) -> Option<NaiveDate> {
+        self.step().follow_up_on
+    }
+    /// Keys of the steps this one waits for.
+    async fn depends_on(&self) -> Vec<&str> {
+        self.step().depends_on.iter().map(|k| k.as_str()).collect()
+    }
+    async fn reminder_policy(&self) -> ReminderPolicy {
+        let p = self.step().reminder_policy;
+        ReminderPolicy {
+            before_due_days: p.before_due_days,
+            on_due: p.on_due,
+            overdue_every_days: p.overdue_every_days,
+            escalate_after_days: p.escalate_after_days,
+        }
+    }
+    async fn document_status(&self) -> Option<DocumentStatus> {
+        self.step().document_status.map(Into::into)
+    }
+    /// What a follow-up visit found.
+    async fn outcome(&self) -> Option<FollowUpOutcome> {
+        self.step().outcome.as_ref().map(|o| FollowUpOutcome {
+            visited_on: o.visited_on,
+            wellbeing: o.wellbeing.into(),
+            concerns: o.concerns.iter().map(|c| (*c).into()).collect(),
+        })
+    }
+    /// Why the step was started although its preconditions were not met.
+    async fn override_reason(&self) -> Option<&str> {
+        self.step().override_reason.as_deref()
+    }
+    async fn reminders_sent(&self) -> Vec<SentReminder> {
+        self.step()
+            .reminders_sent
+            .iter()
+            .map(|r| SentReminder {
+                kind: r.kind.into(),
+                fire_at: r.fire_at,
+            })
+            .collect()
+    }
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct DueRule {
+    /// Due at this local date and time ...
+    pub local_date_time: Option<NaiveDateTime>,
+    /// ... in this IANA time zone.
+    pub time_zone: Option<String>,
+    /// Or due this many days after a milestone.
+    pub milestone: Option<Milestone>,
+    pub days: Option<u32>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct ReminderPolicy {
+    pub before_due_days: Option<u32>,
+    pub on_due: bool,
+    pub overdue_every_days: Option<u32>,
+    pub escalate_after_days: Option<u32>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct FollowUpOutcome {
+    pub visited_on: NaiveDate,
+    pub wellbeing: Wellbeing,
+    pub concerns: Vec<ConcernArea>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SentReminder {
+    pub kind: ReminderKind,
+    pub fire_at: DateTime<Utc>,
+}
+
+/// A responsible party: a social worker, supervisor, liaison, partner contact or admin.
+#[derive(Debug, Clone)]
+pub struct PartyObject(pub Arc<PartyRow>);
+
+#[Object(name = "Party")]
+impl PartyObject {
+    async fn id(&self) -> ID {
+        ID(self.0.party_id.to_string())
+    }
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    async fn role(&self) -> Option<PartyRole> {
+        homeward_workflows::party::PartyRole::parse(&self.0.role).map(Into::into)
+    }
+    async fn organisation(&self) -> &str {
+        &self.0.organisation
+    }
+    async fn country(&self) -> &str {
+        &self.0.country
+    }
+    async fn language(&self) -> &str {
+        &self.0.language
+    }
+    async fn time_zone(&self) -> &str {
+        &self.0.time_zone
+    }
+    async fn supervisor(&self, ctx: &Context<'_>) -> ApiResult<Option<PartyObject>> {
+        party(ctx, self.0.supervisor).await
+    }
+}
+
+pub(crate) async fn party(ctx: &Context<'_>, id: Option<Uuid>) -> ApiResult<Option<PartyObject>> {
+    let Some(id) = id else { return Ok(None) };
+    Ok(loaders(ctx).party(id).await?.map(PartyObject))
+}
+
+/// The survivor. Which fields are filled depends on the viewer's role (see `PersonAccess`);
+/// the others are null.
+#[derive(Debug, Clone)]
+pub struct PersonObject {
+    pub person: Arc<Person>,
+    pub access: PersonAccess,
+}
+
+#[Object(name = "Person")]
+impl PersonObject {
+    async fn id(&self) -> ID {
+        ID(self.person.id.to_string())
+    }
+    async fn full_name(&self) -> &str {
+        self.person.full_name.expose()
+    }
+    async fn date_of_birth(&self) -> Option<NaiveDate> {
+        match self.access {
+            PersonAccess::Identity | PersonAccess::Full => {
+                self.person.date_of_birth.as_ref().map(|d| *d.expose())
+            }
+            PersonAccess::Reception => None,
+        }
+    }
+    async fn preferred_language(&self) -> Option<&str> {
+        match self.access {
+            PersonAccess::Reception | PersonAccess::Full => {
+                self.person.preferred_language.as_ref().map(|l| l.as_str())
+            }
+            PersonAccess::Identity => None,
+        }
+    }
+    async fn phone(&self) -> Option<&str> {
+        match self.access {
+            PersonAccess::Reception | PersonAccess::Full => self
+                .person
+                .contact
+                .phone
+                .as_ref()
+                .map(|p| p.expose().as_str()),
+            PersonAccess::Identity => None,
+        }
+    }
+    async fn email(&self) -> Option<&str> {
+        match self.access {
+            PersonAccess::Full => self
+                .person
+                .contact
+                .email
+                .as_ref()
+                .map(|p| p.expose().as_str()),
+            _ => None,
+        }
+    }
+    async fn address(&self) -> Option<&str> {
+        match self.access {
+            PersonAccess::Full => self
+                .person
+                .contact
+                .address
+                .as_ref()
+                .map(|p| p.expose().as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// An inbox entry: a step assigned to someone, with its plan one field away.
+#[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
+pub struct Task {
+    #[graphql(skip)]
+    pub row: StepRow,
+    pub plan_id: ID,
+    pub key: String,
+    pub title: String,
+    pub due_at: Option<DateTime<Utc>>,
+    pub follow_up_on: Option<NaiveDate>,
+    pub status_reason: Option<String>,
+    pub candidate_group: Option<String>,
+}
+
+impl Task {
+    pub fn new(row: StepRow) -> Self {
+        Self {
+            plan_id: ID(row.plan_id.to_string()),
+            key: row.step_key.clone(),
+            title: row.title.clone(),
+            due_at: row.due_at,
+            follow_up_on: row.follow_up_on,
+            status_reason: row.status_reason.clone(),
+            candidate_group: row.candidate_group.clone(),
+            row,
+        }
+    }
+}
+
+#[ComplexObject]
+impl Task {
+    async fn kind(&self) -> ApiResult<StepKind> {
+        parse_kind(&self.row.kind).ok_or_else(|| ApiError::internal(&"unknown step kind"))
+    }
+    async fn status(&self) -> ApiResult<StepStatus> {
+        StepStatus::parse(&self.row.status)
+            .ok_or_else(|| ApiError::internal(&"unknown step status"))
+    }
+    async fn priority(&self) -> Priority {
+        priority_of_rank(self.row.priority)
+    }
+    async fn document_status(&self) -> Option<DocumentStatus> {
+        self.row
+            .document_status
+            .as_deref()
+            .and_then(parse_document_status)
+    }
+    async fn overdue(&self, ctx: &Context<'_>) -> bool {
+        let now = services(ctx).clock.now();
+        !matches!(self.row.status.as_str(), "done" | "cancelled")
+            && self.row.due_at.is_some_and(|d| d < now)
+    }
+    async fn assignee(&self, ctx: &Context<'_>) -> ApiResult<Option<PartyObject>> {
+        party(ctx, self.row.assignee).await
+    }
+    /// The plan this task belongs to (as far as you may see it).
+    async fn plan(&self, ctx: &Context<'_>) -> ApiResult<Option<PlanObject>> {
+        let plan = loaders(ctx).plan(PlanAt::latest(self.row.plan_id)).await?;
+        let viewer = viewer(ctx)?;
+        Ok(plan
+            .filter(|p| authz::authorize(viewer, Action::ReadPlan(p)).is_ok())
+            .map(PlanObject))
+    }
+}
+
+/// A plan after a mutation.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct PlanPayload {
+    pub plan: PlanObject,
+    /// The plan's version after the change.
+    pub version: u64,
+    /// True when this idempotency key had been used before: nothing new was written and this
+    /// is the plan as that first request left it.
+    pub replayed: bool,
+}
+
+/// One event in a plan's history.
+#[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
+pub struct PlanHistoryEntry {
+    pub version: u64,
+    /// The event's type, e.g. `step_completed`.
+    #[graphql(name = "type")]
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    /// The event as recorded (it never holds personal data: that lives in the person's stream).
+    pub data: async_graphql::Json<serde_json::Value>,
+    #[graphql(skip)]
+    pub actor: Uuid,
+}
+
+#[ComplexObject]
+impl PlanHistoryEntry {
+    /// Who did it.
+    async fn actor(&self, ctx: &Context<'_>) -> ApiResult<Option<PartyObject>> {
+        party(ctx, Some(self.actor)).await
+    }
+}
+
+/// A plan template that plans can be opened from.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Template {
+    pub name: String,
+    pub version: u32,
+    pub title: String,
+    pub follow_up_offsets_days: Vec<u32>,
+    pub step_keys: Vec<String>,
+}
+
+/// A token just created. The secret is shown this once.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CreatedToken {
+    pub token_id: ID,
+    pub secret: String,
+    pub expires_at: DateTime<Utc>,
+}

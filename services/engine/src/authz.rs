@@ -1,0 +1,245 @@
+//! Who may do what: the one authorisation decision every API operation goes through.
+//!
+//! Default deny. A request is made by a [`Viewer`] (the party behind the token, its role and
+//! organisation); every read and every command names an [`Action`] on what it touches, and
+//! [`authorize`] answers allowed or [`AccessDenied`]. Lists are narrowed before they are read by
+//! [`plan_scope`] and [`task_scope`], which come from the same rules.
+//!
+//! - social worker: the plans of their organisation (read and change), their own inbox;
+//! - supervisor: the same, plus the inbox of anyone working on their organisation's plans;
+//! - government liaison: the travel-document and legal steps assigned to them, and of the person
+//!   only the name and date of birth those steps need;
+//! - partner contact: the steps assigned to them; the person's name, language and phone only
+//!   when the survivor consented to sharing data with them;
+//! - admin: parties and tokens, never case content.
+
+use homeward_store::reads::{PlanScope, TaskScope};
+use homeward_workflows::party::PartyRole;
+use homeward_workflows::plan::{ConsentPurpose, Plan, PlanCommand, Step, StepKind};
+use homeward_workflows::PartyId;
+use thiserror::Error;
+
+/// The party making a request, as its token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    pub party: PartyId,
+    pub role: PartyRole,
+    pub organisation: String,
+}
+
+/// What a viewer wants to do, with what it touches.
+#[derive(Debug, Clone, Copy)]
+pub enum Action<'a> {
+    /// See a plan's summary (status, dates, origin country).
+    ReadPlan(&'a Plan),
+    /// See the case file: goals, consents, every step, the history and past states.
+    ReadCaseFile(&'a Plan),
+    /// See one step of a plan.
+    ReadStep(&'a Plan, &'a Step),
+    /// Open a new plan for a case worker of an organisation.
+    OpenPlan { organisation: &'a str },
+    /// Record a survivor (the person stream).
+    RegisterPerson,
+    /// Carry out a command on an existing plan.
+    Command(&'a Plan, &'a PlanCommand),
+    /// See the directory of parties (to assign steps).
+    ReadParties,
+    /// Register or update parties.
+    ManageParties,
+    /// Create or revoke tokens.
+    ManageTokens,
+}
+
+impl Action<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::ReadPlan(_) => "read this plan",
+            Self::ReadCaseFile(_) => "read this plan's case file",
+            Self::ReadStep(..) => "read this step",
+            Self::OpenPlan { .. } => "open a plan for this organisation",
+            Self::RegisterPerson => "register a person",
+            Self::Command(..) => "change this plan",
+            Self::ReadParties => "list parties",
+            Self::ManageParties => "register or update parties",
+            Self::ManageTokens => "manage tokens",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("your role ({role}) may not {action}")]
+pub struct AccessDenied {
+    pub role: &'static str,
+    pub action: &'static str,
+}
+
+/// How much of a survivor's personal data a viewer may see on a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PersonAccess {
+    /// Name and date of birth: what a travel document or a legal step needs.
+    Identity,
+    /// Name, preferred language and phone: what the partner receiving the survivor needs.
+    Reception,
+    /// Everything (the case worker's organisation).
+    Full,
+}
+
+fn deny(viewer: &Viewer, action: &Action<'_>) -> AccessDenied {
+    AccessDenied {
+        role: viewer.role.as_str(),
+        action: action.name(),
+    }
+}
+
+fn same_organisation(viewer: &Viewer, plan: &Plan) -> bool {
+    viewer.organisation == plan.organisation
+}
+
+fn is_case_team(viewer: &Viewer) -> bool {
+    matches!(viewer.role, PartyRole::SocialWorker | PartyRole::Supervisor)
+}
+
+/// The step kinds a government liaison works on.
+fn liaison_kind(kind: StepKind) -> bool {
+    matches!(kind, StepKind::TravelDocument | StepKind::Legal)
+}
+
+/// Whether a step is the viewer's to see and work on (liaisons and partners).
+fn assigned_to(viewer: &Viewer, step: &Step) -> bool {
+    if step.assignee != Some(viewer.party) {
+        return false;
+    }
+    match viewer.role {
+        PartyRole::GovernmentLiaison => liaison_kind(step.kind),
+        PartyRole::PartnerContact => true,
+        _ => false,
+    }
+}
+
+fn any_assigned(viewer: &Viewer, plan: &Plan) -> bool {
+    plan.steps.iter().any(|s| assigned_to(viewer, s))
+}
+
+/// The single decision: may `viewer` do `action`?
+pub fn authorize(viewer: &Viewer, action: Action<'_>) -> Result<(), AccessDenied> {
+    let allowed = match action {
+        Action::ReadPlan(plan) => {
+            (is_case_team(viewer) && same_organisation(viewer, plan)) || any_assigned(viewer, plan)
+        }
+        Action::ReadCaseFile(plan) => is_case_team(viewer) && same_organisation(viewer, plan),
+        Action::ReadStep(plan, step) => {
+            (is_case_team(viewer) && same_organisation(viewer, plan)) || assigned_to(viewer, step)
+        }
+        Action::OpenPlan { organisation } => {
+            is_case_team(viewer) && viewer.organisation == organisation
+        }
+        Action::RegisterPerson => is_case_team(viewer),
+        Action::Command(plan, command) => may_command(viewer, plan, command),
+        Action::ReadParties => viewer.role != PartyRole::PartnerContact,
+        Action::ManageParties | Action::ManageTokens => viewer.role == PartyRole::Admin,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(deny(viewer, &action))
+    }
+}
+
+fn may_command(viewer: &Viewer, plan: &Plan, command: &PlanCommand) -> bool {
+    use PlanCommand as C;
+    if is_case_team(viewer) {
+        // Reminders are recorded by the scheduler alone.
+        return same_organisation(viewer, plan) && !matches!(command, C::RecordReminderSent { .. });
+    }
+    let step_of = |key| plan.step(key).is_some_and(|s| assigned_to(viewer, s));
+    match (viewer.role, command) {
+        (
+            PartyRole::GovernmentLiaison | PartyRole::PartnerContact,
+            C::StartStep { step, .. }
+            | C::BlockStep { step, .. }
+            | C::UnblockStep { step }
+            | C::CompleteStep { step },
+        ) => step_of(step),
+        (PartyRole::GovernmentLiaison, C::UpdateDocumentStatus { step, .. }) => step_of(step),
+        (PartyRole::PartnerContact, C::RecordFollowUp { step, .. }) => step_of(step),
+        // The partner who receives the survivor confirms the arrival.
+        (PartyRole::PartnerContact, C::ConfirmArrival { .. }) => plan
+            .steps
+            .iter()
+            .any(|s| s.kind == StepKind::OriginContact && assigned_to(viewer, s)),
+        _ => false,
+    }
+}
+
+/// How much of the person behind `plan` the viewer may see; `None` is nothing at all.
+pub fn person_access(viewer: &Viewer, plan: &Plan) -> Option<PersonAccess> {
+    match viewer.role {
+        PartyRole::SocialWorker | PartyRole::Supervisor if same_organisation(viewer, plan) => {
+            Some(PersonAccess::Full)
+        }
+        PartyRole::GovernmentLiaison if any_assigned(viewer, plan) => Some(PersonAccess::Identity),
+        PartyRole::PartnerContact
+            if any_assigned(viewer, plan)
+                && plan.has_consent(ConsentPurpose::DataSharing {
+                    partner: viewer.party,
+                }) =>
+        {
+            Some(PersonAccess::Reception)
+        }
+        _ => None,
+    }
+}
+
+/// Which plans a plan list may contain for this viewer.
+pub fn plan_scope(viewer: &Viewer) -> Result<PlanScope, AccessDenied> {
+    match viewer.role {
+        PartyRole::SocialWorker | PartyRole::Supervisor => {
+            Ok(PlanScope::Organisation(viewer.organisation.clone()))
+        }
+        PartyRole::GovernmentLiaison => Ok(PlanScope::AssignedTo {
+            party: viewer.party,
+            kinds: Some(vec![StepKind::TravelDocument, StepKind::Legal]),
+        }),
+        PartyRole::PartnerContact => Ok(PlanScope::AssignedTo {
+            party: viewer.party,
+            kinds: None,
+        }),
+        PartyRole::Admin => Err(AccessDenied {
+            role: viewer.role.as_str(),
+            action: "list plans",
+        }),
+    }
+}
+
+/// Whose tasks an inbox may show: one's own always (admins have none); another party's only to
+/// a supervisor, and then only on their organisation's plans.
+pub fn task_scope(viewer: &Viewer, assignee: PartyId) -> Result<TaskScope, AccessDenied> {
+    let denied = || AccessDenied {
+        role: viewer.role.as_str(),
+        action: "see another party's tasks",
+    };
+    match viewer.role {
+        PartyRole::Admin => Err(AccessDenied {
+            role: viewer.role.as_str(),
+            action: "see tasks",
+        }),
+        _ if assignee == viewer.party => Ok(match plan_scope(viewer)? {
+            PlanScope::Organisation(org) => TaskScope {
+                assignee,
+                organisation: Some(org),
+                kinds: None,
+            },
+            PlanScope::AssignedTo { kinds, .. } => TaskScope {
+                assignee,
+                organisation: None,
+                kinds,
+            },
+        }),
+        PartyRole::Supervisor => Ok(TaskScope {
+            assignee,
+            organisation: Some(viewer.organisation.clone()),
+            kinds: None,
+        }),
+        _ => Err(denied()),
+    }
+}

@@ -1,0 +1,118 @@
+//! API tokens: issued for a party and role, stored as a hash, checked on every request.
+
+use chrono::{DateTime, Duration, Utc};
+use homeward_store::reads::{NewToken, ReadModels};
+use homeward_store::StoreError;
+use homeward_workflows::party::PartyRole;
+use homeward_workflows::PartyId;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::authz::Viewer;
+
+/// Tokens start with this, so that a leaked one is easy to recognise (and to scan for).
+pub const TOKEN_PREFIX: &str = "hw_";
+
+/// How long a token is valid unless asked otherwise.
+pub const DEFAULT_TOKEN_DAYS: i64 = 90;
+
+#[derive(Debug, Error)]
+pub enum TokenError {
+    #[error("no party {0} is registered: register the party first")]
+    UnknownParty(Uuid),
+    #[error("party {party} is registered as {registered}, not {asked}: a token carries the party's own role")]
+    RoleMismatch {
+        party: Uuid,
+        registered: String,
+        asked: &'static str,
+    },
+    #[error("a token must be valid for 1 to 3650 days, not {0}")]
+    BadLifetime(i64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A token just created: the secret is shown once and never stored.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token_id: Uuid,
+    pub secret: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+fn hash(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// Creates a token for `party` with `role`, valid for `days`.
+pub async fn issue(
+    reads: &dyn ReadModels,
+    party: PartyId,
+    role: PartyRole,
+    days: i64,
+    now: DateTime<Utc>,
+) -> Result<IssuedToken, TokenError> {
+    if !(1..=3650).contains(&days) {
+        return Err(TokenError::BadLifetime(days));
+    }
+    let registered = reads
+        .parties_by_id(&[party.0])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(TokenError::UnknownParty(party.0))?;
+    if registered.role != role.as_str() {
+        return Err(TokenError::RoleMismatch {
+            party: party.0,
+            registered: registered.role,
+            asked: role.as_str(),
+        });
+    }
+    // Two v4 UUIDs: 244 random bits from the operating system's generator.
+    let secret = format!(
+        "{TOKEN_PREFIX}{}{}",
+        Uuid::new_v4().simple(),
+        Uuid::new_v4().simple()
+    );
+    let token = NewToken {
+        token_id: Uuid::new_v4(),
+        token_hash: hash(&secret),
+        party_id: party.0,
+        role: role.as_str().to_owned(),
+        expires_at: now + Duration::days(days),
+    };
+    reads.insert_token(&token).await?;
+    Ok(IssuedToken {
+        token_id: token.token_id,
+        secret,
+        expires_at: token.expires_at,
+    })
+}
+
+/// The viewer a bearer token stands for; `None` when it is unknown, expired or revoked.
+pub async fn authenticate(
+    reads: &dyn ReadModels,
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Viewer>, StoreError> {
+    if !secret.starts_with(TOKEN_PREFIX) || secret.len() > 128 {
+        return Ok(None);
+    }
+    let Some(owner) = reads.token_owner(&hash(secret), now).await? else {
+        return Ok(None);
+    };
+    // The role is the token's; it matched the party's when issued. A party whose role changed
+    // since keeps only the narrower of the two: here, none unless they still agree.
+    if owner.role != owner.party.role {
+        return Ok(None);
+    }
+    let Some(role) = PartyRole::parse(&owner.role) else {
+        return Ok(None);
+    };
+    Ok(Some(Viewer {
+        party: PartyId(owner.party.party_id),
+        role,
+        organisation: owner.party.organisation,
+    }))
+}

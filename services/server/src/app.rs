@@ -1,0 +1,338 @@
+//! `homeward serve`: the GraphQL API on axum, health checks and graceful shutdown.
+//!
+//! [`Application::build`] connects, migrates, binds and assembles the router; tests use it to
+//! boot the real server on a random port. Authentication happens here, once per request (or
+//! per WebSocket connection): no token, no schema.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::Data;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::body::{Body, Bytes};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use homeward_engine::authz::Viewer;
+use homeward_engine::{tokens, Clock, CommandHandler, SystemClock};
+use homeward_graphql::{ApiError, Code, EventHub, HomewardSchema, Services};
+use homeward_store::{EventStore, PgStore};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+/// Largest request body accepted by `/graphql`.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What `homeward serve` needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub max_connections: u32,
+    pub max_body_bytes: usize,
+}
+
+impl Settings {
+    pub fn new(database_url: impl Into<String>, listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            database_url: database_url.into(),
+            max_connections: 16,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    schema: HomewardSchema,
+    services: Services,
+    store: PgStore,
+    max_body_bytes: usize,
+}
+
+/// A bound, ready-to-run server.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    feed: tokio::task::JoinHandle<()>,
+    store: PgStore,
+}
+
+impl Application {
+    /// Connects to the database, applies migrations, binds the address and builds the router.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Application::build`], with the clock the domain decides with (tests fix it).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let store = PgStore::connect(&settings.database_url, settings.max_connections)
+            .await
+            .context("connecting to PostgreSQL (check DATABASE_URL)")?;
+        store.migrate().await.context("applying migrations")?;
+        let events = EventHub::new();
+        let feed = events.follow(store.subscribe(store.head().await?).await?);
+        let event_store: Arc<dyn EventStore> = Arc::new(store.clone());
+        let services = Services {
+            handler: CommandHandler::new(event_store, clock.clone()),
+            reads: Arc::new(store.clone()),
+            clock,
+            events,
+        };
+        let state = AppState {
+            schema: homeward_graphql::schema(services.clone()),
+            services,
+            store: store.clone(),
+            max_body_bytes: settings.max_body_bytes,
+        };
+        let router = router(state);
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        Ok(Self {
+            listener,
+            router,
+            feed,
+            store,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(address = %self.local_addr(), "serving the GraphQL API at /graphql");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+        self.feed.abort();
+        self.store.pool().close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .layer(
+            // One span per request: method and path only (no query string, which could carry
+            // a GraphQL query with personal data in it).
+            TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let ping = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query("SELECT 1").execute(state.store.pool()),
+    )
+    .await;
+    match ping {
+        Ok(Ok(_)) => (StatusCode::OK, "ready").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response(),
+    }
+}
+
+/// A GraphQL-shaped error response outside the schema (before a request reaches it).
+fn error_response(status: StatusCode, error: ApiError) -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": error.message, "extensions": { "code": error.code.as_str() } }]
+    });
+    let mut response = (status, axum::Json(body)).into_response();
+    if error.code == Code::Unauthenticated {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+async fn authenticate(services: &Services, token: Option<&str>) -> Result<Viewer, Response> {
+    let Some(token) = token else {
+        return Err(error_response(
+            StatusCode::UNAUTHORIZED,
+            ApiError::unauthenticated(),
+        ));
+    };
+    match tokens::authenticate(services.reads.as_ref(), token, services.clock.now()).await {
+        Ok(Some(viewer)) => Ok(viewer),
+        Ok(None) => Err(error_response(
+            StatusCode::UNAUTHORIZED,
+            ApiError::new(
+                Code::Unauthenticated,
+                "this token is unknown, expired or revoked: ask an administrator for a new one",
+            ),
+        )),
+        Err(e) => Err(error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::internal(&e),
+        )),
+    }
+}
+
+async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let body: Bytes = match axum::body::to_bytes(body, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ApiError::validation(format!(
+                    "the request body is larger than {} bytes: send a smaller query or fewer \
+                     variables",
+                    state.max_body_bytes
+                )),
+            )
+        }
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer);
+    let viewer = match authenticate(&state.services, token).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ApiError::validation(format!(
+                    "the body must be a JSON object with \"query\" (and optionally \"variables\" \
+                     and \"operationName\"): {e}"
+                )),
+            )
+        }
+    };
+    let (viewer, loaders) = homeward_graphql::request_data(&state.services, viewer);
+    let response = state
+        .schema
+        .execute(request.data(viewer).data(loaders))
+        .await;
+    axum::Json(response).into_response()
+}
+
+/// GET /graphql: a WebSocket upgrade for subscriptions, or GraphiQL for a browser.
+async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let wants_upgrade = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !wants_upgrade {
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql")
+                .finish(),
+        )
+        .into_response();
+    }
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let schema = state.schema.clone();
+    let services = state.services.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let token = connection_token(&payload);
+                    let viewer = match authenticate(&services, token.as_deref()).await {
+                        Ok(v) => v,
+                        Err(_) => return Err(ApiError::unauthenticated().into()),
+                    };
+                    let (viewer, loaders) = homeward_graphql::request_data(&services, viewer);
+                    let mut data = Data::default();
+                    data.insert(viewer);
+                    data.insert(loaders);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+/// The token in a `connection_init` payload: `{"Authorization": "Bearer hw_..."}` (any case of
+/// the key), or `{"token": "hw_..."}`.
+fn connection_token(payload: &serde_json::Value) -> Option<String> {
+    let object = payload.as_object()?;
+    for (key, value) in object {
+        let Some(value) = value.as_str() else {
+            continue;
+        };
+        if key.eq_ignore_ascii_case("authorization") {
+            return bearer(value).map(str::to_owned);
+        }
+        if key == "token" {
+            return Some(value.to_owned());
+        }
+    }
+    None
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,255 @@
+//! The real server on a random port over a fresh database, and a client that speaks GraphQL to
+//! it over HTTP and WebSocket as the people who use Homeward would.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::{SinkExt, StreamExt};
+use homeward::app::{Application, Settings};
+use homeward_engine::FixedClock;
+use homeward_workflows::party::{PartyDetails, PartyRole};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::{start_time, TestDb};
+
+/// A running Homeward API.
+#[derive(Debug)]
+pub struct TestApi {
+    pub db: TestDb,
+    pub addr: SocketAddr,
+    pub clock: Arc<FixedClock>,
+    pub http: reqwest::Client,
+    /// The bootstrap admin's token.
+    pub admin: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// One party as the tests use it: its id and its token.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: String,
+    pub token: String,
+}
+
+impl TestApi {
+    pub async fn start() -> Self {
+        Self::start_with(|s| s).await
+    }
+
+    /// Starts the server with adjusted settings.
+    pub async fn start_with(adjust: impl FnOnce(Settings) -> Settings) -> Self {
+        let db = TestDb::new().await;
+        let clock = Arc::new(FixedClock::new(start_time()));
+        let settings = adjust(Settings::new(
+            db.url.clone(),
+            "127.0.0.1:0".parse().expect("an address"),
+        ));
+        let app = Application::build_with_clock(settings, clock.clone())
+            .await
+            .expect("the application starts");
+        let addr = app.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        let admin_details = PartyDetails {
+            display_name: "Ada Admin".into(),
+            email: "admin@homeward.example".into(),
+            role: PartyRole::Admin,
+            organisation: "Homeward".into(),
+            country: "GB".into(),
+            language: "en".into(),
+            time_zone: "UTC".into(),
+            supervisor: None,
+        };
+        let (_, token) = homeward::cli::bootstrap((*db.store).clone(), admin_details)
+            .await
+            .expect("bootstrap an admin");
+        Self {
+            db,
+            addr,
+            clock,
+            http: reqwest::Client::new(),
+            admin: token.secret,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/graphql", self.addr)
+    }
+
+    /// Sends a query; returns the HTTP status and the JSON body.
+    pub async fn post(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(self.url())
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let body = response.json().await.expect("a JSON body");
+        (status, body)
+    }
+
+    /// The whole response of a query.
+    pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.post(Some(token), query, variables).await.1
+    }
+
+    /// The data of a query that must succeed.
+    pub async fn data(&self, token: &str, query: &str, variables: Value) -> Value {
+        let body = self.gql(token, query, variables).await;
+        assert!(
+            body.get("errors").is_none(),
+            "query failed: {query}\n{body:#}"
+        );
+        body["data"].clone()
+    }
+
+    /// Registers a party through the API and gives it a token.
+    pub async fn party(&self, role: &str, name: &str, organisation: &str) -> Person {
+        self.party_in(role, name, organisation, "FR", "fr", "Europe/Paris")
+            .await
+    }
+
+    pub async fn party_in(
+        &self,
+        role: &str,
+        name: &str,
+        organisation: &str,
+        country: &str,
+        language: &str,
+        time_zone: &str,
+    ) -> Person {
+        let email = format!(
+            "{}@{}.example",
+            name.to_lowercase().replace(' ', "."),
+            organisation.to_lowercase().replace(' ', "-")
+        );
+        let data = self
+            .data(
+                &self.admin,
+                "mutation($input: PartyInput!) { registerParty(input: $input) { id } }",
+                json!({ "input": {
+                    "displayName": name, "email": email, "role": role,
+                    "organisation": organisation, "country": country,
+                    "language": language, "timeZone": time_zone,
+                }}),
+            )
+            .await;
+        let id = data["registerParty"]["id"]
+            .as_str()
+            .expect("a party id")
+            .to_owned();
+        let data = self
+            .data(
+                &self.admin,
+                "mutation($id: ID!) { createToken(party: $id, days: 1000) { secret } }",
+                json!({ "id": id }),
+            )
+            .await;
+        Person {
+            id,
+            token: data["createToken"]["secret"]
+                .as_str()
+                .expect("a token")
+                .to_owned(),
+        }
+    }
+
+    /// Opens a WebSocket (`graphql-transport-ws`) as `token` and starts one subscription.
+    pub async fn subscribe(&self, token: &str, query: &str, variables: Value) -> Subscription {
+        let mut request = format!("ws://{}/graphql", self.addr)
+            .into_client_request()
+            .expect("a WebSocket request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().expect("a header value"),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("the WebSocket opens");
+        let init = json!({ "type": "connection_init",
+                           "payload": { "Authorization": format!("Bearer {token}") } });
+        socket
+            .send(Message::text(init.to_string()))
+            .await
+            .expect("send connection_init");
+        let ack = next_json(&mut socket).await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        let subscribe = json!({ "id": "1", "type": "subscribe",
+                                "payload": { "query": query, "variables": variables } });
+        socket
+            .send(Message::text(subscribe.to_string()))
+            .await
+            .expect("send subscribe");
+        Subscription { socket }
+    }
+
+    /// Stops the server (graceful shutdown) and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("the server task ends")
+                .expect("the server stops cleanly");
+        }
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_json(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("the socket stays open")
+            .expect("a WebSocket message");
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected WebSocket message {other:?}"),
+        }
+    }
+}
+
+/// A subscription on its own WebSocket.
+#[derive(Debug)]
+pub struct Subscription {
+    socket: Socket,
+}
+
+impl Subscription {
+    /// The next `next` payload's data (panics on errors or after 10 s).
+    pub async fn next(&mut self) -> Value {
+        let message = next_json(&mut self.socket).await;
+        assert_eq!(message["type"], "next", "{message}");
+        assert!(
+            message["payload"].get("errors").is_none(),
+            "subscription error: {message}"
+        );
+        message["payload"]["data"].clone()
+    }
+
+    /// The next raw protocol message.
+    pub async fn next_message(&mut self) -> Value {
+        next_json(&mut self.socket).await
+    }
+}
+
+/// The `extensions.code` of the first error of a response.
+pub fn error_code(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["code"].as_str()
+}
