@@ -72,6 +72,14 @@ pub fn page(first: Option<i32>, after: Option<&str>) -> ApiResult<homeward_store
     })
 }
 
+/// The complexity of a page: what one item costs, times the items it may hold.
+pub fn page_complexity(first: Option<i32>, item: usize) -> usize {
+    let items = first
+        .unwrap_or(DEFAULT_PAGE_SIZE as i32)
+        .clamp(1, MAX_PAGE_SIZE as i32);
+    items as usize * item.max(1)
+}
+
 /// Cursors are opaque to clients; inside they are offsets.
 pub fn encode_cursor(offset: usize) -> String {
     use base64::Engine;

@@ -26,6 +26,7 @@ impl PartyQuery {
     }
 
     /// The parties steps can be assigned to, by name; all organisations unless one is given.
+    #[graphql(complexity = "crate::inputs::page_complexity(first, child_complexity)")]
     async fn parties(
         &self,
         ctx: &Context<'_>,

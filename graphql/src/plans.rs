@@ -69,6 +69,7 @@ impl PlanQuery {
     }
 
     /// The plans you may see, newest first.
+    #[graphql(complexity = "crate::inputs::page_complexity(first, child_complexity)")]
     async fn plans(
         &self,
         ctx: &Context<'_>,
@@ -142,6 +143,7 @@ impl PlanQuery {
     }
 
     /// The events of a plan, oldest first, with who did what and when (case file).
+    #[graphql(complexity = "crate::inputs::page_complexity(first, child_complexity)")]
     async fn plan_history(
         &self,
         ctx: &Context<'_>,

@@ -33,6 +33,7 @@ pub struct TaskQuery;
 #[Object]
 impl TaskQuery {
     /// Tasks by due date, then follow-up date, then priority.
+    #[graphql(complexity = "crate::inputs::page_complexity(first, child_complexity)")]
     async fn tasks(
         &self,
         ctx: &Context<'_>,

@@ -1,0 +1,348 @@
+//! Who may do what, operation by operation and role by role, through the real API: each cell
+//! is either allowed (the operation succeeds) or `FORBIDDEN` (and nothing is written).
+#![allow(clippy::unwrap_used)]
+
+use homeward_tests::api::{error_code, Person, TestApi};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    SocialWorker,
+    /// A social worker of another organisation.
+    OtherSocialWorker,
+    Supervisor,
+    /// Assigned the passport step.
+    Liaison,
+    /// Assigned the origin contact and the first follow-up.
+    Partner,
+    Admin,
+}
+use Role::*;
+
+const ALL: &[Role] = &[
+    SocialWorker,
+    OtherSocialWorker,
+    Supervisor,
+    Liaison,
+    Partner,
+    Admin,
+];
+const CASE_TEAM: &[Role] = &[SocialWorker, Supervisor];
+
+/// What the plan needs before the operation can succeed for someone allowed to do it.
+#[derive(Debug, Clone, Copy)]
+enum Setup {
+    Active,
+    Travelling,
+    Arrived,
+    PassportBlocked,
+}
+
+struct Case {
+    name: &'static str,
+    query: &'static str,
+    setup: Setup,
+    allowed: &'static [Role],
+}
+
+const fn case(
+    name: &'static str,
+    query: &'static str,
+    setup: Setup,
+    allowed: &'static [Role],
+) -> Case {
+    Case {
+        name,
+        query,
+        setup,
+        allowed,
+    }
+}
+
+const CASES: &[Case] = &[
+    // Reads
+    case("me", "{ me { id } }", Setup::Active, ALL),
+    case("templates", "{ templates { name } }", Setup::Active, ALL),
+    case("plan", "query($plan: ID!) { plan(id: $plan) { id status } }", Setup::Active,
+        &[SocialWorker, Supervisor, Liaison, Partner]),
+    case("plan goals (case file)", "query($plan: ID!) { plan(id: $plan) { goals { aim } } }",
+        Setup::Active, CASE_TEAM),
+    case("plan consents (case file)", "query($plan: ID!) { plan(id: $plan) { consents { kind } } }",
+        Setup::Active, CASE_TEAM),
+    case("plans", "{ plans { edges { node { id } } } }", Setup::Active,
+        &[SocialWorker, OtherSocialWorker, Supervisor, Liaison, Partner]),
+    case("tasks (own)", "{ tasks { edges { node { key } } } }", Setup::Active,
+        &[SocialWorker, OtherSocialWorker, Supervisor, Liaison, Partner]),
+    // Her own inbox for the social worker; her supervisor's view of it; nobody else's.
+    case("tasks (the social worker's)",
+        "query($worker: ID!) { tasks(filter: { assignee: $worker }) { edges { node { key } } } }",
+        Setup::Active, CASE_TEAM),
+    case("planHistory", "query($plan: ID!) { planHistory(id: $plan) { edges { node { type } } } }",
+        Setup::Active, CASE_TEAM),
+    case("planAsOf", "query($plan: ID!) { planAsOf(id: $plan, at: \"2030-01-01T00:00:00Z\") { id } }",
+        Setup::Active, CASE_TEAM),
+    case("parties", "{ parties { edges { node { id } } } }", Setup::Active,
+        &[SocialWorker, OtherSocialWorker, Supervisor, Liaison, Admin]),
+    // Plan commands
+    case("registerPerson", "mutation { registerPerson(input: { fullName: \"A. B.\" }) }",
+        Setup::Active, &[SocialWorker, OtherSocialWorker, Supervisor]),
+    case("openPlan", "mutation($person: ID!) { openPlan(input: { personId: $person, originCountry: \"NG\" }) { version } }",
+        Setup::Active, &[SocialWorker, OtherSocialWorker, Supervisor]),
+    case("setGoals", "mutation($plan: ID!) { setGoals(planId: $plan, goals: [{ area: HEALTH, aim: \"Rest\" }]) { version } }",
+        Setup::Active, CASE_TEAM),
+    case("addStep", "mutation($plan: ID!) { addStep(planId: $plan, step: { key: \"extra\", kind: CUSTOM, title: \"Extra\" }) { version } }",
+        Setup::Active, CASE_TEAM),
+    case("removeStep", "mutation($plan: ID!) { removeStep(planId: $plan, step: \"legal_clearance\", reason: \"none pending\") { version } }",
+        Setup::Active, CASE_TEAM),
+    case("assignStep", "mutation($plan: ID!, $worker: ID!) { assignStep(planId: $plan, step: \"medical_check\", assignee: $worker) { version } }",
+        Setup::Active, CASE_TEAM),
+    case("rescheduleStep", "mutation($plan: ID!) { rescheduleStep(planId: $plan, step: \"medical_check\", due: { at: { localDateTime: \"2026-04-01T09:00:00\", timeZone: \"Europe/Paris\" } }) { version } }",
+        Setup::Active, CASE_TEAM),
+    case("changeDependencies", "mutation($plan: ID!) { changeDependencies(planId: $plan, step: \"legal_clearance\", dependsOn: [\"medical_check\"]) { version } }",
+        Setup::Active, CASE_TEAM),
+    case("prioritiseStep", "mutation($plan: ID!) { prioritiseStep(planId: $plan, step: \"legal_clearance\", priority: URGENT) { version } }",
+        Setup::Active, CASE_TEAM),
+    case("setReminderPolicy", "mutation($plan: ID!) { setReminderPolicy(planId: $plan, step: \"medical_check\", policy: { onDue: true, beforeDueDays: 2 }) { version } }",
+        Setup::Active, CASE_TEAM),
+    case("startStep (passport)", "mutation($plan: ID!) { startStep(planId: $plan, step: \"passport\") { version } }",
+        Setup::Active, &[SocialWorker, Supervisor, Liaison]),
+    case("startStep (origin contact)", "mutation($plan: ID!) { startStep(planId: $plan, step: \"origin_contact\") { version } }",
+        Setup::Active, &[SocialWorker, Supervisor, Partner]),
+    case("startStep (medical check)", "mutation($plan: ID!) { startStep(planId: $plan, step: \"medical_check\") { version } }",
+        Setup::Active, CASE_TEAM),
+    case("blockStep (passport)", "mutation($plan: ID!) { blockStep(planId: $plan, step: \"passport\", reason: \"embassy closed\") { version } }",
+        Setup::Active, &[SocialWorker, Supervisor, Liaison]),
+    case("unblockStep (passport)", "mutation($plan: ID!) { unblockStep(planId: $plan, step: \"passport\") { version } }",
+        Setup::PassportBlocked, &[SocialWorker, Supervisor, Liaison]),
+    case("completeStep (passport)", "mutation($plan: ID!) { completeStep(planId: $plan, step: \"passport\") { version } }",
+        Setup::Active, &[SocialWorker, Supervisor, Liaison]),
+    case("completeStep (origin contact)", "mutation($plan: ID!) { completeStep(planId: $plan, step: \"origin_contact\") { version } }",
+        Setup::Active, &[SocialWorker, Supervisor, Partner]),
+    case("cancelStep", "mutation($plan: ID!) { cancelStep(planId: $plan, step: \"legal_clearance\", reason: \"not needed\") { version } }",
+        Setup::Active, CASE_TEAM),
+    case("updateDocumentStatus", "mutation($plan: ID!) { updateDocumentStatus(planId: $plan, step: \"passport\", status: ISSUED) { version } }",
+        Setup::Active, &[SocialWorker, Supervisor, Liaison]),
+    case("recordConsent", "mutation($plan: ID!) { recordConsent(planId: $plan, consent: { kind: FAMILY_CONTACT }) { version } }",
+        Setup::Active, CASE_TEAM),
+    case("withdrawConsent", "mutation($plan: ID!) { withdrawConsent(planId: $plan, consent: { kind: RETURN }) { version } }",
+        Setup::Active, CASE_TEAM),
+    case("confirmDeparture", "mutation($plan: ID!) { confirmDeparture(planId: $plan, departedAt: \"2026-03-01T09:00:00Z\", overrideReason: \"flight booked by IOM\") { version } }",
+        Setup::Active, CASE_TEAM),
+    case("confirmArrival", "mutation($plan: ID!) { confirmArrival(planId: $plan, arrivedAt: \"2026-03-01T09:00:00Z\") { version } }",
+        Setup::Travelling, &[SocialWorker, Supervisor, Partner]),
+    case("recordFollowUp", "mutation($plan: ID!) { recordFollowUp(planId: $plan, step: \"follow_up_1\", outcome: { visitedOn: \"2026-03-01\", wellbeing: FAIR }) { version } }",
+        Setup::Arrived, &[SocialWorker, Supervisor, Partner]),
+    case("closePlan", "mutation($plan: ID!) { closePlan(planId: $plan, reason: OPTED_OUT) { version } }",
+        Setup::Active, CASE_TEAM),
+    // Parties and tokens
+    case("registerParty", "mutation { registerParty(input: { displayName: \"New\", email: \"new@x.example\", role: SOCIAL_WORKER, organisation: \"Safe Passage\", country: \"FR\", language: \"fr\", timeZone: \"Europe/Paris\" }) { id } }",
+        Setup::Active, &[Admin]),
+    case("updateParty", "mutation($worker: ID!) { updateParty(id: $worker, input: { displayName: \"Renamed\", email: \"amina@safe-passage.example\", role: SOCIAL_WORKER, organisation: \"Safe Passage\", country: \"FR\", language: \"fr\", timeZone: \"Europe/Paris\" }) { id } }",
+        Setup::Active, &[Admin]),
+    case("createToken", "mutation($worker: ID!) { createToken(party: $worker) { secret } }",
+        Setup::Active, &[Admin]),
+    case("revokeToken", "mutation($spareToken: ID!) { revokeToken(tokenId: $spareToken) }",
+        Setup::Active, &[Admin]),
+];
+
+struct World {
+    api: TestApi,
+    worker: Person,
+    other: Person,
+    supervisor: Person,
+    liaison: Person,
+    partner: Person,
+}
+
+impl World {
+    fn token(&self, role: Role) -> &str {
+        match role {
+            SocialWorker => &self.worker.token,
+            OtherSocialWorker => &self.other.token,
+            Supervisor => &self.supervisor.token,
+            Liaison => &self.liaison.token,
+            Partner => &self.partner.token,
+            Admin => &self.api.admin,
+        }
+    }
+
+    /// A fresh plan of the social worker's organisation in the state `setup` asks for; returns
+    /// the variables the cases use.
+    async fn fixture(&self, setup: Setup) -> Value {
+        let api = &self.api;
+        let w = &self.worker.token;
+        let person = api
+            .data(
+                w,
+                "mutation { registerPerson(input: { fullName: \"Joy N.\" }) }",
+                json!({}),
+            )
+            .await["registerPerson"]
+            .clone();
+        let plan = api
+            .data(w, "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }", json!({ "p": person }))
+            .await["openPlan"]["plan"]["id"]
+            .clone();
+        let vars = json!({ "plan": plan, "person": person, "worker": self.worker.id,
+                           "liaison": self.liaison.id, "partner": self.partner.id });
+        for command in [
+            "mutation($plan: ID!, $liaison: ID!) { assignStep(planId: $plan, step: \"passport\", assignee: $liaison) { version } }",
+            "mutation($plan: ID!, $partner: ID!) { assignStep(planId: $plan, step: \"origin_contact\", assignee: $partner) { version } }",
+            "mutation($plan: ID!, $partner: ID!) { assignStep(planId: $plan, step: \"follow_up_1\", assignee: $partner) { version } }",
+            "mutation($plan: ID!) { recordConsent(planId: $plan, consent: { kind: RETURN }) { version } }",
+        ] {
+            api.data(w, command, vars.clone()).await;
+        }
+        let extra: &[&str] = match setup {
+            Setup::Active => &[],
+            Setup::PassportBlocked => &["mutation($plan: ID!) { blockStep(planId: $plan, step: \"passport\", reason: \"embassy closed\") { version } }"],
+            Setup::Travelling => &["mutation($plan: ID!) { confirmDeparture(planId: $plan, departedAt: \"2026-03-01T09:00:00Z\", overrideReason: \"flight booked\") { version } }"],
+            Setup::Arrived => &[
+                "mutation($plan: ID!) { confirmDeparture(planId: $plan, departedAt: \"2026-03-01T09:00:00Z\", overrideReason: \"flight booked\") { version } }",
+                "mutation($plan: ID!) { confirmArrival(planId: $plan, arrivedAt: \"2026-03-01T09:00:00Z\") { version } }",
+            ],
+        };
+        for command in extra {
+            api.data(w, command, vars.clone()).await;
+        }
+        let spare = api
+            .data(
+                &api.admin,
+                "mutation($partner: ID!) { createToken(party: $partner) { tokenId } }",
+                vars.clone(),
+            )
+            .await["createToken"]["tokenId"]
+            .clone();
+        let mut vars = vars;
+        vars["spareToken"] = spare;
+        vars
+    }
+}
+
+/// Only the variables a query declares (GraphQL refuses unused ones in strict servers; ours
+/// ignores them, but sending exactly what is declared keeps the cases honest).
+fn declared(query: &str, all: &Value) -> Value {
+    let mut vars = serde_json::Map::new();
+    for (name, value) in all.as_object().unwrap() {
+        if query.contains(&format!("${name}:")) {
+            vars.insert(name.clone(), value.clone());
+        }
+    }
+    Value::Object(vars)
+}
+
+#[tokio::test]
+async fn every_operation_for_every_role_is_allowed_or_forbidden() {
+    let api = TestApi::start().await;
+    let worker = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let other = api.party("SOCIAL_WORKER", "Olga", "Other Shelter").await;
+    let supervisor = api.party("SUPERVISOR", "Sam", "Safe Passage").await;
+    let liaison = api.party("GOVERNMENT_LIAISON", "Luc", "Prefecture").await;
+    let partner = api.party("PARTNER_CONTACT", "Grace", "Hope Lagos").await;
+    let world = World {
+        api,
+        worker,
+        other,
+        supervisor,
+        liaison,
+        partner,
+    };
+
+    let mut failures = Vec::new();
+    let mut cells = 0;
+    for case in CASES {
+        for &role in ALL {
+            cells += 1;
+            let vars = world.fixture(case.setup).await;
+            let events_before = world.api.db.count("SELECT count(*) FROM events").await;
+            let body = world
+                .api
+                .gql(world.token(role), case.query, declared(case.query, &vars))
+                .await;
+            let allowed = case.allowed.contains(&role);
+            let outcome = match (allowed, body.get("errors"), error_code(&body)) {
+                (true, None, _) => Ok(()),
+                (false, Some(_), Some("FORBIDDEN")) => {
+                    let events_after = world.api.db.count("SELECT count(*) FROM events").await;
+                    if events_after == events_before {
+                        Ok(())
+                    } else {
+                        Err("FORBIDDEN but events were written".to_owned())
+                    }
+                }
+                (true, Some(_), _) => Err(format!("expected success, got {body}")),
+                (false, _, _) => Err(format!("expected FORBIDDEN, got {body}")),
+            };
+            if let Err(why) = outcome {
+                failures.push(format!("{} as {role:?}: {why}", case.name));
+            }
+        }
+    }
+    assert_eq!(cells, CASES.len() * ALL.len());
+    assert!(
+        failures.is_empty(),
+        "{} cells wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn without_a_valid_token_nothing_is_seen() {
+    let api = TestApi::start().await;
+    let worker = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    for token in [None, Some("hw_not-a-real-token"), Some("garbage"), Some("")] {
+        for query in [
+            "{ me { id } }",
+            "{ __schema { types { name } } }",
+            "{ plans { edges { node { id } } } }",
+        ] {
+            let (status, body) = api.post(token, query, json!({})).await;
+            assert_eq!(status, 401, "{body}");
+            assert_eq!(error_code(&body), Some("UNAUTHENTICATED"));
+            assert!(body.get("data").is_none(), "{body}");
+        }
+    }
+    // A revoked token stops working at once.
+    let token_id = api
+        .data(
+            &api.admin,
+            "mutation($id: ID!) { createToken(party: $id) { tokenId secret } }",
+            json!({ "id": worker.id }),
+        )
+        .await["createToken"]
+        .clone();
+    let secret = token_id["secret"].as_str().unwrap();
+    assert_eq!(
+        api.post(Some(secret), "{ me { id } }", json!({})).await.0,
+        200
+    );
+    api.data(
+        &api.admin,
+        "mutation($t: ID!) { revokeToken(tokenId: $t) }",
+        json!({ "t": token_id["tokenId"] }),
+    )
+    .await;
+    let (status, body) = api.post(Some(secret), "{ me { id } }", json!({})).await;
+    assert_eq!((status, error_code(&body)), (401, Some("UNAUTHENTICATED")));
+    // An expired one too (the clock moves past its one day).
+    let short = api
+        .data(
+            &api.admin,
+            "mutation($id: ID!) { createToken(party: $id, days: 1) { secret } }",
+            json!({ "id": worker.id }),
+        )
+        .await["createToken"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        api.post(Some(&short), "{ me { id } }", json!({})).await.0,
+        200
+    );
+    api.clock.advance(chrono::Duration::days(2));
+    assert_eq!(
+        api.post(Some(&short), "{ me { id } }", json!({})).await.0,
+        401
+    );
+}
