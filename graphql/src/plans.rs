@@ -300,6 +300,8 @@ impl PlanMutation {
         let template = template::find(&input.template, input.template_version)
             .map_err(|e| ApiError::validation(format!("{e}: see the templates query")))?;
         let person = PersonId(uuid("personId", &input.person_id)?);
+        let origin_country = homeward_workflows::text::CountryCode::parse(&input.origin_country)
+            .map_err(|e| ApiError::validation(e.to_string()))?;
         let exists = services(ctx)
             .handler
             .load_latest::<Person>(&person.stream_id())
@@ -317,8 +319,7 @@ impl PlanMutation {
             template: Box::new(template),
             case_worker,
             organisation: viewer.organisation.clone(),
-            origin_country: homeward_workflows::text::CountryCode::parse(&input.origin_country)
-                .map_err(|e| ApiError::validation(e.to_string()))?,
+            origin_country,
             follow_up_offsets_days: input
                 .follow_up_offsets_days
                 .map(|d| list("followUpOffsetsDays", d))

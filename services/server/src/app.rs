@@ -258,6 +258,12 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
             )
         }
     };
+    if request.query.trim().is_empty() {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            ApiError::validation("the body has no \"query\": send {\"query\": \"{ me { id } }\"}"),
+        );
+    }
     let (viewer, loaders) = homeward_graphql::request_data(&state.services, viewer);
     let response = state
         .schema
