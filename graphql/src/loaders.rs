@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use homeward_store::projection::PartyRow;
 use homeward_workflows::person::Person;
 use homeward_workflows::plan::Plan;
@@ -92,7 +92,9 @@ impl Loader<Uuid> for PersonLoader {
 
 /// The loaders of one request.
 pub struct Loaders {
-    pub parties: DataLoader<PartyLoader>,
+    /// Parties are cached for the request (or WebSocket connection): a page primes them all at
+    /// once, and a party's name changing during one request does not matter.
+    pub parties: DataLoader<PartyLoader, HashMapCache>,
     pub plans: DataLoader<PlanLoader>,
     pub persons: DataLoader<PersonLoader>,
 }
@@ -106,7 +108,11 @@ impl std::fmt::Debug for Loaders {
 impl Loaders {
     pub fn new(services: &Services) -> Self {
         Self {
-            parties: DataLoader::new(PartyLoader(services.clone()), tokio::spawn),
+            parties: DataLoader::with_cache(
+                PartyLoader(services.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
             plans: DataLoader::new(PlanLoader(services.clone()), tokio::spawn),
             persons: DataLoader::new(PersonLoader(services.clone()), tokio::spawn),
         }
@@ -114,6 +120,23 @@ impl Loaders {
 
     pub async fn party(&self, id: Uuid) -> Result<Option<Arc<PartyRow>>, ApiError> {
         self.parties.load_one(id).await
+    }
+
+    /// Loads every party the plans refer to (case workers, assignees) in one batch, so that the
+    /// nested fields of a page find them without another round trip.
+    pub async fn prime_parties<'a>(
+        &self,
+        plans: impl IntoIterator<Item = &'a Plan>,
+    ) -> Result<(), ApiError> {
+        let mut ids: Vec<Uuid> = Vec::new();
+        for plan in plans {
+            ids.push(plan.case_worker.0);
+            ids.extend(plan.steps.iter().filter_map(|s| s.assignee.map(|a| a.0)));
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        self.parties.load_many(ids).await?;
+        Ok(())
     }
 
     pub async fn plan(&self, at: PlanAt) -> Result<Option<Arc<Plan>>, ApiError> {

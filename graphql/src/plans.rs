@@ -129,6 +129,9 @@ impl PlanQuery {
             })
             .collect();
         let plans = loaders(ctx).plans.load_many(keys.iter().copied()).await?;
+        loaders(ctx)
+            .prime_parties(plans.values().map(|p| p.as_ref()))
+            .await?;
         let mut connection = Connection::new(page.offset > 0, has_next);
         for (i, key) in keys.iter().enumerate() {
             let Some(plan) = plans.get(key) else { continue };

@@ -1,0 +1,118 @@
+//! No N+1: a page of plans with their steps, assignees and case workers costs a fixed number of
+//! SQL statements, whatever the page size. Statements are counted from sqlx's own per-statement
+//! trace events (target `sqlx::query`), so nothing in Homeward's code can hide one.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use homeward_engine::CommandMeta;
+use homeward_tests::api::TestApi;
+use homeward_tests::{key, open_standard_plan};
+use homeward_workflows::plan::{Plan, PlanCommand};
+use homeward_workflows::{PartyId, PlanId};
+use serde_json::json;
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
+
+static STATEMENTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts statements, leaving out the subscription feed's background polling and wake-ups.
+struct CountStatements;
+
+struct Statement(String);
+
+impl Visit for Statement {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if matches!(field.name(), "db.statement" | "summary") {
+            self.0.push_str(&format!("{value:?} "));
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if matches!(field.name(), "db.statement" | "summary") {
+            self.0.push_str(value);
+            self.0.push(' ');
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for CountStatements {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        if event.metadata().target() != "sqlx::query" {
+            return;
+        }
+        let mut statement = Statement(String::new());
+        event.record(&mut statement);
+        let background = ["pg_snapshot_xmin", "pg_notify", "LISTEN"]
+            .iter()
+            .any(|s| statement.0.contains(s));
+        if !background {
+            if std::env::var_os("SHOW_STATEMENTS").is_some() {
+                eprintln!("statement: {}", &statement.0[..statement.0.len().min(90)]);
+            }
+            STATEMENTS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+const PAGE: &str = "query($n: Int!) { plans(first: $n) { edges { node { id status
+    caseWorker { displayName } steps { key status assignee { displayName role } } } } } }";
+
+#[tokio::test]
+async fn a_page_of_plans_costs_the_same_statements_at_any_size() {
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(CountStatements))
+        .unwrap();
+    let api = TestApi::start().await;
+    let worker = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let liaison = api.party("GOVERNMENT_LIAISON", "Luc", "Prefecture").await;
+    let worker_id = PartyId(worker.id.parse().unwrap());
+    let liaison_id = PartyId(liaison.id.parse().unwrap());
+
+    // 120 plans written by another process's handler (so the server's cache knows none).
+    let handler = api.db.handler(api.clock.clone());
+    for _ in 0..120 {
+        let id = PlanId::new();
+        handler
+            .handle::<Plan>(
+                &id.stream_id(),
+                &open_standard_plan(id, worker_id),
+                CommandMeta::new(worker_id),
+            )
+            .await
+            .unwrap();
+        let assign = PlanCommand::AssignStep {
+            step: key("passport"),
+            assignee: Some(liaison_id),
+            candidate_group: None,
+        };
+        handler
+            .handle::<Plan>(&id.stream_id(), &assign, CommandMeta::new(worker_id))
+            .await
+            .unwrap();
+    }
+
+    let mut counts = Vec::new();
+    for n in [1, 10, 100] {
+        let before = STATEMENTS.load(Ordering::SeqCst);
+        let data = api.data(&worker.token, PAGE, json!({ "n": n })).await;
+        let after = STATEMENTS.load(Ordering::SeqCst);
+        let edges = data["plans"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), n as usize);
+        let passport = edges[n as usize - 1]["node"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == "passport")
+            .unwrap()
+            .clone();
+        assert_eq!(passport["assignee"]["displayName"], "Luc");
+        assert_eq!(edges[0]["node"]["caseWorker"]["displayName"], "Amina");
+        counts.push(after - before);
+    }
+    // The token, the page of plans, their events (one read for all), their parties (one read).
+    assert!(
+        counts.iter().all(|c| *c == counts[0]),
+        "statements per page size 1, 10, 100: {counts:?}"
+    );
+    assert_eq!(counts[0], 4, "statements per request: {counts:?}");
+}
