@@ -99,7 +99,8 @@ impl Subscription {
             .plan(PlanAt::latest(id))
             .await?
             .ok_or_else(|| ApiError::not_found("plan", id))?;
-        authz::authorize(viewer, Action::ReadCaseFile(&plan))?;
+        // Through ApiError, so that the refusal keeps its code.
+        authz::authorize(viewer, Action::ReadCaseFile(&plan)).map_err(ApiError::from)?;
         let stream_id = plan.id.stream_id();
         let after = plan.version;
         Ok(futures::StreamExt::filter_map(events(rx), move |e| {
@@ -117,7 +118,7 @@ impl Subscription {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = ApiResult<Task>>> {
         let viewer = viewer(ctx)?.clone();
-        authz::task_scope(&viewer, viewer.party)?;
+        authz::task_scope(&viewer, viewer.party).map_err(ApiError::from)?;
         let services = services(ctx).clone();
         let rx = services.events.subscribe();
         let tasks = futures::StreamExt::then(events(rx), move |e| {

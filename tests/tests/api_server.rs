@@ -1,0 +1,92 @@
+//! The server around the schema: health checks, GraphiQL, task updates over WebSocket, and a
+//! graceful stop.
+#![allow(clippy::unwrap_used)]
+
+use homeward_tests::api::TestApi;
+use serde_json::json;
+
+#[tokio::test]
+async fn health_checks_and_graphiql_answer() {
+    let api = TestApi::start().await;
+    let get = |path: &str| api.http.get(format!("http://{}{path}", api.addr)).send();
+    let health = get("/healthz").await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = get("/readyz").await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.text().await.unwrap(), "ready");
+    let graphiql = get("/graphql").await.unwrap();
+    assert_eq!(graphiql.status(), 200);
+    assert!(graphiql.text().await.unwrap().contains("graphiql"));
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_partner_hears_of_the_task_assigned_to_her_as_it_happens() {
+    let api = TestApi::start().await;
+    let worker = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let partner = api.party("PARTNER_CONTACT", "Grace", "Hope Lagos").await;
+    let mut updates = api
+        .subscribe(
+            &partner.token,
+            "subscription { taskUpdates { planId key status title } }",
+            json!({}),
+        )
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let person = api
+        .data(
+            &worker.token,
+            "mutation { registerPerson(input: { fullName: \"Joy N.\" }) }",
+            json!({}),
+        )
+        .await["registerPerson"]
+        .clone();
+    let plan = api
+        .data(&worker.token, "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }", json!({ "p": person }))
+        .await["openPlan"]["plan"]["id"]
+        .clone();
+    api.data(
+        &worker.token,
+        "mutation($id: ID!, $who: ID!) { assignStep(planId: $id, step: \"origin_contact\", assignee: $who) { version } }",
+        json!({ "id": plan, "who": partner.id }),
+    )
+    .await;
+    let update = updates.next().await;
+    assert_eq!(update["taskUpdates"]["planId"], plan);
+    assert_eq!(update["taskUpdates"]["key"], "origin_contact");
+    assert_eq!(update["taskUpdates"]["status"], "READY");
+
+    // Someone else's plan events are not hers: an admin's subscription to a plan is refused.
+    let mut refused = api
+        .subscribe(
+            &api.admin,
+            "subscription($id: ID!) { planEvents(planId: $id) { version } }",
+            json!({ "id": plan }),
+        )
+        .await;
+    let message = refused.next_message().await;
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(
+        message["payload"]["data"],
+        serde_json::Value::Null,
+        "{message}"
+    );
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{message}"
+    );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn stopping_finishes_cleanly_and_closes_the_port() {
+    let api = TestApi::start().await;
+    let addr = api.addr;
+    assert!(api
+        .gql(&api.admin, "{ me { id } }", json!({}))
+        .await
+        .get("errors")
+        .is_none());
+    api.stop().await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
