@@ -29,8 +29,11 @@ pub struct BenchArgs {
     /// Plans (of 30 events each) folded and projected in the rebuild measurement.
     #[arg(long, default_value_t = 2_000)]
     pub rebuild_plans: usize,
+    /// Plans loaded for the API measurement.
+    #[arg(long, default_value_t = 10_000)]
+    pub api_plans: usize,
     /// Which measurements to run.
-    #[arg(long, value_delimiter = ',', default_value = "append,fold,rebuild")]
+    #[arg(long, value_delimiter = ',', default_value = "append,fold,rebuild,api")]
     pub phases: Vec<Phase>,
 }
 
@@ -39,6 +42,8 @@ pub enum Phase {
     Append,
     Fold,
     Rebuild,
+    /// The GraphQL API under 32 clients (see `bench_api`).
+    Api,
 }
 
 /// Opens a plan from the standard template (12 events).
@@ -90,7 +95,15 @@ pub async fn run(server_url: &str, args: BenchArgs) -> anyhow::Result<()> {
     let scratch = Scratch::create(server_url).await?;
     let result = run_in(&scratch.url, &args).await;
     scratch.drop_database().await?;
-    result
+    result?;
+    if args.phases.contains(&Phase::Api) {
+        // A database of its own: the other phases delete and rebuild what they wrote.
+        let scratch = Scratch::create(server_url).await?;
+        let result = crate::bench_api::run(&scratch.url, args.api_plans, args.seconds).await;
+        scratch.drop_database().await?;
+        result?;
+    }
+    Ok(())
 }
 
 async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {

@@ -4,5 +4,6 @@
 
 pub mod app;
 pub mod bench;
+mod bench_api;
 pub mod cli;
 pub mod telemetry;

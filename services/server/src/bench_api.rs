@@ -1,0 +1,379 @@
+//! `homeward bench --phases api`: the GraphQL API under load, against its baselines in one run.
+//!
+//! 10,000 active plans are loaded, their first steps assigned to 32 social workers (one per
+//! client). Then, with 32 concurrent clients:
+//! - `completeStep` through the store-level command handler (no HTTP), then the same mutation
+//!   through the real server over HTTP (`completeStep`), on disjoint plans;
+//! - the `tasks` inbox through the server, then a bare axum handler that runs the same SQL (the
+//!   token lookup and the inbox query) and returns the same JSON.
+//!
+//! Throughput and p50/p99 latency are printed as a Markdown table for BENCHMARKS.md.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use homeward_engine::{tokens, CommandHandler, CommandMeta, SystemClock};
+use homeward_store::reads::{tasks_query, Page, ReadModels, TaskFilter, TaskScope};
+use homeward_store::PgStore;
+use homeward_workflows::party::{Party, PartyCommand, PartyDetails, PartyRole};
+use homeward_workflows::plan::{ConsentPurpose, Plan, PlanCommand};
+use homeward_workflows::{PartyId, PlanId, StepKey};
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use crate::app::{Application, Settings};
+
+/// Clients, as the issue asks.
+const CLIENTS: usize = 32;
+/// The steps each plan has ready to complete, assigned to the plan's client.
+const READY_STEPS: [&str; 4] = [
+    "origin_contact",
+    "passport",
+    "legal_clearance",
+    "medical_check",
+];
+
+const INBOX_QUERY: &str =
+    "{ tasks(first: 20) { edges { node { planId key title kind status dueAt priority } } } }";
+
+struct Client {
+    party: PartyId,
+    token: String,
+    /// Plans for the store-level measurement, then for the API measurement.
+    store_plans: Vec<PlanId>,
+    api_plans: Vec<PlanId>,
+}
+
+struct Measured {
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
+    let store = Arc::new(PgStore::connect(url, 40).await?);
+    store.migrate().await?;
+    let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock));
+    println!("## GraphQL API ({CLIENTS} clients, {plans} plans, {seconds}s each)\n");
+    let started = Instant::now();
+    let clients = load(&store, &handler, plans).await?;
+    eprintln!("loaded {plans} plans in {:.1?}", started.elapsed());
+
+    let app = Application::build(Settings {
+        max_connections: 40,
+        ..Settings::new(url, "127.0.0.1:0".parse()?)
+    })
+    .await?;
+    let api_addr = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let bare_addr = bare_inbox_server(store.clone()).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()?;
+    let duration = Duration::from_secs(seconds);
+
+    // Commands: store level, then through the API, on disjoint plans.
+    let store_level = measure(&clients, duration, |c, n| {
+        let handler = handler.clone();
+        let (plan, step) = nth_step(&c.store_plans, n);
+        let party = c.party;
+        async move {
+            handler
+                .handle::<Plan>(
+                    &plan.stream_id(),
+                    &PlanCommand::CompleteStep { step },
+                    CommandMeta::new(party),
+                )
+                .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let api_url = format!("http://{api_addr}/graphql");
+    let api_commands = measure(&clients, duration, |c, n| {
+        let (plan, step) = nth_step(&c.api_plans, n);
+        let request = http.post(&api_url).bearer_auth(&c.token).json(&json!({
+            "query": "mutation($p: ID!, $s: String!) { completeStep(planId: $p, step: $s) { version } }",
+            "variables": { "p": plan.to_string(), "s": step.as_str() },
+        }));
+        async move { expect_data(request.send().await?.json().await?) }
+    })
+    .await?;
+
+    // The inbox: through the API, then the bare handler.
+    let inbox = measure(&clients, duration, |c, _| {
+        let request = http
+            .post(&api_url)
+            .bearer_auth(&c.token)
+            .json(&json!({ "query": INBOX_QUERY }));
+        async move { expect_data(request.send().await?.json().await?) }
+    })
+    .await?;
+    let bare_url = format!("http://{bare_addr}/tasks");
+    let bare = measure(&clients, duration, |c, _| {
+        let request = http.post(&bare_url).bearer_auth(&c.token);
+        async move { expect_data(request.send().await?.json().await?) }
+    })
+    .await?;
+
+    println!("| measurement | per second | p50 | p99 | ratio to its baseline | target |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let row = |name: &str, m: &Measured, baseline: Option<(&Measured, &str)>| {
+        let (ratio, target) = match baseline {
+            Some((b, target)) => (format!("{:.2}", m.rate / b.rate), target.to_owned()),
+            None => ("(baseline)".to_owned(), String::new()),
+        };
+        println!(
+            "| {name} | {:.0} | {:.1} ms | {:.1} ms | {ratio} | {target} |",
+            m.rate,
+            m.p50.as_secs_f64() * 1e3,
+            m.p99.as_secs_f64() * 1e3
+        );
+    };
+    row("completeStep, store-level handler", &store_level, None);
+    row(
+        "completeStep, GraphQL over HTTP",
+        &api_commands,
+        Some((&store_level, "≥ 0.5")),
+    );
+    row(
+        "inbox, bare axum handler (same SQL, same JSON)",
+        &bare,
+        None,
+    );
+    row(
+        "inbox, GraphQL `tasks(first: 20)`",
+        &inbox,
+        Some((&bare, "≥ 0.3")),
+    );
+    println!();
+
+    let _ = stop.send(());
+    server.await??;
+    Ok(())
+}
+
+/// The `n`th step a client completes: plan by plan, each plan's ready steps in turn.
+fn nth_step(plans: &[PlanId], n: u64) -> (PlanId, StepKey) {
+    let n = n as usize;
+    let plan = plans[(n / READY_STEPS.len()) % plans.len()];
+    let step = StepKey::parse(READY_STEPS[n % READY_STEPS.len()]).expect("a valid step key");
+    (plan, step)
+}
+
+fn expect_data(body: Value) -> anyhow::Result<()> {
+    match body.get("errors") {
+        None => Ok(()),
+        Some(errors) => anyhow::bail!("request failed: {errors}"),
+    }
+}
+
+/// Runs one loop per client for `duration`; returns the rate and latency percentiles.
+async fn measure<F, Fut>(clients: &[Client], duration: Duration, op: F) -> anyhow::Result<Measured>
+where
+    F: Fn(&Client, u64) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let started = Instant::now();
+    let deadline = started + duration;
+    let loops = clients.iter().map(|client| {
+        let op = &op;
+        async move {
+            let mut latencies = Vec::new();
+            let mut n = 0;
+            while Instant::now() < deadline {
+                let call = op(client, n);
+                n += 1;
+                let began = Instant::now();
+                // Spawned, so that the calls of different clients run on both cores.
+                tokio::spawn(call).await??;
+                latencies.push(began.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }
+    });
+    let mut latencies = Vec::new();
+    for result in futures::future::join_all(loops).await {
+        latencies.extend(result?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let pick = |q: f64| {
+        let i = ((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1));
+        latencies.get(i).copied().unwrap_or_default()
+    };
+    Ok(Measured {
+        rate: latencies.len() as f64 / elapsed,
+        p50: pick(0.50),
+        p99: pick(0.99),
+    })
+}
+
+/// Registers the clients' social workers and loads active plans assigned to them.
+async fn load(
+    store: &Arc<PgStore>,
+    handler: &CommandHandler<PgStore>,
+    plans: usize,
+) -> anyhow::Result<Vec<Client>> {
+    let mut clients = Vec::with_capacity(CLIENTS);
+    for c in 0..CLIENTS {
+        let party = PartyId::new();
+        let details = PartyDetails {
+            display_name: format!("Worker {c}"),
+            email: format!("worker{c}@bench.example"),
+            role: PartyRole::SocialWorker,
+            organisation: "Bench".into(),
+            country: "FR".into(),
+            language: "fr".into(),
+            time_zone: "Europe/Paris".into(),
+            supervisor: None,
+        };
+        handler
+            .handle::<Party>(
+                &party.stream_id(),
+                &PartyCommand::Register {
+                    party_id: party,
+                    details,
+                },
+                CommandMeta::new(party),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let token = tokens::issue(
+            store.as_ref() as &dyn ReadModels,
+            party,
+            PartyRole::SocialWorker,
+            30,
+            chrono::Utc::now(),
+        )
+        .await?;
+        clients.push(Client {
+            party,
+            token: token.secret,
+            store_plans: Vec::new(),
+            api_plans: Vec::new(),
+        });
+    }
+    let per_client = plans.div_ceil(CLIENTS);
+    let loaders: Vec<_> = clients
+        .iter()
+        .map(|c| {
+            let handler = handler.clone();
+            let party = c.party;
+            tokio::spawn(async move {
+                let mut ids = Vec::with_capacity(per_client);
+                for _ in 0..per_client {
+                    let id = PlanId::new();
+                    let stream = id.stream_id();
+                    let mut commands = vec![
+                        crate::bench::open_plan_command(id, party),
+                        PlanCommand::RecordConsent {
+                            purpose: ConsentPurpose::Return,
+                        },
+                    ];
+                    for step in READY_STEPS {
+                        commands.push(PlanCommand::AssignStep {
+                            step: StepKey::parse(step)?,
+                            assignee: Some(party),
+                            candidate_group: None,
+                        });
+                    }
+                    for command in &commands {
+                        handler
+                            .handle::<Plan>(&stream, command, CommandMeta::new(party))
+                            .await?;
+                    }
+                    ids.push(id);
+                }
+                anyhow::Ok(ids)
+            })
+        })
+        .collect();
+    for (client, loaded) in clients.iter_mut().zip(loaders) {
+        let ids = loaded.await??;
+        let half = ids.len() / 2;
+        client.store_plans = ids[..half].to_vec();
+        client.api_plans = ids[half..].to_vec();
+    }
+    Ok(clients)
+}
+
+/// The baseline: an axum handler that runs the API's SQL for the inbox (the token lookup and
+/// the tasks query) and writes the same JSON, without GraphQL.
+async fn bare_inbox_server(store: Arc<PgStore>) -> anyhow::Result<SocketAddr> {
+    async fn inbox(State(store): State<Arc<PgStore>>, headers: HeaderMap) -> Response {
+        match answer(&store, &headers).await {
+            Ok(body) => axum::Json(body).into_response(),
+            Err(e) => {
+                axum::Json(json!({ "errors": [{ "message": e.to_string() }] })).into_response()
+            }
+        }
+    }
+    async fn answer(store: &PgStore, headers: &HeaderMap) -> anyhow::Result<Value> {
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .context("no token")?;
+        let viewer = tokens::authenticate(store, token, chrono::Utc::now())
+            .await?
+            .context("unknown token")?;
+        let scope = TaskScope {
+            assignee: viewer.party,
+            organisation: Some(viewer.organisation),
+            kinds: None,
+        };
+        let filter = TaskFilter::default();
+        let rows = tasks_query(
+            &scope,
+            &filter,
+            chrono::Utc::now(),
+            Page {
+                offset: 0,
+                limit: 21,
+            },
+        )
+        .build()
+        .fetch_all(store.pool())
+        .await?;
+        let edges: Vec<Value> = rows
+            .iter()
+            .take(20)
+            .map(|r| {
+                let priority = match r.get::<i16, _>("priority") {
+                    0 => "URGENT",
+                    1 => "HIGH",
+                    3 => "LOW",
+                    _ => "NORMAL",
+                };
+                json!({ "node": {
+                    "planId": r.get::<uuid::Uuid, _>("plan_id").to_string(),
+                    "key": r.get::<String, _>("step_key"),
+                    "title": r.get::<String, _>("title"),
+                    "kind": r.get::<String, _>("kind").to_uppercase(),
+                    "status": r.get::<String, _>("status").to_uppercase(),
+                    "dueAt": r.get::<Option<chrono::DateTime<chrono::Utc>>, _>("due_at"),
+                    "priority": priority,
+                }})
+            })
+            .collect();
+        Ok(json!({ "data": { "tasks": { "edges": edges } } }))
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let router = Router::new().route("/tasks", post(inbox)).with_state(store);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(addr)
+}
