@@ -225,6 +225,45 @@ async fn run(
     expected_version: Option<u64>,
     idempotency_key: Option<String>,
 ) -> ApiResult<PlanPayload> {
+    run_opening(
+        ctx,
+        plan_id,
+        command,
+        expected_version,
+        idempotency_key,
+        None,
+    )
+    .await
+}
+
+/// The organisation whose case worker registered a person; `None` when there is no such person.
+async fn registering_organisation(
+    ctx: &Context<'_>,
+    person: PersonId,
+) -> ApiResult<Option<String>> {
+    let first = services(ctx)
+        .handler
+        .store()
+        .read_stream(&person.stream_id(), ReadUntil::Version(1))
+        .await?;
+    let Some(registered) = first.first() else {
+        return Ok(None);
+    };
+    let party = loaders(ctx).party(registered.metadata.actor.0).await?;
+    Ok(Some(
+        party.map(|p| p.organisation.clone()).unwrap_or_default(),
+    ))
+}
+
+/// [`run`], with the organisation that registered the person when the command opens a plan.
+async fn run_opening(
+    ctx: &Context<'_>,
+    plan_id: Uuid,
+    command: PlanCommand,
+    expected_version: Option<u64>,
+    idempotency_key: Option<String>,
+    person_registered_by: Option<&str>,
+) -> ApiResult<PlanPayload> {
     let viewer = viewer(ctx)?;
     let mut meta = CommandMeta::new(viewer.party).with_command_id(inputs::command_id(
         viewer.party,
@@ -232,9 +271,13 @@ async fn run(
     )?);
     meta.expected_version = expected_version;
     let allowed = |state: Option<&Plan>| match (state, &command) {
-        (None, PlanCommand::OpenPlan { organisation, .. }) => {
-            authz::authorize(viewer, Action::OpenPlan { organisation })
-        }
+        (None, PlanCommand::OpenPlan { organisation, .. }) => authz::authorize(
+            viewer,
+            Action::OpenPlan {
+                organisation,
+                person_registered_by: person_registered_by.unwrap_or_default(),
+            },
+        ),
         (Some(plan), command) => authz::authorize(viewer, Action::Command(plan, command)),
         // Not opened: `decide` says so.
         (None, _) => Ok(()),
@@ -305,13 +348,9 @@ impl PlanMutation {
         let person = PersonId(uuid("personId", &input.person_id)?);
         let origin_country = homeward_workflows::text::CountryCode::parse(&input.origin_country)
             .map_err(|e| ApiError::validation(e.to_string()))?;
-        let exists = services(ctx)
-            .handler
-            .load_latest::<Person>(&person.stream_id())
-            .await?;
-        if exists.state.is_none() {
-            return Err(ApiError::not_found("person", person));
-        }
+        let person_registered_by = registering_organisation(ctx, person)
+            .await?
+            .ok_or_else(|| ApiError::not_found("person", person))?;
         let case_worker = match &input.case_worker {
             Some(c) => party_id("caseWorker", c)?,
             None => viewer.party,
@@ -331,7 +370,15 @@ impl PlanMutation {
         let PlanCommand::OpenPlan { plan_id, .. } = &command else {
             unreachable!("built above")
         };
-        run(ctx, plan_id.0, command, None, idempotency_key).await
+        run_opening(
+            ctx,
+            plan_id.0,
+            command,
+            None,
+            idempotency_key,
+            Some(&person_registered_by),
+        )
+        .await
     }
 
     /// Replaces the survivor's goals.

@@ -86,8 +86,9 @@ const CASES: &[Case] = &[
     // Plan commands
     case("registerPerson", "mutation { registerPerson(input: { fullName: \"A. B.\" }) }",
         Setup::Active, &[SocialWorker, OtherSocialWorker, Supervisor]),
+    // The person was registered in the social worker's organisation: nobody else plans for her.
     case("openPlan", "mutation($person: ID!) { openPlan(input: { personId: $person, originCountry: \"NG\" }) { version } }",
-        Setup::Active, &[SocialWorker, OtherSocialWorker, Supervisor]),
+        Setup::Active, CASE_TEAM),
     case("setGoals", "mutation($plan: ID!) { setGoals(planId: $plan, goals: [{ area: HEALTH, aim: \"Rest\" }]) { version } }",
         Setup::Active, CASE_TEAM),
     case("addStep", "mutation($plan: ID!) { addStep(planId: $plan, step: { key: \"extra\", kind: CUSTOM, title: \"Extra\" }) { version } }",

@@ -36,8 +36,11 @@ pub enum Action<'a> {
     ReadCaseFile(&'a Plan),
     /// See one step of a plan.
     ReadStep(&'a Plan, &'a Step),
-    /// Open a new plan for a case worker of an organisation.
-    OpenPlan { organisation: &'a str },
+    /// Open a new plan in an organisation for a person registered by an organisation.
+    OpenPlan {
+        organisation: &'a str,
+        person_registered_by: &'a str,
+    },
     /// Record a survivor (the person stream).
     RegisterPerson,
     /// Carry out a command on an existing plan.
@@ -130,8 +133,15 @@ pub fn authorize(viewer: &Viewer, action: Action<'_>) -> Result<(), AccessDenied
         Action::ReadStep(plan, step) => {
             (is_case_team(viewer) && same_organisation(viewer, plan)) || assigned_to(viewer, step)
         }
-        Action::OpenPlan { organisation } => {
-            is_case_team(viewer) && viewer.organisation == organisation
+        // A person registered by one organisation is not another's to plan for: that plan
+        // would show them the person's data.
+        Action::OpenPlan {
+            organisation,
+            person_registered_by,
+        } => {
+            is_case_team(viewer)
+                && viewer.organisation == organisation
+                && person_registered_by == organisation
         }
         Action::RegisterPerson => is_case_team(viewer),
         Action::Command(plan, command) => may_command(viewer, plan, command),
