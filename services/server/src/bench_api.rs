@@ -65,6 +65,9 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
     println!("## GraphQL API ({CLIENTS} clients, {plans} plans, {seconds}s each)\n");
     let started = Instant::now();
     let clients = load(&store, &handler, plans).await?;
+    // Statistics, as autovacuum would have gathered them on a database in use: without them
+    // the planner takes the freshly loaded tables for nearly empty ones.
+    sqlx::query("ANALYZE").execute(store.pool()).await?;
     eprintln!("loaded {plans} plans in {:.1?}", started.elapsed());
 
     let app = Application::build(Settings {
@@ -82,6 +85,25 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
         .pool_max_idle_per_host(CLIENTS)
         .build()?;
     let duration = Duration::from_secs(seconds);
+    let api_url = format!("http://{api_addr}/graphql");
+
+    explain_inbox(&store, &clients[0]).await?;
+    // The inbox first, while every client has open tasks: through the API, then the bare
+    // handler.
+    let inbox = measure(&clients, duration, u64::MAX, |c, _| {
+        let request = http
+            .post(&api_url)
+            .bearer_auth(&c.token)
+            .json(&json!({ "query": INBOX_QUERY }));
+        async move { expect_data(request.send().await?.json().await?) }
+    })
+    .await?;
+    let bare_url = format!("http://{bare_addr}/tasks");
+    let bare = measure(&clients, duration, u64::MAX, |c, _| {
+        let request = http.post(&bare_url).bearer_auth(&c.token);
+        async move { expect_data(request.send().await?.json().await?) }
+    })
+    .await?;
 
     // Commands: store level, then through the API, on disjoint plans: each client completes
     // every ready step of its plans once (a step cannot be completed twice).
@@ -106,29 +128,12 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
         }
     })
     .await?;
-    let api_url = format!("http://{api_addr}/graphql");
     let api_commands = measure(&clients, no_limit, completions, |c, n| {
         let (plan, step) = nth_step(&c.api_plans, n);
         let request = http.post(&api_url).bearer_auth(&c.token).json(&json!({
             "query": "mutation($p: ID!, $s: String!) { completeStep(planId: $p, step: $s) { version } }",
             "variables": { "p": plan.to_string(), "s": step.as_str() },
         }));
-        async move { expect_data(request.send().await?.json().await?) }
-    })
-    .await?;
-
-    // The inbox: through the API, then the bare handler.
-    let inbox = measure(&clients, duration, u64::MAX, |c, _| {
-        let request = http
-            .post(&api_url)
-            .bearer_auth(&c.token)
-            .json(&json!({ "query": INBOX_QUERY }));
-        async move { expect_data(request.send().await?.json().await?) }
-    })
-    .await?;
-    let bare_url = format!("http://{bare_addr}/tasks");
-    let bare = measure(&clients, duration, u64::MAX, |c, _| {
-        let request = http.post(&bare_url).bearer_auth(&c.token);
         async move { expect_data(request.send().await?.json().await?) }
     })
     .await?;
@@ -167,6 +172,35 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
 
     let _ = stop.send(());
     server.await??;
+    Ok(())
+}
+
+/// Prints the plan PostgreSQL runs the inbox query with (to stderr), for one client.
+async fn explain_inbox(store: &PgStore, client: &Client) -> anyhow::Result<()> {
+    let viewer = tokens::authenticate(store, &client.token, chrono::Utc::now())
+        .await?
+        .context("the client's token")?;
+    let scope = TaskScope {
+        assignee: viewer.party,
+        organisation: Some(viewer.organisation),
+        kinds: None,
+    };
+    let filter = TaskFilter::default();
+    let page = Page {
+        offset: 0,
+        limit: 21,
+    };
+    let query = tasks_query(&scope, &filter, chrono::Utc::now(), page);
+    let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {}", query.sql());
+    // The same binds, in order: assignee, organisation, limit, offset.
+    let lines: Vec<String> = sqlx::query_scalar(&sql)
+        .bind(scope.assignee.0)
+        .bind(scope.organisation.as_deref())
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(store.pool())
+        .await?;
+    eprintln!("inbox query plan:\n{}", lines.join("\n"));
     Ok(())
 }
 
