@@ -18,6 +18,7 @@ pub mod projection;
 pub mod reads;
 mod rebuild;
 mod subscription;
+pub mod timer_queue;
 
 pub use error::StoreError;
 pub use model::{

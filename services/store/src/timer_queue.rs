@@ -1,0 +1,138 @@
+//! The timer queue the scheduler works from: due timers are claimed with a lease, so that any
+//! number of workers (in any number of replicas) share them and each timer is worked on by one
+//! worker at a time; a worker that dies holding claims loses them when the lease runs out.
+//!
+//! Timers themselves are a projection (see [`crate::projection`]): they appear and disappear with
+//! the plan events. Delivering a reminder ends with an event (`ReminderSent`) whose projection
+//! deletes the timer in the same transaction, so a delivered timer is never claimed again.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{PgStore, StoreError};
+
+/// A timer a worker has claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedTimer {
+    pub timer_id: Uuid,
+    pub plan_id: Uuid,
+    pub step_key: String,
+    pub kind: String,
+    pub fire_at: DateTime<Utc>,
+    pub recipient_party: Uuid,
+    pub recipient_role: String,
+    pub lease_until: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait TimerQueue: Send + Sync + 'static {
+    /// Claims up to `limit` timers due at `now` (not claimed, or whose lease ended), earliest
+    /// first, for `worker` until `lease_until`. Concurrent claimers never get the same timer.
+    async fn claim_due(
+        &self,
+        worker: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<ClaimedTimer>, StoreError>;
+
+    /// Keeps a claimed timer for `worker` until `until` (a retry later, quiet hours); false when
+    /// the worker no longer holds it.
+    async fn extend_claim(
+        &self,
+        worker: Uuid,
+        timer_id: Uuid,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives back every claim of `worker` (on shutdown), so others may take them at once.
+    async fn release_claims(&self, worker: Uuid) -> Result<u64, StoreError>;
+
+    /// When the next timer becomes due (or its lease ends), among the earliest ones: a hint for
+    /// how long a worker may sleep. Workers still wake up on a bounded interval.
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+}
+
+#[async_trait]
+impl TimerQueue for PgStore {
+    async fn claim_due(
+        &self,
+        worker: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<ClaimedTimer>, StoreError> {
+        // The inner scan walks `timers_due` (fire_at) from the earliest timer and stops at `now`:
+        // future timers are never read, however many there are.
+        let rows = sqlx::query(
+            "UPDATE timers t SET claimed_by = $1, lease_until = $3 \
+             FROM (SELECT timer_id FROM timers \
+                   WHERE fire_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
+                   ORDER BY fire_at LIMIT $4 FOR UPDATE SKIP LOCKED) due \
+             WHERE t.timer_id = due.timer_id \
+             RETURNING t.timer_id, t.plan_id, t.step_key, t.kind, t.fire_at, \
+                       t.recipient_party, t.recipient_role, t.lease_until",
+        )
+        .bind(worker)
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let mut claimed = rows
+            .iter()
+            .map(|r| {
+                Ok(ClaimedTimer {
+                    timer_id: r.try_get("timer_id")?,
+                    plan_id: r.try_get("plan_id")?,
+                    step_key: r.try_get("step_key")?,
+                    kind: r.try_get("kind")?,
+                    fire_at: r.try_get("fire_at")?,
+                    recipient_party: r.try_get("recipient_party")?,
+                    recipient_role: r.try_get("recipient_role")?,
+                    lease_until: r.try_get("lease_until")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        claimed.sort_by_key(|t| (t.fire_at, t.timer_id));
+        Ok(claimed)
+    }
+
+    async fn extend_claim(
+        &self,
+        worker: Uuid,
+        timer_id: Uuid,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE timers SET lease_until = $3 WHERE timer_id = $2 AND claimed_by = $1",
+        )
+        .bind(worker)
+        .bind(timer_id)
+        .bind(until)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_claims(&self, worker: Uuid) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE timers SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = $1",
+        )
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT min(greatest(fire_at, coalesce(lease_until, fire_at))) FROM \
+               (SELECT fire_at, lease_until FROM timers ORDER BY fire_at LIMIT 100) earliest",
+        )
+        .fetch_one(self.pool())
+        .await?)
+    }
+}
