@@ -12,6 +12,7 @@ pub mod authz;
 mod cache;
 mod clock;
 mod handler;
+pub mod mail;
 pub mod tokens;
 
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -1,0 +1,173 @@
+//! Sending mail: the [`Mailer`] port and its two adapters, pooled SMTP ([`SmtpMailer`], from
+//! `SMTP_URL`) and a file outbox ([`FileOutbox`], `.eml` files) for when no SMTP is configured.
+//!
+//! A message is multipart text + HTML, with an optional iCalendar invitation. Its Message-ID is
+//! chosen by the caller (derived from the timer), so that a message sent again after a failure
+//! is recognisable as the same message.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use thiserror::Error;
+
+/// A message ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMail {
+    pub to_name: String,
+    pub to_address: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// Without angle brackets, e.g. `3f2c...@homeward`.
+    pub message_id: String,
+    /// An iCalendar (`.ics`) invitation to attach, as `text/calendar; method=REQUEST`.
+    pub calendar: Option<String>,
+}
+
+#[derive(Debug, Error)]
+pub enum MailError {
+    /// Worth trying again later: the server is unreachable, busy or said "try later".
+    #[error("sending failed for now: {0}")]
+    Transient(String),
+    /// Trying again will not help: the address or the message was refused.
+    #[error("sending was refused: {0}")]
+    Permanent(String),
+    #[error("the mail settings are invalid: {0}")]
+    Config(String),
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync + std::fmt::Debug + 'static {
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError>;
+}
+
+/// Builds the MIME message: text and HTML alternatives, plus the invitation when there is one.
+pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<Message, MailError> {
+    let to: Mailbox = format!(
+        "{} <{}>",
+        mail.to_name.replace(['<', '>', '"'], ""),
+        mail.to_address
+    )
+    .parse()
+    .or_else(|_| mail.to_address.parse())
+    .map_err(|e| MailError::Permanent(format!("recipient address: {e}")))?;
+    let alternatives = MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone());
+    let body = match &mail.calendar {
+        None => alternatives,
+        Some(ics) => {
+            let calendar = ContentType::parse("text/calendar; charset=utf-8; method=REQUEST")
+                .map_err(|e| MailError::Config(e.to_string()))?;
+            MultiPart::mixed()
+                .multipart(alternatives)
+                .singlepart(Attachment::new("invite.ics".to_owned()).body(ics.clone(), calendar))
+        }
+    };
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(mail.subject.clone())
+        .message_id(Some(format!("<{}>", mail.message_id)))
+        .multipart(body)
+        .map_err(|e| MailError::Permanent(format!("message: {e}")))
+}
+
+/// Pooled asynchronous SMTP. `SMTP_URL` forms (lettre's): `smtp://host:port` (plain),
+/// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://user:pass@host:465` (TLS).
+#[derive(Clone)]
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl std::fmt::Debug for SmtpMailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the URL: it may hold a password.
+        f.debug_struct("SmtpMailer")
+            .field("from", &self.from.email.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmtpMailer {
+    pub fn from_url(url: &str, from: &str, pool_size: u32) -> Result<Self, MailError> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| MailError::Config(format!("SMTP_URL: {e}")))?
+            .pool_config(PoolConfig::new().max_size(pool_size.max(1)))
+            .timeout(Some(Duration::from_secs(30)))
+            .build();
+        let from = from
+            .parse()
+            .map_err(|e| MailError::Config(format!("sender address {from:?}: {e}")))?;
+        Ok(Self { transport, from })
+    }
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
+        let message = build_message(&self.from, mail)?;
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(MailError::Permanent(e.to_string())),
+            Err(e) => Err(MailError::Transient(e.to_string())),
+        }
+    }
+}
+
+/// Writes each message as `<Message-ID>.eml` in a folder: a message sent again replaces its own
+/// file, so the outbox holds each message once.
+#[derive(Debug, Clone)]
+pub struct FileOutbox {
+    dir: PathBuf,
+    from: Mailbox,
+}
+
+impl FileOutbox {
+    pub fn new(dir: impl Into<PathBuf>, from: &str) -> Result<Self, MailError> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| MailError::Config(format!("outbox {}: {e}", dir.display())))?;
+        let from = from
+            .parse()
+            .map_err(|e| MailError::Config(format!("sender address {from:?}: {e}")))?;
+        Ok(Self { dir, from })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn file_name(message_id: &str) -> String {
+        let safe: String = message_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{safe}.eml")
+    }
+}
+
+#[async_trait]
+impl Mailer for FileOutbox {
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
+        let bytes = build_message(&self.from, mail)?.formatted();
+        let path = self.dir.join(Self::file_name(&mail.message_id));
+        // Written beside, then renamed: a reader never sees half a message.
+        let partial = path.with_extension("eml.partial");
+        let io =
+            |e: std::io::Error| MailError::Transient(format!("outbox {}: {e}", path.display()));
+        tokio::fs::write(&partial, bytes).await.map_err(io)?;
+        tokio::fs::rename(&partial, &path).await.map_err(io)?;
+        Ok(())
+    }
+}

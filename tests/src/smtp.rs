@@ -1,0 +1,186 @@
+//! A real SMTP server for tests, on a random port: it speaks enough SMTP (EHLO, MAIL, RCPT, DATA,
+//! RSET, NOOP, QUIT) for any client, keeps every message it accepted, and can be switched "down"
+//! (it then answers 421 and hangs up) to test retries.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A message as the server received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caught {
+    pub from: String,
+    pub to: Vec<String>,
+    /// The message as sent (headers and body), dot-stuffing undone.
+    pub data: String,
+}
+
+impl Caught {
+    /// The value of a header (first occurrence, unfolded).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let mut lines = self.data.split("\r\n").peekable();
+        while let Some(line) = lines.next() {
+            if line.is_empty() {
+                return None;
+            }
+            if let Some((key, value)) = line.split_once(':') {
+                if key.eq_ignore_ascii_case(name) {
+                    let mut value = value.trim().to_owned();
+                    while let Some(next) = lines.peek() {
+                        if next.starts_with(' ') || next.starts_with('\t') {
+                            value.push(' ');
+                            value.push_str(next.trim());
+                            lines.next();
+                        } else {
+                            break;
+                        }
+                    }
+                    return Some(value);
+                }
+            }
+        }
+        None
+    }
+}
+
+#[derive(Debug)]
+pub struct SmtpCatcher {
+    pub addr: SocketAddr,
+    messages: Arc<Mutex<Vec<Caught>>>,
+    down: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SmtpCatcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SmtpCatcher {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
+        let addr = listener.local_addr().expect("an address");
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let down = Arc::new(AtomicBool::new(false));
+        let task = {
+            let messages = messages.clone();
+            let down = down.clone();
+            tokio::spawn(async move {
+                while let Ok((socket, _)) = listener.accept().await {
+                    let messages = messages.clone();
+                    let down = down.load(Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        let _ = session(socket, messages, down).await;
+                    });
+                }
+            })
+        };
+        Self {
+            addr,
+            messages,
+            down,
+            task,
+        }
+    }
+
+    /// `smtp://127.0.0.1:<port>`: plain SMTP, no credentials.
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    /// While down, new connections get `421` and are closed.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn messages(&self) -> Vec<Caught> {
+        self.messages.lock().expect("catcher lock").clone()
+    }
+
+    /// Waits until at least `n` messages arrived (at most `timeout`), and returns them all.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Caught> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let got = self.messages();
+            if got.len() >= n || tokio::time::Instant::now() >= deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn session(
+    socket: TcpStream,
+    messages: Arc<Mutex<Vec<Caught>>>,
+    down: bool,
+) -> std::io::Result<()> {
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read);
+    if down {
+        write
+            .write_all(b"421 4.3.0 catcher is down, try later\r\n")
+            .await?;
+        return Ok(());
+    }
+    write.write_all(b"220 catcher ESMTP\r\n").await?;
+    let mut from = String::new();
+    let mut to = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let command = line.trim_end().to_owned();
+        let upper = command.to_ascii_uppercase();
+        if upper.starts_with("EHLO") {
+            write
+                .write_all(b"250-catcher\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+                .await?;
+        } else if upper.starts_with("HELO") || upper == "NOOP" {
+            write.write_all(b"250 OK\r\n").await?;
+        } else if upper.starts_with("MAIL FROM:") {
+            from = command[10..].trim().to_owned();
+            to.clear();
+            write.write_all(b"250 OK\r\n").await?;
+        } else if upper.starts_with("RCPT TO:") {
+            to.push(command[8..].trim().to_owned());
+            write.write_all(b"250 OK\r\n").await?;
+        } else if upper == "RSET" {
+            from.clear();
+            to.clear();
+            write.write_all(b"250 OK\r\n").await?;
+        } else if upper == "DATA" {
+            write.write_all(b"354 end with .\r\n").await?;
+            let mut data = String::new();
+            loop {
+                line.clear();
+                if lines.read_line(&mut line).await? == 0 {
+                    return Ok(());
+                }
+                if line == ".\r\n" || line == ".\n" {
+                    break;
+                }
+                let unstuffed = line.strip_prefix('.').unwrap_or(&line);
+                data.push_str(unstuffed);
+            }
+            messages.lock().expect("catcher lock").push(Caught {
+                from: from.clone(),
+                to: to.clone(),
+                data,
+            });
+            write.write_all(b"250 OK queued\r\n").await?;
+        } else if upper == "QUIT" {
+            write.write_all(b"221 bye\r\n").await?;
+            return Ok(());
+        } else {
+            write.write_all(b"502 not implemented\r\n").await?;
+        }
+    }
+}
