@@ -13,6 +13,7 @@ mod cache;
 mod clock;
 mod handler;
 pub mod mail;
+pub mod reminders;
 pub mod tokens;
 
 pub use clock::{Clock, FixedClock, SystemClock};
