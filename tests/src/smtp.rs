@@ -39,12 +39,71 @@ impl Caught {
                             break;
                         }
                     }
-                    return Some(value);
+                    return Some(decode_words(&value));
                 }
             }
         }
         None
     }
+}
+
+/// Decodes RFC 2047 encoded words (`=?utf-8?b?...?=`, `=?utf-8?q?...?=`) in a header value, as
+/// a mail client shows it; whitespace between two encoded words is dropped.
+fn decode_words(value: &str) -> String {
+    use base64::Engine;
+    let decode = |word: &str| -> Option<String> {
+        let inner = word.strip_prefix("=?")?.strip_suffix("?=")?;
+        let mut parts = inner.splitn(3, '?');
+        let _charset = parts.next()?;
+        let encoding = parts.next()?.to_ascii_lowercase();
+        let text = parts.next()?;
+        let bytes = match encoding.as_str() {
+            "b" => base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .ok()?,
+            "q" => {
+                let mut out = Vec::new();
+                let raw = text.as_bytes();
+                let mut i = 0;
+                while i < raw.len() {
+                    match raw[i] {
+                        b'_' => out.push(b' '),
+                        b'=' if i + 2 < raw.len() => {
+                            let hex = std::str::from_utf8(&raw[i + 1..i + 3]).ok()?;
+                            out.push(u8::from_str_radix(hex, 16).ok()?);
+                            i += 2;
+                        }
+                        b => out.push(b),
+                    }
+                    i += 1;
+                }
+                out
+            }
+            _ => return None,
+        };
+        String::from_utf8(bytes).ok()
+    };
+    let mut out = String::new();
+    let mut previous_encoded = false;
+    for token in value.split_whitespace() {
+        match decode(token) {
+            Some(text) => {
+                if !previous_encoded && !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(&text);
+                previous_encoded = true;
+            }
+            None => {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(token);
+                previous_encoded = false;
+            }
+        }
+    }
+    out
 }
 
 #[derive(Debug)]

@@ -127,7 +127,7 @@ async fn a_lease_holds_until_it_ends_and_release_frees_at_once() {
     assert!(got.iter().all(|t| t.timer_id != id));
     assert!(!db
         .store
-        .extend_claim(other, id, now + Duration::hours(1))
+        .extend_claim(other, id, now + Duration::hours(1), false)
         .await
         .unwrap());
     // The holder died: after its lease, the timer is due again for someone else.

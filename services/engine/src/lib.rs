@@ -14,6 +14,7 @@ mod clock;
 mod handler;
 pub mod mail;
 pub mod reminders;
+pub mod scheduler;
 pub mod tokens;
 
 pub use clock::{Clock, FixedClock, SystemClock};

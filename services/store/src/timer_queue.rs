@@ -24,6 +24,8 @@ pub struct ClaimedTimer {
     pub recipient_party: Uuid,
     pub recipient_role: String,
     pub lease_until: DateTime<Utc>,
+    /// Failed deliveries so far.
+    pub attempts: i32,
 }
 
 #[async_trait]
@@ -38,13 +40,14 @@ pub trait TimerQueue: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<ClaimedTimer>, StoreError>;
 
-    /// Keeps a claimed timer for `worker` until `until` (a retry later, quiet hours); false when
-    /// the worker no longer holds it.
+    /// Keeps a claimed timer for `worker` until `until` (quiet hours; with `failed`, a retry
+    /// after a failed delivery, counted in `attempts`); false when the worker no longer holds it.
     async fn extend_claim(
         &self,
         worker: Uuid,
         timer_id: Uuid,
         until: DateTime<Utc>,
+        failed: bool,
     ) -> Result<bool, StoreError>;
 
     /// Gives back every claim of `worker` (on shutdown), so others may take them at once.
@@ -73,7 +76,8 @@ impl TimerQueue for PgStore {
                    ORDER BY fire_at LIMIT $4 FOR UPDATE SKIP LOCKED) due \
              WHERE t.timer_id = due.timer_id \
              RETURNING t.timer_id, t.plan_id, t.step_key, t.kind, t.fire_at, \
-                       t.recipient_party, t.recipient_role, t.lease_until",
+                       t.recipient_party, t.recipient_role, t.lease_until, \
+                       coalesce(t.attempts, 0) AS attempts",
         )
         .bind(worker)
         .bind(now)
@@ -93,6 +97,7 @@ impl TimerQueue for PgStore {
                     recipient_party: r.try_get("recipient_party")?,
                     recipient_role: r.try_get("recipient_role")?,
                     lease_until: r.try_get("lease_until")?,
+                    attempts: r.try_get("attempts")?,
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
@@ -105,13 +110,16 @@ impl TimerQueue for PgStore {
         worker: Uuid,
         timer_id: Uuid,
         until: DateTime<Utc>,
+        failed: bool,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE timers SET lease_until = $3 WHERE timer_id = $2 AND claimed_by = $1",
+            "UPDATE timers SET lease_until = $3, attempts = coalesce(attempts, 0) + $4 \
+             WHERE timer_id = $2 AND claimed_by = $1",
         )
         .bind(worker)
         .bind(timer_id)
         .bind(until)
+        .bind(i32::from(failed))
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)

@@ -1,0 +1,308 @@
+//! The reminder worker against a real SMTP server on a random port, with an injected clock: the
+//! exact messages that arrive, quiet hours, a server that is down for a while, and three workers
+//! sharing a thousand due timers.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use homeward_engine::mail::SmtpMailer;
+use homeward_engine::scheduler::Worker;
+use homeward_engine::{CommandHandler, CommandMeta, FixedClock};
+use homeward_store::EventStore;
+use homeward_tests::smtp::SmtpCatcher;
+use homeward_tests::{key, open_standard_plan, party_details, start_time, TestDb};
+use homeward_workflows::party::{Party, PartyCommand, PartyRole};
+use homeward_workflows::plan::{ConsentPurpose, Plan, PlanCommand};
+use homeward_workflows::{PartyId, PlanId};
+
+struct World {
+    db: TestDb,
+    clock: Arc<FixedClock>,
+    handler: CommandHandler<dyn EventStore>,
+    smtp: SmtpCatcher,
+    worker: PartyId,
+    liaison: PartyId,
+}
+
+impl World {
+    /// A case worker with a supervisor (English, UTC) and a liaison in `liaison_zone` (French).
+    async fn new(liaison_zone: &str) -> Self {
+        let db = TestDb::new().await;
+        let clock = Arc::new(FixedClock::new(start_time()));
+        let store: Arc<dyn EventStore> = db.store.clone();
+        let handler = CommandHandler::new(store, clock.clone());
+        let register = |details: homeward_workflows::party::PartyDetails| {
+            let handler = handler.clone();
+            async move {
+                let id = PartyId::new();
+                handler
+                    .handle::<Party>(
+                        &id.stream_id(),
+                        &PartyCommand::Register {
+                            party_id: id,
+                            details,
+                        },
+                        CommandMeta::new(id),
+                    )
+                    .await
+                    .unwrap();
+                id
+            }
+        };
+        let mut sup = party_details(PartyRole::Supervisor, "sam@safe-passage.example");
+        sup.display_name = "Sam".into();
+        sup.language = "en".into();
+        sup.time_zone = "UTC".into();
+        let supervisor = register(sup).await;
+        let mut cw = party_details(PartyRole::SocialWorker, "amina@safe-passage.example");
+        cw.supervisor = Some(supervisor);
+        let worker = register(cw).await;
+        let mut li = party_details(PartyRole::GovernmentLiaison, "luc@prefecture.example");
+        li.display_name = "Luc".into();
+        li.time_zone = liaison_zone.into();
+        let liaison = register(li).await;
+        Self {
+            db,
+            clock,
+            handler,
+            smtp: SmtpCatcher::start().await,
+            worker,
+            liaison,
+        }
+    }
+
+    fn scheduler(&self) -> Worker {
+        let mailer =
+            SmtpMailer::from_url(&self.smtp.url(), "Homeward <reminders@homeward.example>", 4)
+                .unwrap();
+        Worker::new(
+            self.db.store.clone(),
+            self.handler.clone(),
+            self.db.store.clone(),
+            Arc::new(mailer),
+            self.clock.clone(),
+        )
+    }
+
+    /// An active plan whose passport (due 45 days after opening) is assigned to the liaison.
+    async fn plan_with_passport(&self) -> PlanId {
+        let id = PlanId::new();
+        for command in [
+            open_standard_plan(id, self.worker),
+            PlanCommand::RecordConsent {
+                purpose: ConsentPurpose::Return,
+            },
+            PlanCommand::AssignStep {
+                step: key("passport"),
+                assignee: Some(self.liaison),
+                candidate_group: None,
+            },
+        ] {
+            self.handler
+                .handle::<Plan>(&id.stream_id(), &command, CommandMeta::new(self.worker))
+                .await
+                .unwrap();
+        }
+        id
+    }
+
+    async fn recorded(&self) -> i64 {
+        self.db
+            .count("SELECT count(*) FROM events WHERE event_type IN ('reminder_sent', 'step_escalated')")
+            .await
+    }
+
+    fn at(&self, t: DateTime<Utc>) {
+        self.clock.set(t);
+    }
+}
+
+/// The passport is due on 15 April 2026 at 09:00 UTC (45 days after 1 March 09:00).
+fn passport_due() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 4, 15, 9, 0, 0).unwrap()
+}
+
+#[tokio::test]
+async fn reminders_arrive_in_the_recipients_language_and_time_and_are_recorded_once() {
+    let w = World::new("Europe/Paris").await;
+    let plan = w.plan_with_passport().await;
+    let scheduler = w.scheduler();
+
+    // Nothing is due yet.
+    assert_eq!(scheduler.drain().await.unwrap().claimed, 0);
+
+    // Three days before: the liaison, in French, with Paris time.
+    w.at(passport_due() - Duration::days(3) + Duration::seconds(30));
+    let pass = scheduler.drain().await.unwrap();
+    assert_eq!(pass.sent, 1, "{pass:?}");
+    let got = w.smtp.wait_for(1, StdDuration::from_secs(5)).await;
+    assert_eq!(got.len(), 1);
+    let first = &got[0];
+    assert_eq!(first.to, ["<luc@prefecture.example>"]);
+    assert_eq!(
+        first.header("Subject").unwrap(),
+        "Rappel : Obtain a passport or laissez-passer, échéance le 2026-04-15 11:00 CEST"
+    );
+    assert!(first.header("Message-ID").unwrap().ends_with("@homeward>"));
+    assert!(
+        !first.data.contains("text/calendar"),
+        "only follow-up visits carry an invitation"
+    );
+    assert_eq!(w.recorded().await, 1);
+    // Drained again: nothing more, nothing twice.
+    assert_eq!(scheduler.drain().await.unwrap().claimed, 0);
+    assert_eq!(w.smtp.messages().len(), 1);
+
+    // On the day, then two weeks late: the overdue reminder, and the escalation to the case
+    // worker's supervisor in English.
+    w.at(passport_due() + Duration::seconds(30));
+    assert_eq!(scheduler.drain().await.unwrap().sent, 1);
+    w.at(passport_due() + Duration::days(14) + Duration::seconds(30));
+    let late = scheduler.drain().await.unwrap();
+    assert!(late.sent >= 2, "{late:?}");
+    let all = w.smtp.wait_for(4, StdDuration::from_secs(5)).await;
+    let escalation = all
+        .iter()
+        .find(|m| m.to == ["<sam@safe-passage.example>"])
+        .expect("the supervisor is told");
+    assert_eq!(
+        escalation.header("Subject").unwrap(),
+        "Escalation: Obtain a passport or laissez-passer is 14 days overdue"
+    );
+    assert!(all
+        .iter()
+        .any(|m| m.header("Subject").unwrap().starts_with("En retard : ")));
+    // What the SMTP server received is exactly what the plan's history says was sent.
+    assert_eq!(w.recorded().await, all.len() as i64);
+    let ids: HashSet<_> = all
+        .iter()
+        .map(|m| m.header("Message-ID").unwrap())
+        .collect();
+    assert_eq!(ids.len(), all.len());
+
+    // Completing the step ends its reminders.
+    w.handler
+        .handle::<Plan>(
+            &plan.stream_id(),
+            &PlanCommand::CompleteStep {
+                step: key("passport"),
+            },
+            CommandMeta::new(w.worker),
+        )
+        .await
+        .unwrap();
+    w.at(passport_due() + Duration::days(60));
+    assert_eq!(scheduler.drain().await.unwrap().sent, 0);
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM timers WHERE step_key = 'passport'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn quiet_hours_in_the_recipients_zone_defer_the_reminder() {
+    // 09:00 UTC on 12 April is 21:00 in Auckland: quiet until 08:00 there (20:00 UTC).
+    let w = World::new("Pacific/Auckland").await;
+    w.plan_with_passport().await;
+    let scheduler = w.scheduler();
+    w.at(passport_due() - Duration::days(3) + Duration::seconds(30));
+    let pass = scheduler.drain().await.unwrap();
+    assert_eq!((pass.sent, pass.deferred), (0, 1), "{pass:?}");
+    assert!(w.smtp.messages().is_empty());
+    w.at(Utc.with_ymd_and_hms(2026, 4, 12, 19, 59, 0).unwrap());
+    assert_eq!(scheduler.drain().await.unwrap().sent, 0, "still quiet");
+    w.at(Utc.with_ymd_and_hms(2026, 4, 12, 20, 0, 30).unwrap());
+    assert_eq!(scheduler.drain().await.unwrap().sent, 1);
+    assert_eq!(w.smtp.wait_for(1, StdDuration::from_secs(5)).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_server_down_for_a_while_gets_every_reminder_once_when_it_is_back() {
+    let w = World::new("UTC").await;
+    for _ in 0..3 {
+        w.plan_with_passport().await;
+    }
+    let scheduler = w.scheduler();
+    w.smtp.set_down(true);
+    let start = passport_due() - Duration::days(3) + Duration::seconds(30);
+    w.at(start);
+    let pass = scheduler.drain().await.unwrap();
+    assert_eq!((pass.sent, pass.failed), (0, 3), "{pass:?}");
+    assert_eq!(w.recorded().await, 0);
+    // Still down at the first retry (after a minute and some jitter).
+    w.at(start + Duration::minutes(2));
+    assert_eq!(scheduler.drain().await.unwrap().failed, 3);
+    // Back up; the second retry waits two minutes more (and jitter).
+    w.smtp.set_down(false);
+    w.at(start + Duration::minutes(2) + Duration::seconds(30));
+    assert_eq!(scheduler.drain().await.unwrap().claimed, 0, "backing off");
+    w.at(start + Duration::minutes(6));
+    assert_eq!(scheduler.drain().await.unwrap().sent, 3);
+    assert_eq!(w.smtp.wait_for(3, StdDuration::from_secs(5)).await.len(), 3);
+    assert_eq!(w.recorded().await, 3);
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM timers WHERE kind = 'before_due'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn three_workers_deliver_a_thousand_reminders_exactly_once() {
+    let w = World::new("UTC").await;
+    // 500 plans, two reminders each due on the day (three days before, and on the day).
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let handler = w.handler.clone();
+            let (worker, liaison) = (w.worker, w.liaison);
+            tokio::spawn(async move {
+                for _ in 0..125 {
+                    let id = PlanId::new();
+                    for command in [
+                        open_standard_plan(id, worker),
+                        PlanCommand::RecordConsent {
+                            purpose: ConsentPurpose::Return,
+                        },
+                        PlanCommand::AssignStep {
+                            step: key("passport"),
+                            assignee: Some(liaison),
+                            candidate_group: None,
+                        },
+                    ] {
+                        handler
+                            .handle::<Plan>(&id.stream_id(), &command, CommandMeta::new(worker))
+                            .await
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    w.at(passport_due() + Duration::seconds(30));
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let s = w.scheduler();
+            tokio::spawn(async move { s.drain().await.unwrap() })
+        })
+        .collect();
+    let mut sent = 0;
+    for t in workers {
+        sent += t.await.unwrap().sent;
+    }
+    assert_eq!(sent, 1_000);
+    let got = w.smtp.wait_for(1_000, StdDuration::from_secs(10)).await;
+    assert_eq!(got.len(), 1_000);
+    let ids: HashSet<_> = got
+        .iter()
+        .map(|m| m.header("Message-ID").unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1_000, "no reminder delivered twice");
+    assert_eq!(w.recorded().await, 1_000);
+}
