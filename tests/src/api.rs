@@ -43,10 +43,12 @@ impl TestApi {
     pub async fn start_with(adjust: impl FnOnce(Settings) -> Settings) -> Self {
         let db = TestDb::new().await;
         let clock = Arc::new(FixedClock::new(start_time()));
-        let settings = adjust(Settings::new(
-            db.url.clone(),
-            "127.0.0.1:0".parse().expect("an address"),
-        ));
+        // The reminder worker is off unless a test turns it on: it would record events of its
+        // own while a test counts them.
+        let settings = adjust(Settings {
+            scheduler: false,
+            ..Settings::new(db.url.clone(), "127.0.0.1:0".parse().expect("an address"))
+        });
         let app = Application::build_with_clock(settings, clock.clone())
             .await
             .expect("the application starts");

@@ -187,6 +187,11 @@ impl Worker {
         }
     }
 
+    /// When the worker has something to do next (a hint for how long to sleep).
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, SchedulerError> {
+        Ok(self.queue.next_due().await?)
+    }
+
     /// Gives back this worker's claims (on shutdown).
     pub async fn release(&self) -> Result<u64, SchedulerError> {
         Ok(self.queue.release_claims(self.id).await?)

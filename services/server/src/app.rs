@@ -21,6 +21,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use homeward_engine::authz::Viewer;
+use homeward_engine::mail::{FileOutbox, Mailer, SmtpMailer};
+use homeward_engine::scheduler::Worker;
 use homeward_engine::{tokens, Clock, CommandHandler, SystemClock};
 use homeward_graphql::{ApiError, Code, EventHub, HomewardSchema, Services};
 use homeward_store::{EventStore, PgStore};
@@ -37,6 +39,15 @@ pub struct Settings {
     pub database_url: String,
     pub max_connections: u32,
     pub max_body_bytes: usize,
+    /// Run the reminder worker in this process.
+    pub scheduler: bool,
+    /// Where reminders go: an SMTP URL, or (when `None`) `.eml` files in `outbox_dir`.
+    pub smtp_url: Option<String>,
+    pub outbox_dir: std::path::PathBuf,
+    /// The sender of reminders.
+    pub mail_from: String,
+    /// The longest the worker sleeps between passes when nothing wakes it sooner.
+    pub scheduler_max_sleep: Duration,
 }
 
 impl Settings {
@@ -46,6 +57,11 @@ impl Settings {
             database_url: database_url.into(),
             max_connections: 16,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            scheduler: true,
+            smtp_url: None,
+            outbox_dir: "data/outbox".into(),
+            mail_from: "Homeward <homeward@localhost>".to_owned(),
+            scheduler_max_sleep: Duration::from_secs(30),
         }
     }
 }
@@ -65,6 +81,7 @@ pub struct Application {
     router: Router,
     feed: tokio::task::JoinHandle<()>,
     store: PgStore,
+    scheduler: Option<(Worker, Arc<dyn Clock>, EventHub, Duration)>,
 }
 
 impl Application {
@@ -88,8 +105,29 @@ impl Application {
         let services = Services {
             handler: CommandHandler::new(event_store, clock.clone()),
             reads: Arc::new(store.clone()),
-            clock,
+            clock: clock.clone(),
             events,
+        };
+        let scheduler = if settings.scheduler {
+            let mailer: Arc<dyn Mailer> = match &settings.smtp_url {
+                Some(url) => Arc::new(SmtpMailer::from_url(url, &settings.mail_from, 4)?),
+                None => Arc::new(FileOutbox::new(&settings.outbox_dir, &settings.mail_from)?),
+            };
+            let worker = Worker::new(
+                Arc::new(store.clone()),
+                services.handler.clone(),
+                services.reads.clone(),
+                mailer,
+                clock,
+            );
+            Some((
+                worker,
+                services.clock.clone(),
+                services.events.clone(),
+                settings.scheduler_max_sleep,
+            ))
+        } else {
+            None
         };
         let state = AppState {
             schema: homeward_graphql::schema(services.clone()),
@@ -106,6 +144,7 @@ impl Application {
             router,
             feed,
             store,
+            scheduler,
         })
     }
 
@@ -121,14 +160,70 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), "serving the GraphQL API at /graphql");
+        let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
+        let scheduler = self.scheduler.map(|(worker, clock, events, max_sleep)| {
+            tokio::spawn(run_scheduler(worker, clock, events, max_sleep, stopped))
+        });
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;
+        let _ = stop_scheduler.send(true);
+        if let Some(task) = scheduler {
+            let _ = task.await;
+        }
         self.feed.abort();
         self.store.pool().close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The reminder worker's loop: a pass, then sleep until the next timer is due, an event is
+/// recorded (it may have armed an earlier timer), or `max_sleep`; on stop, its claims are given
+/// back so that another replica takes them at once.
+async fn run_scheduler(
+    worker: Worker,
+    clock: Arc<dyn Clock>,
+    events: EventHub,
+    max_sleep: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    /// At most this often, however busy the log: wake-ups between passes are coalesced.
+    const MIN_INTERVAL: Duration = Duration::from_millis(100);
+    let mut wake = events.subscribe();
+    loop {
+        match worker.drain().await {
+            Ok(pass) if pass.claimed > 0 => {
+                tracing::info!(
+                    sent = pass.sent,
+                    deferred = pass.deferred,
+                    failed = pass.failed,
+                    dropped = pass.dropped,
+                    "reminders"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reminder pass failed; trying again"),
+        }
+        let until_next = match worker.next_due().await {
+            Ok(Some(at)) => (at - clock.now()).to_std().unwrap_or(Duration::ZERO),
+            _ => max_sleep,
+        };
+        let sleep = until_next.clamp(MIN_INTERVAL, max_sleep.max(MIN_INTERVAL));
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = wake.recv() => { tokio::time::sleep(MIN_INTERVAL).await; wake = wake.resubscribe(); }
+            _ = stop.changed() => break,
+        }
+        if *stop.borrow() {
+            break;
+        }
+    }
+    match worker.release().await {
+        Ok(n) if n > 0 => tracing::info!(released = n, "reminder claims given back"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "claims not given back; their leases will end"),
     }
 }
 

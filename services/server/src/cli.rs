@@ -46,6 +46,24 @@ pub enum Command {
         /// Database connections in the pool.
         #[arg(long, env = "HOMEWARD_DB_CONNECTIONS", default_value_t = 16)]
         db_connections: u32,
+        /// SMTP server for reminders: smtp://host:port, smtp://user:pass@host:587?tls=required
+        /// (STARTTLS) or smtps://user:pass@host:465 (TLS). Without it, reminders are written as
+        /// .eml files to the outbox folder.
+        #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+        smtp_url: Option<String>,
+        /// Folder for .eml files when no SMTP server is set.
+        #[arg(long, env = "HOMEWARD_OUTBOX", default_value = "data/outbox")]
+        outbox: std::path::PathBuf,
+        /// The sender of reminders.
+        #[arg(
+            long,
+            env = "HOMEWARD_MAIL_FROM",
+            default_value = "Homeward <homeward@localhost>"
+        )]
+        mail_from: String,
+        /// Do not run the reminder worker in this process (another replica does).
+        #[arg(long, env = "HOMEWARD_NO_SCHEDULER")]
+        no_scheduler: bool,
     },
     /// On an empty database: create the first admin party and print its token.
     Bootstrap {
@@ -119,10 +137,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             max_body_bytes,
             db_connections,
+            smtp_url,
+            outbox,
+            mail_from,
+            no_scheduler,
         } => {
             let mut settings = crate::app::Settings::new(url, listen);
             settings.max_body_bytes = max_body_bytes;
             settings.max_connections = db_connections;
+            settings.smtp_url = smtp_url;
+            settings.outbox_dir = outbox;
+            settings.mail_from = mail_from;
+            settings.scheduler = !no_scheduler;
             let app = crate::app::Application::build(settings).await?;
             app.run_until_stopped(crate::app::shutdown_signal()).await?;
         }

@@ -118,6 +118,8 @@ async fn serve_answers_and_stops_on_sigterm() {
     };
     let mut server = Command::new(env!("CARGO_BIN_EXE_homeward"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--outbox")
+        .arg(std::env::temp_dir().join(format!("homeward-outbox-{port}")))
         .env("DATABASE_URL", &db.url)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
