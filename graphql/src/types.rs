@@ -239,6 +239,22 @@ impl PlanObject {
             })
             .collect())
     }
+    /// The reminders armed for this plan, soonest first (case file).
+    async fn scheduled_reminders(&self, ctx: &Context<'_>) -> ApiResult<Vec<ScheduledReminder>> {
+        self.case_file(ctx)?;
+        let mut timers = homeward_workflows::timers::planned_timers(&self.0);
+        timers.sort_by_key(|t| t.fire_at);
+        Ok(timers
+            .into_iter()
+            .map(|t| ScheduledReminder {
+                step_key: t.step.to_string(),
+                kind: t.kind.into(),
+                fire_at: t.fire_at,
+                recipient_role: t.recipient.role().to_owned(),
+                recipient: ID(t.recipient.party().to_string()),
+            })
+            .collect())
+    }
     /// The steps you may see, in plan order.
     async fn steps(&self, ctx: &Context<'_>) -> ApiResult<Vec<StepObject>> {
         let viewer = viewer(ctx)?;
@@ -391,13 +407,29 @@ impl StepObject {
     async fn override_reason(&self) -> Option<&str> {
         self.step().override_reason.as_deref()
     }
+    /// Reminders delivered for this step (escalations included).
     async fn reminders_sent(&self) -> Vec<SentReminder> {
         self.step()
             .reminders_sent
             .iter()
+            .filter(|r| r.failed.is_none())
             .map(|r| SentReminder {
                 kind: r.kind.into(),
                 fire_at: r.fire_at,
+            })
+            .collect()
+    }
+    /// Reminders that could not be delivered after every attempt, and why.
+    async fn reminders_failed(&self) -> Vec<FailedReminder> {
+        self.step()
+            .reminders_sent
+            .iter()
+            .filter_map(|r| {
+                r.failed.as_ref().map(|reason| FailedReminder {
+                    kind: r.kind.into(),
+                    fire_at: r.fire_at,
+                    reason: reason.clone(),
+                })
             })
             .collect()
     }
@@ -433,6 +465,24 @@ pub struct FollowUpOutcome {
 pub struct SentReminder {
     pub kind: ReminderKind,
     pub fire_at: DateTime<Utc>,
+}
+
+#[derive(SimpleObject, Debug, Clone)]
+pub struct FailedReminder {
+    pub kind: ReminderKind,
+    pub fire_at: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// A reminder that will go out (unless the step changes first).
+#[derive(SimpleObject, Debug, Clone)]
+pub struct ScheduledReminder {
+    pub step_key: String,
+    pub kind: ReminderKind,
+    pub fire_at: DateTime<Utc>,
+    /// `assignee`, or `supervisor_of` for an escalation to the case worker's supervisor.
+    pub recipient_role: String,
+    pub recipient: ID,
 }
 
 /// A responsible party: a social worker, supervisor, liaison, partner contact or admin.

@@ -111,6 +111,7 @@ pub struct SmtpCatcher {
     pub addr: SocketAddr,
     messages: Arc<Mutex<Vec<Caught>>>,
     down: Arc<AtomicBool>,
+    refused: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -126,15 +127,18 @@ impl SmtpCatcher {
         let addr = listener.local_addr().expect("an address");
         let messages = Arc::new(Mutex::new(Vec::new()));
         let down = Arc::new(AtomicBool::new(false));
+        let refused = Arc::new(Mutex::new(Vec::new()));
         let task = {
             let messages = messages.clone();
             let down = down.clone();
+            let refused = refused.clone();
             tokio::spawn(async move {
                 while let Ok((socket, _)) = listener.accept().await {
                     let messages = messages.clone();
+                    let refused = refused.clone();
                     let down = down.load(Ordering::SeqCst);
                     tokio::spawn(async move {
-                        let _ = session(socket, messages, down).await;
+                        let _ = session(socket, messages, refused, down).await;
                     });
                 }
             })
@@ -143,6 +147,7 @@ impl SmtpCatcher {
             addr,
             messages,
             down,
+            refused,
             task,
         }
     }
@@ -155,6 +160,14 @@ impl SmtpCatcher {
     /// While down, new connections get `421` and are closed.
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Answers `550` (mailbox unavailable) to `RCPT TO` for this address from now on.
+    pub fn refuse(&self, address: &str) {
+        self.refused
+            .lock()
+            .expect("catcher lock")
+            .push(address.to_ascii_lowercase());
     }
 
     pub fn messages(&self) -> Vec<Caught> {
@@ -177,6 +190,7 @@ impl SmtpCatcher {
 async fn session(
     socket: TcpStream,
     messages: Arc<Mutex<Vec<Caught>>>,
+    refused: Arc<Mutex<Vec<String>>>,
     down: bool,
 ) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
@@ -209,7 +223,15 @@ async fn session(
             to.clear();
             write.write_all(b"250 OK\r\n").await?;
         } else if upper.starts_with("RCPT TO:") {
-            to.push(command[8..].trim().to_owned());
+            let address = command[8..].trim().to_owned();
+            let bare = address.trim_matches(['<', '>']).to_ascii_lowercase();
+            if refused.lock().expect("catcher lock").contains(&bare) {
+                write
+                    .write_all(b"550 5.1.1 mailbox unavailable\r\n")
+                    .await?;
+                continue;
+            }
+            to.push(address);
             write.write_all(b"250 OK\r\n").await?;
         } else if upper == "RSET" {
             from.clear();

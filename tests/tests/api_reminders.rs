@@ -75,6 +75,31 @@ async fn the_server_sends_due_reminders_and_records_them() {
         tokio::time::sleep(StdDuration::from_millis(100)).await;
     }
     assert!(recorded, "reminder_sent is in the history");
+    // The plan shows what went out and what is still to come.
+    let view = api
+        .data(
+            &amina.token,
+            "query($id: ID!) { plan(id: $id) {
+            scheduledReminders { stepKey kind recipientRole }
+            step(key: \"passport\") { remindersSent { kind } remindersFailed { reason } } } }",
+            json!({ "id": plan }),
+        )
+        .await;
+    assert_eq!(
+        view["plan"]["step"]["remindersSent"],
+        json!([{ "kind": "BEFORE_DUE" }])
+    );
+    assert_eq!(view["plan"]["step"]["remindersFailed"], json!([]));
+    let scheduled = view["plan"]["scheduledReminders"].as_array().unwrap();
+    assert!(scheduled
+        .iter()
+        .any(|r| r["stepKey"] == "passport" && r["kind"] == "ON_DUE"));
+    assert!(scheduled
+        .iter()
+        .any(|r| r["kind"] == "ESCALATION" && r["recipientRole"] == "supervisor_of"));
+    assert!(!scheduled
+        .iter()
+        .any(|r| r["stepKey"] == "passport" && r["kind"] == "BEFORE_DUE"));
     // Later passes send nothing again.
     api.clock.advance(Duration::minutes(1));
     tokio::time::sleep(StdDuration::from_millis(600)).await;

@@ -306,3 +306,84 @@ async fn three_workers_deliver_a_thousand_reminders_exactly_once() {
     assert_eq!(ids.len(), 1_000, "no reminder delivered twice");
     assert_eq!(w.recorded().await, 1_000);
 }
+
+#[tokio::test]
+async fn a_refused_reminder_is_recorded_as_failed_and_not_tried_again() {
+    let w = World::new("UTC").await;
+    let plan = w.plan_with_passport().await;
+    w.smtp.refuse("luc@prefecture.example");
+    let scheduler = w.scheduler();
+    w.at(passport_due() - Duration::days(3) + Duration::seconds(30));
+    let pass = scheduler.drain().await.unwrap();
+    assert_eq!((pass.sent, pass.gave_up), (0, 1), "{pass:?}");
+    assert!(w.smtp.messages().is_empty());
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM events WHERE event_type = 'reminder_failed'")
+            .await,
+        1
+    );
+    let reason: String = sqlx::query_scalar(
+        "SELECT payload->>'reason' FROM events WHERE event_type = 'reminder_failed'",
+    )
+    .fetch_one(w.db.pool())
+    .await
+    .unwrap();
+    assert!(reason.contains("550"), "{reason}");
+    // The timer is gone: later passes do not try it again.
+    w.at(passport_due() - Duration::days(2));
+    assert_eq!(scheduler.drain().await.unwrap().gave_up, 0);
+    let loaded = w
+        .handler
+        .load::<Plan>(&plan.stream_id(), homeward_store::ReadUntil::End)
+        .await
+        .unwrap();
+    let passport = loaded
+        .state
+        .unwrap()
+        .steps
+        .into_iter()
+        .find(|s| s.key == key("passport"))
+        .unwrap();
+    assert_eq!(passport.reminders_sent.len(), 1);
+    assert!(passport.reminders_sent[0].failed.is_some());
+}
+
+#[tokio::test]
+async fn a_reminder_that_keeps_failing_is_given_up_after_the_last_attempt() {
+    let w = World::new("UTC").await;
+    w.plan_with_passport().await;
+    w.smtp.set_down(true);
+    // No quiet hours, so that every pass (seven hours apart) may send.
+    let midnight = chrono::NaiveTime::from_hms_opt(0, 0, 0).unwrap();
+    let scheduler = w
+        .scheduler()
+        .with_quiet_hours(homeward_engine::scheduler::QuietHours {
+            start: midnight,
+            end: midnight,
+        });
+    let mut now = passport_due() - Duration::days(3) + Duration::seconds(30);
+    let mut failures = 0;
+    for _ in 0..homeward_engine::scheduler::MAX_ATTEMPTS {
+        w.at(now);
+        let pass = scheduler.drain().await.unwrap();
+        failures += pass.failed;
+        if pass.gave_up == 1 {
+            break;
+        }
+        now += Duration::hours(7); // past any backoff
+    }
+    assert_eq!(
+        failures as i32,
+        homeward_engine::scheduler::MAX_ATTEMPTS - 1
+    );
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM events WHERE event_type = 'reminder_failed'")
+            .await,
+        1
+    );
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM timers WHERE kind = 'before_due'")
+            .await,
+        0
+    );
+}

@@ -214,7 +214,7 @@ fn every_event_type_has_a_fixture_at_every_version_up_to_its_current_one() {
         ("person", variant_names::<PersonEvent>()),
         ("party", variant_names::<PartyEvent>()),
     ];
-    assert_eq!(enums[0].1.len(), 27, "plan event types: {:?}", enums[0].1);
+    assert_eq!(enums[0].1.len(), 28, "plan event types: {:?}", enums[0].1);
     let mut missing = Vec::new();
     let mut expected = BTreeSet::new();
     for (aggregate, names) in &enums {
@@ -457,6 +457,13 @@ fn full_story() -> Vec<PlanEvent> {
             kind: ReminderKind::Escalation,
             fire_at: opened_at() + days(59),
             recipient: CASE_WORKER,
+        })
+        .run(PlanCommand::RecordReminderFailed {
+            step: key("passport"),
+            kind: ReminderKind::OnDue,
+            fire_at: opened_at() + days(45),
+            recipient: LIAISON,
+            reason: "550 mailbox unavailable".to_owned(),
         })
         .returned()
         .withdrew(ConsentPurpose::Return)

@@ -2294,6 +2294,37 @@ fn a_delivered_escalation_is_recorded_as_an_escalation() {
 }
 
 #[test]
+fn a_failed_reminder_is_recorded_once_and_never_armed_again() {
+    let fire_at = opened_at() + days(21);
+    let failed = C::RecordReminderFailed {
+        step: key("origin_contact"),
+        kind: ReminderKind::OnDue,
+        fire_at,
+        recipient: PARTNER,
+        reason: "550 mailbox unavailable".to_owned(),
+    };
+    let story = Story::opened().assigned("origin_contact", PARTNER);
+    given(story.events())
+        .when(failed.clone())
+        .then([E::ReminderFailed {
+            step: key("origin_contact"),
+            kind: ReminderKind::OnDue,
+            fire_at,
+            recipient: PARTNER,
+            reason: "550 mailbox unavailable".to_owned(),
+        }]);
+    let after = story.run(failed.clone());
+    given(after.events())
+        .when(failed)
+        .then_error(PlanError::ReminderAlreadyRecorded);
+    // Nor is it sent later: it is no longer a planned timer.
+    let timers = homeward_workflows::timers::planned_timers(&after.plan());
+    assert!(!timers
+        .iter()
+        .any(|t| t.step == key("origin_contact") && t.kind == ReminderKind::OnDue));
+}
+
+#[test]
 fn the_same_reminder_cannot_be_recorded_twice() {
     let fire_at = opened_at() + days(21);
     let sent = C::RecordReminderSent {
@@ -2348,10 +2379,11 @@ fn command_name(command: &PlanCommand) -> &'static str {
         C::RecordFollowUp { .. } => "RecordFollowUp",
         C::ClosePlan { .. } => "ClosePlan",
         C::RecordReminderSent { .. } => "RecordReminderSent",
+        C::RecordReminderFailed { .. } => "RecordReminderFailed",
     }
 }
 
-const COMMAND_COUNT: usize = 22;
+const COMMAND_COUNT: usize = 23;
 
 #[test]
 fn every_plan_command_is_accepted_in_some_situation() {
@@ -2481,6 +2513,16 @@ fn every_plan_command_is_accepted_in_some_situation() {
                 kind: ReminderKind::Overdue,
                 fire_at: opened_at() + days(52),
                 recipient: LIAISON,
+            },
+        ),
+        (
+            Some(&active),
+            C::RecordReminderFailed {
+                step: key("passport"),
+                kind: ReminderKind::OnDue,
+                fire_at: opened_at() + days(45),
+                recipient: LIAISON,
+                reason: "550 mailbox unavailable".to_owned(),
             },
         ),
     ];

@@ -159,7 +159,11 @@ fn may_command(viewer: &Viewer, plan: &Plan, command: &PlanCommand) -> bool {
     use PlanCommand as C;
     if is_case_team(viewer) {
         // Reminders are recorded by the scheduler alone.
-        return same_organisation(viewer, plan) && !matches!(command, C::RecordReminderSent { .. });
+        return same_organisation(viewer, plan)
+            && !matches!(
+                command,
+                C::RecordReminderSent { .. } | C::RecordReminderFailed { .. }
+            );
     }
     let step_of = |key| plan.step(key).is_some_and(|s| assigned_to(viewer, s));
     match (viewer.role, command) {

@@ -17,7 +17,7 @@ use homeward_store::timer_queue::{ClaimedTimer, TimerQueue};
 use homeward_store::{EventStore, StoreError};
 use homeward_workflows::plan::{Plan, PlanCommand, PlanError};
 use homeward_workflows::timers::{planned_timers, Recipient as TimerRecipient};
-use homeward_workflows::{PartyId, PlanId, StepKey};
+use homeward_workflows::{PartyId, PlanId};
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -27,6 +27,9 @@ use crate::{Clock, CommandError, CommandHandler, CommandMeta};
 
 /// The actor of the events the scheduler records.
 pub const SCHEDULER: PartyId = PartyId(Uuid::from_u128(0x5c4e_d01e_0000_4000_8000_0000_0000_0001));
+
+/// Deliveries tried before a reminder is given up (with the backoff, about four hours).
+pub const MAX_ATTEMPTS: i32 = 8;
 
 /// Namespace of the command ids of recorded reminders: one per timer, so that recording the
 /// same delivery twice (a worker that crashed after sending) appends nothing new.
@@ -95,6 +98,8 @@ pub struct Pass {
     pub deferred: usize,
     /// Delivery failed: retried later.
     pub failed: usize,
+    /// Delivery failed for the last time (or was refused): recorded as `ReminderFailed`.
+    pub gave_up: usize,
 }
 
 #[derive(Clone)]
@@ -166,6 +171,7 @@ impl Worker {
                 Outcome::Dropped => pass.dropped += 1,
                 Outcome::Deferred => pass.deferred += 1,
                 Outcome::Failed => pass.failed += 1,
+                Outcome::GaveUp => pass.gave_up += 1,
             }
         }
         Ok(pass)
@@ -184,6 +190,7 @@ impl Worker {
             total.dropped += pass.dropped;
             total.deferred += pass.deferred;
             total.failed += pass.failed;
+            total.gave_up += pass.gave_up;
         }
     }
 
@@ -271,44 +278,48 @@ impl Worker {
         match self.mailer.send(&render(&reminder, &to)).await {
             Ok(()) => {}
             Err(e) => {
-                let retry = now + backoff(timer.attempts, timer.timer_id);
-                tracing::warn!(timer = %timer.timer_id, attempts = timer.attempts + 1, error = %e, "reminder not sent; retrying later");
-                if matches!(e, MailError::Permanent(_) | MailError::Config(_)) {
-                    tracing::error!(timer = %timer.timer_id, "the mail server refused this reminder");
+                let attempts = timer.attempts + 1;
+                // A refusal will not change on retry; a broken configuration might be fixed.
+                let give_up = matches!(e, MailError::Permanent(_)) || attempts >= MAX_ATTEMPTS;
+                if give_up {
+                    tracing::error!(timer = %timer.timer_id, attempts, error = %e, "reminder given up");
+                    let reason = format!("not delivered after {attempts} attempt(s): {e}");
+                    let command = PlanCommand::RecordReminderFailed {
+                        step: spec.step.clone(),
+                        kind: spec.kind,
+                        fire_at: spec.fire_at,
+                        recipient: PartyId(party.party_id),
+                        reason: reason.chars().take(900).collect(),
+                    };
+                    self.record(plan_id, command, timer.timer_id).await?;
+                    return Ok(Outcome::GaveUp);
                 }
+                let retry = now + backoff(timer.attempts, timer.timer_id);
+                tracing::warn!(timer = %timer.timer_id, attempts, error = %e, "reminder not sent; retrying later");
                 self.queue
                     .extend_claim(self.id, timer.timer_id, retry, true)
                     .await?;
                 return Ok(Outcome::Failed);
             }
         }
-        self.record(
-            plan_id,
-            &spec.step,
-            spec.kind,
-            spec.fire_at,
-            PartyId(party.party_id),
-            timer.timer_id,
-        )
-        .await?;
+        let command = PlanCommand::RecordReminderSent {
+            step: spec.step.clone(),
+            kind: spec.kind,
+            fire_at: spec.fire_at,
+            recipient: PartyId(party.party_id),
+        };
+        self.record(plan_id, command, timer.timer_id).await?;
         Ok(Outcome::Sent)
     }
 
+    /// Records what became of a timer's reminder, once: the command id is derived from the
+    /// timer, so a worker that crashed after sending and a second worker record it only once.
     async fn record(
         &self,
         plan: PlanId,
-        step: &StepKey,
-        kind: homeward_workflows::plan::ReminderKind,
-        fire_at: DateTime<Utc>,
-        recipient: PartyId,
+        command: PlanCommand,
         timer_id: Uuid,
     ) -> Result<(), StoreError> {
-        let command = PlanCommand::RecordReminderSent {
-            step: step.clone(),
-            kind,
-            fire_at,
-            recipient,
-        };
         let meta = CommandMeta::new(SCHEDULER)
             .with_command_id(Uuid::new_v5(&RECORD_NAMESPACE, timer_id.as_bytes()));
         match self
@@ -319,9 +330,9 @@ impl Worker {
             Ok(_) | Err(CommandError::Rejected(PlanError::ReminderAlreadyRecorded)) => Ok(()),
             Err(CommandError::Store(e)) => Err(e),
             Err(other) => {
-                // Sent, but the plan refused the record (it changed meanwhile): the timer is
-                // gone or will be re-derived; say so, do not resend blindly.
-                tracing::warn!(%plan, error = %other, "reminder sent but not recorded");
+                // The plan refused the record (it changed meanwhile, e.g. closed): the timer is
+                // gone with that change; say so rather than resend blindly.
+                tracing::warn!(%plan, error = %other, "reminder outcome not recorded");
                 Ok(())
             }
         }
@@ -333,6 +344,7 @@ enum Outcome {
     Dropped,
     Deferred,
     Failed,
+    GaveUp,
 }
 
 /// Exponential backoff from one minute, doubling per failure up to six hours, with up to a

@@ -123,4 +123,12 @@ pub enum PlanCommand {
         fire_at: DateTime<Utc>,
         recipient: PartyId,
     },
+    /// The scheduler gives up on a reminder it could not deliver.
+    RecordReminderFailed {
+        step: StepKey,
+        kind: ReminderKind,
+        fire_at: DateTime<Utc>,
+        recipient: PartyId,
+        reason: String,
+    },
 }

@@ -426,6 +426,28 @@ pub(crate) fn decide(
                 }]
             }
         }
+        C::RecordReminderFailed {
+            step,
+            kind,
+            fire_at,
+            recipient,
+            reason,
+        } => {
+            let s = find_step(plan, step)?;
+            if s.reminders_sent
+                .iter()
+                .any(|r| r.kind == *kind && r.fire_at == *fire_at)
+            {
+                return Err(PlanError::ReminderAlreadyRecorded);
+            }
+            vec![E::ReminderFailed {
+                step: step.clone(),
+                kind: *kind,
+                fire_at: *fire_at,
+                recipient: *recipient,
+                reason: bounded("failure reason", reason, MAX_REASON)?,
+            }]
+        }
     })
 }
 

@@ -113,7 +113,7 @@ pub enum PlanError {
     ConsentNotGiven(&'static str),
     #[error("the plan already records consent for {0}")]
     ConsentAlreadyGiven(&'static str),
-    #[error("this reminder was already recorded as sent")]
+    #[error("this reminder was already recorded (as sent or failed)")]
     ReminderAlreadyRecorded,
     #[error(transparent)]
     Text(#[from] TextError),

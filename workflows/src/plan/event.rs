@@ -143,6 +143,16 @@ pub enum PlanEvent {
         fire_at: DateTime<Utc>,
         recipient: PartyId,
     },
+    /// A reminder that could not be delivered after every attempt: it is not tried again, and
+    /// the case team sees why.
+    #[serde(rename = "reminder_failed")]
+    ReminderFailed {
+        step: StepKey,
+        kind: ReminderKind,
+        fire_at: DateTime<Utc>,
+        recipient: PartyId,
+        reason: String,
+    },
 }
 
 impl PlanEvent {
@@ -164,7 +174,8 @@ impl PlanEvent {
             | Self::DocumentStatusUpdated { step, .. }
             | Self::FollowUpRecorded { step, .. }
             | Self::ReminderSent { step, .. }
-            | Self::StepEscalated { step, .. } => Some(step),
+            | Self::StepEscalated { step, .. }
+            | Self::ReminderFailed { step, .. } => Some(step),
             Self::PlanOpened(_)
             | Self::GoalsSet { .. }
             | Self::ConsentRecorded { .. }
@@ -210,6 +221,7 @@ impl DomainEvent for PlanEvent {
             Self::PlanClosed { .. } => "plan_closed",
             Self::ReminderSent { .. } => "reminder_sent",
             Self::StepEscalated { .. } => "step_escalated",
+            Self::ReminderFailed { .. } => "reminder_failed",
         }
     }
 }

@@ -277,11 +277,15 @@ impl ReminderKind {
     }
 }
 
-/// A reminder that went out, so it is not armed again.
+/// A reminder that went out (or, with `failed`, could not be delivered after every attempt),
+/// so it is not armed again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentReminder {
     pub kind: ReminderKind,
     pub fire_at: DateTime<Utc>,
+    /// Why delivery failed, for a reminder that never arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -647,6 +651,22 @@ pub(crate) fn apply(state: Option<Plan>, event: &PlanEvent) -> Option<Plan> {
                 s.reminders_sent.push(SentReminder {
                     kind: *kind,
                     fire_at: *fire_at,
+                    failed: None,
+                });
+            }
+        }
+        PlanEvent::ReminderFailed {
+            step,
+            kind,
+            fire_at,
+            reason,
+            ..
+        } => {
+            if let Some(s) = plan.step_mut(step) {
+                s.reminders_sent.push(SentReminder {
+                    kind: *kind,
+                    fire_at: *fire_at,
+                    failed: Some(reason.clone()),
                 });
             }
         }
