@@ -387,3 +387,32 @@ async fn a_reminder_that_keeps_failing_is_given_up_after_the_last_attempt() {
         0
     );
 }
+
+#[tokio::test]
+async fn timers_held_by_a_worker_that_died_are_delivered_by_another_after_the_lease() {
+    let w = World::new("UTC").await;
+    for _ in 0..5 {
+        w.plan_with_passport().await;
+    }
+    let now = passport_due() - Duration::days(3) + Duration::seconds(30);
+    w.at(now);
+    // A worker claims every due timer and dies before sending any.
+    let dead = uuid::Uuid::new_v4();
+    use homeward_store::timer_queue::TimerQueue;
+    let held =
+        w.db.store
+            .claim_due(dead, now, now + Duration::minutes(5), 100)
+            .await
+            .unwrap();
+    assert_eq!(held.len(), 5);
+    // Another worker finds nothing while the lease holds ...
+    let survivor = w.scheduler().with_lease(Duration::minutes(5));
+    assert_eq!(survivor.drain().await.unwrap().claimed, 0);
+    assert!(w.smtp.messages().is_empty());
+    // ... and delivers them all, once, when it has ended.
+    w.at(now + Duration::minutes(5) + Duration::seconds(1));
+    assert_eq!(survivor.drain().await.unwrap().sent, 5);
+    assert_eq!(w.smtp.wait_for(5, StdDuration::from_secs(5)).await.len(), 5);
+    assert_eq!(w.recorded().await, 5);
+    assert_eq!(survivor.drain().await.unwrap().claimed, 0);
+}

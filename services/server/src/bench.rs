@@ -33,7 +33,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10_000)]
     pub api_plans: usize,
     /// Which measurements to run.
-    #[arg(long, value_delimiter = ',', default_value = "append,fold,rebuild,api")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "append,fold,rebuild,api,timers"
+    )]
     pub phases: Vec<Phase>,
 }
 
@@ -44,6 +48,8 @@ pub enum Phase {
     Rebuild,
     /// The GraphQL API under 32 clients (see `bench_api`).
     Api,
+    /// Claiming due timers among 1,000 and 1,000,000 future ones (see `bench_timers`).
+    Timers,
 }
 
 /// Opens a plan from the standard template (12 events).
@@ -100,6 +106,12 @@ pub async fn run(server_url: &str, args: BenchArgs) -> anyhow::Result<()> {
         // A database of its own: the other phases delete and rebuild what they wrote.
         let scratch = Scratch::create(server_url).await?;
         let result = crate::bench_api::run(&scratch.url, args.api_plans, args.seconds).await;
+        scratch.drop_database().await?;
+        result?;
+    }
+    if args.phases.contains(&Phase::Timers) {
+        let scratch = Scratch::create(server_url).await?;
+        let result = crate::bench_timers::run(&scratch.url, args.seconds).await;
         scratch.drop_database().await?;
         result?;
     }

@@ -5,5 +5,6 @@
 pub mod app;
 pub mod bench;
 mod bench_api;
+mod bench_timers;
 pub mod cli;
 pub mod telemetry;
