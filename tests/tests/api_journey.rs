@@ -75,8 +75,9 @@ async fn a_survivors_return_from_opening_to_closing() {
             json!({ "id": plan_id }),
         )
         .await;
-    // Give the server a moment to register the subscription before events happen.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Give the server a moment to register the subscription before events happen (the
+    // protocol has no acknowledgement of a subscription).
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
 
     // Personalisation: goals, assignments, an extra step, consent.
     let v = json!({ "id": plan_id, "liaison": liaison.id, "partner": partner.id });

@@ -32,7 +32,7 @@ async fn a_partner_hears_of_the_task_assigned_to_her_as_it_happens() {
             json!({}),
         )
         .await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
     let person = api
         .data(
             &worker.token,
