@@ -80,6 +80,41 @@ pub fn page_complexity(first: Option<i32>, item: usize) -> usize {
     items as usize * item.max(1)
 }
 
+/// The page to ask the store for: one row more than wanted, to learn whether more follow.
+pub fn probe(page: homeward_store::reads::Page) -> homeward_store::reads::Page {
+    homeward_store::reads::Page {
+        limit: page.limit + 1,
+        ..page
+    }
+}
+
+/// The rows of a page out of the rows of its [`probe`], and whether more follow.
+pub fn split_page<R>(page: homeward_store::reads::Page, mut rows: Vec<R>) -> (Vec<R>, bool) {
+    let has_next = rows.len() as i64 > page.limit;
+    rows.truncate(page.limit as usize);
+    (rows, has_next)
+}
+
+/// A Relay connection of a page's rows, each with its offset as cursor; rows that `node` turns
+/// into `None` (not for this viewer) are left out.
+pub fn connection<R, T: async_graphql::OutputType>(
+    page: homeward_store::reads::Page,
+    rows: Vec<R>,
+    has_next: bool,
+    mut node: impl FnMut(R) -> Option<T>,
+) -> async_graphql::connection::Connection<String, T> {
+    let mut connection = async_graphql::connection::Connection::new(page.offset > 0, has_next);
+    for (i, row) in rows.into_iter().enumerate() {
+        if let Some(node) = node(row) {
+            connection.edges.push(async_graphql::connection::Edge::new(
+                encode_cursor(page.offset as usize + i),
+                node,
+            ));
+        }
+    }
+    connection
+}
+
 /// Cursors are opaque to clients; inside they are offsets.
 pub fn encode_cursor(offset: usize) -> String {
     use base64::Engine;

@@ -1,6 +1,6 @@
 //! Parties (the people who do the work) and their tokens.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Object, ID};
 use homeward_engine::authz::{self, Action};
 use homeward_engine::{tokens, CommandMeta};
@@ -36,28 +36,14 @@ impl PartyQuery {
     ) -> ApiResult<Connection<String, PartyObject>> {
         authz::authorize(viewer(ctx)?, Action::ReadParties)?;
         let page = inputs::page(first, after.as_deref())?;
-        let mut rows = services(ctx)
+        let rows = services(ctx)
             .reads
-            .parties(
-                organisation.as_deref(),
-                homeward_store::reads::Page {
-                    limit: page.limit + 1,
-                    ..page
-                },
-            )
+            .parties(organisation.as_deref(), inputs::probe(page))
             .await?;
-        let has_next = rows.len() as i64 > page.limit;
-        rows.truncate(page.limit as usize);
-        let mut connection = Connection::new(page.offset > 0, has_next);
-        connection
-            .edges
-            .extend(rows.into_iter().enumerate().map(|(i, row)| {
-                Edge::new(
-                    inputs::encode_cursor(page.offset as usize + i),
-                    PartyObject(std::sync::Arc::new(row)),
-                )
-            }));
-        Ok(connection)
+        let (rows, has_next) = inputs::split_page(page, rows);
+        Ok(inputs::connection(page, rows, has_next, |row| {
+            Some(PartyObject(std::sync::Arc::new(row)))
+        }))
     }
 }
 

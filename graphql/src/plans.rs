@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, Object, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 use homeward_engine::authz::{self, Action};
@@ -107,20 +107,11 @@ impl PlanQuery {
         };
         let page = inputs::page(first, after.as_deref())?;
         let s = services(ctx);
-        let mut rows = s
+        let rows = s
             .reads
-            .plans(
-                &scope,
-                &filter,
-                s.clock.now(),
-                homeward_store::reads::Page {
-                    limit: page.limit + 1,
-                    ..page
-                },
-            )
+            .plans(&scope, &filter, s.clock.now(), inputs::probe(page))
             .await?;
-        let has_next = rows.len() as i64 > page.limit;
-        rows.truncate(page.limit as usize);
+        let (rows, has_next) = inputs::split_page(page, rows);
         let keys: Vec<PlanAt> = rows
             .iter()
             .map(|r| PlanAt {
@@ -132,17 +123,12 @@ impl PlanQuery {
         loaders(ctx)
             .prime_parties(plans.values().map(|p| p.as_ref()))
             .await?;
-        let mut connection = Connection::new(page.offset > 0, has_next);
-        for (i, key) in keys.iter().enumerate() {
-            let Some(plan) = plans.get(key) else { continue };
-            if authz::authorize(viewer, Action::ReadPlan(plan)).is_ok() {
-                connection.edges.push(Edge::new(
-                    inputs::encode_cursor(page.offset as usize + i),
-                    PlanObject(plan.clone()),
-                ));
-            }
-        }
-        Ok(connection)
+        Ok(inputs::connection(page, keys, has_next, |key| {
+            plans
+                .get(&key)
+                .filter(|plan| authz::authorize(viewer, Action::ReadPlan(plan)).is_ok())
+                .map(|plan| PlanObject(plan.clone()))
+        }))
     }
 
     /// The events of a plan, oldest first, with who did what and when (case file).
@@ -161,23 +147,12 @@ impl PlanQuery {
             .store()
             .read_stream_after(&plan.id.stream_id(), page.offset as u64)
             .await?;
-        let has_next = events.len() as i64 > page.limit;
-        let mut connection = Connection::new(page.offset > 0, has_next);
-        for (i, e) in events.iter().take(page.limit as usize).enumerate() {
-            let data = serde_json::from_str(&e.payload).map_err(|e| ApiError::internal(&e))?;
-            connection.edges.push(Edge::new(
-                inputs::encode_cursor(page.offset as usize + i),
-                PlanHistoryEntry {
-                    version: e.stream_version,
-                    event_type: e.event_type.clone(),
-                    occurred_at: e.occurred_at,
-                    recorded_at: e.recorded_at,
-                    data: async_graphql::Json(data),
-                    actor: e.metadata.actor.0,
-                },
-            ));
-        }
-        Ok(connection)
+        let (events, has_next) = inputs::split_page(page, events);
+        let entries = events
+            .iter()
+            .map(PlanHistoryEntry::from_recorded)
+            .collect::<ApiResult<Vec<_>>>()?;
+        Ok(inputs::connection(page, entries, has_next, Some))
     }
 
     /// The plan as it stood at a past instant (case file).

@@ -38,19 +38,6 @@ fn events(
     })
 }
 
-fn entry(event: &RecordedEvent) -> ApiResult<PlanHistoryEntry> {
-    Ok(PlanHistoryEntry {
-        version: event.stream_version,
-        event_type: event.event_type.clone(),
-        occurred_at: event.occurred_at,
-        recorded_at: event.recorded_at,
-        data: async_graphql::Json(
-            serde_json::from_str(&event.payload).map_err(|e| ApiError::internal(&e))?,
-        ),
-        actor: event.metadata.actor.0,
-    })
-}
-
 /// The viewer's tasks an event changed: the step it is about, or all of theirs in the plan
 /// when it is about the plan as a whole (arrival moves every follow-up date).
 async fn touched_tasks(
@@ -108,7 +95,7 @@ impl Subscription {
                 Ok(e) => e.stream_id == stream_id && e.stream_version > after,
                 Err(_) => true,
             };
-            async move { keep.then(|| e.and_then(|e| entry(&e))) }
+            async move { keep.then(|| e.and_then(|e| PlanHistoryEntry::from_recorded(&e))) }
         }))
     }
 

@@ -1,6 +1,6 @@
 //! The inbox: the steps assigned to a party, soonest due first.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, Object, ID};
 use chrono::{DateTime, Utc};
 use homeward_engine::authz;
@@ -67,29 +67,13 @@ impl TaskQuery {
         };
         let page = inputs::page(first, after.as_deref())?;
         let s = services(ctx);
-        let mut rows = s
+        let rows = s
             .reads
-            .tasks(
-                &scope,
-                &task_filter,
-                s.clock.now(),
-                homeward_store::reads::Page {
-                    limit: page.limit + 1,
-                    ..page
-                },
-            )
+            .tasks(&scope, &task_filter, s.clock.now(), inputs::probe(page))
             .await?;
-        let has_next = rows.len() as i64 > page.limit;
-        rows.truncate(page.limit as usize);
-        let mut connection = Connection::new(page.offset > 0, has_next);
-        connection
-            .edges
-            .extend(rows.into_iter().enumerate().map(|(i, row)| {
-                Edge::new(
-                    inputs::encode_cursor(page.offset as usize + i),
-                    Task::new(row),
-                )
-            }));
-        Ok(connection)
+        let (rows, has_next) = inputs::split_page(page, rows);
+        Ok(inputs::connection(page, rows, has_next, |row| {
+            Some(Task::new(row))
+        }))
     }
 }

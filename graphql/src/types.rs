@@ -688,6 +688,22 @@ pub struct PlanHistoryEntry {
     pub actor: Uuid,
 }
 
+impl PlanHistoryEntry {
+    /// The entry of a stored plan event (its payload as recorded).
+    pub fn from_recorded(event: &homeward_store::RecordedEvent) -> ApiResult<Self> {
+        Ok(Self {
+            version: event.stream_version,
+            event_type: event.event_type.clone(),
+            occurred_at: event.occurred_at,
+            recorded_at: event.recorded_at,
+            data: async_graphql::Json(
+                serde_json::from_str(&event.payload).map_err(|e| ApiError::internal(&e))?,
+            ),
+            actor: event.metadata.actor.0,
+        })
+    }
+}
+
 #[ComplexObject]
 impl PlanHistoryEntry {
     /// Who did it.
