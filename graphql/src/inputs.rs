@@ -347,6 +347,39 @@ impl PartyInput {
     }
 }
 
+/// Quiet hours as two `HH:MM` times in the party's time zone; equal times mean none.
+#[derive(InputObject, Debug, Clone)]
+pub struct QuietHoursInput {
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(InputObject, Debug, Clone)]
+pub struct ReminderSettingsInput {
+    /// ISO 639-1 language code reminders are written in: `en`, `fr` and `es` have their own
+    /// text, any other gets English.
+    pub language: String,
+    /// IANA time zone, for example `Africa/Lagos`.
+    pub time_zone: String,
+    /// Default 20:00–08:00.
+    pub quiet_hours: Option<QuietHoursInput>,
+    /// A cron expression (minute hour day-of-month month day-of-week) in the party's time zone,
+    /// at most hourly; none for no digest.
+    pub digest_schedule: Option<String>,
+}
+
+impl ReminderSettingsInput {
+    /// Validation happens in the domain, which says what to fix.
+    pub fn into_domain(self) -> homeward_workflows::party::ReminderSettingsInput {
+        homeward_workflows::party::ReminderSettingsInput {
+            language: self.language,
+            time_zone: self.time_zone,
+            digest_cron: self.digest_schedule,
+            quiet_hours: self.quiet_hours.map(|q| (q.start, q.end)),
+        }
+    }
+}
+
 /// The command id of a request: a client's idempotency key (scoped to the client, so that two
 /// parties never share one), or a fresh id.
 pub fn command_id(viewer: PartyId, key: Option<&str>) -> ApiResult<Uuid> {

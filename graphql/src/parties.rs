@@ -8,7 +8,7 @@ use homeward_workflows::party::{Party, PartyCommand};
 use homeward_workflows::PartyId;
 
 use crate::error::command_error;
-use crate::inputs::{self, party_id, uuid, PartyInput};
+use crate::inputs::{self, party_id, uuid, PartyInput, ReminderSettingsInput};
 use crate::types::{party, CreatedToken, PartyObject};
 use crate::{services, viewer, ApiError, ApiResult, Code};
 
@@ -58,7 +58,11 @@ async fn run(
     idempotency_key: Option<String>,
 ) -> ApiResult<PartyObject> {
     let viewer = viewer(ctx)?;
-    authz::authorize(viewer, Action::ManageParties)?;
+    let action = match command {
+        PartyCommand::SetReminderSettings(_) => Action::SetReminderSettings(party),
+        _ => Action::ManageParties,
+    };
+    authz::authorize(viewer, action)?;
     let mut meta = CommandMeta::new(viewer.party).with_command_id(inputs::command_id(
         viewer.party,
         idempotency_key.as_deref(),
@@ -111,6 +115,23 @@ impl PartyMutation {
             details: input.into_domain()?,
         };
         let party = party_id("id", &id)?;
+        run(ctx, party, command, expected_version, idempotency_key).await
+    }
+
+    /// Sets when and how a party hears from Homeward, replacing all of it: the language and
+    /// time zone reminders are written in, quiet hours (default 20:00–08:00 in that zone) and an
+    /// optional digest of open and overdue tasks on a cron schedule in that zone, e.g.
+    /// `0 8 * * Mon` for Mondays at 08:00. Each party sets their own; admins anyone's.
+    async fn set_reminder_settings(
+        &self,
+        ctx: &Context<'_>,
+        party: ID,
+        input: ReminderSettingsInput,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PartyObject> {
+        let party = party_id("party", &party)?;
+        let command = PartyCommand::SetReminderSettings(input.into_domain());
         run(ctx, party, command, expected_version, idempotency_key).await
     }
 

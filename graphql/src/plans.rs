@@ -739,6 +739,28 @@ impl StepMutation {
         .await
     }
 
+    /// The assignee acknowledges the task: seen, and taken on.
+    async fn acknowledge_step(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        step: String,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let command = PlanCommand::AcknowledgeStep {
+            step: step_key(&step)?,
+        };
+        run(
+            ctx,
+            uuid("planId", &plan_id)?,
+            command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
     /// Completes a step. A follow-up visit is completed with its `outcome`.
     async fn complete_step(
         &self,

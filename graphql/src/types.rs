@@ -46,7 +46,7 @@ remote_enum!(Wellbeing = "domain::Wellbeing" { Good, Fair, Poor, AtRisk });
 remote_enum!(ConcernArea = "domain::ConcernArea" {
     Safety, Health, Housing, Income, Education, Family, Legal, Stigma, Other
 });
-remote_enum!(ReminderKind = "domain::ReminderKind" { BeforeDue, OnDue, Overdue, Escalation });
+remote_enum!(ReminderKind = "domain::ReminderKind" { BeforeDue, OnDue, Overdue, Escalation, ReintegrationPlanDue });
 remote_enum!(Milestone = "domain::Milestone" { PlanOpened, Departure, Arrival });
 remote_enum!(PartyRole = "homeward_workflows::party::PartyRole" {
     SocialWorker, Supervisor, GovernmentLiaison, PartnerContact, Admin
@@ -407,6 +407,10 @@ impl StepObject {
     async fn override_reason(&self) -> Option<&str> {
         self.step().override_reason.as_deref()
     }
+    /// The assignee acknowledged the task (from the API or a partner link).
+    async fn acknowledged(&self) -> bool {
+        self.step().acknowledged
+    }
     /// Reminders delivered for this step (escalations included).
     async fn reminders_sent(&self) -> Vec<SentReminder> {
         self.step()
@@ -520,6 +524,45 @@ impl PartyObject {
     }
     async fn supervisor(&self, ctx: &Context<'_>) -> ApiResult<Option<PartyObject>> {
         party(ctx, self.0.supervisor).await
+    }
+    /// When and how this party hears from Homeward.
+    async fn reminder_settings(&self, ctx: &Context<'_>) -> ApiResult<ReminderSettings> {
+        let stream = homeward_workflows::PartyId(self.0.party_id).stream_id();
+        let party = services(ctx)
+            .handler
+            .load_latest::<homeward_workflows::party::Party>(&stream)
+            .await?
+            .state
+            .ok_or_else(|| ApiError::internal(&"a listed party without a stream"))?;
+        Ok(ReminderSettings(party))
+    }
+}
+
+/// A party's quiet hours and digest schedule (language and time zone are on the party).
+#[derive(Debug, Clone)]
+pub struct ReminderSettings(homeward_workflows::party::Party);
+
+#[Object]
+impl ReminderSettings {
+    /// Start of the quiet hours, `HH:MM` in the party's time zone.
+    async fn quiet_hours_start(&self) -> String {
+        self.0
+            .reminders
+            .quiet_hours
+            .start
+            .format("%H:%M")
+            .to_string()
+    }
+    async fn quiet_hours_end(&self) -> String {
+        self.0.reminders.quiet_hours.end.format("%H:%M").to_string()
+    }
+    /// The digest's cron expression, if the party has one.
+    async fn digest_schedule(&self) -> Option<&str> {
+        self.0.reminders.digest.as_ref().map(|d| d.cron.as_str())
+    }
+    /// When the next digest goes out.
+    async fn next_digest_at(&self) -> Option<DateTime<Utc>> {
+        self.0.next_digest_at()
     }
 }
 

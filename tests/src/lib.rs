@@ -86,6 +86,7 @@ impl TestDb {
             ("step_view", "plan_id, step_key"),
             ("party_view", "party_id"),
             ("timers", "timer_id"),
+            ("digests", "party_id"),
         ] {
             let rows: Option<serde_json::Value> = sqlx::query_scalar(&format!(
                 "SELECT jsonb_agg(to_jsonb(t) ORDER BY {order}) FROM {table} t"

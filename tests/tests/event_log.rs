@@ -12,7 +12,7 @@ use homeward_store::{
     ReadUntil, StoreError,
 };
 use homeward_tests::{key, open_standard_plan, register_party, start_time, TestDb};
-use homeward_workflows::party::PartyRole;
+use homeward_workflows::party::{Party, PartyCommand, PartyRole, ReminderSettingsInput};
 use homeward_workflows::plan::{ConsentPurpose, DocumentStatus, Plan, PlanCommand, PlanEvent};
 use homeward_workflows::{PartyId, PlanId};
 use serde_json::json;
@@ -282,6 +282,28 @@ async fn commands_update_the_read_models_in_the_same_transaction_and_a_rebuild_r
         4
     );
     assert_eq!(db.count("SELECT count(*) FROM party_view").await, 2);
+    // A digest schedule puts the liaison's next digest in the digest table.
+    handler
+        .handle::<Party>(
+            &liaison.stream_id(),
+            &PartyCommand::SetReminderSettings(ReminderSettingsInput {
+                language: "fr".to_owned(),
+                time_zone: "Europe/Paris".to_owned(),
+                digest_cron: Some("0 8 * * Mon".to_owned()),
+                quiet_hours: None,
+            }),
+            meta(),
+        )
+        .await
+        .unwrap();
+    let due: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT due_at FROM digests WHERE party_id = $1")
+            .bind(liaison.0)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    // The clock is Sunday 1 March 2026, 21:00 UTC: Monday 08:00 in Paris is 07:00 UTC.
+    assert_eq!(due.to_rfc3339(), "2026-03-02T07:00:00+00:00");
 
     let before = db.projection_snapshot().await;
     let report = rebuild(db.pool()).await.unwrap();

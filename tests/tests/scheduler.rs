@@ -14,7 +14,7 @@ use homeward_engine::{CommandHandler, CommandMeta, FixedClock};
 use homeward_store::EventStore;
 use homeward_tests::smtp::SmtpCatcher;
 use homeward_tests::{key, open_standard_plan, party_details, start_time, TestDb};
-use homeward_workflows::party::{Party, PartyCommand, PartyRole};
+use homeward_workflows::party::{Party, PartyCommand, PartyRole, ReminderSettingsInput};
 use homeward_workflows::plan::{ConsentPurpose, Plan, PlanCommand};
 use homeward_workflows::{PartyId, PlanId};
 
@@ -353,14 +353,21 @@ async fn a_reminder_that_keeps_failing_is_given_up_after_the_last_attempt() {
     let w = World::new("UTC").await;
     w.plan_with_passport().await;
     w.smtp.set_down(true);
-    // No quiet hours, so that every pass (seven hours apart) may send.
-    let midnight = chrono::NaiveTime::from_hms_opt(0, 0, 0).unwrap();
-    let scheduler = w
-        .scheduler()
-        .with_quiet_hours(homeward_engine::scheduler::QuietHours {
-            start: midnight,
-            end: midnight,
-        });
+    // The liaison wants no quiet hours, so that every pass (seven hours apart) may send.
+    w.handler
+        .handle::<Party>(
+            &w.liaison.stream_id(),
+            &PartyCommand::SetReminderSettings(ReminderSettingsInput {
+                language: "fr".into(),
+                time_zone: "UTC".into(),
+                digest_cron: None,
+                quiet_hours: Some(("00:00".into(), "00:00".into())),
+            }),
+            CommandMeta::new(w.liaison),
+        )
+        .await
+        .unwrap();
+    let scheduler = w.scheduler();
     let mut now = passport_due() - Duration::days(3) + Duration::seconds(30);
     let mut failures = 0;
     for _ in 0..homeward_engine::scheduler::MAX_ATTEMPTS {

@@ -16,6 +16,7 @@ pub mod party;
 pub mod person;
 pub mod personal;
 pub mod plan;
+pub mod schedule;
 pub mod template;
 pub mod text;
 pub mod timers;

@@ -4,8 +4,11 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use chrono::{DateTime, Utc};
+
 use crate::aggregate::{Aggregate, Context, DomainEvent};
 use crate::ids::PartyId;
+use crate::schedule::{DigestCron, QuietHours, ScheduleError};
 use crate::text::{bounded, email, time_zone, CountryCode, Language, TextError};
 
 pub const MAX_NAME: usize = 200;
@@ -71,11 +74,53 @@ pub struct PartyProfile {
     pub supervisor: Option<PartyId>,
 }
 
+/// How and when a party hears from the scheduler.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderSettings {
+    pub quiet_hours: QuietHours,
+    pub digest: Option<Digest>,
+}
+
+/// A digest of open and overdue tasks on a cron schedule in the party's time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    pub cron: DigestCron,
+    /// When the schedule was set: the first digest is the first occurrence after it.
+    pub since: DateTime<Utc>,
+    /// The occurrence the last digest covered (sent or given up).
+    pub last_covered: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Party {
     pub id: PartyId,
     pub version: u64,
     pub profile: PartyProfile,
+    #[serde(default)]
+    pub reminders: ReminderSettings,
+}
+
+impl Party {
+    /// When the next digest is due, if the party has a schedule.
+    pub fn next_digest_at(&self) -> Option<DateTime<Utc>> {
+        let digest = self.reminders.digest.as_ref()?;
+        let after = digest
+            .last_covered
+            .unwrap_or(digest.since)
+            .max(digest.since);
+        digest.cron.next_after(after, &self.profile.time_zone)
+    }
+}
+
+/// Reminder settings as given (before validation). They replace the settings as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderSettingsInput {
+    pub language: String,
+    pub time_zone: String,
+    /// `None`: no digest.
+    pub digest_cron: Option<String>,
+    /// `None`: the default quiet hours (20:00–08:00).
+    pub quiet_hours: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +131,18 @@ pub enum PartyCommand {
     },
     Update {
         details: PartyDetails,
+    },
+    SetReminderSettings(ReminderSettingsInput),
+    /// The scheduler reports the digest it delivered for the occurrence `covering`.
+    RecordDigestSent {
+        covering: DateTime<Utc>,
+        open_tasks: u32,
+        overdue_tasks: u32,
+    },
+    /// The scheduler gives up on the digest for `covering`.
+    RecordDigestFailed {
+        covering: DateTime<Utc>,
+        reason: String,
     },
 }
 
@@ -98,6 +155,25 @@ pub enum PartyEvent {
     },
     #[serde(rename = "party_updated")]
     PartyUpdated { profile: PartyProfile },
+    #[serde(rename = "reminder_settings_changed")]
+    ReminderSettingsChanged {
+        language: Language,
+        time_zone: String,
+        quiet_hours: QuietHours,
+        digest: Option<DigestCron>,
+        changed_at: DateTime<Utc>,
+    },
+    #[serde(rename = "digest_sent")]
+    DigestSent {
+        covering: DateTime<Utc>,
+        open_tasks: u32,
+        overdue_tasks: u32,
+    },
+    #[serde(rename = "digest_failed")]
+    DigestFailed {
+        covering: DateTime<Utc>,
+        reason: String,
+    },
 }
 
 impl DomainEvent for PartyEvent {
@@ -105,6 +181,9 @@ impl DomainEvent for PartyEvent {
         match self {
             Self::PartyRegistered { .. } => "party_registered",
             Self::PartyUpdated { .. } => "party_updated",
+            Self::ReminderSettingsChanged { .. } => "reminder_settings_changed",
+            Self::DigestSent { .. } => "digest_sent",
+            Self::DigestFailed { .. } => "digest_failed",
         }
     }
 }
@@ -117,8 +196,14 @@ pub enum PartyError {
     NotRegistered,
     #[error("a party cannot be its own supervisor")]
     OwnSupervisor,
+    #[error("this party has no digest schedule")]
+    NoDigest,
+    #[error("the digest for {0} is already recorded")]
+    DigestAlreadyRecorded(DateTime<Utc>),
     #[error(transparent)]
     Text(#[from] TextError),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
 }
 
 fn validate(id: PartyId, d: &PartyDetails) -> Result<PartyProfile, PartyError> {
@@ -149,12 +234,38 @@ impl Aggregate for Party {
                 id: *party_id,
                 version: 1,
                 profile: profile.clone(),
+                reminders: ReminderSettings::default(),
             }),
             (None, _) => None,
             (Some(mut p), e) => {
                 p.version += 1;
-                if let PartyEvent::PartyUpdated { profile } = e {
-                    p.profile = profile.clone();
+                match e {
+                    PartyEvent::PartyRegistered { .. } => {}
+                    PartyEvent::PartyUpdated { profile } => p.profile = profile.clone(),
+                    PartyEvent::ReminderSettingsChanged {
+                        language,
+                        time_zone,
+                        quiet_hours,
+                        digest,
+                        changed_at,
+                    } => {
+                        p.profile.language = language.clone();
+                        p.profile.time_zone = time_zone.clone();
+                        p.reminders = ReminderSettings {
+                            quiet_hours: *quiet_hours,
+                            digest: digest.clone().map(|cron| Digest {
+                                cron,
+                                since: *changed_at,
+                                last_covered: None,
+                            }),
+                        };
+                    }
+                    PartyEvent::DigestSent { covering, .. }
+                    | PartyEvent::DigestFailed { covering, .. } => {
+                        if let Some(d) = &mut p.reminders.digest {
+                            d.last_covered = Some(*covering);
+                        }
+                    }
                 }
                 Some(p)
             }
@@ -164,7 +275,7 @@ impl Aggregate for Party {
     fn decide(
         state: Option<&Self>,
         command: &PartyCommand,
-        _ctx: &Context,
+        ctx: &Context,
     ) -> Result<Vec<PartyEvent>, PartyError> {
         match (state, command) {
             (None, PartyCommand::Register { party_id, details }) => {
@@ -174,10 +285,58 @@ impl Aggregate for Party {
                 }])
             }
             (Some(_), PartyCommand::Register { .. }) => Err(PartyError::AlreadyRegistered),
-            (None, PartyCommand::Update { .. }) => Err(PartyError::NotRegistered),
             (Some(p), PartyCommand::Update { details }) => Ok(vec![PartyEvent::PartyUpdated {
                 profile: validate(p.id, details)?,
             }]),
+            (None, _) => Err(PartyError::NotRegistered),
+            (Some(_), PartyCommand::SetReminderSettings(input)) => {
+                Ok(vec![PartyEvent::ReminderSettingsChanged {
+                    language: Language::parse(&input.language)?,
+                    time_zone: time_zone(&input.time_zone)?.name().to_owned(),
+                    quiet_hours: match &input.quiet_hours {
+                        Some((start, end)) => QuietHours::parse(start, end)?,
+                        None => QuietHours::default(),
+                    },
+                    digest: input
+                        .digest_cron
+                        .as_deref()
+                        .map(DigestCron::parse)
+                        .transpose()?,
+                    changed_at: ctx.now,
+                }])
+            }
+            (
+                Some(p),
+                PartyCommand::RecordDigestSent {
+                    covering,
+                    open_tasks,
+                    overdue_tasks,
+                },
+            ) => {
+                digest_not_yet_recorded(p, *covering)?;
+                Ok(vec![PartyEvent::DigestSent {
+                    covering: *covering,
+                    open_tasks: *open_tasks,
+                    overdue_tasks: *overdue_tasks,
+                }])
+            }
+            (Some(p), PartyCommand::RecordDigestFailed { covering, reason }) => {
+                digest_not_yet_recorded(p, *covering)?;
+                Ok(vec![PartyEvent::DigestFailed {
+                    covering: *covering,
+                    reason: reason.chars().take(900).collect(),
+                }])
+            }
         }
     }
+}
+
+/// A digest is recorded once per occurrence, in order: a worker that crashed after sending and
+/// another that sent it again record it only once.
+fn digest_not_yet_recorded(p: &Party, covering: DateTime<Utc>) -> Result<(), PartyError> {
+    let digest = p.reminders.digest.as_ref().ok_or(PartyError::NoDigest)?;
+    if digest.last_covered.is_some_and(|last| last >= covering) {
+        return Err(PartyError::DigestAlreadyRecorded(covering));
+    }
+    Ok(())
 }

@@ -10,7 +10,11 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::ids::{PartyId, PlanId, StepKey};
-use crate::plan::{ConsentPurpose, Plan, PlanStatus, ReminderKind, Step};
+use crate::plan::{ConsentPurpose, Plan, PlanStatus, ReminderKind, Step, StepKind, StepStatus};
+
+/// How long after arrival the reintegration plan should be done before the case worker is
+/// reminded.
+pub const REINTEGRATION_PLAN_DAYS: u32 = 30;
 
 /// Who a timer notifies when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -19,18 +23,21 @@ pub enum Recipient {
     Assignee(PartyId),
     /// The supervisor of this party (the plan's case worker), resolved when the timer fires.
     SupervisorOf(PartyId),
+    /// The plan's case worker.
+    CaseWorker(PartyId),
 }
 
 impl Recipient {
     pub fn party(&self) -> PartyId {
         match self {
-            Self::Assignee(p) | Self::SupervisorOf(p) => *p,
+            Self::Assignee(p) | Self::SupervisorOf(p) | Self::CaseWorker(p) => *p,
         }
     }
     pub fn role(&self) -> &'static str {
         match self {
             Self::Assignee(_) => "assignee",
             Self::SupervisorOf(_) => "supervisor_of",
+            Self::CaseWorker(_) => "case_worker",
         }
     }
 }
@@ -85,7 +92,42 @@ pub fn planned_timers(plan: &Plan) -> Vec<TimerSpec> {
     for step in &plan.steps {
         step_timers(plan, step, &mut timers);
     }
+    if let Some(timer) = reintegration_plan_timer(plan) {
+        timers.push(timer);
+    }
     timers
+}
+
+/// A month after arrival, the case worker hears if no reintegration support step is done yet
+/// (the reminder hangs on the first open one).
+fn reintegration_plan_timer(plan: &Plan) -> Option<TimerSpec> {
+    let arrived_at = plan.arrived_at?;
+    let mut reintegration = plan
+        .steps
+        .iter()
+        .filter(|s| s.kind == StepKind::ReintegrationSupport);
+    if reintegration.clone().any(|s| s.status == StepStatus::Done) {
+        return None;
+    }
+    let step = reintegration.find(|s| s.status.is_open())?;
+    let kind = ReminderKind::ReintegrationPlanDue;
+    let fire_at = arrived_at + days_(REINTEGRATION_PLAN_DAYS);
+    if step
+        .reminders_sent
+        .iter()
+        .any(|r| r.kind == kind && r.fire_at == fire_at)
+    {
+        return None;
+    }
+    let recipient = Recipient::CaseWorker(plan.case_worker);
+    Some(TimerSpec {
+        id: timer_id(plan.id, &step.key, kind, fire_at, recipient),
+        plan_id: plan.id,
+        step: step.key.clone(),
+        kind,
+        fire_at,
+        recipient,
+    })
 }
 
 fn step_timers(plan: &Plan, step: &Step, out: &mut Vec<TimerSpec>) {

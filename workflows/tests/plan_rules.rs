@@ -2370,6 +2370,7 @@ fn command_name(command: &PlanCommand) -> &'static str {
         C::BlockStep { .. } => "BlockStep",
         C::UnblockStep { .. } => "UnblockStep",
         C::CompleteStep { .. } => "CompleteStep",
+        C::AcknowledgeStep { .. } => "AcknowledgeStep",
         C::CancelStep { .. } => "CancelStep",
         C::UpdateDocumentStatus { .. } => "UpdateDocumentStatus",
         C::RecordConsent { .. } => "RecordConsent",
@@ -2383,7 +2384,7 @@ fn command_name(command: &PlanCommand) -> &'static str {
     }
 }
 
-const COMMAND_COUNT: usize = 23;
+const COMMAND_COUNT: usize = 24;
 
 #[test]
 fn every_plan_command_is_accepted_in_some_situation() {
@@ -2467,6 +2468,12 @@ fn every_plan_command_is_accepted_in_some_situation() {
             C::CancelStep {
                 step: key("legal_clearance"),
                 reason: "Settled".to_owned(),
+            },
+        ),
+        (
+            Some(&opened),
+            C::AcknowledgeStep {
+                step: key("passport"),
             },
         ),
         (

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use homeward_workflows::party::{
-    Party, PartyCommand, PartyDetails, PartyError, PartyEvent, PartyRole,
+    Party, PartyCommand, PartyDetails, PartyError, PartyEvent, PartyRole, ReminderSettingsInput,
 };
 use homeward_workflows::person::{ContactDetails, Person, PersonCommand, PersonError, PersonEvent};
 use homeward_workflows::plan::{
@@ -956,6 +956,32 @@ fn party_command() -> impl Strategy<Value = PartyCommand> {
             details
         }),
         party_details().prop_map(|details| PartyCommand::Update { details }),
+        (
+            prop_oneof![Just("es".to_owned()), Just("xx".to_owned())],
+            prop_oneof![
+                Just(None),
+                Just(Some("0 8 * * Mon".to_owned())),
+                Just(Some("* * * * *".to_owned()))
+            ],
+            prop_oneof![
+                Just(None),
+                Just(Some(("21:00".to_owned(), "07:00".to_owned()))),
+                Just(Some(("9pm".to_owned(), "07:00".to_owned())))
+            ],
+        )
+            .prop_map(|(language, digest_cron, quiet_hours)| {
+                PartyCommand::SetReminderSettings(ReminderSettingsInput {
+                    language,
+                    time_zone: "Africa/Lagos".to_owned(),
+                    digest_cron,
+                    quiet_hours,
+                })
+            }),
+        (0i64..400).prop_map(|hours| PartyCommand::RecordDigestSent {
+            covering: now() + Duration::hours(hours),
+            open_tasks: 3,
+            overdue_tasks: 1,
+        }),
     ]
 }
 
@@ -1020,13 +1046,22 @@ proptest! {
         for command in &commands {
             match Party::decide(state.as_ref(), command, &ctx) {
                 Err(error) => match (&state, command) {
-                    (None, PartyCommand::Update { .. }) => {
+                    (None, PartyCommand::Update { .. } | PartyCommand::SetReminderSettings(_) | PartyCommand::RecordDigestSent { .. } | PartyCommand::RecordDigestFailed { .. }) => {
                         prop_assert_eq!(&error, &PartyError::NotRegistered)
+                    }
+                    (Some(party), PartyCommand::RecordDigestSent { covering, .. }) => {
+                        match &party.reminders.digest {
+                            None => prop_assert_eq!(&error, &PartyError::NoDigest),
+                            Some(d) => {
+                                prop_assert!(d.last_covered.is_some_and(|last| last >= *covering));
+                                prop_assert_eq!(&error, &PartyError::DigestAlreadyRecorded(*covering));
+                            }
+                        }
                     }
                     (Some(_), PartyCommand::Register { .. }) => {
                         prop_assert_eq!(&error, &PartyError::AlreadyRegistered)
                     }
-                    _ => prop_assert!(matches!(error, PartyError::Text(_) | PartyError::OwnSupervisor)),
+                    _ => prop_assert!(matches!(error, PartyError::Text(_) | PartyError::Schedule(_) | PartyError::OwnSupervisor)),
                 },
                 Ok(events) => {
                     prop_assert_eq!(events.len(), 1);

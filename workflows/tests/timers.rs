@@ -545,13 +545,53 @@ fn follow_up_timers_are_armed_when_arrival_resolves_their_due_dates() {
         .when(C::ConfirmArrival { arrived_at })
         .then_accepted();
     let effects = timer_effects(&planned_timers(&story.plan()), &planned_timers(&plan));
-    assert_eq!(
-        effects,
-        arm_all(&default_timers(
-            "follow_up_1",
-            arrived_at + days(14),
-            PARTNER
-        ))
+    let mut expected = default_timers("follow_up_1", arrived_at + days(14), PARTNER);
+    // And the case worker hears a month after arrival if no reintegration plan is done.
+    expected.push(timer(
+        "reintegration_plan",
+        ReminderKind::ReintegrationPlanDue,
+        arrived_at + days(30),
+        Recipient::CaseWorker(CASE_WORKER),
+    ));
+    assert_eq!(effects, arm_all(&expected));
+}
+
+#[test]
+fn the_reintegration_plan_reminder_goes_once_and_not_after_the_plan_is_done() {
+    let story = Story::opened()
+        .ready_for_travel()
+        .started("travel")
+        .departed();
+    let arrived_at = story.now() + days(1);
+    let story = story.run_at(arrived_at, C::ConfirmArrival { arrived_at });
+    let reminder = timer(
+        "reintegration_plan",
+        ReminderKind::ReintegrationPlanDue,
+        arrived_at + days(30),
+        Recipient::CaseWorker(CASE_WORKER),
+    );
+    assert!(planned_timers(&story.plan()).contains(&reminder));
+    // Sent: not armed again.
+    let sent = story.clone().run_at(
+        arrived_at + days(30),
+        C::RecordReminderSent {
+            step: key("reintegration_plan"),
+            kind: ReminderKind::ReintegrationPlanDue,
+            fire_at: arrived_at + days(30),
+            recipient: CASE_WORKER,
+        },
+    );
+    assert!(!planned_timers(&sent.plan()).contains(&reminder));
+    // Done before the month is out: cancelled.
+    let (effects, _) = effects_of(
+        &story.started("reintegration_plan"),
+        C::CompleteStep {
+            step: key("reintegration_plan"),
+        },
+    );
+    assert!(
+        effects.contains(&Effect::CancelTimer(reminder.id)),
+        "{effects:?}"
     );
 }
 

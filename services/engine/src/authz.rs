@@ -51,6 +51,8 @@ pub enum Action<'a> {
     ManageParties,
     /// Create or revoke tokens.
     ManageTokens,
+    /// Set when and how a party hears from Homeward (language, time zone, quiet hours, digest).
+    SetReminderSettings(PartyId),
 }
 
 impl Action<'_> {
@@ -65,6 +67,7 @@ impl Action<'_> {
             Self::ReadParties => "list parties",
             Self::ManageParties => "register or update parties",
             Self::ManageTokens => "manage tokens",
+            Self::SetReminderSettings(_) => "change another party's reminder settings",
         }
     }
 }
@@ -147,6 +150,10 @@ pub fn authorize(viewer: &Viewer, action: Action<'_>) -> Result<(), AccessDenied
         Action::Command(plan, command) => may_command(viewer, plan, command),
         Action::ReadParties => viewer.role != PartyRole::PartnerContact,
         Action::ManageParties | Action::ManageTokens => viewer.role == PartyRole::Admin,
+        // Everyone sets their own; admins anyone's.
+        Action::SetReminderSettings(party) => {
+            party == viewer.party || viewer.role == PartyRole::Admin
+        }
     };
     if allowed {
         Ok(())
@@ -172,7 +179,8 @@ fn may_command(viewer: &Viewer, plan: &Plan, command: &PlanCommand) -> bool {
             C::StartStep { step, .. }
             | C::BlockStep { step, .. }
             | C::UnblockStep { step }
-            | C::CompleteStep { step },
+            | C::CompleteStep { step }
+            | C::AcknowledgeStep { step },
         ) => step_of(step),
         (PartyRole::GovernmentLiaison, C::UpdateDocumentStatus { step, .. }) => step_of(step),
         (PartyRole::PartnerContact, C::RecordFollowUp { step, .. }) => step_of(step),

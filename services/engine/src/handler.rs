@@ -138,6 +138,11 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         &self.store
     }
 
+    /// The handler's clock's time (commands are decided at it).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// Folds a stream, whole or up to a version or instant (the aggregate as it stood then).
     pub async fn load<A: Aggregate>(
         &self,

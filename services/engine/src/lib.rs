@@ -12,6 +12,7 @@ pub mod authz;
 mod cache;
 mod clock;
 mod handler;
+pub mod links;
 pub mod mail;
 pub mod reminders;
 pub mod scheduler;

@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use homeward_workflows::plan::{ReminderKind, StepKind};
 use uuid::Uuid;
 
+use crate::links::LinkAction;
 use crate::mail::OutgoingMail;
 
 /// What a reminder is about.
@@ -23,6 +24,8 @@ pub struct Reminder {
     pub due_at: DateTime<Utc>,
     /// When the reminder is sent (days overdue are counted from the due date to this).
     pub now: DateTime<Utc>,
+    /// Signed links for a partner contact to answer from the email (see [`crate::links`]).
+    pub links: Vec<(LinkAction, String)>,
 }
 
 /// Who receives it.
@@ -55,6 +58,27 @@ impl Lang {
             "es" => Self::Es,
             _ => Self::En,
         }
+    }
+}
+
+impl Lang {
+    fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+            Lang::Es => "es",
+        }
+    }
+}
+
+fn link_label(lang: Lang, action: LinkAction) -> &'static str {
+    match (lang, action) {
+        (Lang::En, LinkAction::Acknowledge) => "Acknowledge this task",
+        (Lang::En, LinkAction::ConfirmVisit) => "Confirm that the visit took place",
+        (Lang::Fr, LinkAction::Acknowledge) => "Confirmer la prise en charge de cette tâche",
+        (Lang::Fr, LinkAction::ConfirmVisit) => "Confirmer que la visite a eu lieu",
+        (Lang::Es, LinkAction::Acknowledge) => "Confirmar que se encarga de esta tarea",
+        (Lang::Es, LinkAction::ConfirmVisit) => "Confirmar que la visita tuvo lugar",
     }
 }
 
@@ -142,7 +166,33 @@ pub fn render(reminder: &Reminder, to: &Recipient) -> OutgoingMail {
                  este mensaje como supervisor del trabajador social."
             ),
         ),
+        (Lang::En, ReminderKind::ReintegrationPlanDue) => (
+            format!("No reintegration plan yet, a month after arrival: {title}"),
+            format!(
+                "A month has passed since the arrival and \"{title}\" is not done yet. You are \
+                 receiving this as the plan's case worker."
+            ),
+        ),
+        (Lang::Fr, ReminderKind::ReintegrationPlanDue) => (
+            format!("Pas encore de plan de réintégration un mois après l'arrivée : {title}"),
+            format!(
+                "Un mois s'est écoulé depuis l'arrivée et « {title} » n'est pas encore fait. Vous \
+                 recevez ce message en tant que travailleur social du plan."
+            ),
+        ),
+        (Lang::Es, ReminderKind::ReintegrationPlanDue) => (
+            format!("Aún sin plan de reintegración un mes después de la llegada: {title}"),
+            format!(
+                "Ha pasado un mes desde la llegada y «{title}» aún no está hecho. Recibe este \
+                 mensaje como trabajador social del plan."
+            ),
+        ),
     };
+    let link_lines: Vec<(String, &str)> = reminder
+        .links
+        .iter()
+        .map(|(action, url)| (link_label(lang, *action).to_owned(), url.as_str()))
+        .collect();
     let (greeting, plan_line, footer) = match lang {
         Lang::En => (
             format!("Hello {},", to.name),
@@ -160,17 +210,30 @@ pub fn render(reminder: &Reminder, to: &Recipient) -> OutgoingMail {
             "Homeward le envía este recordatorio porque el paso le ha sido asignado.",
         ),
     };
-    let text = format!("{greeting}\n\n{line}\n{plan_line}\n\n-- \n{footer}\n");
+    let footer = match reminder.kind {
+        ReminderKind::Escalation | ReminderKind::ReintegrationPlanDue => "",
+        _ => footer,
+    };
+    let mut text = format!("{greeting}\n\n{line}\n{plan_line}\n");
+    let mut links_html = String::new();
+    for (label, url) in &link_lines {
+        text.push_str(&format!("\n{label}:\n{url}\n"));
+        links_html.push_str(&format!(
+            "<p><a href=\"{}\">{}</a></p>",
+            escape(url),
+            escape(label)
+        ));
+    }
+    if !footer.is_empty() {
+        text.push_str(&format!("\n-- \n{footer}\n"));
+    }
     let html = format!(
-        "<!doctype html><html lang=\"{}\"><body><p>{}</p><p>{}<br>{}</p><hr><p><small>{}</small></p></body></html>",
-        match lang {
-            Lang::En => "en",
-            Lang::Fr => "fr",
-            Lang::Es => "es",
-        },
+        "<!doctype html><html lang=\"{}\"><body><p>{}</p><p>{}<br>{}</p>{}<hr><p><small>{}</small></p></body></html>",
+        lang.code(),
         escape(&greeting),
         escape(&line),
         escape(&plan_line),
+        links_html,
         escape(footer)
     );
     let calendar = (reminder.step_kind == StepKind::FollowUp).then(|| invitation(reminder, to));
@@ -182,6 +245,125 @@ pub fn render(reminder: &Reminder, to: &Recipient) -> OutgoingMail {
         html,
         message_id: message_id(reminder.timer_id),
         calendar,
+    }
+}
+
+/// One open task in a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestTask {
+    pub plan_id: Uuid,
+    pub step_title: String,
+    pub due_at: Option<DateTime<Utc>>,
+    pub overdue: bool,
+}
+
+/// Tasks listed in one digest; the rest are counted.
+pub const DIGEST_MAX_TASKS: usize = 50;
+
+/// Namespace of digest Message-IDs: one per party and occurrence.
+const DIGEST_NAMESPACE: Uuid = Uuid::from_u128(0x7d3e_0c5a_1b2f_4e69_a804_3f1c_9d2e_6b57);
+
+/// The Message-ID of a party's digest for one occurrence of its schedule.
+pub fn digest_message_id(party_id: Uuid, covering: DateTime<Utc>) -> String {
+    let mut name = party_id.as_bytes().to_vec();
+    name.extend_from_slice(&covering.timestamp().to_be_bytes());
+    format!("digest-{}@homeward", Uuid::new_v5(&DIGEST_NAMESPACE, &name))
+}
+
+/// The digest of a party's open and overdue tasks (overdue first, as given).
+pub fn render_digest(
+    party_id: Uuid,
+    covering: DateTime<Utc>,
+    tasks: &[DigestTask],
+    to: &Recipient,
+) -> OutgoingMail {
+    let lang = Lang::of(&to.language);
+    let open = tasks.len();
+    let overdue = tasks.iter().filter(|t| t.overdue).count();
+    let (subject, greeting, none, overdue_mark, due_word, plan_word, more, footer) = match lang {
+        Lang::En => (
+            format!("Your Homeward tasks: {open} open, {overdue} overdue"),
+            format!("Hello {},", to.name),
+            "You have no open tasks.",
+            "OVERDUE",
+            "due",
+            "plan",
+            "more tasks",
+            "Homeward sends this digest on the schedule you chose.",
+        ),
+        Lang::Fr => (
+            format!("Vos tâches Homeward : {open} ouvertes, {overdue} en retard"),
+            format!("Bonjour {},", to.name),
+            "Vous n'avez aucune tâche ouverte.",
+            "EN RETARD",
+            "échéance",
+            "plan",
+            "autres tâches",
+            "Homeward vous envoie ce récapitulatif selon le calendrier que vous avez choisi.",
+        ),
+        Lang::Es => (
+            format!("Sus tareas en Homeward: {open} abiertas, {overdue} atrasadas"),
+            format!("Hola {}:", to.name),
+            "No tiene tareas abiertas.",
+            "ATRASADA",
+            "vence",
+            "plan",
+            "tareas más",
+            "Homeward le envía este resumen según el calendario que eligió.",
+        ),
+    };
+    let lines: Vec<String> = tasks
+        .iter()
+        .take(DIGEST_MAX_TASKS)
+        .map(|t| {
+            let mark = if t.overdue {
+                format!("[{overdue_mark}] ")
+            } else {
+                String::new()
+            };
+            let due = t
+                .due_at
+                .map(|d| format!(", {due_word} {}", local(d, &to.time_zone)))
+                .unwrap_or_default();
+            let reference = &t.plan_id.simple().to_string()[..8];
+            format!("{mark}{} ({plan_word} {reference}){due}", t.step_title)
+        })
+        .collect();
+    let mut text = format!("{greeting}\n\n");
+    let mut items = String::new();
+    if lines.is_empty() {
+        text.push_str(none);
+        text.push('\n');
+        items.push_str(&format!("<p>{}</p>", escape(none)));
+    } else {
+        items.push_str("<ul>");
+        for line in &lines {
+            text.push_str(&format!("- {line}\n"));
+            items.push_str(&format!("<li>{}</li>", escape(line)));
+        }
+        items.push_str("</ul>");
+    }
+    if open > DIGEST_MAX_TASKS {
+        let rest = format!("+ {} {more}", open - DIGEST_MAX_TASKS);
+        text.push_str(&format!("{rest}\n"));
+        items.push_str(&format!("<p>{}</p>", escape(&rest)));
+    }
+    text.push_str(&format!("\n-- \n{footer}\n"));
+    let html = format!(
+        "<!doctype html><html lang=\"{}\"><body><p>{}</p>{}<hr><p><small>{}</small></p></body></html>",
+        lang.code(),
+        escape(&greeting),
+        items,
+        escape(footer)
+    );
+    OutgoingMail {
+        to_name: to.name.clone(),
+        to_address: to.address.clone(),
+        subject,
+        text,
+        html,
+        message_id: digest_message_id(party_id, covering),
+        calendar: None,
     }
 }
 
@@ -223,6 +405,7 @@ mod tests {
             step_kind,
             due_at: Utc.with_ymd_and_hms(2026, 6, 1, 7, 0, 0).unwrap(),
             now: Utc.with_ymd_and_hms(2026, 6, 11, 7, 0, 0).unwrap(),
+            links: Vec::new(),
         }
     }
 
@@ -279,6 +462,62 @@ mod tests {
             mail.calendar.is_none(),
             "only follow-up visits carry an invitation"
         );
+    }
+
+    #[test]
+    fn a_reminder_with_links_lists_them_in_text_and_html() {
+        let mut r = reminder(ReminderKind::BeforeDue, StepKind::FollowUp);
+        r.links = vec![
+            (LinkAction::Acknowledge, "https://hw.example/l/a.b".into()),
+            (LinkAction::ConfirmVisit, "https://hw.example/l/c.d".into()),
+        ];
+        let mail = render(&r, &to("fr", "Africa/Lagos"));
+        assert!(mail
+            .text
+            .contains("Confirmer la prise en charge de cette tâche:\nhttps://hw.example/l/a.b\n"));
+        assert!(mail.html.contains(
+            "<a href=\"https://hw.example/l/c.d\">Confirmer que la visite a eu lieu</a>"
+        ));
+    }
+
+    #[test]
+    fn a_digest_lists_tasks_with_local_due_dates_overdue_marked() {
+        let tasks = vec![
+            DigestTask {
+                plan_id: Uuid::from_u128(0xabcdef12_0000_0000_0000_000000000000),
+                step_title: "Passport <renewal>".into(),
+                due_at: Some(Utc.with_ymd_and_hms(2026, 6, 1, 7, 0, 0).unwrap()),
+                overdue: true,
+            },
+            DigestTask {
+                plan_id: Uuid::from_u128(0x12345678_0000_0000_0000_000000000000),
+                step_title: "Legal clearance".into(),
+                due_at: None,
+                overdue: false,
+            },
+        ];
+        let covering = Utc.with_ymd_and_hms(2026, 6, 8, 7, 0, 0).unwrap();
+        let mail = render_digest(
+            Uuid::from_u128(9),
+            covering,
+            &tasks,
+            &to("es", "Africa/Lagos"),
+        );
+        assert_eq!(
+            mail.subject,
+            "Sus tareas en Homeward: 2 abiertas, 1 atrasadas"
+        );
+        assert!(mail.text.contains(
+            "- [ATRASADA] Passport <renewal> (plan abcdef12), vence 2026-06-01 08:00 WAT\n"
+        ));
+        assert!(mail.text.contains("- Legal clearance (plan 12345678)\n"));
+        assert!(mail.html.contains("Passport &lt;renewal&gt;"));
+        assert_eq!(
+            mail.message_id,
+            digest_message_id(Uuid::from_u128(9), covering)
+        );
+        let empty = render_digest(Uuid::from_u128(9), covering, &[], &to("en", "UTC"));
+        assert!(empty.text.contains("You have no open tasks."));
     }
 
     #[test]

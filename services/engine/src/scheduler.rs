@@ -10,19 +10,21 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
-use chrono_tz::Tz;
-use homeward_store::reads::ReadModels;
-use homeward_store::timer_queue::{ClaimedTimer, TimerQueue};
+use chrono::{DateTime, Duration, Utc};
+use homeward_store::reads::{Page, ReadModels, TaskFilter};
+use homeward_store::timer_queue::{ClaimedDigest, ClaimedTimer, TimerQueue};
 use homeward_store::{EventStore, StoreError};
+use homeward_workflows::party::{Party, PartyCommand, PartyError};
 use homeward_workflows::plan::{Plan, PlanCommand, PlanError};
 use homeward_workflows::timers::{planned_timers, Recipient as TimerRecipient};
 use homeward_workflows::{PartyId, PlanId};
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::authz::{task_scope, Viewer};
+use crate::links::{actions_for, LinkSigner, PartnerLink, LINK_VALIDITY_DAYS};
 use crate::mail::{MailError, Mailer};
-use crate::reminders::{render, Recipient, Reminder};
+use crate::reminders::{render, render_digest, DigestTask, Recipient, Reminder};
 use crate::{Clock, CommandError, CommandHandler, CommandMeta};
 
 /// The actor of the events the scheduler records.
@@ -35,50 +37,15 @@ pub const MAX_ATTEMPTS: i32 = 8;
 /// same delivery twice (a worker that crashed after sending) appends nothing new.
 const RECORD_NAMESPACE: Uuid = Uuid::from_u128(0x1f0e_7b1c_5d2a_4c3b_9e8f_7a6b_5c4d_3e2f);
 
-/// When reminders are not sent, in the recipient's time zone: from `start` to `end` (across
-/// midnight when `start` > `end`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QuietHours {
-    pub start: NaiveTime,
-    pub end: NaiveTime,
-}
+pub use homeward_workflows::schedule::QuietHours;
 
-impl Default for QuietHours {
-    fn default() -> Self {
-        Self {
-            start: NaiveTime::from_hms_opt(20, 0, 0).expect("a valid time"),
-            end: NaiveTime::from_hms_opt(8, 0, 0).expect("a valid time"),
-        }
-    }
-}
-
-impl QuietHours {
-    /// The instant the quiet hours around `now` end in `time_zone`, or `None` if `now` is not
-    /// in them.
-    pub fn end_after(&self, now: DateTime<Utc>, time_zone: &str) -> Option<DateTime<Utc>> {
-        let tz: Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
-        let local = now.with_timezone(&tz);
-        let time = local.time();
-        let quiet = if self.start <= self.end {
-            time >= self.start && time < self.end
-        } else {
-            time >= self.start || time < self.end
-        };
-        if !quiet {
-            return None;
-        }
-        let mut day = local.date_naive();
-        if time >= self.start && self.start > self.end {
-            day = day.succ_opt()?;
-        }
-        // The first valid local instant at or after `end` that day (a DST gap skips ahead).
-        (0..=120).find_map(|minutes| {
-            let candidate = day.and_time(self.end) + Duration::minutes(minutes);
-            tz.from_local_datetime(&candidate)
-                .earliest()
-                .map(|t| t.with_timezone(&Utc))
-        })
-    }
+/// Where partner links point and how they are signed.
+#[derive(Debug, Clone)]
+pub struct LinkSettings {
+    pub signer: LinkSigner,
+    /// The public address of this server, e.g. `https://homeward.example.org`; links are
+    /// `<base>/l/<token>`.
+    pub base_url: String,
 }
 
 #[derive(Debug, Error)]
@@ -100,6 +67,30 @@ pub struct Pass {
     pub failed: usize,
     /// Delivery failed for the last time (or was refused): recorded as `ReminderFailed`.
     pub gave_up: usize,
+    /// Digests sent (their failures count in `failed` and `gave_up`).
+    pub digests: usize,
+}
+
+impl Pass {
+    fn add(&mut self, other: &Pass) {
+        self.claimed += other.claimed;
+        self.sent += other.sent;
+        self.dropped += other.dropped;
+        self.deferred += other.deferred;
+        self.failed += other.failed;
+        self.gave_up += other.gave_up;
+        self.digests += other.digests;
+    }
+
+    fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Sent => self.sent += 1,
+            Outcome::Dropped => self.dropped += 1,
+            Outcome::Deferred => self.deferred += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::GaveUp => self.gave_up += 1,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -112,7 +103,7 @@ pub struct Worker {
     clock: Arc<dyn Clock>,
     lease: Duration,
     batch: i64,
-    quiet: QuietHours,
+    links: Option<LinkSettings>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -140,7 +131,7 @@ impl Worker {
             clock,
             lease: Duration::minutes(5),
             batch: 50,
-            quiet: QuietHours::default(),
+            links: None,
         }
     }
 
@@ -149,29 +140,34 @@ impl Worker {
         self
     }
 
-    pub fn with_quiet_hours(mut self, quiet: QuietHours) -> Self {
-        self.quiet = quiet;
+    /// Puts signed links for partner contacts in their reminders.
+    pub fn with_links(mut self, links: LinkSettings) -> Self {
+        self.links = Some(links);
         self
     }
 
-    /// Claims the timers due now and works on each; returns what it did.
+    /// Claims the timers and digests due now and works on each; returns what it did.
     pub async fn run_once(&self) -> Result<Pass, SchedulerError> {
         let now = self.clock.now();
         let claimed = self
             .queue
             .claim_due(self.id, now, now + self.lease, self.batch)
             .await?;
+        let digests = self
+            .queue
+            .claim_due_digests(self.id, now, now + self.lease, self.batch)
+            .await?;
         let mut pass = Pass {
-            claimed: claimed.len(),
+            claimed: claimed.len() + digests.len(),
             ..Pass::default()
         };
         for timer in claimed {
-            match self.deliver(&timer, now).await? {
-                Outcome::Sent => pass.sent += 1,
-                Outcome::Dropped => pass.dropped += 1,
-                Outcome::Deferred => pass.deferred += 1,
-                Outcome::Failed => pass.failed += 1,
-                Outcome::GaveUp => pass.gave_up += 1,
+            pass.count(self.deliver(&timer, now).await?);
+        }
+        for digest in digests {
+            match self.deliver_digest(&digest, now).await? {
+                Outcome::Sent => pass.digests += 1,
+                other => pass.count(other),
             }
         }
         Ok(pass)
@@ -185,12 +181,7 @@ impl Worker {
             if pass.claimed == 0 {
                 return Ok(total);
             }
-            total.claimed += pass.claimed;
-            total.sent += pass.sent;
-            total.dropped += pass.dropped;
-            total.deferred += pass.deferred;
-            total.failed += pass.failed;
-            total.gave_up += pass.gave_up;
+            total.add(&pass);
         }
     }
 
@@ -234,17 +225,14 @@ impl Worker {
             return Ok(Outcome::Dropped);
         };
         let recipient_party = match spec.recipient {
-            TimerRecipient::Assignee(p) => Some(p),
+            TimerRecipient::Assignee(p) | TimerRecipient::CaseWorker(p) => Some(p),
             TimerRecipient::SupervisorOf(case_worker) => self
-                .reads
-                .parties_by_id(&[case_worker.0])
+                .party(case_worker)
                 .await?
-                .into_iter()
-                .next()
-                .and_then(|cw| cw.supervisor.map(PartyId)),
+                .and_then(|cw| cw.profile.supervisor),
         };
         let party = match recipient_party {
-            Some(p) => self.reads.parties_by_id(&[p.0]).await?.into_iter().next(),
+            Some(p) => self.party(p).await?,
             None => None,
         };
         let Some(party) = party else {
@@ -254,12 +242,38 @@ impl Worker {
                 .await?;
             return Ok(Outcome::Deferred);
         };
-        if let Some(until) = self.quiet.end_after(now, &party.time_zone) {
+        if let Some(until) = party
+            .reminders
+            .quiet_hours
+            .end_after(now, &party.profile.time_zone)
+        {
             self.queue
                 .extend_claim(self.id, timer.timer_id, until, false)
                 .await?;
             return Ok(Outcome::Deferred);
         }
+        let links = match (&self.links, spec.recipient) {
+            (Some(settings), TimerRecipient::Assignee(_)) => actions_for(party.profile.role, step)
+                .into_iter()
+                .map(|action| {
+                    let link = PartnerLink::for_reminder(
+                        timer.timer_id,
+                        plan.id,
+                        step.key.clone(),
+                        party.id,
+                        action,
+                        now + Duration::days(LINK_VALIDITY_DAYS),
+                    );
+                    let url = format!(
+                        "{}/l/{}",
+                        settings.base_url.trim_end_matches('/'),
+                        settings.signer.sign(&link)
+                    );
+                    (action, url)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         let reminder = Reminder {
             timer_id: timer.timer_id,
             kind: spec.kind,
@@ -268,13 +282,9 @@ impl Worker {
             step_kind: step.kind,
             due_at: step.due_at.unwrap_or(spec.fire_at),
             now,
+            links,
         };
-        let to = Recipient {
-            name: party.display_name.clone(),
-            address: party.email.clone(),
-            language: party.language.clone(),
-            time_zone: party.time_zone.clone(),
-        };
+        let to = recipient_of(&party);
         match self.mailer.send(&render(&reminder, &to)).await {
             Ok(()) => {}
             Err(e) => {
@@ -288,7 +298,7 @@ impl Worker {
                         step: spec.step.clone(),
                         kind: spec.kind,
                         fire_at: spec.fire_at,
-                        recipient: PartyId(party.party_id),
+                        recipient: party.id,
                         reason: reason.chars().take(900).collect(),
                     };
                     self.record(plan_id, command, timer.timer_id).await?;
@@ -306,10 +316,117 @@ impl Worker {
             step: spec.step.clone(),
             kind: spec.kind,
             fire_at: spec.fire_at,
-            recipient: PartyId(party.party_id),
+            recipient: party.id,
         };
         self.record(plan_id, command, timer.timer_id).await?;
         Ok(Outcome::Sent)
+    }
+
+    async fn party(&self, id: PartyId) -> Result<Option<Party>, StoreError> {
+        Ok(self
+            .handler
+            .load_latest::<Party>(&id.stream_id())
+            .await?
+            .state)
+    }
+
+    /// Sends a party's digest of open and overdue tasks for the latest occurrence of its
+    /// schedule that is due (after downtime, one digest stands for those missed), and records
+    /// it on the party, which moves the schedule on. Quiet hours do not apply: the party chose
+    /// the time.
+    async fn deliver_digest(
+        &self,
+        claimed: &ClaimedDigest,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let party_id = PartyId(claimed.party_id);
+        let Some(party) = self.party(party_id).await? else {
+            return Ok(Outcome::Dropped);
+        };
+        let Some(digest) = &party.reminders.digest else {
+            return Ok(Outcome::Dropped);
+        };
+        if party.next_digest_at() != Some(claimed.due_at) {
+            // The schedule changed since the row was claimed; its projection reset the row.
+            return Ok(Outcome::Dropped);
+        }
+        let covering = digest
+            .cron
+            .latest_due(claimed.due_at, now, &party.profile.time_zone);
+        let viewer = Viewer {
+            party: party.id,
+            role: party.profile.role,
+            organisation: party.profile.organisation.clone(),
+        };
+        let tasks = match task_scope(&viewer, party.id) {
+            Ok(scope) => {
+                self.reads
+                    .tasks(
+                        &scope,
+                        &TaskFilter::default(),
+                        now,
+                        Page {
+                            offset: 0,
+                            limit: DIGEST_TASK_LIMIT,
+                        },
+                    )
+                    .await?
+            }
+            // Admins have no tasks.
+            Err(_) => Vec::new(),
+        };
+        let tasks: Vec<DigestTask> = tasks
+            .into_iter()
+            .map(|t| DigestTask {
+                plan_id: t.plan_id,
+                step_title: t.title,
+                due_at: t.due_at,
+                overdue: t.due_at.is_some_and(|d| d < now),
+            })
+            .collect();
+        let mail = render_digest(party.id.0, covering, &tasks, &recipient_of(&party));
+        let record_id = Uuid::new_v5(&DIGEST_RECORD_NAMESPACE, mail.message_id.as_bytes());
+        let command = match self.mailer.send(&mail).await {
+            Ok(()) => PartyCommand::RecordDigestSent {
+                covering,
+                open_tasks: tasks.len() as u32,
+                overdue_tasks: tasks.iter().filter(|t| t.overdue).count() as u32,
+            },
+            Err(e) => {
+                let attempts = claimed.attempts + 1;
+                if !matches!(e, MailError::Permanent(_)) && attempts < MAX_ATTEMPTS {
+                    tracing::warn!(party = %party.id, attempts, error = %e, "digest not sent; retrying later");
+                    let retry = now + backoff(claimed.attempts, claimed.party_id);
+                    self.queue
+                        .extend_digest_claim(self.id, claimed.party_id, retry, true)
+                        .await?;
+                    return Ok(Outcome::Failed);
+                }
+                tracing::error!(party = %party.id, attempts, error = %e, "digest given up");
+                PartyCommand::RecordDigestFailed {
+                    covering,
+                    reason: format!("not delivered after {attempts} attempt(s): {e}"),
+                }
+            }
+        };
+        let gave_up = matches!(command, PartyCommand::RecordDigestFailed { .. });
+        let meta = CommandMeta::new(SCHEDULER).with_command_id(record_id);
+        match self
+            .handler
+            .handle::<Party>(&party.id.stream_id(), &command, meta)
+            .await
+        {
+            Ok(_) | Err(CommandError::Rejected(PartyError::DigestAlreadyRecorded(_))) => {}
+            Err(CommandError::Store(e)) => return Err(e),
+            Err(other) => {
+                tracing::warn!(party = %party.id, error = %other, "digest outcome not recorded")
+            }
+        }
+        Ok(if gave_up {
+            Outcome::GaveUp
+        } else {
+            Outcome::Sent
+        })
     }
 
     /// Records what became of a timer's reminder, once: the command id is derived from the
@@ -339,6 +456,21 @@ impl Worker {
     }
 }
 
+fn recipient_of(party: &Party) -> Recipient {
+    Recipient {
+        name: party.profile.display_name.clone(),
+        address: party.profile.email.clone(),
+        language: party.profile.language.as_str().to_owned(),
+        time_zone: party.profile.time_zone.clone(),
+    }
+}
+
+/// Open tasks a digest counts (it lists the first [`crate::reminders::DIGEST_MAX_TASKS`]).
+const DIGEST_TASK_LIMIT: i64 = 1000;
+
+/// Namespace of the command ids of recorded digests: one per party and occurrence.
+const DIGEST_RECORD_NAMESPACE: Uuid = Uuid::from_u128(0x0b9e_52d4_7c31_4a8f_b6e0_2d5f_8c17_a493);
+
 enum Outcome {
     Sent,
     Dropped,
@@ -359,26 +491,6 @@ pub fn backoff(attempts: i32, timer_id: Uuid) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quiet_hours_end_at_eight_local_time() {
-        let quiet = QuietHours::default();
-        // 21:30 in Paris (19:30 UTC, summer): quiet until 08:00 Paris the next day (06:00 UTC).
-        let evening = Utc.with_ymd_and_hms(2026, 6, 1, 19, 30, 0).unwrap();
-        assert_eq!(
-            quiet.end_after(evening, "Europe/Paris"),
-            Some(Utc.with_ymd_and_hms(2026, 6, 2, 6, 0, 0).unwrap())
-        );
-        // 06:00 in Lagos (05:00 UTC): quiet until 08:00 Lagos the same day.
-        let dawn = Utc.with_ymd_and_hms(2026, 6, 1, 5, 0, 0).unwrap();
-        assert_eq!(
-            quiet.end_after(dawn, "Africa/Lagos"),
-            Some(Utc.with_ymd_and_hms(2026, 6, 1, 7, 0, 0).unwrap())
-        );
-        // Noon anywhere: not quiet.
-        let noon = Utc.with_ymd_and_hms(2026, 6, 1, 11, 0, 0).unwrap();
-        assert_eq!(quiet.end_after(noon, "Europe/Paris"), None);
-    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {

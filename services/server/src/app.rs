@@ -15,19 +15,22 @@ use async_graphql::Data;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::{Body, Bytes};
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use homeward_engine::authz::Viewer;
+use homeward_engine::links::{LinkService, LinkSigner};
 use homeward_engine::mail::{FileOutbox, Mailer, SmtpMailer};
-use homeward_engine::scheduler::Worker;
+use homeward_engine::scheduler::{LinkSettings, Worker};
 use homeward_engine::{tokens, Clock, CommandHandler, SystemClock};
 use homeward_graphql::{ApiError, Code, EventHub, HomewardSchema, Services};
 use homeward_store::{EventStore, PgStore};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
+
+use crate::partner_pages;
 
 /// Largest request body accepted by `/graphql`.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -48,6 +51,12 @@ pub struct Settings {
     pub mail_from: String,
     /// The longest the worker sleeps between passes when nothing wakes it sooner.
     pub scheduler_max_sleep: Duration,
+    /// The address partners reach this server at, for the links in their reminders
+    /// (`HOMEWARD_PUBLIC_URL`); `http://<listen>` when not set.
+    pub public_url: Option<String>,
+    /// The key that signs partner links (`HOMEWARD_LINK_SECRET`); when not set, one kept in the
+    /// database and shared by every replica.
+    pub link_secret: Option<String>,
 }
 
 impl Settings {
@@ -62,12 +71,15 @@ impl Settings {
             outbox_dir: "data/outbox".into(),
             mail_from: "Homeward <homeward@localhost>".to_owned(),
             scheduler_max_sleep: Duration::from_secs(30),
+            public_url: None,
+            link_secret: None,
         }
     }
 }
 
 #[derive(Clone)]
 struct AppState {
+    links: LinkService,
     schema: HomewardSchema,
     services: Services,
     store: PgStore,
@@ -102,6 +114,12 @@ impl Application {
         let events = EventHub::new();
         let feed = events.follow(store.subscribe(store.head().await?).await?);
         let event_store: Arc<dyn EventStore> = Arc::new(store.clone());
+        let secret = match &settings.link_secret {
+            Some(secret) if secret.len() >= 16 => secret.as_bytes().to_vec(),
+            Some(_) => anyhow::bail!("HOMEWARD_LINK_SECRET must be at least 16 characters long"),
+            None => store.server_secret("partner_links").await?,
+        };
+        let signer = LinkSigner::new(&secret);
         let services = Services {
             handler: CommandHandler::new(event_store, clock.clone()),
             reads: Arc::new(store.clone()),
@@ -113,13 +131,21 @@ impl Application {
                 Some(url) => Arc::new(SmtpMailer::from_url(url, &settings.mail_from, 4)?),
                 None => Arc::new(FileOutbox::new(&settings.outbox_dir, &settings.mail_from)?),
             };
+            let base_url = settings
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", settings.listen));
             let worker = Worker::new(
                 Arc::new(store.clone()),
                 services.handler.clone(),
                 services.reads.clone(),
                 mailer,
                 clock,
-            );
+            )
+            .with_links(LinkSettings {
+                signer: signer.clone(),
+                base_url,
+            });
             Some((
                 worker,
                 services.clock.clone(),
@@ -129,7 +155,9 @@ impl Application {
         } else {
             None
         };
+        let links = LinkService::new(signer, services.handler.clone());
         let state = AppState {
+            links,
             schema: homeward_graphql::schema(services.clone()),
             services,
             store: store.clone(),
@@ -251,7 +279,15 @@ pub async fn shutdown_signal() {
 }
 
 fn router(state: AppState) -> Router {
+    let partner_pages = Router::new()
+        .route(
+            "/l/{token}",
+            get(partner_pages::show).post(partner_pages::submit),
+        )
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .with_state(state.links.clone());
     Router::new()
+        .merge(partner_pages)
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))

@@ -64,6 +64,14 @@ pub enum Command {
         /// Do not run the reminder worker in this process (another replica does).
         #[arg(long, env = "HOMEWARD_NO_SCHEDULER")]
         no_scheduler: bool,
+        /// The address partners reach this server at, for the links in their reminders, e.g.
+        /// https://homeward.example.org (default: http://<listen>).
+        #[arg(long, env = "HOMEWARD_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// The key that signs partner links, at least 16 characters; by default one kept in the
+        /// database and shared by every replica.
+        #[arg(long, env = "HOMEWARD_LINK_SECRET", hide_env_values = true)]
+        link_secret: Option<String>,
     },
     /// On an empty database: create the first admin party and print its token.
     Bootstrap {
@@ -141,6 +149,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             outbox,
             mail_from,
             no_scheduler,
+            public_url,
+            link_secret,
         } => {
             let mut settings = crate::app::Settings::new(url, listen);
             settings.max_body_bytes = max_body_bytes;
@@ -149,6 +159,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             settings.outbox_dir = outbox;
             settings.mail_from = mail_from;
             settings.scheduler = !no_scheduler;
+            settings.public_url = public_url;
+            settings.link_secret = link_secret;
             let app = crate::app::Application::build(settings).await?;
             app.run_until_stopped(crate::app::shutdown_signal()).await?;
         }

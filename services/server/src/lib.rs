@@ -7,4 +7,5 @@ pub mod bench;
 mod bench_api;
 mod bench_timers;
 pub mod cli;
+mod partner_pages;
 pub mod telemetry;

@@ -85,6 +85,27 @@ impl PgStore {
         Ok(())
     }
 
+    /// A server-wide secret shared by every replica (e.g. the key that signs partner links):
+    /// created at random the first time it is asked for, the same ever after.
+    pub async fn server_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let mut fresh = Vec::with_capacity(32);
+        fresh.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        fresh.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        sqlx::query(
+            "INSERT INTO server_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(&fresh)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// The position after the last event a catch-up reader can see now: where a follower that
     /// only wants new events starts.
     pub async fn head(&self) -> Result<Cursor, StoreError> {

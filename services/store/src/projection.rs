@@ -83,6 +83,13 @@ pub struct PartyRow {
     pub supervisor: Option<Uuid>,
 }
 
+/// When a party's next digest is due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestRow {
+    pub party_id: Uuid,
+    pub due_at: DateTime<Utc>,
+}
+
 /// Rows to write and delete, in the shape `homeward_project(jsonb)` takes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ProjectionChange {
@@ -98,6 +105,10 @@ pub struct ProjectionChange {
     pub timers_arm: Vec<TimerRow>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parties: Vec<PartyRow>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub digests_delete: Vec<Uuid>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub digests_upsert: Vec<DigestRow>,
 }
 
 impl ProjectionChange {
@@ -108,6 +119,8 @@ impl ProjectionChange {
             && self.timers_cancel.is_empty()
             && self.timers_arm.is_empty()
             && self.parties.is_empty()
+            && self.digests_delete.is_empty()
+            && self.digests_upsert.is_empty()
     }
 
     /// The rows that change when a plan goes from `before` to `after` (`None`: newly opened or
@@ -143,13 +156,20 @@ impl ProjectionChange {
             steps_upsert,
             timers_cancel,
             timers_arm,
-            parties: Vec::new(),
+            ..Self::default()
         }
     }
 
+    /// The party's row, and its digest row (or its removal when it has no schedule).
     pub fn for_party(after: &Party) -> Self {
+        let (digests_upsert, digests_delete) = match digest_row(after) {
+            Some(row) => (vec![row], Vec::new()),
+            None => (Vec::new(), vec![after.id.0]),
+        };
         Self {
             parties: vec![party_row(after)],
+            digests_upsert,
+            digests_delete,
             ..Self::default()
         }
     }
@@ -162,6 +182,8 @@ impl ProjectionChange {
         self.timers_cancel.extend(other.timers_cancel);
         self.timers_arm.extend(other.timers_arm);
         self.parties.extend(other.parties);
+        self.digests_delete.extend(other.digests_delete);
+        self.digests_upsert.extend(other.digests_upsert);
     }
 
     /// Number of rows this change writes or deletes.
@@ -172,6 +194,8 @@ impl ProjectionChange {
             + self.timers_cancel.len()
             + self.timers_arm.len()
             + self.parties.len()
+            + self.digests_delete.len()
+            + self.digests_upsert.len()
     }
 }
 
@@ -253,6 +277,13 @@ pub fn party_row(p: &Party) -> PartyRow {
         time_zone: p.profile.time_zone.clone(),
         supervisor: p.profile.supervisor.map(|s| s.0),
     }
+}
+
+pub fn digest_row(p: &Party) -> Option<DigestRow> {
+    p.next_digest_at().map(|due_at| DigestRow {
+        party_id: p.id.0,
+        due_at,
+    })
 }
 
 /// The serde name of a unit enum value, e.g. `lost_contact`.
@@ -416,6 +447,16 @@ impl CopyRow for TimerRow {
         field(&mut line, Some(&time(&self.fire_at)));
         field(&mut line, Some(&self.recipient_party));
         field(&mut line, Some(&self.recipient_role));
+        line.end();
+    }
+}
+
+impl CopyRow for DigestRow {
+    const COPY: &'static str = "COPY digests (party_id, due_at) FROM STDIN";
+    fn write(&self, out: &mut String) {
+        let mut line = CopyLine::new(out);
+        field(&mut line, Some(&self.party_id));
+        field(&mut line, Some(&time(&self.due_at)));
         line.end();
     }
 }

@@ -92,7 +92,7 @@ pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, StoreError> {
     let mut tx = pool.begin().await?;
     // From here appends wait for the rebuild before writing their projection rows, so they
     // cannot commit: the reader sees exactly the events committed before this point.
-    sqlx::query("TRUNCATE plan_view, step_view, party_view, timers")
+    sqlx::query("TRUNCATE plan_view, step_view, party_view, timers, digests")
         .execute(&mut *tx)
         .await?;
 
@@ -195,6 +195,7 @@ async fn write_batches(
         copy(&mut tx, &change.steps_upsert).await?;
         copy(&mut tx, &change.timers_arm).await?;
         copy(&mut tx, &change.parties).await?;
+        copy(&mut tx, &change.digests_upsert).await?;
     }
     Ok((tx, rows))
 }

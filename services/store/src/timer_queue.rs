@@ -28,6 +28,16 @@ pub struct ClaimedTimer {
     pub attempts: i32,
 }
 
+/// A party's digest a worker has claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedDigest {
+    pub party_id: Uuid,
+    /// The occurrence of the party's schedule that is due.
+    pub due_at: DateTime<Utc>,
+    /// Failed deliveries so far.
+    pub attempts: i32,
+}
+
 #[async_trait]
 pub trait TimerQueue: Send + Sync + 'static {
     /// Claims up to `limit` timers due at `now` (not claimed, or whose lease ended), earliest
@@ -50,11 +60,30 @@ pub trait TimerQueue: Send + Sync + 'static {
         failed: bool,
     ) -> Result<bool, StoreError>;
 
-    /// Gives back every claim of `worker` (on shutdown), so others may take them at once.
+    /// Claims up to `limit` parties' digests due at `now`, like [`TimerQueue::claim_due`].
+    async fn claim_due_digests(
+        &self,
+        worker: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<ClaimedDigest>, StoreError>;
+
+    /// Keeps a claimed digest until `until`, like [`TimerQueue::extend_claim`].
+    async fn extend_digest_claim(
+        &self,
+        worker: Uuid,
+        party_id: Uuid,
+        until: DateTime<Utc>,
+        failed: bool,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives back every claim of `worker`, timers and digests (on shutdown), so others may take
+    /// them at once.
     async fn release_claims(&self, worker: Uuid) -> Result<u64, StoreError>;
 
-    /// When the next timer becomes due (or its lease ends), among the earliest ones: a hint for
-    /// how long a worker may sleep. Workers still wake up on a bounded interval.
+    /// When the next timer or digest becomes due (or its lease ends), among the earliest ones:
+    /// a hint for how long a worker may sleep. Workers still wake up on a bounded interval.
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 }
 
@@ -125,20 +154,86 @@ impl TimerQueue for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn release_claims(&self, worker: Uuid) -> Result<u64, StoreError> {
+    async fn claim_due_digests(
+        &self,
+        worker: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<ClaimedDigest>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE digests d SET claimed_by = $1, lease_until = $3 \
+             FROM (SELECT party_id FROM digests \
+                   WHERE due_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
+                   ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) due \
+             WHERE d.party_id = due.party_id \
+             RETURNING d.party_id, d.due_at, coalesce(d.attempts, 0) AS attempts",
+        )
+        .bind(worker)
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let mut claimed = rows
+            .iter()
+            .map(|r| {
+                Ok(ClaimedDigest {
+                    party_id: r.try_get("party_id")?,
+                    due_at: r.try_get("due_at")?,
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        claimed.sort_by_key(|d| (d.due_at, d.party_id));
+        Ok(claimed)
+    }
+
+    async fn extend_digest_claim(
+        &self,
+        worker: Uuid,
+        party_id: Uuid,
+        until: DateTime<Utc>,
+        failed: bool,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
+            "UPDATE digests SET lease_until = $3, attempts = coalesce(attempts, 0) + $4 \
+             WHERE party_id = $2 AND claimed_by = $1",
+        )
+        .bind(worker)
+        .bind(party_id)
+        .bind(until)
+        .bind(i32::from(failed))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_claims(&self, worker: Uuid) -> Result<u64, StoreError> {
+        let timers = sqlx::query(
             "UPDATE timers SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = $1",
         )
         .bind(worker)
         .execute(self.pool())
         .await?;
-        Ok(done.rows_affected())
+        let digests = sqlx::query(
+            "UPDATE digests SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = $1",
+        )
+        .bind(worker)
+        .execute(self.pool())
+        .await?;
+        Ok(timers.rows_affected() + digests.rows_affected())
     }
 
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT min(greatest(fire_at, coalesce(lease_until, fire_at))) FROM \
-               (SELECT fire_at, lease_until FROM timers ORDER BY fire_at LIMIT 100) earliest",
+            "SELECT min(t) FROM ( \
+               SELECT greatest(fire_at, coalesce(lease_until, fire_at)) AS t FROM \
+                 (SELECT fire_at, lease_until FROM timers ORDER BY fire_at LIMIT 100) timers \
+               UNION ALL \
+               SELECT greatest(due_at, coalesce(lease_until, due_at)) FROM \
+                 (SELECT due_at, lease_until FROM digests ORDER BY due_at LIMIT 100) digests \
+             ) earliest",
         )
         .fetch_one(self.pool())
         .await?)

@@ -86,6 +86,11 @@ pub enum PlanCommand {
     CompleteStep {
         step: StepKey,
     },
+    /// The assignee says they have seen the task and taken it on (a partner does this from the
+    /// link in a reminder).
+    AcknowledgeStep {
+        step: StepKey,
+    },
     CancelStep {
         step: StepKey,
         reason: String,

@@ -202,6 +202,16 @@ pub(crate) fn decide(
             }
             vec![E::StepUnblocked { step: step.clone() }]
         }
+        C::AcknowledgeStep { step } => {
+            let s = find_step(plan, step)?;
+            if !s.status.is_open() {
+                return Err(invalid(s, "acknowledge"));
+            }
+            if s.acknowledged {
+                return Err(PlanError::AlreadyAcknowledged(step.clone()));
+            }
+            vec![E::StepAcknowledged { step: step.clone() }]
+        }
         C::CompleteStep { step } => {
             let s = find_step(plan, step)?;
             match s.status {

@@ -49,6 +49,8 @@ pub enum PlanError {
         status: &'static str,
         action: &'static str,
     },
+    #[error("step '{0}' is already acknowledged")]
+    AlreadyAcknowledged(StepKey),
     #[error("step '{0}' is waiting for its dependencies to be done")]
     DependenciesNotDone(StepKey),
     #[error("travel cannot start before {missing}; give an override reason to proceed anyway")]

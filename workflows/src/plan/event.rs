@@ -85,6 +85,8 @@ pub enum PlanEvent {
     StepUnblocked { step: StepKey },
     #[serde(rename = "step_completed")]
     StepCompleted { step: StepKey },
+    #[serde(rename = "step_acknowledged")]
+    StepAcknowledged { step: StepKey },
     #[serde(rename = "step_cancelled")]
     StepCancelled { step: StepKey, reason: String },
     #[serde(rename = "document_status_updated")]
@@ -170,6 +172,7 @@ impl PlanEvent {
             | Self::StepBlocked { step, .. }
             | Self::StepUnblocked { step }
             | Self::StepCompleted { step }
+            | Self::StepAcknowledged { step }
             | Self::StepCancelled { step, .. }
             | Self::DocumentStatusUpdated { step, .. }
             | Self::FollowUpRecorded { step, .. }
@@ -207,6 +210,7 @@ impl DomainEvent for PlanEvent {
             Self::StepBlocked { .. } => "step_blocked",
             Self::StepUnblocked { .. } => "step_unblocked",
             Self::StepCompleted { .. } => "step_completed",
+            Self::StepAcknowledged { .. } => "step_acknowledged",
             Self::StepCancelled { .. } => "step_cancelled",
             Self::DocumentStatusUpdated { .. } => "document_status_updated",
             Self::ConsentRecorded { .. } => "consent_recorded",

@@ -264,6 +264,8 @@ pub enum ReminderKind {
     OnDue,
     Overdue,
     Escalation,
+    /// To the case worker: a month after arrival, the reintegration plan is not yet done.
+    ReintegrationPlanDue,
 }
 
 impl ReminderKind {
@@ -273,6 +275,7 @@ impl ReminderKind {
             Self::OnDue => "on_due",
             Self::Overdue => "overdue",
             Self::Escalation => "escalation",
+            Self::ReintegrationPlanDue => "reintegration_plan_due",
         }
     }
 }
@@ -308,6 +311,9 @@ pub struct Step {
     /// The recorded reason when a rule was overridden to start this step.
     pub override_reason: Option<String>,
     pub reminders_sent: Vec<SentReminder>,
+    /// The assignee acknowledged the task.
+    #[serde(default)]
+    pub acknowledged: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -459,6 +465,7 @@ impl Plan {
             outcome: None,
             override_reason: None,
             reminders_sent: Vec::new(),
+            acknowledged: false,
         }
     }
 }
@@ -581,6 +588,11 @@ pub(crate) fn apply(state: Option<Plan>, event: &PlanEvent) -> Option<Plan> {
                 }
             }
             plan.refresh_readiness();
+        }
+        PlanEvent::StepAcknowledged { step } => {
+            if let Some(s) = plan.step_mut(step) {
+                s.acknowledged = true;
+            }
         }
         PlanEvent::StepCompleted { step } => {
             if let Some(s) = plan.step_mut(step) {

@@ -1,0 +1,477 @@
+//! Partner links: a reminder to a partner contact carries signed, expiring, single-use links to
+//! acknowledge the task or confirm that a follow-up visit took place, so that a partner in the
+//! country of origin can answer from a phone without an account.
+//!
+//! A link is `<payload>.<mac>` in base64url: the payload names the link, the plan, the step, the
+//! partner, the action and the expiry; the MAC is HMAC-SHA256 over it with a server secret. It
+//! names no person. Using a link records the action as a command whose id is the link's id, so a
+//! link is used at most once: the event log keeps command ids, and a second use finds the first.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use hmac::{Hmac, Mac};
+use homeward_store::{EventStore, StoreError};
+use homeward_workflows::party::{Party, PartyRole};
+use homeward_workflows::plan::{ConcernArea, Plan, PlanCommand, Step, StepKind, Wellbeing};
+use homeward_workflows::{PartyId, PlanId, StepKey};
+use sha2::Sha256;
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::authz::{authorize, Action, Viewer};
+use crate::{CommandError, CommandHandler, CommandMeta};
+
+/// How long a link in a reminder stays valid.
+pub const LINK_VALIDITY_DAYS: i64 = 30;
+
+const LINK_NAMESPACE: Uuid = Uuid::from_u128(0x2a7c_41e0_9b3d_4f6a_8e21_5c0d_7b94_e3a1);
+
+/// What a link lets its partner do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkAction {
+    /// "I have seen this task and taken it on."
+    Acknowledge,
+    /// "The follow-up visit took place", with what it found.
+    ConfirmVisit,
+}
+
+impl LinkAction {
+    fn code(self) -> u8 {
+        match self {
+            Self::Acknowledge => 1,
+            Self::ConfirmVisit => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Self::Acknowledge),
+            2 => Some(Self::ConfirmVisit),
+            _ => None,
+        }
+    }
+}
+
+/// The claims a link carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerLink {
+    /// Also the id of the command the link records: one use only.
+    pub id: Uuid,
+    pub plan_id: PlanId,
+    pub step: StepKey,
+    pub party: PartyId,
+    pub action: LinkAction,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl PartnerLink {
+    /// The link for `action` in the reminder of timer `timer_id`: the same reminder always
+    /// carries the same link ids, so a resent email does not make a link usable twice.
+    pub fn for_reminder(
+        timer_id: Uuid,
+        plan_id: PlanId,
+        step: StepKey,
+        party: PartyId,
+        action: LinkAction,
+        expires_at: DateTime<Utc>,
+    ) -> Self {
+        let mut name = timer_id.as_bytes().to_vec();
+        name.push(action.code());
+        Self {
+            id: Uuid::new_v5(&LINK_NAMESPACE, &name),
+            plan_id,
+            step,
+            party,
+            action,
+            expires_at,
+        }
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(57 + self.step.as_str().len());
+        out.extend_from_slice(self.id.as_bytes());
+        out.extend_from_slice(self.plan_id.0.as_bytes());
+        out.extend_from_slice(self.party.0.as_bytes());
+        out.push(self.action.code());
+        out.extend_from_slice(&self.expires_at.timestamp().to_be_bytes());
+        out.extend_from_slice(self.step.as_str().as_bytes());
+        out
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let uuid = |range: std::ops::Range<usize>| {
+            Some(Uuid::from_bytes(bytes.get(range)?.try_into().ok()?))
+        };
+        let expires = i64::from_be_bytes(bytes.get(49..57)?.try_into().ok()?);
+        Some(Self {
+            id: uuid(0..16)?,
+            plan_id: PlanId(uuid(16..32)?),
+            party: PartyId(uuid(32..48)?),
+            action: LinkAction::from_code(*bytes.get(48)?)?,
+            expires_at: Utc.timestamp_opt(expires, 0).single()?,
+            step: StepKey::parse(std::str::from_utf8(bytes.get(57..)?).ok()?).ok()?,
+        })
+    }
+}
+
+/// Why a link cannot be used. Each is shown to the partner as a page; none records anything.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LinkRefusal {
+    #[error("this link is incomplete or damaged")]
+    Malformed,
+    #[error("this link was not issued by Homeward or was changed")]
+    Tampered,
+    #[error("this link expired on {0}")]
+    Expired(DateTime<Utc>),
+    #[error("this link was already used")]
+    Used,
+    #[error("this task is no longer open")]
+    NoLongerOpen,
+    #[error("this task is no longer yours")]
+    NotYours,
+    #[error("{0}")]
+    Rejected(String),
+}
+
+/// Signs and checks links with the server secret.
+#[derive(Clone)]
+pub struct LinkSigner {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for LinkSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkSigner(..)")
+    }
+}
+
+impl LinkSigner {
+    pub fn new(secret: &[u8]) -> Self {
+        Self {
+            key: secret.to_vec(),
+        }
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length")
+    }
+
+    /// The token to put in a URL.
+    pub fn sign(&self, link: &PartnerLink) -> String {
+        let payload = link.to_bytes();
+        let mut mac = self.mac();
+        mac.update(&payload);
+        let tag = mac.finalize().into_bytes();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
+    }
+
+    /// The link a token stands for, if it is intact and not expired at `now`.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<PartnerLink, LinkRefusal> {
+        if token.len() > 512 {
+            return Err(LinkRefusal::Malformed);
+        }
+        let (payload, tag) = token.split_once('.').ok_or(LinkRefusal::Malformed)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| LinkRefusal::Malformed)?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| LinkRefusal::Malformed)?;
+        let mut mac = self.mac();
+        mac.update(&payload);
+        mac.verify_slice(&tag).map_err(|_| LinkRefusal::Tampered)?;
+        let link = PartnerLink::from_bytes(&payload).ok_or(LinkRefusal::Malformed)?;
+        if now > link.expires_at {
+            return Err(LinkRefusal::Expired(link.expires_at));
+        }
+        Ok(link)
+    }
+}
+
+/// What the page behind a link shows: the step and the action, nothing about the person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkView {
+    pub action: LinkAction,
+    pub step_title: String,
+    pub step_kind: StepKind,
+    pub due_at: Option<DateTime<Utc>>,
+    /// The first eight hex digits of the plan id, as in the reminder.
+    pub plan_reference: String,
+    /// The partner's language and time zone, for the page.
+    pub language: String,
+    pub time_zone: String,
+    /// The earliest and latest visit date the plan accepts (arrival, today).
+    pub arrived_on: Option<NaiveDate>,
+}
+
+/// What a follow-up confirmation says about the visit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitReport {
+    pub visited_on: NaiveDate,
+    pub wellbeing: Wellbeing,
+    pub concerns: Vec<ConcernArea>,
+}
+
+/// The pages' logic: check a link, show its step, record its action once.
+#[derive(Clone)]
+pub struct LinkService {
+    signer: LinkSigner,
+    handler: CommandHandler<dyn EventStore>,
+}
+
+impl std::fmt::Debug for LinkService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkService").finish_non_exhaustive()
+    }
+}
+
+/// A link that checked out, with what it refers to as it is now.
+struct Checked {
+    link: PartnerLink,
+    party: Party,
+    plan: Plan,
+}
+
+impl LinkService {
+    pub fn new(signer: LinkSigner, handler: CommandHandler<dyn EventStore>) -> Self {
+        Self { signer, handler }
+    }
+
+    pub fn signer(&self) -> &LinkSigner {
+        &self.signer
+    }
+
+    /// The party's language for a token that verifies (even if it can no longer be used), so
+    /// a refusal can be written in it; English otherwise.
+    pub async fn language_of(&self, token: &str) -> String {
+        let party = match self.signer.verify(token, DateTime::<Utc>::MIN_UTC) {
+            Ok(link) => self
+                .handler
+                .load_latest::<Party>(&link.party.stream_id())
+                .await
+                .ok()
+                .and_then(|l| l.state),
+            Err(_) => None,
+        };
+        party.map_or_else(
+            || "en".to_owned(),
+            |p| p.profile.language.as_str().to_owned(),
+        )
+    }
+
+    async fn check(&self, token: &str) -> Result<Checked, LinkError> {
+        let now = self.handler.now();
+        let link = self.signer.verify(token, now)?;
+        if self
+            .handler
+            .store()
+            .command_result(link.id)
+            .await?
+            .is_some()
+        {
+            return Err(LinkRefusal::Used.into());
+        }
+        let party = self
+            .handler
+            .load_latest::<Party>(&link.party.stream_id())
+            .await?
+            .state
+            .ok_or(LinkRefusal::NotYours)?;
+        let plan = self
+            .handler
+            .load_latest::<Plan>(&link.plan_id.stream_id())
+            .await?
+            .state
+            .ok_or(LinkRefusal::NoLongerOpen)?;
+        let step = plan.step(&link.step).ok_or(LinkRefusal::NoLongerOpen)?;
+        if !step.status.is_open() || plan.closed_at.is_some() {
+            return Err(LinkRefusal::NoLongerOpen.into());
+        }
+        let viewer = viewer_of(&party);
+        if authorize(&viewer, Action::ReadStep(&plan, step)).is_err() {
+            return Err(LinkRefusal::NotYours.into());
+        }
+        Ok(Checked { link, party, plan })
+    }
+
+    /// What the page shows for a token.
+    pub async fn view(&self, token: &str) -> Result<LinkView, LinkError> {
+        let Checked { link, party, plan } = self.check(token).await?;
+        let step = plan.step(&link.step).ok_or(LinkRefusal::NoLongerOpen)?;
+        Ok(view_of(&link, &party, &plan, step))
+    }
+
+    /// Records the link's action (once) with the partner as actor.
+    pub async fn act(
+        &self,
+        token: &str,
+        visit: Option<VisitReport>,
+    ) -> Result<LinkView, LinkError> {
+        let Checked { link, party, plan } = self.check(token).await?;
+        let command = match (link.action, visit) {
+            (LinkAction::Acknowledge, _) => PlanCommand::AcknowledgeStep {
+                step: link.step.clone(),
+            },
+            (LinkAction::ConfirmVisit, Some(v)) => PlanCommand::RecordFollowUp {
+                step: link.step.clone(),
+                visited_on: v.visited_on,
+                wellbeing: v.wellbeing,
+                concerns: v.concerns,
+            },
+            (LinkAction::ConfirmVisit, None) => {
+                return Err(LinkRefusal::Rejected(
+                    "say when the visit took place and how she is".into(),
+                )
+                .into())
+            }
+        };
+        let viewer = viewer_of(&party);
+        let meta = CommandMeta::new(party.id).with_command_id(link.id);
+        let allowed = |state: Option<&Plan>| match state {
+            Some(p) => authorize(&viewer, Action::Command(p, &command)),
+            None => Ok(()),
+        };
+        let stream = link.plan_id.stream_id();
+        match self
+            .handler
+            .handle_authorized::<Plan>(&stream, &command, meta, &allowed)
+            .await
+        {
+            Ok(handled) if handled.duplicate => Err(LinkRefusal::Used.into()),
+            Ok(_) => {
+                let step = plan.step(&link.step).ok_or(LinkRefusal::NoLongerOpen)?;
+                Ok(view_of(&link, &party, &plan, step))
+            }
+            Err(CommandError::Rejected(e)) => Err(LinkRefusal::Rejected(e.to_string()).into()),
+            Err(CommandError::Denied(_)) => Err(LinkRefusal::NotYours.into()),
+            Err(CommandError::Conflict { .. }) => Err(LinkRefusal::Rejected(
+                "the plan changed meanwhile: open the link again".into(),
+            )
+            .into()),
+            Err(CommandError::Store(e)) => Err(e.into()),
+        }
+    }
+}
+
+fn viewer_of(party: &Party) -> Viewer {
+    Viewer {
+        party: party.id,
+        role: party.profile.role,
+        organisation: party.profile.organisation.clone(),
+    }
+}
+
+fn view_of(link: &PartnerLink, party: &Party, plan: &Plan, step: &Step) -> LinkView {
+    LinkView {
+        action: link.action,
+        step_title: step.title.clone(),
+        step_kind: step.kind,
+        due_at: step.due_at,
+        plan_reference: plan.id.0.simple().to_string()[..8].to_owned(),
+        language: party.profile.language.as_str().to_owned(),
+        time_zone: party.profile.time_zone.clone(),
+        arrived_on: plan.arrived_at.map(|a| a.date_naive()),
+    }
+}
+
+/// The actions a reminder about `step` to a party with `role` carries links for.
+pub fn actions_for(role: PartyRole, step: &Step) -> Vec<LinkAction> {
+    if role != PartyRole::PartnerContact {
+        return Vec::new();
+    }
+    let mut actions = Vec::new();
+    if !step.acknowledged {
+        actions.push(LinkAction::Acknowledge);
+    }
+    if step.kind == StepKind::FollowUp {
+        actions.push(LinkAction::ConfirmVisit);
+    }
+    actions
+}
+
+#[derive(Debug, Error)]
+pub enum LinkError {
+    #[error(transparent)]
+    Refused(#[from] LinkRefusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(expires_at: DateTime<Utc>) -> PartnerLink {
+        PartnerLink::for_reminder(
+            Uuid::from_u128(1),
+            PlanId(Uuid::from_u128(2)),
+            StepKey::parse("follow_up_1").unwrap(),
+            PartyId(Uuid::from_u128(3)),
+            LinkAction::ConfirmVisit,
+            expires_at,
+        )
+    }
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, day, 9, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_signed_link_verifies_until_it_expires() {
+        let signer = LinkSigner::new(b"secret");
+        let l = link(at(10));
+        let token = signer.sign(&l);
+        assert_eq!(signer.verify(&token, at(1)), Ok(l.clone()));
+        assert_eq!(signer.verify(&token, at(10)), Ok(l));
+        assert_eq!(
+            signer.verify(&token, at(11)),
+            Err(LinkRefusal::Expired(at(10)))
+        );
+    }
+
+    #[test]
+    fn a_changed_link_or_another_key_is_refused() {
+        let signer = LinkSigner::new(b"secret");
+        let token = signer.sign(&link(at(10)));
+        // Any change to the payload breaks the MAC.
+        let (payload, tag) = token.split_once('.').unwrap();
+        let mut bytes = URL_SAFE_NO_PAD.decode(payload).unwrap();
+        bytes[20] ^= 1; // another plan
+        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(&bytes));
+        assert_eq!(signer.verify(&forged, at(1)), Err(LinkRefusal::Tampered));
+        assert_eq!(
+            LinkSigner::new(b"other").verify(&token, at(1)),
+            Err(LinkRefusal::Tampered)
+        );
+        for junk in ["", "abc", "abc.def", "!!.!!", &"a".repeat(600)] {
+            assert!(
+                matches!(
+                    signer.verify(junk, at(1)),
+                    Err(LinkRefusal::Malformed | LinkRefusal::Tampered)
+                ),
+                "{junk}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_same_reminder_always_carries_the_same_link_ids() {
+        let a = link(at(10));
+        let b = link(at(12));
+        assert_eq!(a.id, b.id);
+        let ack = PartnerLink::for_reminder(
+            Uuid::from_u128(1),
+            a.plan_id,
+            a.step.clone(),
+            a.party,
+            LinkAction::Acknowledge,
+            at(10),
+        );
+        assert_ne!(a.id, ack.id);
+    }
+}
