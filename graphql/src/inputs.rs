@@ -187,7 +187,7 @@ pub struct ReminderPolicyInput {
     pub before_due_days: Option<u32>,
     /// Remind on the due date.
     pub on_due: bool,
-    /// Once overdue, remind every N days (null: once).
+    /// Once overdue, remind every N days (null: no overdue reminders).
     pub overdue_every_days: Option<u32>,
     /// Escalate to the supervisor after M days overdue (null: never).
     pub escalate_after_days: Option<u32>,

@@ -47,6 +47,51 @@ impl Caught {
     }
 }
 
+impl Caught {
+    /// The decoded body of the first MIME part of `content_type` (e.g. `text/plain`), as a
+    /// mail client shows it: base64 and quoted-printable undone.
+    pub fn part(&self, content_type: &str) -> Option<String> {
+        use base64::Engine;
+        let lower = self.data.to_ascii_lowercase();
+        let at = lower.find(&format!("content-type: {content_type}"))?;
+        let (headers, body) = self.data[at..].split_once("\r\n\r\n")?;
+        let encoding = headers.split("\r\n").find_map(|line| {
+            let line = line.to_ascii_lowercase();
+            line.strip_prefix("content-transfer-encoding:")
+                .map(|v| v.trim().to_owned())
+        });
+        let body = body.split("\r\n--").next()?;
+        let bytes = match encoding.as_deref() {
+            Some("base64") => base64::engine::general_purpose::STANDARD
+                .decode(body.split_whitespace().collect::<String>())
+                .ok()?,
+            Some("quoted-printable") => quoted_printable(body),
+            _ => body.as_bytes().to_vec(),
+        };
+        Some(String::from_utf8_lossy(&bytes).replace("\r\n", "\n"))
+    }
+}
+
+fn quoted_printable(body: &str) -> Vec<u8> {
+    let joined = body.replace("=\r\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
 /// Decodes RFC 2047 encoded words (`=?utf-8?b?...?=`, `=?utf-8?q?...?=`) in a header value, as
 /// a mail client shows it; whitespace between two encoded words is dropped.
 fn decode_words(value: &str) -> String {
@@ -136,7 +181,7 @@ impl SmtpCatcher {
                 while let Ok((socket, _)) = listener.accept().await {
                     let messages = messages.clone();
                     let refused = refused.clone();
-                    let down = down.load(Ordering::SeqCst);
+                    let down = down.clone();
                     tokio::spawn(async move {
                         let _ = session(socket, messages, refused, down).await;
                     });
@@ -157,7 +202,8 @@ impl SmtpCatcher {
         format!("smtp://{}", self.addr)
     }
 
-    /// While down, new connections get `421` and are closed.
+    /// While down, new connections and open ones (at their next command) get `421` and are
+    /// closed, as when a real server goes away.
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
     }
@@ -191,11 +237,11 @@ async fn session(
     socket: TcpStream,
     messages: Arc<Mutex<Vec<Caught>>>,
     refused: Arc<Mutex<Vec<String>>>,
-    down: bool,
+    down: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
-    if down {
+    if down.load(Ordering::SeqCst) {
         write
             .write_all(b"421 4.3.0 catcher is down, try later\r\n")
             .await?;
@@ -212,6 +258,12 @@ async fn session(
         }
         let command = line.trim_end().to_owned();
         let upper = command.to_ascii_uppercase();
+        if down.load(Ordering::SeqCst) {
+            write
+                .write_all(b"421 4.3.0 catcher is down, try later\r\n")
+                .await?;
+            return Ok(());
+        }
         if upper.starts_with("EHLO") {
             write
                 .write_all(b"250-catcher\r\n250-PIPELINING\r\n250 8BITMIME\r\n")

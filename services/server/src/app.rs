@@ -114,6 +114,9 @@ impl Application {
         let events = EventHub::new();
         let feed = events.follow(store.subscribe(store.head().await?).await?);
         let event_store: Arc<dyn EventStore> = Arc::new(store.clone());
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
         let secret = match &settings.link_secret {
             Some(secret) if secret.len() >= 16 => secret.as_bytes().to_vec(),
             Some(_) => anyhow::bail!("HOMEWARD_LINK_SECRET must be at least 16 characters long"),
@@ -131,10 +134,10 @@ impl Application {
                 Some(url) => Arc::new(SmtpMailer::from_url(url, &settings.mail_from, 4)?),
                 None => Arc::new(FileOutbox::new(&settings.outbox_dir, &settings.mail_from)?),
             };
-            let base_url = settings
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", settings.listen));
+            let base_url = match &settings.public_url {
+                Some(url) => url.clone(),
+                None => format!("http://{}", listener.local_addr()?),
+            };
             let worker = Worker::new(
                 Arc::new(store.clone()),
                 services.handler.clone(),
@@ -164,9 +167,6 @@ impl Application {
             max_body_bytes: settings.max_body_bytes,
         };
         let router = router(state);
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("binding {}", settings.listen))?;
         Ok(Self {
             listener,
             router,

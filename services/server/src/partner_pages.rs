@@ -103,7 +103,6 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 fn local(at: DateTime<Utc>, time_zone: &str) -> String {
