@@ -36,7 +36,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "append,fold,rebuild,api,timers"
+        default_value = "append,fold,rebuild,api,timers,mail"
     )]
     pub phases: Vec<Phase>,
 }
@@ -50,6 +50,9 @@ pub enum Phase {
     Api,
     /// Claiming due timers among 1,000 and 1,000,000 future ones (see `bench_timers`).
     Timers,
+    /// Sending reminders: rate against a bare lettre loop, and latency under load (see
+    /// `bench_mail`).
+    Mail,
 }
 
 /// Opens a plan from the standard template (12 events).
@@ -112,6 +115,12 @@ pub async fn run(server_url: &str, args: BenchArgs) -> anyhow::Result<()> {
     if args.phases.contains(&Phase::Timers) {
         let scratch = Scratch::create(server_url).await?;
         let result = crate::bench_timers::run(&scratch.url, args.seconds).await;
+        scratch.drop_database().await?;
+        result?;
+    }
+    if args.phases.contains(&Phase::Mail) {
+        let scratch = Scratch::create(server_url).await?;
+        let result = crate::bench_mail::run(&scratch.url, args.seconds).await;
         scratch.drop_database().await?;
         result?;
     }

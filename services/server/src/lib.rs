@@ -5,6 +5,7 @@
 pub mod app;
 pub mod bench;
 mod bench_api;
+mod bench_mail;
 mod bench_timers;
 pub mod cli;
 mod partner_pages;

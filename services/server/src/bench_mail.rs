@@ -1,0 +1,391 @@
+//! `homeward bench --phases mail`: sending reminders, in one run against a local SMTP sink.
+//!
+//! 1. Send rate: Homeward's mailer (render a reminder, build the MIME message, send it through
+//!    the pooled transport) against a bare lettre loop (one prebuilt message sent again and
+//!    again through a transport with the same pool), same concurrency, alternated twice.
+//! 2. Timer latency: the real server (`Application`, with its reminder worker) while the bare
+//!    loop keeps the SMTP sink busy; plans whose reminders fall due during the measurement, and
+//!    for each reminder the time from its due instant to its arrival at the sink.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, Utc};
+use homeward_engine::mail::{Mailer, SmtpMailer};
+use homeward_engine::reminders::{render, Recipient, Reminder};
+use homeward_engine::{CommandHandler, CommandMeta, SystemClock};
+use homeward_store::{EventStore, PgStore};
+use homeward_workflows::party::{
+    Party, PartyCommand, PartyDetails, PartyRole, ReminderSettingsInput,
+};
+use homeward_workflows::plan::{DueRule, Plan, PlanCommand, ReminderKind, StepKind};
+use homeward_workflows::{PartyId, PlanId, StepKey};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+/// Connections in both transports' pools, and tasks sending at once.
+const POOL: u32 = 4;
+const SENDERS: usize = 8;
+
+/// A minimal SMTP server that accepts everything, counts messages and notes when each
+/// reminder (by Message-ID) arrived.
+struct Sink {
+    port: u16,
+    received: Arc<AtomicU64>,
+    arrivals: Arc<Mutex<HashMap<String, SystemTime>>>,
+}
+
+impl Sink {
+    async fn start() -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let received = Arc::new(AtomicU64::new(0));
+        let arrivals = Arc::new(Mutex::new(HashMap::new()));
+        let (count, seen) = (received.clone(), arrivals.clone());
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                // Small replies at once, as a mail server does (no Nagle delay).
+                let _ = socket.set_nodelay(true);
+                let (count, seen) = (count.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let _ = session(socket, count, seen).await;
+                });
+            }
+        });
+        Ok(Self {
+            port,
+            received,
+            arrivals,
+        })
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+}
+
+async fn session(
+    socket: tokio::net::TcpStream,
+    count: Arc<AtomicU64>,
+    seen: Arc<Mutex<HashMap<String, SystemTime>>>,
+) -> std::io::Result<()> {
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read);
+    write.write_all(b"220 sink ESMTP\r\n").await?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let upper = line.trim_end().to_ascii_uppercase();
+        if upper.starts_with("EHLO") {
+            write.write_all(b"250-sink\r\n250 8BITMIME\r\n").await?;
+        } else if upper == "DATA" {
+            write.write_all(b"354 go on\r\n").await?;
+            let mut message_id = None;
+            loop {
+                line.clear();
+                if lines.read_line(&mut line).await? == 0 {
+                    return Ok(());
+                }
+                if line == ".\r\n" {
+                    break;
+                }
+                if message_id.is_none() && line.to_ascii_lowercase().starts_with("message-id:") {
+                    message_id = Some(line[11..].trim().trim_matches(['<', '>']).to_owned());
+                }
+            }
+            count.fetch_add(1, Ordering::Relaxed);
+            if let Some(id) = message_id.filter(|id| !id.starts_with("bench-")) {
+                seen.lock()
+                    .expect("sink lock")
+                    .insert(id, SystemTime::now());
+            }
+            write.write_all(b"250 queued\r\n").await?;
+        } else if upper == "QUIT" {
+            write.write_all(b"221 bye\r\n").await?;
+            return Ok(());
+        } else {
+            write.write_all(b"250 OK\r\n").await?;
+        }
+    }
+}
+
+fn bare_transport(port: u16) -> AsyncSmtpTransport<Tokio1Executor> {
+    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(port)
+        .pool_config(PoolConfig::new().max_size(POOL))
+        .build()
+}
+
+fn bare_message() -> anyhow::Result<Message> {
+    let from: Mailbox = "Homeward <reminders@homeward.example>".parse()?;
+    let to: Mailbox = "Luc Martin <luc@prefecture.example>".parse()?;
+    Ok(Message::builder()
+        .from(from)
+        .to(to)
+        .subject("Rappel : Obtain a passport or laissez-passer, échéance le 2026-04-15 11:00 CEST")
+        .message_id(Some("<bench-bare@homeward>".to_owned()))
+        .multipart(MultiPart::alternative_plain_html(
+            "Bonjour Luc Martin,\n\nL'étape « Obtain a passport » arrive à échéance.\n".to_owned(),
+            "<p>Bonjour Luc Martin,</p><p>L'étape « Obtain a passport » arrive à échéance.</p>"
+                .to_owned(),
+        ))?)
+}
+
+/// Sends for `duration` from `SENDERS` tasks; returns messages per second.
+async fn bare_loop(
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    message: &Message,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    let deadline = Instant::now() + duration;
+    let tasks = (0..SENDERS).map(|_| async move {
+        let mut sent = 0_u64;
+        while Instant::now() < deadline {
+            transport.send(message.clone()).await?;
+            sent += 1;
+        }
+        anyhow::Ok(sent)
+    });
+    let counts = futures::future::try_join_all(tasks).await?;
+    Ok(counts.iter().sum::<u64>() as f64 / duration.as_secs_f64())
+}
+
+/// Homeward's path: render a reminder for its recipient, build the message, send it.
+async fn mailer_loop(mailer: &SmtpMailer, duration: Duration) -> anyhow::Result<f64> {
+    let deadline = Instant::now() + duration;
+    let to = Recipient {
+        name: "Luc Martin".into(),
+        address: "luc@prefecture.example".into(),
+        language: "fr".into(),
+        time_zone: "Europe/Paris".into(),
+    };
+    let tasks = (0..SENDERS).map(|task| {
+        let to = to.clone();
+        async move {
+            let mut sent = 0_u64;
+            while Instant::now() < deadline {
+                let reminder = Reminder {
+                    timer_id: Uuid::new_v4(),
+                    kind: ReminderKind::BeforeDue,
+                    plan_id: Uuid::new_v4(),
+                    step_title: "Obtain a passport or laissez-passer".into(),
+                    step_kind: StepKind::TravelDocument,
+                    due_at: Utc::now() + chrono::Duration::days(3),
+                    now: Utc::now(),
+                    links: Vec::new(),
+                };
+                let mut mail = render(&reminder, &to);
+                mail.message_id = format!("bench-{task}-{sent}@homeward");
+                mailer.send(&mail).await?;
+                sent += 1;
+            }
+            anyhow::Ok(sent)
+        }
+    });
+    let counts = futures::future::try_join_all(tasks).await?;
+    Ok(counts.iter().sum::<u64>() as f64 / duration.as_secs_f64())
+}
+
+pub async fn run(url: &str, seconds: u64) -> anyhow::Result<()> {
+    let sink = Sink::start().await?;
+    let duration = Duration::from_secs(seconds);
+    let transport = bare_transport(sink.port);
+    let message = bare_message()?;
+    let mailer = SmtpMailer::from_url(&sink.url(), "Homeward <reminders@homeward.example>", POOL)?;
+    // Warm both pools.
+    bare_loop(&transport, &message, Duration::from_secs(1)).await?;
+    mailer_loop(&mailer, Duration::from_secs(1)).await?;
+    println!(
+        "## Sending reminders ({seconds}s per measurement, {SENDERS} senders, pools of {POOL})\n"
+    );
+    println!("| round | bare lettre loop | Homeward mailer (render + build + send) | ratio |");
+    println!("|---:|---:|---:|---:|");
+    let (mut bare_total, mut ours_total) = (0.0, 0.0);
+    for round in 1..=2 {
+        let bare = bare_loop(&transport, &message, duration).await?;
+        let ours = mailer_loop(&mailer, duration).await?;
+        bare_total += bare;
+        ours_total += ours;
+        println!(
+            "| {round} | {bare:.0}/s | {ours:.0}/s | {:.2} |",
+            ours / bare
+        );
+    }
+    println!(
+        "\nHomeward mailer / bare lettre loop, both rounds: {:.2} (target ≥ 0.8)\n",
+        ours_total / bare_total
+    );
+    latency(url, &sink, seconds.max(10)).await
+}
+
+/// Reminders due during the measurement, sent by the real server's worker while a bare loop
+/// keeps the SMTP sink busy: how late each arrives.
+async fn latency(url: &str, sink: &Sink, seconds: u64) -> anyhow::Result<()> {
+    let store = PgStore::connect(url, 8).await?;
+    store.migrate().await?;
+    let event_store: Arc<dyn EventStore> = Arc::new(store.clone());
+    let handler = CommandHandler::new(event_store, Arc::new(SystemClock));
+    let register = |role: PartyRole, email: &str| PartyDetails {
+        display_name: "Bench".into(),
+        email: email.into(),
+        role,
+        organisation: "Bench".into(),
+        country: "FR".into(),
+        language: "fr".into(),
+        time_zone: "Europe/Paris".into(),
+        supervisor: None,
+    };
+    let worker = PartyId::new();
+    let liaison = PartyId::new();
+    for (id, details) in [
+        (
+            worker,
+            register(PartyRole::SocialWorker, "worker@bench.example"),
+        ),
+        (
+            liaison,
+            register(PartyRole::GovernmentLiaison, "liaison@bench.example"),
+        ),
+    ] {
+        handler
+            .handle::<Party>(
+                &id.stream_id(),
+                &PartyCommand::Register {
+                    party_id: id,
+                    details,
+                },
+                CommandMeta::new(id),
+            )
+            .await?;
+    }
+    // No quiet hours: the measurement may run at any hour.
+    handler
+        .handle::<Party>(
+            &liaison.stream_id(),
+            &PartyCommand::SetReminderSettings(ReminderSettingsInput {
+                language: "fr".into(),
+                time_zone: "Europe/Paris".into(),
+                digest_cron: None,
+                quiet_hours: Some(("00:00".into(), "00:00".into())),
+            }),
+            CommandMeta::new(liaison),
+        )
+        .await?;
+    let per_second = 20_u64;
+    let count = per_second * seconds;
+    let mut plans = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let id = PlanId::new();
+        for command in [
+            crate::bench::open_plan_command(id, worker),
+            PlanCommand::RecordConsent {
+                purpose: homeward_workflows::plan::ConsentPurpose::Return,
+            },
+            PlanCommand::AssignStep {
+                step: passport(),
+                assignee: Some(liaison),
+                candidate_group: None,
+            },
+        ] {
+            handler
+                .handle::<Plan>(&id.stream_id(), &command, CommandMeta::new(worker))
+                .await?;
+        }
+        plans.push(id);
+    }
+    let mut settings = crate::app::Settings::new(url.to_owned(), "127.0.0.1:0".parse()?);
+    settings.smtp_url = Some(sink.url());
+    let app = crate::app::Application::build(settings).await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    // Each passport's "three days before" reminder falls due during the measurement: 20 a
+    // second, from five seconds from now (time to reschedule them all first).
+    let start = Utc::now() + chrono::Duration::seconds(5);
+    let mut due = HashMap::new();
+    for (i, plan) in plans.iter().enumerate() {
+        let fire_at = start + chrono::Duration::milliseconds((i as i64 * 1000) / per_second as i64);
+        let fire_at = DateTime::from_timestamp(fire_at.timestamp(), 0).unwrap_or(fire_at);
+        let handled = handler
+            .handle::<Plan>(
+                &plan.stream_id(),
+                &PlanCommand::RescheduleStep {
+                    step: passport(),
+                    due: Some(DueRule::At {
+                        local: (fire_at + chrono::Duration::days(3)).naive_utc(),
+                        time_zone: "UTC".into(),
+                    }),
+                    follow_up_on: None,
+                },
+                CommandMeta::new(worker),
+            )
+            .await?;
+        let timer = homeward_workflows::timers::planned_timers(&handled.state)
+            .into_iter()
+            .find(|t| t.kind == ReminderKind::BeforeDue)
+            .ok_or_else(|| anyhow::anyhow!("no before-due timer"))?;
+        due.insert(format!("{}@homeward", timer.id), timer.fire_at);
+    }
+    if Utc::now() > start {
+        anyhow::bail!("rescheduling took longer than the lead time; use fewer plans");
+    }
+    // The load: the bare loop keeps the sink busy until every reminder should have arrived.
+    let transport = bare_transport(sink.port);
+    let message = bare_message()?;
+    let before = sink.received.load(Ordering::Relaxed);
+    let load_for = Duration::from_secs(seconds + 8);
+    let load = bare_loop(&transport, &message, load_for).await?;
+    let delivered = sink.received.load(Ordering::Relaxed) - before;
+    let _ = stop.send(());
+    server.await??;
+    let arrivals = sink.arrivals.lock().expect("sink lock").clone();
+    let mut late: Vec<f64> = Vec::with_capacity(due.len());
+    let mut missing = 0;
+    for (id, fire_at) in &due {
+        match arrivals.get(id) {
+            Some(at) => {
+                let at: DateTime<Utc> = (*at).into();
+                late.push((at - *fire_at).num_milliseconds() as f64 / 1e3);
+            }
+            None => missing += 1,
+        }
+    }
+    late.sort_by(f64::total_cmp);
+    let pct = |p: f64| late[((late.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "## Reminder latency under load ({count} reminders due over {seconds}s, 20/s, while a \
+         bare lettre loop sends {load:.0}/s to the same SMTP server)\n"
+    );
+    println!("| reminders | arrived | p50 | p99 | max |");
+    println!("|---:|---:|---:|---:|---:|");
+    if late.is_empty() {
+        println!("| {count} | 0 | - | - | - |");
+        anyhow::bail!("no reminder arrived");
+    }
+    println!(
+        "| {count} | {} | {:.2} s | {:.2} s | {:.2} s |",
+        late.len(),
+        pct(0.5),
+        pct(0.99),
+        late[late.len() - 1]
+    );
+    println!(
+        "\nFrom due to arrival at the SMTP server; target p99 ≤ 2 s. {missing} did not arrive; \
+         the sink took {delivered} messages in all during the load.\n"
+    );
+    Ok(())
+}
+
+fn passport() -> StepKey {
+    StepKey::parse("passport").expect("a valid step key")
+}
