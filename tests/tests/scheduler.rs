@@ -508,3 +508,41 @@ async fn a_partner_whose_data_sharing_consent_was_withdrawn_is_not_reminded() {
         .all(|m| m.to != ["<grace@hope-lagos.example>"]));
     assert_eq!(w.recorded().await, 0);
 }
+
+#[tokio::test]
+async fn an_escalation_without_a_supervisor_is_recorded_as_failed_with_why() {
+    let w = World::new("UTC").await;
+    // The case worker has no supervisor any more.
+    w.handler
+        .handle::<Party>(
+            &w.worker.stream_id(),
+            &PartyCommand::Update {
+                details: party_details(PartyRole::SocialWorker, "amina@safe-passage.example"),
+            },
+            CommandMeta::new(w.worker),
+        )
+        .await
+        .unwrap();
+    let plan = w.plan_with_passport().await;
+    let scheduler = w.scheduler();
+    w.at(passport_due() + Duration::days(14) + Duration::seconds(30));
+    let pass = scheduler.drain().await.unwrap();
+    assert_eq!(pass.gave_up, 1, "{pass:?}");
+    let reason: String = sqlx::query_scalar(
+        "SELECT payload->>'reason' FROM events WHERE event_type = 'reminder_failed' AND stream_id = $1",
+    )
+    .bind(plan.stream_id())
+    .fetch_one(w.db.pool())
+    .await
+    .unwrap();
+    assert!(
+        reason.contains("the case worker has no supervisor"),
+        "{reason}"
+    );
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM timers WHERE kind = 'escalation'")
+            .await,
+        0,
+        "not tried again"
+    );
+}

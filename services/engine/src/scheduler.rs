@@ -236,11 +236,18 @@ impl Worker {
             None => None,
         };
         let Some(party) = party else {
-            tracing::warn!(timer = %timer.timer_id, "reminder has no recipient (no supervisor?); retried tomorrow");
-            self.queue
-                .extend_claim(self.id, timer.timer_id, now + Duration::days(1), false)
-                .await?;
-            return Ok(Outcome::Deferred);
+            // Only an escalation can lack its recipient: the case worker has no supervisor. It
+            // is recorded as failed, so that the case team sees it, rather than retried forever.
+            tracing::warn!(timer = %timer.timer_id, "escalation without a supervisor; recorded as failed");
+            let command = PlanCommand::RecordReminderFailed {
+                step: spec.step.clone(),
+                kind: spec.kind,
+                fire_at: spec.fire_at,
+                recipient: spec.recipient.party(),
+                reason: "nobody to escalate to: the case worker has no supervisor (set one with updateParty)".to_owned(),
+            };
+            self.record(plan_id, command, timer.timer_id).await?;
+            return Ok(Outcome::GaveUp);
         };
         if let Some(until) = party
             .reminders
