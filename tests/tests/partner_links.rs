@@ -436,5 +436,20 @@ async fn an_expired_link_or_one_for_a_step_no_longer_hers_records_nothing() {
     assert_eq!(w.post(&closed, &[]).await.0, 410);
     assert_eq!(w.events().await, before_cancelled);
     assert_eq!(before_cancelled, before + 1, "only the cancellation");
+
+    // Her data-sharing consent withdrawn: her links show nothing of the case any more.
+    let open_step = url(&link(
+        grace,
+        "origin_contact",
+        start_time() + Duration::days(30),
+    ));
+    assert_eq!(w.get(&open_step).await.0, 200);
+    w.as_amina("mutation($id: ID!, $grace: ID!) { withdrawConsent(planId: $id, consent: { kind: DATA_SHARING, partner: $grace }) { version } }").await;
+    let after_withdrawal = w.events().await;
+    let (status, page, _) = w.get(&open_step).await;
+    assert_eq!(status, 410);
+    assert!(!page.contains("Designate"), "{page}");
+    assert_eq!(w.post(&open_step, &[]).await.0, 410);
+    assert_eq!(w.events().await, after_withdrawal);
     w.api.stop().await;
 }

@@ -13,7 +13,9 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use hmac::{Hmac, Mac};
 use homeward_store::{EventStore, StoreError};
 use homeward_workflows::party::{Party, PartyRole};
-use homeward_workflows::plan::{ConcernArea, Plan, PlanCommand, Step, StepKind, Wellbeing};
+use homeward_workflows::plan::{
+    ConcernArea, ConsentPurpose, Plan, PlanCommand, Step, StepKind, Wellbeing,
+};
 use homeward_workflows::{PartyId, PlanId, StepKey};
 use sha2::Sha256;
 use thiserror::Error;
@@ -289,7 +291,13 @@ impl LinkService {
             .state
             .ok_or(LinkRefusal::NoLongerOpen)?;
         let step = plan.step(&link.step).ok_or(LinkRefusal::NoLongerOpen)?;
-        if !step.status.is_open() || plan.closed_at.is_some() {
+        // A suspended plan, or a partner whose data-sharing consent was withdrawn, gets nothing
+        // about the case, not even why.
+        let sharing_withdrawn = plan
+            .consent(ConsentPurpose::DataSharing { partner: party.id })
+            .is_some_and(|c| !c.given);
+        if !step.status.is_open() || plan.closed_at.is_some() || plan.suspended || sharing_withdrawn
+        {
             return Err(LinkRefusal::NoLongerOpen.into());
         }
         let viewer = viewer_of(&party);
