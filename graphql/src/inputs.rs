@@ -363,8 +363,8 @@ pub struct ReminderSettingsInput {
     pub time_zone: String,
     /// Default 20:00–08:00.
     pub quiet_hours: Option<QuietHoursInput>,
-    /// A cron expression (minute hour day-of-month month day-of-week) in the party's time zone,
-    /// at most hourly; none for no digest.
+    /// A five-field cron expression (minute hour day-of-month month day-of-week, with 0 or 7 =
+    /// Sunday, or names: `Mon`) in the party's time zone, at most hourly; none for no digest.
     pub digest_schedule: Option<String>,
 }
 

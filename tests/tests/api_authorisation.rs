@@ -119,10 +119,11 @@ const CASES: &[Case] = &[
         Setup::Active, &[SocialWorker, Supervisor, Liaison]),
     case("completeStep (origin contact)", "mutation($plan: ID!) { completeStep(planId: $plan, step: \"origin_contact\") { version } }",
         Setup::Active, &[SocialWorker, Supervisor, Partner]),
+    // Only the assignee says "seen and taken on".
     case("acknowledgeStep (passport)", "mutation($plan: ID!) { acknowledgeStep(planId: $plan, step: \"passport\") { version } }",
-        Setup::Active, &[SocialWorker, Supervisor, Liaison]),
+        Setup::Active, &[Liaison]),
     case("acknowledgeStep (origin contact)", "mutation($plan: ID!) { acknowledgeStep(planId: $plan, step: \"origin_contact\") { version } }",
-        Setup::Active, &[SocialWorker, Supervisor, Partner]),
+        Setup::Active, &[Partner]),
     case("cancelStep", "mutation($plan: ID!) { cancelStep(planId: $plan, step: \"legal_clearance\", reason: \"not needed\") { version } }",
         Setup::Active, CASE_TEAM),
     case("updateDocumentStatus", "mutation($plan: ID!) { updateDocumentStatus(planId: $plan, step: \"passport\", status: ISSUED) { version } }",

@@ -234,3 +234,34 @@ async fn three_workers_send_each_digest_once() {
         .unwrap()
         .starts_with("Vos tâches Homeward : 1 ouvertes, 0 en retard"));
 }
+
+#[tokio::test]
+async fn a_suspended_plan_is_left_out_of_the_digest() {
+    let w = World::new().await;
+    w.plan_with_passport().await;
+    let suspended = w.plan_with_passport().await;
+    w.handler
+        .handle::<Plan>(
+            &suspended.stream_id(),
+            &PlanCommand::WithdrawConsent {
+                purpose: ConsentPurpose::Return,
+            },
+            CommandMeta::new(w.worker),
+        )
+        .await
+        .unwrap();
+    w.settings(Some("0 9 * * *")).await;
+    w.clock.set(utc(2026, 3, 2, 8, 0));
+    assert_eq!(w.scheduler().drain().await.unwrap().digests, 1);
+    w.smtp.wait_for(1, StdDuration::from_secs(5)).await;
+    let digest = &w.digests()[0];
+    assert!(digest
+        .header("Subject")
+        .unwrap()
+        .starts_with("Vos tâches Homeward : 1 ouvertes"));
+    let text = digest.part("text/plain").unwrap();
+    assert!(
+        !text.contains(&suspended.0.simple().to_string()[..8]),
+        "{text}"
+    );
+}

@@ -437,10 +437,31 @@ async fn an_expired_link_or_one_for_a_step_no_longer_hers_records_nothing() {
     assert_eq!(w.events().await, before_cancelled);
     assert_eq!(before_cancelled, before + 1, "only the cancellation");
 
-    // Her data-sharing consent withdrawn: her links show nothing of the case any more.
-    let open_step = url(&link(
+    // Acknowledged meanwhile through the API: another acknowledgement link says so.
+    let other_ack = url(&link(
         grace,
         "origin_contact",
+        start_time() + Duration::days(30),
+    ));
+    w.as_(
+        &w.grace,
+        "mutation($id: ID!) { acknowledgeStep(planId: $id, step: \"origin_contact\") { version } }",
+    )
+    .await;
+    let acknowledged_at = w.events().await;
+    let (status, page, _) = w.get(&other_ack).await;
+    assert_eq!(status, 410);
+    assert!(page.contains("C'est déjà enregistré"), "{page}");
+    assert_eq!(w.post(&other_ack, &[]).await.0, 410);
+    assert_eq!(w.events().await, acknowledged_at);
+
+    // Her data-sharing consent withdrawn: her links show nothing of the case any more.
+    let open_step = url(&PartnerLink::for_reminder(
+        Uuid::new_v4(),
+        plan,
+        key("origin_contact"),
+        grace,
+        LinkAction::ConfirmVisit,
         start_time() + Duration::days(30),
     ));
     assert_eq!(w.get(&open_step).await.0, 200);

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -82,6 +82,38 @@ impl QuietHours {
     }
 }
 
+/// Writes the numbered days of a day-of-week field as names (0 and 7: Sun, 1: Mon, ...);
+/// numbers after `/` are steps and stay.
+fn weekday_names(field: &str) -> Result<String, String> {
+    const NAMES: [&str; 8] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let mut out = String::with_capacity(field.len() + 8);
+    let mut chars = field.chars().peekable();
+    let mut after_slash = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            let mut number = String::from(c);
+            while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                number.push(d);
+                chars.next();
+            }
+            if after_slash {
+                out.push_str(&number);
+            } else {
+                let day = number
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| NAMES.get(n))
+                    .ok_or_else(|| format!("day of week {number} is not 0-7"))?;
+                out.push_str(day);
+            }
+        } else {
+            after_slash = c == '/';
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
 mod hh_mm {
     use chrono::NaiveTime;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -96,8 +128,8 @@ mod hh_mm {
     }
 }
 
-/// A validated digest schedule: the cron expression as the party wrote it (five fields, or the
-/// `cron` crate's six or seven with seconds and years).
+/// A validated digest schedule: a standard five-field cron expression (minute, hour, day of
+/// month, month, day of week with 0 or 7 = Sunday) as the party wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DigestCron(String);
@@ -122,30 +154,50 @@ impl DigestCron {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// The `cron` crate's schedule for a standard five-field expression: it wants seconds
+    /// first, and counts days of the week from 1 = Sunday where cron has 0 (or 7) = Sunday and
+    /// 1 = Monday, so numbered days are written as names.
     fn schedule_of(expr: &str) -> Result<cron::Schedule, String> {
         if expr.chars().count() > 100 {
             return Err("longer than 100 characters".into());
         }
-        let fields = expr.split_whitespace().count();
-        // People write five fields; the `cron` crate wants seconds first.
-        let full = match fields {
-            5 => format!("0 {expr}"),
-            6 | 7 => expr.to_owned(),
-            n => return Err(format!("it has {n} fields")),
+        let fields: Vec<&str> = expr.split_whitespace().collect();
+        let [minute, hour, day, month, weekday] = fields[..] else {
+            return Err(format!("it has {} fields", fields.len()));
         };
-        cron::Schedule::from_str(&full).map_err(|e| e.to_string())
+        let weekday = weekday_names(weekday)?;
+        cron::Schedule::from_str(&format!("0 {minute} {hour} {day} {month} {weekday}"))
+            .map_err(|e| e.to_string())
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The first time the schedule fires strictly after `after`, in `time_zone`.
+    /// The first time the schedule fires strictly after `after`, in `time_zone`. The schedule
+    /// is read in wall-clock time: a time that does not exist that day (the clocks go forward)
+    /// fires at the first minute that does; a time that occurs twice (the clocks go back) fires
+    /// once, at the first.
     pub fn next_after(&self, after: DateTime<Utc>, time_zone: &str) -> Option<DateTime<Utc>> {
         let tz: Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
         let schedule = Self::schedule_of(&self.0).ok()?;
-        let next = schedule.after(&after.with_timezone(&tz)).next();
-        next.map(|t| t.with_timezone(&Utc))
+        // Wall-clock occurrences (as if local time were UTC), from a little before `after`.
+        let local_after = after.with_timezone(&tz).naive_local();
+        let from = Utc.from_utc_datetime(&(local_after - Duration::hours(3)));
+        schedule.after(&from).take(1_000).find_map(|occurrence| {
+            let wall = occurrence.naive_utc();
+            let instant = match tz.from_local_datetime(&wall) {
+                LocalResult::Single(t) => t.with_timezone(&Utc),
+                // Once, at the first of the two, as cron does.
+                LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
+                LocalResult::None => (1..=180).find_map(|minutes| {
+                    tz.from_local_datetime(&(wall + Duration::minutes(minutes)))
+                        .earliest()
+                        .map(|t| t.with_timezone(&Utc))
+                })?,
+            };
+            (instant > after).then_some(instant)
+        })
     }
 
     /// The latest time the schedule fired at or before `now`, starting from `due` (a time it
@@ -248,6 +300,54 @@ mod tests {
             mondays.next_after(now, "America/New_York"),
             Some(at(2026, 11, 30, 13, 0))
         );
+    }
+
+    #[test]
+    fn numbered_days_of_the_week_are_cron_numbers() {
+        // Friday 27 November 2026, noon UTC.
+        let now = at(2026, 11, 27, 12, 0);
+        let monday = DigestCron::parse("0 8 * * 1").unwrap();
+        assert_eq!(monday.next_after(now, "UTC"), Some(at(2026, 11, 30, 8, 0)));
+        for sunday in ["0 8 * * 0", "0 8 * * 7"] {
+            let sunday = DigestCron::parse(sunday).unwrap();
+            assert_eq!(sunday.next_after(now, "UTC"), Some(at(2026, 11, 29, 8, 0)));
+        }
+        let weekdays = DigestCron::parse("0 8 * * 1-5").unwrap();
+        assert_eq!(
+            weekdays.next_after(now, "UTC"),
+            Some(at(2026, 11, 30, 8, 0))
+        );
+        assert_eq!(
+            weekdays.next_after(at(2026, 11, 26, 12, 0), "UTC"),
+            Some(at(2026, 11, 27, 8, 0))
+        );
+        assert!(matches!(
+            DigestCron::parse("0 8 * * 8"),
+            Err(ScheduleError::InvalidCron { .. })
+        ));
+    }
+
+    #[test]
+    fn daylight_saving_gaps_and_folds_neither_lose_nor_repeat_a_digest() {
+        // 29 March 2026 in Paris: 02:00 does not exist (the clocks go to 03:00 CEST, 01:00 UTC).
+        let sunday_two = DigestCron::parse("0 2 * * Sun").unwrap();
+        assert_eq!(
+            sunday_two.next_after(at(2026, 3, 28, 12, 0), "Europe/Paris"),
+            Some(at(2026, 3, 29, 1, 0))
+        );
+        // 25 October 2026: 02:30 happens twice (00:30 UTC in CEST, 01:30 UTC in CET): the
+        // digest goes once, at the first; then the next day, never earlier than asked.
+        let half_past_two = DigestCron::parse("30 2 * * *").unwrap();
+        assert_eq!(
+            half_past_two.next_after(at(2026, 10, 24, 12, 0), "Europe/Paris"),
+            Some(at(2026, 10, 25, 0, 30))
+        );
+        for after in [at(2026, 10, 25, 0, 30), at(2026, 10, 25, 1, 0)] {
+            assert_eq!(
+                half_past_two.next_after(after, "Europe/Paris"),
+                Some(at(2026, 10, 26, 1, 30))
+            );
+        }
     }
 
     #[test]

@@ -110,10 +110,17 @@ impl Language {
         &self.0
     }
 }
+/// How a stored language is read back: leniently (any two lowercase letters, the rule before
+/// the ISO 639-1 list), so that events recorded then still load. New input goes through
+/// [`Language::parse`].
 impl TryFrom<String> for Language {
     type Error = TextError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
+        if s.len() == 2 && s.bytes().all(|b| b.is_ascii_lowercase()) {
+            Ok(Self(s))
+        } else {
+            Err(TextError::InvalidLanguage(s.chars().take(20).collect()))
+        }
     }
 }
 impl From<Language> for String {

@@ -109,16 +109,18 @@ fn reintegration_plan_timer(plan: &Plan) -> Option<TimerSpec> {
     if reintegration.clone().any(|s| s.status == StepStatus::Done) {
         return None;
     }
-    let step = reintegration.find(|s| s.status.is_open())?;
     let kind = ReminderKind::ReintegrationPlanDue;
     let fire_at = arrived_at + days_(REINTEGRATION_PLAN_DAYS);
-    if step
-        .reminders_sent
-        .iter()
-        .any(|r| r.kind == kind && r.fire_at == fire_at)
-    {
+    // Sent once per plan, whichever step it hung on (that step may be cancelled since).
+    let sent = |s: &&Step| {
+        s.reminders_sent
+            .iter()
+            .any(|r| r.kind == kind && r.fire_at == fire_at)
+    };
+    if reintegration.clone().any(|s| sent(&s)) {
         return None;
     }
+    let step = reintegration.find(|s| s.status.is_open())?;
     let recipient = Recipient::CaseWorker(plan.case_worker);
     Some(TimerSpec {
         id: timer_id(plan.id, &step.key, kind, fire_at, recipient),

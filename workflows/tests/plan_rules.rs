@@ -2590,3 +2590,43 @@ fn encoding_an_event_whose_serde_name_differs_from_its_event_type_panics() {
 fn encoding_a_unit_event_whose_serde_name_differs_from_its_event_type_panics() {
     homeward_workflows::upcast::encode(&MisnamedEvent::Nothing);
 }
+
+#[test]
+fn an_acknowledged_task_cannot_be_acknowledged_twice_and_a_new_assignee_starts_unacknowledged() {
+    let story = Story::opened().assigned("origin_contact", PARTNER);
+    let ack = C::AcknowledgeStep {
+        step: key("origin_contact"),
+    };
+    let acknowledged = story.clone().run(ack.clone());
+    assert!(
+        acknowledged
+            .plan()
+            .step(&key("origin_contact"))
+            .unwrap()
+            .acknowledged
+    );
+    given(acknowledged.events())
+        .when(ack.clone())
+        .then_error(PlanError::AlreadyAcknowledged(key("origin_contact")));
+    // Reassigned: the new assignee has not seen it.
+    let reassigned = acknowledged.assigned("origin_contact", LIAISON);
+    assert!(
+        !reassigned
+            .plan()
+            .step(&key("origin_contact"))
+            .unwrap()
+            .acknowledged
+    );
+    given(reassigned.events()).when(ack).then_accepted();
+    // A finished task is not acknowledged any more.
+    let done = story.consented().run(complete("origin_contact"));
+    given(done.events())
+        .when(C::AcknowledgeStep {
+            step: key("origin_contact"),
+        })
+        .then_error(PlanError::InvalidStepTransition {
+            step: key("origin_contact"),
+            status: "done",
+            action: "acknowledge",
+        });
+}

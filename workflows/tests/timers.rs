@@ -593,6 +593,30 @@ fn the_reintegration_plan_reminder_goes_once_and_not_after_the_plan_is_done() {
         effects.contains(&Effect::CancelTimer(reminder.id)),
         "{effects:?}"
     );
+    // Sent on one reintegration step, then that step cancelled: not sent again on another.
+    let with_second = sent.run(C::AddStep(Box::new(homeward_workflows::plan::NewStep {
+        key: key("housing_support"),
+        kind: homeward_workflows::plan::StepKind::ReintegrationSupport,
+        title: "Housing support".into(),
+        assignee: None,
+        candidate_group: None,
+        priority: homeward_workflows::plan::Priority::Normal,
+        due: None,
+        follow_up_on: None,
+        depends_on: vec![],
+        reminder_policy: None,
+    })));
+    let cancelled = with_second.run(C::CancelStep {
+        step: key("reintegration_plan"),
+        reason: "Replaced".into(),
+    });
+    let left = planned_timers(&cancelled.plan());
+    assert!(
+        !left
+            .iter()
+            .any(|t| t.kind == ReminderKind::ReintegrationPlanDue),
+        "{left:?}"
+    );
 }
 
 #[test]

@@ -164,6 +164,14 @@ pub fn authorize(viewer: &Viewer, action: Action<'_>) -> Result<(), AccessDenied
 
 fn may_command(viewer: &Viewer, plan: &Plan, command: &PlanCommand) -> bool {
     use PlanCommand as C;
+    // "I have seen this and taken it on" is said by the assignee alone, whatever the role.
+    if let C::AcknowledgeStep { step } = command {
+        return plan.step(step).is_some_and(|s| {
+            s.assignee == Some(viewer.party)
+                && (assigned_to(viewer, s)
+                    || (is_case_team(viewer) && same_organisation(viewer, plan)))
+        });
+    }
     if is_case_team(viewer) {
         // Reminders are recorded by the scheduler alone.
         return same_organisation(viewer, plan)
@@ -179,8 +187,7 @@ fn may_command(viewer: &Viewer, plan: &Plan, command: &PlanCommand) -> bool {
             C::StartStep { step, .. }
             | C::BlockStep { step, .. }
             | C::UnblockStep { step }
-            | C::CompleteStep { step }
-            | C::AcknowledgeStep { step },
+            | C::CompleteStep { step },
         ) => step_of(step),
         (PartyRole::GovernmentLiaison, C::UpdateDocumentStatus { step, .. }) => step_of(step),
         (PartyRole::PartnerContact, C::RecordFollowUp { step, .. }) => step_of(step),

@@ -132,6 +132,8 @@ pub enum LinkRefusal {
     NoLongerOpen,
     #[error("this task is no longer yours")]
     NotYours,
+    #[error("this was already recorded")]
+    AlreadyDone,
     #[error("{0}")]
     Rejected(String),
 }
@@ -303,6 +305,9 @@ impl LinkService {
         let viewer = viewer_of(&party);
         if authorize(&viewer, Action::ReadStep(&plan, step)).is_err() {
             return Err(LinkRefusal::NotYours.into());
+        }
+        if link.action == LinkAction::Acknowledge && step.acknowledged {
+            return Err(LinkRefusal::AlreadyDone.into());
         }
         Ok(Checked { link, party, plan })
     }

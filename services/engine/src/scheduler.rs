@@ -15,7 +15,7 @@ use homeward_store::reads::{Page, ReadModels, TaskFilter};
 use homeward_store::timer_queue::{ClaimedDigest, ClaimedTimer, TimerQueue};
 use homeward_store::{EventStore, StoreError};
 use homeward_workflows::party::{Party, PartyCommand, PartyError};
-use homeward_workflows::plan::{Plan, PlanCommand, PlanError};
+use homeward_workflows::plan::{ConsentPurpose, Plan, PlanCommand, PlanError};
 use homeward_workflows::timers::{planned_timers, Recipient as TimerRecipient};
 use homeward_workflows::{PartyId, PlanId};
 use thiserror::Error;
@@ -382,8 +382,31 @@ impl Worker {
             // Admins have no tasks.
             Err(_) => Vec::new(),
         };
+        // Nothing from a plan that shares nothing with this party now: suspended, or their
+        // data-sharing consent withdrawn.
+        let plans: Vec<(String, u64)> = tasks
+            .iter()
+            .map(|t| (PlanId(t.plan_id).stream_id(), 0))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let silent: std::collections::HashSet<Uuid> = self
+            .handler
+            .load_many::<Plan>(&plans)
+            .await?
+            .into_iter()
+            .filter_map(|(_, loaded)| loaded.state)
+            .filter(|plan| {
+                plan.suspended
+                    || plan
+                        .consent(ConsentPurpose::DataSharing { partner: party.id })
+                        .is_some_and(|c| !c.given)
+            })
+            .map(|plan| plan.id.0)
+            .collect();
         let tasks: Vec<DigestTask> = tasks
             .into_iter()
+            .filter(|t| !silent.contains(&t.plan_id))
             .map(|t| DigestTask {
                 plan_id: t.plan_id,
                 step_title: t.title,

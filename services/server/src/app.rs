@@ -136,7 +136,13 @@ impl Application {
             };
             let base_url = match &settings.public_url {
                 Some(url) => url.clone(),
-                None => format!("http://{}", listener.local_addr()?),
+                None => {
+                    let local = format!("http://{}", listener.local_addr()?);
+                    if settings.smtp_url.is_some() {
+                        tracing::warn!(links = %local, "HOMEWARD_PUBLIC_URL is not set: partner links in reminders point at the listen address; set it to the https address partners reach");
+                    }
+                    local
+                }
             };
             let worker = Worker::new(
                 Arc::new(store.clone()),
@@ -295,10 +301,20 @@ fn router(state: AppState) -> Router {
             // One span per request: method and path only (no query string, which could carry
             // a GraphQL query with personal data in it).
             TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                let path = logged_path(req.uri().path());
+                tracing::info_span!("request", method = %req.method(), path = %path)
             }),
         )
         .with_state(state)
+}
+
+/// The path as logged: a partner link's token is a credential, so it is left out.
+fn logged_path(path: &str) -> &str {
+    if path.starts_with("/l/") {
+        "/l/…"
+    } else {
+        path
+    }
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
@@ -471,5 +487,16 @@ fn connection_token(payload: &serde_json::Value) -> Option<String> {
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_path;
+
+    #[test]
+    fn a_partner_links_token_is_not_logged() {
+        assert_eq!(logged_path("/l/AAAA.BBBB"), "/l/…");
+        assert_eq!(logged_path("/graphql"), "/graphql");
     }
 }

@@ -164,6 +164,14 @@ fn refusal_page(lang: Lang, refusal: &LinkRefusal) -> Response {
                 "Este enlace ya fue utilizado",
             )),
         ),
+        LinkRefusal::AlreadyDone => (
+            StatusCode::GONE,
+            lang.pick((
+                "This was already recorded",
+                "C'est déjà enregistré",
+                "Esto ya está registrado",
+            )),
+        ),
         LinkRefusal::NoLongerOpen => (
             StatusCode::GONE,
             lang.pick((

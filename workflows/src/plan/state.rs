@@ -527,6 +527,10 @@ pub(crate) fn apply(state: Option<Plan>, event: &PlanEvent) -> Option<Plan> {
             candidate_group,
         } => {
             if let Some(s) = plan.step_mut(step) {
+                // An acknowledgement is the assignee's: a new assignee has not seen it yet.
+                if s.assignee != *assignee {
+                    s.acknowledged = false;
+                }
                 s.assignee = *assignee;
                 s.candidate_group = candidate_group.clone();
             }
