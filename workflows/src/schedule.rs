@@ -131,7 +131,7 @@ mod hh_mm {
 /// A validated digest schedule: a standard five-field cron expression (minute, hour, day of
 /// month, month, day of week with 0 or 7 = Sunday) as the party wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(from = "String", into = "String")]
 pub struct DigestCron(String);
 
 impl DigestCron {
@@ -219,10 +219,11 @@ impl DigestCron {
     }
 }
 
-impl TryFrom<String> for DigestCron {
-    type Error = ScheduleError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
+/// A stored schedule is read back as it was recorded (it was checked then), so that a stricter
+/// check later never makes a party's events unreadable; one that no longer parses never fires.
+impl From<String> for DigestCron {
+    fn from(s: String) -> Self {
+        Self(s)
     }
 }
 
@@ -348,6 +349,14 @@ mod tests {
                 Some(at(2026, 10, 26, 1, 30))
             );
         }
+    }
+
+    #[test]
+    fn a_stored_schedule_loads_even_if_it_would_be_refused_now() {
+        let stored: DigestCron = serde_json::from_str("\"0 0 8 * * Mon\"").unwrap();
+        assert_eq!(stored.as_str(), "0 0 8 * * Mon");
+        // Six fields no longer parse: it never fires rather than failing the party's stream.
+        assert_eq!(stored.next_after(at(2026, 3, 1, 0, 0), "UTC"), None);
     }
 
     #[test]
