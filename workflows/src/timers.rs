@@ -55,6 +55,25 @@ pub struct TimerSpec {
     pub recipient: Recipient,
 }
 
+impl TimerSpec {
+    fn new(
+        plan: &Plan,
+        step: &Step,
+        kind: ReminderKind,
+        fire_at: DateTime<Utc>,
+        recipient: Recipient,
+    ) -> Self {
+        Self {
+            id: timer_id(plan.id, &step.key, kind, fire_at, recipient),
+            plan_id: plan.id,
+            step: step.key.clone(),
+            kind,
+            fire_at,
+            recipient,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     ArmTimer(TimerSpec),
@@ -112,24 +131,20 @@ fn reintegration_plan_timer(plan: &Plan) -> Option<TimerSpec> {
     let kind = ReminderKind::ReintegrationPlanDue;
     let fire_at = arrived_at + days_(REINTEGRATION_PLAN_DAYS);
     // Sent once per plan, whichever step it hung on (that step may be cancelled since).
-    let sent = |s: &&Step| {
-        s.reminders_sent
-            .iter()
-            .any(|r| r.kind == kind && r.fire_at == fire_at)
-    };
-    if reintegration.clone().any(|s| sent(&s)) {
+    if reintegration
+        .clone()
+        .any(|s| s.reminder_recorded(kind, fire_at))
+    {
         return None;
     }
     let step = reintegration.find(|s| s.status.is_open())?;
-    let recipient = Recipient::CaseWorker(plan.case_worker);
-    Some(TimerSpec {
-        id: timer_id(plan.id, &step.key, kind, fire_at, recipient),
-        plan_id: plan.id,
-        step: step.key.clone(),
+    Some(TimerSpec::new(
+        plan,
+        step,
         kind,
         fire_at,
-        recipient,
-    })
+        Recipient::CaseWorker(plan.case_worker),
+    ))
 }
 
 fn step_timers(plan: &Plan, step: &Step, out: &mut Vec<TimerSpec>) {
@@ -143,21 +158,9 @@ fn step_timers(plan: &Plan, step: &Step, out: &mut Vec<TimerSpec>) {
     let sharing_withdrawn = plan
         .consent(ConsentPurpose::DataSharing { partner: assignee })
         .is_some_and(|c| !c.given);
-    let sent = |kind: ReminderKind, at: DateTime<Utc>| {
-        step.reminders_sent
-            .iter()
-            .any(|r| r.kind == kind && r.fire_at == at)
-    };
     let mut push = |kind: ReminderKind, fire_at: DateTime<Utc>, recipient: Recipient| {
-        if !sent(kind, fire_at) {
-            out.push(TimerSpec {
-                id: timer_id(plan.id, &step.key, kind, fire_at, recipient),
-                plan_id: plan.id,
-                step: step.key.clone(),
-                kind,
-                fire_at,
-                recipient,
-            });
+        if !step.reminder_recorded(kind, fire_at) {
+            out.push(TimerSpec::new(plan, step, kind, fire_at, recipient));
         }
     };
     let policy = step.reminder_policy;

@@ -38,15 +38,17 @@ pub struct Recipient {
     pub time_zone: String,
 }
 
+/// The languages Homeward writes in (emails and partner pages); any other gets English.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lang {
+pub enum Lang {
     En,
     Fr,
     Es,
 }
 
 impl Lang {
-    fn of(tag: &str) -> Self {
+    /// The language for a BCP 47 tag: only the primary language counts (`fr-CA` is French).
+    pub fn of(tag: &str) -> Self {
         match tag
             .split(['-', '_'])
             .next()
@@ -62,11 +64,21 @@ impl Lang {
 }
 
 impl Lang {
-    fn code(self) -> &'static str {
+    /// For `<html lang="...">`.
+    pub fn code(self) -> &'static str {
         match self {
             Lang::En => "en",
             Lang::Fr => "fr",
             Lang::Es => "es",
+        }
+    }
+
+    /// The text in this language from (English, French, Spanish).
+    pub fn pick(self, texts: (&'static str, &'static str, &'static str)) -> &'static str {
+        match self {
+            Self::En => texts.0,
+            Self::Fr => texts.1,
+            Self::Es => texts.2,
         }
     }
 }
@@ -87,14 +99,16 @@ pub fn message_id(timer_id: Uuid) -> String {
     format!("{timer_id}@homeward")
 }
 
-fn local(at: DateTime<Utc>, time_zone: &str) -> String {
+/// An instant as the recipient reads it: in their time zone, with the zone's abbreviation.
+pub fn local(at: DateTime<Utc>, time_zone: &str) -> String {
     let tz: Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
     at.with_timezone(&tz)
         .format("%Y-%m-%d %H:%M %Z")
         .to_string()
 }
 
-fn escape(s: &str) -> String {
+/// Text made safe for HTML content and double-quoted attributes.
+pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -10,46 +10,12 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
-use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
+use chrono::NaiveDate;
 use homeward_engine::links::{
     LinkAction, LinkError, LinkRefusal, LinkService, LinkView, VisitReport,
 };
+use homeward_engine::reminders::{escape, local, Lang};
 use homeward_workflows::plan::{ConcernArea, Wellbeing};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lang {
-    En,
-    Fr,
-    Es,
-}
-
-impl Lang {
-    fn of(code: &str) -> Self {
-        match code {
-            "fr" => Self::Fr,
-            "es" => Self::Es,
-            _ => Self::En,
-        }
-    }
-
-    fn code(self) -> &'static str {
-        match self {
-            Self::En => "en",
-            Self::Fr => "fr",
-            Self::Es => "es",
-        }
-    }
-
-    /// Picks the text in this language from (en, fr, es).
-    fn pick(self, texts: (&'static str, &'static str, &'static str)) -> &'static str {
-        match self {
-            Self::En => texts.0,
-            Self::Fr => texts.1,
-            Self::Es => texts.2,
-        }
-    }
-}
 
 const WELLBEING: [(Wellbeing, &str, (&str, &str, &str)); 4] = [
     (Wellbeing::Good, "good", ("Good", "Bien", "Bien")),
@@ -97,20 +63,6 @@ const CONCERNS: [(ConcernArea, &str, (&str, &str, &str)); 9] = [
     ),
     (ConcernArea::Other, "other", ("Other", "Autre", "Otro")),
 ];
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn local(at: DateTime<Utc>, time_zone: &str) -> String {
-    let tz: Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
-    at.with_timezone(&tz)
-        .format("%Y-%m-%d %H:%M %Z")
-        .to_string()
-}
 
 fn page(status: StatusCode, lang: Lang, title: &str, body: &str) -> Response {
     let html = format!(

@@ -413,10 +413,7 @@ pub(crate) fn decide(
             recipient,
         } => {
             let s = find_step(plan, step)?;
-            if s.reminders_sent
-                .iter()
-                .any(|r| r.kind == *kind && r.fire_at == *fire_at)
-            {
+            if s.reminder_recorded(*kind, *fire_at) {
                 return Err(PlanError::ReminderAlreadyRecorded);
             }
             let (step, kind, fire_at, recipient) = (step.clone(), *kind, *fire_at, *recipient);
@@ -444,10 +441,7 @@ pub(crate) fn decide(
             reason,
         } => {
             let s = find_step(plan, step)?;
-            if s.reminders_sent
-                .iter()
-                .any(|r| r.kind == *kind && r.fire_at == *fire_at)
-            {
+            if s.reminder_recorded(*kind, *fire_at) {
                 return Err(PlanError::ReminderAlreadyRecorded);
             }
             vec![E::ReminderFailed {

@@ -341,6 +341,15 @@ pub struct Plan {
     pub steps: Vec<Step>,
 }
 
+impl Step {
+    /// Whether the reminder of `kind` due at `fire_at` went out (or was given up) already.
+    pub fn reminder_recorded(&self, kind: ReminderKind, fire_at: DateTime<Utc>) -> bool {
+        self.reminders_sent
+            .iter()
+            .any(|r| r.kind == kind && r.fire_at == fire_at)
+    }
+}
+
 impl Plan {
     pub fn step(&self, key: &StepKey) -> Option<&Step> {
         self.steps.iter().find(|s| &s.key == key)
