@@ -141,17 +141,7 @@ impl TimerQueue for PgStore {
         until: DateTime<Utc>,
         failed: bool,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE timers SET lease_until = $3, attempts = coalesce(attempts, 0) + $4 \
-             WHERE timer_id = $2 AND claimed_by = $1",
-        )
-        .bind(worker)
-        .bind(timer_id)
-        .bind(until)
-        .bind(i32::from(failed))
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        extend(self, Claimable::Timers, worker, timer_id, until, failed).await
     }
 
     async fn claim_due_digests(
@@ -196,33 +186,22 @@ impl TimerQueue for PgStore {
         until: DateTime<Utc>,
         failed: bool,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE digests SET lease_until = $3, attempts = coalesce(attempts, 0) + $4 \
-             WHERE party_id = $2 AND claimed_by = $1",
-        )
-        .bind(worker)
-        .bind(party_id)
-        .bind(until)
-        .bind(i32::from(failed))
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        extend(self, Claimable::Digests, worker, party_id, until, failed).await
     }
 
     async fn release_claims(&self, worker: Uuid) -> Result<u64, StoreError> {
-        let timers = sqlx::query(
-            "UPDATE timers SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = $1",
-        )
-        .bind(worker)
-        .execute(self.pool())
-        .await?;
-        let digests = sqlx::query(
-            "UPDATE digests SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = $1",
-        )
-        .bind(worker)
-        .execute(self.pool())
-        .await?;
-        Ok(timers.rows_affected() + digests.rows_affected())
+        let mut released = 0;
+        for queue in [Claimable::Timers, Claimable::Digests] {
+            let done = sqlx::query(&format!(
+                "UPDATE {} SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = $1",
+                queue.table()
+            ))
+            .bind(worker)
+            .execute(self.pool())
+            .await?;
+            released += done.rows_affected();
+        }
+        Ok(released)
     }
 
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -238,4 +217,51 @@ impl TimerQueue for PgStore {
         .fetch_one(self.pool())
         .await?)
     }
+}
+
+/// The two kinds of claimable work: they share the claim columns, not their rows.
+#[derive(Clone, Copy)]
+enum Claimable {
+    Timers,
+    Digests,
+}
+
+impl Claimable {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Timers => "timers",
+            Self::Digests => "digests",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Self::Timers => "timer_id",
+            Self::Digests => "party_id",
+        }
+    }
+}
+
+/// Keeps a claim until `until`, counting a failed delivery; false when `worker` lost it.
+async fn extend(
+    store: &PgStore,
+    queue: Claimable,
+    worker: Uuid,
+    id: Uuid,
+    until: DateTime<Utc>,
+    failed: bool,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(&format!(
+        "UPDATE {} SET lease_until = $3, attempts = coalesce(attempts, 0) + $4 \
+         WHERE {} = $2 AND claimed_by = $1",
+        queue.table(),
+        queue.key()
+    ))
+    .bind(worker)
+    .bind(id)
+    .bind(until)
+    .bind(i32::from(failed))
+    .execute(store.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
