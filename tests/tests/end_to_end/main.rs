@@ -1,0 +1,21 @@
+//! Homeward's end-to-end tests, one module per area, linked into one test binary: each binary
+//! links the whole server, so one instead of fifteen saves minutes of linking and gigabytes of
+//! disk on every CI run. `api_batching` stays a binary of its own because it counts every SQL
+//! statement the process sends. Run one area with `cargo test -p homeward-tests --test
+//! end_to_end scheduler::`.
+
+mod api_authorisation;
+mod api_bad_input;
+mod api_journey;
+mod api_queries;
+mod api_reminder_settings;
+mod api_reminders;
+mod api_server;
+mod concurrency;
+mod digests;
+mod event_log;
+mod mail;
+mod partner_links;
+mod rules;
+mod scheduler;
+mod timer_queue;
