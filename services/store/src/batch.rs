@@ -32,12 +32,19 @@ struct Pending {
 #[derive(Debug, Clone)]
 pub(crate) struct Batcher {
     queue: mpsc::UnboundedSender<Pending>,
+    pool: PgPool,
+    wake: mpsc::Sender<()>,
 }
 
 impl Batcher {
     /// Starts the flushing task. `wake` is signalled after every commit that appended.
     pub(crate) fn start(pool: PgPool, flushes_in_flight: usize, wake: mpsc::Sender<()>) -> Self {
         let (queue, mut queued) = mpsc::unbounded_channel::<Pending>();
+        let this = Self {
+            queue,
+            pool: pool.clone(),
+            wake: wake.clone(),
+        };
         tokio::spawn(async move {
             let permits = Arc::new(Semaphore::new(flushes_in_flight.max(1)));
             while let Some(first) = queued.recv().await {
@@ -59,7 +66,7 @@ impl Batcher {
                 });
             }
         });
-        Self { queue }
+        this
     }
 
     pub(crate) async fn append(&self, append: Append) -> Result<Appended, StoreError> {
@@ -76,30 +83,61 @@ impl Batcher {
             .await
             .map_err(|_| StoreError::Unexpected("the append was dropped unanswered".into()))?
     }
+
+    /// Appends these in one transaction, as one batch, whatever else is queued: a batch of a
+    /// known shape, for the tests that must reach each path of a batch.
+    pub(crate) async fn append_together(
+        &self,
+        appends: &[Append],
+    ) -> Vec<Result<Appended, StoreError>> {
+        write(&self.pool, appends, &self.wake).await
+    }
 }
 
 async fn flush(pool: &PgPool, batch: Vec<Pending>, wake: &mpsc::Sender<()>) {
     let (appends, replies): (Vec<Append>, Vec<_>) =
         batch.into_iter().map(|p| (p.append, p.reply)).unzip();
-    let results = match appends.as_slice() {
-        [one] => vec![append_one(pool, one).await],
-        _ => append_many(pool, &appends).await,
-    };
-    if results.iter().any(|r| matches!(r, Ok(a) if !a.duplicate)) {
-        let _ = wake.try_send(());
-    }
+    let results = write(pool, &appends, wake).await;
     for (reply, result) in replies.into_iter().zip(results) {
         // A caller that went away no longer needs its answer; the append stands.
         let _ = reply.send(result);
     }
 }
 
+/// Appends one transaction's worth and wakes the readers if anything was appended.
+async fn write(
+    pool: &PgPool,
+    appends: &[Append],
+    wake: &mpsc::Sender<()>,
+) -> Vec<Result<Appended, StoreError>> {
+    let results = match appends {
+        [one] => vec![append_one(pool, one).await],
+        _ => append_many(pool, appends).await,
+    };
+    if results.iter().any(|r| matches!(r, Ok(a) if !a.duplicate)) {
+        let _ = wake.try_send(());
+    }
+    results
+}
+
 /// Several appends in one transaction; one by one if the batch fails as a whole.
 async fn append_many(pool: &PgPool, appends: &[Append]) -> Vec<Result<Appended, StoreError>> {
-    let first_try = match append_batch(pool, appends, true).await {
-        // Some append did not go through, so the merged projection does not apply.
-        Err(e) if merge_refused(&e) => append_batch(pool, appends, false).await,
-        other => other,
+    let arrays = BatchArrays::of(appends);
+    let first_try = if arrays.exact_and_distinct() {
+        // The common case, in few statements; refused as a whole if some append is not at its
+        // version or was appended before, and then decided append by append.
+        match append_exact(pool, appends, &arrays).await {
+            Err(e) if refused(&e) || unique_violation(&e, "events_event_id_key") => {
+                append_batch(pool, appends, &arrays, false).await
+            }
+            other => other,
+        }
+    } else {
+        match append_batch(pool, appends, &arrays, true).await {
+            // Some append did not go through, so the merged projection does not apply.
+            Err(e) if refused(&e) => append_batch(pool, appends, &arrays, false).await,
+            other => other,
+        }
     };
     match first_try {
         Ok(results) => results,
@@ -207,9 +245,124 @@ fn unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
         if db.code().as_deref() == Some("23505") && db.constraint() == Some(constraint))
 }
 
-/// The merged projection was refused because some append did not go through.
-fn merge_refused(e: &sqlx::Error) -> bool {
+/// The batch was refused as a whole (SQLSTATE HW001) because some append did not go through:
+/// the merged projection, or the exact-version path, does not apply.
+fn refused(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("HW001"))
+}
+
+/// A batch's appends as the column arrays both batch functions take.
+struct BatchArrays<'a> {
+    stream_ids: Vec<&'a str>,
+    stream_types: Vec<&'static str>,
+    expected: Vec<Option<i64>>,
+    command_ids: Vec<Uuid>,
+    metadata: Vec<sqlx::types::Json<&'a Metadata>>,
+    occurred_at: Vec<chrono::DateTime<chrono::Utc>>,
+    /// For each event, the 1-based index of its append.
+    event_append: Vec<i32>,
+    event_ids: Vec<Uuid>,
+    event_types: Vec<&'a str>,
+    schema_versions: Vec<i16>,
+    payloads: Vec<&'a serde_json::Value>,
+    distinct_streams: bool,
+}
+
+impl<'a> BatchArrays<'a> {
+    fn of(appends: &'a [Append]) -> Self {
+        let mut arrays = Self {
+            stream_ids: appends.iter().map(|a| a.stream_id.as_str()).collect(),
+            stream_types: appends.iter().map(|a| a.stream_type).collect(),
+            expected: appends
+                .iter()
+                .map(|a| a.expected_version.as_sql())
+                .collect(),
+            command_ids: appends.iter().map(|a| a.command_id).collect(),
+            metadata: appends
+                .iter()
+                .map(|a| sqlx::types::Json(&a.metadata))
+                .collect(),
+            occurred_at: appends.iter().map(|a| a.occurred_at).collect(),
+            event_append: Vec::new(),
+            event_ids: Vec::new(),
+            event_types: Vec::new(),
+            schema_versions: Vec::new(),
+            payloads: Vec::new(),
+            distinct_streams: false,
+        };
+        for (i, append) in appends.iter().enumerate() {
+            for (k, event) in append.events.iter().enumerate() {
+                arrays.event_append.push(i as i32 + 1);
+                arrays
+                    .event_ids
+                    .push(Append::event_id(append.command_id, k));
+                arrays.event_types.push(event.event_type.as_str());
+                arrays.schema_versions.push(event.schema_version);
+                arrays.payloads.push(&event.payload);
+            }
+        }
+        let mut distinct = arrays.stream_ids.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        arrays.distinct_streams = distinct.len() == appends.len();
+        arrays
+    }
+
+    /// Every append names its version and its own stream: `homeward_append_exact` applies.
+    fn exact_and_distinct(&self) -> bool {
+        self.distinct_streams && self.expected.iter().all(Option::is_some)
+    }
+}
+
+/// The projection changes of appends to distinct streams, as one change.
+fn merged_projection(appends: &[Append]) -> ProjectionChange {
+    let mut merged = ProjectionChange::default();
+    for append in appends {
+        merged.extend(append.projection.clone());
+    }
+    merged
+}
+
+/// All `appends` at their exact versions in one transaction, or none: HW001 when one is not at
+/// its version, a unique violation on the event id when one was appended before.
+async fn append_exact(
+    pool: &PgPool,
+    appends: &[Append],
+    arrays: &BatchArrays<'_>,
+) -> Result<Vec<Result<Appended, StoreError>>, sqlx::Error> {
+    let merged = merged_projection(appends);
+    let rows = sqlx::query(
+        "SELECT append_index, first_version, last_version \
+         FROM homeward_append_exact($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&arrays.stream_ids)
+    .bind(&arrays.stream_types)
+    .bind(&arrays.expected)
+    .bind(&arrays.command_ids)
+    .bind(&arrays.metadata)
+    .bind(&arrays.occurred_at)
+    .bind(&arrays.event_append)
+    .bind(&arrays.event_ids)
+    .bind(&arrays.event_types)
+    .bind(&arrays.schema_versions)
+    .bind(&arrays.payloads)
+    .bind((!merged.is_empty()).then_some(sqlx::types::Json(&merged)))
+    .fetch_all(pool)
+    .await?;
+    let mut results: Vec<Result<Appended, StoreError>> = appends
+        .iter()
+        .map(|_| Err(StoreError::Unexpected("append left unanswered".into())))
+        .collect();
+    for row in rows {
+        let index = row.try_get::<i32, _>("append_index")? as usize - 1;
+        results[index] = Ok(Appended {
+            stream_id: appends[index].stream_id.clone(),
+            first_version: row.try_get::<i64, _>("first_version")? as u64,
+            last_version: row.try_get::<i64, _>("last_version")? as u64,
+            duplicate: false,
+        });
+    }
+    Ok(results)
 }
 
 /// One transaction for all `appends`; one result per append, in order. With `merge`, the
@@ -217,47 +370,12 @@ fn merge_refused(e: &sqlx::Error) -> bool {
 async fn append_batch(
     pool: &PgPool,
     appends: &[Append],
+    arrays: &BatchArrays<'_>,
     merge: bool,
 ) -> Result<Vec<Result<Appended, StoreError>>, sqlx::Error> {
-    let mut event_append = Vec::new();
-    let mut event_ids = Vec::new();
-    let mut event_types = Vec::new();
-    let mut schema_versions = Vec::new();
-    let mut payloads = Vec::new();
-    for (i, append) in appends.iter().enumerate() {
-        for (k, event) in append.events.iter().enumerate() {
-            event_append.push(i as i32 + 1);
-            event_ids.push(Append::event_id(append.command_id, k));
-            event_types.push(event.event_type.as_str());
-            schema_versions.push(event.schema_version);
-            payloads.push(&event.payload);
-        }
-    }
-    let stream_ids: Vec<&str> = appends.iter().map(|a| a.stream_id.as_str()).collect();
-    let stream_types: Vec<&str> = appends.iter().map(|a| a.stream_type).collect();
-    let expected: Vec<Option<i64>> = appends
-        .iter()
-        .map(|a| a.expected_version.as_sql())
-        .collect();
-    let command_ids: Vec<Uuid> = appends.iter().map(|a| a.command_id).collect();
-    let metadata: Vec<sqlx::types::Json<&Metadata>> = appends
-        .iter()
-        .map(|a| sqlx::types::Json(&a.metadata))
-        .collect();
-    let occurred_at: Vec<_> = appends.iter().map(|a| a.occurred_at).collect();
-
     // The merged projection, for when every append goes through (streams must be distinct:
     // two changes of one plan must apply in order).
-    let mut distinct = stream_ids.clone();
-    distinct.sort_unstable();
-    distinct.dedup();
-    let merged = (merge && distinct.len() == appends.len()).then(|| {
-        let mut merged = ProjectionChange::default();
-        for append in appends {
-            merged.extend(append.projection.clone());
-        }
-        merged
-    });
+    let merged = (merge && arrays.distinct_streams).then(|| merged_projection(appends));
     let projections: Vec<Option<sqlx::types::Json<&ProjectionChange>>> = appends
         .iter()
         .map(|a| {
@@ -271,18 +389,18 @@ async fn append_batch(
         "SELECT append_index, outcome, first_version, last_version \
          FROM homeward_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
-    .bind(&stream_ids)
-    .bind(&stream_types)
-    .bind(&expected)
-    .bind(&command_ids)
-    .bind(&metadata)
-    .bind(&occurred_at)
+    .bind(&arrays.stream_ids)
+    .bind(&arrays.stream_types)
+    .bind(&arrays.expected)
+    .bind(&arrays.command_ids)
+    .bind(&arrays.metadata)
+    .bind(&arrays.occurred_at)
     .bind(&projections)
-    .bind(&event_append)
-    .bind(&event_ids)
-    .bind(&event_types)
-    .bind(&schema_versions)
-    .bind(&payloads)
+    .bind(&arrays.event_append)
+    .bind(&arrays.event_ids)
+    .bind(&arrays.event_types)
+    .bind(&arrays.schema_versions)
+    .bind(&arrays.payloads)
     .bind(merged.as_ref().map(sqlx::types::Json))
     .fetch_all(pool)
     .await?;

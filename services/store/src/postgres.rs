@@ -79,6 +79,13 @@ impl PgStore {
         &self.pool
     }
 
+    /// Appends these in one transaction, as one batch, as group commit does under load, but
+    /// with a known shape. Each append still succeeds or fails on its own. For tests.
+    #[doc(hidden)]
+    pub async fn append_together(&self, appends: &[Append]) -> Vec<Result<Appended, StoreError>> {
+        self.batcher.append_together(appends).await
+    }
+
     /// Applies the embedded migrations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR.run(&self.pool).await?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use homeward_engine::{CommandError, CommandMeta, FixedClock};
+use homeward_store::projection::PartyRow;
 use homeward_store::{
     rebuild, Append, Cursor, EventStore, ExpectedVersion, Metadata, NewEvent, ProjectionChange,
     ReadUntil, StoreError,
@@ -626,23 +627,10 @@ async fn a_rebuild_reproduces_text_with_tabs_newlines_and_backslashes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_in_a_batch_leaves_the_others_and_their_read_models_written() {
-    use homeward_store::projection::PartyRow;
     let db = TestDb::new().await;
     let store = db.store.clone();
-    let party_row = |i: usize| PartyRow {
-        party_id: Uuid::new_v4(),
-        version: 1,
-        display_name: format!("Party {i}"),
-        email: format!("p{i}@example.org"),
-        role: "social_worker".into(),
-        organisation: "Safe Passage".into(),
-        country: "FR".into(),
-        language: "fr".into(),
-        time_zone: "Europe/Paris".into(),
-        supervisor: None,
-    };
     // Distinct streams, each with a read-model row; the third expects a version its (new)
-    // stream does not have.
+    // stream does not have. Sent at once, so group commit batches them.
     let appends: Vec<Append> = (0..6)
         .map(|i| {
             let expected = if i == 2 {
@@ -650,12 +638,10 @@ async fn a_conflict_in_a_batch_leaves_the_others_and_their_read_models_written()
             } else {
                 ExpectedVersion::NoStream
             };
-            let mut a = raw_append(&format!("test-c{i}"), expected, 1);
-            a.projection = ProjectionChange {
-                parties: vec![party_row(i)],
-                ..ProjectionChange::default()
-            };
-            a
+            with_party_row(
+                raw_append(&format!("test-c{i}"), expected, 1),
+                &format!("Party {i}"),
+            )
         })
         .collect();
     let results = futures::future::join_all(appends.into_iter().map(|a| {
@@ -681,13 +667,195 @@ async fn a_conflict_in_a_batch_leaves_the_others_and_their_read_models_written()
         }
     }
     assert_eq!(db.count("SELECT count(*) FROM events").await, 5);
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT display_name FROM party_view ORDER BY display_name")
-            .fetch_all(db.pool())
-            .await
-            .unwrap();
     assert_eq!(
-        names,
+        party_names(&db).await,
         ["Party 0", "Party 1", "Party 3", "Party 4", "Party 5"]
     );
+}
+
+/// A party read-model row (any read model will do: these tests look at which rows a batch
+/// writes).
+fn with_party_row(mut append: Append, name: &str) -> Append {
+    append.projection = ProjectionChange {
+        parties: vec![PartyRow {
+            party_id: Uuid::new_v4(),
+            version: 1,
+            display_name: name.to_owned(),
+            email: "party@example.org".into(),
+            role: "social_worker".into(),
+            organisation: "Safe Passage".into(),
+            country: "FR".into(),
+            language: "fr".into(),
+            time_zone: "Europe/Paris".into(),
+            supervisor: None,
+        }],
+        ..ProjectionChange::default()
+    };
+    append
+}
+
+async fn party_names(db: &TestDb) -> Vec<String> {
+    sqlx::query_scalar("SELECT display_name FROM party_view ORDER BY display_name")
+        .fetch_all(db.pool())
+        .await
+        .unwrap()
+}
+
+/// (first, last) version of each result, or the error's text.
+fn versions(results: &[Result<homeward_store::Appended, StoreError>]) -> Vec<String> {
+    results
+        .iter()
+        .map(|r| match r {
+            Ok(a) if a.duplicate => format!("{}..{} again", a.first_version, a.last_version),
+            Ok(a) => format!("{}..{}", a.first_version, a.last_version),
+            Err(StoreError::Conflict {
+                expected, actual, ..
+            }) => format!("conflict: expected {expected}, at {actual}"),
+            Err(e) => format!("error: {e}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_at_exact_versions_is_written_whole_in_order_with_its_read_models() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    store
+        .append(raw_append("test-a", ExpectedVersion::NoStream, 2))
+        .await
+        .unwrap();
+    store
+        .append(raw_append("test-b", ExpectedVersion::NoStream, 1))
+        .await
+        .unwrap();
+
+    let batch = [
+        with_party_row(raw_append("test-a", ExpectedVersion::Exact(2), 1), "A"),
+        with_party_row(raw_append("test-b", ExpectedVersion::Exact(1), 2), "B"),
+        with_party_row(raw_append("test-c", ExpectedVersion::NoStream, 1), "C"),
+        with_party_row(raw_append("test-d", ExpectedVersion::NoStream, 3), "D"),
+    ];
+    let results = store.append_together(&batch).await;
+    assert_eq!(versions(&results), ["3..3", "2..3", "1..1", "1..3"]);
+
+    for (stream, last) in [("test-a", 3), ("test-b", 3), ("test-c", 1), ("test-d", 3)] {
+        let events = store.read_stream(stream, ReadUntil::End).await.unwrap();
+        let found: Vec<u64> = events.iter().map(|e| e.stream_version).collect();
+        assert_eq!(found, (1..=last).collect::<Vec<u64>>(), "{stream}");
+        // Each stream's events in version order in the log, too.
+        assert!(events
+            .windows(2)
+            .all(|w| w[0].global_position < w[1].global_position));
+    }
+    let d = store.read_stream("test-d", ReadUntil::End).await.unwrap();
+    let payloads: Vec<&str> = d.iter().map(|e| e.payload.as_str()).collect();
+    assert_eq!(payloads, [r#"{"n": 0}"#, r#"{"n": 1}"#, r#"{"n": 2}"#]);
+    assert_eq!(party_names(&db).await, ["A", "B", "C", "D"]);
+    // One transaction: the batch was not split into single appends.
+    assert_eq!(
+        db.count(
+            "SELECT count(DISTINCT tx_id::text) FROM events \
+             WHERE (stream_id, stream_version) IN (('test-a', 3), ('test-b', 2), ('test-b', 3), \
+               ('test-c', 1), ('test-d', 1), ('test-d', 2), ('test-d', 3))"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM streams WHERE stream_id IN ('test-c', 'test-d')")
+            .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_batch_with_a_conflict_a_retry_and_a_taken_stream_decides_each_append_alone() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    let first = raw_append("test-r", ExpectedVersion::NoStream, 1);
+    store.append(first.clone()).await.unwrap();
+    store
+        .append(raw_append("test-taken", ExpectedVersion::NoStream, 1))
+        .await
+        .unwrap();
+    store
+        .append(raw_append("test-s", ExpectedVersion::NoStream, 2))
+        .await
+        .unwrap();
+
+    let batch = [
+        with_party_row(raw_append("test-n1", ExpectedVersion::NoStream, 1), "N1"),
+        // A new stream whose id is taken.
+        with_party_row(raw_append("test-taken", ExpectedVersion::NoStream, 1), "T"),
+        // Decided on version 1; the stream is at 2.
+        with_party_row(raw_append("test-s", ExpectedVersion::Exact(1), 1), "S"),
+        // The first command again, as a client that never heard the answer sends it.
+        with_party_row(first, "R"),
+        with_party_row(raw_append("test-n2", ExpectedVersion::NoStream, 2), "N2"),
+    ];
+    let results = store.append_together(&batch).await;
+    assert_eq!(
+        versions(&results),
+        [
+            "1..1",
+            "conflict: expected 0, at 1",
+            "conflict: expected 1, at 2",
+            "1..1 again",
+            "1..2",
+        ]
+    );
+    assert_eq!(db.count("SELECT count(*) FROM events").await, 4 + 3);
+    assert_eq!(party_names(&db).await, ["N1", "N2"]);
+}
+
+#[tokio::test]
+async fn a_batch_without_versions_or_with_one_stream_twice_applies_in_order() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    store
+        .append(raw_append("test-o", ExpectedVersion::NoStream, 1))
+        .await
+        .unwrap();
+    let batch = [
+        with_party_row(raw_append("test-o", ExpectedVersion::Exact(1), 1), "O2"),
+        with_party_row(raw_append("test-o", ExpectedVersion::Exact(2), 1), "O3"),
+        with_party_row(raw_append("test-any", ExpectedVersion::Any, 2), "Any"),
+    ];
+    let results = store.append_together(&batch).await;
+    assert_eq!(versions(&results), ["2..2", "3..3", "1..2"]);
+    assert_eq!(party_names(&db).await, ["Any", "O2", "O3"]);
+}
+
+#[tokio::test]
+async fn the_exact_batch_function_refuses_a_batch_as_a_whole_and_writes_nothing() {
+    let db = TestDb::new().await;
+    let call = |expected: [i64; 2], ids: [Uuid; 2]| {
+        sqlx::query(
+            "SELECT * FROM homeward_append_exact(ARRAY['test-x', 'test-y'], \
+             ARRAY['test', 'test'], $1, ARRAY[gen_random_uuid(), gen_random_uuid()], \
+             ARRAY['{}', '{}']::jsonb[], ARRAY[now(), now()], ARRAY[1, 2], $2, \
+             ARRAY['e', 'e'], ARRAY[1, 1]::smallint[], ARRAY['{}', '{}']::jsonb[], NULL)",
+        )
+        .bind(expected.to_vec())
+        .bind(ids.to_vec())
+        .fetch_all(db.pool())
+    };
+    let code = |e: sqlx::Error| {
+        e.as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned())
+    };
+
+    // test-y does not exist, so it is not at version 3: neither append is written.
+    let ids = [Uuid::new_v4(), Uuid::new_v4()];
+    let refused = call([0, 3], ids).await.unwrap_err();
+    assert_eq!(code(refused).as_deref(), Some("HW001"));
+    assert_eq!(db.count("SELECT count(*) FROM events").await, 0);
+    assert_eq!(db.count("SELECT count(*) FROM streams").await, 0);
+
+    // Both new: written. The same event ids again: refused, nothing more written.
+    assert_eq!(call([0, 0], ids).await.unwrap().len(), 2);
+    let again = call([1, 1], ids).await.unwrap_err();
+    assert_eq!(code(again).as_deref(), Some("23505"));
+    assert_eq!(db.count("SELECT count(*) FROM events").await, 2);
 }
