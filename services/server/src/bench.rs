@@ -26,6 +26,11 @@ pub struct BenchArgs {
     /// Seconds per measurement.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// Rounds of the append measurements per number of writers. Each round measures raw,
+    /// bare and full one after the other, so the rounds' ratios show how much the machine's
+    /// noise moves them; with more than one, a last row gives the median ratios.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
     /// Plans (of 30 events each) folded and projected in the rebuild measurement.
     #[arg(long, default_value_t = 2_000)]
     pub rebuild_plans: usize,
@@ -157,19 +162,37 @@ async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {
         );
         println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for &writers in &args.writers {
-            let raw = measure(writers, seconds, |w| raw_writer(store.clone(), w)).await?;
-            let bare = measure(writers, seconds, |w| bare_writer(store.clone(), w)).await?;
-            let full = full_commands(&store, &handler, writers, seconds).await?;
-            let cold_full = full_commands(&store, &cold, writers, seconds).await?;
-            println!(
-                "| {writers} | {raw:.0} | {bare:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} events |",
-                bare / raw,
-                full.rate,
-                full.rate / raw,
-                cold_full.rate,
-                cold_full.rate / raw,
-                cold_full.mean_plan_size,
-            );
+            let mut ratios = Vec::new();
+            for _ in 0..args.rounds.max(1) {
+                let raw = measure(writers, seconds, |w| raw_writer(store.clone(), w)).await?;
+                let bare = measure(writers, seconds, |w| bare_writer(store.clone(), w)).await?;
+                let full = full_commands(&store, &handler, writers, seconds).await?;
+                let cold_full = full_commands(&store, &cold, writers, seconds).await?;
+                println!(
+                    "| {writers} | {raw:.0} | {bare:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} events |",
+                    bare / raw,
+                    full.rate,
+                    full.rate / raw,
+                    cold_full.rate,
+                    cold_full.rate / raw,
+                    cold_full.mean_plan_size,
+                );
+                ratios.push([bare / raw, full.rate / raw, cold_full.rate / raw]);
+            }
+            if ratios.len() > 1 {
+                let median = |i: usize| {
+                    let mut values: Vec<f64> = ratios.iter().map(|r| r[i]).collect();
+                    values.sort_by(f64::total_cmp);
+                    values[values.len() / 2]
+                };
+                println!(
+                    "| {writers}, median of {} | | | **{:.2}** | | **{:.2}** | | **{:.2}** | |",
+                    ratios.len(),
+                    median(0),
+                    median(1),
+                    median(2),
+                );
+            }
         }
     }
 
