@@ -673,6 +673,14 @@ async fn a_conflict_in_a_batch_leaves_the_others_and_their_read_models_written()
     );
 }
 
+/// Creates a stream of `events` events.
+async fn new_stream(store: &homeward_store::PgStore, stream: &str, events: usize) {
+    store
+        .append(raw_append(stream, ExpectedVersion::NoStream, events))
+        .await
+        .unwrap();
+}
+
 /// A party read-model row (any read model will do: these tests look at which rows a batch
 /// writes).
 fn with_party_row(mut append: Append, name: &str) -> Append {
@@ -720,14 +728,8 @@ fn versions(results: &[Result<homeward_store::Appended, StoreError>]) -> Vec<Str
 async fn a_batch_at_exact_versions_is_written_whole_in_order_with_its_read_models() {
     let db = TestDb::new().await;
     let store = &db.store;
-    store
-        .append(raw_append("test-a", ExpectedVersion::NoStream, 2))
-        .await
-        .unwrap();
-    store
-        .append(raw_append("test-b", ExpectedVersion::NoStream, 1))
-        .await
-        .unwrap();
+    new_stream(store, "test-a", 2).await;
+    new_stream(store, "test-b", 1).await;
 
     let batch = [
         with_party_row(raw_append("test-a", ExpectedVersion::Exact(2), 1), "A"),
@@ -774,14 +776,8 @@ async fn a_batch_with_a_conflict_a_retry_and_a_taken_stream_decides_each_append_
     let store = &db.store;
     let first = raw_append("test-r", ExpectedVersion::NoStream, 1);
     store.append(first.clone()).await.unwrap();
-    store
-        .append(raw_append("test-taken", ExpectedVersion::NoStream, 1))
-        .await
-        .unwrap();
-    store
-        .append(raw_append("test-s", ExpectedVersion::NoStream, 2))
-        .await
-        .unwrap();
+    new_stream(store, "test-taken", 1).await;
+    new_stream(store, "test-s", 2).await;
 
     let batch = [
         with_party_row(raw_append("test-n1", ExpectedVersion::NoStream, 1), "N1"),
@@ -812,10 +808,7 @@ async fn a_batch_with_a_conflict_a_retry_and_a_taken_stream_decides_each_append_
 async fn a_batch_without_versions_or_with_one_stream_twice_applies_in_order() {
     let db = TestDb::new().await;
     let store = &db.store;
-    store
-        .append(raw_append("test-o", ExpectedVersion::NoStream, 1))
-        .await
-        .unwrap();
+    new_stream(store, "test-o", 1).await;
     let batch = [
         with_party_row(raw_append("test-o", ExpectedVersion::Exact(1), 1), "O2"),
         with_party_row(raw_append("test-o", ExpectedVersion::Exact(2), 1), "O3"),
