@@ -1,12 +1,17 @@
 //! Group commit: concurrent appends share a transaction.
 //!
 //! Every append goes through one queue. A flush takes what is queued (up to [`MAX_BATCH`]) and
-//! appends it with one call of `homeward_append_batch`: one transaction, one commit, one
-//! statement per table. At most a few flushes run at once. A lone writer's append is flushed
-//! alone, at once; under load the appends that arrive while the flushes are busy go together
-//! in the next one, so they share its costs. Each append in a batch still succeeds or fails on
-//! its own; if a batch fails as a whole, its appends are retried one by one so that one bad
-//! append fails alone.
+//! appends it in one transaction with one commit and one statement per table. At most a few
+//! flushes run at once. A lone writer's append is flushed alone, at once; under load the
+//! appends that arrive while the flushes are busy go together in the next one, so they share
+//! its costs.
+//!
+//! Each append in a batch still succeeds or fails on its own. A batch whose appends all name
+//! their version, each on its own stream (what the command handler sends), goes first through
+//! `homeward_append_exact`, which writes all or nothing in few statements; if one append
+//! conflicts or was sent before, `homeward_append_batch` decides the appends one at a time in
+//! the same single transaction. If a batch fails as a whole, its appends are retried one by one
+//! so that one bad append fails alone.
 
 use std::sync::Arc;
 
