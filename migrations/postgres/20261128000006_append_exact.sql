@@ -6,9 +6,9 @@
 -- writers found most of that function's time in running its many small statements, not in
 -- writing rows.
 --
--- Every lookup here is a primary-key or backward index probe by design: an `= ANY (array)` or
--- an EXISTS correlated to the batch's rows was planned, once cached, as a scan of the whole
--- events table.
+-- Its only lookups are backward index probes for the streams' heads, by design: an
+-- `event_id = ANY (array)` check, and an EXISTS correlated to the batch's rows, were both
+-- planned, once PostgreSQL cached a generic plan, as a scan of the whole events table.
 CREATE FUNCTION homeward_append_exact(
     p_stream_ids      text[],
     p_stream_types    text[],
