@@ -31,6 +31,10 @@ pub struct BenchArgs {
     /// noise moves them; with more than one, a last row gives the median ratios.
     #[arg(long, default_value_t = 1)]
     pub rounds: usize,
+    /// Group-commit transactions in flight at once, each measured in every round against the
+    /// same raw baseline (e.g. `--flushes 2,4` for an A/B in one run).
+    #[arg(long, value_delimiter = ',', default_values_t = [homeward_store::DEFAULT_FLUSHES_IN_FLIGHT])]
+    pub flushes: Vec<usize>,
     /// Plans (of 30 events each) folded and projected in the rebuild measurement.
     #[arg(long, default_value_t = 2_000)]
     pub rebuild_plans: usize,
@@ -147,53 +151,85 @@ async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {
         .await
         .context("creating the raw-insert table")?;
     let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock));
-    // The same handler without its state cache: every command folds the whole plan.
-    let cold = CommandHandler::new(store.clone(), Arc::new(SystemClock)).with_cached_states(0);
     let seconds = Duration::from_secs(args.seconds);
 
     if args.phases.contains(&Phase::Append) {
+        // One store per number of flushes in flight, side by side in every round.
+        let mut variants = Vec::new();
+        for &flushes in &args.flushes {
+            let store = Arc::new(
+                PgStore::connect_with_flushes(url, max_writers as u32 + 4, flushes).await?,
+            );
+            let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock));
+            // The same handler without its state cache: every command folds the whole plan.
+            let cold =
+                CommandHandler::new(store.clone(), Arc::new(SystemClock)).with_cached_states(0);
+            variants.push((flushes, store, handler, cold));
+        }
         println!(
             "## Appends, one event per command ({}s each)\n",
             args.seconds
         );
         println!(
-            "| writers | raw INSERT/s | bare append/s | ratio | full command/s | ratio | \
+            "| writers | flushes | raw INSERT/s | bare append/s | ratio | full command/s | ratio | \
              full command, cold load/s | ratio | mean plan size |"
         );
-        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let mut cpu_rows = Vec::new();
         for &writers in &args.writers {
-            let mut ratios = Vec::new();
+            let mut ratios: Vec<(usize, [f64; 3])> = Vec::new();
             for _ in 0..args.rounds.max(1) {
-                let raw = measure(writers, seconds, |w| raw_writer(store.clone(), w)).await?;
-                let bare = measure(writers, seconds, |w| bare_writer(store.clone(), w)).await?;
-                let full = full_commands(&store, &handler, writers, seconds).await?;
-                let cold_full = full_commands(&store, &cold, writers, seconds).await?;
-                println!(
-                    "| {writers} | {raw:.0} | {bare:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} events |",
-                    bare / raw,
-                    full.rate,
-                    full.rate / raw,
-                    cold_full.rate,
-                    cold_full.rate / raw,
-                    cold_full.mean_plan_size,
-                );
-                ratios.push([bare / raw, full.rate / raw, cold_full.rate / raw]);
+                let raw =
+                    measure_cpu(&store, writers, seconds, |w| raw_writer(store.clone(), w)).await?;
+                for (flushes, store, handler, cold) in &variants {
+                    let bare =
+                        measure_cpu(store, writers, seconds, |w| bare_writer(store.clone(), w))
+                            .await?;
+                    let full = full_commands(store, handler, writers, seconds).await?;
+                    let cold_full = full_commands(store, cold, writers, seconds).await?;
+                    let (raw_rate, bare_rate) = (raw.rate, bare.rate);
+                    println!(
+                        "| {writers} | {flushes} | {raw_rate:.0} | {bare_rate:.0} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2} | {:.0} events |",
+                        bare_rate / raw_rate,
+                        full.measured.rate,
+                        full.measured.rate / raw_rate,
+                        cold_full.measured.rate,
+                        cold_full.measured.rate / raw_rate,
+                        cold_full.mean_plan_size,
+                    );
+                    ratios.push((
+                        *flushes,
+                        [
+                            bare_rate / raw_rate,
+                            full.measured.rate / raw_rate,
+                            cold_full.measured.rate / raw_rate,
+                        ],
+                    ));
+                    cpu_rows.push((writers, *flushes, [raw, bare, full.measured]));
+                }
             }
-            if ratios.len() > 1 {
-                let median = |i: usize| {
-                    let mut values: Vec<f64> = ratios.iter().map(|r| r[i]).collect();
-                    values.sort_by(f64::total_cmp);
-                    values[values.len() / 2]
-                };
-                println!(
-                    "| {writers}, median of {} | | | **{:.2}** | | **{:.2}** | | **{:.2}** | |",
-                    ratios.len(),
-                    median(0),
-                    median(1),
-                    median(2),
-                );
+            if args.rounds > 1 {
+                for &flushes in &args.flushes {
+                    let median = |i: usize| {
+                        let mut values: Vec<f64> = ratios
+                            .iter()
+                            .filter(|(f, _)| *f == flushes)
+                            .map(|(_, r)| r[i])
+                            .collect();
+                        values.sort_by(f64::total_cmp);
+                        values[values.len() / 2]
+                    };
+                    println!(
+                        "| {writers}, median of {} | {flushes} | | | **{:.2}** | | **{:.2}** | | **{:.2}** | |",
+                        args.rounds,
+                        median(0),
+                        median(1),
+                        median(2),
+                    );
+                }
             }
         }
+        print_cpu_table(&cpu_rows);
     }
 
     if args.phases.contains(&Phase::Fold) {
@@ -219,8 +255,40 @@ async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {
 const COMMANDS_PER_PLAN: f64 = 12.0;
 
 struct FullCommands {
-    rate: f64,
+    measured: Measured,
     mean_plan_size: f64,
+}
+
+/// CPU time per operation of each round: the steady measure to compare builds with (see
+/// [`CpuPerOp`]).
+fn print_cpu_table(rows: &[(usize, usize, [Measured; 3])]) {
+    println!(
+        "\nCPU time per operation, µs (machine = client + PostgreSQL; idle = share of the two \
+         cores left idle):\n"
+    );
+    println!(
+        "| writers | flushes | raw: machine | client | idle | bare: machine | client | idle | \
+         batch | full command: machine | client | server | idle | batch |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (writers, flushes, [m_raw, m_bare, m_full]) in rows {
+        let (raw, bare, full) = (m_raw.cpu, m_bare.cpu, m_full.cpu);
+        println!(
+            "| {writers} | {flushes} | {:.0} | {:.0} | {:.0}% | {:.0} | {:.0} | {:.0}% | {:.1} | {:.0} | {:.0} | {:.0} | {:.0}% | {:.1} |",
+            raw.machine_us,
+            raw.client_us,
+            raw.idle * 100.0,
+            bare.machine_us,
+            bare.client_us,
+            bare.idle * 100.0,
+            m_bare.batch,
+            full.machine_us,
+            full.client_us,
+            full.server_us(),
+            full.idle * 100.0,
+            m_full.batch,
+        );
+    }
 }
 
 /// Full commands (load, decide, append, project) on plans of about 30 events: a one-second
@@ -233,10 +301,11 @@ async fn full_commands(
     duration: Duration,
 ) -> anyhow::Result<FullCommands> {
     let warm = prepare_plans(handler, writers, 2, 12).await?;
-    let estimate = measure(writers, Duration::from_secs(1), |w| {
+    let estimate = measure_cpu(store, writers, Duration::from_secs(1), |w| {
         command_writer(handler.clone(), warm[w].clone())
     })
-    .await?;
+    .await?
+    .rate;
     let per_writer = ((estimate * duration.as_secs_f64() / writers as f64) / COMMANDS_PER_PLAN)
         .ceil()
         .max(2.0) as usize;
@@ -245,7 +314,7 @@ async fn full_commands(
         .await?;
     let plans = prepare_plans(handler, writers, per_writer, 12).await?;
     let before = count_plan_events(store).await?;
-    let rate = measure(writers, duration, |w| {
+    let measured = measure_cpu(store, writers, duration, |w| {
         command_writer(handler.clone(), plans[w].clone())
     })
     .await?;
@@ -255,13 +324,102 @@ async fn full_commands(
         .await?;
     let plan_count = (writers * per_writer) as f64;
     Ok(FullCommands {
-        rate,
+        measured,
         mean_plan_size: (before + after) as f64 / 2.0 / plan_count,
     })
 }
 
-/// Runs `writers` copies of a loop for `duration` and returns operations per second.
-async fn measure<F, Fut>(writers: usize, duration: Duration, make: F) -> anyhow::Result<f64>
+/// A measured rate, the CPU it took, and how many appends group commit put in a transaction.
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    rate: f64,
+    cpu: CpuPerOp,
+    /// Mean appends per group-commit transaction (0 when nothing went through the store).
+    batch: f64,
+}
+
+/// CPU time per operation, in microseconds: this process (the client side: domain, handler,
+/// store client) and the whole machine (which on a benchmark machine is the client plus
+/// PostgreSQL). Unlike operations per second, these hardly move when the disk or the other
+/// core is slow for a while, so they show changes of a few percent.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuPerOp {
+    client_us: f64,
+    machine_us: f64,
+    /// Share of the machine's CPU time that was idle during the measurement.
+    idle: f64,
+}
+
+impl CpuPerOp {
+    fn server_us(&self) -> f64 {
+        (self.machine_us - self.client_us).max(0.0)
+    }
+}
+
+/// CPU counters in clock ticks (USER_HZ, 100 a second on Linux), read from `/proc`; zero where
+/// `/proc` is missing, so the benchmark still runs elsewhere.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuTicks {
+    machine_busy: u64,
+    machine_idle: u64,
+    process: u64,
+}
+
+const TICKS_PER_SECOND: f64 = 100.0;
+
+impl CpuTicks {
+    fn now() -> Self {
+        let mut ticks = Self::default();
+        if let Ok(stat) = std::fs::read_to_string("/proc/stat") {
+            // cpu  user nice system idle iowait irq softirq steal ...
+            let fields: Vec<u64> = stat
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            let at = |i: usize| fields.get(i).copied().unwrap_or(0);
+            ticks.machine_busy = at(0) + at(1) + at(2) + at(5) + at(6) + at(7);
+            ticks.machine_idle = at(3) + at(4);
+        }
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+            // The command name may hold spaces: fields are counted after its closing ')'.
+            // utime and stime are fields 14 and 15, so the 12th and 13th after the name.
+            if let Some((_, rest)) = stat.rsplit_once(')') {
+                let fields: Vec<u64> = rest
+                    .split_whitespace()
+                    .skip(11)
+                    .take(2)
+                    .filter_map(|f| f.parse().ok())
+                    .collect();
+                ticks.process = fields.iter().sum();
+            }
+        }
+        ticks
+    }
+
+    fn per_op_since(&self, before: &Self, ops: u64) -> CpuPerOp {
+        let us = |ticks: u64| ticks as f64 / TICKS_PER_SECOND * 1e6 / ops.max(1) as f64;
+        let busy = self.machine_busy.saturating_sub(before.machine_busy);
+        let idle = self.machine_idle.saturating_sub(before.machine_idle);
+        CpuPerOp {
+            client_us: us(self.process.saturating_sub(before.process)),
+            machine_us: us(busy),
+            idle: idle as f64 / (busy + idle).max(1) as f64,
+        }
+    }
+}
+
+/// Runs `writers` copies of a loop for `duration`: operations per second, the CPU time they
+/// took and the store's batch sizes.
+async fn measure_cpu<F, Fut>(
+    store: &PgStore,
+    writers: usize,
+    duration: Duration,
+    make: F,
+) -> anyhow::Result<Measured>
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Writer>>,
@@ -270,6 +428,20 @@ where
     for w in 0..writers {
         loops.push(make(w).await?);
     }
+    let (ticks, batches) = (CpuTicks::now(), store.group_commit_stats());
+    let (rate, ops) = run_loops(loops, duration).await?;
+    let cpu = CpuTicks::now().per_op_since(&ticks, ops);
+    let after = store.group_commit_stats();
+    let flushes = after.flushes - batches.flushes;
+    Ok(Measured {
+        rate,
+        cpu,
+        batch: (after.appends - batches.appends) as f64 / flushes.max(1) as f64,
+    })
+}
+
+/// Runs the loops side by side until `duration` has passed: operations per second, and how many.
+async fn run_loops(loops: Vec<Writer>, duration: Duration) -> anyhow::Result<(f64, u64)> {
     let started = Instant::now();
     let deadline = started + duration;
     let tasks: Vec<_> = loops
@@ -280,7 +452,7 @@ where
     for t in tasks {
         ops += t.await??;
     }
-    Ok(ops as f64 / started.elapsed().as_secs_f64())
+    Ok((ops as f64 / started.elapsed().as_secs_f64(), ops))
 }
 
 /// One benchmark loop: an operation repeated until the deadline.

@@ -13,6 +13,7 @@
 //! the same single transaction. If a batch fails as a whole, its appends are retried one by one
 //! so that one bad append fails alone.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use sqlx::{PgPool, Row};
@@ -39,16 +40,33 @@ pub(crate) struct Batcher {
     queue: mpsc::UnboundedSender<Pending>,
     pool: PgPool,
     wake: mpsc::Sender<()>,
+    counts: Arc<Counts>,
+}
+
+/// How many transactions group commit has sent, and how many appends they carried: the mean
+/// batch size, which decides how far the commit and the statements' fixed costs are shared.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCommitStats {
+    pub flushes: u64,
+    pub appends: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    flushes: AtomicU64,
+    appends: AtomicU64,
 }
 
 impl Batcher {
     /// Starts the flushing task. `wake` is signalled after every commit that appended.
     pub(crate) fn start(pool: PgPool, flushes_in_flight: usize, wake: mpsc::Sender<()>) -> Self {
         let (queue, mut queued) = mpsc::unbounded_channel::<Pending>();
+        let counts = Arc::new(Counts::default());
         let this = Self {
             queue,
             pool: pool.clone(),
             wake: wake.clone(),
+            counts: counts.clone(),
         };
         tokio::spawn(async move {
             let permits = Arc::new(Semaphore::new(flushes_in_flight.max(1)));
@@ -64,6 +82,10 @@ impl Batcher {
                         Err(_) => break,
                     }
                 }
+                counts.flushes.fetch_add(1, Ordering::Relaxed);
+                counts
+                    .appends
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 let (pool, wake) = (pool.clone(), wake.clone());
                 tokio::spawn(async move {
                     flush(&pool, batch, &wake).await;
@@ -72,6 +94,13 @@ impl Batcher {
             }
         });
         this
+    }
+
+    pub(crate) fn stats(&self) -> GroupCommitStats {
+        GroupCommitStats {
+            flushes: self.counts.flushes.load(Ordering::Relaxed),
+            appends: self.counts.appends.load(Ordering::Relaxed),
+        }
     }
 
     pub(crate) async fn append(&self, append: Append) -> Result<Appended, StoreError> {

@@ -20,6 +20,7 @@ mod rebuild;
 mod subscription;
 pub mod timer_queue;
 
+pub use batch::{GroupCommitStats, DEFAULT_FLUSHES_IN_FLIGHT};
 pub use error::StoreError;
 pub use model::{
     Append, Appended, Cursor, ExpectedVersion, Metadata, NewEvent, ReadUntil, RecordedEvent,

@@ -45,17 +45,31 @@ pub struct PgStore {
 impl PgStore {
     /// Connects a pool of `max_connections`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Self::connect_with_flushes(url, max_connections, DEFAULT_FLUSHES_IN_FLIGHT).await
+    }
+
+    /// Connects a pool of `max_connections`, with at most `flushes_in_flight` group-commit
+    /// transactions running at once (fewer make larger batches; the benchmark compares them).
+    pub async fn connect_with_flushes(
+        url: &str,
+        max_connections: u32,
+        flushes_in_flight: usize,
+    ) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
             .connect(url)
             .await?;
-        Ok(Self::from_pool(pool))
+        Ok(Self::from_pool_with_flushes(pool, flushes_in_flight))
     }
 
     /// Wraps an existing pool. Must be called inside a Tokio runtime: it starts the task that
     /// sends coalesced wake-up notifications after commits.
     pub fn from_pool(pool: PgPool) -> Self {
+        Self::from_pool_with_flushes(pool, DEFAULT_FLUSHES_IN_FLIGHT)
+    }
+
+    fn from_pool_with_flushes(pool: PgPool, flushes_in_flight: usize) -> Self {
         // Capacity 1: any number of commits while a NOTIFY is pending collapse into one.
         let (wake, mut pending) = mpsc::channel::<()>(1);
         let notify_pool = pool.clone();
@@ -71,7 +85,7 @@ impl PgStore {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         });
-        let batcher = Batcher::start(pool.clone(), DEFAULT_FLUSHES_IN_FLIGHT, wake);
+        let batcher = Batcher::start(pool.clone(), flushes_in_flight, wake);
         Self { pool, batcher }
     }
 
@@ -84,6 +98,11 @@ impl PgStore {
     #[doc(hidden)]
     pub async fn append_together(&self, appends: &[Append]) -> Vec<Result<Appended, StoreError>> {
         self.batcher.append_together(appends).await
+    }
+
+    /// How many transactions group commit has sent so far, and how many appends they carried.
+    pub fn group_commit_stats(&self) -> crate::GroupCommitStats {
+        self.batcher.stats()
     }
 
     /// Applies the embedded migrations.

@@ -852,3 +852,41 @@ async fn the_exact_batch_function_refuses_a_batch_as_a_whole_and_writes_nothing(
     assert_eq!(code(again).as_deref(), Some("23505"));
     assert_eq!(db.count("SELECT count(*) FROM events").await, 2);
 }
+
+#[tokio::test]
+async fn group_commit_counts_its_transactions_and_shares_them_under_load() {
+    let db = TestDb::new().await;
+    // One flush in flight: while it runs, the other appends queue and go together.
+    let store = homeward_store::PgStore::connect_with_flushes(&db.url, 8, 1)
+        .await
+        .unwrap();
+    assert_eq!(store.group_commit_stats(), Default::default());
+
+    let appends = (0..32).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .append(raw_append(
+                    &format!("test-load-{i}"),
+                    ExpectedVersion::NoStream,
+                    1,
+                ))
+                .await
+        }
+    });
+    let results = futures::future::join_all(appends).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+    let stats = store.group_commit_stats();
+    assert_eq!(stats.appends, 32, "every append counted once: {stats:?}");
+    assert!(
+        (1..32).contains(&stats.flushes),
+        "32 appends at once share transactions: {stats:?}"
+    );
+    let events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id LIKE 'test-load-%'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(events, 32);
+}
