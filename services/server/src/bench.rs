@@ -180,11 +180,10 @@ async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {
             let mut ratios: Vec<(usize, [f64; 3])> = Vec::new();
             for _ in 0..args.rounds.max(1) {
                 let raw =
-                    measure_cpu(&store, writers, seconds, |w| raw_writer(store.clone(), w)).await?;
+                    measure(&store, writers, seconds, |w| raw_writer(store.clone(), w)).await?;
                 for (flushes, store, handler, cold) in &variants {
                     let bare =
-                        measure_cpu(store, writers, seconds, |w| bare_writer(store.clone(), w))
-                            .await?;
+                        measure(store, writers, seconds, |w| bare_writer(store.clone(), w)).await?;
                     let full = full_commands(store, handler, writers, seconds).await?;
                     let cold_full = full_commands(store, cold, writers, seconds).await?;
                     let (raw_rate, bare_rate) = (raw.rate, bare.rate);
@@ -301,7 +300,7 @@ async fn full_commands(
     duration: Duration,
 ) -> anyhow::Result<FullCommands> {
     let warm = prepare_plans(handler, writers, 2, 12).await?;
-    let estimate = measure_cpu(store, writers, Duration::from_secs(1), |w| {
+    let estimate = measure(store, writers, Duration::from_secs(1), |w| {
         command_writer(handler.clone(), warm[w].clone())
     })
     .await?
@@ -314,7 +313,7 @@ async fn full_commands(
         .await?;
     let plans = prepare_plans(handler, writers, per_writer, 12).await?;
     let before = count_plan_events(store).await?;
-    let measured = measure_cpu(store, writers, duration, |w| {
+    let measured = measure(store, writers, duration, |w| {
         command_writer(handler.clone(), plans[w].clone())
     })
     .await?;
@@ -414,7 +413,7 @@ impl CpuTicks {
 
 /// Runs `writers` copies of a loop for `duration`: operations per second, the CPU time they
 /// took and the store's batch sizes.
-async fn measure_cpu<F, Fut>(
+async fn measure<F, Fut>(
     store: &PgStore,
     writers: usize,
     duration: Duration,
