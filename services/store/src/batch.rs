@@ -12,12 +12,18 @@
 //! conflicts or was sent before, `homeward_append_batch` decides the appends one at a time in
 //! the same single transaction. If a batch fails as a whole, its appends are retried one by one
 //! so that one bad append fails alone.
+//!
+//! Each flush runs on a connection of its own, held by its slot rather than taken from the
+//! pool: sqlx pings a pooled connection when it is acquired and again when it is released, two
+//! round trips that would cost a group-commit transaction more than its commit.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use sqlx::{PgPool, Row};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{Connection, PgPool, Row};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::model::{Append, Appended, Metadata};
@@ -29,6 +35,9 @@ use crate::StoreError;
 pub const DEFAULT_FLUSHES_IN_FLIGHT: usize = 4;
 /// The most appends one transaction carries.
 pub const MAX_BATCH: usize = 64;
+/// A slot's connection unused for this long is checked (one round trip) before a flush, as
+/// the pool checks its idle connections: the server or the network may have dropped it.
+const CHECK_AFTER_IDLE: Duration = Duration::from_secs(10);
 
 struct Pending {
     append: Append,
@@ -57,6 +66,32 @@ struct Counts {
     appends: AtomicU64,
 }
 
+/// Where one flush runs: a connection of its own, opened when first needed and again after it
+/// failed.
+struct Slot {
+    options: Arc<PgConnectOptions>,
+    connection: Option<PgConnection>,
+    last_used: Instant,
+}
+
+impl Slot {
+    /// The slot's connection, checked first if it sat idle for a while; a new one if it has
+    /// none or the check failed.
+    async fn connection(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
+        let idle = self.last_used.elapsed();
+        self.last_used = Instant::now();
+        if let Some(mut stale) = self.connection.take() {
+            if idle < CHECK_AFTER_IDLE || stale.ping().await.is_ok() {
+                self.connection = Some(stale);
+            }
+        }
+        match &mut self.connection {
+            Some(connection) => Ok(connection),
+            empty => Ok(empty.insert(PgConnection::connect_with(&self.options).await?)),
+        }
+    }
+}
+
 impl Batcher {
     /// Starts the flushing task. `wake` is signalled after every commit that appended.
     pub(crate) fn start(pool: PgPool, flushes_in_flight: usize, wake: mpsc::Sender<()>) -> Self {
@@ -68,10 +103,18 @@ impl Batcher {
             wake: wake.clone(),
             counts: counts.clone(),
         };
+        let slots = flushes_in_flight.max(1);
+        let (free, mut free_slots) = mpsc::channel::<Slot>(slots);
+        for _ in 0..slots {
+            let _ = free.try_send(Slot {
+                options: pool.connect_options(),
+                connection: None,
+                last_used: Instant::now(),
+            });
+        }
         tokio::spawn(async move {
-            let permits = Arc::new(Semaphore::new(flushes_in_flight.max(1)));
             while let Some(first) = queued.recv().await {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
+                let Some(mut slot) = free_slots.recv().await else {
                     return;
                 };
                 // While this waited for a free flush, more appends may have queued.
@@ -86,10 +129,10 @@ impl Batcher {
                 counts
                     .appends
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                let (pool, wake) = (pool.clone(), wake.clone());
+                let (free, wake) = (free.clone(), wake.clone());
                 tokio::spawn(async move {
-                    flush(&pool, batch, &wake).await;
-                    drop(permit);
+                    flush(&mut slot, batch, &wake).await;
+                    let _ = free.send(slot).await;
                 });
             }
         });
@@ -124,29 +167,87 @@ impl Batcher {
         &self,
         appends: &[Append],
     ) -> Vec<Result<Appended, StoreError>> {
-        write(&self.pool, appends, &self.wake).await
+        match self.pool.acquire().await {
+            Ok(mut connection) => write(&mut connection, appends, &self.wake).await,
+            Err(e) => unanswered(appends, &e),
+        }
     }
 }
 
-async fn flush(pool: &PgPool, batch: Vec<Pending>, wake: &mpsc::Sender<()>) {
+async fn flush(slot: &mut Slot, batch: Vec<Pending>, wake: &mpsc::Sender<()>) {
     let (appends, replies): (Vec<Append>, Vec<_>) =
         batch.into_iter().map(|p| (p.append, p.reply)).unzip();
-    let results = write(pool, &appends, wake).await;
+    let mut results = write_on(slot, &appends, wake).await;
+    let broken: Vec<usize> = (0..results.len())
+        .filter(|&i| connection_suspect(&results[i]))
+        .collect();
+    if !broken.is_empty() {
+        // The connection may have been dropped (a server restart, a network failure) with the
+        // appends or only with their answers: they go once more on a new connection. Appends
+        // are idempotent by command id, so one that did commit gets its first result back.
+        tracing::warn!(
+            appends = broken.len(),
+            "flush connection failed; appending again"
+        );
+        slot.connection = None;
+        let again: Vec<Append> = broken.iter().map(|&i| appends[i].clone()).collect();
+        let retried = write_on(slot, &again, wake).await;
+        if retried.iter().any(connection_suspect) {
+            slot.connection = None;
+        }
+        for (i, result) in broken.into_iter().zip(retried) {
+            results[i] = result;
+        }
+    }
     for (reply, result) in replies.into_iter().zip(results) {
         // A caller that went away no longer needs its answer; the append stands.
         let _ = reply.send(result);
     }
 }
 
+/// Appends on the slot's connection (opened if it has none).
+async fn write_on(
+    slot: &mut Slot,
+    appends: &[Append],
+    wake: &mpsc::Sender<()>,
+) -> Vec<Result<Appended, StoreError>> {
+    match slot.connection().await {
+        Ok(connection) => write(connection, appends, wake).await,
+        Err(e) => unanswered(appends, &e),
+    }
+}
+
+/// One failure per append, when the batch could not be sent at all.
+fn unanswered(appends: &[Append], e: &sqlx::Error) -> Vec<Result<Appended, StoreError>> {
+    let message = e.to_string();
+    appends
+        .iter()
+        .map(|_| Err(StoreError::Unexpected(message.clone())))
+        .collect()
+}
+
+/// An error that may have left the connection unusable: anything but a conflict or a statement
+/// the database refused, and among those the connection failures and the sessions the server
+/// ended (SQLSTATE classes 08 and 57, e.g. 57P01 when the server shuts down).
+fn connection_suspect(result: &Result<Appended, StoreError>) -> bool {
+    match result {
+        Ok(_) | Err(StoreError::Conflict { .. }) => false,
+        Err(StoreError::Database(sqlx::Error::Database(db))) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57")),
+        Err(_) => true,
+    }
+}
+
 /// Appends one transaction's worth and wakes the readers if anything was appended.
 async fn write(
-    pool: &PgPool,
+    db: &mut PgConnection,
     appends: &[Append],
     wake: &mpsc::Sender<()>,
 ) -> Vec<Result<Appended, StoreError>> {
     let results = match appends {
-        [one] => vec![append_one(pool, one).await],
-        _ => append_many(pool, appends).await,
+        [one] => vec![append_one(db, one).await],
+        _ => append_many(db, appends).await,
     };
     if results.iter().any(|r| matches!(r, Ok(a) if !a.duplicate)) {
         let _ = wake.try_send(());
@@ -155,21 +256,24 @@ async fn write(
 }
 
 /// Several appends in one transaction; one by one if the batch fails as a whole.
-async fn append_many(pool: &PgPool, appends: &[Append]) -> Vec<Result<Appended, StoreError>> {
+async fn append_many(
+    db: &mut PgConnection,
+    appends: &[Append],
+) -> Vec<Result<Appended, StoreError>> {
     let arrays = BatchArrays::of(appends);
     let first_try = if arrays.exact_and_distinct() {
         // The common case, in few statements; refused as a whole if some append is not at its
         // version or was appended before, and then decided append by append.
-        match append_exact(pool, appends, &arrays).await {
+        match append_exact(db, appends, &arrays).await {
             Err(e) if refused(&e) || unique_violation(&e, "events_event_id_key") => {
-                append_batch(pool, appends, &arrays, false).await
+                append_batch(db, appends, &arrays, false).await
             }
             other => other,
         }
     } else {
-        match append_batch(pool, appends, &arrays, true).await {
+        match append_batch(db, appends, &arrays, true).await {
             // Some append did not go through, so the merged projection does not apply.
-            Err(e) if refused(&e) => append_batch(pool, appends, &arrays, false).await,
+            Err(e) if refused(&e) => append_batch(db, appends, &arrays, false).await,
             other => other,
         }
     };
@@ -179,22 +283,16 @@ async fn append_many(pool: &PgPool, appends: &[Append]) -> Vec<Result<Appended, 
             tracing::warn!(error = %e, appends = appends.len(), "batch failed; appending one by one");
             let mut results = Vec::with_capacity(appends.len());
             for append in appends {
-                results.push(append_one(pool, append).await);
+                results.push(append_one(db, append).await);
             }
             results
         }
-        Err(e) => {
-            let message = e.to_string();
-            appends
-                .iter()
-                .map(|_| Err(StoreError::Unexpected(message.clone())))
-                .collect()
-        }
+        Err(e) => unanswered(appends, &e),
     }
 }
 
 /// One append on its own: the lighter `homeward_append` (two statements before the projection).
-async fn append_one(pool: &PgPool, append: &Append) -> Result<Appended, StoreError> {
+async fn append_one(db: &mut PgConnection, append: &Append) -> Result<Appended, StoreError> {
     let n = append.events.len();
     let ids: Vec<Uuid> = (0..n)
         .map(|i| Append::event_id(append.command_id, i))
@@ -221,7 +319,7 @@ async fn append_one(pool: &PgPool, append: &Append) -> Result<Appended, StoreErr
     .bind(sqlx::types::Json(&append.metadata))
     .bind(append.occurred_at)
     .bind((!append.projection.is_empty()).then_some(sqlx::types::Json(&append.projection)))
-    .fetch_one(pool)
+    .fetch_one(&mut *db)
     .await;
     let written = match result {
         Ok(row) => (
@@ -230,7 +328,7 @@ async fn append_one(pool: &PgPool, append: &Append) -> Result<Appended, StoreErr
         ),
         // The first event id exists: this command was appended before.
         Err(e) if unique_violation(&e, "events_event_id_key") => {
-            return earlier_result(pool, append.command_id).await;
+            return earlier_result(db, append.command_id).await;
         }
         // The stream moved past the expected version.
         Err(e) if unique_violation(&e, "events_stream_id_stream_version_key") => (None, None),
@@ -245,10 +343,10 @@ async fn append_one(pool: &PgPool, append: &Append) -> Result<Appended, StoreErr
         }),
         // Not at the expected version. A retry of a command that went through also lands
         // here (the stream moved on): then it gets its first result.
-        _ => match command_result(pool, append.command_id).await? {
+        _ => match command_result(&mut *db, append.command_id).await? {
             Some(done) => Ok(done),
             None => Err(StoreError::Conflict {
-                actual: head_version(pool, &append.stream_id).await?,
+                actual: head_version(db, &append.stream_id).await?,
                 stream_id: append.stream_id.clone(),
                 expected: append.expected_version.as_sql().unwrap_or_default() as u64,
             }),
@@ -257,17 +355,17 @@ async fn append_one(pool: &PgPool, append: &Append) -> Result<Appended, StoreErr
 }
 
 /// The version of a stream's last event (0 for a stream that does not exist).
-async fn head_version(pool: &PgPool, stream_id: &str) -> Result<u64, StoreError> {
+async fn head_version(db: &mut PgConnection, stream_id: &str) -> Result<u64, StoreError> {
     let head: Option<i64> =
         sqlx::query_scalar("SELECT max(stream_version) FROM events WHERE stream_id = $1")
             .bind(stream_id)
-            .fetch_one(pool)
+            .fetch_one(db)
             .await?;
     Ok(head.unwrap_or(0) as u64)
 }
 
-async fn earlier_result(pool: &PgPool, command_id: Uuid) -> Result<Appended, StoreError> {
-    command_result(pool, command_id).await?.ok_or_else(|| {
+async fn earlier_result(db: &mut PgConnection, command_id: Uuid) -> Result<Appended, StoreError> {
+    command_result(db, command_id).await?.ok_or_else(|| {
         StoreError::Unexpected(format!(
             "command {command_id} is stored but cannot be found"
         ))
@@ -360,7 +458,7 @@ fn merged_projection(appends: &[Append]) -> ProjectionChange {
 /// All `appends` at their exact versions in one transaction, or none: HW001 when one is not at
 /// its version, a unique violation on the event id when one was appended before.
 async fn append_exact(
-    pool: &PgPool,
+    db: &mut PgConnection,
     appends: &[Append],
     arrays: &BatchArrays<'_>,
 ) -> Result<Vec<Result<Appended, StoreError>>, sqlx::Error> {
@@ -381,7 +479,7 @@ async fn append_exact(
     .bind(&arrays.schema_versions)
     .bind(&arrays.payloads)
     .bind((!merged.is_empty()).then_some(sqlx::types::Json(&merged)))
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     let mut results: Vec<Result<Appended, StoreError>> = appends
         .iter()
@@ -402,7 +500,7 @@ async fn append_exact(
 /// One transaction for all `appends`; one result per append, in order. With `merge`, the
 /// projections of distinct streams go as one change (valid only if every append goes through).
 async fn append_batch(
-    pool: &PgPool,
+    db: &mut PgConnection,
     appends: &[Append],
     arrays: &BatchArrays<'_>,
     merge: bool,
@@ -436,7 +534,7 @@ async fn append_batch(
     .bind(&arrays.schema_versions)
     .bind(&arrays.payloads)
     .bind(merged.as_ref().map(sqlx::types::Json))
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
 
     let mut results: Vec<Option<Result<Appended, StoreError>>> = std::iter::repeat_with(|| None)

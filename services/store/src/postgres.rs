@@ -43,13 +43,15 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects a pool of `max_connections`.
+    /// Connects a pool of `max_connections`, plus a connection for each group-commit flush in
+    /// flight ([`DEFAULT_FLUSHES_IN_FLIGHT`]), opened when first needed.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         Self::connect_with_flushes(url, max_connections, DEFAULT_FLUSHES_IN_FLIGHT).await
     }
 
     /// Connects a pool of `max_connections`, with at most `flushes_in_flight` group-commit
-    /// transactions running at once (fewer make larger batches; the benchmark compares them).
+    /// transactions running at once, each on a connection of its own (fewer make larger
+    /// batches; the benchmark compares them).
     pub async fn connect_with_flushes(
         url: &str,
         max_connections: u32,
@@ -269,7 +271,7 @@ impl EventStore for PgStore {
 
 /// The result of a command appended before: found by the id of its first event.
 pub(crate) async fn command_result(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     command_id: Uuid,
 ) -> Result<Option<Appended>, StoreError> {
     let row = sqlx::query(
@@ -279,7 +281,7 @@ pub(crate) async fn command_result(
          FROM events e WHERE e.event_id = $1",
     )
     .bind(Append::event_id(command_id, 0))
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     row.map(|r| {
         Ok(Appended {

@@ -890,3 +890,50 @@ async fn group_commit_counts_its_transactions_and_shares_them_under_load() {
             .unwrap();
     assert_eq!(events, 32);
 }
+
+#[tokio::test]
+async fn an_append_whose_flush_connection_was_dropped_goes_through_on_a_new_one() {
+    let db = TestDb::new().await;
+    let store = homeward_store::PgStore::connect_with_flushes(&db.url, 4, 1)
+        .await
+        .unwrap();
+    store
+        .append(raw_append("test-dropped", ExpectedVersion::NoStream, 1))
+        .await
+        .unwrap();
+    // The server ends every other session of this database, the flush's connection among
+    // them, as a restart or a network failure would.
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(ended >= 1, "the flush's connection was ended");
+    for _ in 0..100 {
+        let others: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        if others == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let appended = store
+        .append(raw_append("test-dropped", ExpectedVersion::Exact(1), 1))
+        .await
+        .unwrap();
+    assert_eq!((appended.first_version, appended.duplicate), (2, false));
+    let events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id = 'test-dropped'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(events, 2);
+}
