@@ -883,12 +883,11 @@ async fn group_commit_counts_its_transactions_and_shares_them_under_load() {
         (1..32).contains(&stats.flushes),
         "32 appends at once share transactions: {stats:?}"
     );
-    let events: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id LIKE 'test-load-%'")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-    assert_eq!(events, 32);
+    assert_eq!(
+        db.count("SELECT count(*) FROM events WHERE stream_id LIKE 'test-load-%'")
+            .await,
+        32
+    );
 }
 
 #[tokio::test]
@@ -903,23 +902,16 @@ async fn an_append_whose_flush_connection_was_dropped_goes_through_on_a_new_one(
         .unwrap();
     // The server ends every other session of this database, the flush's connection among
     // them, as a restart or a network failure would.
-    let ended: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t",
-    )
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
+    let others = "FROM pg_stat_activity \
+                  WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let ended = db
+        .count(&format!(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) {others}) AS t"
+        ))
+        .await;
     assert!(ended >= 1, "the flush's connection was ended");
     for _ in 0..100 {
-        let others: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        )
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-        if others == 0 {
+        if db.count(&format!("SELECT count(*) {others}")).await == 0 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -930,10 +922,9 @@ async fn an_append_whose_flush_connection_was_dropped_goes_through_on_a_new_one(
         .await
         .unwrap();
     assert_eq!((appended.first_version, appended.duplicate), (2, false));
-    let events: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id = 'test-dropped'")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-    assert_eq!(events, 2);
+    assert_eq!(
+        db.count("SELECT count(*) FROM events WHERE stream_id = 'test-dropped'")
+            .await,
+        2
+    );
 }
