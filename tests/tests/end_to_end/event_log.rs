@@ -928,3 +928,79 @@ async fn an_append_whose_flush_connection_was_dropped_goes_through_on_a_new_one(
         2
     );
 }
+
+#[tokio::test]
+async fn appends_probe_indexes_even_when_their_plans_were_made_on_nearly_empty_tables() {
+    // A connection's PL/pgSQL plans are made on first use and kept. Made on nearly empty tables
+    // (a new deployment), a plan that scans the table is the cheapest, and it would go on
+    // scanning as the log grows to millions of events. Every lookup the append functions make
+    // must be an index probe from the start.
+    let db = TestDb::new().await;
+    let mut tx = db.pool().begin().await.unwrap();
+    let plan = Uuid::new_v4();
+    for version in 0..8i64 {
+        let timer = Uuid::new_v5(&plan, &version.to_be_bytes());
+        let earlier = Uuid::new_v5(&plan, &(version - 1).to_be_bytes());
+        let projection = json!({
+            "steps_delete": [{"plan_id": plan, "step_key": "passport"}],
+            "timers_cancel": [earlier],
+            "timers_arm": [{
+                "timer_id": timer, "plan_id": plan, "step_key": "passport", "kind": "on_due",
+                "fire_at": "2026-03-01T08:00:00Z", "recipient_party": plan,
+                "recipient_role": "assignee"
+            }],
+            "digests_delete": [plan],
+        });
+        // One append (homeward_append): at version 1 and after, it checks the stream's head.
+        sqlx::query(
+            "SELECT * FROM homeward_append('test-one', 'test', $1, gen_random_uuid(), \
+             ARRAY[gen_random_uuid()], ARRAY['e'], ARRAY[1]::smallint[], ARRAY['{}']::jsonb[], \
+             '{}', now(), $2)",
+        )
+        .bind(version)
+        .bind(&projection)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        // A batch at exact versions (homeward_append_exact): the heads of both streams.
+        sqlx::query(
+            "SELECT * FROM homeward_append_exact(ARRAY['test-x', 'test-y'], \
+             ARRAY['test', 'test'], ARRAY[$1, $1], ARRAY[gen_random_uuid(), gen_random_uuid()], \
+             ARRAY['{}', '{}']::jsonb[], ARRAY[now(), now()], ARRAY[1, 2], \
+             ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['e', 'e'], \
+             ARRAY[1, 1]::smallint[], ARRAY['{}', '{}']::jsonb[], $2)",
+        )
+        .bind(version)
+        .bind(&projection)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        // A batch decided append by append (homeward_append_batch): a new stream, and one
+        // append that is stale, which looks for its command among the events.
+        sqlx::query(
+            "SELECT * FROM homeward_append_batch(ARRAY[$1, 'test-x'], ARRAY['test', 'test'], \
+             ARRAY[0, 0]::bigint[], ARRAY[gen_random_uuid(), gen_random_uuid()], \
+             ARRAY['{}', '{}']::jsonb[], ARRAY[now(), now()], ARRAY[$2, NULL]::jsonb[], \
+             ARRAY[1, 2], ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['e', 'e'], \
+             ARRAY[1, 1]::smallint[], ARRAY['{}', '{}']::jsonb[], NULL)",
+        )
+        .bind(format!("test-new-{version}"))
+        .bind(&projection)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    }
+    let scanned: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT relname::text, seq_scan FROM pg_stat_xact_user_tables \
+         WHERE seq_scan > 0 ORDER BY relname",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    assert!(scanned.is_empty(), "whole tables scanned: {scanned:?}");
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(written, 8 + 16 + 8);
+}
