@@ -60,7 +60,7 @@ impl Loader<PlanAt> for PlanLoader {
         let loaded = self.0.handler.load_many::<Plan>(&wanted).await?;
         let by_stream: HashMap<String, Arc<Plan>> = loaded
             .into_iter()
-            .filter_map(|(stream, l)| l.state.map(|s| (stream, Arc::new(s))))
+            .filter_map(|(stream, l)| l.state.map(|s| (stream, s)))
             .collect();
         Ok(keys
             .iter()
@@ -85,7 +85,7 @@ impl Loader<Uuid> for PersonLoader {
         let loaded = self.0.handler.load_many::<Person>(&wanted).await?;
         Ok(loaded
             .into_iter()
-            .filter_map(|(_, l)| l.state.map(|p| (p.id.0, Arc::new(p))))
+            .filter_map(|(_, l)| l.state.map(|p| (p.id.0, p)))
             .collect())
     }
 }

@@ -167,7 +167,7 @@ impl PlanQuery {
             .handler
             .load::<Plan>(&plan.id.stream_id(), ReadUntil::Time(at))
             .await?;
-        then.state.map(|p| PlanObject(Arc::new(p))).ok_or_else(|| {
+        then.state.map(PlanObject).ok_or_else(|| {
             ApiError::new(
                 crate::Code::NotFound,
                 format!("plan {} was not opened yet at {at}", plan.id),
@@ -267,7 +267,7 @@ async fn run_opening(
     Ok(PlanPayload {
         version: handled.version,
         replayed: handled.duplicate,
-        plan: PlanObject(Arc::new(handled.state)),
+        plan: PlanObject(handled.state),
     })
 }
 

@@ -540,7 +540,7 @@ impl PartyObject {
 
 /// A party's quiet hours and digest schedule (language and time zone are on the party).
 #[derive(Debug, Clone)]
-pub struct ReminderSettings(homeward_workflows::party::Party);
+pub struct ReminderSettings(Arc<homeward_workflows::party::Party>);
 
 #[Object]
 impl ReminderSettings {

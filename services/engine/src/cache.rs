@@ -29,21 +29,24 @@ impl StateCache {
         }
     }
 
-    /// The cached state of a stream and its version, if present and of this type.
-    pub(crate) fn get<A: Clone + Send + Sync + 'static>(
-        &self,
-        stream_id: &str,
-    ) -> Option<(A, u64)> {
+    /// The cached state of a stream and its version, if present and of this type. Shared, not
+    /// copied: a command only reads it (a plan's state is dozens of allocations to clone).
+    pub(crate) fn get<A: Send + Sync + 'static>(&self, stream_id: &str) -> Option<(Arc<A>, u64)> {
         if self.capacity == 0 {
             return None;
         }
         let entries = self.entries.lock().expect("state cache lock poisoned");
         let entry = entries.get(stream_id)?;
-        let state = entry.state.downcast_ref::<A>()?;
-        Some((state.clone(), entry.version))
+        let state = entry.state.clone().downcast::<A>().ok()?;
+        Some((state, entry.version))
     }
 
-    pub(crate) fn put<A: Send + Sync + 'static>(&self, stream_id: &str, version: u64, state: A) {
+    pub(crate) fn put<A: Send + Sync + 'static>(
+        &self,
+        stream_id: &str,
+        version: u64,
+        state: Arc<A>,
+    ) {
         if self.capacity == 0 {
             return;
         }
@@ -55,13 +58,7 @@ impl StateCache {
             // Never replace a newer state with an older one (concurrent commands).
             Some(existing) if existing.version >= version => {}
             _ => {
-                entries.insert(
-                    stream_id.to_owned(),
-                    Entry {
-                        version,
-                        state: Arc::new(state),
-                    },
-                );
+                entries.insert(stream_id.to_owned(), Entry { version, state });
             }
         }
     }

@@ -72,7 +72,8 @@ pub enum CommandError<E: std::error::Error + 'static> {
 /// A command's result: the state after it, and whether it had been handled before.
 #[derive(Debug, Clone)]
 pub struct Handled<A> {
-    pub state: A,
+    /// Shared with the handler's cache (states are read, never changed in place).
+    pub state: Arc<A>,
     pub version: u64,
     pub first_version: u64,
     /// True when this command id had already been appended: nothing new was written.
@@ -82,7 +83,8 @@ pub struct Handled<A> {
 /// A stream folded into state.
 #[derive(Debug, Clone)]
 pub struct Loaded<A> {
-    pub state: Option<A>,
+    /// Shared with the handler's cache (states are read, never changed in place).
+    pub state: Option<Arc<A>>,
     pub version: u64,
 }
 
@@ -155,7 +157,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             state = A::apply(state, &recorded.decode::<A::Event>()?);
         }
         Ok(Loaded {
-            state,
+            state: state.map(Arc::new),
             version: events.last().map_or(0, |e| e.stream_version),
         })
     }
@@ -167,7 +169,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         &self,
         wanted: &[(String, u64)],
     ) -> Result<Vec<(String, Loaded<A>)>, StoreError> {
-        let mut loaded: Vec<(String, Option<A>, u64)> = Vec::with_capacity(wanted.len());
+        let mut loaded: Vec<(String, Option<Arc<A>>, u64)> = Vec::with_capacity(wanted.len());
         let mut behind = Vec::new();
         for (stream, at_least) in wanted {
             match self.cache.get::<A>(stream) {
@@ -196,10 +198,12 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         let mut out = Vec::with_capacity(loaded.len());
         for (stream, mut state, mut version) in loaded {
             if let Some(events) = by_stream.get(stream.as_str()) {
+                let mut folded = state.map(Arc::unwrap_or_clone);
                 for recorded in events {
-                    state = A::apply(state, &recorded.decode::<A::Event>()?);
+                    folded = A::apply(folded, &recorded.decode::<A::Event>()?);
                     version = recorded.stream_version;
                 }
+                state = folded.map(Arc::new);
                 if let Some(s) = &state {
                     self.cache.put(&stream, version, s.clone());
                 }
@@ -224,15 +228,26 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         &self,
         stream_id: &str,
     ) -> Result<Loaded<A>, StoreError> {
-        let (mut state, mut version) = match self.cache.get::<A>(stream_id) {
+        let (cached, mut version) = match self.cache.get::<A>(stream_id) {
             Some((state, version)) => (Some(state), version),
             None => (None, 0),
         };
-        for recorded in self.store.read_stream_after(stream_id, version).await? {
+        let tail = self.store.read_stream_after(stream_id, version).await?;
+        if tail.is_empty() {
+            return Ok(Loaded {
+                state: cached,
+                version,
+            });
+        }
+        let mut state = cached.map(Arc::unwrap_or_clone);
+        for recorded in tail {
             state = A::apply(state, &recorded.decode::<A::Event>()?);
             version = recorded.stream_version;
         }
-        Ok(Loaded { state, version })
+        Ok(Loaded {
+            state: state.map(Arc::new),
+            version,
+        })
     }
 
     /// Carries out `command` on the aggregate in `stream_id`.
@@ -292,7 +307,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                     return self.earlier_result_or(meta, conflict).await;
                 }
             }
-            if let Err(denied) = allowed(state.as_ref()) {
+            if let Err(denied) = allowed(state.as_deref()) {
                 if from_cache {
                     continue;
                 }
@@ -302,7 +317,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 now: self.clock.now(),
                 actor: meta.actor,
             };
-            let events = match A::decide(state.as_ref(), command, &ctx) {
+            let events = match A::decide(state.as_deref(), command, &ctx) {
                 Ok(events) => events,
                 // A refusal must come from the current state, not a possibly older cached one.
                 Err(_) if from_cache => continue,
@@ -328,9 +343,10 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                     ))),
                 };
             }
+            // The one copy a command makes of its state: the cached one stays as it was.
             let after = events
                 .iter()
-                .fold(state.clone(), |s, e| A::apply(s, e))
+                .fold(state.as_deref().cloned(), |s, e| A::apply(s, e))
                 .ok_or_else(|| StoreError::Unexpected("events did not open the stream".into()))?;
             let append = Append {
                 stream_id: stream_id.to_owned(),
@@ -347,11 +363,12 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 },
                 occurred_at: ctx.now,
                 events: events.iter().map(NewEvent::from_domain).collect(),
-                projection: A::projection(state.as_ref(), &after),
+                projection: A::projection(state.as_deref(), &after),
             };
             match self.store.append(append).await {
                 Ok(done) if done.duplicate => return self.first_result(&done).await,
                 Ok(done) => {
+                    let after = Arc::new(after);
                     self.cache.put(stream_id, done.last_version, after.clone());
                     return Ok(Handled {
                         state: after,

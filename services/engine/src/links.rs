@@ -7,6 +7,8 @@
 //! names no person. Using a link records the action as a command whose id is the link's id, so a
 //! link is used at most once: the event log keeps command ids, and a second use finds the first.
 
+use std::sync::Arc;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -237,8 +239,8 @@ impl std::fmt::Debug for LinkService {
 /// A link that checked out, with what it refers to as it is now.
 struct Checked {
     link: PartnerLink,
-    party: Party,
-    plan: Plan,
+    party: Arc<Party>,
+    plan: Arc<Plan>,
 }
 
 impl LinkService {

@@ -329,7 +329,7 @@ impl Worker {
         Ok(Outcome::Sent)
     }
 
-    async fn party(&self, id: PartyId) -> Result<Option<Party>, StoreError> {
+    async fn party(&self, id: PartyId) -> Result<Option<Arc<Party>>, StoreError> {
         Ok(self
             .handler
             .load_latest::<Party>(&id.stream_id())

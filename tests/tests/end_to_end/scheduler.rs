@@ -337,13 +337,8 @@ async fn a_refused_reminder_is_recorded_as_failed_and_not_tried_again() {
         .load::<Plan>(&plan.stream_id(), homeward_store::ReadUntil::End)
         .await
         .unwrap();
-    let passport = loaded
-        .state
-        .unwrap()
-        .steps
-        .into_iter()
-        .find(|s| s.key == key("passport"))
-        .unwrap();
+    let plan = loaded.state.unwrap();
+    let passport = plan.step(&key("passport")).unwrap();
     assert_eq!(passport.reminders_sent.len(), 1);
     assert!(passport.reminders_sent[0].failed.is_some());
 }
