@@ -102,9 +102,14 @@ pub fn timer_id(
     Uuid::new_v5(&TIMER_NAMESPACE, name.as_bytes())
 }
 
+/// A closed or suspended plan has no timers at all.
+fn has_timers(plan: &Plan) -> bool {
+    plan.status != PlanStatus::Closed && !plan.suspended
+}
+
 /// The timers that should exist for this plan right now.
 pub fn planned_timers(plan: &Plan) -> Vec<TimerSpec> {
-    if plan.status == PlanStatus::Closed || plan.suspended {
+    if !has_timers(plan) {
         return Vec::new();
     }
     let mut timers = Vec::new();
@@ -197,6 +202,54 @@ fn step_timers(plan: &Plan, step: &Step, out: &mut Vec<TimerSpec>) {
 
 fn days_(days: u32) -> Duration {
     Duration::days(i64::from(days))
+}
+
+/// The effects that take the timer table from a plan's timers before a command to its timers
+/// after it: `timer_effects(&planned_timers(before), &planned_timers(after))`, worked out for
+/// the changed steps only when nothing that all of a plan's timers depend on changed (the
+/// everyday edit of one step), and for the whole plan otherwise.
+pub fn plan_timer_effects(before: Option<&Plan>, after: &Plan) -> Vec<Effect> {
+    let Some(before) = before.filter(|b| same_timer_context(b, after)) else {
+        return timer_effects(
+            &before.map(planned_timers).unwrap_or_default(),
+            &planned_timers(after),
+        );
+    };
+    if !has_timers(after) {
+        return Vec::new();
+    }
+    let mut effects = Vec::new();
+    let (mut old, mut new) = (Vec::new(), Vec::new());
+    for (was, is) in before.steps.iter().zip(&after.steps) {
+        if was != is {
+            old.clear();
+            new.clear();
+            step_timers(before, was, &mut old);
+            step_timers(after, is, &mut new);
+            effects.extend(timer_effects(&old, &new));
+        }
+    }
+    let old: Vec<TimerSpec> = reintegration_plan_timer(before).into_iter().collect();
+    let new: Vec<TimerSpec> = reintegration_plan_timer(after).into_iter().collect();
+    effects.extend(timer_effects(&old, &new));
+    effects
+}
+
+/// Whether each step's timers depend on the step alone in both states: the same plan, open or
+/// closed, suspended or not, alike in both; the same case worker (escalations go to their
+/// supervisor) and consents (a partner's withdrawn data sharing stops their reminders); the
+/// same steps in the same order.
+fn same_timer_context(before: &Plan, after: &Plan) -> bool {
+    before.id == after.id
+        && has_timers(before) == has_timers(after)
+        && before.case_worker == after.case_worker
+        && before.consents == after.consents
+        && before.steps.len() == after.steps.len()
+        && before
+            .steps
+            .iter()
+            .zip(&after.steps)
+            .all(|(b, a)| b.key == a.key)
 }
 
 /// The effects that take the timer table from `before` to `after`.

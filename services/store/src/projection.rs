@@ -7,7 +7,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use homeward_workflows::party::Party;
 use homeward_workflows::plan::{Plan, Step, StepStatus};
-use homeward_workflows::timers::{planned_timers, timer_effects, Effect, TimerSpec};
+use homeward_workflows::timers::{plan_timer_effects, Effect, TimerSpec};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -126,25 +126,10 @@ impl ProjectionChange {
     /// The rows that change when a plan goes from `before` to `after` (`None`: newly opened or
     /// rebuilt, so every row is written).
     pub fn for_plan(before: Option<&Plan>, after: &Plan) -> Self {
-        let old_steps: Vec<StepRow> = before.map(step_rows).unwrap_or_default();
-        let new_steps = step_rows(after);
-        let steps_delete = old_steps
-            .iter()
-            .filter(|o| !new_steps.iter().any(|n| n.step_key == o.step_key))
-            .map(|o| StepRef {
-                plan_id: o.plan_id,
-                step_key: o.step_key.clone(),
-            })
-            .collect();
-        let steps_upsert = new_steps
-            .into_iter()
-            .filter(|n| !old_steps.contains(n))
-            .collect();
-        let old_timers = before.map(planned_timers).unwrap_or_default();
-        let new_timers = planned_timers(after);
+        let (steps_delete, steps_upsert) = step_changes(before, after);
         let mut timers_cancel = Vec::new();
         let mut timers_arm = Vec::new();
-        for effect in timer_effects(&old_timers, &new_timers) {
+        for effect in plan_timer_effects(before, after) {
             match effect {
                 Effect::CancelTimer(id) => timers_cancel.push(id),
                 Effect::ArmTimer(t) => timers_arm.push(timer_row(&t)),
@@ -225,31 +210,79 @@ pub fn plan_row(plan: &Plan) -> PlanRow {
     }
 }
 
+/// The step rows to delete and to write when a plan goes from `before` to `after`. A step's row
+/// depends only on the plan, the step and its position, so when the plan keeps its steps in the
+/// same order (every command but adding and removing steps) only the steps that changed are
+/// compared.
+fn step_changes(before: Option<&Plan>, after: &Plan) -> (Vec<StepRef>, Vec<StepRow>) {
+    let same_steps = before.is_some_and(|b| {
+        b.id == after.id
+            && b.steps.len() == after.steps.len()
+            && b.steps
+                .iter()
+                .zip(&after.steps)
+                .all(|(x, y)| x.key == y.key)
+    });
+    if let (Some(before), true) = (before, same_steps) {
+        let upsert = before
+            .steps
+            .iter()
+            .zip(&after.steps)
+            .enumerate()
+            .filter(|(_, (was, is))| was != is)
+            .map(|(i, (was, is))| (step_row(before, i, was), step_row(after, i, is)))
+            .filter(|(old, new)| old != new)
+            .map(|(_, new)| new)
+            .collect();
+        return (Vec::new(), upsert);
+    }
+    let old_steps: Vec<StepRow> = before.map(step_rows).unwrap_or_default();
+    let new_steps = step_rows(after);
+    let delete = old_steps
+        .iter()
+        .filter(|o| !new_steps.iter().any(|n| n.step_key == o.step_key))
+        .map(|o| StepRef {
+            plan_id: o.plan_id,
+            step_key: o.step_key.clone(),
+        })
+        .collect();
+    let upsert = new_steps
+        .into_iter()
+        .filter(|n| !old_steps.contains(n))
+        .collect();
+    (delete, upsert)
+}
+
 pub fn step_rows(plan: &Plan) -> Vec<StepRow> {
     plan.steps
         .iter()
         .enumerate()
-        .map(|(i, s)| StepRow {
-            plan_id: plan.id.0,
-            step_key: s.key.to_string(),
-            position: i as i32,
-            kind: s.kind.as_str().to_owned(),
-            title: s.title.clone(),
-            status: s.status.as_str().to_owned(),
-            assignee: s.assignee.map(|p| p.0),
-            candidate_group: s.candidate_group.clone(),
-            priority: s.priority.rank(),
-            due_at: s.due_at,
-            follow_up_on: s.follow_up_on,
-            document_status: s.document_status.map(|d| enum_str(&d)),
-            status_reason: match &s.status {
-                StepStatus::Blocked { reason, .. } | StepStatus::Cancelled { reason } => {
-                    Some(reason.clone())
-                }
-                _ => None,
-            },
-        })
+        .map(|(i, s)| step_row(plan, i, s))
         .collect()
+}
+
+/// The row of the step at `position` in `plan`.
+fn step_row(plan: &Plan, position: usize, s: &Step) -> StepRow {
+    StepRow {
+        plan_id: plan.id.0,
+        step_key: s.key.to_string(),
+        position: position as i32,
+        kind: s.kind.as_str().to_owned(),
+        title: s.title.clone(),
+        status: s.status.as_str().to_owned(),
+        assignee: s.assignee.map(|p| p.0),
+        candidate_group: s.candidate_group.clone(),
+        priority: s.priority.rank(),
+        due_at: s.due_at,
+        follow_up_on: s.follow_up_on,
+        document_status: s.document_status.map(|d| enum_str(&d)),
+        status_reason: match &s.status {
+            StepStatus::Blocked { reason, .. } | StepStatus::Cancelled { reason } => {
+                Some(reason.clone())
+            }
+            _ => None,
+        },
+    }
 }
 
 pub fn timer_row(t: &TimerSpec) -> TimerRow {
@@ -477,5 +510,161 @@ impl CopyRow for PartyRow {
         field(&mut line, Some(&self.time_zone));
         field(&mut line, self.supervisor.as_ref().map(|s| s as _));
         line.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::{Duration, TimeZone};
+    use homeward_workflows::plan::{
+        ConsentPurpose, DueRule, Milestone, NewStep, PlanCommand, Priority, StepKind,
+    };
+    use homeward_workflows::text::CountryCode;
+    use homeward_workflows::timers::planned_timers;
+    use homeward_workflows::{template, Aggregate, Context, PartyId, PersonId, PlanId, StepKey};
+
+    use super::*;
+
+    fn key(k: &str) -> StepKey {
+        StepKey::parse(k).unwrap()
+    }
+
+    /// The tables as a store keeps them: each command's change applied to the rows before it.
+    #[derive(Default)]
+    struct Tables {
+        steps: BTreeMap<String, StepRow>,
+        timers: BTreeMap<Uuid, TimerRow>,
+    }
+
+    impl Tables {
+        fn apply(&mut self, change: ProjectionChange) {
+            for gone in change.steps_delete {
+                self.steps.remove(&gone.step_key);
+            }
+            for row in change.steps_upsert {
+                self.steps.insert(row.step_key.clone(), row);
+            }
+            for id in change.timers_cancel {
+                self.timers.remove(&id);
+            }
+            for row in change.timers_arm {
+                self.timers.entry(row.timer_id).or_insert(row);
+            }
+        }
+    }
+
+    #[test]
+    fn a_plan_kept_by_its_changes_matches_its_rows_written_whole_after_every_command() {
+        let worker = PartyId::new();
+        let liaison = PartyId::new();
+        let partner = PartyId::new();
+        let mut now = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+        let id = PlanId::new();
+        let open = PlanCommand::OpenPlan {
+            plan_id: id,
+            person: PersonId::new(),
+            template: Box::new(template::find("standard-avr", 1).unwrap()),
+            case_worker: worker,
+            organisation: "Safe Passage".into(),
+            origin_country: CountryCode::parse("NG").unwrap(),
+            follow_up_offsets_days: None,
+        };
+        let assign = |step: &str, to: PartyId| PlanCommand::AssignStep {
+            step: key(step),
+            assignee: Some(to),
+            candidate_group: None,
+        };
+        let commands = vec![
+            PlanCommand::RecordConsent {
+                purpose: ConsentPurpose::Return,
+            },
+            assign("passport", liaison),
+            PlanCommand::PrioritiseStep {
+                step: key("medical_check"),
+                priority: Priority::Urgent,
+            },
+            PlanCommand::RescheduleStep {
+                step: key("passport"),
+                due: Some(DueRule::After {
+                    milestone: Milestone::PlanOpened,
+                    days: 30,
+                }),
+                follow_up_on: None,
+            },
+            assign("origin_contact", partner),
+            PlanCommand::RecordConsent {
+                purpose: ConsentPurpose::DataSharing { partner },
+            },
+            PlanCommand::StartStep {
+                step: key("origin_contact"),
+                override_reason: None,
+            },
+            // Completing it makes the steps that wait on it ready: several rows change.
+            PlanCommand::CompleteStep {
+                step: key("origin_contact"),
+            },
+            assign("family_mediation", partner),
+            // Withdrawn data sharing stops every reminder to the partner at once.
+            PlanCommand::WithdrawConsent {
+                purpose: ConsentPurpose::DataSharing { partner },
+            },
+            PlanCommand::AddStep(Box::new(NewStep {
+                key: key("housing"),
+                kind: StepKind::ReintegrationSupport,
+                title: "Find housing".into(),
+                assignee: Some(worker),
+                candidate_group: None,
+                priority: Priority::Normal,
+                due: Some(DueRule::After {
+                    milestone: Milestone::PlanOpened,
+                    days: 20,
+                }),
+                follow_up_on: None,
+                depends_on: vec![key("passport")],
+                reminder_policy: None,
+            })),
+            PlanCommand::RemoveStep {
+                step: key("legal_clearance"),
+                reason: "Nothing pending".into(),
+            },
+            // Withdrawing consent to return suspends the plan: no timers at all.
+            PlanCommand::WithdrawConsent {
+                purpose: ConsentPurpose::Return,
+            },
+            PlanCommand::RecordConsent {
+                purpose: ConsentPurpose::Return,
+            },
+        ];
+
+        let ctx = |now| Context { now, actor: worker };
+        let events = Plan::decide(None, &open, &ctx(now)).unwrap();
+        let mut plan = Plan::fold(&events).unwrap();
+        let mut tables = Tables::default();
+        tables.apply(ProjectionChange::for_plan(None, &plan));
+        for command in commands {
+            now += Duration::hours(5);
+            let events = Plan::decide(Some(&plan), &command, &ctx(now))
+                .unwrap_or_else(|e| panic!("{command:?} refused: {e}"));
+            let after = events
+                .iter()
+                .try_fold(plan.clone(), |s, e| Plan::apply(Some(s), e))
+                .unwrap();
+            tables.apply(ProjectionChange::for_plan(Some(&plan), &after));
+            plan = after;
+
+            let whole: BTreeMap<String, StepRow> = step_rows(&plan)
+                .into_iter()
+                .map(|r| (r.step_key.clone(), r))
+                .collect();
+            assert_eq!(tables.steps, whole, "step rows after {command:?}");
+            let timers: BTreeMap<Uuid, TimerRow> = planned_timers(&plan)
+                .iter()
+                .map(|t| (t.id, timer_row(t)))
+                .collect();
+            assert_eq!(tables.timers, timers, "timers after {command:?}");
+        }
+        assert!(plan.suspended || !tables.timers.is_empty());
     }
 }
