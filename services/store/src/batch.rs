@@ -446,13 +446,54 @@ impl<'a> BatchArrays<'a> {
     }
 }
 
-/// The projection changes of appends to distinct streams, as one change.
-fn merged_projection(appends: &[Append]) -> ProjectionChange {
-    let mut merged = ProjectionChange::default();
-    for append in appends {
-        merged.extend(append.projection.clone());
+/// The projection changes of appends to distinct streams, as one change, or `None` when none
+/// of them changes a read model.
+fn merged_projection(appends: &[Append]) -> Option<Merged<'_>> {
+    (!appends.iter().all(|a| a.projection.is_empty())).then_some(Merged(appends))
+}
+
+/// The projection changes of several appends serialised as one [`ProjectionChange`], in place:
+/// rows are borrowed, not copied.
+struct Merged<'a>(&'a [Append]);
+
+impl serde::Serialize for Merged<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        fn entry<'a, T: serde::Serialize + 'a, M: SerializeMap>(
+            map: &mut M,
+            name: &str,
+            rows: impl Iterator<Item = &'a Vec<T>>,
+        ) -> Result<(), M::Error> {
+            let all: Vec<&T> = rows.flatten().collect();
+            if all.is_empty() {
+                return Ok(());
+            }
+            map.serialize_entry(name, &all)
+        }
+        let changes = || self.0.iter().map(|a| &a.projection);
+        let mut map = serializer.serialize_map(None)?;
+        entry(&mut map, "plans", changes().map(|c| &c.plans))?;
+        entry(&mut map, "steps_delete", changes().map(|c| &c.steps_delete))?;
+        entry(&mut map, "steps_upsert", changes().map(|c| &c.steps_upsert))?;
+        entry(
+            &mut map,
+            "timers_cancel",
+            changes().map(|c| &c.timers_cancel),
+        )?;
+        entry(&mut map, "timers_arm", changes().map(|c| &c.timers_arm))?;
+        entry(&mut map, "parties", changes().map(|c| &c.parties))?;
+        entry(
+            &mut map,
+            "digests_delete",
+            changes().map(|c| &c.digests_delete),
+        )?;
+        entry(
+            &mut map,
+            "digests_upsert",
+            changes().map(|c| &c.digests_upsert),
+        )?;
+        map.end()
     }
-    merged
 }
 
 /// All `appends` at their exact versions in one transaction, or none: HW001 when one is not at
@@ -478,7 +519,7 @@ async fn append_exact(
     .bind(&arrays.event_types)
     .bind(&arrays.schema_versions)
     .bind(&arrays.payloads)
-    .bind((!merged.is_empty()).then_some(sqlx::types::Json(&merged)))
+    .bind(merged.map(sqlx::types::Json))
     .fetch_all(db)
     .await?;
     let mut results: Vec<Result<Appended, StoreError>> = appends
@@ -507,15 +548,12 @@ async fn append_batch(
 ) -> Result<Vec<Result<Appended, StoreError>>, sqlx::Error> {
     // The merged projection, for when every append goes through (streams must be distinct:
     // two changes of one plan must apply in order).
-    let merged = (merge && arrays.distinct_streams).then(|| merged_projection(appends));
+    let merge = merge && arrays.distinct_streams;
     let projections: Vec<Option<sqlx::types::Json<&ProjectionChange>>> = appends
         .iter()
-        .map(|a| {
-            (merged.is_none() && !a.projection.is_empty())
-                .then_some(sqlx::types::Json(&a.projection))
-        })
+        .map(|a| (!merge && !a.projection.is_empty()).then_some(sqlx::types::Json(&a.projection)))
         .collect();
-    let merged = merged.filter(|m| !m.is_empty());
+    let merged = merge.then(|| merged_projection(appends)).flatten();
 
     let rows = sqlx::query(
         "SELECT append_index, outcome, first_version, last_version \
@@ -533,7 +571,7 @@ async fn append_batch(
     .bind(&arrays.event_types)
     .bind(&arrays.schema_versions)
     .bind(&arrays.payloads)
-    .bind(merged.as_ref().map(sqlx::types::Json))
+    .bind(merged.map(sqlx::types::Json))
     .fetch_all(db)
     .await?;
 
