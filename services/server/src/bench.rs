@@ -179,9 +179,11 @@ async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {
         for &writers in &args.writers {
             let mut ratios: Vec<(usize, [f64; 3])> = Vec::new();
             for _ in 0..args.rounds.max(1) {
+                settle(&store).await?;
                 let raw =
                     measure(&store, writers, seconds, |w| raw_writer(store.clone(), w)).await?;
                 for (flushes, store, handler, cold) in &variants {
+                    settle(store).await?;
                     let bare =
                         measure(store, writers, seconds, |w| bare_writer(store.clone(), w)).await?;
                     let full = full_commands(store, handler, writers, seconds).await?;
@@ -313,6 +315,7 @@ async fn full_commands(
         .await?;
     let plans = prepare_plans(handler, writers, per_writer, 12).await?;
     let before = count_plan_events(store).await?;
+    settle(store).await?;
     let measured = measure(store, writers, duration, |w| {
         command_writer(handler.clone(), plans[w].clone())
     })
@@ -409,6 +412,24 @@ impl CpuTicks {
             idle: idle as f64 / (busy + idle).max(1) as f64,
         }
     }
+}
+
+/// Leaves the database as the next measurement should find it, whichever ran before: the dead
+/// rows of the last one vacuumed and the tables analysed (else autovacuum works during the next
+/// measurement and is counted against it), and a checkpoint taken (else a checkpoint may fall
+/// in one measurement and not another, and the first change of every page after a checkpoint
+/// writes the whole page to the WAL). A checkpoint needs the right to take one; without it the
+/// measurements go on as they are.
+async fn settle(store: &PgStore) -> anyhow::Result<()> {
+    store
+        .pool()
+        .execute("VACUUM (ANALYZE)")
+        .await
+        .context("vacuuming before a measurement")?;
+    if let Err(e) = store.pool().execute("CHECKPOINT").await {
+        tracing::warn!(error = %e, "no checkpoint before the measurement");
+    }
+    Ok(())
 }
 
 /// Runs `writers` copies of a loop for `duration`: operations per second, the CPU time they
