@@ -244,12 +244,7 @@ fn same_timer_context(before: &Plan, after: &Plan) -> bool {
         && has_timers(before) == has_timers(after)
         && before.case_worker == after.case_worker
         && before.consents == after.consents
-        && before.steps.len() == after.steps.len()
-        && before
-            .steps
-            .iter()
-            .zip(&after.steps)
-            .all(|(b, a)| b.key == a.key)
+        && before.has_same_steps_as(after)
 }
 
 /// The effects that take the timer table from `before` to `after`.

@@ -359,6 +359,17 @@ impl Plan {
         self.steps.iter_mut().find(|s| &s.key == key)
     }
 
+    /// Whether `other` has the same steps, by key and in the same order (their contents may
+    /// differ): every command but adding and removing steps keeps them so.
+    pub fn has_same_steps_as(&self, other: &Plan) -> bool {
+        self.steps.len() == other.steps.len()
+            && self
+                .steps
+                .iter()
+                .zip(&other.steps)
+                .all(|(a, b)| a.key == b.key)
+    }
+
     pub fn consent(&self, purpose: ConsentPurpose) -> Option<&Consent> {
         self.consents.iter().find(|c| c.purpose == purpose)
     }
