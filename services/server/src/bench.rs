@@ -218,7 +218,7 @@ async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {
                             .map(|(_, r)| r[i])
                             .collect();
                         values.sort_by(f64::total_cmp);
-                        values[values.len() / 2]
+                        median_of_sorted(&values)
                     };
                     println!(
                         "| {writers}, median of {} | {flushes} | | | **{:.2}** | | **{:.2}** | | **{:.2}** | |",
@@ -249,6 +249,16 @@ async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {
     prepare_plans(&handler, max_writers, per_writer, 18).await?;
     rebuild_bench(&store).await?;
     Ok(())
+}
+
+/// The middle value, or the mean of the two middle values of an even count.
+fn median_of_sorted(values: &[f64]) -> f64 {
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
 }
 
 /// Commands each plan receives during a full-command measurement: plans start at 24 events and
@@ -780,5 +790,17 @@ impl Scratch {
             .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_of_sorted;
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median_of_sorted(&[0.4, 0.6]), 0.5);
+        assert_eq!(median_of_sorted(&[0.1, 0.4, 0.6, 0.9]), 0.5);
+        assert_eq!(median_of_sorted(&[0.1, 0.4, 0.9]), 0.4);
     }
 }
