@@ -1004,3 +1004,87 @@ async fn appends_probe_indexes_even_when_their_plans_were_made_on_nearly_empty_t
         .unwrap();
     assert_eq!(written, 8 + 16 + 8);
 }
+
+#[tokio::test]
+async fn projection_deletes_read_only_their_own_rows_whatever_the_tables_held_when_planned() {
+    // The deletes of read-model rows (a removed step, a cancelled timer, a party without a
+    // digest) are planned once per connection, possibly while the tables are nearly empty.
+    // Later, with thousands of rows, each must still read only the rows it deletes, not walk
+    // a whole index as a join planned on an empty table would.
+    let db = TestDb::new().await;
+    let mut tx = db.pool().begin().await.unwrap();
+    let plan = Uuid::new_v4();
+    let deletes = json!({
+        "steps_delete": [{"plan_id": plan, "step_key": "passport"}],
+        "timers_cancel": [Uuid::new_v5(&plan, b"timer")],
+        "digests_delete": [plan],
+    });
+    let append_exact = |version: i64| {
+        sqlx::query(
+            "SELECT * FROM homeward_append_exact(ARRAY['test-x', 'test-y'], \
+             ARRAY['test', 'test'], ARRAY[$1, $1], ARRAY[gen_random_uuid(), gen_random_uuid()], \
+             ARRAY['{}', '{}']::jsonb[], ARRAY[now(), now()], ARRAY[1, 2], \
+             ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['e', 'e'], \
+             ARRAY[1, 1]::smallint[], ARRAY['{}', '{}']::jsonb[], $2)",
+        )
+        .bind(version)
+        .bind(&deletes)
+    };
+    let append_one = |version: i64| {
+        sqlx::query(
+            "SELECT * FROM homeward_append('test-one', 'test', $1, gen_random_uuid(), \
+             ARRAY[gen_random_uuid()], ARRAY['e'], ARRAY[1]::smallint[], ARRAY['{}']::jsonb[], \
+             '{}', now(), $2)",
+        )
+        .bind(version)
+        .bind(&deletes)
+    };
+    // Planned on empty read models (and used enough times for PL/pgSQL to settle on a plan).
+    for version in 0..8i64 {
+        append_exact(version).fetch_all(&mut *tx).await.unwrap();
+        append_one(version).fetch_one(&mut *tx).await.unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO step_view (plan_id, step_key, position, kind, title, status, priority) \
+         SELECT gen_random_uuid(), 'passport', 0, 'passport', 'Passport', 'ready', 1 \
+         FROM generate_series(1, 3000)",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO timers (timer_id, plan_id, step_key, kind, fire_at, recipient_party, \
+                             recipient_role) \
+         SELECT gen_random_uuid(), gen_random_uuid(), 'passport', 'on_due', now(), \
+                gen_random_uuid(), 'assignee' \
+         FROM generate_series(1, 3000)",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO digests (party_id, due_at) \
+         SELECT gen_random_uuid(), now() FROM generate_series(1, 3000)",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+
+    let rows_read = "SELECT relname::text, coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) \
+                     FROM pg_stat_xact_user_tables \
+                     WHERE relname IN ('step_view', 'timers', 'digests') ORDER BY relname";
+    let before: Vec<(String, i64)> = sqlx::query_as(rows_read).fetch_all(&mut *tx).await.unwrap();
+    append_exact(8).fetch_all(&mut *tx).await.unwrap();
+    append_one(8).fetch_one(&mut *tx).await.unwrap();
+    let after: Vec<(String, i64)> = sqlx::query_as(rows_read).fetch_all(&mut *tx).await.unwrap();
+    let read: Vec<(String, i64)> = before
+        .iter()
+        .zip(&after)
+        .map(|((table, b), (_, a))| (table.clone(), a - b))
+        .collect();
+    assert_eq!(read.len(), 3, "{read:?}");
+    assert!(
+        read.iter().all(|(_, n)| *n <= 10),
+        "rows read by two appends' deletes of missing rows: {read:?}"
+    );
+}
