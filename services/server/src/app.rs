@@ -41,6 +41,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub database_url: String,
     pub max_connections: u32,
+    /// Group-commit transactions in flight at once (see `DEFAULT_FLUSHES_IN_FLIGHT`).
+    pub append_flushes: usize,
     pub max_body_bytes: usize,
     /// Run the reminder worker in this process.
     pub scheduler: bool,
@@ -65,6 +67,7 @@ impl Settings {
             listen,
             database_url: database_url.into(),
             max_connections: 16,
+            append_flushes: homeward_store::DEFAULT_FLUSHES_IN_FLIGHT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             scheduler: true,
             smtp_url: None,
@@ -107,9 +110,13 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let store = PgStore::connect(&settings.database_url, settings.max_connections)
-            .await
-            .context("connecting to PostgreSQL (check DATABASE_URL)")?;
+        let store = PgStore::connect_with_flushes(
+            &settings.database_url,
+            settings.max_connections,
+            settings.append_flushes,
+        )
+        .await
+        .context("connecting to PostgreSQL (check DATABASE_URL)")?;
         store.migrate().await.context("applying migrations")?;
         let events = EventHub::new();
         let feed = events.follow(store.subscribe(store.head().await?).await?);

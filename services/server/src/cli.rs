@@ -46,6 +46,10 @@ pub enum Command {
         /// Database connections in the pool.
         #[arg(long, env = "HOMEWARD_DB_CONNECTIONS", default_value_t = 16)]
         db_connections: u32,
+        /// Group-commit transactions in flight at once, each on a connection of its own. Fewer
+        /// make larger batches, more let small ones go at once.
+        #[arg(long, env = "HOMEWARD_APPEND_FLUSHES", default_value_t = homeward_store::DEFAULT_FLUSHES_IN_FLIGHT as u16, value_parser = clap::value_parser!(u16).range(1..=64))]
+        append_flushes: u16,
         /// SMTP server for reminders: smtp://host:port, smtp://user:pass@host:587?tls=required
         /// (STARTTLS) or smtps://user:pass@host:465 (TLS). Without it, reminders are written as
         /// .eml files to the outbox folder.
@@ -145,6 +149,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             max_body_bytes,
             db_connections,
+            append_flushes,
             smtp_url,
             outbox,
             mail_from,
@@ -155,6 +160,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut settings = crate::app::Settings::new(url, listen);
             settings.max_body_bytes = max_body_bytes;
             settings.max_connections = db_connections;
+            settings.append_flushes = usize::from(append_flushes);
             settings.smtp_url = smtp_url;
             settings.outbox_dir = outbox;
             settings.mail_from = mail_from;
@@ -323,4 +329,34 @@ async fn append_loop(url: &str, plans: usize) -> anyhow::Result<()> {
         stdout.flush()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cli, Command};
+    use clap::Parser;
+
+    fn append_flushes(args: &[&str]) -> Result<u16, clap::Error> {
+        let cli = Cli::try_parse_from(["homeward", "serve"].iter().chain(args))?;
+        match cli.command {
+            Command::Serve { append_flushes, .. } => Ok(append_flushes),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn group_commit_flushes_default_to_the_store_default_and_must_be_1_to_64() {
+        assert_eq!(
+            append_flushes(&[]).unwrap(),
+            homeward_store::DEFAULT_FLUSHES_IN_FLIGHT as u16
+        );
+        assert_eq!(append_flushes(&["--append-flushes", "2"]).unwrap(), 2);
+        for bad in ["0", "65", "two"] {
+            let error = append_flushes(&["--append-flushes", bad]).unwrap_err();
+            assert!(
+                error.to_string().contains("--append-flushes"),
+                "{bad}: {error}"
+            );
+        }
+    }
 }
