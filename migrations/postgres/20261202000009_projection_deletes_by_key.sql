@@ -1,10 +1,10 @@
 -- The deletes of read-model rows, each an index lookup of the keys it deletes whatever plan
--- PostgreSQL caches for it. A join against the JSON rows, or an IN (subquery), planned while a
--- table is nearly empty, was a hash join over a whole index of the table, kept as the table
--- grew (seen in EXPLAIN of the cached generic plans). `key = ANY (ARRAY(...))` is an index
--- condition in every plan, so only the rows of the given keys are read: one statement per
--- table, where cancelled timers took one statement each. Sequential scans are off in the
--- append functions that call this (migration 7).
+-- PostgreSQL caches for it. The removed-step delete, a join against the JSON rows, was cached as
+-- a hash join over a whole index of step_view when planned while the table was nearly empty
+-- (seen in EXPLAIN of the generic plan), and kept as the table grew. `key = ANY (ARRAY(...))` is
+-- an index condition in every plan, so only the rows of the given keys are read; the other
+-- deletes take the same form, and cancelled timers go in one statement instead of one each.
+-- Sequential scans are off in the append functions that call this (migration 7).
 CREATE OR REPLACE FUNCTION homeward_project(p jsonb) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF p ? 'plans' THEN
