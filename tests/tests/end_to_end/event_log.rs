@@ -929,6 +929,37 @@ async fn an_append_whose_flush_connection_was_dropped_goes_through_on_a_new_one(
     );
 }
 
+/// `homeward_append` called directly: one event on the stream `test-one` at `version`.
+fn sql_append_one(
+    version: i64,
+    projection: &serde_json::Value,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(
+        "SELECT * FROM homeward_append('test-one', 'test', $1, gen_random_uuid(), \
+         ARRAY[gen_random_uuid()], ARRAY['e'], ARRAY[1]::smallint[], ARRAY['{}']::jsonb[], \
+         '{}', now(), $2)",
+    )
+    .bind(version)
+    .bind(projection)
+}
+
+/// `homeward_append_exact` called directly: one event each on `test-x` and `test-y`, both at
+/// `version`.
+fn sql_append_exact(
+    version: i64,
+    projection: &serde_json::Value,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(
+        "SELECT * FROM homeward_append_exact(ARRAY['test-x', 'test-y'], \
+         ARRAY['test', 'test'], ARRAY[$1, $1], ARRAY[gen_random_uuid(), gen_random_uuid()], \
+         ARRAY['{}', '{}']::jsonb[], ARRAY[now(), now()], ARRAY[1, 2], \
+         ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['e', 'e'], \
+         ARRAY[1, 1]::smallint[], ARRAY['{}', '{}']::jsonb[], $2)",
+    )
+    .bind(version)
+    .bind(projection)
+}
+
 #[tokio::test]
 async fn appends_probe_indexes_even_when_their_plans_were_made_on_nearly_empty_tables() {
     // A connection's PL/pgSQL plans are made on first use and kept. Made on nearly empty tables
@@ -952,29 +983,15 @@ async fn appends_probe_indexes_even_when_their_plans_were_made_on_nearly_empty_t
             "digests_delete": [plan],
         });
         // One append (homeward_append): at version 1 and after, it checks the stream's head.
-        sqlx::query(
-            "SELECT * FROM homeward_append('test-one', 'test', $1, gen_random_uuid(), \
-             ARRAY[gen_random_uuid()], ARRAY['e'], ARRAY[1]::smallint[], ARRAY['{}']::jsonb[], \
-             '{}', now(), $2)",
-        )
-        .bind(version)
-        .bind(&projection)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+        sql_append_one(version, &projection)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
         // A batch at exact versions (homeward_append_exact): the heads of both streams.
-        sqlx::query(
-            "SELECT * FROM homeward_append_exact(ARRAY['test-x', 'test-y'], \
-             ARRAY['test', 'test'], ARRAY[$1, $1], ARRAY[gen_random_uuid(), gen_random_uuid()], \
-             ARRAY['{}', '{}']::jsonb[], ARRAY[now(), now()], ARRAY[1, 2], \
-             ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['e', 'e'], \
-             ARRAY[1, 1]::smallint[], ARRAY['{}', '{}']::jsonb[], $2)",
-        )
-        .bind(version)
-        .bind(&projection)
-        .fetch_all(&mut *tx)
-        .await
-        .unwrap();
+        sql_append_exact(version, &projection)
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
         // A batch decided append by append (homeward_append_batch): a new stream, and one
         // append that is stale, which looks for its command among the events.
         sqlx::query(
@@ -1019,30 +1036,16 @@ async fn projection_deletes_read_only_their_own_rows_whatever_the_tables_held_wh
         "timers_cancel": [Uuid::new_v5(&plan, b"timer")],
         "digests_delete": [plan],
     });
-    let append_exact = |version: i64| {
-        sqlx::query(
-            "SELECT * FROM homeward_append_exact(ARRAY['test-x', 'test-y'], \
-             ARRAY['test', 'test'], ARRAY[$1, $1], ARRAY[gen_random_uuid(), gen_random_uuid()], \
-             ARRAY['{}', '{}']::jsonb[], ARRAY[now(), now()], ARRAY[1, 2], \
-             ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['e', 'e'], \
-             ARRAY[1, 1]::smallint[], ARRAY['{}', '{}']::jsonb[], $2)",
-        )
-        .bind(version)
-        .bind(&deletes)
-    };
-    let append_one = |version: i64| {
-        sqlx::query(
-            "SELECT * FROM homeward_append('test-one', 'test', $1, gen_random_uuid(), \
-             ARRAY[gen_random_uuid()], ARRAY['e'], ARRAY[1]::smallint[], ARRAY['{}']::jsonb[], \
-             '{}', now(), $2)",
-        )
-        .bind(version)
-        .bind(&deletes)
-    };
     // Planned on empty read models (and used enough times for PL/pgSQL to settle on a plan).
     for version in 0..8i64 {
-        append_exact(version).fetch_all(&mut *tx).await.unwrap();
-        append_one(version).fetch_one(&mut *tx).await.unwrap();
+        sql_append_exact(version, &deletes)
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        sql_append_one(version, &deletes)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
     }
     sqlx::query(
         "INSERT INTO step_view (plan_id, step_key, position, kind, title, status, priority) \
@@ -1074,8 +1077,14 @@ async fn projection_deletes_read_only_their_own_rows_whatever_the_tables_held_wh
                      FROM pg_stat_xact_user_tables \
                      WHERE relname IN ('step_view', 'timers', 'digests') ORDER BY relname";
     let before: Vec<(String, i64)> = sqlx::query_as(rows_read).fetch_all(&mut *tx).await.unwrap();
-    append_exact(8).fetch_all(&mut *tx).await.unwrap();
-    append_one(8).fetch_one(&mut *tx).await.unwrap();
+    sql_append_exact(8, &deletes)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    sql_append_one(8, &deletes)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
     let after: Vec<(String, i64)> = sqlx::query_as(rows_read).fetch_all(&mut *tx).await.unwrap();
     let read: Vec<(String, i64)> = before
         .iter()
