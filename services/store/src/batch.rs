@@ -607,3 +607,125 @@ async fn append_batch(
         .map(|r| r.unwrap_or_else(|| Err(StoreError::Unexpected("append left unanswered".into()))))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use homeward_workflows::PartyId;
+
+    use super::*;
+    use crate::model::ExpectedVersion;
+    use crate::projection::{DigestRow, PartyRow, PlanRow, StepRef, StepRow, TimerRow};
+
+    /// A change with a row in every part. Written out field by field (no `..Default`), so a new
+    /// part of `ProjectionChange` must be added here, and the test below then checks that
+    /// `Merged` sends it too.
+    fn every_part(n: u128) -> ProjectionChange {
+        let id = Uuid::from_u128(n);
+        let now = Utc::now();
+        ProjectionChange {
+            plans: vec![PlanRow {
+                plan_id: id,
+                version: 3,
+                person_id: id,
+                template_name: "standard-avr".into(),
+                template_version: 1,
+                case_worker: id,
+                organisation: "Org".into(),
+                origin_country: "NG".into(),
+                status: "active".into(),
+                suspended: false,
+                opened_at: now,
+                departed_at: None,
+                arrived_at: None,
+                closed_at: None,
+                close_reason: None,
+                next_due_at: Some(now),
+                steps_total: 1,
+                steps_open: 1,
+                steps_done: 0,
+                steps_blocked: 0,
+            }],
+            steps_delete: vec![StepRef {
+                plan_id: id,
+                step_key: "old".into(),
+            }],
+            steps_upsert: vec![StepRow {
+                plan_id: id,
+                step_key: "passport".into(),
+                position: 0,
+                kind: "passport".into(),
+                title: "Passport".into(),
+                status: "ready".into(),
+                assignee: None,
+                candidate_group: None,
+                priority: 1,
+                due_at: None,
+                follow_up_on: None,
+                document_status: None,
+                status_reason: None,
+            }],
+            timers_cancel: vec![Uuid::from_u128(n + 100)],
+            timers_arm: vec![TimerRow {
+                timer_id: Uuid::from_u128(n + 200),
+                plan_id: id,
+                step_key: "passport".into(),
+                kind: "on_due".into(),
+                fire_at: now,
+                recipient_party: id,
+                recipient_role: "assignee".into(),
+            }],
+            parties: vec![PartyRow {
+                party_id: id,
+                version: 1,
+                display_name: "A".into(),
+                email: "a@example.org".into(),
+                role: "social_worker".into(),
+                organisation: "Org".into(),
+                country: "NG".into(),
+                language: "en".into(),
+                time_zone: "Africa/Lagos".into(),
+                supervisor: None,
+            }],
+            digests_delete: vec![Uuid::from_u128(n + 300)],
+            digests_upsert: vec![DigestRow {
+                party_id: id,
+                due_at: now,
+            }],
+        }
+    }
+
+    fn append_with(projection: ProjectionChange) -> Append {
+        Append {
+            stream_id: format!("test-{}", Uuid::new_v4()),
+            stream_type: "test",
+            expected_version: ExpectedVersion::NoStream,
+            command_id: Uuid::new_v4(),
+            metadata: Metadata {
+                actor: PartyId::new(),
+                correlation_id: Uuid::new_v4(),
+            },
+            occurred_at: Utc::now(),
+            events: Vec::new(),
+            projection,
+        }
+    }
+
+    #[test]
+    fn a_merged_batch_sends_every_part_of_every_appends_change() {
+        let changes = [every_part(1), every_part(2)];
+        let appends: Vec<Append> = changes.iter().cloned().map(append_with).collect();
+        let mut expected = ProjectionChange::default();
+        for change in changes {
+            expected.extend(change);
+        }
+        let merged = merged_projection(&appends).expect("changes to merge");
+        assert_eq!(
+            serde_json::to_value(merged).unwrap(),
+            serde_json::to_value(&expected).unwrap()
+        );
+
+        let unchanged = [append_with(ProjectionChange::default())];
+        assert!(merged_projection(&unchanged).is_none());
+    }
+}

@@ -215,8 +215,7 @@ pub fn plan_row(plan: &Plan) -> PlanRow {
 /// same order (every command but adding and removing steps) only the steps that changed are
 /// compared.
 fn step_changes(before: Option<&Plan>, after: &Plan) -> (Vec<StepRef>, Vec<StepRow>) {
-    let same_steps = before.is_some_and(|b| b.id == after.id && b.has_same_steps_as(after));
-    if let (Some(before), true) = (before, same_steps) {
+    if let Some(before) = before.filter(|b| b.id == after.id && b.has_same_steps_as(after)) {
         let upsert = before
             .steps
             .iter()
