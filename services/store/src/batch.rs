@@ -7,11 +7,12 @@
 //! its costs.
 //!
 //! Each append in a batch still succeeds or fails on its own. A batch whose appends all name
-//! their version, each on its own stream (what the command handler sends), goes first through
-//! `homeward_append_exact`, which writes all or nothing in few statements; if one append
-//! conflicts or was sent before, `homeward_append_batch` decides the appends one at a time in
-//! the same single transaction. If a batch fails as a whole, its appends are retried one by one
-//! so that one bad append fails alone.
+//! their version, each on its own stream (what the command handler sends), even a batch of one,
+//! goes first through `homeward_append_exact`, which writes all or nothing in few statements,
+//! with the read-model rows as typed arrays in the binary format; if one append conflicts or
+//! was sent before, `homeward_append_batch` decides the appends one at a time in the same
+//! single transaction. If a batch fails as a whole, its appends are retried one by one so that
+//! one bad append fails alone.
 //!
 //! Each flush runs on a connection of its own, held by its slot rather than taken from the
 //! pool: sqlx pings a pooled connection when it is acquired and again when it is released, two
@@ -28,7 +29,9 @@ use uuid::Uuid;
 
 use crate::model::{Append, Appended, Metadata};
 use crate::postgres::command_result;
-use crate::projection::ProjectionChange;
+use crate::projection::{
+    DigestRow, PartyRow, PlanRow, ProjectionChange, StepRef, StepRow, TimerRow,
+};
 use crate::StoreError;
 
 /// How many batches may be in flight at once (each holds a connection while it runs). Fewer
@@ -249,7 +252,9 @@ async fn write(
     wake: &mpsc::Sender<()>,
 ) -> Vec<Result<Appended, StoreError>> {
     let results = match appends {
-        [one] => vec![append_one(db, one).await],
+        // An append that does not name its version goes alone through the function that
+        // finds it; every other batch, even of one, goes the typed exact way first.
+        [one] if one.expected_version.as_sql().is_none() => vec![append_one(db, one).await],
         _ => append_many(db, appends).await,
     };
     if results.iter().any(|r| matches!(r, Ok(a) if !a.duplicate)) {
@@ -258,7 +263,7 @@ async fn write(
     results
 }
 
-/// Several appends in one transaction; one by one if the batch fails as a whole.
+/// Appends in one transaction; one by one if the batch fails as a whole.
 async fn append_many(
     db: &mut PgConnection,
     appends: &[Append],
@@ -282,7 +287,8 @@ async fn append_many(
     };
     match first_try {
         Ok(results) => results,
-        Err(e) if appends.len() > 1 => {
+        // Each append then fails (or succeeds) on its own, with its own error.
+        Err(e) => {
             tracing::warn!(error = %e, appends = appends.len(), "batch failed; appending one by one");
             let mut results = Vec::with_capacity(appends.len());
             for append in appends {
@@ -290,11 +296,11 @@ async fn append_many(
             }
             results
         }
-        Err(e) => unanswered(appends, &e),
     }
 }
 
-/// One append on its own: the lighter `homeward_append` (two statements before the projection).
+/// One append on its own, by `homeward_append` (two statements before the projection): an
+/// append that does not name its version, or one of a batch that failed as a whole.
 async fn append_one(db: &mut PgConnection, append: &Append) -> Result<Appended, StoreError> {
     let n = append.events.len();
     let ids: Vec<Uuid> = (0..n)
@@ -386,7 +392,7 @@ fn refused(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("HW001"))
 }
 
-/// A batch's appends as the column arrays both batch functions take.
+/// A batch's appends as the column arrays the batch functions take: per append, and per event.
 struct BatchArrays<'a> {
     stream_ids: Vec<&'a str>,
     stream_types: Vec<&'static str>,
@@ -396,15 +402,23 @@ struct BatchArrays<'a> {
     occurred_at: Vec<chrono::DateTime<chrono::Utc>>,
     /// For each event, the 1-based index of its append.
     event_append: Vec<i32>,
+    /// For each event, its append's stream, and its version if the append names its own: the
+    /// expected version plus the event's place in the append (1-based).
+    event_streams: Vec<&'a str>,
+    event_versions: Vec<Option<i64>>,
     event_ids: Vec<Uuid>,
+    event_command_ids: Vec<Uuid>,
     event_types: Vec<&'a str>,
     schema_versions: Vec<i16>,
     payloads: Vec<&'a serde_json::Value>,
+    event_metadata: Vec<sqlx::types::Json<&'a Metadata>>,
+    event_occurred_at: Vec<chrono::DateTime<chrono::Utc>>,
     distinct_streams: bool,
 }
 
 impl<'a> BatchArrays<'a> {
     fn of(appends: &'a [Append]) -> Self {
+        let events: usize = appends.iter().map(|a| a.events.len()).sum();
         let mut arrays = Self {
             stream_ids: appends.iter().map(|a| a.stream_id.as_str()).collect(),
             stream_types: appends.iter().map(|a| a.stream_type).collect(),
@@ -418,22 +432,37 @@ impl<'a> BatchArrays<'a> {
                 .map(|a| sqlx::types::Json(&a.metadata))
                 .collect(),
             occurred_at: appends.iter().map(|a| a.occurred_at).collect(),
-            event_append: Vec::new(),
-            event_ids: Vec::new(),
-            event_types: Vec::new(),
-            schema_versions: Vec::new(),
-            payloads: Vec::new(),
+            event_append: Vec::with_capacity(events),
+            event_streams: Vec::with_capacity(events),
+            event_versions: Vec::with_capacity(events),
+            event_ids: Vec::with_capacity(events),
+            event_command_ids: Vec::with_capacity(events),
+            event_types: Vec::with_capacity(events),
+            schema_versions: Vec::with_capacity(events),
+            payloads: Vec::with_capacity(events),
+            event_metadata: Vec::with_capacity(events),
+            event_occurred_at: Vec::with_capacity(events),
             distinct_streams: false,
         };
         for (i, append) in appends.iter().enumerate() {
+            let expected = append.expected_version.as_sql();
             for (k, event) in append.events.iter().enumerate() {
                 arrays.event_append.push(i as i32 + 1);
+                arrays.event_streams.push(&append.stream_id);
+                arrays
+                    .event_versions
+                    .push(expected.map(|v| v + k as i64 + 1));
                 arrays
                     .event_ids
                     .push(Append::event_id(append.command_id, k));
+                arrays.event_command_ids.push(append.command_id);
                 arrays.event_types.push(event.event_type.as_str());
                 arrays.schema_versions.push(event.schema_version);
                 arrays.payloads.push(&event.payload);
+                arrays
+                    .event_metadata
+                    .push(sqlx::types::Json(&append.metadata));
+                arrays.event_occurred_at.push(append.occurred_at);
             }
         }
         let mut distinct = arrays.stream_ids.clone();
@@ -449,53 +478,61 @@ impl<'a> BatchArrays<'a> {
     }
 }
 
-/// The projection changes of appends to distinct streams, as one change, or `None` when none
-/// of them changes a read model.
-fn merged_projection(appends: &[Append]) -> Option<Merged<'_>> {
-    (!appends.iter().all(|a| a.projection.is_empty())).then_some(Merged(appends))
+/// The read-model rows of appends to distinct streams, gathered as one change: borrowed, not
+/// copied. `homeward_append_exact` takes them as typed arrays; serialised, they are the JSON
+/// form of a [`ProjectionChange`] that `homeward_append_batch` takes.
+#[derive(Debug, Default, serde::Serialize)]
+struct MergedRows<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    plans: Vec<&'a PlanRow>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    steps_delete: Vec<&'a StepRef>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    steps_upsert: Vec<&'a StepRow>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    timers_cancel: Vec<&'a Uuid>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    timers_arm: Vec<&'a TimerRow>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    parties: Vec<&'a PartyRow>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    digests_delete: Vec<&'a Uuid>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    digests_upsert: Vec<&'a DigestRow>,
 }
 
-/// The projection changes of several appends serialised as one [`ProjectionChange`], in place:
-/// rows are borrowed, not copied.
-struct Merged<'a>(&'a [Append]);
-
-impl serde::Serialize for Merged<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        fn entry<'a, T: serde::Serialize + 'a, M: SerializeMap>(
-            map: &mut M,
-            name: &str,
-            rows: impl Iterator<Item = &'a Vec<T>>,
-        ) -> Result<(), M::Error> {
-            let all: Vec<&T> = rows.flatten().collect();
-            if all.is_empty() {
-                return Ok(());
-            }
-            map.serialize_entry(name, &all)
+impl<'a> MergedRows<'a> {
+    fn of(appends: &'a [Append]) -> Self {
+        let mut rows = Self::default();
+        for append in appends {
+            // Every part by name: a part added to ProjectionChange does not compile until it
+            // is gathered here too.
+            let ProjectionChange {
+                plans,
+                steps_delete,
+                steps_upsert,
+                timers_cancel,
+                timers_arm,
+                parties,
+                digests_delete,
+                digests_upsert,
+            } = &append.projection;
+            rows.plans.extend(plans);
+            rows.steps_delete.extend(steps_delete);
+            rows.steps_upsert.extend(steps_upsert);
+            rows.timers_cancel.extend(timers_cancel);
+            rows.timers_arm.extend(timers_arm);
+            rows.parties.extend(parties);
+            rows.digests_delete.extend(digests_delete);
+            rows.digests_upsert.extend(digests_upsert);
         }
-        let changes = || self.0.iter().map(|a| &a.projection);
-        let mut map = serializer.serialize_map(None)?;
-        entry(&mut map, "plans", changes().map(|c| &c.plans))?;
-        entry(&mut map, "steps_delete", changes().map(|c| &c.steps_delete))?;
-        entry(&mut map, "steps_upsert", changes().map(|c| &c.steps_upsert))?;
-        entry(
-            &mut map,
-            "timers_cancel",
-            changes().map(|c| &c.timers_cancel),
-        )?;
-        entry(&mut map, "timers_arm", changes().map(|c| &c.timers_arm))?;
-        entry(&mut map, "parties", changes().map(|c| &c.parties))?;
-        entry(
-            &mut map,
-            "digests_delete",
-            changes().map(|c| &c.digests_delete),
-        )?;
-        entry(
-            &mut map,
-            "digests_upsert",
-            changes().map(|c| &c.digests_upsert),
-        )?;
-        map.end()
+        rows
+    }
+
+    /// As JSON for `homeward_append_batch`, or `None` when no append changes a read model.
+    fn json(appends: &'a [Append]) -> Option<sqlx::types::Json<Self>> {
+        (!appends.iter().all(|a| a.projection.is_empty()))
+            .then(|| sqlx::types::Json(Self::of(appends)))
     }
 }
 
@@ -506,39 +543,47 @@ async fn append_exact(
     appends: &[Append],
     arrays: &BatchArrays<'_>,
 ) -> Result<Vec<Result<Appended, StoreError>>, sqlx::Error> {
-    let merged = merged_projection(appends);
-    let rows = sqlx::query(
-        "SELECT append_index, first_version, last_version \
-         FROM homeward_append_exact($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    let rows = MergedRows::of(appends);
+    sqlx::query(
+        "SELECT homeward_append_exact($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                                      $13, $14, $15, $16, $17, $18, $19, $20)",
     )
     .bind(&arrays.stream_ids)
     .bind(&arrays.stream_types)
     .bind(&arrays.expected)
-    .bind(&arrays.command_ids)
-    .bind(&arrays.metadata)
-    .bind(&arrays.occurred_at)
-    .bind(&arrays.event_append)
+    .bind(&arrays.event_streams)
+    .bind(&arrays.event_versions)
     .bind(&arrays.event_ids)
+    .bind(&arrays.event_command_ids)
     .bind(&arrays.event_types)
     .bind(&arrays.schema_versions)
     .bind(&arrays.payloads)
-    .bind(merged.map(sqlx::types::Json))
-    .fetch_all(db)
+    .bind(&arrays.event_metadata)
+    .bind(&arrays.event_occurred_at)
+    .bind(&rows.plans)
+    .bind(&rows.steps_delete)
+    .bind(&rows.steps_upsert)
+    .bind(&rows.timers_cancel)
+    .bind(&rows.timers_arm)
+    .bind(&rows.parties)
+    .bind(&rows.digests_delete)
+    .bind(&rows.digests_upsert)
+    .execute(db)
     .await?;
-    let mut results: Vec<Result<Appended, StoreError>> = appends
+    // All or nothing: each append is now at the versions after its expected one.
+    Ok(appends
         .iter()
-        .map(|_| Err(StoreError::Unexpected("append left unanswered".into())))
-        .collect();
-    for row in rows {
-        let index = row.try_get::<i32, _>("append_index")? as usize - 1;
-        results[index] = Ok(Appended {
-            stream_id: appends[index].stream_id.clone(),
-            first_version: row.try_get::<i64, _>("first_version")? as u64,
-            last_version: row.try_get::<i64, _>("last_version")? as u64,
-            duplicate: false,
-        });
-    }
-    Ok(results)
+        .zip(&arrays.expected)
+        .map(|(append, expected)| {
+            let expected = expected.unwrap_or_default() as u64;
+            Ok(Appended {
+                stream_id: append.stream_id.clone(),
+                first_version: expected + 1,
+                last_version: expected + append.events.len() as u64,
+                duplicate: false,
+            })
+        })
+        .collect())
 }
 
 /// One transaction for all `appends`; one result per append, in order. With `merge`, the
@@ -556,7 +601,7 @@ async fn append_batch(
         .iter()
         .map(|a| (!merge && !a.projection.is_empty()).then_some(sqlx::types::Json(&a.projection)))
         .collect();
-    let merged = merge.then(|| merged_projection(appends)).flatten();
+    let merged = merge.then(|| MergedRows::json(appends)).flatten();
 
     let rows = sqlx::query(
         "SELECT append_index, outcome, first_version, last_version \
@@ -574,7 +619,7 @@ async fn append_batch(
     .bind(&arrays.event_types)
     .bind(&arrays.schema_versions)
     .bind(&arrays.payloads)
-    .bind(merged.map(sqlx::types::Json))
+    .bind(merged)
     .fetch_all(db)
     .await?;
 
@@ -614,12 +659,10 @@ mod tests {
     use homeward_workflows::PartyId;
 
     use super::*;
-    use crate::model::ExpectedVersion;
+    use crate::model::{ExpectedVersion, NewEvent};
     use crate::projection::{DigestRow, PartyRow, PlanRow, StepRef, StepRow, TimerRow};
 
-    /// A change with a row in every part. Written out field by field (no `..Default`), so a new
-    /// part of `ProjectionChange` must be added here, and the test below then checks that
-    /// `Merged` sends it too.
+    /// A change with a row in every part.
     fn every_part(n: u128) -> ProjectionChange {
         let id = Uuid::from_u128(n);
         let now = Utc::now();
@@ -712,20 +755,51 @@ mod tests {
     }
 
     #[test]
-    fn a_merged_batch_sends_every_part_of_every_appends_change() {
+    fn merged_rows_are_every_part_of_every_appends_change() {
         let changes = [every_part(1), every_part(2)];
         let appends: Vec<Append> = changes.iter().cloned().map(append_with).collect();
         let mut expected = ProjectionChange::default();
         for change in changes {
             expected.extend(change);
         }
-        let merged = merged_projection(&appends).expect("changes to merge");
+        let merged = MergedRows::json(&appends).expect("changes to merge");
         assert_eq!(
             serde_json::to_value(merged).unwrap(),
             serde_json::to_value(&expected).unwrap()
         );
 
         let unchanged = [append_with(ProjectionChange::default())];
-        assert!(merged_projection(&unchanged).is_none());
+        assert!(MergedRows::json(&unchanged).is_none());
+    }
+
+    #[test]
+    fn each_event_is_numbered_from_its_appends_expected_version() {
+        let event = || NewEvent {
+            event_type: "Noted".into(),
+            schema_version: 1,
+            payload: serde_json::json!({}),
+        };
+        let mut first = append_with(ProjectionChange::default());
+        first.expected_version = ExpectedVersion::Exact(7);
+        first.events = vec![event(), event(), event()];
+        let mut second = append_with(ProjectionChange::default());
+        second.events = vec![event()];
+        let mut third = append_with(ProjectionChange::default());
+        third.expected_version = ExpectedVersion::Any;
+        third.events = vec![event(), event()];
+        let appends = [first, second, third];
+        let arrays = BatchArrays::of(&appends);
+        assert_eq!(
+            arrays.event_versions,
+            [Some(8), Some(9), Some(10), Some(1), None, None]
+        );
+        assert_eq!(arrays.event_append, [1, 1, 1, 2, 3, 3]);
+        let streams: Vec<&str> = appends.iter().map(|a| a.stream_id.as_str()).collect();
+        assert_eq!(
+            arrays.event_streams,
+            [streams[0], streams[0], streams[0], streams[1], streams[2], streams[2]]
+        );
+        assert_eq!(arrays.event_command_ids[2], appends[0].command_id);
+        assert_eq!(arrays.event_command_ids[3], appends[1].command_id);
     }
 }

@@ -1,17 +1,18 @@
 //! Read-model rows and how a change of state becomes a change of rows.
 //!
-//! The rows are computed here from aggregate state, in Rust; `homeward_project` (SQL) only stores
+//! The rows are computed here from aggregate state, in Rust; `homeward_project_rows` (SQL) only stores
 //! them. Commands send the difference between the state before and after; a rebuild sends every
 //! row of the final states. Both go through [`ProjectionChange`], so they cannot disagree.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use homeward_workflows::party::Party;
 use homeward_workflows::plan::{Plan, Step, StepStatus};
 use homeward_workflows::timers::{plan_timer_effects, Effect, TimerSpec};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "homeward_plan_row")]
 pub struct PlanRow {
     pub plan_id: Uuid,
     pub version: i64,
@@ -35,7 +36,8 @@ pub struct PlanRow {
     pub steps_blocked: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "homeward_step_row")]
 pub struct StepRow {
     pub plan_id: Uuid,
     pub step_key: String,
@@ -52,13 +54,15 @@ pub struct StepRow {
     pub status_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "homeward_step_ref")]
 pub struct StepRef {
     pub plan_id: Uuid,
     pub step_key: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "homeward_timer_row")]
 pub struct TimerRow {
     pub timer_id: Uuid,
     pub plan_id: Uuid,
@@ -69,7 +73,8 @@ pub struct TimerRow {
     pub recipient_role: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "homeward_party_row")]
 pub struct PartyRow {
     pub party_id: Uuid,
     pub version: i64,
@@ -84,13 +89,16 @@ pub struct PartyRow {
 }
 
 /// When a party's next digest is due.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "homeward_digest_row")]
 pub struct DigestRow {
     pub party_id: Uuid,
     pub due_at: DateTime<Utc>,
 }
 
-/// Rows to write and delete, in the shape `homeward_project(jsonb)` takes.
+/// Rows to write and delete: the parts `homeward_project_rows` takes, each an array of the
+/// composite type its row names (migration 10), sent in the binary format; as JSON, the
+/// argument of `homeward_project`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ProjectionChange {
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -197,12 +205,12 @@ pub fn plan_row(plan: &Plan) -> PlanRow {
         origin_country: plan.origin_country.as_str().to_owned(),
         status: plan.status.as_str().to_owned(),
         suspended: plan.suspended,
-        opened_at: plan.opened_at,
-        departed_at: plan.departed_at,
-        arrived_at: plan.arrived_at,
-        closed_at: plan.closed_at,
+        opened_at: stored(plan.opened_at),
+        departed_at: plan.departed_at.map(stored),
+        arrived_at: plan.arrived_at.map(stored),
+        closed_at: plan.closed_at.map(stored),
         close_reason: plan.close_reason.map(|r| enum_str(&r)),
-        next_due_at: plan.next_due_at(),
+        next_due_at: plan.next_due_at().map(stored),
         steps_total: plan.steps.len() as i32,
         steps_open: count(|s| s.status.is_open()),
         steps_done: count(|s| s.status == StepStatus::Done),
@@ -265,7 +273,7 @@ fn step_row(plan: &Plan, position: usize, s: &Step) -> StepRow {
         assignee: s.assignee.map(|p| p.0),
         candidate_group: s.candidate_group.clone(),
         priority: s.priority.rank(),
-        due_at: s.due_at,
+        due_at: s.due_at.map(stored),
         follow_up_on: s.follow_up_on,
         document_status: s.document_status.map(|d| enum_str(&d)),
         status_reason: match &s.status {
@@ -283,7 +291,7 @@ pub fn timer_row(t: &TimerSpec) -> TimerRow {
         plan_id: t.plan_id.0,
         step_key: t.step.to_string(),
         kind: t.kind.as_str().to_owned(),
-        fire_at: t.fire_at,
+        fire_at: stored(t.fire_at),
         recipient_party: t.recipient.party().0,
         recipient_role: t.recipient.role().to_owned(),
     }
@@ -307,8 +315,15 @@ pub fn party_row(p: &Party) -> PartyRow {
 pub fn digest_row(p: &Party) -> Option<DigestRow> {
     p.next_digest_at().map(|due_at| DigestRow {
         party_id: p.id.0,
-        due_at,
+        due_at: stored(due_at),
     })
+}
+
+/// A time as PostgreSQL stores it, to the microsecond. Rows carry whole microseconds because
+/// the paths to the database would treat the rest differently: the binary format truncates it
+/// and text input (JSON, COPY) rounds it, and a rebuild must write what the commands wrote.
+fn stored(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
 }
 
 /// The serde name of a unit enum value, e.g. `lost_contact`.
