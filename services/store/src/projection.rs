@@ -1,8 +1,9 @@
 //! Read-model rows and how a change of state becomes a change of rows.
 //!
-//! The rows are computed here from aggregate state, in Rust; `homeward_project_rows` (SQL) only stores
-//! them. Commands send the difference between the state before and after; a rebuild sends every
-//! row of the final states. Both go through [`ProjectionChange`], so they cannot disagree.
+//! The rows are computed here from aggregate state, in Rust; SQL only stores them
+//! (`homeward_project_rows`, or `COPY` in a rebuild). Commands send the difference between the
+//! state before and after; a rebuild sends every row of the final states. Both go through
+//! [`ProjectionChange`], so they cannot disagree.
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use homeward_workflows::party::Party;
