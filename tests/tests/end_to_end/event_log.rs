@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use homeward_engine::{CommandError, CommandMeta, FixedClock};
+use homeward_engine::{CommandError, CommandHandler, CommandMeta, FixedClock};
 use homeward_store::projection::PartyRow;
 use homeward_store::{
-    rebuild, Append, Cursor, EventStore, ExpectedVersion, Metadata, NewEvent, ProjectionChange,
-    ReadUntil, StoreError,
+    rebuild, Append, Cursor, EventStore, ExpectedVersion, Metadata, NewEvent, PgStore,
+    ProjectionChange, ReadUntil, StoreError,
 };
 use homeward_tests::{key, open_standard_plan, register_party, start_time, TestDb};
 use homeward_workflows::party::{Party, PartyCommand, PartyRole, ReminderSettingsInput};
@@ -18,6 +18,21 @@ use homeward_workflows::plan::{ConsentPurpose, DocumentStatus, Plan, PlanCommand
 use homeward_workflows::{PartyId, PlanId};
 use serde_json::json;
 use uuid::Uuid;
+
+/// Opens a plan from the standard template with `worker` as its case worker; its stream id.
+async fn open_plan(handler: &CommandHandler<PgStore>, worker: PartyId) -> String {
+    let plan_id = PlanId::new();
+    let stream = plan_id.stream_id();
+    handler
+        .handle::<Plan>(
+            &stream,
+            &open_standard_plan(plan_id, worker),
+            CommandMeta::new(worker),
+        )
+        .await
+        .unwrap();
+    stream
+}
 
 fn raw_append(stream: &str, expected: ExpectedVersion, n: usize) -> Append {
     Append {
@@ -375,16 +390,7 @@ async fn the_same_command_id_sent_twice_is_handled_once() {
     let db = TestDb::new().await;
     let handler = db.handler(Arc::new(FixedClock::new(start_time())));
     let worker = PartyId::new();
-    let plan_id = PlanId::new();
-    let stream = plan_id.stream_id();
-    handler
-        .handle::<Plan>(
-            &stream,
-            &open_standard_plan(plan_id, worker),
-            CommandMeta::new(worker),
-        )
-        .await
-        .unwrap();
+    let stream = open_plan(&handler, worker).await;
     let meta = CommandMeta::new(worker);
     let consent = PlanCommand::RecordConsent {
         purpose: ConsentPurpose::Return,
@@ -419,16 +425,7 @@ async fn a_replica_with_an_older_cached_state_decides_on_the_current_one() {
     let replica_a = db.handler(clock.clone());
     let replica_b = db.handler(clock.clone());
     let worker = PartyId::new();
-    let plan_id = PlanId::new();
-    let stream = plan_id.stream_id();
-    replica_a
-        .handle::<Plan>(
-            &stream,
-            &open_standard_plan(plan_id, worker),
-            CommandMeta::new(worker),
-        )
-        .await
-        .unwrap();
+    let stream = open_plan(&replica_a, worker).await;
     // Replica B records consent; replica A still caches the draft plan.
     replica_b
         .handle::<Plan>(
@@ -584,16 +581,7 @@ async fn a_rebuild_reproduces_text_with_tabs_newlines_and_backslashes() {
     let db = TestDb::new().await;
     let handler = db.handler(Arc::new(FixedClock::new(start_time())));
     let worker = PartyId::new();
-    let plan_id = PlanId::new();
-    let stream = plan_id.stream_id();
-    handler
-        .handle::<Plan>(
-            &stream,
-            &open_standard_plan(plan_id, worker),
-            CommandMeta::new(worker),
-        )
-        .await
-        .unwrap();
+    let stream = open_plan(&handler, worker).await;
     let title = "Certificat\tde naissance \\ acte\nn° 12\r\nà demander";
     handler
         .handle::<Plan>(
@@ -635,16 +623,7 @@ async fn a_rebuild_reproduces_times_that_fall_between_microseconds() {
     let now = start_time() + Duration::nanoseconds(999_999);
     let handler = db.handler(Arc::new(FixedClock::new(now)));
     let worker = PartyId::new();
-    let plan_id = PlanId::new();
-    let stream = plan_id.stream_id();
-    handler
-        .handle::<Plan>(
-            &stream,
-            &open_standard_plan(plan_id, worker),
-            CommandMeta::new(worker),
-        )
-        .await
-        .unwrap();
+    let stream = open_plan(&handler, worker).await;
     // Assigned, the passport step arms its reminders (timers at times after `now`).
     handler
         .handle::<Plan>(
