@@ -1,11 +1,12 @@
 //! A real SMTP server for tests, on a random port: it speaks enough SMTP (EHLO, MAIL, RCPT, DATA,
 //! RSET, NOOP, QUIT) for any client, keeps every message it accepted, and can be switched "down"
-//! (it then answers 421 and hangs up) to test retries.
+//! (it then answers 421 and hangs up) to test retries, made slow (each message answered only
+//! after a delay), or made silent (it accepts connections and never greets).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -17,6 +18,8 @@ pub struct Caught {
     pub to: Vec<String>,
     /// The message as sent (headers and body), dot-stuffing undone.
     pub data: String,
+    /// When the server took it (before it answered, however slowly).
+    pub received_at: SystemTime,
 }
 
 impl Caught {
@@ -151,12 +154,21 @@ fn decode_words(value: &str) -> String {
     out
 }
 
+/// How the catcher behaves now, shared with its sessions.
+#[derive(Debug, Default)]
+struct Behaviour {
+    down: AtomicBool,
+    silent: AtomicBool,
+    /// Milliseconds to wait before answering the end of each message.
+    delay_ms: AtomicU64,
+    refused: Mutex<Vec<String>>,
+}
+
 #[derive(Debug)]
 pub struct SmtpCatcher {
     pub addr: SocketAddr,
     messages: Arc<Mutex<Vec<Caught>>>,
-    down: Arc<AtomicBool>,
-    refused: Arc<Mutex<Vec<String>>>,
+    behaviour: Arc<Behaviour>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -171,19 +183,16 @@ impl SmtpCatcher {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
         let addr = listener.local_addr().expect("an address");
         let messages = Arc::new(Mutex::new(Vec::new()));
-        let down = Arc::new(AtomicBool::new(false));
-        let refused = Arc::new(Mutex::new(Vec::new()));
+        let behaviour = Arc::new(Behaviour::default());
         let task = {
             let messages = messages.clone();
-            let down = down.clone();
-            let refused = refused.clone();
+            let behaviour = behaviour.clone();
             tokio::spawn(async move {
                 while let Ok((socket, _)) = listener.accept().await {
                     let messages = messages.clone();
-                    let refused = refused.clone();
-                    let down = down.clone();
+                    let behaviour = behaviour.clone();
                     tokio::spawn(async move {
-                        let _ = session(socket, messages, refused, down).await;
+                        let _ = session(socket, messages, behaviour).await;
                     });
                 }
             })
@@ -191,8 +200,7 @@ impl SmtpCatcher {
         Self {
             addr,
             messages,
-            down,
-            refused,
+            behaviour,
             task,
         }
     }
@@ -205,12 +213,26 @@ impl SmtpCatcher {
     /// While down, new connections and open ones (at their next command) get `421` and are
     /// closed, as when a real server goes away.
     pub fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
+        self.behaviour.down.store(down, Ordering::SeqCst);
+    }
+
+    /// While silent, new connections are accepted and never greeted (a server that hangs);
+    /// they stay open until the client gives up.
+    pub fn set_silent(&self, silent: bool) {
+        self.behaviour.silent.store(silent, Ordering::SeqCst);
+    }
+
+    /// Answers the end of each message only after `delay` (a slow server); the message counts
+    /// as caught when its data has arrived, before the answer.
+    pub fn set_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.behaviour.delay_ms.store(ms, Ordering::SeqCst);
     }
 
     /// Answers `550` (mailbox unavailable) to `RCPT TO` for this address from now on.
     pub fn refuse(&self, address: &str) {
-        self.refused
+        self.behaviour
+            .refused
             .lock()
             .expect("catcher lock")
             .push(address.to_ascii_lowercase());
@@ -236,11 +258,19 @@ impl SmtpCatcher {
 async fn session(
     socket: TcpStream,
     messages: Arc<Mutex<Vec<Caught>>>,
-    refused: Arc<Mutex<Vec<String>>>,
-    down: Arc<AtomicBool>,
+    behaviour: Arc<Behaviour>,
 ) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
+    if behaviour.silent.load(Ordering::SeqCst) {
+        // Never greet; wait for the client to hang up.
+        let mut ignored = String::new();
+        while lines.read_line(&mut ignored).await? > 0 {
+            ignored.clear();
+        }
+        return Ok(());
+    }
+    let down = &behaviour.down;
     if down.load(Ordering::SeqCst) {
         write
             .write_all(b"421 4.3.0 catcher is down, try later\r\n")
@@ -277,7 +307,12 @@ async fn session(
         } else if upper.starts_with("RCPT TO:") {
             let address = command[8..].trim().to_owned();
             let bare = address.trim_matches(['<', '>']).to_ascii_lowercase();
-            if refused.lock().expect("catcher lock").contains(&bare) {
+            if behaviour
+                .refused
+                .lock()
+                .expect("catcher lock")
+                .contains(&bare)
+            {
                 write
                     .write_all(b"550 5.1.1 mailbox unavailable\r\n")
                     .await?;
@@ -307,7 +342,12 @@ async fn session(
                 from: from.clone(),
                 to: to.clone(),
                 data,
+                received_at: SystemTime::now(),
             });
+            let delay = behaviour.delay_ms.load(Ordering::SeqCst);
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
             write.write_all(b"250 OK queued\r\n").await?;
         } else if upper == "QUIT" {
             write.write_all(b"221 bye\r\n").await?;

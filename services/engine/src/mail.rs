@@ -6,6 +6,7 @@
 //! is recognisable as the same message.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -76,11 +77,23 @@ pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<Message, Mai
         .map_err(|e| MailError::Permanent(format!("message: {e}")))
 }
 
+/// How long one message may take by default, connection and greeting included: a server that
+/// accepts and never answers holds a connection (and the reminder's claim) no longer than this.
+pub const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// Pooled asynchronous SMTP. `SMTP_URL` forms (lettre's): `smtp://host:port` (plain),
 /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://user:pass@host:465` (TLS).
+///
+/// Every send is bounded by a timeout (lettre bounds only the TCP connect). A send cut off by it
+/// may leave its pooled connection in the middle of a command, so after a timeout the pool is
+/// replaced by a fresh one rather than reused.
 #[derive(Clone)]
 pub struct SmtpMailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    url: Arc<str>,
+    pool_size: u32,
+    timeout: Duration,
+    /// The pool in use and its generation.
+    transport: Arc<RwLock<(u64, AsyncSmtpTransport<Tokio1Executor>)>>,
     from: Mailbox,
 }
 
@@ -89,21 +102,74 @@ impl std::fmt::Debug for SmtpMailer {
         // Never the URL: it may hold a password.
         f.debug_struct("SmtpMailer")
             .field("from", &self.from.email.to_string())
+            .field("pool_size", &self.pool_size)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl SmtpMailer {
+    /// A mailer with up to `pool_size` connections, each send bounded by
+    /// [`DEFAULT_SMTP_TIMEOUT`].
     pub fn from_url(url: &str, from: &str, pool_size: u32) -> Result<Self, MailError> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| MailError::Config(format!("SMTP_URL: {e}")))?
-            .pool_config(PoolConfig::new().max_size(pool_size.max(1)))
-            .timeout(Some(Duration::from_secs(30)))
-            .build();
+        let pool_size = pool_size.max(1);
+        let transport = Self::transport(url, pool_size)?;
         let from = from
             .parse()
             .map_err(|e| MailError::Config(format!("sender address {from:?}: {e}")))?;
-        Ok(Self { transport, from })
+        Ok(Self {
+            url: url.into(),
+            pool_size,
+            timeout: DEFAULT_SMTP_TIMEOUT,
+            transport: Arc::new(RwLock::new((0, transport))),
+            from,
+        })
+    }
+
+    /// Bounds each send (connect, greeting, every command) by `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Connections in the pool: how many messages can be sent at once.
+    pub fn pool_size(&self) -> u32 {
+        self.pool_size
+    }
+
+    fn transport(
+        url: &str,
+        pool_size: u32,
+    ) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
+        Ok(AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| MailError::Config(format!("SMTP_URL: {e}")))?
+            .pool_config(PoolConfig::new().max_size(pool_size))
+            // lettre applies this to the TCP connect only; `send` bounds the whole exchange.
+            .timeout(Some(Duration::from_secs(10)))
+            .build())
+    }
+
+    /// The transport in use, with its generation (bumped each time it is replaced).
+    fn current(&self) -> (u64, AsyncSmtpTransport<Tokio1Executor>) {
+        self.transport
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Replaces the pool after a timeout; `generation` is that of the transport that timed out,
+    /// so that several sends timing out together replace it once.
+    fn replace(&self, generation: u64) {
+        let Ok(fresh) = Self::transport(&self.url, self.pool_size) else {
+            return;
+        };
+        let mut current = self
+            .transport
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if current.0 == generation {
+            *current = (generation + 1, fresh);
+        }
     }
 }
 
@@ -111,10 +177,18 @@ impl SmtpMailer {
 impl Mailer for SmtpMailer {
     async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
         let message = build_message(&self.from, mail)?;
-        match self.transport.send(message).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(MailError::Permanent(e.to_string())),
-            Err(e) => Err(MailError::Transient(e.to_string())),
+        let (generation, transport) = self.current();
+        match tokio::time::timeout(self.timeout, transport.send(message)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if e.is_permanent() => Err(MailError::Permanent(e.to_string())),
+            Ok(Err(e)) => Err(MailError::Transient(e.to_string())),
+            Err(_) => {
+                self.replace(generation);
+                Err(MailError::Transient(format!(
+                    "the mail server did not answer within {} s",
+                    self.timeout.as_secs_f64()
+                )))
+            }
         }
     }
 }

@@ -2,17 +2,28 @@
 //! records `ReminderSent` (or `StepEscalated`) on the plan, whose projection removes the timer.
 //!
 //! Any number of workers share the timer table (claims with leases, see the store's timer
-//! queue). Before sending, the worker checks the timer against the plan as it is now: a step
+//! queue). A worker holds its claims only while it works on them: it claims about as many as it
+//! can send within half a lease (from how long its deliveries have been taking), sends them in
+//! parallel up to its SMTP pool size (one plan's reminders one after another, so that their
+//! records do not race), renews the leases of what it still holds on a heartbeat, and checks
+//! just before each send that the claim is still its own. A worker that dies loses its claims
+//! when the lease ends; one that stops gives back what it has not sent at once.
+//!
+//! Before sending, the worker checks the timer against the plan as it is now: a step
 //! completed, reassigned or rescheduled, a plan closed or suspended, or a partner's data-sharing
 //! consent withdrawn since the timer was armed means the reminder is no longer wanted, and it is
 //! not sent. Quiet hours in the recipient's time zone defer it; a failed delivery is retried
 //! later with exponential backoff and jitter.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
 use homeward_store::reads::{Page, ReadModels, TaskFilter};
-use homeward_store::timer_queue::{ClaimedDigest, ClaimedTimer, TimerQueue};
+use homeward_store::timer_queue::{ClaimKind, ClaimedDigest, ClaimedTimer, TimerQueue};
 use homeward_store::{EventStore, StoreError};
 use homeward_workflows::party::{Party, PartyCommand, PartyError};
 use homeward_workflows::plan::{ConsentPurpose, Plan, PlanCommand, PlanError};
@@ -32,6 +43,16 @@ pub const SCHEDULER: PartyId = PartyId(Uuid::from_u128(0x5c4e_d01e_0000_4000_800
 
 /// Deliveries tried before a reminder is given up (with the backoff, about four hours).
 pub const MAX_ATTEMPTS: i32 = 8;
+
+/// How long a claim lasts unless renewed: a dead worker's reminders go out this long after it
+/// died, at most. Longer than any one send may take (the SMTP timeout).
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How often a working worker renews its leases: a few times per lease.
+pub const DEFAULT_RENEWAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The most timers (and digests) claimed at once.
+pub const DEFAULT_MAX_BATCH: i64 = 50;
 
 /// Namespace of the command ids of recorded reminders: one per timer, so that recording the
 /// same delivery twice (a worker that crashed after sending) appends nothing new.
@@ -69,6 +90,11 @@ pub struct Pass {
     pub gave_up: usize,
     /// Digests sent (their failures count in `failed` and `gave_up`).
     pub digests: usize,
+    /// Claims found taken by another worker before sending (this one's lease had ended): not
+    /// sent here.
+    pub lost: usize,
+    /// Claims given back unsent because the worker is stopping.
+    pub released: usize,
 }
 
 impl Pass {
@@ -80,6 +106,8 @@ impl Pass {
         self.failed += other.failed;
         self.gave_up += other.gave_up;
         self.digests += other.digests;
+        self.lost += other.lost;
+        self.released += other.released;
     }
 
     fn count(&mut self, outcome: Outcome) {
@@ -89,6 +117,7 @@ impl Pass {
             Outcome::Deferred => self.deferred += 1,
             Outcome::Failed => self.failed += 1,
             Outcome::GaveUp => self.gave_up += 1,
+            Outcome::Lost => self.lost += 1,
         }
     }
 }
@@ -102,7 +131,11 @@ pub struct Worker {
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
     lease: Duration,
-    batch: i64,
+    renewal: std::time::Duration,
+    max_batch: i64,
+    concurrency: usize,
+    pace: Arc<Pace>,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
     links: Option<LinkSettings>,
 }
 
@@ -129,14 +162,45 @@ impl Worker {
             reads,
             mailer,
             clock,
-            lease: Duration::minutes(5),
-            batch: 50,
+            lease: Duration::seconds(DEFAULT_LEASE.as_secs() as i64),
+            renewal: DEFAULT_RENEWAL,
+            max_batch: DEFAULT_MAX_BATCH,
+            concurrency: 1,
+            pace: Arc::default(),
+            stop: None,
             links: None,
         }
     }
 
+    /// How long a claim lasts unless renewed (default [`DEFAULT_LEASE`]).
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
+        self
+    }
+
+    /// How often the leases of claims being worked on are renewed (default
+    /// [`DEFAULT_RENEWAL`]); keep it well under the lease.
+    pub fn with_renewal(mut self, every: std::time::Duration) -> Self {
+        self.renewal = every.max(std::time::Duration::from_millis(10));
+        self
+    }
+
+    /// Deliveries in flight at once: the SMTP pool size (default 1).
+    pub fn with_concurrency(mut self, deliveries: usize) -> Self {
+        self.concurrency = deliveries.max(1);
+        self
+    }
+
+    /// The most timers (and digests) claimed at once (default [`DEFAULT_MAX_BATCH`]).
+    pub fn with_max_batch(mut self, claims: i64) -> Self {
+        self.max_batch = claims.max(1);
+        self
+    }
+
+    /// Stops starting deliveries once `stop` holds `true`: a pass finishes the sends in flight
+    /// and gives back the claims it has not sent.
+    pub fn with_stop(mut self, stop: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
         self
     }
 
@@ -148,29 +212,159 @@ impl Worker {
 
     /// Claims the timers and digests due now and works on each; returns what it did.
     pub async fn run_once(&self) -> Result<Pass, SchedulerError> {
+        if self.stopping() {
+            return Ok(Pass::default());
+        }
         let now = self.clock.now();
-        let claimed = self
+        let limit = self.claim_size();
+        let timers = self
             .queue
-            .claim_due(self.id, now, now + self.lease, self.batch)
+            .claim_due(self.id, now, now + self.lease, limit)
             .await?;
         let digests = self
             .queue
-            .claim_due_digests(self.id, now, now + self.lease, self.batch)
+            .claim_due_digests(self.id, now, now + self.lease, limit)
             .await?;
+        let held = Held::default();
+        held.add(ClaimKind::Timer, timers.iter().map(|t| t.timer_id));
+        held.add(ClaimKind::Digest, digests.iter().map(|d| d.party_id));
         let mut pass = Pass {
-            claimed: claimed.len() + digests.len(),
+            claimed: timers.len() + digests.len(),
             ..Pass::default()
         };
-        for timer in claimed {
-            pass.count(self.deliver(&timer, now).await?);
+        // One plan's timers one after another (their records append to the same stream); plans
+        // and parties in parallel.
+        let mut by_plan: BTreeMap<Uuid, Vec<ClaimedTimer>> = BTreeMap::new();
+        for timer in timers {
+            by_plan.entry(timer.plan_id).or_default().push(timer);
         }
-        for digest in digests {
-            match self.deliver_digest(&digest, now).await? {
-                Outcome::Sent => pass.digests += 1,
-                other => pass.count(other),
+        // Every delivery runs to its end before an error is reported: one dropped in the middle
+        // of a send could leave a delivered reminder unrecorded.
+        let work = async {
+            let timers: Vec<_> = futures::stream::iter(by_plan.into_values())
+                .map(|plan_timers| self.deliver_in_turn(plan_timers, &held))
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await;
+            let digests: Vec<_> = futures::stream::iter(digests)
+                .map(|digest| self.deliver_digest_held(digest, &held))
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await;
+            (timers, digests)
+        };
+        let (timers, digests) = tokio::select! {
+            done = work => done,
+            never = self.heartbeat(&held) => match never {},
+        };
+        let mut first_error = None;
+        for (outcomes, error) in timers {
+            outcomes.into_iter().for_each(|outcome| pass.count(outcome));
+            first_error = first_error.or(error);
+        }
+        for outcome in digests {
+            match outcome {
+                Ok(Some(Outcome::Sent)) => pass.digests += 1,
+                Ok(Some(other)) => pass.count(other),
+                Ok(None) => {}
+                Err(error) => first_error = first_error.or(Some(error)),
             }
         }
-        Ok(pass)
+        if self.stopping() {
+            pass.released = usize::try_from(self.release().await?).unwrap_or(usize::MAX);
+        }
+        match first_error {
+            Some(error) => Err(error.into()),
+            None => Ok(pass),
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|stop| *stop.borrow())
+    }
+
+    /// As many claims as can be sent within half a lease at the pace deliveries have been
+    /// going, at least one per delivery slot and at most the batch size: claims a worker cannot
+    /// get to soon are better left to others.
+    fn claim_size(&self) -> i64 {
+        let slots = self.concurrency as i64;
+        let Some(per_delivery) = self.pace.seconds() else {
+            return (slots * 4).min(self.max_batch);
+        };
+        let half_lease = self.lease.num_milliseconds() as f64 / 2000.0;
+        let fits = (half_lease / per_delivery.max(0.001)) as i64 * slots;
+        fits.clamp(slots.min(self.max_batch), self.max_batch)
+    }
+
+    /// Renews the leases of the claims in `held` every renewal interval, for as long as the
+    /// pass runs; a claim another worker has taken meanwhile is marked lost.
+    async fn heartbeat(&self, held: &Held) -> std::convert::Infallible {
+        loop {
+            tokio::time::sleep(self.renewal).await;
+            for kind in [ClaimKind::Timer, ClaimKind::Digest] {
+                let ids = held.ids(kind);
+                if ids.is_empty() {
+                    continue;
+                }
+                let until = self.clock.now() + self.lease;
+                match self.queue.renew_claims(self.id, kind, &ids, until).await {
+                    Ok(kept) => held.keep_only(kind, &ids, &kept),
+                    // The fencing check before each send still protects; try again next beat.
+                    Err(e) => tracing::warn!(error = %e, "leases not renewed"),
+                }
+            }
+        }
+    }
+
+    /// Delivers one plan's claimed timers in order, skipping what is left once the worker
+    /// stops (given back by the pass) or after an error (their leases end); returns the
+    /// outcomes and the error, if any.
+    async fn deliver_in_turn(
+        &self,
+        timers: Vec<ClaimedTimer>,
+        held: &Held,
+    ) -> (Vec<Outcome>, Option<StoreError>) {
+        let mut outcomes = Vec::with_capacity(timers.len());
+        for timer in timers {
+            if self.stopping() {
+                break;
+            }
+            let started = Instant::now();
+            let outcome = self.deliver(&timer, held).await;
+            held.remove(ClaimKind::Timer, timer.timer_id);
+            match outcome {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(error) => return (outcomes, Some(error)),
+            }
+            self.pace.record(started.elapsed());
+        }
+        (outcomes, None)
+    }
+
+    async fn deliver_digest_held(
+        &self,
+        digest: ClaimedDigest,
+        held: &Held,
+    ) -> Result<Option<Outcome>, StoreError> {
+        if self.stopping() {
+            return Ok(None);
+        }
+        let outcome = self.deliver_digest(&digest, held).await;
+        held.remove(ClaimKind::Digest, digest.party_id);
+        outcome.map(Some)
+    }
+
+    /// Whether this worker still holds the claim, renewing its lease if so: the fencing check
+    /// just before a send or a recorded failure. A worker that lost a claim does neither.
+    async fn still_mine(&self, kind: ClaimKind, id: Uuid, held: &Held) -> Result<bool, StoreError> {
+        let until = self.clock.now() + self.lease;
+        let kept = self.queue.renew_claims(self.id, kind, &[id], until).await?;
+        if kept.is_empty() {
+            held.remove(kind, id);
+            tracing::warn!(claim = %id, "claim taken over by another worker; not sent here");
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// Runs passes until nothing is due now; returns the total.
@@ -195,11 +389,8 @@ impl Worker {
         Ok(self.queue.release_claims(self.id).await?)
     }
 
-    async fn deliver(
-        &self,
-        timer: &ClaimedTimer,
-        now: DateTime<Utc>,
-    ) -> Result<Outcome, StoreError> {
+    async fn deliver(&self, timer: &ClaimedTimer, held: &Held) -> Result<Outcome, StoreError> {
+        let now = self.clock.now();
         let plan_id = PlanId(timer.plan_id);
         let plan = self
             .handler
@@ -216,12 +407,23 @@ impl Worker {
         let Some((plan, spec)) = wanted else {
             // The command that made it unwanted removed its row too; nothing to keep.
             tracing::debug!(timer = %timer.timer_id, "timer no longer wanted; not sent");
-            self.queue
-                .extend_claim(self.id, timer.timer_id, now + Duration::days(1), false)
-                .await?;
+            self.postpone(
+                ClaimKind::Timer,
+                timer.timer_id,
+                now + Duration::days(1),
+                false,
+            )
+            .await?;
             return Ok(Outcome::Dropped);
         };
         let Some(step) = plan.step(&spec.step) else {
+            self.postpone(
+                ClaimKind::Timer,
+                timer.timer_id,
+                now + Duration::days(1),
+                false,
+            )
+            .await?;
             return Ok(Outcome::Dropped);
         };
         let recipient_party = match spec.recipient {
@@ -238,6 +440,12 @@ impl Worker {
         let Some(party) = party else {
             // Only an escalation can lack its recipient: the case worker has no supervisor. It
             // is recorded as failed, so that the case team sees it, rather than retried forever.
+            if !self
+                .still_mine(ClaimKind::Timer, timer.timer_id, held)
+                .await?
+            {
+                return Ok(Outcome::Lost);
+            }
             tracing::warn!(timer = %timer.timer_id, "escalation without a supervisor; recorded as failed");
             let command = PlanCommand::RecordReminderFailed {
                 step: spec.step.clone(),
@@ -254,8 +462,7 @@ impl Worker {
             .quiet_hours
             .end_after(now, &party.profile.time_zone)
         {
-            self.queue
-                .extend_claim(self.id, timer.timer_id, until, false)
+            self.postpone(ClaimKind::Timer, timer.timer_id, until, false)
                 .await?;
             return Ok(Outcome::Deferred);
         }
@@ -292,13 +499,28 @@ impl Worker {
             links,
         };
         let to = recipient_of(&party);
-        match self.mailer.send(&render(&reminder, &to)).await {
+        let mail = render(&reminder, &to);
+        if !self
+            .still_mine(ClaimKind::Timer, timer.timer_id, held)
+            .await?
+        {
+            return Ok(Outcome::Lost);
+        }
+        match self.mailer.send(&mail).await {
             Ok(()) => {}
             Err(e) => {
                 let attempts = timer.attempts + 1;
                 // A refusal will not change on retry; a broken configuration might be fixed.
                 let give_up = matches!(e, MailError::Permanent(_)) || attempts >= MAX_ATTEMPTS;
                 if give_up {
+                    // Another worker that took the claim over may be delivering it now: only
+                    // the holder records a failure.
+                    if !self
+                        .still_mine(ClaimKind::Timer, timer.timer_id, held)
+                        .await?
+                    {
+                        return Ok(Outcome::Lost);
+                    }
                     tracing::error!(timer = %timer.timer_id, attempts, error = %e, "reminder given up");
                     let reason = format!("not delivered after {attempts} attempt(s): {e}");
                     let command = PlanCommand::RecordReminderFailed {
@@ -313,12 +535,13 @@ impl Worker {
                 }
                 let retry = now + backoff(timer.attempts, timer.timer_id);
                 tracing::warn!(timer = %timer.timer_id, attempts, error = %e, "reminder not sent; retrying later");
-                self.queue
-                    .extend_claim(self.id, timer.timer_id, retry, true)
+                self.postpone(ClaimKind::Timer, timer.timer_id, retry, true)
                     .await?;
                 return Ok(Outcome::Failed);
             }
         }
+        // What was delivered is recorded, whoever holds the claim by now: the record is
+        // idempotent per timer, and a delivery left unrecorded would be sent again.
         let command = PlanCommand::RecordReminderSent {
             step: spec.step.clone(),
             kind: spec.kind,
@@ -327,6 +550,24 @@ impl Worker {
         };
         self.record(plan_id, command, timer.timer_id).await?;
         Ok(Outcome::Sent)
+    }
+
+    /// Gives up the claim until `until` (a worker that lost it changes nothing).
+    async fn postpone(
+        &self,
+        kind: ClaimKind,
+        id: Uuid,
+        until: DateTime<Utc>,
+        failed: bool,
+    ) -> Result<(), StoreError> {
+        if !self
+            .queue
+            .postpone(self.id, kind, id, until, failed)
+            .await?
+        {
+            tracing::debug!(claim = %id, "claim no longer held; not postponed");
+        }
+        Ok(())
     }
 
     async fn party(&self, id: PartyId) -> Result<Option<Arc<Party>>, StoreError> {
@@ -344,8 +585,9 @@ impl Worker {
     async fn deliver_digest(
         &self,
         claimed: &ClaimedDigest,
-        now: DateTime<Utc>,
+        held: &Held,
     ) -> Result<Outcome, StoreError> {
+        let now = self.clock.now();
         let party_id = PartyId(claimed.party_id);
         let Some(party) = self.party(party_id).await? else {
             return Ok(Outcome::Dropped);
@@ -416,6 +658,12 @@ impl Worker {
             .collect();
         let mail = render_digest(party.id.0, covering, &tasks, &recipient_of(&party));
         let record_id = Uuid::new_v5(&DIGEST_RECORD_NAMESPACE, mail.message_id.as_bytes());
+        if !self
+            .still_mine(ClaimKind::Digest, claimed.party_id, held)
+            .await?
+        {
+            return Ok(Outcome::Lost);
+        }
         let command = match self.mailer.send(&mail).await {
             Ok(()) => PartyCommand::RecordDigestSent {
                 covering,
@@ -427,10 +675,15 @@ impl Worker {
                 if !matches!(e, MailError::Permanent(_)) && attempts < MAX_ATTEMPTS {
                     tracing::warn!(party = %party.id, attempts, error = %e, "digest not sent; retrying later");
                     let retry = now + backoff(claimed.attempts, claimed.party_id);
-                    self.queue
-                        .extend_digest_claim(self.id, claimed.party_id, retry, true)
+                    self.postpone(ClaimKind::Digest, claimed.party_id, retry, true)
                         .await?;
                     return Ok(Outcome::Failed);
+                }
+                if !self
+                    .still_mine(ClaimKind::Digest, claimed.party_id, held)
+                    .await?
+                {
+                    return Ok(Outcome::Lost);
                 }
                 tracing::error!(party = %party.id, attempts, error = %e, "digest given up");
                 PartyCommand::RecordDigestFailed {
@@ -507,6 +760,72 @@ enum Outcome {
     Deferred,
     Failed,
     GaveUp,
+    /// Another worker took the claim over: nothing done here.
+    Lost,
+}
+
+/// The claims of a pass not yet worked through: what the heartbeat renews.
+#[derive(Debug, Default)]
+struct Held(Mutex<HashSet<(ClaimKind, Uuid)>>);
+
+impl Held {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<(ClaimKind, Uuid)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn add(&self, kind: ClaimKind, ids: impl IntoIterator<Item = Uuid>) {
+        self.lock().extend(ids.into_iter().map(|id| (kind, id)));
+    }
+
+    fn remove(&self, kind: ClaimKind, id: Uuid) {
+        self.lock().remove(&(kind, id));
+    }
+
+    fn ids(&self, kind: ClaimKind) -> Vec<Uuid> {
+        self.lock()
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, id)| *id)
+            .collect()
+    }
+
+    /// Of `asked`, drops those not in `kept` (lost to another worker).
+    fn keep_only(&self, kind: ClaimKind, asked: &[Uuid], kept: &[Uuid]) {
+        let kept: HashSet<&Uuid> = kept.iter().collect();
+        let mut held = self.lock();
+        for id in asked.iter().filter(|id| !kept.contains(id)) {
+            held.remove(&(kind, *id));
+        }
+    }
+}
+
+/// How long one delivery takes, a moving average in microseconds (0: nothing measured yet),
+/// shared by a worker's clones.
+#[derive(Debug, Default)]
+struct Pace(AtomicU64);
+
+impl Pace {
+    fn seconds(&self) -> Option<f64> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            micros => Some(micros as f64 / 1e6),
+        }
+    }
+
+    fn record(&self, took: std::time::Duration) {
+        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                Some(if old == 0 {
+                    sample
+                } else {
+                    (old * 4 + sample) / 5
+                })
+            });
+    }
 }
 
 /// Exponential backoff from one minute, doubling per failure up to six hours, with up to a

@@ -51,6 +51,14 @@ pub struct Settings {
     pub outbox_dir: std::path::PathBuf,
     /// The sender of reminders.
     pub mail_from: String,
+    /// SMTP connections in the pool, and so reminders sent at once.
+    pub smtp_connections: u32,
+    /// How long one message may take before it counts as failed (shorter than the lease).
+    pub smtp_timeout: Duration,
+    /// How long a worker's claim on a due reminder lasts unless renewed.
+    pub reminder_lease: Duration,
+    /// How often a worker renews the claims it is sending (at most half the lease).
+    pub reminder_renewal: Duration,
     /// The longest the worker sleeps between passes when nothing wakes it sooner.
     pub scheduler_max_sleep: Duration,
     /// The address partners reach this server at, for the links in their reminders
@@ -73,10 +81,34 @@ impl Settings {
             smtp_url: None,
             outbox_dir: "data/outbox".into(),
             mail_from: "Homeward <homeward@localhost>".to_owned(),
+            smtp_connections: 4,
+            smtp_timeout: homeward_engine::mail::DEFAULT_SMTP_TIMEOUT,
+            reminder_lease: homeward_engine::scheduler::DEFAULT_LEASE,
+            reminder_renewal: homeward_engine::scheduler::DEFAULT_RENEWAL,
             scheduler_max_sleep: Duration::from_secs(30),
             public_url: None,
             link_secret: None,
         }
+    }
+
+    /// The reminder worker's timings must fit together: a claim is renewed at least twice per
+    /// lease, and one send (bounded by the SMTP timeout) ends before its lease would.
+    fn check_reminder_timings(&self) -> anyhow::Result<()> {
+        if self.reminder_renewal * 2 > self.reminder_lease {
+            anyhow::bail!(
+                "HOMEWARD_REMINDER_RENEW_SECS ({} s) must be at most half of HOMEWARD_REMINDER_LEASE_SECS ({} s)",
+                self.reminder_renewal.as_secs_f64(),
+                self.reminder_lease.as_secs_f64()
+            );
+        }
+        if self.smtp_url.is_some() && self.smtp_timeout >= self.reminder_lease {
+            anyhow::bail!(
+                "HOMEWARD_SMTP_TIMEOUT_SECS ({} s) must be shorter than HOMEWARD_REMINDER_LEASE_SECS ({} s)",
+                self.smtp_timeout.as_secs_f64(),
+                self.reminder_lease.as_secs_f64()
+            );
+        }
+        Ok(())
     }
 }
 
@@ -110,6 +142,7 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        settings.check_reminder_timings()?;
         let store = PgStore::connect_with_flushes(
             &settings.database_url,
             settings.max_connections,
@@ -137,9 +170,18 @@ impl Application {
             events,
         };
         let scheduler = if settings.scheduler {
-            let mailer: Arc<dyn Mailer> = match &settings.smtp_url {
-                Some(url) => Arc::new(SmtpMailer::from_url(url, &settings.mail_from, 4)?),
-                None => Arc::new(FileOutbox::new(&settings.outbox_dir, &settings.mail_from)?),
+            let (mailer, concurrency): (Arc<dyn Mailer>, u32) = match &settings.smtp_url {
+                Some(url) => (
+                    Arc::new(
+                        SmtpMailer::from_url(url, &settings.mail_from, settings.smtp_connections)?
+                            .with_timeout(settings.smtp_timeout),
+                    ),
+                    settings.smtp_connections,
+                ),
+                None => (
+                    Arc::new(FileOutbox::new(&settings.outbox_dir, &settings.mail_from)?),
+                    1,
+                ),
             };
             let base_url = match &settings.public_url {
                 Some(url) => url.clone(),
@@ -161,7 +203,10 @@ impl Application {
             .with_links(LinkSettings {
                 signer: signer.clone(),
                 base_url,
-            });
+            })
+            .with_concurrency(concurrency as usize)
+            .with_lease(chrono::Duration::from_std(settings.reminder_lease)?)
+            .with_renewal(settings.reminder_renewal);
             Some((
                 worker,
                 services.clock.clone(),
@@ -203,13 +248,18 @@ impl Application {
         tracing::info!(address = %self.local_addr(), "serving the GraphQL API at /graphql");
         let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
         let scheduler = self.scheduler.map(|(worker, clock, events, max_sleep)| {
+            let worker = worker.with_stop(stopped.clone());
             tokio::spawn(run_scheduler(worker, clock, events, max_sleep, stopped))
         });
+        // The worker stops starting sends as soon as shutdown begins, and gives back the rest.
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_scheduler.send(true);
+        };
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;
-        let _ = stop_scheduler.send(true);
         if let Some(task) = scheduler {
             let _ = task.await;
         }

@@ -252,7 +252,7 @@ async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 /// The middle value, or the mean of the two middle values of an even count.
-fn median_of_sorted(values: &[f64]) -> f64 {
+pub(crate) fn median_of_sorted(values: &[f64]) -> f64 {
     let n = values.len();
     if n % 2 == 1 {
         values[n / 2]

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -65,6 +66,20 @@ pub enum Command {
             default_value = "Homeward <homeward@localhost>"
         )]
         mail_from: String,
+        /// SMTP connections in the pool: how many reminders are sent at once.
+        #[arg(long, env = "HOMEWARD_SMTP_CONNECTIONS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+        smtp_connections: u32,
+        /// Seconds one message may take (connect, greeting and every command) before it counts as
+        /// failed and is retried later; must be shorter than the reminder lease.
+        #[arg(long, env = "HOMEWARD_SMTP_TIMEOUT_SECS", default_value_t = homeward_engine::mail::DEFAULT_SMTP_TIMEOUT.as_secs_f64(), value_parser = seconds)]
+        smtp_timeout_secs: f64,
+        /// Seconds a worker's claim on a due reminder lasts unless renewed: how long a dead
+        /// replica's reminders wait, at most, before another replica sends them.
+        #[arg(long, env = "HOMEWARD_REMINDER_LEASE_SECS", default_value_t = homeward_engine::scheduler::DEFAULT_LEASE.as_secs_f64(), value_parser = seconds)]
+        reminder_lease_secs: f64,
+        /// Seconds between renewals of the claims a worker is sending; at most half the lease.
+        #[arg(long, env = "HOMEWARD_REMINDER_RENEW_SECS", default_value_t = homeward_engine::scheduler::DEFAULT_RENEWAL.as_secs_f64(), value_parser = seconds)]
+        reminder_renew_secs: f64,
         /// Do not run the reminder worker in this process (another replica does).
         #[arg(long, env = "HOMEWARD_NO_SCHEDULER")]
         no_scheduler: bool,
@@ -116,6 +131,16 @@ pub enum Command {
     },
 }
 
+/// A number of seconds, fractions allowed (`0.5`), more than zero and at most a day.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(s),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds between 0 and 86400 (e.g. 30 or 0.5)"
+        )),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TokenAction {
     /// Create a token for a party; printed once, stored hashed.
@@ -153,6 +178,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             smtp_url,
             outbox,
             mail_from,
+            smtp_connections,
+            smtp_timeout_secs,
+            reminder_lease_secs,
+            reminder_renew_secs,
             no_scheduler,
             public_url,
             link_secret,
@@ -164,6 +193,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             settings.smtp_url = smtp_url;
             settings.outbox_dir = outbox;
             settings.mail_from = mail_from;
+            settings.smtp_connections = smtp_connections;
+            settings.smtp_timeout = Duration::from_secs_f64(smtp_timeout_secs);
+            settings.reminder_lease = Duration::from_secs_f64(reminder_lease_secs);
+            settings.reminder_renewal = Duration::from_secs_f64(reminder_renew_secs);
             settings.scheduler = !no_scheduler;
             settings.public_url = public_url;
             settings.link_secret = link_secret;

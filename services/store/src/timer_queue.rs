@@ -2,6 +2,13 @@
 //! number of workers (in any number of replicas) share them and each timer is worked on by one
 //! worker at a time; a worker that dies holding claims loses them when the lease runs out.
 //!
+//! A claim lives only while its worker works on it: the worker renews the lease while it sends
+//! ([`TimerQueue::renew_claims`], a heartbeat and the fencing check before each send), and a timer
+//! put off for later (quiet hours, a retry after a failed delivery) is postponed *unclaimed*
+//! ([`TimerQueue::postpone`]), due again for any worker at its new time. Every check of "is this
+//! still mine" is `claimed_by = worker` on the row: claiming sets it, so a worker that lost a
+//! claim to another finds out at its next renewal and neither sends nor postpones.
+//!
 //! Timers themselves are a projection (see [`crate::projection`]): they appear and disappear with
 //! the plan events. Delivering a reminder ends with an event (`ReminderSent`) whose projection
 //! deletes the timer in the same transaction, so a delivered timer is never claimed again.
@@ -50,12 +57,25 @@ pub trait TimerQueue: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<ClaimedTimer>, StoreError>;
 
-    /// Keeps a claimed timer for `worker` until `until` (quiet hours; with `failed`, a retry
-    /// after a failed delivery, counted in `attempts`); false when the worker no longer holds it.
-    async fn extend_claim(
+    /// Extends to `lease_until` the leases of those of `ids` that `worker` still holds, and
+    /// returns them: an id missing from the answer was claimed by another worker (its lease
+    /// ended) or finished, and must not be sent.
+    async fn renew_claims(
         &self,
         worker: Uuid,
-        timer_id: Uuid,
+        kind: ClaimKind,
+        ids: &[Uuid],
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Gives up `worker`'s claim and makes the timer or digest due again at `until` for any
+    /// worker (quiet hours; with `failed`, a retry after a failed delivery, counted in
+    /// `attempts`); false when the worker no longer held it (nothing changed).
+    async fn postpone(
+        &self,
+        worker: Uuid,
+        kind: ClaimKind,
+        id: Uuid,
         until: DateTime<Utc>,
         failed: bool,
     ) -> Result<bool, StoreError>;
@@ -69,17 +89,8 @@ pub trait TimerQueue: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<ClaimedDigest>, StoreError>;
 
-    /// Keeps a claimed digest until `until`, like [`TimerQueue::extend_claim`].
-    async fn extend_digest_claim(
-        &self,
-        worker: Uuid,
-        party_id: Uuid,
-        until: DateTime<Utc>,
-        failed: bool,
-    ) -> Result<bool, StoreError>;
-
-    /// Gives back every claim of `worker`, timers and digests (on shutdown), so others may take
-    /// them at once.
+    /// Gives back every claim of `worker`, timers and digests (on shutdown: those it has not
+    /// sent), so others may take them at once.
     async fn release_claims(&self, worker: Uuid) -> Result<u64, StoreError>;
 
     /// When the next timer or digest becomes due (or its lease ends), among the earliest ones:
@@ -134,14 +145,51 @@ impl TimerQueue for PgStore {
         Ok(claimed)
     }
 
-    async fn extend_claim(
+    async fn renew_claims(
         &self,
         worker: Uuid,
-        timer_id: Uuid,
+        kind: ClaimKind,
+        ids: &[Uuid],
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_scalar(&format!(
+            "UPDATE {table} SET lease_until = $3 \
+             WHERE {key} = ANY ($2) AND claimed_by = $1 RETURNING {key}",
+            table = kind.table(),
+            key = kind.key()
+        ))
+        .bind(worker)
+        .bind(ids)
+        .bind(lease_until)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    async fn postpone(
+        &self,
+        worker: Uuid,
+        kind: ClaimKind,
+        id: Uuid,
         until: DateTime<Utc>,
         failed: bool,
     ) -> Result<bool, StoreError> {
-        extend(self, Claimable::Timers, worker, timer_id, until, failed).await
+        let done = sqlx::query(&format!(
+            "UPDATE {} SET claimed_by = NULL, lease_until = $3, \
+                 attempts = coalesce(attempts, 0) + $4 \
+             WHERE {} = $2 AND claimed_by = $1",
+            kind.table(),
+            kind.key()
+        ))
+        .bind(worker)
+        .bind(id)
+        .bind(until)
+        .bind(i32::from(failed))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn claim_due_digests(
@@ -179,19 +227,9 @@ impl TimerQueue for PgStore {
         Ok(claimed)
     }
 
-    async fn extend_digest_claim(
-        &self,
-        worker: Uuid,
-        party_id: Uuid,
-        until: DateTime<Utc>,
-        failed: bool,
-    ) -> Result<bool, StoreError> {
-        extend(self, Claimable::Digests, worker, party_id, until, failed).await
-    }
-
     async fn release_claims(&self, worker: Uuid) -> Result<u64, StoreError> {
         let mut released = 0;
-        for queue in [Claimable::Timers, Claimable::Digests] {
+        for queue in [ClaimKind::Timer, ClaimKind::Digest] {
             let done = sqlx::query(&format!(
                 "UPDATE {} SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = $1",
                 queue.table()
@@ -220,48 +258,26 @@ impl TimerQueue for PgStore {
 }
 
 /// The two kinds of claimable work: they share the claim columns, not their rows.
-#[derive(Clone, Copy)]
-enum Claimable {
-    Timers,
-    Digests,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClaimKind {
+    /// A reminder timer (`timers`, by timer id).
+    Timer,
+    /// A party's digest (`digests`, by party id).
+    Digest,
 }
 
-impl Claimable {
+impl ClaimKind {
     fn table(self) -> &'static str {
         match self {
-            Self::Timers => "timers",
-            Self::Digests => "digests",
+            Self::Timer => "timers",
+            Self::Digest => "digests",
         }
     }
 
     fn key(self) -> &'static str {
         match self {
-            Self::Timers => "timer_id",
-            Self::Digests => "party_id",
+            Self::Timer => "timer_id",
+            Self::Digest => "party_id",
         }
     }
-}
-
-/// Keeps a claim until `until`, counting a failed delivery; false when `worker` lost it.
-async fn extend(
-    store: &PgStore,
-    queue: Claimable,
-    worker: Uuid,
-    id: Uuid,
-    until: DateTime<Utc>,
-    failed: bool,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(&format!(
-        "UPDATE {} SET lease_until = $3, attempts = coalesce(attempts, 0) + $4 \
-         WHERE {} = $2 AND claimed_by = $1",
-        queue.table(),
-        queue.key()
-    ))
-    .bind(worker)
-    .bind(id)
-    .bind(until)
-    .bind(i32::from(failed))
-    .execute(store.pool())
-    .await?;
-    Ok(done.rows_affected() == 1)
 }

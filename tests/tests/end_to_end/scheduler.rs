@@ -1,6 +1,7 @@
 //! The reminder worker against a real SMTP server on a random port, with an injected clock: the
-//! exact messages that arrive, quiet hours, a server that is down for a while, and three workers
-//! sharing a thousand due timers.
+//! exact messages that arrive, quiet hours, a server that is down for a while, three workers
+//! sharing a thousand due timers, a server slower than the lease, one that never greets, and a
+//! graceful shutdown in the middle of a batch.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
@@ -75,9 +76,14 @@ impl World {
     }
 
     fn scheduler(&self) -> Worker {
-        let mailer =
+        self.scheduler_with(
             SmtpMailer::from_url(&self.smtp.url(), "Homeward <reminders@homeward.example>", 4)
-                .unwrap();
+                .unwrap(),
+        )
+    }
+
+    fn scheduler_with(&self, mailer: SmtpMailer) -> Worker {
+        let connections = mailer.pool_size() as usize;
         Worker::new(
             self.db.store.clone(),
             self.handler.clone(),
@@ -85,6 +91,31 @@ impl World {
             Arc::new(mailer),
             self.clock.clone(),
         )
+        .with_concurrency(connections)
+    }
+
+    /// Moves the clock on with real time from `from`, in the background, so that leases end as
+    /// they would in production; stops when the returned handle is dropped.
+    fn follow_real_time(&self, from: DateTime<Utc>) -> AbortOnDrop {
+        let clock = self.clock.clone();
+        let started = std::time::Instant::now();
+        AbortOnDrop(tokio::spawn(async move {
+            loop {
+                let elapsed = Duration::from_std(started.elapsed()).unwrap();
+                clock.set(from + elapsed);
+                tokio::time::sleep(StdDuration::from_millis(10)).await;
+            }
+        }))
+    }
+
+    /// Reminders the SMTP server received, and how many distinct ones (by Message-ID).
+    fn delivered(&self) -> (usize, usize) {
+        let got = self.smtp.messages();
+        let distinct: HashSet<_> = got
+            .iter()
+            .map(|m| m.header("Message-ID").unwrap())
+            .collect();
+        (got.len(), distinct.len())
     }
 
     /// An active plan whose passport (due 45 days after opening) is assigned to the liaison.
@@ -117,6 +148,14 @@ impl World {
 
     fn at(&self, t: DateTime<Utc>) {
         self.clock.set(t);
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -540,4 +579,156 @@ async fn an_escalation_without_a_supervisor_is_recorded_as_failed_with_why() {
         0,
         "not tried again"
     );
+}
+
+#[tokio::test]
+async fn a_mail_server_slower_than_the_lease_gets_each_reminder_once_from_three_workers() {
+    let w = World::new("UTC").await;
+    for _ in 0..60 {
+        w.plan_with_passport().await;
+    }
+    // Each message is answered after a second: a batch of the old size (50) would take far
+    // longer than the two-second lease, and a worker that did not renew it would see the rest
+    // of its batch claimed and sent by another.
+    w.smtp.set_delay(StdDuration::from_secs(1));
+    let _time = w.follow_real_time(passport_due() - Duration::days(3) + Duration::seconds(1));
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let worker = w
+                .scheduler()
+                .with_lease(Duration::seconds(2))
+                .with_renewal(StdDuration::from_millis(300))
+                .with_max_batch(50);
+            let db = w.db.url.clone();
+            tokio::spawn(async move {
+                let mut total = homeward_engine::scheduler::Pass::default();
+                let deadline = std::time::Instant::now() + StdDuration::from_secs(60);
+                // Each worker keeps passing until every reminder is recorded.
+                let pool = sqlx::PgPool::connect(&db).await.unwrap();
+                loop {
+                    let pass = worker.drain().await.unwrap();
+                    total.sent += pass.sent;
+                    total.lost += pass.lost;
+                    let recorded: i64 = sqlx::query_scalar(
+                        "SELECT count(*) FROM events WHERE event_type = 'reminder_sent'",
+                    )
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                    if recorded >= 60 || std::time::Instant::now() > deadline {
+                        return total;
+                    }
+                    tokio::time::sleep(StdDuration::from_millis(50)).await;
+                }
+            })
+        })
+        .collect();
+    let mut sent = 0;
+    let mut working = 0;
+    for t in workers {
+        let pass = t.await.unwrap();
+        sent += pass.sent;
+        working += usize::from(pass.sent > 0);
+    }
+    assert_eq!(sent, 60);
+    assert_eq!(working, 3, "the three workers shared the reminders");
+    assert_eq!(
+        w.delivered(),
+        (60, 60),
+        "each reminder delivered exactly once"
+    );
+    assert_eq!(w.recorded().await, 60, "one ReminderSent per delivery");
+}
+
+#[tokio::test]
+async fn a_mail_server_that_never_greets_holds_nothing_and_loses_nothing() {
+    let w = World::new("UTC").await;
+    for _ in 0..4 {
+        w.plan_with_passport().await;
+    }
+    w.smtp.set_silent(true);
+    let mailer = SmtpMailer::from_url(&w.smtp.url(), "Homeward <reminders@homeward.example>", 4)
+        .unwrap()
+        .with_timeout(StdDuration::from_millis(500));
+    let scheduler = w.scheduler_with(mailer);
+    let start = passport_due() - Duration::days(3) + Duration::seconds(30);
+    w.at(start);
+    let began = std::time::Instant::now();
+    let pass = scheduler.drain().await.unwrap();
+    assert_eq!((pass.sent, pass.failed), (0, 4), "{pass:?}");
+    assert!(
+        began.elapsed() < StdDuration::from_secs(5),
+        "the timeout freed the worker: {:?}",
+        began.elapsed()
+    );
+    assert_eq!(w.recorded().await, 0);
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM timers WHERE claimed_by IS NOT NULL")
+            .await,
+        0,
+        "the failed timers are not held by the worker while they wait for their retry"
+    );
+    // The server recovers; after the backoff every reminder goes out once.
+    w.smtp.set_silent(false);
+    w.at(start + Duration::minutes(2));
+    let pass = scheduler.drain().await.unwrap();
+    assert_eq!(pass.sent, 4, "{pass:?}");
+    assert_eq!(w.delivered(), (4, 4));
+    assert_eq!(w.recorded().await, 4);
+}
+
+#[tokio::test]
+async fn a_graceful_shutdown_mid_batch_gives_back_unsent_claims_at_once_and_sends_nothing_twice() {
+    use homeward::app::{Application, Settings};
+    let w = World::new("UTC").await;
+    for _ in 0..12 {
+        w.plan_with_passport().await;
+    }
+    w.smtp.set_delay(StdDuration::from_millis(400));
+    let settings = Settings {
+        scheduler: true,
+        smtp_url: Some(w.smtp.url()),
+        smtp_connections: 2,
+        // A long lease: claims that were not given back would wait for it.
+        reminder_lease: StdDuration::from_secs(120),
+        reminder_renewal: StdDuration::from_secs(5),
+        scheduler_max_sleep: StdDuration::from_millis(100),
+        ..Settings::new(w.db.url.clone(), "127.0.0.1:0".parse().unwrap())
+    };
+    let app = Application::build_with_clock(settings, w.clock.clone())
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    w.at(passport_due() - Duration::days(3) + Duration::seconds(30));
+    // In the middle of the batch: some sent, the rest claimed.
+    assert!(w.smtp.wait_for(2, StdDuration::from_secs(20)).await.len() >= 2);
+    let claimed =
+        w.db.count("SELECT count(*) FROM timers WHERE claimed_by IS NOT NULL")
+            .await;
+    assert!(claimed > 0, "the worker holds claims when it is stopped");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+
+    assert_eq!(
+        w.db.count("SELECT count(*) FROM timers WHERE claimed_by IS NOT NULL")
+            .await,
+        0,
+        "every unsent claim is given back"
+    );
+    let (delivered, distinct) = w.delivered();
+    assert_eq!(delivered, distinct);
+    assert!(delivered < 12, "stopped before the end: {delivered}");
+    assert_eq!(
+        w.recorded().await,
+        delivered as i64,
+        "every delivery in flight at the stop was finished and recorded"
+    );
+    // Another worker takes the rest at once, with no lease to wait for.
+    let pass = w.scheduler().drain().await.unwrap();
+    assert_eq!(pass.sent, 12 - delivered, "{pass:?}");
+    assert_eq!(w.delivered(), (12, 12));
+    assert_eq!(w.recorded().await, 12);
 }

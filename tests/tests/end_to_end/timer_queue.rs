@@ -1,6 +1,7 @@
 //! The timer queue: due timers are claimed earliest first, each by one worker at a time, held for
-//! a lease and claimable again when the lease runs out; a plan command keeps a claim on a timer
-//! it re-arms and deletes the timers it cancels.
+//! a lease (renewed only by its holder) and claimable again when the lease runs out; a postponed
+//! timer is nobody's until its new time; a plan command keeps a claim on a timer it re-arms and
+//! deletes the timers it cancels.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use homeward_engine::{CommandMeta, FixedClock};
-use homeward_store::timer_queue::TimerQueue;
+use homeward_store::timer_queue::{ClaimKind, TimerQueue};
 use homeward_tests::{key, open_standard_plan, register_party, start_time, TestDb};
 use homeward_workflows::party::PartyRole;
 use homeward_workflows::plan::{Plan, PlanCommand, Priority};
@@ -127,7 +128,7 @@ async fn a_lease_holds_until_it_ends_and_release_frees_at_once() {
     assert!(got.iter().all(|t| t.timer_id != id));
     assert!(!db
         .store
-        .extend_claim(other, id, now + Duration::hours(1), false)
+        .postpone(other, ClaimKind::Timer, id, now + Duration::hours(1), false)
         .await
         .unwrap());
     // The holder died: after its lease, the timer is due again for someone else.
@@ -149,6 +150,103 @@ async fn a_lease_holds_until_it_ends_and_release_frees_at_once() {
         .await
         .unwrap();
     assert_eq!(free.len(), 2);
+}
+
+#[tokio::test]
+async fn only_the_holder_renews_a_claim_and_a_postponed_timer_is_due_again_for_anyone() {
+    let db = TestDb::new().await;
+    let t0 = start_time();
+    insert_timers(&db, t0, 2, 0).await;
+    let now = t0 + Duration::hours(1);
+    let (slow, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let held: Vec<Uuid> = db
+        .store
+        .claim_due(slow, now, now + Duration::seconds(30), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.timer_id)
+        .collect();
+    assert_eq!(held.len(), 2);
+    // Renewed by its holder, the lease outlives its first term: nobody else can claim.
+    let renewed = db
+        .store
+        .renew_claims(slow, ClaimKind::Timer, &held, now + Duration::seconds(50))
+        .await
+        .unwrap();
+    assert_eq!(renewed.len(), 2);
+    let at_40 = now + Duration::seconds(40);
+    assert!(db
+        .store
+        .claim_due(other, at_40, at_40 + Duration::seconds(30), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Nobody renews for longer than the lease: another worker takes both over, and from then on
+    // the first worker's renewals and postponements are refused (the fence before a send).
+    let at_60 = now + Duration::seconds(60);
+    assert_eq!(
+        db.store
+            .claim_due(other, at_60, at_60 + Duration::seconds(30), 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(db
+        .store
+        .renew_claims(slow, ClaimKind::Timer, &held, at_60 + Duration::seconds(30))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(!db
+        .store
+        .postpone(
+            slow,
+            ClaimKind::Timer,
+            held[0],
+            at_60 + Duration::hours(1),
+            true
+        )
+        .await
+        .unwrap());
+    // The holder postpones one: it is nobody's claim, due again at its new time for anyone.
+    assert!(db
+        .store
+        .postpone(
+            other,
+            ClaimKind::Timer,
+            held[0],
+            at_60 + Duration::minutes(5),
+            true
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        db.count("SELECT count(*) FROM timers WHERE claimed_by IS NOT NULL")
+            .await,
+        1
+    );
+    assert_eq!(db.store.release_claims(other).await.unwrap(), 1);
+    let at_2m = at_60 + Duration::minutes(2);
+    let early: Vec<Uuid> = db
+        .store
+        .claim_due(slow, at_2m, at_2m + Duration::hours(1), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.timer_id)
+        .collect();
+    assert_eq!(early, [held[1]], "the postponed one waits for its time");
+    let at_6m = at_60 + Duration::minutes(6);
+    let later = db
+        .store
+        .claim_due(slow, at_6m, at_6m + Duration::seconds(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].timer_id, held[0]);
+    assert_eq!(later[0].attempts, 1, "the failed attempt is counted");
 }
 
 #[tokio::test]
