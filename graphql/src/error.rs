@@ -19,6 +19,11 @@ pub enum Code {
     NotFound,
     Validation,
     Conflict,
+    /// An idempotency key sent again with a different request.
+    IdempotencyKeyReused,
+    /// The server could not carry the command out in time (others kept writing the same
+    /// plan); nothing was written, and the same request may be sent again.
+    Busy,
     Internal,
 }
 
@@ -30,6 +35,8 @@ impl Code {
             Self::NotFound => "NOT_FOUND",
             Self::Validation => "VALIDATION",
             Self::Conflict => "CONFLICT",
+            Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Self::Busy => "BUSY",
             Self::Internal => "INTERNAL",
         }
     }

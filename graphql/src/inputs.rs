@@ -379,20 +379,3 @@ impl ReminderSettingsInput {
         }
     }
 }
-
-/// The command id of a request: a client's idempotency key (scoped to the client, so that two
-/// parties never share one), or a fresh id.
-pub fn command_id(viewer: PartyId, key: Option<&str>) -> ApiResult<Uuid> {
-    match key {
-        None => Ok(Uuid::new_v4()),
-        Some(k) if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY => Err(ApiError::validation(
-            format!("idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
-        )),
-        Some(k) => {
-            const NAMESPACE: Uuid = Uuid::from_u128(0x6b1f_3c2e_9a4d_4e8b_8f57_2d1c_0a9e_b3f4);
-            let mut name = viewer.0.as_bytes().to_vec();
-            name.extend_from_slice(k.as_bytes());
-            Ok(Uuid::new_v5(&NAMESPACE, &name))
-        }
-    }
-}

@@ -9,6 +9,7 @@
 
 pub mod error;
 mod events;
+mod idempotency;
 mod inputs;
 mod loaders;
 mod parties;
@@ -30,6 +31,7 @@ use homeward_store::EventStore;
 
 pub use error::{ApiError, ApiResult, Code};
 pub use events::EventHub;
+pub use idempotency::{Idempotency, DEFAULT_RETENTION_HOURS as DEFAULT_IDEMPOTENCY_HOURS};
 pub use loaders::Loaders;
 
 /// At most this many items per page of any list.
@@ -50,6 +52,7 @@ pub struct Services {
     pub reads: Arc<dyn ReadModels>,
     pub clock: Arc<dyn Clock>,
     pub events: EventHub,
+    pub idempotency: Idempotency,
 }
 
 impl std::fmt::Debug for Services {

@@ -4,10 +4,12 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, Object, ID};
 use homeward_engine::authz::{self, Action};
 use homeward_engine::{tokens, CommandMeta};
+use homeward_store::ReadUntil;
 use homeward_workflows::party::{Party, PartyCommand};
 use homeward_workflows::PartyId;
 
 use crate::error::command_error;
+use crate::idempotency::{self, Begun};
 use crate::inputs::{self, party_id, uuid, PartyInput, ReminderSettingsInput};
 use crate::types::{party, CreatedToken, PartyObject};
 use crate::{services, viewer, ApiError, ApiResult, Code};
@@ -50,26 +52,36 @@ impl PartyQuery {
 #[derive(Default, Debug)]
 pub struct PartyMutation;
 
+/// Runs a party command for the viewer, idempotent by key. `party` is the party it changes, or
+/// `None` for a registration, whose id comes from [`Begun::new_id`].
 async fn run(
     ctx: &Context<'_>,
-    party: PartyId,
-    command: PartyCommand,
+    action: Action<'_>,
+    party: Option<PartyId>,
+    command: impl FnOnce(PartyId) -> PartyCommand,
     expected_version: Option<u64>,
     idempotency_key: Option<String>,
 ) -> ApiResult<PartyObject> {
     let viewer = viewer(ctx)?;
-    let action = match command {
-        PartyCommand::SetReminderSettings(_) => Action::SetReminderSettings(party),
-        _ => Action::ManageParties,
-    };
     authz::authorize(viewer, action)?;
-    let mut meta = CommandMeta::new(viewer.party).with_command_id(inputs::command_id(
-        viewer.party,
-        idempotency_key.as_deref(),
-    )?);
+    let target = party.map(|p| p.stream_id());
+    let begun = idempotency::begin(ctx, target.as_deref(), idempotency_key.as_deref()).await?;
+    let party = party.unwrap_or(PartyId(begun.new_id()));
+    let command = command(party);
+    let handler = &services(ctx).handler;
+    if let Begun::Replay { stream, version } = &begun {
+        let state = handler
+            .load::<Party>(stream, ReadUntil::Version(*version))
+            .await?
+            .state
+            .ok_or_else(|| ApiError::internal(&format!("{stream} has no events")))?;
+        return Ok(PartyObject(std::sync::Arc::new(
+            homeward_store::projection::party_row(&state),
+        )));
+    }
+    let mut meta = CommandMeta::new(viewer.party).with_command_id(begun.command_id());
     meta.expected_version = expected_version;
-    let handled = services(ctx)
-        .handler
+    let outcome = handler
         .handle::<Party>(&party.stream_id(), &command, meta)
         .await
         .map_err(|e| {
@@ -79,9 +91,14 @@ async fn run(
                 }
                 other => ApiError::validation(other.to_string()),
             })
-        })?;
+        });
+    begun
+        .finish(ctx, &outcome, |handled| {
+            (handled.state.id.stream_id(), handled.version)
+        })
+        .await?;
     Ok(PartyObject(std::sync::Arc::new(
-        homeward_store::projection::party_row(&handled.state),
+        homeward_store::projection::party_row(&outcome?.state),
     )))
 }
 
@@ -94,12 +111,17 @@ impl PartyMutation {
         input: PartyInput,
         idempotency_key: Option<String>,
     ) -> ApiResult<PartyObject> {
-        let party_id = PartyId::new();
-        let command = PartyCommand::Register {
-            party_id,
-            details: input.into_domain()?,
-        };
-        run(ctx, party_id, command, None, idempotency_key).await
+        let details = input.into_domain()?;
+        let command = |party_id| PartyCommand::Register { party_id, details };
+        run(
+            ctx,
+            Action::ManageParties,
+            None,
+            command,
+            None,
+            idempotency_key,
+        )
+        .await
     }
 
     /// Replaces a party's details (admins).
@@ -115,7 +137,15 @@ impl PartyMutation {
             details: input.into_domain()?,
         };
         let party = party_id("id", &id)?;
-        run(ctx, party, command, expected_version, idempotency_key).await
+        run(
+            ctx,
+            Action::ManageParties,
+            Some(party),
+            |_| command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
     }
 
     /// Sets when and how a party hears from Homeward, replacing all of it: the language and
@@ -132,7 +162,15 @@ impl PartyMutation {
     ) -> ApiResult<PartyObject> {
         let party = party_id("party", &party)?;
         let command = PartyCommand::SetReminderSettings(input.into_domain());
-        run(ctx, party, command, expected_version, idempotency_key).await
+        run(
+            ctx,
+            Action::SetReminderSettings(party),
+            Some(party),
+            |_| command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
     }
 
     /// Creates a token for a party, with the party's role (admins). The secret is shown once.

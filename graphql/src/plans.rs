@@ -16,6 +16,7 @@ use homeward_workflows::{template, PersonId, Personal, PlanId};
 use uuid::Uuid;
 
 use crate::error::command_error;
+use crate::idempotency::{self, Begun};
 use crate::inputs::{
     self, list, party_id, step_key, uuid, ConsentInput, DueInput, GoalInput, NewStepInput,
     OpenPlanInput, OutcomeInput, PersonInput, ReminderPolicyInput,
@@ -200,15 +201,9 @@ async fn run(
     expected_version: Option<u64>,
     idempotency_key: Option<String>,
 ) -> ApiResult<PlanPayload> {
-    run_opening(
-        ctx,
-        plan_id,
-        command,
-        expected_version,
-        idempotency_key,
-        None,
-    )
-    .await
+    let stream = PlanId(plan_id).stream_id();
+    let begun = idempotency::begin(ctx, Some(&stream), idempotency_key.as_deref()).await?;
+    run_begun(ctx, begun, plan_id, command, expected_version, None).await
 }
 
 /// The organisation whose case worker registered a person; `None` when there is no such person.
@@ -230,20 +225,33 @@ async fn registering_organisation(
     ))
 }
 
-/// [`run`], with the organisation that registered the person when the command opens a plan.
-async fn run_opening(
+/// [`run`] once the idempotency key is looked up, with the organisation that registered the
+/// person when the command opens a plan.
+async fn run_begun(
     ctx: &Context<'_>,
+    begun: Begun,
     plan_id: Uuid,
     command: PlanCommand,
     expected_version: Option<u64>,
-    idempotency_key: Option<String>,
     person_registered_by: Option<&str>,
 ) -> ApiResult<PlanPayload> {
     let viewer = viewer(ctx)?;
-    let mut meta = CommandMeta::new(viewer.party).with_command_id(inputs::command_id(
-        viewer.party,
-        idempotency_key.as_deref(),
-    )?);
+    if let Begun::Replay { stream, version } = &begun {
+        let loaded = services(ctx)
+            .handler
+            .load::<Plan>(stream, ReadUntil::Version(*version))
+            .await?;
+        let state = loaded
+            .state
+            .ok_or_else(|| ApiError::internal(&format!("{stream} has no events")))?;
+        authz::authorize(viewer, Action::ReadPlan(&state))?;
+        return Ok(PlanPayload {
+            version: *version,
+            replayed: true,
+            plan: PlanObject(state),
+        });
+    }
+    let mut meta = CommandMeta::new(viewer.party).with_command_id(begun.command_id());
     meta.expected_version = expected_version;
     let allowed = |state: Option<&Plan>| match (state, &command) {
         (None, PlanCommand::OpenPlan { organisation, .. }) => authz::authorize(
@@ -257,12 +265,18 @@ async fn run_opening(
         // Not opened: `decide` says so.
         (None, _) => Ok(()),
     };
-    let handled = services(ctx)
+    let outcome = services(ctx)
         .handler
         .handle_authorized::<Plan>(&PlanId(plan_id).stream_id(), &command, meta, &allowed)
         .await
-        .map_err(|e| command_error(e, ApiError::from))?;
-    // A replayed key returns the first result: show it only to someone who may see it.
+        .map_err(|e| command_error(e, ApiError::from));
+    begun
+        .finish(ctx, &outcome, |handled| {
+            (handled.state.id.stream_id(), handled.version)
+        })
+        .await?;
+    let handled = outcome?;
+    // A replayed command returns the first result: show it only to someone who may see it.
     authz::authorize(viewer, Action::ReadPlan(&handled.state))?;
     Ok(PlanPayload {
         version: handled.version,
@@ -286,7 +300,11 @@ impl PlanMutation {
     ) -> ApiResult<ID> {
         let viewer = viewer(ctx)?;
         authz::authorize(viewer, Action::RegisterPerson)?;
-        let person_id = PersonId::new();
+        let begun = idempotency::begin(ctx, None, idempotency_key.as_deref()).await?;
+        if let Begun::Replay { stream, .. } = &begun {
+            return Ok(ID(idempotency::stream_uuid(stream)?.to_string()));
+        }
+        let person_id = PersonId(begun.new_id());
         let command = PersonCommand::Register {
             person_id,
             full_name: input.full_name,
@@ -298,16 +316,18 @@ impl PlanMutation {
                 address: input.address.map(Personal),
             },
         };
-        let meta = CommandMeta::new(viewer.party).with_command_id(inputs::command_id(
-            viewer.party,
-            idempotency_key.as_deref(),
-        )?);
-        let handled = services(ctx)
+        let meta = CommandMeta::new(viewer.party).with_command_id(begun.command_id());
+        let outcome = services(ctx)
             .handler
             .handle::<Person>(&person_id.stream_id(), &command, meta)
             .await
-            .map_err(|e| command_error(e, |e| ApiError::validation(e.to_string())))?;
-        Ok(ID(handled.state.id.to_string()))
+            .map_err(|e| command_error(e, |e| ApiError::validation(e.to_string())));
+        begun
+            .finish(ctx, &outcome, |handled| {
+                (handled.state.id.stream_id(), handled.version)
+            })
+            .await?;
+        Ok(ID(outcome?.state.id.to_string()))
     }
 
     /// Opens a plan for a survivor from a template version; its steps are copied into the plan.
@@ -330,27 +350,27 @@ impl PlanMutation {
             Some(c) => party_id("caseWorker", c)?,
             None => viewer.party,
         };
+        let follow_up_offsets_days = input
+            .follow_up_offsets_days
+            .map(|d| list("followUpOffsetsDays", d))
+            .transpose()?;
+        let begun = idempotency::begin(ctx, None, idempotency_key.as_deref()).await?;
+        let plan_id = begun.new_id();
         let command = PlanCommand::OpenPlan {
-            plan_id: PlanId::new(),
+            plan_id: PlanId(plan_id),
             person,
             template: Box::new(template),
             case_worker,
             organisation: viewer.organisation.clone(),
             origin_country,
-            follow_up_offsets_days: input
-                .follow_up_offsets_days
-                .map(|d| list("followUpOffsetsDays", d))
-                .transpose()?,
+            follow_up_offsets_days,
         };
-        let PlanCommand::OpenPlan { plan_id, .. } = &command else {
-            unreachable!("built above")
-        };
-        run_opening(
+        run_begun(
             ctx,
-            plan_id.0,
+            begun,
+            plan_id,
             command,
             None,
-            idempotency_key,
             Some(&person_registered_by),
         )
         .await

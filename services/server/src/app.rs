@@ -25,7 +25,7 @@ use homeward_engine::links::{LinkService, LinkSigner};
 use homeward_engine::mail::{FileOutbox, Mailer, SmtpMailer};
 use homeward_engine::scheduler::{LinkSettings, Worker};
 use homeward_engine::{tokens, Clock, CommandHandler, SystemClock};
-use homeward_graphql::{ApiError, Code, EventHub, HomewardSchema, Services};
+use homeward_graphql::{ApiError, Code, EventHub, HomewardSchema, Idempotency, Services};
 use homeward_store::{EventStore, PgStore};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
@@ -67,6 +67,8 @@ pub struct Settings {
     /// The key that signs partner links (`HOMEWARD_LINK_SECRET`); when not set, one kept in the
     /// database and shared by every replica.
     pub link_secret: Option<String>,
+    /// How long an idempotency key is remembered.
+    pub idempotency_retention: Duration,
 }
 
 impl Settings {
@@ -88,6 +90,9 @@ impl Settings {
             scheduler_max_sleep: Duration::from_secs(30),
             public_url: None,
             link_secret: None,
+            idempotency_retention: Duration::from_secs(
+                homeward_graphql::DEFAULT_IDEMPOTENCY_HOURS as u64 * 3600,
+            ),
         }
     }
 
@@ -127,6 +132,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     feed: tokio::task::JoinHandle<()>,
+    housekeeping: tokio::task::JoinHandle<()>,
     store: PgStore,
     scheduler: Option<(Worker, Arc<dyn Clock>, EventHub, Duration)>,
 }
@@ -168,6 +174,11 @@ impl Application {
             reads: Arc::new(store.clone()),
             clock: clock.clone(),
             events,
+            idempotency: Idempotency {
+                keys: Arc::new(store.clone()),
+                secret: store.server_secret("idempotency_keys").await?.into(),
+                retention: chrono::Duration::from_std(settings.idempotency_retention)?,
+            },
         };
         let scheduler = if settings.scheduler {
             let (mailer, concurrency): (Arc<dyn Mailer>, u32) = match &settings.smtp_url {
@@ -216,6 +227,10 @@ impl Application {
         } else {
             None
         };
+        let housekeeping = tokio::spawn(forget_old_idempotency_keys(
+            services.idempotency.clone(),
+            services.clock.clone(),
+        ));
         let links = LinkService::new(signer, services.handler.clone());
         let state = AppState {
             links,
@@ -229,6 +244,7 @@ impl Application {
             listener,
             router,
             feed,
+            housekeeping,
             store,
             scheduler,
         })
@@ -264,6 +280,7 @@ impl Application {
             let _ = task.await;
         }
         self.feed.abort();
+        self.housekeeping.abort();
         self.store.pool().close().await;
         tracing::info!("stopped");
         Ok(())
@@ -315,6 +332,20 @@ async fn run_scheduler(
         Ok(n) if n > 0 => tracing::info!(released = n, "reminder claims given back"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "claims not given back; their leases will end"),
+    }
+}
+
+/// Deletes the records of idempotency keys past their retention, hourly. Expired records are
+/// already ignored when a key is looked up; this only keeps the table small.
+async fn forget_old_idempotency_keys(idempotency: Idempotency, clock: Arc<dyn Clock>) {
+    loop {
+        let before = clock.now() - idempotency.retention;
+        match idempotency.keys.purge_keys(before).await {
+            Ok(n) if n > 0 => tracing::info!(forgotten = n, "old idempotency keys deleted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "old idempotency keys not deleted"),
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
     }
 }
 

@@ -80,6 +80,10 @@ pub enum Command {
         /// Seconds between renewals of the claims a worker is sending; at most half the lease.
         #[arg(long, env = "HOMEWARD_REMINDER_RENEW_SECS", default_value_t = homeward_engine::scheduler::DEFAULT_RENEWAL.as_secs_f64(), value_parser = seconds)]
         reminder_renew_secs: f64,
+        /// Hours an idempotency key is remembered: a request repeated with the same key within
+        /// them gets the first result.
+        #[arg(long, env = "HOMEWARD_IDEMPOTENCY_HOURS", default_value_t = homeward_graphql::DEFAULT_IDEMPOTENCY_HOURS as u32, value_parser = clap::value_parser!(u32).range(1..=8760))]
+        idempotency_hours: u32,
         /// Do not run the reminder worker in this process (another replica does).
         #[arg(long, env = "HOMEWARD_NO_SCHEDULER")]
         no_scheduler: bool,
@@ -182,6 +186,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             smtp_timeout_secs,
             reminder_lease_secs,
             reminder_renew_secs,
+            idempotency_hours,
             no_scheduler,
             public_url,
             link_secret,
@@ -197,6 +202,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             settings.smtp_timeout = Duration::from_secs_f64(smtp_timeout_secs);
             settings.reminder_lease = Duration::from_secs_f64(reminder_lease_secs);
             settings.reminder_renewal = Duration::from_secs_f64(reminder_renew_secs);
+            settings.idempotency_retention =
+                Duration::from_secs(u64::from(idempotency_hours) * 3600);
             settings.scheduler = !no_scheduler;
             settings.public_url = public_url;
             settings.link_secret = link_secret;

@@ -12,6 +12,7 @@
 
 mod batch;
 mod error;
+pub mod idempotency;
 mod model;
 mod postgres;
 pub mod projection;

@@ -1,0 +1,271 @@
+//! Idempotency keys: a client that repeats a mutation with the same `idempotencyKey` (a retry
+//! after a lost answer) gets the first result, and nothing is done twice.
+//!
+//! A key belongs to the party that sent it and stands for one request: the operation, its
+//! target (the plan or party it changes) and its arguments. The same key with the same request
+//! returns the first result, for a creating mutation the id it created; with any other request
+//! it is refused (`IDEMPOTENCY_KEY_REUSED`, saying what differs) and nothing is written. Keys
+//! are remembered for a while (24 hours by default), stored as keyed hashes (HMAC) with a keyed
+//! fingerprint of the request and the first result as a stream and version: never what the
+//! client sent, which may hold personal data. After a refusal (nothing written) the key is free
+//! again.
+//!
+//! The command id is derived from the party, the key and the fingerprint, and so is the id of
+//! anything a keyed request creates: a request repeated while the first is still running, or
+//! after a crash between the append and the record, is stopped by the event log's own
+//! idempotency (the command's event ids are taken) and answered with the first result.
+
+use std::sync::Arc;
+
+use async_graphql::Context;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use homeward_store::idempotency::{IdempotencyKeys, KeyRecord, Reservation};
+use sha2::Sha256;
+use uuid::Uuid;
+
+use crate::inputs::MAX_IDEMPOTENCY_KEY;
+use crate::{services, viewer, ApiError, ApiResult, Code};
+
+/// How long a key is remembered by default.
+pub const DEFAULT_RETENTION_HOURS: i64 = 24;
+
+/// Namespace of command ids (and created ids) derived from keys.
+const NAMESPACE: Uuid = Uuid::from_u128(0x6b1f_3c2e_9a4d_4e8b_8f57_2d1c_0a9e_b3f4);
+
+/// Where keys are kept and how they are hashed.
+#[derive(Clone)]
+pub struct Idempotency {
+    pub keys: Arc<dyn IdempotencyKeys>,
+    /// The HMAC key for key hashes and fingerprints (a server secret shared by the replicas).
+    pub secret: Arc<[u8]>,
+    pub retention: chrono::Duration,
+}
+
+impl std::fmt::Debug for Idempotency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Idempotency")
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Idempotency {
+    fn mac(&self, parts: &[&[u8]]) -> Vec<u8> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes a key of any length");
+        for part in parts {
+            // Length-prefixed, so that no two different requests hash alike.
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+/// How a mutation goes ahead.
+#[derive(Debug)]
+pub(crate) enum Begun {
+    /// No key: a fresh command.
+    Unkeyed,
+    /// The first request with this key (or a repeat of one that has not finished): carry it
+    /// out under this command id, then [`Begun::finish`].
+    First { record: KeyRecord },
+    /// A repeat of a finished request: its result, the stream and version it left.
+    Replay { stream: String, version: u64 },
+}
+
+impl Begun {
+    /// The command id to carry the request out with.
+    pub(crate) fn command_id(&self) -> Uuid {
+        match self {
+            Self::First { record } => record.command_id,
+            _ => Uuid::new_v4(),
+        }
+    }
+
+    /// The id of what a creating request creates: derived from the key when there is one, so
+    /// that a repeat creates nothing new.
+    pub(crate) fn new_id(&self) -> Uuid {
+        match self {
+            Self::First { record } => Uuid::new_v5(&NAMESPACE, record.command_id.as_bytes()),
+            _ => Uuid::new_v4(),
+        }
+    }
+
+    /// Records the result of the first request with a key, or frees the key when the request
+    /// was refused and wrote nothing (`Err` with any code but `INTERNAL`, whose outcome is not
+    /// known: then the key stays taken, and a repeat finds what was written).
+    pub(crate) async fn finish<T>(
+        &self,
+        ctx: &Context<'_>,
+        outcome: &ApiResult<T>,
+        result: impl FnOnce(&T) -> (String, u64),
+    ) -> ApiResult<()> {
+        let Self::First { record } = self else {
+            return Ok(());
+        };
+        let keys = &services(ctx).idempotency.keys;
+        match outcome {
+            Ok(value) => {
+                let (stream, version) = result(value);
+                keys.complete_key(record.party, &record.key_hash, &stream, version)
+                    .await?;
+            }
+            Err(e) if e.code != Code::Internal => {
+                keys.forget_key(record.party, &record.key_hash).await?;
+            }
+            Err(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// Looks up the request's idempotency key, if it has one: `target` is the stream the mutation
+/// changes (`None` for one that creates).
+pub(crate) async fn begin(
+    ctx: &Context<'_>,
+    target: Option<&str>,
+    key: Option<&str>,
+) -> ApiResult<Begun> {
+    let Some(key) = key else {
+        return Ok(Begun::Unkeyed);
+    };
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(ApiError::validation(format!(
+            "idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
+        )));
+    }
+    let party = viewer(ctx)?.party.0;
+    let services = services(ctx);
+    let idempotency = &services.idempotency;
+    let field = ctx.field();
+    let operation = field.name().to_owned();
+    let arguments = field
+        .arguments()
+        .map_err(|e| ApiError::validation(e.message))?;
+    let mut request = String::new();
+    for (name, value) in arguments {
+        if name.as_str() == "idempotencyKey" {
+            continue;
+        }
+        request.push_str(name.as_str());
+        request.push('=');
+        canonical(&value.into_json().unwrap_or_default(), &mut request);
+        request.push('\n');
+    }
+    let key_hash = idempotency.mac(&[b"key", party.as_bytes(), key.as_bytes()]);
+    let fingerprint = idempotency.mac(&[
+        b"request",
+        operation.as_bytes(),
+        target.unwrap_or_default().as_bytes(),
+        request.as_bytes(),
+    ]);
+    let mut command = key_hash.clone();
+    command.extend_from_slice(&fingerprint);
+    let now: DateTime<Utc> = services.clock.now();
+    let record = KeyRecord {
+        party,
+        key_hash,
+        operation,
+        target: target.map(str::to_owned),
+        fingerprint,
+        command_id: Uuid::new_v5(&NAMESPACE, &command),
+        result: None,
+        created_at: now,
+    };
+    match idempotency
+        .keys
+        .reserve_key(&record, now - idempotency.retention)
+        .await?
+    {
+        Reservation::Reserved => Ok(Begun::First { record }),
+        Reservation::Known(first) if first.fingerprint == record.fingerprint => {
+            match first.result {
+                Some((stream, version)) => Ok(Begun::Replay { stream, version }),
+                // Still running, or its server stopped before recording the result: carry
+                // it out again under the same command id; the log answers with the first
+                // result if it got that far.
+                None => Ok(Begun::First { record: first }),
+            }
+        }
+        Reservation::Known(first) => Err(reused(&first, &record)),
+    }
+}
+
+/// What differs between the first request with a key and this one.
+fn reused(first: &KeyRecord, now: &KeyRecord) -> ApiError {
+    let what = if first.operation != now.operation {
+        format!("for {}", first.operation)
+    } else if first.target != now.target {
+        match first.target.as_deref().and_then(|t| t.split_once('-')) {
+            Some((kind, id)) => format!("for {} on another {kind} ({id})", first.operation),
+            None => format!("for {} on another target", first.operation),
+        }
+    } else {
+        format!("for {} with other arguments", first.operation)
+    };
+    ApiError::new(
+        Code::IdempotencyKeyReused,
+        format!(
+            "this idempotencyKey was already used {what}; nothing was changed. Send a new key \
+             with each new request, and the same key only to repeat the same request"
+        ),
+    )
+}
+
+/// Writes a JSON value with object keys sorted, so that the same arguments give the same text
+/// however the client ordered them.
+fn canonical(value: &serde_json::Value, out: &mut String) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical(v, out);
+            }
+            out.push('}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(v, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The uuid in a stream id such as `plan-<uuid>`.
+pub(crate) fn stream_uuid(stream: &str) -> ApiResult<Uuid> {
+    stream
+        .split_once('-')
+        .and_then(|(_, id)| Uuid::parse_str(id).ok())
+        .ok_or_else(|| ApiError::internal(&format!("stored result {stream} is not a stream id")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let a = serde_json::json!({ "b": 1, "a": { "y": [1, { "d": 2, "c": 3 }], "x": "s" } });
+        let b = serde_json::json!({ "a": { "x": "s", "y": [1, { "c": 3, "d": 2 }] }, "b": 1 });
+        let (mut left, mut right) = (String::new(), String::new());
+        canonical(&a, &mut left);
+        canonical(&b, &mut right);
+        assert_eq!(left, right);
+        assert_eq!(left, r#"{"a":{"x":"s","y":[1,{"c":3,"d":2}]},"b":1}"#);
+    }
+}
