@@ -47,6 +47,9 @@ impl Code {
 pub struct ApiError {
     pub code: Code,
     pub message: String,
+    /// For `BUSY`: seconds after which the same request may be sent again
+    /// (`extensions.retryAfterSeconds`).
+    pub retry_after_seconds: Option<u64>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -56,6 +59,7 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            retry_after_seconds: None,
         }
     }
 
@@ -88,7 +92,12 @@ impl ApiError {
 
 impl From<ApiError> for async_graphql::Error {
     fn from(e: ApiError) -> Self {
-        async_graphql::Error::new(e.message).extend_with(|_, ext| ext.set("code", e.code.as_str()))
+        async_graphql::Error::new(e.message).extend_with(|_, ext| {
+            ext.set("code", e.code.as_str());
+            if let Some(seconds) = e.retry_after_seconds {
+                ext.set("retryAfterSeconds", seconds);
+            }
+        })
     }
 }
 
@@ -120,6 +129,10 @@ pub fn command_error<E: std::error::Error + 'static>(
 ) -> ApiError {
     match e {
         CommandError::Conflict { .. } => ApiError::new(Code::Conflict, e.to_string()),
+        CommandError::Busy { retry_after } => ApiError {
+            retry_after_seconds: Some(retry_after.as_secs().max(1)),
+            ..ApiError::new(Code::Busy, e.to_string())
+        },
         CommandError::Rejected(e) => refused(e),
         CommandError::Denied(d) => d.into(),
         CommandError::Store(s) => s.into(),
@@ -140,5 +153,28 @@ pub fn ensure_codes(errors: &mut [ServerError]) {
                 .get_or_insert_with(Default::default)
                 .set("code", Code::Validation.as_str());
         }
+    }
+}
+
+#[cfg(test)]
+mod busy_tests {
+    use super::*;
+
+    #[test]
+    fn busy_is_coded_with_a_retry_hint_and_claims_no_expected_version() {
+        let e: CommandError<PlanError> = CommandError::Busy {
+            retry_after: std::time::Duration::from_millis(200),
+        };
+        let api = command_error(e, ApiError::from);
+        assert_eq!(api.code, Code::Busy);
+        assert_eq!(api.retry_after_seconds, Some(1));
+        assert!(!api.message.contains("expected"), "{}", api.message);
+        let gql: async_graphql::Error = api.into();
+        let ext = gql.extensions.expect("extensions");
+        assert_eq!(ext.get("code"), Some(&async_graphql::Value::from("BUSY")));
+        assert_eq!(
+            ext.get("retryAfterSeconds"),
+            Some(&async_graphql::Value::from(1))
+        );
     }
 }

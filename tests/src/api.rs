@@ -27,6 +27,25 @@ pub struct TestApi {
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
+/// Another replica of the server (see [`TestApi::second_replica`]).
+#[derive(Debug)]
+pub struct Replica {
+    pub addr: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Replica {
+    pub fn url(&self) -> String {
+        format!("http://{}/graphql", self.addr)
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
 /// One party as the tests use it: its id and its token.
 #[derive(Debug, Clone)]
 pub struct Person {
@@ -83,6 +102,26 @@ impl TestApi {
 
     pub fn url(&self) -> String {
         format!("http://{}/graphql", self.addr)
+    }
+
+    /// Starts a second replica of the server on the same database and clock, with the
+    /// reminder worker off; it stops when dropped.
+    pub async fn second_replica(&self) -> Replica {
+        let settings = Settings {
+            scheduler: false,
+            ..Settings::new(
+                self.db.url.clone(),
+                "127.0.0.1:0".parse().expect("an address"),
+            )
+        };
+        let app = Application::build_with_clock(settings, self.clock.clone())
+            .await
+            .expect("the second replica starts");
+        let addr = app.local_addr();
+        let server = tokio::spawn(async move {
+            let _ = app.run_until_stopped(std::future::pending()).await;
+        });
+        Replica { addr, server }
     }
 
     /// Sends a query; returns the HTTP status and the JSON body.

@@ -1,6 +1,14 @@
-//! Load → decide → append, with bounded retries on conflict.
+//! Load → decide → append, with retries on conflict until a deadline.
+//!
+//! Commands for one stream are carried out one at a time inside a replica (a lock per stream,
+//! striped), so a replica's own commands never conflict with each other. Between replicas a
+//! command without an expected version that meets a conflict is decided again on fresh state,
+//! after a short jittered pause, until it succeeds or its deadline passes (`Busy`: nothing was
+//! written, send it again). A command with an expected version reports the conflict at once.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use homeward_store::projection::Projected;
 use homeward_store::{
@@ -14,8 +22,13 @@ use crate::authz::AccessDenied;
 use crate::cache::StateCache;
 use crate::clock::Clock;
 
-/// How often a command without an expected version is decided again after a conflict.
-pub const DEFAULT_MAX_ATTEMPTS: usize = 5;
+/// How long a command without an expected version keeps being decided again after conflicts
+/// (other replicas writing the same stream) before it gives up as `Busy`.
+pub const DEFAULT_RETRY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Locks that keep one stream's commands in order inside a replica (a stream maps to one of
+/// them; two streams rarely share one, and then only wait for each other).
+const STREAM_LOCKS: usize = 4096;
 
 /// How many stream states the handler keeps in memory.
 pub const DEFAULT_CACHED_STATES: usize = 10_000;
@@ -65,6 +78,10 @@ pub enum CommandError<E: std::error::Error + 'static> {
     /// The viewer may not do this to this stream; nothing was written.
     #[error(transparent)]
     Denied(AccessDenied),
+    /// Others kept changing the stream until the command's deadline passed; nothing was written
+    /// and the same command may be sent again after `retry_after`.
+    #[error("the plan is being changed by others at this moment; nothing was written: send the same request again in a few seconds")]
+    Busy { retry_after: Duration },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -91,14 +108,15 @@ pub struct Loaded<A> {
 pub struct CommandHandler<S: ?Sized> {
     store: Arc<S>,
     clock: Arc<dyn Clock>,
-    max_attempts: usize,
+    retry_deadline: Duration,
     cache: Arc<StateCache>,
+    locks: Arc<[tokio::sync::Mutex<()>]>,
 }
 
 impl<S: ?Sized> std::fmt::Debug for CommandHandler<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CommandHandler")
-            .field("max_attempts", &self.max_attempts)
+            .field("retry_deadline", &self.retry_deadline)
             .finish_non_exhaustive()
     }
 }
@@ -108,8 +126,9 @@ impl<S: ?Sized> Clone for CommandHandler<S> {
         Self {
             store: self.store.clone(),
             clock: self.clock.clone(),
-            max_attempts: self.max_attempts,
+            retry_deadline: self.retry_deadline,
             cache: self.cache.clone(),
+            locks: self.locks.clone(),
         }
     }
 }
@@ -119,8 +138,11 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         Self {
             store,
             clock,
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            retry_deadline: DEFAULT_RETRY_DEADLINE,
             cache: Arc::new(StateCache::new(DEFAULT_CACHED_STATES)),
+            locks: (0..STREAM_LOCKS)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
     }
 
@@ -131,9 +153,18 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         self
     }
 
-    pub fn with_max_attempts(mut self, attempts: usize) -> Self {
-        self.max_attempts = attempts.max(1);
+    /// How long a command without an expected version keeps retrying after conflicts before
+    /// it gives up as [`CommandError::Busy`] (default [`DEFAULT_RETRY_DEADLINE`]).
+    pub fn with_retry_deadline(mut self, deadline: Duration) -> Self {
+        self.retry_deadline = deadline;
         self
+    }
+
+    /// The lock that keeps `stream_id`'s commands in order in this replica.
+    fn stream_lock(&self, stream_id: &str) -> &tokio::sync::Mutex<()> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        stream_id.hash(&mut hasher);
+        &self.locks[(hasher.finish() % self.locks.len() as u64) as usize]
     }
 
     pub fn store(&self) -> &Arc<S> {
@@ -271,7 +302,9 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         meta: CommandMeta,
         allowed: &(dyn Fn(Option<&A>) -> Result<(), AccessDenied> + Send + Sync),
     ) -> Result<Handled<A>, CommandError<A::Error>> {
-        let mut attempt = 0;
+        let _in_order = self.stream_lock(stream_id).lock().await;
+        let deadline = Instant::now() + self.retry_deadline;
+        let mut attempt: u32 = 0;
         // First, decide on the cached state without reading the tail. The append checks the
         // version it was decided on, so a stale cache costs one conflict and a retry on fresh
         // state (not counted as an attempt), never a wrong write.
@@ -386,18 +419,27 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                     );
                 }
                 Err(StoreError::Conflict { actual, .. }) => {
-                    if meta.expected_version.is_some() || attempt >= self.max_attempts {
-                        let conflict = CommandError::Conflict {
-                            expected: meta.expected_version.unwrap_or(version),
-                            actual,
-                        };
+                    if let Some(expected) = meta.expected_version {
+                        let conflict = CommandError::Conflict { expected, actual };
                         return self.earlier_result_or(meta, conflict).await;
+                    }
+                    // Another replica wrote the stream meanwhile: decide again on fresh
+                    // state after a pause that grows and is spread by jitter, until the
+                    // deadline.
+                    let pause = retry_pause(attempt, meta.command_id);
+                    if Instant::now() + pause >= deadline {
+                        tracing::warn!(stream_id, attempt, "conflicts until the deadline; busy");
+                        let busy = CommandError::Busy {
+                            retry_after: Duration::from_secs(1),
+                        };
+                        return self.earlier_result_or(meta, busy).await;
                     }
                     tracing::debug!(
                         stream_id,
                         attempt,
                         "conflict; deciding again on fresh state"
                     );
+                    tokio::time::sleep(pause).await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -434,5 +476,35 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             first_version: done.first_version,
             duplicate: true,
         })
+    }
+}
+
+/// The pause before the `attempt`th retry after a conflict: from 2 ms, doubling up to 256 ms,
+/// plus up to as much again of jitter derived from the command (replicas retrying the same
+/// stream spread out without a random source).
+fn retry_pause(attempt: u32, command_id: Uuid) -> Duration {
+    let base = 2_u64 << attempt.min(7);
+    let jitter =
+        (command_id.as_u128() as u64 ^ u64::from(attempt).wrapping_mul(0x9e37_79b9)) % (base + 1);
+    Duration::from_millis(base + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_pause;
+    use std::time::Duration;
+    use uuid::Uuid;
+
+    #[test]
+    fn retry_pauses_grow_to_a_cap_with_jitter() {
+        let id = Uuid::from_u128(0xdead_beef);
+        assert!(retry_pause(0, id) <= Duration::from_millis(4));
+        assert!(retry_pause(0, id) >= Duration::from_millis(2));
+        let late = retry_pause(30, id);
+        assert!(late >= Duration::from_millis(256) && late <= Duration::from_millis(512));
+        let spread: std::collections::HashSet<_> = (0..50_u128)
+            .map(|i| retry_pause(3, Uuid::from_u128(i * 7919)))
+            .collect();
+        assert!(spread.len() > 5, "jitter spreads commands: {spread:?}");
     }
 }

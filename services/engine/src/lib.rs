@@ -2,9 +2,10 @@
 //!
 //! [`CommandHandler`] carries out a command on any aggregate: load its stream, fold, `decide`,
 //! append the events with the version it loaded, and update the read models in the same
-//! transaction. When the caller gave no expected version, a conflict (someone else wrote the
-//! stream in between) is retried a bounded number of times on fresh state; when the caller did,
-//! the conflict is reported, because the caller decided on what it saw. Recently used states are
+//! transaction. A replica carries out one stream's commands one at a time. When the caller gave
+//! no expected version, a conflict (another replica wrote the stream in between) is retried on
+//! fresh state until a deadline, then reported as busy; when the caller did, the conflict is
+//! reported, because the caller decided on what it saw. Recently used states are
 //! kept in memory, so a command folds only the events appended since.
 #![forbid(unsafe_code)]
 
@@ -19,4 +20,6 @@ pub mod scheduler;
 pub mod tokens;
 
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use handler::{CommandError, CommandHandler, CommandMeta, Handled, Loaded};
+pub use handler::{
+    CommandError, CommandHandler, CommandMeta, Handled, Loaded, DEFAULT_RETRY_DEADLINE,
+};

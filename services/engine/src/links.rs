@@ -364,10 +364,10 @@ impl LinkService {
             }
             Err(CommandError::Rejected(e)) => Err(LinkRefusal::Rejected(e.to_string()).into()),
             Err(CommandError::Denied(_)) => Err(LinkRefusal::NotYours.into()),
-            Err(CommandError::Conflict { .. }) => Err(LinkRefusal::Rejected(
-                "the plan changed meanwhile: open the link again".into(),
-            )
-            .into()),
+            Err(CommandError::Conflict { .. } | CommandError::Busy { .. }) => Err(
+                LinkRefusal::Rejected("the plan changed meanwhile: open the link again".into())
+                    .into(),
+            ),
             Err(CommandError::Store(e)) => Err(e.into()),
         }
     }

@@ -69,6 +69,9 @@ pub struct Settings {
     pub link_secret: Option<String>,
     /// How long an idempotency key is remembered.
     pub idempotency_retention: Duration,
+    /// How long a command without `expectedVersion` keeps retrying after conflicts with other
+    /// replicas before it answers `BUSY`.
+    pub command_deadline: Duration,
 }
 
 impl Settings {
@@ -93,6 +96,7 @@ impl Settings {
             idempotency_retention: Duration::from_secs(
                 homeward_graphql::DEFAULT_IDEMPOTENCY_HOURS as u64 * 3600,
             ),
+            command_deadline: homeward_engine::DEFAULT_RETRY_DEADLINE,
         }
     }
 
@@ -170,7 +174,8 @@ impl Application {
         };
         let signer = LinkSigner::new(&secret);
         let services = Services {
-            handler: CommandHandler::new(event_store, clock.clone()),
+            handler: CommandHandler::new(event_store, clock.clone())
+                .with_retry_deadline(settings.command_deadline),
             reads: Arc::new(store.clone()),
             clock: clock.clone(),
             events,

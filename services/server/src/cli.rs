@@ -84,6 +84,10 @@ pub enum Command {
         /// them gets the first result.
         #[arg(long, env = "HOMEWARD_IDEMPOTENCY_HOURS", default_value_t = homeward_graphql::DEFAULT_IDEMPOTENCY_HOURS as u32, value_parser = clap::value_parser!(u32).range(1..=8760))]
         idempotency_hours: u32,
+        /// Seconds a command without expectedVersion keeps retrying while other replicas write
+        /// the same plan, before it answers BUSY (nothing written, send it again).
+        #[arg(long, env = "HOMEWARD_COMMAND_DEADLINE_SECS", default_value_t = homeward_engine::DEFAULT_RETRY_DEADLINE.as_secs_f64(), value_parser = seconds)]
+        command_deadline_secs: f64,
         /// Do not run the reminder worker in this process (another replica does).
         #[arg(long, env = "HOMEWARD_NO_SCHEDULER")]
         no_scheduler: bool,
@@ -187,6 +191,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             reminder_lease_secs,
             reminder_renew_secs,
             idempotency_hours,
+            command_deadline_secs,
             no_scheduler,
             public_url,
             link_secret,
@@ -204,6 +209,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             settings.reminder_renewal = Duration::from_secs_f64(reminder_renew_secs);
             settings.idempotency_retention =
                 Duration::from_secs(u64::from(idempotency_hours) * 3600);
+            settings.command_deadline = Duration::from_secs_f64(command_deadline_secs);
             settings.scheduler = !no_scheduler;
             settings.public_url = public_url;
             settings.link_secret = link_secret;

@@ -294,3 +294,171 @@ async fn a_catch_up_reader_never_skips_events_committed_out_of_order() {
         "commits never overlapped; the test did not exercise out-of-order commits"
     );
 }
+
+/// Sixteen clients send commands without `expectedVersion` to eight plans through two replicas
+/// for 30 seconds: nobody gets an error (neither `CONFLICT`, which would blame a version the
+/// caller never sent, nor `BUSY`), and every acknowledged change is in the log exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_clients_on_eight_hot_plans_over_two_replicas_get_no_error_and_lose_nothing() {
+    use homeward_tests::api::TestApi;
+    use serde_json::json;
+
+    const CLIENTS: usize = 16;
+    const PLANS: usize = 8;
+    let seconds: u64 = std::env::var("HOMEWARD_HOT_PLANS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let api = TestApi::start().await;
+    let replica = api.second_replica().await;
+    let worker = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let mut plans = Vec::new();
+    for _ in 0..PLANS {
+        let person = api
+            .data(
+                &worker.token,
+                "mutation { registerPerson(input: { fullName: \"Joy N.\" }) }",
+                json!({}),
+            )
+            .await["registerPerson"]
+            .clone();
+        plans.push(
+            api.data(&worker.token, "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }", json!({ "p": person }))
+                .await["openPlan"]["plan"]["id"]
+                .clone(),
+        );
+    }
+    let urls = [api.url(), replica.url()];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let http = reqwest::Client::new();
+            let url = urls[client % 2].clone();
+            let token = worker.token.clone();
+            let plans = plans.clone();
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                let mut errors = Vec::new();
+                let mut n = 0;
+                while std::time::Instant::now() < deadline {
+                    let aim = format!("client {client} change {n}");
+                    let plan = &plans[(client + n) % PLANS];
+                    let body: serde_json::Value = http
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&json!({
+                            "query": "mutation($id: ID!, $aim: String!) { setGoals(planId: $id, goals: [{ area: INCOME, aim: $aim }]) { version } }",
+                            "variables": { "id": plan, "aim": aim },
+                        }))
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    match body.get("errors") {
+                        None => acked.push(aim),
+                        Some(e) => errors.push(e.to_string()),
+                    }
+                    n += 1;
+                }
+                (acked, errors)
+            })
+        })
+        .collect();
+    let mut acked = Vec::new();
+    let mut errors = Vec::new();
+    for client in clients {
+        let (a, e) = client.await.unwrap();
+        acked.extend(a);
+        errors.extend(e);
+    }
+    assert!(
+        errors.is_empty(),
+        "{} of {} calls failed, e.g. {}",
+        errors.len(),
+        errors.len() + acked.len(),
+        errors[0]
+    );
+    assert!(acked.len() > CLIENTS * 5, "only {} calls", acked.len());
+    let recorded: Vec<serde_json::Value> = sqlx::query_scalar(
+        "SELECT payload->'goals'->0->'aim' FROM events WHERE event_type = 'goals_set'",
+    )
+    .fetch_all(api.db.pool())
+    .await
+    .unwrap();
+    let mut times: HashMap<String, usize> = HashMap::new();
+    for aim in recorded {
+        *times.entry(aim.as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    for aim in &acked {
+        assert_eq!(times.get(aim), Some(&1), "{aim} recorded once");
+    }
+    assert_eq!(
+        times.len(),
+        acked.len(),
+        "nothing unacknowledged was written"
+    );
+    eprintln!(
+        "{} changes to {PLANS} plans by {CLIENTS} clients over two replicas in {seconds} s",
+        acked.len()
+    );
+}
+
+/// The same pressure on one plan, harder: two replicas (handlers with their own caches and
+/// locks) with eight writers each, all on one plan, without `expectedVersion`. Every command
+/// succeeds, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_writers_on_one_plan_through_two_replicas_all_succeed_once() {
+    let db = TestDb::new().await;
+    let clock = Arc::new(FixedClock::new(start_time()));
+    let replicas = [db.handler(clock.clone()), db.handler(clock.clone())];
+    let worker = PartyId::new();
+    let plan = PlanId::new();
+    replicas[0]
+        .handle::<Plan>(
+            &plan.stream_id(),
+            &open_standard_plan(plan, worker),
+            CommandMeta::new(worker),
+        )
+        .await
+        .unwrap();
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let handler = replicas[w % 2].clone();
+            tokio::spawn(async move {
+                let mut errors = Vec::new();
+                for i in 0..40 {
+                    let command = PlanCommand::SetGoals {
+                        goals: vec![Goal {
+                            area: ConcernArea::Income,
+                            aim: format!("writer {w} change {i}"),
+                        }],
+                    };
+                    if let Err(e) = handler
+                        .handle::<Plan>(&plan.stream_id(), &command, CommandMeta::new(worker))
+                        .await
+                    {
+                        errors.push(e.to_string());
+                    }
+                }
+                errors
+            })
+        })
+        .collect();
+    let mut errors = Vec::new();
+    for w in writers {
+        errors.extend(w.await.unwrap());
+    }
+    assert!(
+        errors.is_empty(),
+        "{} failed: {:?}",
+        errors.len(),
+        errors.first()
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM events WHERE event_type = 'goals_set'")
+            .await,
+        16 * 40
+    );
+}
