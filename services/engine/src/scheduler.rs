@@ -354,17 +354,26 @@ impl Worker {
         outcome.map(Some)
     }
 
-    /// Whether this worker still holds the claim, renewing its lease if so: the fencing check
-    /// just before a send or a recorded failure. A worker that lost a claim does neither.
+    /// Whether this worker still holds the claim: the fencing check just before a send or a
+    /// recorded failure. A worker that lost a claim does neither. Another worker can take a
+    /// claim only once its lease has ended, so a claim held for more than half a lease yet
+    /// (the heartbeat keeps it so) is safe to send on; a shorter one is renewed first.
     async fn still_mine(&self, kind: ClaimKind, id: Uuid, held: &Held) -> Result<bool, StoreError> {
-        let until = self.clock.now() + self.lease;
-        let kept = self.queue.renew_claims(self.id, kind, &[id], until).await?;
-        if kept.is_empty() {
+        let now = self.clock.now();
+        let mine = match self.queue.held_until(self.id, kind, id).await? {
+            Some(until) if until - now > self.lease / 2 => true,
+            Some(_) => !self
+                .queue
+                .renew_claims(self.id, kind, &[id], now + self.lease)
+                .await?
+                .is_empty(),
+            None => false,
+        };
+        if !mine {
             held.remove(kind, id);
             tracing::warn!(claim = %id, "claim taken over by another worker; not sent here");
-            return Ok(false);
         }
-        Ok(true)
+        Ok(mine)
     }
 
     /// Runs passes until nothing is due now; returns the total.

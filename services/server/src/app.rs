@@ -10,9 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::http::{GraphiQLSource, WebSocketProtocols, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::Data;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::{Body, Bytes};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
@@ -31,6 +30,7 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::partner_pages;
+use crate::websocket::{self, InitRefusal};
 
 /// Largest request body accepted by `/graphql`.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -69,6 +69,8 @@ pub struct Settings {
     pub link_secret: Option<String>,
     /// How long an idempotency key is remembered.
     pub idempotency_retention: Duration,
+    /// How long a WebSocket client has to send `connection_init` (then it is closed with 4408).
+    pub ws_init_timeout: Duration,
     /// How long a command without `expectedVersion` keeps retrying after conflicts with other
     /// replicas before it answers `BUSY`.
     pub command_deadline: Duration,
@@ -97,6 +99,7 @@ impl Settings {
                 homeward_graphql::DEFAULT_IDEMPOTENCY_HOURS as u64 * 3600,
             ),
             command_deadline: homeward_engine::DEFAULT_RETRY_DEADLINE,
+            ws_init_timeout: Duration::from_secs(10),
         }
     }
 
@@ -128,6 +131,7 @@ struct AppState {
     services: Services,
     store: PgStore,
     max_body_bytes: usize,
+    ws_init_timeout: Duration,
 }
 
 /// A bound, ready-to-run server.
@@ -243,6 +247,7 @@ impl Application {
             services,
             store: store.clone(),
             max_body_bytes: settings.max_body_bytes,
+            ws_init_timeout: settings.ws_init_timeout,
         };
         let router = router(state);
         Ok(Self {
@@ -529,9 +534,22 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
         )
         .into_response();
     }
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
+    let Some(protocol) = parts
+        .headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|protocols| {
+            protocols
+                .split(',')
+                .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
+        })
+    else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            ApiError::validation(
+                "ask for the graphql-transport-ws protocol (Sec-WebSocket-Protocol header)",
+            ),
+        );
     };
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(u) => u,
@@ -539,23 +557,40 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
     };
     let schema = state.schema.clone();
     let services = state.services.clone();
+    let init_timeout = state.ws_init_timeout;
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let token = connection_token(&payload);
-                    let viewer = match authenticate(&services, token.as_deref()).await {
-                        Ok(v) => v,
-                        Err(_) => return Err(ApiError::unauthenticated().into()),
+            websocket::serve(
+                socket,
+                schema,
+                protocol,
+                init_timeout,
+                move |payload| async move {
+                    let Some(token) = connection_token(&payload) else {
+                        return Err(InitRefusal::NoToken.into());
+                    };
+                    let viewer = match tokens::authenticate(
+                        services.reads.as_ref(),
+                        &token,
+                        services.clock.now(),
+                    )
+                    .await
+                    {
+                        Ok(Some(viewer)) => viewer,
+                        Ok(None) => return Err(InitRefusal::BadToken.into()),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a socket's token could not be checked");
+                            return Err(InitRefusal::Unavailable.into());
+                        }
                     };
                     let (viewer, loaders) = homeward_graphql::request_data(&services, viewer);
                     let mut data = Data::default();
                     data.insert(viewer);
                     data.insert(loaders);
                     Ok(data)
-                })
-                .serve()
+                },
+            )
         })
 }
 

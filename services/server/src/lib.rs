@@ -10,3 +10,4 @@ mod bench_timers;
 pub mod cli;
 mod partner_pages;
 pub mod telemetry;
+mod websocket;

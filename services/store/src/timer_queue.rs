@@ -68,6 +68,15 @@ pub trait TimerQueue: Send + Sync + 'static {
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, StoreError>;
 
+    /// Until when `worker` holds its claim on `id`, or `None` when it no longer holds it (a
+    /// read: the fencing check before a send, which renews only when the lease runs short).
+    async fn held_until(
+        &self,
+        worker: Uuid,
+        kind: ClaimKind,
+        id: Uuid,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+
     /// Gives up `worker`'s claim and makes the timer or digest due again at `until` for any
     /// worker (quiet hours; with `failed`, a retry after a failed delivery, counted in
     /// `attempts`); false when the worker no longer held it (nothing changed).
@@ -166,6 +175,24 @@ impl TimerQueue for PgStore {
         .bind(lease_until)
         .fetch_all(self.pool())
         .await?)
+    }
+
+    async fn held_until(
+        &self,
+        worker: Uuid,
+        kind: ClaimKind,
+        id: Uuid,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT lease_until FROM {} WHERE {} = $2 AND claimed_by = $1",
+            kind.table(),
+            kind.key()
+        ))
+        .bind(worker)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .flatten())
     }
 
     async fn postpone(

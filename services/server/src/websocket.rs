@@ -1,0 +1,183 @@
+//! GraphQL over WebSocket: the `graphql-transport-ws` protocol (and the older
+//! `subscriptions-transport-ws`), with the close codes the protocol defines.
+//!
+//! async-graphql runs the protocol; this loop carries its messages between it and the socket
+//! and closes the way `graphql-transport-ws` clients expect: 4400 for a message it cannot read,
+//! 4401 for a subscription before the connection was acknowledged, 4403 for a refused
+//! `connection_init` (no token, or one that is unknown, expired or revoked), 4408 when no
+//! `connection_init` arrives in time, 4429 for a second `connection_init`. Each close reason is
+//! short: a close frame carries at most 125 bytes (RFC 6455), two of them the code.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_graphql::http::{WebSocketProtocols, WsMessage};
+use async_graphql::{Data, Executor};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures::{SinkExt, StreamExt};
+
+/// Longest close reason: 125 bytes of payload less the two of the code.
+const MAX_CLOSE_REASON: usize = 123;
+
+/// Why a `connection_init` was refused: said in the 4403 close frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitRefusal {
+    /// The payload carried no token.
+    NoToken,
+    /// The token is unknown, expired or revoked.
+    BadToken,
+    /// The token could not be checked (the database did not answer).
+    Unavailable,
+}
+
+impl InitRefusal {
+    fn reason(self) -> &'static str {
+        match self {
+            Self::NoToken => {
+                "Forbidden: send {\"Authorization\": \"Bearer hw_...\"} as the connection_init payload"
+            }
+            Self::BadToken => "Forbidden: this token is unknown, expired or revoked",
+            Self::Unavailable => "Forbidden: the token could not be checked now; try again",
+        }
+    }
+
+    fn from_reason(reason: &str) -> Option<Self> {
+        [Self::NoToken, Self::BadToken, Self::Unavailable]
+            .into_iter()
+            .find(|r| r.reason() == reason)
+    }
+}
+
+impl From<InitRefusal> for async_graphql::Error {
+    fn from(refusal: InitRefusal) -> Self {
+        async_graphql::Error::new(refusal.reason())
+    }
+}
+
+/// Serves one socket until either side closes it. `on_init` checks the `connection_init`
+/// payload and gives the connection's data (who is asking); `init_timeout` is how long the
+/// client has to send it.
+pub async fn serve<E, F, R>(
+    socket: WebSocket,
+    executor: E,
+    protocol: WebSocketProtocols,
+    init_timeout: Duration,
+    on_init: F,
+) where
+    E: Executor,
+    F: FnOnce(serde_json::Value) -> R + Send + 'static,
+    R: Future<Output = async_graphql::Result<Data>> + Send + 'static,
+{
+    let (mut sink, stream) = socket.split();
+    let input = stream
+        .take_while(|message| futures::future::ready(message.is_ok()))
+        .filter_map(|message| {
+            futures::future::ready(match message {
+                Ok(Message::Text(text)) => Some(text.as_str().as_bytes().to_vec()),
+                Ok(Message::Binary(bytes)) => Some(bytes.to_vec()),
+                _ => None,
+            })
+        });
+    let transport_ws = protocol == WebSocketProtocols::GraphQLWS;
+    let outgoing =
+        async_graphql::http::WebSocket::new(executor, input, protocol).on_connection_init(on_init);
+    futures::pin_mut!(outgoing);
+    let init_deadline = tokio::time::sleep(init_timeout);
+    futures::pin_mut!(init_deadline);
+    let mut acknowledged = false;
+    loop {
+        let next = tokio::select! {
+            next = outgoing.next() => next,
+            () = &mut init_deadline, if !acknowledged && transport_ws => {
+                let _ = sink
+                    .send(close(4408, "Connection initialisation timeout"))
+                    .await;
+                return;
+            }
+        };
+        let Some(message) = next else {
+            return;
+        };
+        let message = match message {
+            WsMessage::Text(text) => {
+                if !acknowledged && text.contains("\"connection_ack\"") {
+                    acknowledged = true;
+                }
+                Message::Text(text.into())
+            }
+            WsMessage::Close(code, reason) if transport_ws => {
+                let (code, reason) = protocol_close(code, &reason);
+                close(code, &reason)
+            }
+            WsMessage::Close(code, reason) => close(code, &reason),
+        };
+        let closing = matches!(message, Message::Close(_));
+        if sink.send(message).await.is_err() || closing {
+            return;
+        }
+    }
+}
+
+/// The `graphql-transport-ws` close code and reason for what async-graphql closes with.
+fn protocol_close(code: u16, reason: &str) -> (u16, String) {
+    match code {
+        // A refused connection_init (our own reasons), or a message that could not be read.
+        1002 => match InitRefusal::from_reason(reason) {
+            Some(refusal) => (4403, refusal.reason().to_owned()),
+            None => (4400, format!("Invalid message: {reason}")),
+        },
+        // A subscription before the connection was acknowledged.
+        1011 => (4401, "Unauthorized".to_owned()),
+        other => (other, reason.to_owned()),
+    }
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: truncate(reason, MAX_CLOSE_REASON).into(),
+    }))
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_fits_in_a_close_frame() {
+        for refusal in [
+            InitRefusal::NoToken,
+            InitRefusal::BadToken,
+            InitRefusal::Unavailable,
+        ] {
+            assert!(refusal.reason().len() <= MAX_CLOSE_REASON, "{refusal:?}");
+            assert_eq!(
+                protocol_close(1002, refusal.reason()),
+                (4403, refusal.reason().to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn long_reasons_are_cut_at_a_character_boundary() {
+        let long = "é".repeat(100);
+        let cut = truncate(&long, MAX_CLOSE_REASON);
+        assert!(cut.len() <= MAX_CLOSE_REASON);
+        assert_eq!(cut.chars().count(), 61);
+        let (code, reason) = protocol_close(1002, &long);
+        assert_eq!(code, 4400);
+        assert!(truncate(&reason, MAX_CLOSE_REASON).len() <= MAX_CLOSE_REASON);
+    }
+}
