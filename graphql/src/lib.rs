@@ -40,6 +40,10 @@ pub const MAX_PAGE_SIZE: usize = 100;
 pub const DEFAULT_PAGE_SIZE: usize = 20;
 /// Deepest selection a query may have.
 pub const MAX_DEPTH: usize = 12;
+/// Deepest selection of a query that asks only for the schema (`__schema`, `__type`): the
+/// introspection query of GraphiQL, Apollo, gql and graphql-codegen nests `ofType` nine deep
+/// (depth 14), and a little more leaves room for their next versions.
+pub const MAX_INTROSPECTION_DEPTH: usize = 20;
 /// Complexity budget of one query (each field costs 1, lists multiply by their page size).
 pub const MAX_COMPLEXITY: usize = 20_000;
 /// Longest list any input may carry (goals, dependencies, concerns, ...).
@@ -77,18 +81,74 @@ pub type HomewardSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema with its limits and the error-code extension.
 pub fn schema(services: Services) -> HomewardSchema {
+    with_limits(services, MAX_DEPTH)
+}
+
+/// The same schema for queries that ask only for the schema itself (see [`is_introspection`]):
+/// its depth limit fits the standard introspection query; the other limits are the same.
+pub fn introspection_schema(services: Services) -> HomewardSchema {
+    with_limits(services, MAX_INTROSPECTION_DEPTH)
+}
+
+fn with_limits(services: Services, depth: usize) -> HomewardSchema {
     Schema::build(
         Query::default(),
         Mutation::default(),
         Subscription::default(),
     )
     .data(services)
-    .limit_depth(MAX_DEPTH)
+    .limit_depth(depth)
     .limit_complexity(MAX_COMPLEXITY)
     .limit_recursive_depth(32)
     .limit_directives(8)
     .extension(ErrorCodes)
     .finish()
+}
+
+/// Whether the operation to run selects only introspection fields (`__schema`, `__type`,
+/// `__typename`) at its root: a client reading the schema, which may go deeper than data
+/// queries may. A query that does not parse is not (the normal schema reports the error).
+pub fn is_introspection(query: &str, operation_name: Option<&str>) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, Selection, SelectionSet};
+    if !query.contains("__schema") && !query.contains("__type") {
+        return false;
+    }
+    let Ok(document) = async_graphql::parser::parse_query(query) else {
+        return false;
+    };
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
+            Some(op) => op,
+            None => return false,
+        },
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
+            Some(op) => op,
+            None => return false,
+        },
+        (DocumentOperations::Multiple(_), None) => return false,
+    };
+    fn only_meta(
+        set: &SelectionSet,
+        fragments: &std::collections::HashMap<
+            async_graphql::Name,
+            async_graphql::Positioned<async_graphql::parser::types::FragmentDefinition>,
+        >,
+        depth: usize,
+    ) -> bool {
+        depth < 8
+            && set.items.iter().all(|item| match &item.node {
+                Selection::Field(field) => field.node.name.node.starts_with("__"),
+                Selection::InlineFragment(inline) => {
+                    only_meta(&inline.node.selection_set.node, fragments, depth + 1)
+                }
+                Selection::FragmentSpread(spread) => fragments
+                    .get(&spread.node.fragment_name.node)
+                    .is_some_and(|f| only_meta(&f.node.selection_set.node, fragments, depth + 1)),
+            })
+    }
+    operation.node.ty == async_graphql::parser::types::OperationType::Query
+        && only_meta(&operation.node.selection_set.node, &document.fragments, 0)
 }
 
 /// The schema's SDL, as committed in `graphql/schema.graphql`.

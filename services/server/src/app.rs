@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use async_graphql::http::{GraphiQLSource, WebSocketProtocols, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::http::{WebSocketProtocols, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::Data;
 use axum::body::{Body, Bytes};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use homeward_engine::authz::Viewer;
@@ -29,6 +29,7 @@ use homeward_store::{EventStore, PgStore};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
+use crate::graphiql;
 use crate::partner_pages;
 use crate::websocket::{self, InitRefusal};
 
@@ -128,6 +129,8 @@ impl Settings {
 struct AppState {
     links: LinkService,
     schema: HomewardSchema,
+    /// The same schema for queries that read only the schema (a deeper depth limit).
+    introspection: HomewardSchema,
     services: Services,
     store: PgStore,
     max_body_bytes: usize,
@@ -244,6 +247,7 @@ impl Application {
         let state = AppState {
             links,
             schema: homeward_graphql::schema(services.clone()),
+            introspection: homeward_graphql::introspection_schema(services.clone()),
             services,
             store: store.clone(),
             max_body_bytes: settings.max_body_bytes,
@@ -393,6 +397,10 @@ fn router(state: AppState) -> Router {
     Router::new()
         .merge(partner_pages)
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route(
+            &format!("{}/{{file}}", graphiql::ASSETS),
+            get(graphiql::asset),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .layer(
@@ -510,10 +518,13 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
         );
     }
     let (viewer, loaders) = homeward_graphql::request_data(&state.services, viewer);
-    let response = state
-        .schema
-        .execute(request.data(viewer).data(loaders))
-        .await;
+    let schema =
+        if homeward_graphql::is_introspection(&request.query, request.operation_name.as_deref()) {
+            &state.introspection
+        } else {
+            &state.schema
+        };
+    let response = schema.execute(request.data(viewer).data(loaders)).await;
     axum::Json(response).into_response()
 }
 
@@ -526,13 +537,7 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if !wants_upgrade {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql")
-                .finish(),
-        )
-        .into_response();
+        return graphiql::page();
     }
     let Some(protocol) = parts
         .headers

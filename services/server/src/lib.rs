@@ -8,6 +8,7 @@ mod bench_api;
 mod bench_mail;
 mod bench_timers;
 pub mod cli;
+mod graphiql;
 mod partner_pages;
 pub mod telemetry;
 mod websocket;

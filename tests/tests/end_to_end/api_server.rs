@@ -16,7 +16,43 @@ async fn health_checks_and_graphiql_answer() {
     assert_eq!(ready.text().await.unwrap(), "ready");
     let graphiql = get("/graphql").await.unwrap();
     assert_eq!(graphiql.status(), 200);
-    assert!(graphiql.text().await.unwrap().contains("graphiql"));
+    let csp = graphiql.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"));
+    let page = graphiql.text().await.unwrap();
+    assert!(page.contains("id=\"graphiql\""));
+    // Everything the page loads comes from this server: it works without internet.
+    assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("//unpkg"));
+    let assets: Vec<&str> = page
+        .split(['"', '\''])
+        .filter(|s| s.starts_with("/graphiql/"))
+        .collect();
+    assert_eq!(assets.len(), 5, "{assets:?}");
+    for path in assets {
+        let asset = get(path).await.unwrap();
+        assert_eq!(asset.status(), 200, "{path}");
+        let kind = asset.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(
+            kind.starts_with("text/javascript") || kind.starts_with("text/css"),
+            "{path}: {kind}"
+        );
+        // reqwest does not decompress here: a gzipped asset arrives as sent.
+        let bytes = asset.bytes().await.unwrap();
+        assert!(bytes.len() > 100, "{path}");
+        if path.ends_with("start.js") {
+            let script = String::from_utf8(bytes.to_vec()).unwrap();
+            assert!(
+                script.contains("Authorization"),
+                "the headers editor offers the token"
+            );
+            assert!(script.contains("shouldPersistHeaders: false"));
+        } else {
+            assert_eq!(&bytes[..2], &[0x1f, 0x8b], "{path} is gzipped");
+        }
+    }
+    assert_eq!(get("/graphiql/3.8.3/nope.js").await.unwrap().status(), 404);
     api.stop().await;
 }
 

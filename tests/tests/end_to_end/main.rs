@@ -7,6 +7,7 @@
 mod api_authorisation;
 mod api_bad_input;
 mod api_idempotency;
+mod api_introspection;
 mod api_journey;
 mod api_queries;
 mod api_reminder_settings;
