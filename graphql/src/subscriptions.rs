@@ -1,18 +1,20 @@
 //! Subscriptions: a plan's events as they happen, and changes to the viewer's own tasks.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_graphql::{Context, Subscription as GqlSubscription, ID};
 use futures::Stream;
 use homeward_engine::authz::{self, Action, Viewer};
-use homeward_store::projection::step_rows;
-use homeward_store::RecordedEvent;
-use homeward_workflows::plan::{Plan, PlanEvent};
+use homeward_store::projection::{step_rows, StepRow};
+use homeward_store::{ReadUntil, RecordedEvent};
+use homeward_workflows::plan::{Plan, PlanEvent, PlanStatus, StepStatus};
+use homeward_workflows::Aggregate;
 use tokio::sync::broadcast;
 
 use crate::inputs::uuid;
 use crate::loaders::PlanAt;
-use crate::types::{PlanHistoryEntry, Task};
+use crate::types::{PlanHistoryEntry, TaskUpdate};
 use crate::{loaders, services, viewer, ApiError, ApiResult, Code, Services};
 
 #[derive(Default, Debug)]
@@ -38,36 +40,92 @@ fn events(
     })
 }
 
-/// The viewer's tasks an event changed: the step it is about, or all of theirs in the plan
-/// when it is about the plan as a whole (arrival moves every follow-up date).
-async fn touched_tasks(
+/// The plans a `taskUpdates` subscription has seen, as of the last event it saw of each, so
+/// that each event is shown as it left the plan (not as the plan is when the update is sent).
+#[derive(Default)]
+struct Followed {
+    plans: HashMap<String, (Option<Arc<Plan>>, u64)>,
+}
+
+/// Plans a subscription keeps folded; beyond it, it forgets them all and reloads as needed.
+const FOLLOWED_PLANS: usize = 1_000;
+
+impl Followed {
+    /// The plan just before `event` and just after it.
+    async fn advance(
+        &mut self,
+        services: &Services,
+        event: &RecordedEvent,
+    ) -> ApiResult<(Option<Arc<Plan>>, Option<Arc<Plan>>)> {
+        let version = event.stream_version;
+        let before = match self.plans.remove(&event.stream_id) {
+            Some((state, seen)) if seen + 1 == version => state,
+            _ => {
+                services
+                    .handler
+                    .load::<Plan>(&event.stream_id, ReadUntil::Version(version - 1))
+                    .await?
+                    .state
+            }
+        };
+        let decoded: PlanEvent = event.decode()?;
+        let after = Plan::apply(before.as_deref().cloned(), &decoded).map(Arc::new);
+        if self.plans.len() >= FOLLOWED_PLANS {
+            self.plans.clear();
+        }
+        self.plans
+            .insert(event.stream_id.clone(), (after.clone(), version));
+        Ok((before, after))
+    }
+}
+
+/// The viewer's inbox in a plan: the open steps assigned to them that they may read, in a plan
+/// that is neither suspended nor closed (what `tasks` lists).
+fn inbox(viewer: &Viewer, plan: Option<&Plan>) -> BTreeMap<String, StepRow> {
+    let Some(plan) = plan else {
+        return BTreeMap::new();
+    };
+    if plan.suspended || plan.status == PlanStatus::Closed {
+        return BTreeMap::new();
+    }
+    plan.steps
+        .iter()
+        .zip(step_rows(plan))
+        .filter(|(step, _)| {
+            step.assignee == Some(viewer.party)
+                && !matches!(step.status, StepStatus::Done | StepStatus::Cancelled { .. })
+                && authz::authorize(viewer, Action::ReadStep(plan, step)).is_ok()
+        })
+        .map(|(step, row)| (step.key.to_string(), row))
+        .collect()
+}
+
+/// What one event changed in the viewer's inbox: each task it changed or added, as it left
+/// it, and each task it took out.
+async fn inbox_changes(
     services: &Services,
     viewer: &Viewer,
+    followed: &mut Followed,
     event: &RecordedEvent,
-) -> ApiResult<Vec<Task>> {
+) -> ApiResult<Vec<TaskUpdate>> {
     if !event.stream_id.starts_with("plan-") {
         return Ok(Vec::new());
     }
-    let decoded: PlanEvent = event.decode()?;
-    let plan = services
-        .handler
-        .load_latest::<Plan>(&event.stream_id)
-        .await?;
-    let Some(plan) = plan.state else {
-        return Ok(Vec::new());
-    };
-    let rows = step_rows(&plan);
-    Ok(plan
-        .steps
-        .iter()
-        .zip(rows)
-        .filter(|(step, _)| {
-            step.assignee == Some(viewer.party)
-                && decoded.step().is_none_or(|key| *key == step.key)
-                && authz::authorize(viewer, Action::ReadStep(&plan, step)).is_ok()
-        })
-        .map(|(_, row)| Task::new(row))
-        .collect())
+    let (before, after) = followed.advance(services, event).await?;
+    let before = inbox(viewer, before.as_deref());
+    let mut after = inbox(viewer, after.as_deref());
+    let mut updates = Vec::new();
+    for (key, row) in &before {
+        if !after.contains_key(key) {
+            updates.push(TaskUpdate::removed(row, event.stream_version));
+        }
+    }
+    for (key, row) in std::mem::take(&mut after) {
+        if before.get(&key) != Some(&row) {
+            updates.push(TaskUpdate::changed(row, event.stream_version));
+        }
+    }
+    Ok(updates)
 }
 
 #[GqlSubscription]
@@ -99,28 +157,36 @@ impl Subscription {
         }))
     }
 
-    /// Your tasks as they change: assigned to you, rescheduled, started, completed, ...
+    /// Your inbox as it changes, one update per task an event changed: `CHANGED` with the
+    /// task as that event left it (assigned to you, rescheduled, started, ...), `REMOVED` when
+    /// it left your inbox (done, cancelled, reassigned to someone else, its plan suspended or
+    /// closed, or no longer shared with you).
     async fn task_updates(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<impl Stream<Item = ApiResult<Task>>> {
+    ) -> async_graphql::Result<impl Stream<Item = ApiResult<TaskUpdate>>> {
         let viewer = viewer(ctx)?.clone();
         authz::task_scope(&viewer, viewer.party).map_err(ApiError::from)?;
         let services = services(ctx).clone();
         let rx = services.events.subscribe();
-        let tasks = futures::StreamExt::then(events(rx), move |e| {
+        let followed = Arc::new(tokio::sync::Mutex::new(Followed::default()));
+        let updates = futures::StreamExt::then(events(rx), move |e| {
             let services = services.clone();
             let viewer = viewer.clone();
+            let followed = followed.clone();
             async move {
                 match e {
-                    Ok(e) => touched_tasks(&services, &viewer, &e).await,
+                    Ok(e) => {
+                        let mut followed = followed.lock().await;
+                        inbox_changes(&services, &viewer, &mut followed, &e).await
+                    }
                     Err(e) => Err(e),
                 }
             }
         });
-        Ok(futures::StreamExt::flat_map(tasks, |r| {
+        Ok(futures::StreamExt::flat_map(updates, |r| {
             futures::stream::iter(match r {
-                Ok(tasks) => tasks.into_iter().map(Ok).collect::<Vec<_>>(),
+                Ok(updates) => updates.into_iter().map(Ok).collect::<Vec<_>>(),
                 Err(e) => vec![Err(e)],
             })
         }))

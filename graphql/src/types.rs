@@ -668,6 +668,50 @@ impl Task {
     }
 }
 
+/// How a task changed in your inbox.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskChange {
+    /// New in your inbox, or changed: `task` is as the event left it.
+    Changed,
+    /// It left your inbox: done, cancelled, reassigned to someone else, its plan suspended or
+    /// closed, or no longer shared with you.
+    Removed,
+}
+
+/// One task's change, as one event made it.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct TaskUpdate {
+    pub change: TaskChange,
+    pub plan_id: ID,
+    pub key: String,
+    /// The plan's version after the event.
+    pub version: u64,
+    /// The task as the event left it; null when it was removed.
+    pub task: Option<Task>,
+}
+
+impl TaskUpdate {
+    pub fn changed(row: StepRow, version: u64) -> Self {
+        Self {
+            change: TaskChange::Changed,
+            plan_id: ID(row.plan_id.to_string()),
+            key: row.step_key.clone(),
+            version,
+            task: Some(Task::new(row)),
+        }
+    }
+
+    pub fn removed(row: &StepRow, version: u64) -> Self {
+        Self {
+            change: TaskChange::Removed,
+            plan_id: ID(row.plan_id.to_string()),
+            key: row.step_key.clone(),
+            version,
+            task: None,
+        }
+    }
+}
+
 #[ComplexObject]
 impl Task {
     async fn kind(&self) -> ApiResult<StepKind> {

@@ -64,7 +64,7 @@ async fn a_partner_hears_of_the_task_assigned_to_her_as_it_happens() {
     let mut updates = api
         .subscribe(
             &partner.token,
-            "subscription { taskUpdates { planId key status title } }",
+            "subscription { taskUpdates { change planId key task { status title } } }",
             json!({}),
         )
         .await;
@@ -88,9 +88,10 @@ async fn a_partner_hears_of_the_task_assigned_to_her_as_it_happens() {
     )
     .await;
     let update = updates.next().await;
+    assert_eq!(update["taskUpdates"]["change"], "CHANGED");
     assert_eq!(update["taskUpdates"]["planId"], plan);
     assert_eq!(update["taskUpdates"]["key"], "origin_contact");
-    assert_eq!(update["taskUpdates"]["status"], "READY");
+    assert_eq!(update["taskUpdates"]["task"]["status"], "READY");
 
     // Someone else's plan events are not hers: an admin's subscription to a plan is refused.
     let mut refused = api

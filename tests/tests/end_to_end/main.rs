@@ -13,6 +13,7 @@ mod api_queries;
 mod api_reminder_settings;
 mod api_reminders;
 mod api_server;
+mod api_task_updates;
 mod api_websocket;
 mod concurrency;
 mod digests;
