@@ -62,11 +62,12 @@ pub struct PlanQuery;
 
 #[Object]
 impl PlanQuery {
-    /// One plan, as far as you may see it.
-    async fn plan(&self, ctx: &Context<'_>, id: ID) -> ApiResult<PlanObject> {
-        Ok(PlanObject(
+    /// One plan, as far as you may see it. Null with an error (`NOT_FOUND`, `FORBIDDEN`) when
+    /// there is none you may see, which leaves the rest of the query's answer standing.
+    async fn plan(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<PlanObject>> {
+        Ok(Some(PlanObject(
             readable_plan(ctx, &id, |p| Action::ReadPlan(p)).await?,
-        ))
+        )))
     }
 
     /// The plans you may see, newest first.
@@ -132,7 +133,8 @@ impl PlanQuery {
         }))
     }
 
-    /// The events of a plan, oldest first, with who did what and when (case file).
+    /// The events of a plan, oldest first, with who did what and when (case file). Null with an
+    /// error when there is no plan you may see.
     #[graphql(complexity = "crate::inputs::page_complexity(first, child_complexity)")]
     async fn plan_history(
         &self,
@@ -140,7 +142,7 @@ impl PlanQuery {
         id: ID,
         first: Option<i32>,
         after: Option<String>,
-    ) -> ApiResult<Connection<String, PlanHistoryEntry>> {
+    ) -> ApiResult<Option<Connection<String, PlanHistoryEntry>>> {
         let plan = readable_plan(ctx, &id, |p| Action::ReadCaseFile(p)).await?;
         let page = inputs::page(first, after.as_deref())?;
         let events = services(ctx)
@@ -153,27 +155,22 @@ impl PlanQuery {
             .iter()
             .map(PlanHistoryEntry::from_recorded)
             .collect::<ApiResult<Vec<_>>>()?;
-        Ok(inputs::connection(page, entries, has_next, Some))
+        Ok(Some(inputs::connection(page, entries, has_next, Some)))
     }
 
-    /// The plan as it stood at a past instant (case file).
+    /// The plan as it stood at a past instant (case file); null if it was not opened yet then.
     async fn plan_as_of(
         &self,
         ctx: &Context<'_>,
         id: ID,
         at: DateTime<Utc>,
-    ) -> ApiResult<PlanObject> {
+    ) -> ApiResult<Option<PlanObject>> {
         let plan = readable_plan(ctx, &id, |p| Action::ReadCaseFile(p)).await?;
         let then = services(ctx)
             .handler
             .load::<Plan>(&plan.id.stream_id(), ReadUntil::Time(at))
             .await?;
-        then.state.map(PlanObject).ok_or_else(|| {
-            ApiError::new(
-                crate::Code::NotFound,
-                format!("plan {} was not opened yet at {at}", plan.id),
-            )
-        })
+        Ok(then.state.map(PlanObject))
     }
 
     /// The templates plans can be opened from.

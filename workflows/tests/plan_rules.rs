@@ -677,7 +677,7 @@ fn a_step_in_progress_cannot_be_removed() {
     })
     .then_error(PlanError::CannotRemove {
         step: key("legal_clearance"),
-        status: "in_progress",
+        status: "IN_PROGRESS",
     });
 }
 
@@ -714,7 +714,7 @@ fn a_finished_step_cannot_be_reassigned() {
     })
     .then_error(PlanError::InvalidStepTransition {
         step: key("origin_contact"),
-        status: "done",
+        status: "DONE",
         action: "change",
     });
 }
@@ -899,7 +899,7 @@ fn the_dependencies_of_a_started_step_cannot_be_changed() {
     })
     .then_error(PlanError::InvalidStepTransition {
         step: key("legal_clearance"),
-        status: "in_progress",
+        status: "IN_PROGRESS",
         action: "change the dependencies of",
     });
 }
@@ -1132,7 +1132,7 @@ fn a_started_step_cannot_be_started_again() {
         .when(start("passport"))
         .then_error(PlanError::InvalidStepTransition {
             step: key("passport"),
-            status: "in_progress",
+            status: "IN_PROGRESS",
             action: "start",
         });
 }
@@ -1343,14 +1343,14 @@ fn a_blocked_step_cannot_be_started_or_completed() {
         .when(start("medical_check"))
         .then_error(PlanError::InvalidStepTransition {
             step: key("medical_check"),
-            status: "blocked",
+            status: "BLOCKED",
             action: "start",
         });
     given(story.events())
         .when(complete("medical_check"))
         .then_error(PlanError::InvalidStepTransition {
             step: key("medical_check"),
-            status: "blocked",
+            status: "BLOCKED",
             action: "complete",
         });
 }
@@ -1363,7 +1363,7 @@ fn a_step_that_is_not_blocked_cannot_be_unblocked() {
         })
         .then_error(PlanError::InvalidStepTransition {
             step: key("passport"),
-            status: "ready",
+            status: "READY",
             action: "unblock",
         });
 }
@@ -1377,7 +1377,7 @@ fn a_done_step_cannot_be_blocked() {
         })
         .then_error(PlanError::InvalidStepTransition {
             step: key("medical_check"),
-            status: "done",
+            status: "DONE",
             action: "block",
         });
 }
@@ -1416,7 +1416,7 @@ fn travel_cannot_be_completed_before_arrival() {
     .when(complete("travel"))
     .then_error(PlanError::WrongPlanStatus {
         actual: PlanStatus::Travelling,
-        expected: "returned: confirm the arrival to complete travel",
+        expected: "RETURNED: confirm the arrival to complete travel",
     });
 }
 
@@ -1429,7 +1429,7 @@ fn a_done_step_cannot_be_cancelled() {
         })
         .then_error(PlanError::InvalidStepTransition {
             step: key("medical_check"),
-            status: "done",
+            status: "DONE",
             action: "change",
         });
 }
@@ -1493,15 +1493,82 @@ fn the_travel_document_status_cannot_move_backwards() {
             current: DocumentStatus::Issued,
             requested: DocumentStatus::SubmittedToAuthority,
         });
+    // The status it already has: said as such.
     given(story.events())
         .when(C::UpdateDocumentStatus {
             step: key("passport"),
             status: DocumentStatus::Issued,
         })
-        .then_error(PlanError::DocumentStatusBackwards {
+        .then_error(PlanError::DocumentStatusUnchanged {
             current: DocumentStatus::Issued,
-            requested: DocumentStatus::Issued,
         });
+}
+
+#[test]
+fn a_new_passport_step_is_requested_already_and_the_refusal_says_what_comes_next() {
+    let story = Story::opened();
+    assert_eq!(
+        story
+            .plan()
+            .step(&key("passport"))
+            .expect("a passport step")
+            .document_status,
+        Some(DocumentStatus::Requested)
+    );
+    given(story.events())
+        .when(C::UpdateDocumentStatus {
+            step: key("passport"),
+            status: DocumentStatus::Requested,
+        })
+        .then_error(PlanError::DocumentStatusUnchanged {
+            current: DocumentStatus::Requested,
+        });
+    assert_eq!(
+        PlanError::DocumentStatusUnchanged {
+            current: DocumentStatus::Requested
+        }
+        .to_string(),
+        "the document is already REQUESTED; set SUBMITTED_TO_AUTHORITY once it is submitted"
+    );
+}
+
+#[test]
+fn refusals_name_statuses_as_the_api_spells_them() {
+    let messages = [
+        PlanError::WrongPlanStatus {
+            actual: PlanStatus::Active,
+            expected: "TRAVELLING",
+        }
+        .to_string(),
+        PlanError::DocumentStatusBackwards {
+            current: DocumentStatus::Issued,
+            requested: DocumentStatus::SubmittedToAuthority,
+        }
+        .to_string(),
+        PlanError::NotADocumentStep {
+            step: key("medical_check"),
+            kind: homeward_workflows::plan::StepKind::Medical,
+        }
+        .to_string(),
+    ];
+    assert_eq!(
+        messages[0],
+        "the plan is ACTIVE; this needs it to be TRAVELLING"
+    );
+    assert!(
+        messages[1].starts_with("the document is ISSUED already"),
+        "{}",
+        messages[1]
+    );
+    assert!(messages[1].ends_with("cannot go back to SUBMITTED_TO_AUTHORITY"));
+    assert!(messages[2].contains("is a MEDICAL step"), "{}", messages[2]);
+    for m in &messages {
+        // No Rust spelling of an enum value (`Active`, `TravelDocument`).
+        assert!(
+            !m.contains("Active") && !m.contains("Issued") && !m.contains("Medical"),
+            "{m}"
+        );
+    }
 }
 
 #[test]
@@ -1699,7 +1766,7 @@ fn consent_already_given_cannot_be_recorded_again() {
         .when(C::RecordConsent {
             purpose: ConsentPurpose::Return,
         })
-        .then_error(PlanError::ConsentAlreadyGiven("voluntary return"));
+        .then_error(PlanError::ConsentAlreadyGiven("RETURN"));
 }
 
 #[test]
@@ -1708,7 +1775,7 @@ fn consent_that_was_never_given_cannot_be_withdrawn() {
         .when(C::WithdrawConsent {
             purpose: ConsentPurpose::FamilyContact,
         })
-        .then_error(PlanError::ConsentNotGiven("family contact"));
+        .then_error(PlanError::ConsentNotGiven("FAMILY_CONTACT"));
 }
 
 #[test]
@@ -1730,7 +1797,7 @@ fn data_sharing_consent_is_recorded_for_each_partner_separately() {
             purpose: ConsentPurpose::DataSharing { partner: PARTNER },
         })
         .then_error(PlanError::ConsentAlreadyGiven(
-            "data sharing with this partner",
+            "DATA_SHARING with this partner",
         ));
 }
 
@@ -1888,7 +1955,7 @@ fn departure_cannot_be_confirmed_twice() {
         })
         .then_error(PlanError::WrongPlanStatus {
             actual: PlanStatus::Travelling,
-            expected: "active",
+            expected: "ACTIVE",
         });
 }
 
@@ -1981,7 +2048,7 @@ fn arrival_needs_a_confirmed_departure() {
         .when(C::ConfirmArrival { arrived_at: now() })
         .then_error(PlanError::WrongPlanStatus {
             actual: PlanStatus::Active,
-            expected: "travelling",
+            expected: "TRAVELLING",
         });
 }
 
@@ -2097,7 +2164,7 @@ fn a_follow_up_visit_dated_before_arrival_is_refused() {
     let arrived_on = story.plan().arrived_at.expect("arrived").date_naive();
     given(story.events())
         .when(follow_up("follow_up_1", arrived_on - days(1), vec![]))
-        .then_error(PlanError::FollowUpDateOutOfRange {
+        .then_error(PlanError::FollowUpBeforeArrivalDate {
             visited_on: arrived_on - days(1),
             arrived_on,
         });
@@ -2106,13 +2173,13 @@ fn a_follow_up_visit_dated_before_arrival_is_refused() {
 #[test]
 fn a_follow_up_visit_dated_in_the_future_is_refused() {
     let story = Story::opened().returned();
-    let arrived_on = story.plan().arrived_at.expect("arrived").date_naive();
-    let tomorrow = now().date_naive() + days(1);
+    // Two days ahead is the future everywhere on Earth.
+    let later = now().date_naive() + days(2);
     given(story.events())
-        .when(follow_up("follow_up_1", tomorrow, vec![]))
-        .then_error(PlanError::FollowUpDateOutOfRange {
-            visited_on: tomorrow,
-            arrived_on,
+        .when(follow_up("follow_up_1", later, vec![]))
+        .then_error(PlanError::FollowUpInTheFuture {
+            visited_on: later,
+            today: date(2026, 3, 2),
         });
 }
 
@@ -2126,21 +2193,20 @@ fn a_follow_up_visit_dated_today_where_the_day_has_already_begun_is_accepted() {
         .at(evening)
         .when(follow_up("follow_up_1", today_in_kiribati, vec![]))
         .then_accepted();
-    let arrived_on = story.plan().arrived_at.expect("arrived").date_naive();
     given(story.events())
         .at(evening)
         .when(follow_up("follow_up_1", date(2026, 3, 4), vec![]))
-        .then_error(PlanError::FollowUpDateOutOfRange {
+        .then_error(PlanError::FollowUpInTheFuture {
             visited_on: date(2026, 3, 4),
-            arrived_on,
+            today: today_in_kiribati,
         });
     // Just before 10:00 UTC it is not yet 3 March in UTC+14.
     given(story.events())
         .at(utc(2026, 3, 2, 9, 59))
         .when(follow_up("follow_up_1", today_in_kiribati, vec![]))
-        .then_error(PlanError::FollowUpDateOutOfRange {
+        .then_error(PlanError::FollowUpInTheFuture {
             visited_on: today_in_kiribati,
-            arrived_on,
+            today: date(2026, 3, 2),
         });
 }
 
@@ -2626,7 +2692,7 @@ fn an_acknowledged_task_cannot_be_acknowledged_twice_and_a_new_assignee_starts_u
         })
         .then_error(PlanError::InvalidStepTransition {
             step: key("origin_contact"),
-            status: "done",
+            status: "DONE",
             action: "acknowledge",
         });
 }

@@ -92,7 +92,9 @@ pub enum ReadUntil {
     End,
     /// Up to and including this version.
     Version(u64),
-    /// Events recorded at or before this instant: the stream as it stood then.
+    /// The stream as it stood at this instant: its events up to the first that occurred after
+    /// it (by `occurred_at`, the time the command was decided, which history shows; a prefix,
+    /// so that a replica's clock a little behind another's cannot leave a hole).
     Time(DateTime<Utc>),
 }
 

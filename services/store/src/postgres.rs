@@ -194,8 +194,10 @@ impl EventStore for PgStore {
                 sqlx::query(concat!(
                     "SELECT ",
                     event_columns!(),
-                    " FROM events WHERE stream_id = $1 \
-                     AND recorded_at <= $2 ORDER BY stream_version"
+                    " FROM events WHERE stream_id = $1 AND stream_version < coalesce( \
+                       (SELECT min(stream_version) FROM events \
+                        WHERE stream_id = $1 AND occurred_at > $2), 9223372036854775807) \
+                     ORDER BY stream_version"
                 ))
                 .bind(stream_id)
                 .bind(t)

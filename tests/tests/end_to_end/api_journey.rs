@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::Duration;
+use homeward_engine::Clock;
 use homeward_tests::api::{error_code, TestApi};
 use homeward_tests::start_time;
 use serde_json::{json, Value};
@@ -132,9 +133,8 @@ async fn a_survivors_return_from_opening_to_closing() {
         let after = mutate(&api, &liaison.token, &format!("mutation($id: ID!) {{ updateDocumentStatus(planId: $id, step: \"passport\", status: {status}) {{ {PLAN_FIELDS} }} }}"), v.clone()).await;
         assert_eq!(step(&after["plan"], "passport")["documentStatus"], status);
         if status == "ISSUED" {
-            // planAsOf goes by the time events were recorded (the database clock).
-            passport_issued_at = Some(chrono::Utc::now());
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            // planAsOf goes by the time the commands were decided (the server's clock).
+            passport_issued_at = Some(api.clock.now() + Duration::hours(1));
         }
     }
     mutate(

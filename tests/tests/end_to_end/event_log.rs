@@ -138,25 +138,43 @@ async fn a_stream_can_be_read_as_it_stood_at_a_version_or_a_time() {
         .append(raw_append("test-3", ExpectedVersion::NoStream, 2))
         .await
         .unwrap();
-    let between = chrono::Utc::now();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    db.store
-        .append(raw_append("test-3", ExpectedVersion::Exact(2), 2))
-        .await
-        .unwrap();
+    // Two more events a day later (the time their command was decided).
+    let mut later = raw_append("test-3", ExpectedVersion::Exact(2), 2);
+    later.occurred_at = start_time() + chrono::Duration::days(1);
+    db.store.append(later).await.unwrap();
     let upto = db
         .store
         .read_stream("test-3", ReadUntil::Version(3))
         .await
         .unwrap();
     assert_eq!(upto.len(), 3);
+    let between = start_time() + chrono::Duration::hours(12);
     let then = db
         .store
         .read_stream("test-3", ReadUntil::Time(between))
         .await
         .unwrap();
     assert_eq!(then.len(), 2);
-    assert!(then.iter().all(|e| e.recorded_at <= between));
+    assert!(then.iter().all(|e| e.occurred_at <= between));
+    // Before the first event: nothing; after the last: everything.
+    let before = db
+        .store
+        .read_stream(
+            "test-3",
+            ReadUntil::Time(start_time() - chrono::Duration::seconds(1)),
+        )
+        .await
+        .unwrap();
+    assert!(before.is_empty());
+    let all = db
+        .store
+        .read_stream(
+            "test-3",
+            ReadUntil::Time(start_time() + chrono::Duration::days(2)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 4);
 }
 
 #[tokio::test]

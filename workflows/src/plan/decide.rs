@@ -79,7 +79,7 @@ pub(crate) fn decide(
             if !matches!(s.status, StepStatus::Pending | StepStatus::Ready) {
                 return Err(PlanError::CannotRemove {
                     step: step.clone(),
-                    status: s.status.as_str(),
+                    status: s.status.api_name(),
                 });
             }
             if let Some(d) = plan.steps.iter().find(|d| d.depends_on.contains(step)) {
@@ -225,7 +225,7 @@ pub(crate) fn decide(
                 StepKind::Travel if plan.arrived_at.is_none() => {
                     return Err(PlanError::WrongPlanStatus {
                         actual: plan.status,
-                        expected: "returned: confirm the arrival to complete travel",
+                        expected: "RETURNED: confirm the arrival to complete travel",
                     })
                 }
                 // Completing a step that was never started starts it implicitly: the same
@@ -256,7 +256,12 @@ pub(crate) fn decide(
                 });
             }
             if let Some(current) = s.document_status {
-                if *status <= current {
+                // A new travel document step is already REQUESTED: a liaison's natural first
+                // call. Said as such, with what comes next.
+                if *status == current {
+                    return Err(PlanError::DocumentStatusUnchanged { current });
+                }
+                if *status < current {
                     return Err(PlanError::DocumentStatusBackwards {
                         current,
                         requested: *status,
@@ -305,7 +310,7 @@ pub(crate) fn decide(
             departed_at,
             override_reason,
         } => {
-            require_status(plan, PlanStatus::Active, "active")?;
+            require_status(plan, PlanStatus::Active)?;
             not_in_future("the departure time", *departed_at, ctx.now)?;
             if *departed_at < plan.opened_at {
                 return Err(PlanError::DepartureBeforeOpened {
@@ -327,7 +332,7 @@ pub(crate) fn decide(
             }]
         }
         C::ConfirmArrival { arrived_at } => {
-            require_status(plan, PlanStatus::Travelling, "travelling")?;
+            require_status(plan, PlanStatus::Travelling)?;
             not_in_future("the arrival time", *arrived_at, ctx.now)?;
             if let Some(departed_at) = plan.departed_at {
                 if *arrived_at < departed_at {
@@ -369,11 +374,17 @@ pub(crate) fn decide(
             let arrived_on = arrived_at.date_naive();
             // A visit dated today where it took place is not in the future: the latest "today"
             // on Earth is the UTC date in UTC+14 (Line Islands).
-            if *visited_on < arrived_on || *visited_on > (ctx.now + LATEST_UTC_OFFSET).date_naive()
-            {
-                return Err(PlanError::FollowUpDateOutOfRange {
+            if *visited_on < arrived_on {
+                return Err(PlanError::FollowUpBeforeArrivalDate {
                     visited_on: *visited_on,
                     arrived_on,
+                });
+            }
+            let today = (ctx.now + LATEST_UTC_OFFSET).date_naive();
+            if *visited_on > today {
+                return Err(PlanError::FollowUpInTheFuture {
+                    visited_on: *visited_on,
+                    today,
                 });
             }
             let mut concerns = concerns.clone();
@@ -627,14 +638,14 @@ fn require_active(plan: &Plan) -> Result<(), PlanError> {
     Ok(())
 }
 
-fn require_status(plan: &Plan, status: PlanStatus, name: &'static str) -> Result<(), PlanError> {
+fn require_status(plan: &Plan, status: PlanStatus) -> Result<(), PlanError> {
     if plan.status == PlanStatus::Draft {
         return Err(PlanError::ConsentRequired);
     }
     if plan.status != status {
         return Err(PlanError::WrongPlanStatus {
             actual: plan.status,
-            expected: name,
+            expected: status.api_name(),
         });
     }
     Ok(())
@@ -668,7 +679,7 @@ fn open_step<'a>(plan: &'a Plan, key: &StepKey) -> Result<&'a Step, PlanError> {
 fn invalid(step: &Step, action: &'static str) -> PlanError {
     PlanError::InvalidStepTransition {
         step: step.key.clone(),
-        status: step.status.as_str(),
+        status: step.status.api_name(),
         action,
     }
 }
@@ -701,8 +712,8 @@ fn dedup(keys: &[StepKey]) -> Vec<StepKey> {
 
 fn purpose_name(purpose: &ConsentPurpose) -> &'static str {
     match purpose {
-        ConsentPurpose::Return => "voluntary return",
-        ConsentPurpose::DataSharing { .. } => "data sharing with this partner",
-        ConsentPurpose::FamilyContact => "family contact",
+        ConsentPurpose::Return => "RETURN",
+        ConsentPurpose::DataSharing { .. } => "DATA_SHARING with this partner",
+        ConsentPurpose::FamilyContact => "FAMILY_CONTACT",
     }
 }

@@ -24,7 +24,7 @@ pub enum PlanError {
         "the survivor's consent to family contact must be recorded before family mediation starts"
     )]
     FamilyContactConsentRequired,
-    #[error("the plan is {actual:?}; this needs it to be {expected}")]
+    #[error("the plan is {}; this needs it to be {expected}", actual.api_name())]
     WrongPlanStatus {
         actual: PlanStatus,
         expected: &'static str,
@@ -56,14 +56,21 @@ pub enum PlanError {
     #[error("travel cannot start before {missing}; give an override reason to proceed anyway")]
     TravelNotReady { missing: &'static str },
     #[error(
-        "step '{step}' is a {kind:?} step; document status applies to travel document steps only"
+        "step '{step}' is a {} step; document status applies to TRAVEL_DOCUMENT steps only",
+        kind.api_name()
     )]
     NotADocumentStep { step: StepKey, kind: StepKind },
-    #[error("document status can only move forward: it is {current:?}, not before {requested:?}")]
+    #[error(
+        "the document is {} already; its status only moves forward (REQUESTED, SUBMITTED_TO_AUTHORITY, ISSUED, DELIVERED), so it cannot go back to {}",
+        current.api_name(),
+        requested.api_name()
+    )]
     DocumentStatusBackwards {
         current: DocumentStatus,
         requested: DocumentStatus,
     },
+    #[error("the document is already {}; {}", current.api_name(), current.next_step())]
+    DocumentStatusUnchanged { current: DocumentStatus },
     #[error(
         "step '{0}' is a follow-up: record the follow-up visit (with wellbeing) to complete it"
     )]
@@ -72,10 +79,15 @@ pub enum PlanError {
     NotAFollowUp(StepKey),
     #[error("a follow-up cannot be recorded before the survivor's arrival is confirmed")]
     FollowUpBeforeArrival,
-    #[error("the follow-up visit date {visited_on} lies before the arrival on {arrived_on} or in the future")]
-    FollowUpDateOutOfRange {
+    #[error("the follow-up visit date {visited_on} lies before the arrival on {arrived_on}: give the day of the visit, on or after the arrival")]
+    FollowUpBeforeArrivalDate {
         visited_on: chrono::NaiveDate,
         arrived_on: chrono::NaiveDate,
+    },
+    #[error("the follow-up visit date {visited_on} lies in the future (today is {today}): record a visit once it has taken place")]
+    FollowUpInTheFuture {
+        visited_on: chrono::NaiveDate,
+        today: chrono::NaiveDate,
     },
     #[error("the due date {due_at} lies before the plan was opened ({opened_at})")]
     DueBeforeOpened {
@@ -111,9 +123,9 @@ pub enum PlanError {
         len: usize,
         max: usize,
     },
-    #[error("consent for {0} is not currently given, so it cannot be withdrawn")]
+    #[error("consent {0} is not currently given, so it cannot be withdrawn")]
     ConsentNotGiven(&'static str),
-    #[error("the plan already records consent for {0}")]
+    #[error("the plan already records consent {0}")]
     ConsentAlreadyGiven(&'static str),
     #[error("this reminder was already recorded (as sent or failed)")]
     ReminderAlreadyRecorded,

@@ -29,6 +29,18 @@ impl PlanStatus {
             Self::Closed => "closed",
         }
     }
+
+    /// As the API spells it (`TRAVELLING`): what messages to its users say.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Self::Draft => "DRAFT",
+            Self::Active => "ACTIVE",
+            Self::Travelling => "TRAVELLING",
+            Self::Returned => "RETURNED",
+            Self::Monitoring => "MONITORING",
+            Self::Closed => "CLOSED",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -106,6 +118,21 @@ impl StepKind {
             Self::Legal => "legal",
             Self::ReintegrationSupport => "reintegration_support",
             Self::Custom => "custom",
+        }
+    }
+
+    /// As the API spells it (`TRAVEL_DOCUMENT`).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Self::TravelDocument => "TRAVEL_DOCUMENT",
+            Self::Travel => "TRAVEL",
+            Self::FamilyMediation => "FAMILY_MEDIATION",
+            Self::OriginContact => "ORIGIN_CONTACT",
+            Self::FollowUp => "FOLLOW_UP",
+            Self::Medical => "MEDICAL",
+            Self::Legal => "LEGAL",
+            Self::ReintegrationSupport => "REINTEGRATION_SUPPORT",
+            Self::Custom => "CUSTOM",
         }
     }
 }
@@ -189,6 +216,28 @@ pub enum DocumentStatus {
     Delivered,
 }
 
+impl DocumentStatus {
+    /// As the API spells it (`SUBMITTED_TO_AUTHORITY`).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Self::Requested => "REQUESTED",
+            Self::SubmittedToAuthority => "SUBMITTED_TO_AUTHORITY",
+            Self::Issued => "ISSUED",
+            Self::Delivered => "DELIVERED",
+        }
+    }
+
+    /// What to set next, in words for a message.
+    pub fn next_step(self) -> &'static str {
+        match self {
+            Self::Requested => "set SUBMITTED_TO_AUTHORITY once it is submitted",
+            Self::SubmittedToAuthority => "set ISSUED once it is issued",
+            Self::Issued => "set DELIVERED once the survivor has it",
+            Self::Delivered => "nothing more to record",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum StepStatus {
@@ -216,6 +265,18 @@ impl StepStatus {
             Self::Done => "done",
             Self::Blocked { .. } => "blocked",
             Self::Cancelled { .. } => "cancelled",
+        }
+    }
+
+    /// As the API spells it (`IN_PROGRESS`).
+    pub fn api_name(&self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Ready => "READY",
+            Self::InProgress => "IN_PROGRESS",
+            Self::Done => "DONE",
+            Self::Blocked { .. } => "BLOCKED",
+            Self::Cancelled { .. } => "CANCELLED",
         }
     }
 
