@@ -20,6 +20,7 @@ mod digests;
 mod event_log;
 mod mail;
 mod partner_links;
+mod readme;
 mod rules;
 mod scheduler;
 mod timer_queue;
