@@ -6,7 +6,11 @@
 //!   through the real server over HTTP, on disjoint halves of the plans: every ready step of
 //!   each half is completed once, and the time that takes gives the rate;
 //! - the `tasks` inbox through the server, then a bare axum handler that runs the same SQL (the
-//!   token lookup and the inbox query) and returns the same JSON.
+//!   token lookup and the inbox query) and returns the same JSON;
+//! - `prioritiseStep` through the server without and with an `idempotencyKey` on every call,
+//!   three rounds alternated;
+//! - the hot-plan case: 16 clients sending `prioritiseStep` to 8 plans without
+//!   `expectedVersion` (every call must succeed).
 //!
 //! Throughput and p50/p99 latency are printed as a Markdown table for BENCHMARKS.md.
 
@@ -45,6 +49,8 @@ const INBOX_QUERY: &str =
     "{ tasks(first: 20) { edges { node { planId key title kind status dueAt priority } } } }";
 
 struct Client {
+    /// Its place among the clients.
+    index: usize,
     party: PartyId,
     token: String,
     /// Plans for the store-level measurement, then for the API measurement.
@@ -169,6 +175,72 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
         Some((&bare, "≥ 0.3")),
     );
     println!();
+
+    // Idempotency keys: the same mutation without and with a fresh key on every call.
+    let prioritise = |keyed: bool| {
+        let http = &http;
+        let api_url = &api_url;
+        measure(&clients, duration / 2, u64::MAX, move |c, n| {
+            let plan = c.api_plans[n as usize % c.api_plans.len()];
+            // A different priority on each pass over the client's plans.
+            let pass = n as usize / c.api_plans.len();
+            let priority = if pass.is_multiple_of(2) {
+                "HIGH"
+            } else {
+                "LOW"
+            };
+            let key = keyed.then(|| uuid::Uuid::new_v4().to_string());
+            let request = http.post(api_url).bearer_auth(&c.token).json(&json!({
+                "query": "mutation($p: ID!, $pr: Priority!, $k: String) { prioritiseStep(planId: $p, step: \"travel\", priority: $pr, idempotencyKey: $k) { version } }",
+                "variables": { "p": plan.to_string(), "pr": priority, "k": key },
+            }));
+            async move { expect_data(request.send().await?.json().await?) }
+        })
+    };
+    println!("| round | prioritiseStep without keys/s | p99 | with a key on every call/s | p99 | ratio (≥ 0.9) |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let mut ratios = Vec::new();
+    for round in 1..=3 {
+        let plain = prioritise(false).await?;
+        let keyed = prioritise(true).await?;
+        ratios.push(keyed.rate / plain.rate);
+        println!(
+            "| {round} | {:.0} | {:.1} ms | {:.0} | {:.1} ms | {:.2} |",
+            plain.rate,
+            plain.p99.as_secs_f64() * 1e3,
+            keyed.rate,
+            keyed.p99.as_secs_f64() * 1e3,
+            keyed.rate / plain.rate
+        );
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "\nWith keys / without, median of three rounds: {:.2} (target ≥ 0.9)\n",
+        crate::bench::median_of_sorted(&ratios)
+    );
+
+    // The hot-plan case: 16 clients, 8 plans, no expectedVersion; every call must succeed.
+    const HOT_CLIENTS: usize = 16;
+    const HOT_PLANS: usize = 8;
+    let hot: Vec<PlanId> = clients[0].api_plans[..HOT_PLANS].to_vec();
+    let hot = &hot;
+    let hot_run = measure(&clients[..HOT_CLIENTS], duration, u64::MAX, |c, n| {
+        let plan = hot[(c.index + n as usize) % HOT_PLANS];
+        let priority = if n.is_multiple_of(2) { "URGENT" } else { "NORMAL" };
+        let request = http.post(&api_url).bearer_auth(&c.token).json(&json!({
+            "query": "mutation($p: ID!, $pr: Priority!) { prioritiseStep(planId: $p, step: \"travel\", priority: $pr) { version } }",
+            "variables": { "p": plan.to_string(), "pr": priority },
+        }));
+        async move { expect_data(request.send().await?.json().await?) }
+    })
+    .await?;
+    println!(
+        "Hot plans ({HOT_CLIENTS} clients, {HOT_PLANS} plans, no expectedVersion, {seconds}s): \
+         {:.0} commands/s, p50 {:.1} ms, p99 {:.1} ms, no error\n",
+        hot_run.rate,
+        hot_run.p50.as_secs_f64() * 1e3,
+        hot_run.p99.as_secs_f64() * 1e3
+    );
 
     let _ = stop.send(());
     server.await??;
@@ -305,6 +377,7 @@ async fn load(
         )
         .await?;
         clients.push(Client {
+            index: c,
             party,
             token: token.secret,
             store_plans: Vec::new(),
