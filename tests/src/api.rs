@@ -154,6 +154,26 @@ impl TestApi {
         body["data"].clone()
     }
 
+    /// Registers a survivor and opens a plan for them from the standard template, as the social
+    /// worker whose token this is; returns the plan's id.
+    pub async fn open_plan(&self, token: &str, full_name: &str) -> Value {
+        let person = self
+            .data(
+                token,
+                "mutation($name: String!) { registerPerson(input: { fullName: $name }) }",
+                json!({ "name": full_name }),
+            )
+            .await["registerPerson"]
+            .clone();
+        self.data(
+            token,
+            "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }",
+            json!({ "p": person }),
+        )
+        .await["openPlan"]["plan"]["id"]
+            .clone()
+    }
+
     /// Registers a party through the API and gives it a token.
     pub async fn party(&self, role: &str, name: &str, organisation: &str) -> Person {
         self.party_in(role, name, organisation, "FR", "fr", "Europe/Paris")

@@ -146,6 +146,38 @@ pub fn open_standard_plan(plan_id: PlanId, case_worker: PartyId) -> PlanCommand 
     }
 }
 
+/// Opens an active plan (return consent recorded) with its passport step assigned to
+/// `liaison`: the passport is due 45 days after the handler's clock, with a reminder three days
+/// before.
+pub async fn plan_with_passport<S: homeward_store::EventStore + ?Sized>(
+    handler: &CommandHandler<S>,
+    case_worker: PartyId,
+    liaison: PartyId,
+) -> PlanId {
+    let id = PlanId::new();
+    for command in [
+        open_standard_plan(id, case_worker),
+        PlanCommand::RecordConsent {
+            purpose: homeward_workflows::plan::ConsentPurpose::Return,
+        },
+        PlanCommand::AssignStep {
+            step: key("passport"),
+            assignee: Some(liaison),
+            candidate_group: None,
+        },
+    ] {
+        handler
+            .handle::<homeward_workflows::plan::Plan>(
+                &id.stream_id(),
+                &command,
+                CommandMeta::new(case_worker),
+            )
+            .await
+            .expect("the plan opens and its passport is assigned");
+    }
+    id
+}
+
 /// Keys of the standard template's steps of a kind.
 pub fn standard_step(kind: StepKind) -> StepKey {
     let t = template::find("standard-avr", 1).expect("the standard template");

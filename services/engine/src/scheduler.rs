@@ -411,21 +411,12 @@ impl Worker {
             planned_timers(p)
                 .into_iter()
                 .find(|t| t.id == timer.timer_id)
-                .map(|t| (p, t))
+                .and_then(|t| Some((p, p.step(&t.step)?, t)))
         });
-        let Some((plan, spec)) = wanted else {
-            // The command that made it unwanted removed its row too; nothing to keep.
+        let Some((plan, step, spec)) = wanted else {
+            // The command that made it unwanted removed its row too; a row that outlived it
+            // (claimed meanwhile) is put out of the way for a day.
             tracing::debug!(timer = %timer.timer_id, "timer no longer wanted; not sent");
-            self.postpone(
-                ClaimKind::Timer,
-                timer.timer_id,
-                now + Duration::days(1),
-                false,
-            )
-            .await?;
-            return Ok(Outcome::Dropped);
-        };
-        let Some(step) = plan.step(&spec.step) else {
             self.postpone(
                 ClaimKind::Timer,
                 timer.timer_id,

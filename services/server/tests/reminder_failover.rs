@@ -14,10 +14,8 @@ use std::time::{Duration, SystemTime};
 use chrono::Utc;
 use homeward_engine::{CommandMeta, FixedClock};
 use homeward_tests::smtp::SmtpCatcher;
-use homeward_tests::{key, open_standard_plan, register_party, TestDb};
+use homeward_tests::{plan_with_passport, register_party, TestDb};
 use homeward_workflows::party::{Party, PartyCommand, PartyRole, ReminderSettingsInput};
-use homeward_workflows::plan::{ConsentPurpose, Plan, PlanCommand};
-use homeward_workflows::PlanId;
 
 const REMINDERS: usize = 40;
 const LEASE_SECS: u64 = 3;
@@ -89,23 +87,7 @@ async fn a_replica_killed_mid_batch_has_its_reminders_sent_by_another_within_a_l
         .await
         .unwrap();
     for _ in 0..REMINDERS {
-        let id = PlanId::new();
-        for command in [
-            open_standard_plan(id, worker),
-            PlanCommand::RecordConsent {
-                purpose: ConsentPurpose::Return,
-            },
-            PlanCommand::AssignStep {
-                step: key("passport"),
-                assignee: Some(liaison),
-                candidate_group: None,
-            },
-        ] {
-            handler
-                .handle::<Plan>(&id.stream_id(), &command, CommandMeta::new(worker))
-                .await
-                .unwrap();
-        }
+        plan_with_passport(&handler, worker, liaison).await;
     }
     assert_eq!(
         db.count(&format!(

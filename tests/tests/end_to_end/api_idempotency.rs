@@ -10,28 +10,12 @@ use serde_json::{json, Value};
 async fn world() -> (TestApi, Person, String, String) {
     let api = TestApi::start().await;
     let worker = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
-    let mut plans = Vec::new();
-    for name in ["Joy N.", "Grace O."] {
-        let person = api
-            .data(
-                &worker.token,
-                "mutation($name: String!) { registerPerson(input: { fullName: $name }) }",
-                json!({ "name": name }),
-            )
-            .await["registerPerson"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        plans.push(
-            api.data(&worker.token, "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }", json!({ "p": person }))
-                .await["openPlan"]["plan"]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
-    let b = plans.pop().unwrap();
-    let a = plans.pop().unwrap();
+    let a = api.open_plan(&worker.token, "Joy N.").await;
+    let b = api.open_plan(&worker.token, "Grace O.").await;
+    let (a, b) = (
+        a.as_str().unwrap().to_owned(),
+        b.as_str().unwrap().to_owned(),
+    );
     (api, worker, a, b)
 }
 

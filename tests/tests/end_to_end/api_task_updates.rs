@@ -33,18 +33,7 @@ async fn task_updates_follow_start_reassignment_cancellation_and_suspension() {
     let other = api
         .party("GOVERNMENT_LIAISON", "Lea Dubois", "Prefecture")
         .await;
-    let person = api
-        .data(
-            &worker.token,
-            "mutation { registerPerson(input: { fullName: \"Joy N.\" }) }",
-            json!({}),
-        )
-        .await["registerPerson"]
-        .clone();
-    let plan = api
-        .data(&worker.token, "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }", json!({ "p": person }))
-        .await["openPlan"]["plan"]["id"]
-        .clone();
+    let plan = api.open_plan(&worker.token, "Joy N.").await;
     mutate(
         &api,
         &worker,

@@ -314,19 +314,7 @@ async fn sixteen_clients_on_eight_hot_plans_over_two_replicas_get_no_error_and_l
     let worker = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
     let mut plans = Vec::new();
     for _ in 0..PLANS {
-        let person = api
-            .data(
-                &worker.token,
-                "mutation { registerPerson(input: { fullName: \"Joy N.\" }) }",
-                json!({}),
-            )
-            .await["registerPerson"]
-            .clone();
-        plans.push(
-            api.data(&worker.token, "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }", json!({ "p": person }))
-                .await["openPlan"]["plan"]["id"]
-                .clone(),
-        );
+        plans.push(api.open_plan(&worker.token, "Joy N.").await);
     }
     let urls = [api.url(), replica.url()];
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);

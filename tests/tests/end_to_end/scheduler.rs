@@ -14,7 +14,7 @@ use homeward_engine::scheduler::Worker;
 use homeward_engine::{CommandHandler, CommandMeta, FixedClock};
 use homeward_store::EventStore;
 use homeward_tests::smtp::SmtpCatcher;
-use homeward_tests::{key, open_standard_plan, party_details, start_time, TestDb};
+use homeward_tests::{key, party_details, plan_with_passport, start_time, TestDb};
 use homeward_workflows::party::{Party, PartyCommand, PartyRole, ReminderSettingsInput};
 use homeward_workflows::plan::{ConsentPurpose, Plan, PlanCommand};
 use homeward_workflows::{PartyId, PlanId};
@@ -120,24 +120,7 @@ impl World {
 
     /// An active plan whose passport (due 45 days after opening) is assigned to the liaison.
     async fn plan_with_passport(&self) -> PlanId {
-        let id = PlanId::new();
-        for command in [
-            open_standard_plan(id, self.worker),
-            PlanCommand::RecordConsent {
-                purpose: ConsentPurpose::Return,
-            },
-            PlanCommand::AssignStep {
-                step: key("passport"),
-                assignee: Some(self.liaison),
-                candidate_group: None,
-            },
-        ] {
-            self.handler
-                .handle::<Plan>(&id.stream_id(), &command, CommandMeta::new(self.worker))
-                .await
-                .unwrap();
-        }
-        id
+        plan_with_passport(&self.handler, self.worker, self.liaison).await
     }
 
     async fn recorded(&self) -> i64 {
@@ -300,23 +283,7 @@ async fn three_workers_deliver_a_thousand_reminders_exactly_once() {
             let (worker, liaison) = (w.worker, w.liaison);
             tokio::spawn(async move {
                 for _ in 0..125 {
-                    let id = PlanId::new();
-                    for command in [
-                        open_standard_plan(id, worker),
-                        PlanCommand::RecordConsent {
-                            purpose: ConsentPurpose::Return,
-                        },
-                        PlanCommand::AssignStep {
-                            step: key("passport"),
-                            assignee: Some(liaison),
-                            candidate_group: None,
-                        },
-                    ] {
-                        handler
-                            .handle::<Plan>(&id.stream_id(), &command, CommandMeta::new(worker))
-                            .await
-                            .unwrap();
-                    }
+                    plan_with_passport(&handler, worker, liaison).await;
                 }
             })
         })
