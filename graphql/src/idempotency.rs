@@ -6,9 +6,9 @@
 //! returns the first result, for a creating mutation the id it created; with any other request
 //! it is refused (`IDEMPOTENCY_KEY_REUSED`, saying what differs) and nothing is written. Keys
 //! are remembered for a while (24 hours by default), stored as keyed hashes (HMAC) with a keyed
-//! fingerprint of the request and the first result as a stream and version: never what the
-//! client sent, which may hold personal data. After a refusal (nothing written) the key is free
-//! again.
+//! fingerprint of the request and its command id: never what the client sent, which may hold
+//! personal data. The first result is the command's events, found by that id. After a refusal
+//! (nothing written) the key is free again.
 //!
 //! The command id is derived from the party, the key and the fingerprint, and so is the id of
 //! anything a keyed request creates: a request repeated while the first is still running, or
@@ -93,29 +93,22 @@ impl Begun {
         }
     }
 
-    /// Records the result of the first request with a key, or frees the key when the request
-    /// was refused and wrote nothing (`Err` with any code but `INTERNAL`, whose outcome is not
-    /// known: then the key stays taken, and a repeat finds what was written).
+    /// Frees the key when the first request with it was refused and wrote nothing (`Err` with
+    /// any code but `INTERNAL`, whose outcome is not known: then the key stays taken, and a
+    /// repeat finds what was written).
     pub(crate) async fn finish<T>(
         &self,
         ctx: &Context<'_>,
         outcome: &ApiResult<T>,
-        result: impl FnOnce(&T) -> (String, u64),
     ) -> ApiResult<()> {
-        let Self::First { record } = self else {
-            return Ok(());
-        };
-        let keys = &services(ctx).idempotency.keys;
-        match outcome {
-            Ok(value) => {
-                let (stream, version) = result(value);
-                keys.complete_key(record.party, &record.key_hash, &stream, version)
+        if let (Self::First { record }, Err(e)) = (self, outcome) {
+            if e.code != Code::Internal {
+                services(ctx)
+                    .idempotency
+                    .keys
+                    .forget_key(record.party, &record.key_hash)
                     .await?;
             }
-            Err(e) if e.code != Code::Internal => {
-                keys.forget_key(record.party, &record.key_hash).await?;
-            }
-            Err(_) => {}
         }
         Ok(())
     }
@@ -171,7 +164,6 @@ pub(crate) async fn begin(
         target: target.map(str::to_owned),
         fingerprint,
         command_id: Uuid::new_v5(&NAMESPACE, &command),
-        result: None,
         created_at: now,
     };
     match idempotency
@@ -181,11 +173,18 @@ pub(crate) async fn begin(
     {
         Reservation::Reserved => Ok(Begun::First { record }),
         Reservation::Known(first) if first.fingerprint == record.fingerprint => {
-            match first.result {
-                Some((stream, version)) => Ok(Begun::Replay { stream, version }),
-                // Still running, or its server stopped before recording the result: carry
-                // it out again under the same command id; the log answers with the first
-                // result if it got that far.
+            match services
+                .handler
+                .store()
+                .command_result(first.command_id)
+                .await?
+            {
+                Some(done) => Ok(Begun::Replay {
+                    stream: done.stream_id,
+                    version: done.last_version,
+                }),
+                // Still running, or it wrote nothing: carry it out again under the same
+                // command id; the log answers with the first result if there is one by then.
                 None => Ok(Begun::First { record: first }),
             }
         }

@@ -92,11 +92,7 @@ async fn run(
                 other => ApiError::validation(other.to_string()),
             })
         });
-    begun
-        .finish(ctx, &outcome, |handled| {
-            (handled.state.id.stream_id(), handled.version)
-        })
-        .await?;
+    begun.finish(ctx, &outcome).await?;
     Ok(PartyObject(std::sync::Arc::new(
         homeward_store::projection::party_row(&outcome?.state),
     )))

@@ -267,11 +267,7 @@ async fn run_begun(
         .handle_authorized::<Plan>(&PlanId(plan_id).stream_id(), &command, meta, &allowed)
         .await
         .map_err(|e| command_error(e, ApiError::from));
-    begun
-        .finish(ctx, &outcome, |handled| {
-            (handled.state.id.stream_id(), handled.version)
-        })
-        .await?;
+    begun.finish(ctx, &outcome).await?;
     let handled = outcome?;
     // A replayed command returns the first result: show it only to someone who may see it.
     authz::authorize(viewer, Action::ReadPlan(&handled.state))?;
@@ -319,11 +315,7 @@ impl PlanMutation {
             .handle::<Person>(&person_id.stream_id(), &command, meta)
             .await
             .map_err(|e| command_error(e, |e| ApiError::validation(e.to_string())));
-        begun
-            .finish(ctx, &outcome, |handled| {
-                (handled.state.id.stream_id(), handled.version)
-            })
-            .await?;
+        begun.finish(ctx, &outcome).await?;
         Ok(ID(outcome?.state.id.to_string()))
     }
 

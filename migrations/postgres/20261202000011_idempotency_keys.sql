@@ -1,8 +1,8 @@
 -- Idempotency keys of API requests, scoped to the party that sent them. A key is stored only as a
 -- keyed hash, with a keyed fingerprint of the request it was first used for (operation, target
--- and arguments) and the first result as ids and versions: no personal data. A request with a
--- known key and the same fingerprint gets the first result; with another fingerprint it is
--- refused. `result_stream` is NULL while the first request is still being carried out.
+-- and arguments) and that request's command id, whose events are its first result: no personal
+-- data. A request with a known key and the same fingerprint gets the first result; with another
+-- fingerprint it is refused.
 CREATE TABLE idempotency_keys (
     party_id        uuid NOT NULL,
     key_hash        bytea NOT NULL,
@@ -10,8 +10,6 @@ CREATE TABLE idempotency_keys (
     target          text,
     fingerprint     bytea NOT NULL,
     command_id      uuid NOT NULL,
-    result_stream   text,
-    result_version  bigint,
     created_at      timestamptz NOT NULL,
     PRIMARY KEY (party_id, key_hash)
 );

@@ -1,9 +1,16 @@
 //! Idempotency keys of API requests: what a key was first used for and what came of it.
 //!
-//! The API reserves a key before it carries out a request and completes the reservation with the
-//! result (a stream and its version), or forgets it when the request failed without writing
-//! anything, so that the key can be used again. Keys and fingerprints arrive already hashed
-//! (keyed): the store never sees what a client sent.
+//! The API reserves a key before it carries out a request, under the request's command id, and
+//! forgets it when the request was refused without writing anything, so that the key can be used
+//! again. The first result is not stored here: it is the command's own events, found by its
+//! command id. Keys and fingerprints arrive already hashed (keyed): the store never sees what a
+//! client sent.
+//!
+//! A reservation is committed without waiting for the disk (`synchronous_commit = off`): it costs
+//! a round trip, not a flush. A crash can lose the last few hundred milliseconds of reservations;
+//! a request repeated after that is still carried out once (its command id, derived from the key
+//! and the request, finds the first run's events), and only a *different* request with the same
+//! key in that window would go through instead of being refused.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -24,8 +31,6 @@ pub struct KeyRecord {
     /// A keyed hash of the whole request: operation, target and arguments.
     pub fingerprint: Vec<u8>,
     pub command_id: Uuid,
-    /// The first result: the stream it left and its version; `None` while it is carried out.
-    pub result: Option<(String, u64)>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -40,7 +45,7 @@ pub enum Reservation {
 
 #[async_trait]
 pub trait IdempotencyKeys: Send + Sync + 'static {
-    /// Records `record` (without a result) unless the party already used the key after
+    /// Records `record` unless the party already used the key after
     /// `not_before`; an older record of the key is replaced.
     async fn reserve_key(
         &self,
@@ -48,17 +53,8 @@ pub trait IdempotencyKeys: Send + Sync + 'static {
         not_before: DateTime<Utc>,
     ) -> Result<Reservation, StoreError>;
 
-    /// Stores the first result of a reserved key.
-    async fn complete_key(
-        &self,
-        party: Uuid,
-        key_hash: &[u8],
-        stream: &str,
-        version: u64,
-    ) -> Result<(), StoreError>;
-
     /// Forgets a reserved key whose request wrote nothing (it was refused), so that it can be
-    /// used again; a completed key is kept.
+    /// used again.
     async fn forget_key(&self, party: Uuid, key_hash: &[u8]) -> Result<(), StoreError>;
 
     /// Deletes the records of keys first used before `before`; returns how many.
@@ -76,11 +72,12 @@ impl IdempotencyKeys for PgStore {
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys AS k (party_id, key_hash, operation, target, \
                  fingerprint, command_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             SELECT $1, $2, $3, $4, $5, $6, $7 \
+             FROM (SELECT set_config('synchronous_commit', 'off', true)) no_flush \
              ON CONFLICT (party_id, key_hash) DO UPDATE SET \
                  operation = excluded.operation, target = excluded.target, \
                  fingerprint = excluded.fingerprint, command_id = excluded.command_id, \
-                 result_stream = NULL, result_version = NULL, created_at = excluded.created_at \
+                 created_at = excluded.created_at \
              WHERE k.created_at < $8 \
              RETURNING 1",
         )
@@ -98,8 +95,7 @@ impl IdempotencyKeys for PgStore {
             return Ok(Reservation::Reserved);
         }
         let row = sqlx::query(
-            "SELECT operation, target, fingerprint, command_id, result_stream, result_version, \
-                    created_at \
+            "SELECT operation, target, fingerprint, command_id, created_at \
              FROM idempotency_keys WHERE party_id = $1 AND key_hash = $2",
         )
         .bind(record.party)
@@ -110,8 +106,6 @@ impl IdempotencyKeys for PgStore {
             // Forgotten between the two statements: the request may go ahead as the first.
             return self.reserve_key(record, not_before).await;
         };
-        let stream: Option<String> = row.try_get("result_stream")?;
-        let version: Option<i64> = row.try_get("result_version")?;
         Ok(Reservation::Known(KeyRecord {
             party: record.party,
             key_hash: record.key_hash.clone(),
@@ -119,40 +113,16 @@ impl IdempotencyKeys for PgStore {
             target: row.try_get("target")?,
             fingerprint: row.try_get("fingerprint")?,
             command_id: row.try_get("command_id")?,
-            result: stream.zip(version.map(|v| v as u64)),
             created_at: row.try_get("created_at")?,
         }))
     }
 
-    async fn complete_key(
-        &self,
-        party: Uuid,
-        key_hash: &[u8],
-        stream: &str,
-        version: u64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE idempotency_keys SET result_stream = $3, result_version = $4 \
-             WHERE party_id = $1 AND key_hash = $2 AND result_stream IS NULL",
-        )
-        .bind(party)
-        .bind(key_hash)
-        .bind(stream)
-        .bind(version as i64)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
     async fn forget_key(&self, party: Uuid, key_hash: &[u8]) -> Result<(), StoreError> {
-        sqlx::query(
-            "DELETE FROM idempotency_keys \
-             WHERE party_id = $1 AND key_hash = $2 AND result_stream IS NULL",
-        )
-        .bind(party)
-        .bind(key_hash)
-        .execute(self.pool())
-        .await?;
+        sqlx::query("DELETE FROM idempotency_keys WHERE party_id = $1 AND key_hash = $2")
+            .bind(party)
+            .bind(key_hash)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 

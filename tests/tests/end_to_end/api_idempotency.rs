@@ -267,3 +267,34 @@ async fn a_key_is_remembered_for_the_retention_and_free_after_it() {
     assert_eq!(fresh["prioritiseStep"]["replayed"], false);
     assert_eq!(priority(&api, t, &plan_a, "passport").await, "LOW");
 }
+
+#[tokio::test]
+async fn the_same_keyed_request_sent_five_times_at_once_is_carried_out_once() {
+    let (api, worker, plan_a, _) = world().await;
+    let events = api.db.count("SELECT count(*) FROM events").await;
+    let goals = "mutation($id: ID!) { setGoals(planId: $id, goals: [{ area: INCOME, aim: \"A workshop\" }], idempotencyKey: \"k5\") { version replayed } }";
+    let answers = futures::future::join_all(
+        (0..5).map(|_| api.data(&worker.token, goals, json!({ "id": plan_a }))),
+    )
+    .await;
+    assert_eq!(
+        api.db.count("SELECT count(*) FROM events").await,
+        events + 1
+    );
+    let versions: std::collections::HashSet<_> = answers
+        .iter()
+        .map(|a| a["setGoals"]["version"].clone())
+        .collect();
+    assert_eq!(
+        versions.len(),
+        1,
+        "every answer is the first result: {answers:?}"
+    );
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|a| a["setGoals"]["replayed"] == false)
+            .count(),
+        1
+    );
+}
