@@ -74,16 +74,24 @@ struct Counts {
 
 /// Where one flush runs: a connection of its own, opened when first needed and again after it
 /// failed.
-struct Slot {
+pub(crate) struct Slot {
     options: Arc<PgConnectOptions>,
-    connection: Option<PgConnection>,
+    pub(crate) connection: Option<PgConnection>,
     last_used: Instant,
 }
 
 impl Slot {
+    pub(crate) fn new(pool: &PgPool) -> Self {
+        Self {
+            options: pool.connect_options(),
+            connection: None,
+            last_used: Instant::now(),
+        }
+    }
+
     /// The slot's connection, checked first if it sat idle for a while; a new one if it has
     /// none or the check failed.
-    async fn connection(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
+    pub(crate) async fn connection(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
         let idle = self.last_used.elapsed();
         self.last_used = Instant::now();
         if let Some(mut stale) = self.connection.take() {
@@ -112,11 +120,7 @@ impl Batcher {
         let slots = flushes_in_flight.max(1);
         let (free, mut free_slots) = mpsc::channel::<Slot>(slots);
         for _ in 0..slots {
-            let _ = free.try_send(Slot {
-                options: pool.connect_options(),
-                connection: None,
-                last_used: Instant::now(),
-            });
+            let _ = free.try_send(Slot::new(&pool));
         }
         tokio::spawn(async move {
             while let Some(first) = queued.recv().await {

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::batch::{Batcher, DEFAULT_FLUSHES_IN_FLIGHT};
+use crate::idempotency::KeyBatcher;
 use crate::model::{Append, Appended, Cursor, Metadata, ReadUntil, RecordedEvent};
 use crate::{EventStore, StoreError};
 
@@ -40,6 +41,7 @@ pub(crate) use event_columns;
 pub struct PgStore {
     pool: PgPool,
     batcher: Batcher,
+    keys: KeyBatcher,
 }
 
 impl PgStore {
@@ -88,11 +90,20 @@ impl PgStore {
             }
         });
         let batcher = Batcher::start(pool.clone(), flushes_in_flight, wake);
-        Self { pool, batcher }
+        let keys = KeyBatcher::start(pool.clone());
+        Self {
+            pool,
+            batcher,
+            keys,
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    pub(crate) fn key_batcher(&self) -> &KeyBatcher {
+        &self.keys
     }
 
     /// Appends these in one transaction, as one batch, as group commit does under load, but

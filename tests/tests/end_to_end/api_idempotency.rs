@@ -298,3 +298,96 @@ async fn the_same_keyed_request_sent_five_times_at_once_is_carried_out_once() {
         1
     );
 }
+
+/// Many keys at once over two replicas, each key sent three times (twice to one replica, once
+/// to the other), and some keys sent with two different requests: every key is carried out
+/// exactly once, its repeats answer with the first result, and a key's second request is
+/// refused whichever replica took the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_keys_at_once_over_two_replicas_are_each_carried_out_once() {
+    const KEYS: usize = 24;
+    const CONTESTED: usize = 8;
+    let (api, worker, plan_a, plan_b) = world().await;
+    let replica = api.second_replica().await;
+    let events = api.db.count("SELECT count(*) FROM events").await;
+    let goals = "mutation($id: ID!, $aim: String!, $k: String) { setGoals(planId: $id, \
+        goals: [{ area: INCOME, aim: $aim }], idempotencyKey: $k) { version replayed } }";
+    let http = reqwest::Client::new();
+    let send = |url: String, plan: String, aim: String, key: String| {
+        let (http, token) = (http.clone(), worker.token.clone());
+        async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&json!({ "query": goals, "variables": { "id": plan, "aim": aim, "k": key } }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let mut repeated = Vec::new();
+    for k in 0..KEYS {
+        let (plan, aim, key) = (
+            if k % 2 == 0 { &plan_a } else { &plan_b },
+            format!("aim {k}"),
+            format!("many-{k}"),
+        );
+        for url in [api.url(), api.url(), replica.url()] {
+            repeated.push(send(url, plan.clone(), aim.clone(), key.clone()));
+        }
+    }
+    let mut contested = Vec::new();
+    for k in 0..CONTESTED {
+        let key = format!("contested-{k}");
+        contested.push(send(
+            api.url(),
+            plan_a.clone(),
+            format!("first {k}"),
+            key.clone(),
+        ));
+        contested.push(send(
+            replica.url(),
+            plan_a.clone(),
+            format!("other {k}"),
+            key,
+        ));
+    }
+    let (repeated, contested) = tokio::join!(
+        futures::future::join_all(repeated),
+        futures::future::join_all(contested)
+    );
+    for (k, answers) in repeated.chunks(3).enumerate() {
+        for answer in answers {
+            assert!(answer.get("errors").is_none(), "key {k}: {answer}");
+        }
+        let versions: std::collections::HashSet<_> = answers
+            .iter()
+            .map(|a| a["data"]["setGoals"]["version"].clone())
+            .collect();
+        assert_eq!(versions.len(), 1, "key {k}: one result {answers:?}");
+        let first = answers
+            .iter()
+            .filter(|a| a["data"]["setGoals"]["replayed"] == false)
+            .count();
+        assert_eq!(first, 1, "key {k}: carried out once {answers:?}");
+    }
+    for (k, pair) in contested.chunks(2).enumerate() {
+        let done: Vec<_> = pair.iter().filter(|a| a.get("errors").is_none()).collect();
+        let refused: Vec<_> = pair.iter().filter(|a| a.get("errors").is_some()).collect();
+        assert_eq!(done.len(), 1, "key {k}: one request goes through {pair:?}");
+        assert_eq!(code(refused[0]), "IDEMPOTENCY_KEY_REUSED", "key {k}");
+    }
+    assert_eq!(
+        api.db.count("SELECT count(*) FROM events").await,
+        events + (KEYS + CONTESTED) as i64,
+        "one event per key, none lost and none twice"
+    );
+    assert_eq!(
+        api.db
+            .count("SELECT count(*) FROM idempotency_keys WHERE operation = 'setGoals'")
+            .await,
+        (KEYS + CONTESTED) as i64
+    );
+}
