@@ -146,6 +146,36 @@ pub fn open_standard_plan(plan_id: PlanId, case_worker: PartyId) -> PlanCommand 
     }
 }
 
+/// Everyday edits that are always accepted on an open plan from the standard template:
+/// (un)assigning the passport step (which arms or cancels its reminder timers), reprioritising,
+/// rescheduling. The crash test's writer and the benchmarks send them round-robin.
+pub fn busy_command(i: usize, party: PartyId) -> PlanCommand {
+    use homeward_workflows::plan::{DueRule, Milestone, Priority};
+    match i % 3 {
+        0 => PlanCommand::AssignStep {
+            step: key("passport"),
+            assignee: i.is_multiple_of(2).then_some(party),
+            candidate_group: None,
+        },
+        1 => PlanCommand::PrioritiseStep {
+            step: key("medical_check"),
+            priority: if i.is_multiple_of(2) {
+                Priority::High
+            } else {
+                Priority::Normal
+            },
+        },
+        _ => PlanCommand::RescheduleStep {
+            step: key("legal_clearance"),
+            due: Some(DueRule::After {
+                milestone: Milestone::PlanOpened,
+                days: 40 + (i % 20) as u32,
+            }),
+            follow_up_on: None,
+        },
+    }
+}
+
 /// Opens an active plan (return consent recorded) with its passport step assigned to
 /// `liaison`: the passport is due 45 days after the handler's clock, with a reminder three days
 /// before.

@@ -1,8 +1,10 @@
 //! A real SMTP server for tests, on a random port: it speaks enough SMTP (EHLO, MAIL, RCPT, DATA,
 //! RSET, NOOP, QUIT) for any client, keeps every message it accepted, and can be switched "down"
 //! (it then answers 421 and hangs up) to test retries, made slow (each message answered only
-//! after a delay), or made silent (it accepts connections and never greets).
+//! after a delay), or made silent (it accepts connections and never greets). For benchmarks it
+//! can count instead of keeping: then it only notes when each message (by Message-ID) arrived.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -162,6 +164,12 @@ struct Behaviour {
     /// Milliseconds to wait before answering the end of each message.
     delay_ms: AtomicU64,
     refused: Mutex<Vec<String>>,
+    /// Count and note arrival times only, keep no message.
+    count_only: AtomicBool,
+    /// Messages accepted, kept or not.
+    received: AtomicU64,
+    /// When each counted message arrived, by Message-ID.
+    arrivals: Mutex<HashMap<String, SystemTime>>,
 }
 
 #[derive(Debug)]
@@ -189,6 +197,8 @@ impl SmtpCatcher {
             let behaviour = behaviour.clone();
             tokio::spawn(async move {
                 while let Ok((socket, _)) = listener.accept().await {
+                    // Small replies at once, as a mail server does (no Nagle delay).
+                    let _ = socket.set_nodelay(true);
                     let messages = messages.clone();
                     let behaviour = behaviour.clone();
                     tokio::spawn(async move {
@@ -238,6 +248,28 @@ impl SmtpCatcher {
             .push(address.to_ascii_lowercase());
     }
 
+    /// From now on, count messages and note when each arrived (by Message-ID) instead of
+    /// keeping them: a benchmark's sink, whose memory and time stay small per message.
+    pub fn set_count_only(&self, count_only: bool) {
+        self.behaviour
+            .count_only
+            .store(count_only, Ordering::SeqCst);
+    }
+
+    /// Messages accepted since the start, kept or only counted.
+    pub fn received(&self) -> u64 {
+        self.behaviour.received.load(Ordering::SeqCst)
+    }
+
+    /// When each counted message arrived, by Message-ID (without its angle brackets).
+    pub fn arrivals(&self) -> HashMap<String, SystemTime> {
+        self.behaviour
+            .arrivals
+            .lock()
+            .expect("catcher lock")
+            .clone()
+    }
+
     pub fn messages(&self) -> Vec<Caught> {
         self.messages.lock().expect("catcher lock").clone()
     }
@@ -253,6 +285,14 @@ impl SmtpCatcher {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// The Message-ID header's value without its angle brackets.
+fn message_id(data: &str) -> Option<String> {
+    data.split("\r\n")
+        .take_while(|line| !line.is_empty())
+        .find(|line| line.to_ascii_lowercase().starts_with("message-id:"))
+        .map(|line| line[11..].trim().trim_matches(['<', '>']).to_owned())
 }
 
 async fn session(
@@ -338,12 +378,24 @@ async fn session(
                 let unstuffed = line.strip_prefix('.').unwrap_or(&line);
                 data.push_str(unstuffed);
             }
-            messages.lock().expect("catcher lock").push(Caught {
-                from: from.clone(),
-                to: to.clone(),
-                data,
-                received_at: SystemTime::now(),
-            });
+            let received_at = SystemTime::now();
+            behaviour.received.fetch_add(1, Ordering::SeqCst);
+            if behaviour.count_only.load(Ordering::SeqCst) {
+                if let Some(id) = message_id(&data) {
+                    behaviour
+                        .arrivals
+                        .lock()
+                        .expect("catcher lock")
+                        .insert(id, received_at);
+                }
+            } else {
+                messages.lock().expect("catcher lock").push(Caught {
+                    from: from.clone(),
+                    to: to.clone(),
+                    data,
+                    received_at,
+                });
+            }
             let delay = behaviour.delay_ms.load(Ordering::SeqCst);
             if delay > 0 {
                 tokio::time::sleep(Duration::from_millis(delay)).await;

@@ -1,6 +1,5 @@
 //! Command-line interface.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,10 +9,6 @@ use homeward_engine::{CommandHandler, CommandMeta, SystemClock};
 use homeward_store::reads::ReadModels;
 use homeward_store::PgStore;
 use homeward_workflows::party::{Party, PartyCommand, PartyDetails, PartyRole};
-use homeward_workflows::plan::{Plan, PlanCommand};
-use homeward_workflows::PlanId;
-
-use crate::bench;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -128,14 +123,6 @@ pub enum Command {
     Projections {
         #[command(subcommand)]
         action: ProjectionsAction,
-    },
-    /// Measure throughput; see BENCHMARKS.md.
-    Bench(bench::BenchArgs),
-    /// For crash tests: append plan commands forever, printing each acknowledged command.
-    #[command(hide = true)]
-    AppendLoop {
-        #[arg(long, default_value_t = 8)]
-        plans: usize,
     },
 }
 
@@ -288,8 +275,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 report.events, report.streams, report.rows, report.elapsed
             );
         }
-        Command::Bench(args) => bench::run(&url, args).await?,
-        Command::AppendLoop { plans } => append_loop(&url, plans).await?,
     }
     Ok(())
 }
@@ -342,39 +327,6 @@ async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgStore> {
     PgStore::connect(url, max_connections)
         .await
         .context("connecting to PostgreSQL (check DATABASE_URL)")
-}
-
-/// Appends to a few plans round-robin until killed, printing `ack <command id>` after each
-/// acknowledged command. The crash test kills it with SIGKILL and checks the log.
-async fn append_loop(url: &str, plans: usize) -> anyhow::Result<()> {
-    let store = Arc::new(connect(url, 4).await?);
-    store.migrate().await?;
-    let handler = CommandHandler::new(store, Arc::new(SystemClock));
-    let worker = homeward_workflows::PartyId::new();
-    let mut ids = Vec::new();
-    for _ in 0..plans.max(1) {
-        let id = PlanId::new();
-        handler
-            .handle::<Plan>(
-                &id.stream_id(),
-                &bench::open_plan_command(id, worker),
-                CommandMeta::new(worker),
-            )
-            .await?;
-        ids.push(id);
-    }
-    let mut stdout = std::io::stdout().lock();
-    for i in 0.. {
-        let id = ids[i % ids.len()];
-        let meta = CommandMeta::new(worker);
-        let command: PlanCommand = bench::busy_command(i, worker);
-        handler
-            .handle::<Plan>(&id.stream_id(), &command, meta)
-            .await?;
-        writeln!(stdout, "ack {}", meta.command_id)?;
-        stdout.flush()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

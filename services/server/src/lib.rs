@@ -1,12 +1,7 @@
-//! The `homeward` binary's library: the API server ([`app`]), command line, telemetry and
-//! benchmarks, so tests can boot and drive the same code the binary runs.
+//! The `homeward` binary's library: the API server ([`app`]), command line and telemetry, so tests can boot and drive the same code the binary runs.
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod bench;
-mod bench_api;
-mod bench_mail;
-mod bench_timers;
 pub mod cli;
 mod graphiql;
 mod partner_pages;

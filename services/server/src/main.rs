@@ -4,7 +4,7 @@
 use clap::Parser;
 
 /// mimalloc: the command path allocates many small, short-lived values (states, rows, JSON);
-/// glibc's allocator spent a quarter of the client's CPU on them in `homeward bench`.
+/// glibc's allocator spent a quarter of the client's CPU on them in the benchmarks (`services/bench`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

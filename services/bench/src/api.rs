@@ -1,4 +1,4 @@
-//! `homeward bench --phases api`: the GraphQL API under load, against its baselines in one run.
+//! `homeward-bench --phases api`: the GraphQL API under load, against its baselines in one run.
 //!
 //! 10,000 active plans are loaded, their first steps assigned to 32 social workers (one per
 //! client). Then, with 32 concurrent clients:
@@ -33,7 +33,7 @@ use homeward_workflows::{PartyId, PlanId, StepKey};
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::app::{Application, Settings};
+use homeward::app::{Application, Settings};
 
 /// Clients, as the issue asks.
 const CLIENTS: usize = 32;
@@ -216,7 +216,7 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
     ratios.sort_by(f64::total_cmp);
     println!(
         "\nWith keys / without, median of three rounds: {:.2} (target ≥ 0.9)\n",
-        crate::bench::median_of_sorted(&ratios)
+        crate::median_of_sorted(&ratios)
     );
 
     // The hot-plan case: 16 clients, 8 plans, no expectedVersion; every call must succeed.
@@ -396,7 +396,7 @@ async fn load(
                     let id = PlanId::new();
                     let stream = id.stream_id();
                     let mut commands = vec![
-                        crate::bench::open_plan_command(id, party),
+                        crate::open_plan_command(id, party),
                         PlanCommand::RecordConsent {
                             purpose: ConsentPurpose::Return,
                         },

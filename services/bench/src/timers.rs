@@ -1,4 +1,4 @@
-//! `homeward bench --phases timers`: the cost of claiming due timers with 1,000 and with
+//! `homeward-bench --phases timers`: the cost of claiming due timers with 1,000 and with
 //! 1,000,000 future timers in the table, measured in one run, and the plan PostgreSQL uses.
 //!
 //! For each size: the table is filled with future timers (1 to 365 days ahead) and analysed;

@@ -1,4 +1,4 @@
-//! Crash safety: `homeward append-loop` is killed with SIGKILL while it appends. Every command it
+//! Crash safety: the `append-loop` test binary is killed with SIGKILL while it appends. Every command it
 //! acknowledged must be in the log, each stream's versions must run 1..n without a gap, every
 //! command's events must be all there or not at all, and the read models written with the events
 //! must equal a rebuild from the log.
@@ -56,8 +56,8 @@ async fn a_writer_killed_mid_stream_loses_no_acknowledged_command_and_leaves_a_c
     // The test database's URL, with a name on the writer's connections.
     let separator = if db.url.contains('?') { '&' } else { '?' };
     let writer_url = format!("{}{separator}application_name={WRITER_APP_NAME}", db.url);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_homeward"))
-        .args(["append-loop", "--plans", "8"])
+    let mut child = Command::new(env!("CARGO_BIN_EXE_append-loop"))
+        .args(["--plans", "8"])
         .env("DATABASE_URL", &writer_url)
         .env("RUST_LOG", "warn")
         .env_remove("HOMEWARD_LOG_JSON")
@@ -65,7 +65,7 @@ async fn a_writer_killed_mid_stream_loses_no_acknowledged_command_and_leaves_a_c
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("the homeward binary starts");
+        .expect("the append-loop test binary starts");
     let stdout = child.stdout.take().unwrap();
     let mut writer = Writer(child);
 

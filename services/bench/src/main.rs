@@ -1,9 +1,16 @@
-//! `homeward bench`: throughput measured against the raw limit of the same database, in one run.
+//! `homeward-bench`: throughput measured against the raw limit of the same database, in one run.
 //!
 //! The machine is small and noisy, so every result is reported next to its baseline measured
 //! moments before: appends against one plain `INSERT` per transaction into a table with the same
 //! keys; a projection rebuild against reading the same events with a plain `SELECT`. It runs in
 //! a scratch database created on the server in DATABASE_URL and dropped afterwards.
+//!
+//! It is a binary of its own, outside the production one, that runs the production library
+//! (`homeward`, the engine, the store) in-process; `scripts/bench` builds and runs it.
+
+mod api;
+mod mail;
+mod timers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,14 +19,26 @@ use anyhow::Context as _;
 use chrono::Utc;
 use homeward_engine::{CommandHandler, CommandMeta, SystemClock};
 use homeward_store::{Append, EventStore, ExpectedVersion, Metadata, NewEvent, PgStore};
-use homeward_workflows::plan::{DueRule, Milestone, Plan, PlanCommand, Priority};
+use homeward_workflows::plan::{Plan, PlanCommand};
 use homeward_workflows::text::CountryCode;
-use homeward_workflows::{template, Aggregate, Context, PartyId, PersonId, PlanId, StepKey};
+use homeward_workflows::{template, Aggregate, Context, PartyId, PersonId, PlanId};
 use sqlx::{Connection, Executor, PgConnection};
 use uuid::Uuid;
 
-#[derive(Debug, clap::Args)]
+/// mimalloc, as in the `homeward` binary, so the server parts measured here allocate as they do
+/// in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "homeward-bench",
+    about = "Measures Homeward against its baselines; see BENCHMARKS.md."
+)]
 pub struct BenchArgs {
+    /// The PostgreSQL server to measure on (a scratch database is created there and dropped).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
     /// Numbers of concurrent writers to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
     pub writers: Vec<usize>,
@@ -55,12 +74,12 @@ pub enum Phase {
     Append,
     Fold,
     Rebuild,
-    /// The GraphQL API under 32 clients (see `bench_api`).
+    /// The GraphQL API under 32 clients (see `api`).
     Api,
-    /// Claiming due timers among 1,000 and 1,000,000 future ones (see `bench_timers`).
+    /// Claiming due timers among 1,000 and 1,000,000 future ones (see `timers`).
     Timers,
     /// Sending reminders: rate against a bare lettre loop, and latency under load (see
-    /// `bench_mail`).
+    /// `mail`).
     Mail,
 }
 
@@ -77,39 +96,20 @@ pub fn open_plan_command(plan_id: PlanId, case_worker: PartyId) -> PlanCommand {
     }
 }
 
-fn step(key: &str) -> StepKey {
-    StepKey::parse(key).expect("a valid step key")
-}
-
-/// Everyday edits that are always accepted on an open plan: (un)assigning the passport step
-/// (which arms or cancels its reminder timers), reprioritising, rescheduling.
-pub fn busy_command(i: usize, party: PartyId) -> PlanCommand {
-    match i % 3 {
-        0 => PlanCommand::AssignStep {
-            step: step("passport"),
-            assignee: i.is_multiple_of(2).then_some(party),
-            candidate_group: None,
-        },
-        1 => PlanCommand::PrioritiseStep {
-            step: step("medical_check"),
-            priority: if i.is_multiple_of(2) {
-                Priority::High
-            } else {
-                Priority::Normal
-            },
-        },
-        _ => PlanCommand::RescheduleStep {
-            step: step("legal_clearance"),
-            due: Some(DueRule::After {
-                milestone: Milestone::PlanOpened,
-                days: 40 + (i % 20) as u32,
-            }),
-            follow_up_on: None,
-        },
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = <BenchArgs as clap::Parser>::parse();
+    homeward::telemetry::init(false);
+    match run(&args.database_url.clone(), args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("homeward-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 
-pub async fn run(server_url: &str, args: BenchArgs) -> anyhow::Result<()> {
+async fn run(server_url: &str, args: BenchArgs) -> anyhow::Result<()> {
     let scratch = Scratch::create(server_url).await?;
     let result = run_in(&scratch.url, &args).await;
     scratch.drop_database().await?;
@@ -117,19 +117,19 @@ pub async fn run(server_url: &str, args: BenchArgs) -> anyhow::Result<()> {
     if args.phases.contains(&Phase::Api) {
         // A database of its own: the other phases delete and rebuild what they wrote.
         let scratch = Scratch::create(server_url).await?;
-        let result = crate::bench_api::run(&scratch.url, args.api_plans, args.seconds).await;
+        let result = crate::api::run(&scratch.url, args.api_plans, args.seconds).await;
         scratch.drop_database().await?;
         result?;
     }
     if args.phases.contains(&Phase::Timers) {
         let scratch = Scratch::create(server_url).await?;
-        let result = crate::bench_timers::run(&scratch.url, args.seconds).await;
+        let result = crate::timers::run(&scratch.url, args.seconds).await;
         scratch.drop_database().await?;
         result?;
     }
     if args.phases.contains(&Phase::Mail) {
         let scratch = Scratch::create(server_url).await?;
-        let result = crate::bench_mail::run(&scratch.url, args.seconds).await;
+        let result = crate::mail::run(&scratch.url, args.seconds).await;
         scratch.drop_database().await?;
         result?;
     }
@@ -591,7 +591,7 @@ async fn command_writer(
                 handler
                     .handle::<Plan>(
                         &plan.stream_id(),
-                        &busy_command(n as usize, party),
+                        &homeward_tests::busy_command(n as usize, party),
                         CommandMeta::new(party),
                     )
                     .await?;
@@ -629,7 +629,7 @@ async fn prepare_plans(
                         handler
                             .handle::<Plan>(
                                 &stream,
-                                &busy_command(i, party),
+                                &homeward_tests::busy_command(i, party),
                                 CommandMeta::new(party),
                             )
                             .await?;
@@ -667,7 +667,12 @@ fn fold_bench() {
     let mut state = Plan::fold(&events);
     let mut i = 0;
     while events.len() < 10_000 {
-        let new = Plan::decide(state.as_ref(), &busy_command(i, party), &ctx).expect("accepted");
+        let new = Plan::decide(
+            state.as_ref(),
+            &homeward_tests::busy_command(i, party),
+            &ctx,
+        )
+        .expect("accepted");
         for e in &new {
             state = Plan::apply(state, e);
         }

@@ -1,4 +1,4 @@
-//! `homeward bench --phases mail`: sending reminders, in one run against a local SMTP sink.
+//! `homeward-bench --phases mail`: sending reminders, in one run against a local SMTP sink.
 //!
 //! 1. Send rate: Homeward's mailer (render a reminder, build the MIME message, send it through
 //!    the pooled transport) against a bare lettre loop (one prebuilt message sent again and
@@ -14,8 +14,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use homeward_engine::mail::{Mailer, SmtpMailer};
@@ -23,6 +23,7 @@ use homeward_engine::reminders::{render, Recipient, Reminder};
 use homeward_engine::scheduler::Worker;
 use homeward_engine::{CommandHandler, CommandMeta, FixedClock, SystemClock};
 use homeward_store::{EventStore, PgStore};
+use homeward_tests::smtp::SmtpCatcher;
 use homeward_workflows::party::{
     Party, PartyCommand, PartyDetails, PartyRole, ReminderSettingsInput,
 };
@@ -31,106 +32,24 @@ use homeward_workflows::{PartyId, PlanId, StepKey};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 use uuid::Uuid;
 
 /// Connections in both transports' pools, and tasks sending at once.
 const POOL: u32 = 4;
 const SENDERS: usize = 8;
 
-/// A minimal SMTP server that accepts everything, counts messages and notes when each
-/// reminder (by Message-ID) arrived.
-struct Sink {
-    port: u16,
-    received: Arc<AtomicU64>,
-    arrivals: Arc<Mutex<HashMap<String, SystemTime>>>,
+/// The tests' SMTP catcher, counting only: it notes when each reminder (by Message-ID) arrived.
+async fn sink() -> SmtpCatcher {
+    let sink = SmtpCatcher::start().await;
+    sink.set_count_only(true);
+    sink
 }
 
-impl Sink {
-    async fn start() -> anyhow::Result<Self> {
-        Self::start_answering_after(Duration::ZERO).await
-    }
-
-    /// A sink that answers each message only after `delay` (a slow server).
-    async fn start_answering_after(delay: Duration) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let port = listener.local_addr()?.port();
-        let received = Arc::new(AtomicU64::new(0));
-        let arrivals = Arc::new(Mutex::new(HashMap::new()));
-        let (count, seen) = (received.clone(), arrivals.clone());
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                // Small replies at once, as a mail server does (no Nagle delay).
-                let _ = socket.set_nodelay(true);
-                let (count, seen) = (count.clone(), seen.clone());
-                tokio::spawn(async move {
-                    let _ = session(socket, count, seen, delay).await;
-                });
-            }
-        });
-        Ok(Self {
-            port,
-            received,
-            arrivals,
-        })
-    }
-
-    fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
-    }
-}
-
-async fn session(
-    socket: tokio::net::TcpStream,
-    count: Arc<AtomicU64>,
-    seen: Arc<Mutex<HashMap<String, SystemTime>>>,
-    delay: Duration,
-) -> std::io::Result<()> {
-    let (read, mut write) = socket.into_split();
-    let mut lines = BufReader::new(read);
-    write.write_all(b"220 sink ESMTP\r\n").await?;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if lines.read_line(&mut line).await? == 0 {
-            return Ok(());
-        }
-        let upper = line.trim_end().to_ascii_uppercase();
-        if upper.starts_with("EHLO") {
-            write.write_all(b"250-sink\r\n250 8BITMIME\r\n").await?;
-        } else if upper == "DATA" {
-            write.write_all(b"354 go on\r\n").await?;
-            let mut message_id = None;
-            loop {
-                line.clear();
-                if lines.read_line(&mut line).await? == 0 {
-                    return Ok(());
-                }
-                if line == ".\r\n" {
-                    break;
-                }
-                if message_id.is_none() && line.to_ascii_lowercase().starts_with("message-id:") {
-                    message_id = Some(line[11..].trim().trim_matches(['<', '>']).to_owned());
-                }
-            }
-            count.fetch_add(1, Ordering::Relaxed);
-            if let Some(id) = message_id.filter(|id| !id.starts_with("bench-")) {
-                seen.lock()
-                    .expect("sink lock")
-                    .insert(id, SystemTime::now());
-            }
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            write.write_all(b"250 queued\r\n").await?;
-        } else if upper == "QUIT" {
-            write.write_all(b"221 bye\r\n").await?;
-            return Ok(());
-        } else {
-            write.write_all(b"250 OK\r\n").await?;
-        }
-    }
+/// A sink that answers each message only after `delay` (a slow server).
+async fn slow_sink(delay: Duration) -> SmtpCatcher {
+    let sink = sink().await;
+    sink.set_delay(delay);
+    sink
 }
 
 fn bare_transport(port: u16) -> AsyncSmtpTransport<Tokio1Executor> {
@@ -292,7 +211,7 @@ async fn plans_with_passport_reminders(
     for _ in 0..count {
         let id = PlanId::new();
         for command in [
-            crate::bench::open_plan_command(id, worker),
+            crate::open_plan_command(id, worker),
             PlanCommand::RecordConsent {
                 purpose: homeward_workflows::plan::ConsentPurpose::Return,
             },
@@ -366,13 +285,13 @@ impl WorkerRun {
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
-    crate::bench::median_of_sorted(&values)
+    crate::median_of_sorted(&values)
 }
 
 /// Sections 2 and 3: the worker against the bare loop, and against a slow server.
-async fn worker_rate(url: &str, sink: &Sink, count: usize) -> anyhow::Result<()> {
+async fn worker_rate(url: &str, sink: &SmtpCatcher, count: usize) -> anyhow::Result<()> {
     let run = WorkerRun::new(url).await?;
-    let transport = bare_transport(sink.port);
+    let transport = bare_transport(sink.addr.port());
     let message = bare_message()?;
     println!(
         "## The reminder worker ({count} reminders due at once, one worker sending {SENDERS} at \
@@ -402,7 +321,7 @@ async fn worker_rate(url: &str, sink: &Sink, count: usize) -> anyhow::Result<()>
     );
 
     const SLOW_CONNECTIONS: u32 = 8;
-    let slow = Sink::start_answering_after(Duration::from_secs(1)).await?;
+    let slow = slow_sink(Duration::from_secs(1)).await;
     let per_round = 6 * SLOW_CONNECTIONS as usize;
     println!(
         "## A slow mail server (each message answered after 1 s; {SLOW_CONNECTIONS} connections, \
@@ -430,9 +349,9 @@ async fn worker_rate(url: &str, sink: &Sink, count: usize) -> anyhow::Result<()>
 }
 
 pub async fn run(url: &str, seconds: u64) -> anyhow::Result<()> {
-    let sink = Sink::start().await?;
+    let sink = sink().await;
     let duration = Duration::from_secs(seconds);
-    let transport = bare_transport(sink.port);
+    let transport = bare_transport(sink.addr.port());
     let message = bare_message()?;
     let mailer = SmtpMailer::from_url(&sink.url(), "Homeward <reminders@homeward.example>", POOL)?;
     // Warm both pools.
@@ -466,7 +385,7 @@ pub async fn run(url: &str, seconds: u64) -> anyhow::Result<()> {
 
 /// Reminders due during the measurement, sent by the real server's worker while a bare loop
 /// keeps the SMTP sink busy: how late each arrives.
-async fn latency(url: &str, sink: &Sink, seconds: u64) -> anyhow::Result<()> {
+async fn latency(url: &str, sink: &SmtpCatcher, seconds: u64) -> anyhow::Result<()> {
     let store = PgStore::connect(url, 8).await?;
     store.migrate().await?;
     let event_store: Arc<dyn EventStore> = Arc::new(store.clone());
@@ -476,9 +395,9 @@ async fn latency(url: &str, sink: &Sink, seconds: u64) -> anyhow::Result<()> {
     let per_second = 20_u64;
     let count = per_second * seconds;
     let plans = plans_with_passport_reminders(&handler, parties, count as usize).await?;
-    let mut settings = crate::app::Settings::new(url.to_owned(), "127.0.0.1:0".parse()?);
+    let mut settings = homeward::app::Settings::new(url.to_owned(), "127.0.0.1:0".parse()?);
     settings.smtp_url = Some(sink.url());
-    let app = crate::app::Application::build(settings).await?;
+    let app = homeward::app::Application::build(settings).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -514,15 +433,15 @@ async fn latency(url: &str, sink: &Sink, seconds: u64) -> anyhow::Result<()> {
         anyhow::bail!("rescheduling took longer than the lead time; use fewer plans");
     }
     // The load: the bare loop keeps the sink busy until every reminder should have arrived.
-    let transport = bare_transport(sink.port);
+    let transport = bare_transport(sink.addr.port());
     let message = bare_message()?;
-    let before = sink.received.load(Ordering::Relaxed);
+    let before = sink.received();
     let load_for = Duration::from_secs(seconds + 8);
     let load = bare_loop(&transport, &message, load_for).await?;
-    let delivered = sink.received.load(Ordering::Relaxed) - before;
+    let delivered = sink.received() - before;
     let _ = stop.send(());
     server.await??;
-    let arrivals = sink.arrivals.lock().expect("sink lock").clone();
+    let arrivals = sink.arrivals();
     let mut late: Vec<f64> = Vec::with_capacity(due.len());
     let mut missing = 0;
     for (id, fire_at) in &due {
