@@ -323,13 +323,19 @@ pub struct PartyInput {
     pub country: String,
     /// BCP 47 language tag reminders are written in, for example `en`, `fr`, `es`.
     pub language: String,
-    /// IANA time zone reminders are timed in, for example `Europe/Paris`.
-    pub time_zone: String,
+    /// IANA time zone reminders are timed in, for example `Europe/Paris`. Left out: the
+    /// programme's time zone for a new party (`HOMEWARD_TIME_ZONE`), the party's own on an
+    /// update.
+    pub time_zone: Option<String>,
     pub supervisor: Option<ID>,
 }
 
 impl PartyInput {
-    pub fn into_domain(self) -> ApiResult<homeward_workflows::party::PartyDetails> {
+    /// The details, with `time_zone` where the input leaves it out.
+    pub fn into_domain(
+        self,
+        time_zone: impl FnOnce() -> String,
+    ) -> ApiResult<homeward_workflows::party::PartyDetails> {
         Ok(homeward_workflows::party::PartyDetails {
             display_name: self.display_name,
             email: self.email,
@@ -337,7 +343,7 @@ impl PartyInput {
             organisation: self.organisation,
             country: self.country,
             language: self.language,
-            time_zone: self.time_zone,
+            time_zone: self.time_zone.unwrap_or_else(time_zone),
             supervisor: self
                 .supervisor
                 .as_ref()

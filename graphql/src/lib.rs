@@ -57,6 +57,8 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     pub events: EventHub,
     pub idempotency: Idempotency,
+    /// The programme's IANA time zone, for a party registered without one.
+    pub default_time_zone: String,
 }
 
 impl std::fmt::Debug for Services {

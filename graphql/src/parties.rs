@@ -107,7 +107,8 @@ impl PartyMutation {
         input: PartyInput,
         idempotency_key: Option<String>,
     ) -> ApiResult<PartyObject> {
-        let details = input.into_domain()?;
+        let programme = &crate::services(ctx).default_time_zone;
+        let details = input.into_domain(|| programme.clone())?;
         let command = |party_id| PartyCommand::Register { party_id, details };
         run(
             ctx,
@@ -129,10 +130,22 @@ impl PartyMutation {
         expected_version: Option<u64>,
         idempotency_key: Option<String>,
     ) -> ApiResult<PartyObject> {
-        let command = PartyCommand::Update {
-            details: input.into_domain()?,
-        };
         let party = party_id("id", &id)?;
+        let services = crate::services(ctx);
+        let current = match &input.time_zone {
+            Some(_) => None,
+            None => services
+                .reads
+                .parties_by_id(&[party.0])
+                .await?
+                .into_iter()
+                .next()
+                .map(|row| row.time_zone),
+        };
+        let command = PartyCommand::Update {
+            details: input
+                .into_domain(|| current.unwrap_or_else(|| services.default_time_zone.clone()))?,
+        };
         run(
             ctx,
             Action::ManageParties,

@@ -65,7 +65,7 @@ impl TestApi {
         // The reminder worker is off unless a test turns it on: it would record events of its
         // own while a test counts them.
         let settings = adjust(Settings {
-            scheduler: false,
+            no_scheduler: true,
             ..Settings::new(db.url.clone(), "127.0.0.1:0".parse().expect("an address"))
         });
         let app = Application::build_with_clock(settings, clock.clone())
@@ -108,7 +108,7 @@ impl TestApi {
     /// reminder worker off; it stops when dropped.
     pub async fn second_replica(&self) -> Replica {
         let settings = Settings {
-            scheduler: false,
+            no_scheduler: true,
             ..Settings::new(
                 self.db.url.clone(),
                 "127.0.0.1:0".parse().expect("an address"),

@@ -26,6 +26,7 @@ use homeward_engine::scheduler::{LinkSettings, Worker};
 use homeward_engine::{tokens, Clock, CommandHandler, SystemClock};
 use homeward_graphql::{ApiError, Code, EventHub, HomewardSchema, Idempotency, Services};
 use homeward_store::{EventStore, PgStore};
+use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -33,97 +34,7 @@ use crate::graphiql;
 use crate::partner_pages;
 use crate::websocket::{self, InitRefusal};
 
-/// Largest request body accepted by `/graphql`.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// What `homeward serve` needs.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub listen: SocketAddr,
-    pub database_url: String,
-    pub max_connections: u32,
-    /// Group-commit transactions in flight at once (see `DEFAULT_FLUSHES_IN_FLIGHT`).
-    pub append_flushes: usize,
-    pub max_body_bytes: usize,
-    /// Run the reminder worker in this process.
-    pub scheduler: bool,
-    /// Where reminders go: an SMTP URL, or (when `None`) `.eml` files in `outbox_dir`.
-    pub smtp_url: Option<String>,
-    pub outbox_dir: std::path::PathBuf,
-    /// The sender of reminders.
-    pub mail_from: String,
-    /// SMTP connections in the pool, and so reminders sent at once.
-    pub smtp_connections: u32,
-    /// How long one message may take before it counts as failed (shorter than the lease).
-    pub smtp_timeout: Duration,
-    /// How long a worker's claim on a due reminder lasts unless renewed.
-    pub reminder_lease: Duration,
-    /// How often a worker renews the claims it is sending (at most half the lease).
-    pub reminder_renewal: Duration,
-    /// The longest the worker sleeps between passes when nothing wakes it sooner.
-    pub scheduler_max_sleep: Duration,
-    /// The address partners reach this server at, for the links in their reminders
-    /// (`HOMEWARD_PUBLIC_URL`); `http://<listen>` when not set.
-    pub public_url: Option<String>,
-    /// The key that signs partner links (`HOMEWARD_LINK_SECRET`); when not set, one kept in the
-    /// database and shared by every replica.
-    pub link_secret: Option<String>,
-    /// How long an idempotency key is remembered.
-    pub idempotency_retention: Duration,
-    /// How long a WebSocket client has to send `connection_init` (then it is closed with 4408).
-    pub ws_init_timeout: Duration,
-    /// How long a command without `expectedVersion` keeps retrying after conflicts with other
-    /// replicas before it answers `BUSY`.
-    pub command_deadline: Duration,
-}
-
-impl Settings {
-    pub fn new(database_url: impl Into<String>, listen: SocketAddr) -> Self {
-        Self {
-            listen,
-            database_url: database_url.into(),
-            max_connections: 16,
-            append_flushes: homeward_store::DEFAULT_FLUSHES_IN_FLIGHT,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            scheduler: true,
-            smtp_url: None,
-            outbox_dir: "data/outbox".into(),
-            mail_from: "Homeward <homeward@localhost>".to_owned(),
-            smtp_connections: 4,
-            smtp_timeout: homeward_engine::mail::DEFAULT_SMTP_TIMEOUT,
-            reminder_lease: homeward_engine::scheduler::DEFAULT_LEASE,
-            reminder_renewal: homeward_engine::scheduler::DEFAULT_RENEWAL,
-            scheduler_max_sleep: Duration::from_secs(30),
-            public_url: None,
-            link_secret: None,
-            idempotency_retention: Duration::from_secs(
-                homeward_graphql::DEFAULT_IDEMPOTENCY_HOURS as u64 * 3600,
-            ),
-            command_deadline: homeward_engine::DEFAULT_RETRY_DEADLINE,
-            ws_init_timeout: Duration::from_secs(10),
-        }
-    }
-
-    /// The reminder worker's timings must fit together: a claim is renewed at least twice per
-    /// lease, and one send (bounded by the SMTP timeout) ends before its lease would.
-    fn check_reminder_timings(&self) -> anyhow::Result<()> {
-        if self.reminder_renewal * 2 > self.reminder_lease {
-            anyhow::bail!(
-                "HOMEWARD_REMINDER_RENEW_SECS ({} s) must be at most half of HOMEWARD_REMINDER_LEASE_SECS ({} s)",
-                self.reminder_renewal.as_secs_f64(),
-                self.reminder_lease.as_secs_f64()
-            );
-        }
-        if self.smtp_url.is_some() && self.smtp_timeout >= self.reminder_lease {
-            anyhow::bail!(
-                "HOMEWARD_SMTP_TIMEOUT_SECS ({} s) must be shorter than HOMEWARD_REMINDER_LEASE_SECS ({} s)",
-                self.smtp_timeout.as_secs_f64(),
-                self.reminder_lease.as_secs_f64()
-            );
-        }
-        Ok(())
-    }
-}
+pub use crate::settings::Settings;
 
 #[derive(Clone)]
 struct AppState {
@@ -159,9 +70,9 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        settings.check_reminder_timings()?;
+        settings.validate()?;
         let store = PgStore::connect_with_flushes(
-            &settings.database_url,
+            settings.database_url.expose_secret(),
             settings.max_connections,
             settings.append_flushes,
         )
@@ -175,29 +86,33 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
         let secret = match &settings.link_secret {
-            Some(secret) if secret.len() >= 16 => secret.as_bytes().to_vec(),
-            Some(_) => anyhow::bail!("HOMEWARD_LINK_SECRET must be at least 16 characters long"),
+            Some(secret) => secret.expose_secret().as_bytes().to_vec(),
             None => store.server_secret("partner_links").await?,
         };
         let signer = LinkSigner::new(&secret);
         let services = Services {
             handler: CommandHandler::new(event_store, clock.clone())
-                .with_retry_deadline(settings.command_deadline),
+                .with_retry_deadline(settings.command_deadline.0),
             reads: Arc::new(store.clone()),
             clock: clock.clone(),
             events,
             idempotency: Idempotency {
                 keys: Arc::new(store.clone()),
                 secret: store.server_secret("idempotency_keys").await?.into(),
-                retention: chrono::Duration::from_std(settings.idempotency_retention)?,
+                retention: chrono::Duration::hours(i64::from(settings.idempotency_hours)),
             },
+            default_time_zone: settings.time_zone.clone(),
         };
-        let scheduler = if settings.scheduler {
+        let scheduler = if !settings.no_scheduler {
             let (mailer, concurrency): (Arc<dyn Mailer>, u32) = match &settings.smtp_url {
                 Some(url) => (
                     Arc::new(
-                        SmtpMailer::from_url(url, &settings.mail_from, settings.smtp_connections)?
-                            .with_timeout(settings.smtp_timeout),
+                        SmtpMailer::from_url(
+                            url.expose_secret(),
+                            &settings.mail_from,
+                            settings.smtp_connections,
+                        )?
+                        .with_timeout(settings.smtp_timeout.0),
                     ),
                     settings.smtp_connections,
                 ),
@@ -228,13 +143,13 @@ impl Application {
                 base_url,
             })
             .with_concurrency(concurrency as usize)
-            .with_lease(chrono::Duration::from_std(settings.reminder_lease)?)
-            .with_renewal(settings.reminder_renewal);
+            .with_lease(chrono::Duration::from_std(settings.reminder_lease.0)?)
+            .with_renewal(settings.reminder_renewal.0);
             Some((
                 worker,
                 services.clock.clone(),
                 services.events.clone(),
-                settings.scheduler_max_sleep,
+                settings.scheduler_max_sleep.0,
             ))
         } else {
             None
@@ -251,7 +166,7 @@ impl Application {
             services,
             store: store.clone(),
             max_body_bytes: settings.max_body_bytes,
-            ws_init_timeout: settings.ws_init_timeout,
+            ws_init_timeout: settings.ws_init_timeout.0,
         };
         let router = router(state);
         Ok(Self {

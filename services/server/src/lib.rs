@@ -5,5 +5,6 @@ pub mod app;
 pub mod cli;
 mod graphiql;
 mod partner_pages;
+pub mod settings;
 pub mod telemetry;
 mod websocket;

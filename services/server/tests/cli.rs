@@ -163,3 +163,112 @@ async fn serve_answers_and_stops_on_sigterm() {
     });
     assert!(status.success(), "exit status {status:?}");
 }
+
+/// `homeward serve` with `env` set, against a database that does not exist: a bad setting must
+/// stop it before it tries to connect, with a message naming the setting.
+fn serve_refuses(env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_homeward"));
+    command
+        .arg("serve")
+        .env(
+            "DATABASE_URL",
+            "postgres://homeward@127.0.0.1:1/nothing_here",
+        )
+        .env("HOMEWARD_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = command.output().unwrap();
+    assert!(!out.status.success(), "started with {env:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        !stderr.contains("connecting"),
+        "checked before connecting: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn each_bad_setting_stops_start_up_with_a_message_naming_it() {
+    let outbox_file =
+        std::env::temp_dir().join(format!("homeward-outbox-file-{}", std::process::id()));
+    std::fs::write(&outbox_file, b"").unwrap();
+    let outbox = outbox_file.join("outbox");
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (
+            &[("DATABASE_URL", "postgres://homeward:pw@db:port/x")],
+            "DATABASE_URL: not a PostgreSQL URL",
+        ),
+        (
+            &[("HOMEWARD_TIME_ZONE", "Paris")],
+            "HOMEWARD_TIME_ZONE (--time-zone): \"Paris\" is not an IANA time zone",
+        ),
+        (
+            &[("HOMEWARD_LINK_SECRET", "too-short")],
+            "HOMEWARD_LINK_SECRET (--link-secret): must be at least 16 characters",
+        ),
+        (
+            &[("HOMEWARD_OUTBOX", outbox.to_str().unwrap())],
+            "HOMEWARD_OUTBOX (--outbox): the folder",
+        ),
+        (
+            &[("HOMEWARD_DB_CONNECTIONS", "0")],
+            "HOMEWARD_DB_CONNECTIONS (--db-connections): must be 1 to 1000; it is 0",
+        ),
+    ];
+    for (env, expected) in cases {
+        let stderr = serve_refuses(env);
+        assert!(stderr.contains(expected), "{env:?}: {stderr}");
+        for secret in ["pw@", "too-short"] {
+            assert!(!stderr.contains(secret), "a secret in {stderr}");
+        }
+    }
+    std::fs::remove_file(&outbox_file).unwrap();
+}
+
+#[test]
+fn config_prints_every_setting_with_its_source_and_redacts_every_secret() {
+    let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
+        .arg("config")
+        .env(
+            "DATABASE_URL",
+            "postgres://homeward:db-password@db/homeward",
+        )
+        .env("SMTP_URL", "smtps://mail:smtp-password@smtp.example:465")
+        .env("HOMEWARD_LINK_SECRET", "a-link-secret-long-enough")
+        .env("HOMEWARD_TIME_ZONE", "Africa/Lagos")
+        .env(
+            "HOMEWARD_OUTBOX",
+            std::env::temp_dir().join("homeward-config-outbox"),
+        )
+        .args(["--db-connections", "8"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    for secret in [
+        "db-password",
+        "smtp-password",
+        "a-link-secret",
+        "smtp.example",
+    ] {
+        assert!(!stdout.contains(secret), "{secret} in {stdout}");
+        assert!(!stderr.contains(secret), "{secret} in {stderr}");
+    }
+    for line in [
+        "DATABASE_URL=[redacted]",
+        "SMTP_URL=[redacted]",
+        "HOMEWARD_LINK_SECRET=[redacted]",
+        "HOMEWARD_TIME_ZONE=Africa/Lagos  # from the environment",
+        "HOMEWARD_DB_CONNECTIONS=8  # from the command line",
+        "HOMEWARD_LISTEN=127.0.0.1:8080  # default",
+        "HOMEWARD_REMINDER_LEASE_SECS=30  # default",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(line)),
+            "no {line:?} in\n{stdout}"
+        );
+    }
+}

@@ -276,3 +276,45 @@ async fn a_steps_reminder_policy_replaces_its_timers() {
     );
     api.stop().await;
 }
+
+/// A party registered without a time zone gets the programme's (`HOMEWARD_TIME_ZONE`); an
+/// update that leaves it out keeps the party's own.
+#[tokio::test]
+async fn a_party_without_a_time_zone_gets_the_programmes_and_keeps_its_own_on_update() {
+    let api = TestApi::start_with(|s| homeward::app::Settings {
+        time_zone: "Europe/Paris".into(),
+        ..s
+    })
+    .await;
+    let register = "mutation($input: PartyInput!) { registerParty(input: $input) { id timeZone } }";
+    let details = |time_zone: Option<&str>| {
+        let mut input = json!({
+            "displayName": "Luc", "email": "luc@prefecture.example", "role": "GOVERNMENT_LIAISON",
+            "organisation": "Prefecture", "country": "FR", "language": "fr" });
+        if let Some(zone) = time_zone {
+            input["timeZone"] = json!(zone);
+        }
+        input
+    };
+    let luc = api
+        .data(&api.admin, register, json!({ "input": details(None) }))
+        .await;
+    assert_eq!(luc["registerParty"]["timeZone"], "Europe/Paris");
+    let id = luc["registerParty"]["id"].clone();
+    let update = "mutation($id: ID!, $input: PartyInput!) { updateParty(id: $id, input: $input) { timeZone } }";
+    let mut input = details(Some("America/Cayenne"));
+    input["email"] = json!("luc.martin@prefecture.example");
+    let moved = api
+        .data(&api.admin, update, json!({ "id": id, "input": input }))
+        .await;
+    assert_eq!(moved["updateParty"]["timeZone"], "America/Cayenne");
+    let kept = api
+        .data(
+            &api.admin,
+            update,
+            json!({ "id": id, "input": details(None) }),
+        )
+        .await;
+    assert_eq!(kept["updateParty"]["timeZone"], "America/Cayenne");
+    api.stop().await;
+}

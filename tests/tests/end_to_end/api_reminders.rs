@@ -15,9 +15,9 @@ async fn the_server_sends_due_reminders_and_records_them() {
     let smtp = SmtpCatcher::start().await;
     let url = smtp.url();
     let api = TestApi::start_with(move |s| Settings {
-        scheduler: true,
-        smtp_url: Some(url),
-        scheduler_max_sleep: std::time::Duration::from_millis(200),
+        no_scheduler: false,
+        smtp_url: Some(url.into()),
+        scheduler_max_sleep: std::time::Duration::from_millis(200).into(),
         ..s
     })
     .await;

@@ -54,7 +54,7 @@ async fn closed_with(api: &TestApi, messages: &[serde_json::Value]) -> (u16, Str
 #[tokio::test]
 async fn refused_and_broken_connections_close_with_the_protocols_codes() {
     let api = TestApi::start_with(|s| Settings {
-        ws_init_timeout: Duration::from_millis(500),
+        ws_init_timeout: Duration::from_millis(500).into(),
         ..s
     })
     .await;

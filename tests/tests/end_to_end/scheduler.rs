@@ -653,13 +653,13 @@ async fn a_graceful_shutdown_mid_batch_gives_back_unsent_claims_at_once_and_send
     }
     w.smtp.set_delay(StdDuration::from_millis(400));
     let settings = Settings {
-        scheduler: true,
-        smtp_url: Some(w.smtp.url()),
+        no_scheduler: false,
+        smtp_url: Some(w.smtp.url().into()),
         smtp_connections: 2,
         // A long lease: claims that were not given back would wait for it.
-        reminder_lease: StdDuration::from_secs(120),
-        reminder_renewal: StdDuration::from_secs(5),
-        scheduler_max_sleep: StdDuration::from_millis(100),
+        reminder_lease: StdDuration::from_secs(120).into(),
+        reminder_renewal: StdDuration::from_secs(5).into(),
+        scheduler_max_sleep: StdDuration::from_millis(100).into(),
         ..Settings::new(w.db.url.clone(), "127.0.0.1:0".parse().unwrap())
     };
     let app = Application::build_with_clock(settings, w.clock.clone())

@@ -1,0 +1,461 @@
+//! The settings of `homeward serve`, in one place: one type, parsed by clap from flags and
+//! environment variables, each default written once (in its attribute), secrets kept as
+//! [`SecretString`] (redacted in `Debug` and in `homeward config`), and the whole checked by
+//! [`Settings::validate`] before anything starts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use clap::{ArgMatches, Args, FromArgMatches as _};
+use secrecy::{ExposeSecret as _, SecretString};
+
+/// What `homeward serve` needs. Flags and variables are listed by `homeward serve --help`;
+/// `homeward config` prints the effective values.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// The PostgreSQL database (`DATABASE_URL`, read by the command line for every command).
+    #[arg(skip = SecretString::from(""))]
+    pub database_url: SecretString,
+    /// Address to listen on.
+    #[arg(long, env = "HOMEWARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "HOMEWARD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Database connections in the pool (1 to 1000).
+    #[arg(
+        long = "db-connections",
+        env = "HOMEWARD_DB_CONNECTIONS",
+        default_value_t = 16
+    )]
+    pub max_connections: u32,
+    /// Group-commit transactions in flight at once, each on a connection of its own (1 to 64).
+    /// Fewer make larger batches, more let small ones go at once.
+    #[arg(long, env = "HOMEWARD_APPEND_FLUSHES", default_value_t = homeward_store::DEFAULT_FLUSHES_IN_FLIGHT)]
+    pub append_flushes: usize,
+    /// SMTP server for reminders: smtp://host:port, smtp://user:pass@host:587?tls=required
+    /// (STARTTLS) or smtps://user:pass@host:465 (TLS). Without it, reminders are written as
+    /// .eml files to the outbox folder.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true, value_parser = secret)]
+    pub smtp_url: Option<SecretString>,
+    /// Folder for .eml files when no SMTP server is set; created if missing, must be writable.
+    #[arg(
+        long = "outbox",
+        env = "HOMEWARD_OUTBOX",
+        default_value = "data/outbox"
+    )]
+    pub outbox_dir: PathBuf,
+    /// The sender of reminders.
+    #[arg(
+        long,
+        env = "HOMEWARD_MAIL_FROM",
+        default_value = "Homeward <homeward@localhost>"
+    )]
+    pub mail_from: String,
+    /// SMTP connections in the pool: how many reminders are sent at once (1 to 64).
+    #[arg(long, env = "HOMEWARD_SMTP_CONNECTIONS", default_value_t = 4)]
+    pub smtp_connections: u32,
+    /// Seconds one message may take (connect, greeting and every command) before it counts as
+    /// failed and is retried later; must be shorter than the reminder lease.
+    #[arg(long = "smtp-timeout-secs", env = "HOMEWARD_SMTP_TIMEOUT_SECS", value_parser = seconds,
+        default_value_t = Seconds(homeward_engine::mail::DEFAULT_SMTP_TIMEOUT))]
+    pub smtp_timeout: Seconds,
+    /// Seconds a worker's claim on a due reminder lasts unless renewed: how long a dead
+    /// replica's reminders wait, at most, before another replica sends them.
+    #[arg(long = "reminder-lease-secs", env = "HOMEWARD_REMINDER_LEASE_SECS", value_parser = seconds,
+        default_value_t = Seconds(homeward_engine::scheduler::DEFAULT_LEASE))]
+    pub reminder_lease: Seconds,
+    /// Seconds between renewals of the claims a worker is sending; at most half the lease.
+    #[arg(long = "reminder-renew-secs", env = "HOMEWARD_REMINDER_RENEW_SECS", value_parser = seconds,
+        default_value_t = Seconds(homeward_engine::scheduler::DEFAULT_RENEWAL))]
+    pub reminder_renewal: Seconds,
+    /// The longest the reminder worker sleeps between passes when nothing wakes it sooner.
+    #[arg(long = "scheduler-max-sleep-secs", env = "HOMEWARD_SCHEDULER_MAX_SLEEP_SECS", value_parser = seconds,
+        default_value_t = Seconds(Duration::from_secs(30)))]
+    pub scheduler_max_sleep: Seconds,
+    /// Do not run the reminder worker in this process (another replica does).
+    #[arg(long, env = "HOMEWARD_NO_SCHEDULER")]
+    pub no_scheduler: bool,
+    /// The address partners reach this server at, for the links in their reminders, e.g.
+    /// https://homeward.example.org (default: http://<listen>).
+    #[arg(long, env = "HOMEWARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The key that signs partner links, at least 16 characters; by default one kept in the
+    /// database and shared by every replica.
+    #[arg(long, env = "HOMEWARD_LINK_SECRET", hide_env_values = true, value_parser = secret)]
+    pub link_secret: Option<SecretString>,
+    /// Hours an idempotency key is remembered (1 to 8760): a request repeated with the same key
+    /// within them gets the first result.
+    #[arg(long, env = "HOMEWARD_IDEMPOTENCY_HOURS", default_value_t = homeward_graphql::DEFAULT_IDEMPOTENCY_HOURS as u32)]
+    pub idempotency_hours: u32,
+    /// Seconds a WebSocket client has to send `connection_init` before it is closed (4408).
+    #[arg(long = "ws-init-timeout-secs", env = "HOMEWARD_WS_INIT_TIMEOUT_SECS", value_parser = seconds,
+        default_value_t = Seconds(Duration::from_secs(10)))]
+    pub ws_init_timeout: Seconds,
+    /// Seconds a command without expectedVersion keeps retrying while other replicas write
+    /// the same plan, before it answers BUSY (nothing written, send it again).
+    #[arg(long = "command-deadline-secs", env = "HOMEWARD_COMMAND_DEADLINE_SECS", value_parser = seconds,
+        default_value_t = Seconds(homeward_engine::DEFAULT_RETRY_DEADLINE))]
+    pub command_deadline: Seconds,
+    /// The programme's IANA time zone (e.g. Europe/Paris): the time zone of a party registered
+    /// without one.
+    #[arg(long, env = "HOMEWARD_TIME_ZONE", default_value = "UTC")]
+    pub time_zone: String,
+}
+
+/// A setting that stops start-up: which one, and what is allowed.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct BadSetting {
+    /// The variable and its flag, e.g. `HOMEWARD_DB_CONNECTIONS (--db-connections)`.
+    pub setting: &'static str,
+    pub problem: String,
+}
+
+fn bad(setting: &'static str, problem: impl Into<String>) -> BadSetting {
+    BadSetting {
+        setting,
+        problem: problem.into(),
+    }
+}
+
+impl Settings {
+    /// The defaults, with this database and address; environment variables are not read, so
+    /// tests get the same settings on every machine.
+    pub fn new(database_url: impl Into<String>, listen: SocketAddr) -> Self {
+        let command = Self::augment_args(clap::Command::new("homeward serve"))
+            .mut_args(|arg| arg.env(None))
+            .no_binary_name(true);
+        let matches = command
+            .try_get_matches_from(["--listen", &listen.to_string()])
+            .expect("the defaults parse");
+        let mut settings = Self::from_arg_matches(&matches).expect("the defaults are settings");
+        settings.database_url = SecretString::from(database_url.into());
+        settings
+    }
+
+    /// Checks every setting, and how they fit together, before anything starts. Creates the
+    /// outbox folder when reminders go there.
+    pub fn validate(&self) -> Result<(), BadSetting> {
+        let url = self.database_url.expose_secret();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(bad(
+                "DATABASE_URL",
+                "must start with postgres:// (postgres://user:password@host:5432/database)",
+            ));
+        }
+        sqlx::postgres::PgConnectOptions::from_str(url).map_err(
+            |e| {
+                bad(
+                    "DATABASE_URL",
+                    format!(
+                        "not a PostgreSQL URL ({}); write it as postgres://user:password@host:5432/database",
+                        redact_url_error(&e.to_string())
+                    ),
+                )
+            },
+        )?;
+        if !(1..=1000).contains(&self.max_connections) {
+            return Err(bad(
+                "HOMEWARD_DB_CONNECTIONS (--db-connections)",
+                format!("must be 1 to 1000; it is {}", self.max_connections),
+            ));
+        }
+        if !(1..=64).contains(&self.append_flushes) {
+            return Err(bad(
+                "HOMEWARD_APPEND_FLUSHES (--append-flushes)",
+                format!("must be 1 to 64; it is {}", self.append_flushes),
+            ));
+        }
+        if !(1..=64).contains(&self.smtp_connections) {
+            return Err(bad(
+                "HOMEWARD_SMTP_CONNECTIONS (--smtp-connections)",
+                format!("must be 1 to 64; it is {}", self.smtp_connections),
+            ));
+        }
+        if !(1..=8760).contains(&self.idempotency_hours) {
+            return Err(bad(
+                "HOMEWARD_IDEMPOTENCY_HOURS (--idempotency-hours)",
+                format!(
+                    "must be 1 to 8760 (a year); it is {}",
+                    self.idempotency_hours
+                ),
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(bad(
+                "HOMEWARD_MAX_BODY_BYTES (--max-body-bytes)",
+                format!("must be at least 1024 bytes; it is {}", self.max_body_bytes),
+            ));
+        }
+        if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(bad(
+                "HOMEWARD_TIME_ZONE (--time-zone)",
+                format!(
+                    "{:?} is not an IANA time zone; write it as Region/City, e.g. Europe/Paris or Africa/Lagos",
+                    self.time_zone
+                ),
+            ));
+        }
+        if let Some(secret) = &self.link_secret {
+            if secret.expose_secret().chars().count() < 16 {
+                return Err(bad(
+                    "HOMEWARD_LINK_SECRET (--link-secret)",
+                    "must be at least 16 characters long (or leave it unset: a key kept in the database is used)",
+                ));
+            }
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(bad(
+                    "HOMEWARD_PUBLIC_URL (--public-url)",
+                    format!("{url:?} must start with https:// (or http:// for a local test)"),
+                ));
+            }
+        }
+        if self.reminder_renewal.0 * 2 > self.reminder_lease.0 {
+            return Err(bad(
+                "HOMEWARD_REMINDER_RENEW_SECS (--reminder-renew-secs)",
+                format!(
+                    "must be at most half of HOMEWARD_REMINDER_LEASE_SECS ({} s); it is {} s",
+                    self.reminder_lease.0.as_secs_f64(),
+                    self.reminder_renewal.0.as_secs_f64()
+                ),
+            ));
+        }
+        match &self.smtp_url {
+            Some(_) if self.smtp_timeout.0 >= self.reminder_lease.0 => {
+                return Err(bad(
+                    "HOMEWARD_SMTP_TIMEOUT_SECS (--smtp-timeout-secs)",
+                    format!(
+                        "must be shorter than HOMEWARD_REMINDER_LEASE_SECS ({} s); it is {} s",
+                        self.reminder_lease.0.as_secs_f64(),
+                        self.smtp_timeout.0.as_secs_f64()
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None if !self.no_scheduler => check_writable(&self.outbox_dir)?,
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Every setting as `VARIABLE=value`, in the order of `--help`, with secrets redacted:
+    /// what `homeward config` prints.
+    pub fn describe(matches: &ArgMatches) -> Vec<String> {
+        let mut lines = vec!["DATABASE_URL=[redacted]".to_owned()];
+        let command = Self::augment_args(clap::Command::new("homeward serve"));
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            let name = arg
+                .get_env()
+                .map(|env| env.to_string_lossy().into_owned())
+                .unwrap_or_else(|| format!("--{id}"));
+            let value = if arg.is_hide_env_values_set() {
+                match matches.get_raw(id) {
+                    Some(_) => "[redacted]".to_owned(),
+                    None => "(unset)".to_owned(),
+                }
+            } else {
+                match matches.get_raw(id) {
+                    Some(values) => values
+                        .map(|v| v.to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    None if arg.get_action().takes_values() => "(unset)".to_owned(),
+                    None => "false".to_owned(),
+                }
+            };
+            let source = match matches.value_source(id) {
+                Some(clap::parser::ValueSource::DefaultValue) => "  # default",
+                Some(clap::parser::ValueSource::EnvVariable) => "  # from the environment",
+                Some(clap::parser::ValueSource::CommandLine) => "  # from the command line",
+                _ => "",
+            };
+            lines.push(format!("{name}={value}{source}"));
+        }
+        lines
+    }
+}
+
+/// A database URL error may quote the URL: keep only what precedes a quoted part.
+fn redact_url_error(message: &str) -> String {
+    message
+        .split(['"', '\''])
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// The outbox folder exists or can be created, and a file can be written in it.
+fn check_writable(dir: &std::path::Path) -> Result<(), BadSetting> {
+    let setting = "HOMEWARD_OUTBOX (--outbox)";
+    std::fs::create_dir_all(dir).map_err(|e| {
+        bad(
+            setting,
+            format!(
+                "the folder {} cannot be created ({e}); name a writable folder, or set SMTP_URL",
+                dir.display()
+            ),
+        )
+    })?;
+    let probe = dir.join(format!(".homeward-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            bad(
+                setting,
+                format!(
+                    "the folder {} is not writable ({e}); name a writable folder, or set SMTP_URL",
+                    dir.display()
+                ),
+            )
+        })
+}
+
+/// A duration given in seconds (fractions allowed), shown as seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds(pub Duration);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
+}
+
+impl From<Duration> for Seconds {
+    fn from(duration: Duration) -> Self {
+        Self(duration)
+    }
+}
+
+/// A number of seconds, fractions allowed (`0.5`), more than zero and at most a day.
+fn seconds(text: &str) -> Result<Seconds, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+            Ok(Seconds(Duration::from_secs_f64(s)))
+        }
+        _ => Err(format!(
+            "{text:?} is not a number of seconds between 0 and 86400 (e.g. 30 or 0.5)"
+        )),
+    }
+}
+
+pub(crate) fn secret(text: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(text))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn settings() -> Settings {
+        let mut s = Settings::new("postgres://localhost/test", "127.0.0.1:0".parse().unwrap());
+        s.outbox_dir = std::env::temp_dir().join(format!("homeward-outbox-{}", std::process::id()));
+        s
+    }
+
+    fn refused(settings: &Settings) -> String {
+        settings.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_defaults_are_valid_and_come_from_one_place() {
+        let s = settings();
+        s.validate().unwrap();
+        assert_eq!(s.max_connections, 16);
+        assert_eq!(s.append_flushes, homeward_store::DEFAULT_FLUSHES_IN_FLIGHT);
+        assert_eq!(
+            s.reminder_lease.0,
+            homeward_engine::scheduler::DEFAULT_LEASE
+        );
+        assert_eq!(s.time_zone, "UTC");
+        assert!(!s.no_scheduler);
+    }
+
+    #[test]
+    fn each_bad_setting_is_named_with_what_is_allowed() {
+        let mut s = settings();
+        s.database_url = SecretString::from("mysql://root:hunter2@db/x");
+        let message = refused(&s);
+        assert!(message.starts_with("DATABASE_URL"), "{message}");
+        assert!(!message.contains("hunter2"), "no secret in {message}");
+        s.database_url = SecretString::from("postgres://homeward:hunter2@db:port/x");
+        let message = refused(&s);
+        assert!(
+            message.starts_with("DATABASE_URL: not a PostgreSQL URL"),
+            "{message}"
+        );
+        assert!(!message.contains("hunter2"), "no secret in {message}");
+
+        let mut s = settings();
+        s.max_connections = 0;
+        assert!(refused(&s)
+            .contains("HOMEWARD_DB_CONNECTIONS (--db-connections): must be 1 to 1000; it is 0"));
+        s.max_connections = 5000;
+        assert!(refused(&s).contains("HOMEWARD_DB_CONNECTIONS"));
+
+        let mut s = settings();
+        s.append_flushes = 65;
+        assert!(refused(&s).contains("HOMEWARD_APPEND_FLUSHES"));
+
+        let mut s = settings();
+        s.time_zone = "Mars/Olympus".into();
+        assert!(refused(&s).contains(
+            "HOMEWARD_TIME_ZONE (--time-zone): \"Mars/Olympus\" is not an IANA time zone"
+        ));
+
+        let mut s = settings();
+        s.link_secret = Some(SecretString::from("short"));
+        let message = refused(&s);
+        assert!(message.contains("HOMEWARD_LINK_SECRET"), "{message}");
+        assert!(!message.contains("short\""), "{message}");
+
+        let mut s = settings();
+        s.reminder_renewal = Seconds(Duration::from_secs(40));
+        assert!(refused(&s).contains("HOMEWARD_REMINDER_RENEW_SECS"));
+
+        let mut s = settings();
+        s.smtp_url = Some(SecretString::from("smtp://localhost:25"));
+        s.smtp_timeout = Seconds(s.reminder_lease.0);
+        assert!(refused(&s).contains("HOMEWARD_SMTP_TIMEOUT_SECS"));
+
+        let mut s = settings();
+        s.public_url = Some("homeward.example.org".into());
+        assert!(refused(&s).contains("HOMEWARD_PUBLIC_URL"));
+    }
+
+    #[test]
+    fn an_outbox_that_cannot_be_written_is_refused_unless_mail_goes_by_smtp() {
+        let file =
+            std::env::temp_dir().join(format!("homeward-not-a-folder-{}", std::process::id()));
+        std::fs::write(&file, b"").unwrap();
+        let mut s = settings();
+        s.outbox_dir = file.join("outbox");
+        let message = refused(&s);
+        assert!(
+            message.starts_with("HOMEWARD_OUTBOX (--outbox): the folder"),
+            "{message}"
+        );
+        s.smtp_url = Some(SecretString::from("smtp://localhost:25"));
+        s.validate().unwrap();
+        std::fs::remove_file(&file).unwrap();
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let mut s = settings();
+        s.database_url = SecretString::from("postgres://homeward:hunter2@db/homeward");
+        s.link_secret = Some(SecretString::from("a-link-secret-of-enough-length"));
+        s.smtp_url = Some(SecretString::from("smtps://mail:mailpass@smtp.example:465"));
+        let debug = format!("{s:?}");
+        for secret in ["hunter2", "a-link-secret", "mailpass"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+    }
+}
