@@ -37,6 +37,11 @@ impl EventHub {
                 match subscription.next().await {
                     // No subscribers is fine: the event is simply not needed.
                     Ok(event) => {
+                        // From the commit to the hub, which hands it to every subscriber.
+                        let lag = (chrono::Utc::now() - event.recorded_at)
+                            .num_microseconds()
+                            .map_or(0.0, |us| us.max(0) as f64 / 1e6);
+                        metrics::histogram!("homeward_subscription_lag_seconds").record(lag);
                         let _ = sender.send(Arc::new(event));
                     }
                     Err(e) => {

@@ -104,6 +104,7 @@ fn with_limits(services: Services, depth: usize) -> HomewardSchema {
     .limit_recursive_depth(32)
     .limit_directives(8)
     .extension(ErrorCodes)
+    .extension(OperationMetrics)
     .finish()
 }
 
@@ -182,6 +183,39 @@ pub(crate) fn viewer<'a>(ctx: &Context<'a>) -> ApiResult<&'a Viewer> {
 
 pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> &'a Loaders {
     ctx.data_unchecked::<Loaders>()
+}
+
+/// Counts and times each root field a request resolves (`completeStep`, `tasks`, ...): a
+/// label per field of the schema, never a name the client chose.
+struct OperationMetrics;
+
+impl ExtensionFactory for OperationMetrics {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(OperationMetrics)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for OperationMetrics {
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: async_graphql::extensions::ResolveInfo<'_>,
+        next: async_graphql::extensions::NextResolve<'_>,
+    ) -> async_graphql::ServerResult<Option<async_graphql::Value>> {
+        if info.path_node.parent.is_some() {
+            return next.run(ctx, info).await;
+        }
+        let operation = info.name.to_owned();
+        let started = std::time::Instant::now();
+        let result = next.run(ctx, info).await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::histogram!("homeward_graphql_request_duration_seconds", "operation" => operation.clone())
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("homeward_graphql_requests_total", "operation" => operation, "outcome" => outcome)
+            .increment(1);
+        result
+    }
 }
 
 /// Gives every error a code, including those raised before resolvers run.

@@ -20,14 +20,30 @@ use crate::{loaders, services, viewer, ApiError, ApiResult, Code, Services};
 #[derive(Default, Debug)]
 pub struct Subscription;
 
+/// One open subscription, counted in `homeward_subscriptions` while it lives.
+struct Open;
+
+impl Open {
+    fn new() -> Self {
+        metrics::gauge!("homeward_subscriptions").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        metrics::gauge!("homeward_subscriptions").decrement(1.0);
+    }
+}
+
 /// The events of the hub as a stream; ends with an error if the subscriber fell behind.
 fn events(
     rx: broadcast::Receiver<Arc<RecordedEvent>>,
 ) -> impl Stream<Item = ApiResult<Arc<RecordedEvent>>> {
-    futures::stream::unfold(Some(rx), |rx| async move {
-        let mut rx = rx?;
+    futures::stream::unfold(Some((rx, Open::new())), |state| async move {
+        let (mut rx, open) = state?;
         match rx.recv().await {
-            Ok(e) => Some((Ok(e), Some(rx))),
+            Ok(e) => Some((Ok(e), Some((rx, open)))),
             Err(broadcast::error::RecvError::Closed) => None,
             Err(broadcast::error::RecvError::Lagged(n)) => Some((
                 Err(ApiError::new(

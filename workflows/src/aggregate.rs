@@ -27,6 +27,9 @@ pub trait Aggregate: Sized + Clone + std::fmt::Debug {
     /// Streams of this aggregate are named `<STREAM_PREFIX>-<uuid>`.
     const STREAM_PREFIX: &'static str;
 
+    /// The command's name in snake case (`complete_step`), for metrics and logs.
+    fn command_name(command: &Self::Command) -> &'static str;
+
     /// Folds one event into the state. `None` is the state before the stream's first event.
     fn apply(state: Option<Self>, event: &Self::Event) -> Option<Self>;
 

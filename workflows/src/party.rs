@@ -123,7 +123,9 @@ pub struct ReminderSettingsInput {
     pub quiet_hours: Option<(String, String)>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Named in snake case (`complete_step`) for metrics and logs.
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum PartyCommand {
     Register {
         party_id: PartyId,
@@ -227,6 +229,10 @@ impl Aggregate for Party {
     type Event = PartyEvent;
     type Error = PartyError;
     const STREAM_PREFIX: &'static str = "party";
+
+    fn command_name(command: &Self::Command) -> &'static str {
+        command.into()
+    }
 
     fn apply(state: Option<Self>, event: &PartyEvent) -> Option<Self> {
         match (state, event) {

@@ -42,7 +42,9 @@ pub struct Person {
     pub notes: Vec<Note>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Named in snake case (`complete_step`) for metrics and logs.
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum PersonCommand {
     Register {
         person_id: PersonId,
@@ -119,6 +121,10 @@ impl Aggregate for Person {
     type Event = PersonEvent;
     type Error = PersonError;
     const STREAM_PREFIX: &'static str = "person";
+
+    fn command_name(command: &Self::Command) -> &'static str {
+        command.into()
+    }
 
     fn apply(state: Option<Self>, event: &PersonEvent) -> Option<Self> {
         match (state, event) {

@@ -302,6 +302,32 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
         meta: CommandMeta,
         allowed: &(dyn Fn(Option<&A>) -> Result<(), AccessDenied> + Send + Sync),
     ) -> Result<Handled<A>, CommandError<A::Error>> {
+        let result = self
+            .decide_and_append(stream_id, command, meta, allowed)
+            .await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(CommandError::Conflict { .. }) => "conflict",
+            Err(CommandError::Rejected(_) | CommandError::Denied(_)) => "refused",
+            Err(CommandError::Busy { .. }) => "busy",
+            Err(CommandError::Store(_)) => "error",
+        };
+        metrics::counter!(
+            "homeward_commands_total",
+            "command" => A::command_name(command),
+            "outcome" => outcome
+        )
+        .increment(1);
+        result
+    }
+
+    async fn decide_and_append<A: Projected + Send + Sync + 'static>(
+        &self,
+        stream_id: &str,
+        command: &A::Command,
+        meta: CommandMeta,
+        allowed: &(dyn Fn(Option<&A>) -> Result<(), AccessDenied> + Send + Sync),
+    ) -> Result<Handled<A>, CommandError<A::Error>> {
         let _in_order = self.stream_lock(stream_id).lock().await;
         let deadline = Instant::now() + self.retry_deadline;
         let mut attempt: u32 = 0;

@@ -97,7 +97,22 @@ pub struct Pass {
     pub released: usize,
 }
 
+/// A reminder sent this long after its due instant counts as late (`homeward_timers_late_total`).
+const LATE: Duration = Duration::seconds(60);
+
 impl Pass {
+    /// Adds what this pass did to the process's metrics.
+    fn record_metrics(&self) {
+        metrics::counter!("homeward_emails_sent_total", "kind" => "reminder")
+            .increment(self.sent as u64);
+        metrics::counter!("homeward_emails_sent_total", "kind" => "digest")
+            .increment(self.digests as u64);
+        metrics::counter!("homeward_emails_failed_total")
+            .increment((self.failed + self.gave_up) as u64);
+        metrics::counter!("homeward_timers_failed_total").increment(self.gave_up as u64);
+        metrics::counter!("homeward_timer_claims_lost_total").increment(self.lost as u64);
+    }
+
     fn add(&mut self, other: &Pass) {
         self.claimed += other.claimed;
         self.sent += other.sent;
@@ -216,11 +231,23 @@ impl Worker {
             return Ok(Pass::default());
         }
         let now = self.clock.now();
+        let due = self.queue.due_timers(now).await?;
+        metrics::gauge!("homeward_timers_due").set(due.count as f64);
+        metrics::gauge!("homeward_oldest_due_timer_age_seconds").set(
+            due.oldest.map_or(0.0, |oldest| {
+                (now - oldest).num_milliseconds().max(0) as f64 / 1000.0
+            }),
+        );
         let limit = self.claim_size();
         let timers = self
             .queue
             .claim_due(self.id, now, now + self.lease, limit)
             .await?;
+        metrics::counter!("homeward_timers_claimed_total").increment(timers.len() as u64);
+        metrics::counter!("homeward_timers_late_total")
+            .increment(timers.iter().filter(|t| now - t.fire_at > LATE).count() as u64);
+        metrics::counter!("homeward_timer_claims_taken_over_total")
+            .increment(timers.iter().filter(|t| t.taken_over).count() as u64);
         let digests = self
             .queue
             .claim_due_digests(self.id, now, now + self.lease, limit)
@@ -270,6 +297,7 @@ impl Worker {
                 Err(error) => first_error = first_error.or(Some(error)),
             }
         }
+        pass.record_metrics();
         if self.stopping() {
             pass.released = usize::try_from(self.release().await?).unwrap_or(usize::MAX);
         }
@@ -308,7 +336,11 @@ impl Worker {
                 }
                 let until = self.clock.now() + self.lease;
                 match self.queue.renew_claims(self.id, kind, &ids, until).await {
-                    Ok(kept) => held.keep_only(kind, &ids, &kept),
+                    Ok(kept) => {
+                        metrics::counter!("homeward_timer_claims_renewed_total")
+                            .increment(kept.len() as u64);
+                        held.keep_only(kind, &ids, &kept);
+                    }
                     // The fencing check before each send still protects; try again next beat.
                     Err(e) => tracing::warn!(error = %e, "leases not renewed"),
                 }
@@ -374,6 +406,59 @@ impl Worker {
             tracing::warn!(claim = %id, "claim taken over by another worker; not sent here");
         }
         Ok(mine)
+    }
+
+    /// The worker's loop, as `homeward serve` runs it: a pass, then sleep until the next timer
+    /// is due, something is recorded in the log (`wake`: it may have armed an earlier timer),
+    /// or `max_sleep`; on `stop`, its claims are given back so that another replica takes them
+    /// at once.
+    pub async fn run_until_stopped<T: Clone>(
+        self,
+        mut wake: tokio::sync::broadcast::Receiver<T>,
+        max_sleep: std::time::Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        /// At most this often, however busy the log: wake-ups between passes are coalesced.
+        const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+        let worker = self.with_stop(stop.clone());
+        loop {
+            match worker.drain().await {
+                Ok(pass) if pass.claimed > 0 => {
+                    tracing::info!(
+                        sent = pass.sent,
+                        deferred = pass.deferred,
+                        failed = pass.failed,
+                        dropped = pass.dropped,
+                        "reminders"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "reminder pass failed; trying again"),
+            }
+            let until_next = match worker.next_due().await {
+                Ok(Some(at)) => (at - worker.clock.now())
+                    .to_std()
+                    .unwrap_or(std::time::Duration::ZERO),
+                _ => max_sleep,
+            };
+            let sleep = until_next.clamp(MIN_INTERVAL, max_sleep.max(MIN_INTERVAL));
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = wake.recv() => {
+                    tokio::time::sleep(MIN_INTERVAL).await;
+                    wake = wake.resubscribe();
+                }
+                _ = stop.changed() => break,
+            }
+            if *stop.borrow() {
+                break;
+            }
+        }
+        match worker.release().await {
+            Ok(n) if n > 0 => tracing::info!(released = n, "reminder claims given back"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "claims not given back; their leases will end"),
+        }
     }
 
     /// Runs passes until nothing is due now; returns the total.

@@ -4,7 +4,9 @@
 pub mod app;
 pub mod cli;
 mod graphiql;
+pub mod metrics;
 mod partner_pages;
+mod routes;
 pub mod settings;
 pub mod telemetry;
 mod websocket;

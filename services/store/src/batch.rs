@@ -261,7 +261,14 @@ async fn write(
         [one] if one.expected_version.as_sql().is_none() => vec![append_one(db, one).await],
         _ => append_many(db, appends).await,
     };
-    if results.iter().any(|r| matches!(r, Ok(a) if !a.duplicate)) {
+    let appended: u64 = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok().filter(|a| !a.duplicate))
+        .map(|a| a.last_version + 1 - a.first_version)
+        .sum();
+    metrics::histogram!("homeward_append_batch_size").record(appends.len() as f64);
+    metrics::counter!("homeward_events_appended_total").increment(appended);
+    if appended > 0 {
         let _ = wake.try_send(());
     }
     results

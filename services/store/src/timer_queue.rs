@@ -33,6 +33,18 @@ pub struct ClaimedTimer {
     pub lease_until: DateTime<Utc>,
     /// Failed deliveries so far.
     pub attempts: i32,
+    /// Another worker held it and neither sent nor gave it back before its lease ended (it
+    /// died or stalled): this claim took it over.
+    pub taken_over: bool,
+}
+
+/// Timers due and not yet sent, as monitoring sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueTimers {
+    /// Due at `now`, claimed or not.
+    pub count: i64,
+    /// When the earliest of them fell due.
+    pub oldest: Option<DateTime<Utc>>,
 }
 
 /// A party's digest a worker has claimed.
@@ -105,6 +117,9 @@ pub trait TimerQueue: Send + Sync + 'static {
     /// When the next timer or digest becomes due (or its lease ends), among the earliest ones:
     /// a hint for how long a worker may sleep. Workers still wake up on a bounded interval.
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// How many timers are due at `now` and not yet sent, and since when the oldest is.
+    async fn due_timers(&self, now: DateTime<Utc>) -> Result<DueTimers, StoreError>;
 }
 
 #[async_trait]
@@ -120,13 +135,14 @@ impl TimerQueue for PgStore {
         // future timers are never read, however many there are.
         let rows = sqlx::query(
             "UPDATE timers t SET claimed_by = $1, lease_until = $3 \
-             FROM (SELECT timer_id FROM timers \
+             FROM (SELECT timer_id, claimed_by AS previous_holder FROM timers \
                    WHERE fire_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
                    ORDER BY fire_at LIMIT $4 FOR UPDATE SKIP LOCKED) due \
              WHERE t.timer_id = due.timer_id \
              RETURNING t.timer_id, t.plan_id, t.step_key, t.kind, t.fire_at, \
                        t.recipient_party, t.recipient_role, t.lease_until, \
-                       coalesce(t.attempts, 0) AS attempts",
+                       coalesce(t.attempts, 0) AS attempts, \
+                       coalesce(due.previous_holder <> $1, false) AS taken_over",
         )
         .bind(worker)
         .bind(now)
@@ -147,6 +163,7 @@ impl TimerQueue for PgStore {
                     recipient_role: r.try_get("recipient_role")?,
                     lease_until: r.try_get("lease_until")?,
                     attempts: r.try_get("attempts")?,
+                    taken_over: r.try_get("taken_over")?,
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
@@ -267,6 +284,19 @@ impl TimerQueue for PgStore {
             released += done.rows_affected();
         }
         Ok(released)
+    }
+
+    async fn due_timers(&self, now: DateTime<Utc>) -> Result<DueTimers, StoreError> {
+        let row = sqlx::query(
+            "SELECT count(*) AS count, min(fire_at) AS oldest FROM timers WHERE fire_at <= $1",
+        )
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(DueTimers {
+            count: row.try_get("count")?,
+            oldest: row.try_get("oldest")?,
+        })
     }
 
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {

@@ -25,7 +25,9 @@ pub struct NewStep {
     pub reminder_policy: Option<ReminderPolicy>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Named in snake case (`complete_step`) for metrics and logs.
+#[derive(Debug, Clone, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum PlanCommand {
     /// Opens a plan from a template version. The template's steps become `StepAdded` events, so
     /// later template versions never rewrite this plan.

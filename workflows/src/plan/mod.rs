@@ -28,6 +28,10 @@ impl Aggregate for Plan {
     type Error = PlanError;
     const STREAM_PREFIX: &'static str = "plan";
 
+    fn command_name(command: &Self::Command) -> &'static str {
+        command.into()
+    }
+
     fn apply(state: Option<Self>, event: &PlanEvent) -> Option<Self> {
         state::apply(state, event)
     }
