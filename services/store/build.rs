@@ -1,4 +1,4 @@
-//! The migrations are embedded by `sqlx::migrate!`; rebuild when one is added or changed.
+// sqlx::migrate! embeds the migrations: build again when one is added or changed.
 fn main() {
     println!("cargo:rerun-if-changed=../../migrations");
 }

@@ -26,7 +26,7 @@ pub use error::StoreError;
 pub use model::{
     Append, Appended, Cursor, ExpectedVersion, Metadata, NewEvent, ReadUntil, RecordedEvent,
 };
-pub use postgres::{PgStore, MIGRATOR};
+pub use postgres::{PgStore, FUNCTIONS, MIGRATOR};
 pub use projection::ProjectionChange;
 pub use rebuild::{rebuild, RebuildReport};
 pub use subscription::Subscription;

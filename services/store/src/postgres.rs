@@ -23,6 +23,13 @@ use crate::{EventStore, StoreError};
 /// The migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
+/// The SQL functions, one current body each, applied after the migrations at every start.
+pub const FUNCTIONS: &str = include_str!("../../../migrations/functions/postgres.sql");
+
+/// The advisory lock a start holds while it migrates and applies the functions, so replicas
+/// starting together do it one after another.
+const SCHEMA_LOCK: i64 = 0x686f_6d65_7761_7264; // "homeward"
+
 /// The channel readers LISTEN on. A coalesced hint only: readers also poll.
 pub const NOTIFY_CHANNEL: &str = "homeward_events";
 
@@ -118,10 +125,26 @@ impl PgStore {
         self.batcher.stats()
     }
 
-    /// Applies the embedded migrations.
+    /// Applies the embedded migrations, then the SQL functions' current bodies, one start at a
+    /// time.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
+        let mut connection = self.pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(SCHEMA_LOCK)
+            .execute(&mut *connection)
+            .await?;
+        let applied = async {
+            MIGRATOR.run(&mut *connection).await?;
+            sqlx::raw_sql(FUNCTIONS).execute(&mut *connection).await?;
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        // Released with the session too, if this fails.
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(SCHEMA_LOCK)
+            .execute(&mut *connection)
+            .await;
+        applied
     }
 
     /// A server-wide secret shared by every replica (e.g. the key that signs partner links):

@@ -1150,3 +1150,46 @@ async fn projection_deletes_read_only_their_own_rows_whatever_the_tables_held_wh
         "rows read by two appends' deletes of missing rows: {read:?}"
     );
 }
+
+/// The SQL functions have one body, in `migrations/functions/postgres.sql`, applied at every
+/// start: a body changed in the database is put back by the next start, and replicas starting
+/// together apply the schema one after another without failing.
+#[tokio::test]
+async fn every_start_applies_the_current_function_bodies() {
+    let db = TestDb::new().await;
+    sqlx::query(
+        "CREATE OR REPLACE FUNCTION homeward_project(p jsonb) RETURNS void \
+         LANGUAGE plpgsql AS $$ BEGIN END $$",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let starts = futures::future::join_all((0..4).map(|_| db.store.migrate())).await;
+    for start in starts {
+        start.unwrap();
+    }
+    let body: String =
+        sqlx::query_scalar("SELECT prosrc FROM pg_proc WHERE proname = 'homeward_project'")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert!(body.contains("homeward_project_rows"), "{body}");
+    // Every function of the file is there, and no other.
+    let functions: Vec<String> = sqlx::query_scalar(
+        "SELECT proname::text FROM pg_proc WHERE proname LIKE 'homeward\\_%' ORDER BY 1",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    let in_file: std::collections::BTreeSet<String> = homeward_store::FUNCTIONS
+        .lines()
+        .filter_map(|l| l.strip_prefix("CREATE OR REPLACE FUNCTION "))
+        .map(|l| l.split('(').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        functions
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        in_file
+    );
+}
