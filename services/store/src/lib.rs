@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+pub mod conformance;
 mod error;
 pub mod idempotency;
 mod model;
@@ -29,7 +30,7 @@ pub use model::{
 pub use postgres::{PgStore, FUNCTIONS, MIGRATOR};
 pub use projection::ProjectionChange;
 pub use rebuild::{rebuild, RebuildReport};
-pub use subscription::Subscription;
+pub use subscription::{Subscription, WakeUp};
 
 /// Replaces the database name in a PostgreSQL URL.
 pub fn with_database(url: &str, database: &str) -> String {
@@ -49,6 +50,35 @@ pub fn with_database(url: &str, database: &str) -> String {
 }
 
 use async_trait::async_trait;
+
+/// Everything Homeward keeps, behind one port: the event log, the read models and the API's
+/// reads, the timer queue, idempotency keys, and what a server needs to start and follow the
+/// log. A backend implements it and passes [`conformance`]; the server, the command line and
+/// the tests use a backend through it.
+#[async_trait]
+pub trait Backend:
+    EventStore + timer_queue::TimerQueue + idempotency::IdempotencyKeys + reads::ReadModels
+{
+    /// Brings the schema up to date; safe to call from replicas starting together.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Whether the database answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The position after the last event a catch-up reader can see now: where a follower that
+    /// only wants new events starts.
+    async fn head(&self) -> Result<Cursor, StoreError>;
+
+    /// Follows the global stream from `from`, in commit order.
+    async fn subscribe(&self, from: Cursor) -> Result<Subscription, StoreError>;
+
+    /// Recomputes every read model from the log.
+    async fn rebuild_projections(&self) -> Result<RebuildReport, StoreError>;
+
+    /// A server-wide secret shared by every replica: random the first time it is asked for,
+    /// the same ever after.
+    async fn server_secret(&self, name: &str) -> Result<Vec<u8>, StoreError>;
+}
 
 /// The event log as the engine sees it. Implemented by [`PgStore`] (and later by SQLite).
 #[async_trait]

@@ -4,13 +4,14 @@
 //! SQL function per transaction takes every stream's advisory lock before its first write, then
 //! answers a repeated command id with its first result (found by the id of its first event),
 //! checks each expected version against the stream's last event, inserts the accepted events
-//! and applies their projection changes. See the migration for
-//! the SQL and `read_all` for how catch-up readers stay in commit order.
+//! and applies their projection changes. See `migrations/functions/postgres.sql` for the SQL
+//! and `read_all` for how catch-up readers stay in commit order.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -128,23 +129,7 @@ impl PgStore {
     /// Applies the embedded migrations, then the SQL functions' current bodies, one start at a
     /// time.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let mut connection = self.pool.acquire().await?;
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(SCHEMA_LOCK)
-            .execute(&mut *connection)
-            .await?;
-        let applied = async {
-            MIGRATOR.run(&mut *connection).await?;
-            sqlx::raw_sql(FUNCTIONS).execute(&mut *connection).await?;
-            Ok::<_, StoreError>(())
-        }
-        .await;
-        // Released with the session too, if this fails.
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(SCHEMA_LOCK)
-            .execute(&mut *connection)
-            .await;
-        applied
+        apply_schema(&self.pool).await
     }
 
     /// A server-wide secret shared by every replica (e.g. the key that signs partner links):
@@ -191,7 +176,80 @@ impl PgStore {
 
     /// Follows the global stream from `from`, woken by notifications and polling as a backup.
     pub async fn subscribe(&self, from: Cursor) -> Result<crate::Subscription, StoreError> {
-        crate::Subscription::start(self.clone(), from).await
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(NOTIFY_CHANNEL).await?;
+        Ok(crate::Subscription::new(
+            Arc::new(self.clone()),
+            Some(Box::new(Notifications(listener))),
+            from,
+        ))
+    }
+}
+
+/// The migrations, then the functions, under the schema lock (released with the session if
+/// this fails).
+async fn apply_schema(pool: &PgPool) -> Result<(), StoreError> {
+    let mut connection = pool.acquire().await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(SCHEMA_LOCK)
+        .execute(&mut *connection)
+        .await?;
+    let mut applied = MIGRATOR
+        .run_direct(&mut *connection)
+        .await
+        .map_err(StoreError::from);
+    if applied.is_ok() {
+        // Several statements: sent as one simple query.
+        applied = sqlx::Executor::execute(&mut *connection, FUNCTIONS)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from);
+    }
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(SCHEMA_LOCK)
+        .execute(&mut *connection)
+        .await;
+    applied
+}
+
+/// `LISTEN/NOTIFY` as a follower's wake-up: appends notify, coalesced, after they commit.
+#[derive(Debug)]
+struct Notifications(PgListener);
+
+#[async_trait]
+impl crate::subscription::WakeUp for Notifications {
+    async fn wait(&mut self) -> Result<(), StoreError> {
+        // The listener reconnects on its next recv after a failure.
+        self.0.recv().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::Backend for PgStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        PgStore::migrate(self).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn head(&self) -> Result<Cursor, StoreError> {
+        PgStore::head(self).await
+    }
+
+    async fn subscribe(&self, from: Cursor) -> Result<crate::Subscription, StoreError> {
+        PgStore::subscribe(self, from).await
+    }
+
+    async fn rebuild_projections(&self) -> Result<crate::RebuildReport, StoreError> {
+        crate::rebuild(&self.pool).await
+    }
+
+    async fn server_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        PgStore::server_secret(self, name).await
     }
 }
 

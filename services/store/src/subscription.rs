@@ -1,40 +1,56 @@
 //! Following the global stream: catch up from a checkpoint, then wait for more.
 //!
-//! `LISTEN/NOTIFY` is only a wake-up hint (appends send it coalesced, after commit); the reader
-//! also polls, so a lost notification delays it by at most the poll interval and never loses an
+//! A backend's wake-up ([`WakeUp`]: `LISTEN/NOTIFY` on PostgreSQL) is only a hint; the reader
+//! also polls, so a lost wake-up delays it by at most the poll interval and never loses an
 //! event. What it delivers is exactly what `read_all` returns, in commit order.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
+use async_trait::async_trait;
 
 use crate::model::{Cursor, RecordedEvent};
-use crate::postgres::{PgStore, NOTIFY_CHANNEL};
 use crate::{EventStore, StoreError};
 
 const PAGE: i64 = 500;
 
-#[derive(Debug)]
+/// What tells a follower, sooner than its poll, that events may have been appended.
+#[async_trait]
+pub trait WakeUp: Send + std::fmt::Debug {
+    /// Returns when something may have been appended (or the hint failed: the follower then
+    /// polls).
+    async fn wait(&mut self) -> Result<(), StoreError>;
+}
+
+/// The global stream from a cursor, in commit order, as it grows.
 pub struct Subscription {
-    store: PgStore,
-    listener: Option<PgListener>,
+    store: Arc<dyn EventStore>,
+    wake: Option<Box<dyn WakeUp>>,
     cursor: Cursor,
     buffer: VecDeque<RecordedEvent>,
     poll_interval: Duration,
 }
 
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("cursor", &self.cursor)
+            .field("wake", &self.wake)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Subscription {
-    pub(crate) async fn start(store: PgStore, from: Cursor) -> Result<Self, StoreError> {
-        let mut listener = PgListener::connect_with(store.pool()).await?;
-        listener.listen(NOTIFY_CHANNEL).await?;
-        Ok(Self {
+    /// Follows `store` from `from`, woken by `wake` if the backend has one.
+    pub fn new(store: Arc<dyn EventStore>, wake: Option<Box<dyn WakeUp>>, from: Cursor) -> Self {
+        Self {
             store,
-            listener: Some(listener),
+            wake,
             cursor: from,
             buffer: VecDeque::new(),
             poll_interval: Duration::from_millis(250),
-        })
+        }
     }
 
     /// How often to look for new events when no notification arrives.
@@ -65,15 +81,15 @@ impl Subscription {
     }
 
     async fn wait(&mut self) {
-        let Some(listener) = self.listener.as_mut() else {
+        let Some(wake) = self.wake.as_mut() else {
             tokio::time::sleep(self.poll_interval).await;
             return;
         };
         tokio::select! {
-            received = listener.recv() => {
-                if let Err(e) = received {
-                    // Polling carries on; the listener reconnects on its next recv.
-                    tracing::debug!(error = %e, "notification listener failed");
+            woken = wake.wait() => {
+                if let Err(e) = woken {
+                    // Polling carries on.
+                    tracing::debug!(error = %e, "wake-up failed");
                     tokio::time::sleep(self.poll_interval).await;
                 }
             }

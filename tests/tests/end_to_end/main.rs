@@ -16,6 +16,7 @@ mod api_server;
 mod api_task_updates;
 mod api_websocket;
 mod concurrency;
+mod conformance;
 mod digests;
 mod event_log;
 mod mail;

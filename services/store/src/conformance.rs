@@ -1,0 +1,699 @@
+//! The conformance suite: every behaviour of the store port, written once, generic over its
+//! traits. A backend passes it when [`run`] finds no failure, each check on a fresh, empty,
+//! migrated backend from the factory it is given. Checks report what went wrong instead of
+//! panicking, so a test can also show that a broken backend fails them.
+//!
+//! The groups follow the traits: the event log ([`EventStore`]: appends, expected versions,
+//! command ids, stream reads up to a version and an instant, the global stream in commit
+//! order without gaps), following the log and the projections ([`Backend`]: subscriptions,
+//! read models written with the events and rebuilt from the log), the timer queue with leases
+//! ([`TimerQueue`]), idempotency keys ([`IdempotencyKeys`]) and the API's reads
+//! ([`ReadModels`]).
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as Span, TimeZone, Utc};
+use homeward_workflows::plan::{Plan, PlanCommand};
+use homeward_workflows::text::CountryCode;
+use homeward_workflows::{template, Aggregate, Context, PartyId, PersonId, PlanId};
+use uuid::Uuid;
+
+use crate::idempotency::{KeyRecord, Reservation};
+use crate::projection::{self, TimerRow};
+use crate::timer_queue::ClaimKind;
+use crate::{
+    Append, Backend, Cursor, EventStore, ExpectedVersion, Metadata, NewEvent, ProjectionChange,
+    ReadUntil, StoreError,
+};
+
+/// A check that did not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub check: &'static str,
+    pub problem: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.check, self.problem)
+    }
+}
+
+type Outcome = Result<(), String>;
+
+macro_rules! ensure {
+    ($condition:expr, $($message:tt)+) => {
+        if !$condition {
+            return Err(format!($($message)+));
+        }
+    };
+}
+
+/// Turns a store error into a check's problem.
+fn step<T>(what: &str, result: Result<T, StoreError>) -> Result<T, String> {
+    result.map_err(|e| format!("{what}: {e}"))
+}
+
+/// Runs every check, each on a fresh backend; returns the failures (none: the backend conforms).
+pub async fn run<B, F, Fut>(fresh: F) -> Vec<Failure>
+where
+    B: Backend,
+    F: Fn() -> Fut,
+    Fut: Future<Output = B>,
+{
+    let mut failures = event_log(|| async { Arc::new(fresh().await) as Arc<dyn EventStore> }).await;
+    let checks: [(&'static str, CheckFn<B>); 5] = [
+        ("subscriptions deliver new events in commit order", |b| {
+            Box::pin(subscriptions(b))
+        }),
+        (
+            "projections are written with the events and rebuilt alike",
+            |b| Box::pin(projections(b)),
+        ),
+        ("timers are claimed once, under a lease", |b| {
+            Box::pin(timers(b))
+        }),
+        ("idempotency keys are reserved once and expire", |b| {
+            Box::pin(idempotency_keys(b))
+        }),
+        ("the API reads what the appends projected", |b| {
+            Box::pin(api_reads(b))
+        }),
+    ];
+    for (check, run) in checks {
+        if let Err(problem) = run(Arc::new(fresh().await)).await {
+            failures.push(Failure { check, problem });
+        }
+    }
+    failures
+}
+
+type CheckFn<B> = fn(Arc<B>) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// The event log's checks alone, for any [`EventStore`]: what a test double of the log must
+/// pass too.
+pub async fn event_log<F, Fut>(fresh: F) -> Vec<Failure>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn EventStore>>,
+{
+    let checks: [(&'static str, LogCheck); 5] = [
+        ("appends are read back in version order", |s| {
+            Box::pin(append_and_read(s))
+        }),
+        (
+            "a stale expected version is a conflict and writes nothing",
+            |s| Box::pin(expected_version(s)),
+        ),
+        ("a command id appended twice is written once", |s| {
+            Box::pin(command_ids(s))
+        }),
+        (
+            "a stream reads up to a version and as it stood at an instant",
+            |s| Box::pin(read_until(s)),
+        ),
+        (
+            "the global stream has every event once, in commit order",
+            |s| Box::pin(global_stream(s)),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (check, run) in checks {
+        if let Err(problem) = run(fresh().await).await {
+            failures.push(Failure { check, problem });
+        }
+    }
+    failures
+}
+
+type LogCheck = fn(Arc<dyn EventStore>) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0)
+        .single()
+        .unwrap_or_default()
+        + Span::seconds(seconds)
+}
+
+fn metadata() -> Metadata {
+    Metadata {
+        actor: PartyId(Uuid::from_u128(7)),
+        correlation_id: Uuid::from_u128(8),
+    }
+}
+
+/// An append of `n` neutral events (the log does not read payloads) to `stream`.
+fn append(stream: &str, expected: ExpectedVersion, n: usize, occurred_at: DateTime<Utc>) -> Append {
+    Append {
+        stream_id: stream.to_owned(),
+        stream_type: "conformance",
+        expected_version: expected,
+        command_id: Uuid::new_v4(),
+        metadata: metadata(),
+        occurred_at,
+        events: (0..n)
+            .map(|i| NewEvent {
+                event_type: "noted".to_owned(),
+                schema_version: 1,
+                payload: serde_json::json!({ "n": i }),
+            })
+            .collect(),
+        projection: ProjectionChange::default(),
+    }
+}
+
+fn stream() -> String {
+    format!("conformance-{}", Uuid::new_v4())
+}
+
+async fn append_and_read(store: Arc<dyn EventStore>) -> Outcome {
+    let s = stream();
+    let first = step(
+        "append",
+        store
+            .append(append(&s, ExpectedVersion::NoStream, 2, at(0)))
+            .await,
+    )?;
+    ensure!(
+        (first.first_version, first.last_version, first.duplicate) == (1, 2, false),
+        "the first append wrote versions {}..{} (duplicate {}), not 1..2",
+        first.first_version,
+        first.last_version,
+        first.duplicate
+    );
+    let second = append(&s, ExpectedVersion::Exact(2), 1, at(1));
+    let command = second.command_id;
+    step("append", store.append(second).await)?;
+    let events = step("read", store.read_stream(&s, ReadUntil::End).await)?;
+    let versions: Vec<u64> = events.iter().map(|e| e.stream_version).collect();
+    ensure!(versions == [1, 2, 3], "read back versions {versions:?}");
+    let third = &events[2];
+    ensure!(
+        third.command_id == command && third.event_id == Append::event_id(command, 0),
+        "the third event has the command id and event id of its append"
+    );
+    let payload: serde_json::Value =
+        serde_json::from_str(&events[1].payload).map_err(|e| e.to_string())?;
+    ensure!(
+        payload == serde_json::json!({ "n": 1 }) && events[1].event_type == "noted",
+        "an event's type and payload come back as written: {} {payload}",
+        events[1].event_type
+    );
+    ensure!(
+        events[0].metadata == metadata() && events[0].occurred_at == at(0),
+        "metadata and occurred_at come back as written"
+    );
+    let tail = step("read after", store.read_stream_after(&s, 1).await)?;
+    ensure!(
+        tail.iter().map(|e| e.stream_version).collect::<Vec<_>>() == [2, 3],
+        "the tail after version 1 is versions 2 and 3"
+    );
+    Ok(())
+}
+
+async fn expected_version(store: Arc<dyn EventStore>) -> Outcome {
+    let s = stream();
+    step(
+        "append",
+        store
+            .append(append(&s, ExpectedVersion::NoStream, 1, at(0)))
+            .await,
+    )?;
+    for stale in [
+        ExpectedVersion::NoStream,
+        ExpectedVersion::Exact(0),
+        ExpectedVersion::Exact(2),
+    ] {
+        match store.append(append(&s, stale, 1, at(1))).await {
+            Err(StoreError::Conflict { .. }) => {}
+            other => return Err(format!("{stale:?} on a stream at version 1 gave {other:?}")),
+        }
+    }
+    let any = step(
+        "append",
+        store
+            .append(append(&s, ExpectedVersion::Any, 2, at(2)))
+            .await,
+    )?;
+    ensure!(
+        (any.first_version, any.last_version) == (2, 3),
+        "an append at any version goes after the head: {}..{}",
+        any.first_version,
+        any.last_version
+    );
+    let events = step("read", store.read_stream(&s, ReadUntil::End).await)?;
+    ensure!(
+        events.len() == 3,
+        "{} events after three refused appends and one of two",
+        events.len()
+    );
+    // Concurrent appends at the same expected version: exactly one goes through.
+    let tries = futures::future::join_all(
+        (0..4).map(|_| store.append(append(&s, ExpectedVersion::Exact(3), 1, at(3)))),
+    )
+    .await;
+    let written = tries.iter().filter(|r| r.is_ok()).count();
+    let conflicts = tries
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Conflict { .. })))
+        .count();
+    ensure!(
+        written == 1 && conflicts == 3,
+        "four appends at version 3 at once: {written} written, {conflicts} conflicts"
+    );
+    Ok(())
+}
+
+async fn command_ids(store: Arc<dyn EventStore>) -> Outcome {
+    let s = stream();
+    let first = append(&s, ExpectedVersion::NoStream, 2, at(0));
+    let command = first.command_id;
+    let again = first.clone();
+    step("append", store.append(first).await)?;
+    let repeated = step("append again", store.append(again).await)?;
+    ensure!(
+        repeated.duplicate && (repeated.first_version, repeated.last_version) == (1, 2),
+        "the repeat answers with the first result: {repeated:?}"
+    );
+    let events = step("read", store.read_stream(&s, ReadUntil::End).await)?;
+    ensure!(
+        events.len() == 2,
+        "{} events after a repeated append of two",
+        events.len()
+    );
+    let known = step("command result", store.command_result(command).await)?;
+    ensure!(
+        known.as_ref().map(|a| (a.first_version, a.last_version)) == Some((1, 2)),
+        "the command's result is found by its id: {known:?}"
+    );
+    ensure!(
+        step("command result", store.command_result(Uuid::new_v4()).await)?.is_none(),
+        "an unknown command id has no result"
+    );
+    Ok(())
+}
+
+async fn read_until(store: Arc<dyn EventStore>) -> Outcome {
+    let s = stream();
+    for (i, seconds) in [0, 60, 120].into_iter().enumerate() {
+        let expected = if i == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(i as u64)
+        };
+        step(
+            "append",
+            store.append(append(&s, expected, 1, at(seconds))).await,
+        )?;
+    }
+    let upto = step("read", store.read_stream(&s, ReadUntil::Version(2)).await)?;
+    ensure!(upto.len() == 2, "up to version 2: {} events", upto.len());
+    let then = step("read", store.read_stream(&s, ReadUntil::Time(at(90))).await)?;
+    ensure!(
+        then.iter().map(|e| e.stream_version).collect::<Vec<_>>() == [1, 2],
+        "as it stood 90 s in: versions {:?}",
+        then.iter().map(|e| e.stream_version).collect::<Vec<_>>()
+    );
+    let before = step("read", store.read_stream(&s, ReadUntil::Time(at(-1))).await)?;
+    ensure!(
+        before.is_empty(),
+        "before its first event the stream is empty"
+    );
+    let none = step("read", store.read_stream(&stream(), ReadUntil::End).await)?;
+    ensure!(none.is_empty(), "a stream never written is empty");
+    Ok(())
+}
+
+async fn global_stream(store: Arc<dyn EventStore>) -> Outcome {
+    const WRITERS: usize = 4;
+    const APPENDS: usize = 10;
+    let streams: Vec<String> = (0..WRITERS).map(|_| stream()).collect();
+    let writers = streams.iter().map(|s| {
+        let store = store.clone();
+        async move {
+            for i in 0..APPENDS {
+                let expected = if i == 0 {
+                    ExpectedVersion::NoStream
+                } else {
+                    ExpectedVersion::Exact((i * 2) as u64)
+                };
+                store.append(append(s, expected, 2, at(i as i64))).await?;
+            }
+            Ok::<_, StoreError>(())
+        }
+    });
+    for written in futures::future::join_all(writers).await {
+        step("append", written)?;
+    }
+    // Read in small pages, resuming from each page's last cursor.
+    let mut cursor = Cursor::START;
+    let mut seen = Vec::new();
+    loop {
+        let page = step("read all", store.read_all(cursor, 7).await)?;
+        let Some(last) = page.last() else { break };
+        cursor = last.cursor();
+        seen.extend(page);
+    }
+    let ids: HashSet<Uuid> = seen.iter().map(|e| e.event_id).collect();
+    ensure!(
+        seen.len() == WRITERS * APPENDS * 2 && ids.len() == seen.len(),
+        "{} events read ({} distinct) of {}",
+        seen.len(),
+        ids.len(),
+        WRITERS * APPENDS * 2
+    );
+    let cursors: Vec<Cursor> = seen.iter().map(|e| e.cursor()).collect();
+    ensure!(
+        cursors.windows(2).all(|w| w[0] < w[1]),
+        "the global stream is in commit order (cursors increase)"
+    );
+    let mut next: BTreeMap<&str, u64> = BTreeMap::new();
+    for event in &seen {
+        let expected = next.entry(event.stream_id.as_str()).or_insert(1);
+        ensure!(
+            event.stream_version == *expected,
+            "{} version {} came where version {} was due",
+            event.stream_id,
+            event.stream_version,
+            expected
+        );
+        *expected += 1;
+    }
+    let rest = step("read all", store.read_all(cursor, 100).await)?;
+    ensure!(rest.is_empty(), "nothing after the last cursor");
+    Ok(())
+}
+
+async fn subscriptions<B: Backend>(backend: Arc<B>) -> Outcome {
+    let s = stream();
+    step(
+        "append",
+        backend
+            .append(append(&s, ExpectedVersion::NoStream, 1, at(0)))
+            .await,
+    )?;
+    let head = step("head", backend.head().await)?;
+    let mut following = step("subscribe", backend.subscribe(head).await)?;
+    let later = append(&s, ExpectedVersion::Exact(1), 2, at(1));
+    let command = later.command_id;
+    step("append", backend.append(later).await)?;
+    for version in [2, 3] {
+        let event = tokio::time::timeout(Duration::from_secs(10), following.next())
+            .await
+            .map_err(|_| format!("version {version} did not arrive within 10 s"))?;
+        let event = step("next", event)?;
+        ensure!(
+            event.stream_id == s && event.stream_version == version && event.command_id == command,
+            "from the head, the subscription gives the new events in order: got {} v{}",
+            event.stream_id,
+            event.stream_version
+        );
+    }
+    let mut replay = step("subscribe", backend.subscribe(Cursor::START).await)?;
+    let first = tokio::time::timeout(Duration::from_secs(10), replay.next())
+        .await
+        .map_err(|_| "a subscription from the start gave nothing".to_owned())?;
+    ensure!(
+        step("next", first)?.stream_version == 1,
+        "a subscription from the start begins with the first event"
+    );
+    Ok(())
+}
+
+/// Opens a plan from the standard template as the engine would: its events and the
+/// projection change they make.
+fn open_plan(plan_id: PlanId) -> Result<(Append, Plan), String> {
+    let worker = PartyId(Uuid::from_u128(7));
+    let command = PlanCommand::OpenPlan {
+        plan_id,
+        person: PersonId::new(),
+        template: Box::new(template::find("standard-avr", 1).map_err(|e| e.to_string())?),
+        case_worker: worker,
+        organisation: "Conformance".to_owned(),
+        origin_country: CountryCode::parse("NG").map_err(|e| e.to_string())?,
+        follow_up_offsets_days: None,
+    };
+    let ctx = Context {
+        now: at(0),
+        actor: worker,
+    };
+    let events = Plan::decide(None, &command, &ctx).map_err(|e| e.to_string())?;
+    let state = Plan::fold(&events).ok_or("opening gives a plan")?;
+    let append = Append {
+        stream_id: plan_id.stream_id(),
+        stream_type: Plan::STREAM_PREFIX,
+        expected_version: ExpectedVersion::NoStream,
+        command_id: Uuid::new_v4(),
+        metadata: metadata(),
+        occurred_at: at(0),
+        events: events.iter().map(NewEvent::from_domain).collect(),
+        projection: ProjectionChange::for_plan(None, &state),
+    };
+    Ok((append, state))
+}
+
+async fn projections<B: Backend>(backend: Arc<B>) -> Outcome {
+    let plan_id = PlanId::new();
+    let (opening, state) = open_plan(plan_id)?;
+    step("append", backend.append(opening).await)?;
+    let written = step("plan row", backend.plan_row(plan_id.0).await)?;
+    let expected = projection::plan_row(&state);
+    ensure!(
+        written.as_ref() == Some(&expected),
+        "the plan row written with the events is the plan's: {written:?}"
+    );
+    // A refused append leaves the read models as they were.
+    let mut stale = open_plan(plan_id)?.0;
+    stale.projection.plans[0].organisation = "Refused".to_owned();
+    match backend.append(stale).await {
+        Err(StoreError::Conflict { .. }) => {}
+        other => return Err(format!("a second opening of the plan gave {other:?}")),
+    }
+    let after = step("plan row", backend.plan_row(plan_id.0).await)?;
+    ensure!(
+        after.as_ref() == Some(&expected),
+        "a conflict changed the plan row: {after:?}"
+    );
+    let report = step("rebuild", backend.rebuild_projections().await)?;
+    ensure!(
+        report.events >= 1,
+        "the rebuild read {} events",
+        report.events
+    );
+    let rebuilt = step("plan row", backend.plan_row(plan_id.0).await)?;
+    ensure!(
+        rebuilt.as_ref() == Some(&expected),
+        "the rebuilt plan row is the one written with the events: {rebuilt:?}"
+    );
+    Ok(())
+}
+
+async fn timers<B: Backend>(backend: Arc<B>) -> Outcome {
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let timer = TimerRow {
+        timer_id: Uuid::new_v4(),
+        plan_id: Uuid::new_v4(),
+        step_key: "passport".to_owned(),
+        kind: "before_due".to_owned(),
+        fire_at: at(100),
+        recipient_party: Uuid::new_v4(),
+        recipient_role: "assignee".to_owned(),
+    };
+    let mut arm = append(&stream(), ExpectedVersion::NoStream, 1, at(0));
+    arm.projection.timers_arm.push(timer.clone());
+    step("append", backend.append(arm).await)?;
+    let early = step("claim", backend.claim_due(a, at(99), at(130), 10).await)?;
+    ensure!(early.is_empty(), "a timer is not claimed before it is due");
+    let (first, second) = tokio::join!(
+        backend.claim_due(a, at(100), at(130), 10),
+        backend.claim_due(b, at(100), at(130), 10)
+    );
+    let (first, second) = (step("claim", first)?, step("claim", second)?);
+    ensure!(
+        first.len() + second.len() == 1,
+        "two workers claiming at once got {} and {} timers",
+        first.len(),
+        second.len()
+    );
+    let (holder, other) = if first.is_empty() { (b, a) } else { (a, b) };
+    let again = step(
+        "claim",
+        backend.claim_due(other, at(110), at(140), 10).await,
+    )?;
+    ensure!(
+        again.is_empty(),
+        "a claimed timer is not claimed again within its lease"
+    );
+    let kept = step(
+        "renew",
+        backend
+            .renew_claims(holder, ClaimKind::Timer, &[timer.timer_id], at(150))
+            .await,
+    )?;
+    ensure!(kept == [timer.timer_id], "the holder renews its claim");
+    let within = step(
+        "claim",
+        backend.claim_due(other, at(140), at(170), 10).await,
+    )?;
+    ensure!(
+        within.is_empty(),
+        "a renewed claim holds until its new lease ends"
+    );
+    // The holder stops renewing: after the lease, the other worker takes it over.
+    let taken = step(
+        "claim",
+        backend.claim_due(other, at(151), at(181), 10).await,
+    )?;
+    ensure!(
+        taken.len() == 1 && taken[0].taken_over && taken[0].timer_id == timer.timer_id,
+        "after the lease ends another worker takes the timer over: {taken:?}"
+    );
+    let lost = step(
+        "renew",
+        backend
+            .renew_claims(holder, ClaimKind::Timer, &[timer.timer_id], at(200))
+            .await,
+    )?;
+    ensure!(
+        lost.is_empty(),
+        "the first holder's renewal finds its claim lost"
+    );
+    ensure!(
+        step(
+            "held",
+            backend
+                .held_until(holder, ClaimKind::Timer, timer.timer_id)
+                .await
+        )?
+        .is_none(),
+        "the first holder no longer holds it"
+    );
+    // Put off (quiet hours): due again later for any worker, without a taken-over claim.
+    ensure!(
+        step(
+            "postpone",
+            backend
+                .postpone(other, ClaimKind::Timer, timer.timer_id, at(300), false)
+                .await
+        )?,
+        "the holder puts its claim off"
+    );
+    let due = step("due", backend.due_timers(at(200)).await)?;
+    ensure!(
+        due.count == 1 && due.oldest == Some(at(100)),
+        "one timer due since 100 s: {due:?}"
+    );
+    ensure!(
+        step("claim", backend.claim_due(a, at(299), at(330), 10).await)?.is_empty(),
+        "a put-off timer waits until its time"
+    );
+    let later = step("claim", backend.claim_due(a, at(300), at(330), 10).await)?;
+    ensure!(
+        later.len() == 1 && !later[0].taken_over,
+        "a put-off timer is claimed again after its time, not taken over: {later:?}"
+    );
+    ensure!(
+        step("release", backend.release_claims(a).await)? == 1,
+        "a stopping worker gives its claim back"
+    );
+    Ok(())
+}
+
+async fn idempotency_keys<B: Backend>(backend: Arc<B>) -> Outcome {
+    let party = Uuid::new_v4();
+    let record = |key: &[u8], created_at| KeyRecord {
+        party,
+        key_hash: key.to_vec(),
+        operation: "setGoals".to_owned(),
+        target: Some("plan-1".to_owned()),
+        fingerprint: vec![1, 2, 3],
+        command_id: Uuid::new_v4(),
+        created_at,
+    };
+    let first = record(b"k1", at(0));
+    let reserved = step("reserve", backend.reserve_key(&first, at(-86_400)).await)?;
+    ensure!(
+        reserved == Reservation::Reserved,
+        "a new key is reserved: {reserved:?}"
+    );
+    let repeat = record(b"k1", at(10));
+    let known = step("reserve", backend.reserve_key(&repeat, at(-86_390)).await)?;
+    ensure!(
+        known == Reservation::Known(first.clone()),
+        "a key used before answers with its first record: {known:?}"
+    );
+    let other_party = KeyRecord {
+        party: Uuid::new_v4(),
+        ..record(b"k1", at(10))
+    };
+    ensure!(
+        step(
+            "reserve",
+            backend.reserve_key(&other_party, at(-86_390)).await
+        )? == Reservation::Reserved,
+        "another party's key of the same text is another key"
+    );
+    // Many keys at once, one of them twice: each reserved once.
+    let many: Vec<KeyRecord> = (0..20u8).map(|i| record(&[b'm', i % 19], at(20))).collect();
+    let answers =
+        futures::future::join_all(many.iter().map(|r| backend.reserve_key(r, at(-86_380)))).await;
+    let reserved = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(Reservation::Reserved)))
+        .count();
+    ensure!(
+        reserved == 19,
+        "20 reservations of 19 keys at once: {reserved} reserved"
+    );
+    // After the retention, the key is free again.
+    let expired = record(b"k1", at(100_000));
+    let again = step(
+        "reserve",
+        backend.reserve_key(&expired, at(100_000 - 86_400)).await,
+    )?;
+    ensure!(
+        again == Reservation::Reserved,
+        "an expired key is reserved afresh: {again:?}"
+    );
+    step("forget", backend.forget_key(party, b"k1").await)?;
+    ensure!(
+        step(
+            "reserve",
+            backend.reserve_key(&expired, at(100_000 - 86_400)).await
+        )? == Reservation::Reserved,
+        "a forgotten key is free"
+    );
+    Ok(())
+}
+
+async fn api_reads<B: Backend>(backend: Arc<B>) -> Outcome {
+    ensure!(
+        step("party count", backend.party_count().await)? == 0,
+        "a fresh backend has no party"
+    );
+    let plan_id = PlanId::new();
+    step("append", backend.append(open_plan(plan_id)?.0).await)?;
+    ensure!(
+        step("plan row", backend.plan_row(Uuid::new_v4()).await)?.is_none(),
+        "an unknown plan has no row"
+    );
+    ensure!(
+        step("plan row", backend.plan_row(plan_id.0).await)?.is_some(),
+        "the opened plan has a row"
+    );
+    ensure!(
+        step("parties", backend.parties_by_id(&[Uuid::new_v4()]).await)?.is_empty(),
+        "unknown parties are not found"
+    );
+    step("ping", backend.ping().await)?;
+    let secret = step("secret", backend.server_secret("conformance").await)?;
+    ensure!(secret.len() >= 32, "a server secret has at least 256 bits");
+    ensure!(
+        step("secret", backend.server_secret("conformance").await)? == secret,
+        "a server secret is the same ever after"
+    );
+    Ok(())
+}
