@@ -163,7 +163,7 @@ async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {
             let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock));
             // The same handler without its state cache: every command folds the whole plan.
             let cold =
-                CommandHandler::new(store.clone(), Arc::new(SystemClock)).with_cached_states(0);
+                CommandHandler::new(store.clone(), Arc::new(SystemClock)).with_cached_events(0);
             variants.push((flushes, store, handler, cold));
         }
         println!(

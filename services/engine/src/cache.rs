@@ -2,42 +2,55 @@
 //!
 //! The log is append-only, so a state folded at version `v` plus the events after `v` is the
 //! current state: a cached entry can be old but never wrong, and every command still reads the
-//! stream's tail from the database (several replicas stay correct). Bounded: when full it is
-//! emptied and refills with the streams in use.
+//! stream's tail from the database (several replicas stay correct). Bounded by the events its
+//! states were folded from (a state's memory grows with them), with moka's eviction (TinyLFU:
+//! states used often stay, the others go one by one).
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-#[derive(Debug)]
+use moka::ops::compute::Op;
+use moka::sync::Cache;
+
 pub(crate) struct StateCache {
-    entries: Mutex<HashMap<String, Entry>>,
-    capacity: usize,
+    /// `None`: caching is off.
+    entries: Option<Cache<String, Entry>>,
 }
 
-#[derive(Debug)]
+impl std::fmt::Debug for StateCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateCache")
+            .field("states", &self.entries.as_ref().map(Cache::entry_count))
+            .finish()
+    }
+}
+
+#[derive(Clone)]
 struct Entry {
     version: u64,
     state: Arc<dyn Any + Send + Sync>,
 }
 
 impl StateCache {
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self {
-            entries: Mutex::new(HashMap::new()),
-            capacity,
-        }
+    /// A cache of states folded from at most `events` events in all (0 turns it off).
+    pub(crate) fn new(events: u64) -> Self {
+        let entries = (events > 0).then(|| {
+            Cache::builder()
+                // A state weighs the events it was folded from, and one for itself.
+                .weigher(|_stream: &String, entry: &Entry| {
+                    u32::try_from(entry.version.saturating_add(1)).unwrap_or(u32::MAX)
+                })
+                .max_capacity(events)
+                .build()
+        });
+        Self { entries }
     }
 
     /// The cached state of a stream and its version, if present and of this type. Shared, not
     /// copied: a command only reads it (a plan's state is dozens of allocations to clone).
     pub(crate) fn get<A: Send + Sync + 'static>(&self, stream_id: &str) -> Option<(Arc<A>, u64)> {
-        if self.capacity == 0 {
-            return None;
-        }
-        let entries = self.entries.lock().expect("state cache lock poisoned");
-        let entry = entries.get(stream_id)?;
-        let state = entry.state.clone().downcast::<A>().ok()?;
+        let entry = self.entries.as_ref()?.get(stream_id)?;
+        let state = entry.state.downcast::<A>().ok()?;
         Some((state, entry.version))
     }
 
@@ -47,19 +60,79 @@ impl StateCache {
         version: u64,
         state: Arc<A>,
     ) {
-        if self.capacity == 0 {
+        let Some(entries) = &self.entries else {
             return;
+        };
+        entries
+            .entry(stream_id.to_owned())
+            .and_compute_with(|existing| match existing {
+                // Never replace a newer state with an older one (concurrent commands).
+                Some(existing) if existing.value().version >= version => Op::Nop,
+                _ => Op::Put(Entry { version, state }),
+            });
+    }
+
+    /// Runs pending evictions now (moka applies them lazily): for tests that look at the size.
+    #[cfg(test)]
+    fn settle(&self) {
+        if let Some(entries) = &self.entries {
+            entries.run_pending_tasks();
         }
-        let mut entries = self.entries.lock().expect("state cache lock poisoned");
-        if entries.len() >= self.capacity && !entries.contains_key(stream_id) {
-            entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_full_cache_evicts_some_states_not_all() {
+        // Room for ten states of nine events.
+        let cache = StateCache::new(100);
+        for i in 0..30 {
+            cache.put(&format!("plan-{i}"), 9, Arc::new(i));
+            cache.settle();
         }
-        match entries.get(stream_id) {
-            // Never replace a newer state with an older one (concurrent commands).
-            Some(existing) if existing.version >= version => {}
-            _ => {
-                entries.insert(stream_id.to_owned(), Entry { version, state });
-            }
+        let kept = (0..30)
+            .filter(|i| cache.get::<i32>(&format!("plan-{i}")).is_some())
+            .count();
+        assert!(
+            (5..=10).contains(&kept),
+            "a full cache keeps about what fits, never more and never nothing: {kept} states"
+        );
+        // Heavier states take more room.
+        let cache = StateCache::new(100);
+        for i in 0..10 {
+            cache.put(&format!("plan-{i}"), 49, Arc::new(i));
+            cache.settle();
         }
+        let kept = (0..10)
+            .filter(|i| cache.get::<i32>(&format!("plan-{i}")).is_some())
+            .count();
+        assert!(
+            (1..=2).contains(&kept),
+            "two states of 50 fit in 100: {kept}"
+        );
+    }
+
+    #[test]
+    fn an_older_state_never_replaces_a_newer_one() {
+        let cache = StateCache::new(1_000);
+        cache.put("plan-1", 5, Arc::new("five"));
+        cache.put("plan-1", 3, Arc::new("three"));
+        assert_eq!(*cache.get::<&str>("plan-1").unwrap().0, "five");
+        cache.put("plan-1", 6, Arc::new("six"));
+        assert_eq!(cache.get::<&str>("plan-1").unwrap().1, 6);
+    }
+
+    #[test]
+    fn a_state_of_another_type_is_not_returned_and_zero_turns_caching_off() {
+        let cache = StateCache::new(1_000);
+        cache.put("plan-1", 1, Arc::new(1u8));
+        assert!(cache.get::<String>("plan-1").is_none());
+        let off = StateCache::new(0);
+        off.put("plan-1", 1, Arc::new(1u8));
+        assert!(off.get::<u8>("plan-1").is_none());
     }
 }

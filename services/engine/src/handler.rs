@@ -30,8 +30,9 @@ pub const DEFAULT_RETRY_DEADLINE: Duration = Duration::from_secs(10);
 /// them; two streams rarely share one, and then only wait for each other).
 const STREAM_LOCKS: usize = 4096;
 
-/// How many stream states the handler keeps in memory.
-pub const DEFAULT_CACHED_STATES: usize = 10_000;
+/// How many events the stream states the handler keeps in memory were folded from, in all
+/// (a plan of a full return and follow-up is about a hundred).
+pub const DEFAULT_CACHED_EVENTS: u64 = 500_000;
 
 /// Who sends a command, its identity, and what version the caller saw (if any).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,17 +140,17 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             store,
             clock,
             retry_deadline: DEFAULT_RETRY_DEADLINE,
-            cache: Arc::new(StateCache::new(DEFAULT_CACHED_STATES)),
+            cache: Arc::new(StateCache::new(DEFAULT_CACHED_EVENTS)),
             locks: (0..STREAM_LOCKS)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
         }
     }
 
-    /// Keeps at most `states` folded streams in memory (0 turns the cache off: every command
-    /// then folds its whole stream).
-    pub fn with_cached_states(mut self, states: usize) -> Self {
-        self.cache = Arc::new(StateCache::new(states));
+    /// Keeps folded streams in memory up to `events` events folded in all (0 turns the cache
+    /// off: every command then folds its whole stream).
+    pub fn with_cached_events(mut self, events: u64) -> Self {
+        self.cache = Arc::new(StateCache::new(events));
         self
     }
 

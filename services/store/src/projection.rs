@@ -12,7 +12,7 @@ use homeward_workflows::timers::{plan_timer_effects, Effect, TimerSpec};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "homeward_plan_row")]
 pub struct PlanRow {
     pub plan_id: Uuid,
@@ -37,7 +37,7 @@ pub struct PlanRow {
     pub steps_blocked: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "homeward_step_row")]
 pub struct StepRow {
     pub plan_id: Uuid,
@@ -74,7 +74,7 @@ pub struct TimerRow {
     pub recipient_role: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "homeward_party_row")]
 pub struct PartyRow {
     pub party_id: Uuid,

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use homeward_workflows::plan::StepKind;
 use homeward_workflows::PartyId;
-use sqlx::{Postgres, QueryBuilder};
+use sqlx::{FromRow as _, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::projection::{PartyRow, PlanRow, StepRow};
@@ -146,67 +146,6 @@ fn kind_names(kinds: &[StepKind]) -> Vec<String> {
     kinds.iter().map(|k| k.as_str().to_owned()).collect()
 }
 
-fn plan_row(r: &sqlx::postgres::PgRow) -> Result<PlanRow, sqlx::Error> {
-    use sqlx::Row;
-    Ok(PlanRow {
-        plan_id: r.try_get("plan_id")?,
-        version: r.try_get("version")?,
-        person_id: r.try_get("person_id")?,
-        template_name: r.try_get("template_name")?,
-        template_version: r.try_get("template_version")?,
-        case_worker: r.try_get("case_worker")?,
-        organisation: r.try_get("organisation")?,
-        origin_country: r.try_get("origin_country")?,
-        status: r.try_get("status")?,
-        suspended: r.try_get("suspended")?,
-        opened_at: r.try_get("opened_at")?,
-        departed_at: r.try_get("departed_at")?,
-        arrived_at: r.try_get("arrived_at")?,
-        closed_at: r.try_get("closed_at")?,
-        close_reason: r.try_get("close_reason")?,
-        next_due_at: r.try_get("next_due_at")?,
-        steps_total: r.try_get("steps_total")?,
-        steps_open: r.try_get("steps_open")?,
-        steps_done: r.try_get("steps_done")?,
-        steps_blocked: r.try_get("steps_blocked")?,
-    })
-}
-
-fn step_row(r: &sqlx::postgres::PgRow) -> Result<StepRow, sqlx::Error> {
-    use sqlx::Row;
-    Ok(StepRow {
-        plan_id: r.try_get("plan_id")?,
-        step_key: r.try_get("step_key")?,
-        position: r.try_get("position")?,
-        kind: r.try_get("kind")?,
-        title: r.try_get("title")?,
-        status: r.try_get("status")?,
-        assignee: r.try_get("assignee")?,
-        candidate_group: r.try_get("candidate_group")?,
-        priority: r.try_get("priority")?,
-        due_at: r.try_get("due_at")?,
-        follow_up_on: r.try_get("follow_up_on")?,
-        document_status: r.try_get("document_status")?,
-        status_reason: r.try_get("status_reason")?,
-    })
-}
-
-fn party_row(r: &sqlx::postgres::PgRow) -> Result<PartyRow, sqlx::Error> {
-    use sqlx::Row;
-    Ok(PartyRow {
-        party_id: r.try_get("party_id")?,
-        version: r.try_get("version")?,
-        display_name: r.try_get("display_name")?,
-        email: r.try_get("email")?,
-        role: r.try_get("role")?,
-        organisation: r.try_get("organisation")?,
-        country: r.try_get("country")?,
-        language: r.try_get("language")?,
-        time_zone: r.try_get("time_zone")?,
-        supervisor: r.try_get("supervisor")?,
-    })
-}
-
 /// The SQL of a plan list (shared by the API and the benchmark's bare handler).
 pub fn plans_query<'a>(
     scope: &'a PlanScope,
@@ -341,7 +280,10 @@ impl ReadModels for PgStore {
             .build()
             .fetch_all(self.pool())
             .await?;
-        Ok(rows.iter().map(plan_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(PlanRow::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn tasks(
@@ -355,7 +297,10 @@ impl ReadModels for PgStore {
             .build()
             .fetch_all(self.pool())
             .await?;
-        Ok(rows.iter().map(step_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(StepRow::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn plan_row(&self, plan_id: Uuid) -> Result<Option<PlanRow>, StoreError> {
@@ -365,7 +310,7 @@ impl ReadModels for PgStore {
         .bind(plan_id)
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.as_ref().map(plan_row).transpose()?)
+        Ok(row.as_ref().map(PlanRow::from_row).transpose()?)
     }
 
     async fn parties_by_id(&self, ids: &[Uuid]) -> Result<Vec<PartyRow>, StoreError> {
@@ -375,7 +320,10 @@ impl ReadModels for PgStore {
         .bind(ids)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(party_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(PartyRow::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn parties(
@@ -393,7 +341,10 @@ impl ReadModels for PgStore {
         .bind(page.offset)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(party_row).collect::<Result<_, _>>()?)
+        Ok(rows
+            .iter()
+            .map(PartyRow::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     async fn party_count(&self) -> Result<i64, StoreError> {
@@ -447,7 +398,7 @@ impl ReadModels for PgStore {
         Ok(Some(TokenOwner {
             token_id: row.try_get("token_id")?,
             role: row.try_get("token_role")?,
-            party: party_row(&row)?,
+            party: PartyRow::from_row(&row)?,
         }))
     }
 }

@@ -15,13 +15,12 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use uuid::Uuid;
 
 use crate::{PgStore, StoreError};
 
 /// A timer a worker has claimed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ClaimedTimer {
     pub timer_id: Uuid,
     pub plan_id: Uuid,
@@ -39,7 +38,7 @@ pub struct ClaimedTimer {
 }
 
 /// Timers due and not yet sent, as monitoring sees them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct DueTimers {
     /// Due at `now`, claimed or not.
     pub count: i64,
@@ -48,7 +47,7 @@ pub struct DueTimers {
 }
 
 /// A party's digest a worker has claimed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ClaimedDigest {
     pub party_id: Uuid,
     /// The occurrence of the party's schedule that is due.
@@ -133,7 +132,7 @@ impl TimerQueue for PgStore {
     ) -> Result<Vec<ClaimedTimer>, StoreError> {
         // The inner scan walks `timers_due` (fire_at) from the earliest timer and stops at `now`:
         // future timers are never read, however many there are.
-        let rows = sqlx::query(
+        let mut claimed: Vec<ClaimedTimer> = sqlx::query_as(
             "UPDATE timers t SET claimed_by = $1, lease_until = $3 \
              FROM (SELECT timer_id, claimed_by AS previous_holder FROM timers \
                    WHERE fire_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
@@ -150,23 +149,6 @@ impl TimerQueue for PgStore {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        let mut claimed = rows
-            .iter()
-            .map(|r| {
-                Ok(ClaimedTimer {
-                    timer_id: r.try_get("timer_id")?,
-                    plan_id: r.try_get("plan_id")?,
-                    step_key: r.try_get("step_key")?,
-                    kind: r.try_get("kind")?,
-                    fire_at: r.try_get("fire_at")?,
-                    recipient_party: r.try_get("recipient_party")?,
-                    recipient_role: r.try_get("recipient_role")?,
-                    lease_until: r.try_get("lease_until")?,
-                    attempts: r.try_get("attempts")?,
-                    taken_over: r.try_get("taken_over")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
         claimed.sort_by_key(|t| (t.fire_at, t.timer_id));
         Ok(claimed)
     }
@@ -243,7 +225,7 @@ impl TimerQueue for PgStore {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<ClaimedDigest>, StoreError> {
-        let rows = sqlx::query(
+        let mut claimed: Vec<ClaimedDigest> = sqlx::query_as(
             "UPDATE digests d SET claimed_by = $1, lease_until = $3 \
              FROM (SELECT party_id FROM digests \
                    WHERE due_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
@@ -257,16 +239,6 @@ impl TimerQueue for PgStore {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        let mut claimed = rows
-            .iter()
-            .map(|r| {
-                Ok(ClaimedDigest {
-                    party_id: r.try_get("party_id")?,
-                    due_at: r.try_get("due_at")?,
-                    attempts: r.try_get("attempts")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
         claimed.sort_by_key(|d| (d.due_at, d.party_id));
         Ok(claimed)
     }
@@ -287,16 +259,12 @@ impl TimerQueue for PgStore {
     }
 
     async fn due_timers(&self, now: DateTime<Utc>) -> Result<DueTimers, StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT count(*) AS count, min(fire_at) AS oldest FROM timers WHERE fire_at <= $1",
         )
         .bind(now)
         .fetch_one(self.pool())
-        .await?;
-        Ok(DueTimers {
-            count: row.try_get("count")?,
-            oldest: row.try_get("oldest")?,
-        })
+        .await?)
     }
 
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
