@@ -86,7 +86,7 @@ impl TestApi {
             time_zone: "UTC".into(),
             supervisor: None,
         };
-        let (_, token) = homeward::cli::bootstrap((*db.store).clone(), admin_details)
+        let (_, token) = homeward::cli::bootstrap(db.store.clone(), admin_details)
             .await
             .expect("bootstrap an admin");
         Self {

@@ -14,7 +14,7 @@ use homeward_engine::mail::{FileOutbox, Mailer, SmtpMailer};
 use homeward_engine::scheduler::{LinkSettings, Worker};
 use homeward_engine::{Clock, CommandHandler, SystemClock};
 use homeward_graphql::{EventHub, Idempotency, Services};
-use homeward_store::{EventStore, PgStore};
+use homeward_store::{Backend, EventStore};
 use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 
@@ -29,7 +29,7 @@ pub struct Application {
     router: Router,
     feed: tokio::task::JoinHandle<()>,
     housekeeping: tokio::task::JoinHandle<()>,
-    store: PgStore,
+    store: Arc<dyn Backend>,
     scheduler: Option<(Worker, EventHub, Duration)>,
 }
 
@@ -46,17 +46,16 @@ impl Application {
     ) -> anyhow::Result<Self> {
         settings.validate()?;
         crate::metrics::handle();
-        let store = PgStore::connect_with_flushes(
-            settings.database_url.expose_secret(),
+        let store = crate::store::open(
+            &settings.database_url,
             settings.max_connections,
             settings.append_flushes,
         )
-        .await
-        .context("connecting to PostgreSQL (check DATABASE_URL)")?;
+        .await?;
         store.migrate().await.context("applying migrations")?;
         let events = EventHub::new();
         let feed = events.follow(store.subscribe(store.head().await?).await?);
-        let event_store: Arc<dyn EventStore> = Arc::new(store.clone());
+        let event_store: Arc<dyn EventStore> = store.clone();
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -68,11 +67,11 @@ impl Application {
         let services = Services {
             handler: CommandHandler::new(event_store, clock.clone())
                 .with_retry_deadline(settings.command_deadline.0),
-            reads: Arc::new(store.clone()),
+            reads: store.clone(),
             clock: clock.clone(),
             events,
             idempotency: Idempotency {
-                keys: Arc::new(store.clone()),
+                keys: store.clone(),
                 secret: store.server_secret("idempotency_keys").await?.into(),
                 retention: chrono::Duration::hours(i64::from(settings.idempotency_hours)),
             },
@@ -107,7 +106,7 @@ impl Application {
                 }
             };
             let worker = Worker::new(
-                Arc::new(store.clone()),
+                store.clone(),
                 services.handler.clone(),
                 services.reads.clone(),
                 mailer,
@@ -183,7 +182,7 @@ impl Application {
         }
         self.feed.abort();
         self.housekeeping.abort();
-        self.store.pool().close().await;
+        self.store.close().await;
         tracing::info!("stopped");
         Ok(())
     }

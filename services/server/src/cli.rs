@@ -4,12 +4,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::SecretString;
 
 use crate::settings::Settings;
 use homeward_engine::{CommandHandler, CommandMeta, SystemClock};
-use homeward_store::reads::ReadModels;
-use homeward_store::PgStore;
+use homeward_store::{Backend, EventStore};
 use homeward_workflows::party::{Party, PartyCommand, PartyDetails, PartyRole};
 
 #[derive(Debug, Parser)]
@@ -122,7 +121,7 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             language,
             time_zone,
         } => {
-            let store = connect(&url, 2).await?;
+            let store = connect(&url).await?;
             store.migrate().await.context("applying migrations")?;
             let details = PartyDetails {
                 display_name: name,
@@ -139,7 +138,7 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             print_token(&token);
         }
         Command::Token { action } => {
-            let store = connect(&url, 2).await?;
+            let store = connect(&url).await?;
             store.migrate().await.context("applying migrations")?;
             match action {
                 TokenAction::Create { party, role, days } => {
@@ -150,7 +149,7 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                         )
                     })?;
                     let token = homeward_engine::tokens::issue(
-                        &store,
+                        store.as_ref(),
                         party,
                         role,
                         days,
@@ -169,16 +168,17 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             }
         }
         Command::Migrate => {
-            let store = connect(&url, 2).await?;
+            let store = connect(&url).await?;
             store.migrate().await.context("applying migrations")?;
             println!("migrations applied");
         }
         Command::Projections {
             action: ProjectionsAction::Rebuild,
         } => {
-            let store = connect(&url, 2).await?;
+            let store = connect(&url).await?;
             store.migrate().await.context("applying migrations")?;
-            let report = homeward_store::rebuild(store.pool())
+            let report = store
+                .rebuild_projections()
                 .await
                 .context("rebuilding projections")?;
             println!(
@@ -199,7 +199,7 @@ fn print_token(token: &homeward_engine::tokens::IssuedToken) {
 
 /// Registers the first admin party and issues its token; refuses when any party exists.
 pub async fn bootstrap(
-    store: PgStore,
+    store: Arc<dyn Backend>,
     details: PartyDetails,
 ) -> anyhow::Result<(
     homeward_workflows::PartyId,
@@ -211,7 +211,7 @@ pub async fn bootstrap(
         );
     }
     let party = homeward_workflows::PartyId::new();
-    let handler = CommandHandler::new(Arc::new(store.clone()), Arc::new(SystemClock));
+    let handler = CommandHandler::new(store.clone() as Arc<dyn EventStore>, Arc::new(SystemClock));
     handler
         .handle::<Party>(
             &party.stream_id(),
@@ -224,7 +224,7 @@ pub async fn bootstrap(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let token = homeward_engine::tokens::issue(
-        &store,
+        store.as_ref(),
         party,
         PartyRole::Admin,
         homeward_engine::tokens::DEFAULT_TOKEN_DAYS,
@@ -234,8 +234,7 @@ pub async fn bootstrap(
     Ok((party, token))
 }
 
-async fn connect(url: &SecretString, max_connections: u32) -> anyhow::Result<PgStore> {
-    PgStore::connect(url.expose_secret(), max_connections)
-        .await
-        .context("connecting to PostgreSQL (check DATABASE_URL)")
+/// The backend for a one-off command: two connections, one group-commit flush.
+async fn connect(url: &SecretString) -> anyhow::Result<Arc<dyn Backend>> {
+    crate::store::open(url, 2, 1).await
 }

@@ -8,5 +8,6 @@ pub mod metrics;
 mod partner_pages;
 mod routes;
 pub mod settings;
+pub mod store;
 pub mod telemetry;
 mod websocket;

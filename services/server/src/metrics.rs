@@ -40,16 +40,14 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// The metrics as text, after reading the pool's use.
-pub fn render(pool: &sqlx::PgPool) -> Option<String> {
+/// The metrics as text, after reading the database connections' use.
+pub fn render(connections: homeward_store::Connections) -> Option<String> {
     let handle = handle()?;
-    let size = f64::from(pool.size());
-    let idle = pool.num_idle() as f64;
-    metrics::gauge!("homeward_db_pool_connections", "state" => "idle").set(idle);
+    metrics::gauge!("homeward_db_pool_connections", "state" => "idle")
+        .set(f64::from(connections.idle));
     metrics::gauge!("homeward_db_pool_connections", "state" => "in_use")
-        .set((size - idle).max(0.0));
-    metrics::gauge!("homeward_db_pool_max_connections")
-        .set(f64::from(pool.options().get_max_connections()));
+        .set(f64::from(connections.in_use));
+    metrics::gauge!("homeward_db_pool_max_connections").set(f64::from(connections.max));
     handle.run_upkeep();
     Some(handle.render())
 }

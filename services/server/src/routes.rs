@@ -17,7 +17,8 @@ use homeward_engine::authz::Viewer;
 use homeward_engine::links::LinkService;
 use homeward_engine::tokens;
 use homeward_graphql::{ApiError, Code, HomewardSchema, Services};
-use homeward_store::PgStore;
+use homeward_store::Backend;
+use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
 use crate::graphiql;
@@ -32,7 +33,7 @@ pub(crate) struct AppState {
     /// The same schema for queries that read only the schema (a deeper depth limit).
     pub(crate) introspection: HomewardSchema,
     pub(crate) services: Services,
-    pub(crate) store: PgStore,
+    pub(crate) store: Arc<dyn Backend>,
     pub(crate) max_body_bytes: usize,
     pub(crate) ws_init_timeout: Duration,
 }
@@ -68,7 +69,7 @@ pub(crate) fn router(state: AppState) -> Router {
 
 /// Prometheus' text format (see [`crate::metrics`]).
 async fn metrics(State(state): State<AppState>) -> Response {
-    match crate::metrics::render(state.store.pool()) {
+    match crate::metrics::render(state.store.connections()) {
         Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -88,11 +89,7 @@ fn logged_path(path: &str) -> &str {
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
-    let ping = tokio::time::timeout(
-        Duration::from_secs(2),
-        sqlx::query("SELECT 1").execute(state.store.pool()),
-    )
-    .await;
+    let ping = tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await;
     match ping {
         Ok(Ok(_)) => (StatusCode::OK, "ready").into_response(),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response(),

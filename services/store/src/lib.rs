@@ -57,7 +57,11 @@ use async_trait::async_trait;
 /// the tests use a backend through it.
 #[async_trait]
 pub trait Backend:
-    EventStore + timer_queue::TimerQueue + idempotency::IdempotencyKeys + reads::ReadModels
+    EventStore
+    + timer_queue::TimerQueue
+    + idempotency::IdempotencyKeys
+    + reads::ReadModels
+    + std::fmt::Debug
 {
     /// Brings the schema up to date; safe to call from replicas starting together.
     async fn migrate(&self) -> Result<(), StoreError>;
@@ -78,6 +82,20 @@ pub trait Backend:
     /// A server-wide secret shared by every replica: random the first time it is asked for,
     /// the same ever after.
     async fn server_secret(&self, name: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// The connections open to the database now, and how many may be (for metrics).
+    fn connections(&self) -> Connections;
+
+    /// Closes the connections once the work in flight is done (a stopping server).
+    async fn close(&self);
+}
+
+/// A backend's connections to its database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
 }
 
 /// The event log as the engine sees it. Implemented by [`PgStore`] (and later by SQLite).

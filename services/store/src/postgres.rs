@@ -251,6 +251,20 @@ impl crate::Backend for PgStore {
     async fn server_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
         PgStore::server_secret(self, name).await
     }
+
+    fn connections(&self) -> crate::Connections {
+        let open = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        crate::Connections {
+            in_use: open.saturating_sub(idle),
+            idle,
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
 }
 
 #[async_trait]
