@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use homeward_engine::{CommandHandler, CommandMeta, FixedClock};
-use homeward_store::PgStore;
+use homeward_store_postgres::PgStore;
 use homeward_workflows::party::{PartyCommand, PartyDetails, PartyRole};
 use homeward_workflows::plan::{PlanCommand, StepKind};
 use homeward_workflows::text::CountryCode;
@@ -47,7 +47,7 @@ impl TestDb {
             .await
             .expect("create the test database");
         admin.close().await.ok();
-        let url = homeward_store::with_database(&server, &name);
+        let url = homeward_store_postgres::with_database(&server, &name);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .connect(&url)

@@ -11,7 +11,8 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use homeward_store::{rebuild, Append};
+use homeward_store::Append;
+use homeward_store_postgres::rebuild;
 use homeward_tests::TestDb;
 use uuid::Uuid;
 

@@ -22,7 +22,8 @@ use homeward_engine::mail::{Mailer, SmtpMailer};
 use homeward_engine::reminders::{render, Recipient, Reminder};
 use homeward_engine::scheduler::Worker;
 use homeward_engine::{CommandHandler, CommandMeta, FixedClock, SystemClock};
-use homeward_store::{EventStore, PgStore};
+use homeward_store::EventStore;
+use homeward_store_postgres::PgStore;
 use homeward_tests::smtp::SmtpCatcher;
 use homeward_workflows::party::{
     Party, PartyCommand, PartyDetails, PartyRole, ReminderSettingsInput,

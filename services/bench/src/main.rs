@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::Utc;
 use homeward_engine::{CommandHandler, CommandMeta, SystemClock};
-use homeward_store::{Append, EventStore, ExpectedVersion, Metadata, NewEvent, PgStore};
+use homeward_store::{Append, EventStore, ExpectedVersion, Metadata, NewEvent};
+use homeward_store_postgres::PgStore;
 use homeward_workflows::plan::{Plan, PlanCommand};
 use homeward_workflows::text::CountryCode;
 use homeward_workflows::{template, Aggregate, Context, PartyId, PersonId, PlanId};
@@ -52,7 +53,7 @@ pub struct BenchArgs {
     pub rounds: usize,
     /// Group-commit transactions in flight at once, each measured in every round against the
     /// same raw baseline (e.g. `--flushes 2,4` for an A/B in one run).
-    #[arg(long, value_delimiter = ',', default_values_t = [homeward_store::DEFAULT_FLUSHES_IN_FLIGHT])]
+    #[arg(long, value_delimiter = ',', default_values_t = [homeward_store_postgres::DEFAULT_FLUSHES_IN_FLIGHT])]
     pub flushes: Vec<usize>,
     /// Plans (of 30 events each) folded and projected in the rebuild measurement.
     #[arg(long, default_value_t = 2_000)]
@@ -710,7 +711,7 @@ async fn rebuild_bench(store: &PgStore) -> anyhow::Result<()> {
         let read = plain_select(store).await?;
         best_select = best_select.min(started.elapsed());
         anyhow::ensure!(read == events as u64, "the plain SELECT read every event");
-        let report = homeward_store::rebuild(store.pool()).await?;
+        let report = homeward_store_postgres::rebuild(store.pool()).await?;
         best_rebuild = best_rebuild.min(report.elapsed);
         anyhow::ensure!(
             report.events == events as u64,
@@ -781,7 +782,7 @@ impl Scratch {
         admin
             .execute(format!("CREATE DATABASE {name}").as_str())
             .await?;
-        let url = homeward_store::with_database(server_url, &name);
+        let url = homeward_store_postgres::with_database(server_url, &name);
         Ok(Self {
             server_url: server_url.to_owned(),
             name,

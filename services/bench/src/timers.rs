@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use homeward_store::timer_queue::TimerQueue;
-use homeward_store::PgStore;
+use homeward_store_postgres::PgStore;
 use uuid::Uuid;
 
 struct Claims {

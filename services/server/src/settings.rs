@@ -33,7 +33,7 @@ pub struct Settings {
     pub max_connections: u32,
     /// Group-commit transactions in flight at once, each on a connection of its own (1 to 64).
     /// Fewer make larger batches, more let small ones go at once.
-    #[arg(long, env = "HOMEWARD_APPEND_FLUSHES", default_value_t = homeward_store::DEFAULT_FLUSHES_IN_FLIGHT)]
+    #[arg(long, env = "HOMEWARD_APPEND_FLUSHES", default_value_t = homeward_store_postgres::DEFAULT_FLUSHES_IN_FLIGHT)]
     pub append_flushes: usize,
     /// SMTP server for reminders: smtp://host:port, smtp://user:pass@host:587?tls=required
     /// (STARTTLS) or smtps://user:pass@host:465 (TLS). Without it, reminders are written as
@@ -369,7 +369,10 @@ mod tests {
         let s = settings();
         s.validate().unwrap();
         assert_eq!(s.max_connections, 16);
-        assert_eq!(s.append_flushes, homeward_store::DEFAULT_FLUSHES_IN_FLIGHT);
+        assert_eq!(
+            s.append_flushes,
+            homeward_store_postgres::DEFAULT_FLUSHES_IN_FLIGHT
+        );
         assert_eq!(
             s.reminder_lease.0,
             homeward_engine::scheduler::DEFAULT_LEASE

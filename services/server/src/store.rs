@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use homeward_store::{Backend, PgStore};
+use homeward_store::Backend;
+use homeward_store_postgres::PgStore;
 use secrecy::{ExposeSecret as _, SecretString};
 
 /// Opens the backend `url` names, with at most `max_connections` connections and `flushes`

@@ -1,52 +1,41 @@
-//! The Homeward event log and its read models.
+//! The store's port: the Homeward event log and its read models, as the engine, the API and
+//! the server see them, whatever database holds them.
 //!
-//! [`EventStore`] is the port the engine uses: append a command's events to one stream with an
-//! expected version, read a stream (whole, or as it stood at a version or time), and read the
-//! global stream in commit order from a checkpoint. [`PgStore`] implements it on PostgreSQL; the
-//! SQLite backend will implement the same trait and pass the same conformance tests.
+//! [`EventStore`] is the log: append a command's events to one stream with an expected
+//! version, read a stream (whole, or as it stood at a version or time), and read the global
+//! stream in commit order from a checkpoint. [`Backend`] is everything a server needs of its
+//! database. A backend (the PostgreSQL one is `homeward-store-postgres`) implements the traits
+//! and passes [`conformance`].
 //!
 //! Projections (plans, steps as tasks, parties, timers) are written in the same transaction as
-//! the events that change them, so reads never lag writes; [`rebuild`] recomputes them from the
-//! log and must arrive at the same rows.
+//! the events that change them, so reads never lag writes; a rebuild recomputes them from the
+//! log and must arrive at the same rows. [`projection`] computes, backend-neutrally, which rows
+//! a change of state writes.
 #![forbid(unsafe_code)]
 
-mod batch;
 pub mod conformance;
 mod error;
 pub mod idempotency;
 mod model;
-mod postgres;
 pub mod projection;
 pub mod reads;
-mod rebuild;
 mod subscription;
 pub mod timer_queue;
 
-pub use batch::{GroupCommitStats, DEFAULT_FLUSHES_IN_FLIGHT};
 pub use error::StoreError;
 pub use model::{
     Append, Appended, Cursor, ExpectedVersion, Metadata, NewEvent, ReadUntil, RecordedEvent,
 };
-pub use postgres::{PgStore, FUNCTIONS, MIGRATOR};
 pub use projection::ProjectionChange;
-pub use rebuild::{rebuild, RebuildReport};
 pub use subscription::{Subscription, WakeUp};
 
-/// Replaces the database name in a PostgreSQL URL.
-pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{database}?{q}"),
-        None => format!("{base}/{database}"),
-    }
+/// What a rebuild of the read models did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildReport {
+    pub events: u64,
+    pub streams: u64,
+    pub rows: u64,
+    pub elapsed: std::time::Duration,
 }
 
 use async_trait::async_trait;

@@ -20,7 +20,8 @@ pub enum ExpectedVersion {
 }
 
 impl ExpectedVersion {
-    pub(crate) fn as_sql(self) -> Option<i64> {
+    /// As a database column holds it: none for any version, 0 for no stream yet.
+    pub fn as_sql(self) -> Option<i64> {
         match self {
             Self::Any => None,
             Self::NoStream => Some(0),

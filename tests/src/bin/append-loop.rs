@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use homeward_engine::{CommandHandler, CommandMeta, SystemClock};
-use homeward_store::PgStore;
+use homeward_store_postgres::PgStore;
 use homeward_workflows::plan::Plan;
 use homeward_workflows::{PartyId, PlanId};
 

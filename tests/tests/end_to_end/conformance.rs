@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use homeward_store::conformance;
-use homeward_store::{
-    Append, Appended, Cursor, EventStore, PgStore, ReadUntil, RecordedEvent, StoreError,
-};
+use homeward_store::{Append, Appended, Cursor, EventStore, ReadUntil, RecordedEvent, StoreError};
+use homeward_store_postgres::PgStore;
 use homeward_tests::TestDb;
 use uuid::Uuid;
 

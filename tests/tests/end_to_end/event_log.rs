@@ -9,9 +9,10 @@ use chrono::Duration;
 use homeward_engine::{CommandError, CommandHandler, CommandMeta, FixedClock};
 use homeward_store::projection::PartyRow;
 use homeward_store::{
-    rebuild, Append, Cursor, EventStore, ExpectedVersion, Metadata, NewEvent, PgStore,
-    ProjectionChange, ReadUntil, StoreError,
+    Append, Cursor, EventStore, ExpectedVersion, Metadata, NewEvent, ProjectionChange, ReadUntil,
+    StoreError,
 };
+use homeward_store_postgres::{rebuild, PgStore};
 use homeward_tests::{key, open_standard_plan, register_party, start_time, TestDb};
 use homeward_workflows::party::{Party, PartyCommand, PartyRole, ReminderSettingsInput};
 use homeward_workflows::plan::{ConsentPurpose, DocumentStatus, Plan, PlanCommand, PlanEvent};
@@ -717,7 +718,7 @@ async fn a_conflict_in_a_batch_leaves_the_others_and_their_read_models_written()
 }
 
 /// Creates a stream of `events` events.
-async fn new_stream(store: &homeward_store::PgStore, stream: &str, events: usize) {
+async fn new_stream(store: &homeward_store_postgres::PgStore, stream: &str, events: usize) {
     store
         .append(raw_append(stream, ExpectedVersion::NoStream, events))
         .await
@@ -902,7 +903,7 @@ async fn the_exact_batch_function_refuses_a_batch_as_a_whole_and_writes_nothing(
 async fn group_commit_counts_its_transactions_and_shares_them_under_load() {
     let db = TestDb::new().await;
     // One flush in flight: while it runs, the other appends queue and go together.
-    let store = homeward_store::PgStore::connect_with_flushes(&db.url, 8, 1)
+    let store = homeward_store_postgres::PgStore::connect_with_flushes(&db.url, 8, 1)
         .await
         .unwrap();
     assert_eq!(store.group_commit_stats(), Default::default());
@@ -938,7 +939,7 @@ async fn group_commit_counts_its_transactions_and_shares_them_under_load() {
 #[tokio::test]
 async fn an_append_whose_flush_connection_was_dropped_goes_through_on_a_new_one() {
     let db = TestDb::new().await;
-    let store = homeward_store::PgStore::connect_with_flushes(&db.url, 4, 1)
+    let store = homeward_store_postgres::PgStore::connect_with_flushes(&db.url, 4, 1)
         .await
         .unwrap();
     store
@@ -1181,7 +1182,7 @@ async fn every_start_applies_the_current_function_bodies() {
     .fetch_all(db.pool())
     .await
     .unwrap();
-    let in_file: std::collections::BTreeSet<String> = homeward_store::FUNCTIONS
+    let in_file: std::collections::BTreeSet<String> = homeward_store_postgres::FUNCTIONS
         .lines()
         .filter_map(|l| l.strip_prefix("CREATE OR REPLACE FUNCTION "))
         .map(|l| l.split('(').next().unwrap().to_owned())

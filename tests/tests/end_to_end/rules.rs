@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use homeward_engine::{Clock, CommandError, CommandHandler, CommandMeta, FixedClock};
-use homeward_store::PgStore;
+use homeward_store_postgres::PgStore;
 use homeward_tests::{key, open_standard_plan, party_details, register_party, start_time, TestDb};
 use homeward_workflows::party::{Party, PartyCommand, PartyDetails, PartyError, PartyRole};
 use homeward_workflows::plan::{

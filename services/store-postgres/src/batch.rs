@@ -27,12 +27,13 @@ use sqlx::{Connection, PgPool, Row};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::model::{Append, Appended, Metadata};
-use crate::postgres::command_result;
-use crate::projection::{
+use homeward_store::{Append, Appended, Metadata};
+
+use crate::store::command_result;
+use homeward_store::projection::{
     DigestRow, PartyRow, PlanRow, ProjectionChange, StepRef, StepRow, TimerRow,
 };
-use crate::StoreError;
+use homeward_store::StoreError;
 
 /// How many batches may be in flight at once (each holds a connection while it runs). Fewer
 /// flushes make larger batches, which share a commit and the statements' fixed costs; more let
@@ -670,8 +671,8 @@ mod tests {
     use homeward_workflows::PartyId;
 
     use super::*;
-    use crate::model::{ExpectedVersion, NewEvent};
-    use crate::projection::{DigestRow, PartyRow, PlanRow, StepRef, StepRow, TimerRow};
+    use homeward_store::projection::{DigestRow, PartyRow, PlanRow, StepRef, StepRow, TimerRow};
+    use homeward_store::{ExpectedVersion, NewEvent};
 
     /// A change with a row in every part.
     fn every_part(n: u128) -> ProjectionChange {

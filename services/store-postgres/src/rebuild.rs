@@ -14,20 +14,13 @@ use homeward_workflows::Aggregate;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
-use crate::postgres::{event_columns, recorded_event};
-use crate::projection::{CopyRow, ProjectionChange};
-use crate::{RecordedEvent, StoreError};
+use homeward_store::{ProjectionChange, RebuildReport, RecordedEvent, StoreError};
+
+use crate::copy::CopyRow;
+use crate::store::{event_columns, recorded_event};
 
 const READ_PAGE: i64 = 10_000;
 const WRITE_BATCH: usize = 5_000;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RebuildReport {
-    pub events: u64,
-    pub streams: u64,
-    pub rows: u64,
-    pub elapsed: Duration,
-}
 
 /// An event decoded for the fold (decoding happens in the reading task).
 enum Decoded {

@@ -16,10 +16,12 @@ use sqlx::Row;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use homeward_store::{
+    Append, Appended, Cursor, EventStore, Metadata, ReadUntil, RecordedEvent, StoreError,
+};
+
 use crate::batch::{Batcher, DEFAULT_FLUSHES_IN_FLIGHT};
 use crate::idempotency::KeyBatcher;
-use crate::model::{Append, Appended, Cursor, Metadata, ReadUntil, RecordedEvent};
-use crate::{EventStore, StoreError};
 
 /// The migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -175,10 +177,13 @@ impl PgStore {
     }
 
     /// Follows the global stream from `from`, woken by notifications and polling as a backup.
-    pub async fn subscribe(&self, from: Cursor) -> Result<crate::Subscription, StoreError> {
+    pub async fn subscribe(
+        &self,
+        from: Cursor,
+    ) -> Result<homeward_store::Subscription, StoreError> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
-        Ok(crate::Subscription::new(
+        Ok(homeward_store::Subscription::new(
             Arc::new(self.clone()),
             Some(Box::new(Notifications(listener))),
             from,
@@ -217,7 +222,7 @@ async fn apply_schema(pool: &PgPool) -> Result<(), StoreError> {
 struct Notifications(PgListener);
 
 #[async_trait]
-impl crate::subscription::WakeUp for Notifications {
+impl homeward_store::WakeUp for Notifications {
     async fn wait(&mut self) -> Result<(), StoreError> {
         // The listener reconnects on its next recv after a failure.
         self.0.recv().await?;
@@ -226,7 +231,7 @@ impl crate::subscription::WakeUp for Notifications {
 }
 
 #[async_trait]
-impl crate::Backend for PgStore {
+impl homeward_store::Backend for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         PgStore::migrate(self).await
     }
@@ -240,11 +245,11 @@ impl crate::Backend for PgStore {
         PgStore::head(self).await
     }
 
-    async fn subscribe(&self, from: Cursor) -> Result<crate::Subscription, StoreError> {
+    async fn subscribe(&self, from: Cursor) -> Result<homeward_store::Subscription, StoreError> {
         PgStore::subscribe(self, from).await
     }
 
-    async fn rebuild_projections(&self) -> Result<crate::RebuildReport, StoreError> {
+    async fn rebuild_projections(&self) -> Result<homeward_store::RebuildReport, StoreError> {
         crate::rebuild(&self.pool).await
     }
 
@@ -252,10 +257,10 @@ impl crate::Backend for PgStore {
         PgStore::server_secret(self, name).await
     }
 
-    fn connections(&self) -> crate::Connections {
+    fn connections(&self) -> homeward_store::Connections {
         let open = self.pool.size();
         let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-        crate::Connections {
+        homeward_store::Connections {
             in_use: open.saturating_sub(idle),
             idle,
             max: self.pool.options().get_max_connections(),

@@ -1,0 +1,285 @@
+//! The API's reads on PostgreSQL: plan lists, inboxes, parties and tokens.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use homeward_store::projection::{PartyRow, PlanRow, StepRow};
+use homeward_store::reads::*;
+use homeward_store::StoreError;
+use homeward_workflows::plan::StepKind;
+use sqlx::{FromRow as _, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::PgStore;
+
+const PLAN_COLUMNS: &str = "p.plan_id, p.version, p.person_id, p.template_name, \
+    p.template_version, p.case_worker, p.organisation, p.origin_country, p.status, p.suspended, \
+    p.opened_at, p.departed_at, p.arrived_at, p.closed_at, p.close_reason, p.next_due_at, \
+    p.steps_total, p.steps_open, p.steps_done, p.steps_blocked";
+
+const STEP_COLUMNS: &str = "s.plan_id, s.step_key, s.position, s.kind, s.title, s.status, \
+    s.assignee, s.candidate_group, s.priority, s.due_at, s.follow_up_on, s.document_status, \
+    s.status_reason";
+
+const PARTY_COLUMNS: &str = "party_id, version, display_name, email, role, organisation, \
+    country, language, time_zone, supervisor";
+
+fn kind_names(kinds: &[StepKind]) -> Vec<String> {
+    kinds.iter().map(|k| k.as_str().to_owned()).collect()
+}
+
+/// The SQL of a plan list (shared by the API and the benchmark's bare handler).
+pub fn plans_query<'a>(
+    scope: &'a PlanScope,
+    filter: &'a PlanFilter,
+    now: DateTime<Utc>,
+    page: Page,
+) -> QueryBuilder<'a, Postgres> {
+    let mut q = QueryBuilder::new(format!("SELECT {PLAN_COLUMNS} FROM plan_view p WHERE "));
+    match scope {
+        PlanScope::Organisation(org) => {
+            q.push("p.organisation = ").push_bind(org.as_str());
+        }
+        PlanScope::AssignedTo { party, kinds } => {
+            q.push(
+                "EXISTS (SELECT 1 FROM step_view s WHERE s.plan_id = p.plan_id AND s.assignee = ",
+            )
+            .push_bind(party.0);
+            if let Some(kinds) = kinds {
+                q.push(" AND s.kind = ANY(")
+                    .push_bind(kind_names(kinds))
+                    .push(")");
+            }
+            q.push(")");
+        }
+    }
+    if !filter.statuses.is_empty() {
+        q.push(" AND p.status = ANY(")
+            .push_bind(filter.statuses.clone())
+            .push(")");
+    }
+    if let Some(cw) = filter.case_worker {
+        q.push(" AND p.case_worker = ").push_bind(cw);
+    }
+    if let Some(c) = &filter.origin_country {
+        q.push(" AND p.origin_country = ").push_bind(c.as_str());
+    }
+    match filter.has_overdue_steps {
+        Some(true) => {
+            q.push(" AND p.next_due_at < ").push_bind(now);
+        }
+        Some(false) => {
+            q.push(" AND (p.next_due_at IS NULL OR p.next_due_at >= ")
+                .push_bind(now)
+                .push(")");
+        }
+        None => {}
+    }
+    if let Some(t) = filter.opened_from {
+        q.push(" AND p.opened_at >= ").push_bind(t);
+    }
+    if let Some(t) = filter.opened_before {
+        q.push(" AND p.opened_at < ").push_bind(t);
+    }
+    q.push(" ORDER BY p.opened_at DESC, p.plan_id DESC LIMIT ")
+        .push_bind(page.limit)
+        .push(" OFFSET ")
+        .push_bind(page.offset);
+    q
+}
+
+/// The SQL of the inbox (shared by the API and the benchmark's bare handler).
+pub fn tasks_query<'a>(
+    scope: &'a TaskScope,
+    filter: &'a TaskFilter,
+    now: DateTime<Utc>,
+    page: Page,
+) -> QueryBuilder<'a, Postgres> {
+    let mut q = QueryBuilder::new(format!("SELECT {STEP_COLUMNS} FROM step_view s"));
+    if scope.organisation.is_some() {
+        q.push(" JOIN plan_view p ON p.plan_id = s.plan_id");
+    }
+    q.push(" WHERE s.assignee = ").push_bind(scope.assignee.0);
+    if let Some(org) = &scope.organisation {
+        q.push(" AND p.organisation = ").push_bind(org.as_str());
+    }
+    if let Some(kinds) = &scope.kinds {
+        q.push(" AND s.kind = ANY(")
+            .push_bind(kind_names(kinds))
+            .push(")");
+    }
+    if filter.statuses.is_empty() {
+        // Matches the inbox index's predicate.
+        q.push(" AND s.status NOT IN ('done', 'cancelled')");
+    } else {
+        q.push(" AND s.status = ANY(")
+            .push_bind(filter.statuses.clone())
+            .push(")");
+    }
+    if !filter.kinds.is_empty() {
+        q.push(" AND s.kind = ANY(")
+            .push_bind(filter.kinds.clone())
+            .push(")");
+    }
+    match filter.overdue {
+        Some(true) => {
+            q.push(" AND s.status NOT IN ('done', 'cancelled') AND s.due_at < ")
+                .push_bind(now);
+        }
+        Some(false) => {
+            q.push(" AND (s.due_at IS NULL OR s.due_at >= ")
+                .push_bind(now)
+                .push(")");
+        }
+        None => {}
+    }
+    if let Some(t) = filter.due_from {
+        q.push(" AND s.due_at >= ").push_bind(t);
+    }
+    if let Some(t) = filter.due_before {
+        q.push(" AND s.due_at < ").push_bind(t);
+    }
+    q.push(
+        " ORDER BY s.due_at ASC NULLS LAST, s.follow_up_on ASC NULLS LAST, s.priority ASC, \
+         s.plan_id, s.position LIMIT ",
+    )
+    .push_bind(page.limit)
+    .push(" OFFSET ")
+    .push_bind(page.offset);
+    q
+}
+
+#[async_trait]
+impl ReadModels for PgStore {
+    async fn plans(
+        &self,
+        scope: &PlanScope,
+        filter: &PlanFilter,
+        now: DateTime<Utc>,
+        page: Page,
+    ) -> Result<Vec<PlanRow>, StoreError> {
+        let rows = plans_query(scope, filter, now, page)
+            .build()
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(PlanRow::from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn tasks(
+        &self,
+        scope: &TaskScope,
+        filter: &TaskFilter,
+        now: DateTime<Utc>,
+        page: Page,
+    ) -> Result<Vec<StepRow>, StoreError> {
+        let rows = tasks_query(scope, filter, now, page)
+            .build()
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .iter()
+            .map(StepRow::from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn plan_row(&self, plan_id: Uuid) -> Result<Option<PlanRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {PLAN_COLUMNS} FROM plan_view p WHERE p.plan_id = $1"
+        ))
+        .bind(plan_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(PlanRow::from_row).transpose()?)
+    }
+
+    async fn parties_by_id(&self, ids: &[Uuid]) -> Result<Vec<PartyRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PARTY_COLUMNS} FROM party_view WHERE party_id = ANY($1)"
+        ))
+        .bind(ids)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(PartyRow::from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn parties(
+        &self,
+        organisation: Option<&str>,
+        page: Page,
+    ) -> Result<Vec<PartyRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PARTY_COLUMNS} FROM party_view \
+             WHERE ($1::text IS NULL OR organisation = $1) \
+             ORDER BY display_name, party_id LIMIT $2 OFFSET $3"
+        ))
+        .bind(organisation)
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(PartyRow::from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn party_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM party_view")
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    async fn insert_token(&self, token: &NewToken) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (token_id, token_hash, party_id, role, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token.token_id)
+        .bind(&token.token_hash)
+        .bind(token.party_id)
+        .bind(&token.role)
+        .bind(token.expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn revoke_token(&self, token_id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = now() WHERE token_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn token_owner(
+        &self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<TokenOwner>, StoreError> {
+        use sqlx::Row;
+        let row = sqlx::query(
+            "SELECT t.token_id, t.role AS token_role, p.party_id, p.version, p.display_name, \
+               p.email, p.role, p.organisation, p.country, p.language, p.time_zone, p.supervisor \
+             FROM api_tokens t JOIN party_view p ON p.party_id = t.party_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(TokenOwner {
+            token_id: row.try_get("token_id")?,
+            role: row.try_get("token_role")?,
+            party: PartyRow::from_row(&row)?,
+        }))
+    }
+}
