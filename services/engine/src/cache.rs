@@ -3,25 +3,35 @@
 //! The log is append-only, so a state folded at version `v` plus the events after `v` is the
 //! current state: a cached entry can be old but never wrong, and every command still reads the
 //! stream's tail from the database (several replicas stay correct). Bounded by the events its
-//! states were folded from (a state's memory grows with them), with moka's eviction (TinyLFU:
-//! states used often stay, the others go one by one).
+//! states were folded from (a state's memory grows with them), with quick_cache's eviction
+//! (states used often stay, the others go one by one; no background work on the command path).
 
 use std::any::Any;
 use std::sync::Arc;
 
-use moka::ops::compute::Op;
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
+use quick_cache::Weighter;
 
 pub(crate) struct StateCache {
     /// `None`: caching is off.
-    entries: Option<Cache<String, Entry>>,
+    entries: Option<Cache<String, Entry, ByEvents>>,
 }
 
 impl std::fmt::Debug for StateCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StateCache")
-            .field("states", &self.entries.as_ref().map(Cache::entry_count))
+            .field("states", &self.entries.as_ref().map(Cache::len))
             .finish()
+    }
+}
+
+/// A state weighs the events it was folded from, and one for itself.
+#[derive(Debug, Clone, Copy)]
+struct ByEvents;
+
+impl Weighter<String, Entry> for ByEvents {
+    fn weight(&self, _stream: &String, entry: &Entry) -> u64 {
+        entry.version.saturating_add(1)
     }
 }
 
@@ -34,15 +44,10 @@ struct Entry {
 impl StateCache {
     /// A cache of states folded from at most `events` events in all (0 turns it off).
     pub(crate) fn new(events: u64) -> Self {
-        let entries = (events > 0).then(|| {
-            Cache::builder()
-                // A state weighs the events it was folded from, and one for itself.
-                .weigher(|_stream: &String, entry: &Entry| {
-                    u32::try_from(entry.version.saturating_add(1)).unwrap_or(u32::MAX)
-                })
-                .max_capacity(events)
-                .build()
-        });
+        // About thirty events a state, for the size of the table.
+        let estimated_states = usize::try_from(events / 30).unwrap_or(usize::MAX).max(1);
+        let entries =
+            (events > 0).then(|| Cache::with_weighter(estimated_states, events, ByEvents));
         Self { entries }
     }
 
@@ -63,21 +68,15 @@ impl StateCache {
         let Some(entries) = &self.entries else {
             return;
         };
-        entries
-            .entry(stream_id.to_owned())
-            .and_compute_with(|existing| match existing {
-                // Never replace a newer state with an older one (concurrent commands).
-                Some(existing) if existing.value().version >= version => Op::Nop,
-                _ => Op::Put(Entry { version, state }),
-            });
-    }
-
-    /// Runs pending evictions now (moka applies them lazily): for tests that look at the size.
-    #[cfg(test)]
-    fn settle(&self) {
-        if let Some(entries) = &self.entries {
-            entries.run_pending_tasks();
+        // Rarely replace a newer state with an older one (a read and a command at once): not
+        // atomic, and harmless if it happens, since an old state only costs a longer tail.
+        if entries
+            .get(stream_id)
+            .is_some_and(|existing| existing.version >= version)
+        {
+            return;
         }
+        entries.insert(stream_id.to_owned(), Entry { version, state });
     }
 }
 
@@ -92,7 +91,6 @@ mod tests {
         let cache = StateCache::new(100);
         for i in 0..30 {
             cache.put(&format!("plan-{i}"), 9, Arc::new(i));
-            cache.settle();
         }
         let kept = (0..30)
             .filter(|i| cache.get::<i32>(&format!("plan-{i}")).is_some())
@@ -105,7 +103,6 @@ mod tests {
         let cache = StateCache::new(100);
         for i in 0..10 {
             cache.put(&format!("plan-{i}"), 49, Arc::new(i));
-            cache.settle();
         }
         let kept = (0..10)
             .filter(|i| cache.get::<i32>(&format!("plan-{i}")).is_some())

@@ -291,30 +291,40 @@ fn redact_url_error(message: &str) -> String {
         .to_owned()
 }
 
-/// The outbox folder exists or can be created, and a file can be written in it.
+/// The outbox folder is writable, or can be created in a writable folder; nothing is left
+/// behind (the outbox creates its folder when it starts).
 fn check_writable(dir: &std::path::Path) -> Result<(), BadSetting> {
     let setting = "HOMEWARD_OUTBOX (--outbox)";
-    std::fs::create_dir_all(dir).map_err(|e| {
+    let refused = |why: String| {
         bad(
             setting,
             format!(
-                "the folder {} cannot be created ({e}); name a writable folder, or set SMTP_URL",
+                "the folder {} {why}; name a writable folder, or set SMTP_URL",
                 dir.display()
             ),
         )
-    })?;
-    let probe = dir.join(format!(".homeward-write-check-{}", std::process::id()));
+    };
+    // The folder itself, or the nearest folder above it that exists.
+    let mut existing = dir;
+    while !existing.exists() {
+        existing = match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => std::path::Path::new("."),
+        };
+        if existing == std::path::Path::new(".") {
+            break;
+        }
+    }
+    if !existing.is_dir() {
+        return Err(refused(format!(
+            "cannot be created: {} is not a folder",
+            existing.display()
+        )));
+    }
+    let probe = existing.join(format!(".homeward-write-check-{}", std::process::id()));
     std::fs::write(&probe, b"")
         .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(|e| {
-            bad(
-                setting,
-                format!(
-                    "the folder {} is not writable ({e}); name a writable folder, or set SMTP_URL",
-                    dir.display()
-                ),
-            )
-        })
+        .map_err(|e| refused(format!("is not writable ({e})")))
 }
 
 /// A duration given in seconds (fractions allowed), shown as seconds.

@@ -272,3 +272,26 @@ fn config_prints_every_setting_with_its_source_and_redacts_every_secret() {
         );
     }
 }
+
+#[test]
+fn config_checks_the_outbox_without_creating_it() {
+    let outbox = std::env::temp_dir()
+        .join(format!("homeward-config-{}", std::process::id()))
+        .join("outbox");
+    let out = Command::new(env!("CARGO_BIN_EXE_homeward"))
+        .arg("config")
+        .env("DATABASE_URL", "postgres://homeward@db/homeward")
+        .env_remove("SMTP_URL")
+        .env("HOMEWARD_OUTBOX", &outbox)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !outbox.parent().unwrap().exists(),
+        "checking the settings creates nothing"
+    );
+}
