@@ -13,7 +13,19 @@ use crate::text::{bounded, email, time_zone, CountryCode, Language, TextError};
 
 pub const MAX_NAME: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum PartyRole {
     SocialWorker,
@@ -25,26 +37,12 @@ pub enum PartyRole {
 
 impl PartyRole {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SocialWorker => "social_worker",
-            Self::Supervisor => "supervisor",
-            Self::GovernmentLiaison => "government_liaison",
-            Self::PartnerContact => "partner_contact",
-            Self::Admin => "admin",
-        }
+        self.into()
     }
 
     /// The role named by [`PartyRole::as_str`].
     pub fn parse(name: &str) -> Option<Self> {
-        [
-            Self::SocialWorker,
-            Self::Supervisor,
-            Self::GovernmentLiaison,
-            Self::PartnerContact,
-            Self::Admin,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == name)
+        name.parse().ok()
     }
 }
 

@@ -7,7 +7,8 @@ use super::event::{PlanEvent, StepDefinition};
 use crate::ids::{PartyId, PersonId, PlanId, StepKey};
 use crate::text::CountryCode;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum PlanStatus {
     Draft,
@@ -20,14 +21,7 @@ pub enum PlanStatus {
 
 impl PlanStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::Active => "active",
-            Self::Travelling => "travelling",
-            Self::Returned => "returned",
-            Self::Monitoring => "monitoring",
-            Self::Closed => "closed",
-        }
+        self.into()
     }
 
     /// As the API spells it (`TRAVELLING`): what messages to its users say.
@@ -89,7 +83,8 @@ pub struct Goal {
     pub aim: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// Passport or another travel document (laissez-passer).
@@ -108,17 +103,7 @@ pub enum StepKind {
 
 impl StepKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TravelDocument => "travel_document",
-            Self::Travel => "travel",
-            Self::FamilyMediation => "family_mediation",
-            Self::OriginContact => "origin_contact",
-            Self::FollowUp => "follow_up",
-            Self::Medical => "medical",
-            Self::Legal => "legal",
-            Self::ReintegrationSupport => "reintegration_support",
-            Self::Custom => "custom",
-        }
+        self.into()
     }
 
     /// As the API spells it (`TRAVEL_DOCUMENT`).
@@ -238,7 +223,8 @@ impl DocumentStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum StepStatus {
     /// Waiting for its dependencies.
@@ -258,14 +244,7 @@ pub enum StepStatus {
 
 impl StepStatus {
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Ready => "ready",
-            Self::InProgress => "in_progress",
-            Self::Done => "done",
-            Self::Blocked { .. } => "blocked",
-            Self::Cancelled { .. } => "cancelled",
-        }
+        self.into()
     }
 
     /// As the API spells it (`IN_PROGRESS`).
@@ -318,7 +297,20 @@ pub struct FollowUpOutcome {
     pub concerns: Vec<ConcernArea>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum ReminderKind {
     BeforeDue,
@@ -331,13 +323,7 @@ pub enum ReminderKind {
 
 impl ReminderKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BeforeDue => "before_due",
-            Self::OnDue => "on_due",
-            Self::Overdue => "overdue",
-            Self::Escalation => "escalation",
-            Self::ReintegrationPlanDue => "reintegration_plan_due",
-        }
+        self.into()
     }
 }
 
