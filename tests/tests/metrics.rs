@@ -169,8 +169,12 @@ async fn metrics_after_a_journey_count_what_happened() {
         1.0
     );
     assert_eq!(sample(&all, "homeward_emails_failed_total"), 0.0);
-    // Due now and the age of the oldest: gauges of the last pass (the reminder is gone).
-    assert!(all.contains_key("homeward_timers_due"));
+    // Due now and the age of the oldest, read at the scrape (the reminder sent is gone).
+    let due = api
+        .db
+        .count("SELECT count(*) FROM timers WHERE fire_at <= '2026-04-12 09:02:00+00'")
+        .await as f64;
+    assert_eq!(sample(&all, "homeward_timers_due"), due);
     assert!(all.contains_key("homeward_oldest_due_timer_age_seconds"));
     // One open subscription, and the lag of every event it was fed.
     assert_eq!(sample(&all, "homeward_subscriptions"), 1.0);

@@ -231,13 +231,6 @@ impl Worker {
             return Ok(Pass::default());
         }
         let now = self.clock.now();
-        let due = self.queue.due_timers(now).await?;
-        metrics::gauge!("homeward_timers_due").set(due.count as f64);
-        metrics::gauge!("homeward_oldest_due_timer_age_seconds").set(
-            due.oldest.map_or(0.0, |oldest| {
-                (now - oldest).num_milliseconds().max(0) as f64 / 1000.0
-            }),
-        );
         let limit = self.claim_size();
         let timers = self
             .queue

@@ -1,7 +1,8 @@
 //! `/metrics` in Prometheus' text format. The libraries record through the `metrics` facade
 //! (the store: appends and batch sizes; the engine: commands, timers, claims, emails; the API:
 //! requests per root field, subscriptions and their lag); this installs the one recorder of
-//! the process and adds, at each scrape, what is read rather than counted (the database pool).
+//! the process and adds, at each scrape, what is read rather than counted (the database pool,
+//! the reminders due).
 
 use std::sync::OnceLock;
 
@@ -38,6 +39,18 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
+}
+
+/// Reminders due and not yet sent, and how long the oldest has waited.
+pub fn record_due_timers(
+    due: homeward_store::timer_queue::DueTimers,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    metrics::gauge!("homeward_timers_due").set(due.count as f64);
+    let waited = due.oldest.map_or(0.0, |oldest| {
+        (now - oldest).num_milliseconds().max(0) as f64 / 1000.0
+    });
+    metrics::gauge!("homeward_oldest_due_timer_age_seconds").set(waited);
 }
 
 /// The metrics as text, after reading the database connections' use.

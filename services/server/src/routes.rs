@@ -69,6 +69,12 @@ pub(crate) fn router(state: AppState) -> Router {
 
 /// Prometheus' text format (see [`crate::metrics`]).
 async fn metrics(State(state): State<AppState>) -> Response {
+    // Read at the scrape, not on every pass of the reminder worker.
+    let now = state.services.clock.now();
+    match state.store.due_timers(now).await {
+        Ok(due) => crate::metrics::record_due_timers(due, now),
+        Err(e) => tracing::warn!(error = %e, "due timers not read for /metrics"),
+    }
     match crate::metrics::render(state.store.connections()) {
         Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         None => (

@@ -110,7 +110,7 @@ impl Slot {
 impl Batcher {
     /// Starts the flushing task. `wake` is signalled after every commit that appended.
     pub(crate) fn start(pool: PgPool, flushes_in_flight: usize, wake: mpsc::Sender<()>) -> Self {
-        let (queue, mut queued) = mpsc::unbounded_channel::<Pending>();
+        let (queue, queued) = mpsc::unbounded_channel::<Pending>();
         let counts = Arc::new(Counts::default());
         let this = Self {
             queue,
@@ -118,35 +118,23 @@ impl Batcher {
             wake: wake.clone(),
             counts: counts.clone(),
         };
-        let slots = flushes_in_flight.max(1);
-        let (free, mut free_slots) = mpsc::channel::<Slot>(slots);
-        for _ in 0..slots {
-            let _ = free.try_send(Slot::new(&pool));
-        }
-        tokio::spawn(async move {
-            while let Some(first) = queued.recv().await {
-                let Some(mut slot) = free_slots.recv().await else {
-                    return;
-                };
-                // While this waited for a free flush, more appends may have queued.
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match queued.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
-                    }
-                }
+        group_commit(
+            pool,
+            flushes_in_flight,
+            MAX_BATCH,
+            queued,
+            move |mut slot, batch| {
                 counts.flushes.fetch_add(1, Ordering::Relaxed);
                 counts
                     .appends
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                let (free, wake) = (free.clone(), wake.clone());
-                tokio::spawn(async move {
+                let wake = wake.clone();
+                async move {
                     flush(&mut slot, batch, &wake).await;
-                    let _ = free.send(slot).await;
-                });
-            }
-        });
+                    slot
+                }
+            },
+        );
         this
     }
 
@@ -183,6 +171,46 @@ impl Batcher {
             Err(e) => unanswered(appends, &e),
         }
     }
+}
+
+/// Group commit's dispatch, for appends and for idempotency keys alike: what queues while every
+/// slot is busy goes out together (up to `max`) on the next free slot, at most `slots` at once.
+/// `work` gets the slot and gives it back when its transaction is done.
+pub(crate) fn group_commit<T, F, Fut>(
+    pool: PgPool,
+    slots: usize,
+    max: usize,
+    mut queued: mpsc::UnboundedReceiver<T>,
+    work: F,
+) where
+    T: Send + 'static,
+    F: Fn(Slot, Vec<T>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Slot> + Send + 'static,
+{
+    let slots = slots.max(1);
+    let (free, mut free_slots) = mpsc::channel::<Slot>(slots);
+    for _ in 0..slots {
+        let _ = free.try_send(Slot::new(&pool));
+    }
+    tokio::spawn(async move {
+        while let Some(first) = queued.recv().await {
+            let Some(slot) = free_slots.recv().await else {
+                return;
+            };
+            // While this waited for a free slot, more may have queued.
+            let mut batch = vec![first];
+            while batch.len() < max {
+                match queued.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            let (free, done) = (free.clone(), work(slot, batch));
+            tokio::spawn(async move {
+                let _ = free.send(done.await).await;
+            });
+        }
+    });
 }
 
 async fn flush(slot: &mut Slot, batch: Vec<Pending>, wake: &mpsc::Sender<()>) {

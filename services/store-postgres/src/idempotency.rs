@@ -11,7 +11,7 @@ use sqlx::{PgPool, Row};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::batch::Slot;
+use crate::batch::{group_commit, Slot};
 use crate::PgStore;
 
 #[async_trait]
@@ -64,30 +64,20 @@ pub(crate) struct KeyBatcher {
 
 impl KeyBatcher {
     pub(crate) fn start(pool: PgPool) -> Self {
-        let (queue, mut queued) = mpsc::unbounded_channel::<PendingKey>();
-        let (free, mut free_slots) = mpsc::channel::<Slot>(RESERVATIONS_IN_FLIGHT);
-        for _ in 0..RESERVATIONS_IN_FLIGHT {
-            let _ = free.try_send(Slot::new(&pool));
-        }
-        tokio::spawn(async move {
-            while let Some(first) = queued.recv().await {
-                let Some(mut slot) = free_slots.recv().await else {
-                    return;
-                };
-                let mut batch = vec![first];
-                while batch.len() < MAX_RESERVATIONS {
-                    match queued.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
-                    }
-                }
-                let (free, pool) = (free.clone(), pool.clone());
-                tokio::spawn(async move {
+        let (queue, queued) = mpsc::unbounded_channel::<PendingKey>();
+        group_commit(
+            pool.clone(),
+            RESERVATIONS_IN_FLIGHT,
+            MAX_RESERVATIONS,
+            queued,
+            move |mut slot, batch| {
+                let pool = pool.clone();
+                async move {
                     reserve_batch(&mut slot, &pool, batch).await;
-                    let _ = free.send(slot).await;
-                });
-            }
-        });
+                    slot
+                }
+            },
+        );
         Self { queue }
     }
 
