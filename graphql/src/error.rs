@@ -109,7 +109,15 @@ impl From<AccessDenied> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::internal(&e)
+        match e {
+            // The request's key was used for another request; the resolver says which.
+            StoreError::KeyTaken => Self::new(
+                Code::IdempotencyKeyReused,
+                "this idempotencyKey was already used for another request; nothing was \
+                 changed. Send a new key with each new request",
+            ),
+            other => Self::internal(&other),
+        }
     }
 }
 

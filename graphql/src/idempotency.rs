@@ -7,20 +7,23 @@
 //! it is refused (`IDEMPOTENCY_KEY_REUSED`, saying what differs) and nothing is written. Keys
 //! are remembered for a while (24 hours by default), stored as keyed hashes (HMAC) with a keyed
 //! fingerprint of the request and its command id: never what the client sent, which may hold
-//! personal data. The first result is the command's events, found by that id. After a refusal
-//! (nothing written) the key is free again.
+//! personal data.
 //!
 //! The command id is derived from the party, the key and the fingerprint, and so is the id of
-//! anything a keyed request creates: a request repeated while the first is still running, or
-//! after a crash between the append and the record, is stopped by the event log's own
-//! idempotency (the command's event ids are taken) and answered with the first result.
+//! anything a keyed request creates. The key is recorded in the same transaction as the
+//! request's events, so a fresh key costs no round trip of its own: a repeat of the request
+//! finds its command's events (the first result), and another request with the key finds the
+//! key taken and writes nothing. A request that is refused, or that changes nothing, writes
+//! nothing and leaves its key free.
 
 use std::sync::Arc;
 
 use async_graphql::Context;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use homeward_store::idempotency::{IdempotencyKeys, KeyRecord, Reservation};
+use homeward_engine::CommandMeta;
+use homeward_store::idempotency::{IdempotencyKeys, KeyClaim, KeyRecord};
+use homeward_workflows::PartyId;
 use sha2::Sha256;
 use uuid::Uuid;
 
@@ -63,24 +66,20 @@ impl Idempotency {
     }
 }
 
-/// How a mutation goes ahead.
+/// How a mutation goes ahead: with or without an idempotency key.
 #[derive(Debug)]
 pub(crate) enum Begun {
-    /// No key: a fresh command.
     Unkeyed,
-    /// The first request with this key (or a repeat of one that has not finished): carry it
-    /// out under this command id, then [`Begun::finish`].
-    First { record: KeyRecord },
-    /// A repeat of a finished request: its result, the stream and version it left.
-    Replay { stream: String, version: u64 },
+    Keyed(KeyClaim),
 }
 
 impl Begun {
-    /// The command id to carry the request out with.
-    pub(crate) fn command_id(&self) -> Uuid {
+    /// The command's metadata: its command id derived from the key when there is one.
+    pub(crate) fn meta(&self, actor: PartyId) -> CommandMeta {
+        let meta = CommandMeta::new(actor);
         match self {
-            Self::First { record } => record.command_id,
-            _ => Uuid::new_v4(),
+            Self::Keyed(claim) => meta.with_idempotency_key(claim.clone()),
+            Self::Unkeyed => meta,
         }
     }
 
@@ -88,35 +87,36 @@ impl Begun {
     /// that a repeat creates nothing new.
     pub(crate) fn new_id(&self) -> Uuid {
         match self {
-            Self::First { record } => Uuid::new_v5(&NAMESPACE, record.command_id.as_bytes()),
-            _ => Uuid::new_v4(),
+            Self::Keyed(claim) => Uuid::new_v5(&NAMESPACE, claim.record.command_id.as_bytes()),
+            Self::Unkeyed => Uuid::new_v4(),
         }
     }
 
-    /// Frees the key when the first request with it was refused and wrote nothing (`Err` with
-    /// any code but `INTERNAL`, whose outcome is not known: then the key stays taken, and a
-    /// repeat finds what was written).
-    pub(crate) async fn finish<T>(
-        &self,
-        ctx: &Context<'_>,
-        outcome: &ApiResult<T>,
-    ) -> ApiResult<()> {
-        if let (Self::First { record }, Err(e)) = (self, outcome) {
-            if e.code != Code::Internal {
-                services(ctx)
-                    .idempotency
-                    .keys
-                    .forget_key(record.party, &record.key_hash)
-                    .await?;
-            }
+    /// The request's outcome, or the refusal of its key when the key was first used for another
+    /// request: that refusal comes first, whatever else stopped this request.
+    pub(crate) async fn finish<T>(&self, ctx: &Context<'_>, outcome: ApiResult<T>) -> ApiResult<T> {
+        let (Self::Keyed(claim), Err(e)) = (self, &outcome) else {
+            return outcome;
+        };
+        if e.code == Code::Internal {
+            return outcome;
         }
-        Ok(())
+        let idempotency = &services(ctx).idempotency;
+        let now = &claim.record;
+        match idempotency
+            .keys
+            .find_key(now.party, &now.key_hash, claim.not_before)
+            .await?
+        {
+            Some(first) if first.fingerprint != now.fingerprint => Err(reused(&first, now)),
+            _ => outcome,
+        }
     }
 }
 
-/// Looks up the request's idempotency key, if it has one: `target` is the stream the mutation
+/// Reads the request's idempotency key, if it has one: `target` is the stream the mutation
 /// changes (`None` for one that creates).
-pub(crate) async fn begin(
+pub(crate) fn begin(
     ctx: &Context<'_>,
     target: Option<&str>,
     key: Option<&str>,
@@ -157,39 +157,18 @@ pub(crate) async fn begin(
     let mut command = key_hash.clone();
     command.extend_from_slice(&fingerprint);
     let now: DateTime<Utc> = services.clock.now();
-    let record = KeyRecord {
-        party,
-        key_hash,
-        operation,
-        target: target.map(str::to_owned),
-        fingerprint,
-        command_id: Uuid::new_v5(&NAMESPACE, &command),
-        created_at: now,
-    };
-    match idempotency
-        .keys
-        .reserve_key(&record, now - idempotency.retention)
-        .await?
-    {
-        Reservation::Reserved => Ok(Begun::First { record }),
-        Reservation::Known(first) if first.fingerprint == record.fingerprint => {
-            match services
-                .handler
-                .store()
-                .command_result(first.command_id)
-                .await?
-            {
-                Some(done) => Ok(Begun::Replay {
-                    stream: done.stream_id,
-                    version: done.last_version,
-                }),
-                // Still running, or it wrote nothing: carry it out again under the same
-                // command id; the log answers with the first result if there is one by then.
-                None => Ok(Begun::First { record: first }),
-            }
-        }
-        Reservation::Known(first) => Err(reused(&first, &record)),
-    }
+    Ok(Begun::Keyed(KeyClaim {
+        record: KeyRecord {
+            party,
+            key_hash,
+            operation,
+            target: target.map(str::to_owned),
+            fingerprint,
+            command_id: Uuid::new_v5(&NAMESPACE, &command),
+            created_at: now,
+        },
+        not_before: now - idempotency.retention,
+    }))
 }
 
 /// What differs between the first request with a key and this one.
@@ -243,14 +222,6 @@ fn canonical(value: &serde_json::Value, out: &mut String) {
         }
         other => out.push_str(&other.to_string()),
     }
-}
-
-/// The uuid in a stream id such as `plan-<uuid>`.
-pub(crate) fn stream_uuid(stream: &str) -> ApiResult<Uuid> {
-    stream
-        .split_once('-')
-        .and_then(|(_, id)| Uuid::parse_str(id).ok())
-        .ok_or_else(|| ApiError::internal(&format!("stored result {stream} is not a stream id")))
 }
 
 #[cfg(test)]

@@ -3,13 +3,12 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Object, ID};
 use homeward_engine::authz::{self, Action};
-use homeward_engine::{tokens, CommandMeta};
-use homeward_store::ReadUntil;
+use homeward_engine::tokens;
 use homeward_workflows::party::{Party, PartyCommand};
 use homeward_workflows::PartyId;
 
 use crate::error::command_error;
-use crate::idempotency::{self, Begun};
+use crate::idempotency;
 use crate::inputs::{self, party_id, uuid, PartyInput, ReminderSettingsInput};
 use crate::types::{party, CreatedToken, PartyObject};
 use crate::{services, viewer, ApiError, ApiResult, Code};
@@ -65,21 +64,11 @@ async fn run(
     let viewer = viewer(ctx)?;
     authz::authorize(viewer, action)?;
     let target = party.map(|p| p.stream_id());
-    let begun = idempotency::begin(ctx, target.as_deref(), idempotency_key.as_deref()).await?;
+    let begun = idempotency::begin(ctx, target.as_deref(), idempotency_key.as_deref())?;
     let party = party.unwrap_or(PartyId(begun.new_id()));
     let command = command(party);
     let handler = &services(ctx).handler;
-    if let Begun::Replay { stream, version } = &begun {
-        let state = handler
-            .load::<Party>(stream, ReadUntil::Version(*version))
-            .await?
-            .state
-            .ok_or_else(|| ApiError::internal(&format!("{stream} has no events")))?;
-        return Ok(PartyObject(std::sync::Arc::new(
-            homeward_store::projection::party_row(&state),
-        )));
-    }
-    let mut meta = CommandMeta::new(viewer.party).with_command_id(begun.command_id());
+    let mut meta = begun.meta(viewer.party);
     meta.expected_version = expected_version;
     let outcome = handler
         .handle::<Party>(&party.stream_id(), &command, meta)
@@ -92,9 +81,9 @@ async fn run(
                 other => ApiError::validation(other.to_string()),
             })
         });
-    begun.finish(ctx, &outcome).await?;
+    let handled = begun.finish(ctx, outcome).await?;
     Ok(PartyObject(std::sync::Arc::new(
-        homeward_store::projection::party_row(&outcome?.state),
+        homeward_store::projection::party_row(&handled.state),
     )))
 }
 

@@ -7,7 +7,6 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, Object, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 use homeward_engine::authz::{self, Action};
-use homeward_engine::CommandMeta;
 use homeward_store::reads::PlanFilter;
 use homeward_store::ReadUntil;
 use homeward_workflows::person::{ContactDetails, Person, PersonCommand};
@@ -199,7 +198,7 @@ async fn run(
     idempotency_key: Option<String>,
 ) -> ApiResult<PlanPayload> {
     let stream = PlanId(plan_id).stream_id();
-    let begun = idempotency::begin(ctx, Some(&stream), idempotency_key.as_deref()).await?;
+    let begun = idempotency::begin(ctx, Some(&stream), idempotency_key.as_deref())?;
     run_begun(ctx, begun, plan_id, command, expected_version, None).await
 }
 
@@ -233,22 +232,7 @@ async fn run_begun(
     person_registered_by: Option<&str>,
 ) -> ApiResult<PlanPayload> {
     let viewer = viewer(ctx)?;
-    if let Begun::Replay { stream, version } = &begun {
-        let loaded = services(ctx)
-            .handler
-            .load::<Plan>(stream, ReadUntil::Version(*version))
-            .await?;
-        let state = loaded
-            .state
-            .ok_or_else(|| ApiError::internal(&format!("{stream} has no events")))?;
-        authz::authorize(viewer, Action::ReadPlan(&state))?;
-        return Ok(PlanPayload {
-            version: *version,
-            replayed: true,
-            plan: PlanObject(state),
-        });
-    }
-    let mut meta = CommandMeta::new(viewer.party).with_command_id(begun.command_id());
+    let mut meta = begun.meta(viewer.party);
     meta.expected_version = expected_version;
     let allowed = |state: Option<&Plan>| match (state, &command) {
         (None, PlanCommand::OpenPlan { organisation, .. }) => authz::authorize(
@@ -267,8 +251,7 @@ async fn run_begun(
         .handle_authorized::<Plan>(&PlanId(plan_id).stream_id(), &command, meta, &allowed)
         .await
         .map_err(|e| command_error(e, ApiError::from));
-    begun.finish(ctx, &outcome).await?;
-    let handled = outcome?;
+    let handled = begun.finish(ctx, outcome).await?;
     // A replayed command returns the first result: show it only to someone who may see it.
     authz::authorize(viewer, Action::ReadPlan(&handled.state))?;
     Ok(PlanPayload {
@@ -293,10 +276,7 @@ impl PlanMutation {
     ) -> ApiResult<ID> {
         let viewer = viewer(ctx)?;
         authz::authorize(viewer, Action::RegisterPerson)?;
-        let begun = idempotency::begin(ctx, None, idempotency_key.as_deref()).await?;
-        if let Begun::Replay { stream, .. } = &begun {
-            return Ok(ID(idempotency::stream_uuid(stream)?.to_string()));
-        }
+        let begun = idempotency::begin(ctx, None, idempotency_key.as_deref())?;
         let person_id = PersonId(begun.new_id());
         let command = PersonCommand::Register {
             person_id,
@@ -309,14 +289,12 @@ impl PlanMutation {
                 address: input.address.map(Personal),
             },
         };
-        let meta = CommandMeta::new(viewer.party).with_command_id(begun.command_id());
         let outcome = services(ctx)
             .handler
-            .handle::<Person>(&person_id.stream_id(), &command, meta)
+            .handle::<Person>(&person_id.stream_id(), &command, begun.meta(viewer.party))
             .await
             .map_err(|e| command_error(e, |e| ApiError::validation(e.to_string())));
-        begun.finish(ctx, &outcome).await?;
-        Ok(ID(outcome?.state.id.to_string()))
+        Ok(ID(begun.finish(ctx, outcome).await?.state.id.to_string()))
     }
 
     /// Opens a plan for a survivor from a template version; its steps are copied into the plan.
@@ -343,7 +321,7 @@ impl PlanMutation {
             .follow_up_offsets_days
             .map(|d| list("followUpOffsetsDays", d))
             .transpose()?;
-        let begun = idempotency::begin(ctx, None, idempotency_key.as_deref()).await?;
+        let begun = idempotency::begin(ctx, None, idempotency_key.as_deref())?;
         let plan_id = begun.new_id();
         let command = PlanCommand::OpenPlan {
             plan_id: PlanId(plan_id),

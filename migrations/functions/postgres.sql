@@ -3,21 +3,16 @@
 -- body here and every database gets it at its next start. A change of a function's arguments or
 -- result needs a migration that drops the old one first (CREATE OR REPLACE cannot change them).
 --
--- Three append entry points, each for a case the store meets on its hot path:
--- `homeward_append_exact` takes the common batch (every append at an exact version, each to a
--- stream of its own, none sent before) in a few statements, with typed read-model rows;
--- `homeward_append_batch` decides each append of any other batch on its own (conflicts,
--- repeated commands, a stream twice in one batch); `homeward_append` appends one command at
--- whatever version its stream is. A profile of 16 writers found most of the batch function's
--- time in running its many small statements, which is what the exact one spares the common case.
+-- Every append goes through one function, `homeward_append_commands`, with the read-model rows
+-- as typed arrays (the composite types of the baseline) in the binary format.
 --
--- The append functions run with sequential scans off and generic plans forced. They look rows up
--- by key only (a stream's head, an event id, a read-model row, a timer), so an index probe is
--- right at any table size; but PL/pgSQL caches each statement's plan for the life of the
--- connection, and a plan made while a table was nearly empty (a new deployment, a test) scanned
--- the whole table, and kept doing so as it grew. Measured: every single append scanning
--- `events` after such a start. Left to choose, PL/pgSQL also planned some statements afresh on
--- one call in four (about 150 µs each, more than the statement's own run).
+-- The append function runs with sequential scans off and generic plans forced. It looks rows up
+-- by key only (a stream's head, an event id, an idempotency key, a read-model row, a timer), so
+-- an index probe is right at any table size; but PL/pgSQL caches each statement's plan for the
+-- life of the connection, and a plan made while a table was nearly empty (a new deployment, a
+-- test) scanned the whole table, and kept doing so as it grew. Measured: every single append
+-- scanning `events` after such a start. Left to choose, PL/pgSQL also planned some statements
+-- afresh on one call in four (about 150 µs each, more than the statement's own run).
 
 -- The one place that writes read-model rows. Empty (or NULL) arrays are skipped.
 -- Deletes look rows up by key in every plan PostgreSQL may cache: the removed-step delete, a join
@@ -97,258 +92,34 @@ BEGIN
 END
 $$;
 
--- The JSON form, still taken by homeward_append and homeward_append_batch: converted to the
--- typed rows and written by homeward_project_rows, so both forms write alike.
-CREATE OR REPLACE FUNCTION homeward_project(p jsonb) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM homeward_project_rows(
-        ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_plan_row, p->'plans') AS r),
-        ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_step_ref, p->'steps_delete') AS r),
-        ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_step_row, p->'steps_upsert') AS r),
-        ARRAY(SELECT t::uuid FROM jsonb_array_elements_text(p->'timers_cancel') AS t),
-        ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_timer_row, p->'timers_arm') AS r),
-        ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_party_row, p->'parties') AS r),
-        ARRAY(SELECT t::uuid FROM jsonb_array_elements_text(p->'digests_delete') AS t),
-        ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_digest_row, p->'digests_upsert') AS r));
-END
-$$;
-
--- Appends one command's events to one stream, atomically, with its projection change.
--- p_expected is the version the events were decided on: NULL means "any version", 0 means
--- "the stream must not exist yet". Returns the versions written, or NULLs when the stream is
--- not at p_expected (a conflict: nothing written). A stream that moved past p_expected fails on
--- the unique (stream_id, stream_version) index, and a command appended before fails on the
--- unique event id (derived from the command id): the store maps both. Kept to two statements
--- before the projection: it is the hot path.
-CREATE OR REPLACE FUNCTION homeward_append(
-    p_stream_id       text,
-    p_stream_type     text,
-    p_expected        bigint,
-    p_command_id      uuid,
-    p_event_ids       uuid[],
-    p_types           text[],
-    p_schema_versions smallint[],
-    p_payloads        jsonb[],
-    p_metadata        jsonb,
-    p_occurred_at     timestamptz,
-    p_projection      jsonb,
-    OUT first_version bigint,
-    OUT last_version  bigint
-) LANGUAGE plpgsql
-SET enable_seqscan = off
-SET plan_cache_mode = force_generic_plan
-AS $$
-DECLARE
-    v_base    bigint := p_expected;
-    v_count   integer := cardinality(p_event_ids);
-    v_written integer;
-BEGIN
-    -- The stream lock comes before any write, so this transaction takes its xid only after every
-    -- earlier writer of the stream committed: one stream's events reach readers in version order.
-    PERFORM pg_advisory_xact_lock(hashtextextended(p_stream_id, 0));
-
-    IF v_base IS NULL THEN
-        SELECT coalesce(max(e.stream_version), 0) INTO v_base
-        FROM events e WHERE e.stream_id = p_stream_id;
-    END IF;
-
-    -- Written only if the stream is at v_base: its event v_base exists (or v_base is 0), and
-    -- v_base + 1 does not (the unique index).
-    INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type,
-                        schema_version, payload, metadata, occurred_at)
-    SELECT p_stream_id, v_base + e.ord, e.id, p_command_id, e.t, e.v, e.p, p_metadata,
-           p_occurred_at
-    FROM unnest(p_event_ids, p_types, p_schema_versions, p_payloads)
-         WITH ORDINALITY AS e(id, t, v, p, ord)
-    WHERE v_base = 0 OR EXISTS (SELECT 1 FROM events h
-                                WHERE h.stream_id = p_stream_id AND h.stream_version = v_base)
-    ORDER BY e.ord;
-    GET DIAGNOSTICS v_written = ROW_COUNT;
-    IF v_written = 0 THEN
-        RETURN;
-    END IF;
-
-    IF v_base = 0 THEN
-        INSERT INTO streams (stream_id, stream_type) VALUES (p_stream_id, p_stream_type);
-    END IF;
-
-    IF p_projection IS NOT NULL THEN
-        PERFORM homeward_project(p_projection);
-    END IF;
-
-    first_version := v_base + 1;
-    last_version := v_base + v_count;
-END
-$$;
-
--- Appends a batch of commands, each to one stream, in one transaction: group commit. Under
--- load the store gathers concurrent appends so they share one commit and one statement per
--- table. Each append still succeeds or fails on its own: outcome 'appended', 'duplicate' (this
--- command id was appended before: nothing written, its first result returned) or 'conflict'
--- (the stream is not at the expected version: nothing written). Expected NULL means "any
--- version", 0 means "the stream must not exist yet". Events are given flat, in order, each
--- with the 1-based index of its append.
-CREATE OR REPLACE FUNCTION homeward_append_batch(
-    p_stream_ids      text[],
-    p_stream_types    text[],
-    p_expected        bigint[],
-    p_command_ids     uuid[],
-    p_metadata        jsonb[],
-    p_occurred_at     timestamptz[],
-    p_projections     jsonb[],
-    p_event_append    integer[],
-    p_event_ids       uuid[],
-    p_event_types     text[],
-    p_schema_versions smallint[],
-    p_payloads        jsonb[],
-    -- All the projections merged by the caller (streams all distinct), sent instead of
-    -- p_projections: valid only if every append goes through (the common case). Otherwise the
-    -- call fails with SQLSTATE HW001 and the caller sends the batch again unmerged.
-    p_merged          jsonb
-) RETURNS TABLE (append_index integer, outcome text, first_version bigint, last_version bigint)
-LANGUAGE plpgsql
-SET enable_seqscan = off
-SET plan_cache_mode = force_generic_plan
-AS $$
-DECLARE
-    v_n           integer := cardinality(p_stream_ids);
-    v_lock        bigint;
-    v_streams     text[];    -- distinct streams of the batch
-    v_heads       bigint[];  -- their head versions, moved forward as appends are accepted
-    v_first_event integer[]; -- index of each append's first event
-    v_count       integer[]; -- number of events of each append
-    v_duplicate   boolean[];
-    v_outcome     text[];
-    v_from        bigint[];  -- version before each accepted append
-    v_slot        integer;
-    v_i           integer;
-    v_e           integer;
-    v_versions    bigint[] := '{}';
-    v_accepted    boolean[] := '{}';
-    v_repeated    boolean := false;
-    v_merged      jsonb := '{}';
-    v_key         text;
-BEGIN
-    -- Every stream's lock, in one order (no deadlocks), before any write: this transaction
-    -- takes its xid only after earlier writers of these streams committed, so each stream's
-    -- events reach catch-up readers in version order.
-    SELECT array_agg(DISTINCT s ORDER BY s) INTO v_streams FROM unnest(p_stream_ids) AS s;
-    FOR v_lock IN SELECT DISTINCT hashtextextended(s, 0) FROM unnest(v_streams) AS s ORDER BY 1
-    LOOP
-        PERFORM pg_advisory_xact_lock(v_lock);
-    END LOOP;
-    v_repeated := cardinality(v_streams) < v_n;
-
-    -- Each stream's head: one backward index probe per stream.
-    SELECT array_agg(coalesce((SELECT max(e.stream_version) FROM events e WHERE e.stream_id = s), 0)
-                     ORDER BY o)
-      INTO v_heads
-      FROM unnest(v_streams) WITH ORDINALITY AS u(s, o);
-
-    -- Where each append's events start, and whether its first event id exists already.
-    SELECT array_agg(f ORDER BY a), array_agg(c ORDER BY a)
-      INTO v_first_event, v_count
-      FROM (SELECT a, min(i)::integer AS f, count(*)::integer AS c
-              FROM unnest(p_event_append) WITH ORDINALITY AS x(a, i) GROUP BY a) g;
-    SELECT array_agg(EXISTS (SELECT 1 FROM events e WHERE e.event_id = p_event_ids[f]) ORDER BY o)
-      INTO v_duplicate
-      FROM unnest(v_first_event) WITH ORDINALITY AS u(f, o);
-
-    -- Decide each append in order, against the heads as the batch moves them.
-    v_outcome := array_fill(NULL::text, ARRAY[v_n]);
-    v_from := array_fill(NULL::bigint, ARRAY[v_n]);
-    FOR v_i IN 1 .. v_n LOOP
-        v_slot := array_position(v_streams, p_stream_ids[v_i]);
-        IF v_duplicate[v_i] THEN
-            v_outcome[v_i] := 'duplicate';
-        ELSIF p_expected[v_i] IS NOT NULL AND p_expected[v_i] <> v_heads[v_slot] THEN
-            v_outcome[v_i] := 'conflict';
-        ELSE
-            v_outcome[v_i] := 'appended';
-            v_from[v_i] := v_heads[v_slot];
-            v_heads[v_slot] := v_heads[v_slot] + v_count[v_i];
-        END IF;
-    END LOOP;
-
-    -- Every accepted event in one statement.
-    FOR v_e IN 1 .. cardinality(p_event_append) LOOP
-        v_i := p_event_append[v_e];
-        v_accepted := v_accepted || (v_outcome[v_i] = 'appended');
-        v_versions := v_versions || (v_from[v_i] + v_e - v_first_event[v_i] + 1);
-    END LOOP;
-    INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type,
-                        schema_version, payload, metadata, occurred_at)
-    SELECT p_stream_ids[a], v, id, p_command_ids[a], t, sv, p, p_metadata[a], p_occurred_at[a]
-    FROM unnest(p_event_append, v_versions, p_event_ids, p_event_types, p_schema_versions,
-                p_payloads, v_accepted) WITH ORDINALITY AS x(a, v, id, t, sv, p, ok, o)
-    WHERE ok
-    ORDER BY o;
-
-    INSERT INTO streams (stream_id, stream_type)
-    SELECT DISTINCT ON (p_stream_ids[i]) p_stream_ids[i], p_stream_types[i]
-    FROM generate_series(1, v_n) AS i
-    WHERE v_outcome[i] = 'appended' AND v_from[i] = 0
-    ORDER BY p_stream_ids[i], i;
-
-    -- Projections: merged into one call when each stream appears once; in order otherwise
-    -- (a later change of the same plan must apply after the earlier one).
-    IF p_merged IS NOT NULL THEN
-        IF v_repeated OR NOT ('appended' = ALL (v_outcome)) THEN
-            RAISE EXCEPTION 'merged projection needs every append of distinct streams to go through'
-                USING ERRCODE = 'HW001';
-        END IF;
-        PERFORM homeward_project(p_merged);
-    END IF;
-    FOR v_i IN 1 .. cardinality(p_projections) LOOP
-        CONTINUE WHEN v_outcome[v_i] <> 'appended' OR p_projections[v_i] IS NULL;
-        IF v_repeated THEN
-            PERFORM homeward_project(p_projections[v_i]);
-        ELSE
-            FOR v_key IN SELECT jsonb_object_keys(p_projections[v_i]) LOOP
-                v_merged := jsonb_set(v_merged, ARRAY[v_key],
-                    coalesce(v_merged->v_key, '[]') || (p_projections[v_i]->v_key));
-            END LOOP;
-        END IF;
-    END LOOP;
-    IF v_merged <> '{}' THEN
-        PERFORM homeward_project(v_merged);
-    END IF;
-
-    FOR v_i IN 1 .. v_n LOOP
-        append_index := v_i;
-        outcome := v_outcome[v_i];
-        IF outcome = 'appended' THEN
-            first_version := v_from[v_i] + 1;
-            last_version := v_from[v_i] + v_count[v_i];
-        ELSIF outcome = 'conflict' THEN
-            first_version := v_heads[array_position(v_streams, p_stream_ids[v_i])];
-            last_version := first_version;
-        ELSE
-            SELECT min(e.stream_version), max(e.stream_version) INTO first_version, last_version
-            FROM events e
-            WHERE e.stream_id = (SELECT d.stream_id FROM events d
-                                 WHERE d.event_id = p_event_ids[v_first_event[v_i]])
-              AND e.command_id = p_command_ids[v_i];
-        END IF;
-        RETURN NEXT;
-    END LOOP;
-END
-$$;
-
--- The common batch: every append at an exact version (0 for a new stream), each to a stream of
--- its own, none appended before. All or nothing: if an append is not at its version the call
--- fails with SQLSTATE HW001, and if one was appended before it fails on the unique event id;
--- nothing is written either way, and the store then sends the batch to homeward_append_batch,
--- which decides each append on its own.
-CREATE OR REPLACE FUNCTION homeward_append_exact(
+-- Appends the events of one or more commands, each to a stream of its own, in one transaction
+-- (the store's group commit), with their read-model rows and the idempotency keys they claim.
+--
+-- All or nothing. Returns one row per append, in order, with `head`, the version its stream was
+-- at. When every `refusal` is NULL, everything was written, each append's events at the
+-- versions after its head. Otherwise nothing was written, and `refusal` says why for each
+-- append that could not be: 'duplicate' (its command was appended before: its first event id
+-- exists), 'conflict' (the stream is not at the expected version) or 'key' (its idempotency key
+-- was used within the retention). The store then appends the others again without it.
+--
+-- p_expected NULL means "at whatever version the stream is", 0 "the stream must not exist
+-- yet". The caller sends distinct streams and distinct keys; a race with another writer on a key
+-- or an event id fails the call on a unique index, and nothing is written either.
+--
+-- Every lookup is a subquery on a key (never a join, whose method PostgreSQL would choose, and
+-- cache, by the table sizes it saw first: a join planned on an empty idempotency_keys table
+-- went on reading the whole table at every append).
+CREATE OR REPLACE FUNCTION homeward_append_commands(
     -- One entry per append.
     p_stream_ids      text[],
     p_stream_types    text[],
     p_expected        bigint[],
-    -- One entry per event, in order: an append's events follow one another, at the versions
-    -- after its expected one.
+    p_first_event_ids uuid[],
+    -- One entry per event, in order: its append (1-based), its place in it (1-based), and the
+    -- append's stream, command id, metadata and time repeated.
+    p_event_appends   integer[],
+    p_event_places    integer[],
     p_event_streams   text[],
-    p_event_versions  bigint[],
     p_event_ids       uuid[],
     p_command_ids     uuid[],
     p_event_types     text[],
@@ -356,7 +127,17 @@ CREATE OR REPLACE FUNCTION homeward_append_exact(
     p_payloads        jsonb[],
     p_metadata        jsonb[],
     p_occurred_at     timestamptz[],
-    -- The read-model rows of all the appends (their streams are distinct).
+    -- One entry per append, NULL for an append without an idempotency key: the key as stored,
+    -- and the time before which an earlier use of it has expired.
+    p_key_parties     uuid[],
+    p_key_hashes      bytea[],
+    p_key_operations  text[],
+    p_key_targets     text[],
+    p_key_prints      bytea[],
+    p_key_commands    uuid[],
+    p_key_created_at  timestamptz[],
+    p_key_not_before  timestamptz[],
+    -- The read-model rows of all the appends.
     p_plans           homeward_plan_row[],
     p_steps_delete    homeward_step_ref[],
     p_steps_upsert    homeward_step_row[],
@@ -365,41 +146,88 @@ CREATE OR REPLACE FUNCTION homeward_append_exact(
     p_parties         homeward_party_row[],
     p_digests_delete  uuid[],
     p_digests_upsert  homeward_digest_row[]
-) RETURNS void
+) RETURNS TABLE (append_index integer, refusal text, head bigint)
 LANGUAGE plpgsql
 -- Index probes whatever the statistics said when a plan was cached (see the top of this file).
 SET enable_seqscan = off
 SET plan_cache_mode = force_generic_plan
 AS $$
+DECLARE
+    v_heads    bigint[];
+    v_refusals text[];
+    v_expired  boolean[];
+    v_i        integer;
 BEGIN
-    -- Every stream's lock, in one order (no deadlocks), before any write: as in
-    -- homeward_append_batch, so each stream's events reach catch-up readers in version order.
+    -- Every stream's lock, in one order (no deadlocks), before any write: this transaction
+    -- takes its xid only after every earlier writer of these streams committed, so each
+    -- stream's events reach catch-up readers in version order.
     PERFORM pg_advisory_xact_lock(l.k)
       FROM (SELECT DISTINCT hashtextextended(s, 0) AS k
               FROM unnest(p_stream_ids) AS s ORDER BY 1) AS l;
 
-    -- Each stream's head, one backward index probe per stream. Under the locks, no other writer
-    -- moves them.
-    IF EXISTS (SELECT FROM unnest(p_stream_ids, p_expected) AS u(s, v)
-               WHERE coalesce((SELECT max(e.stream_version) FROM events e
-                               WHERE e.stream_id = u.s), 0) <> u.v) THEN
-        RAISE EXCEPTION 'an append of this batch is not at its expected version'
-            USING ERRCODE = 'HW001';
+    -- Each stream's head (one backward index probe) and its key's record, if any (one probe:
+    -- expired or not), and what stops the append, if anything. Under the locks, no other writer
+    -- moves the heads.
+    SELECT array_agg(c.h ORDER BY c.o),
+           array_agg(CASE
+                       WHEN c.duplicate THEN 'duplicate'
+                       WHEN c.v IS NOT NULL AND c.v <> c.h THEN 'conflict'
+                       WHEN NOT c.expired THEN 'key'
+                     END ORDER BY c.o),
+           array_agg(coalesce(c.expired, false) ORDER BY c.o)
+      INTO v_heads, v_refusals, v_expired
+      FROM (SELECT u.o, u.v,
+                   coalesce((SELECT max(e.stream_version) FROM events e
+                              WHERE e.stream_id = u.s), 0) AS h,
+                   EXISTS (SELECT FROM events e WHERE e.event_id = u.f) AS duplicate,
+                   (SELECT i.created_at < u.nb FROM idempotency_keys i
+                     WHERE i.party_id = u.kp AND i.key_hash = u.kh) AS expired
+              FROM unnest(p_stream_ids, p_expected, p_first_event_ids, p_key_parties,
+                          p_key_hashes, p_key_not_before)
+                   WITH ORDINALITY AS u(s, v, f, kp, kh, nb, o)
+            -- Each subquery once per append.
+            OFFSET 0) AS c;
+
+    IF EXISTS (SELECT FROM unnest(v_refusals) AS r WHERE r IS NOT NULL) THEN
+        RETURN QUERY SELECT x.o::integer, x.r, x.h
+                       FROM unnest(v_refusals, v_heads) WITH ORDINALITY AS x(r, h, o);
+        RETURN;
     END IF;
 
-    -- An append sent before fails here on the unique event id, and the whole call with it.
+    -- An event id taken meanwhile by another writer fails here on the unique index.
     INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type,
                         schema_version, payload, metadata, occurred_at)
-    SELECT * FROM unnest(p_event_streams, p_event_versions, p_event_ids, p_command_ids,
-                         p_event_types, p_schema_versions, p_payloads, p_metadata, p_occurred_at);
+    SELECT x.s, v_heads[x.a] + x.n, x.id, x.c, x.t, x.sv, x.p, x.m, x.at
+      FROM unnest(p_event_appends, p_event_places, p_event_streams, p_event_ids, p_command_ids,
+                  p_event_types, p_schema_versions, p_payloads, p_metadata, p_occurred_at)
+           AS x(a, n, s, id, c, t, sv, p, m, at);
 
-    IF 0 = ANY (p_expected) THEN
+    IF 0 = ANY (v_heads) THEN
         INSERT INTO streams (stream_id, stream_type)
-        SELECT u.s, u.t FROM unnest(p_stream_ids, p_stream_types, p_expected) AS u(s, t, v)
-        WHERE u.v = 0;
+        SELECT u.s, u.t FROM unnest(p_stream_ids, p_stream_types, v_heads) AS u(s, t, h)
+        WHERE u.h = 0;
     END IF;
+
+    -- An expired record of a key makes way for its new use (rare: most are purged first).
+    IF true = ANY (v_expired) THEN
+        FOR v_i IN 1 .. cardinality(v_expired) LOOP
+            CONTINUE WHEN NOT v_expired[v_i];
+            DELETE FROM idempotency_keys
+             WHERE party_id = p_key_parties[v_i] AND key_hash = p_key_hashes[v_i]
+               AND created_at < p_key_not_before[v_i];
+        END LOOP;
+    END IF;
+    -- A key recorded meanwhile by another writer fails here on the primary key.
+    INSERT INTO idempotency_keys (party_id, key_hash, operation, target, fingerprint,
+                                  command_id, created_at)
+    SELECT k.p, k.kh, k.op, k.t, k.fp, k.c, k.ca
+      FROM unnest(p_key_parties, p_key_hashes, p_key_operations, p_key_targets, p_key_prints,
+                  p_key_commands, p_key_created_at) AS k(p, kh, op, t, fp, c, ca)
+     WHERE k.p IS NOT NULL;
 
     PERFORM homeward_project_rows(p_plans, p_steps_delete, p_steps_upsert, p_timers_cancel,
                                   p_timers_arm, p_parties, p_digests_delete, p_digests_upsert);
+
+    RETURN QUERY SELECT x.o::integer, NULL::text, x.h FROM unnest(v_heads) WITH ORDINALITY AS x(h, o);
 END
 $$;

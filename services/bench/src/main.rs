@@ -570,6 +570,7 @@ async fn bare_writer(store: Arc<PgStore>, w: usize) -> anyhow::Result<Writer> {
                     payload: payload(),
                 }],
                 projection: Default::default(),
+                idempotency_key: None,
             };
             Box::pin(async move {
                 store.append(append).await?;

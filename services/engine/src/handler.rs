@@ -10,6 +10,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use homeward_store::idempotency::KeyClaim;
 use homeward_store::projection::Projected;
 use homeward_store::{
     Append, Appended, EventStore, ExpectedVersion, Metadata, NewEvent, ReadUntil, StoreError,
@@ -35,14 +36,17 @@ const STREAM_LOCKS: usize = 4096;
 pub const DEFAULT_CACHED_EVENTS: u64 = 500_000;
 
 /// Who sends a command, its identity, and what version the caller saw (if any).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandMeta {
     pub actor: PartyId,
-    /// The idempotency key: the same id never appends twice.
+    /// The same id never appends twice.
     pub command_id: Uuid,
     pub correlation_id: Uuid,
     /// The stream version the caller decided on; `None` lets the handler retry on conflict.
     pub expected_version: Option<u64>,
+    /// The API request's idempotency key, recorded with the command's events: an append whose
+    /// key was used for another request is refused ([`StoreError::KeyTaken`]).
+    pub idempotency_key: Option<KeyClaim>,
 }
 
 impl CommandMeta {
@@ -54,6 +58,7 @@ impl CommandMeta {
             command_id: id,
             correlation_id: id,
             expected_version: None,
+            idempotency_key: None,
         }
     }
 
@@ -64,6 +69,13 @@ impl CommandMeta {
 
     pub fn with_command_id(mut self, command_id: Uuid) -> Self {
         self.command_id = command_id;
+        self
+    }
+
+    /// Carried out under the request's idempotency key, with the command id derived from it.
+    pub fn with_idempotency_key(mut self, claim: KeyClaim) -> Self {
+        self.command_id = claim.record.command_id;
+        self.idempotency_key = Some(claim);
         self
     }
 }
@@ -364,7 +376,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                         expected,
                         actual: version,
                     };
-                    return self.earlier_result_or(meta, conflict).await;
+                    return self.earlier_result_or(&meta, conflict).await;
                 }
             }
             if let Err(denied) = allowed(state.as_deref()) {
@@ -385,7 +397,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 // already recorded): then the caller gets the first result, not the refusal.
                 Err(refusal) => {
                     return self
-                        .earlier_result_or(meta, CommandError::Rejected(refusal))
+                        .earlier_result_or(&meta, CommandError::Rejected(refusal))
                         .await
                 }
             };
@@ -424,6 +436,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 occurred_at: ctx.now,
                 events: events.iter().map(NewEvent::from_domain).collect(),
                 projection: A::projection(state.as_deref(), &after),
+                idempotency_key: meta.idempotency_key.clone(),
             };
             match self.store.append(append).await {
                 Ok(done) if done.duplicate => return self.first_result(&done).await,
@@ -448,7 +461,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 Err(StoreError::Conflict { actual, .. }) => {
                     if let Some(expected) = meta.expected_version {
                         let conflict = CommandError::Conflict { expected, actual };
-                        return self.earlier_result_or(meta, conflict).await;
+                        return self.earlier_result_or(&meta, conflict).await;
                     }
                     // Another replica wrote the stream meanwhile: decide again on fresh
                     // state after a pause that grows and is spread by jitter, until the
@@ -459,7 +472,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                         let busy = CommandError::Busy {
                             retry_after: Duration::from_secs(1),
                         };
-                        return self.earlier_result_or(meta, busy).await;
+                        return self.earlier_result_or(&meta, busy).await;
                     }
                     tracing::debug!(
                         stream_id,
@@ -477,7 +490,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
     /// Only asked on the unhappy path: the happy path learns of duplicates from the append.
     async fn earlier_result_or<A: Aggregate>(
         &self,
-        meta: CommandMeta,
+        meta: &CommandMeta,
         error: CommandError<A::Error>,
     ) -> Result<Handled<A>, CommandError<A::Error>> {
         match self.store.command_result(meta.command_id).await? {

@@ -6,13 +6,13 @@
 //! appends that arrive while the flushes are busy go together in the next one, so they share
 //! its costs.
 //!
-//! Each append in a batch still succeeds or fails on its own. A batch whose appends all name
-//! their version, each on its own stream (what the command handler sends), even a batch of one,
-//! goes first through `homeward_append_exact`, which writes all or nothing in few statements,
-//! with the read-model rows as typed arrays in the binary format; if one append conflicts or
-//! was sent before, `homeward_append_batch` decides the appends one at a time in the same
-//! single transaction. If a batch fails as a whole, its appends are retried one by one so that
-//! one bad append fails alone.
+//! Each append in a batch still succeeds or fails on its own. A batch goes to the one append
+//! function, `homeward_append_commands`, which writes all of it or nothing, with the read-model
+//! rows as typed arrays in the binary format. When it writes nothing it says which appends
+//! stopped it (a conflict, a repeated command, a taken idempotency key); those get their answer
+//! and the rest go again together. Appends to one stream, or claiming one key, go in successive
+//! calls, in the order they came. If a call fails as a whole (a race on a unique index, a broken
+//! connection), its appends go one at a time, so that one bad append fails alone.
 //!
 //! Each flush runs on a connection of its own, held by its slot rather than taken from the
 //! pool: sqlx pings a pooled connection when it is acquired and again when it is released, two
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::{Connection, PgPool, Row};
+use sqlx::{Connection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -173,9 +173,9 @@ impl Batcher {
     }
 }
 
-/// Group commit's dispatch, for appends and for idempotency keys alike: what queues while every
-/// slot is busy goes out together (up to `max`) on the next free slot, at most `slots` at once.
-/// `work` gets the slot and gives it back when its transaction is done.
+/// Group commit's dispatch: what queues while every slot is busy goes out together (up to `max`)
+/// on the next free slot, at most `slots` at once. `work` gets the slot and gives it back when
+/// its transaction is done.
 pub(crate) fn group_commit<T, F, Fut>(
     pool: PgPool,
     slots: usize,
@@ -284,12 +284,7 @@ async fn write(
     appends: &[Append],
     wake: &mpsc::Sender<()>,
 ) -> Vec<Result<Appended, StoreError>> {
-    let results = match appends {
-        // An append that does not name its version goes alone through the function that
-        // finds it; every other batch, even of one, goes the typed exact way first.
-        [one] if one.expected_version.as_sql().is_none() => vec![append_one(db, one).await],
-        _ => append_many(db, appends).await,
-    };
+    let results = append_all(db, appends).await;
     let appended: u64 = results
         .iter()
         .filter_map(|r| r.as_ref().ok().filter(|a| !a.duplicate))
@@ -303,114 +298,133 @@ async fn write(
     results
 }
 
-/// Appends in one transaction; one by one if the batch fails as a whole.
-async fn append_many(
+/// Every append's result, in order. Each call of the append function takes the appends still
+/// waiting that are the first of their stream and of their key; one that is refused gets its
+/// answer, and the others go again.
+async fn append_all(
     db: &mut PgConnection,
     appends: &[Append],
 ) -> Vec<Result<Appended, StoreError>> {
-    let arrays = BatchArrays::of(appends);
-    let first_try = if arrays.exact_and_distinct() {
-        // The common case, in few statements; refused as a whole if some append is not at its
-        // version or was appended before, and then decided append by append.
-        match append_exact(db, appends, &arrays).await {
-            Err(e) if refused(&e) || unique_violation(&e, "events_event_id_key") => {
-                append_batch(db, appends, &arrays, false).await
+    let mut results: Vec<Option<Result<Appended, StoreError>>> = std::iter::repeat_with(|| None)
+        .take(appends.len())
+        .collect();
+    let mut waiting: Vec<usize> = (0..appends.len()).collect();
+    // After a call failed as a whole, one append per call, so that a bad one fails alone.
+    let mut alone = false;
+    while !waiting.is_empty() {
+        let (call, later) = next_call(appends, &waiting, alone);
+        let sent: Vec<&Append> = call.iter().map(|&i| &appends[i]).collect();
+        match append_function(db, &sent).await {
+            Ok(Outcome::Written(done)) => {
+                for (i, done) in call.into_iter().zip(done) {
+                    results[i] = Some(Ok(done));
+                }
+                waiting = later;
             }
-            other => other,
-        }
-    } else {
-        match append_batch(db, appends, &arrays, true).await {
-            // Some append did not go through, so the merged projection does not apply.
-            Err(e) if refused(&e) => append_batch(db, appends, &arrays, false).await,
-            other => other,
-        }
-    };
-    match first_try {
-        Ok(results) => results,
-        // Each append then fails (or succeeds) on its own, with its own error.
-        Err(e) => {
-            tracing::warn!(error = %e, appends = appends.len(), "batch failed; appending one by one");
-            let mut results = Vec::with_capacity(appends.len());
-            for append in appends {
-                results.push(append_one(db, append).await);
+            Ok(Outcome::Refused(refusals)) => {
+                let mut again = Vec::new();
+                for (i, refusal) in call.into_iter().zip(refusals) {
+                    match refusal {
+                        None => again.push(i),
+                        Some(refusal) => results[i] = Some(answer(db, &appends[i], refusal).await),
+                    }
+                }
+                again.extend(later);
+                again.sort_unstable();
+                waiting = again;
             }
-            results
+            Err(e) if call.len() > 1 => {
+                tracing::warn!(error = %e, appends = call.len(), "batch failed; appending one by one");
+                alone = true;
+            }
+            Err(e) => {
+                results[call[0]] = Some(single_failure(db, &appends[call[0]], e).await);
+                waiting = later;
+            }
         }
     }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(StoreError::Unexpected("append left unanswered".into()))))
+        .collect()
 }
 
-/// One append on its own, by `homeward_append` (two statements before the projection): an
-/// append that does not name its version, or one of a batch that failed as a whole.
-async fn append_one(db: &mut PgConnection, append: &Append) -> Result<Appended, StoreError> {
-    let n = append.events.len();
-    let ids: Vec<Uuid> = (0..n)
-        .map(|i| Append::event_id(append.command_id, i))
-        .collect();
-    let types: Vec<&str> = append
-        .events
-        .iter()
-        .map(|e| e.event_type.as_str())
-        .collect();
-    let versions: Vec<i16> = append.events.iter().map(|e| e.schema_version).collect();
-    let payloads: Vec<&serde_json::Value> = append.events.iter().map(|e| &e.payload).collect();
-    let result = sqlx::query(
-        "SELECT first_version, last_version \
-         FROM homeward_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&append.stream_id)
-    .bind(append.stream_type)
-    .bind(append.expected_version.as_sql())
-    .bind(append.command_id)
-    .bind(&ids)
-    .bind(&types)
-    .bind(&versions)
-    .bind(&payloads)
-    .bind(sqlx::types::Json(&append.metadata))
-    .bind(append.occurred_at)
-    .bind((!append.projection.is_empty()).then_some(sqlx::types::Json(&append.projection)))
-    .fetch_one(&mut *db)
-    .await;
-    let written = match result {
-        Ok(row) => (
-            row.try_get::<Option<i64>, _>("first_version")?,
-            row.try_get::<Option<i64>, _>("last_version")?,
-        ),
-        // The first event id exists: this command was appended before.
-        Err(e) if unique_violation(&e, "events_event_id_key") => {
-            return earlier_result(db, append.command_id).await;
+/// The appends of the next call: of those waiting (in order), the first of each stream and of
+/// each idempotency key, or only the first of all when `alone`; and the rest.
+fn next_call(appends: &[Append], waiting: &[usize], alone: bool) -> (Vec<usize>, Vec<usize>) {
+    let mut streams = std::collections::HashSet::new();
+    let mut keys = std::collections::HashSet::new();
+    let (mut call, mut later) = (Vec::new(), Vec::new());
+    for &i in waiting {
+        let append = &appends[i];
+        let key = append
+            .idempotency_key
+            .as_ref()
+            .map(|k| (k.record.party, k.record.key_hash.as_slice()));
+        let free = (call.is_empty() || !alone)
+            && !streams.contains(append.stream_id.as_str())
+            && key.is_none_or(|k| !keys.contains(&k));
+        if free {
+            streams.insert(append.stream_id.as_str());
+            keys.extend(key);
+            call.push(i);
+        } else {
+            later.push(i);
         }
-        // The stream moved past the expected version.
-        Err(e) if unique_violation(&e, "events_stream_id_stream_version_key") => (None, None),
-        Err(e) => return Err(e.into()),
-    };
-    match written {
-        (Some(first), Some(last)) => Ok(Appended {
+    }
+    (call, later)
+}
+
+/// Why the append function would not write an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Its command was appended before.
+    Duplicate,
+    /// Its stream is at `head`, not the expected version.
+    Conflict { head: u64 },
+    /// Its idempotency key is taken.
+    KeyTaken,
+}
+
+/// What one call of the append function did.
+enum Outcome {
+    /// Everything: each append's result.
+    Written(Vec<Appended>),
+    /// Nothing: for each append, what stopped it, if anything did.
+    Refused(Vec<Option<Refusal>>),
+}
+
+/// The answer to an append the function refused.
+async fn answer(
+    db: &mut PgConnection,
+    append: &Append,
+    refusal: Refusal,
+) -> Result<Appended, StoreError> {
+    match refusal {
+        Refusal::Duplicate => earlier_result(db, append.command_id).await,
+        Refusal::Conflict { head } => Err(StoreError::Conflict {
             stream_id: append.stream_id.clone(),
-            first_version: first as u64,
-            last_version: last as u64,
-            duplicate: false,
+            expected: append.expected_version.as_sql().unwrap_or_default() as u64,
+            actual: head,
         }),
-        // Not at the expected version. A retry of a command that went through also lands
-        // here (the stream moved on): then it gets its first result.
-        _ => match command_result(&mut *db, append.command_id).await? {
-            Some(done) => Ok(done),
-            None => Err(StoreError::Conflict {
-                actual: head_version(db, &append.stream_id).await?,
-                stream_id: append.stream_id.clone(),
-                expected: append.expected_version.as_sql().unwrap_or_default() as u64,
-            }),
-        },
+        Refusal::KeyTaken => Err(StoreError::KeyTaken),
     }
 }
 
-/// The version of a stream's last event (0 for a stream that does not exist).
-async fn head_version(db: &mut PgConnection, stream_id: &str) -> Result<u64, StoreError> {
-    let head: Option<i64> =
-        sqlx::query_scalar("SELECT max(stream_version) FROM events WHERE stream_id = $1")
-            .bind(stream_id)
-            .fetch_one(db)
-            .await?;
-    Ok(head.unwrap_or(0) as u64)
+/// The answer to an append whose call, alone, failed: another writer took its event ids or its
+/// key between the function's checks and its inserts, or the database failed.
+async fn single_failure(
+    db: &mut PgConnection,
+    append: &Append,
+    e: sqlx::Error,
+) -> Result<Appended, StoreError> {
+    if unique_violation(&e, "events_event_id_key") {
+        earlier_result(db, append.command_id).await
+    } else if unique_violation(&e, "idempotency_keys_pkey") {
+        Err(StoreError::KeyTaken)
+    } else {
+        Err(e.into())
+    }
 }
 
 async fn earlier_result(db: &mut PgConnection, command_id: Uuid) -> Result<Appended, StoreError> {
@@ -426,26 +440,16 @@ fn unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
         if db.code().as_deref() == Some("23505") && db.constraint() == Some(constraint))
 }
 
-/// The batch was refused as a whole (SQLSTATE HW001) because some append did not go through:
-/// the merged projection, or the exact-version path, does not apply.
-fn refused(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("HW001"))
-}
-
-/// A batch's appends as the column arrays the batch functions take: per append, and per event.
+/// A call's appends as the column arrays the append function takes: per append and per event.
 struct BatchArrays<'a> {
     stream_ids: Vec<&'a str>,
     stream_types: Vec<&'static str>,
     expected: Vec<Option<i64>>,
-    command_ids: Vec<Uuid>,
-    metadata: Vec<sqlx::types::Json<&'a Metadata>>,
-    occurred_at: Vec<chrono::DateTime<chrono::Utc>>,
-    /// For each event, the 1-based index of its append.
-    event_append: Vec<i32>,
-    /// For each event, its append's stream, and its version if the append names its own: the
-    /// expected version plus the event's place in the append (1-based).
+    first_event_ids: Vec<Uuid>,
+    /// For each event, the 1-based index of its append and its 1-based place in it.
+    event_appends: Vec<i32>,
+    event_places: Vec<i32>,
     event_streams: Vec<&'a str>,
-    event_versions: Vec<Option<i64>>,
     event_ids: Vec<Uuid>,
     event_command_ids: Vec<Uuid>,
     event_types: Vec<&'a str>,
@@ -453,11 +457,19 @@ struct BatchArrays<'a> {
     payloads: Vec<&'a serde_json::Value>,
     event_metadata: Vec<sqlx::types::Json<&'a Metadata>>,
     event_occurred_at: Vec<chrono::DateTime<chrono::Utc>>,
-    distinct_streams: bool,
+    /// For each append, its idempotency key, if it claims one.
+    key_parties: Vec<Option<Uuid>>,
+    key_hashes: Vec<Option<&'a [u8]>>,
+    key_operations: Vec<Option<&'a str>>,
+    key_targets: Vec<Option<&'a str>>,
+    key_prints: Vec<Option<&'a [u8]>>,
+    key_commands: Vec<Option<Uuid>>,
+    key_created_at: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    key_not_before: Vec<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl<'a> BatchArrays<'a> {
-    fn of(appends: &'a [Append]) -> Self {
+    fn of(appends: &[&'a Append]) -> Self {
         let events: usize = appends.iter().map(|a| a.events.len()).sum();
         let mut arrays = Self {
             stream_ids: appends.iter().map(|a| a.stream_id.as_str()).collect(),
@@ -466,15 +478,13 @@ impl<'a> BatchArrays<'a> {
                 .iter()
                 .map(|a| a.expected_version.as_sql())
                 .collect(),
-            command_ids: appends.iter().map(|a| a.command_id).collect(),
-            metadata: appends
+            first_event_ids: appends
                 .iter()
-                .map(|a| sqlx::types::Json(&a.metadata))
+                .map(|a| Append::event_id(a.command_id, 0))
                 .collect(),
-            occurred_at: appends.iter().map(|a| a.occurred_at).collect(),
-            event_append: Vec::with_capacity(events),
+            event_appends: Vec::with_capacity(events),
+            event_places: Vec::with_capacity(events),
             event_streams: Vec::with_capacity(events),
-            event_versions: Vec::with_capacity(events),
             event_ids: Vec::with_capacity(events),
             event_command_ids: Vec::with_capacity(events),
             event_types: Vec::with_capacity(events),
@@ -482,16 +492,20 @@ impl<'a> BatchArrays<'a> {
             payloads: Vec::with_capacity(events),
             event_metadata: Vec::with_capacity(events),
             event_occurred_at: Vec::with_capacity(events),
-            distinct_streams: false,
+            key_parties: Vec::with_capacity(appends.len()),
+            key_hashes: Vec::with_capacity(appends.len()),
+            key_operations: Vec::with_capacity(appends.len()),
+            key_targets: Vec::with_capacity(appends.len()),
+            key_prints: Vec::with_capacity(appends.len()),
+            key_commands: Vec::with_capacity(appends.len()),
+            key_created_at: Vec::with_capacity(appends.len()),
+            key_not_before: Vec::with_capacity(appends.len()),
         };
         for (i, append) in appends.iter().enumerate() {
-            let expected = append.expected_version.as_sql();
             for (k, event) in append.events.iter().enumerate() {
-                arrays.event_append.push(i as i32 + 1);
+                arrays.event_appends.push(i as i32 + 1);
+                arrays.event_places.push(k as i32 + 1);
                 arrays.event_streams.push(&append.stream_id);
-                arrays
-                    .event_versions
-                    .push(expected.map(|v| v + k as i64 + 1));
                 arrays
                     .event_ids
                     .push(Append::event_id(append.command_id, k));
@@ -504,45 +518,43 @@ impl<'a> BatchArrays<'a> {
                     .push(sqlx::types::Json(&append.metadata));
                 arrays.event_occurred_at.push(append.occurred_at);
             }
+            let claim = append.idempotency_key.as_ref();
+            let key = claim.map(|c| &c.record);
+            arrays.key_parties.push(key.map(|k| k.party));
+            arrays.key_hashes.push(key.map(|k| k.key_hash.as_slice()));
+            arrays
+                .key_operations
+                .push(key.map(|k| k.operation.as_str()));
+            arrays
+                .key_targets
+                .push(key.and_then(|k| k.target.as_deref()));
+            arrays
+                .key_prints
+                .push(key.map(|k| k.fingerprint.as_slice()));
+            arrays.key_commands.push(key.map(|k| k.command_id));
+            arrays.key_created_at.push(key.map(|k| k.created_at));
+            arrays.key_not_before.push(claim.map(|c| c.not_before));
         }
-        let mut distinct = arrays.stream_ids.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        arrays.distinct_streams = distinct.len() == appends.len();
         arrays
-    }
-
-    /// Every append names its version and its own stream: `homeward_append_exact` applies.
-    fn exact_and_distinct(&self) -> bool {
-        self.distinct_streams && self.expected.iter().all(Option::is_some)
     }
 }
 
-/// The read-model rows of appends to distinct streams, gathered as one change: borrowed, not
-/// copied. `homeward_append_exact` takes them as typed arrays; serialised, they are the JSON
-/// form of a [`ProjectionChange`] that `homeward_append_batch` takes.
-#[derive(Debug, Default, serde::Serialize)]
+/// The read-model rows of a call's appends (distinct streams), gathered as one change:
+/// borrowed, not copied.
+#[derive(Debug, Default)]
 struct MergedRows<'a> {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     plans: Vec<&'a PlanRow>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     steps_delete: Vec<&'a StepRef>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     steps_upsert: Vec<&'a StepRow>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     timers_cancel: Vec<&'a Uuid>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     timers_arm: Vec<&'a TimerRow>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     parties: Vec<&'a PartyRow>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     digests_delete: Vec<&'a Uuid>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     digests_upsert: Vec<&'a DigestRow>,
 }
 
 impl<'a> MergedRows<'a> {
-    fn of(appends: &'a [Append]) -> Self {
+    fn of(appends: &[&'a Append]) -> Self {
         let mut rows = Self::default();
         for append in appends {
             // Every part by name: a part added to ProjectionChange does not compile until it
@@ -568,31 +580,28 @@ impl<'a> MergedRows<'a> {
         }
         rows
     }
-
-    /// As JSON for `homeward_append_batch`, or `None` when no append changes a read model.
-    fn json(appends: &'a [Append]) -> Option<sqlx::types::Json<Self>> {
-        (!appends.iter().all(|a| a.projection.is_empty()))
-            .then(|| sqlx::types::Json(Self::of(appends)))
-    }
 }
 
-/// All `appends` at their exact versions in one transaction, or none: HW001 when one is not at
-/// its version, a unique violation on the event id when one was appended before.
-async fn append_exact(
+/// One call of `homeward_append_commands`: `appends` (distinct streams and keys) all written,
+/// or none and what stopped them.
+async fn append_function(
     db: &mut PgConnection,
-    appends: &[Append],
-    arrays: &BatchArrays<'_>,
-) -> Result<Vec<Result<Appended, StoreError>>, sqlx::Error> {
+    appends: &[&Append],
+) -> Result<Outcome, sqlx::Error> {
+    let arrays = BatchArrays::of(appends);
     let rows = MergedRows::of(appends);
-    sqlx::query(
-        "SELECT homeward_append_exact($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-                                      $13, $14, $15, $16, $17, $18, $19, $20)",
+    let answered: Vec<(i32, Option<String>, i64)> = sqlx::query_as(
+        "SELECT append_index, refusal, head FROM homeward_append_commands(\
+             $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)",
     )
     .bind(&arrays.stream_ids)
     .bind(&arrays.stream_types)
     .bind(&arrays.expected)
+    .bind(&arrays.first_event_ids)
+    .bind(&arrays.event_appends)
+    .bind(&arrays.event_places)
     .bind(&arrays.event_streams)
-    .bind(&arrays.event_versions)
     .bind(&arrays.event_ids)
     .bind(&arrays.event_command_ids)
     .bind(&arrays.event_types)
@@ -600,6 +609,14 @@ async fn append_exact(
     .bind(&arrays.payloads)
     .bind(&arrays.event_metadata)
     .bind(&arrays.event_occurred_at)
+    .bind(&arrays.key_parties)
+    .bind(&arrays.key_hashes)
+    .bind(&arrays.key_operations)
+    .bind(&arrays.key_targets)
+    .bind(&arrays.key_prints)
+    .bind(&arrays.key_commands)
+    .bind(&arrays.key_created_at)
+    .bind(&arrays.key_not_before)
     .bind(&rows.plans)
     .bind(&rows.steps_delete)
     .bind(&rows.steps_upsert)
@@ -608,89 +625,44 @@ async fn append_exact(
     .bind(&rows.parties)
     .bind(&rows.digests_delete)
     .bind(&rows.digests_upsert)
-    .execute(db)
-    .await?;
-    // All or nothing: each append is now at the versions after its expected one.
-    Ok(appends
-        .iter()
-        .zip(&arrays.expected)
-        .map(|(append, expected)| {
-            let expected = expected.unwrap_or_default() as u64;
-            Ok(Appended {
-                stream_id: append.stream_id.clone(),
-                first_version: expected + 1,
-                last_version: expected + append.events.len() as u64,
-                duplicate: false,
-            })
-        })
-        .collect())
-}
-
-/// One transaction for all `appends`; one result per append, in order. With `merge`, the
-/// projections of distinct streams go as one change (valid only if every append goes through).
-async fn append_batch(
-    db: &mut PgConnection,
-    appends: &[Append],
-    arrays: &BatchArrays<'_>,
-    merge: bool,
-) -> Result<Vec<Result<Appended, StoreError>>, sqlx::Error> {
-    // The merged projection, for when every append goes through (streams must be distinct:
-    // two changes of one plan must apply in order).
-    let merge = merge && arrays.distinct_streams;
-    let projections: Vec<Option<sqlx::types::Json<&ProjectionChange>>> = appends
-        .iter()
-        .map(|a| (!merge && !a.projection.is_empty()).then_some(sqlx::types::Json(&a.projection)))
-        .collect();
-    let merged = merge.then(|| MergedRows::json(appends)).flatten();
-
-    let rows = sqlx::query(
-        "SELECT append_index, outcome, first_version, last_version \
-         FROM homeward_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(&arrays.stream_ids)
-    .bind(&arrays.stream_types)
-    .bind(&arrays.expected)
-    .bind(&arrays.command_ids)
-    .bind(&arrays.metadata)
-    .bind(&arrays.occurred_at)
-    .bind(&projections)
-    .bind(&arrays.event_append)
-    .bind(&arrays.event_ids)
-    .bind(&arrays.event_types)
-    .bind(&arrays.schema_versions)
-    .bind(&arrays.payloads)
-    .bind(merged)
     .fetch_all(db)
     .await?;
-
-    let mut results: Vec<Option<Result<Appended, StoreError>>> = std::iter::repeat_with(|| None)
-        .take(appends.len())
-        .collect();
-    for row in rows {
-        let index = row.try_get::<i32, _>("append_index")? as usize - 1;
-        let outcome: String = row.try_get("outcome")?;
-        let first = row.try_get::<i64, _>("first_version")? as u64;
-        let last = row.try_get::<i64, _>("last_version")? as u64;
-        let append = &appends[index];
-        results[index] = Some(match outcome.as_str() {
-            "appended" | "duplicate" => Ok(Appended {
-                stream_id: append.stream_id.clone(),
-                first_version: first,
-                last_version: last,
-                duplicate: outcome == "duplicate",
-            }),
-            "conflict" => Err(StoreError::Conflict {
-                stream_id: append.stream_id.clone(),
-                expected: append.expected_version.as_sql().unwrap_or_default() as u64,
-                actual: last,
-            }),
-            other => Err(StoreError::Unexpected(format!("append outcome {other}"))),
-        });
+    if answered.len() != appends.len() {
+        return Err(sqlx::Error::Protocol(format!(
+            "{} answers to {} appends",
+            answered.len(),
+            appends.len()
+        )));
     }
-    Ok(results
+    if answered.iter().all(|(_, refusal, _)| refusal.is_none()) {
+        return Ok(Outcome::Written(
+            appends
+                .iter()
+                .zip(answered)
+                .map(|(append, (_, _, head))| Appended {
+                    stream_id: append.stream_id.clone(),
+                    first_version: head as u64 + 1,
+                    last_version: head as u64 + append.events.len() as u64,
+                    duplicate: false,
+                })
+                .collect(),
+        ));
+    }
+    answered
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(StoreError::Unexpected("append left unanswered".into()))))
-        .collect())
+        .map(|(_, refusal, head)| {
+            Ok(match refusal.as_deref() {
+                None => None,
+                Some("duplicate") => Some(Refusal::Duplicate),
+                Some("conflict") => Some(Refusal::Conflict { head: head as u64 }),
+                Some("key") => Some(Refusal::KeyTaken),
+                Some(other) => {
+                    return Err(sqlx::Error::Protocol(format!("append refused for {other}")))
+                }
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(Outcome::Refused)
 }
 
 #[cfg(test)]
@@ -791,29 +763,42 @@ mod tests {
             occurred_at: Utc::now(),
             events: Vec::new(),
             projection,
+            idempotency_key: None,
         }
     }
 
     #[test]
     fn merged_rows_are_every_part_of_every_appends_change() {
-        let changes = [every_part(1), every_part(2)];
-        let appends: Vec<Append> = changes.iter().cloned().map(append_with).collect();
-        let mut expected = ProjectionChange::default();
-        for change in changes {
-            expected.extend(change);
-        }
-        let merged = MergedRows::json(&appends).expect("changes to merge");
-        assert_eq!(
-            serde_json::to_value(merged).unwrap(),
-            serde_json::to_value(&expected).unwrap()
-        );
-
-        let unchanged = [append_with(ProjectionChange::default())];
-        assert!(MergedRows::json(&unchanged).is_none());
+        let appends = [append_with(every_part(1)), append_with(every_part(2))];
+        let sent: Vec<&Append> = appends.iter().collect();
+        let rows = MergedRows::of(&sent);
+        let MergedRows {
+            plans,
+            steps_delete,
+            steps_upsert,
+            timers_cancel,
+            timers_arm,
+            parties,
+            digests_delete,
+            digests_upsert,
+        } = &rows;
+        let counts = [
+            plans.len(),
+            steps_delete.len(),
+            steps_upsert.len(),
+            timers_cancel.len(),
+            timers_arm.len(),
+            parties.len(),
+            digests_delete.len(),
+            digests_upsert.len(),
+        ];
+        assert_eq!(counts, [2; 8]);
+        assert_eq!(plans[1].plan_id, Uuid::from_u128(2));
+        assert_eq!(*timers_cancel[0], Uuid::from_u128(101));
     }
 
     #[test]
-    fn each_event_is_numbered_from_its_appends_expected_version() {
+    fn each_event_names_its_append_and_its_place_in_it() {
         let event = || NewEvent {
             event_type: "Noted".into(),
             schema_version: 1,
@@ -828,12 +813,11 @@ mod tests {
         third.expected_version = ExpectedVersion::Any;
         third.events = vec![event(), event()];
         let appends = [first, second, third];
-        let arrays = BatchArrays::of(&appends);
-        assert_eq!(
-            arrays.event_versions,
-            [Some(8), Some(9), Some(10), Some(1), None, None]
-        );
-        assert_eq!(arrays.event_append, [1, 1, 1, 2, 3, 3]);
+        let sent: Vec<&Append> = appends.iter().collect();
+        let arrays = BatchArrays::of(&sent);
+        assert_eq!(arrays.event_appends, [1, 1, 1, 2, 3, 3]);
+        assert_eq!(arrays.event_places, [1, 2, 3, 1, 1, 2]);
+        assert_eq!(arrays.expected, [Some(7), Some(0), None]);
         let streams: Vec<&str> = appends.iter().map(|a| a.stream_id.as_str()).collect();
         assert_eq!(
             arrays.event_streams,
@@ -841,5 +825,39 @@ mod tests {
         );
         assert_eq!(arrays.event_command_ids[2], appends[0].command_id);
         assert_eq!(arrays.event_command_ids[3], appends[1].command_id);
+        assert_eq!(arrays.first_event_ids[1], arrays.event_ids[3]);
+    }
+
+    #[test]
+    fn a_call_takes_the_first_append_of_each_stream_and_each_key() {
+        let key = |n: u8| homeward_store::idempotency::KeyClaim {
+            record: homeward_store::idempotency::KeyRecord {
+                party: Uuid::nil(),
+                key_hash: vec![n],
+                operation: "op".into(),
+                target: None,
+                fingerprint: vec![],
+                command_id: Uuid::new_v4(),
+                created_at: Utc::now(),
+            },
+            not_before: Utc::now(),
+        };
+        let mut appends: Vec<Append> = (0..5)
+            .map(|_| append_with(ProjectionChange::default()))
+            .collect();
+        appends[2].stream_id = appends[0].stream_id.clone();
+        appends[1].idempotency_key = Some(key(1));
+        appends[3].idempotency_key = Some(key(1));
+        appends[4].idempotency_key = Some(key(2));
+        let waiting = [0, 1, 2, 3, 4];
+        assert_eq!(
+            next_call(&appends, &waiting, false),
+            (vec![0, 1, 4], vec![2, 3])
+        );
+        assert_eq!(next_call(&appends, &[2, 3], false), (vec![2, 3], vec![]));
+        assert_eq!(
+            next_call(&appends, &waiting, true),
+            (vec![0], vec![1, 2, 3, 4])
+        );
     }
 }

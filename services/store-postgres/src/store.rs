@@ -1,10 +1,10 @@
 //! The event log on PostgreSQL.
 //!
-//! Appends go through the group-commit queue (`batch`): one call of the `homeward_append_batch`
-//! SQL function per transaction takes every stream's advisory lock before its first write, then
-//! answers a repeated command id with its first result (found by the id of its first event),
-//! checks each expected version against the stream's last event, inserts the accepted events
-//! and applies their projection changes. See `migrations/functions/postgres.sql` for the SQL
+//! Appends go through the group-commit queue (`batch`): one call of the
+//! `homeward_append_commands` SQL function per transaction takes every stream's advisory lock
+//! before its first write, then finds what would stop an append (a repeated command id, a stream
+//! not at the expected version, a taken idempotency key) and writes nothing if anything does, or
+//! else inserts the events, records the keys and applies the projection changes. See `migrations/functions/postgres.sql` for the SQL
 //! and `read_all` for how catch-up readers stay in commit order.
 
 use std::sync::Arc;
@@ -21,7 +21,6 @@ use homeward_store::{
 };
 
 use crate::batch::{Batcher, DEFAULT_FLUSHES_IN_FLIGHT};
-use crate::idempotency::KeyBatcher;
 
 /// The migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -51,7 +50,6 @@ pub(crate) use event_columns;
 pub struct PgStore {
     pool: PgPool,
     batcher: Batcher,
-    keys: KeyBatcher,
 }
 
 impl PgStore {
@@ -100,20 +98,11 @@ impl PgStore {
             }
         });
         let batcher = Batcher::start(pool.clone(), flushes_in_flight, wake);
-        let keys = KeyBatcher::start(pool.clone());
-        Self {
-            pool,
-            batcher,
-            keys,
-        }
+        Self { pool, batcher }
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    pub(crate) fn key_batcher(&self) -> &KeyBatcher {
-        &self.keys
     }
 
     /// Appends these in one transaction, as one batch, as group commit does under load, but

@@ -21,7 +21,7 @@ use homeward_workflows::text::CountryCode;
 use homeward_workflows::{template, Aggregate, Context, PartyId, PersonId, PlanId};
 use uuid::Uuid;
 
-use crate::idempotency::{KeyRecord, Reservation};
+use crate::idempotency::{KeyClaim, KeyRecord};
 use crate::projection::{self, TimerRow};
 use crate::timer_queue::ClaimKind;
 use crate::{
@@ -162,6 +162,7 @@ fn append(stream: &str, expected: ExpectedVersion, n: usize, occurred_at: DateTi
             })
             .collect(),
         projection: ProjectionChange::default(),
+        idempotency_key: None,
     }
 }
 
@@ -443,6 +444,7 @@ fn open_plan(plan_id: PlanId) -> Result<(Append, Plan), String> {
     let events = Plan::decide(None, &command, &ctx).map_err(|e| e.to_string())?;
     let state = Plan::fold(&events).ok_or("opening gives a plan")?;
     let append = Append {
+        idempotency_key: None,
         stream_id: plan_id.stream_id(),
         stream_type: Plan::STREAM_PREFIX,
         expected_version: ExpectedVersion::NoStream,
@@ -603,68 +605,105 @@ async fn timers<B: Backend>(backend: Arc<B>) -> Outcome {
 }
 
 async fn idempotency_keys<B: Backend>(backend: Arc<B>) -> Outcome {
+    const DAY: i64 = 86_400;
     let party = Uuid::new_v4();
-    let record = |key: &[u8], created_at| KeyRecord {
-        party,
-        key_hash: key.to_vec(),
-        operation: "setGoals".to_owned(),
-        target: Some("plan-1".to_owned()),
-        fingerprint: vec![1, 2, 3],
-        command_id: Uuid::new_v4(),
-        created_at,
+    // An append of one event to a new stream claiming `key` at `seconds`, the key kept a day.
+    let keyed = |key: &[u8], seconds: i64| {
+        let mut append = append(&stream(), ExpectedVersion::NoStream, 1, at(seconds));
+        append.idempotency_key = Some(KeyClaim {
+            record: KeyRecord {
+                party,
+                key_hash: key.to_vec(),
+                operation: "setGoals".to_owned(),
+                target: Some(append.stream_id.clone()),
+                fingerprint: vec![1, 2, 3],
+                command_id: append.command_id,
+                created_at: at(seconds),
+            },
+            not_before: at(seconds - DAY),
+        });
+        append
     };
-    let first = record(b"k1", at(0));
-    let reserved = step("reserve", backend.reserve_key(&first, at(-86_400)).await)?;
+    let find = |key: &'static [u8], not_before| backend.find_key(party, key, not_before);
+
     ensure!(
-        reserved == Reservation::Reserved,
-        "a new key is reserved: {reserved:?}"
+        step("find", find(b"k1", at(-DAY)).await)?.is_none(),
+        "an unused key is not found"
     );
-    let repeat = record(b"k1", at(10));
-    let known = step("reserve", backend.reserve_key(&repeat, at(-86_390)).await)?;
+    let first = keyed(b"k1", 0);
+    step("append", backend.append(first.clone()).await)?;
+    let claimed = first.idempotency_key.clone().map(|k| k.record);
+    let found = step("find", find(b"k1", at(-DAY)).await)?;
     ensure!(
-        known == Reservation::Known(first.clone()),
-        "a key used before answers with its first record: {known:?}"
+        found == claimed,
+        "a key is recorded with its append: {found:?}"
     );
-    let other_party = KeyRecord {
-        party: Uuid::new_v4(),
-        ..record(b"k1", at(10))
-    };
+
+    // The key again, on another stream: refused, nothing written.
+    let reused = keyed(b"k1", 10);
+    let refused = backend.append(reused.clone()).await;
+    ensure!(
+        matches!(refused, Err(StoreError::KeyTaken)),
+        "a key used within the retention refuses the append: {refused:?}"
+    );
     ensure!(
         step(
-            "reserve",
-            backend.reserve_key(&other_party, at(-86_390)).await
-        )? == Reservation::Reserved,
-        "another party's key of the same text is another key"
+            "read",
+            backend.read_stream(&reused.stream_id, ReadUntil::End).await
+        )?
+        .is_empty(),
+        "a refused keyed append writes nothing"
     );
-    // Many keys at once, one of them twice: each reserved once.
-    let many: Vec<KeyRecord> = (0..20u8).map(|i| record(&[b'm', i % 19], at(20))).collect();
-    let answers =
-        futures::future::join_all(many.iter().map(|r| backend.reserve_key(r, at(-86_380)))).await;
-    let reserved = answers
+    ensure!(
+        step("find", find(b"k1", at(-DAY)).await)? == claimed,
+        "a refused append leaves the first record"
+    );
+    // The same append again: its first result, not a refusal of its key.
+    let repeated = step("append", backend.append(first.clone()).await)?;
+    ensure!(
+        repeated.duplicate,
+        "a repeated keyed append is its first result"
+    );
+
+    // Another party's key of the same text is another key.
+    let mut other_party = keyed(b"k1", 10);
+    if let Some(claim) = &mut other_party.idempotency_key {
+        claim.record.party = Uuid::new_v4();
+    }
+    step("append", backend.append(other_party).await)?;
+
+    // Twenty appends at once over nineteen keys: each key taken once.
+    let many: Vec<Append> = (0..20u8).map(|i| keyed(&[b'm', i % 19], 20)).collect();
+    let answers = futures::future::join_all(many.iter().map(|a| backend.append(a.clone()))).await;
+    let written = answers.iter().filter(|a| a.is_ok()).count();
+    let taken = answers
         .iter()
-        .filter(|a| matches!(a, Ok(Reservation::Reserved)))
+        .filter(|a| matches!(a, Err(StoreError::KeyTaken)))
         .count();
     ensure!(
-        reserved == 19,
-        "20 reservations of 19 keys at once: {reserved} reserved"
+        (written, taken) == (19, 1),
+        "20 appends at once over 19 keys: {written} written, {taken} refused: {answers:?}"
     );
-    // After the retention, the key is free again.
-    let expired = record(b"k1", at(100_000));
-    let again = step(
-        "reserve",
-        backend.reserve_key(&expired, at(100_000 - 86_400)).await,
-    )?;
+
+    // After the retention the key is free again, and its new use replaces the old record.
     ensure!(
-        again == Reservation::Reserved,
-        "an expired key is reserved afresh: {again:?}"
+        step("find", find(b"k1", at(100_000 - DAY)).await)?.is_none(),
+        "an expired key is not found"
     );
-    step("forget", backend.forget_key(party, b"k1").await)?;
+    let later = keyed(b"k1", 100_000);
+    step("append", backend.append(later.clone()).await)?;
+    let found = step("find", find(b"k1", at(-DAY)).await)?;
     ensure!(
-        step(
-            "reserve",
-            backend.reserve_key(&expired, at(100_000 - 86_400)).await
-        )? == Reservation::Reserved,
-        "a forgotten key is free"
+        found == later.idempotency_key.map(|k| k.record),
+        "an expired key is claimed afresh: {found:?}"
+    );
+    ensure!(
+        step("purge", backend.purge_keys(at(50)).await)? == 20,
+        "purging removes the keys first used before the cut-off"
+    );
+    ensure!(
+        step("find", find(b"k1", at(-DAY)).await)?.is_some(),
+        "purging keeps later keys"
     );
     Ok(())
 }

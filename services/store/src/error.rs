@@ -9,6 +9,10 @@ pub enum StoreError {
         expected: u64,
         actual: u64,
     },
+    /// The append's idempotency key was used within the retention (by another request, or by
+    /// this one in a race): nothing was written.
+    #[error("the idempotency key is already taken")]
+    KeyTaken,
     #[error("stored event could not be decoded: {0}")]
     Decode(#[from] homeward_workflows::upcast::DecodeError),
     #[error("database error: {0}")]

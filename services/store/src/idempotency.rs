@@ -1,20 +1,13 @@
-//! Idempotency keys of API requests: what a key was first used for and what came of it.
+//! Idempotency keys of API requests: what a key was first used for.
 //!
-//! The API reserves a key before it carries out a request, under the request's command id, and
-//! forgets it when the request was refused without writing anything, so that the key can be used
-//! again. The first result is not stored here: it is the command's own events, found by its
-//! command id. Keys and fingerprints arrive already hashed (keyed): the store never sees what a
-//! client sent.
-//!
-//! A reservation is committed without waiting for the disk (`synchronous_commit = off`): it costs
-//! a round trip, not a flush. A crash can lose the last few hundred milliseconds of reservations;
-//! a request repeated after that is still carried out once (its command id, derived from the key
-//! and the request, finds the first run's events), and only a *different* request with the same
-//! key in that window would go through instead of being refused.
-//!
-//! Reservations are committed together, as appends are: concurrent requests' keys go in one
-//! statement and one commit ([`KeyBatcher`]), on connections of its own, so that a keyed request
-//! costs a share of a transaction rather than a transaction and a pool checkout of its own.
+//! A keyed request's append claims its key ([`KeyClaim`], carried by the append): the key is
+//! recorded in the append's own transaction, so a request that writes costs no round trip for its
+//! key, and a key is recorded exactly when its request's events are. An append whose key was used
+//! within the retention is refused ([`crate::StoreError::KeyTaken`]) and writes nothing; an
+//! older record of the key makes way. A request that is refused, or that changes nothing,
+//! records nothing, and its key stays free. The first result is not stored here: it is the
+//! command's own events, found by its command id. Keys and fingerprints arrive already hashed
+//! (keyed): the store never sees what a client sent.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -23,8 +16,9 @@ use uuid::Uuid;
 use crate::StoreError;
 
 /// A key as first used.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct KeyRecord {
+    #[sqlx(rename = "party_id")]
     pub party: Uuid,
     pub key_hash: Vec<u8>,
     /// The API operation, e.g. `prioritiseStep`.
@@ -37,28 +31,23 @@ pub struct KeyRecord {
     pub created_at: DateTime<Utc>,
 }
 
-/// What reserving a key found.
+/// A key an append claims for its request: recorded with its events unless the party used the
+/// key at or after `not_before`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reservation {
-    /// The key is new (or its record expired): this request is the first.
-    Reserved,
-    /// The key was used before, within the retention.
-    Known(KeyRecord),
+pub struct KeyClaim {
+    pub record: KeyRecord,
+    pub not_before: DateTime<Utc>,
 }
 
 #[async_trait]
 pub trait IdempotencyKeys: Send + Sync + 'static {
-    /// Records `record` unless the party already used the key after
-    /// `not_before`; an older record of the key is replaced.
-    async fn reserve_key(
+    /// The record of a key the party used at or after `not_before`, if any.
+    async fn find_key(
         &self,
-        record: &KeyRecord,
+        party: Uuid,
+        key_hash: &[u8],
         not_before: DateTime<Utc>,
-    ) -> Result<Reservation, StoreError>;
-
-    /// Forgets a reserved key whose request wrote nothing (it was refused), so that it can be
-    /// used again.
-    async fn forget_key(&self, party: Uuid, key_hash: &[u8]) -> Result<(), StoreError>;
+    ) -> Result<Option<KeyRecord>, StoreError>;
 
     /// Deletes the records of keys first used before `before`; returns how many.
     async fn purge_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;

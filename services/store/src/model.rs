@@ -5,6 +5,7 @@ use homeward_workflows::{upcast, DomainEvent, PartyId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::idempotency::KeyClaim;
 use crate::projection::ProjectionChange;
 use crate::StoreError;
 
@@ -68,6 +69,8 @@ pub struct Append {
     pub events: Vec<NewEvent>,
     /// The read-model rows this append changes, written in the same transaction.
     pub projection: ProjectionChange,
+    /// The idempotency key of the request, recorded in the same transaction.
+    pub idempotency_key: Option<KeyClaim>,
 }
 
 impl Append {

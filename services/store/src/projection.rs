@@ -98,8 +98,7 @@ pub struct DigestRow {
 }
 
 /// Rows to write and delete: the parts `homeward_project_rows` takes, each an array of the
-/// composite type its row names (see the schema baseline), sent in the binary format; as JSON, the
-/// argument of `homeward_project`.
+/// composite type its row names (see the schema baseline), sent in the binary format.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ProjectionChange {
     #[serde(skip_serializing_if = "Vec::is_empty")]

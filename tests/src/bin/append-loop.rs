@@ -52,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
             .handle::<Plan>(
                 &id.stream_id(),
                 &homeward_tests::busy_command(i, worker),
-                meta,
+                meta.clone(),
             )
             .await?;
         writeln!(stdout, "ack {}", meta.command_id)?;

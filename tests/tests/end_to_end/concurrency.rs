@@ -88,7 +88,7 @@ async fn sixteen_writers_on_shared_and_own_plans_lose_and_duplicate_nothing() {
                     meta = meta.expecting(seen.version);
                 }
                 match handler
-                    .handle::<Plan>(&target.stream_id(), &command, meta)
+                    .handle::<Plan>(&target.stream_id(), &command, meta.clone())
                     .await
                 {
                     Ok(done) => acks.push(Ack {
@@ -182,7 +182,7 @@ async fn sixteen_writers_on_shared_and_own_plans_lose_and_duplicate_nothing() {
     );
 }
 
-/// Appends through `homeward_append_batch` inside a transaction held open for a while after the
+/// Appends through `homeward_append_commands` inside a transaction held open for a while after the
 /// insert, so positions are taken early and committed late, out of order.
 async fn slow_append(pool: &sqlx::PgPool, stream: &str, events: i32, hold_ms: u64) -> u64 {
     let mut tx = pool.begin().await.unwrap();
@@ -195,22 +195,29 @@ async fn slow_append(pool: &sqlx::PgPool, stream: &str, events: i32, hold_ms: u6
     let versions = vec![1i16; n];
     let payloads = vec![serde_json::json!({}); n];
     let metadata = serde_json::json!({"actor": Uuid::nil(), "correlation_id": command});
-    let (outcome,): (String,) = sqlx::query_as(
-        "SELECT outcome FROM homeward_append_batch(ARRAY[$1], ARRAY['test'], ARRAY[NULL::bigint], \
-         ARRAY[$2::uuid], ARRAY[$3::jsonb], ARRAY[now()], ARRAY[NULL::jsonb], $4, $5, $6, $7, $8, NULL)",
+    let (refusal,): (Option<String>,) = sqlx::query_as(
+        "SELECT refusal FROM homeward_append_commands(ARRAY[$1], ARRAY['test'], \
+         ARRAY[NULL::bigint], ARRAY[($2::uuid[])[1]], $3, $4, array_fill($1::text, ARRAY[$9]), $2, \
+         array_fill($5, ARRAY[$9]), $6, $7, $8, array_fill($10::jsonb, ARRAY[$9]), \
+         array_fill(now(), ARRAY[$9]), ARRAY[NULL::uuid], ARRAY[NULL::bytea], ARRAY[NULL::text], \
+         ARRAY[NULL::text], ARRAY[NULL::bytea], ARRAY[NULL::uuid], ARRAY[NULL::timestamptz], \
+         ARRAY[NULL::timestamptz], \
+         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
     )
     .bind(stream)
-    .bind(command)
-    .bind(&metadata)
-    .bind(vec![1i32; n])
     .bind(&ids)
+    .bind(vec![1i32; n])
+    .bind((1..=events).collect::<Vec<i32>>())
+    .bind(command)
     .bind(&types)
     .bind(&versions)
     .bind(&payloads)
+    .bind(events)
+    .bind(&metadata)
     .fetch_one(&mut *tx)
     .await
     .unwrap();
-    assert_eq!(outcome, "appended");
+    assert_eq!(refusal, None);
     tokio::time::sleep(Duration::from_millis(hold_ms)).await;
     tx.commit().await.unwrap();
     n as u64

@@ -54,6 +54,7 @@ fn raw_append(stream: &str, expected: ExpectedVersion, n: usize) -> Append {
             })
             .collect(),
         projection: ProjectionChange::default(),
+        idempotency_key: None,
     }
 }
 
@@ -415,7 +416,7 @@ async fn the_same_command_id_sent_twice_is_handled_once() {
         purpose: ConsentPurpose::Return,
     };
     let first = handler
-        .handle::<Plan>(&stream, &consent, meta)
+        .handle::<Plan>(&stream, &consent, meta.clone())
         .await
         .unwrap();
     // Deciding again would now be refused (consent already given): the retry must instead
@@ -864,38 +865,38 @@ async fn a_batch_without_versions_or_with_one_stream_twice_applies_in_order() {
 }
 
 #[tokio::test]
-async fn the_exact_batch_function_refuses_a_batch_as_a_whole_and_writes_nothing() {
+async fn the_append_function_refuses_a_batch_as_a_whole_says_why_and_writes_nothing() {
     let db = TestDb::new().await;
-    let call = |expected: [i64; 2], ids: [Uuid; 2]| {
-        sqlx::query(
-            "SELECT homeward_append_exact(ARRAY['test-x', 'test-y'], ARRAY['test', 'test'], \
-             $1, ARRAY['test-x', 'test-y'], $2, $3, ARRAY[gen_random_uuid(), gen_random_uuid()], \
-             ARRAY['e', 'e'], ARRAY[1, 1]::smallint[], ARRAY['{}', '{}']::jsonb[], \
-             ARRAY['{}', '{}']::jsonb[], ARRAY[now(), now()], \
-             NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
-        )
-        .bind(expected.to_vec())
-        .bind(expected.map(|v| v + 1).to_vec())
-        .bind(ids.to_vec())
-        .execute(db.pool())
-    };
-    let code = |e: sqlx::Error| {
-        e.as_database_error()
-            .and_then(|d| d.code())
-            .map(|c| c.into_owned())
+    let refusals = |expected: i64, ids: [Uuid; 2]| {
+        let db = &db;
+        async move {
+            let rows = sql_append(expected, ids, &json!({}))
+                .fetch_all(db.pool())
+                .await
+                .unwrap();
+            rows.into_iter()
+                .map(|(i, refusal, head)| format!("{i}: {} at {head}", refusal.unwrap_or_default()))
+                .collect::<Vec<_>>()
+        }
     };
 
-    // test-y does not exist, so it is not at version 3: neither append is written.
+    // Neither stream exists, so neither is at version 3: nothing is written.
     let ids = [Uuid::new_v4(), Uuid::new_v4()];
-    let refused = call([0, 3], ids).await.unwrap_err();
-    assert_eq!(code(refused).as_deref(), Some("HW001"));
+    assert_eq!(
+        refusals(3, ids).await,
+        ["1: conflict at 0", "2: conflict at 0"]
+    );
     assert_eq!(db.count("SELECT count(*) FROM events").await, 0);
     assert_eq!(db.count("SELECT count(*) FROM streams").await, 0);
 
-    // Both new: written. The same event ids again: refused, nothing more written.
-    call([0, 0], ids).await.unwrap();
-    let again = call([1, 1], ids).await.unwrap_err();
-    assert_eq!(code(again).as_deref(), Some("23505"));
+    // Both new: written, each after its head.
+    assert_eq!(refusals(0, ids).await, ["1:  at 0", "2:  at 0"]);
+    // The first command again (its event id exists) beside a new one at version 1: nothing
+    // more is written, and only the repeated one is refused.
+    assert_eq!(
+        refusals(1, [ids[0], Uuid::new_v4()]).await,
+        ["1: duplicate at 1", "2:  at 1"]
+    );
     assert_eq!(db.count("SELECT count(*) FROM events").await, 2);
 }
 
@@ -975,43 +976,45 @@ async fn an_append_whose_flush_connection_was_dropped_goes_through_on_a_new_one(
     );
 }
 
-/// `homeward_append` called directly: one event on the stream `test-one` at `version`.
-fn sql_append_one(
-    version: i64,
-    projection: &serde_json::Value,
-) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    sqlx::query(
-        "SELECT * FROM homeward_append('test-one', 'test', $1, gen_random_uuid(), \
-         ARRAY[gen_random_uuid()], ARRAY['e'], ARRAY[1]::smallint[], ARRAY['{}']::jsonb[], \
-         '{}', now(), $2)",
+/// `homeward_append_commands` called directly: one event each on `test-x` and `test-y`, both
+/// at `version`, with these first event ids, a fresh idempotency key each, and the read-model
+/// rows given in the JSON form of a projection change.
+fn sql_append(version: i64, ids: [Uuid; 2], projection: &serde_json::Value) -> SqlAppend<'_> {
+    sqlx::query_as(
+        "SELECT append_index, refusal, head FROM homeward_append_commands(\
+         ARRAY['test-x', 'test-y'], ARRAY['test', 'test'], ARRAY[$1, $1], $2, \
+         ARRAY[1, 2], ARRAY[1, 1], ARRAY['test-x', 'test-y'], $2, \
+         ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['e', 'e'], ARRAY[1, 1]::smallint[], \
+         ARRAY['{}', '{}']::jsonb[], ARRAY['{}', '{}']::jsonb[], ARRAY[now(), now()], \
+         ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['\\x01', '\\x02']::bytea[], \
+         ARRAY['op', 'op'], ARRAY[NULL, NULL]::text[], ARRAY['\\x00', '\\x00']::bytea[], \
+         ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY[now(), now()], \
+         ARRAY[now() - interval '1 day', now() - interval '1 day'], \
+         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_plan_row, $3->'plans') r), \
+         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_step_ref, $3->'steps_delete') r), \
+         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_step_row, $3->'steps_upsert') r), \
+         ARRAY(SELECT t::uuid FROM jsonb_array_elements_text($3->'timers_cancel') t), \
+         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_timer_row, $3->'timers_arm') r), \
+         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_party_row, $3->'parties') r), \
+         ARRAY(SELECT t::uuid FROM jsonb_array_elements_text($3->'digests_delete') t), \
+         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_digest_row, $3->'digests_upsert') r))",
     )
     .bind(version)
+    .bind(ids.to_vec())
     .bind(projection)
 }
 
-/// `homeward_append_exact` called directly: one event each on `test-x` and `test-y`, both at
-/// `version`, with the read-model rows given in the JSON form of a projection change.
-fn sql_append_exact(
-    version: i64,
-    projection: &serde_json::Value,
-) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    sqlx::query(
-        "SELECT homeward_append_exact(ARRAY['test-x', 'test-y'], ARRAY['test', 'test'], \
-         ARRAY[$1, $1], ARRAY['test-x', 'test-y'], ARRAY[$1 + 1, $1 + 1], \
-         ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY[gen_random_uuid(), gen_random_uuid()], \
-         ARRAY['e', 'e'], ARRAY[1, 1]::smallint[], ARRAY['{}', '{}']::jsonb[], \
-         ARRAY['{}', '{}']::jsonb[], ARRAY[now(), now()], \
-         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_plan_row, $2->'plans') r), \
-         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_step_ref, $2->'steps_delete') r), \
-         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_step_row, $2->'steps_upsert') r), \
-         ARRAY(SELECT t::uuid FROM jsonb_array_elements_text($2->'timers_cancel') t), \
-         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_timer_row, $2->'timers_arm') r), \
-         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_party_row, $2->'parties') r), \
-         ARRAY(SELECT t::uuid FROM jsonb_array_elements_text($2->'digests_delete') t), \
-         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_digest_row, $2->'digests_upsert') r))",
-    )
-    .bind(version)
-    .bind(projection)
+/// A direct call of the append function: a row per append (its index, refusal and head).
+type SqlAppend<'q> = sqlx::query::QueryAs<
+    'q,
+    sqlx::Postgres,
+    (i32, Option<String>, i64),
+    sqlx::postgres::PgArguments,
+>;
+
+/// [`sql_append`] with fresh event ids.
+fn sql_append_new(version: i64, projection: &serde_json::Value) -> SqlAppend<'_> {
+    sql_append(version, [Uuid::new_v4(), Uuid::new_v4()], projection)
 }
 
 #[tokio::test]
@@ -1036,30 +1039,18 @@ async fn appends_probe_indexes_even_when_their_plans_were_made_on_nearly_empty_t
             }],
             "digests_delete": [plan],
         });
-        // One append (homeward_append): at version 1 and after, it checks the stream's head.
-        sql_append_one(version, &projection)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
-        // A batch at exact versions (homeward_append_exact): the heads of both streams.
-        sql_append_exact(version, &projection)
+        // A batch at its versions: the heads of both streams, the first event ids, the
+        // read-model rows.
+        sql_append_new(version, &projection)
             .fetch_all(&mut *tx)
             .await
             .unwrap();
-        // A batch decided append by append (homeward_append_batch): a new stream, and one
-        // append that is stale, which looks for its command among the events.
-        sqlx::query(
-            "SELECT * FROM homeward_append_batch(ARRAY[$1, 'test-x'], ARRAY['test', 'test'], \
-             ARRAY[0, 0]::bigint[], ARRAY[gen_random_uuid(), gen_random_uuid()], \
-             ARRAY['{}', '{}']::jsonb[], ARRAY[now(), now()], ARRAY[$2, NULL]::jsonb[], \
-             ARRAY[1, 2], ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['e', 'e'], \
-             ARRAY[1, 1]::smallint[], ARRAY['{}', '{}']::jsonb[], NULL)",
-        )
-        .bind(format!("test-new-{version}"))
-        .bind(&projection)
-        .fetch_all(&mut *tx)
-        .await
-        .unwrap();
+        // The same versions again: refused, after the same probes.
+        let refused = sql_append_new(version, &projection)
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        assert!(refused.iter().all(|r| r.1.as_deref() == Some("conflict")));
     }
     let scanned: Vec<(String, i64)> = sqlx::query_as(
         "SELECT relname::text, seq_scan FROM pg_stat_xact_user_tables \
@@ -1073,13 +1064,14 @@ async fn appends_probe_indexes_even_when_their_plans_were_made_on_nearly_empty_t
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-    assert_eq!(written, 8 + 16 + 8);
+    assert_eq!(written, 16);
 }
 
 #[tokio::test]
 async fn projection_deletes_read_only_their_own_rows_whatever_the_tables_held_when_planned() {
     // The deletes of read-model rows (a removed step, a cancelled timer, a party without a
-    // digest) are planned once per connection, possibly while the tables are nearly empty.
+    // digest) and the lookups of idempotency keys are planned once per connection, possibly
+    // while the tables are nearly empty.
     // Later, with thousands of rows, each must still read only the rows it deletes, not walk
     // a whole index as a join planned on an empty table would.
     let db = TestDb::new().await;
@@ -1090,14 +1082,12 @@ async fn projection_deletes_read_only_their_own_rows_whatever_the_tables_held_wh
         "timers_cancel": [Uuid::new_v5(&plan, b"timer")],
         "digests_delete": [plan],
     });
-    // Planned on empty read models (and used enough times for PL/pgSQL to settle on a plan).
+    // Planned on empty tables, known to be empty (analysed, as autovacuum does on a new
+    // deployment), and used enough times for PL/pgSQL to settle on a plan.
+    sqlx::query("ANALYZE").execute(&mut *tx).await.unwrap();
     for version in 0..8i64 {
-        sql_append_exact(version, &deletes)
+        sql_append_new(version, &deletes)
             .fetch_all(&mut *tx)
-            .await
-            .unwrap();
-        sql_append_one(version, &deletes)
-            .fetch_one(&mut *tx)
             .await
             .unwrap();
     }
@@ -1126,17 +1116,23 @@ async fn projection_deletes_read_only_their_own_rows_whatever_the_tables_held_wh
     .execute(&mut *tx)
     .await
     .unwrap();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (party_id, key_hash, operation, fingerprint, command_id, \
+                                       created_at) \
+         SELECT gen_random_uuid(), '\\x01', 'op', '\\x00', gen_random_uuid(), now() \
+         FROM generate_series(1, 3000)",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
 
     let rows_read = "SELECT relname::text, coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) \
                      FROM pg_stat_xact_user_tables \
-                     WHERE relname IN ('step_view', 'timers', 'digests') ORDER BY relname";
+                     WHERE relname IN ('step_view', 'timers', 'digests', 'idempotency_keys') \
+                     ORDER BY relname";
     let before: Vec<(String, i64)> = sqlx::query_as(rows_read).fetch_all(&mut *tx).await.unwrap();
-    sql_append_exact(8, &deletes)
+    sql_append_new(8, &deletes)
         .fetch_all(&mut *tx)
-        .await
-        .unwrap();
-    sql_append_one(8, &deletes)
-        .fetch_one(&mut *tx)
         .await
         .unwrap();
     let after: Vec<(String, i64)> = sqlx::query_as(rows_read).fetch_all(&mut *tx).await.unwrap();
@@ -1145,10 +1141,10 @@ async fn projection_deletes_read_only_their_own_rows_whatever_the_tables_held_wh
         .zip(&after)
         .map(|((table, b), (_, a))| (table.clone(), a - b))
         .collect();
-    assert_eq!(read.len(), 3, "{read:?}");
+    assert_eq!(read.len(), 4, "{read:?}");
     assert!(
         read.iter().all(|(_, n)| *n <= 10),
-        "rows read by two appends' deletes of missing rows: {read:?}"
+        "rows read by an append's deletes of missing rows and its two keys: {read:?}"
     );
 }
 
@@ -1159,8 +1155,12 @@ async fn projection_deletes_read_only_their_own_rows_whatever_the_tables_held_wh
 async fn every_start_applies_the_current_function_bodies() {
     let db = TestDb::new().await;
     sqlx::query(
-        "CREATE OR REPLACE FUNCTION homeward_project(p jsonb) RETURNS void \
-         LANGUAGE plpgsql AS $$ BEGIN END $$",
+        "CREATE OR REPLACE FUNCTION homeward_project_rows(\
+             p_plans homeward_plan_row[], p_steps_delete homeward_step_ref[], \
+             p_steps_upsert homeward_step_row[], p_timers_cancel uuid[], \
+             p_timers_arm homeward_timer_row[], p_parties homeward_party_row[], \
+             p_digests_delete uuid[], p_digests_upsert homeward_digest_row[]) \
+         RETURNS void LANGUAGE plpgsql AS $$ BEGIN END $$",
     )
     .execute(db.pool())
     .await
@@ -1170,11 +1170,11 @@ async fn every_start_applies_the_current_function_bodies() {
         start.unwrap();
     }
     let body: String =
-        sqlx::query_scalar("SELECT prosrc FROM pg_proc WHERE proname = 'homeward_project'")
+        sqlx::query_scalar("SELECT prosrc FROM pg_proc WHERE proname = 'homeward_project_rows'")
             .fetch_one(db.pool())
             .await
             .unwrap();
-    assert!(body.contains("homeward_project_rows"), "{body}");
+    assert!(body.contains("INSERT INTO plan_view"), "{body}");
     // Every function of the file is there, and no other.
     let functions: Vec<String> = sqlx::query_scalar(
         "SELECT proname::text FROM pg_proc WHERE proname LIKE 'homeward\\_%' ORDER BY 1",
