@@ -98,23 +98,23 @@ $$;
 -- All or nothing. Returns one row per append, in order, with `head`, the version its stream was
 -- at. When every `refusal` is NULL, everything was written, each append's events at the
 -- versions after its head. Otherwise nothing was written, and `refusal` says why for each
--- append that could not be: 'duplicate' (its command was appended before: its first event id
--- exists), 'conflict' (the stream is not at the expected version) or 'key' (its idempotency key
--- was used within the retention). The store then appends the others again without it.
+-- append that could not be: 'conflict' (the stream is not at the expected version) or 'key'
+-- (its idempotency key was used within the retention); the store then looks for the append's
+-- command among the events (a repeated command finds its first result) and appends the others
+-- again without it. A repeated command that is not refused fails the call on the unique event
+-- id; a race with another writer on a key does so on the keys' primary key: nothing is written
+-- either way. p_expected NULL means "at whatever version the stream is", 0 "the stream must not
+-- exist yet". The caller sends distinct streams and distinct keys.
 --
--- p_expected NULL means "at whatever version the stream is", 0 "the stream must not exist
--- yet". The caller sends distinct streams and distinct keys; a race with another writer on a key
--- or an event id fails the call on a unique index, and nothing is written either.
---
--- Every lookup is a subquery on a key (never a join, whose method PostgreSQL would choose, and
--- cache, by the table sizes it saw first: a join planned on an empty idempotency_keys table
--- went on reading the whole table at every append).
+-- Every lookup is a scalar subquery on a key: never a join, whose method PostgreSQL would choose
+-- (and cache) by the table sizes it saw first, and never EXISTS, which it may turn into a hash of
+-- the whole table. Measured: a join planned on an empty idempotency_keys table, and an EXISTS on
+-- the event id planned on a small events table, went on reading the whole table at every append.
 CREATE OR REPLACE FUNCTION homeward_append_commands(
     -- One entry per append.
     p_stream_ids      text[],
     p_stream_types    text[],
     p_expected        bigint[],
-    p_first_event_ids uuid[],
     -- One entry per event, in order: its append (1-based), its place in it (1-based), and the
     -- append's stream, command id, metadata and time repeated.
     p_event_appends   integer[],
@@ -127,8 +127,9 @@ CREATE OR REPLACE FUNCTION homeward_append_commands(
     p_payloads        jsonb[],
     p_metadata        jsonb[],
     p_occurred_at     timestamptz[],
-    -- One entry per append, NULL for an append without an idempotency key: the key as stored,
-    -- and the time before which an earlier use of it has expired.
+    -- One entry per append, NULL for an append without an idempotency key (each array NULL when
+    -- no append has one): the key as stored, and the time before which an earlier use of it has
+    -- expired.
     p_key_parties     uuid[],
     p_key_hashes      bytea[],
     p_key_operations  text[],
@@ -170,7 +171,6 @@ BEGIN
     -- moves the heads.
     SELECT array_agg(c.h ORDER BY c.o),
            array_agg(CASE
-                       WHEN c.duplicate THEN 'duplicate'
                        WHEN c.v IS NOT NULL AND c.v <> c.h THEN 'conflict'
                        WHEN NOT c.expired THEN 'key'
                      END ORDER BY c.o),
@@ -179,12 +179,12 @@ BEGIN
       FROM (SELECT u.o, u.v,
                    coalesce((SELECT max(e.stream_version) FROM events e
                               WHERE e.stream_id = u.s), 0) AS h,
-                   EXISTS (SELECT FROM events e WHERE e.event_id = u.f) AS duplicate,
-                   (SELECT i.created_at < u.nb FROM idempotency_keys i
-                     WHERE i.party_id = u.kp AND i.key_hash = u.kh) AS expired
-              FROM unnest(p_stream_ids, p_expected, p_first_event_ids, p_key_parties,
-                          p_key_hashes, p_key_not_before)
-                   WITH ORDINALITY AS u(s, v, f, kp, kh, nb, o)
+                   CASE WHEN u.kp IS NOT NULL THEN
+                     (SELECT i.created_at < u.nb FROM idempotency_keys i
+                       WHERE i.party_id = u.kp AND i.key_hash = u.kh)
+                   END AS expired
+              FROM unnest(p_stream_ids, p_expected, p_key_parties, p_key_hashes, p_key_not_before)
+                   WITH ORDINALITY AS u(s, v, kp, kh, nb, o)
             -- Each subquery once per append.
             OFFSET 0) AS c;
 
@@ -194,7 +194,7 @@ BEGIN
         RETURN;
     END IF;
 
-    -- An event id taken meanwhile by another writer fails here on the unique index.
+    -- A repeated command fails here on the unique event id.
     INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type,
                         schema_version, payload, metadata, occurred_at)
     SELECT x.s, v_heads[x.a] + x.n, x.id, x.c, x.t, x.sv, x.p, x.m, x.at
@@ -208,22 +208,25 @@ BEGIN
         WHERE u.h = 0;
     END IF;
 
-    -- An expired record of a key makes way for its new use (rare: most are purged first).
-    IF true = ANY (v_expired) THEN
-        FOR v_i IN 1 .. cardinality(v_expired) LOOP
-            CONTINUE WHEN NOT v_expired[v_i];
-            DELETE FROM idempotency_keys
-             WHERE party_id = p_key_parties[v_i] AND key_hash = p_key_hashes[v_i]
-               AND created_at < p_key_not_before[v_i];
-        END LOOP;
+    IF p_key_parties IS NOT NULL THEN
+        -- An expired record of a key makes way for its new use (rare: most are purged first).
+        IF true = ANY (v_expired) THEN
+            FOR v_i IN 1 .. cardinality(v_expired) LOOP
+                CONTINUE WHEN NOT v_expired[v_i];
+                DELETE FROM idempotency_keys
+                 WHERE party_id = p_key_parties[v_i] AND key_hash = p_key_hashes[v_i]
+                   AND created_at < p_key_not_before[v_i];
+            END LOOP;
+        END IF;
+        -- A key recorded meanwhile by another writer fails here on the primary key.
+        INSERT INTO idempotency_keys (party_id, key_hash, operation, target, fingerprint,
+                                      command_id, created_at)
+        SELECT k.p, k.kh, k.op, k.t, k.fp, k.c, k.ca
+          FROM unnest(p_key_parties, p_key_hashes, p_key_operations, p_key_targets,
+                      p_key_prints, p_key_commands, p_key_created_at)
+               AS k(p, kh, op, t, fp, c, ca)
+         WHERE k.p IS NOT NULL;
     END IF;
-    -- A key recorded meanwhile by another writer fails here on the primary key.
-    INSERT INTO idempotency_keys (party_id, key_hash, operation, target, fingerprint,
-                                  command_id, created_at)
-    SELECT k.p, k.kh, k.op, k.t, k.fp, k.c, k.ca
-      FROM unnest(p_key_parties, p_key_hashes, p_key_operations, p_key_targets, p_key_prints,
-                  p_key_commands, p_key_created_at) AS k(p, kh, op, t, fp, c, ca)
-     WHERE k.p IS NOT NULL;
 
     PERFORM homeward_project_rows(p_plans, p_steps_delete, p_steps_upsert, p_timers_cancel,
                                   p_timers_arm, p_parties, p_digests_delete, p_digests_upsert);

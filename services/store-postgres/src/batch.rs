@@ -10,9 +10,10 @@
 //! function, `homeward_append_commands`, which writes all of it or nothing, with the read-model
 //! rows as typed arrays in the binary format. When it writes nothing it says which appends
 //! stopped it (a conflict, a repeated command, a taken idempotency key); those get their answer
-//! and the rest go again together. Appends to one stream, or claiming one key, go in successive
-//! calls, in the order they came. If a call fails as a whole (a race on a unique index, a broken
-//! connection), its appends go one at a time, so that one bad append fails alone.
+//! and the rest go again together; so do the others when a repeated command fails a call on its
+//! event id. Appends to one stream, or claiming one key, go in successive calls, in the order
+//! they came. If a call fails as a whole otherwise (a race on a key, a broken connection), its
+//! appends go one at a time, so that one bad append fails alone.
 //!
 //! Each flush runs on a connection of its own, held by its slot rather than taken from the
 //! pool: sqlx pings a pooled connection when it is acquired and again when it is released, two
@@ -333,6 +334,25 @@ async fn append_all(
                 again.sort_unstable();
                 waiting = again;
             }
+            // Some command of the call was appended before (a retry): those get their first
+            // result, and the others go again together.
+            Err(e) if call.len() > 1 && unique_violation(&e, "events_event_id_key") => {
+                let mut again = Vec::new();
+                for i in call {
+                    match command_result(&mut *db, appends[i].command_id).await {
+                        Ok(Some(first)) => results[i] = Some(Ok(first)),
+                        Ok(None) => again.push(i),
+                        Err(e) => results[i] = Some(Err(e)),
+                    }
+                }
+                if again.len() == sent.len() {
+                    // None was: a race with another writer; one at a time from here.
+                    alone = true;
+                }
+                again.extend(later);
+                again.sort_unstable();
+                waiting = again;
+            }
             Err(e) if call.len() > 1 => {
                 tracing::warn!(error = %e, appends = call.len(), "batch failed; appending one by one");
                 alone = true;
@@ -378,8 +398,6 @@ fn next_call(appends: &[Append], waiting: &[usize], alone: bool) -> (Vec<usize>,
 /// Why the append function would not write an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Refusal {
-    /// Its command was appended before.
-    Duplicate,
     /// Its stream is at `head`, not the expected version.
     Conflict { head: u64 },
     /// Its idempotency key is taken.
@@ -394,14 +412,18 @@ enum Outcome {
     Refused(Vec<Option<Refusal>>),
 }
 
-/// The answer to an append the function refused.
+/// The answer to an append the function refused: its first result if its command was appended
+/// before (a retry, which finds its stream moved on or its key taken by itself), or else the
+/// refusal.
 async fn answer(
     db: &mut PgConnection,
     append: &Append,
     refusal: Refusal,
 ) -> Result<Appended, StoreError> {
+    if let Some(first) = command_result(&mut *db, append.command_id).await? {
+        return Ok(first);
+    }
     match refusal {
-        Refusal::Duplicate => earlier_result(db, append.command_id).await,
         Refusal::Conflict { head } => Err(StoreError::Conflict {
             stream_id: append.stream_id.clone(),
             expected: append.expected_version.as_sql().unwrap_or_default() as u64,
@@ -445,7 +467,6 @@ struct BatchArrays<'a> {
     stream_ids: Vec<&'a str>,
     stream_types: Vec<&'static str>,
     expected: Vec<Option<i64>>,
-    first_event_ids: Vec<Uuid>,
     /// For each event, the 1-based index of its append and its 1-based place in it.
     event_appends: Vec<i32>,
     event_places: Vec<i32>,
@@ -477,10 +498,6 @@ impl<'a> BatchArrays<'a> {
             expected: appends
                 .iter()
                 .map(|a| a.expected_version.as_sql())
-                .collect(),
-            first_event_ids: appends
-                .iter()
-                .map(|a| Append::event_id(a.command_id, 0))
                 .collect(),
             event_appends: Vec::with_capacity(events),
             event_places: Vec::with_capacity(events),
@@ -590,15 +607,15 @@ async fn append_function(
 ) -> Result<Outcome, sqlx::Error> {
     let arrays = BatchArrays::of(appends);
     let rows = MergedRows::of(appends);
+    let keyed = appends.iter().any(|a| a.idempotency_key.is_some());
     let answered: Vec<(i32, Option<String>, i64)> = sqlx::query_as(
         "SELECT append_index, refusal, head FROM homeward_append_commands(\
              $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)",
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)",
     )
     .bind(&arrays.stream_ids)
     .bind(&arrays.stream_types)
     .bind(&arrays.expected)
-    .bind(&arrays.first_event_ids)
     .bind(&arrays.event_appends)
     .bind(&arrays.event_places)
     .bind(&arrays.event_streams)
@@ -609,14 +626,15 @@ async fn append_function(
     .bind(&arrays.payloads)
     .bind(&arrays.event_metadata)
     .bind(&arrays.event_occurred_at)
-    .bind(&arrays.key_parties)
-    .bind(&arrays.key_hashes)
-    .bind(&arrays.key_operations)
-    .bind(&arrays.key_targets)
-    .bind(&arrays.key_prints)
-    .bind(&arrays.key_commands)
-    .bind(&arrays.key_created_at)
-    .bind(&arrays.key_not_before)
+    // No keys at all: NULL arrays, and the function skips the keys' statements.
+    .bind(keyed.then_some(&arrays.key_parties))
+    .bind(keyed.then_some(&arrays.key_hashes))
+    .bind(keyed.then_some(&arrays.key_operations))
+    .bind(keyed.then_some(&arrays.key_targets))
+    .bind(keyed.then_some(&arrays.key_prints))
+    .bind(keyed.then_some(&arrays.key_commands))
+    .bind(keyed.then_some(&arrays.key_created_at))
+    .bind(keyed.then_some(&arrays.key_not_before))
     .bind(&rows.plans)
     .bind(&rows.steps_delete)
     .bind(&rows.steps_upsert)
@@ -653,7 +671,6 @@ async fn append_function(
         .map(|(_, refusal, head)| {
             Ok(match refusal.as_deref() {
                 None => None,
-                Some("duplicate") => Some(Refusal::Duplicate),
                 Some("conflict") => Some(Refusal::Conflict { head: head as u64 }),
                 Some("key") => Some(Refusal::KeyTaken),
                 Some(other) => {
@@ -825,7 +842,6 @@ mod tests {
         );
         assert_eq!(arrays.event_command_ids[2], appends[0].command_id);
         assert_eq!(arrays.event_command_ids[3], appends[1].command_id);
-        assert_eq!(arrays.first_event_ids[1], arrays.event_ids[3]);
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! Homeward's store on PostgreSQL: the adapter behind the `homeward-store` port. Appends go
 //! through a group-commit queue into SQL functions (`migrations/functions/postgres.sql`), read
-//! models are written in the same transaction and rebuilt with `COPY`, followers are woken by
+//! models are written in the same transaction (and rebuilt) as typed rows, followers are woken by
 //! `LISTEN/NOTIFY`, and the timer queue claims with `FOR UPDATE SKIP LOCKED` and leases.
 #![forbid(unsafe_code)]
 
 mod batch;
-mod copy;
 mod idempotency;
 mod reads;
 mod rebuild;

@@ -264,8 +264,7 @@ impl ReadModels for PgStore {
         token_hash: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Option<TokenOwner>, StoreError> {
-        use sqlx::Row;
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT t.token_id, t.role AS token_role, p.party_id, p.version, p.display_name, \
                p.email, p.role, p.organisation, p.country, p.language, p.time_zone, p.supervisor \
              FROM api_tokens t JOIN party_view p ON p.party_id = t.party_id \
@@ -274,12 +273,6 @@ impl ReadModels for PgStore {
         .bind(token_hash)
         .bind(now)
         .fetch_optional(self.pool())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(TokenOwner {
-            token_id: row.try_get("token_id")?,
-            role: row.try_get("token_role")?,
-            party: PartyRow::from_row(&row)?,
-        }))
+        .await?)
     }
 }

@@ -3,7 +3,8 @@
 //! Runs in one transaction: the projection tables are truncated (which waits for appends in
 //! flight and holds new ones until the rebuild commits), every stream is folded from its events
 //! in version order, and the final rows, computed by the same [`ProjectionChange`] code commands
-//! use, are bulk-loaded with `COPY`. Readers see the old rows until the commit. Reading and
+//! use, are written in batches by the function appends write them with. Readers see the old rows
+//! until the commit. Reading and
 //! decoding (on a second connection), folding and writing run as overlapping stages.
 
 use std::time::{Duration, Instant};
@@ -16,8 +17,7 @@ use tokio::sync::mpsc;
 
 use homeward_store::{ProjectionChange, RebuildReport, RecordedEvent, StoreError};
 
-use crate::copy::CopyRow;
-use crate::store::{event_columns, recorded_event};
+use crate::store::event_columns;
 
 const READ_PAGE: i64 = 10_000;
 const WRITE_BATCH: usize = 5_000;
@@ -146,7 +146,7 @@ async fn read_pages(
 ) -> Result<(), StoreError> {
     let mut after: (String, i64) = (String::new(), 0);
     loop {
-        let rows = sqlx::query(concat!(
+        let rows: Vec<RecordedEvent> = sqlx::query_as(concat!(
             "SELECT ",
             event_columns!(),
             " FROM events WHERE (stream_id, stream_version) > ($1, $2) \
@@ -160,13 +160,10 @@ async fn read_pages(
         let Some(last) = rows.last() else {
             return Ok(());
         };
-        after = (
-            sqlx::Row::try_get(last, "stream_id")?,
-            sqlx::Row::try_get(last, "stream_version")?,
-        );
+        after = (last.stream_id.clone(), last.stream_version as i64);
         let page = rows
-            .iter()
-            .map(|row| recorded_event(row).and_then(DecodedEvent::decode))
+            .into_iter()
+            .map(DecodedEvent::decode)
             .collect::<Result<Vec<_>, _>>()?;
         if pages.send(page).await.is_err() {
             // The rebuild stopped (and rolls back); nothing more to read for.
@@ -175,8 +172,11 @@ async fn read_pages(
     }
 }
 
-/// Writes batches of rows in the rebuild's transaction with `COPY` (the tables were truncated,
-/// and each stream's rows come once); hands the transaction back at the end.
+/// Writes batches of rows in the rebuild's transaction through `homeward_project_rows`, the
+/// function and the typed rows appends use (the tables were truncated, and each stream's rows
+/// come once); hands the transaction back at the end. Measured against `COPY` in text format,
+/// alternating three rounds of 60,000 events (`--phases rebuild`): 0.68 of a plain `SELECT` of
+/// the same events against 0.64 with `COPY`, so one encoding of rows serves both.
 async fn write_batches(
     mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
     mut batches: mpsc::Receiver<ProjectionChange>,
@@ -184,28 +184,17 @@ async fn write_batches(
     let mut rows = 0;
     while let Some(change) = batches.recv().await {
         rows += change.len() as u64;
-        copy(&mut tx, &change.plans).await?;
-        copy(&mut tx, &change.steps_upsert).await?;
-        copy(&mut tx, &change.timers_arm).await?;
-        copy(&mut tx, &change.parties).await?;
-        copy(&mut tx, &change.digests_upsert).await?;
+        sqlx::query("SELECT homeward_project_rows($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(&change.plans)
+            .bind(&change.steps_delete)
+            .bind(&change.steps_upsert)
+            .bind(&change.timers_cancel)
+            .bind(&change.timers_arm)
+            .bind(&change.parties)
+            .bind(&change.digests_delete)
+            .bind(&change.digests_upsert)
+            .execute(&mut *tx)
+            .await?;
     }
     Ok((tx, rows))
-}
-
-async fn copy<R: CopyRow>(
-    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-    rows: &[R],
-) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut text = String::with_capacity(rows.len() * 160);
-    for row in rows {
-        row.write(&mut text);
-    }
-    let mut copy_in = tx.copy_in_raw(R::COPY).await?;
-    copy_in.send(text.into_bytes()).await?;
-    copy_in.finish().await?;
-    Ok(())
 }

@@ -11,14 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
-use sqlx::Row;
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use homeward_store::{
-    Append, Appended, Cursor, EventStore, Metadata, ReadUntil, RecordedEvent, StoreError,
-};
+use homeward_store::{Append, Appended, Cursor, EventStore, ReadUntil, RecordedEvent, StoreError};
 
 use crate::batch::{Batcher, DEFAULT_FLUSHES_IN_FLIGHT};
 
@@ -35,11 +32,12 @@ const SCHEMA_LOCK: i64 = 0x686f_6d65_7761_7264; // "homeward"
 /// The channel readers LISTEN on. A coalesced hint only: readers also poll.
 pub const NOTIFY_CHANNEL: &str = "homeward_events";
 
-/// The columns of [`RecordedEvent`]. The transaction id is read as text under another name: an
-/// output column called `tx_id` would make `ORDER BY tx_id` sort text ("979" after "1000").
+/// The columns of [`RecordedEvent`]. The transaction id (`xid8`, which has no binary decoding in
+/// sqlx) is read as a number under another name: an output column called `tx_id` would make
+/// `ORDER BY tx_id` sort the output column instead of the stored one.
 macro_rules! event_columns {
     () => {
-        "global_position, tx_id::text AS tx_id_text, stream_id, stream_version, event_id, \
+        "global_position, tx_id::text::bigint AS tx_number, stream_id, stream_version, event_id, \
          command_id, event_type, schema_version, payload::text AS payload, metadata, \
          occurred_at, recorded_at"
     };
@@ -279,7 +277,7 @@ impl EventStore for PgStore {
         let rows = match until {
             ReadUntil::End => return self.read_stream_after(stream_id, 0).await,
             ReadUntil::Version(v) => {
-                sqlx::query(concat!(
+                sqlx::query_as(concat!(
                     "SELECT ",
                     event_columns!(),
                     " FROM events WHERE stream_id = $1 \
@@ -291,7 +289,7 @@ impl EventStore for PgStore {
                 .await?
             }
             ReadUntil::Time(t) => {
-                sqlx::query(concat!(
+                sqlx::query_as(concat!(
                     "SELECT ",
                     event_columns!(),
                     " FROM events WHERE stream_id = $1 AND stream_version < coalesce( \
@@ -305,7 +303,7 @@ impl EventStore for PgStore {
                 .await?
             }
         };
-        rows.iter().map(recorded_event).collect()
+        Ok(rows)
     }
 
     async fn read_stream_after(
@@ -313,7 +311,7 @@ impl EventStore for PgStore {
         stream_id: &str,
         after: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let rows = sqlx::query(concat!(
+        let rows: Vec<RecordedEvent> = sqlx::query_as(concat!(
             "SELECT ",
             event_columns!(),
             " FROM events WHERE stream_id = $1 AND stream_version > $2 \
@@ -323,7 +321,7 @@ impl EventStore for PgStore {
         .bind(after as i64)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(recorded_event).collect()
+        Ok(rows)
     }
 
     async fn read_streams_after(
@@ -335,7 +333,7 @@ impl EventStore for PgStore {
         }
         let (ids, afters): (Vec<&str>, Vec<i64>) =
             streams.iter().map(|(s, v)| (s.as_str(), *v as i64)).unzip();
-        let rows = sqlx::query(concat!(
+        let rows: Vec<RecordedEvent> = sqlx::query_as(concat!(
             "SELECT ",
             event_columns!(),
             " FROM events JOIN unnest($1::text[], $2::bigint[]) AS wanted(sid, after_version) \
@@ -346,7 +344,7 @@ impl EventStore for PgStore {
         .bind(afters)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(recorded_event).collect()
+        Ok(rows)
     }
 
     async fn read_all(&self, after: Cursor, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -354,7 +352,7 @@ impl EventStore for PgStore {
         // commit concurrently. Reading only below the oldest running transaction
         // (pg_snapshot_xmin) and ordering by (tx_id, position) means nothing can later appear
         // behind the cursor. The row-value comparison uses the (tx_id, global_position) index.
-        let rows = sqlx::query(concat!(
+        let rows: Vec<RecordedEvent> = sqlx::query_as(concat!(
             "SELECT ",
             event_columns!(),
             " FROM events \
@@ -367,7 +365,7 @@ impl EventStore for PgStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(recorded_event).collect()
+        Ok(rows)
     }
 }
 
@@ -376,42 +374,19 @@ pub(crate) async fn command_result(
     db: impl sqlx::PgExecutor<'_>,
     command_id: Uuid,
 ) -> Result<Option<Appended>, StoreError> {
-    let row = sqlx::query(
-        "SELECT e.stream_id, e.stream_version AS first_version, \
+    let row: Option<(String, i64, i64)> = sqlx::query_as(
+        "SELECT e.stream_id, e.stream_version, \
            (SELECT max(l.stream_version) FROM events l \
-             WHERE l.stream_id = e.stream_id AND l.command_id = e.command_id) AS last_version \
+             WHERE l.stream_id = e.stream_id AND l.command_id = e.command_id) \
          FROM events e WHERE e.event_id = $1",
     )
     .bind(Append::event_id(command_id, 0))
     .fetch_optional(db)
     .await?;
-    row.map(|r| {
-        Ok(Appended {
-            stream_id: r.try_get("stream_id")?,
-            first_version: r.try_get::<i64, _>("first_version")? as u64,
-            last_version: r.try_get::<i64, _>("last_version")? as u64,
-            duplicate: true,
-        })
-    })
-    .transpose()
-}
-
-pub(crate) fn recorded_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
-    let tx_id: String = row.try_get("tx_id_text")?;
-    Ok(RecordedEvent {
-        global_position: row.try_get("global_position")?,
-        tx_id: tx_id
-            .parse()
-            .map_err(|_| StoreError::Unexpected(format!("tx_id {tx_id} is not a number")))?,
-        stream_id: row.try_get("stream_id")?,
-        stream_version: row.try_get::<i64, _>("stream_version")? as u64,
-        event_id: row.try_get("event_id")?,
-        command_id: row.try_get("command_id")?,
-        event_type: row.try_get("event_type")?,
-        schema_version: row.try_get("schema_version")?,
-        payload: row.try_get("payload")?,
-        metadata: row.try_get::<sqlx::types::Json<Metadata>, _>("metadata")?.0,
-        occurred_at: row.try_get("occurred_at")?,
-        recorded_at: row.try_get("recorded_at")?,
-    })
+    Ok(row.map(|(stream_id, first, last)| Appended {
+        stream_id,
+        first_version: first as u64,
+        last_version: last as u64,
+        duplicate: true,
+    }))
 }

@@ -119,11 +119,13 @@ impl Cursor {
 }
 
 /// An event as stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct RecordedEvent {
     pub global_position: i64,
+    #[sqlx(rename = "tx_number", try_from = "i64")]
     pub tx_id: u64,
     pub stream_id: String,
+    #[sqlx(try_from = "i64")]
     pub stream_version: u64,
     pub event_id: Uuid,
     pub command_id: Uuid,
@@ -131,6 +133,7 @@ pub struct RecordedEvent {
     pub schema_version: i16,
     /// The payload as stored (JSON text), upcast on decode.
     pub payload: String,
+    #[sqlx(json)]
     pub metadata: Metadata,
     pub occurred_at: DateTime<Utc>,
     pub recorded_at: DateTime<Utc>,

@@ -65,10 +65,12 @@ pub struct Page {
 }
 
 /// The party behind a valid token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TokenOwner {
     pub token_id: Uuid,
+    #[sqlx(rename = "token_role")]
     pub role: String,
+    #[sqlx(flatten)]
     pub party: PartyRow,
 }
 

@@ -197,7 +197,7 @@ async fn slow_append(pool: &sqlx::PgPool, stream: &str, events: i32, hold_ms: u6
     let metadata = serde_json::json!({"actor": Uuid::nil(), "correlation_id": command});
     let (refusal,): (Option<String>,) = sqlx::query_as(
         "SELECT refusal FROM homeward_append_commands(ARRAY[$1], ARRAY['test'], \
-         ARRAY[NULL::bigint], ARRAY[($2::uuid[])[1]], $3, $4, array_fill($1::text, ARRAY[$9]), $2, \
+         ARRAY[NULL::bigint], $3, $4, array_fill($1::text, ARRAY[$9]), $2, \
          array_fill($5, ARRAY[$9]), $6, $7, $8, array_fill($10::jsonb, ARRAY[$9]), \
          array_fill(now(), ARRAY[$9]), ARRAY[NULL::uuid], ARRAY[NULL::bytea], ARRAY[NULL::text], \
          ARRAY[NULL::text], ARRAY[NULL::bytea], ARRAY[NULL::uuid], ARRAY[NULL::timestamptz], \

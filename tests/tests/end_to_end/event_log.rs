@@ -635,10 +635,9 @@ async fn a_rebuild_reproduces_text_with_tabs_newlines_and_backslashes() {
 
 #[tokio::test]
 async fn a_rebuild_reproduces_times_that_fall_between_microseconds() {
-    // PostgreSQL keeps microseconds. A command's rows go in the binary format, which would
-    // truncate the nanoseconds, and a rebuild's by COPY, whose text input would round them:
-    // at 999 ns past a microsecond the two would differ unless the rows carry whole
-    // microseconds.
+    // PostgreSQL keeps microseconds. A command's rows and a rebuild's must agree on the
+    // nanoseconds below them (the binary format truncates, a text format would round): at 999 ns
+    // past a microsecond the two would differ unless the rows carry whole microseconds.
     let db = TestDb::new().await;
     let now = start_time() + Duration::nanoseconds(999_999);
     let handler = db.handler(Arc::new(FixedClock::new(now)));
@@ -891,12 +890,16 @@ async fn the_append_function_refuses_a_batch_as_a_whole_says_why_and_writes_noth
 
     // Both new: written, each after its head.
     assert_eq!(refusals(0, ids).await, ["1:  at 0", "2:  at 0"]);
-    // The first command again (its event id exists) beside a new one at version 1: nothing
-    // more is written, and only the repeated one is refused.
-    assert_eq!(
-        refusals(1, [ids[0], Uuid::new_v4()]).await,
-        ["1: duplicate at 1", "2:  at 1"]
-    );
+    // The first command again (its event id exists) beside a new one, both at their stream's
+    // version: the call fails on the unique event id, and nothing more is written.
+    let repeated = sql_append(1, [ids[0], Uuid::new_v4()], &json!({}))
+        .fetch_all(db.pool())
+        .await
+        .unwrap_err();
+    let constraint = repeated
+        .as_database_error()
+        .and_then(|e| e.constraint().map(str::to_owned));
+    assert_eq!(constraint.as_deref(), Some("events_event_id_key"));
     assert_eq!(db.count("SELECT count(*) FROM events").await, 2);
 }
 
@@ -982,7 +985,7 @@ async fn an_append_whose_flush_connection_was_dropped_goes_through_on_a_new_one(
 fn sql_append(version: i64, ids: [Uuid; 2], projection: &serde_json::Value) -> SqlAppend<'_> {
     sqlx::query_as(
         "SELECT append_index, refusal, head FROM homeward_append_commands(\
-         ARRAY['test-x', 'test-y'], ARRAY['test', 'test'], ARRAY[$1, $1], $2, \
+         ARRAY['test-x', 'test-y'], ARRAY['test', 'test'], ARRAY[$1, $1], \
          ARRAY[1, 2], ARRAY[1, 1], ARRAY['test-x', 'test-y'], $2, \
          ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['e', 'e'], ARRAY[1, 1]::smallint[], \
          ARRAY['{}', '{}']::jsonb[], ARRAY['{}', '{}']::jsonb[], ARRAY[now(), now()], \
@@ -1117,6 +1120,16 @@ async fn projection_deletes_read_only_their_own_rows_whatever_the_tables_held_wh
     .await
     .unwrap();
     sqlx::query(
+        "INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type, \
+                             schema_version, payload, metadata, occurred_at) \
+         SELECT 'test-many-' || n, 1, gen_random_uuid(), gen_random_uuid(), 'e', 1, '{}', '{}', \
+                now() \
+         FROM generate_series(1, 3000) AS n",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
         "INSERT INTO idempotency_keys (party_id, key_hash, operation, fingerprint, command_id, \
                                        created_at) \
          SELECT gen_random_uuid(), '\\x01', 'op', '\\x00', gen_random_uuid(), now() \
@@ -1128,7 +1141,8 @@ async fn projection_deletes_read_only_their_own_rows_whatever_the_tables_held_wh
 
     let rows_read = "SELECT relname::text, coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0) \
                      FROM pg_stat_xact_user_tables \
-                     WHERE relname IN ('step_view', 'timers', 'digests', 'idempotency_keys') \
+                     WHERE relname IN ('step_view', 'timers', 'digests', 'idempotency_keys', \
+                                       'events') \
                      ORDER BY relname";
     let before: Vec<(String, i64)> = sqlx::query_as(rows_read).fetch_all(&mut *tx).await.unwrap();
     sql_append_new(8, &deletes)
@@ -1141,10 +1155,11 @@ async fn projection_deletes_read_only_their_own_rows_whatever_the_tables_held_wh
         .zip(&after)
         .map(|((table, b), (_, a))| (table.clone(), a - b))
         .collect();
-    assert_eq!(read.len(), 4, "{read:?}");
+    assert_eq!(read.len(), 5, "{read:?}");
     assert!(
         read.iter().all(|(_, n)| *n <= 10),
-        "rows read by an append's deletes of missing rows and its two keys: {read:?}"
+        "rows read by an append of two events (its checks, its keys, its deletes of missing \
+         read-model rows): {read:?}"
     );
 }
 
