@@ -13,6 +13,7 @@ pub mod authz;
 mod cache;
 mod clock;
 mod handler;
+pub mod i18n;
 pub mod links;
 pub mod mail;
 pub mod reminders;

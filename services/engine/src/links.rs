@@ -387,7 +387,7 @@ fn view_of(link: &PartnerLink, party: &Party, plan: &Plan, step: &Step) -> LinkV
         step_title: step.title.clone(),
         step_kind: step.kind,
         due_at: step.due_at,
-        plan_reference: plan.id.0.simple().to_string()[..8].to_owned(),
+        plan_reference: crate::reminders::plan_reference(plan.id.0),
         language: party.profile.language.as_str().to_owned(),
         time_zone: party.profile.time_zone.clone(),
         arrived_on: plan.arrived_at.map(|a| a.date_naive()),

@@ -1,15 +1,19 @@
 //! Reminder emails, written for their recipient: in their language (English, French or Spanish;
-//! English for any other), with dates in their time zone.
+//! English for any other), with dates in their time zone. The words come from the catalogues
+//! ([`crate::i18n`]), the layout from the templates in `services/engine/templates/` (plain text
+//! and HTML, escaped by askama).
 //!
 //! A reminder names the step, its due date and the plan's reference, never the survivor: the
 //! people reminded know the case, and an email can be forwarded or read over a shoulder. A
 //! follow-up visit reminder carries an iCalendar invitation for the visit.
 
+use askama::Template;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use homeward_workflows::plan::{ReminderKind, StepKind};
 use uuid::Uuid;
 
+pub use crate::i18n::Lang;
 use crate::links::LinkAction;
 use crate::mail::OutgoingMail;
 
@@ -38,60 +42,11 @@ pub struct Recipient {
     pub time_zone: String,
 }
 
-/// The languages Homeward writes in (emails and partner pages); any other gets English.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    En,
-    Fr,
-    Es,
-}
-
-impl Lang {
-    /// The language for a BCP 47 tag: only the primary language counts (`fr-CA` is French).
-    pub fn of(tag: &str) -> Self {
-        match tag
-            .split(['-', '_'])
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "fr" => Self::Fr,
-            "es" => Self::Es,
-            _ => Self::En,
-        }
-    }
-}
-
-impl Lang {
-    /// For `<html lang="...">`.
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Fr => "fr",
-            Lang::Es => "es",
-        }
-    }
-
-    /// The text in this language from (English, French, Spanish).
-    pub fn pick(self, texts: (&'static str, &'static str, &'static str)) -> &'static str {
-        match self {
-            Self::En => texts.0,
-            Self::Fr => texts.1,
-            Self::Es => texts.2,
-        }
-    }
-}
-
-fn link_label(lang: Lang, action: LinkAction) -> &'static str {
-    match (lang, action) {
-        (Lang::En, LinkAction::Acknowledge) => "Acknowledge this task",
-        (Lang::En, LinkAction::ConfirmVisit) => "Confirm that the visit took place",
-        (Lang::Fr, LinkAction::Acknowledge) => "Confirmer la prise en charge de cette tâche",
-        (Lang::Fr, LinkAction::ConfirmVisit) => "Confirmer que la visite a eu lieu",
-        (Lang::Es, LinkAction::Acknowledge) => "Confirmar que se encarga de esta tarea",
-        (Lang::Es, LinkAction::ConfirmVisit) => "Confirmar que la visita tuvo lugar",
-    }
+fn link_label(lang: Lang, action: LinkAction) -> String {
+    lang.text(match action {
+        LinkAction::Acknowledge => "link-acknowledge",
+        LinkAction::ConfirmVisit => "link-confirm-visit",
+    })
 }
 
 /// The Message-ID of a timer's email: the same timer always gives the same id.
@@ -107,159 +62,87 @@ pub fn local(at: DateTime<Utc>, time_zone: &str) -> String {
         .to_string()
 }
 
-/// Text made safe for HTML content and double-quoted attributes.
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// The short reference of a plan that emails and pages name it by (never the person).
+pub fn plan_reference(plan_id: Uuid) -> String {
+    plan_id.simple().to_string()[..8].to_owned()
+}
+
+/// What a reminder says, laid out by `reminder.txt` and `reminder.html`.
+struct ReminderBody {
+    lang: &'static str,
+    greeting: String,
+    line: String,
+    plan_line: String,
+    /// (label, URL) of each partner link.
+    links: Vec<(String, String)>,
+    footer: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "reminder.txt")]
+struct ReminderText<'a> {
+    m: &'a ReminderBody,
+}
+
+#[derive(Template)]
+#[template(path = "reminder.html")]
+struct ReminderHtml<'a> {
+    m: &'a ReminderBody,
 }
 
 /// The email for one reminder to one recipient.
 pub fn render(reminder: &Reminder, to: &Recipient) -> OutgoingMail {
     let lang = Lang::of(&to.language);
-    let due = local(reminder.due_at, &to.time_zone);
     let days_late = (reminder.now - reminder.due_at).num_days().max(0);
-    let title = &reminder.step_title;
-    let reference = reminder.plan_id.simple().to_string()[..8].to_owned();
-    let (subject, line) = match (lang, reminder.kind) {
-        (Lang::En, ReminderKind::BeforeDue) => (
-            format!("Reminder: {title} is due on {due}"),
-            format!("The step \"{title}\" is due on {due}."),
-        ),
-        (Lang::En, ReminderKind::OnDue) => (
-            format!("Due today: {title}"),
-            format!("The step \"{title}\" is due today ({due})."),
-        ),
-        (Lang::En, ReminderKind::Overdue) => (
-            format!("Overdue: {title} (due {due})"),
-            format!("The step \"{title}\" was due on {due}: {days_late} days ago."),
-        ),
-        (Lang::En, ReminderKind::Escalation) => (
-            format!("Escalation: {title} is {days_late} days overdue"),
-            format!(
-                "The step \"{title}\" was due on {due} and is {days_late} days overdue. You are \
-                 receiving this as the case worker's supervisor."
-            ),
-        ),
-        (Lang::Fr, ReminderKind::BeforeDue) => (
-            format!("Rappel : {title}, échéance le {due}"),
-            format!("L'étape « {title} » arrive à échéance le {due}."),
-        ),
-        (Lang::Fr, ReminderKind::OnDue) => (
-            format!("Échéance aujourd'hui : {title}"),
-            format!("L'étape « {title} » arrive à échéance aujourd'hui ({due})."),
-        ),
-        (Lang::Fr, ReminderKind::Overdue) => (
-            format!("En retard : {title} (échéance le {due})"),
-            format!("L'étape « {title} » devait être faite le {due}, il y a {days_late} jours."),
-        ),
-        (Lang::Fr, ReminderKind::Escalation) => (
-            format!("Escalade : {title}, {days_late} jours de retard"),
-            format!(
-                "L'étape « {title} » devait être faite le {due} et a {days_late} jours de retard. \
-                 Vous recevez ce message en tant que responsable du travailleur social."
-            ),
-        ),
-        (Lang::Es, ReminderKind::BeforeDue) => (
-            format!("Recordatorio: {title} vence el {due}"),
-            format!("El paso «{title}» vence el {due}."),
-        ),
-        (Lang::Es, ReminderKind::OnDue) => (
-            format!("Vence hoy: {title}"),
-            format!("El paso «{title}» vence hoy ({due})."),
-        ),
-        (Lang::Es, ReminderKind::Overdue) => (
-            format!("Atrasado: {title} (vencía el {due})"),
-            format!("El paso «{title}» vencía el {due}, hace {days_late} días."),
-        ),
-        (Lang::Es, ReminderKind::Escalation) => (
-            format!("Escalamiento: {title} lleva {days_late} días de retraso"),
-            format!(
-                "El paso «{title}» vencía el {due} y lleva {days_late} días de retraso. Recibe \
-                 este mensaje como supervisor del trabajador social."
-            ),
-        ),
-        (Lang::En, ReminderKind::ReintegrationPlanDue) => (
-            format!("No reintegration plan yet, a month after arrival: {title}"),
-            format!(
-                "A month has passed since the arrival and \"{title}\" is not done yet. You are \
-                 receiving this as the plan's case worker."
-            ),
-        ),
-        (Lang::Fr, ReminderKind::ReintegrationPlanDue) => (
-            format!("Pas encore de plan de réintégration un mois après l'arrivée : {title}"),
-            format!(
-                "Un mois s'est écoulé depuis l'arrivée et « {title} » n'est pas encore fait. Vous \
-                 recevez ce message en tant que travailleur social du plan."
-            ),
-        ),
-        (Lang::Es, ReminderKind::ReintegrationPlanDue) => (
-            format!("Aún sin plan de reintegración un mes después de la llegada: {title}"),
-            format!(
-                "Ha pasado un mes desde la llegada y «{title}» aún no está hecho. Recibe este \
-                 mensaje como trabajador social del plan."
-            ),
-        ),
+    let args = [
+        ("title", reminder.step_title.as_str().into()),
+        ("due", local(reminder.due_at, &to.time_zone).into()),
+        ("days", days_late.into()),
+    ];
+    let kind = match reminder.kind {
+        ReminderKind::BeforeDue => "before-due",
+        ReminderKind::OnDue => "on-due",
+        ReminderKind::Overdue => "overdue",
+        ReminderKind::Escalation => "escalation",
+        ReminderKind::ReintegrationPlanDue => "reintegration",
     };
-    let link_lines: Vec<(String, &str)> = reminder
-        .links
-        .iter()
-        .map(|(action, url)| (link_label(lang, *action).to_owned(), url.as_str()))
-        .collect();
-    let (greeting, plan_line, footer) = match lang {
-        Lang::En => (
-            format!("Hello {},", to.name),
-            format!("Plan reference: {reference}"),
-            "Homeward sends this reminder because the step is assigned to you.",
+    let body = ReminderBody {
+        lang: lang.code(),
+        greeting: lang.text_with("mail-greeting", &[("name", to.name.as_str().into())]),
+        line: lang.text_with(&format!("reminder-{kind}-line"), &args),
+        plan_line: lang.text_with(
+            "mail-plan-reference",
+            &[("reference", plan_reference(reminder.plan_id).into())],
         ),
-        Lang::Fr => (
-            format!("Bonjour {},", to.name),
-            format!("Référence du plan : {reference}"),
-            "Homeward vous envoie ce rappel car l'étape vous est confiée.",
-        ),
-        Lang::Es => (
-            format!("Hola {}:", to.name),
-            format!("Referencia del plan: {reference}"),
-            "Homeward le envía este recordatorio porque el paso le ha sido asignado.",
-        ),
+        links: reminder
+            .links
+            .iter()
+            .map(|(action, url)| (link_label(lang, *action), url.clone()))
+            .collect(),
+        // Escalations and the reintegration check go to someone the step is not assigned to.
+        footer: match reminder.kind {
+            ReminderKind::Escalation | ReminderKind::ReintegrationPlanDue => None,
+            _ => Some(lang.text("reminder-footer")),
+        },
     };
-    let footer = match reminder.kind {
-        ReminderKind::Escalation | ReminderKind::ReintegrationPlanDue => "",
-        _ => footer,
-    };
-    let mut text = format!("{greeting}\n\n{line}\n{plan_line}\n");
-    let mut links_html = String::new();
-    for (label, url) in &link_lines {
-        text.push_str(&format!("\n{label}:\n{url}\n"));
-        links_html.push_str(&format!(
-            "<p><a href=\"{}\">{}</a></p>",
-            escape(url),
-            escape(label)
-        ));
-    }
-    if !footer.is_empty() {
-        text.push_str(&format!("\n-- \n{footer}\n"));
-    }
-    let html = format!(
-        "<!doctype html><html lang=\"{}\"><body><p>{}</p><p>{}<br>{}</p>{}<hr><p><small>{}</small></p></body></html>",
-        lang.code(),
-        escape(&greeting),
-        escape(&line),
-        escape(&plan_line),
-        links_html,
-        escape(footer)
-    );
     let calendar = (reminder.step_kind == StepKind::FollowUp).then(|| invitation(reminder, to));
     OutgoingMail {
         to_name: to.name.clone(),
         to_address: to.address.clone(),
-        subject,
-        text,
-        html,
+        subject: lang.text_with(&format!("reminder-{kind}-subject"), &args),
+        text: rendered(ReminderText { m: &body }),
+        html: rendered(ReminderHtml { m: &body }),
         message_id: message_id(reminder.timer_id),
         calendar,
     }
+}
+
+/// A template's text. The templates are checked when compiled and their values are plain
+/// strings, so rendering cannot fail but for a formatter's own error, which no value here has.
+fn rendered(template: impl Template) -> String {
+    template
+        .render()
+        .unwrap_or_else(|e| panic!("an email template failed to render: {e}"))
 }
 
 /// One open task in a digest.
@@ -284,6 +167,28 @@ pub fn digest_message_id(party_id: Uuid, covering: DateTime<Utc>) -> String {
     format!("digest-{}@homeward", Uuid::new_v5(&DIGEST_NAMESPACE, &name))
 }
 
+/// What a digest says, laid out by `digest.txt` and `digest.html`.
+struct DigestBody {
+    lang: &'static str,
+    greeting: String,
+    none: String,
+    lines: Vec<String>,
+    more: Option<String>,
+    footer: String,
+}
+
+#[derive(Template)]
+#[template(path = "digest.txt")]
+struct DigestText<'a> {
+    m: &'a DigestBody,
+}
+
+#[derive(Template)]
+#[template(path = "digest.html")]
+struct DigestHtml<'a> {
+    m: &'a DigestBody,
+}
+
 /// The digest of a party's open and overdue tasks (overdue first, as given).
 pub fn render_digest(
     party_id: Uuid,
@@ -294,88 +199,51 @@ pub fn render_digest(
     let lang = Lang::of(&to.language);
     let open = tasks.len();
     let overdue = tasks.iter().filter(|t| t.overdue).count();
-    let (subject, greeting, none, overdue_mark, due_word, plan_word, more, footer) = match lang {
-        Lang::En => (
-            format!("Your Homeward tasks: {open} open, {overdue} overdue"),
-            format!("Hello {},", to.name),
-            "You have no open tasks.",
-            "OVERDUE",
-            "due",
-            "plan",
-            "more tasks",
-            "Homeward sends this digest on the schedule you chose.",
-        ),
-        Lang::Fr => (
-            format!("Vos tâches Homeward : {open} ouvertes, {overdue} en retard"),
-            format!("Bonjour {},", to.name),
-            "Vous n'avez aucune tâche ouverte.",
-            "EN RETARD",
-            "échéance",
-            "plan",
-            "autres tâches",
-            "Homeward vous envoie ce récapitulatif selon le calendrier que vous avez choisi.",
-        ),
-        Lang::Es => (
-            format!("Sus tareas en Homeward: {open} abiertas, {overdue} atrasadas"),
-            format!("Hola {}:", to.name),
-            "No tiene tareas abiertas.",
-            "ATRASADA",
-            "vence",
-            "plan",
-            "tareas más",
-            "Homeward le envía este resumen según el calendario que eligió.",
-        ),
-    };
-    let lines: Vec<String> = tasks
+    let overdue_mark = lang.text("digest-overdue");
+    let lines = tasks
         .iter()
         .take(DIGEST_MAX_TASKS)
         .map(|t| {
-            let mark = if t.overdue {
-                format!("[{overdue_mark}] ")
-            } else {
-                String::new()
+            let mut args = vec![
+                ("title", t.step_title.as_str().into()),
+                ("reference", plan_reference(t.plan_id).into()),
+            ];
+            let line = match t.due_at {
+                Some(due) => {
+                    args.push(("due", local(due, &to.time_zone).into()));
+                    lang.text_with("digest-task-due", &args)
+                }
+                None => lang.text_with("digest-task", &args),
             };
-            let due = t
-                .due_at
-                .map(|d| format!(", {due_word} {}", local(d, &to.time_zone)))
-                .unwrap_or_default();
-            let reference = &t.plan_id.simple().to_string()[..8];
-            format!("{mark}{} ({plan_word} {reference}){due}", t.step_title)
+            if t.overdue {
+                format!("[{overdue_mark}] {line}")
+            } else {
+                line
+            }
         })
         .collect();
-    let mut text = format!("{greeting}\n\n");
-    let mut items = String::new();
-    if lines.is_empty() {
-        text.push_str(none);
-        text.push('\n');
-        items.push_str(&format!("<p>{}</p>", escape(none)));
-    } else {
-        items.push_str("<ul>");
-        for line in &lines {
-            text.push_str(&format!("- {line}\n"));
-            items.push_str(&format!("<li>{}</li>", escape(line)));
-        }
-        items.push_str("</ul>");
-    }
-    if open > DIGEST_MAX_TASKS {
-        let rest = format!("+ {} {more}", open - DIGEST_MAX_TASKS);
-        text.push_str(&format!("{rest}\n"));
-        items.push_str(&format!("<p>{}</p>", escape(&rest)));
-    }
-    text.push_str(&format!("\n-- \n{footer}\n"));
-    let html = format!(
-        "<!doctype html><html lang=\"{}\"><body><p>{}</p>{}<hr><p><small>{}</small></p></body></html>",
-        lang.code(),
-        escape(&greeting),
-        items,
-        escape(footer)
-    );
+    let body = DigestBody {
+        lang: lang.code(),
+        greeting: lang.text_with("mail-greeting", &[("name", to.name.as_str().into())]),
+        none: lang.text("digest-none"),
+        lines,
+        more: (open > DIGEST_MAX_TASKS).then(|| {
+            lang.text_with(
+                "digest-more",
+                &[("count", (open - DIGEST_MAX_TASKS).into())],
+            )
+        }),
+        footer: lang.text("digest-footer"),
+    };
     OutgoingMail {
         to_name: to.name.clone(),
         to_address: to.address.clone(),
-        subject,
-        text,
-        html,
+        subject: lang.text_with(
+            "digest-subject",
+            &[("open", open.into()), ("overdue", overdue.into())],
+        ),
+        text: rendered(DigestText { m: &body }),
+        html: rendered(DigestHtml { m: &body }),
         message_id: digest_message_id(party_id, covering),
         calendar: None,
     }
@@ -465,7 +333,7 @@ mod tests {
             &reminder(ReminderKind::OnDue, StepKind::Medical),
             &to("en", "UTC"),
         );
-        assert!(mail.html.contains("Follow-up visit &lt;1&gt;"));
+        assert!(mail.html.contains("Follow-up visit &#60;1&#62;"));
         assert!(!mail.html.contains("<1>"));
         assert_eq!(
             mail.message_id,
@@ -476,6 +344,44 @@ mod tests {
             mail.calendar.is_none(),
             "only follow-up visits carry an invitation"
         );
+    }
+
+    #[test]
+    fn the_text_is_laid_out_line_by_line() {
+        let mut r = reminder(ReminderKind::OnDue, StepKind::FollowUp);
+        r.links = vec![(LinkAction::Acknowledge, "https://hw.example/l/a.b".into())];
+        assert_eq!(
+            render(&r, &to("en", "UTC")).text,
+            "Hello Grace,\n\nThe step \"Follow-up visit <1>\" is due today (2026-06-01 07:00 UTC).\n\
+             Plan reference: abcdef12\n\nAcknowledge this task:\nhttps://hw.example/l/a.b\n\n-- \n\
+             Homeward sends this reminder because the step is assigned to you.\n"
+        );
+        // An escalation goes to someone the step is not assigned to: no such footer.
+        assert_eq!(
+            render(
+                &reminder(ReminderKind::Escalation, StepKind::Medical),
+                &to("en", "UTC")
+            )
+            .text,
+            "Hello Grace,\n\nThe step \"Follow-up visit <1>\" was due on 2026-06-01 07:00 UTC and \
+             is 10 days overdue. You are receiving this as the case worker's supervisor.\n\
+             Plan reference: abcdef12\n"
+        );
+        let covering = Utc.with_ymd_and_hms(2026, 6, 8, 7, 0, 0).unwrap();
+        let many: Vec<DigestTask> = (0..DIGEST_MAX_TASKS + 2)
+            .map(|i| DigestTask {
+                plan_id: Uuid::from_u128(0xabcdef12_0000_0000_0000_000000000000),
+                step_title: format!("Task {i}"),
+                due_at: None,
+                overdue: false,
+            })
+            .collect();
+        let digest = render_digest(Uuid::from_u128(9), covering, &many, &to("en", "UTC")).text;
+        assert!(digest.starts_with("Hello Grace,\n\n- Task 0 (plan abcdef12)\n- Task 1 "));
+        assert!(digest.ends_with(
+            "- Task 49 (plan abcdef12)\n+ 2 more tasks\n\n-- \n\
+             Homeward sends this digest on the schedule you chose.\n"
+        ));
     }
 
     #[test]
@@ -525,7 +431,7 @@ mod tests {
             "- [ATRASADA] Passport <renewal> (plan abcdef12), vence 2026-06-01 08:00 WAT\n"
         ));
         assert!(mail.text.contains("- Legal clearance (plan 12345678)\n"));
-        assert!(mail.html.contains("Passport &lt;renewal&gt;"));
+        assert!(mail.html.contains("Passport &#60;renewal&#62;"));
         assert_eq!(
             mail.message_id,
             digest_message_id(Uuid::from_u128(9), covering)

@@ -6,6 +6,7 @@
 //! The token is the whole credential, so the pages are never cached, never indexed and never
 //! send a referrer.
 
+use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -14,66 +15,78 @@ use chrono::NaiveDate;
 use homeward_engine::links::{
     LinkAction, LinkError, LinkRefusal, LinkService, LinkView, VisitReport,
 };
-use homeward_engine::reminders::{escape, local, Lang};
+use homeward_engine::reminders::{local, Lang};
 use homeward_workflows::plan::{ConcernArea, Wellbeing};
 
-const WELLBEING: [(Wellbeing, &str, (&str, &str, &str)); 4] = [
-    (Wellbeing::Good, "good", ("Good", "Bien", "Bien")),
-    (Wellbeing::Fair, "fair", ("Fair", "Moyen", "Regular")),
-    (Wellbeing::Poor, "poor", ("Poor", "Mauvais", "Mal")),
-    (
-        Wellbeing::AtRisk,
-        "at_risk",
-        ("At risk", "En danger", "En riesgo"),
-    ),
+/// The answers of the visit form: each value as the form sends it (and the catalogue names it:
+/// `wellbeing-<value>`, `concern-<value>`).
+const WELLBEING: [(Wellbeing, &str); 4] = [
+    (Wellbeing::Good, "good"),
+    (Wellbeing::Fair, "fair"),
+    (Wellbeing::Poor, "poor"),
+    (Wellbeing::AtRisk, "at_risk"),
 ];
 
-const CONCERNS: [(ConcernArea, &str, (&str, &str, &str)); 9] = [
-    (
-        ConcernArea::Safety,
-        "safety",
-        ("Safety", "Sécurité", "Seguridad"),
-    ),
-    (ConcernArea::Health, "health", ("Health", "Santé", "Salud")),
-    (
-        ConcernArea::Housing,
-        "housing",
-        ("Housing", "Logement", "Vivienda"),
-    ),
-    (
-        ConcernArea::Income,
-        "income",
-        ("Income", "Revenus", "Ingresos"),
-    ),
-    (
-        ConcernArea::Education,
-        "education",
-        ("Education", "Éducation", "Educación"),
-    ),
-    (
-        ConcernArea::Family,
-        "family",
-        ("Family", "Famille", "Familia"),
-    ),
-    (ConcernArea::Legal, "legal", ("Legal", "Juridique", "Legal")),
-    (
-        ConcernArea::Stigma,
-        "stigma",
-        ("Stigma", "Stigmatisation", "Estigma"),
-    ),
-    (ConcernArea::Other, "other", ("Other", "Autre", "Otro")),
+const CONCERNS: [(ConcernArea, &str); 9] = [
+    (ConcernArea::Safety, "safety"),
+    (ConcernArea::Health, "health"),
+    (ConcernArea::Housing, "housing"),
+    (ConcernArea::Income, "income"),
+    (ConcernArea::Education, "education"),
+    (ConcernArea::Family, "family"),
+    (ConcernArea::Legal, "legal"),
+    (ConcernArea::Stigma, "stigma"),
+    (ConcernArea::Other, "other"),
 ];
 
-fn page(status: StatusCode, lang: Lang, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · Homeward</title></head><body><main><h1>{}</h1>{}</main></body></html>",
-        lang.code(),
-        escape(title),
-        escape(title),
-        body
-    );
+/// A page of paragraphs: a refusal, an error, or thanks.
+#[derive(Template)]
+#[template(path = "partner/message.html")]
+struct MessagePage {
+    lang: &'static str,
+    title: String,
+    paragraphs: Vec<String>,
+    emphasis: Option<String>,
+}
+
+/// The step and the form for its action.
+#[derive(Template)]
+#[template(path = "partner/action.html")]
+struct ActionPage {
+    lang: &'static str,
+    title: String,
+    problem: Option<String>,
+    step_title: String,
+    plan_reference_label: String,
+    plan_reference: String,
+    due_label: String,
+    due: Option<String>,
+    /// The visit form, for a follow-up visit; `None` to acknowledge a task.
+    visit: Option<VisitForm>,
+    prompt: String,
+    button: String,
+}
+
+struct VisitForm {
+    date_label: String,
+    /// The earliest date the visit can have: the arrival.
+    min_date: Option<String>,
+    how_label: String,
+    wellbeing: Vec<(&'static str, String)>,
+    concerns_label: String,
+    concerns: Vec<(&'static str, String)>,
+}
+
+/// A rendered page with the headers every partner page carries: the token in its URL is the
+/// whole credential, so it is never cached, indexed or sent on as a referrer.
+fn page(status: StatusCode, template: impl Template) -> Response {
+    let html = match template.render() {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = %e, "partner page failed to render");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
     let mut response = (status, Html(html)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -89,81 +102,41 @@ fn page(status: StatusCode, lang: Lang, title: &str, body: &str) -> Response {
     response
 }
 
+fn message(
+    status: StatusCode,
+    lang: Lang,
+    title: &str,
+    paragraphs: Vec<String>,
+    emphasis: Option<String>,
+) -> Response {
+    page(
+        status,
+        MessagePage {
+            lang: lang.code(),
+            title: lang.text(title),
+            paragraphs,
+            emphasis,
+        },
+    )
+}
+
 /// The page for a link that cannot be used: what happened, and that nothing was recorded.
 fn refusal_page(lang: Lang, refusal: &LinkRefusal) -> Response {
     let (status, title) = match refusal {
-        LinkRefusal::Malformed | LinkRefusal::Tampered => (
-            StatusCode::BAD_REQUEST,
-            lang.pick((
-                "This link is not valid",
-                "Ce lien n'est pas valide",
-                "Este enlace no es válido",
-            )),
-        ),
-        LinkRefusal::Expired(_) => (
-            StatusCode::GONE,
-            lang.pick((
-                "This link has expired",
-                "Ce lien a expiré",
-                "Este enlace ha caducado",
-            )),
-        ),
-        LinkRefusal::Used => (
-            StatusCode::GONE,
-            lang.pick((
-                "This link was already used",
-                "Ce lien a déjà été utilisé",
-                "Este enlace ya fue utilizado",
-            )),
-        ),
-        LinkRefusal::AlreadyDone => (
-            StatusCode::GONE,
-            lang.pick((
-                "This was already recorded",
-                "C'est déjà enregistré",
-                "Esto ya está registrado",
-            )),
-        ),
-        LinkRefusal::NoLongerOpen => (
-            StatusCode::GONE,
-            lang.pick((
-                "This task is no longer open",
-                "Cette tâche n'est plus ouverte",
-                "Esta tarea ya no está abierta",
-            )),
-        ),
-        LinkRefusal::NotYours => (
-            StatusCode::FORBIDDEN,
-            lang.pick((
-                "This task is no longer assigned to you",
-                "Cette tâche ne vous est plus confiée",
-                "Esta tarea ya no le está asignada",
-            )),
-        ),
-        LinkRefusal::Rejected(_) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            lang.pick((
-                "This could not be recorded",
-                "Cela n'a pas pu être enregistré",
-                "No se pudo registrar",
-            )),
-        ),
+        LinkRefusal::Malformed | LinkRefusal::Tampered => (StatusCode::BAD_REQUEST, "link-invalid"),
+        LinkRefusal::Expired(_) => (StatusCode::GONE, "link-expired"),
+        LinkRefusal::Used => (StatusCode::GONE, "link-used"),
+        LinkRefusal::AlreadyDone => (StatusCode::GONE, "link-already-done"),
+        LinkRefusal::NoLongerOpen => (StatusCode::GONE, "link-no-longer-open"),
+        LinkRefusal::NotYours => (StatusCode::FORBIDDEN, "link-not-yours"),
+        LinkRefusal::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "link-rejected"),
     };
-    let detail = match refusal {
-        LinkRefusal::Rejected(reason) => format!("<p>{}</p>", escape(reason)),
-        _ => String::new(),
-    };
-    let nothing = lang.pick((
-        "Nothing was recorded. If you need to report something, please contact the case worker.",
-        "Rien n'a été enregistré. Pour signaler quelque chose, contactez le travailleur social.",
-        "No se registró nada. Si necesita informar algo, contacte al trabajador social.",
-    ));
-    page(
-        status,
-        lang,
-        title,
-        &format!("{detail}<p>{}</p>", escape(nothing)),
-    )
+    let mut paragraphs = Vec::new();
+    if let LinkRefusal::Rejected(reason) = refusal {
+        paragraphs.push(reason.clone());
+    }
+    paragraphs.push(lang.text("link-nothing-recorded"));
+    message(status, lang, title, paragraphs, None)
 }
 
 fn error_page(lang: Lang, error: LinkError) -> Response {
@@ -171,133 +144,64 @@ fn error_page(lang: Lang, error: LinkError) -> Response {
         LinkError::Refused(refusal) => refusal_page(lang, &refusal),
         LinkError::Store(e) => {
             tracing::error!(error = %e, "partner link page failed");
-            page(
+            message(
                 StatusCode::SERVICE_UNAVAILABLE,
                 lang,
-                lang.pick((
-                    "Please try again later",
-                    "Veuillez réessayer plus tard",
-                    "Inténtelo de nuevo más tarde",
-                )),
-                "",
+                "page-try-again-later",
+                Vec::new(),
+                None,
             )
         }
     }
 }
 
-/// The step and the form for its action.
-fn action_page(view: &LinkView, problem: Option<&str>) -> Response {
+/// The step and the form for its action, with what was wrong with the last answer if any.
+fn action_page(view: &LinkView, problem: Option<String>) -> Response {
     let lang = Lang::of(&view.language);
-    let mut body = String::new();
-    if let Some(problem) = problem {
-        body.push_str(&format!(
-            "<p role=\"alert\"><strong>{}</strong></p>",
-            escape(problem)
-        ));
-    }
-    body.push_str(&format!(
-        "<p><strong>{}</strong></p><p>{}: {}</p>",
-        escape(&view.step_title),
-        lang.pick(("Plan reference", "Référence du plan", "Referencia del plan")),
-        escape(&view.plan_reference)
-    ));
-    if let Some(due) = view.due_at {
-        body.push_str(&format!(
-            "<p>{}: {}</p>",
-            lang.pick(("Due", "Échéance", "Vence")),
-            escape(&local(due, &view.time_zone))
-        ));
-    }
-    body.push_str("<form method=\"post\">");
-    match view.action {
-        LinkAction::Acknowledge => {
-            body.push_str(&format!(
-                "<p>{}</p><button type=\"submit\">{}</button>",
-                escape(lang.pick((
-                    "Please confirm that you have seen this task and will take care of it.",
-                    "Merci de confirmer que vous avez vu cette tâche et que vous vous en chargez.",
-                    "Confirme que ha visto esta tarea y que se encargará de ella.",
-                ))),
-                escape(lang.pick((
-                    "I acknowledge this task",
-                    "Je prends en charge cette tâche",
-                    "Me encargo de esta tarea",
-                )))
-            ));
-        }
-        LinkAction::ConfirmVisit => {
-            body.push_str(&format!(
-                "<p><label>{} <input type=\"date\" name=\"visited_on\" required{}></label></p>",
-                escape(lang.pick((
-                    "Date of the visit",
-                    "Date de la visite",
-                    "Fecha de la visita",
-                ))),
-                view.arrived_on
-                    .map(|d| format!(" min=\"{d}\""))
-                    .unwrap_or_default()
-            ));
-            body.push_str(&format!(
-                "<fieldset><legend>{}</legend>",
-                escape(lang.pick(("How is she doing?", "Comment va-t-elle ?", "¿Cómo está?")))
-            ));
-            for (_, value, labels) in WELLBEING {
-                body.push_str(&format!(
-                    "<label><input type=\"radio\" name=\"wellbeing\" value=\"{value}\" required> {}</label><br>",
-                    escape(lang.pick(labels))
-                ));
-            }
-            body.push_str(&format!(
-                "</fieldset><fieldset><legend>{}</legend>",
-                escape(lang.pick((
-                    "Concerns (if any)",
-                    "Préoccupations (s'il y en a)",
-                    "Preocupaciones (si las hay)",
-                )))
-            ));
-            for (_, value, labels) in CONCERNS {
-                body.push_str(&format!(
-                    "<label><input type=\"checkbox\" name=\"concern\" value=\"{value}\"> {}</label><br>",
-                    escape(lang.pick(labels))
-                ));
-            }
-            body.push_str(&format!(
-                "</fieldset><button type=\"submit\">{}</button>",
-                escape(lang.pick((
-                    "Confirm the visit",
-                    "Confirmer la visite",
-                    "Confirmar la visita",
-                )))
-            ));
-        }
-    }
-    body.push_str("</form>");
-    let title = match view.action {
-        LinkAction::Acknowledge => lang.pick(("Your task", "Votre tâche", "Su tarea")),
-        LinkAction::ConfirmVisit => lang.pick((
-            "Follow-up visit",
-            "Visite de suivi",
-            "Visita de seguimiento",
-        )),
+    let visit = (view.action == LinkAction::ConfirmVisit).then(|| VisitForm {
+        date_label: lang.text("page-visit-date"),
+        min_date: view.arrived_on.map(|d| d.to_string()),
+        how_label: lang.text("page-visit-how"),
+        wellbeing: WELLBEING
+            .iter()
+            .map(|(_, value)| (*value, lang.text(&format!("wellbeing-{value}"))))
+            .collect(),
+        concerns_label: lang.text("page-visit-concerns"),
+        concerns: CONCERNS
+            .iter()
+            .map(|(_, value)| (*value, lang.text(&format!("concern-{value}"))))
+            .collect(),
+    });
+    let (title, button) = match view.action {
+        LinkAction::Acknowledge => ("page-your-task", "page-acknowledge-button"),
+        LinkAction::ConfirmVisit => ("page-follow-up-visit", "page-visit-button"),
     };
-    page(StatusCode::OK, lang, title, &body)
+    page(
+        StatusCode::OK,
+        ActionPage {
+            lang: lang.code(),
+            title: lang.text(title),
+            problem,
+            step_title: view.step_title.clone(),
+            plan_reference_label: lang.text("page-plan-reference"),
+            plan_reference: view.plan_reference.clone(),
+            due_label: lang.text("page-due"),
+            due: view.due_at.map(|due| local(due, &view.time_zone)),
+            visit,
+            prompt: lang.text("page-acknowledge-prompt"),
+            button: lang.text(button),
+        },
+    )
 }
 
 fn thanks_page(view: &LinkView) -> Response {
     let lang = Lang::of(&view.language);
-    page(
+    message(
         StatusCode::OK,
         lang,
-        lang.pick(("Thank you", "Merci", "Gracias")),
-        &format!(
-            "<p>{}</p><p><strong>{}</strong></p>",
-            escape(lang.pick((
-                "This has been recorded. The case worker can see it now.",
-                "C'est enregistré. Le travailleur social peut le voir dès maintenant.",
-                "Quedó registrado. El trabajador social ya puede verlo.",
-            ))),
-            escape(&view.step_title)
-        ),
+        "page-thanks",
+        vec![lang.text("page-thanks-body")],
+        Some(view.step_title.clone()),
     )
 }
 
@@ -309,7 +213,7 @@ pub async fn show(State(links): State<LinkService>, Path(token): Path<String>) -
 }
 
 /// What the visit form says, or what is wrong with it (in the partner's language).
-fn visit_report(lang: Lang, fields: &[(String, String)]) -> Result<VisitReport, &'static str> {
+fn visit_report(lang: Lang, fields: &[(String, String)]) -> Result<VisitReport, String> {
     let value = |name: &str| {
         fields
             .iter()
@@ -318,30 +222,18 @@ fn visit_report(lang: Lang, fields: &[(String, String)]) -> Result<VisitReport, 
     };
     let visited_on = value("visited_on")
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        .ok_or(lang.pick((
-            "Give the date of the visit (year-month-day).",
-            "Indiquez la date de la visite (année-mois-jour).",
-            "Indique la fecha de la visita (año-mes-día).",
-        )))?;
+        .ok_or_else(|| lang.text("page-visit-error-date"))?;
     let wellbeing = value("wellbeing")
-        .and_then(|w| WELLBEING.iter().find(|(_, v, _)| *v == w))
-        .map(|(w, _, _)| *w)
-        .ok_or(lang.pick((
-            "Say how she is doing.",
-            "Indiquez comment elle va.",
-            "Indique cómo está.",
-        )))?;
+        .and_then(|w| WELLBEING.iter().find(|(_, v)| *v == w))
+        .map(|(w, _)| *w)
+        .ok_or_else(|| lang.text("page-visit-error-wellbeing"))?;
     let mut concerns = Vec::new();
     for (_, v) in fields.iter().filter(|(k, _)| k == "concern") {
         let area = CONCERNS
             .iter()
-            .find(|(_, value, _)| value == v)
-            .map(|(c, _, _)| *c)
-            .ok_or(lang.pick((
-                "Choose concerns from the list.",
-                "Choisissez les préoccupations dans la liste.",
-                "Elija las preocupaciones de la lista.",
-            )))?;
+            .find(|(_, value)| value == v)
+            .map(|(c, _)| *c)
+            .ok_or_else(|| lang.text("page-visit-error-concern"))?;
         concerns.push(area);
     }
     Ok(VisitReport {
@@ -377,7 +269,7 @@ pub async fn submit(
         Ok(view) => thanks_page(&view),
         // A visit the plan refuses (a date before arrival, say): the form again, with why.
         Err(LinkError::Refused(LinkRefusal::Rejected(reason))) => {
-            let mut response = action_page(&view, Some(&reason));
+            let mut response = action_page(&view, Some(reason));
             *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
             response
         }

@@ -1,0 +1,83 @@
+# Les mots de Homeward en français : courriels de rappel, récapitulatifs et pages des liens
+# partenaires. Mêmes identifiants et mêmes variables que en.ftl.
+
+## Courriels
+
+mail-greeting = Bonjour { $name },
+mail-plan-reference = Référence du plan : { $reference }
+
+reminder-before-due-subject = Rappel : { $title }, échéance le { $due }
+reminder-before-due-line = L'étape « { $title } » arrive à échéance le { $due }.
+reminder-on-due-subject = Échéance aujourd'hui : { $title }
+reminder-on-due-line = L'étape « { $title } » arrive à échéance aujourd'hui ({ $due }).
+reminder-overdue-subject = En retard : { $title } (échéance le { $due })
+reminder-overdue-line = L'étape « { $title } » devait être faite le { $due }, { $days ->
+        [1] il y a un jour.
+       *[other] il y a { $days } jours.
+    }
+reminder-escalation-subject = Escalade : { $title }, { $days ->
+        [1] un jour
+       *[other] { $days } jours
+    } de retard
+reminder-escalation-line = L'étape « { $title } » devait être faite le { $due } et a { $days ->
+        [1] un jour
+       *[other] { $days } jours
+    } de retard. Vous recevez ce message en tant que responsable du travailleur social.
+reminder-reintegration-subject = Pas encore de plan de réintégration un mois après l'arrivée : { $title }
+reminder-reintegration-line = Un mois s'est écoulé depuis l'arrivée et « { $title } » n'est pas encore fait. Vous recevez ce message en tant que travailleur social du plan.
+reminder-footer = Homeward vous envoie ce rappel car l'étape vous est confiée.
+
+link-acknowledge = Confirmer la prise en charge de cette tâche
+link-confirm-visit = Confirmer que la visite a eu lieu
+
+digest-subject = Vos tâches Homeward : { $open } ouvertes, { $overdue } en retard
+digest-none = Vous n'avez aucune tâche ouverte.
+digest-overdue = EN RETARD
+digest-task = { $title } (plan { $reference })
+digest-task-due = { $title } (plan { $reference }), échéance { $due }
+digest-more = + { $count } autres tâches
+digest-footer = Homeward vous envoie ce récapitulatif selon le calendrier que vous avez choisi.
+
+## Pages des liens partenaires
+
+page-plan-reference = Référence du plan
+page-due = Échéance
+page-your-task = Votre tâche
+page-follow-up-visit = Visite de suivi
+page-acknowledge-prompt = Merci de confirmer que vous avez vu cette tâche et que vous vous en chargez.
+page-acknowledge-button = Je prends en charge cette tâche
+page-visit-date = Date de la visite
+page-visit-how = Comment va-t-elle ?
+page-visit-concerns = Préoccupations (s'il y en a)
+page-visit-button = Confirmer la visite
+page-thanks = Merci
+page-thanks-body = C'est enregistré. Le travailleur social peut le voir dès maintenant.
+
+wellbeing-good = Bien
+wellbeing-fair = Moyen
+wellbeing-poor = Mauvais
+wellbeing-at_risk = En danger
+
+concern-safety = Sécurité
+concern-health = Santé
+concern-housing = Logement
+concern-income = Revenus
+concern-education = Éducation
+concern-family = Famille
+concern-legal = Juridique
+concern-stigma = Stigmatisation
+concern-other = Autre
+
+page-visit-error-date = Indiquez la date de la visite (année-mois-jour).
+page-visit-error-wellbeing = Indiquez comment elle va.
+page-visit-error-concern = Choisissez les préoccupations dans la liste.
+
+link-invalid = Ce lien n'est pas valide
+link-expired = Ce lien a expiré
+link-used = Ce lien a déjà été utilisé
+link-already-done = C'est déjà enregistré
+link-no-longer-open = Cette tâche n'est plus ouverte
+link-not-yours = Cette tâche ne vous est plus confiée
+link-rejected = Cela n'a pas pu être enregistré
+link-nothing-recorded = Rien n'a été enregistré. Pour signaler quelque chose, contactez le travailleur social.
+page-try-again-later = Veuillez réessayer plus tard

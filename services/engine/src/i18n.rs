@@ -1,0 +1,188 @@
+//! The words Homeward writes for people, in their language: one Fluent catalogue per language
+//! (`locales/en.ftl`, `fr.ftl`, `es.ftl` at the top of the repository), compiled into the binary.
+//! Emails, the pages behind partner links and the web console take their text from here; the
+//! templates lay it out.
+
+use std::sync::LazyLock;
+
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
+use unic_langid::{langid, LanguageIdentifier};
+
+/// The languages Homeward writes in; any other gets English.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Fr,
+    Es,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 3] = [Lang::En, Lang::Fr, Lang::Es];
+
+    /// The language for a BCP 47 tag: only the primary language counts (`fr-CA` is French).
+    pub fn of(tag: &str) -> Self {
+        match tag
+            .split(['-', '_'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "fr" => Self::Fr,
+            "es" => Self::Es,
+            _ => Self::En,
+        }
+    }
+
+    /// For `<html lang="...">`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+            Lang::Es => "es",
+        }
+    }
+
+    /// The message `id` in this language.
+    pub fn text(self, id: &str) -> String {
+        CATALOGUES.text(self, id, None)
+    }
+
+    /// The message `id` in this language, with its variables.
+    pub fn text_with<'a>(self, id: &str, args: &[(&'a str, FluentValue<'a>)]) -> String {
+        let mut fluent = FluentArgs::new();
+        for (name, value) in args {
+            fluent.set(*name, value.clone());
+        }
+        CATALOGUES.text(self, id, Some(&fluent))
+    }
+}
+
+/// The catalogues' sources, in the order of [`Lang::ALL`].
+pub const SOURCES: [&str; 3] = [
+    include_str!("../../../locales/en.ftl"),
+    include_str!("../../../locales/fr.ftl"),
+    include_str!("../../../locales/es.ftl"),
+];
+
+struct Catalogues {
+    bundles: Vec<FluentBundle<FluentResource>>,
+}
+
+static CATALOGUES: LazyLock<Catalogues> = LazyLock::new(|| {
+    let ids: [LanguageIdentifier; 3] = [langid!("en"), langid!("fr"), langid!("es")];
+    let bundles = ids
+        .into_iter()
+        .zip(SOURCES)
+        .map(|(id, source)| {
+            let resource = FluentResource::try_new(source.to_owned())
+                .unwrap_or_else(|(_, errors)| panic!("catalogue {id} does not parse: {errors:?}"));
+            let mut bundle = FluentBundle::new_concurrent(vec![id]);
+            // Plain text for emails and pages, without bidi isolation marks around variables.
+            bundle.set_use_isolating(false);
+            bundle
+                .add_resource(resource)
+                .unwrap_or_else(|errors| panic!("catalogue {errors:?}"));
+            bundle
+        })
+        .collect();
+    Catalogues { bundles }
+});
+
+impl Catalogues {
+    fn text(&self, lang: Lang, id: &str, args: Option<&FluentArgs>) -> String {
+        let bundle = &self.bundles[lang as usize];
+        let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) else {
+            tracing::error!(id, lang = lang.code(), "no such message in the catalogue");
+            return id.to_owned();
+        };
+        let mut errors = Vec::new();
+        let text = bundle.format_pattern(pattern, args, &mut errors);
+        if !errors.is_empty() {
+            tracing::error!(
+                id,
+                lang = lang.code(),
+                ?errors,
+                "message formatted with errors"
+            );
+        }
+        text.into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn ids(source: &str) -> BTreeSet<String> {
+        FluentResource::try_new(source.to_owned())
+            .expect("parses")
+            .entries()
+            .filter_map(|entry| match entry {
+                fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_catalogue_has_the_same_messages() {
+        let english = ids(SOURCES[0]);
+        assert!(english.len() > 50, "{english:?}");
+        for (lang, source) in Lang::ALL.iter().zip(SOURCES).skip(1) {
+            assert_eq!(ids(source), english, "{lang:?}");
+        }
+    }
+
+    #[test]
+    fn every_message_formats_without_error_in_every_language() {
+        // Every variable a message may use; a misspelt one is an error.
+        let mut args = FluentArgs::new();
+        for name in ["name", "reference", "title", "due"] {
+            args.set(name, "x");
+        }
+        for name in ["days", "open", "overdue", "count"] {
+            args.set(name, 2);
+        }
+        for lang in Lang::ALL {
+            let bundle = &CATALOGUES.bundles[lang as usize];
+            for id in ids(SOURCES[0]) {
+                let pattern = bundle.get_message(&id).and_then(|m| m.value()).unwrap();
+                let mut errors = Vec::new();
+                bundle.format_pattern(pattern, Some(&args), &mut errors);
+                assert!(errors.is_empty(), "{lang:?} {id}: {errors:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn counts_choose_their_form_and_other_tags_get_english() {
+        let days = |lang: Lang, n: i64| {
+            lang.text_with(
+                "reminder-overdue-line",
+                &[
+                    ("title", "T".into()),
+                    ("due", "D".into()),
+                    ("days", n.into()),
+                ],
+            )
+        };
+        assert_eq!(
+            days(Lang::En, 1),
+            "The step \"T\" was due on D: one day ago."
+        );
+        assert_eq!(
+            days(Lang::En, 10),
+            "The step \"T\" was due on D: 10 days ago."
+        );
+        assert_eq!(
+            days(Lang::Fr, 0),
+            "L'étape « T » devait être faite le D, il y a 0 jours."
+        );
+        assert_eq!(days(Lang::Es, 1), "El paso «T» vencía el D, hace un día.");
+        assert_eq!(Lang::of("fr-CA"), Lang::Fr);
+        assert_eq!(Lang::of("yo"), Lang::En);
+    }
+}
