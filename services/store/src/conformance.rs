@@ -76,7 +76,7 @@ where
         ("timers are claimed once, under a lease", |b| {
             Box::pin(timers(b))
         }),
-        ("idempotency keys are reserved once and expire", |b| {
+        ("idempotency keys are recorded once and expire", |b| {
             Box::pin(idempotency_keys(b))
         }),
         ("the API reads what the appends projected", |b| {
