@@ -6,7 +6,7 @@ use homeward_store::projection::{PartyRow, PlanRow, StepRow};
 use homeward_store::reads::*;
 use homeward_store::StoreError;
 use homeward_workflows::plan::StepKind;
-use sqlx::{FromRow as _, Postgres, QueryBuilder};
+use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::PgStore;
@@ -157,14 +157,10 @@ impl ReadModels for PgStore {
         now: DateTime<Utc>,
         page: Page,
     ) -> Result<Vec<PlanRow>, StoreError> {
-        let rows = plans_query(scope, filter, now, page)
-            .build()
+        Ok(plans_query(scope, filter, now, page)
+            .build_query_as()
             .fetch_all(self.pool())
-            .await?;
-        Ok(rows
-            .iter()
-            .map(PlanRow::from_row)
-            .collect::<Result<_, _>>()?)
+            .await?)
     }
 
     async fn tasks(
@@ -174,37 +170,28 @@ impl ReadModels for PgStore {
         now: DateTime<Utc>,
         page: Page,
     ) -> Result<Vec<StepRow>, StoreError> {
-        let rows = tasks_query(scope, filter, now, page)
-            .build()
+        Ok(tasks_query(scope, filter, now, page)
+            .build_query_as()
             .fetch_all(self.pool())
-            .await?;
-        Ok(rows
-            .iter()
-            .map(StepRow::from_row)
-            .collect::<Result<_, _>>()?)
+            .await?)
     }
 
     async fn plan_row(&self, plan_id: Uuid) -> Result<Option<PlanRow>, StoreError> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {PLAN_COLUMNS} FROM plan_view p WHERE p.plan_id = $1"
         ))
         .bind(plan_id)
         .fetch_optional(self.pool())
-        .await?;
-        Ok(row.as_ref().map(PlanRow::from_row).transpose()?)
+        .await?)
     }
 
     async fn parties_by_id(&self, ids: &[Uuid]) -> Result<Vec<PartyRow>, StoreError> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {PARTY_COLUMNS} FROM party_view WHERE party_id = ANY($1)"
         ))
         .bind(ids)
         .fetch_all(self.pool())
-        .await?;
-        Ok(rows
-            .iter()
-            .map(PartyRow::from_row)
-            .collect::<Result<_, _>>()?)
+        .await?)
     }
 
     async fn parties(
@@ -212,7 +199,7 @@ impl ReadModels for PgStore {
         organisation: Option<&str>,
         page: Page,
     ) -> Result<Vec<PartyRow>, StoreError> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {PARTY_COLUMNS} FROM party_view \
              WHERE ($1::text IS NULL OR organisation = $1) \
              ORDER BY display_name, party_id LIMIT $2 OFFSET $3"
@@ -221,11 +208,7 @@ impl ReadModels for PgStore {
         .bind(page.limit)
         .bind(page.offset)
         .fetch_all(self.pool())
-        .await?;
-        Ok(rows
-            .iter()
-            .map(PartyRow::from_row)
-            .collect::<Result<_, _>>()?)
+        .await?)
     }
 
     async fn party_count(&self) -> Result<i64, StoreError> {
