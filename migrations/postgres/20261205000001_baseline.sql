@@ -156,6 +156,9 @@ CREATE TYPE homeward_party_row AS (
     organisation text, country text, language text, time_zone text, supervisor uuid
 );
 CREATE TYPE homeward_digest_row AS (party_id uuid, due_at timestamptz);
+-- What homeward_append_commands answers: each append's refusal (all NULL when written) and
+-- the version its stream was at.
+CREATE TYPE homeward_append_answer AS (refusals text[], heads bigint[]);
 
 -- API bearer tokens. Credentials, not case data: kept beside the log, never in it. Only a
 -- SHA-256 of the token is stored (tokens are 256 random bits, so a slow hash adds nothing);

@@ -599,6 +599,15 @@ impl<'a> MergedRows<'a> {
     }
 }
 
+/// What `homeward_append_commands` answers: per append, the version its stream was at and,
+/// when nothing was written, what refused it (NULL for those it did not refuse).
+#[derive(sqlx::Type)]
+#[sqlx(type_name = "homeward_append_answer")]
+struct AppendAnswer {
+    refusals: Option<Vec<Option<String>>>,
+    heads: Vec<i64>,
+}
+
 /// One call of `homeward_append_commands`: `appends` (distinct streams and keys) all written,
 /// or none and what stopped them.
 async fn append_function(
@@ -608,8 +617,8 @@ async fn append_function(
     let arrays = BatchArrays::of(appends);
     let rows = MergedRows::of(appends);
     let keyed = appends.iter().any(|a| a.idempotency_key.is_some());
-    let answered: Vec<(i32, Option<String>, i64)> = sqlx::query_as(
-        "SELECT append_index, refusal, head FROM homeward_append_commands(\
+    let answer: AppendAnswer = sqlx::query_scalar(
+        "SELECT homeward_append_commands(\
              $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
              $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)",
     )
@@ -643,21 +652,24 @@ async fn append_function(
     .bind(&rows.parties)
     .bind(&rows.digests_delete)
     .bind(&rows.digests_upsert)
-    .fetch_all(db)
+    .fetch_one(db)
     .await?;
-    if answered.len() != appends.len() {
+    let AppendAnswer { refusals, heads } = answer;
+    let answered = |n: usize| n == appends.len();
+    if !answered(heads.len()) || !refusals.as_ref().is_none_or(|r| answered(r.len())) {
         return Err(sqlx::Error::Protocol(format!(
-            "{} answers to {} appends",
-            answered.len(),
+            "{} heads and {:?} refusals answered to {} appends",
+            heads.len(),
+            refusals.as_ref().map(Vec::len),
             appends.len()
         )));
     }
-    if answered.iter().all(|(_, refusal, _)| refusal.is_none()) {
+    let Some(refusals) = refusals else {
         return Ok(Outcome::Written(
             appends
                 .iter()
-                .zip(answered)
-                .map(|(append, (_, _, head))| Appended {
+                .zip(heads)
+                .map(|(append, head)| Appended {
                     stream_id: append.stream_id.clone(),
                     first_version: head as u64 + 1,
                     last_version: head as u64 + append.events.len() as u64,
@@ -665,10 +677,11 @@ async fn append_function(
                 })
                 .collect(),
         ));
-    }
-    answered
+    };
+    refusals
         .into_iter()
-        .map(|(_, refusal, head)| {
+        .zip(heads)
+        .map(|(refusal, head)| {
             Ok(match refusal.as_deref() {
                 None => None,
                 Some("conflict") => Some(Refusal::Conflict { head: head as u64 }),

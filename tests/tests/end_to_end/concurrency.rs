@@ -195,14 +195,14 @@ async fn slow_append(pool: &sqlx::PgPool, stream: &str, events: i32, hold_ms: u6
     let versions = vec![1i16; n];
     let payloads = vec![serde_json::json!({}); n];
     let metadata = serde_json::json!({"actor": Uuid::nil(), "correlation_id": command});
-    let (refusal,): (Option<String>,) = sqlx::query_as(
-        "SELECT refusal FROM homeward_append_commands(ARRAY[$1], ARRAY['test'], \
+    let (refusals,): (Option<Vec<Option<String>>>,) = sqlx::query_as(
+        "SELECT (homeward_append_commands(ARRAY[$1], ARRAY['test'], \
          ARRAY[NULL::bigint], $3, $4, array_fill($1::text, ARRAY[$9]), $2, \
          array_fill($5, ARRAY[$9]), $6, $7, $8, array_fill($10::jsonb, ARRAY[$9]), \
          array_fill(now(), ARRAY[$9]), ARRAY[NULL::uuid], ARRAY[NULL::bytea], ARRAY[NULL::text], \
          ARRAY[NULL::text], ARRAY[NULL::bytea], ARRAY[NULL::uuid], ARRAY[NULL::timestamptz], \
          ARRAY[NULL::timestamptz], \
-         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+         NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)).refusals",
     )
     .bind(stream)
     .bind(&ids)
@@ -217,7 +217,7 @@ async fn slow_append(pool: &sqlx::PgPool, stream: &str, events: i32, hold_ms: u6
     .fetch_one(&mut *tx)
     .await
     .unwrap();
-    assert_eq!(refusal, None);
+    assert_eq!(refusals, None);
     tokio::time::sleep(Duration::from_millis(hold_ms)).await;
     tx.commit().await.unwrap();
     n as u64

@@ -981,10 +981,11 @@ async fn an_append_whose_flush_connection_was_dropped_goes_through_on_a_new_one(
 
 /// `homeward_append_commands` called directly: one event each on `test-x` and `test-y`, both
 /// at `version`, with these first event ids, a fresh idempotency key each, and the read-model
-/// rows given in the JSON form of a projection change.
+/// rows given in the JSON form of a projection change. Its answer as a row per append.
 fn sql_append(version: i64, ids: [Uuid; 2], projection: &serde_json::Value) -> SqlAppend<'_> {
     sqlx::query_as(
-        "SELECT append_index, refusal, head FROM homeward_append_commands(\
+        "SELECT x.o::integer, x.refusal, x.head \
+         FROM (SELECT homeward_append_commands(\
          ARRAY['test-x', 'test-y'], ARRAY['test', 'test'], ARRAY[$1, $1], \
          ARRAY[1, 2], ARRAY[1, 1], ARRAY['test-x', 'test-y'], $2, \
          ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['e', 'e'], ARRAY[1, 1]::smallint[], \
@@ -1000,7 +1001,10 @@ fn sql_append(version: i64, ids: [Uuid; 2], projection: &serde_json::Value) -> S
          ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_timer_row, $3->'timers_arm') r), \
          ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_party_row, $3->'parties') r), \
          ARRAY(SELECT t::uuid FROM jsonb_array_elements_text($3->'digests_delete') t), \
-         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_digest_row, $3->'digests_upsert') r))",
+         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_digest_row, $3->'digests_upsert') r)) \
+               AS answer OFFSET 0) AS called, \
+              unnest((called.answer).refusals, (called.answer).heads) \
+                WITH ORDINALITY AS x(refusal, head, o)",
     )
     .bind(version)
     .bind(ids.to_vec())
