@@ -113,11 +113,11 @@ $$;
 --
 -- Few statements on the common path (no key, no refusal): the locks, the heads, the inserts and
 -- the projection; the checks between them are PL/pgSQL expressions, which run without an
--- executor. One value back, of a named type, called as `SELECT homeward_append_commands(...)`:
--- PostgreSQL keeps one generic plan for that, where a set-returning function called in FROM was
--- planned afresh at every call and had its result columns rebuilt from the catalogue each time
--- (measured: the bare append 0.79 of the build before it, against 0.97 once this returned one
--- value).
+-- executor. One value back, of a named type, called as `SELECT homeward_append_commands(...)`.
+-- Called in FROM as a set-returning function, the calling statement was planned again and its
+-- result columns rebuilt from the catalogue at every call (seen with perf; measured: the bare
+-- append 0.77 of the build before it in that form, 0.90-0.96 in this one; see BENCHMARKS.md,
+-- "One append function").
 CREATE OR REPLACE FUNCTION homeward_append_commands(
     -- One entry per append.
     p_stream_ids      text[],
