@@ -38,6 +38,11 @@ impl Replica {
     pub fn url(&self) -> String {
         format!("http://{}/graphql", self.addr)
     }
+
+    /// Opens a WebSocket to this replica as `token` and starts one subscription.
+    pub async fn subscribe(&self, token: &str, query: &str, variables: Value) -> Subscription {
+        Subscription::open(self.addr, token, query, variables).await
+    }
 }
 
 impl Drop for Replica {
@@ -227,31 +232,7 @@ impl TestApi {
 
     /// Opens a WebSocket (`graphql-transport-ws`) as `token` and starts one subscription.
     pub async fn subscribe(&self, token: &str, query: &str, variables: Value) -> Subscription {
-        let mut request = format!("ws://{}/graphql", self.addr)
-            .into_client_request()
-            .expect("a WebSocket request");
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            "graphql-transport-ws".parse().expect("a header value"),
-        );
-        let (mut socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("the WebSocket opens");
-        let init = json!({ "type": "connection_init",
-                           "payload": { "Authorization": format!("Bearer {token}") } });
-        socket
-            .send(Message::text(init.to_string()))
-            .await
-            .expect("send connection_init");
-        let ack = next_json(&mut socket).await;
-        assert_eq!(ack["type"], "connection_ack", "{ack}");
-        let subscribe = json!({ "id": "1", "type": "subscribe",
-                                "payload": { "query": query, "variables": variables } });
-        socket
-            .send(Message::text(subscribe.to_string()))
-            .await
-            .expect("send subscribe");
-        Subscription { socket }
+        Subscription::open(self.addr, token, query, variables).await
     }
 
     /// Stops the server (graceful shutdown) and waits for it.
@@ -293,6 +274,72 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// Opens a WebSocket (`graphql-transport-ws`) to the server at `addr` as `token`, and
+    /// starts one subscription (id "1").
+    pub async fn open(addr: SocketAddr, token: &str, query: &str, variables: Value) -> Self {
+        let mut request = format!("ws://{}/graphql", addr)
+            .into_client_request()
+            .expect("a WebSocket request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().expect("a header value"),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("the WebSocket opens");
+        let init = json!({ "type": "connection_init",
+                           "payload": { "Authorization": format!("Bearer {token}") } });
+        socket
+            .send(Message::text(init.to_string()))
+            .await
+            .expect("send connection_init");
+        let ack = next_json(&mut socket).await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        let subscribe = json!({ "id": "1", "type": "subscribe",
+                                "payload": { "query": query, "variables": variables } });
+        socket
+            .send(Message::text(subscribe.to_string()))
+            .await
+            .expect("send subscribe");
+        Self { socket }
+    }
+
+    /// Sends one more operation over the same socket, with this id.
+    pub async fn send_operation(&mut self, id: &str, query: &str) {
+        let subscribe = json!({ "id": id, "type": "subscribe", "payload": { "query": query } });
+        self.socket
+            .send(Message::text(subscribe.to_string()))
+            .await
+            .expect("send subscribe");
+    }
+
+    /// Reads until the server closes the socket (within `within`): the close code and reason,
+    /// and the protocol messages that came before it.
+    pub async fn closed(&mut self, within: std::time::Duration) -> (u16, String, Vec<Value>) {
+        let mut before = Vec::new();
+        loop {
+            let message = tokio::time::timeout(within, self.socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("not closed within {within:?}; before: {before:?}"));
+            match message {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return (u16::from(frame.code), frame.reason.to_string(), before)
+                }
+                Some(Ok(Message::Text(text))) => {
+                    before.push(serde_json::from_str(&text).expect("JSON"))
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("expected a close frame, got {other:?} after {before:?}"),
+            }
+        }
+    }
+
+    /// Whether the socket stays open, saying nothing, for `quiet`.
+    pub async fn stays_quiet(&mut self, quiet: std::time::Duration) -> bool {
+        tokio::time::timeout(quiet, self.socket.next())
+            .await
+            .is_err()
+    }
     /// The next `next` payload's data (panics on errors or after 10 s).
     pub async fn next(&mut self) -> Value {
         let message = next_json(&mut self.socket).await;

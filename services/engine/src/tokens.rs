@@ -90,12 +90,29 @@ pub async fn issue(
     })
 }
 
+/// A token that stands: who it is for, which token, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    pub viewer: Viewer,
+    pub token_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// The viewer a bearer token stands for; `None` when it is unknown, expired or revoked.
 pub async fn authenticate(
     reads: &dyn ReadModels,
     secret: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Viewer>, StoreError> {
+    Ok(check(reads, secret, now).await?.map(|a| a.viewer))
+}
+
+/// As [`authenticate`], with the token's id and expiry: what an open socket follows.
+pub async fn check(
+    reads: &dyn ReadModels,
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Authenticated>, StoreError> {
     if !secret.starts_with(TOKEN_PREFIX) || secret.len() > 128 {
         return Ok(None);
     }
@@ -110,9 +127,13 @@ pub async fn authenticate(
     let Some(role) = PartyRole::parse(&owner.role) else {
         return Ok(None);
     };
-    Ok(Some(Viewer {
-        party: PartyId(owner.party.party_id),
-        role,
-        organisation: owner.party.organisation,
+    Ok(Some(Authenticated {
+        viewer: Viewer {
+            party: PartyId(owner.party.party_id),
+            role,
+            organisation: owner.party.organisation,
+        },
+        token_id: owner.token_id,
+        expires_at: owner.expires_at,
     }))
 }

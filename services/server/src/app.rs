@@ -18,6 +18,7 @@ use homeward_store::{Backend, EventStore};
 use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 
+use crate::access::AccessWatch;
 use crate::routes::{router, AppState};
 
 pub use crate::settings::Settings;
@@ -29,6 +30,8 @@ pub struct Application {
     router: Router,
     feed: tokio::task::JoinHandle<()>,
     housekeeping: tokio::task::JoinHandle<()>,
+    /// Follows revocations and party changes for the open sockets.
+    access_watch: tokio::task::JoinHandle<()>,
     store: Arc<dyn Backend>,
     scheduler: Option<(Worker, EventHub, Duration)>,
 }
@@ -131,6 +134,7 @@ impl Application {
             services.idempotency.clone(),
             services.clock.clone(),
         ));
+        let (access, access_watch) = AccessWatch::start(&services);
         let links = LinkService::new(signer, services.handler.clone());
         let state = AppState {
             links,
@@ -140,6 +144,7 @@ impl Application {
             store: store.clone(),
             max_body_bytes: settings.max_body_bytes,
             ws_init_timeout: settings.ws_init_timeout.0,
+            access,
         };
         let router = router(state);
         Ok(Self {
@@ -147,6 +152,7 @@ impl Application {
             router,
             feed,
             housekeeping,
+            access_watch,
             store,
             scheduler,
         })
@@ -182,6 +188,7 @@ impl Application {
         }
         self.feed.abort();
         self.housekeeping.abort();
+        self.access_watch.abort();
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -1,6 +1,7 @@
 //! The `homeward` binary's library: the API server ([`app`]), command line and telemetry, so tests can boot and drive the same code the binary runs.
 #![forbid(unsafe_code)]
 
+mod access;
 pub mod app;
 pub mod cli;
 mod graphiql;

@@ -21,6 +21,7 @@ use homeward_store::Backend;
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
+use crate::access::{AccessWatch, Standing, TokenStanding};
 use crate::graphiql;
 use crate::partner_pages;
 use crate::websocket::{self, InitRefusal};
@@ -36,6 +37,8 @@ pub(crate) struct AppState {
     pub(crate) store: Arc<dyn Backend>,
     pub(crate) max_body_bytes: usize,
     pub(crate) ws_init_timeout: Duration,
+    /// What open sockets follow (revocations, party changes).
+    pub(crate) access: AccessWatch,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -230,6 +233,8 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
     let schema = state.schema.clone();
     let services = state.services.clone();
     let init_timeout = state.ws_init_timeout;
+    // Told of access changes from the upgrade on: none is missed before the init's check.
+    let changes = state.access.subscribe();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
@@ -238,29 +243,30 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
                 schema,
                 protocol,
                 init_timeout,
+                changes,
                 move |payload| async move {
                     let Some(token) = connection_token(&payload) else {
                         return Err(InitRefusal::NoToken.into());
                     };
-                    let viewer = match tokens::authenticate(
-                        services.reads.as_ref(),
-                        &token,
-                        services.clock.now(),
-                    )
-                    .await
-                    {
-                        Ok(Some(viewer)) => viewer,
-                        Ok(None) => return Err(InitRefusal::BadToken.into()),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "a socket's token could not be checked");
-                            return Err(InitRefusal::Unavailable.into());
-                        }
-                    };
-                    let (viewer, loaders) = homeward_graphql::request_data(&services, viewer);
+                    let opened =
+                        match tokens::check(services.reads.as_ref(), &token, services.clock.now())
+                            .await
+                        {
+                            Ok(Some(opened)) => opened,
+                            Ok(None) => return Err(InitRefusal::BadToken.into()),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "a socket's token could not be checked");
+                                return Err(InitRefusal::Unavailable.into());
+                            }
+                        };
+                    let (viewer, loaders) =
+                        homeward_graphql::request_data(&services, opened.viewer.clone());
                     let mut data = Data::default();
                     data.insert(viewer);
                     data.insert(loaders);
-                    Ok(data)
+                    let standing: Arc<dyn Standing> =
+                        Arc::new(TokenStanding::new(services, token.into(), opened));
+                    Ok((data, standing))
                 },
             )
         })

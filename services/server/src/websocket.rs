@@ -7,14 +7,74 @@
 //! `connection_init` (no token, or one that is unknown, expired or revoked), 4408 when no
 //! `connection_init` arrives in time, 4429 for a second `connection_init`. Each close reason is
 //! short: a close frame carries at most 125 bytes (RFC 6455), two of them the code.
+//!
+//! Once acknowledged, the socket follows its token ([`Standing`]): it is checked again before
+//! every operation sent over the socket, and whenever an access change may concern it; the
+//! socket closes with 4403 as soon as the token no longer stands for the viewer it was opened
+//! for, or has expired.
 
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_graphql::http::{WebSocketProtocols, WsMessage};
 use async_graphql::{Data, Executor};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::{SinkExt, StreamExt};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::access::{AccessChange, Standing};
+
+/// How often an acknowledged socket asks the clock whether its token has expired.
+const EXPIRY_CHECK: Duration = Duration::from_secs(1);
+
+/// Why an acknowledged socket is closed with 4403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lapse {
+    /// Revoked, expired, or its party's role or organisation changed.
+    NoLongerStands,
+    /// It could not be checked (the database did not answer).
+    Unchecked,
+}
+
+impl Lapse {
+    fn reason(self) -> &'static str {
+        match self {
+            Self::NoLongerStands => {
+                "Forbidden: this token was revoked or has expired, or its party changed; connect again"
+            }
+            Self::Unchecked => InitRefusal::Unavailable.reason(),
+        }
+    }
+
+    fn of(checked: Result<bool, homeward_store::StoreError>) -> Option<Self> {
+        match checked {
+            Ok(true) => None,
+            Ok(false) => Some(Self::NoLongerStands),
+            Err(e) => {
+                tracing::warn!(error = %e, "a socket's token could not be checked");
+                Some(Self::Unchecked)
+            }
+        }
+    }
+}
+
+/// Whether a client message may start an operation (a query, mutation or subscription): any
+/// message but those known to start none, so that one the protocol reads differently from
+/// this check (a repeated key, say) is checked too.
+fn may_start_operation(message: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    !serde_json::from_slice::<Kind<'_>>(message).is_ok_and(|m| {
+        matches!(
+            m.kind.as_ref(),
+            "ping" | "pong" | "complete" | "stop" | "connection_init" | "connection_terminate"
+        )
+    })
+}
 
 /// Longest close reason: 125 bytes of payload less the two of the code.
 const MAX_CLOSE_REASON: usize = 123;
@@ -55,21 +115,25 @@ impl From<InitRefusal> for async_graphql::Error {
 }
 
 /// Serves one socket until either side closes it. `on_init` checks the `connection_init`
-/// payload and gives the connection's data (who is asking); `init_timeout` is how long the
-/// client has to send it.
+/// payload and gives the connection's data (who is asking) and its standing, which the socket
+/// follows from then on, told of `changes`; `init_timeout` is how long the client has to send
+/// it.
 pub async fn serve<E, F, R>(
     socket: WebSocket,
     executor: E,
     protocol: WebSocketProtocols,
     init_timeout: Duration,
+    mut changes: broadcast::Receiver<AccessChange>,
     on_init: F,
 ) where
     E: Executor,
     F: FnOnce(serde_json::Value) -> R + Send + 'static,
-    R: Future<Output = async_graphql::Result<Data>> + Send + 'static,
+    R: Future<Output = async_graphql::Result<(Data, Arc<dyn Standing>)>> + Send + 'static,
 {
+    let standing: Arc<OnceLock<Arc<dyn Standing>>> = Arc::default();
+    let (lapsed, mut lapse) = mpsc::channel::<Lapse>(1);
     let (mut sink, stream) = socket.split();
-    let input = stream
+    let messages = stream
         .take_while(|message| futures::future::ready(message.is_ok()))
         .filter_map(|message| {
             futures::future::ready(match message {
@@ -78,15 +142,68 @@ pub async fn serve<E, F, R>(
                 _ => None,
             })
         });
+    // Before every operation, the token again: a message that finds it lapsed goes no further,
+    // and the socket closes.
+    let input = futures::stream::unfold(
+        (Box::pin(messages), standing.clone(), lapsed),
+        |(mut messages, standing, lapsed)| async move {
+            let message = messages.next().await?;
+            let current = standing.get().cloned();
+            if let Some(current) = current.filter(|_| may_start_operation(&message)) {
+                if let Some(lapse) = Lapse::of(current.holds().await) {
+                    let _ = lapsed.try_send(lapse);
+                    return None;
+                }
+            }
+            Some((message, (messages, standing, lapsed)))
+        },
+    );
     let transport_ws = protocol == WebSocketProtocols::GraphQLWS;
-    let outgoing =
-        async_graphql::http::WebSocket::new(executor, input, protocol).on_connection_init(on_init);
+    let opened = standing.clone();
+    let outgoing = async_graphql::http::WebSocket::new(executor, Box::pin(input), protocol)
+        .on_connection_init(move |payload| async move {
+            let (data, standing) = on_init(payload).await?;
+            let _ = opened.set(standing);
+            Ok(data)
+        });
     futures::pin_mut!(outgoing);
     let init_deadline = tokio::time::sleep(init_timeout);
     futures::pin_mut!(init_deadline);
+    let mut expiry_check = tokio::time::interval(EXPIRY_CHECK);
     let mut acknowledged = false;
+    let mut following = true;
     loop {
+        let following_now = acknowledged && following;
         let next = tokio::select! {
+            biased;
+            Some(lapse) = lapse.recv() => {
+                let _ = sink.send(close(4403, lapse.reason())).await;
+                return;
+            }
+            change = changes.recv(), if following_now => {
+                let change = match change {
+                    Ok(change) => change,
+                    Err(broadcast::error::RecvError::Lagged(_)) => AccessChange::Any,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        following = false;
+                        continue;
+                    }
+                };
+                if let Some(standing) = standing.get().filter(|s| s.concerns(change)) {
+                    if let Some(lapse) = Lapse::of(standing.holds().await) {
+                        let _ = sink.send(close(4403, lapse.reason())).await;
+                        return;
+                    }
+                }
+                continue;
+            }
+            _ = expiry_check.tick(), if acknowledged => {
+                if standing.get().is_some_and(|s| s.expired()) {
+                    let _ = sink.send(close(4403, Lapse::NoLongerStands.reason())).await;
+                    return;
+                }
+                continue;
+            }
             next = outgoing.next() => next,
             () = &mut init_deadline, if !acknowledged && transport_ws => {
                 let _ = sink
@@ -96,6 +213,10 @@ pub async fn serve<E, F, R>(
             }
         };
         let Some(message) = next else {
+            // The input ended: the client went away, or an operation found the token lapsed.
+            if let Ok(lapse) = lapse.try_recv() {
+                let _ = sink.send(close(4403, lapse.reason())).await;
+            }
             return;
         };
         let message = match message {
@@ -154,6 +275,37 @@ fn truncate(text: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_message_is_checked_but_those_known_to_start_no_operation() {
+        for (message, operation) in [
+            (
+                r#"{"type":"subscribe","id":"1","payload":{"query":"{ me { id } }"}}"#,
+                true,
+            ),
+            (r#"{"id":"1","type":"start","payload":{}}"#, true),
+            (r#"{"type":"ping"}"#, false),
+            (r#"{"type":"complete","id":"1"}"#, false),
+            (r#"{"type":"connection_init","payload":{}}"#, false),
+            (r#"{"type":"sub\u0073cribe","id":"1"}"#, true),
+            (r#"{"type":"ping","type":"subscribe","id":"1"}"#, true),
+            (r#"{"type":"p\u0069ng"}"#, false),
+            ("not json", true),
+        ] {
+            assert_eq!(
+                may_start_operation(message.as_bytes()),
+                operation,
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_lapse_fits_in_a_close_frame() {
+        for lapse in [Lapse::NoLongerStands, Lapse::Unchecked] {
+            assert!(lapse.reason().len() <= MAX_CLOSE_REASON, "{lapse:?}");
+        }
+    }
 
     #[test]
     fn every_refusal_fits_in_a_close_frame() {

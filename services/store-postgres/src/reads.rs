@@ -6,10 +6,33 @@ use homeward_store::projection::{PartyRow, PlanRow, StepRow};
 use homeward_store::reads::*;
 use homeward_store::StoreError;
 use homeward_workflows::plan::StepKind;
+use sqlx::postgres::PgListener;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::PgStore;
+
+/// The channel a revoked token's id is announced on.
+const REVOCATIONS_CHANNEL: &str = "homeward_revoked_tokens";
+
+/// `LISTEN` on [`REVOCATIONS_CHANNEL`].
+#[derive(Debug)]
+struct RevocationListener(PgListener);
+
+#[async_trait::async_trait]
+impl Revocations for RevocationListener {
+    async fn next(&mut self) -> Result<Uuid, StoreError> {
+        // `try_recv` says when the connection was lost (and notifications with it), where
+        // `recv` would reconnect silently; the listener reconnects on the next call.
+        match self.0.try_recv().await? {
+            Some(notification) => Uuid::parse_str(notification.payload())
+                .map_err(|_| StoreError::Unexpected("a revocation without a token id".to_owned())),
+            None => Err(StoreError::Unexpected(
+                "the connection listening for revocations was lost".to_owned(),
+            )),
+        }
+    }
+}
 
 const PLAN_COLUMNS: &str = "p.plan_id, p.version, p.person_id, p.template_name, \
     p.template_version, p.case_worker, p.organisation, p.origin_country, p.status, p.suspended, \
@@ -233,13 +256,25 @@ impl ReadModels for PgStore {
     }
 
     async fn revoke_token(&self, token_id: Uuid) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = now() WHERE token_id = $1 AND revoked_at IS NULL",
+        // The notification goes out when the revocation commits, in the same statement.
+        let revoked: Option<Uuid> = sqlx::query_scalar(
+            "WITH revoked AS ( \
+               UPDATE api_tokens SET revoked_at = now() \
+               WHERE token_id = $1 AND revoked_at IS NULL RETURNING token_id) \
+             SELECT token_id FROM revoked, \
+               LATERAL (SELECT pg_notify($2, token_id::text)) AS announced",
         )
         .bind(token_id)
-        .execute(self.pool())
+        .bind(REVOCATIONS_CHANNEL)
+        .fetch_optional(self.pool())
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(revoked.is_some())
+    }
+
+    async fn revocations(&self) -> Result<Box<dyn Revocations>, StoreError> {
+        let mut listener = PgListener::connect_with(self.pool()).await?;
+        listener.listen(REVOCATIONS_CHANNEL).await?;
+        Ok(Box::new(RevocationListener(listener)))
     }
 
     async fn token_owner(
@@ -248,7 +283,7 @@ impl ReadModels for PgStore {
         now: DateTime<Utc>,
     ) -> Result<Option<TokenOwner>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT t.token_id, t.role AS token_role, p.party_id, p.version, p.display_name, \
+            "SELECT t.token_id, t.role AS token_role, t.expires_at, p.party_id, p.version, p.display_name, \
                p.email, p.role, p.organisation, p.country, p.language, p.time_zone, p.supervisor \
              FROM api_tokens t JOIN party_view p ON p.party_id = t.party_id \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2",

@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::idempotency::{KeyClaim, KeyRecord};
 use crate::projection::{self, TimerRow};
+use crate::reads::NewToken;
 use crate::timer_queue::ClaimKind;
 use crate::{
     Append, Backend, Cursor, EventStore, ExpectedVersion, Metadata, NewEvent, ProjectionChange,
@@ -65,7 +66,7 @@ where
     Fut: Future<Output = B>,
 {
     let mut failures = event_log(|| async { Arc::new(fresh().await) as Arc<dyn EventStore> }).await;
-    let checks: [(&'static str, CheckFn<B>); 5] = [
+    let checks: [(&'static str, CheckFn<B>); 6] = [
         ("subscriptions deliver new events in commit order", |b| {
             Box::pin(subscriptions(b))
         }),
@@ -82,6 +83,10 @@ where
         ("the API reads what the appends projected", |b| {
             Box::pin(api_reads(b))
         }),
+        (
+            "tokens stand until revoked or expired, and revocations are announced",
+            |b| Box::pin(tokens(b)),
+        ),
     ];
     for (check, run) in checks {
         if let Err(problem) = run(Arc::new(fresh().await)).await {
@@ -733,6 +738,92 @@ async fn api_reads<B: Backend>(backend: Arc<B>) -> Outcome {
     ensure!(
         step("secret", backend.server_secret("conformance").await)? == secret,
         "a server secret is the same ever after"
+    );
+    Ok(())
+}
+
+async fn tokens<B: Backend>(backend: Arc<B>) -> Outcome {
+    let party = Uuid::new_v4();
+    let mut registered = append(
+        &format!("party-{party}"),
+        ExpectedVersion::NoStream,
+        1,
+        at(0),
+    );
+    registered.projection.parties.push(projection::PartyRow {
+        party_id: party,
+        version: 1,
+        display_name: "Conformance".to_owned(),
+        email: "conformance@example.org".to_owned(),
+        role: "social_worker".to_owned(),
+        organisation: "Conformance".to_owned(),
+        country: "NG".to_owned(),
+        language: "en".to_owned(),
+        time_zone: "UTC".to_owned(),
+        supervisor: None,
+    });
+    step("append", backend.append(registered).await)?;
+    // Listening before the revocation, as a replica's sockets do.
+    let mut revocations = step("listen for revocations", backend.revocations().await)?;
+    let token = NewToken {
+        token_id: Uuid::new_v4(),
+        token_hash: vec![7; 32],
+        party_id: party,
+        role: "social_worker".to_owned(),
+        expires_at: at(3600),
+    };
+    step("insert token", backend.insert_token(&token).await)?;
+    let owner = step(
+        "token owner",
+        backend.token_owner(&token.token_hash, at(0)).await,
+    )?;
+    ensure!(
+        owner
+            .as_ref()
+            .map(|o| (o.token_id, o.expires_at, o.party.party_id))
+            == Some((token.token_id, token.expires_at, party)),
+        "a token is found by its hash, with its expiry and its party: {owner:?}"
+    );
+    ensure!(
+        step("token owner", backend.token_owner(&[8; 32], at(0)).await)?.is_none(),
+        "an unknown hash finds no one"
+    );
+    ensure!(
+        step(
+            "token owner",
+            backend.token_owner(&token.token_hash, at(3600)).await
+        )?
+        .is_none(),
+        "a token stands no longer from its expiry"
+    );
+    ensure!(
+        step("revoke", backend.revoke_token(token.token_id).await)?,
+        "revoking a token says it was revoked"
+    );
+    ensure!(
+        !step("revoke", backend.revoke_token(token.token_id).await)?,
+        "revoking it again says there was nothing to revoke"
+    );
+    let announced = tokio::time::timeout(Duration::from_secs(10), revocations.next())
+        .await
+        .map_err(|_| "a revocation was not announced within 10 s".to_owned())?;
+    ensure!(
+        step("next revocation", announced)? == token.token_id,
+        "the revoked token is announced"
+    );
+    ensure!(
+        tokio::time::timeout(Duration::from_millis(300), revocations.next())
+            .await
+            .is_err(),
+        "a revocation is announced once, and revoking nothing announces nothing"
+    );
+    ensure!(
+        step(
+            "token owner",
+            backend.token_owner(&token.token_hash, at(0)).await
+        )?
+        .is_none(),
+        "a revoked token finds no one"
     );
     Ok(())
 }

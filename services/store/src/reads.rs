@@ -70,6 +70,7 @@ pub struct TokenOwner {
     pub token_id: Uuid,
     #[sqlx(rename = "token_role")]
     pub role: String,
+    pub expires_at: DateTime<Utc>,
     #[sqlx(flatten)]
     pub party: PartyRow,
 }
@@ -120,8 +121,12 @@ pub trait ReadModels: Send + Sync + 'static {
 
     async fn insert_token(&self, token: &NewToken) -> Result<(), StoreError>;
 
-    /// Revokes a token; false when no unrevoked token has that id.
+    /// Revokes a token; false when no unrevoked token has that id. Announced to every
+    /// [`Revocations`] listener of this database, in every replica.
     async fn revoke_token(&self, token_id: Uuid) -> Result<bool, StoreError>;
+
+    /// Tokens revoked from now on, by any replica: what closes the sockets opened with them.
+    async fn revocations(&self) -> Result<Box<dyn Revocations>, StoreError>;
 
     /// The owner of an unrevoked, unexpired token with this hash.
     async fn token_owner(
@@ -129,4 +134,13 @@ pub trait ReadModels: Send + Sync + 'static {
         token_hash: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Option<TokenOwner>, StoreError>;
+}
+
+/// Revoked tokens as they are revoked (see [`ReadModels::revocations`]).
+#[async_trait]
+pub trait Revocations: Send + std::fmt::Debug {
+    /// The id of the next token revoked. An error means some may have been missed (the
+    /// connection was lost): the caller checks every token it holds again, then calls this
+    /// again, which reconnects.
+    async fn next(&mut self) -> Result<Uuid, StoreError>;
 }

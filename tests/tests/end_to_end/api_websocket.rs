@@ -127,3 +127,206 @@ async fn refused_and_broken_connections_close_with_the_protocols_codes() {
         .unwrap();
     assert!(pong.to_text().unwrap().contains("pong"), "{pong}");
 }
+
+const PLAN_EVENTS: &str = "subscription($id: ID!) { planEvents(planId: $id) { version type } }";
+const PRIORITISE: &str = "mutation($id: ID!) { prioritiseStep(planId: $id, step: \"passport\", priority: URGENT) { version } }";
+
+/// A second token for a party (the first stays valid): its id and its secret.
+async fn second_token(api: &TestApi, party: &str) -> (String, String) {
+    let created = api
+        .data(
+            &api.admin,
+            "mutation($id: ID!) { createToken(party: $id, days: 30) { tokenId secret } }",
+            json!({ "id": party }),
+        )
+        .await;
+    (
+        created["createToken"]["tokenId"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        created["createToken"]["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    )
+}
+
+/// No message on the socket carries plan data: only the close may follow a revocation.
+fn no_data(before: &[serde_json::Value]) {
+    assert!(
+        before.iter().all(|m| m["type"] != "next"),
+        "data after the token lapsed: {before:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_tokens_socket_is_closed_in_every_replica_and_receives_nothing_more() {
+    let api = TestApi::start().await;
+    let replica = api.second_replica().await;
+    let worker = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
+    let plan = api.open_plan(&worker.token, "Mira K").await;
+    let (token_id, secret) = second_token(&api, &worker.id).await;
+
+    // Open on each replica with the second token; both follow the plan.
+    let mut here = api
+        .subscribe(&secret, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+    let mut there = replica
+        .subscribe(&secret, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+    api.data(&worker.token, PRIORITISE, json!({ "id": plan }))
+        .await;
+    assert_eq!(here.next().await["planEvents"]["type"], "step_prioritised");
+    assert_eq!(there.next().await["planEvents"]["type"], "step_prioritised");
+
+    // Revoked on the first replica, then the plan changes again (with the first token).
+    let revoked = api
+        .data(
+            &api.admin,
+            "mutation($id: ID!) { revokeToken(tokenId: $id) }",
+            json!({ "id": token_id }),
+        )
+        .await;
+    assert_eq!(revoked["revokeToken"], true);
+    api.data(
+        &worker.token,
+        "mutation($id: ID!) { prioritiseStep(planId: $id, step: \"passport\", priority: LOW) { version } }",
+        json!({ "id": plan }),
+    )
+    .await;
+    for socket in [&mut here, &mut there] {
+        let (code, reason, before) = socket.closed(Duration::from_secs(5)).await;
+        assert_eq!(code, 4403, "{reason}");
+        assert!(reason.contains("revoked"), "{reason}");
+        no_data(&before);
+    }
+}
+
+#[tokio::test]
+async fn a_socket_closes_when_its_party_moves_to_another_organisation() {
+    let api = TestApi::start().await;
+    let replica = api.second_replica().await;
+    let worker = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
+    let plan = api.open_plan(&worker.token, "Mira K").await;
+    let mut there = replica
+        .subscribe(&worker.token, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+    // The reminder settings are the party's too, but change nothing of what it may see.
+    api.data(
+        &worker.token,
+        "mutation($id: ID!) { setReminderSettings(party: $id, input: { language: \"es\", timeZone: \"Europe/Paris\" }) { id } }",
+        json!({ "id": worker.id }),
+    )
+    .await;
+    assert!(there.stays_quiet(Duration::from_millis(500)).await);
+
+    api.data(
+        &api.admin,
+        "mutation($id: ID!, $input: PartyInput!) { updateParty(id: $id, input: $input) { id } }",
+        json!({ "id": worker.id, "input": {
+            "displayName": "Ana Diaz", "email": "ana.diaz@caritas.example",
+            "role": "SOCIAL_WORKER", "organisation": "Another NGO", "country": "FR",
+            "language": "fr",
+        }}),
+    )
+    .await;
+    let (code, reason, before) = there.closed(Duration::from_secs(5)).await;
+    assert_eq!(code, 4403, "{reason}");
+    no_data(&before);
+}
+
+#[tokio::test]
+async fn every_operation_on_a_socket_checks_the_token_again() {
+    let api = TestApi::start().await;
+    let worker = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
+    let plan = api.open_plan(&worker.token, "Mira K").await;
+    let (token_id, secret) = second_token(&api, &worker.id).await;
+    let mut socket = api
+        .subscribe(&secret, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+    socket.send_operation("2", "{ me { displayName } }").await;
+    let answer = socket.next_message().await;
+    assert_eq!(
+        answer["payload"]["data"]["me"]["displayName"], "Ana Diaz",
+        "{answer}"
+    );
+    assert_eq!(socket.next_message().await["type"], "complete");
+
+    // Revoked behind the server's back: no announcement reaches the socket, only the check
+    // before the next operation finds it.
+    sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE token_id = $1::uuid")
+        .bind(&token_id)
+        .execute(api.db.pool())
+        .await
+        .unwrap();
+    assert!(socket.stays_quiet(Duration::from_millis(300)).await);
+    socket.send_operation("3", "{ me { displayName } }").await;
+    let (code, reason, before) = socket.closed(Duration::from_secs(5)).await;
+    assert_eq!(code, 4403, "{reason}");
+    no_data(&before);
+}
+
+#[tokio::test]
+async fn a_socket_closes_when_its_token_expires_and_answers_nothing_after() {
+    let api = TestApi::start().await;
+    let worker = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
+    let plan = api.open_plan(&worker.token, "Mira K").await;
+    let created = api
+        .data(
+            &api.admin,
+            "mutation($id: ID!) { createToken(party: $id, days: 1) { secret } }",
+            json!({ "id": worker.id }),
+        )
+        .await;
+    let secret = created["createToken"]["secret"].as_str().unwrap();
+    let mut idle = api
+        .subscribe(secret, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+    let mut asking = api
+        .subscribe(secret, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+    assert!(idle.stays_quiet(Duration::from_millis(1500)).await);
+
+    api.clock.advance(chrono::Duration::days(1));
+    // One sends a query at once; the other says nothing and is closed all the same.
+    asking.send_operation("2", "{ me { displayName } }").await;
+    for socket in [&mut asking, &mut idle] {
+        let (code, reason, before) = socket.closed(Duration::from_secs(5)).await;
+        assert_eq!(code, 4403, "{reason}");
+        assert!(reason.contains("expired"), "{reason}");
+        no_data(&before);
+    }
+}
+
+#[tokio::test]
+async fn a_revocation_reaches_open_sockets_after_the_listening_connection_was_lost() {
+    let api = TestApi::start().await;
+    let worker = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
+    let plan = api.open_plan(&worker.token, "Mira K").await;
+    let (token_id, secret) = second_token(&api, &worker.id).await;
+    let mut socket = api
+        .subscribe(&secret, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+
+    // The server ends the connection that listens for revocations, as a restart or a network
+    // failure would; the token is revoked at once, possibly before anyone listens again.
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+           AND query ILIKE '%homeward_revoked_tokens%') AS t",
+    )
+    .fetch_one(api.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(ended, 1, "one connection listens for revocations");
+    api.data(
+        &api.admin,
+        "mutation($id: ID!) { revokeToken(tokenId: $id) }",
+        json!({ "id": token_id }),
+    )
+    .await;
+    let (code, reason, before) = socket.closed(Duration::from_secs(5)).await;
+    assert_eq!(code, 4403, "{reason}");
+    no_data(&before);
+}

@@ -1,0 +1,200 @@
+//! What an open WebSocket follows after its `connection_init`: a token is checked when the
+//! socket opens and again before every operation sent over it, and the socket is closed (4403)
+//! as soon as its token no longer stands for the viewer it was opened for: revoked (in any
+//! replica: the store announces revocations), expired, or its party changed (role,
+//! organisation: a party event in the log, which every replica follows).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use homeward_engine::tokens::{self, Authenticated};
+use homeward_graphql::{EventHub, Services};
+use homeward_store::RecordedEvent;
+use homeward_workflows::PartyId;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+/// Something that may end the standing of open sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessChange {
+    /// This token was revoked.
+    Token(Uuid),
+    /// Something about this party changed.
+    Party(Uuid),
+    /// Changes may have been missed (a lost connection, a backlog overrun): every socket
+    /// checks its token again.
+    Any,
+}
+
+/// Access changes of every replica, for the sockets of this one.
+#[derive(Debug, Clone)]
+pub struct AccessWatch {
+    sender: broadcast::Sender<AccessChange>,
+}
+
+/// Changes a slow socket may fall behind by before it must check again anyway.
+const BACKLOG: usize = 1024;
+
+impl AccessWatch {
+    /// Follows revocations and party events until the process stops. Returns the task, so
+    /// that the server can stop it.
+    pub fn start(services: &Services) -> (Self, tokio::task::JoinHandle<()>) {
+        let (sender, _) = broadcast::channel(BACKLOG);
+        let task = tokio::spawn(watch(
+            services.reads.clone(),
+            services.events.clone(),
+            sender.clone(),
+        ));
+        (Self { sender }, task)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<AccessChange> {
+        self.sender.subscribe()
+    }
+}
+
+async fn watch(
+    reads: Arc<dyn homeward_store::reads::ReadModels>,
+    events: EventHub,
+    sender: broadcast::Sender<AccessChange>,
+) {
+    let mut events = events.subscribe();
+    let mut revocations = None;
+    loop {
+        let listening = match &mut revocations {
+            Some(listening) => listening,
+            None => match reads.revocations().await {
+                Ok(listening) => {
+                    // Anything revoked while no one listened is found by checking again.
+                    let _ = sender.send(AccessChange::Any);
+                    revocations.insert(listening)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "not listening for revoked tokens; trying again");
+                    let _ = sender.send(AccessChange::Any);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        let change = tokio::select! {
+            revoked = listening.next() => match revoked {
+                Ok(token_id) => AccessChange::Token(token_id),
+                Err(e) => {
+                    tracing::warn!(error = %e, "revocations may have been missed; every socket checks again");
+                    revocations = None;
+                    AccessChange::Any
+                }
+            },
+            event = events.recv() => match event {
+                Ok(event) => match party_of(&event) {
+                    Some(party) => AccessChange::Party(party),
+                    None => continue,
+                },
+                Err(broadcast::error::RecvError::Lagged(_)) => AccessChange::Any,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        // No socket open is fine: there is no one to tell.
+        let _ = sender.send(change);
+    }
+}
+
+/// The party whose stream an event is in, if it is a party's.
+fn party_of(event: &RecordedEvent) -> Option<Uuid> {
+    let id = event
+        .stream_id
+        .strip_prefix(PartyId::STREAM_PREFIX)?
+        .strip_prefix('-')?;
+    Uuid::parse_str(id).ok()
+}
+
+/// Whether a socket may stay open.
+#[async_trait]
+pub trait Standing: Send + Sync {
+    /// Whether the token still stands for the viewer the socket was opened for (asks the
+    /// store); an error when it could not be checked.
+    async fn holds(&self) -> Result<bool, homeward_store::StoreError>;
+
+    /// Whether the token has expired by now (asks the clock only).
+    fn expired(&self) -> bool;
+
+    /// Whether `change` may concern this socket.
+    fn concerns(&self, change: AccessChange) -> bool;
+}
+
+/// A socket's token as it was when the socket was opened.
+pub struct TokenStanding {
+    services: Services,
+    token: SecretString,
+    opened: Authenticated,
+}
+
+impl TokenStanding {
+    pub fn new(services: Services, token: SecretString, opened: Authenticated) -> Self {
+        Self {
+            services,
+            token,
+            opened,
+        }
+    }
+}
+
+#[async_trait]
+impl Standing for TokenStanding {
+    async fn holds(&self) -> Result<bool, homeward_store::StoreError> {
+        let now = self.services.clock.now();
+        let current = tokens::check(
+            self.services.reads.as_ref(),
+            self.token.expose_secret(),
+            now,
+        )
+        .await?;
+        Ok(current.is_some_and(|current| current == self.opened))
+    }
+
+    fn expired(&self) -> bool {
+        self.services.clock.now() >= self.opened.expires_at
+    }
+
+    fn concerns(&self, change: AccessChange) -> bool {
+        match change {
+            AccessChange::Token(token_id) => token_id == self.opened.token_id,
+            AccessChange::Party(party) => party == self.opened.viewer.party.0,
+            AccessChange::Any => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_party_streams_name_a_party() {
+        let party = Uuid::new_v4();
+        let event = |stream_id: String| RecordedEvent {
+            global_position: 1,
+            tx_id: 1,
+            stream_id,
+            stream_version: 1,
+            event_id: Uuid::new_v4(),
+            command_id: Uuid::new_v4(),
+            event_type: "PartyUpdated".to_owned(),
+            schema_version: 1,
+            payload: "{}".to_owned(),
+            metadata: homeward_store::Metadata {
+                actor: PartyId(party),
+                correlation_id: party,
+            },
+            occurred_at: chrono::Utc::now(),
+            recorded_at: chrono::Utc::now(),
+        };
+        assert_eq!(party_of(&event(format!("party-{party}"))), Some(party));
+        assert_eq!(party_of(&event(format!("plan-{party}"))), None);
+        assert_eq!(party_of(&event(format!("partyx-{party}"))), None);
+        assert_eq!(party_of(&event("party-".to_owned())), None);
+    }
+}
