@@ -129,6 +129,12 @@ pub(crate) fn begin(
             "idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
         )));
     }
+    homeward_workflows::text::check_characters(
+        "idempotencyKey",
+        key,
+        homeward_workflows::text::Lines::One,
+    )
+    .map_err(|e| ApiError::validation(e.to_string()))?;
     let party = viewer(ctx)?.party.0;
     let services = services(ctx);
     let idempotency = &services.idempotency;

@@ -37,6 +37,16 @@ impl PartyQuery {
     ) -> ApiResult<Connection<String, PartyObject>> {
         authz::authorize(viewer(ctx)?, Action::ReadParties)?;
         let page = inputs::page(first, after.as_deref())?;
+        let organisation = organisation
+            .map(|o| {
+                homeward_workflows::text::bounded(
+                    "organisation",
+                    &o,
+                    homeward_workflows::party::MAX_NAME,
+                )
+            })
+            .transpose()
+            .map_err(|e| ApiError::validation(e.to_string()))?;
         let rows = services(ctx)
             .reads
             .parties(organisation.as_deref(), inputs::probe(page))

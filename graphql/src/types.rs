@@ -272,11 +272,12 @@ impl PlanObject {
     }
     async fn step(&self, ctx: &Context<'_>, key: String) -> ApiResult<Option<StepObject>> {
         let viewer = viewer(ctx)?;
+        let key = crate::inputs::step_key(&key)?;
         Ok(self
             .0
             .steps
             .iter()
-            .position(|s| s.key.as_str() == key)
+            .position(|s| s.key == key)
             .filter(|i| {
                 authz::authorize(viewer, Action::ReadStep(&self.0, &self.0.steps[*i])).is_ok()
             })

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::aggregate::{Aggregate, Context, DomainEvent};
 use crate::ids::PartyId;
 use crate::schedule::{DigestCron, QuietHours, ScheduleError};
-use crate::text::{bounded, email, time_zone, CountryCode, Language, TextError};
+use crate::text::{bounded, email, one_line, time_zone, CountryCode, Language, TextError};
 
 pub const MAX_NAME: usize = 200;
 
@@ -328,7 +328,7 @@ impl Aggregate for Party {
                 digest_not_yet_recorded(p, *covering)?;
                 Ok(vec![PartyEvent::DigestFailed {
                     covering: *covering,
-                    reason: reason.chars().take(900).collect(),
+                    reason: one_line(&reason.chars().take(900).collect::<String>()),
                 }])
             }
         }

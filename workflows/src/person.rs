@@ -10,7 +10,7 @@ use thiserror::Error;
 use crate::aggregate::{Aggregate, Context, DomainEvent};
 use crate::ids::{PartyId, PersonId};
 use crate::personal::Personal;
-use crate::text::{bounded, email, Language, TextError};
+use crate::text::{bounded, bounded_lines, email, Language, TextError};
 
 pub const MAX_NAME: usize = 200;
 pub const MAX_CONTACT: usize = 500;
@@ -112,7 +112,11 @@ fn clean_contact(c: &ContactDetails) -> Result<ContactDetails, TextError> {
             .as_ref()
             .map(|e| email(&e.0).map(Personal))
             .transpose()?,
-        address: field("address", &c.address)?,
+        address: c
+            .address
+            .as_ref()
+            .map(|v| bounded_lines("address", &v.0, MAX_CONTACT).map(Personal))
+            .transpose()?,
     })
 }
 
@@ -200,7 +204,7 @@ impl Aggregate for Person {
             }
             (Some(_), PersonCommand::AddNote { text }) => Ok(vec![PersonEvent::NoteAdded {
                 note: Note {
-                    text: Personal(bounded("note", text, MAX_NOTE)?),
+                    text: Personal(bounded_lines("note", text, MAX_NOTE)?),
                     author: ctx.actor,
                     at: ctx.now,
                 },

@@ -25,10 +25,76 @@ pub enum TextError {
     InvalidLanguage(String),
     #[error("'{0}' is not an email address")]
     InvalidEmail(String),
+    #[error("{field} contains {what} (U+{code:04X}) at character {position}: remove it")]
+    Forbidden {
+        field: &'static str,
+        what: &'static str,
+        code: u32,
+        position: usize,
+    },
 }
 
-/// Checks that `value` is non-empty (after trimming) and at most `max` characters.
+/// Whether a field holds one line or may hold several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    One,
+    Several,
+}
+
+/// What `c` is, if a text field may not hold it. Never allowed: control characters (NUL, the
+/// C0 and C1 controls, DEL), which break emails, logs and the database; bidirectional overrides,
+/// embeddings and isolates, which make text read other than it is stored (a name or a reason
+/// shown reversed); and the zero-width characters that carry nothing (zero-width space, word
+/// joiner, byte-order mark). The zero-width joiner and non-joiner are allowed: Persian, Hindi and
+/// other scripts need them to spell words. A new line and a tab only where a field has several
+/// lines; the Unicode line and paragraph separators nowhere (an ordinary new line says it).
+fn forbidden(c: char, lines: Lines) -> Option<&'static str> {
+    match c {
+        '\n' | '\t' if lines == Lines::Several => None,
+        '\n' | '\r' => Some("a line break (this field is one line)"),
+        '\u{2028}' | '\u{2029}' => Some("a Unicode line separator"),
+        c if c.is_control() => Some("a control character"),
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => Some("a bidirectional override"),
+        '\u{200B}' | '\u{2060}' | '\u{FEFF}' | '\u{180E}' => Some("an invisible character"),
+        _ => None,
+    }
+}
+
+/// Refuses a value holding a character no text field may hold (see [`forbidden`]).
+pub fn check_characters(field: &'static str, value: &str, lines: Lines) -> Result<(), TextError> {
+    match value
+        .chars()
+        .enumerate()
+        .find_map(|(i, c)| forbidden(c, lines).map(|what| (i, c, what)))
+    {
+        None => Ok(()),
+        Some((i, c, what)) => Err(TextError::Forbidden {
+            field,
+            what,
+            code: u32::from(c),
+            position: i + 1,
+        }),
+    }
+}
+
+/// Checks that `value` is one line, non-empty (after trimming), at most `max` characters, and
+/// free of characters no text may hold.
 pub fn bounded(field: &'static str, value: &str, max: usize) -> Result<String, TextError> {
+    bounded_text(field, value, max, Lines::One)
+}
+
+/// As [`bounded`], for a field of several lines (notes, reasons): new lines and tabs allowed,
+/// a Windows new line (CR LF) stored as a new line.
+pub fn bounded_lines(field: &'static str, value: &str, max: usize) -> Result<String, TextError> {
+    bounded_text(field, &value.replace("\r\n", "\n"), max, Lines::Several)
+}
+
+fn bounded_text(
+    field: &'static str,
+    value: &str,
+    max: usize,
+    lines: Lines,
+) -> Result<String, TextError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(TextError::Empty { field });
@@ -37,7 +103,23 @@ pub fn bounded(field: &'static str, value: &str, max: usize) -> Result<String, T
     if len > max {
         return Err(TextError::TooLong { field, len, max });
     }
+    check_characters(field, trimmed, lines)?;
     Ok(trimmed.to_owned())
+}
+
+/// Text from outside any form (a mail server's error, say) made fit for a one-line field: each
+/// character no field may hold becomes a space.
+pub fn one_line(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if forbidden(c, Lines::One).is_some() {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// An ISO 3166-1 alpha-2 country code, upper case.
@@ -151,6 +233,7 @@ pub fn email(s: &str) -> Result<String, TextError> {
     let s = s.trim();
     let ok = s.len() <= 254
         && !s.contains(char::is_whitespace)
+        && check_characters("email", s, Lines::One).is_ok()
         && matches!(s.split_once('@'), Some((local, domain))
             if !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
                && !domain.ends_with('.') && !domain.contains('@'));
@@ -164,6 +247,55 @@ pub fn email(s: &str) -> Result<String, TextError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_field_holds_controls_overrides_or_invisible_characters() {
+        for (text, code) in [
+            ("Jo\u{0}y", 0x0),
+            ("Jo\u{7}y", 0x7),
+            ("Jo\u{7F}y", 0x7F),
+            ("Jo\u{85}y", 0x85),
+            ("pass\u{202E}txt.exe", 0x202E),
+            ("a\u{2066}b", 0x2066),
+            ("zero\u{200B}width", 0x200B),
+            ("b\u{FEFF}om", 0xFEFF),
+            ("line\u{2028}separator", 0x2028),
+        ] {
+            for lines in [Lines::One, Lines::Several] {
+                let refused = bounded_text("title", text, 100, lines).expect_err(text);
+                assert!(
+                    matches!(refused, TextError::Forbidden { code: c, .. } if c == code),
+                    "{text:?}: {refused}"
+                );
+            }
+        }
+        let refused = bounded("title", "Passport\r\nBcc: someone@example.org", 100)
+            .expect_err("a new line in a title");
+        assert_eq!(
+            refused.to_string(),
+            "title contains a line break (this field is one line) (U+000D) at character 9: remove it"
+        );
+        assert!(email("ana\u{0}@example.org").is_err());
+        assert!(email("ana@exa\u{202E}mple.org").is_err());
+    }
+
+    #[test]
+    fn several_lines_where_a_field_allows_them_and_scripts_keep_their_joiners() {
+        assert_eq!(
+            bounded_lines("note", "First line\r\n\tSecond line", 100).expect("two lines"),
+            "First line\n\tSecond line"
+        );
+        assert!(bounded_lines("note", "a lone\rreturn", 100).is_err());
+        // Persian "mi-khaham" needs the zero-width non-joiner; emoji sequences the joiner.
+        assert!(bounded(
+            "full name",
+            "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}",
+            100
+        )
+        .is_ok());
+        assert!(bounded("title", "\u{1F469}\u{200D}\u{1F467}", 100).is_ok());
+        assert_eq!(one_line("550 rejected\r\n\u{0}next"), "550 rejected   next");
+    }
 
     #[test]
     fn no_two_time_zone_names_differ_only_in_case() {

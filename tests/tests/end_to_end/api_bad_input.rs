@@ -183,3 +183,175 @@ async fn a_repeated_idempotency_key_returns_the_first_result_and_writes_once() {
     assert_eq!(again["recordConsent"]["replayed"], true);
     assert_eq!(api.db.count("SELECT count(*) FROM events").await, events);
 }
+
+/// Every text input of the schema: `Mutation.field.argument` or `InputType.field`, for each
+/// argument or input field of type `String` (or a list of it), reachable from a mutation or a
+/// query.
+async fn text_inputs(api: &TestApi) -> std::collections::BTreeSet<String> {
+    let schema = api
+        .data(
+            &api.admin,
+            "{ __schema { types { name kind
+                 fields { name args { name type { ...T } } }
+                 inputFields { name type { ...T } } } } }
+             fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }",
+            json!({}),
+        )
+        .await;
+    fn is_text(t: &Value) -> bool {
+        match t["kind"].as_str() {
+            Some("SCALAR") => t["name"] == "String",
+            Some("NON_NULL" | "LIST") => is_text(&t["ofType"]),
+            _ => false,
+        }
+    }
+    let mut inputs = std::collections::BTreeSet::new();
+    for t in schema["__schema"]["types"].as_array().unwrap() {
+        let name = t["name"].as_str().unwrap();
+        if name.starts_with("__") {
+            continue;
+        }
+        for f in t["fields"].as_array().into_iter().flatten() {
+            for a in f["args"].as_array().into_iter().flatten() {
+                if is_text(&a["type"]) {
+                    inputs.insert(format!(
+                        "{name}.{}.{}",
+                        f["name"].as_str().unwrap(),
+                        a["name"].as_str().unwrap()
+                    ));
+                }
+            }
+        }
+        for f in t["inputFields"].as_array().into_iter().flatten() {
+            if is_text(&f["type"]) {
+                inputs.insert(format!("{name}.{}", f["name"].as_str().unwrap()));
+            }
+        }
+    }
+    inputs
+}
+
+/// Replaces "BAD" in every string of `vars` with `bad` inside some ordinary text.
+fn with_bad(vars: &Value, bad: &str) -> Value {
+    match vars {
+        Value::String(s) => Value::String(s.replace("BAD", &format!("Pass{bad}port"))),
+        Value::Array(items) => Value::Array(items.iter().map(|v| with_bad(v, bad)).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), with_bad(v, bad)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[tokio::test]
+async fn control_bidi_and_invisible_characters_in_every_text_input_are_refused_and_write_nothing() {
+    let (api, worker, plan) = world().await;
+    let admin = api.admin.clone();
+    let person = api
+        .data(
+            &worker.token,
+            "mutation { registerPerson(input: { fullName: \"Ade O.\" }) }",
+            json!({}),
+        )
+        .await["registerPerson"]
+        .clone();
+    let party = json!({ "displayName": "Ana", "email": "ana@ngo.example", "role": "SOCIAL_WORKER",
+                        "organisation": "Safe Passage", "country": "FR", "language": "fr" });
+    let set = |field: &str, value: &str| {
+        let mut p = party.clone();
+        p[field] = json!(value);
+        p
+    };
+    // Each case: the text inputs it puts the bad text in (by schema path), who sends it, the
+    // operation, its variables ("BAD" marks the text).
+    let cases: Vec<(&[&str], &str, &str, Value)> = vec![
+        (&["Mutation.blockStep.reason"], &worker.token, "mutation($id: ID!, $v: String!) { blockStep(planId: $id, step: \"passport\", reason: $v) { version } }", json!({ "id": plan, "v": "BAD" })),
+        (&["Mutation.cancelStep.reason"], &worker.token, "mutation($id: ID!, $v: String!) { cancelStep(planId: $id, step: \"passport\", reason: $v) { version } }", json!({ "id": plan, "v": "BAD" })),
+        (&["Mutation.removeStep.reason"], &worker.token, "mutation($id: ID!, $v: String!) { removeStep(planId: $id, step: \"medical_check\", reason: $v) { version } }", json!({ "id": plan, "v": "BAD" })),
+        (&["Mutation.startStep.overrideReason"], &worker.token, "mutation($id: ID!, $v: String) { startStep(planId: $id, step: \"travel\", overrideReason: $v) { version } }", json!({ "id": plan, "v": "BAD" })),
+        (&["Mutation.confirmDeparture.overrideReason"], &worker.token, "mutation($id: ID!, $v: String) { confirmDeparture(planId: $id, departedAt: \"2026-03-02T10:00:00Z\", overrideReason: $v) { version } }", json!({ "id": plan, "v": "BAD" })),
+        (&["Mutation.assignStep.candidateGroup"], &worker.token, "mutation($id: ID!, $v: String) { assignStep(planId: $id, step: \"passport\", candidateGroup: $v) { version } }", json!({ "id": plan, "v": "BAD" })),
+        (&["NewStepInput.title"], &worker.token, "mutation($id: ID!, $v: String!) { addStep(planId: $id, step: { key: \"extra\", kind: CUSTOM, title: $v }) { version } }", json!({ "id": plan, "v": "BAD" })),
+        (&["NewStepInput.candidateGroup"], &worker.token, "mutation($id: ID!, $v: String) { addStep(planId: $id, step: { key: \"extra\", kind: CUSTOM, title: \"Extra\", candidateGroup: $v }) { version } }", json!({ "id": plan, "v": "BAD" })),
+        (&["NewStepInput.key", "NewStepInput.dependsOn"], &worker.token, "mutation($id: ID!, $v: String!) { addStep(planId: $id, step: { key: $v, kind: CUSTOM, title: \"Extra\", dependsOn: [$v] }) { version } }", json!({ "id": plan, "v": "BAD" })),
+        (&["GoalInput.aim"], &worker.token, "mutation($id: ID!, $v: String!) { setGoals(planId: $id, goals: [{ area: HEALTH, aim: $v }]) { version } }", json!({ "id": plan, "v": "BAD" })),
+        (&["PersonInput.fullName"], &worker.token, "mutation($v: String!) { registerPerson(input: { fullName: $v }) }", json!({ "v": "BAD" })),
+        (&["PersonInput.phone"], &worker.token, "mutation($v: String) { registerPerson(input: { fullName: \"Joy\", phone: $v }) }", json!({ "v": "BAD" })),
+        (&["PersonInput.email"], &worker.token, "mutation($v: String) { registerPerson(input: { fullName: \"Joy\", email: $v }) }", json!({ "v": "joy@BAD.example" })),
+        (&["PersonInput.address"], &worker.token, "mutation($v: String) { registerPerson(input: { fullName: \"Joy\", address: $v }) }", json!({ "v": "BAD" })),
+        (&["PersonInput.preferredLanguage"], &worker.token, "mutation($v: String) { registerPerson(input: { fullName: \"Joy\", preferredLanguage: $v }) }", json!({ "v": "BAD" })),
+        (&["OpenPlanInput.originCountry"], &worker.token, "mutation($p: ID!, $v: String!) { openPlan(input: { personId: $p, originCountry: $v }) { version } }", json!({ "p": person, "v": "BAD" })),
+        (&["OpenPlanInput.template"], &worker.token, "mutation($p: ID!, $v: String) { openPlan(input: { personId: $p, originCountry: \"NG\", template: $v }) { version } }", json!({ "p": person, "v": "BAD" })),
+        (&["PartyInput.displayName"], &admin, "mutation($p: PartyInput!) { registerParty(input: $p) { id } }", json!({ "p": set("displayName", "BAD") })),
+        (&["PartyInput.email"], &admin, "mutation($p: PartyInput!) { registerParty(input: $p) { id } }", json!({ "p": set("email", "a@BAD.example") })),
+        (&["PartyInput.organisation"], &admin, "mutation($p: PartyInput!) { registerParty(input: $p) { id } }", json!({ "p": set("organisation", "BAD") })),
+        (&["PartyInput.country"], &admin, "mutation($p: PartyInput!) { registerParty(input: $p) { id } }", json!({ "p": set("country", "BAD") })),
+        (&["PartyInput.language"], &admin, "mutation($p: PartyInput!) { registerParty(input: $p) { id } }", json!({ "p": set("language", "BAD") })),
+        (&["PartyInput.timeZone"], &admin, "mutation($p: PartyInput!) { registerParty(input: $p) { id } }", json!({ "p": set("timeZone", "BAD") })),
+        (&["Mutation.updateParty.idempotencyKey"], &admin, "mutation($id: ID!, $p: PartyInput!, $v: String) { updateParty(id: $id, input: $p, idempotencyKey: $v) { id } }", json!({ "id": worker.id, "p": party, "v": "BAD" })),
+        (&["ReminderSettingsInput.language", "ReminderSettingsInput.timeZone", "ReminderSettingsInput.digestSchedule", "QuietHoursInput.start", "QuietHoursInput.end"], &worker.token, "mutation($id: ID!, $v: String!) { setReminderSettings(party: $id, input: { language: $v, timeZone: $v, digestSchedule: $v, quietHours: { start: $v, end: $v } }) { id } }", json!({ "id": worker.id, "v": "BAD" })),
+        (&["DueAtInput.timeZone"], &worker.token, "mutation($id: ID!, $v: String!) { rescheduleStep(planId: $id, step: \"passport\", due: { at: { localDateTime: \"2026-05-01T09:00:00\", timeZone: $v } }) { version } }", json!({ "id": plan, "v": "BAD" })),
+        (&["Mutation.startStep.step"], &worker.token, "mutation($id: ID!, $v: String!) { startStep(planId: $id, step: $v) { version } }", json!({ "id": plan, "v": "BAD" })),
+        (&["Mutation.startStep.idempotencyKey"], &worker.token, "mutation($id: ID!, $v: String) { startStep(planId: $id, step: \"passport\", idempotencyKey: $v) { version } }", json!({ "id": plan, "v": "BAD" })),
+        (&["Mutation.registerPerson.idempotencyKey"], &worker.token, "mutation($v: String) { registerPerson(input: { fullName: \"Joy\" }, idempotencyKey: $v) }", json!({ "v": "BAD" })),
+        (&["Query.parties.organisation"], &admin, "query($v: String) { parties(organisation: $v) { edges { node { id } } } }", json!({ "v": "BAD" })),
+        (&["PlanFilterInput.originCountry"], &worker.token, "query($v: String) { plans(filter: { originCountry: $v }) { edges { node { id } } } }", json!({ "v": "BAD" })),
+        (&["Query.plans.after"], &worker.token, "query($v: String) { plans(after: $v) { edges { node { id } } } }", json!({ "v": "BAD" })),
+        (&["Query.tasks.after"], &worker.token, "query($v: String) { tasks(after: $v) { edges { node { key } } } }", json!({ "v": "BAD" })),
+        (&["Query.parties.after"], &admin, "query($v: String) { parties(after: $v) { edges { node { id } } } }", json!({ "v": "BAD" })),
+        (&["Query.planHistory.after"], &worker.token, "query($id: ID!, $v: String) { planHistory(planId: $id, after: $v) { edges { node { version } } } }", json!({ "id": plan, "v": "BAD" })),
+        (&["Plan.step.key"], &worker.token, "query($id: ID!, $v: String!) { plan(id: $id) { step(key: $v) { key } } }", json!({ "id": plan, "v": "BAD" })),
+    ];
+    // Text inputs checked by the same code as a case above: every step key by one parser, every
+    // idempotency key by one function.
+    let same_check = |input: &str| {
+        (input.starts_with("Mutation.") && input.ends_with(".step"))
+            || input.ends_with(".idempotencyKey")
+            || input == "Mutation.changeDependencies.dependsOn"
+            || input == "Mutation.recordFollowUp.step"
+    };
+    let covered: std::collections::BTreeSet<&str> =
+        cases.iter().flat_map(|c| c.0.iter().copied()).collect();
+    let missing: Vec<String> = text_inputs(&api)
+        .await
+        .into_iter()
+        .filter(|i| !covered.contains(i.as_str()) && !same_check(i))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "text inputs without a case: {missing:?}"
+    );
+
+    // Fields of several lines take new lines (and only there).
+    let several_lines = [
+        "Mutation.blockStep.reason",
+        "Mutation.cancelStep.reason",
+        "Mutation.removeStep.reason",
+        "Mutation.startStep.overrideReason",
+        "Mutation.confirmDeparture.overrideReason",
+        "PersonInput.address",
+    ];
+    for (inputs, token, query, vars) in &cases {
+        let lines = inputs.iter().all(|i| several_lines.contains(i));
+        let line_break = (!lines).then_some("\r\nBcc: x@example.org");
+        for bad in ["\u{0}", "\u{1b}[31m", "\u{202e}", "\u{200b}", "\u{2028}"]
+            .into_iter()
+            .chain(line_break)
+        {
+            let before = footprint(&api).await;
+            let (status, body) = api.post(Some(token), query, with_bad(vars, bad)).await;
+            let name = format!("{inputs:?} with {bad:?}");
+            assert_ne!(status, 500, "{name}: {body}");
+            assert_eq!(error_code(&body), Some("VALIDATION"), "{name}: {body}");
+            let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(
+                !message.contains("sqlx") && !message.contains("database"),
+                "{name}: {message}"
+            );
+            assert_eq!(footprint(&api).await, before, "{name}: nothing may change");
+        }
+    }
+}

@@ -13,7 +13,7 @@ use super::state::{
 use crate::aggregate::Context;
 use crate::ids::StepKey;
 use crate::template::find_cycle;
-use crate::text::bounded;
+use crate::text::{bounded, bounded_lines, one_line};
 
 pub const MAX_TITLE: usize = 200;
 pub const MAX_REASON: usize = 1000;
@@ -90,7 +90,7 @@ pub(crate) fn decide(
             }
             vec![E::StepRemoved {
                 step: step.clone(),
-                reason: bounded("reason", reason, MAX_REASON)?,
+                reason: bounded_lines("reason", reason, MAX_REASON)?,
             }]
         }
         C::AssignStep {
@@ -164,7 +164,7 @@ pub(crate) fn decide(
             require_active(plan)?;
             let override_reason = override_reason
                 .as_deref()
-                .map(|r| bounded("override reason", r, MAX_REASON))
+                .map(|r| bounded_lines("override reason", r, MAX_REASON))
                 .transpose()?;
             let mut recorded_override = None;
             if s.kind == StepKind::Travel {
@@ -192,7 +192,7 @@ pub(crate) fn decide(
             }
             vec![E::StepBlocked {
                 step: step.clone(),
-                reason: bounded("reason", reason, MAX_REASON)?,
+                reason: bounded_lines("reason", reason, MAX_REASON)?,
             }]
         }
         C::UnblockStep { step } => {
@@ -244,7 +244,7 @@ pub(crate) fn decide(
             open_step(plan, step)?;
             vec![E::StepCancelled {
                 step: step.clone(),
-                reason: bounded("reason", reason, MAX_REASON)?,
+                reason: bounded_lines("reason", reason, MAX_REASON)?,
             }]
         }
         C::UpdateDocumentStatus { step, status } => {
@@ -320,7 +320,7 @@ pub(crate) fn decide(
             }
             let override_reason = override_reason
                 .as_deref()
-                .map(|r| bounded("override reason", r, MAX_REASON))
+                .map(|r| bounded_lines("override reason", r, MAX_REASON))
                 .transpose()?;
             let recorded_override = match travel_ready(plan) {
                 Ok(()) => None,
@@ -460,7 +460,9 @@ pub(crate) fn decide(
                 kind: *kind,
                 fire_at: *fire_at,
                 recipient: *recipient,
-                reason: bounded("failure reason", reason, MAX_REASON)?,
+                // A mail server's words: what no field may hold becomes a space, not a refusal
+                // of the record that the reminder failed.
+                reason: bounded("failure reason", &one_line(reason), MAX_REASON)?,
             }]
         }
     })
