@@ -145,6 +145,8 @@ impl Application {
             max_body_bytes: settings.max_body_bytes,
             ws_init_timeout: settings.ws_init_timeout.0,
             access,
+            graphiql: settings.graphiql_on(),
+            hsts: settings.served_over_https(),
         };
         let router = router(state);
         Ok(Self {

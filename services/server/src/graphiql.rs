@@ -56,6 +56,17 @@ pub fn page() -> Response {
         .into_response()
 }
 
+/// What `GET /graphql` answers a browser when GraphiQL is off.
+pub fn off() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "GraphiQL is off on this server (HOMEWARD_GRAPHIQL=true turns it on). \
+         The GraphQL API answers POST /graphql.\n",
+    )
+        .into_response()
+}
+
 /// `GET /graphiql/3.8.3/{file}`.
 pub async fn asset(Path(file): Path<String>) -> Response {
     const FOREVER: &str = "public, max-age=31536000, immutable";

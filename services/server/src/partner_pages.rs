@@ -97,7 +97,10 @@ fn page(status: StatusCode, template: impl Template) -> Response {
     headers.insert("x-robots-tag", HeaderValue::from_static("noindex"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; form-action 'self'"),
+        // No other site may frame the page and trick a partner into pressing its buttons.
+        HeaderValue::from_static(
+            "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
     );
     response
 }

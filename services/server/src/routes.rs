@@ -19,6 +19,7 @@ use homeward_engine::tokens;
 use homeward_graphql::{ApiError, Code, HomewardSchema, Services};
 use homeward_store::Backend;
 use std::sync::Arc;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::access::{AccessWatch, Standing, TokenStanding};
@@ -39,6 +40,10 @@ pub(crate) struct AppState {
     pub(crate) ws_init_timeout: Duration,
     /// What open sockets follow (revocations, party changes).
     pub(crate) access: AccessWatch,
+    /// Whether GraphiQL is served at GET /graphql.
+    pub(crate) graphiql: bool,
+    /// Whether every response carries HSTS (the public URL is https).
+    pub(crate) hsts: bool,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -49,16 +54,40 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(state.links.clone());
-    Router::new()
+    let mut routes = Router::new()
         .merge(partner_pages)
-        .route("/graphql", get(graphql_get).post(graphql_post))
-        .route(
+        .route("/graphql", get(graphql_get).post(graphql_post));
+    if state.graphiql {
+        routes = routes.route(
             &format!("{}/{{file}}", graphiql::ASSETS),
             get(graphiql::asset),
-        )
+        );
+    }
+    routes
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        // On every response, unless a page set its own: no guessing of content types, no
+        // address (a partner link's token) sent on to another site, no framing by another
+        // site, and https only once the public address is https.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            state
+                .hsts
+                .then(|| HeaderValue::from_static("max-age=31536000")),
+        ))
         .layer(
             // One span per request: method and path only (no query string, which could carry
             // a GraphQL query with personal data in it).
@@ -207,6 +236,9 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if !wants_upgrade {
+        if !state.graphiql {
+            return graphiql::off();
+        }
         return graphiql::page();
     }
     let Some(protocol) = parts

@@ -82,6 +82,10 @@ pub struct Settings {
     /// https://homeward.example.org (default: http://<listen>).
     #[arg(long, env = "HOMEWARD_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// GraphiQL, the in-browser IDE at GET /graphql: true or false (default: true when listening
+    /// on a loopback address only, such as 127.0.0.1).
+    #[arg(long, env = "HOMEWARD_GRAPHIQL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub graphiql: Option<bool>,
     /// The key that signs partner links, at least 16 characters; by default one kept in the
     /// database and shared by every replica.
     #[arg(long, env = "HOMEWARD_LINK_SECRET", hide_env_values = true, value_parser = secret)]
@@ -134,6 +138,19 @@ impl Settings {
         let mut settings = Self::from_arg_matches(&matches).expect("the defaults are settings");
         settings.database_url = SecretString::from(database_url.into());
         settings
+    }
+
+    /// Whether GraphiQL is served: as set, or when listening on a loopback address only.
+    pub fn graphiql_on(&self) -> bool {
+        self.graphiql.unwrap_or(self.listen.ip().is_loopback())
+    }
+
+    /// Whether browsers reach this server over https (its public URL says so): then every
+    /// response asks them to keep to https (HSTS).
+    pub fn served_over_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
     }
 
     /// Checks every setting, and how they fit together, before anything starts. Creates the

@@ -2,8 +2,122 @@
 //! graceful stop.
 #![allow(clippy::unwrap_used)]
 
+use homeward::app::Settings;
 use homeward_tests::api::TestApi;
 use serde_json::json;
+
+/// The headers every response must carry, whatever answered it.
+fn assert_guarded(what: &str, response: &reqwest::Response, https: bool) {
+    let headers = response.headers();
+    assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+    assert_eq!(headers["referrer-policy"], "no-referrer", "{what}");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    assert_eq!(
+        headers
+            .get("strict-transport-security")
+            .map(|v| v.to_str().unwrap()),
+        https.then_some("max-age=31536000"),
+        "{what}"
+    );
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers_and_hsts_once_public_over_https() {
+    for https in [false, true] {
+        let api = TestApi::start_with(|s| Settings {
+            public_url: https.then(|| "https://homeward.example.org".to_owned()),
+            ..s
+        })
+        .await;
+        let url = |path: &str| format!("http://{}{path}", api.addr);
+        let responses = [
+            (
+                "health",
+                api.http.get(url("/healthz")).send().await.unwrap(),
+            ),
+            (
+                "GraphiQL",
+                api.http.get(url("/graphql")).send().await.unwrap(),
+            ),
+            (
+                "an unknown path",
+                api.http.get(url("/nope")).send().await.unwrap(),
+            ),
+            (
+                "a partner link",
+                api.http.get(url("/l/AAAA.BBBB")).send().await.unwrap(),
+            ),
+            (
+                "a query",
+                api.http
+                    .post(url("/graphql"))
+                    .bearer_auth(&api.admin)
+                    .json(&json!({ "query": "{ me { id } }" }))
+                    .send()
+                    .await
+                    .unwrap(),
+            ),
+            (
+                "a refused query",
+                api.http
+                    .post(url("/graphql"))
+                    .json(&json!({ "query": "{ me { id } }" }))
+                    .send()
+                    .await
+                    .unwrap(),
+            ),
+        ];
+        for (what, response) in &responses {
+            assert_guarded(what, response, https);
+        }
+        api.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn graphiql_is_off_unless_listening_on_loopback_only_or_turned_on() {
+    for (listen, graphiql, served) in [
+        ("127.0.0.1:0", None, true),
+        ("127.0.0.1:0", Some(false), false),
+        ("0.0.0.0:0", None, false),
+        ("0.0.0.0:0", Some(true), true),
+    ] {
+        let api = TestApi::start_with(|s| Settings {
+            listen: listen.parse().unwrap(),
+            graphiql,
+            ..s
+        })
+        .await;
+        let port = api.addr.port();
+        let get = |path: &str| {
+            api.http
+                .get(format!("http://127.0.0.1:{port}{path}"))
+                .send()
+        };
+        let page = get("/graphql").await.unwrap();
+        let asset = get("/graphiql/3.8.3/start.js").await.unwrap();
+        let what = format!("{listen} with HOMEWARD_GRAPHIQL {graphiql:?}");
+        if served {
+            assert_eq!(page.status(), 200, "{what}");
+            assert_eq!(asset.status(), 200, "{what}");
+        } else {
+            assert_eq!(page.status(), 404, "{what}");
+            assert_eq!(asset.status(), 404, "{what}");
+            assert!(
+                page.text()
+                    .await
+                    .unwrap()
+                    .contains("HOMEWARD_GRAPHIQL=true"),
+                "{what}"
+            );
+        }
+        // The API answers either way.
+        let (status, _) = api.post(Some(&api.admin), "{ me { id } }", json!({})).await;
+        assert_eq!(status, 200, "{what}");
+        api.stop().await;
+    }
+}
 
 #[tokio::test]
 async fn health_checks_and_graphiql_answer() {
