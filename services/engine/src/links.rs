@@ -26,8 +26,10 @@ use uuid::Uuid;
 use crate::authz::{authorize, Action, Viewer};
 use crate::{CommandError, CommandHandler, CommandMeta};
 
-/// How long a link in a reminder stays valid.
-pub const LINK_VALIDITY_DAYS: i64 = 30;
+/// How long a link in a reminder stays valid unless the server says otherwise
+/// (`HOMEWARD_LINK_DAYS`): long enough for the visit it asks about, short enough that a
+/// forwarded or leaked email does not open a plan for months.
+pub const DEFAULT_LINK_DAYS: u32 = 7;
 
 const LINK_NAMESPACE: Uuid = Uuid::from_u128(0x2a7c_41e0_9b3d_4f6a_8e21_5c0d_7b94_e3a1);
 

@@ -194,7 +194,8 @@ impl Mailer for SmtpMailer {
 }
 
 /// Writes each message as `<Message-ID>.eml` in a folder: a message sent again replaces its own
-/// file, so the outbox holds each message once.
+/// file, so the outbox holds each message once. The folder is readable by its owner only (0700)
+/// and so is each message (0600): they name parties and carry partner links.
 #[derive(Debug, Clone)]
 pub struct FileOutbox {
     dir: PathBuf,
@@ -204,8 +205,15 @@ pub struct FileOutbox {
 impl FileOutbox {
     pub fn new(dir: impl Into<PathBuf>, from: &str) -> Result<Self, MailError> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| MailError::Config(format!("outbox {}: {e}", dir.display())))?;
+        let config =
+            |e: std::io::Error| MailError::Config(format!("outbox {}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir).map_err(config)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(config)?;
+        }
         let from = from
             .parse()
             .map_err(|e| MailError::Config(format!("sender address {from:?}: {e}")))?;
@@ -214,6 +222,30 @@ impl FileOutbox {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Deletes the messages written more than `age` ago; how many. Whoever reads the outbox has
+    /// had them long enough.
+    pub async fn forget_older_than(&self, age: std::time::Duration) -> std::io::Result<usize> {
+        let mut forgotten = 0;
+        let mut entries = tokio::fs::read_dir(&self.dir).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "eml") {
+                continue;
+            }
+            let old = entry
+                .metadata()
+                .await?
+                .modified()?
+                .elapsed()
+                .is_ok_and(|elapsed| elapsed > age);
+            if old {
+                tokio::fs::remove_file(&path).await?;
+                forgotten += 1;
+            }
+        }
+        Ok(forgotten)
     }
 
     fn file_name(message_id: &str) -> String {
@@ -240,7 +272,16 @@ impl Mailer for FileOutbox {
         let partial = path.with_extension("eml.partial");
         let io =
             |e: std::io::Error| MailError::Transient(format!("outbox {}: {e}", path.display()));
-        tokio::fs::write(&partial, bytes).await.map_err(io)?;
+        let mut file = tokio::fs::OpenOptions::new();
+        file.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        file.mode(0o600);
+        let mut file = file.open(&partial).await.map_err(io)?;
+        tokio::io::AsyncWriteExt::write_all(&mut file, &bytes)
+            .await
+            .map_err(io)?;
+        file.sync_all().await.map_err(io)?;
+        drop(file);
         tokio::fs::rename(&partial, &path).await.map_err(io)?;
         Ok(())
     }

@@ -33,7 +33,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::authz::{task_scope, Viewer};
-use crate::links::{actions_for, LinkSigner, PartnerLink, LINK_VALIDITY_DAYS};
+use crate::links::{actions_for, LinkSigner, PartnerLink};
 use crate::mail::{MailError, Mailer};
 use crate::reminders::{render, render_digest, DigestTask, Recipient, Reminder};
 use crate::{Clock, CommandError, CommandHandler, CommandMeta};
@@ -67,6 +67,8 @@ pub struct LinkSettings {
     /// The public address of this server, e.g. `https://homeward.example.org`; links are
     /// `<base>/l/<token>`.
     pub base_url: String,
+    /// How long a link stays valid from the reminder that carries it.
+    pub valid_for: Duration,
 }
 
 #[derive(Debug, Error)]
@@ -554,7 +556,7 @@ impl Worker {
                         step.key.clone(),
                         party.id,
                         action,
-                        now + Duration::days(LINK_VALIDITY_DAYS),
+                        now + settings.valid_for,
                     );
                     let url = format!(
                         "{}/l/{}",

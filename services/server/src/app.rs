@@ -32,6 +32,8 @@ pub struct Application {
     housekeeping: tokio::task::JoinHandle<()>,
     /// Follows revocations and party changes for the open sockets.
     access_watch: tokio::task::JoinHandle<()>,
+    /// Deletes old messages from the mail outbox, when mail goes there.
+    outbox_cleaner: Option<tokio::task::JoinHandle<()>>,
     store: Arc<dyn Backend>,
     scheduler: Option<(Worker, EventHub, Duration)>,
 }
@@ -80,6 +82,7 @@ impl Application {
             },
             default_time_zone: settings.time_zone.clone(),
         };
+        let mut outbox_cleaner = None;
         let scheduler = if !settings.no_scheduler {
             let (mailer, concurrency): (Arc<dyn Mailer>, u32) = match &settings.smtp_url {
                 Some(url) => (
@@ -93,10 +96,11 @@ impl Application {
                     ),
                     settings.smtp_connections,
                 ),
-                None => (
-                    Arc::new(FileOutbox::new(&settings.outbox_dir, &settings.mail_from)?),
-                    1,
-                ),
+                None => {
+                    let outbox = FileOutbox::new(&settings.outbox_dir, &settings.mail_from)?;
+                    outbox_cleaner = Some(tokio::spawn(forget_old_outbox_mail(outbox.clone())));
+                    (Arc::new(outbox), 1)
+                }
             };
             let base_url = match &settings.public_url {
                 Some(url) => url.clone(),
@@ -118,6 +122,7 @@ impl Application {
             .with_links(LinkSettings {
                 signer: signer.clone(),
                 base_url,
+                valid_for: chrono::Duration::days(i64::from(settings.link_days)),
             })
             .with_concurrency(concurrency as usize)
             .with_lease(chrono::Duration::from_std(settings.reminder_lease.0)?)
@@ -155,6 +160,7 @@ impl Application {
             feed,
             housekeeping,
             access_watch,
+            outbox_cleaner,
             store,
             scheduler,
         })
@@ -191,9 +197,27 @@ impl Application {
         self.feed.abort();
         self.housekeeping.abort();
         self.access_watch.abort();
+        if let Some(cleaner) = &self.outbox_cleaner {
+            cleaner.abort();
+        }
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// How long a message stays in the mail outbox.
+const OUTBOX_KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Deletes the outbox's messages older than [`OUTBOX_KEEP`], at start and hourly.
+async fn forget_old_outbox_mail(outbox: FileOutbox) {
+    loop {
+        match outbox.forget_older_than(OUTBOX_KEEP).await {
+            Ok(n) if n > 0 => tracing::info!(forgotten = n, "old outbox messages deleted"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "old outbox messages not deleted"),
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
     }
 }
 

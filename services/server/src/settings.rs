@@ -82,6 +82,14 @@ pub struct Settings {
     /// https://homeward.example.org (default: http://<listen>).
     #[arg(long, env = "HOMEWARD_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Days a partner link in a reminder stays valid (1 to 90).
+    #[arg(long, env = "HOMEWARD_LINK_DAYS", default_value_t = homeward_engine::links::DEFAULT_LINK_DAYS)]
+    pub link_days: u32,
+    /// Allow plain SMTP and an http:// public URL while listening beyond loopback (true or
+    /// false): for a local stack such as compose.yaml's, never where partners are reached.
+    #[arg(long, env = "HOMEWARD_ALLOW_INSECURE_TRANSPORT",
+        value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub allow_insecure_transport: bool,
     /// GraphiQL, the in-browser IDE at GET /graphql: true or false (default: true when listening
     /// on a loopback address only, such as 127.0.0.1).
     #[arg(long, env = "HOMEWARD_GRAPHIQL", value_parser = clap::builder::BoolishValueParser::new())]
@@ -138,6 +146,53 @@ impl Settings {
         let mut settings = Self::from_arg_matches(&matches).expect("the defaults are settings");
         settings.database_url = SecretString::from(database_url.into());
         settings
+    }
+
+    /// Mail and partner links cross networks without TLS only on a loopback address or when
+    /// allowed: a partner link carries access to a survivor's plan.
+    fn check_transport(&self) -> Result<(), BadSetting> {
+        if self.listen.ip().is_loopback() || self.allow_insecure_transport {
+            return Ok(());
+        }
+        let allow = "or set HOMEWARD_ALLOW_INSECURE_TRANSPORT=true for a local stack";
+        if let Some(url) = &self.smtp_url {
+            let url = url.expose_secret();
+            let plain = url.starts_with("smtp://")
+                && !url
+                    .split_once('?')
+                    .is_some_and(|(_, query)| query.split('&').any(|pair| pair == "tls=required"));
+            if plain {
+                return Err(bad(
+                    "SMTP_URL",
+                    format!(
+                        "sends mail without TLS while the server listens on {}: use smtps:// or \
+                         smtp://...?tls=required, {allow}",
+                        self.listen
+                    ),
+                ));
+            }
+            if self.public_url.is_none() {
+                return Err(bad(
+                    "HOMEWARD_PUBLIC_URL (--public-url)",
+                    format!(
+                        "is needed when listening on {}: partner links would point at \
+                         http://{}; set the https address partners reach, {allow}",
+                        self.listen, self.listen
+                    ),
+                ));
+            }
+        }
+        if let Some(url) = self
+            .public_url
+            .as_deref()
+            .filter(|u| u.starts_with("http://"))
+        {
+            return Err(bad(
+                "HOMEWARD_PUBLIC_URL (--public-url)",
+                format!("{url} is not https: partner links would travel in clear; use https://, {allow}"),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether GraphiQL is served: as set, or when listening on a loopback address only.
@@ -242,6 +297,13 @@ impl Settings {
                 ),
             ));
         }
+        if !(1..=90).contains(&self.link_days) {
+            return Err(bad(
+                "HOMEWARD_LINK_DAYS (--link-days)",
+                format!("must be 1 to 90 days; it is {}", self.link_days),
+            ));
+        }
+        self.check_transport()?;
         match &self.smtp_url {
             Some(_) if self.smtp_timeout.0 >= self.reminder_lease.0 => {
                 return Err(bad(
@@ -406,10 +468,63 @@ mod tests {
         );
         assert_eq!(s.time_zone, "UTC");
         assert!(!s.no_scheduler);
+        assert_eq!(s.link_days, 7);
+        assert!(!s.allow_insecure_transport);
+    }
+
+    #[test]
+    fn mail_and_links_without_tls_only_on_loopback_or_when_allowed() {
+        let beyond = |smtp: &str, public: Option<&str>| {
+            let mut s = settings();
+            s.listen = "0.0.0.0:8080".parse().unwrap();
+            s.smtp_url = Some(SecretString::from(smtp));
+            s.public_url = public.map(str::to_owned);
+            s
+        };
+        let https = Some("https://homeward.example.org");
+        beyond("smtps://mail.example:465", https)
+            .validate()
+            .unwrap();
+        beyond("smtp://mail.example:587?tls=required", https)
+            .validate()
+            .unwrap();
+        for (smtp, public, named) in [
+            ("smtp://mail.example:25", https, "SMTP_URL"),
+            (
+                "smtp://mail.example:25?tls=opportunistic",
+                https,
+                "SMTP_URL",
+            ),
+            (
+                "smtps://mail.example:465",
+                Some("http://homeward.example.org"),
+                "HOMEWARD_PUBLIC_URL",
+            ),
+            ("smtps://mail.example:465", None, "HOMEWARD_PUBLIC_URL"),
+        ] {
+            let mut s = beyond(smtp, public);
+            let message = refused(&s);
+            assert!(message.starts_with(named), "{smtp} {public:?}: {message}");
+            assert!(
+                message.contains("HOMEWARD_ALLOW_INSECURE_TRANSPORT"),
+                "{message}"
+            );
+            s.allow_insecure_transport = true;
+            s.validate().unwrap();
+            s.allow_insecure_transport = false;
+            s.listen = "127.0.0.1:8080".parse().unwrap();
+            s.validate().unwrap();
+        }
     }
 
     #[test]
     fn each_bad_setting_is_named_with_what_is_allowed() {
+        let mut s = settings();
+        s.link_days = 0;
+        assert!(refused(&s).contains("HOMEWARD_LINK_DAYS (--link-days): must be 1 to 90 days"));
+        s.link_days = 365;
+        assert!(refused(&s).contains("HOMEWARD_LINK_DAYS"));
+
         let mut s = settings();
         s.database_url = SecretString::from("mysql://root:hunter2@db/x");
         let message = refused(&s);

@@ -104,6 +104,26 @@ async fn the_file_outbox_keeps_each_message_once() {
     assert!(first.contains("Message-ID: <timer-1@homeward>"));
     assert!(first.contains("Subject: Reminder 1: follow-up visit"));
     assert!(first.contains("BEGIN:VCALENDAR") || first.contains("text/calendar"));
+
+    // Readable by their owner only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("timer-1_homeward.eml")), 0o600);
+
+    // A message older than the outbox keeps them is forgotten; a newer one stays.
+    let month = Duration::from_secs(30 * 24 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join("timer-1_homeward.eml"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - month - Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(outbox.forget_older_than(month).await.unwrap(), 1);
+    assert!(!dir.join("timer-1_homeward.eml").exists());
+    assert!(dir.join("timer-2_homeward.eml").exists());
+    assert_eq!(outbox.forget_older_than(month).await.unwrap(), 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -67,6 +67,7 @@ impl World {
         .with_links(LinkSettings {
             signer: signer.clone(),
             base_url: format!("http://{}", api.addr),
+            valid_for: Duration::days(30),
         });
         let person = api
             .data(
@@ -202,6 +203,17 @@ async fn a_partner_acknowledges_a_task_and_confirms_a_visit_from_the_links_in_he
         .part("text/html")
         .unwrap()
         .contains(&format!("<a href=\"{ack}\">")));
+
+    // Valid for as long as the worker was told (30 days here), not a minute more.
+    w.api
+        .clock
+        .set(at(18, 10) + Duration::days(30) - Duration::minutes(1));
+    assert_eq!(w.get(&ack).await.0, 200);
+    w.api
+        .clock
+        .set(at(18, 10) + Duration::days(30) + Duration::minutes(1));
+    assert_eq!(w.get(&ack).await.0, 410);
+    w.api.clock.set(at(18, 10));
 
     // The page: in French, the step and the action only, never cached or indexed.
     let (status, page, headers) = w.get(&ack).await;
