@@ -268,6 +268,10 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
     // Told of access changes from the upgrade on: none is missed before the init's check.
     let changes = state.access.subscribe();
     upgrade
+        // No message larger than a request body: refused (1009) from its frame's header, before
+        // its payload is read.
+        .max_message_size(state.max_body_bytes)
+        .max_frame_size(state.max_body_bytes)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             websocket::serve(

@@ -5,7 +5,8 @@
 //! and closes the way `graphql-transport-ws` clients expect: 4400 for a message it cannot read,
 //! 4401 for a subscription before the connection was acknowledged, 4403 for a refused
 //! `connection_init` (no token, or one that is unknown, expired or revoked), 4408 when no
-//! `connection_init` arrives in time, 4429 for a second `connection_init`. Each close reason is
+//! `connection_init` arrives in time, 4429 for a second `connection_init`, 1009 for a message
+//! larger than a request body may be. Each close reason is
 //! short: a close frame carries at most 125 bytes (RFC 6455), two of them the code.
 //!
 //! Once acknowledged, the socket follows its token ([`Standing`]): it is checked again before
@@ -28,22 +29,34 @@ use crate::access::{AccessChange, Standing};
 /// How often an acknowledged socket asks the clock whether its token has expired.
 const EXPIRY_CHECK: Duration = Duration::from_secs(1);
 
-/// Why an acknowledged socket is closed with 4403.
+/// Why the server closes a socket that was open: its token lapsed (4403), or a message was
+/// larger than a request may be (1009).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lapse {
     /// Revoked, expired, or its party's role or organisation changed.
     NoLongerStands,
     /// It could not be checked (the database did not answer).
     Unchecked,
+    /// A message (or a frame of one) larger than the request body limit, refused from its
+    /// header before its payload was read.
+    TooLarge,
 }
 
 impl Lapse {
+    fn code(self) -> u16 {
+        match self {
+            Self::NoLongerStands | Self::Unchecked => 4403,
+            Self::TooLarge => 1009,
+        }
+    }
+
     fn reason(self) -> &'static str {
         match self {
             Self::NoLongerStands => {
                 "Forbidden: this token was revoked or has expired, or its party changed; connect again"
             }
             Self::Unchecked => InitRefusal::Unavailable.reason(),
+            Self::TooLarge => "Message too big: send messages no larger than a request body may be",
         }
     }
 
@@ -133,21 +146,30 @@ pub async fn serve<E, F, R>(
     let standing: Arc<OnceLock<Arc<dyn Standing>>> = Arc::default();
     let (lapsed, mut lapse) = mpsc::channel::<Lapse>(1);
     let (mut sink, stream) = socket.split();
-    let messages = stream
-        .take_while(|message| futures::future::ready(message.is_ok()))
-        .filter_map(|message| {
-            futures::future::ready(match message {
-                Ok(Message::Text(text)) => Some(text.as_str().as_bytes().to_vec()),
-                Ok(Message::Binary(bytes)) => Some(bytes.to_vec()),
-                _ => None,
-            })
-        });
+    let messages = stream.filter_map(|message| {
+        futures::future::ready(match message {
+            Ok(Message::Text(text)) => Some(Ok(text.as_str().as_bytes().to_vec())),
+            Ok(Message::Binary(bytes)) => Some(Ok(bytes.to_vec())),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+    });
     // Before every operation, the token again: a message that finds it lapsed goes no further,
     // and the socket closes.
     let input = futures::stream::unfold(
         (Box::pin(messages), standing.clone(), lapsed),
         |(mut messages, standing, lapsed)| async move {
-            let message = messages.next().await?;
+            let message = match messages.next().await? {
+                Ok(message) => message,
+                Err(e) => {
+                    // tungstenite's capacity error ("Message too big: ..."); anything else
+                    // is the connection failing.
+                    if e.to_string().contains("too big") {
+                        let _ = lapsed.try_send(Lapse::TooLarge);
+                    }
+                    return None;
+                }
+            };
             let current = standing.get().cloned();
             if let Some(current) = current.filter(|_| may_start_operation(&message)) {
                 if let Some(lapse) = Lapse::of(current.holds().await) {
@@ -177,7 +199,7 @@ pub async fn serve<E, F, R>(
         let next = tokio::select! {
             biased;
             Some(lapse) = lapse.recv() => {
-                let _ = sink.send(close(4403, lapse.reason())).await;
+                let _ = sink.send(close(lapse.code(), lapse.reason())).await;
                 return;
             }
             change = changes.recv(), if following_now => {
@@ -191,7 +213,7 @@ pub async fn serve<E, F, R>(
                 };
                 if let Some(standing) = standing.get().filter(|s| s.concerns(change)) {
                     if let Some(lapse) = Lapse::of(standing.holds().await) {
-                        let _ = sink.send(close(4403, lapse.reason())).await;
+                        let _ = sink.send(close(lapse.code(), lapse.reason())).await;
                         return;
                     }
                 }
@@ -215,7 +237,7 @@ pub async fn serve<E, F, R>(
         let Some(message) = next else {
             // The input ended: the client went away, or an operation found the token lapsed.
             if let Ok(lapse) = lapse.try_recv() {
-                let _ = sink.send(close(4403, lapse.reason())).await;
+                let _ = sink.send(close(lapse.code(), lapse.reason())).await;
             }
             return;
         };
@@ -302,7 +324,7 @@ mod tests {
 
     #[test]
     fn every_lapse_fits_in_a_close_frame() {
-        for lapse in [Lapse::NoLongerStands, Lapse::Unchecked] {
+        for lapse in [Lapse::NoLongerStands, Lapse::Unchecked, Lapse::TooLarge] {
             assert!(lapse.reason().len() <= MAX_CLOSE_REASON, "{lapse:?}");
         }
     }

@@ -330,3 +330,47 @@ async fn a_revocation_reaches_open_sockets_after_the_listening_connection_was_lo
     assert_eq!(code, 4403, "{reason}");
     no_data(&before);
 }
+
+#[tokio::test]
+async fn a_message_larger_than_a_request_closes_that_socket_only() {
+    let api = TestApi::start().await;
+    let worker = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
+    let plan = api.open_plan(&worker.token, "Mira K").await;
+    let mut other = api
+        .subscribe(&worker.token, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+
+    // Before connection_init (nothing authenticated yet) and after it: 10 MiB in one frame.
+    for init in [false, true] {
+        let mut socket = open(&api).await;
+        if init {
+            let init = json!({ "type": "connection_init",
+                               "payload": { "Authorization": format!("Bearer {}", worker.token) } });
+            socket.send(Message::text(init.to_string())).await.unwrap();
+        }
+        let huge = format!(
+            "{{\"type\":\"subscribe\",\"id\":\"1\",\"payload\":{{\"query\":\"{}\"}}}}",
+            "x".repeat(10 * 1024 * 1024)
+        );
+        let _ = socket.send(Message::text(huge)).await;
+        let code = loop {
+            match tokio::time::timeout(Duration::from_secs(10), socket.next())
+                .await
+                .expect("closed within 10 s")
+            {
+                Some(Ok(Message::Close(Some(frame)))) => break Some(u16::from(frame.code)),
+                Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Err(_)) | None | Some(Ok(Message::Close(None))) => break None,
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+        // Closed with 1009, or reset before the client read the close frame (it was still
+        // writing): either way not 4401 before the init, nor an answer after it.
+        assert!(matches!(code, Some(1009) | None), "init {init}: {code:?}");
+    }
+
+    // The other socket, and the server, go on.
+    api.data(&worker.token, PRIORITISE, json!({ "id": plan }))
+        .await;
+    assert_eq!(other.next().await["planEvents"]["type"], "step_prioritised");
+}

@@ -602,7 +602,9 @@ async fn a_rebuild_reproduces_text_with_tabs_newlines_and_backslashes() {
     let handler = db.handler(Arc::new(FixedClock::new(start_time())));
     let worker = PartyId::new();
     let stream = open_plan(&handler, worker).await;
-    let title = "Certificat\tde naissance \\ acte\nn° 12\r\nà demander";
+    // A title is one line; a reason may hold several, with tabs.
+    let title = "Certificat de naissance \\ acte n° 12 à demander";
+    let reason = "Attente\tdu tribunal \\ greffe\nn° 12\r\nà relancer";
     handler
         .handle::<Plan>(
             &stream,
@@ -622,15 +624,27 @@ async fn a_rebuild_reproduces_text_with_tabs_newlines_and_backslashes() {
         )
         .await
         .unwrap();
+    handler
+        .handle::<Plan>(
+            &stream,
+            &PlanCommand::BlockStep {
+                step: key("birth_certificate"),
+                reason: reason.to_owned(),
+            },
+            CommandMeta::new(worker),
+        )
+        .await
+        .unwrap();
     let before = db.projection_snapshot().await;
     rebuild(db.pool()).await.unwrap();
     assert_eq!(db.projection_snapshot().await, before);
-    let stored: String =
-        sqlx::query_scalar("SELECT title FROM step_view WHERE step_key = 'birth_certificate'")
-            .fetch_one(db.pool())
-            .await
-            .unwrap();
-    assert_eq!(stored, title);
+    let stored: (String, String) = sqlx::query_as(
+        "SELECT title, status_reason FROM step_view WHERE step_key = 'birth_certificate'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(stored, (title.to_owned(), reason.replace("\r\n", "\n")));
 }
 
 #[tokio::test]
