@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use homeward::app::Settings;
-use homeward_tests::api::TestApi;
+use homeward_tests::api::{Person, Subscription, TestApi};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -160,13 +160,45 @@ fn no_data(before: &[serde_json::Value]) {
     );
 }
 
+/// Waits (5 s at most) for the server to close the socket with 4403, with no data before the
+/// close; the close's reason.
+async fn closed_forbidden(socket: &mut Subscription) -> String {
+    let (code, reason, before) = socket.closed(Duration::from_secs(5)).await;
+    assert_eq!(code, 4403, "{reason}");
+    no_data(&before);
+    reason
+}
+
+/// A social worker with a plan, and a second token of hers (the first stays valid).
+struct Worker {
+    person: Person,
+    plan: serde_json::Value,
+    token_id: String,
+    secret: String,
+}
+
+async fn worker_with_a_plan(api: &TestApi) -> Worker {
+    let person = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
+    let plan = api.open_plan(&person.token, "Mira K").await;
+    let (token_id, secret) = second_token(api, &person.id).await;
+    Worker {
+        person,
+        plan,
+        token_id,
+        secret,
+    }
+}
+
 #[tokio::test]
 async fn a_revoked_tokens_socket_is_closed_in_every_replica_and_receives_nothing_more() {
     let api = TestApi::start().await;
     let replica = api.second_replica().await;
-    let worker = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
-    let plan = api.open_plan(&worker.token, "Mira K").await;
-    let (token_id, secret) = second_token(&api, &worker.id).await;
+    let Worker {
+        person: worker,
+        plan,
+        token_id,
+        secret,
+    } = worker_with_a_plan(&api).await;
 
     // Open on each replica with the second token; both follow the plan.
     let mut here = api
@@ -196,10 +228,8 @@ async fn a_revoked_tokens_socket_is_closed_in_every_replica_and_receives_nothing
     )
     .await;
     for socket in [&mut here, &mut there] {
-        let (code, reason, before) = socket.closed(Duration::from_secs(5)).await;
-        assert_eq!(code, 4403, "{reason}");
+        let reason = closed_forbidden(socket).await;
         assert!(reason.contains("revoked"), "{reason}");
-        no_data(&before);
     }
 }
 
@@ -231,17 +261,18 @@ async fn a_socket_closes_when_its_party_moves_to_another_organisation() {
         }}),
     )
     .await;
-    let (code, reason, before) = there.closed(Duration::from_secs(5)).await;
-    assert_eq!(code, 4403, "{reason}");
-    no_data(&before);
+    closed_forbidden(&mut there).await;
 }
 
 #[tokio::test]
 async fn every_operation_on_a_socket_checks_the_token_again() {
     let api = TestApi::start().await;
-    let worker = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
-    let plan = api.open_plan(&worker.token, "Mira K").await;
-    let (token_id, secret) = second_token(&api, &worker.id).await;
+    let Worker {
+        plan,
+        token_id,
+        secret,
+        ..
+    } = worker_with_a_plan(&api).await;
     let mut socket = api
         .subscribe(&secret, PLAN_EVENTS, json!({ "id": plan }))
         .await;
@@ -262,9 +293,7 @@ async fn every_operation_on_a_socket_checks_the_token_again() {
         .unwrap();
     assert!(socket.stays_quiet(Duration::from_millis(300)).await);
     socket.send_operation("3", "{ me { displayName } }").await;
-    let (code, reason, before) = socket.closed(Duration::from_secs(5)).await;
-    assert_eq!(code, 4403, "{reason}");
-    no_data(&before);
+    closed_forbidden(&mut socket).await;
 }
 
 #[tokio::test]
@@ -292,19 +321,20 @@ async fn a_socket_closes_when_its_token_expires_and_answers_nothing_after() {
     // One sends a query at once; the other says nothing and is closed all the same.
     asking.send_operation("2", "{ me { displayName } }").await;
     for socket in [&mut asking, &mut idle] {
-        let (code, reason, before) = socket.closed(Duration::from_secs(5)).await;
-        assert_eq!(code, 4403, "{reason}");
+        let reason = closed_forbidden(socket).await;
         assert!(reason.contains("expired"), "{reason}");
-        no_data(&before);
     }
 }
 
 #[tokio::test]
 async fn a_revocation_reaches_open_sockets_after_the_listening_connection_was_lost() {
     let api = TestApi::start().await;
-    let worker = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
-    let plan = api.open_plan(&worker.token, "Mira K").await;
-    let (token_id, secret) = second_token(&api, &worker.id).await;
+    let Worker {
+        plan,
+        token_id,
+        secret,
+        ..
+    } = worker_with_a_plan(&api).await;
     let mut socket = api
         .subscribe(&secret, PLAN_EVENTS, json!({ "id": plan }))
         .await;
@@ -326,9 +356,7 @@ async fn a_revocation_reaches_open_sockets_after_the_listening_connection_was_lo
         json!({ "id": token_id }),
     )
     .await;
-    let (code, reason, before) = socket.closed(Duration::from_secs(5)).await;
-    assert_eq!(code, 4403, "{reason}");
-    no_data(&before);
+    closed_forbidden(&mut socket).await;
 }
 
 #[tokio::test]
