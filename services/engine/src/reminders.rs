@@ -249,28 +249,28 @@ pub fn render_digest(
     }
 }
 
-/// An iCalendar invitation for a follow-up visit at its due time (one hour).
+/// An iCalendar invitation for a follow-up visit at its due time (one hour), written by the
+/// `icalendar` crate: RFC 5545's escaping of text, quoting of parameters and folding of long
+/// lines, whatever the step's title or the recipient's name holds.
 fn invitation(reminder: &Reminder, to: &Recipient) -> String {
-    let stamp = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
-    let end = reminder.due_at + chrono::Duration::hours(1);
-    let summary = reminder
-        .step_title
-        .replace('\\', "\\\\")
-        .replace(';', "\\;")
-        .replace(',', "\\,")
-        .replace('\n', "\\n");
-    format!(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Homeward//Reminders//EN\r\nMETHOD:REQUEST\r\n\
-         BEGIN:VEVENT\r\nUID:{}\r\nDTSTAMP:{}\r\nDTSTART:{}\r\nDTEND:{}\r\nSUMMARY:{}\r\n\
-         ATTENDEE;CN={}:mailto:{}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
-        message_id(reminder.timer_id),
-        stamp(reminder.now),
-        stamp(reminder.due_at),
-        stamp(end),
-        summary,
-        to.name.replace([';', ':', ','], " "),
-        to.address
-    )
+    use icalendar::{Attendee, Calendar, Component, Event, EventLike, Property};
+    let event = Event::new()
+        .uid(&message_id(reminder.timer_id))
+        .timestamp(reminder.now)
+        .starts(reminder.due_at)
+        .ends(reminder.due_at + chrono::Duration::hours(1))
+        .summary(&reminder.step_title)
+        // A parameter value may not hold a double quote (RFC 5545 3.2), and the crate would
+        // write it as is, ending the value early.
+        .attendee(Attendee::new(format!("mailto:{}", to.address)).cn(to.name.replace('"', "'")))
+        .done();
+    let mut calendar = Calendar::empty();
+    calendar
+        .append_property(Property::new("VERSION", "2.0"))
+        .append_property(Property::new("PRODID", "-//Homeward//Reminders//EN"))
+        .append_property(Property::new("METHOD", "REQUEST"))
+        .push(event);
+    calendar.done().to_string()
 }
 
 #[cfg(test)]
@@ -452,5 +452,45 @@ mod tests {
         assert!(ics.contains("DTEND:20260601T080000Z"));
         assert!(ics.contains("UID:00000000-0000-0000-0000-000000000007@homeward"));
         assert!(ics.contains("mailto:grace@hope-lagos.example"));
+    }
+
+    #[test]
+    fn a_hostile_title_and_name_stay_one_event_with_their_text_intact() {
+        use icalendar::{Calendar, CalendarComponent, Component};
+        let title = "Visite; « Lagos », bureau \\ 2: BEGIN:VEVENT, END:VCALENDAR — \
+                     un titre assez long pour être plié sur plusieurs lignes du fichier";
+        let mut visit = reminder(ReminderKind::BeforeDue, StepKind::FollowUp);
+        visit.step_title = title.into();
+        let mut grace = to("fr", "Africa/Lagos");
+        grace.name = "Okafor; Grace \"G\": ACME, Ltd".into();
+        let ics = render(&visit, &grace).calendar.unwrap();
+
+        // RFC 5545: lines of at most 75 octets, ended by CR LF.
+        for line in ics.split("\r\n") {
+            assert!(line.len() <= 75, "{line:?} ({} octets)", line.len());
+        }
+        let parsed: Calendar = ics.parse().expect("the invitation parses");
+        let events: Vec<_> = parsed
+            .components
+            .iter()
+            .filter_map(|c| match c {
+                CalendarComponent::Event(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(events.len(), 1, "{ics}");
+        assert_eq!(events[0].get_summary(), Some(title));
+        assert_eq!(
+            events[0].get_start(),
+            Some(Utc.with_ymd_and_hms(2026, 6, 1, 7, 0, 0).unwrap().into())
+        );
+        let attendees = events[0].get_attendees();
+        assert_eq!(attendees.len(), 1);
+        assert_eq!(attendees[0].cal_address, "mailto:grace@hope-lagos.example");
+        assert_eq!(
+            attendees[0].cn.as_deref(),
+            Some("Okafor; Grace 'G': ACME, Ltd")
+        );
+        assert_eq!(ics.matches("PRODID").count(), 1, "{ics}");
     }
 }
