@@ -313,6 +313,15 @@ impl Subscription {
             .expect("send subscribe");
     }
 
+    /// Tells the server the client is done with an operation.
+    pub async fn complete(&mut self, id: &str) {
+        let complete = json!({ "id": id, "type": "complete" });
+        self.socket
+            .send(Message::text(complete.to_string()))
+            .await
+            .expect("send complete");
+    }
+
     /// Reads until the server closes the socket (within `within`): the close code and reason,
     /// and the protocol messages that came before it.
     pub async fn closed(&mut self, within: std::time::Duration) -> (u16, String, Vec<Value>) {

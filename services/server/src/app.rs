@@ -149,6 +149,7 @@ impl Application {
             store: store.clone(),
             max_body_bytes: settings.max_body_bytes,
             ws_init_timeout: settings.ws_init_timeout.0,
+            ws_max_operations: settings.ws_max_operations,
             access,
             graphiql: settings.graphiql_on(),
             hsts: settings.served_over_https(),

@@ -38,6 +38,8 @@ pub(crate) struct AppState {
     pub(crate) store: Arc<dyn Backend>,
     pub(crate) max_body_bytes: usize,
     pub(crate) ws_init_timeout: Duration,
+    /// Operations one socket may have open at once.
+    pub(crate) ws_max_operations: usize,
     /// What open sockets follow (revocations, party changes).
     pub(crate) access: AccessWatch,
     /// Whether GraphiQL is served at GET /graphql.
@@ -265,6 +267,7 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
     let schema = state.schema.clone();
     let services = state.services.clone();
     let init_timeout = state.ws_init_timeout;
+    let max_operations = state.ws_max_operations;
     // Told of access changes from the upgrade on: none is missed before the init's check.
     let changes = state.access.subscribe();
     upgrade
@@ -279,6 +282,7 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
                 schema,
                 protocol,
                 init_timeout,
+                max_operations,
                 changes,
                 move |payload| async move {
                     let Some(token) = connection_token(&payload) else {

@@ -106,6 +106,10 @@ pub struct Settings {
     #[arg(long = "ws-init-timeout-secs", env = "HOMEWARD_WS_INIT_TIMEOUT_SECS", value_parser = seconds,
         default_value_t = Seconds(Duration::from_secs(10)))]
     pub ws_init_timeout: Seconds,
+    /// Operations (subscriptions, queries in flight) one WebSocket may have open at once;
+    /// past it, an operation is answered with RATE_LIMITED.
+    #[arg(long, env = "HOMEWARD_WS_MAX_OPERATIONS", default_value_t = 20)]
+    pub ws_max_operations: usize,
     /// Seconds a command without expectedVersion keeps retrying while other replicas write
     /// the same plan, before it answers BUSY (nothing written, send it again).
     #[arg(long = "command-deadline-secs", env = "HOMEWARD_COMMAND_DEADLINE_SECS", value_parser = seconds,
@@ -295,6 +299,12 @@ impl Settings {
                     self.reminder_lease.0.as_secs_f64(),
                     self.reminder_renewal.0.as_secs_f64()
                 ),
+            ));
+        }
+        if !(1..=1000).contains(&self.ws_max_operations) {
+            return Err(bad(
+                "HOMEWARD_WS_MAX_OPERATIONS (--ws-max-operations)",
+                format!("must be 1 to 1000; it is {}", self.ws_max_operations),
             ));
         }
         if !(1..=90).contains(&self.link_days) {

@@ -127,6 +127,75 @@ impl From<InitRefusal> for async_graphql::Error {
     }
 }
 
+/// A protocol message's type and operation id, as far as the caps need them.
+#[derive(serde::Deserialize)]
+struct ClientMessage<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The operations open on one socket, by id, up to a cap: a client cannot hold more
+/// subscriptions (or queries in flight) on one socket than that.
+struct Operations {
+    open: std::sync::Mutex<std::collections::HashSet<String>>,
+    max: usize,
+}
+
+impl Operations {
+    /// Whether an operation with this id may start (and counts it as open if so).
+    fn start(&self, id: &str) -> bool {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if open.contains(id) {
+            // A second operation with a live id: the protocol refuses it (4409).
+            return true;
+        }
+        if open.len() >= self.max {
+            return false;
+        }
+        open.insert(id.to_owned());
+        true
+    }
+
+    fn end(&self, id: &str) {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
+    }
+
+    /// Ends the operation a server message completes or fails, if it does.
+    fn ended_by_server(&self, text: &str) {
+        // The same two fields as a client message (the payload is skipped, not kept).
+        if let Ok(ClientMessage { kind, id: Some(id) }) = serde_json::from_str(text) {
+            if matches!(kind.as_ref(), "complete" | "error") {
+                self.end(&id);
+            }
+        }
+    }
+
+    /// The protocol's error message for an operation refused for being one too many.
+    fn refusal(&self, id: &str, transport_ws: bool) -> String {
+        let error = serde_json::json!({
+            "message": format!(
+                "this socket already has {} operations open: complete one, or open another socket",
+                self.max
+            ),
+            "extensions": { "code": "RATE_LIMITED" },
+        });
+        let payload = if transport_ws {
+            serde_json::json!([error])
+        } else {
+            error
+        };
+        serde_json::json!({ "type": "error", "id": id, "payload": payload }).to_string()
+    }
+}
+
 /// Serves one socket until either side closes it. `on_init` checks the `connection_init`
 /// payload and gives the connection's data (who is asking) and its standing, which the socket
 /// follows from then on, told of `changes`; `init_timeout` is how long the client has to send
@@ -136,6 +205,7 @@ pub async fn serve<E, F, R>(
     executor: E,
     protocol: WebSocketProtocols,
     init_timeout: Duration,
+    max_operations: usize,
     mut changes: broadcast::Receiver<AccessChange>,
     on_init: F,
 ) where
@@ -145,6 +215,12 @@ pub async fn serve<E, F, R>(
 {
     let standing: Arc<OnceLock<Arc<dyn Standing>>> = Arc::default();
     let (lapsed, mut lapse) = mpsc::channel::<Lapse>(1);
+    let transport_ws = protocol == WebSocketProtocols::GraphQLWS;
+    let operations = Arc::new(Operations {
+        open: Default::default(),
+        max: max_operations,
+    });
+    let (refuse, mut refused) = mpsc::unbounded_channel::<String>();
     let (mut sink, stream) = socket.split();
     let messages = stream.filter_map(|message| {
         futures::future::ready(match message {
@@ -156,31 +232,49 @@ pub async fn serve<E, F, R>(
     });
     // Before every operation, the token again: a message that finds it lapsed goes no further,
     // and the socket closes.
+    // Past the cap, an operation is answered with an error and goes no further.
     let input = futures::stream::unfold(
-        (Box::pin(messages), standing.clone(), lapsed),
-        |(mut messages, standing, lapsed)| async move {
-            let message = match messages.next().await? {
-                Ok(message) => message,
-                Err(e) => {
-                    // tungstenite's capacity error ("Message too big: ..."); anything else
-                    // is the connection failing.
-                    if e.to_string().contains("too big") {
-                        let _ = lapsed.try_send(Lapse::TooLarge);
+        (
+            Box::pin(messages),
+            standing.clone(),
+            lapsed,
+            operations.clone(),
+            refuse,
+        ),
+        move |(mut messages, standing, lapsed, operations, refuse)| async move {
+            loop {
+                let message = match messages.next().await? {
+                    Ok(message) => message,
+                    Err(e) => {
+                        // tungstenite's capacity error ("Message too big: ..."); anything else
+                        // is the connection failing.
+                        if e.to_string().contains("too big") {
+                            let _ = lapsed.try_send(Lapse::TooLarge);
+                        }
+                        return None;
                     }
-                    return None;
+                };
+                let current = standing.get().cloned();
+                if let Some(current) = current.filter(|_| may_start_operation(&message)) {
+                    if let Some(lapse) = Lapse::of(current.holds().await) {
+                        let _ = lapsed.try_send(lapse);
+                        return None;
+                    }
                 }
-            };
-            let current = standing.get().cloned();
-            if let Some(current) = current.filter(|_| may_start_operation(&message)) {
-                if let Some(lapse) = Lapse::of(current.holds().await) {
-                    let _ = lapsed.try_send(lapse);
-                    return None;
+                if let Ok(ClientMessage { kind, id: Some(id) }) = serde_json::from_slice(&message) {
+                    match kind.as_ref() {
+                        "subscribe" | "start" if !operations.start(&id) => {
+                            let _ = refuse.send(operations.refusal(&id, transport_ws));
+                            continue;
+                        }
+                        "complete" | "stop" => operations.end(&id),
+                        _ => {}
+                    }
                 }
+                return Some((message, (messages, standing, lapsed, operations, refuse)));
             }
-            Some((message, (messages, standing, lapsed)))
         },
     );
-    let transport_ws = protocol == WebSocketProtocols::GraphQLWS;
     let opened = standing.clone();
     let outgoing = async_graphql::http::WebSocket::new(executor, Box::pin(input), protocol)
         .on_connection_init(move |payload| async move {
@@ -201,6 +295,12 @@ pub async fn serve<E, F, R>(
             Some(lapse) = lapse.recv() => {
                 let _ = sink.send(close(lapse.code(), lapse.reason())).await;
                 return;
+            }
+            Some(refusal) = refused.recv() => {
+                if sink.send(Message::Text(refusal.into())).await.is_err() {
+                    return;
+                }
+                continue;
             }
             change = changes.recv(), if following_now => {
                 let change = match change {
@@ -246,6 +346,7 @@ pub async fn serve<E, F, R>(
                 if !acknowledged && text.contains("\"connection_ack\"") {
                     acknowledged = true;
                 }
+                operations.ended_by_server(&text);
                 Message::Text(text.into())
             }
             WsMessage::Close(code, reason) if transport_ws => {

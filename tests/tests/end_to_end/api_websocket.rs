@@ -402,3 +402,68 @@ async fn a_message_larger_than_a_request_closes_that_socket_only() {
         .await;
     assert_eq!(other.next().await["planEvents"]["type"], "step_prioritised");
 }
+
+/// A protocol message of this type, for this operation.
+fn assert_message(message: &serde_json::Value, kind: &str, id: &str) {
+    assert_eq!(
+        (message["type"].as_str(), message["id"].as_str()),
+        (Some(kind), Some(id)),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_socket_holds_no_more_operations_than_its_cap_and_gets_room_back_as_they_end() {
+    let api = TestApi::start_with(|s| Settings {
+        ws_max_operations: 3,
+        ..s
+    })
+    .await;
+    let worker = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
+    let plan = api.open_plan(&worker.token, "Mira K").await;
+    let follow = format!(
+        "subscription {{ planEvents(planId: \"{}\") {{ version }} }}",
+        plan.as_str().unwrap()
+    );
+    let me = "{ me { displayName } }";
+    let mut socket = api
+        .subscribe(&worker.token, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+    socket.send_operation("2", &follow).await;
+    socket.send_operation("3", &follow).await;
+
+    // Full: a fourth is refused, and only it.
+    socket.send_operation("4", me).await;
+    let refused = socket.next_message().await;
+    assert_message(&refused, "error", "4");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{refused}"
+    );
+
+    // The client ends one: room for a query, which the server ends in its turn.
+    socket.complete("2").await;
+    let ended = socket.next_message().await;
+    assert_message(&ended, "complete", "2");
+    socket.send_operation("5", me).await;
+    let answer = socket.next_message().await;
+    assert_message(&answer, "next", "5");
+    assert_eq!(socket.next_message().await["type"], "complete");
+    // So a subscription fits again, and the next operation is the one refused.
+    socket.send_operation("6", &follow).await;
+    socket.send_operation("7", me).await;
+    let refused = socket.next_message().await;
+    assert_message(&refused, "error", "7");
+
+    // The open subscriptions still deliver.
+    api.data(&worker.token, PRIORITISE, json!({ "id": plan }))
+        .await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let event = socket.next_message().await;
+        assert_eq!(event["type"], "next", "{event}");
+        ids.push(event["id"].as_str().unwrap().to_owned());
+    }
+    ids.sort();
+    assert_eq!(ids, ["1", "3", "6"]);
+}
