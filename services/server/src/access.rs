@@ -32,6 +32,30 @@ pub enum AccessChange {
 #[derive(Debug, Clone)]
 pub struct AccessWatch {
     sender: broadcast::Sender<AccessChange>,
+    /// Sockets open in this replica, by token.
+    sockets: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, usize>>>,
+}
+
+/// One open socket of a token, counted until it is dropped.
+#[derive(Debug)]
+pub struct SocketHold {
+    token_id: Uuid,
+    sockets: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, usize>>>,
+}
+
+impl Drop for SocketHold {
+    fn drop(&mut self) {
+        let mut sockets = self
+            .sockets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(open) = sockets.get_mut(&self.token_id) {
+            *open -= 1;
+            if *open == 0 {
+                sockets.remove(&self.token_id);
+            }
+        }
+    }
 }
 
 /// Changes a slow socket may fall behind by before it must check again anyway.
@@ -47,7 +71,30 @@ impl AccessWatch {
             services.events.clone(),
             sender.clone(),
         ));
-        (Self { sender }, task)
+        (
+            Self {
+                sender,
+                sockets: Arc::default(),
+            },
+            task,
+        )
+    }
+
+    /// Counts one more socket of `token_id` in this replica, unless it has `max` open already.
+    pub fn hold(&self, token_id: Uuid, max: usize) -> Option<SocketHold> {
+        let mut sockets = self
+            .sockets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let open = sockets.entry(token_id).or_default();
+        if *open >= max {
+            return None;
+        }
+        *open += 1;
+        Some(SocketHold {
+            token_id,
+            sockets: self.sockets.clone(),
+        })
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<AccessChange> {
@@ -130,14 +177,22 @@ pub struct TokenStanding {
     services: Services,
     token: SecretString,
     opened: Authenticated,
+    /// The socket's place among its token's sockets, given back with the standing.
+    _hold: SocketHold,
 }
 
 impl TokenStanding {
-    pub fn new(services: Services, token: SecretString, opened: Authenticated) -> Self {
+    pub fn new(
+        services: Services,
+        token: SecretString,
+        opened: Authenticated,
+        hold: SocketHold,
+    ) -> Self {
         Self {
             services,
             token,
             opened,
+            _hold: hold,
         }
     }
 }

@@ -150,6 +150,7 @@ impl Application {
             max_body_bytes: settings.max_body_bytes,
             ws_init_timeout: settings.ws_init_timeout.0,
             ws_max_operations: settings.ws_max_operations,
+            ws_max_sockets_per_token: settings.ws_max_sockets_per_token,
             access,
             graphiql: settings.graphiql_on(),
             hsts: settings.served_over_https(),

@@ -40,6 +40,8 @@ pub(crate) struct AppState {
     pub(crate) ws_init_timeout: Duration,
     /// Operations one socket may have open at once.
     pub(crate) ws_max_operations: usize,
+    /// Sockets one token may have open at once in this replica.
+    pub(crate) ws_max_sockets_per_token: usize,
     /// What open sockets follow (revocations, party changes).
     pub(crate) access: AccessWatch,
     /// Whether GraphiQL is served at GET /graphql.
@@ -268,6 +270,8 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
     let services = state.services.clone();
     let init_timeout = state.ws_init_timeout;
     let max_operations = state.ws_max_operations;
+    let max_sockets = state.ws_max_sockets_per_token;
+    let access = state.access.clone();
     // Told of access changes from the upgrade on: none is missed before the init's check.
     let changes = state.access.subscribe();
     upgrade
@@ -299,13 +303,16 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
                                 return Err(InitRefusal::Unavailable.into());
                             }
                         };
+                    let Some(hold) = access.hold(opened.token_id, max_sockets) else {
+                        return Err(InitRefusal::TooManySockets.into());
+                    };
                     let (viewer, loaders) =
                         homeward_graphql::request_data(&services, opened.viewer.clone());
                     let mut data = Data::default();
                     data.insert(viewer);
                     data.insert(loaders);
                     let standing: Arc<dyn Standing> =
-                        Arc::new(TokenStanding::new(services, token.into(), opened));
+                        Arc::new(TokenStanding::new(services, token.into(), opened, hold));
                     Ok((data, standing))
                 },
             )

@@ -110,6 +110,10 @@ pub struct Settings {
     /// past it, an operation is answered with RATE_LIMITED.
     #[arg(long, env = "HOMEWARD_WS_MAX_OPERATIONS", default_value_t = 20)]
     pub ws_max_operations: usize,
+    /// WebSockets one token may have open at once in one replica; past it, a socket's
+    /// connection_init is refused (4403).
+    #[arg(long, env = "HOMEWARD_WS_MAX_SOCKETS_PER_TOKEN", default_value_t = 10)]
+    pub ws_max_sockets_per_token: usize,
     /// Seconds a command without expectedVersion keeps retrying while other replicas write
     /// the same plan, before it answers BUSY (nothing written, send it again).
     #[arg(long = "command-deadline-secs", env = "HOMEWARD_COMMAND_DEADLINE_SECS", value_parser = seconds,
@@ -299,6 +303,12 @@ impl Settings {
                     self.reminder_lease.0.as_secs_f64(),
                     self.reminder_renewal.0.as_secs_f64()
                 ),
+            ));
+        }
+        if !(1..=1000).contains(&self.ws_max_sockets_per_token) {
+            return Err(bad(
+                "HOMEWARD_WS_MAX_SOCKETS_PER_TOKEN (--ws-max-sockets-per-token)",
+                format!("must be 1 to 1000; it is {}", self.ws_max_sockets_per_token),
             ));
         }
         if !(1..=1000).contains(&self.ws_max_operations) {

@@ -101,6 +101,8 @@ pub enum InitRefusal {
     BadToken,
     /// The token could not be checked (the database did not answer).
     Unavailable,
+    /// The token already has as many sockets open in this replica as it may.
+    TooManySockets,
 }
 
 impl InitRefusal {
@@ -111,13 +113,21 @@ impl InitRefusal {
             }
             Self::BadToken => "Forbidden: this token is unknown, expired or revoked",
             Self::Unavailable => "Forbidden: the token could not be checked now; try again",
+            Self::TooManySockets => {
+                "Forbidden: this token has as many sockets open as it may; close one first"
+            }
         }
     }
 
     fn from_reason(reason: &str) -> Option<Self> {
-        [Self::NoToken, Self::BadToken, Self::Unavailable]
-            .into_iter()
-            .find(|r| r.reason() == reason)
+        [
+            Self::NoToken,
+            Self::BadToken,
+            Self::Unavailable,
+            Self::TooManySockets,
+        ]
+        .into_iter()
+        .find(|r| r.reason() == reason)
     }
 }
 
@@ -436,6 +446,7 @@ mod tests {
             InitRefusal::NoToken,
             InitRefusal::BadToken,
             InitRefusal::Unavailable,
+            InitRefusal::TooManySockets,
         ] {
             assert!(refusal.reason().len() <= MAX_CLOSE_REASON, "{refusal:?}");
             assert_eq!(

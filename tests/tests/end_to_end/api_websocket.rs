@@ -467,3 +467,47 @@ async fn a_socket_holds_no_more_operations_than_its_cap_and_gets_room_back_as_th
     ids.sort();
     assert_eq!(ids, ["1", "3", "6"]);
 }
+
+#[tokio::test]
+async fn a_token_opens_no_more_sockets_than_its_cap_and_gets_room_back_as_they_close() {
+    let api = TestApi::start_with(|s| Settings {
+        ws_max_sockets_per_token: 2,
+        ..s
+    })
+    .await;
+    let worker = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
+    let plan = api.open_plan(&worker.token, "Mira K").await;
+    let init = json!({ "type": "connection_init",
+                       "payload": { "Authorization": format!("Bearer {}", worker.token) } });
+    let first = api
+        .subscribe(&worker.token, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+    let _second = api
+        .subscribe(&worker.token, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+
+    let (code, reason) = closed_with(&api, std::slice::from_ref(&init)).await;
+    assert_eq!(code, 4403, "{reason}");
+    assert!(reason.contains("sockets"), "{reason}");
+    // Another token of the same party is not held back by this one's sockets.
+    let (_, other) = second_token(&api, &worker.id).await;
+    let _third = api
+        .subscribe(&other, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+
+    // One closes: room for one more, once the server has seen it go.
+    drop(first);
+    let mut opened = false;
+    for _ in 0..50 {
+        let mut socket = open(&api).await;
+        socket.send(Message::text(init.to_string())).await.unwrap();
+        if let Some(Ok(Message::Text(text))) = socket.next().await {
+            if text.contains("connection_ack") {
+                opened = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(opened, "a socket closed gives its place back");
+}
