@@ -134,6 +134,34 @@ pub struct BadSetting {
     pub problem: String,
 }
 
+/// A number setting within its range, or the setting named with the range and the value.
+fn in_range<T>(
+    setting: &'static str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+) -> Result<(), BadSetting>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    if range.contains(&value) {
+        return Ok(());
+    }
+    let unit = if unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {unit}")
+    };
+    Err(bad(
+        setting,
+        format!(
+            "must be {} to {}{unit}; it is {value}",
+            range.start(),
+            range.end()
+        ),
+    ))
+}
+
 fn bad(setting: &'static str, problem: impl Into<String>) -> BadSetting {
     BadSetting {
         setting,
@@ -237,33 +265,30 @@ impl Settings {
                 )
             },
         )?;
-        if !(1..=1000).contains(&self.max_connections) {
-            return Err(bad(
-                "HOMEWARD_DB_CONNECTIONS (--db-connections)",
-                format!("must be 1 to 1000; it is {}", self.max_connections),
-            ));
-        }
-        if !(1..=64).contains(&self.append_flushes) {
-            return Err(bad(
-                "HOMEWARD_APPEND_FLUSHES (--append-flushes)",
-                format!("must be 1 to 64; it is {}", self.append_flushes),
-            ));
-        }
-        if !(1..=64).contains(&self.smtp_connections) {
-            return Err(bad(
-                "HOMEWARD_SMTP_CONNECTIONS (--smtp-connections)",
-                format!("must be 1 to 64; it is {}", self.smtp_connections),
-            ));
-        }
-        if !(1..=8760).contains(&self.idempotency_hours) {
-            return Err(bad(
-                "HOMEWARD_IDEMPOTENCY_HOURS (--idempotency-hours)",
-                format!(
-                    "must be 1 to 8760 (a year); it is {}",
-                    self.idempotency_hours
-                ),
-            ));
-        }
+        in_range(
+            "HOMEWARD_DB_CONNECTIONS (--db-connections)",
+            self.max_connections,
+            1..=1000,
+            "",
+        )?;
+        in_range(
+            "HOMEWARD_APPEND_FLUSHES (--append-flushes)",
+            self.append_flushes,
+            1..=64,
+            "",
+        )?;
+        in_range(
+            "HOMEWARD_SMTP_CONNECTIONS (--smtp-connections)",
+            self.smtp_connections,
+            1..=64,
+            "",
+        )?;
+        in_range(
+            "HOMEWARD_IDEMPOTENCY_HOURS (--idempotency-hours)",
+            self.idempotency_hours,
+            1..=8760,
+            "hours (a year)",
+        )?;
         if self.max_body_bytes < 1024 {
             return Err(bad(
                 "HOMEWARD_MAX_BODY_BYTES (--max-body-bytes)",
@@ -305,24 +330,24 @@ impl Settings {
                 ),
             ));
         }
-        if !(1..=1000).contains(&self.ws_max_sockets_per_token) {
-            return Err(bad(
-                "HOMEWARD_WS_MAX_SOCKETS_PER_TOKEN (--ws-max-sockets-per-token)",
-                format!("must be 1 to 1000; it is {}", self.ws_max_sockets_per_token),
-            ));
-        }
-        if !(1..=1000).contains(&self.ws_max_operations) {
-            return Err(bad(
-                "HOMEWARD_WS_MAX_OPERATIONS (--ws-max-operations)",
-                format!("must be 1 to 1000; it is {}", self.ws_max_operations),
-            ));
-        }
-        if !(1..=90).contains(&self.link_days) {
-            return Err(bad(
-                "HOMEWARD_LINK_DAYS (--link-days)",
-                format!("must be 1 to 90 days; it is {}", self.link_days),
-            ));
-        }
+        in_range(
+            "HOMEWARD_WS_MAX_SOCKETS_PER_TOKEN (--ws-max-sockets-per-token)",
+            self.ws_max_sockets_per_token,
+            1..=1000,
+            "",
+        )?;
+        in_range(
+            "HOMEWARD_WS_MAX_OPERATIONS (--ws-max-operations)",
+            self.ws_max_operations,
+            1..=1000,
+            "",
+        )?;
+        in_range(
+            "HOMEWARD_LINK_DAYS (--link-days)",
+            self.link_days,
+            1..=90,
+            "days",
+        )?;
         self.check_transport()?;
         match &self.smtp_url {
             Some(_) if self.smtp_timeout.0 >= self.reminder_lease.0 => {
