@@ -180,6 +180,14 @@ impl Operations {
 
     /// Ends the operation a server message completes or fails, if it does.
     fn ended_by_server(&self, text: &str) {
+        // Most carry a result (`next`, or `data` in the older protocol); async-graphql writes
+        // the type first, so those are known without reading their payload again.
+        if text
+            .split_once("\"type\":\"")
+            .is_some_and(|(_, rest)| rest.starts_with("next\"") || rest.starts_with("data\""))
+        {
+            return;
+        }
         // The same two fields as a client message (the payload is skipped, not kept).
         if let Ok(ClientMessage { kind, id: Some(id) }) = serde_json::from_str(text) {
             if matches!(kind.as_ref(), "complete" | "error") {
