@@ -7,6 +7,7 @@
 //! `extensions.code`.
 #![forbid(unsafe_code)]
 
+pub mod cost;
 pub mod error;
 mod events;
 mod idempotency;
@@ -103,8 +104,9 @@ fn with_limits(services: Services, depth: usize) -> HomewardSchema {
     .limit_complexity(MAX_COMPLEXITY)
     .limit_recursive_depth(32)
     .limit_directives(8)
+    .extension(cost::FieldBound)
     .extension(ErrorCodes)
-    .extension(OperationMetrics)
+    .extension(OperationMetrics::default())
     .finish()
 }
 
@@ -186,23 +188,46 @@ pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> &'a Loaders {
 }
 
 /// Counts and times each root field a request resolves (`completeStep`, `tasks`, ...): a
-/// label per field of the schema, never a name the client chose.
-struct OperationMetrics;
+/// label per field of the schema, never a name the client chose. Also counts the queries
+/// validated and every field resolved, so what a refused query did not cost can be seen.
+#[derive(Default)]
+struct OperationMetrics {
+    /// Fields this request resolved, at any depth (one instance per request).
+    fields: std::sync::atomic::AtomicU64,
+}
 
 impl ExtensionFactory for OperationMetrics {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(OperationMetrics)
+        Arc::new(OperationMetrics::default())
     }
 }
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for OperationMetrics {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let response = next.run(ctx).await;
+        let fields = self.fields.load(std::sync::atomic::Ordering::Relaxed);
+        metrics::counter!("homeward_graphql_fields_resolved_total").increment(fields);
+        response
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: async_graphql::extensions::NextValidation<'_>,
+    ) -> Result<async_graphql::ValidationResult, Vec<async_graphql::ServerError>> {
+        metrics::counter!("homeward_graphql_validations_total").increment(1);
+        next.run(ctx).await
+    }
+
     async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,
         info: async_graphql::extensions::ResolveInfo<'_>,
         next: async_graphql::extensions::NextResolve<'_>,
     ) -> async_graphql::ServerResult<Option<async_graphql::Value>> {
+        self.fields
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if info.path_node.parent.is_some() {
             return next.run(ctx, info).await;
         }

@@ -134,7 +134,9 @@ impl PlanQuery {
 
     /// The events of a plan, oldest first, with who did what and when (case file). Null with an
     /// error when there is no plan you may see.
-    #[graphql(complexity = "crate::inputs::page_complexity(first, child_complexity)")]
+    #[graphql(
+        complexity = "crate::cost::STREAM_READ + crate::inputs::page_complexity(first, child_complexity)"
+    )]
     async fn plan_history(
         &self,
         ctx: &Context<'_>,
@@ -158,6 +160,7 @@ impl PlanQuery {
     }
 
     /// The plan as it stood at a past instant (case file); null if it was not opened yet then.
+    #[graphql(complexity = "crate::cost::PLAN_FOLD + child_complexity")]
     async fn plan_as_of(
         &self,
         ctx: &Context<'_>,

@@ -256,6 +256,7 @@ impl PlanObject {
             .collect())
     }
     /// The steps you may see, in plan order.
+    #[graphql(complexity = "crate::cost::STEPS_PER_PLAN * child_complexity")]
     async fn steps(&self, ctx: &Context<'_>) -> ApiResult<Vec<StepObject>> {
         let viewer = viewer(ctx)?;
         Ok(self
@@ -527,6 +528,7 @@ impl PartyObject {
         party(ctx, self.0.supervisor).await
     }
     /// When and how this party hears from Homeward.
+    #[graphql(complexity = "crate::cost::PARTY_FOLD + child_complexity")]
     async fn reminder_settings(&self, ctx: &Context<'_>) -> ApiResult<ReminderSettings> {
         let stream = homeward_workflows::PartyId(self.0.party_id).stream_id();
         let party = services(ctx)

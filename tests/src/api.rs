@@ -144,6 +144,20 @@ impl TestApi {
         (status, body)
     }
 
+    /// The samples of a `/metrics` scrape, by name and labels as written (`name{a="b"}`).
+    pub async fn metrics(&self) -> std::collections::HashMap<String, f64> {
+        let text = self
+            .http
+            .get(format!("http://{}/metrics", self.addr))
+            .send()
+            .await
+            .expect("the server answers")
+            .text()
+            .await
+            .expect("a text body");
+        samples(&text)
+    }
+
     /// The whole response of a query.
     pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Value {
         self.post(Some(token), query, variables).await.1
@@ -367,6 +381,17 @@ impl Subscription {
 }
 
 /// The `extensions.code` of the first error of a response.
+/// The samples of a `/metrics` text, by name and labels as written (`name{a="b"}`).
+pub fn samples(text: &str) -> std::collections::HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
 pub fn error_code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()
 }

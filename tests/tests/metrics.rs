@@ -8,20 +8,9 @@ use std::time::Duration as StdDuration;
 
 use chrono::{TimeZone, Utc};
 use homeward::app::Settings;
-use homeward_tests::api::{error_code, TestApi};
+use homeward_tests::api::{error_code, samples, TestApi};
 use homeward_tests::smtp::SmtpCatcher;
 use serde_json::json;
-
-/// The samples of a scrape, by their name and labels as written (`name{a="b"}`).
-fn samples(text: &str) -> HashMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            Some((name.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
 
 fn sample(all: &HashMap<String, f64>, name: &str) -> f64 {
     *all.get(name)
