@@ -24,6 +24,11 @@ pub enum Code {
     /// The server could not carry the command out in time (others kept writing the same
     /// plan); nothing was written, and the same request may be sent again.
     Busy,
+    /// Too many requests from one token (or one address) for a while; `Retry-After` says when
+    /// to send again.
+    RateLimited,
+    /// The request took longer than the server allows and was stopped.
+    Timeout,
     Internal,
 }
 
@@ -37,6 +42,8 @@ impl Code {
             Self::Conflict => "CONFLICT",
             Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Self::Busy => "BUSY",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Timeout => "TIMEOUT",
             Self::Internal => "INTERNAL",
         }
     }

@@ -58,6 +58,15 @@ pub struct Person {
     pub token: String,
 }
 
+/// `settings` with rate limits no test meets unless it sets its own.
+fn unlimited(settings: Settings) -> Settings {
+    Settings {
+        rate_limit: 100_000,
+        rate_burst: 100_000,
+        ..settings
+    }
+}
+
 impl TestApi {
     pub async fn start() -> Self {
         Self::start_with(|s| s).await
@@ -68,10 +77,14 @@ impl TestApi {
         let db = TestDb::new().await;
         let clock = Arc::new(FixedClock::new(start_time()));
         // The reminder worker is off unless a test turns it on: it would record events of its
-        // own while a test counts them.
+        // own while a test counts them. The rate limits are on, high enough that only the
+        // tests of limits meet them.
         let settings = adjust(Settings {
             no_scheduler: true,
-            ..Settings::new(db.url.clone(), "127.0.0.1:0".parse().expect("an address"))
+            ..unlimited(Settings::new(
+                db.url.clone(),
+                "127.0.0.1:0".parse().expect("an address"),
+            ))
         });
         let app = Application::build_with_clock(settings, clock.clone())
             .await
@@ -114,10 +127,10 @@ impl TestApi {
     pub async fn second_replica(&self) -> Replica {
         let settings = Settings {
             no_scheduler: true,
-            ..Settings::new(
+            ..unlimited(Settings::new(
                 self.db.url.clone(),
                 "127.0.0.1:0".parse().expect("an address"),
-            )
+            ))
         };
         let app = Application::build_with_clock(settings, self.clock.clone())
             .await

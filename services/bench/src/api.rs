@@ -46,6 +46,10 @@ const READY_STEPS: [&str; 4] = [
     "medical_check",
 ];
 
+/// Rounds of the guard comparison, each with and without: two slices of plans a round.
+const GUARD_ROUNDS: usize = 3;
+const GUARD_SLICES: usize = 2 * GUARD_ROUNDS;
+
 const INBOX_QUERY: &str =
     "{ tasks(first: 20) { edges { node { planId key title kind status dueAt priority } } } }";
 
@@ -57,6 +61,8 @@ struct Client {
     /// Plans for the store-level measurement, then for the API measurement.
     store_plans: Vec<PlanId>,
     api_plans: Vec<PlanId>,
+    /// Plans for `completeStep` with and without the access guards, a slice a round.
+    guard_plans: Vec<PlanId>,
 }
 
 struct Measured {
@@ -77,16 +83,22 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
     sqlx::query("ANALYZE").execute(store.pool()).await?;
     eprintln!("loaded {plans} plans in {:.1?}", started.elapsed());
 
-    let app = Application::build(Settings {
+    // The server as deployed, its rate limiter on (at a rate these clients stay under, so it
+    // is paid for but never refuses), and a second one without the guards, for their cost.
+    let (api_addr, stop, server) = start_server(Settings {
         max_connections: 40,
+        rate_limit: 100_000,
+        rate_burst: 100_000,
         ..Settings::new(url, "127.0.0.1:0".parse()?)
     })
     .await?;
-    let api_addr = app.local_addr();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
+    let (unguarded_addr, stop_unguarded, unguarded_server) = start_server(Settings {
+        max_connections: 40,
+        rate_limit: 0,
+        ws_check_each_operation: false,
+        ..Settings::new(url, "127.0.0.1:0".parse()?)
+    })
+    .await?;
     let bare_addr = bare_inbox_server(store.clone()).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
@@ -243,9 +255,177 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
         hot_run.p99.as_secs_f64() * 1e3
     );
 
+    guards(&clients, &http, api_addr, unguarded_addr, duration).await?;
+
     let _ = stop.send(());
     server.await??;
+    let _ = stop_unguarded.send(());
+    unguarded_server.await??;
     Ok(())
+}
+
+/// A server of its own in this process: its address, its stop signal and its task.
+async fn start_server(
+    settings: Settings,
+) -> anyhow::Result<(
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+)> {
+    let app = Application::build(settings).await?;
+    let addr = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    Ok((addr, stop, server))
+}
+
+/// What the access guards cost: the inbox and `completeStep` over HTTP with the rate limiter
+/// and without, and the inbox over WebSockets with the token checked before every operation
+/// and without; rounds alternated, the median ratio of three.
+async fn guards(
+    clients: &[Client],
+    http: &reqwest::Client,
+    guarded: SocketAddr,
+    unguarded: SocketAddr,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    let slice = clients[0].guard_plans.len() / GUARD_SLICES;
+    let completions = (slice * READY_STEPS.len()) as u64;
+    let inbox_http = |addr: SocketAddr| {
+        let url = format!("http://{addr}/graphql");
+        measure(clients, duration / 2, u64::MAX, move |c, _| {
+            let request = http
+                .post(&url)
+                .bearer_auth(&c.token)
+                .json(&json!({ "query": INBOX_QUERY }));
+            async move { expect_data(request.send().await?.json().await?) }
+        })
+    };
+    let complete = |addr: SocketAddr, slice_index: usize| {
+        let url = format!("http://{addr}/graphql");
+        measure(
+            clients,
+            Duration::from_secs(3600),
+            completions,
+            move |c, n| {
+                let plans = &c.guard_plans[slice_index * slice..(slice_index + 1) * slice];
+                let (plan, step) = nth_step(plans, n);
+                let request = http.post(&url).bearer_auth(&c.token).json(&json!({
+                "query": "mutation($p: ID!, $s: String!) { completeStep(planId: $p, step: $s) { version } }",
+                "variables": { "p": plan.to_string(), "s": step.as_str() },
+            }));
+                async move { expect_data(request.send().await?.json().await?) }
+            },
+        )
+    };
+    println!(
+        "## The access guards: rate limiter and per-operation token check, with ÷ without
+"
+    );
+    println!("| round | inbox HTTP with/s | without/s | ratio | completeStep with/s | without/s | ratio | inbox WebSocket with/s | without/s | ratio |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut ratios: [Vec<f64>; 3] = Default::default();
+    for round in 0..GUARD_ROUNDS {
+        // Alternate which goes first, so that neither always meets a warmer cache.
+        let (inbox_with, inbox_without, complete_with, complete_without, ws_with, ws_without);
+        if round % 2 == 0 {
+            inbox_with = inbox_http(guarded).await?;
+            inbox_without = inbox_http(unguarded).await?;
+            complete_with = complete(guarded, 2 * round).await?;
+            complete_without = complete(unguarded, 2 * round + 1).await?;
+            ws_with = inbox_over_websockets(clients, guarded, duration / 2).await?;
+            ws_without = inbox_over_websockets(clients, unguarded, duration / 2).await?;
+        } else {
+            inbox_without = inbox_http(unguarded).await?;
+            inbox_with = inbox_http(guarded).await?;
+            complete_without = complete(unguarded, 2 * round + 1).await?;
+            complete_with = complete(guarded, 2 * round).await?;
+            ws_without = inbox_over_websockets(clients, unguarded, duration / 2).await?;
+            ws_with = inbox_over_websockets(clients, guarded, duration / 2).await?;
+        }
+        let pairs = [
+            (&inbox_with, &inbox_without),
+            (&complete_with, &complete_without),
+            (&ws_with, &ws_without),
+        ];
+        let mut cells = Vec::new();
+        for (i, (with, without)) in pairs.iter().enumerate() {
+            let ratio = with.rate / without.rate;
+            ratios[i].push(ratio);
+            cells.push(format!(
+                "{:.0} | {:.0} | {ratio:.2}",
+                with.rate, without.rate
+            ));
+        }
+        println!("| {} | {} |", round + 1, cells.join(" | "));
+    }
+    let medians: Vec<String> = ratios
+        .iter_mut()
+        .map(|r| {
+            r.sort_by(f64::total_cmp);
+            format!("{:.2}", crate::median_of_sorted(r))
+        })
+        .collect();
+    println!(
+        "\nWith the guards ÷ without, median of three rounds (target ≥ 0.95): inbox over HTTP \
+         {}, completeStep {}, inbox over WebSockets {}\n",
+        medians[0], medians[1], medians[2]
+    );
+    Ok(())
+}
+
+/// The inbox asked over one WebSocket per client, one operation after another (a query sent
+/// as a `subscribe`, answered with `next` and `complete`).
+async fn inbox_over_websockets(
+    clients: &[Client],
+    addr: SocketAddr,
+    duration: Duration,
+) -> anyhow::Result<Measured> {
+    use futures::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let mut sockets = Vec::with_capacity(clients.len());
+    for client in clients {
+        let mut request = format!("ws://{addr}/graphql").into_client_request()?;
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+        let init = json!({ "type": "connection_init",
+                           "payload": { "Authorization": format!("Bearer {}", client.token) } });
+        socket.send(Message::text(init.to_string())).await?;
+        let ack = socket.next().await.context("the socket closed")??;
+        anyhow::ensure!(ack.to_text()?.contains("connection_ack"), "no ack: {ack}");
+        sockets.push(tokio::sync::Mutex::new(socket));
+    }
+    let sockets = Arc::new(sockets);
+    measure(clients, duration, u64::MAX, move |c, n| {
+        let sockets = sockets.clone();
+        let index = c.index;
+        async move {
+            // One socket per client, used by one call at a time.
+            let mut socket = sockets[index].lock().await;
+            let subscribe = json!({ "id": n.to_string(), "type": "subscribe",
+                                    "payload": { "query": INBOX_QUERY } });
+            socket.send(Message::text(subscribe.to_string())).await?;
+            loop {
+                let message = socket.next().await.context("the socket closed")??;
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                let message: Value = serde_json::from_str(&text)?;
+                match message["type"].as_str() {
+                    Some("next") => expect_data(message["payload"].clone())?,
+                    Some("complete") => return anyhow::Ok(()),
+                    _ => anyhow::bail!("unexpected message {message}"),
+                }
+            }
+        }
+    })
+    .await
 }
 
 /// Prints the plan PostgreSQL runs the inbox query with (to stderr), for one client.
@@ -383,6 +563,7 @@ async fn load(
             token: token.secret,
             store_plans: Vec::new(),
             api_plans: Vec::new(),
+            guard_plans: Vec::new(),
         });
     }
     let per_client = plans.div_ceil(CLIENTS);
@@ -422,11 +603,13 @@ async fn load(
         .collect();
     for (client, loaded) in clients.iter_mut().zip(loaders) {
         let ids = loaded.await??;
-        // Both halves the same size, so that both measurements do the same work.
-        let half = ids.len() / 2;
-        let ids = &ids[..half * 2];
-        client.store_plans = ids[..half].to_vec();
-        client.api_plans = ids[half..].to_vec();
+        // Thirds: store level and API the same size, so that both do the same work; the last
+        // for the guards, in slices of equal size.
+        let third = ids.len() / 3;
+        client.store_plans = ids[..third].to_vec();
+        client.api_plans = ids[third..2 * third].to_vec();
+        let slice = third / GUARD_SLICES;
+        client.guard_plans = ids[2 * third..2 * third + slice * GUARD_SLICES].to_vec();
     }
     Ok(clients)
 }

@@ -14,6 +14,8 @@ use homeward_store::RecordedEvent;
 use homeward_workflows::PartyId;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
+
+use crate::limits::{Limited, RateLimits};
 use uuid::Uuid;
 
 /// Something that may end the standing of open sockets.
@@ -170,6 +172,9 @@ pub trait Standing: Send + Sync {
 
     /// Whether `change` may concern this socket.
     fn concerns(&self, change: AccessChange) -> bool;
+
+    /// Counts an operation against the token's rate, if it is within it.
+    fn admits_operation(&self) -> Result<(), Limited>;
 }
 
 /// A socket's token as it was when the socket was opened.
@@ -179,6 +184,8 @@ pub struct TokenStanding {
     opened: Authenticated,
     /// The socket's place among its token's sockets, given back with the standing.
     _hold: SocketHold,
+    /// The rate its operations count against, with the token's requests over HTTP.
+    rate_limits: RateLimits,
 }
 
 impl TokenStanding {
@@ -187,12 +194,14 @@ impl TokenStanding {
         token: SecretString,
         opened: Authenticated,
         hold: SocketHold,
+        rate_limits: RateLimits,
     ) -> Self {
         Self {
             services,
             token,
             opened,
             _hold: hold,
+            rate_limits,
         }
     }
 }
@@ -220,6 +229,10 @@ impl Standing for TokenStanding {
             AccessChange::Party(party) => party == self.opened.viewer.party.0,
             AccessChange::Any => true,
         }
+    }
+
+    fn admits_operation(&self) -> Result<(), Limited> {
+        self.rate_limits.token(self.opened.token_id)
     }
 }
 

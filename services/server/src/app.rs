@@ -19,6 +19,7 @@ use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 
 use crate::access::AccessWatch;
+use crate::limits::{Pacing, RateLimits};
 use crate::routes::{router, AppState};
 
 pub use crate::settings::Settings;
@@ -28,6 +29,8 @@ pub use crate::settings::Settings;
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// How long a client has to send a request's headers (and an idle connection stays open).
+    header_timeout: Duration,
     feed: tokio::task::JoinHandle<()>,
     housekeeping: tokio::task::JoinHandle<()>,
     /// Follows revocations and party changes for the open sockets.
@@ -151,14 +154,25 @@ impl Application {
             ws_init_timeout: settings.ws_init_timeout.0,
             ws_max_operations: settings.ws_max_operations,
             ws_max_sockets_per_token: settings.ws_max_sockets_per_token,
+            ws_check_each_operation: settings.ws_check_each_operation,
             access,
             graphiql: settings.graphiql_on(),
             hsts: settings.served_over_https(),
+            rate_limits: RateLimits::new(settings.rate_limit, settings.rate_burst),
+            proxies: settings.trusted_proxies.clone(),
+            body_timeout: settings.body_timeout.0,
+            pacing: Pacing {
+                in_flight: Arc::new(tokio::sync::Semaphore::new(
+                    settings.max_concurrent_requests,
+                )),
+                request_timeout: settings.request_timeout.0,
+            },
         };
         let router = router(state);
         Ok(Self {
             listener,
             router,
+            header_timeout: settings.header_timeout.0,
             feed,
             housekeeping,
             access_watch,
@@ -189,10 +203,7 @@ impl Application {
             shutdown.await;
             let _ = stop_scheduler.send(true);
         };
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        crate::serve::serve(self.listener, self.router, self.header_timeout, shutdown).await;
         if let Some(task) = scheduler {
             let _ = task.await;
         }

@@ -9,7 +9,7 @@ use async_graphql::Data;
 use axum::body::{Body, Bytes};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -24,8 +24,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::access::{AccessWatch, Standing, TokenStanding};
 use crate::graphiql;
+use crate::limits::{self, Limited, Pacing, RateLimits, TrustedProxies};
 use crate::partner_pages;
-use crate::websocket::{self, InitRefusal};
+use crate::websocket::{self, InitRefusal, SocketRules};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -42,12 +43,22 @@ pub(crate) struct AppState {
     pub(crate) ws_max_operations: usize,
     /// Sockets one token may have open at once in this replica.
     pub(crate) ws_max_sockets_per_token: usize,
+    /// Whether a socket checks its token before every operation (only a benchmark says no).
+    pub(crate) ws_check_each_operation: bool,
     /// What open sockets follow (revocations, party changes).
     pub(crate) access: AccessWatch,
     /// Whether GraphiQL is served at GET /graphql.
     pub(crate) graphiql: bool,
     /// Whether every response carries HSTS (the public URL is https).
     pub(crate) hsts: bool,
+    /// Requests per token, and failed tries per address.
+    pub(crate) rate_limits: RateLimits,
+    /// Whose `X-Forwarded-For` gives the client's address.
+    pub(crate) proxies: TrustedProxies,
+    /// How long a client has to send a request's whole body.
+    pub(crate) body_timeout: Duration,
+    /// Requests served at once, and how long each may take.
+    pub(crate) pacing: Pacing,
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -58,9 +69,14 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(state.links.clone());
+    // Health, readiness and metrics are left out: they answer while the API is saturated.
     let mut routes = Router::new()
         .merge(partner_pages)
-        .route("/graphql", get(graphql_get).post(graphql_post));
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.pacing.clone(),
+            limits::paced,
+        ));
     if state.graphiql {
         routes = routes.route(
             &format!("{}/{{file}}", graphiql::ASSETS),
@@ -140,8 +156,12 @@ async fn ready(State(state): State<AppState>) -> Response {
 
 /// A GraphQL-shaped error response outside the schema (before a request reaches it).
 fn error_response(status: StatusCode, error: ApiError) -> Response {
+    let mut extensions = serde_json::json!({ "code": error.code.as_str() });
+    if let Some(seconds) = error.retry_after_seconds {
+        extensions["retryAfterSeconds"] = seconds.into();
+    }
     let body = serde_json::json!({
-        "errors": [{ "message": error.message, "extensions": { "code": error.code.as_str() } }]
+        "errors": [{ "message": error.message, "extensions": extensions }]
     });
     let mut response = (status, axum::Json(body)).into_response();
     if error.code == Code::Unauthenticated {
@@ -152,27 +172,78 @@ fn error_response(status: StatusCode, error: ApiError) -> Response {
     response
 }
 
+/// 429 with `Retry-After`: too many requests from one token or address.
+fn rate_limited(limited: Limited, whose: &str, limits: &RateLimits) -> Response {
+    let seconds = limited.retry_after_seconds();
+    let mut error = ApiError::new(
+        Code::RateLimited,
+        format!(
+            "too many requests from this {whose}: at most {} a second, in bursts of {}; \
+             send again in {seconds} s",
+            limits.rate, limits.burst
+        ),
+    );
+    error.retry_after_seconds = Some(seconds);
+    let mut response = error_response(StatusCode::TOO_MANY_REQUESTS, error);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
+/// 503: a request stopped at the request timeout.
+pub(crate) fn timed_out(limit: Duration) -> Response {
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ApiError::new(
+            Code::Timeout,
+            format!(
+                "the request took longer than {} s and was stopped. A mutation may have been \
+                 carried out: send it again with the same idempotencyKey, or read the plan first",
+                limit.as_secs_f64()
+            ),
+        ),
+    )
+}
+
 fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-async fn authenticate(services: &Services, token: Option<&str>) -> Result<Viewer, Response> {
+/// The viewer of a request's token, within the limits: an address whose tries keep failing is
+/// refused before its token is looked up, and a token past its rate is refused.
+async fn authenticate(
+    state: &AppState,
+    token: Option<&str>,
+    client: std::net::IpAddr,
+) -> Result<Viewer, Response> {
+    if let Err(limited) = state.rate_limits.address_may_try(client) {
+        return Err(rate_limited(limited, "address", &state.rate_limits));
+    }
     let Some(token) = token else {
+        state.rate_limits.address_failed(client);
         return Err(error_response(
             StatusCode::UNAUTHORIZED,
             ApiError::unauthenticated(),
         ));
     };
-    match tokens::authenticate(services.reads.as_ref(), token, services.clock.now()).await {
-        Ok(Some(viewer)) => Ok(viewer),
-        Ok(None) => Err(error_response(
-            StatusCode::UNAUTHORIZED,
-            ApiError::new(
-                Code::Unauthenticated,
-                "this token is unknown, expired or revoked: ask an administrator for a new one",
-            ),
-        )),
+    let services = &state.services;
+    match tokens::check(services.reads.as_ref(), token, services.clock.now()).await {
+        Ok(Some(opened)) => match state.rate_limits.token(opened.token_id) {
+            Ok(()) => Ok(opened.viewer),
+            Err(limited) => Err(rate_limited(limited, "token", &state.rate_limits)),
+        },
+        Ok(None) => {
+            state.rate_limits.address_failed(client);
+            Err(error_response(
+                StatusCode::UNAUTHORIZED,
+                ApiError::new(
+                    Code::Unauthenticated,
+                    "this token is unknown, expired or revoked: ask an administrator for a new one",
+                ),
+            ))
+        }
         Err(e) => Err(error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             ApiError::internal(&e),
@@ -180,10 +251,24 @@ async fn authenticate(services: &Services, token: Option<&str>) -> Result<Viewer
     }
 }
 
-async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let body: Bytes = match axum::body::to_bytes(body, state.max_body_bytes).await {
-        Ok(b) => b,
-        Err(_) => {
+/// POST /graphql: authenticated from its headers first; only then is its body read, within
+/// the body timeout.
+async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let client = limits::client_address(&state.proxies, &parts.headers, crate::serve::peer(&parts));
+    let token = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer);
+    let viewer = match authenticate(&state, token, client).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let read = axum::body::to_bytes(body, state.max_body_bytes);
+    let body: Bytes = match tokio::time::timeout(state.body_timeout, read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
             return error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ApiError::validation(format!(
@@ -193,14 +278,18 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
                 )),
             )
         }
-    };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer);
-    let viewer = match authenticate(&state.services, token).await {
-        Ok(v) => v,
-        Err(response) => return response,
+        Err(_) => {
+            return error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                ApiError::new(
+                    Code::Timeout,
+                    format!(
+                        "the request body did not arrive within {} s: send it at once",
+                        state.body_timeout.as_secs_f64()
+                    ),
+                ),
+            )
+        }
     };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -262,16 +351,24 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
             ),
         );
     };
+    let client = limits::client_address(&state.proxies, &parts.headers, crate::serve::peer(&parts));
+    if let Err(limited) = state.rate_limits.address_may_try(client) {
+        return rate_limited(limited, "address", &state.rate_limits);
+    }
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
     let schema = state.schema.clone();
     let services = state.services.clone();
-    let init_timeout = state.ws_init_timeout;
-    let max_operations = state.ws_max_operations;
+    let rules = SocketRules {
+        init_timeout: state.ws_init_timeout,
+        max_operations: state.ws_max_operations,
+        check_each_operation: state.ws_check_each_operation,
+    };
     let max_sockets = state.ws_max_sockets_per_token;
     let access = state.access.clone();
+    let rate_limits = state.rate_limits.clone();
     // Told of access changes from the upgrade on: none is missed before the init's check.
     let changes = state.access.subscribe();
     upgrade
@@ -285,11 +382,11 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
                 socket,
                 schema,
                 protocol,
-                init_timeout,
-                max_operations,
+                rules,
                 changes,
                 move |payload| async move {
                     let Some(token) = connection_token(&payload) else {
+                        rate_limits.address_failed(client);
                         return Err(InitRefusal::NoToken.into());
                     };
                     let opened =
@@ -297,7 +394,10 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
                             .await
                         {
                             Ok(Some(opened)) => opened,
-                            Ok(None) => return Err(InitRefusal::BadToken.into()),
+                            Ok(None) => {
+                                rate_limits.address_failed(client);
+                                return Err(InitRefusal::BadToken.into());
+                            }
                             Err(e) => {
                                 tracing::warn!(error = %e, "a socket's token could not be checked");
                                 return Err(InitRefusal::Unavailable.into());
@@ -311,8 +411,13 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
                     let mut data = Data::default();
                     data.insert(viewer);
                     data.insert(loaders);
-                    let standing: Arc<dyn Standing> =
-                        Arc::new(TokenStanding::new(services, token.into(), opened, hold));
+                    let standing: Arc<dyn Standing> = Arc::new(TokenStanding::new(
+                        services,
+                        token.into(),
+                        opened,
+                        hold,
+                        rate_limits,
+                    ));
                     Ok((data, standing))
                 },
             )

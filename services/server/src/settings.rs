@@ -11,6 +11,8 @@ use std::time::Duration;
 use clap::{ArgMatches, Args, FromArgMatches as _};
 use secrecy::{ExposeSecret as _, SecretString};
 
+use crate::limits::TrustedProxies;
+
 /// What `homeward serve` needs. Flags and variables are listed by `homeward serve --help`;
 /// `homeward config` prints the effective values.
 #[derive(Debug, Clone, Args)]
@@ -114,6 +116,42 @@ pub struct Settings {
     /// connection_init is refused (4403).
     #[arg(long, env = "HOMEWARD_WS_MAX_SOCKETS_PER_TOKEN", default_value_t = 10)]
     pub ws_max_sockets_per_token: usize,
+    /// Whether a WebSocket checks its token again before every operation. Always on in the
+    /// server (no flag or variable turns it off); the benchmark turns it off in code, to
+    /// measure what the check costs.
+    #[arg(skip = true)]
+    pub ws_check_each_operation: bool,
+    /// Seconds a client has to send a request's headers; a connection left idle this long is
+    /// closed too.
+    #[arg(long = "header-timeout-secs", env = "HOMEWARD_HEADER_TIMEOUT_SECS", value_parser = seconds,
+        default_value_t = Seconds(Duration::from_secs(10)))]
+    pub header_timeout: Seconds,
+    /// Seconds a client has to send a request's whole body, once its token is accepted.
+    #[arg(long = "body-timeout-secs", env = "HOMEWARD_BODY_TIMEOUT_SECS", value_parser = seconds,
+        default_value_t = Seconds(Duration::from_secs(10)))]
+    pub body_timeout: Seconds,
+    /// Seconds a request may take from its headers to its answer (waiting for a place
+    /// included); past them it is stopped with TIMEOUT (503).
+    #[arg(long = "request-timeout-secs", env = "HOMEWARD_REQUEST_TIMEOUT_SECS", value_parser = seconds,
+        default_value_t = Seconds(Duration::from_secs(30)))]
+    pub request_timeout: Seconds,
+    /// Requests to /graphql and the partner pages served at once in this replica (1 to
+    /// 10000); more wait for a place.
+    #[arg(long, env = "HOMEWARD_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    pub max_concurrent_requests: usize,
+    /// Requests a second one token may make in this replica, on average (HTTP requests and
+    /// WebSocket operations together), and what an address may try with missing or wrong
+    /// tokens; past it, RATE_LIMITED (429 with Retry-After). 0 turns the limits off.
+    #[arg(long, env = "HOMEWARD_RATE_LIMIT", default_value_t = 20)]
+    pub rate_limit: u32,
+    /// Requests a token may make at once after a quiet spell, above the average rate.
+    #[arg(long, env = "HOMEWARD_RATE_BURST", default_value_t = 100)]
+    pub rate_burst: u32,
+    /// The proxies in front of Homeward, whose X-Forwarded-For names the client (addresses or
+    /// networks, comma-separated: 10.0.0.5,172.16.0.0/12). Without them, the client is the
+    /// connection's address.
+    #[arg(long, env = "HOMEWARD_TRUSTED_PROXIES", default_value = "", value_parser = proxies)]
+    pub trusted_proxies: TrustedProxies,
     /// Seconds a command without expectedVersion keeps retrying while other replicas write
     /// the same plan, before it answers BUSY (nothing written, send it again).
     #[arg(long = "command-deadline-secs", env = "HOMEWARD_COMMAND_DEADLINE_SECS", value_parser = seconds,
@@ -343,6 +381,24 @@ impl Settings {
             "",
         )?;
         in_range(
+            "HOMEWARD_MAX_CONCURRENT_REQUESTS (--max-concurrent-requests)",
+            self.max_concurrent_requests,
+            1..=10_000,
+            "",
+        )?;
+        in_range(
+            "HOMEWARD_RATE_BURST (--rate-burst)",
+            self.rate_burst,
+            1..=100_000,
+            "",
+        )?;
+        in_range(
+            "HOMEWARD_RATE_LIMIT (--rate-limit)",
+            self.rate_limit,
+            0..=100_000,
+            "a second",
+        )?;
+        in_range(
             "HOMEWARD_LINK_DAYS (--link-days)",
             self.link_days,
             1..=90,
@@ -477,6 +533,10 @@ fn seconds(text: &str) -> Result<Seconds, String> {
             "{text:?} is not a number of seconds between 0 and 86400 (e.g. 30 or 0.5)"
         )),
     }
+}
+
+fn proxies(text: &str) -> Result<TrustedProxies, String> {
+    TrustedProxies::parse(text)
 }
 
 pub(crate) fn secret(text: &str) -> Result<SecretString, String> {

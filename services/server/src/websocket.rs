@@ -25,6 +25,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::access::{AccessChange, Standing};
+use homeward_graphql::Code;
 
 /// How often an acknowledged socket asks the clock whether its token has expired.
 const EXPIRY_CHECK: Duration = Duration::from_secs(1);
@@ -198,32 +199,52 @@ impl Operations {
 
     /// The protocol's error message for an operation refused for being one too many.
     fn refusal(&self, id: &str, transport_ws: bool) -> String {
-        let error = serde_json::json!({
-            "message": format!(
+        refusal(
+            id,
+            transport_ws,
+            &format!(
                 "this socket already has {} operations open: complete one, or open another socket",
                 self.max
             ),
-            "extensions": { "code": "RATE_LIMITED" },
-        });
-        let payload = if transport_ws {
-            serde_json::json!([error])
-        } else {
-            error
-        };
-        serde_json::json!({ "type": "error", "id": id, "payload": payload }).to_string()
+            None,
+        )
     }
+}
+
+/// The protocol's error message for an operation refused with `RATE_LIMITED`.
+fn refusal(id: &str, transport_ws: bool, message: &str, retry_after: Option<u64>) -> String {
+    let mut extensions = serde_json::json!({ "code": Code::RateLimited.as_str() });
+    if let Some(seconds) = retry_after {
+        extensions["retryAfterSeconds"] = seconds.into();
+    }
+    let error = serde_json::json!({ "message": message, "extensions": extensions });
+    let payload = if transport_ws {
+        serde_json::json!([error])
+    } else {
+        error
+    };
+    serde_json::json!({ "type": "error", "id": id, "payload": payload }).to_string()
+}
+
+/// What one socket allows its client.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketRules {
+    /// How long the client has to send `connection_init`.
+    pub init_timeout: Duration,
+    /// Operations open at once.
+    pub max_operations: usize,
+    /// Whether the token is checked again before every operation.
+    pub check_each_operation: bool,
 }
 
 /// Serves one socket until either side closes it. `on_init` checks the `connection_init`
 /// payload and gives the connection's data (who is asking) and its standing, which the socket
-/// follows from then on, told of `changes`; `init_timeout` is how long the client has to send
-/// it.
+/// follows from then on, told of `changes`, within `rules`.
 pub async fn serve<E, F, R>(
     socket: WebSocket,
     executor: E,
     protocol: WebSocketProtocols,
-    init_timeout: Duration,
-    max_operations: usize,
+    rules: SocketRules,
     mut changes: broadcast::Receiver<AccessChange>,
     on_init: F,
 ) where
@@ -236,7 +257,7 @@ pub async fn serve<E, F, R>(
     let transport_ws = protocol == WebSocketProtocols::GraphQLWS;
     let operations = Arc::new(Operations {
         open: Default::default(),
-        max: max_operations,
+        max: rules.max_operations,
     });
     let (refuse, mut refused) = mpsc::unbounded_channel::<String>();
     let (mut sink, stream) = socket.split();
@@ -273,13 +294,26 @@ pub async fn serve<E, F, R>(
                     }
                 };
                 let current = standing.get().cloned();
-                if let Some(current) = current.filter(|_| may_start_operation(&message)) {
+                let check = rules.check_each_operation && may_start_operation(&message);
+                if let Some(current) = current.filter(|_| check) {
                     if let Some(lapse) = Lapse::of(current.holds().await) {
                         let _ = lapsed.try_send(lapse);
                         return None;
                     }
                 }
                 if let Ok(ClientMessage { kind, id: Some(id) }) = serde_json::from_slice(&message) {
+                    let starts = matches!(kind.as_ref(), "subscribe" | "start");
+                    let over_rate = standing
+                        .get()
+                        .filter(|_| starts)
+                        .and_then(|standing| standing.admits_operation().err());
+                    if let Some(limited) = over_rate {
+                        let seconds = limited.retry_after_seconds();
+                        let message =
+                            format!("too many requests from this token; send again in {seconds} s");
+                        let _ = refuse.send(refusal(&id, transport_ws, &message, Some(seconds)));
+                        continue;
+                    }
                     match kind.as_ref() {
                         "subscribe" | "start" if !operations.start(&id) => {
                             let _ = refuse.send(operations.refusal(&id, transport_ws));
@@ -301,7 +335,7 @@ pub async fn serve<E, F, R>(
             Ok(data)
         });
     futures::pin_mut!(outgoing);
-    let init_deadline = tokio::time::sleep(init_timeout);
+    let init_deadline = tokio::time::sleep(rules.init_timeout);
     futures::pin_mut!(init_deadline);
     let mut expiry_check = tokio::time::interval(EXPIRY_CHECK);
     let mut acknowledged = false;

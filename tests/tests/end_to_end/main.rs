@@ -9,6 +9,7 @@ mod api_bad_input;
 mod api_idempotency;
 mod api_introspection;
 mod api_journey;
+mod api_limits;
 mod api_queries;
 mod api_reminder_settings;
 mod api_reminders;
