@@ -1,6 +1,6 @@
 //! Subscriptions: a plan's events as they happen, and changes to the viewer's own tasks.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_graphql::{Context, Subscription as GqlSubscription, ID};
@@ -56,10 +56,14 @@ fn events(
     })
 }
 
-/// The plans a `taskUpdates` subscription has seen, as of the last event it saw of each, so
-/// that each event is shown as it left the plan (not as the plan is when the update is sent).
-#[derive(Default)]
+/// What a `taskUpdates` subscription follows: the plans that can change the viewer's inbox
+/// (an open step of theirs, or an event that gives them one), each folded as of the last event
+/// seen, so that each event is shown as it left the plan (not as the plan is when the update
+/// is sent). Every other plan's events are passed over without loading anything.
 struct Followed {
+    viewer: homeward_workflows::PartyId,
+    /// Stream ids of the plans with an open step of the viewer's.
+    concerned: HashSet<String>,
     plans: HashMap<String, (Option<Arc<Plan>>, u64)>,
 }
 
@@ -67,16 +71,52 @@ struct Followed {
 const FOLLOWED_PLANS: usize = 1_000;
 
 impl Followed {
-    /// The plan just before `event` and just after it.
+    /// Starts from the plans in which the viewer has open steps now.
+    async fn start(services: &Services, viewer: &Viewer) -> ApiResult<Self> {
+        let plans = services
+            .reads
+            .plans_with_open_steps_of(viewer.party.0)
+            .await?;
+        Ok(Self {
+            viewer: viewer.party,
+            concerned: plans
+                .into_iter()
+                .map(|id| homeward_workflows::PlanId(id).stream_id())
+                .collect(),
+            plans: HashMap::new(),
+        })
+    }
+
+    /// Whether `event` may change the viewer's inbox: its plan has an open step of theirs, or
+    /// it gives them one.
+    fn concerns(&self, event: &RecordedEvent, decoded: &PlanEvent) -> bool {
+        if self.concerned.contains(&event.stream_id) {
+            return true;
+        }
+        match decoded {
+            PlanEvent::StepAdded { step } => step.assignee == Some(self.viewer),
+            PlanEvent::StepAssigned { assignee, .. } => *assignee == Some(self.viewer),
+            _ => false,
+        }
+    }
+
+    /// The plan just before `event` and just after it, if the event may change the viewer's
+    /// inbox.
     async fn advance(
         &mut self,
         services: &Services,
         event: &RecordedEvent,
-    ) -> ApiResult<(Option<Arc<Plan>>, Option<Arc<Plan>>)> {
+    ) -> ApiResult<Option<(Option<Arc<Plan>>, Option<Arc<Plan>>)>> {
+        let decoded: PlanEvent = event.decode()?;
+        if !self.concerns(event, &decoded) {
+            self.plans.remove(&event.stream_id);
+            return Ok(None);
+        }
         let version = event.stream_version;
         let before = match self.plans.remove(&event.stream_id) {
             Some((state, seen)) if seen + 1 == version => state,
             _ => {
+                metrics::counter!("homeward_subscription_plan_loads_total").increment(1);
                 services
                     .handler
                     .load::<Plan>(&event.stream_id, ReadUntil::Version(version - 1))
@@ -84,14 +124,24 @@ impl Followed {
                     .state
             }
         };
-        let decoded: PlanEvent = event.decode()?;
         let after = Plan::apply(before.as_deref().cloned(), &decoded).map(Arc::new);
-        if self.plans.len() >= FOLLOWED_PLANS {
-            self.plans.clear();
+        let still_concerned = after.as_deref().is_some_and(|plan| {
+            plan.steps.iter().any(|step| {
+                step.assignee == Some(self.viewer)
+                    && !matches!(step.status, StepStatus::Done | StepStatus::Cancelled { .. })
+            })
+        });
+        if still_concerned {
+            self.concerned.insert(event.stream_id.clone());
+            if self.plans.len() >= FOLLOWED_PLANS {
+                self.plans.clear();
+            }
+            self.plans
+                .insert(event.stream_id.clone(), (after.clone(), version));
+        } else {
+            self.concerned.remove(&event.stream_id);
         }
-        self.plans
-            .insert(event.stream_id.clone(), (after.clone(), version));
-        Ok((before, after))
+        Ok(Some((before, after)))
     }
 }
 
@@ -127,7 +177,9 @@ async fn inbox_changes(
     if !event.stream_id.starts_with("plan-") {
         return Ok(Vec::new());
     }
-    let (before, after) = followed.advance(services, event).await?;
+    let Some((before, after)) = followed.advance(services, event).await? else {
+        return Ok(Vec::new());
+    };
     let before = inbox(viewer, before.as_deref());
     let mut after = inbox(viewer, after.as_deref());
     let mut updates = Vec::new();
@@ -184,8 +236,12 @@ impl Subscription {
         let viewer = viewer(ctx)?.clone();
         authz::task_scope(&viewer, viewer.party).map_err(ApiError::from)?;
         let services = services(ctx).clone();
+        // Subscribe before reading which plans concern the viewer, so that no event in between
+        // is missed.
         let rx = services.events.subscribe();
-        let followed = Arc::new(tokio::sync::Mutex::new(Followed::default()));
+        let followed = Arc::new(tokio::sync::Mutex::new(
+            Followed::start(&services, &viewer).await?,
+        ));
         let updates = futures::StreamExt::then(events(rx), move |e| {
             let services = services.clone();
             let viewer = viewer.clone();

@@ -83,22 +83,7 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
     sqlx::query("ANALYZE").execute(store.pool()).await?;
     eprintln!("loaded {plans} plans in {:.1?}", started.elapsed());
 
-    // The server as deployed, its rate limiter on (at a rate these clients stay under, so it
-    // is paid for but never refuses), and a second one without the guards, for their cost.
-    let (api_addr, stop, server) = start_server(Settings {
-        max_connections: 40,
-        rate_limit: 100_000,
-        rate_burst: 100_000,
-        ..Settings::new(url, "127.0.0.1:0".parse()?)
-    })
-    .await?;
-    let (unguarded_addr, stop_unguarded, unguarded_server) = start_server(Settings {
-        max_connections: 40,
-        rate_limit: 0,
-        ws_check_each_operation: false,
-        ..Settings::new(url, "127.0.0.1:0".parse()?)
-    })
-    .await?;
+    let (api_addr, stop, server) = start_server(guarded(url)?).await?;
     let bare_addr = bare_inbox_server(store.clone()).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
@@ -255,13 +240,22 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
         hot_run.p99.as_secs_f64() * 1e3
     );
 
-    guards(&clients, &http, api_addr, unguarded_addr, duration).await?;
-
     let _ = stop.send(());
     server.await??;
-    let _ = stop_unguarded.send(());
-    unguarded_server.await??;
+
+    guards(url, &clients, &http, duration).await?;
     Ok(())
+}
+
+/// The server as deployed, its rate limiter on at a rate these clients stay under: paid for,
+/// never refusing.
+fn guarded(url: &str) -> anyhow::Result<Settings> {
+    Ok(Settings {
+        max_connections: 40,
+        rate_limit: 100_000,
+        rate_burst: 100_000,
+        ..Settings::new(url, "127.0.0.1:0".parse()?)
+    })
 }
 
 /// A server of its own in this process: its address, its stop signal and its task.
@@ -285,17 +279,25 @@ async fn start_server(
 /// and without, and the inbox over WebSockets with the token checked before every operation
 /// and without; rounds alternated, the median ratio of three.
 async fn guards(
+    url: &str,
     clients: &[Client],
     http: &reqwest::Client,
-    guarded: SocketAddr,
-    unguarded: SocketAddr,
     duration: Duration,
 ) -> anyhow::Result<()> {
+    // Two servers started afresh side by side, the same but for the guards: neither carries
+    // the caches of the measurements before.
+    let (guarded, stop_guarded, guarded_server) = start_server(self::guarded(url)?).await?;
+    let (unguarded, stop_unguarded, unguarded_server) = start_server(Settings {
+        rate_limit: 0,
+        ws_check_each_operation: false,
+        ..self::guarded(url)?
+    })
+    .await?;
     let slice = clients[0].guard_plans.len() / GUARD_SLICES;
     let completions = (slice * READY_STEPS.len()) as u64;
     let inbox_http = |addr: SocketAddr| {
         let url = format!("http://{addr}/graphql");
-        measure(clients, duration / 2, u64::MAX, move |c, _| {
+        measure(clients, duration, u64::MAX, move |c, _| {
             let request = http
                 .post(&url)
                 .bearer_auth(&c.token)
@@ -335,15 +337,15 @@ async fn guards(
             inbox_without = inbox_http(unguarded).await?;
             complete_with = complete(guarded, 2 * round).await?;
             complete_without = complete(unguarded, 2 * round + 1).await?;
-            ws_with = inbox_over_websockets(clients, guarded, duration / 2).await?;
-            ws_without = inbox_over_websockets(clients, unguarded, duration / 2).await?;
+            ws_with = inbox_over_websockets(clients, guarded, duration).await?;
+            ws_without = inbox_over_websockets(clients, unguarded, duration).await?;
         } else {
             inbox_without = inbox_http(unguarded).await?;
             inbox_with = inbox_http(guarded).await?;
             complete_without = complete(unguarded, 2 * round + 1).await?;
             complete_with = complete(guarded, 2 * round).await?;
-            ws_without = inbox_over_websockets(clients, unguarded, duration / 2).await?;
-            ws_with = inbox_over_websockets(clients, guarded, duration / 2).await?;
+            ws_without = inbox_over_websockets(clients, unguarded, duration).await?;
+            ws_with = inbox_over_websockets(clients, guarded, duration).await?;
         }
         let pairs = [
             (&inbox_with, &inbox_without),
@@ -373,6 +375,10 @@ async fn guards(
          {}, completeStep {}, inbox over WebSockets {}\n",
         medians[0], medians[1], medians[2]
     );
+    let _ = stop_guarded.send(());
+    guarded_server.await??;
+    let _ = stop_unguarded.send(());
+    unguarded_server.await??;
     Ok(())
 }
 

@@ -208,6 +208,17 @@ impl ReadModels for PgStore {
         .await?)
     }
 
+    async fn plans_with_open_steps_of(&self, party: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        // The inbox index covers it: assignee first, open steps only.
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT plan_id FROM step_view \
+             WHERE assignee = $1 AND status NOT IN ('done', 'cancelled')",
+        )
+        .bind(party)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     async fn parties_by_id(&self, ids: &[Uuid]) -> Result<Vec<PartyRow>, StoreError> {
         Ok(sqlx::query_as(&format!(
             "SELECT {PARTY_COLUMNS} FROM party_view WHERE party_id = ANY($1)"

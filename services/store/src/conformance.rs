@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 use homeward_workflows::plan::{Plan, PlanCommand};
 use homeward_workflows::text::CountryCode;
-use homeward_workflows::{template, Aggregate, Context, PartyId, PersonId, PlanId};
+use homeward_workflows::{template, Aggregate, Context, PartyId, PersonId, PlanId, StepKey};
 use uuid::Uuid;
 
 use crate::idempotency::{KeyClaim, KeyRecord};
@@ -66,7 +66,7 @@ where
     Fut: Future<Output = B>,
 {
     let mut failures = event_log(|| async { Arc::new(fresh().await) as Arc<dyn EventStore> }).await;
-    let checks: [(&'static str, CheckFn<B>); 6] = [
+    let checks: [(&'static str, CheckFn<B>); 7] = [
         ("subscriptions deliver new events in commit order", |b| {
             Box::pin(subscriptions(b))
         }),
@@ -87,6 +87,9 @@ where
             "tokens stand until revoked or expired, and revocations are announced",
             |b| Box::pin(tokens(b)),
         ),
+        ("a party's plans with open steps are found", |b| {
+            Box::pin(plans_with_open_steps(b))
+        }),
     ];
     for (check, run) in checks {
         if let Err(problem) = run(Arc::new(fresh().await)).await {
@@ -738,6 +741,78 @@ async fn api_reads<B: Backend>(backend: Arc<B>) -> Outcome {
     ensure!(
         step("secret", backend.server_secret("conformance").await)? == secret,
         "a server secret is the same ever after"
+    );
+    Ok(())
+}
+
+/// Appends `command`'s events to the plan at `version`, with their projection.
+async fn change_plan<B: Backend>(
+    backend: &B,
+    before: &Plan,
+    version: u64,
+    command: PlanCommand,
+) -> Result<(Plan, u64), String> {
+    let ctx = Context {
+        now: at(1),
+        actor: before.case_worker,
+    };
+    let events = Plan::decide(Some(before), &command, &ctx).map_err(|e| e.to_string())?;
+    let mut after = before.clone();
+    for event in &events {
+        after = Plan::apply(Some(after), event).ok_or("a change keeps the plan")?;
+    }
+    let append = Append {
+        idempotency_key: None,
+        stream_id: before.id.stream_id(),
+        stream_type: Plan::STREAM_PREFIX,
+        expected_version: ExpectedVersion::Exact(version),
+        command_id: Uuid::new_v4(),
+        metadata: metadata(),
+        occurred_at: at(1),
+        events: events.iter().map(NewEvent::from_domain).collect(),
+        projection: ProjectionChange::for_plan(Some(before), &after),
+    };
+    step("append", backend.append(append).await)?;
+    Ok((after, version + events.len() as u64))
+}
+
+async fn plans_with_open_steps<B: Backend>(backend: Arc<B>) -> Outcome {
+    let liaison = PartyId(Uuid::new_v4());
+    let plan_id = PlanId::new();
+    let (opening, plan) = open_plan(plan_id)?;
+    let version = opening.events.len() as u64;
+    step("append", backend.append(opening).await)?;
+    let found = |backend: Arc<B>| async move {
+        step(
+            "plans with open steps",
+            backend.plans_with_open_steps_of(liaison.0).await,
+        )
+    };
+    ensure!(
+        found(backend.clone()).await?.is_empty(),
+        "a party with no step has no plan"
+    );
+    let passport = StepKey::parse("passport").map_err(|e| e.to_string())?;
+    let assign = |step: &StepKey| PlanCommand::AssignStep {
+        step: step.clone(),
+        assignee: Some(liaison),
+        candidate_group: None,
+    };
+    let (plan, version) = change_plan(backend.as_ref(), &plan, version, assign(&passport)).await?;
+    let found_now = found(backend.clone()).await?;
+    ensure!(
+        found_now == vec![plan_id.0],
+        "an assigned step's plan is found: {found_now:?}"
+    );
+    let cancel = PlanCommand::CancelStep {
+        step: passport,
+        reason: "Not needed".to_owned(),
+    };
+    change_plan(backend.as_ref(), &plan, version, cancel).await?;
+    let found_now = found(backend.clone()).await?;
+    ensure!(
+        found_now.is_empty(),
+        "a cancelled step's plan is not found: {found_now:?}"
     );
     Ok(())
 }

@@ -108,6 +108,10 @@ pub trait ReadModels: Send + Sync + 'static {
 
     async fn plan_row(&self, plan_id: Uuid) -> Result<Option<PlanRow>, StoreError>;
 
+    /// The plans in which `party` has a step assigned that is neither done nor cancelled:
+    /// those whose events may change the party's inbox.
+    async fn plans_with_open_steps_of(&self, party: Uuid) -> Result<Vec<Uuid>, StoreError>;
+
     async fn parties_by_id(&self, ids: &[Uuid]) -> Result<Vec<PartyRow>, StoreError>;
 
     /// One page of parties by name, optionally of one organisation.

@@ -1,7 +1,8 @@
-//! A query's cost is known before it is paid: a query whose fragments double at every level,
+//! A request's cost is known before it is paid: a query whose fragments double at every level,
 //! or a thousand aliased time travels, is refused before validation walks it or a resolver
-//! runs, and the server keeps answering others meanwhile. A test binary of its own: it reads
-//! counters of the process's one metrics recorder, which no other test adds to here.
+//! runs, and the server keeps answering others meanwhile; a `taskUpdates` subscriber loads no
+//! plan that cannot change its inbox. A test binary of its own with one test: it reads
+//! counters of the process's one metrics recorder, which nothing else adds to here.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
@@ -39,8 +40,13 @@ fn aliased(count: usize, field: &str, selection: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn costly_queries_are_refused_before_their_cost_is_paid() {
+async fn costly_requests_are_refused_or_passed_over_before_their_cost_is_paid() {
     let api = TestApi::start().await;
+    costly_queries_are_refused(&api).await;
+    task_updates_load_only_the_plans_that_concern_their_viewer(&api).await;
+}
+
+async fn costly_queries_are_refused(api: &TestApi) {
     let amina = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
     let plan = api.open_plan(&amina.token, "Joy N.").await;
     let plan = plan.as_str().unwrap();
@@ -135,4 +141,55 @@ async fn costly_queries_are_refused_before_their_cost_is_paid() {
         )
         .await;
     assert_eq!(data["plans"]["edges"].as_array().unwrap().len(), 1);
+}
+
+const LOADS: &str = "homeward_subscription_plan_loads_total";
+
+async fn task_updates_load_only_the_plans_that_concern_their_viewer(api: &TestApi) {
+    let worker = api.party("SOCIAL_WORKER", "Binta", "Safe Passage").await;
+    let luc = api
+        .party("GOVERNMENT_LIAISON", "Luc Martin", "Prefecture")
+        .await;
+    let plan = api.open_plan(&worker.token, "Ada O.").await;
+    let mut updates = api
+        .subscribe(
+            &luc.token,
+            "subscription { taskUpdates { change key task { priority } } }",
+            json!({}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let prioritise = |step: &'static str, priority: &'static str| {
+        api.data(
+            &worker.token,
+            "mutation($id: ID!, $s: String!, $p: Priority!) { prioritiseStep(planId: $id, step: $s, priority: $p) { version } }",
+            json!({ "id": plan, "s": step, "p": priority }),
+        )
+    };
+    // Ten changes to a plan in which Luc has nothing: nothing loaded for him.
+    let before = api.metrics().await;
+    for n in 0..10 {
+        prioritise("passport", if n % 2 == 0 { "HIGH" } else { "LOW" }).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = api.metrics().await;
+    assert_eq!(counter(&after, LOADS), counter(&before, LOADS));
+
+    // The passport becomes his: the plan is loaded once, then followed without loading.
+    api.data(
+        &worker.token,
+        "mutation($id: ID!, $who: ID!) { assignStep(planId: $id, step: \"passport\", assignee: $who) { version } }",
+        json!({ "id": plan, "who": luc.id }),
+    )
+    .await;
+    let update = updates.next().await;
+    assert_eq!(update["taskUpdates"]["key"], "passport", "{update}");
+    prioritise("passport", "URGENT").await;
+    let update = updates.next().await;
+    assert_eq!(
+        update["taskUpdates"]["task"]["priority"], "URGENT",
+        "{update}"
+    );
+    let later = api.metrics().await;
+    assert_eq!(counter(&later, LOADS) - counter(&after, LOADS), 1.0);
 }
