@@ -776,6 +776,9 @@ pub struct PlanHistoryEntry {
     pub data: async_graphql::Json<serde_json::Value>,
     #[graphql(skip)]
     pub actor: Uuid,
+    /// True when the actor, a partner contact, recorded it through the link in a reminder
+    /// (acknowledging a task, confirming a visit) rather than signed in.
+    pub by_partner_link: bool,
 }
 
 impl PlanHistoryEntry {
@@ -790,6 +793,7 @@ impl PlanHistoryEntry {
                 serde_json::from_str(&event.payload).map_err(|e| ApiError::internal(&e))?,
             ),
             actor: event.metadata.actor.0,
+            by_partner_link: event.metadata.partner_link.is_some(),
         })
     }
 }

@@ -510,6 +510,7 @@ fn metadata() -> Metadata {
     Metadata {
         actor: PartyId::new(),
         correlation_id: Uuid::new_v4(),
+        partner_link: None,
     }
 }
 

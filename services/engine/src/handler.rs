@@ -47,6 +47,8 @@ pub struct CommandMeta {
     /// The API request's idempotency key, recorded with the command's events: an append whose
     /// key was used for another request is refused ([`StoreError::KeyTaken`]).
     pub idempotency_key: Option<KeyClaim>,
+    /// The partner link the command came through, recorded with its events.
+    pub partner_link: Option<Uuid>,
 }
 
 impl CommandMeta {
@@ -59,7 +61,16 @@ impl CommandMeta {
             correlation_id: id,
             expected_version: None,
             idempotency_key: None,
+            partner_link: None,
         }
+    }
+
+    /// A command recorded through a partner link: the link's id is the command's id (a link
+    /// is used once), and its events say so.
+    pub fn through_partner_link(mut self, link_id: Uuid) -> Self {
+        self.command_id = link_id;
+        self.partner_link = Some(link_id);
+        self
     }
 
     pub fn expecting(mut self, version: u64) -> Self {
@@ -432,6 +443,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 metadata: Metadata {
                     actor: meta.actor,
                     correlation_id: meta.correlation_id,
+                    partner_link: meta.partner_link,
                 },
                 occurred_at: ctx.now,
                 events: events.iter().map(NewEvent::from_domain).collect(),

@@ -2,9 +2,9 @@
 //! acknowledge the task or confirm that a follow-up visit took place, so that a partner in the
 //! country of origin can answer from a phone without an account.
 //!
-//! A link is `<payload>.<mac>` in base64url: the payload names the link, the plan, the step, the
-//! partner, the action and the expiry; the MAC is HMAC-SHA256 over it with a server secret. It
-//! names no person. Using a link records the action as a command whose id is the link's id, so a
+//! A link is `<key id>.<payload>.<mac>`, the last two in base64url: the payload names the link,
+//! the plan, the step, the partner, the action and the expiry; the MAC is HMAC-SHA256 over the
+//! key id and the payload with the key the id names. It names no person. Using a link records the action as a command whose id is the link's id, so a
 //! link is used at most once: the event log keeps command ids, and a second use finds the first.
 
 use std::sync::Arc;
@@ -142,57 +142,119 @@ pub enum LinkRefusal {
     Rejected(String),
 }
 
-/// Signs and checks links with the server secret.
+/// Signs links with the current key and checks them with any key still in use: after a
+/// rotation, links issued under the previous key keep working until they expire.
 #[derive(Clone)]
 pub struct LinkSigner {
-    key: Vec<u8>,
+    /// The key that signs first, then the previous keys, which only verify.
+    keys: Vec<LinkKey>,
+}
+
+#[derive(Clone)]
+struct LinkKey {
+    /// Named in every token it signs, so that the right key checks it.
+    id: String,
+    secret: Vec<u8>,
+}
+
+impl LinkKey {
+    fn new(secret: &[u8]) -> Self {
+        Self {
+            id: key_id(secret),
+            secret: secret.to_vec(),
+        }
+    }
+
+    fn mac(&self, id: &str, payload: &[u8]) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes a key of any length");
+        mac.update(id.as_bytes());
+        mac.update(b".");
+        mac.update(payload);
+        mac
+    }
+}
+
+/// A key's id: eight hex digits of a hash of it, which tell keys apart and reveal nothing of
+/// them.
+pub fn key_id(secret: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = Sha256::new()
+        .chain_update(b"homeward partner link key id\0")
+        .chain_update(secret)
+        .finalize();
+    digest[..4].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl std::fmt::Debug for LinkSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LinkSigner(..)")
+        let ids: Vec<&str> = self.keys.iter().map(|k| k.id.as_str()).collect();
+        f.debug_struct("LinkSigner").field("key_ids", &ids).finish()
     }
 }
 
 impl LinkSigner {
+    /// One key, signing and checking.
     pub fn new(secret: &[u8]) -> Self {
-        Self {
-            key: secret.to_vec(),
-        }
+        Self::rotated(secret, &[])
     }
 
-    fn mac(&self) -> Hmac<Sha256> {
-        Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length")
+    /// `current` signs; it and each of `previous` check.
+    pub fn rotated(current: &[u8], previous: &[&[u8]]) -> Self {
+        let mut keys = vec![LinkKey::new(current)];
+        keys.extend(previous.iter().map(|secret| LinkKey::new(secret)));
+        Self { keys }
     }
 
-    /// The token to put in a URL.
+    /// The id of the key that signs.
+    pub fn key_id(&self) -> &str {
+        &self.keys[0].id
+    }
+
+    /// The ids of the keys that check, the signing one first.
+    pub fn key_ids(&self) -> Vec<&str> {
+        self.keys.iter().map(|k| k.id.as_str()).collect()
+    }
+
+    /// The token to put in a URL: `<key id>.<payload>.<mac>`.
     pub fn sign(&self, link: &PartnerLink) -> String {
+        let key = &self.keys[0];
         let payload = link.to_bytes();
-        let mut mac = self.mac();
-        mac.update(&payload);
-        let tag = mac.finalize().into_bytes();
+        let tag = key.mac(&key.id, &payload).finalize().into_bytes();
         format!(
-            "{}.{}",
+            "{}.{}.{}",
+            key.id,
             URL_SAFE_NO_PAD.encode(&payload),
             URL_SAFE_NO_PAD.encode(tag)
         )
     }
 
-    /// The link a token stands for, if it is intact and not expired at `now`.
+    /// The link a token stands for, if it is intact, signed by a key in use, and not expired
+    /// at `now`.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<PartnerLink, LinkRefusal> {
         if token.len() > 512 {
             return Err(LinkRefusal::Malformed);
         }
-        let (payload, tag) = token.split_once('.').ok_or(LinkRefusal::Malformed)?;
+        let mut parts = token.splitn(3, '.');
+        let (Some(id), Some(payload), Some(tag)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(LinkRefusal::Malformed);
+        };
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| LinkRefusal::Malformed)?;
         let tag = URL_SAFE_NO_PAD
             .decode(tag)
             .map_err(|_| LinkRefusal::Malformed)?;
-        let mut mac = self.mac();
-        mac.update(&payload);
-        mac.verify_slice(&tag).map_err(|_| LinkRefusal::Tampered)?;
+        // A key no longer in use checks nothing: its links read as not issued here.
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or(LinkRefusal::Tampered)?;
+        key.mac(id, &payload)
+            .verify_slice(&tag)
+            .map_err(|_| LinkRefusal::Tampered)?;
         let link = PartnerLink::from_bytes(&payload).ok_or(LinkRefusal::Malformed)?;
         if now > link.expires_at {
             return Err(LinkRefusal::Expired(link.expires_at));
@@ -348,7 +410,7 @@ impl LinkService {
             }
         };
         let viewer = viewer_of(&party);
-        let meta = CommandMeta::new(party.id).with_command_id(link.id);
+        let meta = CommandMeta::new(party.id).through_partner_link(link.id);
         let allowed = |state: Option<&Plan>| match state {
             Some(p) => authorize(&viewer, Action::Command(p, &command)),
             None => Ok(()),
@@ -456,11 +518,21 @@ mod tests {
         let signer = LinkSigner::new(b"secret");
         let token = signer.sign(&link(at(10)));
         // Any change to the payload breaks the MAC.
-        let (payload, tag) = token.split_once('.').unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let [id, payload, tag] = parts[..] else {
+            panic!("{token}")
+        };
         let mut bytes = URL_SAFE_NO_PAD.decode(payload).unwrap();
         bytes[20] ^= 1; // another plan
-        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(&bytes));
+        let forged = format!("{id}.{}.{tag}", URL_SAFE_NO_PAD.encode(&bytes));
         assert_eq!(signer.verify(&forged, at(1)), Err(LinkRefusal::Tampered));
+        // Nor can the key id be swapped for another key's.
+        let other_id = LinkSigner::new(b"other").key_id().to_owned();
+        let renamed = format!("{other_id}.{payload}.{tag}");
+        assert_eq!(
+            LinkSigner::rotated(b"other", &[b"secret"]).verify(&renamed, at(1)),
+            Err(LinkRefusal::Tampered)
+        );
         assert_eq!(
             LinkSigner::new(b"other").verify(&token, at(1)),
             Err(LinkRefusal::Tampered)
@@ -474,6 +546,27 @@ mod tests {
                 "{junk}"
             );
         }
+    }
+
+    #[test]
+    fn after_a_rotation_links_under_the_previous_key_still_verify_until_it_is_dropped() {
+        let before = LinkSigner::new(b"the key of last year");
+        let issued = link(at(10));
+        let token = before.sign(&issued);
+        let rotated = LinkSigner::rotated(b"the key of this year", &[b"the key of last year"]);
+        assert_eq!(rotated.verify(&token, at(1)), Ok(issued.clone()));
+        // New links are signed with the new key, which the old signer does not know.
+        let fresh = rotated.sign(&issued);
+        assert!(
+            fresh.starts_with(&format!("{}.", rotated.key_id())),
+            "{fresh}"
+        );
+        assert_ne!(rotated.key_id(), before.key_id());
+        assert_eq!(before.verify(&fresh, at(1)), Err(LinkRefusal::Tampered));
+        // Once the previous key is dropped, its links are refused.
+        let dropped = LinkSigner::new(b"the key of this year");
+        assert_eq!(dropped.verify(&token, at(1)), Err(LinkRefusal::Tampered));
+        assert_eq!(rotated.key_ids(), vec![rotated.key_id(), before.key_id()]);
     }
 
     #[test]

@@ -256,6 +256,7 @@ mod tests {
             metadata: homeward_store::Metadata {
                 actor: PartyId(party),
                 correlation_id: party,
+                partner_link: None,
             },
             occurred_at: chrono::Utc::now(),
             recorded_at: chrono::Utc::now(),

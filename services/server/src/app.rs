@@ -67,11 +67,15 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
-        let secret = match &settings.link_secret {
-            Some(secret) => secret.expose_secret().as_bytes().to_vec(),
-            None => store.server_secret("partner_links").await?,
+        let signer = match settings.link_keys()? {
+            Some(keys) => {
+                let secrets: Vec<&[u8]> =
+                    keys.iter().map(|k| k.expose_secret().as_bytes()).collect();
+                LinkSigner::rotated(secrets[0], &secrets[1..])
+            }
+            None => LinkSigner::new(&store.server_secret("partner_links").await?),
         };
-        let signer = LinkSigner::new(&secret);
+        tracing::info!(key_ids = ?signer.key_ids(), "partner links signed with the first key, checked with each");
         let services = Services {
             handler: CommandHandler::new(event_store, clock.clone())
                 .with_retry_deadline(settings.command_deadline.0),

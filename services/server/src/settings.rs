@@ -100,6 +100,15 @@ pub struct Settings {
     /// database and shared by every replica.
     #[arg(long, env = "HOMEWARD_LINK_SECRET", hide_env_values = true, value_parser = secret)]
     pub link_secret: Option<SecretString>,
+    /// Keys that signed partner links before HOMEWARD_LINK_SECRET, comma-separated: their
+    /// links keep working until they expire. Drop a key once its links have (HOMEWARD_LINK_DAYS
+    /// after the rotation).
+    #[arg(long, env = "HOMEWARD_LINK_PREVIOUS_SECRETS", hide_env_values = true, value_parser = secret)]
+    pub link_previous_secrets: Option<SecretString>,
+    /// A file of partner link keys instead of HOMEWARD_LINK_SECRET: one per line, the first
+    /// signs, the others only check links issued before a rotation; readable by its owner only.
+    #[arg(long, env = "HOMEWARD_LINK_SECRET_FILE")]
+    pub link_secret_file: Option<PathBuf>,
     /// Hours an idempotency key is remembered (1 to 8760): a request repeated with the same key
     /// within them gets the first result.
     #[arg(long, env = "HOMEWARD_IDEMPOTENCY_HOURS", default_value_t = homeward_graphql::DEFAULT_IDEMPOTENCY_HOURS as u32)]
@@ -342,14 +351,7 @@ impl Settings {
                 ),
             ));
         }
-        if let Some(secret) = &self.link_secret {
-            if secret.expose_secret().chars().count() < 16 {
-                return Err(bad(
-                    "HOMEWARD_LINK_SECRET (--link-secret)",
-                    "must be at least 16 characters long (or leave it unset: a key kept in the database is used)",
-                ));
-            }
-        }
+        self.link_keys()?;
         if let Some(url) = &self.public_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(bad(
@@ -421,6 +423,62 @@ impl Settings {
             None => {}
         }
         Ok(())
+    }
+
+    /// The partner link keys set here, the signing one first; `None` when the key kept in the
+    /// database signs.
+    pub fn link_keys(&self) -> Result<Option<Vec<SecretString>>, BadSetting> {
+        const SECRET: &str = "HOMEWARD_LINK_SECRET (--link-secret)";
+        const PREVIOUS: &str = "HOMEWARD_LINK_PREVIOUS_SECRETS (--link-previous-secrets)";
+        const FILE: &str = "HOMEWARD_LINK_SECRET_FILE (--link-secret-file)";
+        let (keys, setting): (Vec<SecretString>, &str) =
+            match (&self.link_secret, &self.link_secret_file) {
+                (Some(_), Some(_)) => {
+                    return Err(bad(FILE, "set either it or HOMEWARD_LINK_SECRET, not both"))
+                }
+                (None, None) if self.link_previous_secrets.is_some() => {
+                    return Err(bad(
+                        PREVIOUS,
+                        "previous keys need the current one in HOMEWARD_LINK_SECRET",
+                    ))
+                }
+                (None, None) => return Ok(None),
+                (Some(current), None) => {
+                    let mut keys = vec![current.clone()];
+                    if let Some(previous) = &self.link_previous_secrets {
+                        keys.extend(
+                            previous
+                                .expose_secret()
+                                .split(',')
+                                .map(str::trim)
+                                .filter(|k| !k.is_empty())
+                                .map(SecretString::from),
+                        );
+                    }
+                    (keys, SECRET)
+                }
+                (None, Some(path)) => (read_key_file(path, FILE)?, FILE),
+            };
+        if keys.is_empty() {
+            return Err(bad(FILE, "the file holds no key: write one per line"));
+        }
+        for (n, key) in keys.iter().enumerate() {
+            if key.expose_secret().chars().count() < 16 {
+                let (setting, which) = match (setting == FILE, n) {
+                    (true, n) => (FILE, format!("key {} of the file", n + 1)),
+                    (false, 0) => (SECRET, "the key".to_owned()),
+                    (false, n) => (PREVIOUS, format!("previous key {n}")),
+                };
+                return Err(bad(
+                    setting,
+                    format!(
+                        "{which} must be at least 16 characters long (or leave the link keys \
+                         unset: a key kept in the database is used)"
+                    ),
+                ));
+            }
+        }
+        Ok(Some(keys))
     }
 
     /// Every setting as `VARIABLE=value`, in the order of `--help`, with secrets redacted:
@@ -533,6 +591,34 @@ fn seconds(text: &str) -> Result<Seconds, String> {
             "{text:?} is not a number of seconds between 0 and 86400 (e.g. 30 or 0.5)"
         )),
     }
+}
+
+/// The keys of a key file: one per line, blank lines and `#` comments left out. The file must be
+/// readable by its owner only: it signs what partners are trusted to have received.
+fn read_key_file(
+    path: &std::path::Path,
+    setting: &'static str,
+) -> Result<Vec<SecretString>, BadSetting> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let metadata = std::fs::metadata(path)
+        .map_err(|e| bad(setting, format!("{} cannot be read: {e}", path.display())))?;
+    if metadata.permissions().mode() & 0o077 != 0 {
+        return Err(bad(
+            setting,
+            format!(
+                "{} can be read by others than its owner: chmod 600 it",
+                path.display()
+            ),
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad(setting, format!("{} cannot be read: {e}", path.display())))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(SecretString::from)
+        .collect())
 }
 
 fn proxies(text: &str) -> Result<TrustedProxies, String> {
@@ -695,6 +781,65 @@ mod tests {
         s.smtp_url = Some(SecretString::from("smtp://localhost:25"));
         s.validate().unwrap();
         std::fs::remove_file(&file).unwrap();
+    }
+
+    #[test]
+    fn link_keys_come_from_the_environment_or_a_file_of_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let keys = |s: &Settings| -> Vec<String> {
+            s.link_keys()
+                .unwrap()
+                .unwrap_or_default()
+                .iter()
+                .map(|k| k.expose_secret().to_owned())
+                .collect()
+        };
+        assert_eq!(settings().link_keys().unwrap().map(|k| k.len()), None);
+
+        let mut s = settings();
+        s.link_secret = Some(SecretString::from("the key of this year"));
+        s.link_previous_secrets = Some(SecretString::from(
+            "the key of last year, the key of two years ago",
+        ));
+        assert_eq!(
+            keys(&s),
+            [
+                "the key of this year",
+                "the key of last year",
+                "the key of two years ago"
+            ]
+        );
+        s.link_previous_secrets = Some(SecretString::from("the key of last year,short"));
+        let message = refused(&s);
+        assert!(
+            message.starts_with(
+                "HOMEWARD_LINK_PREVIOUS_SECRETS (--link-previous-secrets): previous key 2"
+            ),
+            "{message}"
+        );
+
+        let mut s = settings();
+        s.link_previous_secrets = Some(SecretString::from("the key of last year"));
+        assert!(refused(&s).contains("need the current one"));
+
+        let file = std::env::temp_dir().join(format!("homeward-link-keys-{}", std::process::id()));
+        std::fs::write(
+            &file,
+            "# rotated 2026-12-01\nthe key of this year\n\nthe key of last year\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut s = settings();
+        s.link_secret_file = Some(file.clone());
+        assert_eq!(keys(&s), ["the key of this year", "the key of last year"]);
+        s.link_secret = Some(SecretString::from("the key of this year"));
+        assert!(refused(&s).contains("not both"));
+        s.link_secret = None;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let message = refused(&s);
+        assert!(message.contains("chmod 600"), "{message}");
+        std::fs::remove_file(&file).unwrap();
+        assert!(refused(&s).contains("cannot be read"));
     }
 
     #[test]

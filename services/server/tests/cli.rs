@@ -195,7 +195,7 @@ fn each_bad_setting_stops_start_up_with_a_message_naming_it() {
         std::env::temp_dir().join(format!("homeward-outbox-file-{}", std::process::id()));
     std::fs::write(&outbox_file, b"").unwrap();
     let outbox = outbox_file.join("outbox");
-    let cases: [(&[(&str, &str)], &str); 5] = [
+    let cases: [(&[(&str, &str)], &str); 6] = [
         (
             &[("DATABASE_URL", "postgres://homeward:pw@db:port/x")],
             "DATABASE_URL: not a PostgreSQL URL",
@@ -206,7 +206,15 @@ fn each_bad_setting_stops_start_up_with_a_message_naming_it() {
         ),
         (
             &[("HOMEWARD_LINK_SECRET", "too-short")],
-            "HOMEWARD_LINK_SECRET (--link-secret): must be at least 16 characters",
+            "HOMEWARD_LINK_SECRET (--link-secret): the key must be at least 16 characters",
+        ),
+        (
+            &[
+                ("HOMEWARD_LINK_SECRET", "a key long enough to sign"),
+                ("HOMEWARD_LINK_PREVIOUS_SECRETS", "too-short"),
+            ],
+            "HOMEWARD_LINK_PREVIOUS_SECRETS (--link-previous-secrets): previous key 1 must be at \
+             least 16 characters",
         ),
         (
             &[("HOMEWARD_OUTBOX", outbox.to_str().unwrap())],

@@ -789,6 +789,7 @@ mod tests {
             metadata: Metadata {
                 actor: PartyId::new(),
                 correlation_id: Uuid::new_v4(),
+                partner_link: None,
             },
             occurred_at: Utc::now(),
             events: Vec::new(),

@@ -150,6 +150,7 @@ fn metadata() -> Metadata {
     Metadata {
         actor: PartyId(Uuid::from_u128(7)),
         correlation_id: Uuid::from_u128(8),
+        partner_link: None,
     }
 }
 

@@ -36,6 +36,9 @@ impl ExpectedVersion {
 pub struct Metadata {
     pub actor: PartyId,
     pub correlation_id: Uuid,
+    /// The partner link the actor recorded this through (from a reminder), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_link: Option<Uuid>,
 }
 
 /// An event ready to store.

@@ -44,6 +44,7 @@ fn raw_append(stream: &str, expected: ExpectedVersion, n: usize) -> Append {
         metadata: Metadata {
             actor: PartyId::new(),
             correlation_id: Uuid::new_v4(),
+            partner_link: None,
         },
         occurred_at: start_time(),
         events: (0..n)

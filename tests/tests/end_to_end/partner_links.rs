@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use homeward::app::Settings;
 use homeward_engine::links::{LinkAction, LinkSigner, PartnerLink};
 use homeward_engine::mail::SmtpMailer;
 use homeward_engine::scheduler::{LinkSettings, Worker};
@@ -33,7 +34,16 @@ struct World {
 
 impl World {
     async fn new() -> Self {
-        let api = TestApi::start().await;
+        Self::start_with(|s| s, None).await
+    }
+
+    /// The world with the server's settings adjusted, and the worker signing with `signer`
+    /// (by default the server's own key, kept in the database).
+    async fn start_with(
+        adjust: impl FnOnce(Settings) -> Settings,
+        signer: Option<LinkSigner>,
+    ) -> Self {
+        let api = TestApi::start_with(adjust).await;
         let smtp = SmtpCatcher::start().await;
         let amina = api
             .party("SOCIAL_WORKER", "Amina Diallo", "Safe Passage")
@@ -52,8 +62,10 @@ impl World {
             )
             .await;
         // The worker runs here, one pass at a time, with the server's own link key.
-        let secret = api.db.store.server_secret("partner_links").await.unwrap();
-        let signer = LinkSigner::new(&secret);
+        let signer = match signer {
+            Some(signer) => signer,
+            None => LinkSigner::new(&api.db.store.server_secret("partner_links").await.unwrap()),
+        };
         let store: Arc<dyn EventStore> = api.db.store.clone();
         let mailer =
             SmtpMailer::from_url(&smtp.url(), "Homeward <reminders@homeward.example>", 2).unwrap();
@@ -127,7 +139,7 @@ impl World {
 
     async fn history(&self) -> Vec<Value> {
         self.api
-            .data(&self.amina.token, "query($id: ID!) { planHistory(id: $id, first: 100) { edges { node { type data actor { displayName } } } } }", self.vars())
+            .data(&self.amina.token, "query($id: ID!) { planHistory(id: $id, first: 100) { edges { node { type data byPartnerLink occurredAt actor { displayName } } } } }", self.vars())
             .await["planHistory"]["edges"]
             .as_array()
             .unwrap()
@@ -238,6 +250,17 @@ async fn a_partner_acknowledges_a_task_and_confirms_a_visit_from_the_links_in_he
         .expect("step_acknowledged is in the history");
     assert_eq!(acknowledged["actor"]["displayName"], "Grace Okafor");
     assert_eq!(acknowledged["data"]["step"], "origin_contact");
+    // The case worker sees that it came through the link, and when; nothing else did.
+    assert_eq!(acknowledged["byPartnerLink"], true, "{acknowledged}");
+    assert!(acknowledged["occurredAt"].is_string());
+    assert_eq!(
+        history
+            .iter()
+            .filter(|e| e["byPartnerLink"] == true)
+            .count(),
+        1,
+        "{history:#?}"
+    );
     let step = w
         .as_amina(
             "query($id: ID!) { plan(id: $id) { step(key: \"origin_contact\") { acknowledged } } }",
@@ -371,6 +394,7 @@ async fn a_partner_acknowledges_a_task_and_confirms_a_visit_from_the_links_in_he
         .find(|e| e["type"] == "follow_up_recorded")
         .expect("follow_up_recorded");
     assert_eq!(visit["actor"]["displayName"], "Grace Okafor");
+    assert_eq!(visit["byPartnerLink"], true);
     assert_eq!(visit["data"]["outcome"]["wellbeing"], "fair");
     assert_eq!(
         visit["data"]["outcome"]["concerns"],
@@ -492,4 +516,75 @@ async fn an_expired_link_or_one_for_a_step_no_longer_hers_records_nothing() {
 /// `&` stay escaped: a test that finds them raw has found markup, not text.
 fn as_read(html: &str) -> String {
     html.replace("&#39;", "'").replace("&#34;", "\"")
+}
+
+#[tokio::test]
+async fn links_issued_before_a_key_rotation_keep_working_and_a_dropped_keys_do_not() {
+    const LAST_YEAR: &str = "the partner link key of last year";
+    const THIS_YEAR: &str = "the partner link key of this year";
+    // The server signs with this year's key and still checks last year's; the reminder was
+    // sent before the rotation.
+    let w = World::start_with(
+        |s| Settings {
+            link_secret: Some(THIS_YEAR.into()),
+            link_previous_secrets: Some(LAST_YEAR.into()),
+            ..s
+        },
+        Some(LinkSigner::new(LAST_YEAR.as_bytes())),
+    )
+    .await;
+    let plan = PlanId(Uuid::parse_str(&w.plan).unwrap());
+    let grace = PartyId(Uuid::parse_str(&w.grace.id).unwrap());
+    let link = |step: &str| {
+        PartnerLink::for_reminder(
+            Uuid::new_v4(),
+            plan,
+            key(step),
+            grace,
+            LinkAction::Acknowledge,
+            start_time() + Duration::days(5),
+        )
+    };
+    let url = |signer: &LinkSigner, link: &PartnerLink| {
+        format!("http://{}/l/{}", w.api.addr, signer.sign(link))
+    };
+    let before = w.events().await;
+    let old = url(&w.signer, &link("origin_contact"));
+    assert_eq!(w.get(&old).await.0, 200);
+    assert_eq!(w.post(&old, &[]).await.0, 200);
+    assert_eq!(w.events().await, before + 1);
+    // A link under a key the server never had is refused, and records nothing.
+    let stranger = LinkSigner::new(b"a key that was never Homeward's");
+    let forged = url(&stranger, &link("follow_up_1"));
+    let (status, page, _) = w.get(&forged).await;
+    assert_ne!(status, 200, "{page}");
+    assert_ne!(w.post(&forged, &[]).await.0, 200);
+    assert_eq!(w.events().await, before + 1);
+    w.api.stop().await;
+
+    // Once last year's key is dropped, its links are refused.
+    let w = World::start_with(
+        |s| Settings {
+            link_secret: Some(THIS_YEAR.into()),
+            ..s
+        },
+        Some(LinkSigner::new(LAST_YEAR.as_bytes())),
+    )
+    .await;
+    let plan = PlanId(Uuid::parse_str(&w.plan).unwrap());
+    let grace = PartyId(Uuid::parse_str(&w.grace.id).unwrap());
+    let link = PartnerLink::for_reminder(
+        Uuid::new_v4(),
+        plan,
+        key("origin_contact"),
+        grace,
+        LinkAction::Acknowledge,
+        start_time() + Duration::days(5),
+    );
+    let old = format!("http://{}/l/{}", w.api.addr, w.signer.sign(&link));
+    assert_ne!(w.get(&old).await.0, 200);
+    let current = LinkSigner::new(THIS_YEAR.as_bytes());
+    let new = format!("http://{}/l/{}", w.api.addr, current.sign(&link));
+    assert_eq!(w.get(&new).await.0, 200);
+    w.api.stop().await;
 }
