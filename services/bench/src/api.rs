@@ -10,7 +10,10 @@
 //! - `prioritiseStep` through the server without and with an `idempotencyKey` on every call,
 //!   three rounds alternated;
 //! - the hot-plan case: 16 clients sending `prioritiseStep` to 8 plans without
-//!   `expectedVersion` (every call must succeed).
+//!   `expectedVersion` (every call must succeed);
+//! - with `--phases guards`, what the access guards cost: two servers started side by side, one
+//!   with the rate limiter and the token check before every socket operation, one without;
+//!   the inbox over HTTP, `completeStep` and the inbox over WebSockets on each, three rounds.
 //!
 //! Throughput and p50/p99 latency are printed as a Markdown table for BENCHMARKS.md.
 
@@ -71,7 +74,15 @@ struct Measured {
     p99: Duration,
 }
 
-pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
+/// Loads the plans, then measures the API against its baselines (`api`) and what the access
+/// guards cost (`guards`).
+pub async fn run(
+    url: &str,
+    plans: usize,
+    seconds: u64,
+    api: bool,
+    guards: bool,
+) -> anyhow::Result<()> {
     let store = Arc::new(PgStore::connect(url, 40).await?);
     store.migrate().await?;
     let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock));
@@ -83,18 +94,38 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
     sqlx::query("ANALYZE").execute(store.pool()).await?;
     eprintln!("loaded {plans} plans in {:.1?}", started.elapsed());
 
-    let (api_addr, stop, server) = start_server(guarded(url)?).await?;
-    let bare_addr = bare_inbox_server(store.clone()).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
         .build()?;
     let duration = Duration::from_secs(seconds);
+    if api {
+        baselines(url, &store, &clients, &http, seconds).await?;
+    }
+
+    if guards {
+        guard_costs(url, &clients, &http, duration).await?;
+    }
+    Ok(())
+}
+
+/// The API against its baselines: `completeStep` against the store-level handler, the inbox
+/// against a bare axum handler, keyed against unkeyed mutations, and the hot-plan case.
+async fn baselines(
+    url: &str,
+    store: &Arc<PgStore>,
+    clients: &[Client],
+    http: &reqwest::Client,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let duration = Duration::from_secs(seconds);
+    let (api_addr, stop, server) = start_server(guarded(url)?).await?;
+    let bare_addr = bare_inbox_server(store.clone()).await?;
     let api_url = format!("http://{api_addr}/graphql");
 
-    explain_inbox(&store, &clients[0]).await?;
+    explain_inbox(store, &clients[0]).await?;
     // The inbox first, while every client has open tasks: through the API, then the bare
     // handler.
-    let inbox = measure(&clients, duration, u64::MAX, |c, _| {
+    let inbox = measure(clients, duration, u64::MAX, |c, _| {
         let request = http
             .post(&api_url)
             .bearer_auth(&c.token)
@@ -103,7 +134,7 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
     })
     .await?;
     let bare_url = format!("http://{bare_addr}/tasks");
-    let bare = measure(&clients, duration, u64::MAX, |c, _| {
+    let bare = measure(clients, duration, u64::MAX, |c, _| {
         let request = http.post(&bare_url).bearer_auth(&c.token);
         async move { expect_data(request.send().await?.json().await?) }
     })
@@ -116,7 +147,7 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
     // A handler with an empty state cache, as the server's is for these plans: both load each
     // plan once, then decide on the cached state.
     let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock));
-    let store_level = measure(&clients, no_limit, completions, |c, n| {
+    let store_level = measure(clients, no_limit, completions, |c, n| {
         let handler = handler.clone();
         let (plan, step) = nth_step(&c.store_plans, n);
         let party = c.party;
@@ -132,7 +163,7 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
         }
     })
     .await?;
-    let api_commands = measure(&clients, no_limit, completions, |c, n| {
+    let api_commands = measure(clients, no_limit, completions, |c, n| {
         let (plan, step) = nth_step(&c.api_plans, n);
         let request = http.post(&api_url).bearer_auth(&c.token).json(&json!({
             "query": "mutation($p: ID!, $s: String!) { completeStep(planId: $p, step: $s) { version } }",
@@ -178,7 +209,7 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
     let prioritise = |keyed: bool| {
         let http = &http;
         let api_url = &api_url;
-        measure(&clients, duration / 2, u64::MAX, move |c, n| {
+        measure(clients, duration / 2, u64::MAX, move |c, n| {
             let plan = c.api_plans[n as usize % c.api_plans.len()];
             // A different priority on each pass over the client's plans.
             let pass = n as usize / c.api_plans.len();
@@ -242,8 +273,6 @@ pub async fn run(url: &str, plans: usize, seconds: u64) -> anyhow::Result<()> {
 
     let _ = stop.send(());
     server.await??;
-
-    guards(url, &clients, &http, duration).await?;
     Ok(())
 }
 
@@ -278,7 +307,7 @@ async fn start_server(
 /// What the access guards cost: the inbox and `completeStep` over HTTP with the rate limiter
 /// and without, and the inbox over WebSockets with the token checked before every operation
 /// and without; rounds alternated, the median ratio of three.
-async fn guards(
+async fn guard_costs(
     url: &str,
     clients: &[Client],
     http: &reqwest::Client,
@@ -328,6 +357,12 @@ async fn guards(
     );
     println!("| round | inbox HTTP with/s | without/s | ratio | completeStep with/s | without/s | ratio | inbox WebSocket with/s | without/s | ratio |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    // A warm-up on each server, measured for nothing: its pool's connections opened, its
+    // statements prepared.
+    for addr in [guarded, unguarded] {
+        inbox_http(addr).await?;
+        inbox_over_websockets(clients, addr, Duration::from_secs(2)).await?;
+    }
     let mut ratios: [Vec<f64>; 3] = Default::default();
     for round in 0..GUARD_ROUNDS {
         // Alternate which goes first, so that neither always meets a warmer cache.

@@ -77,6 +77,9 @@ pub enum Phase {
     Rebuild,
     /// The GraphQL API under 32 clients (see `api`).
     Api,
+    /// What the access guards cost (the rate limiter, the token check before every socket
+    /// operation): the API with and without them (see `api`).
+    Guards,
     /// Claiming due timers among 1,000 and 1,000,000 future ones (see `timers`).
     Timers,
     /// Sending reminders: rate against a bare lettre loop, and latency under load (see
@@ -115,10 +118,12 @@ async fn run(server_url: &str, args: BenchArgs) -> anyhow::Result<()> {
     let result = run_in(&scratch.url, &args).await;
     scratch.drop_database().await?;
     result?;
-    if args.phases.contains(&Phase::Api) {
+    let api = args.phases.contains(&Phase::Api);
+    let guards = args.phases.contains(&Phase::Guards);
+    if api || guards {
         // A database of its own: the other phases delete and rebuild what they wrote.
         let scratch = Scratch::create(server_url).await?;
-        let result = crate::api::run(&scratch.url, args.api_plans, args.seconds).await;
+        let result = crate::api::run(&scratch.url, args.api_plans, args.seconds, api, guards).await;
         scratch.drop_database().await?;
         result?;
     }
