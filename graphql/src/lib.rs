@@ -60,6 +60,8 @@ pub struct Services {
     pub idempotency: Idempotency,
     /// The programme's IANA time zone, for a party registered without one.
     pub default_time_zone: String,
+    /// The longest a token may live, in days (`HOMEWARD_TOKEN_MAX_DAYS`).
+    pub token_max_days: i64,
 }
 
 impl std::fmt::Debug for Services {

@@ -10,7 +10,7 @@ use homeward_workflows::PartyId;
 use crate::error::command_error;
 use crate::idempotency;
 use crate::inputs::{self, party_id, uuid, PartyInput, ReminderSettingsInput};
-use crate::types::{party, CreatedToken, PartyObject};
+use crate::types::{party, CreatedToken, PartyObject, TokenInfo};
 use crate::{services, viewer, ApiError, ApiResult, Code};
 
 #[derive(Default, Debug)]
@@ -24,6 +24,16 @@ impl PartyQuery {
         party(ctx, Some(viewer.party.0))
             .await?
             .ok_or_else(|| ApiError::not_found("party", viewer.party))
+    }
+
+    /// A party's tokens, the newest first: when each was issued and by whom, until when it is
+    /// valid, when it was last used (to the hour) and whether it was revoked; never the token
+    /// itself. Your own, or (admins) anyone's.
+    async fn tokens(&self, ctx: &Context<'_>, party: ID) -> ApiResult<Vec<TokenInfo>> {
+        let id = party_id("party", &party)?;
+        authz::authorize(viewer(ctx)?, Action::ReadTokens(id))?;
+        let records = services(ctx).reads.tokens_of(id.0).await?;
+        Ok(records.into_iter().map(TokenInfo).collect())
     }
 
     /// The parties steps can be assigned to, by name; all organisations unless one is given.
@@ -200,7 +210,14 @@ impl PartyMutation {
             .ok_or_else(|| ApiError::not_found("party", party))?;
         let role = homeward_workflows::party::PartyRole::parse(&row.role)
             .ok_or_else(|| ApiError::internal(&"party with an unknown role"))?;
-        let issued = tokens::issue(s.reads.as_ref(), party, role, days, s.clock.now())
+        let request = tokens::TokenRequest {
+            party,
+            role,
+            days,
+            max_days: s.token_max_days,
+            issued_by: Some(viewer(ctx)?.party),
+        };
+        let issued = tokens::issue(s.reads.as_ref(), request, s.clock.now())
             .await
             .map_err(|e| match e {
                 tokens::TokenError::Store(e) => e.into(),
@@ -212,6 +229,15 @@ impl PartyMutation {
             secret: issued.secret,
             expires_at: issued.expires_at,
         })
+    }
+
+    /// Revokes every token of a party at once, open WebSockets included, in every replica
+    /// (admins); how many were still standing.
+    async fn revoke_tokens(&self, ctx: &Context<'_>, party: ID) -> ApiResult<i32> {
+        authz::authorize(viewer(ctx)?, Action::ManageTokens)?;
+        let id = party_id("party", &party)?;
+        let revoked = services(ctx).reads.revoke_tokens_of(id.0).await?;
+        Ok(i32::try_from(revoked.len()).unwrap_or(i32::MAX))
     }
 
     /// Revokes a token at once (admins).

@@ -816,6 +816,41 @@ pub struct Template {
     pub step_keys: Vec<String>,
 }
 
+/// What is known of a token besides the token itself.
+#[derive(Debug, Clone)]
+pub struct TokenInfo(pub homeward_store::reads::TokenRecord);
+
+#[Object]
+impl TokenInfo {
+    async fn token_id(&self) -> ID {
+        ID(self.0.token_id.to_string())
+    }
+    /// The role it carries (the party's when it was issued).
+    async fn role(&self) -> &str {
+        &self.0.role
+    }
+    async fn issued_at(&self) -> DateTime<Utc> {
+        self.0.issued_at
+    }
+    /// The admin who issued it; null when it was made on the server's command line.
+    async fn issued_by(&self, ctx: &Context<'_>) -> ApiResult<Option<PartyObject>> {
+        match self.0.issued_by {
+            Some(admin) => party(ctx, Some(admin)).await,
+            None => Ok(None),
+        }
+    }
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.0.expires_at
+    }
+    /// The start of the hour it was last used in; null if never.
+    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_used_at
+    }
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.revoked_at
+    }
+}
+
 /// A token just created. The secret is shown this once.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct CreatedToken {

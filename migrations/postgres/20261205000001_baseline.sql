@@ -164,13 +164,17 @@ CREATE TYPE homeward_append_answer AS (refusals text[], heads bigint[]);
 -- SHA-256 of the token is stored (tokens are 256 random bits, so a slow hash adds nothing);
 -- the token itself is printed once when it is created.
 CREATE TABLE api_tokens (
-    token_id    uuid PRIMARY KEY,
-    token_hash  bytea NOT NULL UNIQUE,
-    party_id    uuid NOT NULL,
-    role        text NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    expires_at  timestamptz NOT NULL,
-    revoked_at  timestamptz
+    token_id     uuid PRIMARY KEY,
+    token_hash   bytea NOT NULL UNIQUE,
+    party_id     uuid NOT NULL,
+    role         text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    -- The admin who issued it through the API; null for the server's command line.
+    issued_by    uuid,
+    expires_at   timestamptz NOT NULL,
+    -- The hour it was last used in (written at most once an hour per replica).
+    last_used_at timestamptz,
+    revoked_at   timestamptz
 );
 CREATE INDEX api_tokens_party ON api_tokens (party_id);
 

@@ -58,14 +58,19 @@ pub struct Person {
     pub token: String,
 }
 
-/// `settings` with rate limits no test meets unless it sets its own.
+/// `settings` with rate limits no test meets unless it sets its own, and tokens that outlive
+/// the journeys of a year and more that tests follow.
 fn unlimited(settings: Settings) -> Settings {
     Settings {
         rate_limit: 100_000,
         rate_burst: 100_000,
+        token_max_days: TOKEN_DAYS as u32,
         ..settings
     }
 }
+
+/// How long the tokens of [`TestApi::party`] live.
+pub const TOKEN_DAYS: i64 = 3650;
 
 impl TestApi {
     pub async fn start() -> Self {
@@ -212,6 +217,12 @@ impl TestApi {
             .await
     }
 
+    /// Registers a party through the API, without a token; its id.
+    pub async fn register_party(&self, role: &str, name: &str, organisation: &str) -> String {
+        self.register_party_in(role, name, organisation, "FR", "fr", "Europe/Paris")
+            .await
+    }
+
     pub async fn party_in(
         &self,
         role: &str,
@@ -221,6 +232,34 @@ impl TestApi {
         language: &str,
         time_zone: &str,
     ) -> Person {
+        let id = self
+            .register_party_in(role, name, organisation, country, language, time_zone)
+            .await;
+        let data = self
+            .data(
+                &self.admin,
+                "mutation($id: ID!, $days: Int!) { createToken(party: $id, days: $days) { secret } }",
+                json!({ "id": id, "days": TOKEN_DAYS }),
+            )
+            .await;
+        Person {
+            id,
+            token: data["createToken"]["secret"]
+                .as_str()
+                .expect("a token")
+                .to_owned(),
+        }
+    }
+
+    async fn register_party_in(
+        &self,
+        role: &str,
+        name: &str,
+        organisation: &str,
+        country: &str,
+        language: &str,
+        time_zone: &str,
+    ) -> String {
         let email = format!(
             "{}@{}.example",
             name.to_lowercase().replace(' ', "."),
@@ -237,24 +276,10 @@ impl TestApi {
                 }}),
             )
             .await;
-        let id = data["registerParty"]["id"]
+        data["registerParty"]["id"]
             .as_str()
             .expect("a party id")
-            .to_owned();
-        let data = self
-            .data(
-                &self.admin,
-                "mutation($id: ID!) { createToken(party: $id, days: 1000) { secret } }",
-                json!({ "id": id }),
-            )
-            .await;
-        Person {
-            id,
-            token: data["createToken"]["secret"]
-                .as_str()
-                .expect("a token")
-                .to_owned(),
-        }
+            .to_owned()
     }
 
     /// Opens a WebSocket (`graphql-transport-ws`) as `token` and starts one subscription.

@@ -590,11 +590,16 @@ async fn load(
             )
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let request = tokens::TokenRequest {
+            party,
+            role: PartyRole::SocialWorker,
+            days: 30,
+            max_days: tokens::DEFAULT_MAX_TOKEN_DAYS,
+            issued_by: None,
+        };
         let token = tokens::issue(
             store.as_ref() as &dyn ReadModels,
-            party,
-            PartyRole::SocialWorker,
-            30,
+            request,
             chrono::Utc::now(),
         )
         .await?;

@@ -53,6 +53,8 @@ pub enum Action<'a> {
     ManageTokens,
     /// Set when and how a party hears from Homeward (language, time zone, quiet hours, digest).
     SetReminderSettings(PartyId),
+    /// See a party's tokens (when issued, by whom, last used; never the secret).
+    ReadTokens(PartyId),
 }
 
 impl Action<'_> {
@@ -68,6 +70,7 @@ impl Action<'_> {
             Self::ManageParties => "register or update parties",
             Self::ManageTokens => "manage tokens",
             Self::SetReminderSettings(_) => "change another party's reminder settings",
+            Self::ReadTokens(_) => "see another party's tokens",
         }
     }
 }
@@ -154,6 +157,8 @@ pub fn authorize(viewer: &Viewer, action: Action<'_>) -> Result<(), AccessDenied
         Action::SetReminderSettings(party) => {
             party == viewer.party || viewer.role == PartyRole::Admin
         }
+        // Everyone sees their own; admins anyone's.
+        Action::ReadTokens(party) => party == viewer.party || viewer.role == PartyRole::Admin,
     };
     if allowed {
         Ok(())

@@ -17,6 +17,10 @@ pub const TOKEN_PREFIX: &str = "hw_";
 /// How long a token is valid unless asked otherwise.
 pub const DEFAULT_TOKEN_DAYS: i64 = 90;
 
+/// The longest a token may live unless the server says otherwise (`HOMEWARD_TOKEN_MAX_DAYS`):
+/// a stolen token stops working within a year at most.
+pub const DEFAULT_MAX_TOKEN_DAYS: i64 = 365;
+
 #[derive(Debug, Error)]
 pub enum TokenError {
     #[error("no party {0} is registered: register the party first")]
@@ -27,8 +31,8 @@ pub enum TokenError {
         registered: String,
         asked: &'static str,
     },
-    #[error("a token must be valid for 1 to 3650 days, not {0}")]
-    BadLifetime(i64),
+    #[error("a token must be valid for 1 to {max} days (HOMEWARD_TOKEN_MAX_DAYS), not {days}")]
+    BadLifetime { days: i64, max: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -45,16 +49,36 @@ fn hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
-/// Creates a token for `party` with `role`, valid for `days`.
+/// What a token is asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenRequest {
+    pub party: PartyId,
+    pub role: PartyRole,
+    /// Days it is valid for, at most `max_days`.
+    pub days: i64,
+    pub max_days: i64,
+    /// The admin asking through the API; `None` on the server's command line.
+    pub issued_by: Option<PartyId>,
+}
+
+/// Creates a token as asked.
 pub async fn issue(
     reads: &dyn ReadModels,
-    party: PartyId,
-    role: PartyRole,
-    days: i64,
+    request: TokenRequest,
     now: DateTime<Utc>,
 ) -> Result<IssuedToken, TokenError> {
-    if !(1..=3650).contains(&days) {
-        return Err(TokenError::BadLifetime(days));
+    let TokenRequest {
+        party,
+        role,
+        days,
+        max_days,
+        issued_by,
+    } = request;
+    if !(1..=max_days).contains(&days) {
+        return Err(TokenError::BadLifetime {
+            days,
+            max: max_days,
+        });
     }
     let registered = reads
         .parties_by_id(&[party.0])
@@ -80,6 +104,8 @@ pub async fn issue(
         token_hash: hash(&secret),
         party_id: party.0,
         role: role.as_str().to_owned(),
+        issued_at: now,
+        issued_by: issued_by.map(|p| p.0),
         expires_at: now + Duration::days(days),
     };
     reads.insert_token(&token).await?;
@@ -127,6 +153,13 @@ pub async fn check(
     let Some(role) = PartyRole::parse(&owner.role) else {
         return Ok(None);
     };
+    // When it was last used, to the hour: written once an hour, not on every request.
+    let hour = hour_of(now);
+    if owner.last_used_at.is_none_or(|used| used < hour) {
+        if let Err(e) = reads.record_token_use(owner.token_id, hour).await {
+            tracing::warn!(error = %e, "a token's use was not recorded");
+        }
+    }
     Ok(Some(Authenticated {
         viewer: Viewer {
             party: PartyId(owner.party.party_id),
@@ -136,4 +169,10 @@ pub async fn check(
         token_id: owner.token_id,
         expires_at: owner.expires_at,
     }))
+}
+
+/// The start of the hour `at` falls in.
+fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::{DurationRound as _, TimeDelta};
+    at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
 }

@@ -88,6 +88,7 @@ impl Application {
                 retention: chrono::Duration::hours(i64::from(settings.idempotency_hours)),
             },
             default_time_zone: settings.time_zone.clone(),
+            token_max_days: i64::from(settings.token_max_days),
         };
         let mut outbox_cleaner = None;
         let scheduler = if !settings.no_scheduler {

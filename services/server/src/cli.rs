@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::settings::Settings;
+use homeward_engine::tokens::{self, TokenRequest};
 use homeward_engine::{CommandHandler, CommandMeta, SystemClock};
 use homeward_store::{Backend, EventStore};
 use homeward_workflows::party::{Party, PartyCommand, PartyDetails, PartyRole};
@@ -80,6 +81,9 @@ pub enum TokenAction {
         /// Days until it expires.
         #[arg(long, default_value_t = homeward_engine::tokens::DEFAULT_TOKEN_DAYS)]
         days: i64,
+        /// The longest a token may live, in days (as for `serve`).
+        #[arg(long, env = "HOMEWARD_TOKEN_MAX_DAYS", default_value_t = homeward_engine::tokens::DEFAULT_MAX_TOKEN_DAYS)]
+        max_days: i64,
     },
     /// Revoke a token at once, by the id printed when it was created.
     Revoke { token_id: uuid::Uuid },
@@ -141,21 +145,26 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             let store = connect(&url).await?;
             store.migrate().await.context("applying migrations")?;
             match action {
-                TokenAction::Create { party, role, days } => {
+                TokenAction::Create {
+                    party,
+                    role,
+                    days,
+                    max_days,
+                } => {
                     let role = PartyRole::parse(&role).with_context(|| {
                         format!(
                             "unknown role {role:?}: use social_worker, supervisor, \
                              government_liaison, partner_contact or admin"
                         )
                     })?;
-                    let token = homeward_engine::tokens::issue(
-                        store.as_ref(),
+                    let request = TokenRequest {
                         party,
                         role,
                         days,
-                        chrono::Utc::now(),
-                    )
-                    .await?;
+                        max_days,
+                        issued_by: None,
+                    };
+                    let token = tokens::issue(store.as_ref(), request, chrono::Utc::now()).await?;
                     print_token(&token);
                 }
                 TokenAction::Revoke { token_id } => {
@@ -223,14 +232,14 @@ pub async fn bootstrap(
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let token = homeward_engine::tokens::issue(
-        store.as_ref(),
+    let request = TokenRequest {
         party,
-        PartyRole::Admin,
-        homeward_engine::tokens::DEFAULT_TOKEN_DAYS,
-        chrono::Utc::now(),
-    )
-    .await?;
+        role: PartyRole::Admin,
+        days: tokens::DEFAULT_TOKEN_DAYS,
+        max_days: tokens::DEFAULT_MAX_TOKEN_DAYS,
+        issued_by: None,
+    };
+    let token = tokens::issue(store.as_ref(), request, chrono::Utc::now()).await?;
     Ok((party, token))
 }
 

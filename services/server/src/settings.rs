@@ -109,6 +109,10 @@ pub struct Settings {
     /// signs, the others only check links issued before a rotation; readable by its owner only.
     #[arg(long, env = "HOMEWARD_LINK_SECRET_FILE")]
     pub link_secret_file: Option<PathBuf>,
+    /// The longest an API token may live, in days (1 to 3650): `createToken` and `homeward
+    /// token create` refuse more.
+    #[arg(long, env = "HOMEWARD_TOKEN_MAX_DAYS", default_value_t = homeward_engine::tokens::DEFAULT_MAX_TOKEN_DAYS as u32)]
+    pub token_max_days: u32,
     /// Hours an idempotency key is remembered (1 to 8760): a request repeated with the same key
     /// within them gets the first result.
     #[arg(long, env = "HOMEWARD_IDEMPOTENCY_HOURS", default_value_t = homeward_graphql::DEFAULT_IDEMPOTENCY_HOURS as u32)]
@@ -399,6 +403,12 @@ impl Settings {
             self.rate_limit,
             0..=100_000,
             "a second",
+        )?;
+        in_range(
+            "HOMEWARD_TOKEN_MAX_DAYS (--token-max-days)",
+            self.token_max_days,
+            1..=3650,
+            "days",
         )?;
         in_range(
             "HOMEWARD_LINK_DAYS (--link-days)",

@@ -253,13 +253,16 @@ impl ReadModels for PgStore {
 
     async fn insert_token(&self, token: &NewToken) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_tokens (token_id, token_hash, party_id, role, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO api_tokens \
+               (token_id, token_hash, party_id, role, created_at, issued_by, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(token.token_id)
         .bind(&token.token_hash)
         .bind(token.party_id)
         .bind(&token.role)
+        .bind(token.issued_at)
+        .bind(token.issued_by)
         .bind(token.expires_at)
         .execute(self.pool())
         .await?;
@@ -282,6 +285,47 @@ impl ReadModels for PgStore {
         Ok(revoked.is_some())
     }
 
+    async fn tokens_of(&self, party: Uuid) -> Result<Vec<TokenRecord>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT token_id, party_id, role, created_at AS issued_at, issued_by, expires_at, \
+               last_used_at, revoked_at \
+             FROM api_tokens WHERE party_id = $1 ORDER BY created_at DESC, token_id",
+        )
+        .bind(party)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    async fn revoke_tokens_of(&self, party: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "WITH revoked AS ( \
+               UPDATE api_tokens SET revoked_at = now() \
+               WHERE party_id = $1 AND revoked_at IS NULL RETURNING token_id) \
+             SELECT token_id FROM revoked, \
+               LATERAL (SELECT pg_notify($2, token_id::text)) AS announced",
+        )
+        .bind(party)
+        .bind(REVOCATIONS_CHANNEL)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    async fn record_token_use(
+        &self,
+        token_id: Uuid,
+        hour: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_at = $2 \
+             WHERE token_id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+        )
+        .bind(token_id)
+        .bind(hour)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     async fn revocations(&self) -> Result<Box<dyn Revocations>, StoreError> {
         let mut listener = PgListener::connect_with(self.pool()).await?;
         listener.listen(REVOCATIONS_CHANNEL).await?;
@@ -294,7 +338,7 @@ impl ReadModels for PgStore {
         now: DateTime<Utc>,
     ) -> Result<Option<TokenOwner>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT t.token_id, t.role AS token_role, t.expires_at, p.party_id, p.version, p.display_name, \
+            "SELECT t.token_id, t.role AS token_role, t.expires_at, t.last_used_at, p.party_id, p.version, p.display_name, \
                p.email, p.role, p.organisation, p.country, p.language, p.time_zone, p.supervisor \
              FROM api_tokens t JOIN party_view p ON p.party_id = t.party_id \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2",

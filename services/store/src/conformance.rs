@@ -846,9 +846,29 @@ async fn tokens<B: Backend>(backend: Arc<B>) -> Outcome {
         token_hash: vec![7; 32],
         party_id: party,
         role: "social_worker".to_owned(),
+        issued_at: at(0),
+        issued_by: None,
         expires_at: at(3600),
     };
     step("insert token", backend.insert_token(&token).await)?;
+    // Its use is recorded by the hour, never going back.
+    step(
+        "record use",
+        backend.record_token_use(token.token_id, at(7200)).await,
+    )?;
+    step(
+        "record use",
+        backend.record_token_use(token.token_id, at(3600)).await,
+    )?;
+    let used = step(
+        "token owner",
+        backend.token_owner(&token.token_hash, at(0)).await,
+    )?
+    .and_then(|o| o.last_used_at);
+    ensure!(
+        used == Some(at(7200)),
+        "the latest hour of use is kept: {used:?}"
+    );
     let owner = step(
         "token owner",
         backend.token_owner(&token.token_hash, at(0)).await,
@@ -900,6 +920,49 @@ async fn tokens<B: Backend>(backend: Arc<B>) -> Outcome {
         )?
         .is_none(),
         "a revoked token finds no one"
+    );
+    // A party's tokens are listed, revoked ones too, and revoked all at once.
+    let admin = Uuid::new_v4();
+    let second = NewToken {
+        token_id: Uuid::new_v4(),
+        token_hash: vec![9; 32],
+        issued_at: at(60),
+        issued_by: Some(admin),
+        ..token.clone()
+    };
+    step("insert token", backend.insert_token(&second).await)?;
+    let listed = step("tokens of", backend.tokens_of(party).await)?;
+    let summary: Vec<(Uuid, Option<Uuid>, bool)> = listed
+        .iter()
+        .map(|t| (t.token_id, t.issued_by, t.revoked_at.is_some()))
+        .collect();
+    ensure!(
+        summary
+            == vec![
+                (second.token_id, Some(admin), false),
+                (token.token_id, None, true)
+            ],
+        "a party's tokens are listed newest first, with who issued them: {listed:?}"
+    );
+    ensure!(
+        listed[1].issued_at == at(0) && listed[1].last_used_at == Some(at(7200)),
+        "a listed token says when it was issued and last used: {listed:?}"
+    );
+    let revoked = step("revoke all", backend.revoke_tokens_of(party).await)?;
+    ensure!(
+        revoked == vec![second.token_id],
+        "revoking a party's tokens revokes those still standing: {revoked:?}"
+    );
+    let announced = tokio::time::timeout(Duration::from_secs(10), revocations.next())
+        .await
+        .map_err(|_| "a revocation of all tokens was not announced within 10 s".to_owned())?;
+    ensure!(
+        step("next revocation", announced)? == second.token_id,
+        "each token revoked with the others is announced"
+    );
+    ensure!(
+        step("revoke all", backend.revoke_tokens_of(party).await)?.is_empty(),
+        "nothing is left to revoke"
     );
     Ok(())
 }

@@ -71,6 +71,8 @@ pub struct TokenOwner {
     #[sqlx(rename = "token_role")]
     pub role: String,
     pub expires_at: DateTime<Utc>,
+    /// The hour it was last used in, as recorded (see [`ReadModels::record_token_use`]).
+    pub last_used_at: Option<DateTime<Utc>>,
     #[sqlx(flatten)]
     pub party: PartyRow,
 }
@@ -82,7 +84,24 @@ pub struct NewToken {
     pub token_hash: Vec<u8>,
     pub party_id: Uuid,
     pub role: String,
+    pub issued_at: DateTime<Utc>,
+    /// The admin who issued it through the API; `None` for the server's command line.
+    pub issued_by: Option<Uuid>,
     pub expires_at: DateTime<Utc>,
+}
+
+/// What is known of a token besides its secret: what a party and the admins may list.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TokenRecord {
+    pub token_id: Uuid,
+    pub party_id: Uuid,
+    pub role: String,
+    pub issued_at: DateTime<Utc>,
+    pub issued_by: Option<Uuid>,
+    pub expires_at: DateTime<Utc>,
+    /// To the hour.
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// The read side the API uses. Implemented by [`PgStore`] (and later by SQLite).
@@ -131,6 +150,18 @@ pub trait ReadModels: Send + Sync + 'static {
 
     /// Tokens revoked from now on, by any replica: what closes the sockets opened with them.
     async fn revocations(&self) -> Result<Box<dyn Revocations>, StoreError>;
+
+    /// A party's tokens, the newest first, revoked and expired ones included.
+    async fn tokens_of(&self, party: Uuid) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Revokes every token of a party that is not revoked yet, and announces each as
+    /// [`ReadModels::revoke_token`] does; the ids revoked.
+    async fn revoke_tokens_of(&self, party: Uuid) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Records that a token was used in the hour starting at `hour`, unless a later hour is
+    /// recorded.
+    async fn record_token_use(&self, token_id: Uuid, hour: DateTime<Utc>)
+        -> Result<(), StoreError>;
 
     /// The owner of an unrevoked, unexpired token with this hash.
     async fn token_owner(

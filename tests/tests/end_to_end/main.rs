@@ -15,6 +15,7 @@ mod api_reminder_settings;
 mod api_reminders;
 mod api_server;
 mod api_task_updates;
+mod api_tokens;
 mod api_websocket;
 mod concurrency;
 mod conformance;
