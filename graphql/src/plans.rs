@@ -481,6 +481,109 @@ impl PlanMutation {
         )
         .await
     }
+
+    /// Hands a plan over to another social worker of its organisation (supervisors); recorded
+    /// on the plan as `case_worker_reassigned`, with who did it.
+    async fn reassign_case_worker(
+        &self,
+        ctx: &Context<'_>,
+        plan_id: ID,
+        case_worker: ID,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PlanPayload> {
+        let id = uuid("planId", &plan_id)?;
+        let command = PlanCommand::ReassignCaseWorker {
+            case_worker: party_id("caseWorker", &case_worker)?,
+        };
+        let plan = loaders(ctx)
+            .plan(PlanAt::latest(id))
+            .await?
+            .ok_or_else(|| ApiError::not_found("plan", id))?;
+        authz::authorize(viewer(ctx)?, Action::Command(&plan, &command))?;
+        if let PlanCommand::ReassignCaseWorker { case_worker } = &command {
+            fit_as_case_worker(ctx, *case_worker, &plan.organisation).await?;
+        }
+        run(ctx, id, command, expected_version, idempotency_key).await
+    }
+
+    /// Hands every open plan of one social worker over to another of the same organisation
+    /// (supervisors), each recorded on its plan; the plans handed over. Closed plans keep
+    /// their case worker. If one fails, those before it stay handed over: send it again.
+    async fn hand_over_cases(&self, ctx: &Context<'_>, from: ID, to: ID) -> ApiResult<Vec<ID>> {
+        let viewer = viewer(ctx)?;
+        authz::authorize(viewer, Action::HandOverCases)?;
+        let from = party_id("from", &from)?;
+        let to = party_id("to", &to)?;
+        fit_as_case_worker(ctx, to, &viewer.organisation).await?;
+        let scope = authz::plan_scope(viewer)?;
+        use homeward_workflows::plan::PlanStatus;
+        let filter = PlanFilter {
+            case_worker: Some(from.0),
+            statuses: [
+                PlanStatus::Draft,
+                PlanStatus::Active,
+                PlanStatus::Travelling,
+                PlanStatus::Returned,
+                PlanStatus::Monitoring,
+            ]
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
+            ..PlanFilter::default()
+        };
+        let mut handed_over = Vec::new();
+        loop {
+            // Each page starts at the beginning: the plans handed over leave the filter.
+            let page = homeward_store::reads::Page {
+                offset: 0,
+                limit: 100,
+            };
+            let rows = services(ctx)
+                .reads
+                .plans(&scope, &filter, services(ctx).clock.now(), page)
+                .await?;
+            let open: Vec<_> = rows.iter().map(|row| row.plan_id).collect();
+            if open.is_empty() {
+                break;
+            }
+            for plan in open {
+                let command = PlanCommand::ReassignCaseWorker { case_worker: to };
+                run(ctx, plan, command, None, None).await?;
+                handed_over.push(ID(plan.to_string()));
+            }
+        }
+        Ok(handed_over)
+    }
+}
+
+/// Whether `party` may be the case worker of a plan of `organisation`: a social worker of it.
+async fn fit_as_case_worker(
+    ctx: &Context<'_>,
+    party: homeward_workflows::PartyId,
+    organisation: &str,
+) -> ApiResult<()> {
+    let row = services(ctx)
+        .reads
+        .parties_by_id(&[party.0])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found("party", party))?;
+    if row.role != "social_worker" {
+        return Err(ApiError::validation(format!(
+            "{} is a {}, not a social worker: only a social worker can be a plan's case worker",
+            row.display_name,
+            row.role.replace('_', " ")
+        )));
+    }
+    if row.organisation != organisation {
+        return Err(ApiError::validation(format!(
+            "{} works for another organisation: a plan is handed over within its organisation",
+            row.display_name
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Default, Debug)]

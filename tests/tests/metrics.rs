@@ -44,6 +44,9 @@ async fn metrics_after_a_journey_count_what_happened() {
             json!({ "id": plan }),
         )
         .await;
+    // The subscription starts on the server after the client sent it; events recorded before
+    // it has are not its to send.
+    tokio::time::sleep(StdDuration::from_millis(500)).await;
     for m in [
         "mutation($id: ID!) { recordConsent(planId: $id, consent: { kind: RETURN }) { version } }",
         "mutation($id: ID!, $luc: ID!) { assignStep(planId: $id, step: \"passport\", assignee: $luc) { version } }",

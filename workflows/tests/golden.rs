@@ -214,7 +214,7 @@ fn every_event_type_has_a_fixture_at_every_version_up_to_its_current_one() {
         ("person", variant_names::<PersonEvent>()),
         ("party", variant_names::<PartyEvent>()),
     ];
-    assert_eq!(enums[0].1.len(), 29, "plan event types: {:?}", enums[0].1);
+    assert_eq!(enums[0].1.len(), 30, "plan event types: {:?}", enums[0].1);
     let mut missing = Vec::new();
     let mut expected = BTreeSet::new();
     for (aggregate, names) in &enums {
@@ -449,6 +449,7 @@ fn full_story() -> Vec<PlanEvent> {
         .run(PlanCommand::AcknowledgeStep {
             step: key("passport"),
         })
+        .run(PlanCommand::ReassignCaseWorker { case_worker: ACTOR })
         .run(PlanCommand::RecordReminderSent {
             step: key("passport"),
             kind: ReminderKind::BeforeDue,

@@ -2447,10 +2447,11 @@ fn command_name(command: &PlanCommand) -> &'static str {
         C::ClosePlan { .. } => "ClosePlan",
         C::RecordReminderSent { .. } => "RecordReminderSent",
         C::RecordReminderFailed { .. } => "RecordReminderFailed",
+        C::ReassignCaseWorker { .. } => "ReassignCaseWorker",
     }
 }
 
-const COMMAND_COUNT: usize = 24;
+const COMMAND_COUNT: usize = 25;
 
 #[test]
 fn every_plan_command_is_accepted_in_some_situation() {
@@ -2598,6 +2599,12 @@ fn every_plan_command_is_accepted_in_some_situation() {
                 reason: "550 mailbox unavailable".to_owned(),
             },
         ),
+        (
+            Some(&active),
+            C::ReassignCaseWorker {
+                case_worker: LIAISON,
+            },
+        ),
     ];
     let mut accepted = BTreeSet::new();
     for (story, command) in cases {
@@ -2695,4 +2702,32 @@ fn an_acknowledged_task_cannot_be_acknowledged_twice_and_a_new_assignee_starts_u
             status: "DONE",
             action: "acknowledge",
         });
+}
+
+#[test]
+fn a_plan_is_handed_over_to_another_case_worker_even_while_suspended() {
+    const NEXT: PartyId = PartyId(uuid::Uuid::from_u128(
+        0x44444444_4444_4444_8444_444444444444,
+    ));
+    let plan = given(Story::opened().consented().events())
+        .when(C::ReassignCaseWorker { case_worker: NEXT })
+        .then([E::CaseWorkerReassigned {
+            from: CASE_WORKER,
+            to: NEXT,
+        }]);
+    assert_eq!(plan.case_worker, NEXT);
+    // Handed over to whom it already is: refused, nothing recorded.
+    given(Story::opened().events())
+        .when(C::ReassignCaseWorker {
+            case_worker: CASE_WORKER,
+        })
+        .then_error(PlanError::AlreadyCaseWorker);
+    // A suspended plan still has someone to answer for it.
+    let suspended = Story::opened().consented().withdrew(ConsentPurpose::Return);
+    given(suspended.events())
+        .when(C::ReassignCaseWorker { case_worker: NEXT })
+        .then([E::CaseWorkerReassigned {
+            from: CASE_WORKER,
+            to: NEXT,
+        }]);
 }

@@ -55,6 +55,8 @@ pub enum Action<'a> {
     SetReminderSettings(PartyId),
     /// See a party's tokens (when issued, by whom, last used; never the secret).
     ReadTokens(PartyId),
+    /// Hand all of a social worker's open plans over to another, in one's organisation.
+    HandOverCases,
 }
 
 impl Action<'_> {
@@ -71,6 +73,7 @@ impl Action<'_> {
             Self::ManageTokens => "manage tokens",
             Self::SetReminderSettings(_) => "change another party's reminder settings",
             Self::ReadTokens(_) => "see another party's tokens",
+            Self::HandOverCases => "hand cases over",
         }
     }
 }
@@ -159,6 +162,7 @@ pub fn authorize(viewer: &Viewer, action: Action<'_>) -> Result<(), AccessDenied
         }
         // Everyone sees their own; admins anyone's.
         Action::ReadTokens(party) => party == viewer.party || viewer.role == PartyRole::Admin,
+        Action::HandOverCases => viewer.role == PartyRole::Supervisor,
     };
     if allowed {
         Ok(())
@@ -176,6 +180,10 @@ fn may_command(viewer: &Viewer, plan: &Plan, command: &PlanCommand) -> bool {
                 && (assigned_to(viewer, s)
                     || (is_case_team(viewer) && same_organisation(viewer, plan)))
         });
+    }
+    // Handing a case over is a supervisor's decision.
+    if let C::ReassignCaseWorker { .. } = command {
+        return viewer.role == PartyRole::Supervisor && same_organisation(viewer, plan);
     }
     if is_case_team(viewer) {
         // Reminders are recorded by the scheduler alone.

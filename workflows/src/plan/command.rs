@@ -123,6 +123,11 @@ pub enum PlanCommand {
     ClosePlan {
         reason: CloseReason,
     },
+    /// Hands the plan over to another social worker (a supervisor does, when a worker leaves
+    /// or moves, or to share the load). Suspended plans may be handed over too.
+    ReassignCaseWorker {
+        case_worker: PartyId,
+    },
     /// The scheduler reports a reminder it delivered (escalations included).
     RecordReminderSent {
         step: StepKey,

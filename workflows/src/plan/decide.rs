@@ -50,6 +50,7 @@ pub(crate) fn decide(
         PlanCommand::RecordConsent { .. }
             | PlanCommand::WithdrawConsent { .. }
             | PlanCommand::ClosePlan { .. }
+            | PlanCommand::ReassignCaseWorker { .. }
     );
     if plan.suspended && !allowed_while_suspended {
         return Err(PlanError::Suspended);
@@ -405,6 +406,15 @@ pub(crate) fn decide(
                 events.push(E::MonitoringStarted);
             }
             events
+        }
+        C::ReassignCaseWorker { case_worker } => {
+            if *case_worker == plan.case_worker {
+                return Err(PlanError::AlreadyCaseWorker);
+            }
+            vec![E::CaseWorkerReassigned {
+                from: plan.case_worker,
+                to: *case_worker,
+            }]
         }
         C::ClosePlan { reason } => {
             if *reason == CloseReason::Reintegrated

@@ -16,6 +16,8 @@ pub enum PlanError {
     AlreadyOpened,
     #[error("the plan is closed: nothing can change on a closed plan")]
     Closed,
+    #[error("this social worker is already the plan's case worker")]
+    AlreadyCaseWorker,
     #[error("the plan is suspended because consent to return was withdrawn: record consent again or close the plan")]
     Suspended,
     #[error("the survivor's informed consent to voluntary return must be recorded before this")]

@@ -131,6 +131,8 @@ pub enum PlanEvent {
         reason: CloseReason,
         closed_at: DateTime<Utc>,
     },
+    #[serde(rename = "case_worker_reassigned")]
+    CaseWorkerReassigned { from: PartyId, to: PartyId },
     #[serde(rename = "reminder_sent")]
     ReminderSent {
         step: StepKey,
@@ -189,7 +191,8 @@ impl PlanEvent {
             | Self::DepartureConfirmed { .. }
             | Self::ArrivalConfirmed { .. }
             | Self::MonitoringStarted
-            | Self::PlanClosed { .. } => None,
+            | Self::PlanClosed { .. }
+            | Self::CaseWorkerReassigned { .. } => None,
         }
     }
 }
@@ -223,6 +226,7 @@ impl DomainEvent for PlanEvent {
             Self::FollowUpRecorded { .. } => "follow_up_recorded",
             Self::MonitoringStarted => "monitoring_started",
             Self::PlanClosed { .. } => "plan_closed",
+            Self::CaseWorkerReassigned { .. } => "case_worker_reassigned",
             Self::ReminderSent { .. } => "reminder_sent",
             Self::StepEscalated { .. } => "step_escalated",
             Self::ReminderFailed { .. } => "reminder_failed",

@@ -718,6 +718,7 @@ pub(crate) fn apply(state: Option<Plan>, event: &PlanEvent) -> Option<Plan> {
             plan.close_reason = Some(*reason);
             plan.closed_at = Some(*closed_at);
         }
+        PlanEvent::CaseWorkerReassigned { to, .. } => plan.case_worker = *to,
         PlanEvent::ReminderSent {
             step,
             kind,
