@@ -140,21 +140,37 @@ impl PartyMutation {
         idempotency_key: Option<String>,
     ) -> ApiResult<PartyObject> {
         let party = party_id("id", &id)?;
+        authz::authorize(viewer(ctx)?, Action::ManageParties)?;
         let services = crate::services(ctx);
-        let current = match &input.time_zone {
-            Some(_) => None,
-            None => services
-                .reads
-                .parties_by_id(&[party.0])
-                .await?
-                .into_iter()
-                .next()
-                .map(|row| row.time_zone),
-        };
-        let command = PartyCommand::Update {
-            details: input
-                .into_domain(|| current.unwrap_or_else(|| services.default_time_zone.clone()))?,
-        };
+        let current = services
+            .reads
+            .parties_by_id(&[party.0])
+            .await?
+            .into_iter()
+            .next();
+        let time_zone = current.as_ref().map(|row| row.time_zone.clone());
+        let details = input
+            .into_domain(|| time_zone.unwrap_or_else(|| services.default_time_zone.clone()))?;
+        // A case worker's plans stay with their organisation: moving the worker, or changing
+        // their role, would leave the plans without one. They are handed over first.
+        if let Some(current) = current.filter(|row| row.role == "social_worker") {
+            let moves = details.organisation != current.organisation
+                || details.role != homeward_workflows::party::PartyRole::SocialWorker;
+            let scope =
+                homeward_store::reads::PlanScope::Organisation(current.organisation.clone());
+            if moves
+                && !crate::plans::open_plans_of(ctx, &scope, party, 1)
+                    .await?
+                    .is_empty()
+            {
+                return Err(ApiError::validation(format!(
+                    "{} is the case worker of open plans of {}: hand them over first \
+                     (handOverCases), then change their organisation or role",
+                    current.display_name, current.organisation
+                )));
+            }
+        }
+        let command = PartyCommand::Update { details };
         run(
             ctx,
             Action::ManageParties,

@@ -517,33 +517,10 @@ impl PlanMutation {
         let to = party_id("to", &to)?;
         fit_as_case_worker(ctx, to, &viewer.organisation).await?;
         let scope = authz::plan_scope(viewer)?;
-        use homeward_workflows::plan::PlanStatus;
-        let filter = PlanFilter {
-            case_worker: Some(from.0),
-            statuses: [
-                PlanStatus::Draft,
-                PlanStatus::Active,
-                PlanStatus::Travelling,
-                PlanStatus::Returned,
-                PlanStatus::Monitoring,
-            ]
-            .iter()
-            .map(|s| s.as_str().to_owned())
-            .collect(),
-            ..PlanFilter::default()
-        };
         let mut handed_over = Vec::new();
         loop {
-            // Each page starts at the beginning: the plans handed over leave the filter.
-            let page = homeward_store::reads::Page {
-                offset: 0,
-                limit: 100,
-            };
-            let rows = services(ctx)
-                .reads
-                .plans(&scope, &filter, services(ctx).clock.now(), page)
-                .await?;
-            let open: Vec<_> = rows.iter().map(|row| row.plan_id).collect();
+            // Each page starts at the beginning: the plans handed over leave it.
+            let open = open_plans_of(ctx, &scope, from, 100).await?;
             if open.is_empty() {
                 break;
             }
@@ -555,6 +532,36 @@ impl PlanMutation {
         }
         Ok(handed_over)
     }
+}
+
+/// Up to `limit` plans in `scope` that are not closed and have `case_worker` as case worker.
+pub(crate) async fn open_plans_of(
+    ctx: &Context<'_>,
+    scope: &homeward_store::reads::PlanScope,
+    case_worker: homeward_workflows::PartyId,
+    limit: i64,
+) -> ApiResult<Vec<Uuid>> {
+    use homeward_workflows::plan::PlanStatus;
+    let filter = PlanFilter {
+        case_worker: Some(case_worker.0),
+        statuses: [
+            PlanStatus::Draft,
+            PlanStatus::Active,
+            PlanStatus::Travelling,
+            PlanStatus::Returned,
+            PlanStatus::Monitoring,
+        ]
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect(),
+        ..PlanFilter::default()
+    };
+    let page = homeward_store::reads::Page { offset: 0, limit };
+    let rows = services(ctx)
+        .reads
+        .plans(scope, &filter, services(ctx).clock.now(), page)
+        .await?;
+    Ok(rows.iter().map(|row| row.plan_id).collect())
 }
 
 /// Whether `party` may be the case worker of a plan of `organisation`: a social worker of it.

@@ -37,6 +37,23 @@ async fn a_supervisor_hands_over_one_plan_or_all_of_a_workers_open_plans() {
     .await;
     let events = || api.db.count("SELECT count(*) FROM events");
     let before = events().await;
+    // Moving Amina to another organisation, or making her a supervisor, would leave her open
+    // plans without a case worker: refused until they are handed over.
+    for (role, organisation) in [
+        ("SOCIAL_WORKER", "Other Shelter"),
+        ("SUPERVISOR", "Safe Passage"),
+    ] {
+        let (_, body) = api
+            .post(
+                Some(&api.admin),
+                UPDATE,
+                update(&amina.id, role, organisation),
+            )
+            .await;
+        assert_eq!(error_code(&body), Some("VALIDATION"), "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("hand them over first"), "{message}");
+    }
 
     // A social worker does not hand her own cases over, nor does an admin.
     for token in [&amina.token, &api.admin] {
@@ -130,4 +147,21 @@ async fn a_supervisor_hands_over_one_plan_or_all_of_a_workers_open_plans() {
         )
         .await;
     assert_eq!(again["handOverCases"], json!([]));
+    // Now she may move (her closed plan stays hers, as its record).
+    api.data(
+        &api.admin,
+        UPDATE,
+        update(&amina.id, "SOCIAL_WORKER", "Other Shelter"),
+    )
+    .await;
+}
+
+const UPDATE: &str =
+    "mutation($id: ID!, $input: PartyInput!) { updateParty(id: $id, input: $input) { id } }";
+
+fn update(id: &str, role: &str, organisation: &str) -> Value {
+    json!({ "id": id, "input": {
+        "displayName": "Amina", "email": "amina@safe-passage.example", "role": role,
+        "organisation": organisation, "country": "FR", "language": "fr", "timeZone": "Europe/Paris",
+    }})
 }

@@ -238,7 +238,10 @@ async fn a_socket_closes_when_its_party_moves_to_another_organisation() {
     let api = TestApi::start().await;
     let replica = api.second_replica().await;
     let worker = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
-    let plan = api.open_plan(&worker.token, "Mira K").await;
+    // A colleague's plan: a worker who is the case worker of open plans is moved only once
+    // they are handed over.
+    let colleague = api.party("SOCIAL_WORKER", "Eva Ruiz", "Caritas").await;
+    let plan = api.open_plan(&colleague.token, "Mira K").await;
     let mut there = replica
         .subscribe(&worker.token, PLAN_EVENTS, json!({ "id": plan }))
         .await;
