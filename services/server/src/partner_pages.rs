@@ -7,7 +7,7 @@
 //! send a referrer.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest as _, Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
@@ -249,12 +249,17 @@ fn visit_report(lang: Lang, fields: &[(String, String)]) -> Result<VisitReport, 
 pub async fn submit(
     State(links): State<LinkService>,
     Path(token): Path<String>,
-    Form(fields): Form<Vec<(String, String)>>,
+    request: axum::extract::Request,
 ) -> Response {
-    // Check the link before reading the form: a bad link gets its own page.
+    // Check the link before reading the form: a bad link gets its own page, and its sender
+    // waits for nothing.
     let view = match links.view(&token).await {
         Ok(view) => view,
         Err(e) => return error_page(Lang::of(&links.language_of(&token).await), e),
+    };
+    let fields = match Form::<Vec<(String, String)>>::from_request(request, &()).await {
+        Ok(Form(fields)) => fields,
+        Err(rejection) => return rejection.into_response(),
     };
     let lang = Lang::of(&view.language);
     let visit = match view.action {

@@ -323,3 +323,22 @@ async fn requests_wait_for_a_place_and_are_stopped_at_the_request_timeout() {
     }
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+#[tokio::test]
+async fn a_partner_page_checks_its_link_before_it_reads_the_form() {
+    let api = TestApi::start().await;
+    // A form of 10,000 bytes announced, a few sent, for a link that is not one.
+    let mut stream = TcpStream::connect(api.addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /l/AAAA.BBBB.CCCC HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\n\
+              Content-Length: 10000\r\n\r\nwellbeing=",
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let (text, _) = read_until_closed(&mut stream, Duration::from_secs(3)).await;
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
