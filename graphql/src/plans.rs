@@ -38,7 +38,13 @@ async fn readable_plan(
         .plan(PlanAt::latest(plan_id))
         .await?
         .ok_or_else(|| ApiError::not_found("plan", plan_id))?;
-    authz::authorize(viewer(ctx)?, action(&plan))?;
+    let viewer = viewer(ctx)?;
+    // A plan the viewer may not see at all is answered as one that does not exist; one they
+    // see but may not read this way is refused.
+    if authz::authorize(viewer, Action::ReadPlan(&plan)).is_err() {
+        return Err(ApiError::not_found("plan", plan_id));
+    }
+    authz::authorize(viewer, action(&plan))?;
     Ok(plan)
 }
 
@@ -61,8 +67,8 @@ pub struct PlanQuery;
 
 #[Object]
 impl PlanQuery {
-    /// One plan, as far as you may see it. Null with an error (`NOT_FOUND`, `FORBIDDEN`) when
-    /// there is none you may see, which leaves the rest of the query's answer standing.
+    /// One plan, as far as you may see it. Null with an error (`NOT_FOUND`) when there is none
+    /// you may see, which leaves the rest of the query's answer standing.
     async fn plan(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<PlanObject>> {
         Ok(Some(PlanObject(
             readable_plan(ctx, &id, |p| Action::ReadPlan(p)).await?,

@@ -212,7 +212,11 @@ impl Subscription {
             .plan(PlanAt::latest(id))
             .await?
             .ok_or_else(|| ApiError::not_found("plan", id))?;
-        // Through ApiError, so that the refusal keeps its code.
+        // A plan the viewer may not see is one that does not exist; through ApiError, so that
+        // the refusal keeps its code.
+        if authz::authorize(viewer, Action::ReadPlan(&plan)).is_err() {
+            return Err(ApiError::not_found("plan", id).into());
+        }
         authz::authorize(viewer, Action::ReadCaseFile(&plan)).map_err(ApiError::from)?;
         let stream_id = plan.id.stream_id();
         let after = plan.version;

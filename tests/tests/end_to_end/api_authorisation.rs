@@ -1,5 +1,6 @@
 //! Who may do what, operation by operation and role by role, through the real API: each cell
-//! is either allowed (the operation succeeds) or `FORBIDDEN` (and nothing is written).
+//! is either allowed (the operation succeeds) or `FORBIDDEN` (and nothing is written). A read
+//! of a plan the role may not see at all is `NOT_FOUND`, as for an id that does not exist.
 #![allow(clippy::unwrap_used)]
 
 use homeward_tests::api::{error_code, Person, TestApi};
@@ -57,6 +58,14 @@ const fn case(
         setup,
         allowed,
     }
+}
+
+/// Who may see the plan of the fixture at all (its case team, and those with a step on it).
+const PLAN_READERS: &[Role] = &[SocialWorker, Supervisor, Liaison, Partner];
+
+/// Whether a case reads the fixture's plan by its id.
+fn reads_the_plan(case: &Case) -> bool {
+    case.query.starts_with("query($plan: ID!)")
 }
 
 const CASES: &[Case] = &[
@@ -268,18 +277,24 @@ async fn every_operation_for_every_role_is_allowed_or_forbidden() {
                 .gql(world.token(role), case.query, declared(case.query, &vars))
                 .await;
             let allowed = case.allowed.contains(&role);
+            // Those who may not see the plan are not told it exists.
+            let refusal = if reads_the_plan(case) && !PLAN_READERS.contains(&role) {
+                "NOT_FOUND"
+            } else {
+                "FORBIDDEN"
+            };
             let outcome = match (allowed, body.get("errors"), error_code(&body)) {
                 (true, None, _) => Ok(()),
-                (false, Some(_), Some("FORBIDDEN")) => {
+                (false, Some(_), Some(code)) if code == refusal => {
                     let events_after = world.api.db.count("SELECT count(*) FROM events").await;
                     if events_after == events_before {
                         Ok(())
                     } else {
-                        Err("FORBIDDEN but events were written".to_owned())
+                        Err(format!("{refusal} but events were written"))
                     }
                 }
                 (true, Some(_), _) => Err(format!("expected success, got {body}")),
-                (false, _, _) => Err(format!("expected FORBIDDEN, got {body}")),
+                (false, _, _) => Err(format!("expected {refusal}, got {body}")),
             };
             if let Err(why) = outcome {
                 failures.push(format!("{} as {role:?}: {why}", case.name));

@@ -207,7 +207,8 @@ async fn a_partner_hears_of_the_task_assigned_to_her_as_it_happens() {
     assert_eq!(update["taskUpdates"]["key"], "origin_contact");
     assert_eq!(update["taskUpdates"]["task"]["status"], "READY");
 
-    // Someone else's plan events are not hers: an admin's subscription to a plan is refused.
+    // Plan events are the case team's: an admin's subscription to a plan is answered as if
+    // there were no such plan, and the partner's (who sees the plan) is refused.
     let mut refused = api
         .subscribe(
             &api.admin,
@@ -222,6 +223,18 @@ async fn a_partner_hears_of_the_task_assigned_to_her_as_it_happens() {
         serde_json::Value::Null,
         "{message}"
     );
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{message}"
+    );
+    let mut refused = api
+        .subscribe(
+            &partner.token,
+            "subscription($id: ID!) { planEvents(planId: $id) { version } }",
+            json!({ "id": plan }),
+        )
+        .await;
+    let message = refused.next_message().await;
     assert_eq!(
         message["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
         "{message}"
