@@ -142,12 +142,7 @@ impl PartyMutation {
         let party = party_id("id", &id)?;
         authz::authorize(viewer(ctx)?, Action::ManageParties)?;
         let services = crate::services(ctx);
-        let current = services
-            .reads
-            .parties_by_id(&[party.0])
-            .await?
-            .into_iter()
-            .next();
+        let current = crate::loaders(ctx).party(party.0).await?;
         let time_zone = current.as_ref().map(|row| row.time_zone.clone());
         let details = input
             .into_domain(|| time_zone.unwrap_or_else(|| services.default_time_zone.clone()))?;

@@ -576,12 +576,9 @@ async fn fit_as_case_worker(
     party: homeward_workflows::PartyId,
     organisation: &str,
 ) -> ApiResult<()> {
-    let row = services(ctx)
-        .reads
-        .parties_by_id(&[party.0])
+    let row = loaders(ctx)
+        .party(party.0)
         .await?
-        .into_iter()
-        .next()
         .ok_or_else(|| ApiError::not_found("party", party))?;
     if row.role != "social_worker" {
         return Err(ApiError::validation(format!(

@@ -171,6 +171,25 @@ pub fn tasks_query<'a>(
     q
 }
 
+impl PgStore {
+    /// Revokes the unrevoked tokens whose `column` (`token_id` or `party_id`) is `id`, and
+    /// announces each: the notifications go out when the revocation commits, in the same
+    /// statement. The ids revoked.
+    async fn revoke_where(&self, column: &'static str, id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(&format!(
+            "WITH revoked AS ( \
+               UPDATE api_tokens SET revoked_at = now() \
+               WHERE {column} = $1 AND revoked_at IS NULL RETURNING token_id) \
+             SELECT token_id FROM revoked, \
+               LATERAL (SELECT pg_notify($2, token_id::text)) AS announced"
+        ))
+        .bind(id)
+        .bind(REVOCATIONS_CHANNEL)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
+
 #[async_trait]
 impl ReadModels for PgStore {
     async fn plans(
@@ -270,19 +289,7 @@ impl ReadModels for PgStore {
     }
 
     async fn revoke_token(&self, token_id: Uuid) -> Result<bool, StoreError> {
-        // The notification goes out when the revocation commits, in the same statement.
-        let revoked: Option<Uuid> = sqlx::query_scalar(
-            "WITH revoked AS ( \
-               UPDATE api_tokens SET revoked_at = now() \
-               WHERE token_id = $1 AND revoked_at IS NULL RETURNING token_id) \
-             SELECT token_id FROM revoked, \
-               LATERAL (SELECT pg_notify($2, token_id::text)) AS announced",
-        )
-        .bind(token_id)
-        .bind(REVOCATIONS_CHANNEL)
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(revoked.is_some())
+        Ok(!self.revoke_where("token_id", token_id).await?.is_empty())
     }
 
     async fn tokens_of(&self, party: Uuid) -> Result<Vec<TokenRecord>, StoreError> {
@@ -297,17 +304,7 @@ impl ReadModels for PgStore {
     }
 
     async fn revoke_tokens_of(&self, party: Uuid) -> Result<Vec<Uuid>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "WITH revoked AS ( \
-               UPDATE api_tokens SET revoked_at = now() \
-               WHERE party_id = $1 AND revoked_at IS NULL RETURNING token_id) \
-             SELECT token_id FROM revoked, \
-               LATERAL (SELECT pg_notify($2, token_id::text)) AS announced",
-        )
-        .bind(party)
-        .bind(REVOCATIONS_CHANNEL)
-        .fetch_all(self.pool())
-        .await?)
+        self.revoke_where("party_id", party).await
     }
 
     async fn record_token_use(
