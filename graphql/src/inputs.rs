@@ -318,7 +318,8 @@ pub struct PartyInput {
     pub display_name: String,
     pub email: String,
     pub role: crate::types::PartyRole,
-    pub organisation: String,
+    /// The organisation's id (see the `organisations` query).
+    pub organisation: ID,
     /// ISO 3166 alpha-2 code.
     pub country: String,
     /// BCP 47 language tag reminders are written in, for example `en`, `fr`, `es`.
@@ -340,7 +341,10 @@ impl PartyInput {
             display_name: self.display_name,
             email: self.email,
             role: self.role.into(),
-            organisation: self.organisation,
+            organisation: crate::organisations::organisation_id(
+                "organisation",
+                &self.organisation,
+            )?,
             country: self.country,
             language: self.language,
             time_zone: self.time_zone.unwrap_or_else(time_zone),

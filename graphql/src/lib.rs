@@ -13,6 +13,7 @@ mod events;
 mod idempotency;
 mod inputs;
 mod loaders;
+mod organisations;
 mod parties;
 mod plans;
 mod subscriptions;
@@ -71,13 +72,19 @@ impl std::fmt::Debug for Services {
 }
 
 #[derive(MergedObject, Default, Debug)]
-pub struct Query(plans::PlanQuery, tasks::TaskQuery, parties::PartyQuery);
+pub struct Query(
+    plans::PlanQuery,
+    tasks::TaskQuery,
+    parties::PartyQuery,
+    organisations::OrganisationQuery,
+);
 
 #[derive(MergedObject, Default, Debug)]
 pub struct Mutation(
     plans::PlanMutation,
     plans::StepMutation,
     parties::PartyMutation,
+    organisations::OrganisationMutation,
 );
 
 pub type Subscription = subscriptions::Subscription;

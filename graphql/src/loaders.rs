@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use homeward_store::projection::PartyRow;
+use homeward_store::projection::{OrganisationRow, PartyRow};
 use homeward_workflows::person::Person;
 use homeward_workflows::plan::Plan;
 use uuid::Uuid;
@@ -34,6 +34,21 @@ pub struct PartyLoader(Services);
 pub struct PlanLoader(Services);
 #[derive(Debug)]
 pub struct PersonLoader(Services);
+#[derive(Debug)]
+pub struct OrganisationLoader(Services);
+
+impl Loader<Uuid> for OrganisationLoader {
+    type Value = Arc<OrganisationRow>;
+    type Error = ApiError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = self.0.reads.organisations_by_id(keys).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.organisation_id, Arc::new(r)))
+            .collect())
+    }
+}
 
 impl Loader<Uuid> for PartyLoader {
     type Value = Arc<PartyRow>;
@@ -97,6 +112,9 @@ pub struct Loaders {
     pub parties: DataLoader<PartyLoader, HashMapCache>,
     pub plans: DataLoader<PlanLoader>,
     pub persons: DataLoader<PersonLoader>,
+    /// Not cached beyond a batch: a partnership ended is seen by the next operation of a
+    /// long-lived socket.
+    pub organisations: DataLoader<OrganisationLoader>,
 }
 
 impl std::fmt::Debug for Loaders {
@@ -115,6 +133,7 @@ impl Loaders {
             ),
             plans: DataLoader::new(PlanLoader(services.clone()), tokio::spawn),
             persons: DataLoader::new(PersonLoader(services.clone()), tokio::spawn),
+            organisations: DataLoader::new(OrganisationLoader(services.clone()), tokio::spawn),
         }
     }
 
@@ -141,6 +160,10 @@ impl Loaders {
 
     pub async fn plan(&self, at: PlanAt) -> Result<Option<Arc<Plan>>, ApiError> {
         self.plans.load_one(at).await
+    }
+
+    pub async fn organisation(&self, id: Uuid) -> Result<Option<Arc<OrganisationRow>>, ApiError> {
+        self.organisations.load_one(id).await
     }
 
     pub async fn person(&self, id: Uuid) -> Result<Option<Arc<Person>>, ApiError> {

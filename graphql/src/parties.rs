@@ -3,13 +3,16 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Object, ID};
 use homeward_engine::authz::{self, Action};
+use homeward_engine::duties::{self, Duty};
 use homeward_engine::tokens;
-use homeward_workflows::party::{Party, PartyCommand};
+use homeward_workflows::organisation::OrganisationKind;
+use homeward_workflows::party::{Party, PartyCommand, PartyDetails};
 use homeward_workflows::PartyId;
 
 use crate::error::command_error;
 use crate::idempotency;
 use crate::inputs::{self, party_id, uuid, PartyInput, ReminderSettingsInput};
+use crate::organisations::{self, organisation_id};
 use crate::types::{party, CreatedToken, PartyObject, TokenInfo};
 use crate::{services, viewer, ApiError, ApiResult, Code};
 
@@ -36,30 +39,24 @@ impl PartyQuery {
         Ok(records.into_iter().map(TokenInfo).collect())
     }
 
-    /// The parties steps can be assigned to, by name; all organisations unless one is given.
+    /// The parties steps can be assigned to, by name; all organisations unless one is given
+    /// (by id).
     #[graphql(complexity = "crate::inputs::page_complexity(first, child_complexity)")]
     async fn parties(
         &self,
         ctx: &Context<'_>,
-        organisation: Option<String>,
+        organisation: Option<ID>,
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<Connection<String, PartyObject>> {
         authz::authorize(viewer(ctx)?, Action::ReadParties)?;
         let page = inputs::page(first, after.as_deref())?;
         let organisation = organisation
-            .map(|o| {
-                homeward_workflows::text::bounded(
-                    "organisation",
-                    &o,
-                    homeward_workflows::party::MAX_NAME,
-                )
-            })
-            .transpose()
-            .map_err(|e| ApiError::validation(e.to_string()))?;
+            .map(|o| organisation_id("organisation", &o))
+            .transpose()?;
         let rows = services(ctx)
             .reads
-            .parties(organisation.as_deref(), inputs::probe(page))
+            .parties(organisation.map(|o| o.0), inputs::probe(page))
             .await?;
         let (rows, has_next) = inputs::split_page(page, rows);
         Ok(inputs::connection(page, rows, has_next, |row| {
@@ -70,6 +67,32 @@ impl PartyQuery {
 
 #[derive(Default, Debug)]
 pub struct PartyMutation;
+
+/// A party's organisation exists and suits their role, and their supervisor (if any) is a
+/// supervisor of it. `party` is the party being updated (`None`: a registration).
+async fn fits_organisation(
+    ctx: &Context<'_>,
+    details: &PartyDetails,
+    party: Option<PartyId>,
+) -> ApiResult<()> {
+    let organisation = organisations::existing(ctx, details.organisation).await?;
+    let kind = OrganisationKind::parse(&organisation.kind)
+        .ok_or_else(|| ApiError::internal(&"an organisation of an unknown kind"))?;
+    duties::may_belong(details.role, kind).map_err(|e| ApiError::validation(e.to_string()))?;
+    if let Some(supervisor) = details.supervisor {
+        if Some(supervisor) == party {
+            // The domain says why.
+            return Ok(());
+        }
+        let row = crate::loaders(ctx)
+            .party(supervisor.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found("supervisor", supervisor))?;
+        duties::fits(&row, Duty::Supervisor, &organisation)
+            .map_err(|e| ApiError::validation(e.to_string()))?;
+    }
+    Ok(())
+}
 
 /// Runs a party command for the viewer, idempotent by key. `party` is the party it changes, or
 /// `None` for a registration, whose id comes from [`Begun::new_id`].
@@ -116,8 +139,10 @@ impl PartyMutation {
         input: PartyInput,
         idempotency_key: Option<String>,
     ) -> ApiResult<PartyObject> {
+        authz::authorize(viewer(ctx)?, Action::ManageParties)?;
         let programme = &crate::services(ctx).default_time_zone;
         let details = input.into_domain(|| programme.clone())?;
+        fits_organisation(ctx, &details, None).await?;
         let command = |party_id| PartyCommand::Register { party_id, details };
         run(
             ctx,
@@ -146,22 +171,22 @@ impl PartyMutation {
         let time_zone = current.as_ref().map(|row| row.time_zone.clone());
         let details = input
             .into_domain(|| time_zone.unwrap_or_else(|| services.default_time_zone.clone()))?;
+        fits_organisation(ctx, &details, Some(party)).await?;
         // A case worker's plans stay with their organisation: moving the worker, or changing
         // their role, would leave the plans without one. They are handed over first.
         if let Some(current) = current.filter(|row| row.role == "social_worker") {
-            let moves = details.organisation != current.organisation
+            let moves = details.organisation.0 != current.organisation
                 || details.role != homeward_workflows::party::PartyRole::SocialWorker;
-            let scope =
-                homeward_store::reads::PlanScope::Organisation(current.organisation.clone());
+            let scope = homeward_store::reads::PlanScope::Organisation(current.organisation);
             if moves
                 && !crate::plans::open_plans_of(ctx, &scope, party, 1)
                     .await?
                     .is_empty()
             {
                 return Err(ApiError::validation(format!(
-                    "{} is the case worker of open plans of {}: hand them over first \
+                    "{} is the case worker of open plans: hand them over first \
                      (handOverCases), then change their organisation or role",
-                    current.display_name, current.organisation
+                    current.display_name
                 )));
             }
         }

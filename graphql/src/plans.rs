@@ -7,11 +7,12 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, InputObject, Object, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 use homeward_engine::authz::{self, Action};
+use homeward_engine::duties::{self, Duty};
 use homeward_store::reads::PlanFilter;
 use homeward_store::ReadUntil;
 use homeward_workflows::person::{ContactDetails, Person, PersonCommand};
 use homeward_workflows::plan::{Plan, PlanCommand};
-use homeward_workflows::{template, PersonId, Personal, PlanId};
+use homeward_workflows::{template, OrganisationId, PersonId, Personal, PlanId};
 use uuid::Uuid;
 
 use crate::error::command_error;
@@ -206,28 +207,60 @@ async fn run(
     expected_version: Option<u64>,
     idempotency_key: Option<String>,
 ) -> ApiResult<PlanPayload> {
+    check_duties(ctx, plan_id, &command).await?;
     let stream = PlanId(plan_id).stream_id();
     let begun = idempotency::begin(ctx, Some(&stream), idempotency_key.as_deref())?;
     run_begun(ctx, begun, plan_id, command, expected_version, None).await
 }
 
-/// The organisation whose case worker registered a person; `None` when there is no such person.
-async fn registering_organisation(
-    ctx: &Context<'_>,
-    person: PersonId,
-) -> ApiResult<Option<String>> {
-    let first = services(ctx)
-        .handler
-        .store()
-        .read_stream(&person.stream_id(), ReadUntil::Version(1))
-        .await?;
-    let Some(registered) = first.first() else {
-        return Ok(None);
+/// Whoever `command` names for a duty (a step's assignee, a case worker) fits it on this plan
+/// (see [`duties`]). Checked only once the viewer may give the command at all, so that it tells
+/// nothing about a plan they may not change; a plan or step that does not exist is left to the
+/// command to report.
+async fn check_duties(ctx: &Context<'_>, plan_id: Uuid, command: &PlanCommand) -> ApiResult<()> {
+    let (party, step) = match command {
+        PlanCommand::AssignStep {
+            step,
+            assignee: Some(party),
+            ..
+        } => (*party, Some(Err(step))),
+        PlanCommand::AddStep(new) => match new.assignee {
+            Some(party) => (party, Some(Ok(new.kind))),
+            None => return Ok(()),
+        },
+        PlanCommand::ReassignCaseWorker { case_worker } => (*case_worker, None),
+        _ => return Ok(()),
     };
-    let party = loaders(ctx).party(registered.metadata.actor.0).await?;
-    Ok(Some(
-        party.map(|p| p.organisation.clone()).unwrap_or_default(),
-    ))
+    let Some(plan) = loaders(ctx).plan(PlanAt::latest(plan_id)).await? else {
+        return Ok(());
+    };
+    if authz::authorize(viewer(ctx)?, Action::Command(&plan, command)).is_err() {
+        return Ok(());
+    }
+    let duty = match step {
+        None => Duty::CaseWorker,
+        Some(Ok(kind)) => Duty::Step(kind),
+        Some(Err(key)) => match plan.step(key) {
+            Some(step) => Duty::Step(step.kind),
+            None => return Ok(()),
+        },
+    };
+    fit(ctx, party, duty, plan.organisation).await
+}
+
+/// Whether `party` may hold `duty` for `organisation` (see [`duties::fits`]).
+async fn fit(
+    ctx: &Context<'_>,
+    party: homeward_workflows::PartyId,
+    duty: Duty,
+    organisation: OrganisationId,
+) -> ApiResult<()> {
+    let row = loaders(ctx)
+        .party(party.0)
+        .await?
+        .ok_or_else(|| ApiError::not_found("party", party))?;
+    let organisation = crate::organisations::existing(ctx, organisation).await?;
+    duties::fits(&row, duty, &organisation).map_err(|e| ApiError::validation(e.to_string()))
 }
 
 /// [`run`] once the idempotency key is looked up, with the organisation that registered the
@@ -238,7 +271,7 @@ async fn run_begun(
     plan_id: Uuid,
     command: PlanCommand,
     expected_version: Option<u64>,
-    person_registered_by: Option<&str>,
+    person_registered_by: Option<OrganisationId>,
 ) -> ApiResult<PlanPayload> {
     let viewer = viewer(ctx)?;
     let mut meta = begun.meta(viewer.party);
@@ -247,8 +280,9 @@ async fn run_begun(
         (None, PlanCommand::OpenPlan { organisation, .. }) => authz::authorize(
             viewer,
             Action::OpenPlan {
-                organisation,
-                person_registered_by: person_registered_by.unwrap_or_default(),
+                organisation: *organisation,
+                // Unknown: no organisation's.
+                person_registered_by: person_registered_by.unwrap_or(OrganisationId(Uuid::nil())),
             },
         ),
         (Some(plan), command) => authz::authorize(viewer, Action::Command(plan, command)),
@@ -289,6 +323,7 @@ impl PlanMutation {
         let person_id = PersonId(begun.new_id());
         let command = PersonCommand::Register {
             person_id,
+            organisation: viewer.organisation,
             full_name: input.full_name,
             date_of_birth: input.date_of_birth,
             preferred_language: input.preferred_language,
@@ -319,13 +354,26 @@ impl PlanMutation {
         let person = PersonId(uuid("personId", &input.person_id)?);
         let origin_country = homeward_workflows::text::CountryCode::parse(&input.origin_country)
             .map_err(|e| ApiError::validation(e.to_string()))?;
-        let person_registered_by = registering_organisation(ctx, person)
-            .await?
-            .ok_or_else(|| ApiError::not_found("person", person))?;
         let case_worker = match &input.case_worker {
             Some(c) => party_id("caseWorker", c)?,
             None => viewer.party,
         };
+        // The role first: only a case team opens plans, for the persons of its organisation.
+        authz::authorize(
+            viewer,
+            Action::OpenPlan {
+                organisation: viewer.organisation,
+                person_registered_by: viewer.organisation,
+            },
+        )?;
+        let person_registered_by = loaders(ctx)
+            .person(person.0)
+            .await?
+            .filter(|p| p.organisation == viewer.organisation)
+            // Another organisation's person is answered as one that does not exist.
+            .ok_or_else(|| ApiError::not_found("person", person))?
+            .organisation;
+        fit(ctx, case_worker, Duty::CaseWorker, viewer.organisation).await?;
         let follow_up_offsets_days = input
             .follow_up_offsets_days
             .map(|d| list("followUpOffsetsDays", d))
@@ -337,7 +385,7 @@ impl PlanMutation {
             person,
             template: Box::new(template),
             case_worker,
-            organisation: viewer.organisation.clone(),
+            organisation: viewer.organisation,
             origin_country,
             follow_up_offsets_days,
         };
@@ -347,7 +395,7 @@ impl PlanMutation {
             plan_id,
             command,
             None,
-            Some(&person_registered_by),
+            Some(person_registered_by),
         )
         .await
     }
@@ -502,14 +550,6 @@ impl PlanMutation {
         let command = PlanCommand::ReassignCaseWorker {
             case_worker: party_id("caseWorker", &case_worker)?,
         };
-        let plan = loaders(ctx)
-            .plan(PlanAt::latest(id))
-            .await?
-            .ok_or_else(|| ApiError::not_found("plan", id))?;
-        authz::authorize(viewer(ctx)?, Action::Command(&plan, &command))?;
-        if let PlanCommand::ReassignCaseWorker { case_worker } = &command {
-            fit_as_case_worker(ctx, *case_worker, &plan.organisation).await?;
-        }
         run(ctx, id, command, expected_version, idempotency_key).await
     }
 
@@ -521,7 +561,7 @@ impl PlanMutation {
         authz::authorize(viewer, Action::HandOverCases)?;
         let from = party_id("from", &from)?;
         let to = party_id("to", &to)?;
-        fit_as_case_worker(ctx, to, &viewer.organisation).await?;
+        fit(ctx, to, Duty::CaseWorker, viewer.organisation).await?;
         let scope = authz::plan_scope(viewer)?;
         let mut handed_over = Vec::new();
         loop {
@@ -568,32 +608,6 @@ pub(crate) async fn open_plans_of(
         .plans(scope, &filter, services(ctx).clock.now(), page)
         .await?;
     Ok(rows.iter().map(|row| row.plan_id).collect())
-}
-
-/// Whether `party` may be the case worker of a plan of `organisation`: a social worker of it.
-async fn fit_as_case_worker(
-    ctx: &Context<'_>,
-    party: homeward_workflows::PartyId,
-    organisation: &str,
-) -> ApiResult<()> {
-    let row = loaders(ctx)
-        .party(party.0)
-        .await?
-        .ok_or_else(|| ApiError::not_found("party", party))?;
-    if row.role != "social_worker" {
-        return Err(ApiError::validation(format!(
-            "{} is a {}, not a social worker: only a social worker can be a plan's case worker",
-            row.display_name,
-            row.role.replace('_', " ")
-        )));
-    }
-    if row.organisation != organisation {
-        return Err(ApiError::validation(format!(
-            "{} works for another organisation: a plan is handed over within its organisation",
-            row.display_name
-        )));
-    }
-    Ok(())
 }
 
 #[derive(Default, Debug)]

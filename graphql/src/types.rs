@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_graphql::{ComplexObject, Context, Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use homeward_engine::authz::{self, Action, PersonAccess};
-use homeward_store::projection::{PartyRow, StepRow};
+use homeward_store::projection::{OrganisationRow, PartyRow, StepRow};
 use homeward_workflows::person::Person;
 use homeward_workflows::plan::{self as domain, Plan, Step};
 use uuid::Uuid;
@@ -51,6 +51,56 @@ remote_enum!(Milestone = "domain::Milestone" { PlanOpened, Departure, Arrival })
 remote_enum!(PartyRole = "homeward_workflows::party::PartyRole" {
     SocialWorker, Supervisor, GovernmentLiaison, PartnerContact, Admin
 });
+remote_enum!(
+    /// What an organisation does in a return: runs return programmes (its social workers open
+    /// plans), a government office, or a partner in a country of origin.
+    OrganisationKind = "homeward_workflows::organisation::OrganisationKind" {
+    Programme, Government, Partner
+});
+
+/// An organisation. Everything belongs to one by its id: two with the same name share nothing.
+#[derive(Debug, Clone)]
+pub struct OrganisationObject(pub Arc<OrganisationRow>);
+
+#[Object(name = "Organisation")]
+impl OrganisationObject {
+    async fn id(&self) -> ID {
+        ID(self.0.organisation_id.to_string())
+    }
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn kind(&self) -> Option<OrganisationKind> {
+        homeward_workflows::organisation::OrganisationKind::parse(&self.0.kind).map(Into::into)
+    }
+    /// ISO 3166 country code.
+    async fn country(&self) -> &str {
+        &self.0.country
+    }
+    /// The organisations whose people may be given steps of this one's plans (everyone but
+    /// partner contacts).
+    async fn works_with(&self, ctx: &Context<'_>) -> ApiResult<Vec<OrganisationObject>> {
+        authz::authorize(viewer(ctx)?, Action::ReadOrganisations)?;
+        let found = loaders(ctx)
+            .organisations
+            .load_many(self.0.works_with.iter().copied())
+            .await?;
+        Ok(self
+            .0
+            .works_with
+            .iter()
+            .filter_map(|id| found.get(id).cloned().map(OrganisationObject))
+            .collect())
+    }
+}
+
+/// The organisation with this id, as a field of what belongs to it.
+async fn organisation(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<OrganisationObject>> {
+    Ok(loaders(ctx).organisation(id).await?.map(OrganisationObject))
+}
 
 /// A step's state in its lifecycle.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,8 +218,9 @@ impl PlanObject {
     async fn template_version(&self) -> u32 {
         self.0.template.version
     }
-    async fn organisation(&self) -> &str {
-        &self.0.organisation
+    /// The organisation the plan was opened in; it never changes.
+    async fn organisation(&self, ctx: &Context<'_>) -> ApiResult<Option<OrganisationObject>> {
+        organisation(ctx, self.0.organisation.0).await
     }
     /// ISO 3166 country code.
     async fn origin_country(&self) -> &str {
@@ -512,8 +563,8 @@ impl PartyObject {
     async fn role(&self) -> Option<PartyRole> {
         homeward_workflows::party::PartyRole::parse(&self.0.role).map(Into::into)
     }
-    async fn organisation(&self) -> &str {
-        &self.0.organisation
+    async fn organisation(&self, ctx: &Context<'_>) -> ApiResult<Option<OrganisationObject>> {
+        organisation(ctx, self.0.organisation).await
     }
     async fn country(&self) -> &str {
         &self.0.country

@@ -27,7 +27,8 @@ CREATE OR REPLACE FUNCTION homeward_project_rows(
     p_timers_arm     homeward_timer_row[],
     p_parties        homeward_party_row[],
     p_digests_delete uuid[],
-    p_digests_upsert homeward_digest_row[]
+    p_digests_upsert homeward_digest_row[],
+    p_organisations  homeward_organisation_row[]
 ) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF cardinality(p_plans) > 0 THEN
@@ -88,6 +89,13 @@ BEGIN
             due_at = EXCLUDED.due_at,
             claimed_by = NULL, lease_until = NULL, attempts = NULL
         WHERE digests.due_at IS DISTINCT FROM EXCLUDED.due_at;
+    END IF;
+    IF cardinality(p_organisations) > 0 THEN
+        INSERT INTO organisation_view SELECT * FROM unnest(p_organisations)
+        ON CONFLICT (organisation_id) DO UPDATE SET
+            (version, name, kind, country, works_with)
+          = ROW(EXCLUDED.version, EXCLUDED.name, EXCLUDED.kind, EXCLUDED.country,
+             EXCLUDED.works_with);
     END IF;
 END
 $$;
@@ -154,7 +162,8 @@ CREATE OR REPLACE FUNCTION homeward_append_commands(
     p_timers_arm      homeward_timer_row[],
     p_parties         homeward_party_row[],
     p_digests_delete  uuid[],
-    p_digests_upsert  homeward_digest_row[]
+    p_digests_upsert  homeward_digest_row[],
+    p_organisations   homeward_organisation_row[]
 ) RETURNS homeward_append_answer
 LANGUAGE plpgsql
 -- Index probes whatever the statistics said when a plan was cached (see the top of this file).
@@ -241,7 +250,8 @@ BEGIN
     END IF;
 
     PERFORM homeward_project_rows(p_plans, p_steps_delete, p_steps_upsert, p_timers_cancel,
-                                  p_timers_arm, p_parties, p_digests_delete, p_digests_upsert);
+                                  p_timers_arm, p_parties, p_digests_delete, p_digests_upsert,
+                                  p_organisations);
 
     RETURN ROW(NULL::text[], v_heads)::homeward_append_answer;
 END

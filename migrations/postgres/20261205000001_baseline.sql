@@ -46,7 +46,7 @@ CREATE TABLE plan_view (
     template_name    text NOT NULL,
     template_version integer NOT NULL,
     case_worker      uuid NOT NULL,
-    organisation     text NOT NULL,
+    organisation     uuid NOT NULL,
     origin_country   text NOT NULL,
     status           text NOT NULL,
     suspended        boolean NOT NULL,
@@ -91,12 +91,24 @@ CREATE TABLE party_view (
     display_name text NOT NULL,
     email        text NOT NULL,
     role         text NOT NULL,
-    organisation text NOT NULL,
+    organisation uuid NOT NULL,
     country      text NOT NULL,
     language     text NOT NULL,
     time_zone    text NOT NULL,
     supervisor   uuid
 );
+
+-- Organisations by id; two may share a name. `works_with`: the organisations whose people may be
+-- given steps of this one's plans.
+CREATE TABLE organisation_view (
+    organisation_id uuid PRIMARY KEY,
+    version         bigint NOT NULL,
+    name            text NOT NULL,
+    kind            text NOT NULL,
+    country         text NOT NULL,
+    works_with      uuid[] NOT NULL
+);
+CREATE INDEX organisation_view_name ON organisation_view (name, organisation_id);
 
 -- Reminder timers derived from plan state. A worker claims due ones with FOR UPDATE SKIP LOCKED
 -- and holds them for a lease; a timer whose lease ran out (its worker died) is due again. The
@@ -135,7 +147,7 @@ CREATE INDEX digests_due ON digests (due_at);
 -- table, in the table's order.
 CREATE TYPE homeward_plan_row AS (
     plan_id uuid, version bigint, person_id uuid, template_name text, template_version integer,
-    case_worker uuid, organisation text, origin_country text, status text, suspended boolean,
+    case_worker uuid, organisation uuid, origin_country text, status text, suspended boolean,
     opened_at timestamptz, departed_at timestamptz, arrived_at timestamptz,
     closed_at timestamptz, close_reason text, next_due_at timestamptz, steps_total integer,
     steps_open integer, steps_done integer, steps_blocked integer
@@ -153,7 +165,10 @@ CREATE TYPE homeward_timer_row AS (
 );
 CREATE TYPE homeward_party_row AS (
     party_id uuid, version bigint, display_name text, email text, role text,
-    organisation text, country text, language text, time_zone text, supervisor uuid
+    organisation uuid, country text, language text, time_zone text, supervisor uuid
+);
+CREATE TYPE homeward_organisation_row AS (
+    organisation_id uuid, version bigint, name text, kind text, country text, works_with uuid[]
 );
 CREATE TYPE homeward_digest_row AS (party_id uuid, due_at timestamptz);
 -- What homeward_append_commands answers: each append's refusal (all NULL when written) and

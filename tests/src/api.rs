@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
 use homeward::app::{Application, Settings};
+use homeward_engine::CommandMeta;
 use homeward_engine::FixedClock;
+use homeward_workflows::organisation::{Organisation, OrganisationCommand, OrganisationKind};
 use homeward_workflows::party::{PartyDetails, PartyRole};
+use homeward_workflows::{OrganisationId, PartyId};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -23,9 +26,15 @@ pub struct TestApi {
     pub http: reqwest::Client,
     /// The bootstrap admin's token.
     pub admin: String,
+    /// Organisations registered so far, by name (see [`TestApi::organisation`]).
+    organisations: tokio::sync::Mutex<std::collections::HashMap<String, String>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
+
+/// The government office and the partner in the country of origin that every programme the
+/// tests register works with.
+pub const WORKS_WITH: [&str; 2] = ["Prefecture", "Hope Lagos"];
 
 /// Another replica of the server (see [`TestApi::second_replica`]).
 #[derive(Debug)]
@@ -103,13 +112,13 @@ impl TestApi {
             display_name: "Ada Admin".into(),
             email: "admin@homeward.example".into(),
             role: PartyRole::Admin,
-            organisation: "Homeward".into(),
+            organisation: homeward_workflows::OrganisationId::new(),
             country: "GB".into(),
             language: "en".into(),
             time_zone: "UTC".into(),
             supervisor: None,
         };
-        let (_, token) = homeward::cli::bootstrap(db.store.clone(), admin_details)
+        let (_, token) = homeward::cli::bootstrap(db.store.clone(), "Homeward", admin_details)
             .await
             .expect("bootstrap an admin");
         Self {
@@ -118,6 +127,7 @@ impl TestApi {
             clock,
             http: reqwest::Client::new(),
             admin: token.secret,
+            organisations: Default::default(),
             stop: Some(stop),
             server: Some(server),
         }
@@ -211,6 +221,58 @@ impl TestApi {
             .clone()
     }
 
+    /// The id of the organisation the tests call `name`, registered on first use (in the log,
+    /// as the API would: requests here would count against the admin's rate): `Prefecture` is a
+    /// government office, `Hope Lagos` a partner, any other name a programme that works with
+    /// both of them.
+    pub fn organisation<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send + 'a>> {
+        Box::pin(async move {
+            if let Some(id) = self.organisations.lock().await.get(name) {
+                return id.clone();
+            }
+            let kind = match name {
+                "Prefecture" => OrganisationKind::Government,
+                "Hope Lagos" => OrganisationKind::Partner,
+                _ => OrganisationKind::Programme,
+            };
+            let mut commands = vec![];
+            let id = OrganisationId::new();
+            commands.push(OrganisationCommand::Register {
+                organisation_id: id,
+                name: name.to_owned(),
+                kind,
+                country: "FR".to_owned(),
+            });
+            if kind == OrganisationKind::Programme {
+                for partner in WORKS_WITH {
+                    let partner = self.organisation(partner).await;
+                    commands.push(OrganisationCommand::StartWorkingWith {
+                        partner: OrganisationId(partner.parse().expect("an id")),
+                    });
+                }
+            }
+            let handler = self.db.handler(self.clock.clone());
+            for command in commands {
+                handler
+                    .handle::<Organisation>(
+                        &id.stream_id(),
+                        &command,
+                        CommandMeta::new(PartyId::new()),
+                    )
+                    .await
+                    .expect("register a test organisation");
+            }
+            self.organisations
+                .lock()
+                .await
+                .insert(name.to_owned(), id.to_string());
+            id.to_string()
+        })
+    }
+
     /// Registers a party through the API and gives it a token.
     pub async fn party(&self, role: &str, name: &str, organisation: &str) -> Person {
         self.party_in(role, name, organisation, "FR", "fr", "Europe/Paris")
@@ -265,6 +327,7 @@ impl TestApi {
             name.to_lowercase().replace(' ', "."),
             organisation.to_lowercase().replace(' ', "-")
         );
+        let organisation = self.organisation(organisation).await;
         let data = self
             .data(
                 &self.admin,

@@ -16,7 +16,7 @@ use homeward_store_postgres::PgStore;
 use homeward_workflows::party::{PartyCommand, PartyDetails, PartyRole};
 use homeward_workflows::plan::{PlanCommand, StepKind};
 use homeward_workflows::text::CountryCode;
-use homeward_workflows::{template, PartyId, PersonId, PlanId, StepKey};
+use homeward_workflows::{template, OrganisationId, PartyId, PersonId, PlanId, StepKey};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -133,6 +133,9 @@ pub async fn register_party(
     id
 }
 
+/// The organisation of the plans and parties the tests write to the log directly.
+pub const SAFE_PASSAGE: OrganisationId = OrganisationId(uuid::Uuid::from_u128(0x5afe));
+
 /// The command that opens a plan from the standard template.
 pub fn open_standard_plan(plan_id: PlanId, case_worker: PartyId) -> PlanCommand {
     PlanCommand::OpenPlan {
@@ -140,7 +143,7 @@ pub fn open_standard_plan(plan_id: PlanId, case_worker: PartyId) -> PlanCommand 
         person: PersonId::new(),
         template: Box::new(template::find("standard-avr", 1).expect("the standard template")),
         case_worker,
-        organisation: "Safe Passage".to_owned(),
+        organisation: SAFE_PASSAGE,
         origin_country: CountryCode::parse("NG").expect("a country code"),
         follow_up_offsets_days: None,
     }
@@ -224,7 +227,7 @@ pub fn party_details(role: PartyRole, email: &str) -> PartyDetails {
         display_name: format!("{} ({})", email, role.as_str()),
         email: email.to_owned(),
         role,
-        organisation: "Safe Passage".to_owned(),
+        organisation: SAFE_PASSAGE,
         country: "FR".to_owned(),
         language: "fr".to_owned(),
         time_zone: "Europe/Paris".to_owned(),

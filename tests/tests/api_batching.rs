@@ -9,7 +9,7 @@ use homeward_engine::CommandMeta;
 use homeward_tests::api::TestApi;
 use homeward_tests::{key, open_standard_plan};
 use homeward_workflows::plan::{Plan, PlanCommand};
-use homeward_workflows::{PartyId, PlanId};
+use homeward_workflows::{OrganisationId, PartyId, PlanId};
 use serde_json::json;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -68,16 +68,18 @@ async fn a_page_of_plans_costs_the_same_statements_at_any_size() {
     let worker_id = PartyId(worker.id.parse().unwrap());
     let liaison_id = PartyId(liaison.id.parse().unwrap());
 
-    // 120 plans written by another process's handler (so the server's cache knows none).
+    // 120 plans written by another process's handler (so the server's cache knows none), in
+    // the worker's organisation.
     let handler = api.db.handler(api.clock.clone());
+    let safe_passage = OrganisationId(api.organisation("Safe Passage").await.parse().unwrap());
     for _ in 0..120 {
         let id = PlanId::new();
+        let mut open = open_standard_plan(id, worker_id);
+        if let PlanCommand::OpenPlan { organisation, .. } = &mut open {
+            *organisation = safe_passage;
+        }
         handler
-            .handle::<Plan>(
-                &id.stream_id(),
-                &open_standard_plan(id, worker_id),
-                CommandMeta::new(worker_id),
-            )
+            .handle::<Plan>(&id.stream_id(), &open, CommandMeta::new(worker_id))
             .await
             .unwrap();
         let assign = PlanCommand::AssignStep {

@@ -63,6 +63,12 @@ uuid_id!(
     PartyId,
     "party"
 );
+uuid_id!(
+    /// An organisation: an NGO or agency that runs plans, a government office, or a partner in
+    /// a country of origin. Plans, persons and parties belong to one by this id, never by name.
+    OrganisationId,
+    "organisation"
+);
 
 /// A step's name within its plan, e.g. `passport` or `follow_up_2`: lowercase letters, digits,
 /// `_` and `-`, 1 to 64 characters, so it is safe in URLs, logs and timer ids.

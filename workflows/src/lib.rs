@@ -8,10 +8,12 @@
 //! - `plan-<uuid>`: the return plan ([`plan`]), which refers to the survivor only by [`PersonId`];
 //! - `person-<uuid>`: the survivor's personal data ([`person`]), the only place it is kept;
 //! - `party-<uuid>`: a responsible party ([`party`]): social worker, liaison, partner contact, ...
+//! - `organisation-<uuid>`: an organisation ([`organisation`]) and whom it works with.
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
 pub mod ids;
+pub mod organisation;
 pub mod party;
 pub mod person;
 pub mod personal;
@@ -23,5 +25,5 @@ pub mod timers;
 pub mod upcast;
 
 pub use aggregate::{Aggregate, Context, DomainEvent};
-pub use ids::{PartyId, PersonId, PlanId, StepKey};
+pub use ids::{OrganisationId, PartyId, PersonId, PlanId, StepKey};
 pub use personal::Personal;

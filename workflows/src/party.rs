@@ -7,7 +7,7 @@ use thiserror::Error;
 use chrono::{DateTime, Utc};
 
 use crate::aggregate::{Aggregate, Context, DomainEvent};
-use crate::ids::PartyId;
+use crate::ids::{OrganisationId, PartyId};
 use crate::schedule::{DigestCron, QuietHours, ScheduleError};
 use crate::text::{bounded, email, one_line, time_zone, CountryCode, Language, TextError};
 
@@ -52,7 +52,7 @@ pub struct PartyDetails {
     pub display_name: String,
     pub email: String,
     pub role: PartyRole,
-    pub organisation: String,
+    pub organisation: OrganisationId,
     pub country: String,
     pub language: String,
     pub time_zone: String,
@@ -65,7 +65,7 @@ pub struct PartyProfile {
     pub display_name: String,
     pub email: String,
     pub role: PartyRole,
-    pub organisation: String,
+    pub organisation: OrganisationId,
     pub country: CountryCode,
     pub language: Language,
     pub time_zone: String,
@@ -214,7 +214,7 @@ fn validate(id: PartyId, d: &PartyDetails) -> Result<PartyProfile, PartyError> {
         display_name: bounded("display name", &d.display_name, MAX_NAME)?,
         email: email(&d.email)?,
         role: d.role,
-        organisation: bounded("organisation", &d.organisation, MAX_NAME)?,
+        organisation: d.organisation,
         country: CountryCode::parse(&d.country)?,
         language: Language::parse(&d.language)?,
         time_zone: time_zone(&d.time_zone)?.name().to_owned(),

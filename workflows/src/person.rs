@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::aggregate::{Aggregate, Context, DomainEvent};
-use crate::ids::{PartyId, PersonId};
+use crate::ids::{OrganisationId, PartyId, PersonId};
 use crate::personal::Personal;
 use crate::text::{bounded, bounded_lines, email, Language, TextError};
 
@@ -35,6 +35,9 @@ pub struct Note {
 pub struct Person {
     pub id: PersonId,
     pub version: u64,
+    /// The organisation that registered the person: theirs to plan for, fixed for good (moving
+    /// the social worker who registered them moves none of their people).
+    pub organisation: OrganisationId,
     pub full_name: Personal<String>,
     pub date_of_birth: Option<Personal<NaiveDate>>,
     pub preferred_language: Option<Language>,
@@ -48,6 +51,7 @@ pub struct Person {
 pub enum PersonCommand {
     Register {
         person_id: PersonId,
+        organisation: OrganisationId,
         full_name: String,
         date_of_birth: Option<NaiveDate>,
         preferred_language: Option<String>,
@@ -66,6 +70,7 @@ pub enum PersonEvent {
     #[serde(rename = "person_registered")]
     PersonRegistered {
         person_id: PersonId,
+        organisation: OrganisationId,
         full_name: Personal<String>,
         date_of_birth: Option<Personal<NaiveDate>>,
         preferred_language: Option<Language>,
@@ -136,6 +141,7 @@ impl Aggregate for Person {
                 None,
                 PersonEvent::PersonRegistered {
                     person_id,
+                    organisation,
                     full_name,
                     date_of_birth,
                     preferred_language,
@@ -144,6 +150,7 @@ impl Aggregate for Person {
             ) => Some(Person {
                 id: *person_id,
                 version: 1,
+                organisation: *organisation,
                 full_name: full_name.clone(),
                 date_of_birth: date_of_birth.clone(),
                 preferred_language: preferred_language.clone(),
@@ -173,6 +180,7 @@ impl Aggregate for Person {
                 None,
                 PersonCommand::Register {
                     person_id,
+                    organisation,
                     full_name,
                     date_of_birth,
                     preferred_language,
@@ -186,6 +194,7 @@ impl Aggregate for Person {
                 }
                 Ok(vec![PersonEvent::PersonRegistered {
                     person_id: *person_id,
+                    organisation: *organisation,
                     full_name: Personal(bounded("full name", full_name, MAX_NAME)?),
                     date_of_birth: date_of_birth.map(Personal),
                     preferred_language: preferred_language

@@ -34,8 +34,13 @@ pub enum DecodeError {
 /// The schema version every event type is written at today.
 pub fn current_schema_version(event_type: &str) -> i16 {
     match event_type {
-        // v2: `country` became `origin_country`, and `organisation` was added.
-        "plan_opened" => 2,
+        // v2: `country` became `origin_country`, and `organisation` (a name) was added.
+        // v3: `organisation` is an id.
+        "plan_opened" => 3,
+        // v2: `profile.organisation` is an id.
+        "party_registered" | "party_updated" => 2,
+        // v2: the registering `organisation` was added.
+        "person_registered" => 2,
         _ => 1,
     }
 }
@@ -157,6 +162,48 @@ fn upcast_one(event_type: &str, from: i16, mut payload: Value) -> Result<Value, 
                 .or_insert_with(|| Value::String("unknown".to_owned()));
             Ok(payload)
         }
+        ("plan_opened", 2) => {
+            let obj = payload
+                .as_object_mut()
+                .ok_or("plan_opened v2 payload is not an object")?;
+            name_to_id(obj.get_mut("organisation"))?;
+            Ok(payload)
+        }
+        ("party_registered" | "party_updated", 1) => {
+            name_to_id(
+                payload
+                    .get_mut("profile")
+                    .and_then(|p| p.get_mut("organisation")),
+            )?;
+            Ok(payload)
+        }
+        // The registering organisation was not recorded: no organisation may plan for such a
+        // person (the nil id belongs to none).
+        ("person_registered", 1) => {
+            let obj = payload
+                .as_object_mut()
+                .ok_or("person_registered v1 payload is not an object")?;
+            obj.insert(
+                "organisation".to_owned(),
+                Value::String(uuid::Uuid::nil().to_string()),
+            );
+            Ok(payload)
+        }
         _ => Err(format!("no upcaster from version {from}")),
     }
+}
+
+/// An organisation once named by free text becomes the id [`legacy_organisation`] gives that
+/// name, so what shared a name before still shares it and nothing else does.
+fn name_to_id(organisation: Option<&mut Value>) -> Result<(), String> {
+    let value = organisation.ok_or("no organisation")?;
+    let name = value.as_str().ok_or("organisation is not a name")?;
+    *value = Value::String(legacy_organisation(name).to_string());
+    Ok(())
+}
+
+/// The id of an organisation that events written before organisations had ids named `name`.
+pub fn legacy_organisation(name: &str) -> crate::OrganisationId {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f72_6761_6e69_7361_7469_6f6e_2d76_3100);
+    crate::OrganisationId(uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes()))
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use homeward_workflows::organisation::OrganisationEvent;
 use homeward_workflows::party::PartyEvent;
 use homeward_workflows::person::PersonEvent;
 use homeward_workflows::plan::{
@@ -18,13 +19,15 @@ use homeward_workflows::plan::{
     TemplateRef, Wellbeing,
 };
 use homeward_workflows::text::CountryCode;
-use homeward_workflows::upcast::{current_schema_version, decode, decode_str, encode, DecodeError};
+use homeward_workflows::upcast::{
+    current_schema_version, decode, decode_str, encode, legacy_organisation, DecodeError,
+};
 use homeward_workflows::DomainEvent;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use support::*;
 
-const AGGREGATES: [&str; 3] = ["plan", "person", "party"];
+const AGGREGATES: [&str; 4] = ["plan", "person", "party", "organisation"];
 
 #[derive(Debug)]
 struct Fixture {
@@ -185,6 +188,10 @@ fn check_fixture(f: &Fixture) {
             let e: PartyEvent = decode_both(f);
             check_reencoding(f, &e);
         }
+        "organisation" => {
+            let e: OrganisationEvent = decode_both(f);
+            check_reencoding(f, &e);
+        }
         other => panic!("unknown aggregate {other}"),
     }
 }
@@ -213,6 +220,7 @@ fn every_event_type_has_a_fixture_at_every_version_up_to_its_current_one() {
         ("plan", variant_names::<PlanEvent>()),
         ("person", variant_names::<PersonEvent>()),
         ("party", variant_names::<PartyEvent>()),
+        ("organisation", variant_names::<OrganisationEvent>()),
     ];
     assert_eq!(enums[0].1.len(), 30, "plan event types: {:?}", enums[0].1);
     let mut missing = Vec::new();
@@ -239,14 +247,14 @@ fn every_event_type_has_a_fixture_at_every_version_up_to_its_current_one() {
 #[test]
 fn plan_opened_v1_is_upcast_with_its_country_as_origin_country_and_an_unknown_organisation() {
     let v1 = fixture("plan", "plan_opened", 1);
-    let v2 = fixture("plan", "plan_opened", 2);
+    let v3 = fixture("plan", "plan_opened", 3);
     let old: PlanEvent = decode_both(&v1);
-    let current: PlanEvent = decode_both(&v2);
+    let current: PlanEvent = decode_both(&v3);
     let PlanEvent::PlanOpened(old) = old else {
         panic!("not a plan_opened: {old:?}")
     };
     assert_eq!(old.origin_country, CountryCode::parse("NG").expect("NG"));
-    assert_eq!(old.organisation, "unknown");
+    assert_eq!(old.organisation, legacy_organisation("unknown"));
     assert_eq!(
         old.template,
         TemplateRef {
@@ -255,23 +263,62 @@ fn plan_opened_v1_is_upcast_with_its_country_as_origin_country_and_an_unknown_or
         }
     );
     assert_eq!(old.opened_at, utc(2026, 1, 5, 9, 0));
-    // Apart from the organisation it did not record, v1 carries the same facts as v2.
+    // Apart from the organisation it did not record, v1 carries the same facts as v3.
     let PlanEvent::PlanOpened(current) = current else {
         panic!("not a plan_opened")
     };
     assert_eq!(
         PlanOpened {
-            organisation: current.organisation.clone(),
+            organisation: current.organisation,
             ..old.clone()
         },
         current
     );
     // Re-encoding writes the current version, never the old shape.
     let (_, version, payload) = encode(&PlanEvent::PlanOpened(old));
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     assert!(payload.get("country").is_none());
     assert_eq!(payload["origin_country"], json!("NG"));
-    assert_eq!(payload["organisation"], json!("unknown"));
+    assert_eq!(
+        payload["organisation"],
+        json!(legacy_organisation("unknown").to_string())
+    );
+}
+
+/// Events written when organisations were names keep the grouping they had: the same name gives
+/// the same id, another name another id.
+#[test]
+fn organisations_named_in_older_events_become_ids_of_their_names() {
+    let plan: PlanEvent = decode_both(&fixture("plan", "plan_opened", 2));
+    let PlanEvent::PlanOpened(plan) = plan else {
+        panic!("not a plan_opened")
+    };
+    let updated: PartyEvent = decode_both(&fixture("party", "party_updated", 1));
+    let PartyEvent::PartyUpdated { profile } = updated else {
+        panic!("not a party_updated")
+    };
+    assert_eq!(plan.organisation, legacy_organisation("Homeward Lyon"));
+    assert_eq!(profile.organisation, plan.organisation);
+    let registered: PartyEvent = decode_both(&fixture("party", "party_registered", 1));
+    let PartyEvent::PartyRegistered { profile, .. } = registered else {
+        panic!("not a party_registered")
+    };
+    assert_ne!(profile.organisation, plan.organisation);
+    assert_ne!(
+        legacy_organisation("Homeward Lyon"),
+        legacy_organisation("homeward lyon")
+    );
+}
+
+/// A person registered before the registering organisation was recorded belongs to none: no
+/// organisation can open a plan for them by accident.
+#[test]
+fn a_person_registered_before_organisations_had_ids_belongs_to_no_organisation() {
+    let old: PersonEvent = decode_both(&fixture("person", "person_registered", 1));
+    let PersonEvent::PersonRegistered { organisation, .. } = old else {
+        panic!("not a person_registered")
+    };
+    assert!(organisation.0.is_nil());
 }
 
 #[test]
@@ -282,7 +329,10 @@ fn a_v1_plan_opened_that_already_names_its_organisation_keeps_it() {
     let PlanEvent::PlanOpened(opened) = event else {
         panic!("not a plan_opened")
     };
-    assert_eq!(opened.organisation, "Homeward Marseille");
+    assert_eq!(
+        opened.organisation,
+        legacy_organisation("Homeward Marseille")
+    );
 }
 
 #[test]
@@ -313,11 +363,11 @@ fn a_v1_plan_opened_without_a_country_cannot_be_upcast() {
 
 #[test]
 fn an_event_from_a_newer_schema_version_is_refused_with_a_clear_error() {
-    let payload = fixture("plan", "plan_opened", 2).payload;
+    let payload = fixture("plan", "plan_opened", 3).payload;
     let text = payload.to_string();
     for result in [
-        decode::<PlanEvent>("plan_opened", 3, payload),
-        decode_str::<PlanEvent>("plan_opened", 3, &text),
+        decode::<PlanEvent>("plan_opened", 4, payload),
+        decode_str::<PlanEvent>("plan_opened", 4, &text),
     ] {
         match result {
             Err(DecodeError::FromTheFuture {
@@ -326,7 +376,7 @@ fn an_event_from_a_newer_schema_version_is_refused_with_a_clear_error() {
                 current,
             }) => assert_eq!(
                 (event_type.as_str(), version, current),
-                ("plan_opened", 3, 2)
+                ("plan_opened", 4, 3)
             ),
             other => panic!("expected FromTheFuture, got {other:?}"),
         }

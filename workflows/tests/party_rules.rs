@@ -17,7 +17,7 @@ fn registered() -> Vec<PartyEvent> {
                 display_name: "Grace Partner".to_owned(),
                 email: "grace@partner.example.org".to_owned(),
                 role: PartyRole::PartnerContact,
-                organisation: "Partner Lagos".to_owned(),
+                organisation: ORGANISATION,
                 country: "NG".to_owned(),
                 language: "en".to_owned(),
                 time_zone: "Africa/Lagos".to_owned(),

@@ -923,6 +923,7 @@ fn person_command() -> impl Strategy<Value = PersonCommand> {
         )
             .prop_map(|(full_name, dob, preferred_language, contact)| {
                 PersonCommand::Register {
+                    organisation: ORGANISATION,
                     person_id: PERSON,
                     full_name,
                     date_of_birth: dob.map(|(y, m, d)| date(y, m, d)),
@@ -967,7 +968,7 @@ fn party_details() -> impl Strategy<Value = PartyDetails> {
                 display_name,
                 email,
                 role,
-                organisation: "Homeward Lyon".to_owned(),
+                organisation: ORGANISATION,
                 country,
                 language,
                 time_zone,
@@ -1121,6 +1122,7 @@ fn a_registered_person_and_party_fold_back_from_their_events() {
     let person_events = Person::decide(
         None,
         &PersonCommand::Register {
+            organisation: ORGANISATION,
             person_id: PersonId(Uuid::from_u128(7)),
             full_name: "  Amina Example ".to_owned(),
             date_of_birth: Some(date(1998, 4, 12)),
@@ -1140,6 +1142,7 @@ fn a_registered_person_and_party_fold_back_from_their_events() {
     let future = Person::decide(
         None,
         &PersonCommand::Register {
+            organisation: ORGANISATION,
             person_id: PersonId(Uuid::from_u128(8)),
             full_name: "Baby".to_owned(),
             date_of_birth: Some(now().date_naive() + Duration::days(1)),
@@ -1159,7 +1162,7 @@ fn a_registered_person_and_party_fold_back_from_their_events() {
         display_name: "Claire Worker".to_owned(),
         email: "claire@homeward.example.org".to_owned(),
         role: PartyRole::SocialWorker,
-        organisation: "Homeward Lyon".to_owned(),
+        organisation: ORGANISATION,
         country: "fr".to_owned(),
         language: "fr".to_owned(),
         time_zone: " Europe/Paris ".to_owned(),

@@ -3,12 +3,15 @@
 use homeward_workflows::plan::{PlanCommand, PlanError, PlanStatus};
 use homeward_workflows::text::CountryCode;
 use homeward_workflows::StepKey;
-use homeward_workflows::{plan::Plan, template, Aggregate, Context, PartyId, PersonId, PlanId};
+use homeward_workflows::{
+    plan::Plan, template, Aggregate, Context, OrganisationId, PartyId, PersonId, PlanId,
+};
 
 #[test]
 fn the_readme_example_holds() -> Result<(), Box<dyn std::error::Error>> {
     let social_worker = PartyId::new();
     let survivor = PersonId::new();
+    let safe_passage = OrganisationId::new();
     let ctx = Context {
         now: chrono::Utc::now(),
         actor: social_worker,
@@ -20,7 +23,7 @@ fn the_readme_example_holds() -> Result<(), Box<dyn std::error::Error>> {
             person: survivor,
             template: Box::new(template::find("standard-avr", 1)?),
             case_worker: social_worker,
-            organisation: "Safe Passage".into(),
+            organisation: safe_passage, // an OrganisationId: never a name
             origin_country: CountryCode::parse("NG")?,
             follow_up_offsets_days: None,
         },

@@ -476,7 +476,7 @@ async fn explain_inbox(store: &PgStore, client: &Client) -> anyhow::Result<()> {
         .context("the client's token")?;
     let scope = TaskScope {
         assignee: viewer.party,
-        organisation: Some(viewer.organisation),
+        organisation: Some(viewer.organisation.0),
         kinds: None,
     };
     let filter = TaskFilter::default();
@@ -489,7 +489,7 @@ async fn explain_inbox(store: &PgStore, client: &Client) -> anyhow::Result<()> {
     // The same binds, in order: assignee, organisation, limit, offset.
     let lines: Vec<String> = sqlx::query_scalar(&sql)
         .bind(scope.assignee.0)
-        .bind(scope.organisation.as_deref())
+        .bind(scope.organisation)
         .bind(page.limit)
         .bind(page.offset)
         .fetch_all(store.pool())
@@ -573,7 +573,7 @@ async fn load(
             display_name: format!("Worker {c}"),
             email: format!("worker{c}@bench.example"),
             role: PartyRole::SocialWorker,
-            organisation: "Bench".into(),
+            organisation: crate::BENCH_ORGANISATION,
             country: "FR".into(),
             language: "fr".into(),
             time_zone: "Europe/Paris".into(),
@@ -682,7 +682,7 @@ async fn bare_inbox_server(store: Arc<PgStore>) -> anyhow::Result<SocketAddr> {
             .context("unknown token")?;
         let scope = TaskScope {
             assignee: viewer.party,
-            organisation: Some(viewer.organisation),
+            organisation: Some(viewer.organisation.0),
             kinds: None,
         };
         let filter = TaskFilter::default();

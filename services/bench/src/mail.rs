@@ -156,7 +156,7 @@ async fn register_bench_parties(
         display_name: "Bench".into(),
         email: email.into(),
         role,
-        organisation: "Bench".into(),
+        organisation: crate::BENCH_ORGANISATION,
         country: "FR".into(),
         language: "fr".into(),
         time_zone: "Europe/Paris".into(),

@@ -87,6 +87,10 @@ pub enum Phase {
     Mail,
 }
 
+/// The organisation of every plan and party the benchmarks write.
+pub const BENCH_ORGANISATION: homeward_workflows::OrganisationId =
+    homeward_workflows::OrganisationId(uuid::Uuid::from_u128(0xbe9c4));
+
 /// Opens a plan from the standard template (12 events).
 pub fn open_plan_command(plan_id: PlanId, case_worker: PartyId) -> PlanCommand {
     PlanCommand::OpenPlan {
@@ -94,7 +98,7 @@ pub fn open_plan_command(plan_id: PlanId, case_worker: PartyId) -> PlanCommand {
         person: PersonId::new(),
         template: Box::new(template::find("standard-avr", 1).expect("the standard template")),
         case_worker,
-        organisation: "Bench".to_owned(),
+        organisation: BENCH_ORGANISATION,
         origin_country: CountryCode::parse("NG").expect("a country code"),
         follow_up_offsets_days: None,
     }

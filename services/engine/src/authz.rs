@@ -16,7 +16,7 @@
 use homeward_store::reads::{PlanScope, TaskScope};
 use homeward_workflows::party::PartyRole;
 use homeward_workflows::plan::{ConsentPurpose, Plan, PlanCommand, Step, StepKind};
-use homeward_workflows::PartyId;
+use homeward_workflows::{OrganisationId, PartyId};
 use thiserror::Error;
 
 /// The party making a request, as its token says.
@@ -24,7 +24,7 @@ use thiserror::Error;
 pub struct Viewer {
     pub party: PartyId,
     pub role: PartyRole,
-    pub organisation: String,
+    pub organisation: OrganisationId,
 }
 
 /// What a viewer wants to do, with what it touches.
@@ -38,8 +38,8 @@ pub enum Action<'a> {
     ReadStep(&'a Plan, &'a Step),
     /// Open a new plan in an organisation for a person registered by an organisation.
     OpenPlan {
-        organisation: &'a str,
-        person_registered_by: &'a str,
+        organisation: OrganisationId,
+        person_registered_by: OrganisationId,
     },
     /// Record a survivor (the person stream).
     RegisterPerson,
@@ -47,8 +47,10 @@ pub enum Action<'a> {
     Command(&'a Plan, &'a PlanCommand),
     /// See the directory of parties (to assign steps).
     ReadParties,
-    /// Register or update parties.
+    /// Register or update parties and organisations.
     ManageParties,
+    /// See the organisations (to register parties in them, to see who works with whom).
+    ReadOrganisations,
     /// Create or revoke tokens.
     ManageTokens,
     /// Set when and how a party hears from Homeward (language, time zone, quiet hours, digest).
@@ -70,6 +72,7 @@ impl Action<'_> {
             Self::Command(..) => "change this plan",
             Self::ReadParties => "list parties",
             Self::ManageParties => "register or update parties",
+            Self::ReadOrganisations => "list organisations",
             Self::ManageTokens => "manage tokens",
             Self::SetReminderSettings(_) => "change another party's reminder settings",
             Self::ReadTokens(_) => "see another party's tokens",
@@ -154,7 +157,7 @@ pub fn authorize(viewer: &Viewer, action: Action<'_>) -> Result<(), AccessDenied
         }
         Action::RegisterPerson => is_case_team(viewer),
         Action::Command(plan, command) => may_command(viewer, plan, command),
-        Action::ReadParties => viewer.role != PartyRole::PartnerContact,
+        Action::ReadParties | Action::ReadOrganisations => viewer.role != PartyRole::PartnerContact,
         Action::ManageParties | Action::ManageTokens => viewer.role == PartyRole::Admin,
         // Everyone sets their own; admins anyone's.
         Action::SetReminderSettings(party) => {
@@ -236,7 +239,7 @@ pub fn person_access(viewer: &Viewer, plan: &Plan) -> Option<PersonAccess> {
 pub fn plan_scope(viewer: &Viewer) -> Result<PlanScope, AccessDenied> {
     match viewer.role {
         PartyRole::SocialWorker | PartyRole::Supervisor => {
-            Ok(PlanScope::Organisation(viewer.organisation.clone()))
+            Ok(PlanScope::Organisation(viewer.organisation.0))
         }
         PartyRole::GovernmentLiaison => Ok(PlanScope::AssignedTo {
             party: viewer.party,
@@ -279,7 +282,7 @@ pub fn task_scope(viewer: &Viewer, assignee: PartyId) -> Result<TaskScope, Acces
         }),
         PartyRole::Supervisor => Ok(TaskScope {
             assignee,
-            organisation: Some(viewer.organisation.clone()),
+            organisation: Some(viewer.organisation.0),
             kinds: None,
         }),
         _ => Err(denied()),

@@ -12,6 +12,7 @@
 pub mod authz;
 mod cache;
 mod clock;
+pub mod duties;
 mod handler;
 pub mod i18n;
 pub mod links;

@@ -441,7 +441,7 @@ fn viewer_of(party: &Party) -> Viewer {
     Viewer {
         party: party.id,
         role: party.profile.role,
-        organisation: party.profile.organisation.clone(),
+        organisation: party.profile.organisation,
     }
 }
 

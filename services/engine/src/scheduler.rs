@@ -685,7 +685,7 @@ impl Worker {
         let viewer = Viewer {
             party: party.id,
             role: party.profile.role,
-            organisation: party.profile.organisation.clone(),
+            organisation: party.profile.organisation,
         };
         let tasks = match task_scope(&viewer, party.id) {
             Ok(scope) => {

@@ -164,7 +164,7 @@ pub async fn check(
         viewer: Viewer {
             party: PartyId(owner.party.party_id),
             role,
-            organisation: owner.party.organisation,
+            organisation: homeward_workflows::OrganisationId(owner.party.organisation),
         },
         token_id: owner.token_id,
         expires_at: owner.expires_at,

@@ -10,7 +10,9 @@ use crate::settings::Settings;
 use homeward_engine::tokens::{self, TokenRequest};
 use homeward_engine::{CommandHandler, CommandMeta, SystemClock};
 use homeward_store::{Backend, EventStore};
+use homeward_workflows::organisation::{Organisation, OrganisationCommand, OrganisationKind};
 use homeward_workflows::party::{Party, PartyCommand, PartyDetails, PartyRole};
+use homeward_workflows::OrganisationId;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +46,8 @@ pub enum Command {
         email: String,
         #[arg(long, default_value = "Administrator")]
         name: String,
+        /// The organisation the admin belongs to, registered with them: the programme that runs
+        /// Homeward.
         #[arg(long, default_value = "Homeward")]
         organisation: String,
         /// ISO 3166 alpha-2 code.
@@ -131,13 +135,13 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 display_name: name,
                 email,
                 role: PartyRole::Admin,
-                organisation,
+                organisation: OrganisationId::new(),
                 country,
                 language,
                 time_zone,
                 supervisor: None,
             };
-            let (party, token) = bootstrap(store, details).await?;
+            let (party, token) = bootstrap(store, &organisation, details).await?;
             println!("admin party: {party}");
             print_token(&token);
         }
@@ -206,9 +210,12 @@ fn print_token(token: &homeward_engine::tokens::IssuedToken) {
     println!("(shown once; send it as `Authorization: Bearer <token>`)");
 }
 
-/// Registers the first admin party and issues its token; refuses when any party exists.
+/// Registers the first organisation (a programme named `organisation`, in the admin's country,
+/// under the id `details.organisation`) and the first admin party in it, and issues the admin's
+/// token; refuses when any party exists.
 pub async fn bootstrap(
     store: Arc<dyn Backend>,
+    organisation: &str,
     details: PartyDetails,
 ) -> anyhow::Result<(
     homeward_workflows::PartyId,
@@ -221,6 +228,19 @@ pub async fn bootstrap(
     }
     let party = homeward_workflows::PartyId::new();
     let handler = CommandHandler::new(store.clone() as Arc<dyn EventStore>, Arc::new(SystemClock));
+    handler
+        .handle::<Organisation>(
+            &details.organisation.stream_id(),
+            &OrganisationCommand::Register {
+                organisation_id: details.organisation,
+                name: organisation.to_owned(),
+                kind: OrganisationKind::Programme,
+                country: details.country.clone(),
+            },
+            CommandMeta::new(party),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     handler
         .handle::<Party>(
             &party.stream_id(),

@@ -32,7 +32,7 @@ use homeward_store::{Append, Appended, Metadata};
 
 use crate::store::command_result;
 use homeward_store::projection::{
-    DigestRow, PartyRow, PlanRow, ProjectionChange, StepRef, StepRow, TimerRow,
+    DigestRow, OrganisationRow, PartyRow, PlanRow, ProjectionChange, StepRef, StepRow, TimerRow,
 };
 use homeward_store::StoreError;
 
@@ -568,6 +568,7 @@ struct MergedRows<'a> {
     parties: Vec<&'a PartyRow>,
     digests_delete: Vec<&'a Uuid>,
     digests_upsert: Vec<&'a DigestRow>,
+    organisations: Vec<&'a OrganisationRow>,
 }
 
 impl<'a> MergedRows<'a> {
@@ -585,6 +586,7 @@ impl<'a> MergedRows<'a> {
                 parties,
                 digests_delete,
                 digests_upsert,
+                organisations,
             } = &append.projection;
             rows.plans.extend(plans);
             rows.steps_delete.extend(steps_delete);
@@ -594,6 +596,7 @@ impl<'a> MergedRows<'a> {
             rows.parties.extend(parties);
             rows.digests_delete.extend(digests_delete);
             rows.digests_upsert.extend(digests_upsert);
+            rows.organisations.extend(organisations);
         }
         rows
     }
@@ -620,7 +623,7 @@ async fn append_function(
     let answer: AppendAnswer = sqlx::query_scalar(
         "SELECT homeward_append_commands(\
              $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)",
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)",
     )
     .bind(&arrays.stream_ids)
     .bind(&arrays.stream_types)
@@ -652,6 +655,7 @@ async fn append_function(
     .bind(&rows.parties)
     .bind(&rows.digests_delete)
     .bind(&rows.digests_upsert)
+    .bind(&rows.organisations)
     .fetch_one(db)
     .await?;
     let AppendAnswer { refusals, heads } = answer;
@@ -701,7 +705,9 @@ mod tests {
     use homeward_workflows::PartyId;
 
     use super::*;
-    use homeward_store::projection::{DigestRow, PartyRow, PlanRow, StepRef, StepRow, TimerRow};
+    use homeward_store::projection::{
+        DigestRow, OrganisationRow, PartyRow, PlanRow, StepRef, StepRow, TimerRow,
+    };
     use homeward_store::{ExpectedVersion, NewEvent};
 
     /// A change with a row in every part.
@@ -716,7 +722,7 @@ mod tests {
                 template_name: "standard-avr".into(),
                 template_version: 1,
                 case_worker: id,
-                organisation: "Org".into(),
+                organisation: id,
                 origin_country: "NG".into(),
                 status: "active".into(),
                 suspended: false,
@@ -766,7 +772,7 @@ mod tests {
                 display_name: "A".into(),
                 email: "a@example.org".into(),
                 role: "social_worker".into(),
-                organisation: "Org".into(),
+                organisation: id,
                 country: "NG".into(),
                 language: "en".into(),
                 time_zone: "Africa/Lagos".into(),
@@ -776,6 +782,14 @@ mod tests {
             digests_upsert: vec![DigestRow {
                 party_id: id,
                 due_at: now,
+            }],
+            organisations: vec![OrganisationRow {
+                organisation_id: id,
+                version: 1,
+                name: "Org".into(),
+                kind: "programme".into(),
+                country: "FR".into(),
+                works_with: vec![],
             }],
         }
     }
@@ -812,6 +826,7 @@ mod tests {
             parties,
             digests_delete,
             digests_upsert,
+            organisations,
         } = &rows;
         let counts = [
             plans.len(),
@@ -822,8 +837,9 @@ mod tests {
             parties.len(),
             digests_delete.len(),
             digests_upsert.len(),
+            organisations.len(),
         ];
-        assert_eq!(counts, [2; 8]);
+        assert_eq!(counts, [2; 9]);
         assert_eq!(plans[1].plan_id, Uuid::from_u128(2));
         assert_eq!(*timers_cancel[0], Uuid::from_u128(101));
     }

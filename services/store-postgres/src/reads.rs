@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use homeward_store::projection::{PartyRow, PlanRow, StepRow};
+use homeward_store::projection::{OrganisationRow, PartyRow, PlanRow, StepRow};
 use homeward_store::reads::*;
 use homeward_store::StoreError;
 use homeward_workflows::plan::StepKind;
@@ -46,6 +46,8 @@ const STEP_COLUMNS: &str = "s.plan_id, s.step_key, s.position, s.kind, s.title, 
 const PARTY_COLUMNS: &str = "party_id, version, display_name, email, role, organisation, \
     country, language, time_zone, supervisor";
 
+const ORGANISATION_COLUMNS: &str = "organisation_id, version, name, kind, country, works_with";
+
 fn kind_names(kinds: &[StepKind]) -> Vec<String> {
     kinds.iter().map(|k| k.as_str().to_owned()).collect()
 }
@@ -60,7 +62,7 @@ pub fn plans_query<'a>(
     let mut q = QueryBuilder::new(format!("SELECT {PLAN_COLUMNS} FROM plan_view p WHERE "));
     match scope {
         PlanScope::Organisation(org) => {
-            q.push("p.organisation = ").push_bind(org.as_str());
+            q.push("p.organisation = ").push_bind(*org);
         }
         PlanScope::AssignedTo { party, kinds } => {
             q.push(
@@ -123,7 +125,7 @@ pub fn tasks_query<'a>(
     }
     q.push(" WHERE s.assignee = ").push_bind(scope.assignee.0);
     if let Some(org) = &scope.organisation {
-        q.push(" AND p.organisation = ").push_bind(org.as_str());
+        q.push(" AND p.organisation = ").push_bind(*org);
     }
     if let Some(kinds) = &scope.kinds {
         q.push(" AND s.kind = ANY(")
@@ -249,15 +251,35 @@ impl ReadModels for PgStore {
 
     async fn parties(
         &self,
-        organisation: Option<&str>,
+        organisation: Option<Uuid>,
         page: Page,
     ) -> Result<Vec<PartyRow>, StoreError> {
         Ok(sqlx::query_as(&format!(
             "SELECT {PARTY_COLUMNS} FROM party_view \
-             WHERE ($1::text IS NULL OR organisation = $1) \
+             WHERE ($1::uuid IS NULL OR organisation = $1) \
              ORDER BY display_name, party_id LIMIT $2 OFFSET $3"
         ))
         .bind(organisation)
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    async fn organisations_by_id(&self, ids: &[Uuid]) -> Result<Vec<OrganisationRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {ORGANISATION_COLUMNS} FROM organisation_view WHERE organisation_id = ANY($1)"
+        ))
+        .bind(ids)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    async fn organisations(&self, page: Page) -> Result<Vec<OrganisationRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {ORGANISATION_COLUMNS} FROM organisation_view \
+             ORDER BY name, organisation_id LIMIT $1 OFFSET $2"
+        ))
         .bind(page.limit)
         .bind(page.offset)
         .fetch_all(self.pool())

@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant};
 
+use homeward_workflows::organisation::{Organisation, OrganisationEvent};
 use homeward_workflows::party::{Party, PartyEvent};
 use homeward_workflows::plan::{Plan, PlanEvent};
 use homeward_workflows::Aggregate;
@@ -26,6 +27,7 @@ const WRITE_BATCH: usize = 5_000;
 enum Decoded {
     Plan(PlanEvent),
     Party(PartyEvent),
+    Organisation(OrganisationEvent),
     /// Streams without read models (persons): not decoded at all.
     Other,
 }
@@ -41,6 +43,8 @@ impl DecodedEvent {
             Decoded::Plan(recorded.decode()?)
         } else if recorded.stream_id.starts_with("party-") {
             Decoded::Party(recorded.decode()?)
+        } else if recorded.stream_id.starts_with("organisation-") {
+            Decoded::Organisation(recorded.decode()?)
         } else {
             Decoded::Other
         };
@@ -56,6 +60,7 @@ impl DecodedEvent {
 enum Folding {
     Plan(Option<Plan>),
     Party(Option<Party>),
+    Organisation(Option<Organisation>),
     #[default]
     Other,
 }
@@ -67,6 +72,12 @@ impl Folding {
             (Self::Other, Decoded::Plan(e)) => Self::Plan(Plan::apply(None, &e)),
             (Self::Party(state), Decoded::Party(e)) => Self::Party(Party::apply(state, &e)),
             (Self::Other, Decoded::Party(e)) => Self::Party(Party::apply(None, &e)),
+            (Self::Organisation(state), Decoded::Organisation(e)) => {
+                Self::Organisation(Organisation::apply(state, &e))
+            }
+            (Self::Other, Decoded::Organisation(e)) => {
+                Self::Organisation(Organisation::apply(None, &e))
+            }
             (folding, _) => folding,
         };
     }
@@ -75,6 +86,9 @@ impl Folding {
         match self {
             Self::Plan(Some(plan)) => ProjectionChange::for_plan(None, plan),
             Self::Party(Some(party)) => ProjectionChange::for_party(party),
+            Self::Organisation(Some(organisation)) => {
+                ProjectionChange::for_organisation(organisation)
+            }
             _ => ProjectionChange::default(),
         }
     }
@@ -85,7 +99,7 @@ pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, StoreError> {
     let mut tx = pool.begin().await?;
     // From here appends wait for the rebuild before writing their projection rows, so they
     // cannot commit: the reader sees exactly the events committed before this point.
-    sqlx::query("TRUNCATE plan_view, step_view, party_view, timers, digests")
+    sqlx::query("TRUNCATE plan_view, step_view, party_view, organisation_view, timers, digests")
         .execute(&mut *tx)
         .await?;
 
@@ -184,7 +198,7 @@ async fn write_batches(
     let mut rows = 0;
     while let Some(change) = batches.recv().await {
         rows += change.len() as u64;
-        sqlx::query("SELECT homeward_project_rows($1, $2, $3, $4, $5, $6, $7, $8)")
+        sqlx::query("SELECT homeward_project_rows($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(&change.plans)
             .bind(&change.steps_delete)
             .bind(&change.steps_upsert)
@@ -193,6 +207,7 @@ async fn write_batches(
             .bind(&change.parties)
             .bind(&change.digests_delete)
             .bind(&change.digests_upsert)
+            .bind(&change.organisations)
             .execute(&mut *tx)
             .await?;
     }

@@ -16,14 +16,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
+use homeward_workflows::organisation::{Organisation, OrganisationCommand, OrganisationKind};
 use homeward_workflows::plan::{Plan, PlanCommand};
 use homeward_workflows::text::CountryCode;
-use homeward_workflows::{template, Aggregate, Context, PartyId, PersonId, PlanId, StepKey};
+use homeward_workflows::{
+    template, Aggregate, Context, OrganisationId, PartyId, PersonId, PlanId, StepKey,
+};
 use uuid::Uuid;
 
 use crate::idempotency::{KeyClaim, KeyRecord};
 use crate::projection::{self, TimerRow};
-use crate::reads::NewToken;
+use crate::reads::{NewToken, Page};
 use crate::timer_queue::ClaimKind;
 use crate::{
     Append, Backend, Cursor, EventStore, ExpectedVersion, Metadata, NewEvent, ProjectionChange,
@@ -66,7 +69,7 @@ where
     Fut: Future<Output = B>,
 {
     let mut failures = event_log(|| async { Arc::new(fresh().await) as Arc<dyn EventStore> }).await;
-    let checks: [(&'static str, CheckFn<B>); 7] = [
+    let checks: [(&'static str, CheckFn<B>); 8] = [
         ("subscriptions deliver new events in commit order", |b| {
             Box::pin(subscriptions(b))
         }),
@@ -90,6 +93,10 @@ where
         ("a party's plans with open steps are found", |b| {
             Box::pin(plans_with_open_steps(b))
         }),
+        (
+            "organisations are read by id and by name, and rebuilt alike",
+            |b| Box::pin(organisations(b)),
+        ),
     ];
     for (check, run) in checks {
         if let Err(problem) = run(Arc::new(fresh().await)).await {
@@ -442,7 +449,7 @@ fn open_plan(plan_id: PlanId) -> Result<(Append, Plan), String> {
         person: PersonId::new(),
         template: Box::new(template::find("standard-avr", 1).map_err(|e| e.to_string())?),
         case_worker: worker,
-        organisation: "Conformance".to_owned(),
+        organisation: OrganisationId(Uuid::from_u128(8)),
         origin_country: CountryCode::parse("NG").map_err(|e| e.to_string())?,
         follow_up_offsets_days: None,
     };
@@ -478,7 +485,7 @@ async fn projections<B: Backend>(backend: Arc<B>) -> Outcome {
     );
     // A refused append leaves the read models as they were.
     let mut stale = open_plan(plan_id)?.0;
-    stale.projection.plans[0].organisation = "Refused".to_owned();
+    stale.projection.plans[0].organisation = Uuid::new_v4();
     match backend.append(stale).await {
         Err(StoreError::Conflict { .. }) => {}
         other => return Err(format!("a second opening of the plan gave {other:?}")),
@@ -498,6 +505,114 @@ async fn projections<B: Backend>(backend: Arc<B>) -> Outcome {
     ensure!(
         rebuilt.as_ref() == Some(&expected),
         "the rebuilt plan row is the one written with the events: {rebuilt:?}"
+    );
+    Ok(())
+}
+
+/// Registers an organisation (and records the partners it works with) as the engine would.
+async fn register_organisation<B: Backend>(
+    backend: &B,
+    name: &str,
+    kind: OrganisationKind,
+    partners: &[OrganisationId],
+) -> Result<Organisation, String> {
+    let id = OrganisationId::new();
+    let ctx = Context {
+        now: at(0),
+        actor: PartyId(Uuid::from_u128(7)),
+    };
+    let mut commands = vec![OrganisationCommand::Register {
+        organisation_id: id,
+        name: name.to_owned(),
+        kind,
+        country: "FR".to_owned(),
+    }];
+    commands.extend(
+        partners
+            .iter()
+            .map(|&partner| OrganisationCommand::StartWorkingWith { partner }),
+    );
+    let mut state = None;
+    for command in commands {
+        let events =
+            Organisation::decide(state.as_ref(), &command, &ctx).map_err(|e| e.to_string())?;
+        let version = state.as_ref().map_or(0, |o: &Organisation| o.version);
+        let after = events
+            .iter()
+            .fold(state.clone(), Organisation::apply)
+            .ok_or("registering gives an organisation")?;
+        let append = Append {
+            idempotency_key: None,
+            stream_id: id.stream_id(),
+            stream_type: Organisation::STREAM_PREFIX,
+            expected_version: if version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(version)
+            },
+            command_id: Uuid::new_v4(),
+            metadata: metadata(),
+            occurred_at: at(0),
+            events: events.iter().map(NewEvent::from_domain).collect(),
+            projection: ProjectionChange::for_organisation(&after),
+        };
+        step("append", backend.append(append).await)?;
+        state = Some(after);
+    }
+    state.ok_or_else(|| "no organisation".to_owned())
+}
+
+async fn organisations<B: Backend>(backend: Arc<B>) -> Outcome {
+    let partner =
+        register_organisation(&*backend, "Conformance", OrganisationKind::Partner, &[]).await?;
+    let programme = register_organisation(
+        &*backend,
+        "Conformance",
+        OrganisationKind::Programme,
+        &[partner.id],
+    )
+    .await?;
+    let expected = vec![
+        projection::organisation_row(&partner),
+        projection::organisation_row(&programme),
+    ];
+    let read = |backend: Arc<B>| async move {
+        let mut by_id = step(
+            "organisations by id",
+            backend
+                .organisations_by_id(&[partner.id.0, programme.id.0, Uuid::new_v4()])
+                .await,
+        )?;
+        by_id.sort_by_key(|o| o.version);
+        let listed = step(
+            "organisations",
+            backend
+                .organisations(Page {
+                    offset: 0,
+                    limit: 10,
+                })
+                .await,
+        )?;
+        Ok::<_, String>((by_id, listed))
+    };
+    let (by_id, listed) = read(backend.clone()).await?;
+    ensure!(
+        by_id == expected,
+        "two organisations of the same name are two rows, each with its partners: {by_id:?}"
+    );
+    ensure!(
+        listed.len() == 2 && listed.iter().all(|o| expected.contains(o)),
+        "the list has both: {listed:?}"
+    );
+    ensure!(
+        programme.works_with(partner.id) && by_id[1].works_with == vec![partner.id.0],
+        "the programme works with its partner"
+    );
+    step("rebuild", backend.rebuild_projections().await)?;
+    let (rebuilt, _) = read(backend).await?;
+    ensure!(
+        rebuilt == expected,
+        "the rebuilt organisation rows are the ones written with the events: {rebuilt:?}"
     );
     Ok(())
 }
@@ -832,7 +947,7 @@ async fn tokens<B: Backend>(backend: Arc<B>) -> Outcome {
         display_name: "Conformance".to_owned(),
         email: "conformance@example.org".to_owned(),
         role: "social_worker".to_owned(),
-        organisation: "Conformance".to_owned(),
+        organisation: Uuid::new_v4(),
         country: "NG".to_owned(),
         language: "en".to_owned(),
         time_zone: "UTC".to_owned(),

@@ -6,6 +6,7 @@
 //! [`ProjectionChange`], so they cannot disagree.
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use homeward_workflows::organisation::Organisation;
 use homeward_workflows::party::Party;
 use homeward_workflows::plan::{Plan, Step, StepStatus};
 use homeward_workflows::timers::{plan_timer_effects, Effect, TimerSpec};
@@ -21,7 +22,7 @@ pub struct PlanRow {
     pub template_name: String,
     pub template_version: i32,
     pub case_worker: Uuid,
-    pub organisation: String,
+    pub organisation: Uuid,
     pub origin_country: String,
     pub status: String,
     pub suspended: bool,
@@ -82,11 +83,23 @@ pub struct PartyRow {
     pub display_name: String,
     pub email: String,
     pub role: String,
-    pub organisation: String,
+    pub organisation: Uuid,
     pub country: String,
     pub language: String,
     pub time_zone: String,
     pub supervisor: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, sqlx::FromRow)]
+#[sqlx(type_name = "homeward_organisation_row")]
+pub struct OrganisationRow {
+    pub organisation_id: Uuid,
+    pub version: i64,
+    pub name: String,
+    pub kind: String,
+    pub country: String,
+    /// The organisations it works with, in id order.
+    pub works_with: Vec<Uuid>,
 }
 
 /// When a party's next digest is due.
@@ -117,6 +130,8 @@ pub struct ProjectionChange {
     pub digests_delete: Vec<Uuid>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub digests_upsert: Vec<DigestRow>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub organisations: Vec<OrganisationRow>,
 }
 
 impl ProjectionChange {
@@ -129,6 +144,7 @@ impl ProjectionChange {
             && self.parties.is_empty()
             && self.digests_delete.is_empty()
             && self.digests_upsert.is_empty()
+            && self.organisations.is_empty()
     }
 
     /// The rows that change when a plan goes from `before` to `after` (`None`: newly opened or
@@ -167,6 +183,14 @@ impl ProjectionChange {
         }
     }
 
+    /// The organisation's row.
+    pub fn for_organisation(after: &Organisation) -> Self {
+        Self {
+            organisations: vec![organisation_row(after)],
+            ..Self::default()
+        }
+    }
+
     /// Adds another change's rows (used to batch a rebuild).
     pub fn extend(&mut self, other: ProjectionChange) {
         self.plans.extend(other.plans);
@@ -177,6 +201,7 @@ impl ProjectionChange {
         self.parties.extend(other.parties);
         self.digests_delete.extend(other.digests_delete);
         self.digests_upsert.extend(other.digests_upsert);
+        self.organisations.extend(other.organisations);
     }
 
     /// Number of rows this change writes or deletes.
@@ -189,6 +214,7 @@ impl ProjectionChange {
             + self.parties.len()
             + self.digests_delete.len()
             + self.digests_upsert.len()
+            + self.organisations.len()
     }
 }
 
@@ -201,7 +227,7 @@ pub fn plan_row(plan: &Plan) -> PlanRow {
         template_name: plan.template.name.clone(),
         template_version: plan.template.version as i32,
         case_worker: plan.case_worker.0,
-        organisation: plan.organisation.clone(),
+        organisation: plan.organisation.0,
         origin_country: plan.origin_country.as_str().to_owned(),
         status: plan.status.as_str().to_owned(),
         suspended: plan.suspended,
@@ -304,11 +330,22 @@ pub fn party_row(p: &Party) -> PartyRow {
         display_name: p.profile.display_name.clone(),
         email: p.profile.email.clone(),
         role: p.profile.role.as_str().to_owned(),
-        organisation: p.profile.organisation.clone(),
+        organisation: p.profile.organisation.0,
         country: p.profile.country.as_str().to_owned(),
         language: p.profile.language.as_str().to_owned(),
         time_zone: p.profile.time_zone.clone(),
         supervisor: p.profile.supervisor.map(|s| s.0),
+    }
+}
+
+pub fn organisation_row(o: &Organisation) -> OrganisationRow {
+    OrganisationRow {
+        organisation_id: o.id.0,
+        version: o.version as i64,
+        name: o.name.clone(),
+        kind: o.kind.as_str().to_owned(),
+        country: o.country.as_str().to_owned(),
+        works_with: o.works_with.iter().map(|id| id.0).collect(),
     }
 }
 
@@ -349,6 +386,12 @@ impl Projected for Plan {
 impl Projected for Party {
     fn projection(_before: Option<&Self>, after: &Self) -> ProjectionChange {
         ProjectionChange::for_party(after)
+    }
+}
+
+impl Projected for Organisation {
+    fn projection(_before: Option<&Self>, after: &Self) -> ProjectionChange {
+        ProjectionChange::for_organisation(after)
     }
 }
 
@@ -412,7 +455,7 @@ mod tests {
             person: PersonId::new(),
             template: Box::new(template::find("standard-avr", 1).unwrap()),
             case_worker: worker,
-            organisation: "Safe Passage".into(),
+            organisation: homeward_workflows::OrganisationId(Uuid::from_u128(9)),
             origin_country: CountryCode::parse("NG").unwrap(),
             follow_up_offsets_days: None,
         };

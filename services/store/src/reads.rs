@@ -11,14 +11,14 @@ use homeward_workflows::plan::StepKind;
 use homeward_workflows::PartyId;
 use uuid::Uuid;
 
-use crate::projection::{PartyRow, PlanRow, StepRow};
+use crate::projection::{OrganisationRow, PartyRow, PlanRow, StepRow};
 use crate::StoreError;
 
 /// Which plans a viewer may list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanScope {
     /// Every plan of one organisation.
-    Organisation(String),
+    Organisation(Uuid),
     /// Plans with a step assigned to this party (of these kinds, if given).
     AssignedTo {
         party: PartyId,
@@ -31,7 +31,7 @@ pub enum PlanScope {
 pub struct TaskScope {
     pub assignee: PartyId,
     /// Only steps of plans of this organisation.
-    pub organisation: Option<String>,
+    pub organisation: Option<Uuid>,
     /// Only steps of these kinds.
     pub kinds: Option<Vec<StepKind>>,
 }
@@ -136,9 +136,14 @@ pub trait ReadModels: Send + Sync + 'static {
     /// One page of parties by name, optionally of one organisation.
     async fn parties(
         &self,
-        organisation: Option<&str>,
+        organisation: Option<Uuid>,
         page: Page,
     ) -> Result<Vec<PartyRow>, StoreError>;
+
+    async fn organisations_by_id(&self, ids: &[Uuid]) -> Result<Vec<OrganisationRow>, StoreError>;
+
+    /// One page of organisations by name.
+    async fn organisations(&self, page: Page) -> Result<Vec<OrganisationRow>, StoreError>;
 
     async fn party_count(&self) -> Result<i64, StoreError>;
 

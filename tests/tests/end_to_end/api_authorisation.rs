@@ -68,6 +68,12 @@ fn reads_the_plan(case: &Case) -> bool {
     case.query.starts_with("query($plan: ID!)")
 }
 
+/// Whether a case names the fixture's person, whom only her organisation's case team knows of:
+/// to the case team of another organisation she does not exist.
+fn names_the_person(case: &Case) -> bool {
+    case.query.starts_with("mutation($person: ID!")
+}
+
 const CASES: &[Case] = &[
     // Reads
     case("me", "{ me { id } }", Setup::Active, ALL),
@@ -96,7 +102,7 @@ const CASES: &[Case] = &[
     case("registerPerson", "mutation { registerPerson(input: { fullName: \"A. B.\" }) }",
         Setup::Active, &[SocialWorker, OtherSocialWorker, Supervisor]),
     // The person was registered in the social worker's organisation: nobody else plans for her.
-    case("openPlan", "mutation($person: ID!) { openPlan(input: { personId: $person, originCountry: \"NG\" }) { version } }",
+    case("openPlan", "mutation($person: ID!, $worker: ID!) { openPlan(input: { personId: $person, originCountry: \"NG\", caseWorker: $worker }) { version } }",
         Setup::Active, CASE_TEAM),
     case("setGoals", "mutation($plan: ID!) { setGoals(planId: $plan, goals: [{ area: HEALTH, aim: \"Rest\" }]) { version } }",
         Setup::Active, CASE_TEAM),
@@ -150,9 +156,9 @@ const CASES: &[Case] = &[
     case("closePlan", "mutation($plan: ID!) { closePlan(planId: $plan, reason: OPTED_OUT) { version } }",
         Setup::Active, CASE_TEAM),
     // Parties and tokens
-    case("registerParty", "mutation { registerParty(input: { displayName: \"New\", email: \"new@x.example\", role: SOCIAL_WORKER, organisation: \"Safe Passage\", country: \"FR\", language: \"fr\", timeZone: \"Europe/Paris\" }) { id } }",
+    case("registerParty", "mutation($organisation: ID!) { registerParty(input: { displayName: \"New\", email: \"new@x.example\", role: SOCIAL_WORKER, organisation: $organisation, country: \"FR\", language: \"fr\", timeZone: \"Europe/Paris\" }) { id } }",
         Setup::Active, &[Admin]),
-    case("updateParty", "mutation($worker: ID!) { updateParty(id: $worker, input: { displayName: \"Renamed\", email: \"amina@safe-passage.example\", role: SOCIAL_WORKER, organisation: \"Safe Passage\", country: \"FR\", language: \"fr\", timeZone: \"Europe/Paris\" }) { id } }",
+    case("updateParty", "mutation($worker: ID!, $organisation: ID!) { updateParty(id: $worker, input: { displayName: \"Renamed\", email: \"amina@safe-passage.example\", role: SOCIAL_WORKER, organisation: $organisation, country: \"FR\", language: \"fr\", timeZone: \"Europe/Paris\" }) { id } }",
         Setup::Active, &[Admin]),
     case("setReminderSettings (the social worker's)", "mutation($worker: ID!) { setReminderSettings(party: $worker, input: { language: \"fr\", timeZone: \"Europe/Paris\", digestSchedule: \"0 8 * * Mon\" }) { id } }",
         Setup::Active, &[SocialWorker, Admin]),
@@ -201,6 +207,7 @@ impl World {
             .await["openPlan"]["plan"]["id"]
             .clone();
         let vars = json!({ "plan": plan, "person": person, "worker": self.worker.id,
+                           "organisation": self.api.organisation("Safe Passage").await,
                            "liaison": self.liaison.id, "partner": self.partner.id });
         for command in [
             "mutation($plan: ID!, $liaison: ID!) { assignStep(planId: $plan, step: \"passport\", assignee: $liaison) { version } }",
@@ -278,7 +285,9 @@ async fn every_operation_for_every_role_is_allowed_or_forbidden() {
                 .await;
             let allowed = case.allowed.contains(&role);
             // Those who may not see the plan are not told it exists.
-            let refusal = if reads_the_plan(case) && !PLAN_READERS.contains(&role) {
+            let refusal = if (reads_the_plan(case) && !PLAN_READERS.contains(&role))
+                || (names_the_person(case) && role == OtherSocialWorker)
+            {
                 "NOT_FOUND"
             } else {
                 "FORBIDDEN"

@@ -258,8 +258,15 @@ async fn control_bidi_and_invisible_characters_in_every_text_input_are_refused_a
         )
         .await["registerPerson"]
         .clone();
+    let safe_passage = api.organisation("Safe Passage").await;
     let party = json!({ "displayName": "Ana", "email": "ana@ngo.example", "role": "SOCIAL_WORKER",
-                        "organisation": "Safe Passage", "country": "FR", "language": "fr" });
+                        "organisation": safe_passage, "country": "FR", "language": "fr" });
+    let organisation = json!({ "name": "Safe Passage", "kind": "PROGRAMME", "country": "FR" });
+    let set_organisation = |field: &str, value: &str| {
+        let mut o = organisation.clone();
+        o[field] = json!(value);
+        o
+    };
     let set = |field: &str, value: &str| {
         let mut p = party.clone();
         p[field] = json!(value);
@@ -287,7 +294,9 @@ async fn control_bidi_and_invisible_characters_in_every_text_input_are_refused_a
         (&["OpenPlanInput.template"], &worker.token, "mutation($p: ID!, $v: String) { openPlan(input: { personId: $p, originCountry: \"NG\", template: $v }) { version } }", json!({ "p": person, "v": "BAD" })),
         (&["PartyInput.displayName"], &admin, "mutation($p: PartyInput!) { registerParty(input: $p) { id } }", json!({ "p": set("displayName", "BAD") })),
         (&["PartyInput.email"], &admin, "mutation($p: PartyInput!) { registerParty(input: $p) { id } }", json!({ "p": set("email", "a@BAD.example") })),
-        (&["PartyInput.organisation"], &admin, "mutation($p: PartyInput!) { registerParty(input: $p) { id } }", json!({ "p": set("organisation", "BAD") })),
+        (&["OrganisationInput.name"], &admin, "mutation($o: OrganisationInput!) { registerOrganisation(input: $o) { id } }", json!({ "o": set_organisation("name", "BAD") })),
+        (&["OrganisationInput.country"], &admin, "mutation($o: OrganisationInput!) { registerOrganisation(input: $o) { id } }", json!({ "o": set_organisation("country", "BAD") })),
+        (&["Mutation.renameOrganisation.name"], &admin, "mutation($id: ID!, $v: String!) { renameOrganisation(id: $id, name: $v) { id } }", json!({ "id": safe_passage, "v": "BAD" })),
         (&["PartyInput.country"], &admin, "mutation($p: PartyInput!) { registerParty(input: $p) { id } }", json!({ "p": set("country", "BAD") })),
         (&["PartyInput.language"], &admin, "mutation($p: PartyInput!) { registerParty(input: $p) { id } }", json!({ "p": set("language", "BAD") })),
         (&["PartyInput.timeZone"], &admin, "mutation($p: PartyInput!) { registerParty(input: $p) { id } }", json!({ "p": set("timeZone", "BAD") })),
@@ -297,10 +306,10 @@ async fn control_bidi_and_invisible_characters_in_every_text_input_are_refused_a
         (&["Mutation.startStep.step"], &worker.token, "mutation($id: ID!, $v: String!) { startStep(planId: $id, step: $v) { version } }", json!({ "id": plan, "v": "BAD" })),
         (&["Mutation.startStep.idempotencyKey"], &worker.token, "mutation($id: ID!, $v: String) { startStep(planId: $id, step: \"passport\", idempotencyKey: $v) { version } }", json!({ "id": plan, "v": "BAD" })),
         (&["Mutation.registerPerson.idempotencyKey"], &worker.token, "mutation($v: String) { registerPerson(input: { fullName: \"Joy\" }, idempotencyKey: $v) }", json!({ "v": "BAD" })),
-        (&["Query.parties.organisation"], &admin, "query($v: String) { parties(organisation: $v) { edges { node { id } } } }", json!({ "v": "BAD" })),
         (&["PlanFilterInput.originCountry"], &worker.token, "query($v: String) { plans(filter: { originCountry: $v }) { edges { node { id } } } }", json!({ "v": "BAD" })),
         (&["Query.plans.after"], &worker.token, "query($v: String) { plans(after: $v) { edges { node { id } } } }", json!({ "v": "BAD" })),
         (&["Query.tasks.after"], &worker.token, "query($v: String) { tasks(after: $v) { edges { node { key } } } }", json!({ "v": "BAD" })),
+        (&["Query.organisations.after"], &admin, "query($v: String) { organisations(after: $v) { edges { node { id } } } }", json!({ "v": "BAD" })),
         (&["Query.parties.after"], &admin, "query($v: String) { parties(after: $v) { edges { node { id } } } }", json!({ "v": "BAD" })),
         (&["Query.planHistory.after"], &worker.token, "query($id: ID!, $v: String) { planHistory(planId: $id, after: $v) { edges { node { version } } } }", json!({ "id": plan, "v": "BAD" })),
         (&["Plan.step.key"], &worker.token, "query($id: ID!, $v: String!) { plan(id: $id) { step(key: $v) { key } } }", json!({ "id": plan, "v": "BAD" })),

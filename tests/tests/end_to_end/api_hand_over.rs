@@ -47,7 +47,7 @@ async fn a_supervisor_hands_over_one_plan_or_all_of_a_workers_open_plans() {
             .post(
                 Some(&api.admin),
                 UPDATE,
-                update(&amina.id, role, organisation),
+                update(&amina.id, role, &api.organisation(organisation).await),
             )
             .await;
         assert_eq!(error_code(&body), Some("VALIDATION"), "{body}");
@@ -151,7 +151,11 @@ async fn a_supervisor_hands_over_one_plan_or_all_of_a_workers_open_plans() {
     api.data(
         &api.admin,
         UPDATE,
-        update(&amina.id, "SOCIAL_WORKER", "Other Shelter"),
+        update(
+            &amina.id,
+            "SOCIAL_WORKER",
+            &api.organisation("Other Shelter").await,
+        ),
     )
     .await;
 }

@@ -203,9 +203,10 @@ async fn replaying_a_creating_mutation_returns_the_id_it_first_created() {
     );
     assert_eq!(api.db.count("SELECT count(*) FROM plan_view").await, 3);
 
-    let party = "mutation { registerParty(input: { displayName: \"Luc\", email: \"luc@prefecture.example\", role: GOVERNMENT_LIAISON, organisation: \"Prefecture\", country: \"FR\", language: \"fr\", timeZone: \"Europe/Paris\" }, idempotencyKey: \"party-1\") { id } }";
-    let first = api.data(&api.admin, party, json!({})).await;
-    let again = api.data(&api.admin, party, json!({})).await;
+    let party = "mutation($o: ID!) { registerParty(input: { displayName: \"Luc\", email: \"luc@prefecture.example\", role: GOVERNMENT_LIAISON, organisation: $o, country: \"FR\", language: \"fr\", timeZone: \"Europe/Paris\" }, idempotencyKey: \"party-1\") { id } }";
+    let prefecture = json!({ "o": api.organisation("Prefecture").await });
+    let first = api.data(&api.admin, party, prefecture.clone()).await;
+    let again = api.data(&api.admin, party, prefecture).await;
     assert_eq!(first["registerParty"]["id"], again["registerParty"]["id"]);
     assert_eq!(
         api.db

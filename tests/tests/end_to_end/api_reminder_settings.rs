@@ -188,6 +188,7 @@ async fn bad_reminder_settings_are_coded_errors_that_store_nothing() {
             "reminder settings",
         ),
     ];
+    let hope_lagos = api.organisation("Hope Lagos").await;
     let before = footprint(&api).await;
     for (name, vars, code, hint) in cases {
         let body = api.gql(&luc.token, SET, vars).await;
@@ -213,7 +214,7 @@ async fn bad_reminder_settings_are_coded_errors_that_store_nothing() {
             "mutation($input: PartyInput!) { registerParty(input: $input) { id } }",
             json!({ "input": {
                 "displayName": "Grace", "email": "grace at hope", "role": "PARTNER_CONTACT",
-                "organisation": "Hope Lagos", "country": "NG", "language": "en",
+                "organisation": hope_lagos, "country": "NG", "language": "en",
                 "timeZone": "Africa/Lagos" } }),
         )
         .await;
@@ -287,10 +288,11 @@ async fn a_party_without_a_time_zone_gets_the_programmes_and_keeps_its_own_on_up
     })
     .await;
     let register = "mutation($input: PartyInput!) { registerParty(input: $input) { id timeZone } }";
+    let prefecture = api.organisation("Prefecture").await;
     let details = |time_zone: Option<&str>| {
         let mut input = json!({
             "displayName": "Luc", "email": "luc@prefecture.example", "role": "GOVERNMENT_LIAISON",
-            "organisation": "Prefecture", "country": "FR", "language": "fr" });
+            "organisation": prefecture, "country": "FR", "language": "fr" });
         if let Some(zone) = time_zone {
             input["timeZone"] = json!(zone);
         }

@@ -44,14 +44,19 @@ async fn task_updates_follow_start_reassignment_cancellation_and_suspension() {
     let mut updates = api.subscribe(&luc.token, UPDATES, json!({})).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 
-    // Two steps become Luc's: one update each, as assigned. (The medical check is assigned to
-    // him too, but a liaison does not see medical steps: no update.)
-    api.data(
-        &worker.token,
-        "mutation($id: ID!, $who: ID!) { assignStep(planId: $id, step: \"medical_check\", assignee: $who) { version } }",
-        json!({ "id": plan, "who": luc.id }),
-    )
-    .await;
+    // Two steps become Luc's: one update each, as assigned. (The medical check cannot be his:
+    // a liaison does not see medical steps. Refused, and no update.)
+    let refused = api
+        .gql(
+            &worker.token,
+            "mutation($id: ID!, $who: ID!) { assignStep(planId: $id, step: \"medical_check\", assignee: $who) { version } }",
+            json!({ "id": plan, "who": luc.id }),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "VALIDATION",
+        "{refused}"
+    );
     for step in ["passport", "legal_clearance"] {
         api.data(
             &worker.token,

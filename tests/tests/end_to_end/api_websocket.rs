@@ -254,12 +254,13 @@ async fn a_socket_closes_when_its_party_moves_to_another_organisation() {
     .await;
     assert!(there.stays_quiet(Duration::from_millis(500)).await);
 
+    let another = api.organisation("Another NGO").await;
     api.data(
         &api.admin,
         "mutation($id: ID!, $input: PartyInput!) { updateParty(id: $id, input: $input) { id } }",
         json!({ "id": worker.id, "input": {
             "displayName": "Ana Diaz", "email": "ana.diaz@caritas.example",
-            "role": "SOCIAL_WORKER", "organisation": "Another NGO", "country": "FR",
+            "role": "SOCIAL_WORKER", "organisation": another, "country": "FR",
             "language": "fr",
         }}),
     )

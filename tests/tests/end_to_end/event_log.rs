@@ -243,7 +243,10 @@ async fn an_old_payload_version_is_upcast_when_the_plan_is_loaded() {
     let loaded = handler.load::<Plan>(&stream, ReadUntil::End).await.unwrap();
     let plan = loaded.state.expect("the plan folds");
     assert_eq!(plan.origin_country.as_str(), "SN");
-    assert_eq!(plan.organisation, "unknown");
+    assert_eq!(
+        plan.organisation,
+        homeward_workflows::upcast::legacy_organisation("unknown")
+    );
     // The stored row was not rewritten.
     assert_eq!(
         db.count("SELECT schema_version::bigint FROM events").await,
@@ -750,7 +753,7 @@ fn with_party_row(mut append: Append, name: &str) -> Append {
             display_name: name.to_owned(),
             email: "party@example.org".into(),
             role: "social_worker".into(),
-            organisation: "Safe Passage".into(),
+            organisation: homeward_tests::SAFE_PASSAGE.0,
             country: "FR".into(),
             language: "fr".into(),
             time_zone: "Europe/Paris".into(),
@@ -1016,7 +1019,8 @@ fn sql_append(version: i64, ids: [Uuid; 2], projection: &serde_json::Value) -> S
          ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_timer_row, $3->'timers_arm') r), \
          ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_party_row, $3->'parties') r), \
          ARRAY(SELECT t::uuid FROM jsonb_array_elements_text($3->'digests_delete') t), \
-         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_digest_row, $3->'digests_upsert') r)) \
+         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_digest_row, $3->'digests_upsert') r), \
+         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_organisation_row, $3->'organisations') r)) \
                AS answer OFFSET 0) AS called, \
               unnest((called.answer).refusals, (called.answer).heads) \
                 WITH ORDINALITY AS x(refusal, head, o)",
@@ -1193,7 +1197,8 @@ async fn every_start_applies_the_current_function_bodies() {
              p_plans homeward_plan_row[], p_steps_delete homeward_step_ref[], \
              p_steps_upsert homeward_step_row[], p_timers_cancel uuid[], \
              p_timers_arm homeward_timer_row[], p_parties homeward_party_row[], \
-             p_digests_delete uuid[], p_digests_upsert homeward_digest_row[]) \
+             p_digests_delete uuid[], p_digests_upsert homeward_digest_row[], \
+             p_organisations homeward_organisation_row[]) \
          RETURNS void LANGUAGE plpgsql AS $$ BEGIN END $$",
     )
     .execute(db.pool())

@@ -11,6 +11,7 @@ mod api_idempotency;
 mod api_introspection;
 mod api_journey;
 mod api_limits;
+mod api_organisations;
 mod api_queries;
 mod api_reminder_settings;
 mod api_reminders;

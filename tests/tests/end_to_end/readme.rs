@@ -85,8 +85,19 @@ async fn the_readme_examples_run_as_written() {
             "Africa/Lagos",
         )
         .await;
-    let people: HashMap<&str, &Person> =
-        HashMap::from([("Amina", &amina), ("Luc", &luc), ("Grace", &grace)]);
+    let ada = Person {
+        id: api.data(&api.admin, "{ me { id } }", json!({})).await["me"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        token: api.admin.clone(),
+    };
+    let people: HashMap<&str, &Person> = HashMap::from([
+        ("Ada", &ada),
+        ("Amina", &amina),
+        ("Luc", &luc),
+        ("Grace", &grace),
+    ]);
     let mut known: HashMap<String, Value> = HashMap::from([
         ("liaison".to_owned(), json!(luc.id)),
         ("partner".to_owned(), json!(grace.id)),
@@ -134,6 +145,22 @@ async fn the_readme_examples_run_as_written() {
             .find_map(|d| d.pointer(pointer).cloned())
             .unwrap_or_else(|| panic!("no {pointer} in the examples' answers"))
     };
+    let organisations = find("/organisations/edges");
+    let safe_passage = organisations
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["name"] == "Safe Passage")
+        .unwrap_or_else(|| panic!("{organisations}"));
+    assert_eq!(safe_passage["node"]["kind"], "PROGRAMME");
+    let mut partners: Vec<&str> = safe_passage["node"]["worksWith"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    partners.sort_unstable();
+    assert_eq!(partners, ["Hope Lagos", "Prefecture"]);
     assert_eq!(find("/consent/plan/status"), "ACTIVE");
     assert_eq!(find("/departed/plan/status"), "TRAVELLING");
     assert_eq!(find("/confirmArrival/plan/status"), "RETURNED");

@@ -6,7 +6,7 @@ use super::state::{
     CloseReason, ConcernArea, ConsentPurpose, DocumentStatus, DueRule, Goal, Priority,
     ReminderKind, ReminderPolicy, StepKind, Wellbeing,
 };
-use crate::ids::{PartyId, PersonId, PlanId, StepKey};
+use crate::ids::{OrganisationId, PartyId, PersonId, PlanId, StepKey};
 use crate::template::Template;
 use crate::text::CountryCode;
 
@@ -36,7 +36,7 @@ pub enum PlanCommand {
         person: PersonId,
         template: Box<Template>,
         case_worker: PartyId,
-        organisation: String,
+        organisation: OrganisationId,
         origin_country: CountryCode,
         /// The programme's follow-up offsets (days after arrival); the template's when `None`.
         follow_up_offsets_days: Option<Vec<u32>>,

@@ -17,7 +17,6 @@ use crate::text::{bounded, bounded_lines, one_line};
 
 pub const MAX_TITLE: usize = 200;
 pub const MAX_REASON: usize = 1000;
-pub const MAX_NAME: usize = 200;
 pub const MAX_GROUP: usize = 100;
 pub const MAX_GOAL_AIM: usize = 300;
 pub const MAX_GOALS: usize = 20;
@@ -505,7 +504,7 @@ fn open_plan(command: &PlanCommand, ctx: &Context) -> Result<Vec<PlanEvent>, Pla
         person: *person,
         template: template.reference(),
         case_worker: *case_worker,
-        organisation: bounded("organisation", organisation, MAX_NAME)?,
+        organisation: *organisation,
         origin_country: origin_country.clone(),
         opened_at: ctx.now,
     })];

@@ -9,7 +9,7 @@ use super::state::{
     ReminderKind, ReminderPolicy, StepKind, TemplateRef,
 };
 use crate::aggregate::DomainEvent;
-use crate::ids::{PartyId, PersonId, PlanId, StepKey};
+use crate::ids::{OrganisationId, PartyId, PersonId, PlanId, StepKey};
 use crate::text::CountryCode;
 
 /// Everything needed to add a step. Used by templates, by personalisation and in `StepAdded`.
@@ -33,7 +33,7 @@ pub struct PlanOpened {
     pub person: PersonId,
     pub template: TemplateRef,
     pub case_worker: PartyId,
-    pub organisation: String,
+    pub organisation: OrganisationId,
     pub origin_country: CountryCode,
     pub opened_at: DateTime<Utc>,
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{PlanEvent, StepDefinition};
-use crate::ids::{PartyId, PersonId, PlanId, StepKey};
+use crate::ids::{OrganisationId, PartyId, PersonId, PlanId, StepKey};
 use crate::text::CountryCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
@@ -371,7 +371,7 @@ pub struct Plan {
     pub person: PersonId,
     pub template: TemplateRef,
     pub case_worker: PartyId,
-    pub organisation: String,
+    pub organisation: OrganisationId,
     pub origin_country: CountryCode,
     pub status: PlanStatus,
     /// Consent to return was withdrawn: nothing moves and nothing is sent until it is given again.
@@ -557,7 +557,7 @@ pub(crate) fn apply(state: Option<Plan>, event: &PlanEvent) -> Option<Plan> {
                 person: e.person,
                 template: e.template.clone(),
                 case_worker: e.case_worker,
-                organisation: e.organisation.clone(),
+                organisation: e.organisation,
                 origin_country: e.origin_country.clone(),
                 status: PlanStatus::Draft,
                 suspended: false,

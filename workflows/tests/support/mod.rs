@@ -15,7 +15,7 @@ use homeward_workflows::plan::{
 };
 use homeward_workflows::template::{self, Template};
 use homeward_workflows::text::CountryCode;
-use homeward_workflows::{Aggregate, Context, PartyId, PersonId, PlanId, StepKey};
+use homeward_workflows::{Aggregate, Context, OrganisationId, PartyId, PersonId, PlanId, StepKey};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
@@ -33,7 +33,9 @@ pub const PARTNER: PartyId = PartyId(Uuid::from_u128(0x55555555_5555_4555_8555_5
 /// A government liaison.
 pub const LIAISON: PartyId = PartyId(Uuid::from_u128(0x66666666_6666_4666_8666_666666666666));
 
-pub const ORGANISATION: &str = "Homeward Lyon";
+/// The programme the plan belongs to.
+pub const ORGANISATION: OrganisationId =
+    OrganisationId(Uuid::from_u128(0x77777777_7777_4777_8777_777777777777));
 pub const ORIGIN: &str = "NG";
 
 pub fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -261,7 +263,7 @@ pub fn open_command() -> PlanCommand {
         person: PERSON,
         template: Box::new(standard_template()),
         case_worker: CASE_WORKER,
-        organisation: ORGANISATION.to_owned(),
+        organisation: ORGANISATION,
         origin_country: country(ORIGIN),
         follow_up_offsets_days: None,
     }
