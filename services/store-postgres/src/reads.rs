@@ -88,16 +88,35 @@ pub fn plans_query<'a>(
     if let Some(c) = &filter.origin_country {
         q.push(" AND p.origin_country = ").push_bind(c.as_str());
     }
-    match filter.has_overdue_steps {
-        Some(true) => {
+    match (scope, filter.has_overdue_steps) {
+        (_, None) => {}
+        // The whole plan is the organisation's to see: its earliest open due date says it.
+        (PlanScope::Organisation(_), Some(true)) => {
             q.push(" AND p.next_due_at < ").push_bind(now);
         }
-        Some(false) => {
+        (PlanScope::Organisation(_), Some(false)) => {
             q.push(" AND (p.next_due_at IS NULL OR p.next_due_at >= ")
                 .push_bind(now)
                 .push(")");
         }
-        None => {}
+        // Only the steps in scope count: another's overdue step is not the viewer's to know of.
+        (PlanScope::AssignedTo { party, kinds }, Some(overdue)) => {
+            q.push(if overdue {
+                " AND EXISTS"
+            } else {
+                " AND NOT EXISTS"
+            })
+            .push(" (SELECT 1 FROM step_view o WHERE o.plan_id = p.plan_id AND o.assignee = ")
+            .push_bind(party.0);
+            if let Some(kinds) = kinds {
+                q.push(" AND o.kind = ANY(")
+                    .push_bind(kind_names(kinds))
+                    .push(")");
+            }
+            q.push(" AND o.status NOT IN ('done', 'cancelled') AND o.due_at < ")
+                .push_bind(now)
+                .push(")");
+        }
     }
     if let Some(t) = filter.opened_from {
         q.push(" AND p.opened_at >= ").push_bind(t);

@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::idempotency::{KeyClaim, KeyRecord};
 use crate::projection::{self, TimerRow};
-use crate::reads::{NewToken, Page};
+use crate::reads::{NewToken, Page, PlanFilter, PlanScope};
 use crate::timer_queue::ClaimKind;
 use crate::{
     Append, Backend, Cursor, EventStore, ExpectedVersion, Metadata, NewEvent, ProjectionChange,
@@ -69,7 +69,7 @@ where
     Fut: Future<Output = B>,
 {
     let mut failures = event_log(|| async { Arc::new(fresh().await) as Arc<dyn EventStore> }).await;
-    let checks: [(&'static str, CheckFn<B>); 8] = [
+    let checks: [(&'static str, CheckFn<B>); 9] = [
         ("subscriptions deliver new events in commit order", |b| {
             Box::pin(subscriptions(b))
         }),
@@ -96,6 +96,10 @@ where
         (
             "organisations are read by id and by name, and rebuilt alike",
             |b| Box::pin(organisations(b)),
+        ),
+        (
+            "a plan list's overdue filter looks only at the steps in scope",
+            |b| Box::pin(overdue_in_scope(b)),
         ),
     ];
     for (check, run) in checks {
@@ -365,12 +369,21 @@ async fn global_stream(store: Arc<dyn EventStore>) -> Outcome {
     for written in futures::future::join_all(writers).await {
         step("append", written)?;
     }
-    // Read in small pages, resuming from each page's last cursor.
+    // Read in small pages, resuming from each page's last cursor. A committed event may be
+    // held back while an older transaction anywhere on the server is still open (that is how
+    // nothing is skipped): an empty page is read again, as a follower would, for a while.
     let mut cursor = Cursor::START;
     let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let page = step("read all", store.read_all(cursor, 7).await)?;
-        let Some(last) = page.last() else { break };
+        let Some(last) = page.last() else {
+            if seen.len() < WRITERS * APPENDS * 2 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            break;
+        };
         cursor = last.cursor();
         seen.extend(page);
     }
@@ -412,7 +425,18 @@ async fn subscriptions<B: Backend>(backend: Arc<B>) -> Outcome {
             .append(append(&s, ExpectedVersion::NoStream, 1, at(0)))
             .await,
     )?;
-    let head = step("head", backend.head().await)?;
+    // The head is what readers can see: wait until it covers the first append (an open
+    // transaction elsewhere on the server may hold it back a moment).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let head = loop {
+        let head = step("head", backend.head().await)?;
+        let read = step("read all", backend.read_all(Cursor::START, 10).await)?;
+        if read.last().is_some_and(|e| e.cursor() <= head) || tokio::time::Instant::now() > deadline
+        {
+            break head;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let mut following = step("subscribe", backend.subscribe(head).await)?;
     let later = append(&s, ExpectedVersion::Exact(1), 2, at(1));
     let command = later.command_id;
@@ -929,6 +953,66 @@ async fn plans_with_open_steps<B: Backend>(backend: Arc<B>) -> Outcome {
     ensure!(
         found_now.is_empty(),
         "a cancelled step's plan is not found: {found_now:?}"
+    );
+    Ok(())
+}
+
+/// A liaison whose only step on a plan is not overdue does not see the plan as overdue because
+/// of steps they may not see; the plan's organisation does.
+async fn overdue_in_scope<B: Backend>(backend: Arc<B>) -> Outcome {
+    let liaison = PartyId(Uuid::new_v4());
+    let plan_id = PlanId::new();
+    let (opening, plan) = open_plan(plan_id)?;
+    let version = opening.events.len() as u64;
+    step("append", backend.append(opening).await)?;
+    // Due after arrival: no due date yet, never overdue before it.
+    let follow_up = StepKey::parse("follow_up_1").map_err(|e| e.to_string())?;
+    ensure!(
+        plan.step(&follow_up).is_some_and(|s| s.due_at.is_none()),
+        "the standard template's first follow-up waits for arrival"
+    );
+    let assign = PlanCommand::AssignStep {
+        step: follow_up,
+        assignee: Some(liaison),
+        candidate_group: None,
+    };
+    change_plan(backend.as_ref(), &plan, version, assign).await?;
+    let later = at(1_000_000_000);
+    let list = |scope: PlanScope, overdue: bool| {
+        let backend = backend.clone();
+        async move {
+            let filter = PlanFilter {
+                has_overdue_steps: Some(overdue),
+                ..PlanFilter::default()
+            };
+            let page = Page {
+                offset: 0,
+                limit: 10,
+            };
+            let rows = step("plans", backend.plans(&scope, &filter, later, page).await)?;
+            Ok::<_, String>(rows.iter().map(|r| r.plan_id).collect::<Vec<_>>())
+        }
+    };
+    let organisation = PlanScope::Organisation(Uuid::from_u128(8));
+    let assigned = PlanScope::AssignedTo {
+        party: liaison,
+        kinds: None,
+    };
+    ensure!(
+        list(organisation.clone(), true).await? == vec![plan_id.0],
+        "the plan's organisation sees its overdue steps"
+    );
+    ensure!(
+        list(organisation, false).await?.is_empty(),
+        "the plan's organisation does not see it as on time"
+    );
+    ensure!(
+        list(assigned.clone(), true).await?.is_empty(),
+        "the liaison's only step is not overdue: the plan is not overdue to them"
+    );
+    ensure!(
+        list(assigned, false).await? == vec![plan_id.0],
+        "the plan is on time as far as the liaison sees it"
     );
     Ok(())
 }
