@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, Enum, Object, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use homeward_engine::authz::{self, Action, PersonAccess};
+use homeward_engine::authz::{self, Action, PersonAccess, PlanField};
 use homeward_store::projection::{OrganisationRow, PartyRow, StepRow};
 use homeward_workflows::person::Person;
 use homeward_workflows::plan::{self as domain, Plan, Step};
@@ -188,6 +188,11 @@ fn priority_of_rank(rank: i16) -> Priority {
 pub struct PlanObject(pub Arc<Plan>);
 
 impl PlanObject {
+    /// Whether the viewer may read this field of the plan (null for them otherwise).
+    fn may_read(&self, ctx: &Context<'_>, field: PlanField) -> ApiResult<bool> {
+        Ok(authz::authorize(viewer(ctx)?, Action::ReadPlanField(&self.0, field)).is_ok())
+    }
+
     fn case_file(&self, ctx: &Context<'_>) -> ApiResult<()> {
         Ok(authz::authorize(
             viewer(ctx)?,
@@ -208,9 +213,12 @@ impl PlanObject {
     async fn status(&self) -> PlanStatus {
         self.0.status.into()
     }
-    /// True while consent to return is withdrawn: nothing moves and no reminders go out.
-    async fn suspended(&self) -> bool {
-        self.0.suspended
+    /// True while consent to return is withdrawn: nothing moves and no reminders go out. Null
+    /// unless you are of the case team.
+    async fn suspended(&self, ctx: &Context<'_>) -> ApiResult<Option<bool>> {
+        Ok(self
+            .may_read(ctx, PlanField::Suspension)?
+            .then_some(self.0.suspended))
     }
     async fn template_name(&self) -> &str {
         &self.0.template.name
@@ -229,17 +237,30 @@ impl PlanObject {
     async fn opened_at(&self) -> DateTime<Utc> {
         self.0.opened_at
     }
-    async fn departed_at(&self) -> Option<DateTime<Utc>> {
-        self.0.departed_at
+    /// When the survivor left: for the case team, and for the partner receiving them while
+    /// the survivor consents to sharing data with them; null for anyone else.
+    async fn departed_at(&self, ctx: &Context<'_>) -> ApiResult<Option<DateTime<Utc>>> {
+        Ok(self
+            .may_read(ctx, PlanField::TravelDates)?
+            .then_some(self.0.departed_at)
+            .flatten())
     }
-    async fn arrived_at(&self) -> Option<DateTime<Utc>> {
-        self.0.arrived_at
+    /// When the survivor arrived (as `departedAt`, who may see it).
+    async fn arrived_at(&self, ctx: &Context<'_>) -> ApiResult<Option<DateTime<Utc>>> {
+        Ok(self
+            .may_read(ctx, PlanField::TravelDates)?
+            .then_some(self.0.arrived_at)
+            .flatten())
     }
     async fn closed_at(&self) -> Option<DateTime<Utc>> {
         self.0.closed_at
     }
-    async fn close_reason(&self) -> Option<CloseReason> {
-        self.0.close_reason.map(Into::into)
+    /// Why the plan was closed; null unless you are of the case team.
+    async fn close_reason(&self, ctx: &Context<'_>) -> ApiResult<Option<CloseReason>> {
+        Ok(self
+            .may_read(ctx, PlanField::CloseReason)?
+            .then_some(self.0.close_reason.map(Into::into))
+            .flatten())
     }
     async fn case_worker(&self, ctx: &Context<'_>) -> ApiResult<Option<PartyObject>> {
         party(ctx, Some(self.0.case_worker.0)).await
@@ -557,8 +578,9 @@ impl PartyObject {
     async fn display_name(&self) -> &str {
         &self.0.display_name
     }
-    async fn email(&self) -> &str {
-        &self.0.email
+    /// Null for partner contacts, except their own.
+    async fn email(&self, ctx: &Context<'_>) -> ApiResult<Option<&str>> {
+        Ok(self.may_reach(ctx)?.then_some(self.0.email.as_str()))
     }
     async fn role(&self) -> Option<PartyRole> {
         homeward_workflows::party::PartyRole::parse(&self.0.role).map(Into::into)
@@ -575,20 +597,36 @@ impl PartyObject {
     async fn time_zone(&self) -> &str {
         &self.0.time_zone
     }
+    /// Null for partner contacts, except their own.
     async fn supervisor(&self, ctx: &Context<'_>) -> ApiResult<Option<PartyObject>> {
+        if !self.may_reach(ctx)? {
+            return Ok(None);
+        }
         party(ctx, self.0.supervisor).await
     }
-    /// When and how this party hears from Homeward.
+    /// When and how this party hears from Homeward: your own (admins anyone's); null otherwise.
     #[graphql(complexity = "crate::cost::PARTY_FOLD + child_complexity")]
-    async fn reminder_settings(&self, ctx: &Context<'_>) -> ApiResult<ReminderSettings> {
-        let stream = homeward_workflows::PartyId(self.0.party_id).stream_id();
+    async fn reminder_settings(&self, ctx: &Context<'_>) -> ApiResult<Option<ReminderSettings>> {
+        let id = homeward_workflows::PartyId(self.0.party_id);
+        if authz::authorize(viewer(ctx)?, Action::ReadReminderSettings(id)).is_err() {
+            return Ok(None);
+        }
+        let stream = id.stream_id();
         let party = services(ctx)
             .handler
             .load_latest::<homeward_workflows::party::Party>(&stream)
             .await?
             .state
             .ok_or_else(|| ApiError::internal(&"a listed party without a stream"))?;
-        Ok(ReminderSettings(party))
+        Ok(Some(ReminderSettings(party)))
+    }
+}
+
+impl PartyObject {
+    /// Whether the viewer may see how to reach this party beyond their name.
+    fn may_reach(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        let id = homeward_workflows::PartyId(self.0.party_id);
+        Ok(authz::authorize(viewer(ctx)?, Action::ReadPartyContact(id)).is_ok())
     }
 }
 

@@ -9,8 +9,11 @@
 //! - supervisor: the same, plus the inbox of anyone working on their organisation's plans;
 //! - government liaison: the travel-document and legal steps assigned to them, and of the person
 //!   only the name and date of birth those steps need;
-//! - partner contact: the steps assigned to them; the person's name, language and phone only
-//!   when the survivor consented to sharing data with them;
+//! - partner contact: the steps assigned to them; the person's name, language and phone, and
+//!   (holding the origin contact step) the travel dates, only when the survivor consented to
+//!   sharing data with them; of the case worker, the name only;
+//!
+//! and, whoever sees a plan, why it was closed and whether it is suspended only its case team;
 //! - admin: parties and tokens, never case content.
 
 use homeward_store::reads::{PlanScope, TaskScope};
@@ -36,6 +39,12 @@ pub enum Action<'a> {
     ReadCaseFile(&'a Plan),
     /// See one step of a plan.
     ReadStep(&'a Plan, &'a Step),
+    /// See a field of a plan that not everyone who sees the plan may read.
+    ReadPlanField(&'a Plan, PlanField),
+    /// See how to reach a party beyond their name: their email and their supervisor.
+    ReadPartyContact(PartyId),
+    /// See when and how a party hears from Homeward (quiet hours, digest).
+    ReadReminderSettings(PartyId),
     /// Open a new plan in an organisation for a person registered by an organisation.
     OpenPlan {
         organisation: OrganisationId,
@@ -67,6 +76,9 @@ impl Action<'_> {
             Self::ReadPlan(_) => "read this plan",
             Self::ReadCaseFile(_) => "read this plan's case file",
             Self::ReadStep(..) => "read this step",
+            Self::ReadPlanField(_, field) => field.action(),
+            Self::ReadPartyContact(_) => "see this party's email and supervisor",
+            Self::ReadReminderSettings(_) => "see another party's reminder settings",
             Self::OpenPlan { .. } => "open a plan for this organisation",
             Self::RegisterPerson => "register a person",
             Self::Command(..) => "change this plan",
@@ -77,6 +89,28 @@ impl Action<'_> {
             Self::SetReminderSettings(_) => "change another party's reminder settings",
             Self::ReadTokens(_) => "see another party's tokens",
             Self::HandOverCases => "hand cases over",
+        }
+    }
+}
+
+/// A field of a plan that not everyone who sees the plan may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanField {
+    /// When the survivor left and arrived: for the case team, and for the partner who receives
+    /// them (the origin contact step) while the survivor consents to sharing data with them.
+    TravelDates,
+    /// Why the plan was closed (it can be "deceased"): the case team's.
+    CloseReason,
+    /// Whether consent to return was withdrawn: the case team's.
+    Suspension,
+}
+
+impl PlanField {
+    fn action(self) -> &'static str {
+        match self {
+            Self::TravelDates => "see when the survivor travels",
+            Self::CloseReason => "see why the plan was closed",
+            Self::Suspension => "see whether the plan is suspended",
         }
     }
 }
@@ -135,6 +169,19 @@ fn any_assigned(viewer: &Viewer, plan: &Plan) -> bool {
     plan.steps.iter().any(|s| assigned_to(viewer, s))
 }
 
+/// The partner who receives the survivor (the origin contact step is theirs) while the survivor
+/// consents to sharing data with them.
+fn receives_the_survivor(viewer: &Viewer, plan: &Plan) -> bool {
+    viewer.role == PartyRole::PartnerContact
+        && plan
+            .steps
+            .iter()
+            .any(|s| s.kind == StepKind::OriginContact && assigned_to(viewer, s))
+        && plan.has_consent(ConsentPurpose::DataSharing {
+            partner: viewer.party,
+        })
+}
+
 /// The single decision: may `viewer` do `action`?
 pub fn authorize(viewer: &Viewer, action: Action<'_>) -> Result<(), AccessDenied> {
     let allowed = match action {
@@ -144,6 +191,21 @@ pub fn authorize(viewer: &Viewer, action: Action<'_>) -> Result<(), AccessDenied
         Action::ReadCaseFile(plan) => is_case_team(viewer) && same_organisation(viewer, plan),
         Action::ReadStep(plan, step) => {
             (is_case_team(viewer) && same_organisation(viewer, plan)) || assigned_to(viewer, step)
+        }
+        Action::ReadPlanField(plan, field) => {
+            let case_team = is_case_team(viewer) && same_organisation(viewer, plan);
+            match field {
+                PlanField::TravelDates => case_team || receives_the_survivor(viewer, plan),
+                PlanField::CloseReason | PlanField::Suspension => case_team,
+            }
+        }
+        // A partner contact sees a case worker's name, not how to reach them outside the plan
+        // or whom they answer to; everyone else who works on plans has the directory anyway.
+        Action::ReadPartyContact(party) => {
+            party == viewer.party || viewer.role != PartyRole::PartnerContact
+        }
+        Action::ReadReminderSettings(party) => {
+            party == viewer.party || viewer.role == PartyRole::Admin
         }
         // A person registered by one organisation is not another's to plan for: that plan
         // would show them the person's data.

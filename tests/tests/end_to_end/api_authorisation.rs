@@ -378,3 +378,314 @@ async fn without_a_valid_token_nothing_is_seen() {
         401
     );
 }
+
+/// The plan's state when a field is read: each state changes who may see some fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldState {
+    /// Arrived; the survivor consents to sharing data with the partner, who holds the origin
+    /// contact step and the first follow-up.
+    Shared,
+    /// Data-sharing consent withdrawn.
+    Withdrawn,
+    /// Consent given again, the origin contact step taken from the partner (the follow-up
+    /// stays theirs).
+    Reassigned,
+    /// Closed, the reason given.
+    Closed,
+}
+use FieldState::*;
+
+const STATES: [FieldState; 4] = [Shared, Withdrawn, Reassigned, Closed];
+
+/// A sensitive field, as a selection on the plan, and who sees it (not null) in each state.
+struct FieldCase {
+    name: &'static str,
+    selection: &'static str,
+    pointer: &'static str,
+    shown: fn(FieldState) -> &'static [Role],
+}
+
+const READERS: &[Role] = &[SocialWorker, Supervisor, Liaison, Partner];
+const WITH_LIAISON: &[Role] = &[SocialWorker, Supervisor, Liaison];
+const WITH_PARTNER: &[Role] = &[SocialWorker, Supervisor, Partner];
+
+/// The partner while the survivor shares data with them (and, for travel, while they hold the
+/// origin contact step).
+fn partner_sharing(state: FieldState) -> &'static [Role] {
+    match state {
+        Shared | Reassigned | Closed => WITH_PARTNER,
+        Withdrawn => CASE_TEAM,
+    }
+}
+
+const FIELD_CASES: &[FieldCase] = &[
+    FieldCase {
+        name: "departedAt",
+        selection: "departedAt",
+        pointer: "/plan/departedAt",
+        shown: |s| if s == Shared { WITH_PARTNER } else { CASE_TEAM },
+    },
+    FieldCase {
+        name: "arrivedAt",
+        selection: "arrivedAt",
+        pointer: "/plan/arrivedAt",
+        shown: |s| if s == Shared { WITH_PARTNER } else { CASE_TEAM },
+    },
+    FieldCase {
+        name: "suspended",
+        selection: "suspended",
+        pointer: "/plan/suspended",
+        shown: |_| CASE_TEAM,
+    },
+    FieldCase {
+        name: "closeReason",
+        selection: "closeReason",
+        pointer: "/plan/closeReason",
+        shown: |s| if s == Closed { CASE_TEAM } else { &[] },
+    },
+    FieldCase {
+        name: "caseWorker.displayName",
+        selection: "caseWorker { displayName }",
+        pointer: "/plan/caseWorker/displayName",
+        shown: |_| READERS,
+    },
+    FieldCase {
+        name: "caseWorker.email",
+        selection: "caseWorker { email }",
+        pointer: "/plan/caseWorker/email",
+        shown: |_| WITH_LIAISON,
+    },
+    FieldCase {
+        name: "caseWorker.supervisor",
+        selection: "caseWorker { supervisor { id } }",
+        pointer: "/plan/caseWorker/supervisor/id",
+        shown: |_| WITH_LIAISON,
+    },
+    FieldCase {
+        name: "caseWorker.reminderSettings",
+        selection: "caseWorker { reminderSettings { quietHoursStart } }",
+        pointer: "/plan/caseWorker/reminderSettings/quietHoursStart",
+        shown: |_| &[SocialWorker],
+    },
+    FieldCase {
+        name: "person.fullName",
+        selection: "person { fullName }",
+        pointer: "/plan/person/fullName",
+        shown: |s| {
+            if s == Withdrawn {
+                WITH_LIAISON
+            } else {
+                READERS
+            }
+        },
+    },
+    FieldCase {
+        name: "person.dateOfBirth",
+        selection: "person { dateOfBirth }",
+        pointer: "/plan/person/dateOfBirth",
+        shown: |_| WITH_LIAISON,
+    },
+    FieldCase {
+        name: "person.phone",
+        selection: "person { phone }",
+        pointer: "/plan/person/phone",
+        shown: partner_sharing,
+    },
+    FieldCase {
+        name: "person.preferredLanguage",
+        selection: "person { preferredLanguage }",
+        pointer: "/plan/person/preferredLanguage",
+        shown: partner_sharing,
+    },
+    FieldCase {
+        name: "person.email",
+        selection: "person { email }",
+        pointer: "/plan/person/email",
+        shown: |_| CASE_TEAM,
+    },
+    FieldCase {
+        name: "person.address",
+        selection: "person { address }",
+        pointer: "/plan/person/address",
+        shown: |_| CASE_TEAM,
+    },
+    FieldCase {
+        name: "step origin_contact",
+        selection: "step(key: \"origin_contact\") { key }",
+        pointer: "/plan/step/key",
+        shown: |s| {
+            if matches!(s, Shared | Withdrawn) {
+                WITH_PARTNER
+            } else {
+                CASE_TEAM
+            }
+        },
+    },
+    FieldCase {
+        name: "step passport",
+        selection: "step(key: \"passport\") { key }",
+        pointer: "/plan/step/key",
+        shown: |_| WITH_LIAISON,
+    },
+    FieldCase {
+        name: "step medical_check",
+        selection: "step(key: \"medical_check\") { key }",
+        pointer: "/plan/step/key",
+        shown: |_| CASE_TEAM,
+    },
+    FieldCase {
+        name: "step follow_up_1",
+        selection: "step(key: \"follow_up_1\") { key }",
+        pointer: "/plan/step/key",
+        shown: |_| WITH_PARTNER,
+    },
+    FieldCase {
+        name: "goals (case file)",
+        selection: "goals { aim }",
+        pointer: "/plan/goals/0/aim",
+        shown: |_| CASE_TEAM,
+    },
+    FieldCase {
+        name: "consents (case file)",
+        selection: "consents { kind }",
+        pointer: "/plan/consents/0/kind",
+        shown: |_| CASE_TEAM,
+    },
+];
+
+/// Every sensitive field of a plan, its steps, its person and its parties, for every role, in
+/// every state that changes who may see it: shown (not null) or hidden (null, or the whole plan
+/// `NOT_FOUND` for those who may not see it at all).
+#[tokio::test]
+async fn every_sensitive_field_for_every_role_is_shown_or_hidden() {
+    let api = TestApi::start().await;
+    let worker = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let other = api.party("SOCIAL_WORKER", "Olga", "Other Shelter").await;
+    let supervisor = api.party("SUPERVISOR", "Sam", "Safe Passage").await;
+    let liaison = api.party("GOVERNMENT_LIAISON", "Luc", "Prefecture").await;
+    let partner = api.party("PARTNER_CONTACT", "Grace", "Hope Lagos").await;
+    // Amina answers to Sam.
+    api.data(
+        &api.admin,
+        "mutation($id: ID!, $input: PartyInput!) { updateParty(id: $id, input: $input) { id } }",
+        json!({ "id": worker.id, "input": {
+            "displayName": "Amina", "email": "amina@safe-passage.example", "role": "SOCIAL_WORKER",
+            "organisation": api.organisation("Safe Passage").await, "country": "FR",
+            "language": "fr", "timeZone": "Europe/Paris", "supervisor": supervisor.id } }),
+    )
+    .await;
+    let world = World {
+        api,
+        worker,
+        other,
+        supervisor,
+        liaison,
+        partner,
+    };
+    let api = &world.api;
+    let w = &world.worker.token;
+    let person = api
+        .data(
+            w,
+            "mutation { registerPerson(input: { fullName: \"Joy N.\", dateOfBirth: \"1999-04-02\", \
+             preferredLanguage: \"en\", phone: \"+234 800\", email: \"joy@example.org\", \
+             address: \"12 Allen Avenue\" }) }",
+            json!({}),
+        )
+        .await["registerPerson"]
+        .clone();
+    let plan = api
+        .data(w, "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }", json!({ "p": person }))
+        .await["openPlan"]["plan"]["id"]
+        .clone();
+    let vars = json!({ "plan": plan, "liaison": world.liaison.id, "partner": world.partner.id });
+    let run = |commands: &'static [&'static str]| {
+        let vars = vars.clone();
+        async move {
+            for command in commands {
+                api.data(w, command, declared(command, &vars)).await;
+            }
+        }
+    };
+    run(&[
+        "mutation($plan: ID!) { setGoals(planId: $plan, goals: [{ area: HEALTH, aim: \"Rest\" }]) { version } }",
+        "mutation($plan: ID!, $liaison: ID!) { assignStep(planId: $plan, step: \"passport\", assignee: $liaison) { version } }",
+        "mutation($plan: ID!, $partner: ID!) { assignStep(planId: $plan, step: \"origin_contact\", assignee: $partner) { version } }",
+        "mutation($plan: ID!, $partner: ID!) { assignStep(planId: $plan, step: \"follow_up_1\", assignee: $partner) { version } }",
+        "mutation($plan: ID!) { recordConsent(planId: $plan, consent: { kind: RETURN }) { version } }",
+        "mutation($plan: ID!, $partner: ID!) { recordConsent(planId: $plan, consent: { kind: DATA_SHARING, partner: $partner }) { version } }",
+        "mutation($plan: ID!) { confirmDeparture(planId: $plan, departedAt: \"2026-03-01T09:00:00Z\", overrideReason: \"flight booked\") { version } }",
+        "mutation($plan: ID!) { confirmArrival(planId: $plan, arrivedAt: \"2026-03-01T09:00:00Z\") { version } }",
+    ])
+    .await;
+
+    let mut failures = Vec::new();
+    let mut cells = 0;
+    for state in STATES {
+        match state {
+            Shared => {}
+            Withdrawn => run(&["mutation($plan: ID!, $partner: ID!) { withdrawConsent(planId: $plan, consent: { kind: DATA_SHARING, partner: $partner }) { version } }"]).await,
+            Reassigned => run(&[
+                "mutation($plan: ID!, $partner: ID!) { recordConsent(planId: $plan, consent: { kind: DATA_SHARING, partner: $partner }) { version } }",
+                "mutation($plan: ID!) { assignStep(planId: $plan, step: \"origin_contact\", assignee: null) { version } }",
+            ]).await,
+            Closed => run(&["mutation($plan: ID!) { closePlan(planId: $plan, reason: DECEASED) { version } }"]).await,
+        }
+        for case in FIELD_CASES {
+            let query = format!(
+                "query($plan: ID!) {{ plan(id: $plan) {{ {} }} }}",
+                case.selection
+            );
+            for &role in ALL {
+                cells += 1;
+                let body = api
+                    .gql(world.token(role), &query, json!({ "plan": plan }))
+                    .await;
+                let value = body["data"]
+                    .pointer(case.pointer)
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let expected = (case.shown)(state).contains(&role);
+                // Hidden is null; an error is only for those who may not see the plan at all.
+                // The case file is refused as a whole (see the operations' matrix).
+                let error_ok = match error_code(&body) {
+                    None => true,
+                    Some("NOT_FOUND") => !READERS.contains(&role),
+                    Some("FORBIDDEN") => case.name.ends_with("(case file)") && !expected,
+                    Some(_) => false,
+                };
+                if value.is_null() == expected || !error_ok {
+                    failures.push(format!(
+                        "{} as {role:?} in {state:?}: expected {}, got {body}",
+                        case.name,
+                        if expected { "shown" } else { "hidden" }
+                    ));
+                }
+            }
+        }
+    }
+    // A party's own email and reminder settings are theirs, whatever the role.
+    for &role in ALL {
+        cells += 1;
+        let me = api
+            .data(
+                world.token(role),
+                "{ me { email reminderSettings { quietHoursStart } } }",
+                json!({}),
+            )
+            .await;
+        if me["me"]["email"].is_null() || me["me"]["reminderSettings"].is_null() {
+            failures.push(format!("me as {role:?}: {me}"));
+        }
+    }
+    assert_eq!(
+        cells,
+        STATES.len() * FIELD_CASES.len() * ALL.len() + ALL.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} cells wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
