@@ -23,7 +23,7 @@ use sha2::Sha256;
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::authz::{authorize, Action, Viewer};
+use crate::authz::{authorize, Action, PlanField, Viewer};
 use crate::{CommandError, CommandHandler, CommandMeta};
 
 /// How long a link in a reminder stays valid unless the server says otherwise
@@ -275,7 +275,7 @@ pub struct LinkView {
     /// The partner's language and time zone, for the page.
     pub language: String,
     pub time_zone: String,
-    /// The earliest and latest visit date the plan accepts (arrival, today).
+    /// The earliest visit date the plan accepts (arrival), when the partner may see it.
     pub arrived_on: Option<NaiveDate>,
 }
 
@@ -454,7 +454,15 @@ fn view_of(link: &PartnerLink, party: &Party, plan: &Plan, step: &Step) -> LinkV
         plan_reference: crate::reminders::plan_reference(plan.id.0),
         language: party.profile.language.as_str().to_owned(),
         time_zone: party.profile.time_zone.clone(),
-        arrived_on: plan.arrived_at.map(|a| a.date_naive()),
+        // As in the API: the arrival date only for whom it may show (the date field then has
+        // no lower bound on the page; the plan still refuses a visit before arrival).
+        arrived_on: authorize(
+            &viewer_of(party),
+            Action::ReadPlanField(plan, PlanField::TravelDates),
+        )
+        .is_ok()
+        .then(|| plan.arrived_at.map(|a| a.date_naive()))
+        .flatten(),
     }
 }
 

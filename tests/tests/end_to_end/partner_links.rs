@@ -344,6 +344,11 @@ async fn a_partner_acknowledges_a_task_and_confirms_a_visit_from_the_links_in_he
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Visite de suivi"));
     assert!(page.contains("type=\"date\" name=\"visited_on\""));
+    // She received the survivor, with her consent: the arrival bounds the date.
+    assert!(
+        page.contains(&format!("min=\"{}\"", arrived.date_naive())),
+        "{page}"
+    );
     assert!(page.contains("value=\"at_risk\""));
 
     // A form that is not filled in, or a visit before arrival: the form again, nothing recorded.
