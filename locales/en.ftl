@@ -83,3 +83,25 @@ link-not-yours = This task is no longer assigned to you
 link-rejected = This could not be recorded
 link-nothing-recorded = Nothing was recorded. If you need to report something, please contact the case worker.
 page-try-again-later = Please try again later
+
+## Account notices
+
+invitation-subject = Your invitation to Homeward
+invitation-line = { $admin } has registered you in Homeward for { $organisation }. Open the link below to create your own access token. The link works once, until { $expires }; nobody else sees your token.
+invitation-link = Create my token
+invitation-footer = If you did not expect this, do not open the link and tell your organisation.
+address-changed-subject = Your Homeward email address was changed
+address-changed-line = On { $when }, { $admin } changed the address Homeward writes to you at from { $old } to { $new }. Your reminders now go there.
+organisation-changed-subject = Your Homeward organisation was changed
+organisation-changed-line = On { $when }, { $admin } moved you from { $old } to { $new } in Homeward.
+notice-footer = If you did not ask for this, tell your supervisor or your organisation at once.
+
+## Invitation pages
+
+invite-title = Create your Homeward token
+invite-prompt = This creates your own access token for Homeward. It is shown once: copy it into the application you use.
+invite-button = Create my token
+invite-token-title = Your token
+invite-token-note = Keep it secret. It is valid until { $expires }. Send it as "Authorization: Bearer" followed by the token.
+invite-invalid = This invitation cannot be used
+invite-invalid-body = It was already used, a newer one replaced it, or it has expired. Ask your administrator for a new invitation.

@@ -81,3 +81,25 @@ link-not-yours = Esta tarea ya no le está asignada
 link-rejected = No se pudo registrar
 link-nothing-recorded = No se registró nada. Si necesita informar algo, contacte al trabajador social.
 page-try-again-later = Inténtelo de nuevo más tarde
+
+## Avisos de cuenta
+
+invitation-subject = Su invitación a Homeward
+invitation-line = { $admin } le ha registrado en Homeward para { $organisation }. Abra el enlace de abajo para crear su propio token de acceso. El enlace funciona una sola vez, hasta el { $expires }; nadie más ve su token.
+invitation-link = Crear mi token
+invitation-footer = Si no esperaba este mensaje, no abra el enlace y avise a su organización.
+address-changed-subject = Su dirección de correo en Homeward ha cambiado
+address-changed-line = El { $when }, { $admin } cambió la dirección a la que Homeward le escribe de { $old } a { $new }. Sus recordatorios se envían ahora allí.
+organisation-changed-subject = Su organización en Homeward ha cambiado
+organisation-changed-line = El { $when }, { $admin } le trasladó de { $old } a { $new } en Homeward.
+notice-footer = Si usted no lo pidió, avise de inmediato a su supervisor o a su organización.
+
+## Páginas de invitación
+
+invite-title = Cree su token de Homeward
+invite-prompt = Esto crea su propio token de acceso a Homeward. Solo se muestra una vez: cópielo en la aplicación que utiliza.
+invite-button = Crear mi token
+invite-token-title = Su token
+invite-token-note = Manténgalo en secreto. Es válido hasta el { $expires }. Envíelo como «Authorization: Bearer» seguido del token.
+invite-invalid = Esta invitación no se puede usar
+invite-invalid-body = Ya se usó, otra más reciente la sustituyó o ha caducado. Pida una nueva invitación a su administrador.

@@ -81,3 +81,25 @@ link-not-yours = Cette tâche ne vous est plus confiée
 link-rejected = Cela n'a pas pu être enregistré
 link-nothing-recorded = Rien n'a été enregistré. Pour signaler quelque chose, contactez le travailleur social.
 page-try-again-later = Veuillez réessayer plus tard
+
+## Avis de compte
+
+invitation-subject = Votre invitation à Homeward
+invitation-line = { $admin } vous a inscrit·e dans Homeward pour { $organisation }. Ouvrez le lien ci-dessous pour créer votre propre jeton d'accès. Le lien fonctionne une seule fois, jusqu'au { $expires } ; personne d'autre ne voit votre jeton.
+invitation-link = Créer mon jeton
+invitation-footer = Si vous ne vous y attendiez pas, n'ouvrez pas le lien et prévenez votre organisation.
+address-changed-subject = Votre adresse e-mail Homeward a été modifiée
+address-changed-line = Le { $when }, { $admin } a remplacé l'adresse à laquelle Homeward vous écrit, { $old }, par { $new }. Vos rappels y sont désormais envoyés.
+organisation-changed-subject = Votre organisation dans Homeward a été modifiée
+organisation-changed-line = Le { $when }, { $admin } vous a déplacé·e de { $old } vers { $new } dans Homeward.
+notice-footer = Si vous ne l'avez pas demandé, prévenez immédiatement votre responsable ou votre organisation.
+
+## Pages d'invitation
+
+invite-title = Créer votre jeton Homeward
+invite-prompt = Ceci crée votre propre jeton d'accès à Homeward. Il n'est affiché qu'une fois : copiez-le dans l'application que vous utilisez.
+invite-button = Créer mon jeton
+invite-token-title = Votre jeton
+invite-token-note = Gardez-le secret. Il est valable jusqu'au { $expires }. Envoyez-le sous la forme « Authorization: Bearer » suivi du jeton.
+invite-invalid = Cette invitation ne peut pas être utilisée
+invite-invalid-body = Elle a déjà servi, une plus récente l'a remplacée, ou elle a expiré. Demandez une nouvelle invitation à votre administrateur.

@@ -29,6 +29,9 @@ pub enum Code {
     RateLimited,
     /// The request took longer than the server allows and was stopped.
     Timeout,
+    /// An email the request depends on (an invitation, a notice to a former address) could not
+    /// be sent; the message says what was done and what to send again.
+    MailNotSent,
     Internal,
 }
 
@@ -44,6 +47,7 @@ impl Code {
             Self::Busy => "BUSY",
             Self::RateLimited => "RATE_LIMITED",
             Self::Timeout => "TIMEOUT",
+            Self::MailNotSent => "MAIL_NOT_SENT",
             Self::Internal => "INTERNAL",
         }
     }

@@ -63,6 +63,8 @@ pub struct Services {
     pub default_time_zone: String,
     /// The longest a token may live, in days (`HOMEWARD_TOKEN_MAX_DAYS`).
     pub token_max_days: i64,
+    /// Invitation emails and account notices.
+    pub invitations: homeward_engine::invitations::Invitations,
 }
 
 impl std::fmt::Debug for Services {

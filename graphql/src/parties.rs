@@ -4,16 +4,19 @@ use async_graphql::connection::Connection;
 use async_graphql::{Context, Object, ID};
 use homeward_engine::authz::{self, Action};
 use homeward_engine::duties::{self, Duty};
+use homeward_engine::invitations::{InvitationError, Notice};
 use homeward_engine::tokens;
+use homeward_store::projection::PartyRow;
 use homeward_workflows::organisation::OrganisationKind;
 use homeward_workflows::party::{Party, PartyCommand, PartyDetails};
+use homeward_workflows::OrganisationId;
 use homeward_workflows::PartyId;
 
 use crate::error::command_error;
 use crate::idempotency;
 use crate::inputs::{self, party_id, uuid, PartyInput, ReminderSettingsInput};
 use crate::organisations::{self, organisation_id};
-use crate::types::{party, CreatedToken, PartyObject, TokenInfo};
+use crate::types::{party, CreatedToken, Invitation, PartyObject, TokenInfo};
 use crate::{services, viewer, ApiError, ApiResult, Code};
 
 #[derive(Default, Debug)]
@@ -67,6 +70,87 @@ impl PartyQuery {
 
 #[derive(Default, Debug)]
 pub struct PartyMutation;
+
+/// Who a notice says it is from, and the name of an organisation, as the recipient reads them.
+async fn names(ctx: &Context<'_>, organisation: uuid::Uuid) -> ApiResult<(String, String)> {
+    let viewer = viewer(ctx)?;
+    let by = crate::loaders(ctx)
+        .party(viewer.party.0)
+        .await?
+        .map(|p| p.display_name.clone())
+        .unwrap_or_default();
+    let organisation = organisations::existing(ctx, OrganisationId(organisation))
+        .await?
+        .name
+        .clone();
+    Ok((by, organisation))
+}
+
+fn mail_not_sent(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        Code::MailNotSent,
+        format!("the email could not be sent ({e})"),
+    )
+}
+
+/// Sends `party` a new invitation.
+async fn invite(ctx: &Context<'_>, party: &PartyRow) -> ApiResult<Invitation> {
+    let (by, organisation) = names(ctx, party.organisation).await?;
+    let s = services(ctx);
+    let notice = Notice {
+        to: party,
+        by: &by,
+        organisation: &organisation,
+    };
+    let sent = s
+        .invitations
+        .send(s.reads.as_ref(), notice, viewer(ctx)?.party, s.clock.now())
+        .await
+        .map_err(|e| match e {
+            InvitationError::NotSent(e) => mail_not_sent(e),
+            InvitationError::Store(e) => e.into(),
+        })?;
+    Ok(Invitation {
+        sent_to: sent.sent_to,
+        expires_at: sent.expires_at,
+    })
+}
+
+/// Before a party's address or organisation changes: the former address is told of a new
+/// address, the party of a new organisation. Nothing changes unless the notice went out.
+async fn tell_of_change(
+    ctx: &Context<'_>,
+    current: &PartyRow,
+    details: &PartyDetails,
+) -> ApiResult<()> {
+    let new_address = !details.email.eq_ignore_ascii_case(&current.email);
+    let moved = details.organisation.0 != current.organisation;
+    if !new_address && !moved {
+        return Ok(());
+    }
+    let (by, organisation) = names(ctx, current.organisation).await?;
+    let s = services(ctx);
+    let notice = || Notice {
+        to: current,
+        by: &by,
+        organisation: &organisation,
+    };
+    let now = s.clock.now();
+    if new_address {
+        s.invitations
+            .tell_address_changed(notice(), &details.email, now)
+            .await
+            .map_err(|e| mail_not_sent(format!("{e}; nothing was changed")))?;
+    }
+    if moved {
+        let to = organisations::existing(ctx, details.organisation).await?;
+        s.invitations
+            .tell_organisation_changed(notice(), &to.name, now)
+            .await
+            .map_err(|e| mail_not_sent(format!("{e}; nothing was changed")))?;
+    }
+    Ok(())
+}
 
 /// A party's organisation exists and suits their role, and their supervisor (if any) is a
 /// supervisor of it. `party` is the party being updated (`None`: a registration).
@@ -144,7 +228,7 @@ impl PartyMutation {
         let details = input.into_domain(|| programme.clone())?;
         fits_organisation(ctx, &details, None).await?;
         let command = |party_id| PartyCommand::Register { party_id, details };
-        run(
+        let registered = run(
             ctx,
             Action::ManageParties,
             None,
@@ -152,7 +236,31 @@ impl PartyMutation {
             None,
             idempotency_key,
         )
-        .await
+        .await?;
+        invite(ctx, &registered.0).await.map_err(|e| {
+            ApiError::new(
+                e.code,
+                format!(
+                    "{} is registered (id {}), but {}; send the invitation again with \
+                     inviteParty",
+                    registered.0.display_name, registered.0.party_id, e.message
+                ),
+            )
+        })?;
+        Ok(registered)
+    }
+
+    /// Emails a party a new invitation (admins): a link, valid once for
+    /// `HOMEWARD_INVITATION_DAYS`, through which they create their own token. It withdraws the
+    /// party's earlier invitations.
+    async fn invite_party(&self, ctx: &Context<'_>, party: ID) -> ApiResult<Invitation> {
+        authz::authorize(viewer(ctx)?, Action::ManageParties)?;
+        let party = party_id("party", &party)?;
+        let row = crate::loaders(ctx)
+            .party(party.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found("party", party))?;
+        invite(ctx, &row).await
     }
 
     /// Replaces a party's details (admins).
@@ -174,7 +282,7 @@ impl PartyMutation {
         fits_organisation(ctx, &details, Some(party)).await?;
         // A case worker's plans stay with their organisation: moving the worker, or changing
         // their role, would leave the plans without one. They are handed over first.
-        if let Some(current) = current.filter(|row| row.role == "social_worker") {
+        if let Some(current) = current.as_ref().filter(|row| row.role == "social_worker") {
             let moves = details.organisation.0 != current.organisation
                 || details.role != homeward_workflows::party::PartyRole::SocialWorker;
             let scope = homeward_store::reads::PlanScope::Organisation(current.organisation);
@@ -189,6 +297,12 @@ impl PartyMutation {
                     current.display_name
                 )));
             }
+        }
+        if let Some(current) = &current {
+            // What the update would record must be valid before anyone is told of it.
+            homeward_workflows::party::validate(party, &details)
+                .map_err(|e| ApiError::validation(e.to_string()))?;
+            tell_of_change(ctx, current, &details).await?;
         }
         let command = PartyCommand::Update { details };
         run(
@@ -227,14 +341,15 @@ impl PartyMutation {
         .await
     }
 
-    /// Creates a token for a party, with the party's role (admins). The secret is shown once.
+    /// Creates a token with the party's role: your own, or (admins) another admin's. The secret
+    /// is shown once. Others are invited (`inviteParty`) and create their own.
     async fn create_token(
         &self,
         ctx: &Context<'_>,
         party: ID,
         #[graphql(default = 90)] days: i64,
     ) -> ApiResult<CreatedToken> {
-        authz::authorize(viewer(ctx)?, Action::ManageTokens)?;
+        let viewer = viewer(ctx)?;
         let party = party_id("party", &party)?;
         let s = services(ctx);
         let row = s
@@ -246,12 +361,13 @@ impl PartyMutation {
             .ok_or_else(|| ApiError::not_found("party", party))?;
         let role = homeward_workflows::party::PartyRole::parse(&row.role)
             .ok_or_else(|| ApiError::internal(&"party with an unknown role"))?;
+        authz::authorize(viewer, Action::CreateToken { party, role })?;
         let request = tokens::TokenRequest {
             party,
             role,
             days,
             max_days: s.token_max_days,
-            issued_by: Some(viewer(ctx)?.party),
+            issued_by: Some(viewer.party),
         };
         let issued = tokens::issue(s.reads.as_ref(), request, s.clock.now())
             .await

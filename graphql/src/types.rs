@@ -940,6 +940,14 @@ impl TokenInfo {
     }
 }
 
+/// An invitation email that went out.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Invitation {
+    pub sent_to: String,
+    /// Its link works once, until then.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A token just created. The secret is shown this once.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct CreatedToken {

@@ -193,6 +193,20 @@ CREATE TABLE api_tokens (
 );
 CREATE INDEX api_tokens_party ON api_tokens (party_id);
 
+-- Invitations: a party's single-use link to create their own token, emailed to them. Only a
+-- SHA-256 of the link's secret is stored. A new invitation withdraws the party's earlier ones.
+CREATE TABLE invitations (
+    invitation_id uuid PRIMARY KEY,
+    secret_hash   bytea NOT NULL UNIQUE,
+    party_id      uuid NOT NULL,
+    issued_by     uuid,
+    issued_at     timestamptz NOT NULL,
+    expires_at    timestamptz NOT NULL,
+    -- Set once: when it was used, or withdrawn by a newer one.
+    used_at       timestamptz
+);
+CREATE INDEX invitations_party ON invitations (party_id) WHERE used_at IS NULL;
+
 -- Server-wide secrets shared by every replica, created on first start: the key that signs
 -- partner links (HOMEWARD_LINK_SECRET overrides it) and the key of idempotency-key hashes.
 CREATE TABLE server_secrets (

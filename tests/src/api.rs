@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
 use homeward::app::{Application, Settings};
-use homeward_engine::CommandMeta;
 use homeward_engine::FixedClock;
+use homeward_engine::{Clock, CommandMeta};
+use homeward_store::reads::ReadModels;
 use homeward_workflows::organisation::{Organisation, OrganisationCommand, OrganisationKind};
 use homeward_workflows::party::{PartyDetails, PartyRole};
 use homeward_workflows::{OrganisationId, PartyId};
@@ -74,6 +75,9 @@ fn unlimited(settings: Settings) -> Settings {
         rate_limit: 100_000,
         rate_burst: 100_000,
         token_max_days: TOKEN_DAYS as u32,
+        // Invitations and notices without SMTP: a folder of this test's own.
+        outbox_dir: std::env::temp_dir()
+            .join(format!("homeward-test-outbox-{}", uuid::Uuid::new_v4())),
         ..settings
     }
 }
@@ -297,20 +301,33 @@ impl TestApi {
         let id = self
             .register_party_in(role, name, organisation, country, language, time_zone)
             .await;
-        let data = self
-            .data(
-                &self.admin,
-                "mutation($id: ID!, $days: Int!) { createToken(party: $id, days: $days) { secret } }",
-                json!({ "id": id, "days": TOKEN_DAYS }),
-            )
-            .await;
-        Person {
-            id,
-            token: data["createToken"]["secret"]
-                .as_str()
-                .expect("a token")
-                .to_owned(),
-        }
+        let token = self.token_for(&id).await;
+        Person { id, token }
+    }
+
+    /// A token for a registered party, as `homeward token create` on the server makes one (an
+    /// admin cannot create one for a case role through the API).
+    pub async fn token_for(&self, party: &str) -> String {
+        let party = PartyId(party.parse().expect("a party id"));
+        let row = self
+            .db
+            .store
+            .parties_by_id(&[party.0])
+            .await
+            .expect("read the party")
+            .pop()
+            .expect("the party is registered");
+        let request = homeward_engine::tokens::TokenRequest {
+            party,
+            role: PartyRole::parse(&row.role).expect("a role"),
+            days: TOKEN_DAYS,
+            max_days: TOKEN_DAYS,
+            issued_by: None,
+        };
+        homeward_engine::tokens::issue(self.db.store.as_ref(), request, self.clock.now())
+            .await
+            .expect("issue a token")
+            .secret
     }
 
     async fn register_party_in(

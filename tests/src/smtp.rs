@@ -274,6 +274,26 @@ impl SmtpCatcher {
         self.messages.lock().expect("catcher lock").clone()
     }
 
+    /// The messages caught so far, which the catcher then forgets.
+    pub fn take(&self) -> Vec<Caught> {
+        std::mem::take(&mut *self.messages.lock().expect("catcher lock"))
+    }
+
+    /// Takes the invitations sent to parties as they were registered, and checks that they are
+    /// all there was: what a test of reminders starts from.
+    pub fn take_invitations(&self, parties: usize) {
+        let caught = self.take();
+        assert_eq!(
+            caught.len(),
+            parties,
+            "one invitation per party: {caught:#?}"
+        );
+        for message in &caught {
+            let id = message.header("Message-ID").unwrap_or_default();
+            assert!(id.starts_with("<invitation-"), "not an invitation: {id}");
+        }
+    }
+
     /// Waits until at least `n` messages arrived (at most `timeout`), and returns them all.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Caught> {
         let deadline = tokio::time::Instant::now() + timeout;

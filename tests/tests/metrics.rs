@@ -36,6 +36,7 @@ async fn metrics_after_a_journey_count_what_happened() {
     let luc = api
         .party("GOVERNMENT_LIAISON", "Luc Martin", "Prefecture")
         .await;
+    smtp.take_invitations(2);
     let plan = api.open_plan(&amina.token, "Joy N.").await;
     let mut events = api
         .subscribe(

@@ -206,7 +206,8 @@ pub enum PartyError {
     Schedule(#[from] ScheduleError),
 }
 
-fn validate(id: PartyId, d: &PartyDetails) -> Result<PartyProfile, PartyError> {
+/// A party's details as they would be recorded, or why they cannot be.
+pub fn validate(id: PartyId, d: &PartyDetails) -> Result<PartyProfile, PartyError> {
     if d.supervisor == Some(id) {
         return Err(PartyError::OwnSupervisor);
     }

@@ -60,8 +60,11 @@ pub enum Action<'a> {
     ManageParties,
     /// See the organisations (to register parties in them, to see who works with whom).
     ReadOrganisations,
-    /// Create or revoke tokens.
+    /// Revoke tokens (any party's).
     ManageTokens,
+    /// Create a token for a party of this role: one's own, or (admins) another admin's. Nobody
+    /// creates a token for someone else's case role: they are invited instead.
+    CreateToken { party: PartyId, role: PartyRole },
     /// Set when and how a party hears from Homeward (language, time zone, quiet hours, digest).
     SetReminderSettings(PartyId),
     /// See a party's tokens (when issued, by whom, last used; never the secret).
@@ -86,6 +89,9 @@ impl Action<'_> {
             Self::ManageParties => "register or update parties",
             Self::ReadOrganisations => "list organisations",
             Self::ManageTokens => "manage tokens",
+            Self::CreateToken { .. } => {
+                "create a token for another party of a case role (invite them: inviteParty)"
+            }
             Self::SetReminderSettings(_) => "change another party's reminder settings",
             Self::ReadTokens(_) => "see another party's tokens",
             Self::HandOverCases => "hand cases over",
@@ -221,6 +227,9 @@ pub fn authorize(viewer: &Viewer, action: Action<'_>) -> Result<(), AccessDenied
         Action::Command(plan, command) => may_command(viewer, plan, command),
         Action::ReadParties | Action::ReadOrganisations => viewer.role != PartyRole::PartnerContact,
         Action::ManageParties | Action::ManageTokens => viewer.role == PartyRole::Admin,
+        Action::CreateToken { party, role } => {
+            party == viewer.party || (viewer.role == PartyRole::Admin && role == PartyRole::Admin)
+        }
         // Everyone sets their own; admins anyone's.
         Action::SetReminderSettings(party) => {
             party == viewer.party || viewer.role == PartyRole::Admin

@@ -140,7 +140,18 @@ mod tests {
     fn every_message_formats_without_error_in_every_language() {
         // Every variable a message may use; a misspelt one is an error.
         let mut args = FluentArgs::new();
-        for name in ["name", "reference", "title", "due"] {
+        for name in [
+            "name",
+            "reference",
+            "title",
+            "due",
+            "when",
+            "admin",
+            "old",
+            "new",
+            "organisation",
+            "expires",
+        ] {
             args.set(name, "x");
         }
         for name in ["days", "open", "overdue", "count"] {

@@ -15,6 +15,7 @@ mod clock;
 pub mod duties;
 mod handler;
 pub mod i18n;
+pub mod invitations;
 pub mod links;
 pub mod mail;
 pub mod reminders;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
+use homeward_engine::invitations::{InvitationSettings, Invitations};
 use homeward_engine::links::{LinkService, LinkSigner};
 use homeward_engine::mail::{FileOutbox, Mailer, SmtpMailer};
 use homeward_engine::scheduler::{LinkSettings, Worker};
@@ -76,6 +77,40 @@ impl Application {
             None => LinkSigner::new(&store.server_secret("partner_links").await?),
         };
         tracing::info!(key_ids = ?signer.key_ids(), "partner links signed with the first key, checked with each");
+        let mut outbox_cleaner = None;
+        let (mailer, mail_concurrency): (Arc<dyn Mailer>, u32) = match &settings.smtp_url {
+            Some(url) => (
+                Arc::new(
+                    SmtpMailer::from_url(
+                        url.expose_secret(),
+                        &settings.mail_from,
+                        settings.smtp_connections,
+                    )?
+                    .with_timeout(settings.smtp_timeout.0),
+                ),
+                settings.smtp_connections,
+            ),
+            None => {
+                let outbox = FileOutbox::new(&settings.outbox_dir, &settings.mail_from)?;
+                outbox_cleaner = Some(tokio::spawn(forget_old_outbox_mail(outbox.clone())));
+                (Arc::new(outbox), 1)
+            }
+        };
+        let base_url = match &settings.public_url {
+            Some(url) => url.clone(),
+            None => {
+                let local = format!("http://{}", listener.local_addr()?);
+                if settings.smtp_url.is_some() {
+                    tracing::warn!(links = %local, "HOMEWARD_PUBLIC_URL is not set: links in emails point at the listen address; set it to the https address people reach");
+                }
+                local
+            }
+        };
+        let invitations = Invitations::new(InvitationSettings {
+            mailer: mailer.clone(),
+            base_url: base_url.clone(),
+            valid_for: chrono::Duration::days(i64::from(settings.invitation_days)),
+        });
         let services = Services {
             handler: CommandHandler::new(event_store, clock.clone())
                 .with_retry_deadline(settings.command_deadline.0),
@@ -89,37 +124,10 @@ impl Application {
             },
             default_time_zone: settings.time_zone.clone(),
             token_max_days: i64::from(settings.token_max_days),
+            invitations,
         };
-        let mut outbox_cleaner = None;
         let scheduler = if !settings.no_scheduler {
-            let (mailer, concurrency): (Arc<dyn Mailer>, u32) = match &settings.smtp_url {
-                Some(url) => (
-                    Arc::new(
-                        SmtpMailer::from_url(
-                            url.expose_secret(),
-                            &settings.mail_from,
-                            settings.smtp_connections,
-                        )?
-                        .with_timeout(settings.smtp_timeout.0),
-                    ),
-                    settings.smtp_connections,
-                ),
-                None => {
-                    let outbox = FileOutbox::new(&settings.outbox_dir, &settings.mail_from)?;
-                    outbox_cleaner = Some(tokio::spawn(forget_old_outbox_mail(outbox.clone())));
-                    (Arc::new(outbox), 1)
-                }
-            };
-            let base_url = match &settings.public_url {
-                Some(url) => url.clone(),
-                None => {
-                    let local = format!("http://{}", listener.local_addr()?);
-                    if settings.smtp_url.is_some() {
-                        tracing::warn!(links = %local, "HOMEWARD_PUBLIC_URL is not set: partner links in reminders point at the listen address; set it to the https address partners reach");
-                    }
-                    local
-                }
-            };
+            let concurrency = mail_concurrency;
             let worker = Worker::new(
                 store.clone(),
                 services.handler.clone(),

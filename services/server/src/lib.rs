@@ -5,6 +5,7 @@ mod access;
 pub mod app;
 pub mod cli;
 mod graphiql;
+mod invitation_pages;
 pub mod limits;
 pub mod metrics;
 mod partner_pages;

@@ -79,7 +79,7 @@ struct VisitForm {
 
 /// A rendered page with the headers every partner page carries: the token in its URL is the
 /// whole credential, so it is never cached, indexed or sent on as a referrer.
-fn page(status: StatusCode, template: impl Template) -> Response {
+pub(crate) fn page(status: StatusCode, template: impl Template) -> Response {
     let html = match template.render() {
         Ok(html) => html,
         Err(e) => {
@@ -105,7 +105,7 @@ fn page(status: StatusCode, template: impl Template) -> Response {
     response
 }
 
-fn message(
+pub(crate) fn message(
     status: StatusCode,
     lang: Lang,
     title: &str,

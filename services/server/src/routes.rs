@@ -25,8 +25,8 @@ use tower_http::trace::TraceLayer;
 use crate::access::{AccessWatch, Standing, TokenStanding};
 use crate::graphiql;
 use crate::limits::{self, Limited, Pacing, RateLimits, TrustedProxies};
-use crate::partner_pages;
 use crate::websocket::{self, InitRefusal, SocketRules};
+use crate::{invitation_pages, partner_pages};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -69,9 +69,17 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(state.links.clone());
+    let invitation_pages = Router::new()
+        .route(
+            "/invitations/{secret}",
+            get(invitation_pages::show).post(invitation_pages::accept),
+        )
+        .layer(DefaultBodyLimit::max(1024))
+        .with_state(state.clone());
     // Health, readiness and metrics are left out: they answer while the API is saturated.
     let mut routes = Router::new()
         .merge(partner_pages)
+        .merge(invitation_pages)
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route_layer(axum::middleware::from_fn_with_state(
             state.pacing.clone(),
@@ -137,10 +145,13 @@ async fn metrics(State(state): State<AppState>) -> Response {
     }
 }
 
-/// The path as logged: a partner link's token is a credential, so it is left out.
+/// The path as logged: a partner link's token and an invitation's secret are credentials, so
+/// they are left out.
 fn logged_path(path: &str) -> &str {
     if path.starts_with("/l/") {
         "/l/…"
+    } else if path.starts_with("/invitations/") {
+        "/invitations/…"
     } else {
         path
     }
@@ -455,6 +466,7 @@ mod tests {
     #[test]
     fn a_partner_links_token_is_not_logged() {
         assert_eq!(logged_path("/l/AAAA.BBBB"), "/l/…");
+        assert_eq!(logged_path("/invitations/hwi_0123abcd"), "/invitations/…");
         assert_eq!(logged_path("/graphql"), "/graphql");
     }
 }

@@ -113,6 +113,9 @@ pub struct Settings {
     /// token create` refuse more.
     #[arg(long, env = "HOMEWARD_TOKEN_MAX_DAYS", default_value_t = homeward_engine::tokens::DEFAULT_MAX_TOKEN_DAYS as u32)]
     pub token_max_days: u32,
+    /// Days an invitation email's link can be used (1 to 30), once.
+    #[arg(long, env = "HOMEWARD_INVITATION_DAYS", default_value_t = homeward_engine::invitations::DEFAULT_INVITATION_DAYS as u32)]
+    pub invitation_days: u32,
     /// Hours an idempotency key is remembered (1 to 8760): a request repeated with the same key
     /// within them gets the first result.
     #[arg(long, env = "HOMEWARD_IDEMPOTENCY_HOURS", default_value_t = homeward_graphql::DEFAULT_IDEMPOTENCY_HOURS as u32)]
@@ -411,6 +414,12 @@ impl Settings {
             "days",
         )?;
         in_range(
+            "HOMEWARD_INVITATION_DAYS (--invitation-days)",
+            self.invitation_days,
+            1..=30,
+            "days",
+        )?;
+        in_range(
             "HOMEWARD_LINK_DAYS (--link-days)",
             self.link_days,
             1..=90,
@@ -429,8 +438,8 @@ impl Settings {
                 ));
             }
             Some(_) => {}
-            None if !self.no_scheduler => check_writable(&self.outbox_dir)?,
-            None => {}
+            // Invitations and notices go there too, scheduler or not.
+            None => check_writable(&self.outbox_dir)?,
         }
         Ok(())
     }
@@ -569,7 +578,8 @@ fn check_writable(dir: &std::path::Path) -> Result<(), BadSetting> {
             existing.display()
         )));
     }
-    let probe = existing.join(format!(".homeward-write-check-{}", std::process::id()));
+    // A name of its own: two checks at once (replicas, tests) must not remove each other's.
+    let probe = existing.join(format!(".homeward-write-check-{}", uuid::Uuid::new_v4()));
     std::fs::write(&probe, b"")
         .and_then(|()| std::fs::remove_file(&probe))
         .map_err(|e| refused(format!("is not writable ({e})")))

@@ -348,6 +348,71 @@ impl ReadModels for PgStore {
         self.revoke_where("party_id", party).await
     }
 
+    async fn insert_invitation(&self, invitation: &NewInvitation) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE invitations SET used_at = $2 WHERE party_id = $1 AND used_at IS NULL")
+            .bind(invitation.party_id)
+            .bind(invitation.issued_at)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO invitations \
+               (invitation_id, secret_hash, party_id, issued_by, issued_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(invitation.invitation_id)
+        .bind(&invitation.secret_hash)
+        .bind(invitation.party_id)
+        .bind(invitation.issued_by)
+        .bind(invitation.issued_at)
+        .bind(invitation.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn use_invitation(
+        &self,
+        secret_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "UPDATE invitations SET used_at = $2 \
+             WHERE secret_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+             RETURNING party_id",
+        )
+        .bind(secret_hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    async fn invitation_party(
+        &self,
+        secret_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT party_id FROM invitations \
+             WHERE secret_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(secret_hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    async fn withdraw_invitations_of(&self, party: Uuid) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE invitations SET used_at = now() WHERE party_id = $1 AND used_at IS NULL",
+        )
+        .bind(party)
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+
     async fn record_token_use(
         &self,
         token_id: Uuid,

@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::idempotency::{KeyClaim, KeyRecord};
 use crate::projection::{self, TimerRow};
-use crate::reads::{NewToken, Page, PlanFilter, PlanScope};
+use crate::reads::{NewInvitation, NewToken, Page, PlanFilter, PlanScope};
 use crate::timer_queue::ClaimKind;
 use crate::{
     Append, Backend, Cursor, EventStore, ExpectedVersion, Metadata, NewEvent, ProjectionChange,
@@ -69,7 +69,7 @@ where
     Fut: Future<Output = B>,
 {
     let mut failures = event_log(|| async { Arc::new(fresh().await) as Arc<dyn EventStore> }).await;
-    let checks: [(&'static str, CheckFn<B>); 9] = [
+    let checks: [(&'static str, CheckFn<B>); 10] = [
         ("subscriptions deliver new events in commit order", |b| {
             Box::pin(subscriptions(b))
         }),
@@ -100,6 +100,10 @@ where
         (
             "a plan list's overdue filter looks only at the steps in scope",
             |b| Box::pin(overdue_in_scope(b)),
+        ),
+        (
+            "an invitation is used once, before it expires, unless a newer one withdrew it",
+            |b| Box::pin(invitations(b)),
         ),
     ];
     for (check, run) in checks {
@@ -1013,6 +1017,62 @@ async fn overdue_in_scope<B: Backend>(backend: Arc<B>) -> Outcome {
     ensure!(
         list(assigned, false).await? == vec![plan_id.0],
         "the plan is on time as far as the liaison sees it"
+    );
+    Ok(())
+}
+
+async fn invitations<B: Backend>(backend: Arc<B>) -> Outcome {
+    let party = Uuid::new_v4();
+    let invitation = |hash: u8, issued: i64| NewInvitation {
+        invitation_id: Uuid::new_v4(),
+        secret_hash: vec![hash; 32],
+        party_id: party,
+        issued_by: None,
+        issued_at: at(issued),
+        expires_at: at(issued + 3600),
+    };
+    step("invite", backend.insert_invitation(&invitation(1, 0)).await)?;
+    ensure!(
+        step("stands", backend.invitation_party(&[1; 32], at(10)).await)? == Some(party),
+        "an invitation stands until used"
+    );
+    ensure!(
+        step("use", backend.use_invitation(&[1; 32], at(3600)).await)?.is_none(),
+        "an invitation is not used at its expiry"
+    );
+    // A newer one withdraws it.
+    step(
+        "invite",
+        backend.insert_invitation(&invitation(2, 20)).await,
+    )?;
+    ensure!(
+        step("use", backend.use_invitation(&[1; 32], at(30)).await)?.is_none(),
+        "a withdrawn invitation is not used"
+    );
+    ensure!(
+        step("use", backend.use_invitation(&[2; 32], at(30)).await)? == Some(party),
+        "an invitation that stands gives its party"
+    );
+    ensure!(
+        step("use", backend.use_invitation(&[2; 32], at(31)).await)?.is_none()
+            && step("stands", backend.invitation_party(&[2; 32], at(31)).await)?.is_none(),
+        "an invitation is used once"
+    );
+    step(
+        "invite",
+        backend.insert_invitation(&invitation(3, 40)).await,
+    )?;
+    ensure!(
+        step("withdraw", backend.withdraw_invitations_of(party).await)? == 1,
+        "withdrawing says how many were withdrawn"
+    );
+    ensure!(
+        step("use", backend.use_invitation(&[3; 32], at(50)).await)?.is_none(),
+        "a withdrawn invitation is not used"
+    );
+    ensure!(
+        step("use", backend.use_invitation(&[9; 32], at(50)).await)?.is_none(),
+        "an unknown invitation gives no one"
     );
     Ok(())
 }

@@ -90,6 +90,18 @@ pub struct NewToken {
     pub expires_at: DateTime<Utc>,
 }
 
+/// An invitation to store: only its secret's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInvitation {
+    pub invitation_id: Uuid,
+    pub secret_hash: Vec<u8>,
+    pub party_id: Uuid,
+    /// The admin who sent it.
+    pub issued_by: Option<Uuid>,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// What is known of a token besides its secret: what a party and the admins may list.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TokenRecord {
@@ -165,6 +177,27 @@ pub trait ReadModels: Send + Sync + 'static {
 
     /// Records that a token was used in the hour starting at `hour`, unless a later hour is
     /// recorded.
+    /// Stores an invitation and withdraws the party's earlier unused ones.
+    async fn insert_invitation(&self, invitation: &NewInvitation) -> Result<(), StoreError>;
+
+    /// Uses the invitation with this hash if it stands (unused, not withdrawn, not expired at
+    /// `now`): its party, once. Any later use finds nothing.
+    async fn use_invitation(
+        &self,
+        secret_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StoreError>;
+
+    /// The party of the invitation with this hash if it stands at `now` (without using it).
+    async fn invitation_party(
+        &self,
+        secret_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StoreError>;
+
+    /// Withdraws the party's unused invitations; how many.
+    async fn withdraw_invitations_of(&self, party: Uuid) -> Result<u64, StoreError>;
+
     async fn record_token_use(&self, token_id: Uuid, hour: DateTime<Utc>)
         -> Result<(), StoreError>;
 

@@ -162,7 +162,10 @@ const CASES: &[Case] = &[
         Setup::Active, &[Admin]),
     case("setReminderSettings (the social worker's)", "mutation($worker: ID!) { setReminderSettings(party: $worker, input: { language: \"fr\", timeZone: \"Europe/Paris\", digestSchedule: \"0 8 * * Mon\" }) { id } }",
         Setup::Active, &[SocialWorker, Admin]),
+    // Her own token, by herself; nobody else's, admins included (they invite her instead).
     case("createToken", "mutation($worker: ID!) { createToken(party: $worker) { secret } }",
+        Setup::Active, &[SocialWorker]),
+    case("inviteParty", "mutation($worker: ID!) { inviteParty(party: $worker) { sentTo } }",
         Setup::Active, &[Admin]),
     case("revokeToken", "mutation($spareToken: ID!) { revokeToken(tokenId: $spareToken) }",
         Setup::Active, &[Admin]),
@@ -231,7 +234,7 @@ impl World {
         }
         let spare = api
             .data(
-                &api.admin,
+                &self.partner.token,
                 "mutation($partner: ID!) { createToken(party: $partner) { tokenId } }",
                 vars.clone(),
             )
@@ -338,7 +341,7 @@ async fn without_a_valid_token_nothing_is_seen() {
     // A revoked token stops working at once.
     let token_id = api
         .data(
-            &api.admin,
+            &worker.token,
             "mutation($id: ID!) { createToken(party: $id) { tokenId secret } }",
             json!({ "id": worker.id }),
         )
@@ -360,7 +363,7 @@ async fn without_a_valid_token_nothing_is_seen() {
     // An expired one too (the clock moves past its one day).
     let short = api
         .data(
-            &api.admin,
+            &worker.token,
             "mutation($id: ID!) { createToken(party: $id, days: 1) { secret } }",
             json!({ "id": worker.id }),
         )

@@ -2,7 +2,7 @@
 //! by name, and a step or a case goes only to a party whose role and organisation fit it.
 #![allow(clippy::unwrap_used)]
 
-use homeward_tests::api::{error_code, Person, TestApi, TOKEN_DAYS};
+use homeward_tests::api::{error_code, Person, TestApi};
 use serde_json::{json, Value};
 
 const REGISTER_ORGANISATION: &str =
@@ -50,16 +50,7 @@ async fn member(api: &TestApi, role: &str, name: &str, organisation: &str) -> Pe
         .as_str()
         .unwrap()
         .to_owned();
-    let token = api
-        .data(
-            &api.admin,
-            "mutation($id: ID!, $days: Int!) { createToken(party: $id, days: $days) { secret } }",
-            json!({ "id": id, "days": TOKEN_DAYS }),
-        )
-        .await["createToken"]["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = api.token_for(&id).await;
     Person { id, token }
 }
 

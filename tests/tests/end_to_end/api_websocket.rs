@@ -131,13 +131,14 @@ async fn refused_and_broken_connections_close_with_the_protocols_codes() {
 const PLAN_EVENTS: &str = "subscription($id: ID!) { planEvents(planId: $id) { version type } }";
 const PRIORITISE: &str = "mutation($id: ID!) { prioritiseStep(planId: $id, step: \"passport\", priority: URGENT) { version } }";
 
-/// A second token for a party (the first stays valid): its id and its secret.
-async fn second_token(api: &TestApi, party: &str) -> (String, String) {
+/// A second token for a party, created with their first (which stays valid): its id and its
+/// secret.
+async fn second_token(api: &TestApi, party: &Person) -> (String, String) {
     let created = api
         .data(
-            &api.admin,
+            &party.token,
             "mutation($id: ID!) { createToken(party: $id, days: 30) { tokenId secret } }",
-            json!({ "id": party }),
+            json!({ "id": party.id }),
         )
         .await;
     (
@@ -180,7 +181,7 @@ struct Worker {
 async fn worker_with_a_plan(api: &TestApi) -> Worker {
     let person = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
     let plan = api.open_plan(&person.token, "Mira K").await;
-    let (token_id, secret) = second_token(api, &person.id).await;
+    let (token_id, secret) = second_token(api, &person).await;
     Worker {
         person,
         plan,
@@ -307,7 +308,7 @@ async fn a_socket_closes_when_its_token_expires_and_answers_nothing_after() {
     let plan = api.open_plan(&worker.token, "Mira K").await;
     let created = api
         .data(
-            &api.admin,
+            &worker.token,
             "mutation($id: ID!) { createToken(party: $id, days: 1) { secret } }",
             json!({ "id": worker.id }),
         )
@@ -494,7 +495,7 @@ async fn a_token_opens_no_more_sockets_than_its_cap_and_gets_room_back_as_they_c
     assert_eq!(code, 4403, "{reason}");
     assert!(reason.contains("sockets"), "{reason}");
     // Another token of the same party is not held back by this one's sockets.
-    let (_, other) = second_token(&api, &worker.id).await;
+    let (_, other) = second_token(&api, &worker).await;
     let _third = api
         .subscribe(&other, PLAN_EVENTS, json!({ "id": plan }))
         .await;

@@ -9,6 +9,7 @@ mod api_bad_input;
 mod api_hand_over;
 mod api_idempotency;
 mod api_introspection;
+mod api_invitations;
 mod api_journey;
 mod api_limits;
 mod api_organisations;
