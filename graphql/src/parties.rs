@@ -260,7 +260,80 @@ impl PartyMutation {
             .party(party.0)
             .await?
             .ok_or_else(|| ApiError::not_found("party", party))?;
+        if !row.active {
+            return Err(ApiError::validation(format!(
+                "{} is deactivated: reactivate them first (reactivateParty)",
+                row.display_name
+            )));
+        }
         invite(ctx, &row).await
+    }
+
+    /// Deactivates a party (admins), with the reason: their tokens are revoked at once (open
+    /// WebSockets closed in every replica), their invitations withdrawn, their links stop
+    /// working, and they get no reminders (a reminder due to them is recorded as failed, for the
+    /// case team to reassign the step) and no new duties. A social worker who is the case
+    /// worker of open plans is deactivated only once they are handed over.
+    async fn deactivate_party(
+        &self,
+        ctx: &Context<'_>,
+        party: ID,
+        reason: String,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PartyObject> {
+        let id = party_id("party", &party)?;
+        authz::authorize(viewer(ctx)?, Action::ManageParties)?;
+        let current = crate::loaders(ctx)
+            .party(id.0)
+            .await?
+            .ok_or_else(|| ApiError::not_found("party", id))?;
+        if current.role == "social_worker" {
+            let scope = homeward_store::reads::PlanScope::Organisation(current.organisation);
+            if !crate::plans::open_plans_of(ctx, &scope, id, 1)
+                .await?
+                .is_empty()
+            {
+                return Err(ApiError::validation(format!(
+                    "{} is the case worker of open plans: hand them over first \
+                     (handOverCases), then deactivate them",
+                    current.display_name
+                )));
+            }
+        }
+        let command = PartyCommand::Deactivate { reason };
+        let deactivated = run(
+            ctx,
+            Action::ManageParties,
+            Some(id),
+            |_| command,
+            None,
+            idempotency_key,
+        )
+        .await?;
+        // After the event: a token check meanwhile already finds the party inactive.
+        let s = services(ctx);
+        s.reads.revoke_tokens_of(id.0).await?;
+        s.reads.withdraw_invitations_of(id.0).await?;
+        Ok(deactivated)
+    }
+
+    /// Reactivates a party (admins); invite them again (`inviteParty`) for a token.
+    async fn reactivate_party(
+        &self,
+        ctx: &Context<'_>,
+        party: ID,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PartyObject> {
+        let id = party_id("party", &party)?;
+        run(
+            ctx,
+            Action::ManageParties,
+            Some(id),
+            |_| PartyCommand::Reactivate,
+            None,
+            idempotency_key,
+        )
+        .await
     }
 
     /// Replaces a party's details (admins).

@@ -582,6 +582,10 @@ impl PartyObject {
     async fn email(&self, ctx: &Context<'_>) -> ApiResult<Option<&str>> {
         Ok(self.may_reach(ctx)?.then_some(self.0.email.as_str()))
     }
+    /// False while deactivated: no tokens, reminders, links or new duties.
+    async fn active(&self) -> bool {
+        self.0.active
+    }
     async fn role(&self) -> Option<PartyRole> {
         homeward_workflows::party::PartyRole::parse(&self.0.role).map(Into::into)
     }

@@ -73,10 +73,10 @@ BEGIN
         INSERT INTO party_view SELECT * FROM unnest(p_parties)
         ON CONFLICT (party_id) DO UPDATE SET
             (version, display_name, email, role, organisation, country, language, time_zone,
-             supervisor)
+             supervisor, active)
           = ROW(EXCLUDED.version, EXCLUDED.display_name, EXCLUDED.email, EXCLUDED.role,
              EXCLUDED.organisation, EXCLUDED.country, EXCLUDED.language, EXCLUDED.time_zone,
-             EXCLUDED.supervisor);
+             EXCLUDED.supervisor, EXCLUDED.active);
     END IF;
     IF cardinality(p_digests_delete) > 0 THEN
         DELETE FROM digests WHERE party_id = ANY (p_digests_delete);

@@ -95,7 +95,8 @@ CREATE TABLE party_view (
     country      text NOT NULL,
     language     text NOT NULL,
     time_zone    text NOT NULL,
-    supervisor   uuid
+    supervisor   uuid,
+    active       boolean NOT NULL
 );
 
 -- Organisations by id; two may share a name. `works_with`: the organisations whose people may be
@@ -165,7 +166,8 @@ CREATE TYPE homeward_timer_row AS (
 );
 CREATE TYPE homeward_party_row AS (
     party_id uuid, version bigint, display_name text, email text, role text,
-    organisation uuid, country text, language text, time_zone text, supervisor uuid
+    organisation uuid, country text, language text, time_zone text, supervisor uuid,
+    active boolean
 );
 CREATE TYPE homeward_organisation_row AS (
     organisation_id uuid, version bigint, name text, kind text, country text, works_with uuid[]

@@ -9,9 +9,12 @@ use chrono::{DateTime, Utc};
 use crate::aggregate::{Aggregate, Context, DomainEvent};
 use crate::ids::{OrganisationId, PartyId};
 use crate::schedule::{DigestCron, QuietHours, ScheduleError};
-use crate::text::{bounded, email, one_line, time_zone, CountryCode, Language, TextError};
+use crate::text::{
+    bounded, bounded_lines, email, one_line, time_zone, CountryCode, Language, TextError,
+};
 
 pub const MAX_NAME: usize = 200;
+pub const MAX_REASON: usize = 1000;
 
 #[derive(
     Debug,
@@ -96,11 +99,22 @@ pub struct Party {
     pub profile: PartyProfile,
     #[serde(default)]
     pub reminders: ReminderSettings,
+    /// Why the party was deactivated, while they are: no tokens, reminders, links or new
+    /// duties.
+    #[serde(default)]
+    pub deactivated: Option<String>,
 }
 
 impl Party {
-    /// When the next digest is due, if the party has a schedule.
+    pub fn is_active(&self) -> bool {
+        self.deactivated.is_none()
+    }
+
+    /// When the next digest is due, if the party has a schedule (and is active).
     pub fn next_digest_at(&self) -> Option<DateTime<Utc>> {
+        if !self.is_active() {
+            return None;
+        }
         let digest = self.reminders.digest.as_ref()?;
         let after = digest
             .last_covered
@@ -144,6 +158,11 @@ pub enum PartyCommand {
         covering: DateTime<Utc>,
         reason: String,
     },
+    /// The party no longer works with Homeward (for now): why.
+    Deactivate {
+        reason: String,
+    },
+    Reactivate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +193,10 @@ pub enum PartyEvent {
         covering: DateTime<Utc>,
         reason: String,
     },
+    #[serde(rename = "party_deactivated")]
+    PartyDeactivated { reason: String },
+    #[serde(rename = "party_reactivated")]
+    PartyReactivated,
 }
 
 impl DomainEvent for PartyEvent {
@@ -184,6 +207,8 @@ impl DomainEvent for PartyEvent {
             Self::ReminderSettingsChanged { .. } => "reminder_settings_changed",
             Self::DigestSent { .. } => "digest_sent",
             Self::DigestFailed { .. } => "digest_failed",
+            Self::PartyDeactivated { .. } => "party_deactivated",
+            Self::PartyReactivated => "party_reactivated",
         }
     }
 }
@@ -198,6 +223,10 @@ pub enum PartyError {
     OwnSupervisor,
     #[error("this party has no digest schedule")]
     NoDigest,
+    #[error("this party is already deactivated")]
+    AlreadyDeactivated,
+    #[error("this party is active")]
+    AlreadyActive,
     #[error("the digest for {0} is already recorded")]
     DigestAlreadyRecorded(DateTime<Utc>),
     #[error(transparent)]
@@ -240,6 +269,7 @@ impl Aggregate for Party {
                 version: 1,
                 profile: profile.clone(),
                 reminders: ReminderSettings::default(),
+                deactivated: None,
             }),
             (None, _) => None,
             (Some(mut p), e) => {
@@ -271,6 +301,10 @@ impl Aggregate for Party {
                             d.last_covered = Some(*covering);
                         }
                     }
+                    PartyEvent::PartyDeactivated { reason } => {
+                        p.deactivated = Some(reason.clone());
+                    }
+                    PartyEvent::PartyReactivated => p.deactivated = None,
                 }
                 Some(p)
             }
@@ -324,6 +358,20 @@ impl Aggregate for Party {
                     open_tasks: *open_tasks,
                     overdue_tasks: *overdue_tasks,
                 }])
+            }
+            (Some(p), PartyCommand::Deactivate { reason }) => {
+                if !p.is_active() {
+                    return Err(PartyError::AlreadyDeactivated);
+                }
+                Ok(vec![PartyEvent::PartyDeactivated {
+                    reason: bounded_lines("reason", reason, MAX_REASON)?,
+                }])
+            }
+            (Some(p), PartyCommand::Reactivate) => {
+                if p.is_active() {
+                    return Err(PartyError::AlreadyActive);
+                }
+                Ok(vec![PartyEvent::PartyReactivated])
             }
             (Some(p), PartyCommand::RecordDigestFailed { covering, reason }) => {
                 digest_not_yet_recorded(p, *covering)?;

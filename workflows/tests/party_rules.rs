@@ -156,3 +156,44 @@ fn a_digest_without_a_schedule_is_refused() {
         })
         .then_error(PartyError::NoDigest);
 }
+
+#[test]
+fn a_deactivated_party_gets_no_digest_until_reactivated() {
+    let (mut events, _) = given(registered())
+        .when(PartyCommand::SetReminderSettings(settings(Some(
+            "0 8 * * Mon",
+        ))))
+        .then_accepted();
+    let mut history = registered();
+    history.append(&mut events);
+    let party = given(history.clone())
+        .when(PartyCommand::Deactivate {
+            reason: "Left the programme".to_owned(),
+        })
+        .then([PartyEvent::PartyDeactivated {
+            reason: "Left the programme".to_owned(),
+        }]);
+    assert!(!party.is_active());
+    assert_eq!(party.next_digest_at(), None);
+    history.push(PartyEvent::PartyDeactivated {
+        reason: "Left the programme".to_owned(),
+    });
+    given(history.clone())
+        .when(PartyCommand::Deactivate {
+            reason: "again".to_owned(),
+        })
+        .then_error(PartyError::AlreadyDeactivated);
+    let party = given(history)
+        .when(PartyCommand::Reactivate)
+        .then([PartyEvent::PartyReactivated]);
+    assert!(party.is_active());
+    assert_eq!(party.next_digest_at(), Some(utc(2026, 3, 9, 7, 0)));
+    given(registered())
+        .when(PartyCommand::Reactivate)
+        .then_error(PartyError::AlreadyActive);
+    given(registered())
+        .when(PartyCommand::Deactivate {
+            reason: "  ".to_owned(),
+        })
+        .then_error(PartyError::Text(TextError::Empty { field: "reason" }));
+}

@@ -64,6 +64,9 @@ pub fn fits(candidate: &PartyRow, duty: Duty, organisation: &OrganisationRow) ->
     let own = candidate.organisation == organisation.organisation_id;
     let partner = own || organisation.works_with.contains(&candidate.organisation);
     let unfit = |why: String| Err(Unfit(format!("{name} {why}")));
+    if !candidate.active {
+        return unfit("is deactivated: choose someone who works with Homeward now".to_owned());
+    }
     match duty {
         Duty::CaseWorker => match role {
             Some(PartyRole::SocialWorker) if own => Ok(()),
@@ -142,6 +145,7 @@ mod tests {
             language: "fr".to_owned(),
             time_zone: "Europe/Paris".to_owned(),
             supervisor: None,
+            active: true,
         }
     }
 
@@ -190,6 +194,22 @@ mod tests {
                 .is_err_and(|e| e.0.contains("travel documents")),
             "{medical:?}"
         );
+    }
+
+    #[test]
+    fn a_deactivated_party_holds_no_new_duty() {
+        let programme = organisation(1, &[2]);
+        let gone = PartyRow {
+            active: false,
+            ..party(PartyRole::SocialWorker, 1)
+        };
+        for duty in [Duty::CaseWorker, Duty::Step(StepKind::Medical)] {
+            let refused = fits(&gone, duty, &programme);
+            assert!(
+                refused.as_ref().is_err_and(|e| e.0.contains("deactivated")),
+                "{refused:?}"
+            );
+        }
     }
 
     #[test]

@@ -216,7 +216,12 @@ impl Invitations {
         let Some(party) = reads.invitation_party(&hash(secret), now).await? else {
             return Ok(None);
         };
-        Ok(reads.parties_by_id(&[party]).await?.into_iter().next())
+        Ok(reads
+            .parties_by_id(&[party])
+            .await?
+            .into_iter()
+            .next()
+            .filter(|p| p.active))
     }
 
     /// Uses an invitation: the party's new token (shown once), or `None` when the link cannot
@@ -234,12 +239,15 @@ impl Invitations {
         let Some(party) = reads.use_invitation(&hash(secret), now).await? else {
             return Ok(None);
         };
-        let row = reads
+        let Some(row) = reads
             .parties_by_id(&[party])
             .await?
             .into_iter()
             .next()
-            .ok_or(TokenError::UnknownParty(party))?;
+            .filter(|p| p.active)
+        else {
+            return Ok(None);
+        };
         let role = PartyRole::parse(&row.role).ok_or(TokenError::UnknownParty(party))?;
         let request = TokenRequest {
             party: PartyId(party),

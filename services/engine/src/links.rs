@@ -351,6 +351,7 @@ impl LinkService {
             .load_latest::<Party>(&link.party.stream_id())
             .await?
             .state
+            .filter(|p| p.is_active())
             .ok_or(LinkRefusal::NotYours)?;
         let plan = self
             .handler

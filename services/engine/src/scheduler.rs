@@ -537,6 +537,28 @@ impl Worker {
             self.record(plan_id, command, timer.timer_id).await?;
             return Ok(Outcome::GaveUp);
         };
+        if !party.is_active() {
+            // Nobody reads a deactivated party's mail for Homeward: recorded as failed, so that
+            // the case team sees it and gives the step to someone else.
+            if !self
+                .still_mine(ClaimKind::Timer, timer.timer_id, held)
+                .await?
+            {
+                return Ok(Outcome::Lost);
+            }
+            let command = PlanCommand::RecordReminderFailed {
+                step: spec.step.clone(),
+                kind: spec.kind,
+                fire_at: spec.fire_at,
+                recipient: spec.recipient.party(),
+                reason: format!(
+                    "{} is deactivated: assign the step to someone else",
+                    party.profile.display_name
+                ),
+            };
+            self.record(plan_id, command, timer.timer_id).await?;
+            return Ok(Outcome::GaveUp);
+        }
         if let Some(until) = party
             .reminders
             .quiet_hours

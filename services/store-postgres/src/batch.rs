@@ -777,6 +777,7 @@ mod tests {
                 language: "en".into(),
                 time_zone: "Africa/Lagos".into(),
                 supervisor: None,
+                active: true,
             }],
             digests_delete: vec![Uuid::from_u128(n + 300)],
             digests_upsert: vec![DigestRow {

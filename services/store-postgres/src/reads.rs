@@ -44,7 +44,7 @@ const STEP_COLUMNS: &str = "s.plan_id, s.step_key, s.position, s.kind, s.title, 
     s.status_reason";
 
 const PARTY_COLUMNS: &str = "party_id, version, display_name, email, role, organisation, \
-    country, language, time_zone, supervisor";
+    country, language, time_zone, supervisor, active";
 
 const ORGANISATION_COLUMNS: &str = "organisation_id, version, name, kind, country, works_with";
 
@@ -442,9 +442,11 @@ impl ReadModels for PgStore {
     ) -> Result<Option<TokenOwner>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT t.token_id, t.role AS token_role, t.expires_at, t.last_used_at, p.party_id, p.version, p.display_name, \
-               p.email, p.role, p.organisation, p.country, p.language, p.time_zone, p.supervisor \
+               p.email, p.role, p.organisation, p.country, p.language, p.time_zone, p.supervisor, \
+               p.active \
              FROM api_tokens t JOIN party_view p ON p.party_id = t.party_id \
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2",
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 \
+               AND p.active",
         )
         .bind(token_hash)
         .bind(now)

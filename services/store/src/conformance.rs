@@ -1085,7 +1085,7 @@ async fn tokens<B: Backend>(backend: Arc<B>) -> Outcome {
         1,
         at(0),
     );
-    registered.projection.parties.push(projection::PartyRow {
+    let registered_row = projection::PartyRow {
         party_id: party,
         version: 1,
         display_name: "Conformance".to_owned(),
@@ -1096,7 +1096,9 @@ async fn tokens<B: Backend>(backend: Arc<B>) -> Outcome {
         language: "en".to_owned(),
         time_zone: "UTC".to_owned(),
         supervisor: None,
-    });
+        active: true,
+    };
+    registered.projection.parties.push(registered_row.clone());
     step("append", backend.append(registered).await)?;
     // Listening before the revocation, as a replica's sockets do.
     let mut revocations = step("listen for revocations", backend.revocations().await)?;
@@ -1222,6 +1224,41 @@ async fn tokens<B: Backend>(backend: Arc<B>) -> Outcome {
     ensure!(
         step("revoke all", backend.revoke_tokens_of(party).await)?.is_empty(),
         "nothing is left to revoke"
+    );
+    // A deactivated party's token does not stand, whatever the token says.
+    let third = NewToken {
+        token_id: Uuid::new_v4(),
+        token_hash: vec![42; 32],
+        ..token.clone()
+    };
+    step("insert token", backend.insert_token(&third).await)?;
+    ensure!(
+        step(
+            "token owner",
+            backend.token_owner(&third.token_hash, at(0)).await
+        )?
+        .is_some(),
+        "a new token of an active party stands"
+    );
+    let mut deactivated = append(
+        &format!("party-{party}"),
+        ExpectedVersion::Exact(1),
+        1,
+        at(0),
+    );
+    deactivated.projection.parties.push(projection::PartyRow {
+        version: 2,
+        active: false,
+        ..registered_row
+    });
+    step("append", backend.append(deactivated).await)?;
+    ensure!(
+        step(
+            "token owner",
+            backend.token_owner(&third.token_hash, at(0)).await
+        )?
+        .is_none(),
+        "a deactivated party's token does not stand"
     );
     Ok(())
 }

@@ -88,6 +88,8 @@ pub struct PartyRow {
     pub language: String,
     pub time_zone: String,
     pub supervisor: Option<Uuid>,
+    /// False while deactivated: no tokens, reminders, links or new duties.
+    pub active: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, sqlx::FromRow)]
@@ -335,6 +337,7 @@ pub fn party_row(p: &Party) -> PartyRow {
         language: p.profile.language.as_str().to_owned(),
         time_zone: p.profile.time_zone.clone(),
         supervisor: p.profile.supervisor.map(|s| s.0),
+        active: p.is_active(),
     }
 }
 

@@ -259,6 +259,8 @@ async fn control_bidi_and_invisible_characters_in_every_text_input_are_refused_a
         .await["registerPerson"]
         .clone();
     let safe_passage = api.organisation("Safe Passage").await;
+    // A party without plans, whom only the reason keeps from being deactivated.
+    let luc = api.party("GOVERNMENT_LIAISON", "Luc", "Prefecture").await;
     let party = json!({ "displayName": "Ana", "email": "ana@ngo.example", "role": "SOCIAL_WORKER",
                         "organisation": safe_passage, "country": "FR", "language": "fr" });
     let organisation = json!({ "name": "Safe Passage", "kind": "PROGRAMME", "country": "FR" });
@@ -296,6 +298,7 @@ async fn control_bidi_and_invisible_characters_in_every_text_input_are_refused_a
         (&["PartyInput.email"], &admin, "mutation($p: PartyInput!) { registerParty(input: $p) { id } }", json!({ "p": set("email", "a@BAD.example") })),
         (&["OrganisationInput.name"], &admin, "mutation($o: OrganisationInput!) { registerOrganisation(input: $o) { id } }", json!({ "o": set_organisation("name", "BAD") })),
         (&["OrganisationInput.country"], &admin, "mutation($o: OrganisationInput!) { registerOrganisation(input: $o) { id } }", json!({ "o": set_organisation("country", "BAD") })),
+        (&["Mutation.deactivateParty.reason"], &admin, "mutation($id: ID!, $v: String!) { deactivateParty(party: $id, reason: $v) { id } }", json!({ "id": luc.id, "v": "BAD" })),
         (&["Mutation.renameOrganisation.name"], &admin, "mutation($id: ID!, $v: String!) { renameOrganisation(id: $id, name: $v) { id } }", json!({ "id": safe_passage, "v": "BAD" })),
         (&["PartyInput.country"], &admin, "mutation($p: PartyInput!) { registerParty(input: $p) { id } }", json!({ "p": set("country", "BAD") })),
         (&["PartyInput.language"], &admin, "mutation($p: PartyInput!) { registerParty(input: $p) { id } }", json!({ "p": set("language", "BAD") })),
@@ -342,6 +345,7 @@ async fn control_bidi_and_invisible_characters_in_every_text_input_are_refused_a
         "Mutation.startStep.overrideReason",
         "Mutation.confirmDeparture.overrideReason",
         "PersonInput.address",
+        "Mutation.deactivateParty.reason",
     ];
     for (inputs, token, query, vars) in &cases {
         let lines = inputs.iter().all(|i| several_lines.contains(i));

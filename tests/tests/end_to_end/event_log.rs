@@ -758,6 +758,7 @@ fn with_party_row(mut append: Append, name: &str) -> Append {
             language: "fr".into(),
             time_zone: "Europe/Paris".into(),
             supervisor: None,
+            active: true,
         }],
         ..ProjectionChange::default()
     };

@@ -6,6 +6,7 @@
 
 mod api_authorisation;
 mod api_bad_input;
+mod api_deactivation;
 mod api_hand_over;
 mod api_idempotency;
 mod api_introspection;
