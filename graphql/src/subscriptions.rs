@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Subscription as GqlSubscription, ID};
 use futures::Stream;
-use homeward_engine::authz::{self, Action, Viewer};
+use homeward_engine::authz::{self, Action, Following, Viewer};
 use homeward_store::projection::{step_rows, StepRow};
 use homeward_store::{ReadUntil, RecordedEvent};
 use homeward_workflows::plan::{Plan, PlanEvent, PlanStatus, StepStatus};
@@ -196,37 +196,99 @@ async fn inbox_changes(
     Ok(updates)
 }
 
+fn no_longer_followed() -> ApiError {
+    ApiError::new(
+        Code::Forbidden,
+        "you may no longer follow this plan (a step of yours was reassigned, or the survivor \
+         withdrew consent to sharing data with you)",
+    )
+}
+
+/// Brings `plan` to the state `event` left it in (folding it when it is the next event, loading
+/// it as of the event otherwise) and decides what the event is to the viewer.
+async fn follow(
+    services: &Services,
+    viewer: &Viewer,
+    plan: &mut Arc<Plan>,
+    event: &RecordedEvent,
+) -> ApiResult<Following> {
+    let decoded: PlanEvent = event.decode()?;
+    let next = if event.stream_version == plan.version + 1 {
+        Plan::apply(Some((**plan).clone()), &decoded).map(Arc::new)
+    } else {
+        services
+            .handler
+            .load::<Plan>(&event.stream_id, ReadUntil::Version(event.stream_version))
+            .await?
+            .state
+    };
+    let Some(next) = next else {
+        return Ok(Following::Ended);
+    };
+    *plan = next;
+    Ok(authz::following(viewer, plan, &decoded))
+}
+
 #[GqlSubscription]
 impl Subscription {
-    /// The events of one plan as they are recorded (case file).
+    /// The events of one plan as they are recorded: all of them for its case team; for a
+    /// liaison or partner, those of the steps they may see. Each event is checked on the plan
+    /// as it left it: when the viewer may no longer follow the plan (their last step there was
+    /// reassigned, or their data-sharing consent withdrawn) the flow ends with `FORBIDDEN`.
     async fn plan_events(
         &self,
         ctx: &Context<'_>,
         plan_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = ApiResult<PlanHistoryEntry>>> {
-        let viewer = viewer(ctx)?;
+        let viewer = viewer(ctx)?.clone();
         let id = uuid("planId", &plan_id)?;
+        let services = services(ctx).clone();
         // Subscribe before checking, so that nothing recorded in between is missed.
-        let rx = services(ctx).events.subscribe();
+        let rx = services.events.subscribe();
         let plan = loaders(ctx)
             .plan(PlanAt::latest(id))
             .await?
             .ok_or_else(|| ApiError::not_found("plan", id))?;
         // A plan the viewer may not see is one that does not exist; through ApiError, so that
         // the refusal keeps its code.
-        if authz::authorize(viewer, Action::ReadPlan(&plan)).is_err() {
+        if authz::authorize(&viewer, Action::ReadPlan(&plan)).is_err() {
             return Err(ApiError::not_found("plan", id).into());
         }
-        authz::authorize(viewer, Action::ReadCaseFile(&plan)).map_err(ApiError::from)?;
-        let stream_id = plan.id.stream_id();
-        let after = plan.version;
-        Ok(futures::StreamExt::filter_map(events(rx), move |e| {
-            let keep = match &e {
-                Ok(e) => e.stream_id == stream_id && e.stream_version > after,
-                Err(_) => true,
-            };
-            async move { keep.then(|| e.and_then(|e| PlanHistoryEntry::from_recorded(&e))) }
-        }))
+        if !authz::may_follow(&viewer, &plan) {
+            return Err(no_longer_followed().into());
+        }
+        let source = Box::pin(events(rx));
+        Ok(futures::stream::unfold(
+            Some((source, plan)),
+            move |state| {
+                let viewer = viewer.clone();
+                let services = services.clone();
+                async move {
+                    let (mut source, mut plan) = state?;
+                    loop {
+                        let event = match futures::StreamExt::next(&mut source).await? {
+                            Ok(event) => event,
+                            Err(e) => return Some((Err(e), None)),
+                        };
+                        if event.stream_id != plan.id.stream_id()
+                            || event.stream_version <= plan.version
+                        {
+                            continue;
+                        }
+                        let decided = follow(&services, &viewer, &mut plan, &event).await;
+                        match decided {
+                            Ok(Following::Hidden) => continue,
+                            Ok(Following::Shown) => {
+                                let entry = PlanHistoryEntry::from_recorded(&event);
+                                return Some((entry, Some((source, plan))));
+                            }
+                            Ok(Following::Ended) => return Some((Err(no_longer_followed()), None)),
+                            Err(e) => return Some((Err(e), None)),
+                        }
+                    }
+                }
+            },
+        ))
     }
 
     /// Your inbox as it changes, one update per task an event changed: `CHANGED` with the

@@ -18,7 +18,7 @@
 
 use homeward_store::reads::{PlanScope, TaskScope};
 use homeward_workflows::party::PartyRole;
-use homeward_workflows::plan::{ConsentPurpose, Plan, PlanCommand, Step, StepKind};
+use homeward_workflows::plan::{ConsentPurpose, Plan, PlanCommand, PlanEvent, Step, StepKind};
 use homeward_workflows::{OrganisationId, PartyId};
 use thiserror::Error;
 
@@ -284,6 +284,52 @@ fn may_command(viewer: &Viewer, plan: &Plan, command: &PlanCommand) -> bool {
             .iter()
             .any(|s| s.kind == StepKind::OriginContact && assigned_to(viewer, s)),
         _ => false,
+    }
+}
+
+/// What a plan's event is to a viewer who follows the plan as it changes (`planEvents`),
+/// decided on the plan as the event left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Following {
+    /// Theirs to see.
+    Shown,
+    /// Not theirs (another's step, or the case file): passed over.
+    Hidden,
+    /// They may no longer follow the plan at all: the flow stops. A plan they no longer see (a
+    /// step reassigned away was their last), or a partner whose data-sharing consent was
+    /// withdrawn.
+    Ended,
+}
+
+/// Whether the viewer may follow the plan as it changes.
+pub fn may_follow(viewer: &Viewer, plan: &Plan) -> bool {
+    let withdrawn = viewer.role == PartyRole::PartnerContact
+        && plan
+            .consent(ConsentPurpose::DataSharing {
+                partner: viewer.party,
+            })
+            .is_some_and(|c| !c.given);
+    authorize(viewer, Action::ReadPlan(plan)).is_ok() && !withdrawn
+}
+
+/// What `event` is to the viewer, on `plan` as the event left it: the case team follows every
+/// event; a liaison or partner the events of the steps they may see, and nothing of the case
+/// file.
+pub fn following(viewer: &Viewer, plan: &Plan, event: &PlanEvent) -> Following {
+    if !may_follow(viewer, plan) {
+        return Following::Ended;
+    }
+    if authorize(viewer, Action::ReadCaseFile(plan)).is_ok() {
+        return Following::Shown;
+    }
+    let shown = event
+        .step()
+        .and_then(|key| plan.step(key))
+        .is_some_and(|step| authorize(viewer, Action::ReadStep(plan, step)).is_ok());
+    if shown {
+        Following::Shown
+    } else {
+        Following::Hidden
     }
 }
 

@@ -207,8 +207,8 @@ async fn a_partner_hears_of_the_task_assigned_to_her_as_it_happens() {
     assert_eq!(update["taskUpdates"]["key"], "origin_contact");
     assert_eq!(update["taskUpdates"]["task"]["status"], "READY");
 
-    // Plan events are the case team's: an admin's subscription to a plan is answered as if
-    // there were no such plan, and the partner's (who sees the plan) is refused.
+    // An admin's subscription to a plan's events is answered as if there were no such plan;
+    // the partner's (who sees the plan) stands, for the events of her steps.
     let mut refused = api
         .subscribe(
             &api.admin,
@@ -227,18 +227,24 @@ async fn a_partner_hears_of_the_task_assigned_to_her_as_it_happens() {
         message["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
         "{message}"
     );
-    let mut refused = api
+    let mut hers = api
         .subscribe(
             &partner.token,
-            "subscription($id: ID!) { planEvents(planId: $id) { version } }",
+            "subscription($id: ID!) { planEvents(planId: $id) { version type } }",
             json!({ "id": plan }),
         )
         .await;
-    let message = refused.next_message().await;
-    assert_eq!(
-        message["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
-        "{message}"
+    assert!(
+        hers.stays_quiet(std::time::Duration::from_millis(500))
+            .await
     );
+    api.data(
+        &worker.token,
+        "mutation($id: ID!) { prioritiseStep(planId: $id, step: \"origin_contact\", priority: URGENT) { version } }",
+        json!({ "id": plan }),
+    )
+    .await;
+    assert_eq!(hers.next().await["planEvents"]["type"], "step_prioritised");
     api.stop().await;
 }
 

@@ -516,3 +516,70 @@ async fn a_token_opens_no_more_sockets_than_its_cap_and_gets_room_back_as_they_c
     }
     assert!(opened, "a socket closed gives its place back");
 }
+
+/// The next message of a subscription that ends: the refusal (its code), then `complete`.
+async fn ended_forbidden(socket: &mut Subscription) {
+    let message = socket.next_message().await;
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(
+        message["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{message}"
+    );
+    assert!(message["payload"]["data"].is_null(), "{message}");
+    assert_eq!(socket.next_message().await["type"], "complete");
+}
+
+#[tokio::test]
+async fn a_partners_plan_events_show_her_steps_and_stop_at_withdrawn_consent_and_reassignment() {
+    let api = TestApi::start().await;
+    let amina = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let grace = api.party("PARTNER_CONTACT", "Grace", "Hope Lagos").await;
+    let plan = api.open_plan(&amina.token, "Joy N.").await;
+    let amina_does = |query: &'static str| {
+        let plan = plan.clone();
+        let grace = grace.id.clone();
+        let token = amina.token.clone();
+        let api = &api;
+        async move {
+            api.data(&token, query, json!({ "id": plan, "grace": grace }))
+                .await;
+        }
+    };
+    const SHARING: &str = "mutation($id: ID!, $grace: ID!) { recordConsent(planId: $id, consent: { kind: DATA_SHARING, partner: $grace }) { version } }";
+    amina_does("mutation($id: ID!, $grace: ID!) { assignStep(planId: $id, step: \"origin_contact\", assignee: $grace) { version } }").await;
+    amina_does("mutation($id: ID!, $grace: ID!) { assignStep(planId: $id, step: \"follow_up_1\", assignee: $grace) { version } }").await;
+    amina_does(SHARING).await;
+
+    let mut events = api
+        .subscribe(&grace.token, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The case file and other steps pass her by; her steps reach her.
+    amina_does("mutation($id: ID!) { setGoals(planId: $id, goals: [{ area: HEALTH, aim: \"Rest\" }]) { version } }").await;
+    amina_does("mutation($id: ID!) { prioritiseStep(planId: $id, step: \"medical_check\", priority: URGENT) { version } }").await;
+    amina_does("mutation($id: ID!) { prioritiseStep(planId: $id, step: \"origin_contact\", priority: URGENT) { version } }").await;
+    let event = events.next().await;
+    assert_eq!(event["planEvents"]["type"], "step_prioritised", "{event}");
+    assert!(events.stays_quiet(Duration::from_millis(300)).await);
+
+    // The survivor withdraws consent to sharing data with her: the flow stops.
+    amina_does("mutation($id: ID!, $grace: ID!) { withdrawConsent(planId: $id, consent: { kind: DATA_SHARING, partner: $grace }) { version } }").await;
+    ended_forbidden(&mut events).await;
+    // And does not start again while it stays withdrawn.
+    let mut again = api
+        .subscribe(&grace.token, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+    ended_forbidden(&mut again).await;
+
+    // Given again; her steps are reassigned one by one: the flow stops with the last.
+    amina_does(SHARING).await;
+    let mut events = api
+        .subscribe(&grace.token, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    amina_does("mutation($id: ID!) { assignStep(planId: $id, step: \"origin_contact\", assignee: null) { version } }").await;
+    amina_does("mutation($id: ID!) { prioritiseStep(planId: $id, step: \"origin_contact\", priority: LOW) { version } }").await;
+    assert!(events.stays_quiet(Duration::from_millis(300)).await);
+    amina_does("mutation($id: ID!) { assignStep(planId: $id, step: \"follow_up_1\", assignee: null) { version } }").await;
+    ended_forbidden(&mut events).await;
+}
