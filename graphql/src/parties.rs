@@ -8,7 +8,7 @@ use homeward_engine::invitations::{InvitationError, Notice};
 use homeward_engine::tokens;
 use homeward_store::projection::PartyRow;
 use homeward_workflows::organisation::OrganisationKind;
-use homeward_workflows::party::{Party, PartyCommand, PartyDetails};
+use homeward_workflows::party::{Party, PartyCommand, PartyDetails, PartyRole};
 use homeward_workflows::OrganisationId;
 use homeward_workflows::PartyId;
 
@@ -91,6 +91,65 @@ fn mail_not_sent(e: impl std::fmt::Display) -> ApiError {
         Code::MailNotSent,
         format!("the email could not be sent ({e})"),
     )
+}
+
+/// Whether `organisation` has an active supervisor other than `except`.
+async fn has_supervisor(
+    ctx: &Context<'_>,
+    organisation: uuid::Uuid,
+    except: Option<uuid::Uuid>,
+) -> ApiResult<bool> {
+    let reads = &services(ctx).reads;
+    let mut offset = 0;
+    loop {
+        let page = homeward_store::reads::Page { offset, limit: 500 };
+        let rows = reads.parties(Some(organisation), page).await?;
+        if rows.iter().any(|p| {
+            p.role == PartyRole::Supervisor.as_str() && p.active && Some(p.party_id) != except
+        }) {
+            return Ok(true);
+        }
+        if rows.len() < 500 {
+            return Ok(false);
+        }
+        offset += 500;
+    }
+}
+
+/// The organisation of open plans keeps a supervisor (escalations go to them, and only they
+/// bring new people into its case team): `current`, a supervisor about to leave it (moved,
+/// made another role, deactivated), may not be the last.
+async fn keeps_a_supervisor(ctx: &Context<'_>, current: &PartyRow) -> ApiResult<()> {
+    if current.role != PartyRole::Supervisor.as_str() || !current.active {
+        return Ok(());
+    }
+    let scope = homeward_store::reads::PlanScope::Organisation(current.organisation);
+    if crate::plans::open_plans_of(ctx, &scope, None, 1)
+        .await?
+        .is_empty()
+        || has_supervisor(ctx, current.organisation, Some(current.party_id)).await?
+    {
+        return Ok(());
+    }
+    Err(ApiError::validation(format!(
+        "{} is the last supervisor of an organisation with open plans: register and invite \
+         another supervisor first",
+        current.display_name
+    )))
+}
+
+/// Whether the viewer may invite `party` (see [`Action::InviteParty`]).
+async fn may_invite(ctx: &Context<'_>, party: &PartyRow) -> ApiResult<Result<(), ApiError>> {
+    let role = PartyRole::parse(&party.role)
+        .ok_or_else(|| ApiError::internal(&"a party of an unknown role"))?;
+    let action = Action::InviteParty {
+        role,
+        organisation: OrganisationId(party.organisation),
+        // The invitee aside: the first supervisor of an organisation is invited by an admin.
+        organisation_has_supervisor: has_supervisor(ctx, party.organisation, Some(party.party_id))
+            .await?,
+    };
+    Ok(authz::authorize(viewer(ctx)?, action).map_err(ApiError::from))
 }
 
 /// Sends `party` a new invitation.
@@ -237,29 +296,34 @@ impl PartyMutation {
             idempotency_key,
         )
         .await?;
-        invite(ctx, &registered.0).await.map_err(|e| {
-            ApiError::new(
-                e.code,
-                format!(
-                    "{} is registered (id {}), but {}; send the invitation again with \
-                     inviteParty",
-                    registered.0.display_name, registered.0.party_id, e.message
-                ),
-            )
-        })?;
+        // Into a case team with a supervisor, the supervisor invites (inviteParty).
+        if may_invite(ctx, &registered.0).await?.is_ok() {
+            invite(ctx, &registered.0).await.map_err(|e| {
+                ApiError::new(
+                    e.code,
+                    format!(
+                        "{} is registered (id {}), but {}; send the invitation again with \
+                         inviteParty",
+                        registered.0.display_name, registered.0.party_id, e.message
+                    ),
+                )
+            })?;
+        }
         Ok(registered)
     }
 
-    /// Emails a party a new invitation (admins): a link, valid once for
-    /// `HOMEWARD_INVITATION_DAYS`, through which they create their own token. It withdraws the
+    /// Emails a party a new invitation: a link, valid once for `HOMEWARD_INVITATION_DAYS`,
+    /// through which they create their own token. A supervisor invites the social workers and
+    /// supervisors of their organisation; an admin invites admins, liaisons, partner contacts
+    /// and the first supervisor of an organisation that has none. It withdraws the
     /// party's earlier invitations.
     async fn invite_party(&self, ctx: &Context<'_>, party: ID) -> ApiResult<Invitation> {
-        authz::authorize(viewer(ctx)?, Action::ManageParties)?;
         let party = party_id("party", &party)?;
         let row = crate::loaders(ctx)
             .party(party.0)
             .await?
             .ok_or_else(|| ApiError::not_found("party", party))?;
+        may_invite(ctx, &row).await??;
         if !row.active {
             return Err(ApiError::validation(format!(
                 "{} is deactivated: reactivate them first (reactivateParty)",
@@ -287,9 +351,10 @@ impl PartyMutation {
             .party(id.0)
             .await?
             .ok_or_else(|| ApiError::not_found("party", id))?;
+        keeps_a_supervisor(ctx, &current).await?;
         if current.role == "social_worker" {
             let scope = homeward_store::reads::PlanScope::Organisation(current.organisation);
-            if !crate::plans::open_plans_of(ctx, &scope, id, 1)
+            if !crate::plans::open_plans_of(ctx, &scope, Some(id), 1)
                 .await?
                 .is_empty()
             {
@@ -360,7 +425,7 @@ impl PartyMutation {
                 || details.role != homeward_workflows::party::PartyRole::SocialWorker;
             let scope = homeward_store::reads::PlanScope::Organisation(current.organisation);
             if moves
-                && !crate::plans::open_plans_of(ctx, &scope, party, 1)
+                && !crate::plans::open_plans_of(ctx, &scope, Some(party), 1)
                     .await?
                     .is_empty()
             {
@@ -371,14 +436,24 @@ impl PartyMutation {
                 )));
             }
         }
+        // Leaving the case team: moved to another organisation, or given another role.
+        let leaves = current.as_ref().is_some_and(|row| {
+            details.organisation.0 != row.organisation || details.role.as_str() != row.role
+        });
         if let Some(current) = &current {
+            if leaves {
+                keeps_a_supervisor(ctx, current).await?;
+            }
             // What the update would record must be valid before anyone is told of it.
             homeward_workflows::party::validate(party, &details)
                 .map_err(|e| ApiError::validation(e.to_string()))?;
             tell_of_change(ctx, current, &details).await?;
         }
+        let moved = current
+            .as_ref()
+            .is_some_and(|row| details.organisation.0 != row.organisation);
         let command = PartyCommand::Update { details };
-        run(
+        let updated = run(
             ctx,
             Action::ManageParties,
             Some(party),
@@ -386,7 +461,15 @@ impl PartyMutation {
             expected_version,
             idempotency_key,
         )
-        .await
+        .await?;
+        // Another organisation's people decide whether they join its work: the party's tokens
+        // and invitations end with the move, and they are invited anew.
+        if moved {
+            let s = services;
+            s.reads.revoke_tokens_of(party.0).await?;
+            s.reads.withdraw_invitations_of(party.0).await?;
+        }
+        Ok(updated)
     }
 
     /// Sets when and how a party hears from Homeward, replacing all of it: the language and

@@ -566,7 +566,7 @@ impl PlanMutation {
         let mut handed_over = Vec::new();
         loop {
             // Each page starts at the beginning: the plans handed over leave it.
-            let open = open_plans_of(ctx, &scope, from, 100).await?;
+            let open = open_plans_of(ctx, &scope, Some(from), 100).await?;
             if open.is_empty() {
                 break;
             }
@@ -580,16 +580,17 @@ impl PlanMutation {
     }
 }
 
-/// Up to `limit` plans in `scope` that are not closed and have `case_worker` as case worker.
+/// Up to `limit` plans in `scope` that are not closed (and have `case_worker` as case worker,
+/// when given).
 pub(crate) async fn open_plans_of(
     ctx: &Context<'_>,
     scope: &homeward_store::reads::PlanScope,
-    case_worker: homeward_workflows::PartyId,
+    case_worker: Option<homeward_workflows::PartyId>,
     limit: i64,
 ) -> ApiResult<Vec<Uuid>> {
     use homeward_workflows::plan::PlanStatus;
     let filter = PlanFilter {
-        case_worker: Some(case_worker.0),
+        case_worker: case_worker.map(|c| c.0),
         statuses: [
             PlanStatus::Draft,
             PlanStatus::Active,

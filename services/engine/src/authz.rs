@@ -71,6 +71,13 @@ pub enum Action<'a> {
     ReadTokens(PartyId),
     /// Hand all of a social worker's open plans over to another, in one's organisation.
     HandOverCases,
+    /// Send a party of this role in this organisation an invitation (through which they create
+    /// their own token). `organisation_has_supervisor`: whether it has an active supervisor.
+    InviteParty {
+        role: PartyRole,
+        organisation: OrganisationId,
+        organisation_has_supervisor: bool,
+    },
 }
 
 impl Action<'_> {
@@ -95,6 +102,9 @@ impl Action<'_> {
             Self::SetReminderSettings(_) => "change another party's reminder settings",
             Self::ReadTokens(_) => "see another party's tokens",
             Self::HandOverCases => "hand cases over",
+            Self::InviteParty { .. } => {
+                "invite this party (a supervisor of their organisation invites its social workers and supervisors)"
+            }
         }
     }
 }
@@ -237,6 +247,27 @@ pub fn authorize(viewer: &Viewer, action: Action<'_>) -> Result<(), AccessDenied
         // Everyone sees their own; admins anyone's.
         Action::ReadTokens(party) => party == viewer.party || viewer.role == PartyRole::Admin,
         Action::HandOverCases => viewer.role == PartyRole::Supervisor,
+        // Who joins a case team is its supervisors' decision: an admin who could invite a
+        // social worker could invite themselves under another name and read every case. An
+        // admin invites admins, liaisons and partner contacts (who see only what the case team
+        // assigns them), and the first supervisor of an organisation that has none.
+        Action::InviteParty {
+            role,
+            organisation,
+            organisation_has_supervisor,
+        } => match (viewer.role, role) {
+            (PartyRole::Supervisor, PartyRole::SocialWorker | PartyRole::Supervisor) => {
+                viewer.organisation == organisation
+            }
+            (PartyRole::Admin, PartyRole::SocialWorker | PartyRole::Supervisor) => {
+                !organisation_has_supervisor
+            }
+            (
+                PartyRole::Admin,
+                PartyRole::Admin | PartyRole::GovernmentLiaison | PartyRole::PartnerContact,
+            ) => true,
+            _ => false,
+        },
     };
     if allowed {
         Ok(())

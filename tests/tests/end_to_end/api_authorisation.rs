@@ -165,8 +165,9 @@ const CASES: &[Case] = &[
     // Her own token, by herself; nobody else's, admins included (they invite her instead).
     case("createToken", "mutation($worker: ID!) { createToken(party: $worker) { secret } }",
         Setup::Active, &[SocialWorker]),
+    // Into a case team with a supervisor, by the supervisor.
     case("inviteParty", "mutation($worker: ID!) { inviteParty(party: $worker) { sentTo } }",
-        Setup::Active, &[Admin]),
+        Setup::Active, &[Supervisor]),
     case("revokeToken", "mutation($spareToken: ID!) { revokeToken(tokenId: $spareToken) }",
         Setup::Active, &[Admin]),
 ];

@@ -277,3 +277,80 @@ async fn without_smtp_the_invitation_goes_to_the_outbox() {
     }
     std::fs::remove_dir_all(&outbox).ok();
 }
+
+/// Who joins a case team is its supervisors' decision: an admin who could invite a social worker
+/// could invite themselves under another name.
+#[tokio::test]
+async fn a_case_team_is_joined_on_its_supervisors_invitation() {
+    let (api, smtp) = with_smtp().await;
+    // The first supervisor of an organisation is invited by the admin.
+    let sara = api.party("SUPERVISOR", "Sara", "Safe Passage").await;
+    let worker = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let binta = api.party("SOCIAL_WORKER", "Binta", "Safe Passage").await;
+    let caught = smtp.take();
+    assert_eq!(caught.len(), 1, "only Sara was invited: {caught:#?}");
+    assert_eq!(caught[0].to, vec!["<sara@safe-passage.example>".to_owned()]);
+    let safe_passage = api.organisation("Safe Passage").await;
+
+    // A social worker the admin registers now is invited by Sara, not by the admin.
+    let nia = api
+        .data(
+            &api.admin,
+            REGISTER,
+            amina(&safe_passage, "nia@safe-passage.example"),
+        )
+        .await["registerParty"]["id"]
+        .clone();
+    assert!(smtp.take().is_empty(), "no invitation from the admin");
+    let body = api.gql(&api.admin, INVITE, json!({ "p": nia })).await;
+    assert_eq!(error_code(&body), Some("FORBIDDEN"), "{body}");
+    let body = api.gql(&worker.token, INVITE, json!({ "p": nia })).await;
+    assert_eq!(error_code(&body), Some("FORBIDDEN"), "{body}");
+    let sent = api.data(&sara.token, INVITE, json!({ "p": nia })).await;
+    assert_eq!(sent["inviteParty"]["sentTo"], "nia@safe-passage.example");
+    assert_eq!(smtp.take().len(), 1);
+    // The admin still invites liaisons (who see only what a case team gives them).
+    let luc = api
+        .register_party("GOVERNMENT_LIAISON", "Luc", "Prefecture")
+        .await;
+    api.data(&api.admin, INVITE, json!({ "p": luc })).await;
+
+    // Sara is the last supervisor of an organisation with open plans: she stays.
+    api.open_plan(&worker.token, "Joy N.").await;
+    let body = api
+        .gql(
+            &api.admin,
+            "mutation($p: ID!) { deactivateParty(party: $p, reason: \"Left\") { id } }",
+            json!({ "p": sara.id }),
+        )
+        .await;
+    assert_eq!(error_code(&body), Some("VALIDATION"), "{body}");
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("last supervisor"));
+    let shelter = api.organisation("Other Shelter").await;
+    let moved = json!({ "id": sara.id, "input": {
+        "displayName": "Sara", "email": "sara@safe-passage.example", "role": "SUPERVISOR",
+        "organisation": shelter, "country": "FR", "language": "fr" } });
+    let body = api.gql(&api.admin, UPDATE, moved).await;
+    assert_eq!(error_code(&body), Some("VALIDATION"), "{body}");
+
+    // Binta moves to another organisation: her tokens end with it; its supervisor invites her.
+    smtp.take();
+    let body = api
+        .data(
+            &api.admin,
+            UPDATE,
+            json!({ "id": binta.id, "input": {
+                "displayName": "Binta", "email": "binta@safe-passage.example",
+                "role": "SOCIAL_WORKER", "organisation": shelter, "country": "FR",
+                "language": "fr" } }),
+        )
+        .await;
+    assert_eq!(body["updateParty"]["id"], binta.id.as_str());
+    let (status, _) = api
+        .post(Some(&binta.token), "{ me { id } }", json!({}))
+        .await;
+    assert_eq!(status, 401, "her token ended with the move");
+}

@@ -167,8 +167,16 @@ async fn moving_a_social_worker_moves_none_of_the_persons_they_registered() {
     )
     .await;
 
-    // The person stays with the organisation that registered her.
-    let moved = api.gql(&ana.token, OPEN_PLAN, json!({ "p": person })).await;
+    // Her token ended with the move; with a new one (her new organisation's invitation), the
+    // person stays with the organisation that registered her.
+    assert_eq!(
+        api.post(Some(&ana.token), "{ me { id } }", json!({}))
+            .await
+            .0,
+        401
+    );
+    let token = api.token_for(&ana.id).await;
+    let moved = api.gql(&token, OPEN_PLAN, json!({ "p": person })).await;
     assert_eq!(error_code(&moved), Some("NOT_FOUND"), "{moved}");
     let stayed = api
         .data(&eva.token, OPEN_PLAN, json!({ "p": person }))
