@@ -1,7 +1,8 @@
--- The SQL functions of Homeward's PostgreSQL schema, one current body each. Applied with
--- CREATE OR REPLACE at every start, under the migration lock, after the migrations: change a
--- body here and every database gets it at its next start. A change of a function's arguments or
--- result needs a migration that drops the old one first (CREATE OR REPLACE cannot change them).
+-- The SQL functions of Homeward's PostgreSQL schema (and the trigger that calls one), one
+-- current body each. Applied with CREATE OR REPLACE at every start, under the migration lock,
+-- after the migrations: change a body here and every database gets it at its next start. A
+-- change of a function's arguments or result needs a migration that drops the old one first
+-- (CREATE OR REPLACE cannot change them).
 --
 -- Every append goes through one function, `homeward_append_commands`, with the read-model rows
 -- as typed arrays (the composite types of the baseline) in the binary format.
@@ -256,3 +257,20 @@ BEGIN
     RETURN ROW(NULL::text[], v_heads)::homeward_append_answer;
 END
 $$;
+
+-- Every revocation of a token is announced on `homeward_revoked_tokens` when it commits, however
+-- it was written (the API, `homeward token revoke`, or an operator's own UPDATE): every replica
+-- closes the token's open WebSockets, which rely on the announcement between their checks.
+CREATE OR REPLACE FUNCTION homeward_announce_revocation() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('homeward_revoked_tokens', NEW.token_id::text);
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER api_tokens_revoked
+    AFTER UPDATE OF revoked_at ON api_tokens
+    FOR EACH ROW
+    WHEN (OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL)
+    EXECUTE FUNCTION homeward_announce_revocation();

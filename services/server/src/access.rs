@@ -170,6 +170,11 @@ pub trait Standing: Send + Sync {
     /// Whether the token has expired by now (asks the clock only).
     fn expired(&self) -> bool;
 
+    /// Whether [`Standing::holds`] found the token standing within `within`: between checks,
+    /// the socket relies on the announcements it is told of (revocations, party changes) and
+    /// on the clock (expiry).
+    fn checked_within(&self, within: Duration) -> bool;
+
     /// Whether `change` may concern this socket.
     fn concerns(&self, change: AccessChange) -> bool;
 
@@ -182,6 +187,8 @@ pub struct TokenStanding {
     services: Services,
     token: SecretString,
     opened: Authenticated,
+    /// When the store last said the token stands (on the server's own monotonic clock).
+    last_held: std::sync::Mutex<std::time::Instant>,
     /// The socket's place among its token's sockets, given back with the standing.
     _hold: SocketHold,
     /// The rate its operations count against, with the token's requests over HTTP.
@@ -200,6 +207,8 @@ impl TokenStanding {
             services,
             token,
             opened,
+            // The init's own check, just made.
+            last_held: std::sync::Mutex::new(std::time::Instant::now()),
             _hold: hold,
             rate_limits,
         }
@@ -216,11 +225,26 @@ impl Standing for TokenStanding {
             now,
         )
         .await?;
-        Ok(current.is_some_and(|current| current == self.opened))
+        let holds = current.is_some_and(|current| current == self.opened);
+        if holds {
+            *self
+                .last_held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = std::time::Instant::now();
+        }
+        Ok(holds)
     }
 
     fn expired(&self) -> bool {
         self.services.clock.now() >= self.opened.expires_at
+    }
+
+    fn checked_within(&self, within: Duration) -> bool {
+        self.last_held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .elapsed()
+            < within
     }
 
     fn concerns(&self, change: AccessChange) -> bool {

@@ -168,6 +168,7 @@ impl Application {
             ws_max_operations: settings.ws_max_operations,
             ws_max_sockets_per_token: settings.ws_max_sockets_per_token,
             ws_check_each_operation: settings.ws_check_each_operation,
+            ws_recheck: settings.ws_recheck.0,
             access,
             graphiql: settings.graphiql_on(),
             hsts: settings.served_over_https(),

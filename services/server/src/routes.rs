@@ -45,6 +45,7 @@ pub(crate) struct AppState {
     pub(crate) ws_max_sockets_per_token: usize,
     /// Whether a socket checks its token before every operation (only a benchmark says no).
     pub(crate) ws_check_each_operation: bool,
+    pub(crate) ws_recheck: Duration,
     /// What open sockets follow (revocations, party changes).
     pub(crate) access: AccessWatch,
     /// Whether GraphiQL is served at GET /graphql.
@@ -376,6 +377,7 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
         init_timeout: state.ws_init_timeout,
         max_operations: state.ws_max_operations,
         check_each_operation: state.ws_check_each_operation,
+        recheck_after: state.ws_recheck,
     };
     let max_sockets = state.ws_max_sockets_per_token;
     let access = state.access.clone();

@@ -137,6 +137,13 @@ pub struct Settings {
     /// measure what the check costs.
     #[arg(skip = true)]
     pub ws_check_each_operation: bool,
+    /// Seconds (fractions allowed) after which an operation on a WebSocket asks the database
+    /// again whether its token stands. In between it relies on what every replica announces
+    /// (revocations, party changes) and on the clock (expiry); this is the net under a lost
+    /// announcement.
+    #[arg(long = "ws-recheck-secs", env = "HOMEWARD_WS_RECHECK_SECS", value_parser = seconds,
+        default_value_t = Seconds(Duration::from_secs(1)))]
+    pub ws_recheck: Seconds,
     /// Seconds a client has to send a request's headers; a connection left idle this long is
     /// closed too.
     #[arg(long = "header-timeout-secs", env = "HOMEWARD_HEADER_TIMEOUT_SECS", value_parser = seconds,

@@ -235,6 +235,10 @@ pub struct SocketRules {
     pub max_operations: usize,
     /// Whether the token is checked again before every operation.
     pub check_each_operation: bool,
+    /// Before an operation, the store is asked again when it last said the token stands
+    /// longer ago than this; in between, the socket relies on the announcements it is told of
+    /// (revocations, party changes) and on the clock (expiry).
+    pub recheck_after: Duration,
 }
 
 /// Serves one socket until either side closes it. `on_init` checks the `connection_init`
@@ -296,9 +300,15 @@ pub async fn serve<E, F, R>(
                 let current = standing.get().cloned();
                 let check = rules.check_each_operation && may_start_operation(&message);
                 if let Some(current) = current.filter(|_| check) {
-                    if let Some(lapse) = Lapse::of(current.holds().await) {
-                        let _ = lapsed.try_send(lapse);
+                    if current.expired() {
+                        let _ = lapsed.try_send(Lapse::NoLongerStands);
                         return None;
+                    }
+                    if !current.checked_within(rules.recheck_after) {
+                        if let Some(lapse) = Lapse::of(current.holds().await) {
+                            let _ = lapsed.try_send(lapse);
+                            return None;
+                        }
                     }
                 }
                 if let Ok(ClientMessage { kind, id: Some(id) }) = serde_json::from_slice(&message) {

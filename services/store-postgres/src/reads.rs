@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::PgStore;
 
-/// The channel a revoked token's id is announced on.
+/// The channel a revoked token's id is announced on (by the trigger `api_tokens_revoked`).
 const REVOCATIONS_CHANNEL: &str = "homeward_revoked_tokens";
 
 /// `LISTEN` on [`REVOCATIONS_CHANNEL`].
@@ -197,15 +197,12 @@ impl PgStore {
     /// announces each: the notifications go out when the revocation commits, in the same
     /// statement. The ids revoked.
     async fn revoke_where(&self, column: &'static str, id: Uuid) -> Result<Vec<Uuid>, StoreError> {
+        // Announced by the trigger `api_tokens_revoked` (see the SQL functions).
         Ok(sqlx::query_scalar(&format!(
-            "WITH revoked AS ( \
-               UPDATE api_tokens SET revoked_at = now() \
-               WHERE {column} = $1 AND revoked_at IS NULL RETURNING token_id) \
-             SELECT token_id FROM revoked, \
-               LATERAL (SELECT pg_notify($2, token_id::text)) AS announced"
+            "UPDATE api_tokens SET revoked_at = now() \
+             WHERE {column} = $1 AND revoked_at IS NULL RETURNING token_id"
         ))
         .bind(id)
-        .bind(REVOCATIONS_CHANNEL)
         .fetch_all(self.pool())
         .await?)
     }

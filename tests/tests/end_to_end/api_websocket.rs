@@ -270,8 +270,35 @@ async fn a_socket_closes_when_its_party_moves_to_another_organisation() {
 }
 
 #[tokio::test]
-async fn every_operation_on_a_socket_checks_the_token_again() {
+async fn a_revocation_written_straight_to_the_database_is_announced_too() {
     let api = TestApi::start().await;
+    let Worker {
+        plan,
+        token_id,
+        secret,
+        ..
+    } = worker_with_a_plan(&api).await;
+    let mut socket = api
+        .subscribe(&secret, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // An operator's own UPDATE, not the API's: the database announces it all the same, and
+    // the socket closes without waiting for its next operation.
+    sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE token_id = $1::uuid")
+        .bind(&token_id)
+        .execute(api.db.pool())
+        .await
+        .unwrap();
+    closed_forbidden(&mut socket).await;
+}
+
+#[tokio::test]
+async fn an_operation_after_a_lost_announcement_asks_the_database_again() {
+    let api = TestApi::start_with(|s| Settings {
+        ws_recheck: Duration::from_millis(200).into(),
+        ..s
+    })
+    .await;
     let Worker {
         plan,
         token_id,
@@ -289,8 +316,13 @@ async fn every_operation_on_a_socket_checks_the_token_again() {
     );
     assert_eq!(socket.next_message().await["type"], "complete");
 
-    // Revoked behind the server's back: no announcement reaches the socket, only the check
-    // before the next operation finds it.
+    // Revoked with the announcement lost (as when the listening connection drops at the wrong
+    // moment): nothing reaches the socket, but the next operation, past the recheck interval,
+    // asks the database and is refused.
+    sqlx::query("ALTER TABLE api_tokens DISABLE TRIGGER api_tokens_revoked")
+        .execute(api.db.pool())
+        .await
+        .unwrap();
     sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE token_id = $1::uuid")
         .bind(&token_id)
         .execute(api.db.pool())
