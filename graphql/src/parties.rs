@@ -93,6 +93,41 @@ fn mail_not_sent(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// A party as the database has it now: decisions about who may do what never use a row a
+/// long-lived socket's loader read earlier.
+pub(crate) async fn fresh_party(
+    ctx: &Context<'_>,
+    party: PartyId,
+) -> ApiResult<Option<std::sync::Arc<PartyRow>>> {
+    Ok(services(ctx)
+        .reads
+        .parties_by_id(&[party.0])
+        .await?
+        .into_iter()
+        .next()
+        .map(std::sync::Arc::new))
+}
+
+/// Whether `organisation` holds or held any plan.
+async fn has_plans(ctx: &Context<'_>, organisation: uuid::Uuid) -> ApiResult<bool> {
+    let scope = homeward_store::reads::PlanScope::Organisation(organisation);
+    let page = homeward_store::reads::Page {
+        offset: 0,
+        limit: 1,
+    };
+    let s = services(ctx);
+    Ok(!s
+        .reads
+        .plans(
+            &scope,
+            &homeward_store::reads::PlanFilter::default(),
+            s.clock.now(),
+            page,
+        )
+        .await?
+        .is_empty())
+}
+
 /// Whether `organisation` has an active supervisor other than `except`.
 async fn has_supervisor(
     ctx: &Context<'_>,
@@ -142,12 +177,16 @@ async fn keeps_a_supervisor(ctx: &Context<'_>, current: &PartyRow) -> ApiResult<
 async fn may_invite(ctx: &Context<'_>, party: &PartyRow) -> ApiResult<Result<(), ApiError>> {
     let role = PartyRole::parse(&party.role)
         .ok_or_else(|| ApiError::internal(&"a party of an unknown role"))?;
+    // The invitee aside: the first supervisor of an organisation is invited by an admin, before
+    // it holds any plan. One that has (or had) plans never takes a member from an admin, even
+    // with no supervisor left: an admin could otherwise clear the way and invite themselves.
+    let organisation_has_supervisor = has_supervisor(ctx, party.organisation, Some(party.party_id))
+        .await?
+        || has_plans(ctx, party.organisation).await?;
     let action = Action::InviteParty {
         role,
         organisation: OrganisationId(party.organisation),
-        // The invitee aside: the first supervisor of an organisation is invited by an admin.
-        organisation_has_supervisor: has_supervisor(ctx, party.organisation, Some(party.party_id))
-            .await?,
+        organisation_has_supervisor,
     };
     Ok(authz::authorize(viewer(ctx)?, action).map_err(ApiError::from))
 }
@@ -227,8 +266,7 @@ async fn fits_organisation(
             // The domain says why.
             return Ok(());
         }
-        let row = crate::loaders(ctx)
-            .party(supervisor.0)
+        let row = fresh_party(ctx, supervisor)
             .await?
             .ok_or_else(|| ApiError::not_found("supervisor", supervisor))?;
         duties::fits(&row, Duty::Supervisor, &organisation)
@@ -319,8 +357,7 @@ impl PartyMutation {
     /// party's earlier invitations.
     async fn invite_party(&self, ctx: &Context<'_>, party: ID) -> ApiResult<Invitation> {
         let party = party_id("party", &party)?;
-        let row = crate::loaders(ctx)
-            .party(party.0)
+        let row = fresh_party(ctx, party)
             .await?
             .ok_or_else(|| ApiError::not_found("party", party))?;
         may_invite(ctx, &row).await??;
@@ -347,8 +384,7 @@ impl PartyMutation {
     ) -> ApiResult<PartyObject> {
         let id = party_id("party", &party)?;
         authz::authorize(viewer(ctx)?, Action::ManageParties)?;
-        let current = crate::loaders(ctx)
-            .party(id.0)
+        let current = fresh_party(ctx, id)
             .await?
             .ok_or_else(|| ApiError::not_found("party", id))?;
         keeps_a_supervisor(ctx, &current).await?;
@@ -413,7 +449,7 @@ impl PartyMutation {
         let party = party_id("id", &id)?;
         authz::authorize(viewer(ctx)?, Action::ManageParties)?;
         let services = crate::services(ctx);
-        let current = crate::loaders(ctx).party(party.0).await?;
+        let current = fresh_party(ctx, party).await?;
         let time_zone = current.as_ref().map(|row| row.time_zone.clone());
         let details = input
             .into_domain(|| time_zone.unwrap_or_else(|| services.default_time_zone.clone()))?;
@@ -449,11 +485,24 @@ impl PartyMutation {
                 .map_err(|e| ApiError::validation(e.to_string()))?;
             tell_of_change(ctx, current, &details).await?;
         }
-        let moved = current
-            .as_ref()
-            .is_some_and(|row| details.organisation.0 != row.organisation);
+        // An invitation is for the party as they were when it was sent: a new role, address or
+        // organisation withdraws it (before the change, so that a failure leaves none standing),
+        // and a move to another organisation ends their tokens too (its own people decide who
+        // joins its work: they are invited anew).
+        if let Some(current) = &current {
+            let moved = details.organisation.0 != current.organisation;
+            if moved
+                || details.role.as_str() != current.role
+                || !details.email.eq_ignore_ascii_case(&current.email)
+            {
+                services.reads.withdraw_invitations_of(party.0).await?;
+            }
+            if moved {
+                services.reads.revoke_tokens_of(party.0).await?;
+            }
+        }
         let command = PartyCommand::Update { details };
-        let updated = run(
+        run(
             ctx,
             Action::ManageParties,
             Some(party),
@@ -461,15 +510,7 @@ impl PartyMutation {
             expected_version,
             idempotency_key,
         )
-        .await?;
-        // Another organisation's people decide whether they join its work: the party's tokens
-        // and invitations end with the move, and they are invited anew.
-        if moved {
-            let s = services;
-            s.reads.revoke_tokens_of(party.0).await?;
-            s.reads.withdraw_invitations_of(party.0).await?;
-        }
-        Ok(updated)
+        .await
     }
 
     /// Sets when and how a party hears from Homeward, replacing all of it: the language and

@@ -255,8 +255,7 @@ async fn fit(
     duty: Duty,
     organisation: OrganisationId,
 ) -> ApiResult<()> {
-    let row = loaders(ctx)
-        .party(party.0)
+    let row = crate::parties::fresh_party(ctx, party)
         .await?
         .ok_or_else(|| ApiError::not_found("party", party))?;
     let organisation = crate::organisations::existing(ctx, organisation).await?;

@@ -429,9 +429,24 @@ impl StepObject {
     async fn due_at(&self) -> Option<DateTime<Utc>> {
         self.step().due_at
     }
-    /// The rule the due date comes from.
-    async fn due_rule(&self) -> Option<DueRule> {
-        self.step().due.as_ref().map(|d| match d {
+    /// The rule the due date comes from. A rule counted from the departure or the arrival is
+    /// shown only to whom the travel dates are (see `Plan.departedAt`).
+    async fn due_rule(&self, ctx: &Context<'_>) -> ApiResult<Option<DueRule>> {
+        if let Some(domain::DueRule::After { milestone, .. }) = &self.step().due {
+            let travel = matches!(
+                milestone,
+                domain::Milestone::Departure | domain::Milestone::Arrival
+            );
+            let may = authz::authorize(
+                viewer(ctx)?,
+                Action::ReadPlanField(&self.plan, PlanField::TravelDates),
+            )
+            .is_ok();
+            if travel && !may {
+                return Ok(None);
+            }
+        }
+        Ok(self.step().due.as_ref().map(|d| match d {
             domain::DueRule::At { local, time_zone } => DueRule {
                 local_date_time: Some(*local),
                 time_zone: Some(time_zone.clone()),
@@ -444,7 +459,7 @@ impl StepObject {
                 milestone: Some((*milestone).into()),
                 days: Some(*days),
             },
-        })
+        }))
     }
     async fn overdue(&self, ctx: &Context<'_>) -> bool {
         let now = services(ctx).clock.now();

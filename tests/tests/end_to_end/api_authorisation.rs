@@ -543,6 +543,19 @@ const FIELD_CASES: &[FieldCase] = &[
         pointer: "/plan/step/key",
         shown: |_| WITH_PARTNER,
     },
+    // Due so many days after the arrival: that tells the arrival, as `arrivedAt` would.
+    FieldCase {
+        name: "step follow_up_1 dueRule",
+        selection: "step(key: \"follow_up_1\") { dueRule { milestone days } }",
+        pointer: "/plan/step/dueRule/days",
+        shown: |s| {
+            if s == Shared {
+                WITH_PARTNER
+            } else {
+                CASE_TEAM
+            }
+        },
+    },
     FieldCase {
         name: "goals (case file)",
         selection: "goals { aim }",

@@ -354,3 +354,51 @@ async fn a_case_team_is_joined_on_its_supervisors_invitation() {
         .await;
     assert_eq!(status, 401, "her token ended with the move");
 }
+
+/// An invitation is for the party as they were when it went out: made a social worker after a
+/// liaison's invitation was sent (to an address the admin chose), the link no longer works.
+#[tokio::test]
+async fn a_new_role_withdraws_the_invitation_sent_for_the_old_one() {
+    let (api, smtp) = with_smtp().await;
+    let safe_passage = api.organisation("Safe Passage").await;
+    let mut liaison = amina(&safe_passage, "me@admin.example");
+    liaison["input"]["role"] = json!("GOVERNMENT_LIAISON");
+    let id = api.data(&api.admin, REGISTER, liaison.clone()).await["registerParty"]["id"].clone();
+    let link = invitation_link(&smtp.wait_for(1, StdDuration::from_secs(5)).await[0]);
+    let mut worker = liaison;
+    worker["input"]["role"] = json!("SOCIAL_WORKER");
+    api.data(
+        &api.admin,
+        UPDATE,
+        json!({ "id": id, "input": worker["input"] }),
+    )
+    .await;
+    let (status, page) = post(&link).await;
+    assert_eq!(status, 410, "{page}");
+    assert_eq!(api.db.count("SELECT count(*) FROM api_tokens").await, 1);
+}
+
+/// With plans in it, an organisation never takes a member of its case team from an admin, even
+/// once the admin has cleared its supervisors away.
+#[tokio::test]
+async fn an_admin_cannot_clear_a_case_team_and_invite_into_it() {
+    let (api, smtp) = with_smtp().await;
+    let sara = api.party("SUPERVISOR", "Sara", "Safe Passage").await;
+    let worker = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    api.open_plan(&worker.token, "Joy N.").await;
+    smtp.take();
+    let safe_passage = api.organisation("Safe Passage").await;
+    let mut stand_in = amina(&safe_passage, "me@admin.example");
+    stand_in["input"]["role"] = json!("SUPERVISOR");
+    let stand_in = api.data(&api.admin, REGISTER, stand_in).await["registerParty"]["id"].clone();
+    // Sara may go: another supervisor is there (never invited, but registered).
+    api.data(
+        &api.admin,
+        "mutation($p: ID!) { deactivateParty(party: $p, reason: \"Left\") { id } }",
+        json!({ "p": sara.id }),
+    )
+    .await;
+    let body = api.gql(&api.admin, INVITE, json!({ "p": stand_in })).await;
+    assert_eq!(error_code(&body), Some("FORBIDDEN"), "{body}");
+    assert!(smtp.take().is_empty(), "no invitation went out");
+}
