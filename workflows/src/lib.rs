@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
+pub mod classification;
 pub mod ids;
 pub mod organisation;
 pub mod party;
