@@ -285,6 +285,27 @@ async fn run(
     expected_version: Option<u64>,
     idempotency_key: Option<String>,
 ) -> ApiResult<PartyObject> {
+    let (party, _) = run_replayed(
+        ctx,
+        action,
+        party,
+        command,
+        expected_version,
+        idempotency_key,
+    )
+    .await?;
+    Ok(party)
+}
+
+/// [`run`], saying whether the result is a replay of an earlier request with the same key.
+async fn run_replayed(
+    ctx: &Context<'_>,
+    action: Action<'_>,
+    party: Option<PartyId>,
+    command: impl FnOnce(PartyId) -> PartyCommand,
+    expected_version: Option<u64>,
+    idempotency_key: Option<String>,
+) -> ApiResult<(PartyObject, bool)> {
     let viewer = viewer(ctx)?;
     authz::authorize(viewer, action)?;
     let target = party.map(|p| p.stream_id());
@@ -306,9 +327,12 @@ async fn run(
             })
         });
     let handled = begun.finish(ctx, outcome).await?;
-    Ok(PartyObject(std::sync::Arc::new(
-        homeward_store::projection::party_row(&handled.state),
-    )))
+    Ok((
+        PartyObject(std::sync::Arc::new(homeward_store::projection::party_row(
+            &handled.state,
+        ))),
+        handled.duplicate,
+    ))
 }
 
 #[Object]
@@ -325,7 +349,7 @@ impl PartyMutation {
         let details = input.into_domain(|| programme.clone())?;
         fits_organisation(ctx, &details, None).await?;
         let command = |party_id| PartyCommand::Register { party_id, details };
-        let registered = run(
+        let (registered, replayed) = run_replayed(
             ctx,
             Action::ManageParties,
             None,
@@ -334,8 +358,9 @@ impl PartyMutation {
             idempotency_key,
         )
         .await?;
-        // Into a case team with a supervisor, the supervisor invites (inviteParty).
-        if may_invite(ctx, &registered.0).await?.is_ok() {
+        // Into a case team with a supervisor, the supervisor invites (inviteParty). A replay
+        // sends nothing again: the first invitation stands.
+        if !replayed && may_invite(ctx, &registered.0).await?.is_ok() {
             invite(ctx, &registered.0).await.map_err(|e| {
                 ApiError::new(
                     e.code,
@@ -477,6 +502,19 @@ impl PartyMutation {
             details.organisation.0 != row.organisation || details.role.as_str() != row.role
         });
         if let Some(current) = &current {
+            // Nobody is told of a change that is refused as stale.
+            if let Some(expected) = expected_version {
+                let actual = current.version as u64;
+                if actual != expected {
+                    return Err(ApiError::new(
+                        Code::Conflict,
+                        format!(
+                            "this party changed meanwhile (it is at version {actual}, you \
+                             expected {expected}): reload and try again"
+                        ),
+                    ));
+                }
+            }
             if leaves {
                 keeps_a_supervisor(ctx, current).await?;
             }

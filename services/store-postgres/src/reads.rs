@@ -347,6 +347,12 @@ impl ReadModels for PgStore {
 
     async fn insert_invitation(&self, invitation: &NewInvitation) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
+        // One invitation of a party at a time: two sent at once would each withdraw only the
+        // ones committed before it, and both would stand.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+            .bind(invitation.party_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE invitations SET used_at = $2 WHERE party_id = $1 AND used_at IS NULL")
             .bind(invitation.party_id)
             .bind(invitation.issued_at)

@@ -402,3 +402,35 @@ async fn an_admin_cannot_clear_a_case_team_and_invite_into_it() {
     assert_eq!(error_code(&body), Some("FORBIDDEN"), "{body}");
     assert!(smtp.take().is_empty(), "no invitation went out");
 }
+
+/// A registration sent again with the same key (a retry after a lost answer) registers no one
+/// new and sends no second invitation, which would withdraw the first; a stale update tells
+/// nobody of a change that does not happen.
+#[tokio::test]
+async fn retries_and_stale_updates_send_nothing_twice() {
+    let (api, smtp) = with_smtp().await;
+    let safe_passage = api.organisation("Safe Passage").await;
+    let register = "mutation($input: PartyInput!) { registerParty(input: $input, idempotencyKey: \"amina-1\") { id version } }";
+    let input = amina(&safe_passage, "amina@safe-passage.example");
+    let first = api.data(&api.admin, register, input.clone()).await;
+    let again = api.data(&api.admin, register, input).await;
+    assert_eq!(first["registerParty"]["id"], again["registerParty"]["id"]);
+    smtp.take_invitations(1);
+    let link_stands = api
+        .db
+        .count("SELECT count(*) FROM invitations WHERE used_at IS NULL")
+        .await;
+    assert_eq!(link_stands, 1);
+
+    let stale = "mutation($id: ID!, $input: PartyInput!) { updateParty(id: $id, input: $input, expectedVersion: 7) { id } }";
+    let body = api
+        .gql(
+            &api.admin,
+            stale,
+            json!({ "id": first["registerParty"]["id"],
+                    "input": amina(&safe_passage, "ada@admin.example")["input"] }),
+        )
+        .await;
+    assert_eq!(error_code(&body), Some("CONFLICT"), "{body}");
+    assert!(smtp.take().is_empty(), "nobody was told");
+}
