@@ -27,6 +27,8 @@ pub struct TestApi {
     pub http: reqwest::Client,
     /// The bootstrap admin's token.
     pub admin: String,
+    /// The master key the server was started with (base64), for its other replicas.
+    pub master_key: String,
     /// Organisations registered so far, by name (see [`TestApi::organisation`]).
     organisations: tokio::sync::Mutex<std::collections::HashMap<String, String>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -97,8 +99,10 @@ impl TestApi {
         // The reminder worker is off unless a test turns it on: it would record events of its
         // own while a test counts them. The rate limits are on, high enough that only the
         // tests of limits meet them.
+        let master_key = homeward_engine::keys::MasterKey::generate().to_base64();
         let settings = adjust(Settings {
             no_scheduler: true,
+            master_key: Some(master_key.clone().into()),
             ..unlimited(Settings::new(
                 db.url.clone(),
                 "127.0.0.1:0".parse().expect("an address"),
@@ -131,6 +135,7 @@ impl TestApi {
             clock,
             http: reqwest::Client::new(),
             admin: token.secret,
+            master_key,
             organisations: Default::default(),
             stop: Some(stop),
             server: Some(server),
@@ -146,6 +151,7 @@ impl TestApi {
     pub async fn second_replica(&self) -> Replica {
         let settings = Settings {
             no_scheduler: true,
+            master_key: Some(self.master_key.clone().into()),
             ..unlimited(Settings::new(
                 self.db.url.clone(),
                 "127.0.0.1:0".parse().expect("an address"),

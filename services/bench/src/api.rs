@@ -283,6 +283,7 @@ fn guarded(url: &str) -> anyhow::Result<Settings> {
         max_connections: 40,
         rate_limit: 100_000,
         rate_burst: 100_000,
+        master_key: Some(crate::BENCH_MASTER_KEY.into()),
         ..Settings::new(url, "127.0.0.1:0".parse()?)
     })
 }

@@ -87,6 +87,10 @@ pub enum Phase {
     Mail,
 }
 
+/// The master key of every server the benchmarks start (32 zero bytes: nothing here is
+/// personal).
+pub const BENCH_MASTER_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
 /// The organisation of every plan and party the benchmarks write.
 pub const BENCH_ORGANISATION: homeward_workflows::OrganisationId =
     homeward_workflows::OrganisationId(uuid::Uuid::from_u128(0xbe9c4));

@@ -16,6 +16,7 @@ pub mod duties;
 mod handler;
 pub mod i18n;
 pub mod invitations;
+pub mod keys;
 pub mod links;
 pub mod mail;
 pub mod reminders;

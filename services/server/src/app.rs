@@ -62,6 +62,24 @@ impl Application {
         )
         .await?;
         store.migrate().await.context("applying migrations")?;
+        // Before anything is served: the master key is the one the data was sealed under.
+        let (master_key, created) = settings.master_key()?;
+        if created {
+            tracing::warn!(
+                file = crate::settings::DEFAULT_MASTER_KEY_FILE,
+                "created a new master key: back it up now, apart from the database and its \
+                 backups; without it the survivors' data cannot be read"
+            );
+        }
+        let kept = store.master_key_check(&master_key.check_value()).await?;
+        if kept != master_key.check_value() {
+            anyhow::bail!(
+                "the master key (HOMEWARD_MASTER_KEY, HOMEWARD_MASTER_KEY_FILE or {}) is not the \
+                 key this database's survivors' data is sealed under (its key check value \
+                 differs): start with the key this database was first started with",
+                crate::settings::DEFAULT_MASTER_KEY_FILE
+            );
+        }
         let events = EventHub::new();
         let feed = events.follow(store.subscribe(store.head().await?).await?);
         let event_store: Arc<dyn EventStore> = store.clone();

@@ -12,6 +12,7 @@ use clap::{ArgMatches, Args, FromArgMatches as _};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::limits::TrustedProxies;
+use homeward_engine::keys::MasterKey;
 
 /// What `homeward serve` needs. Flags and variables are listed by `homeward serve --help`;
 /// `homeward config` prints the effective values.
@@ -109,6 +110,16 @@ pub struct Settings {
     /// signs, the others only check links issued before a rotation; readable by its owner only.
     #[arg(long, env = "HOMEWARD_LINK_SECRET_FILE")]
     pub link_secret_file: Option<PathBuf>,
+    /// The master key that wraps every survivor's data key: 32 bytes, base64 (`openssl rand
+    /// -base64 32`). Keep it apart from the database and its backups: a backup that carries its
+    /// own key protects nothing, and without the key the survivors' data cannot be read.
+    #[arg(long, env = "HOMEWARD_MASTER_KEY", hide_env_values = true, value_parser = secret)]
+    pub master_key: Option<SecretString>,
+    /// A file holding the master key instead, readable by its owner only. Without either, the
+    /// key is kept in `keys/master.key` (beside the `data/` folder, never in it), created on the
+    /// first start.
+    #[arg(long, env = "HOMEWARD_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
     /// The longest an API token may live, in days (1 to 3650): `createToken` and `homeward
     /// token create` refuse more.
     #[arg(long, env = "HOMEWARD_TOKEN_MAX_DAYS", default_value_t = homeward_engine::tokens::DEFAULT_MAX_TOKEN_DAYS as u32)]
@@ -433,6 +444,10 @@ impl Settings {
             "days",
         )?;
         self.check_transport()?;
+        // A key given is well formed (the default file is read or made at start-up).
+        if self.master_key.is_some() || self.master_key_file.is_some() {
+            self.master_key()?;
+        }
         match &self.smtp_url {
             Some(_) if self.smtp_timeout.0 >= self.reminder_lease.0 => {
                 return Err(bad(
@@ -449,6 +464,42 @@ impl Settings {
             None => check_writable(&self.outbox_dir)?,
         }
         Ok(())
+    }
+
+    /// The master key: from `HOMEWARD_MASTER_KEY`, from `HOMEWARD_MASTER_KEY_FILE`, or from
+    /// [`DEFAULT_MASTER_KEY_FILE`], which is created (`0600`, with a warning to back it up
+    /// apart) when missing. `true` with a key just created.
+    pub fn master_key(&self) -> Result<(MasterKey, bool), BadSetting> {
+        const KEY: &str = "HOMEWARD_MASTER_KEY (--master-key)";
+        const FILE: &str = "HOMEWARD_MASTER_KEY_FILE (--master-key-file)";
+        let parse = |text: &str, setting: &'static str| {
+            MasterKey::from_base64(text).map_err(|e| bad(setting, e.to_string()))
+        };
+        match (&self.master_key, &self.master_key_file) {
+            (Some(_), Some(_)) => Err(bad(FILE, "set either it or HOMEWARD_MASTER_KEY, not both")),
+            (Some(key), None) => Ok((parse(key.expose_secret(), KEY)?, false)),
+            (None, Some(path)) => {
+                let keys = read_key_file(path, FILE)?;
+                let first = keys
+                    .first()
+                    .ok_or_else(|| bad(FILE, "the file holds no key"))?;
+                Ok((parse(first.expose_secret(), FILE)?, false))
+            }
+            (None, None) => {
+                let path = std::path::Path::new(DEFAULT_MASTER_KEY_FILE);
+                if path.exists() {
+                    let keys = read_key_file(path, FILE)?;
+                    let first = keys
+                        .first()
+                        .ok_or_else(|| bad(FILE, "the file holds no key"))?;
+                    return Ok((parse(first.expose_secret(), FILE)?, false));
+                }
+                let key = MasterKey::generate();
+                create_key_file(path, &key)
+                    .map_err(|e| bad(FILE, format!("{} cannot be created: {e}", path.display())))?;
+                Ok((key, true))
+            }
+        }
     }
 
     /// The partner link keys set here, the signing one first; `None` when the key kept in the
@@ -618,6 +669,27 @@ fn seconds(text: &str) -> Result<Seconds, String> {
             "{text:?} is not a number of seconds between 0 and 86400 (e.g. 30 or 0.5)"
         )),
     }
+}
+
+/// Where the master key is kept when no setting names it: beside the data folder, not in it.
+pub const DEFAULT_MASTER_KEY_FILE: &str = "keys/master.key";
+
+/// Writes a new master key file readable by its owner only, in a folder of theirs only.
+fn create_key_file(path: &std::path::Path, key: &MasterKey) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(file, "{}", key.to_base64())
 }
 
 /// The keys of a key file: one per line, blank lines and `#` comments left out. The file must be
@@ -808,6 +880,39 @@ mod tests {
         s.smtp_url = Some(SecretString::from("smtp://localhost:25"));
         s.validate().unwrap();
         std::fs::remove_file(&file).unwrap();
+    }
+
+    #[test]
+    fn the_master_key_comes_from_the_environment_or_a_file_of_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut s = Settings::new("postgres://localhost/test", "127.0.0.1:0".parse().unwrap());
+        let key = MasterKey::generate();
+        s.master_key = Some(key.to_base64().into());
+        let (read, created) = s.master_key().unwrap();
+        assert!(!created);
+        assert_eq!(read.check_value(), key.check_value());
+        s.master_key = Some("too short".into());
+        let refused = s.master_key().unwrap_err().to_string();
+        assert!(refused.contains("HOMEWARD_MASTER_KEY"), "{refused}");
+        assert!(s.validate().is_err());
+
+        let dir = std::env::temp_dir().join(format!("homeward-keys-{}", uuid::Uuid::new_v4()));
+        let file = dir.join("keys").join("master.key");
+        create_key_file(&file, &key).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(file.parent().unwrap()), 0o700);
+        // Never overwritten.
+        assert!(create_key_file(&file, &MasterKey::generate()).is_err());
+        s.master_key_file = Some(file.clone());
+        let both = s.master_key().unwrap_err().to_string();
+        assert!(both.contains("not both"), "{both}");
+        s.master_key = None;
+        assert_eq!(s.master_key().unwrap().0.check_value(), key.check_value());
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let open = s.master_key().unwrap_err().to_string();
+        assert!(open.contains("chmod 600"), "{open}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -127,11 +127,16 @@ impl PgStore {
         let mut fresh = Vec::with_capacity(32);
         fresh.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
         fresh.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
+        self.remember(name, &fresh).await
+    }
+
+    /// The value kept under `name`: `value` if there was none.
+    async fn remember(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
         sqlx::query(
             "INSERT INTO server_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
-        .bind(&fresh)
+        .bind(value)
         .execute(&self.pool)
         .await?;
         Ok(
@@ -242,6 +247,10 @@ impl homeward_store::Backend for PgStore {
 
     async fn server_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
         PgStore::server_secret(self, name).await
+    }
+
+    async fn master_key_check(&self, offered: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.remember("master_key_check", offered).await
     }
 
     fn connections(&self) -> homeward_store::Connections {

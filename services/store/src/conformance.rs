@@ -886,6 +886,14 @@ async fn api_reads<B: Backend>(backend: Arc<B>) -> Outcome {
         step("secret", backend.server_secret("conformance").await)? == secret,
         "a server secret is the same ever after"
     );
+    ensure!(
+        step("key check", backend.master_key_check(&[1; 32]).await)? == vec![1; 32],
+        "the first master key check value offered is kept"
+    );
+    ensure!(
+        step("key check", backend.master_key_check(&[2; 32]).await)? == vec![1; 32],
+        "another key's check value is answered with the kept one"
+    );
     Ok(())
 }
 

@@ -72,6 +72,11 @@ pub trait Backend:
     /// the same ever after.
     async fn server_secret(&self, name: &str) -> Result<Vec<u8>, StoreError>;
 
+    /// The check value of the master key the survivors' data is sealed under: `offered` the
+    /// first time (an empty database), the stored one ever after. A start-up with another key
+    /// finds them different.
+    async fn master_key_check(&self, offered: &[u8]) -> Result<Vec<u8>, StoreError>;
+
     /// The connections open to the database now, and how many may be (for metrics).
     fn connections(&self) -> Connections;
 

@@ -260,3 +260,32 @@ async fn stopping_finishes_cleanly_and_closes_the_port() {
     api.stop().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// A replica started with another master key than the one the database's data is sealed under
+/// stops before serving anything, and says which setting is wrong.
+#[tokio::test]
+async fn a_replica_with_another_master_key_does_not_start() {
+    let api = TestApi::start().await;
+    let settings = homeward::app::Settings {
+        no_scheduler: true,
+        master_key: Some(
+            homeward_engine::keys::MasterKey::generate()
+                .to_base64()
+                .into(),
+        ),
+        outbox_dir: std::env::temp_dir().join(format!("homeward-outbox-{}", uuid::Uuid::new_v4())),
+        ..homeward::app::Settings::new(api.db.url.clone(), "127.0.0.1:0".parse().unwrap())
+    };
+    let Err(refused) =
+        homeward::app::Application::build_with_clock(settings, api.clock.clone()).await
+    else {
+        panic!("another master key was accepted");
+    };
+    let message = refused.to_string();
+    assert!(
+        message.contains("HOMEWARD_MASTER_KEY") && message.contains("key check value"),
+        "{message}"
+    );
+    // The replica with the right key starts.
+    let _same = api.second_replica().await;
+}

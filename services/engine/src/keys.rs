@@ -1,0 +1,281 @@
+//! Envelope encryption of survivors' data: a data key per person, kept only wrapped by the
+//! server's master key, and each personal value sealed under its person's key, bound to its
+//! place (stream, event, field) so that it cannot be moved to another record.
+//!
+//! AES-256-GCM (RustCrypto), a random 96-bit nonce per seal. Erasing a person destroys their
+//! wrapped key: every value sealed under it is unreadable for good. A key check value, kept
+//! beside the data, says at start-up whether the master key is the one the data was sealed
+//! under, before anything is served.
+
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use thiserror::Error;
+use uuid::Uuid;
+
+const NONCE_LEN: usize = 12;
+
+/// Sealed values start with this, so that a reader tells them from plain text.
+pub const SEALED_PREFIX: &str = "hwenc1:";
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum KeyError {
+    #[error("a master key is 32 bytes, base64-encoded (44 characters): generate one with `openssl rand -base64 32`")]
+    MalformedMasterKey,
+    #[error("this data key cannot be unwrapped with this master key (another key, or the wrapped key was altered)")]
+    Unwrap,
+    #[error("this value cannot be opened: it was altered, moved from another place, or sealed under another key")]
+    Open,
+    #[error("this value is not sealed")]
+    NotSealed,
+}
+
+/// The server's master key: it wraps every person's data key and nothing else.
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey([secret])")
+    }
+}
+
+impl MasterKey {
+    /// A new random key.
+    pub fn generate() -> Self {
+        Self(Aes256Gcm::generate_key(&mut OsRng).into())
+    }
+
+    /// The key from its base64 form (surrounding whitespace ignored).
+    pub fn from_base64(text: &str) -> Result<Self, KeyError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|_| KeyError::MalformedMasterKey)?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::MalformedMasterKey)?;
+        Ok(Self(bytes))
+    }
+
+    pub fn to_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.0)
+    }
+
+    /// What is kept beside the data to recognise this key: an HMAC of a fixed label, which
+    /// tells nothing of the key.
+    pub fn check_value(&self) -> Vec<u8> {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        mac.update(b"homeward master key check v1");
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0))
+    }
+
+    /// A new data key for `person`, and its wrapped form (the only form that is stored).
+    pub fn new_data_key(&self, person: Uuid) -> (DataKey, Vec<u8>) {
+        let key = DataKey(Aes256Gcm::generate_key(&mut OsRng).into());
+        let wrapped = self.wrap(person, &key);
+        (key, wrapped)
+    }
+
+    /// `key` wrapped for `person`: it unwraps only for that person, under this master key.
+    pub fn wrap(&self, person: Uuid, key: &DataKey) -> Vec<u8> {
+        seal_bytes(&self.cipher(), wrap_place(person), &key.0)
+    }
+
+    pub fn unwrap(&self, person: Uuid, wrapped: &[u8]) -> Result<DataKey, KeyError> {
+        let bytes = open_bytes(&self.cipher(), wrap_place(person), wrapped)
+            .map_err(|_| KeyError::Unwrap)?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Unwrap)?;
+        Ok(DataKey(bytes))
+    }
+}
+
+fn wrap_place(person: Uuid) -> String {
+    format!("data key of person-{person}")
+}
+
+/// One person's data key, in memory only.
+#[derive(Clone)]
+pub struct DataKey([u8; 32]);
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey([secret])")
+    }
+}
+
+/// Where a sealed value belongs: it opens only there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place<'a> {
+    pub stream: &'a str,
+    pub event: Uuid,
+    pub field: &'a str,
+}
+
+impl Place<'_> {
+    fn bytes(&self) -> Vec<u8> {
+        format!("{}\u{0}{}\u{0}{}", self.stream, self.event, self.field).into_bytes()
+    }
+}
+
+impl DataKey {
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0))
+    }
+
+    /// `plain` sealed for `place`, as text: [`SEALED_PREFIX`] and base64 of nonce and
+    /// ciphertext.
+    pub fn seal(&self, place: Place<'_>, plain: &str) -> String {
+        let sealed = seal_bytes(&self.cipher(), place.bytes(), plain.as_bytes());
+        format!(
+            "{SEALED_PREFIX}{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(sealed)
+        )
+    }
+
+    /// The value sealed for `place`; an error when it was altered, moved or sealed under another
+    /// key.
+    pub fn open(&self, place: Place<'_>, sealed: &str) -> Result<String, KeyError> {
+        let body = sealed
+            .strip_prefix(SEALED_PREFIX)
+            .ok_or(KeyError::NotSealed)?;
+        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(body)
+            .map_err(|_| KeyError::Open)?;
+        let plain = open_bytes(&self.cipher(), place.bytes(), &bytes)?;
+        String::from_utf8(plain).map_err(|_| KeyError::Open)
+    }
+}
+
+fn seal_bytes(cipher: &Aes256Gcm, aad: impl AsRef<[u8]>, plain: &[u8]) -> Vec<u8> {
+    let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+    let mut out = nonce.to_vec();
+    out.extend(
+        cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plain,
+                    aad: aad.as_ref(),
+                },
+            )
+            .expect("AES-GCM seals any message shorter than 64 GiB"),
+    );
+    out
+}
+
+fn open_bytes(
+    cipher: &Aes256Gcm,
+    aad: impl AsRef<[u8]>,
+    sealed: &[u8],
+) -> Result<Vec<u8>, KeyError> {
+    if sealed.len() < NONCE_LEN {
+        return Err(KeyError::Open);
+    }
+    let (nonce, body) = sealed.split_at(NONCE_LEN);
+    cipher
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: body,
+                aad: aad.as_ref(),
+            },
+        )
+        .map_err(|_| KeyError::Open)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(field: &str) -> Place<'_> {
+        Place {
+            stream: "person-1",
+            event: Uuid::from_u128(1),
+            field,
+        }
+    }
+
+    #[test]
+    fn a_value_opens_where_it_was_sealed_and_nowhere_else() {
+        let master = MasterKey::generate();
+        let person = Uuid::new_v4();
+        let (key, _) = master.new_data_key(person);
+        let sealed = key.seal(place("full_name"), "Amina Example");
+        assert!(sealed.starts_with(SEALED_PREFIX));
+        assert!(!sealed.contains("Amina"));
+        assert_eq!(
+            key.open(place("full_name"), &sealed).unwrap(),
+            "Amina Example"
+        );
+        // Moved to another field, event or stream: refused.
+        assert_eq!(key.open(place("address"), &sealed), Err(KeyError::Open));
+        let other_event = Place {
+            event: Uuid::from_u128(2),
+            ..place("full_name")
+        };
+        assert_eq!(key.open(other_event, &sealed), Err(KeyError::Open));
+        // Another person's key: refused.
+        let (other, _) = master.new_data_key(Uuid::new_v4());
+        assert_eq!(other.open(place("full_name"), &sealed), Err(KeyError::Open));
+        // Two seals of the same value differ (a fresh nonce each).
+        assert_ne!(key.seal(place("full_name"), "Amina Example"), sealed);
+    }
+
+    #[test]
+    fn an_altered_value_is_a_clear_error_never_garbage() {
+        let (key, _) = MasterKey::generate().new_data_key(Uuid::new_v4());
+        let sealed = key.seal(place("note"), "Needs a quiet room");
+        let mut bytes: Vec<char> = sealed.chars().collect();
+        let at = bytes.len() - 3;
+        bytes[at] = if bytes[at] == 'A' { 'B' } else { 'A' };
+        let altered: String = bytes.into_iter().collect();
+        assert_eq!(key.open(place("note"), &altered), Err(KeyError::Open));
+        assert_eq!(key.open(place("note"), "hwenc1:"), Err(KeyError::Open));
+        assert_eq!(key.open(place("note"), "plain"), Err(KeyError::NotSealed));
+    }
+
+    #[test]
+    fn a_data_key_unwraps_only_for_its_person_under_its_master_key() {
+        let master = MasterKey::generate();
+        let person = Uuid::new_v4();
+        let (key, wrapped) = master.new_data_key(person);
+        let unwrapped = master.unwrap(person, &wrapped).unwrap();
+        let sealed = key.seal(place("phone"), "+234 800");
+        assert_eq!(unwrapped.open(place("phone"), &sealed).unwrap(), "+234 800");
+        assert_eq!(
+            master.unwrap(Uuid::new_v4(), &wrapped).err(),
+            Some(KeyError::Unwrap)
+        );
+        assert_eq!(
+            MasterKey::generate().unwrap(person, &wrapped).err(),
+            Some(KeyError::Unwrap)
+        );
+        // Rotation: the same data key wrapped under a new master key.
+        let next = MasterKey::generate();
+        let rewrapped = next.wrap(person, &unwrapped);
+        let again = next.unwrap(person, &rewrapped).unwrap();
+        assert_eq!(again.open(place("phone"), &sealed).unwrap(), "+234 800");
+    }
+
+    #[test]
+    fn a_master_key_is_recognised_by_its_check_value_and_read_from_base64() {
+        let master = MasterKey::generate();
+        let same = MasterKey::from_base64(&format!(" {}\n", master.to_base64())).unwrap();
+        assert_eq!(master.check_value(), same.check_value());
+        assert_ne!(master.check_value(), MasterKey::generate().check_value());
+        assert_eq!(
+            MasterKey::from_base64("c2hvcnQ=").err(),
+            Some(KeyError::MalformedMasterKey)
+        );
+        assert_eq!(
+            MasterKey::from_base64("not base64!").err(),
+            Some(KeyError::MalformedMasterKey)
+        );
+        assert!(!format!("{master:?}").contains(&master.to_base64()));
+    }
+}
