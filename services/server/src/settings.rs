@@ -495,9 +495,21 @@ impl Settings {
                     return Ok((parse(first.expose_secret(), FILE)?, false));
                 }
                 let key = MasterKey::generate();
-                create_key_file(path, &key)
-                    .map_err(|e| bad(FILE, format!("{} cannot be created: {e}", path.display())))?;
-                Ok((key, true))
+                match create_key_file(path, &key) {
+                    Ok(()) => Ok((key, true)),
+                    // Another replica on this folder made it first: theirs is the key.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let keys = read_key_file(path, FILE)?;
+                        let first = keys
+                            .first()
+                            .ok_or_else(|| bad(FILE, "the file holds no key"))?;
+                        Ok((parse(first.expose_secret(), FILE)?, false))
+                    }
+                    Err(e) => Err(bad(
+                        FILE,
+                        format!("{} cannot be created: {e}", path.display()),
+                    )),
+                }
             }
         }
     }

@@ -121,6 +121,10 @@ async fn serve_answers_and_stops_on_sigterm() {
         .arg("--outbox")
         .arg(std::env::temp_dir().join(format!("homeward-outbox-{port}")))
         .env("DATABASE_URL", &db.url)
+        .env(
+            "HOMEWARD_MASTER_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
