@@ -110,9 +110,9 @@ pub struct Settings {
     /// signs, the others only check links issued before a rotation; readable by its owner only.
     #[arg(long, env = "HOMEWARD_LINK_SECRET_FILE")]
     pub link_secret_file: Option<PathBuf>,
-    /// The master key that wraps every survivor's data key: 32 bytes, base64 (`openssl rand
-    /// -base64 32`). Keep it apart from the database and its backups: a backup that carries its
-    /// own key protects nothing, and without the key the survivors' data cannot be read.
+    /// The master key for survivors' data: 32 bytes, base64 (`openssl rand -base64 32`),
+    /// checked at every start against the check value the database keeps. Keep it apart from the
+    /// database and its backups: a backup that carries its own key protects nothing.
     #[arg(long, env = "HOMEWARD_MASTER_KEY", hide_env_values = true, value_parser = secret)]
     pub master_key: Option<SecretString>,
     /// A file holding the master key instead, readable by its owner only. Without either, the
