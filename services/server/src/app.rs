@@ -68,15 +68,15 @@ impl Application {
             tracing::warn!(
                 file = crate::settings::DEFAULT_MASTER_KEY_FILE,
                 "created a new master key: back it up now, apart from the database and its \
-                 backups; without it the survivors' data cannot be read"
+                 backups"
             );
         }
         let kept = store.master_key_check(&master_key.check_value()).await?;
         if kept != master_key.check_value() {
             anyhow::bail!(
                 "the master key (HOMEWARD_MASTER_KEY, HOMEWARD_MASTER_KEY_FILE or {}) is not the \
-                 key this database's survivors' data is sealed under (its key check value \
-                 differs): start with the key this database was first started with",
+                 key this database was first started with (its key check value differs): start \
+                 with that key",
                 crate::settings::DEFAULT_MASTER_KEY_FILE
             );
         }
