@@ -173,6 +173,26 @@ async fn keeps_a_supervisor(ctx: &Context<'_>, current: &PartyRow) -> ApiResult<
     )))
 }
 
+/// A social worker who is the case worker of open plans keeps them until they are handed over:
+/// refused, saying what to do first and then `then`.
+async fn handed_over(ctx: &Context<'_>, current: &PartyRow, then: &str) -> ApiResult<()> {
+    if current.role != PartyRole::SocialWorker.as_str() {
+        return Ok(());
+    }
+    let scope = homeward_store::reads::PlanScope::Organisation(current.organisation);
+    let party = PartyId(current.party_id);
+    if crate::plans::open_plans_of(ctx, &scope, Some(party), 1)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    Err(ApiError::validation(format!(
+        "{} is the case worker of open plans: hand them over first (handOverCases), then {then}",
+        current.display_name
+    )))
+}
+
 /// Whether the viewer may invite `party` (see [`Action::InviteParty`]).
 async fn may_invite(ctx: &Context<'_>, party: &PartyRow) -> ApiResult<Result<(), ApiError>> {
     let role = PartyRole::parse(&party.role)
@@ -413,19 +433,7 @@ impl PartyMutation {
             .await?
             .ok_or_else(|| ApiError::not_found("party", id))?;
         keeps_a_supervisor(ctx, &current).await?;
-        if current.role == "social_worker" {
-            let scope = homeward_store::reads::PlanScope::Organisation(current.organisation);
-            if !crate::plans::open_plans_of(ctx, &scope, Some(id), 1)
-                .await?
-                .is_empty()
-            {
-                return Err(ApiError::validation(format!(
-                    "{} is the case worker of open plans: hand them over first \
-                     (handOverCases), then deactivate them",
-                    current.display_name
-                )));
-            }
-        }
+        handed_over(ctx, &current, "deactivate them").await?;
         let command = PartyCommand::Deactivate { reason };
         let deactivated = run(
             ctx,
@@ -481,20 +489,11 @@ impl PartyMutation {
         fits_organisation(ctx, &details, Some(party)).await?;
         // A case worker's plans stay with their organisation: moving the worker, or changing
         // their role, would leave the plans without one. They are handed over first.
-        if let Some(current) = current.as_ref().filter(|row| row.role == "social_worker") {
+        if let Some(current) = &current {
             let moves = details.organisation.0 != current.organisation
-                || details.role != homeward_workflows::party::PartyRole::SocialWorker;
-            let scope = homeward_store::reads::PlanScope::Organisation(current.organisation);
-            if moves
-                && !crate::plans::open_plans_of(ctx, &scope, Some(party), 1)
-                    .await?
-                    .is_empty()
-            {
-                return Err(ApiError::validation(format!(
-                    "{} is the case worker of open plans: hand them over first \
-                     (handOverCases), then change their organisation or role",
-                    current.display_name
-                )));
+                || details.role != PartyRole::SocialWorker;
+            if moves {
+                handed_over(ctx, current, "change their organisation or role").await?;
             }
         }
         // Leaving the case team: moved to another organisation, or given another role.
@@ -594,7 +593,7 @@ impl PartyMutation {
             .into_iter()
             .next()
             .ok_or_else(|| ApiError::not_found("party", party))?;
-        let role = homeward_workflows::party::PartyRole::parse(&row.role)
+        let role = PartyRole::parse(&row.role)
             .ok_or_else(|| ApiError::internal(&"party with an unknown role"))?;
         authz::authorize(viewer, Action::CreateToken { party, role })?;
         let request = tokens::TokenRequest {

@@ -268,34 +268,9 @@ impl Invitations {
         new_address: &str,
         now: DateTime<Utc>,
     ) -> Result<(), MailError> {
-        let to = notice.to;
-        let lang = Lang::of(&to.language);
-        let body = NoticeBody {
-            lang: lang.code(),
-            greeting: lang.text_with(
-                "mail-greeting",
-                &[("name", to.display_name.as_str().into())],
-            ),
-            paragraphs: vec![lang.text_with(
-                "address-changed-line",
-                &[
-                    ("when", local(now, &to.time_zone).into()),
-                    ("admin", notice.by.into()),
-                    ("old", to.email.as_str().into()),
-                    ("new", new_address.into()),
-                ],
-            )],
-            link: None,
-            footer: lang.text("notice-footer"),
-        };
-        let mail = render(
-            to,
-            &to.email,
-            lang.text("address-changed-subject"),
-            body,
-            format!("address-{}@homeward", Uuid::new_v4()),
-        );
-        self.settings.mailer.send(&mail).await
+        let old = notice.to.email.clone();
+        self.tell(notice, "address-changed", "address", &old, new_address, now)
+            .await
     }
 
     /// Tells a party they were moved to another organisation (and by whom).
@@ -303,6 +278,29 @@ impl Invitations {
         &self,
         notice: Notice<'_>,
         new_organisation: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), MailError> {
+        let old = notice.organisation;
+        self.tell(
+            notice,
+            "organisation-changed",
+            "organisation",
+            old,
+            new_organisation,
+            now,
+        )
+        .await
+    }
+
+    /// A notice to the party's current address that `notice.by` changed something of theirs
+    /// from `old` to `new`: the catalogue's `<message>-subject` and `<message>-line`.
+    async fn tell(
+        &self,
+        notice: Notice<'_>,
+        message: &str,
+        id_prefix: &str,
+        old: &str,
+        new: &str,
         now: DateTime<Utc>,
     ) -> Result<(), MailError> {
         let to = notice.to;
@@ -314,12 +312,12 @@ impl Invitations {
                 &[("name", to.display_name.as_str().into())],
             ),
             paragraphs: vec![lang.text_with(
-                "organisation-changed-line",
+                &format!("{message}-line"),
                 &[
                     ("when", local(now, &to.time_zone).into()),
                     ("admin", notice.by.into()),
-                    ("old", notice.organisation.into()),
-                    ("new", new_organisation.into()),
+                    ("old", old.into()),
+                    ("new", new.into()),
                 ],
             )],
             link: None,
@@ -328,9 +326,9 @@ impl Invitations {
         let mail = render(
             to,
             &to.email,
-            lang.text("organisation-changed-subject"),
+            lang.text(&format!("{message}-subject")),
             body,
-            format!("organisation-{}@homeward", Uuid::new_v4()),
+            format!("{id_prefix}-{}@homeward", Uuid::new_v4()),
         );
         self.settings.mailer.send(&mail).await
     }

@@ -475,35 +475,28 @@ impl Settings {
         let parse = |text: &str, setting: &'static str| {
             MasterKey::from_base64(text).map_err(|e| bad(setting, e.to_string()))
         };
+        let from_file = |path: &std::path::Path| {
+            let keys = read_key_file(path, FILE)?;
+            let first = keys
+                .first()
+                .ok_or_else(|| bad(FILE, "the file holds no key"))?;
+            parse(first.expose_secret(), FILE)
+        };
         match (&self.master_key, &self.master_key_file) {
             (Some(_), Some(_)) => Err(bad(FILE, "set either it or HOMEWARD_MASTER_KEY, not both")),
             (Some(key), None) => Ok((parse(key.expose_secret(), KEY)?, false)),
-            (None, Some(path)) => {
-                let keys = read_key_file(path, FILE)?;
-                let first = keys
-                    .first()
-                    .ok_or_else(|| bad(FILE, "the file holds no key"))?;
-                Ok((parse(first.expose_secret(), FILE)?, false))
-            }
+            (None, Some(path)) => Ok((from_file(path)?, false)),
             (None, None) => {
                 let path = std::path::Path::new(DEFAULT_MASTER_KEY_FILE);
                 if path.exists() {
-                    let keys = read_key_file(path, FILE)?;
-                    let first = keys
-                        .first()
-                        .ok_or_else(|| bad(FILE, "the file holds no key"))?;
-                    return Ok((parse(first.expose_secret(), FILE)?, false));
+                    return Ok((from_file(path)?, false));
                 }
                 let key = MasterKey::generate();
                 match create_key_file(path, &key) {
                     Ok(()) => Ok((key, true)),
                     // Another replica on this folder made it first: theirs is the key.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        let keys = read_key_file(path, FILE)?;
-                        let first = keys
-                            .first()
-                            .ok_or_else(|| bad(FILE, "the file holds no key"))?;
-                        Ok((parse(first.expose_secret(), FILE)?, false))
+                        Ok((from_file(path)?, false))
                     }
                     Err(e) => Err(bad(
                         FILE,
