@@ -108,8 +108,12 @@ pub const FIELDS: &[(&str, &str, Class)] = &[
     ("person_registered", "full_name", Personal),
     ("person_registered", "date_of_birth", Personal),
     ("person_registered", "preferred_language", Personal),
-    ("person_registered", "contact", Personal),
-    ("person_contact_updated", "contact", Personal),
+    ("person_registered", "contact.phone", Personal),
+    ("person_registered", "contact.email", Personal),
+    ("person_registered", "contact.address", Personal),
+    ("person_contact_updated", "contact.phone", Personal),
+    ("person_contact_updated", "contact.email", Personal),
+    ("person_contact_updated", "contact.address", Personal),
     ("person_note_added", "note.text", Personal),
     ("person_note_added", "note.author", Safe),
     ("person_note_added", "note.at", Safe),
@@ -147,6 +151,47 @@ pub fn class_of(event_type: &str, path: &str) -> Option<Class> {
         .map(|(_, _, class)| *class)
 }
 
+/// The personal paths of an event type: where the engine seals (and the edge opens) values.
+/// Each is a [`crate::Personal`] field of the event's Rust type.
+pub fn personal_paths(event_type: &str) -> impl Iterator<Item = &'static str> + '_ {
+    FIELDS
+        .iter()
+        .filter(move |(t, _, class)| *t == event_type && *class == Personal)
+        .map(|(_, path, _)| *path)
+}
+
+/// Calls `f` with every value at `path` in `payload` (each element's for a `[]` segment); a
+/// missing or null value is skipped.
+pub fn for_each_at(
+    payload: &mut serde_json::Value,
+    path: &str,
+    f: &mut dyn FnMut(&mut serde_json::Value),
+) {
+    let (head, rest) = match path.split_once('.') {
+        Some((head, rest)) => (head, Some(rest)),
+        None => (path, None),
+    };
+    let (key, each) = match head.strip_suffix("[]") {
+        Some(key) => (key, true),
+        None => (head, false),
+    };
+    let Some(inner) = payload.get_mut(key) else {
+        return;
+    };
+    let mut visit = |value: &mut serde_json::Value| match rest {
+        _ if value.is_null() => {}
+        Some(rest) => for_each_at(value, rest, f),
+        None => f(value),
+    };
+    if each {
+        if let Some(items) = inner.as_array_mut() {
+            items.iter_mut().for_each(&mut visit);
+        }
+    } else {
+        visit(inner);
+    }
+}
+
 /// Whether the classified path `classified` is `path` or lies above it.
 pub fn covers(classified: &str, path: &str) -> bool {
     path == classified
@@ -171,5 +216,28 @@ mod tests {
             Some(Class::Personal)
         );
         assert_eq!(class_of("goals_set", "goals[].colour"), None);
+    }
+
+    #[test]
+    fn every_value_at_a_path_is_visited_and_nothing_else() {
+        let mut payload = serde_json::json!({
+            "goals": [{"area": "work", "aim": "a"}, {"area": "family", "aim": "b"}],
+            "contact": {"phone": null, "email": "e"},
+        });
+        let mut seen = Vec::new();
+        for path in ["goals[].aim", "contact.phone", "contact.email", "absent.x"] {
+            for_each_at(&mut payload, path, &mut |v| {
+                seen.push(v.clone());
+                *v = serde_json::json!("x");
+            });
+        }
+        assert_eq!(seen, ["a", "b", "e"]);
+        assert_eq!(payload["goals"][1]["aim"], "x");
+        assert_eq!(payload["goals"][1]["area"], "family");
+        assert!(payload["contact"]["phone"].is_null());
+        assert_eq!(
+            personal_paths("step_blocked").collect::<Vec<_>>(),
+            ["reason"]
+        );
     }
 }

@@ -40,7 +40,7 @@ pub struct Person {
     pub organisation: OrganisationId,
     pub full_name: Personal<String>,
     pub date_of_birth: Option<Personal<NaiveDate>>,
-    pub preferred_language: Option<Language>,
+    pub preferred_language: Option<Personal<Language>>,
     pub contact: ContactDetails,
     pub notes: Vec<Note>,
 }
@@ -73,7 +73,7 @@ pub enum PersonEvent {
         organisation: OrganisationId,
         full_name: Personal<String>,
         date_of_birth: Option<Personal<NaiveDate>>,
-        preferred_language: Option<Language>,
+        preferred_language: Option<Personal<Language>>,
         contact: ContactDetails,
     },
     #[serde(rename = "person_contact_updated")]
@@ -107,7 +107,7 @@ pub enum PersonError {
 fn clean_contact(c: &ContactDetails) -> Result<ContactDetails, TextError> {
     let field = |name: &'static str, v: &Option<Personal<String>>| {
         v.as_ref()
-            .map(|v| bounded(name, &v.0, MAX_CONTACT).map(Personal))
+            .map(|v| bounded(name, v.stored(), MAX_CONTACT).map(Personal::new))
             .transpose()
     };
     Ok(ContactDetails {
@@ -115,12 +115,12 @@ fn clean_contact(c: &ContactDetails) -> Result<ContactDetails, TextError> {
         email: c
             .email
             .as_ref()
-            .map(|e| email(&e.0).map(Personal))
+            .map(|e| email(e.stored()).map(Personal::new))
             .transpose()?,
         address: c
             .address
             .as_ref()
-            .map(|v| bounded_lines("address", &v.0, MAX_CONTACT).map(Personal))
+            .map(|v| bounded_lines("address", v.stored(), MAX_CONTACT).map(Personal::new))
             .transpose()?,
     })
 }
@@ -195,12 +195,13 @@ impl Aggregate for Person {
                 Ok(vec![PersonEvent::PersonRegistered {
                     person_id: *person_id,
                     organisation: *organisation,
-                    full_name: Personal(bounded("full name", full_name, MAX_NAME)?),
-                    date_of_birth: date_of_birth.map(Personal),
+                    full_name: Personal::new(bounded("full name", full_name, MAX_NAME)?),
+                    date_of_birth: date_of_birth.map(Personal::new),
                     preferred_language: preferred_language
                         .as_deref()
                         .map(Language::parse)
-                        .transpose()?,
+                        .transpose()?
+                        .map(Personal::new),
                     contact: clean_contact(contact)?,
                 }])
             }
@@ -213,7 +214,7 @@ impl Aggregate for Person {
             }
             (Some(_), PersonCommand::AddNote { text }) => Ok(vec![PersonEvent::NoteAdded {
                 note: Note {
-                    text: Personal(bounded_lines("note", text, MAX_NOTE)?),
+                    text: Personal::new(bounded_lines("note", text, MAX_NOTE)?),
                     author: ctx.actor,
                     at: ctx.now,
                 },

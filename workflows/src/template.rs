@@ -120,7 +120,7 @@ impl Template {
             .map(|s| StepDefinition {
                 key: s.key.clone(),
                 kind: s.kind,
-                title: s.title.clone(),
+                title: s.title.clone().into(),
                 assignee: None,
                 candidate_group: s.candidate_group.clone(),
                 priority: s.priority,
@@ -152,7 +152,7 @@ impl Template {
                 key: StepKey::parse(&format!("follow_up_{}", i + 1))
                     .expect("follow_up_<n> is a valid step key"),
                 kind: StepKind::FollowUp,
-                title: format!("Follow-up visit {} ({days} days after return)", i + 1),
+                title: format!("Follow-up visit {} ({days} days after return)", i + 1).into(),
                 assignee: None,
                 candidate_group: Some("partner".to_owned()),
                 priority: Priority::Normal,

@@ -462,7 +462,7 @@ fn full_story() -> Vec<PlanEvent> {
         .run(PlanCommand::SetGoals {
             goals: vec![Goal {
                 area: ConcernArea::Income,
-                aim: "Open a tailoring workshop".to_owned(),
+                aim: "Open a tailoring workshop".to_owned().into(),
             }],
         })
         .run(PlanCommand::RemoveStep {

@@ -12,6 +12,7 @@ use super::state::{
 };
 use crate::aggregate::Context;
 use crate::ids::StepKey;
+use crate::personal::Personal;
 use crate::template::find_cycle;
 use crate::text::{bounded, bounded_lines, one_line};
 
@@ -66,7 +67,7 @@ pub(crate) fn decide(
             let mut clean = Vec::with_capacity(goals.len());
             for g in goals {
                 let mut g = g.clone();
-                g.aim = bounded("goal aim", &g.aim, MAX_GOAL_AIM)?;
+                g.aim = Personal::new(bounded("goal aim", g.aim.stored(), MAX_GOAL_AIM)?);
                 clean.push(g);
             }
             vec![E::GoalsSet { goals: clean }]
@@ -90,7 +91,7 @@ pub(crate) fn decide(
             }
             vec![E::StepRemoved {
                 step: step.clone(),
-                reason: bounded_lines("reason", reason, MAX_REASON)?,
+                reason: Personal::new(bounded_lines("reason", reason, MAX_REASON)?),
             }]
         }
         C::AssignStep {
@@ -164,7 +165,7 @@ pub(crate) fn decide(
             require_active(plan)?;
             let override_reason = override_reason
                 .as_deref()
-                .map(|r| bounded_lines("override reason", r, MAX_REASON))
+                .map(|r| bounded_lines("override reason", r, MAX_REASON).map(Personal::new))
                 .transpose()?;
             let mut recorded_override = None;
             if s.kind == StepKind::Travel {
@@ -192,7 +193,7 @@ pub(crate) fn decide(
             }
             vec![E::StepBlocked {
                 step: step.clone(),
-                reason: bounded_lines("reason", reason, MAX_REASON)?,
+                reason: Personal::new(bounded_lines("reason", reason, MAX_REASON)?),
             }]
         }
         C::UnblockStep { step } => {
@@ -244,7 +245,7 @@ pub(crate) fn decide(
             open_step(plan, step)?;
             vec![E::StepCancelled {
                 step: step.clone(),
-                reason: bounded_lines("reason", reason, MAX_REASON)?,
+                reason: Personal::new(bounded_lines("reason", reason, MAX_REASON)?),
             }]
         }
         C::UpdateDocumentStatus { step, status } => {
@@ -320,7 +321,7 @@ pub(crate) fn decide(
             }
             let override_reason = override_reason
                 .as_deref()
-                .map(|r| bounded_lines("override reason", r, MAX_REASON))
+                .map(|r| bounded_lines("override reason", r, MAX_REASON).map(Personal::new))
                 .transpose()?;
             let recorded_override = match travel_ready(plan) {
                 Ok(()) => None,
@@ -395,8 +396,8 @@ pub(crate) fn decide(
                     step: step.clone(),
                     outcome: super::state::FollowUpOutcome {
                         visited_on: *visited_on,
-                        wellbeing: *wellbeing,
-                        concerns,
+                        wellbeing: Personal::new(*wellbeing),
+                        concerns: Personal::new(concerns),
                     },
                 },
                 E::StepCompleted { step: step.clone() },
@@ -471,7 +472,7 @@ pub(crate) fn decide(
                 recipient: *recipient,
                 // A mail server's words: what no field may hold becomes a space, not a refusal
                 // of the record that the reminder failed.
-                reason: bounded("failure reason", &one_line(reason), MAX_REASON)?,
+                reason: Personal::new(bounded("failure reason", &one_line(reason), MAX_REASON)?),
             }]
         }
     })
@@ -535,7 +536,7 @@ fn validate_new_step(plan: &Plan, new: &NewStep) -> Result<StepDefinition, PlanE
     Ok(StepDefinition {
         key: new.key.clone(),
         kind: new.kind,
-        title: bounded("title", &new.title, MAX_TITLE)?,
+        title: Personal::new(bounded("title", &new.title, MAX_TITLE)?),
         assignee: new.assignee,
         candidate_group: new
             .candidate_group

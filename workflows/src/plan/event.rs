@@ -9,6 +9,7 @@ use super::state::{
     ReminderKind, ReminderPolicy, StepKind, TemplateRef,
 };
 use crate::aggregate::DomainEvent;
+use crate::personal::Personal;
 use crate::ids::{OrganisationId, PartyId, PersonId, PlanId, StepKey};
 use crate::text::CountryCode;
 
@@ -17,7 +18,7 @@ use crate::text::CountryCode;
 pub struct StepDefinition {
     pub key: StepKey,
     pub kind: StepKind,
-    pub title: String,
+    pub title: Personal<String>,
     pub assignee: Option<PartyId>,
     pub candidate_group: Option<String>,
     pub priority: Priority,
@@ -48,7 +49,10 @@ pub enum PlanEvent {
     #[serde(rename = "step_added")]
     StepAdded { step: StepDefinition },
     #[serde(rename = "step_removed")]
-    StepRemoved { step: StepKey, reason: String },
+    StepRemoved {
+        step: StepKey,
+        reason: Personal<String>,
+    },
     #[serde(rename = "step_assigned")]
     StepAssigned {
         step: StepKey,
@@ -77,10 +81,13 @@ pub enum PlanEvent {
     StepStarted {
         step: StepKey,
         /// Set when a rule (travel readiness) was overridden: the recorded reason.
-        override_reason: Option<String>,
+        override_reason: Option<Personal<String>>,
     },
     #[serde(rename = "step_blocked")]
-    StepBlocked { step: StepKey, reason: String },
+    StepBlocked {
+        step: StepKey,
+        reason: Personal<String>,
+    },
     #[serde(rename = "step_unblocked")]
     StepUnblocked { step: StepKey },
     #[serde(rename = "step_completed")]
@@ -88,7 +95,10 @@ pub enum PlanEvent {
     #[serde(rename = "step_acknowledged")]
     StepAcknowledged { step: StepKey },
     #[serde(rename = "step_cancelled")]
-    StepCancelled { step: StepKey, reason: String },
+    StepCancelled {
+        step: StepKey,
+        reason: Personal<String>,
+    },
     #[serde(rename = "document_status_updated")]
     DocumentStatusUpdated {
         step: StepKey,
@@ -115,7 +125,7 @@ pub enum PlanEvent {
     #[serde(rename = "departure_confirmed")]
     DepartureConfirmed {
         departed_at: DateTime<Utc>,
-        override_reason: Option<String>,
+        override_reason: Option<Personal<String>>,
     },
     #[serde(rename = "arrival_confirmed")]
     ArrivalConfirmed { arrived_at: DateTime<Utc> },
@@ -155,7 +165,7 @@ pub enum PlanEvent {
         kind: ReminderKind,
         fire_at: DateTime<Utc>,
         recipient: PartyId,
-        reason: String,
+        reason: Personal<String>,
     },
 }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::event::{PlanEvent, StepDefinition};
 use crate::ids::{OrganisationId, PartyId, PersonId, PlanId, StepKey};
+use crate::personal::Personal;
 use crate::text::CountryCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
@@ -80,7 +81,7 @@ pub struct TemplateRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Goal {
     pub area: ConcernArea,
-    pub aim: String,
+    pub aim: Personal<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
@@ -234,11 +235,11 @@ pub enum StepStatus {
     InProgress,
     Done,
     Blocked {
-        reason: String,
+        reason: Personal<String>,
         was_started: bool,
     },
     Cancelled {
-        reason: String,
+        reason: Personal<String>,
     },
 }
 
@@ -293,8 +294,8 @@ pub enum ConcernArea {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowUpOutcome {
     pub visited_on: NaiveDate,
-    pub wellbeing: Wellbeing,
-    pub concerns: Vec<ConcernArea>,
+    pub wellbeing: Personal<Wellbeing>,
+    pub concerns: Personal<Vec<ConcernArea>>,
 }
 
 #[derive(
@@ -335,14 +336,14 @@ pub struct SentReminder {
     pub fire_at: DateTime<Utc>,
     /// Why delivery failed, for a reminder that never arrived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed: Option<String>,
+    pub failed: Option<Personal<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
     pub key: StepKey,
     pub kind: StepKind,
-    pub title: String,
+    pub title: Personal<String>,
     pub assignee: Option<PartyId>,
     pub candidate_group: Option<String>,
     pub priority: Priority,
@@ -356,7 +357,7 @@ pub struct Step {
     pub document_status: Option<DocumentStatus>,
     pub outcome: Option<FollowUpOutcome>,
     /// The recorded reason when a rule was overridden to start this step.
-    pub override_reason: Option<String>,
+    pub override_reason: Option<Personal<String>>,
     pub reminders_sent: Vec<SentReminder>,
     /// The assignee acknowledged the task.
     #[serde(default)]
