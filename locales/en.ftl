@@ -105,3 +105,14 @@ invite-token-title = Your token
 invite-token-note = Keep it secret. It is valid until { $expires }. Send it as "Authorization: Bearer" followed by the token.
 invite-invalid = This invitation cannot be used
 invite-invalid-body = It was already used, a newer one replaced it, or it has expired. Ask your administrator for a new invitation.
+
+## A step named by its kind (a step a social worker added is never named by its own title outside the API)
+step-kind-travel-document = Travel document
+step-kind-travel = Travel
+step-kind-family-mediation = Family mediation
+step-kind-origin-contact = Contact in the community of origin
+step-kind-follow-up = Follow-up visit
+step-kind-medical = Medical care
+step-kind-legal = Legal matter
+step-kind-reintegration-support = Reintegration support
+step-kind-custom = Task

@@ -103,3 +103,14 @@ invite-token-title = Su token
 invite-token-note = Manténgalo en secreto. Es válido hasta el { $expires }. Envíelo como «Authorization: Bearer» seguido del token.
 invite-invalid = Esta invitación no se puede usar
 invite-invalid-body = Ya se usó, otra más reciente la sustituyó o ha caducado. Pida una nueva invitación a su administrador.
+
+## A step named by its kind (a step a social worker added is never named by its own title outside the API)
+step-kind-travel-document = Documento de viaje
+step-kind-travel = Viaje
+step-kind-family-mediation = Mediación familiar
+step-kind-origin-contact = Contacto en la comunidad de origen
+step-kind-follow-up = Visita de seguimiento
+step-kind-medical = Atención médica
+step-kind-legal = Asunto legal
+step-kind-reintegration-support = Apoyo a la reintegración
+step-kind-custom = Tarea

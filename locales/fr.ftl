@@ -103,3 +103,14 @@ invite-token-title = Votre jeton
 invite-token-note = Gardez-le secret. Il est valable jusqu'au { $expires }. Envoyez-le sous la forme « Authorization: Bearer » suivi du jeton.
 invite-invalid = Cette invitation ne peut pas être utilisée
 invite-invalid-body = Elle a déjà servi, une plus récente l'a remplacée, ou elle a expiré. Demandez une nouvelle invitation à votre administrateur.
+
+## A step named by its kind (a step a social worker added is never named by its own title outside the API)
+step-kind-travel-document = Document de voyage
+step-kind-travel = Voyage
+step-kind-family-mediation = Médiation familiale
+step-kind-origin-contact = Contact dans la communauté d'origine
+step-kind-follow-up = Visite de suivi
+step-kind-medical = Soins médicaux
+step-kind-legal = Question juridique
+step-kind-reintegration-support = Aide à la réintégration
+step-kind-custom = Tâche

@@ -7,6 +7,7 @@
 
 use async_graphql::{ErrorExtensions, ServerError};
 use homeward_engine::authz::AccessDenied;
+use homeward_engine::vault::{Unreadable, VaultError};
 use homeward_engine::CommandError;
 use homeward_store::StoreError;
 use homeward_workflows::plan::PlanError;
@@ -32,6 +33,11 @@ pub enum Code {
     /// An email the request depends on (an invitation, a notice to a former address) could not
     /// be sent; the message says what was done and what to send again.
     MailNotSent,
+    /// The person's data was erased: nothing more can be recorded about them.
+    Erased,
+    /// A stored personal value cannot be read (altered or damaged); the rest of the record
+    /// reads.
+    Unreadable,
     Internal,
 }
 
@@ -48,6 +54,8 @@ impl Code {
             Self::RateLimited => "RATE_LIMITED",
             Self::Timeout => "TIMEOUT",
             Self::MailNotSent => "MAIL_NOT_SENT",
+            Self::Erased => "ERASED",
+            Self::Unreadable => "UNREADABLE",
             Self::Internal => "INTERNAL",
         }
     }
@@ -154,7 +162,15 @@ pub fn command_error<E: std::error::Error + 'static>(
         },
         CommandError::Rejected(e) => refused(e),
         CommandError::Denied(d) => d.into(),
+        CommandError::Sealing(VaultError::Erased) => ApiError::new(Code::Erased, e.to_string()),
+        CommandError::Sealing(other) => ApiError::internal(&other),
         CommandError::Store(s) => s.into(),
+    }
+}
+
+impl From<Unreadable> for ApiError {
+    fn from(e: Unreadable) -> Self {
+        Self::new(Code::Unreadable, e.to_string())
     }
 }
 

@@ -15,6 +15,7 @@ mod inputs;
 mod loaders;
 mod organisations;
 mod parties;
+mod personal;
 mod plans;
 mod subscriptions;
 mod tasks;
@@ -55,6 +56,8 @@ pub const MAX_INPUT_LIST: usize = 100;
 #[derive(Clone)]
 pub struct Services {
     pub handler: CommandHandler<dyn EventStore>,
+    /// Opens survivors' data for the viewers entitled to it (the handler seals with it).
+    pub vault: Arc<homeward_engine::vault::Vault>,
     pub reads: Arc<dyn ReadModels>,
     pub clock: Arc<dyn Clock>,
     pub events: EventHub,

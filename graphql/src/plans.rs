@@ -327,9 +327,9 @@ impl PlanMutation {
             date_of_birth: input.date_of_birth,
             preferred_language: input.preferred_language,
             contact: ContactDetails {
-                phone: input.phone.map(Personal),
-                email: input.email.map(Personal),
-                address: input.address.map(Personal),
+                phone: input.phone.map(Personal::new),
+                email: input.email.map(Personal::new),
+                address: input.address.map(Personal::new),
             },
         };
         let outcome = services(ctx)
@@ -412,7 +412,7 @@ impl PlanMutation {
             .into_iter()
             .map(|g| homeward_workflows::plan::Goal {
                 area: g.area.into(),
-                aim: g.aim,
+                aim: g.aim.into(),
             })
             .collect();
         let command = PlanCommand::SetGoals { goals };

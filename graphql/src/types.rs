@@ -13,7 +13,9 @@ use homeward_workflows::plan::{self as domain, Plan, Step};
 use uuid::Uuid;
 
 use crate::loaders::PlanAt;
+use crate::personal::{self, field};
 use crate::{loaders, services, viewer, ApiError, ApiResult};
+use homeward_workflows::Personal;
 
 macro_rules! remote_enum {
     ($(#[$doc:meta])* $name:ident = $remote:literal { $($variant:ident),* $(,)? }) => {
@@ -283,6 +285,7 @@ impl PlanObject {
             .map(|g| Goal {
                 area: g.area.into(),
                 aim: g.aim.clone(),
+                stream: self.0.id.stream_id(),
             })
             .collect())
     }
@@ -362,9 +365,23 @@ impl PlanObject {
 }
 
 #[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
 pub struct Goal {
     pub area: ConcernArea,
-    pub aim: String,
+    #[graphql(skip)]
+    pub aim: Personal<String>,
+    #[graphql(skip)]
+    pub stream: String,
+}
+
+#[ComplexObject]
+impl Goal {
+    /// What she aims for (null only when it cannot be read).
+    async fn aim(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        personal::text(ctx, &self.aim, &self.stream, field::GOAL_AIM)
+            .await
+            .map(Some)
+    }
 }
 
 #[derive(SimpleObject, Debug, Clone)]
@@ -389,6 +406,10 @@ impl StepObject {
     fn step(&self) -> &Step {
         &self.plan.steps[self.index]
     }
+
+    fn stream(&self) -> String {
+        self.plan.id.stream_id()
+    }
 }
 
 #[Object(name = "Step")]
@@ -402,18 +423,25 @@ impl StepObject {
     async fn kind(&self) -> StepKind {
         self.step().kind.into()
     }
-    async fn title(&self) -> &str {
-        &self.step().title
+    /// Null only when it cannot be read (an `UNREADABLE` error says so).
+    async fn title(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        personal::text(ctx, &self.step().title, &self.stream(), field::STEP_TITLE)
+            .await
+            .map(Some)
     }
     async fn status(&self) -> StepStatus {
         StepStatus::of(&self.step().status)
     }
     /// Why the step is blocked or was cancelled.
-    async fn status_reason(&self) -> Option<&str> {
+    async fn status_reason(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
         match &self.step().status {
             domain::StepStatus::Blocked { reason, .. }
-            | domain::StepStatus::Cancelled { reason } => Some(reason),
-            _ => None,
+            | domain::StepStatus::Cancelled { reason } => {
+                personal::text(ctx, reason, &self.stream(), field::REASON)
+                    .await
+                    .map(Some)
+            }
+            _ => Ok(None),
         }
     }
     async fn assignee(&self, ctx: &Context<'_>) -> ApiResult<Option<PartyObject>> {
@@ -488,13 +516,19 @@ impl StepObject {
     async fn outcome(&self) -> Option<FollowUpOutcome> {
         self.step().outcome.as_ref().map(|o| FollowUpOutcome {
             visited_on: o.visited_on,
-            wellbeing: o.wellbeing.into(),
-            concerns: o.concerns.iter().map(|c| (*c).into()).collect(),
+            wellbeing: o.wellbeing.clone(),
+            concerns: o.concerns.clone(),
+            stream: self.stream(),
         })
     }
     /// Why the step was started although its preconditions were not met.
-    async fn override_reason(&self) -> Option<&str> {
-        self.step().override_reason.as_deref()
+    async fn override_reason(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        match &self.step().override_reason {
+            Some(reason) => personal::text(ctx, reason, &self.stream(), field::OVERRIDE_REASON)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
     }
     /// The assignee acknowledged the task (from the API or a partner link).
     async fn acknowledged(&self) -> bool {
@@ -522,6 +556,7 @@ impl StepObject {
                     kind: r.kind.into(),
                     fire_at: r.fire_at,
                     reason: reason.clone(),
+                    stream: self.stream(),
                 })
             })
             .collect()
@@ -548,10 +583,35 @@ pub struct ReminderPolicy {
 }
 
 #[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
 pub struct FollowUpOutcome {
     pub visited_on: NaiveDate,
-    pub wellbeing: Wellbeing,
-    pub concerns: Vec<ConcernArea>,
+    #[graphql(skip)]
+    pub wellbeing: Personal<domain::Wellbeing>,
+    #[graphql(skip)]
+    pub concerns: Personal<Vec<domain::ConcernArea>>,
+    #[graphql(skip)]
+    pub stream: String,
+}
+
+#[ComplexObject]
+impl FollowUpOutcome {
+    /// Null once the person is erased.
+    async fn wellbeing(&self, ctx: &Context<'_>) -> ApiResult<Option<Wellbeing>> {
+        Ok(
+            personal::value(ctx, &self.wellbeing, &self.stream, field::WELLBEING)
+                .await?
+                .map(Into::into),
+        )
+    }
+    /// Null once the person is erased.
+    async fn concerns(&self, ctx: &Context<'_>) -> ApiResult<Option<Vec<ConcernArea>>> {
+        Ok(
+            personal::value(ctx, &self.concerns, &self.stream, field::CONCERNS)
+                .await?
+                .map(|c| c.into_iter().map(Into::into).collect()),
+        )
+    }
 }
 
 #[derive(SimpleObject, Debug, Clone)]
@@ -561,10 +621,24 @@ pub struct SentReminder {
 }
 
 #[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
 pub struct FailedReminder {
     pub kind: ReminderKind,
     pub fire_at: DateTime<Utc>,
-    pub reason: String,
+    #[graphql(skip)]
+    pub reason: Personal<String>,
+    #[graphql(skip)]
+    pub stream: String,
+}
+
+#[ComplexObject]
+impl FailedReminder {
+    /// Why it could not be delivered (null only when it cannot be read).
+    async fn reason(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        personal::text(ctx, &self.reason, &self.stream, field::REASON)
+            .await
+            .map(Some)
+    }
 }
 
 /// A reminder that will go out (unless the step changes first).
@@ -695,56 +769,82 @@ impl PersonObject {
     async fn id(&self) -> ID {
         ID(self.person.id.to_string())
     }
-    async fn full_name(&self) -> &str {
-        self.person.full_name.expose()
+    /// Null only when it cannot be read (an `UNREADABLE` error says so).
+    async fn full_name(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        personal::text(
+            ctx,
+            &self.person.full_name,
+            &self.stream(),
+            field::FULL_NAME,
+        )
+        .await
+        .map(Some)
     }
-    async fn date_of_birth(&self) -> Option<NaiveDate> {
-        match self.access {
-            PersonAccess::Identity | PersonAccess::Full => {
-                self.person.date_of_birth.as_ref().map(|d| *d.expose())
+    async fn date_of_birth(&self, ctx: &Context<'_>) -> ApiResult<Option<NaiveDate>> {
+        match (self.access, &self.person.date_of_birth) {
+            (PersonAccess::Identity | PersonAccess::Full, Some(d)) => {
+                personal::value(ctx, d, &self.stream(), field::DATE_OF_BIRTH).await
             }
-            PersonAccess::Reception => None,
+            _ => Ok(None),
         }
     }
-    async fn preferred_language(&self) -> Option<&str> {
+    async fn preferred_language(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        match (self.access, &self.person.preferred_language) {
+            (PersonAccess::Reception | PersonAccess::Full, Some(l)) => {
+                Ok(
+                    personal::value(ctx, l, &self.stream(), field::PREFERRED_LANGUAGE)
+                        .await?
+                        .map(|l| l.as_str().to_owned()),
+                )
+            }
+            _ => Ok(None),
+        }
+    }
+    async fn phone(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
         match self.access {
             PersonAccess::Reception | PersonAccess::Full => {
-                self.person.preferred_language.as_ref().map(|l| l.as_str())
+                self.contact(ctx, &self.person.contact.phone, field::PHONE)
+                    .await
             }
-            PersonAccess::Identity => None,
+            PersonAccess::Identity => Ok(None),
         }
     }
-    async fn phone(&self) -> Option<&str> {
+    async fn email(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
         match self.access {
-            PersonAccess::Reception | PersonAccess::Full => self
-                .person
-                .contact
-                .phone
-                .as_ref()
-                .map(|p| p.expose().as_str()),
-            PersonAccess::Identity => None,
+            PersonAccess::Full => {
+                self.contact(ctx, &self.person.contact.email, field::EMAIL)
+                    .await
+            }
+            _ => Ok(None),
         }
     }
-    async fn email(&self) -> Option<&str> {
+    async fn address(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
         match self.access {
-            PersonAccess::Full => self
-                .person
-                .contact
-                .email
-                .as_ref()
-                .map(|p| p.expose().as_str()),
-            _ => None,
+            PersonAccess::Full => {
+                self.contact(ctx, &self.person.contact.address, field::ADDRESS)
+                    .await
+            }
+            _ => Ok(None),
         }
     }
-    async fn address(&self) -> Option<&str> {
-        match self.access {
-            PersonAccess::Full => self
-                .person
-                .contact
-                .address
-                .as_ref()
-                .map(|p| p.expose().as_str()),
-            _ => None,
+}
+
+impl PersonObject {
+    fn stream(&self) -> String {
+        self.person.id.stream_id()
+    }
+
+    async fn contact(
+        &self,
+        ctx: &Context<'_>,
+        value: &Option<Personal<String>>,
+        field: &str,
+    ) -> ApiResult<Option<String>> {
+        match value {
+            Some(v) => personal::text(ctx, v, &self.stream(), field)
+                .await
+                .map(Some),
+            None => Ok(None),
         }
     }
 }
@@ -757,22 +857,22 @@ pub struct Task {
     pub row: StepRow,
     pub plan_id: ID,
     pub key: String,
-    pub title: String,
     pub due_at: Option<DateTime<Utc>>,
     pub follow_up_on: Option<NaiveDate>,
-    pub status_reason: Option<String>,
     pub candidate_group: Option<String>,
 }
 
 impl Task {
+    fn stream(&self) -> String {
+        homeward_workflows::PlanId(self.row.plan_id).stream_id()
+    }
+
     pub fn new(row: StepRow) -> Self {
         Self {
             plan_id: ID(row.plan_id.to_string()),
             key: row.step_key.clone(),
-            title: row.title.clone(),
             due_at: row.due_at,
             follow_up_on: row.follow_up_on,
-            status_reason: row.status_reason.clone(),
             candidate_group: row.candidate_group.clone(),
             row,
         }
@@ -825,6 +925,21 @@ impl TaskUpdate {
 
 #[ComplexObject]
 impl Task {
+    /// Null only when it cannot be read (an `UNREADABLE` error says so).
+    async fn title(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        personal::stored_text(ctx, &self.row.title, &self.stream(), field::STEP_TITLE)
+            .await
+            .map(Some)
+    }
+    /// Why the step is blocked or was cancelled.
+    async fn status_reason(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        match &self.row.status_reason {
+            Some(reason) => personal::stored_text(ctx, reason, &self.stream(), field::REASON)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    }
     async fn kind(&self) -> ApiResult<StepKind> {
         parse_kind(&self.row.kind).ok_or_else(|| ApiError::internal(&"unknown step kind"))
     }
@@ -880,8 +995,10 @@ pub struct PlanHistoryEntry {
     pub event_type: String,
     pub occurred_at: DateTime<Utc>,
     pub recorded_at: DateTime<Utc>,
-    /// The event as recorded (it never holds personal data: that lives in the person's stream).
-    pub data: async_graphql::Json<serde_json::Value>,
+    #[graphql(skip)]
+    pub data: serde_json::Value,
+    #[graphql(skip)]
+    pub stream: String,
     #[graphql(skip)]
     pub actor: Uuid,
     /// True when the actor, a partner contact, recorded it through the link in a reminder
@@ -897,9 +1014,8 @@ impl PlanHistoryEntry {
             event_type: event.event_type.clone(),
             occurred_at: event.occurred_at,
             recorded_at: event.recorded_at,
-            data: async_graphql::Json(
-                serde_json::from_str(&event.payload).map_err(|e| ApiError::internal(&e))?,
-            ),
+            data: serde_json::from_str(&event.payload).map_err(|e| ApiError::internal(&e))?,
+            stream: event.stream_id.clone(),
             actor: event.metadata.actor.0,
             by_partner_link: event.metadata.partner_link.is_some(),
         })
@@ -908,6 +1024,12 @@ impl PlanHistoryEntry {
 
 #[ComplexObject]
 impl PlanHistoryEntry {
+    /// The event as recorded, its personal fields opened (`[erased]` once the person is).
+    async fn data(&self, ctx: &Context<'_>) -> ApiResult<async_graphql::Json<serde_json::Value>> {
+        let mut data = self.data.clone();
+        personal::open_payload(ctx, &self.event_type, &self.stream, &mut data).await?;
+        Ok(async_graphql::Json(data))
+    }
     /// Who did it.
     async fn actor(&self, ctx: &Context<'_>) -> ApiResult<Option<PartyObject>> {
         party(ctx, Some(self.actor)).await

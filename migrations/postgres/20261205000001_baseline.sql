@@ -216,6 +216,17 @@ CREATE TABLE server_secrets (
     secret bytea NOT NULL
 );
 
+-- Each survivor's data key, only ever wrapped by the master key (AES-256-GCM, bound to the
+-- person). Erasure sets `wrapped_key` to NULL and keeps the row: what was sealed under the key is
+-- then unreadable for good, and readers can tell an erased person from one never seen.
+CREATE TABLE person_keys (
+    person_id   uuid PRIMARY KEY,
+    wrapped_key bytea,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    erased_at   timestamptz,
+    CHECK ((wrapped_key IS NULL) = (erased_at IS NOT NULL))
+);
+
 -- Idempotency keys of API requests, scoped to the party that sent them. A key is stored only as a
 -- keyed hash, with a keyed fingerprint of the request it was first used for (operation, target
 -- and arguments) and that request's command id, whose events are its first result: no personal

@@ -99,15 +99,19 @@ impl TestApi {
         // The reminder worker is off unless a test turns it on: it would record events of its
         // own while a test counts them. The rate limits are on, high enough that only the
         // tests of limits meet them.
-        let master_key = homeward_engine::keys::MasterKey::generate().to_base64();
         let settings = adjust(Settings {
             no_scheduler: true,
-            master_key: Some(master_key.clone().into()),
+            master_key: Some(crate::TEST_MASTER_KEY.into()),
             ..unlimited(Settings::new(
                 db.url.clone(),
                 "127.0.0.1:0".parse().expect("an address"),
             ))
         });
+        let master_key = settings
+            .master_key
+            .as_ref()
+            .map(|k| secrecy::ExposeSecret::expose_secret(k).to_owned())
+            .unwrap_or_else(|| crate::TEST_MASTER_KEY.to_owned());
         let app = Application::build_with_clock(settings, clock.clone())
             .await
             .expect("the application starts");
@@ -149,14 +153,20 @@ impl TestApi {
     /// Starts a second replica of the server on the same database and clock, with the
     /// reminder worker off; it stops when dropped.
     pub async fn second_replica(&self) -> Replica {
-        let settings = Settings {
+        self.second_replica_with(|s| s).await
+    }
+
+    /// Starts a second replica with adjusted settings (the worker is off unless they turn it
+    /// on); it stops when dropped.
+    pub async fn second_replica_with(&self, adjust: impl FnOnce(Settings) -> Settings) -> Replica {
+        let settings = adjust(Settings {
             no_scheduler: true,
             master_key: Some(self.master_key.clone().into()),
             ..unlimited(Settings::new(
                 self.db.url.clone(),
                 "127.0.0.1:0".parse().expect("an address"),
             ))
-        };
+        });
         let app = Application::build_with_clock(settings, self.clock.clone())
             .await
             .expect("the second replica starts");

@@ -24,6 +24,9 @@ use sqlx::{Connection, Executor, PgConnection};
 const FALLBACK_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A database of its own for one test.
+/// The master key tests seal survivors' data under, unless a test names another.
+pub const TEST_MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 #[derive(Debug)]
 pub struct TestDb {
     pub url: String,
@@ -66,9 +69,34 @@ impl TestDb {
         self.store.pool()
     }
 
-    /// A command handler on this database with a clock the test controls.
+    /// A command handler on this database with a clock the test controls, sealing survivors'
+    /// data under [`TEST_MASTER_KEY`].
     pub fn handler(&self, clock: Arc<FixedClock>) -> CommandHandler<PgStore> {
-        CommandHandler::new(self.store.clone(), clock)
+        CommandHandler::new(self.store.clone(), clock).with_vault(self.vault())
+    }
+
+    /// The vault of this database under [`TEST_MASTER_KEY`].
+    pub fn vault(&self) -> Arc<homeward_engine::vault::Vault> {
+        let master = homeward_engine::keys::MasterKey::from_base64(TEST_MASTER_KEY)
+            .expect("the test master key is valid");
+        Arc::new(homeward_engine::vault::Vault::new(
+            master,
+            self.store.clone(),
+        ))
+    }
+
+    /// A personal value as stored (sealed), opened: panics when it is stored in the clear or
+    /// does not open, so a test reading the database checks the sealing too.
+    pub async fn opened(&self, stored: &str, stream: &str, field: &str) -> String {
+        assert!(
+            stored.starts_with(homeward_workflows::personal::SEALED_PREFIX),
+            "{stream} {field} is stored in the clear: {stored}"
+        );
+        self.vault()
+            .open_text(stored, stream, field)
+            .await
+            .expect("a sealed value opens")
+            .text()
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

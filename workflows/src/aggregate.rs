@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::ids::PartyId;
+use crate::ids::{PartyId, PersonId};
 
 /// What a decision may know besides the state and the command: who asks and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,12 @@ pub trait Aggregate: Sized + Clone + std::fmt::Debug {
 
     /// The command's name in snake case (`complete_step`), for metrics and logs.
     fn command_name(command: &Self::Command) -> &'static str;
+
+    /// The survivor whose data this stream holds, if any: its personal fields are sealed under
+    /// that person's key.
+    fn data_subject(&self) -> Option<PersonId> {
+        None
+    }
 
     /// Folds one event into the state. `None` is the state before the stream's first event.
     fn apply(state: Option<Self>, event: &Self::Event) -> Option<Self>;

@@ -135,6 +135,10 @@ impl Aggregate for Person {
         command.into()
     }
 
+    fn data_subject(&self) -> Option<PersonId> {
+        Some(self.id)
+    }
+
     fn apply(state: Option<Self>, event: &PersonEvent) -> Option<Self> {
         match (state, event) {
             (

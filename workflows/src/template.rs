@@ -177,6 +177,25 @@ pub fn builtin() -> Vec<Template> {
         .collect()
 }
 
+/// The title a plan's template gives its step `key` of `kind`: safe to show anywhere (an email, a
+/// partner's page), unlike a title a social worker wrote for one survivor. `None` for a step
+/// the template does not have (a custom step): name it by its kind instead.
+pub fn template_title(template: &TemplateRef, key: &StepKey, kind: StepKind) -> Option<String> {
+    static PARSED: std::sync::LazyLock<Vec<Template>> = std::sync::LazyLock::new(builtin);
+    let found = PARSED
+        .iter()
+        .find(|t| t.name == template.name && t.version == template.version)?;
+    if kind == StepKind::FollowUp && !found.follow_up_offsets_days.is_empty() {
+        let n: usize = key.as_str().strip_prefix("follow_up_")?.parse().ok()?;
+        return (n >= 1).then(|| format!("Follow-up visit {n}"));
+    }
+    found
+        .steps
+        .iter()
+        .find(|s| &s.key == key && s.kind == kind)
+        .map(|s| s.title.clone())
+}
+
 /// Finds a built-in template by name and version.
 pub fn find(name: &str, version: u32) -> Result<Template, TemplateError> {
     builtin()
@@ -228,6 +247,33 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_step_has_a_title_to_show_and_a_custom_one_has_none() {
+        let standard = find("standard-avr", 1).unwrap().reference();
+        let first = &find("standard-avr", 1).unwrap().steps[0];
+        assert_eq!(
+            template_title(&standard, &first.key, first.kind).as_deref(),
+            Some(first.title.as_str())
+        );
+        let counselling = StepKey::parse("counselling").unwrap();
+        assert_eq!(
+            template_title(&standard, &counselling, StepKind::Medical),
+            None
+        );
+        // The template's key with another kind is another step.
+        let other_kind = if first.kind == StepKind::Legal {
+            StepKind::Medical
+        } else {
+            StepKind::Legal
+        };
+        assert_eq!(template_title(&standard, &first.key, other_kind), None);
+        let visit = StepKey::parse("follow_up_2").unwrap();
+        assert_eq!(
+            template_title(&standard, &visit, StepKind::FollowUp).as_deref(),
+            Some("Follow-up visit 2")
+        );
+    }
 
     #[test]
     fn the_standard_template_loads_with_its_follow_ups() {

@@ -127,8 +127,7 @@ fn every_personal_field_can_be_held_sealed() {
             let text = fs::read_to_string(file.expect("a file").path()).expect("a fixture");
             let json: Value = serde_json::from_str(&text).expect("JSON");
             let event_type = json["event_type"].as_str().expect("a type").to_owned();
-            if json["schema_version"].as_i64() != Some(current_schema_version(&event_type).into())
-            {
+            if json["schema_version"].as_i64() != Some(current_schema_version(&event_type).into()) {
                 continue;
             }
             let mut payload = json["payload"].clone();
@@ -145,7 +144,10 @@ fn every_personal_field_can_be_held_sealed() {
                 "organisation" => round_trip::<OrganisationEvent>(&event_type, payload.clone()),
                 other => panic!("fixtures of an unknown stream {other}"),
             };
-            assert_eq!(back, payload, "{event_type}: sealed text must come back as it was");
+            assert_eq!(
+                back, payload,
+                "{event_type}: sealed text must come back as it was"
+            );
         }
     }
     assert!(sealed_paths >= 15, "{sealed_paths} sealed values");

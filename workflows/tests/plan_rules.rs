@@ -275,7 +275,13 @@ fn a_plan_opened_with_the_programmes_own_offsets_gets_those_follow_ups_instead()
         .steps
         .iter()
         .filter(|s| s.kind == StepKind::FollowUp)
-        .map(|s| (s.key.to_string(), s.due.clone(), s.title.stored().to_owned()))
+        .map(|s| {
+            (
+                s.key.to_string(),
+                s.due.clone(),
+                s.title.stored().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         follow_ups,
@@ -1180,7 +1186,11 @@ fn travel_can_start_without_an_origin_contact_with_an_override_reason_which_is_r
         ))
         .then([E::StepStarted {
             step: key("travel"),
-            override_reason: Some("Contact confirmed by phone by the partner NGO".to_owned().into()),
+            override_reason: Some(
+                "Contact confirmed by phone by the partner NGO"
+                    .to_owned()
+                    .into(),
+            ),
         }]);
     let travel = plan.step(&key("travel")).expect("travel");
     assert_eq!(travel.status, StepStatus::InProgress);
@@ -1875,7 +1885,11 @@ fn departure_can_be_confirmed_early_with_an_override_reason_which_is_recorded() 
         })
         .then([E::DepartureConfirmed {
             departed_at: now(),
-            override_reason: Some("Emergency evacuation: the survivor is at risk".to_owned().into()),
+            override_reason: Some(
+                "Emergency evacuation: the survivor is at risk"
+                    .to_owned()
+                    .into(),
+            ),
         }]);
     assert_eq!(plan.status, PlanStatus::Travelling);
 }
@@ -2058,7 +2072,7 @@ fn follow_up(step: &str, visited_on: chrono::NaiveDate, concerns: Vec<ConcernAre
     C::RecordFollowUp {
         step: key(step),
         visited_on,
-        wellbeing: Wellbeing::Fair.into(),
+        wellbeing: Wellbeing::Fair,
         concerns,
     }
 }

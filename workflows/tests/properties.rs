@@ -1135,7 +1135,10 @@ fn a_registered_person_and_party_fold_back_from_their_events() {
     let person = Person::fold(&person_events).expect("a person");
     assert_eq!(person.full_name.stored(), "Amina Example");
     assert_eq!(
-        person.preferred_language.as_ref().map(|l| l.plain().unwrap().as_str()),
+        person
+            .preferred_language
+            .as_ref()
+            .map(|l| l.plain().unwrap().as_str()),
         Some("en")
     );
     assert_eq!(person.version, 1);

@@ -85,7 +85,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let store = Arc::new(PgStore::connect(url, 40).await?);
     store.migrate().await?;
-    let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock));
+    let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock))
+        .with_vault(crate::bench_vault(store.clone()));
     println!("## GraphQL API ({CLIENTS} clients, {plans} plans, {seconds}s each)\n");
     let started = Instant::now();
     let clients = load(&store, &handler, plans).await?;
@@ -146,7 +147,8 @@ async fn baselines(
     let no_limit = Duration::from_secs(3600);
     // A handler with an empty state cache, as the server's is for these plans: both load each
     // plan once, then decide on the cached state.
-    let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock));
+    let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock))
+        .with_vault(crate::bench_vault(store.clone()));
     let store_level = measure(clients, no_limit, completions, |c, n| {
         let handler = handler.clone();
         let (plan, step) = nth_step(&c.store_plans, n);

@@ -248,7 +248,8 @@ impl WorkerRun {
         store.migrate().await?;
         let opened = Utc::now() - chrono::Duration::days(60);
         let event_store: Arc<dyn EventStore> = Arc::new(store.clone());
-        let handler = CommandHandler::new(event_store, Arc::new(FixedClock::new(opened)));
+        let handler = CommandHandler::new(event_store, Arc::new(FixedClock::new(opened)))
+            .with_vault(crate::bench_vault(Arc::new(store.clone())));
         let parties = register_bench_parties(&handler).await?;
         Ok(Self {
             store,
@@ -390,7 +391,8 @@ async fn latency(url: &str, sink: &SmtpCatcher, seconds: u64) -> anyhow::Result<
     let store = PgStore::connect(url, 8).await?;
     store.migrate().await?;
     let event_store: Arc<dyn EventStore> = Arc::new(store.clone());
-    let handler = CommandHandler::new(event_store, Arc::new(SystemClock));
+    let handler = CommandHandler::new(event_store, Arc::new(SystemClock))
+        .with_vault(crate::bench_vault(Arc::new(store.clone())));
     let parties = register_bench_parties(&handler).await?;
     let worker = parties.0;
     let per_second = 20_u64;

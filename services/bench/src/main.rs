@@ -91,6 +91,15 @@ pub enum Phase {
 /// personal).
 pub const BENCH_MASTER_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
+/// A vault under [`BENCH_MASTER_KEY`] for the handlers the benchmarks drive directly.
+pub fn bench_vault(
+    keys: Arc<dyn homeward_store::person_keys::PersonKeys>,
+) -> Arc<homeward_engine::vault::Vault> {
+    let master = homeward_engine::keys::MasterKey::from_base64(BENCH_MASTER_KEY)
+        .expect("the bench master key is valid");
+    Arc::new(homeward_engine::vault::Vault::new(master, keys))
+}
+
 /// The organisation of every plan and party the benchmarks write.
 pub const BENCH_ORGANISATION: homeward_workflows::OrganisationId =
     homeward_workflows::OrganisationId(uuid::Uuid::from_u128(0xbe9c4));
@@ -164,7 +173,8 @@ async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {
         )
         .await
         .context("creating the raw-insert table")?;
-    let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock));
+    let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock))
+        .with_vault(bench_vault(store.clone()));
     let seconds = Duration::from_secs(args.seconds);
 
     if args.phases.contains(&Phase::Append) {
@@ -174,10 +184,12 @@ async fn run_in(url: &str, args: &BenchArgs) -> anyhow::Result<()> {
             let store = Arc::new(
                 PgStore::connect_with_flushes(url, max_writers as u32 + 4, flushes).await?,
             );
-            let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock));
+            let handler = CommandHandler::new(store.clone(), Arc::new(SystemClock))
+                .with_vault(bench_vault(store.clone()));
             // The same handler without its state cache: every command folds the whole plan.
-            let cold =
-                CommandHandler::new(store.clone(), Arc::new(SystemClock)).with_cached_events(0);
+            let cold = CommandHandler::new(store.clone(), Arc::new(SystemClock))
+                .with_vault(bench_vault(store.clone()))
+                .with_cached_events(0);
             variants.push((flushes, store, handler, cold));
         }
         println!(

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::authz::AccessDenied;
 use crate::cache::StateCache;
 use crate::clock::Clock;
+use crate::vault::Vault;
 
 /// How long a command without an expected version keeps being decided again after conflicts
 /// (other replicas writing the same stream) before it gives up as `Busy`.
@@ -106,6 +107,10 @@ pub enum CommandError<E: std::error::Error + 'static> {
     /// and the same command may be sent again after `retry_after`.
     #[error("the plan is being changed by others at this moment; nothing was written: send the same request again in a few seconds")]
     Busy { retry_after: Duration },
+    /// The person's data could not be sealed (they were erased, or their key is unusable);
+    /// nothing was written.
+    #[error(transparent)]
+    Sealing(#[from] crate::vault::VaultError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -132,6 +137,7 @@ pub struct Loaded<A> {
 pub struct CommandHandler<S: ?Sized> {
     store: Arc<S>,
     clock: Arc<dyn Clock>,
+    vault: Option<Arc<Vault>>,
     retry_deadline: Duration,
     cache: Arc<StateCache>,
     locks: Arc<[tokio::sync::Mutex<()>]>,
@@ -150,6 +156,7 @@ impl<S: ?Sized> Clone for CommandHandler<S> {
         Self {
             store: self.store.clone(),
             clock: self.clock.clone(),
+            vault: self.vault.clone(),
             retry_deadline: self.retry_deadline,
             cache: self.cache.clone(),
             locks: self.locks.clone(),
@@ -158,16 +165,25 @@ impl<S: ?Sized> Clone for CommandHandler<S> {
 }
 
 impl<S: EventStore + ?Sized> CommandHandler<S> {
+    /// A handler that refuses commands recording survivors' data until it is given a vault
+    /// ([`CommandHandler::with_vault`]) to seal it with.
     pub fn new(store: Arc<S>, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
             clock,
+            vault: None,
             retry_deadline: DEFAULT_RETRY_DEADLINE,
             cache: Arc::new(StateCache::new(DEFAULT_CACHED_EVENTS)),
             locks: (0..STREAM_LOCKS)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
         }
+    }
+
+    /// Seals survivors' data with `vault` before it is stored.
+    pub fn with_vault(mut self, vault: Arc<Vault>) -> Self {
+        self.vault = Some(vault);
+        self
     }
 
     /// Keeps folded streams in memory up to `events` events folded in all (0 turns the cache
@@ -193,6 +209,11 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
 
     pub fn store(&self) -> &Arc<S> {
         &self.store
+    }
+
+    /// Where survivors' data is sealed and opened, if this handler records any.
+    pub fn vault(&self) -> Option<&Arc<Vault>> {
+        self.vault.as_ref()
     }
 
     /// The handler's clock's time (commands are decided at it).
@@ -334,7 +355,8 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             Err(CommandError::Conflict { .. }) => "conflict",
             Err(CommandError::Rejected(_) | CommandError::Denied(_)) => "refused",
             Err(CommandError::Busy { .. }) => "busy",
-            Err(CommandError::Store(_)) => "error",
+            Err(CommandError::Sealing(crate::vault::VaultError::Erased)) => "refused",
+            Err(CommandError::Sealing(_) | CommandError::Store(_)) => "error",
         };
         metrics::counter!(
             "homeward_commands_total",
@@ -427,10 +449,25 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 };
             }
             // The one copy a command makes of its state: the cached one stays as it was.
-            let after = events
+            let mut after = events
                 .iter()
                 .fold(state.as_deref().cloned(), |s, e| A::apply(s, e))
                 .ok_or_else(|| StoreError::Unexpected("events did not open the stream".into()))?;
+            let mut new_events: Vec<NewEvent> = events.iter().map(NewEvent::from_domain).collect();
+            if let Some(person) = after.data_subject() {
+                let sealed = match &self.vault {
+                    Some(vault) => {
+                        vault
+                            .seal_events(person, stream_id, meta.command_id, &mut new_events)
+                            .await?
+                    }
+                    None => crate::vault::refuse_unsealed(&new_events)?,
+                };
+                if sealed {
+                    // The state, its cache and the read models hold the sealed text only.
+                    after = sealed_state(state.as_deref(), &new_events)?;
+                }
+            }
             let append = Append {
                 stream_id: stream_id.to_owned(),
                 stream_type: A::STREAM_PREFIX,
@@ -446,7 +483,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                     partner_link: meta.partner_link,
                 },
                 occurred_at: ctx.now,
-                events: events.iter().map(NewEvent::from_domain).collect(),
+                events: new_events,
                 projection: A::projection(state.as_deref(), &after),
                 idempotency_key: meta.idempotency_key.clone(),
             };
@@ -529,6 +566,20 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             duplicate: true,
         })
     }
+}
+
+/// The state after `events` as stored (sealed).
+fn sealed_state<A: Aggregate>(state: Option<&A>, events: &[NewEvent]) -> Result<A, StoreError> {
+    let mut folded = state.cloned();
+    for e in events {
+        let event: A::Event =
+            homeward_workflows::upcast::decode(&e.event_type, e.schema_version, e.payload.clone())
+                .map_err(|e| {
+                    StoreError::Unexpected(format!("a sealed event does not decode: {e}"))
+                })?;
+        folded = A::apply(folded, &event);
+    }
+    folded.ok_or_else(|| StoreError::Unexpected("events did not open the stream".into()))
 }
 
 /// The pause before the `attempt`th retry after a conflict: from 2 ms, doubling up to 256 ms,

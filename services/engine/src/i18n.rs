@@ -111,6 +111,18 @@ impl Catalogues {
     }
 }
 
+/// How emails, partner pages and calendar files name a step: by its template's title, or, for a
+/// step a social worker added, by its kind in `lang`; never by a title written for one survivor.
+pub fn step_name(
+    template: &homeward_workflows::plan::TemplateRef,
+    key: &homeward_workflows::StepKey,
+    kind: homeward_workflows::plan::StepKind,
+    lang: Lang,
+) -> String {
+    homeward_workflows::template::template_title(template, key, kind)
+        .unwrap_or_else(|| lang.text(&format!("step-kind-{}", kind.as_str().replace('_', "-"))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +176,40 @@ mod tests {
                 let mut errors = Vec::new();
                 bundle.format_pattern(pattern, Some(&args), &mut errors);
                 assert!(errors.is_empty(), "{lang:?} {id}: {errors:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_custom_step_is_named_by_its_kind_in_the_readers_language() {
+        use homeward_workflows::plan::{StepKind, TemplateRef};
+        let standard = TemplateRef {
+            name: "standard-avr".into(),
+            version: 1,
+        };
+        let key = homeward_workflows::StepKey::parse("counselling").unwrap();
+        assert_eq!(
+            step_name(&standard, &key, StepKind::Medical, Lang::En),
+            "Medical care"
+        );
+        assert_eq!(
+            step_name(&standard, &key, StepKind::Medical, Lang::Fr),
+            "Soins médicaux"
+        );
+        for kind in [
+            StepKind::TravelDocument,
+            StepKind::Travel,
+            StepKind::FamilyMediation,
+            StepKind::OriginContact,
+            StepKind::FollowUp,
+            StepKind::Medical,
+            StepKind::Legal,
+            StepKind::ReintegrationSupport,
+            StepKind::Custom,
+        ] {
+            for lang in Lang::ALL {
+                let name = step_name(&standard, &key, kind, lang);
+                assert!(!name.starts_with("step-kind"), "{kind:?} {lang:?}: {name}");
             }
         }
     }

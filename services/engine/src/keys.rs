@@ -18,7 +18,7 @@ use uuid::Uuid;
 const NONCE_LEN: usize = 12;
 
 /// Sealed values start with this, so that a reader tells them from plain text.
-pub const SEALED_PREFIX: &str = "hwenc1:";
+pub use homeward_workflows::personal::SEALED_PREFIX;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum KeyError {
@@ -30,6 +30,8 @@ pub enum KeyError {
     Open,
     #[error("this value is not sealed")]
     NotSealed,
+    #[error("this value was sealed for another person")]
+    OtherPerson,
 }
 
 /// The server's master key: it wraps every person's data key and nothing else.
@@ -76,21 +78,24 @@ impl MasterKey {
 
     /// A new data key for `person`, and its wrapped form (the only form that is stored).
     pub fn new_data_key(&self, person: Uuid) -> (DataKey, Vec<u8>) {
-        let key = DataKey(Aes256Gcm::generate_key(&mut OsRng).into());
+        let key = DataKey {
+            person,
+            key: Aes256Gcm::generate_key(&mut OsRng).into(),
+        };
         let wrapped = self.wrap(person, &key);
         (key, wrapped)
     }
 
     /// `key` wrapped for `person`: it unwraps only for that person, under this master key.
     pub fn wrap(&self, person: Uuid, key: &DataKey) -> Vec<u8> {
-        seal_bytes(&self.cipher(), wrap_place(person), &key.0)
+        seal_bytes(&self.cipher(), wrap_place(person), &key.key)
     }
 
     pub fn unwrap(&self, person: Uuid, wrapped: &[u8]) -> Result<DataKey, KeyError> {
         let bytes = open_bytes(&self.cipher(), wrap_place(person), wrapped)
             .map_err(|_| KeyError::Unwrap)?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Unwrap)?;
-        Ok(DataKey(bytes))
+        let key: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Unwrap)?;
+        Ok(DataKey { person, key })
     }
 }
 
@@ -100,7 +105,10 @@ fn wrap_place(person: Uuid) -> String {
 
 /// One person's data key, in memory only.
 #[derive(Clone)]
-pub struct DataKey([u8; 32]);
+pub struct DataKey {
+    person: Uuid,
+    key: [u8; 32],
+}
 
 impl std::fmt::Debug for DataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -124,31 +132,61 @@ impl Place<'_> {
 
 impl DataKey {
     fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0))
+        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.key))
     }
 
-    /// `plain` sealed for `place`, as text: [`SEALED_PREFIX`] and base64 of nonce and
-    /// ciphertext.
+    /// `plain` sealed for `place`, as text that says whose key and which event it was sealed
+    /// in: `hwenc1:<person>:<event>:` and base64 of nonce and ciphertext.
     pub fn seal(&self, place: Place<'_>, plain: &str) -> String {
         let sealed = seal_bytes(&self.cipher(), place.bytes(), plain.as_bytes());
         format!(
-            "{SEALED_PREFIX}{}",
+            "{SEALED_PREFIX}{}:{}:{}",
+            self.person,
+            place.event,
             base64::engine::general_purpose::STANDARD_NO_PAD.encode(sealed)
         )
     }
 
-    /// The value sealed for `place`; an error when it was altered, moved or sealed under another
-    /// key.
-    pub fn open(&self, place: Place<'_>, sealed: &str) -> Result<String, KeyError> {
-        let body = sealed
-            .strip_prefix(SEALED_PREFIX)
-            .ok_or(KeyError::NotSealed)?;
+    /// The value sealed in `stream`'s `field`; an error when it was altered, moved or sealed
+    /// under another key.
+    pub fn open(&self, stream: &str, field: &str, sealed: &str) -> Result<String, KeyError> {
+        let (person, event, body) = parse_sealed(sealed)?;
+        if person != self.person {
+            return Err(KeyError::OtherPerson);
+        }
         let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
             .decode(body)
             .map_err(|_| KeyError::Open)?;
+        let place = Place {
+            stream,
+            event,
+            field,
+        };
         let plain = open_bytes(&self.cipher(), place.bytes(), &bytes)?;
         String::from_utf8(plain).map_err(|_| KeyError::Open)
     }
+}
+
+/// Whose key a sealed value needs.
+pub fn sealed_for(sealed: &str) -> Result<Uuid, KeyError> {
+    parse_sealed(sealed).map(|(person, _, _)| person)
+}
+
+fn parse_sealed(sealed: &str) -> Result<(Uuid, Uuid, &str), KeyError> {
+    let rest = sealed
+        .strip_prefix(SEALED_PREFIX)
+        .ok_or(KeyError::NotSealed)?;
+    let mut parts = rest.splitn(3, ':');
+    let mut id = || {
+        parts
+            .next()
+            .and_then(|p| Uuid::parse_str(p).ok())
+            .ok_or(KeyError::Open)
+    };
+    let person = id()?;
+    let event = id()?;
+    let body = parts.next().ok_or(KeyError::Open)?;
+    Ok((person, event, body))
 }
 
 fn seal_bytes(cipher: &Aes256Gcm, aad: impl AsRef<[u8]>, plain: &[u8]) -> Vec<u8> {
@@ -208,20 +246,40 @@ mod tests {
         let sealed = key.seal(place("full_name"), "Amina Example");
         assert!(sealed.starts_with(SEALED_PREFIX));
         assert!(!sealed.contains("Amina"));
+        assert_eq!(sealed_for(&sealed), Ok(person));
         assert_eq!(
-            key.open(place("full_name"), &sealed).unwrap(),
+            key.open("person-1", "full_name", &sealed).unwrap(),
             "Amina Example"
         );
         // Moved to another field, event or stream: refused.
-        assert_eq!(key.open(place("address"), &sealed), Err(KeyError::Open));
-        let other_event = Place {
-            event: Uuid::from_u128(2),
-            ..place("full_name")
-        };
-        assert_eq!(key.open(other_event, &sealed), Err(KeyError::Open));
-        // Another person's key: refused.
+        assert_eq!(
+            key.open("person-1", "address", &sealed),
+            Err(KeyError::Open)
+        );
+        assert_eq!(
+            key.open("person-2", "full_name", &sealed),
+            Err(KeyError::Open)
+        );
+        let other_event = sealed.replacen(
+            &Uuid::from_u128(1).to_string(),
+            &Uuid::from_u128(2).to_string(),
+            1,
+        );
+        assert_eq!(
+            key.open("person-1", "full_name", &other_event),
+            Err(KeyError::Open)
+        );
+        // Another person's key: refused, whatever the value claims.
         let (other, _) = master.new_data_key(Uuid::new_v4());
-        assert_eq!(other.open(place("full_name"), &sealed), Err(KeyError::Open));
+        assert_eq!(
+            other.open("person-1", "full_name", &sealed),
+            Err(KeyError::OtherPerson)
+        );
+        let claimed = sealed.replacen(&person.to_string(), &other.person.to_string(), 1);
+        assert_eq!(
+            other.open("person-1", "full_name", &claimed),
+            Err(KeyError::Open)
+        );
         // Two seals of the same value differ (a fresh nonce each).
         assert_ne!(key.seal(place("full_name"), "Amina Example"), sealed);
     }
@@ -234,9 +292,12 @@ mod tests {
         let at = bytes.len() - 3;
         bytes[at] = if bytes[at] == 'A' { 'B' } else { 'A' };
         let altered: String = bytes.into_iter().collect();
-        assert_eq!(key.open(place("note"), &altered), Err(KeyError::Open));
-        assert_eq!(key.open(place("note"), "hwenc1:"), Err(KeyError::Open));
-        assert_eq!(key.open(place("note"), "plain"), Err(KeyError::NotSealed));
+        assert_eq!(key.open("person-1", "note", &altered), Err(KeyError::Open));
+        assert_eq!(key.open("person-1", "note", "hwenc1:"), Err(KeyError::Open));
+        assert_eq!(
+            key.open("person-1", "note", "plain"),
+            Err(KeyError::NotSealed)
+        );
     }
 
     #[test]
@@ -246,7 +307,10 @@ mod tests {
         let (key, wrapped) = master.new_data_key(person);
         let unwrapped = master.unwrap(person, &wrapped).unwrap();
         let sealed = key.seal(place("phone"), "+234 800");
-        assert_eq!(unwrapped.open(place("phone"), &sealed).unwrap(), "+234 800");
+        assert_eq!(
+            unwrapped.open("person-1", "phone", &sealed).unwrap(),
+            "+234 800"
+        );
         assert_eq!(
             master.unwrap(Uuid::new_v4(), &wrapped).err(),
             Some(KeyError::Unwrap)
@@ -259,7 +323,10 @@ mod tests {
         let next = MasterKey::generate();
         let rewrapped = next.wrap(person, &unwrapped);
         let again = next.unwrap(person, &rewrapped).unwrap();
-        assert_eq!(again.open(place("phone"), &sealed).unwrap(), "+234 800");
+        assert_eq!(
+            again.open("person-1", "phone", &sealed).unwrap(),
+            "+234 800"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod mail;
 pub mod reminders;
 pub mod scheduler;
 pub mod tokens;
+pub mod vault;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use handler::{

@@ -433,6 +433,7 @@ impl LinkService {
                 LinkRefusal::Rejected("the plan changed meanwhile: open the link again".into())
                     .into(),
             ),
+            Err(CommandError::Sealing(e)) => Err(LinkRefusal::Rejected(e.to_string()).into()),
             Err(CommandError::Store(e)) => Err(e.into()),
         }
     }
@@ -449,7 +450,12 @@ fn viewer_of(party: &Party) -> Viewer {
 fn view_of(link: &PartnerLink, party: &Party, plan: &Plan, step: &Step) -> LinkView {
     LinkView {
         action: link.action,
-        step_title: step.title.clone(),
+        step_title: crate::i18n::step_name(
+            &plan.template,
+            &step.key,
+            step.kind,
+            crate::i18n::Lang::of(party.profile.language.as_str()),
+        ),
         step_kind: step.kind,
         due_at: step.due_at,
         plan_reference: crate::reminders::plan_reference(plan.id.0),

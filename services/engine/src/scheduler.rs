@@ -594,7 +594,12 @@ impl Worker {
             timer_id: timer.timer_id,
             kind: spec.kind,
             plan_id: plan.id.0,
-            step_title: step.title.clone(),
+            step_title: crate::i18n::step_name(
+                &plan.template,
+                &step.key,
+                step.kind,
+                crate::i18n::Lang::of(party.profile.language.as_str()),
+            ),
             step_kind: step.kind,
             due_at: step.due_at.unwrap_or(spec.fire_at),
             now,
@@ -734,28 +739,32 @@ impl Worker {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        let silent: std::collections::HashSet<Uuid> = self
+        let shared: std::collections::HashMap<Uuid, Arc<Plan>> = self
             .handler
             .load_many::<Plan>(&plans)
             .await?
             .into_iter()
             .filter_map(|(_, loaded)| loaded.state)
             .filter(|plan| {
-                plan.suspended
-                    || plan
+                !plan.suspended
+                    && plan
                         .consent(ConsentPurpose::DataSharing { partner: party.id })
-                        .is_some_and(|c| !c.given)
+                        .is_none_or(|c| c.given)
             })
-            .map(|plan| plan.id.0)
+            .map(|plan| (plan.id.0, plan))
             .collect();
+        let lang = crate::i18n::Lang::of(party.profile.language.as_str());
         let tasks: Vec<DigestTask> = tasks
             .into_iter()
-            .filter(|t| !silent.contains(&t.plan_id))
-            .map(|t| DigestTask {
-                plan_id: t.plan_id,
-                step_title: t.title,
-                due_at: t.due_at,
-                overdue: t.due_at.is_some_and(|d| d < now),
+            .filter_map(|t| {
+                let plan = shared.get(&t.plan_id)?;
+                let step = plan.steps.iter().find(|s| s.key.as_str() == t.step_key)?;
+                Some(DigestTask {
+                    plan_id: t.plan_id,
+                    step_title: crate::i18n::step_name(&plan.template, &step.key, step.kind, lang),
+                    due_at: t.due_at,
+                    overdue: t.due_at.is_some_and(|d| d < now),
+                })
             })
             .collect();
         let mail = render_digest(party.id.0, covering, &tasks, &recipient_of(&party));

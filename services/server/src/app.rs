@@ -13,6 +13,7 @@ use homeward_engine::invitations::{InvitationSettings, Invitations};
 use homeward_engine::links::{LinkService, LinkSigner};
 use homeward_engine::mail::{FileOutbox, Mailer, SmtpMailer};
 use homeward_engine::scheduler::{LinkSettings, Worker};
+use homeward_engine::vault::Vault;
 use homeward_engine::{Clock, CommandHandler, SystemClock};
 use homeward_graphql::{EventHub, Idempotency, Services};
 use homeward_store::{Backend, EventStore};
@@ -129,9 +130,12 @@ impl Application {
             base_url: base_url.clone(),
             valid_for: chrono::Duration::days(i64::from(settings.invitation_days)),
         });
+        let vault = Arc::new(Vault::new(master_key, store.clone()));
         let services = Services {
             handler: CommandHandler::new(event_store, clock.clone())
+                .with_vault(vault.clone())
                 .with_retry_deadline(settings.command_deadline.0),
+            vault,
             reads: store.clone(),
             clock: clock.clone(),
             events,

@@ -6,6 +6,7 @@
 
 mod batch;
 mod idempotency;
+mod person_keys;
 mod reads;
 mod rebuild;
 mod store;

@@ -69,7 +69,7 @@ where
     Fut: Future<Output = B>,
 {
     let mut failures = event_log(|| async { Arc::new(fresh().await) as Arc<dyn EventStore> }).await;
-    let checks: [(&'static str, CheckFn<B>); 10] = [
+    let checks: [(&'static str, CheckFn<B>); 11] = [
         ("subscriptions deliver new events in commit order", |b| {
             Box::pin(subscriptions(b))
         }),
@@ -104,6 +104,10 @@ where
         (
             "an invitation is used once, before it expires, unless a newer one withdrew it",
             |b| Box::pin(invitations(b)),
+        ),
+        (
+            "a person's data key is kept once and erased for good",
+            |b| Box::pin(person_keys(b)),
         ),
     ];
     for (check, run) in checks {
@@ -1081,6 +1085,50 @@ async fn invitations<B: Backend>(backend: Arc<B>) -> Outcome {
     ensure!(
         step("use", backend.use_invitation(&[9; 32], at(50)).await)?.is_none(),
         "an unknown invitation gives no one"
+    );
+    Ok(())
+}
+
+async fn person_keys<B: Backend>(backend: Arc<B>) -> Outcome {
+    use crate::person_keys::PersonKey;
+    let person = Uuid::new_v4();
+    ensure!(
+        step("read", backend.person_key(person).await)?.is_none(),
+        "a person never seen has no key"
+    );
+    ensure!(
+        !step("erase", backend.erase_person_key(person, at(0)).await)?,
+        "there is no key to erase of a person never seen"
+    );
+    ensure!(
+        step("store", backend.store_person_key(person, &[1; 60]).await)?
+            == PersonKey::Wrapped(vec![1; 60]),
+        "the first key stored is kept"
+    );
+    ensure!(
+        step("store", backend.store_person_key(person, &[2; 60]).await)?
+            == PersonKey::Wrapped(vec![1; 60]),
+        "a second key does not replace the first: the first is returned"
+    );
+    let other = Uuid::new_v4();
+    step("store", backend.store_person_key(other, &[3; 60]).await)?;
+    ensure!(
+        step("erase", backend.erase_person_key(person, at(5)).await)?,
+        "erasing a kept key says so"
+    );
+    ensure!(
+        step("read", backend.person_key(person).await)? == Some(PersonKey::Erased { at: at(5) }),
+        "an erased key is gone and says when"
+    );
+    ensure!(
+        !step("erase", backend.erase_person_key(person, at(6)).await)?
+            && step("store", backend.store_person_key(person, &[4; 60]).await)?
+                == PersonKey::Erased { at: at(5) },
+        "an erased key stays erased: erased again or stored anew, nothing changes"
+    );
+    ensure!(
+        step("read", backend.person_key(other).await)? == Some(PersonKey::Wrapped(vec![3; 60])),
+        "another person's key is untouched"
     );
     Ok(())
 }

@@ -17,6 +17,7 @@ pub mod conformance;
 mod error;
 pub mod idempotency;
 mod model;
+pub mod person_keys;
 pub mod projection;
 pub mod reads;
 mod subscription;
@@ -49,6 +50,7 @@ pub trait Backend:
     EventStore
     + timer_queue::TimerQueue
     + idempotency::IdempotencyKeys
+    + person_keys::PersonKeys
     + reads::ReadModels
     + std::fmt::Debug
 {

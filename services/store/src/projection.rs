@@ -296,7 +296,7 @@ fn step_row(plan: &Plan, position: usize, s: &Step) -> StepRow {
         step_key: s.key.to_string(),
         position: position as i32,
         kind: s.kind.as_str().to_owned(),
-        title: s.title.clone(),
+        title: s.title.stored().to_owned(),
         status: s.status.as_str().to_owned(),
         assignee: s.assignee.map(|p| p.0),
         candidate_group: s.candidate_group.clone(),
@@ -306,7 +306,7 @@ fn step_row(plan: &Plan, position: usize, s: &Step) -> StepRow {
         document_status: s.document_status.map(|d| enum_str(&d)),
         status_reason: match &s.status {
             StepStatus::Blocked { reason, .. } | StepStatus::Cancelled { reason } => {
-                Some(reason.clone())
+                Some(reason.stored().to_owned())
             }
             _ => None,
         },

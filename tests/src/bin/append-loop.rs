@@ -30,7 +30,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let store = Arc::new(PgStore::connect(&url, 4).await?);
     store.migrate().await?;
-    let handler = CommandHandler::new(store, Arc::new(SystemClock));
+    let master = homeward_engine::keys::MasterKey::from_base64(homeward_tests::TEST_MASTER_KEY)?;
+    let vault = Arc::new(homeward_engine::vault::Vault::new(master, store.clone()));
+    let handler = CommandHandler::new(store, Arc::new(SystemClock)).with_vault(vault);
     let worker = PartyId::new();
     let mut ids = Vec::new();
     for _ in 0..plans.max(1) {

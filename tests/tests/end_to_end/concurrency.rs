@@ -74,7 +74,7 @@ async fn sixteen_writers_on_shared_and_own_plans_lose_and_duplicate_nothing() {
                 let command = PlanCommand::SetGoals {
                     goals: vec![Goal {
                         area: ConcernArea::Income,
-                        aim: format!("goal {task}/{i}"),
+                        aim: format!("goal {task}/{i}").into(),
                     }],
                 };
                 let mut meta = CommandMeta::new(worker);
@@ -376,15 +376,16 @@ async fn sixteen_clients_on_eight_hot_plans_over_two_replicas_get_no_error_and_l
         errors[0]
     );
     assert!(acked.len() > CLIENTS * 5, "only {} calls", acked.len());
-    let recorded: Vec<serde_json::Value> = sqlx::query_scalar(
-        "SELECT payload->'goals'->0->'aim' FROM events WHERE event_type = 'goals_set'",
+    let recorded: Vec<(String, String)> = sqlx::query_as(
+        "SELECT stream_id, payload->'goals'->0->>'aim' FROM events WHERE event_type = 'goals_set'",
     )
     .fetch_all(api.db.pool())
     .await
     .unwrap();
     let mut times: HashMap<String, usize> = HashMap::new();
-    for aim in recorded {
-        *times.entry(aim.as_str().unwrap().to_owned()).or_default() += 1;
+    for (stream, aim) in recorded {
+        let aim = api.db.opened(&aim, &stream, "goals[].aim").await;
+        *times.entry(aim).or_default() += 1;
     }
     for aim in &acked {
         assert_eq!(times.get(aim), Some(&1), "{aim} recorded once");
@@ -427,7 +428,7 @@ async fn sixteen_writers_on_one_plan_through_two_replicas_all_succeed_once() {
                     let command = PlanCommand::SetGoals {
                         goals: vec![Goal {
                             area: ConcernArea::Income,
-                            aim: format!("writer {w} change {i}"),
+                            aim: format!("writer {w} change {i}").into(),
                         }],
                     };
                     if let Err(e) = handler

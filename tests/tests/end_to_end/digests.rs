@@ -36,7 +36,7 @@ impl World {
         let db = TestDb::new().await;
         let clock = Arc::new(FixedClock::new(start_time()));
         let store: Arc<dyn EventStore> = db.store.clone();
-        let handler = CommandHandler::new(store, clock.clone());
+        let handler = CommandHandler::new(store, clock.clone()).with_vault(db.vault());
         let mut ids = Vec::new();
         for (role, email, zone) in [
             (PartyRole::SocialWorker, "amina@safe-passage.example", "UTC"),

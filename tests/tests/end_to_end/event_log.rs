@@ -642,13 +642,19 @@ async fn a_rebuild_reproduces_text_with_tabs_newlines_and_backslashes() {
     let before = db.projection_snapshot().await;
     rebuild(db.pool()).await.unwrap();
     assert_eq!(db.projection_snapshot().await, before);
-    let stored: (String, String) = sqlx::query_as(
+    let (title_stored, reason_stored): (String, String) = sqlx::query_as(
         "SELECT title, status_reason FROM step_view WHERE step_key = 'birth_certificate'",
     )
     .fetch_one(db.pool())
     .await
     .unwrap();
-    assert_eq!(stored, (title.to_owned(), reason.replace("\r\n", "\n")));
+    assert_eq!(
+        (
+            db.opened(&title_stored, &stream, "step.title").await,
+            db.opened(&reason_stored, &stream, "reason").await
+        ),
+        (title.to_owned(), reason.replace("\r\n", "\n"))
+    );
 }
 
 #[tokio::test]

@@ -30,4 +30,5 @@ mod partner_links;
 mod readme;
 mod rules;
 mod scheduler;
+mod sealing;
 mod timer_queue;

@@ -71,7 +71,7 @@ impl World {
             SmtpMailer::from_url(&smtp.url(), "Homeward <reminders@homeward.example>", 2).unwrap();
         let worker = Worker::new(
             api.db.store.clone(),
-            CommandHandler::new(store, api.clock.clone()),
+            CommandHandler::new(store, api.clock.clone()).with_vault(api.db.vault()),
             api.db.store.clone(),
             Arc::new(mailer),
             api.clock.clone(),
@@ -334,7 +334,7 @@ async fn a_partner_acknowledges_a_task_and_confirms_a_visit_from_the_links_in_he
     let mails = w.to_grace();
     let follow_up = mails
         .iter()
-        .find(|m| m.header("Subject").unwrap().contains("Follow-up visit 1 "))
+        .find(|m| m.header("Subject").unwrap().contains("Follow-up visit 1,"))
         .unwrap_or_else(|| panic!("the follow-up reminder arrives: {mails:?}"));
     assert!(follow_up.data.contains("text/calendar"));
     let confirm = link_after(follow_up, "Confirmer que la visite a eu lieu");

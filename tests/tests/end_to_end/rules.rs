@@ -205,7 +205,7 @@ impl Case {
 
     /// The payload field `field` of the plan's last event of type `event_type`.
     async fn last_payload_field(&self, event_type: &str, field: &str) -> Option<String> {
-        sqlx::query_scalar(
+        let stored: Option<String> = sqlx::query_scalar(
             "SELECT payload->>$3 FROM events WHERE stream_id = $1 AND event_type = $2 \
              ORDER BY stream_version DESC LIMIT 1",
         )
@@ -214,7 +214,14 @@ impl Case {
         .bind(field)
         .fetch_one(self.db.pool())
         .await
-        .unwrap()
+        .unwrap();
+        match stored {
+            // A personal field is stored sealed: this is what it says.
+            Some(s) if s.starts_with(homeward_workflows::personal::SEALED_PREFIX) => {
+                Some(self.db.opened(&s, &self.plan.stream_id(), field).await)
+            }
+            other => other,
+        }
     }
 }
 

@@ -34,7 +34,7 @@ impl World {
         let db = TestDb::new().await;
         let clock = Arc::new(FixedClock::new(start_time()));
         let store: Arc<dyn EventStore> = db.store.clone();
-        let handler = CommandHandler::new(store, clock.clone());
+        let handler = CommandHandler::new(store, clock.clone()).with_vault(db.vault());
         let register = |details: homeward_workflows::party::PartyDetails| {
             let handler = handler.clone();
             async move {
@@ -328,12 +328,13 @@ async fn a_refused_reminder_is_recorded_as_failed_and_not_tried_again() {
             .await,
         1
     );
-    let reason: String = sqlx::query_scalar(
-        "SELECT payload->>'reason' FROM events WHERE event_type = 'reminder_failed'",
+    let (stream, reason): (String, String) = sqlx::query_as(
+        "SELECT stream_id, payload->>'reason' FROM events WHERE event_type = 'reminder_failed'",
     )
     .fetch_one(w.db.pool())
     .await
     .unwrap();
+    let reason = w.db.opened(&reason, &stream, "reason").await;
     assert!(reason.contains("550"), "{reason}");
     // The timer is gone: later passes do not try it again.
     w.at(passport_due() - Duration::days(2));
@@ -536,6 +537,7 @@ async fn an_escalation_without_a_supervisor_is_recorded_as_failed_with_why() {
     .fetch_one(w.db.pool())
     .await
     .unwrap();
+    let reason = w.db.opened(&reason, &plan.stream_id(), "reason").await;
     assert!(
         reason.contains("the case worker has no supervisor"),
         "{reason}"

@@ -9,8 +9,8 @@ use super::state::{
     ReminderKind, ReminderPolicy, StepKind, TemplateRef,
 };
 use crate::aggregate::DomainEvent;
-use crate::personal::Personal;
 use crate::ids::{OrganisationId, PartyId, PersonId, PlanId, StepKey};
+use crate::personal::Personal;
 use crate::text::CountryCode;
 
 /// Everything needed to add a step. Used by templates, by personalisation and in `StepAdded`.

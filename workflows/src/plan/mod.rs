@@ -32,6 +32,10 @@ impl Aggregate for Plan {
         command.into()
     }
 
+    fn data_subject(&self) -> Option<crate::PersonId> {
+        Some(self.person)
+    }
+
     fn apply(state: Option<Self>, event: &PlanEvent) -> Option<Self> {
         state::apply(state, event)
     }

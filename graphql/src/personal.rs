@@ -1,0 +1,98 @@
+//! Survivors' data as the API shows it: opened here, one field at a time, for a viewer the
+//! resolver has already found entitled to it. A value that cannot be opened is an `UNREADABLE`
+//! error for that field alone; an erased person's text reads `[erased]`, other values null.
+
+use async_graphql::Context;
+use homeward_engine::vault::{Opened, ERASED};
+use homeward_workflows::classification::{for_each_at, personal_paths};
+use homeward_workflows::Personal;
+use serde::de::DeserializeOwned;
+
+use crate::{services, ApiResult};
+
+/// Where each personal value was recorded: its path in the event that recorded it, which its
+/// seal is bound to.
+pub(crate) mod field {
+    pub const STEP_TITLE: &str = "step.title";
+    pub const REASON: &str = "reason";
+    pub const OVERRIDE_REASON: &str = "override_reason";
+    pub const GOAL_AIM: &str = "goals[].aim";
+    pub const WELLBEING: &str = "outcome.wellbeing";
+    pub const CONCERNS: &str = "outcome.concerns";
+    pub const FULL_NAME: &str = "full_name";
+    pub const DATE_OF_BIRTH: &str = "date_of_birth";
+    pub const PREFERRED_LANGUAGE: &str = "preferred_language";
+    pub const PHONE: &str = "contact.phone";
+    pub const EMAIL: &str = "contact.email";
+    pub const ADDRESS: &str = "contact.address";
+}
+
+/// A personal text of `stream`, opened.
+pub(crate) async fn text(
+    ctx: &Context<'_>,
+    value: &Personal<String>,
+    stream: &str,
+    field: &str,
+) -> ApiResult<String> {
+    Ok(services(ctx).vault.open(value, stream, field).await?.text())
+}
+
+/// A personal text kept in a read model's column, opened.
+pub(crate) async fn stored_text(
+    ctx: &Context<'_>,
+    stored: &str,
+    stream: &str,
+    field: &str,
+) -> ApiResult<String> {
+    Ok(services(ctx)
+        .vault
+        .open_text(stored, stream, field)
+        .await?
+        .text())
+}
+
+/// A personal value of `stream`, opened; `None` once the person is erased.
+pub(crate) async fn value<T: DeserializeOwned + Clone>(
+    ctx: &Context<'_>,
+    value: &Personal<T>,
+    stream: &str,
+    field: &str,
+) -> ApiResult<Option<T>> {
+    Ok(
+        match services(ctx).vault.open(value, stream, field).await? {
+            Opened::Value(v) => Some(v),
+            Opened::Erased => None,
+        },
+    )
+}
+
+/// Opens every personal field of an event's payload in place: each becomes its value, or
+/// `[erased]` once the person is erased.
+pub(crate) async fn open_payload(
+    ctx: &Context<'_>,
+    event_type: &str,
+    stream: &str,
+    payload: &mut serde_json::Value,
+) -> ApiResult<()> {
+    let vault = &services(ctx).vault;
+    for path in personal_paths(event_type) {
+        let mut sealed = Vec::new();
+        for_each_at(payload, path, &mut |v| sealed.push(v.clone()));
+        let mut opened = Vec::with_capacity(sealed.len());
+        for value in sealed {
+            let value: Personal<serde_json::Value> =
+                serde_json::from_value(value).map_err(|e| crate::ApiError::internal(&e))?;
+            opened.push(match vault.open(&value, stream, path).await? {
+                Opened::Value(v) => v,
+                Opened::Erased => serde_json::Value::String(ERASED.to_owned()),
+            });
+        }
+        let mut opened = opened.into_iter();
+        for_each_at(payload, path, &mut |v| {
+            if let Some(plain) = opened.next() {
+                *v = plain;
+            }
+        });
+    }
+    Ok(())
+}

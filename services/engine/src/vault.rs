@@ -1,0 +1,279 @@
+//! Where survivors' data is sealed and opened: the one holder of the master key and of the
+//! unwrapped data keys.
+//!
+//! The command handler seals every personal field of a new event (the paths
+//! [`homeward_workflows::classification`] marks personal) under the person's key before the
+//! event is stored, so the log, the read models and every cached state hold only sealed text.
+//! The edges that show a value to someone entitled to it (the API, the partner pages) open it
+//! here, one field at a time: a value that cannot be opened (altered, moved) is an error for that
+//! field alone, and a value whose person was erased reads as [`Opened::Erased`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use homeward_store::person_keys::{PersonKey, PersonKeys};
+use homeward_store::{NewEvent, StoreError};
+use homeward_workflows::classification::{for_each_at, personal_paths};
+use homeward_workflows::{PersonId, Personal};
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::keys::{sealed_for, DataKey, KeyError, MasterKey, Place};
+
+/// How many unwrapped keys a replica keeps in memory before it starts again from none.
+const CACHED_KEYS: usize = 50_000;
+
+#[derive(Debug, Error)]
+pub enum VaultError {
+    /// Nothing new can be recorded about an erased person.
+    #[error("this person's data was erased: nothing more can be recorded about them")]
+    Erased,
+    #[error(
+        "a data key cannot be unwrapped with this server's master key: \
+         was the key changed without `homeward keys rotate`?"
+    )]
+    Unwrap(#[source] KeyError),
+    /// A handler without a vault was asked to record personal data (a defect).
+    #[error("this handler has no master key to seal survivors' data with")]
+    NoVault,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// For a handler without a vault: refuses events that hold personal data.
+pub fn refuse_unsealed(events: &[NewEvent]) -> Result<bool, VaultError> {
+    if events
+        .iter()
+        .any(|e| personal_paths(&e.event_type).next().is_some())
+    {
+        return Err(VaultError::NoVault);
+    }
+    Ok(false)
+}
+
+/// A personal value as the edge may show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened<T> {
+    Value(T),
+    /// The person was erased: the value is gone for good.
+    Erased,
+}
+
+impl<T> Opened<T> {
+    pub fn value(self) -> Option<T> {
+        match self {
+            Self::Value(v) => Some(v),
+            Self::Erased => None,
+        }
+    }
+}
+
+impl Opened<String> {
+    /// The text, or `[erased]` where the person's data was.
+    pub fn text(self) -> String {
+        match self {
+            Self::Value(v) => v,
+            Self::Erased => ERASED.to_owned(),
+        }
+    }
+}
+
+/// What a reader sees where an erased person's text was.
+pub const ERASED: &str = "[erased]";
+
+/// A value that cannot be opened: altered, moved from another place, or its key is damaged.
+/// The rest of the record reads.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("the {field} stored here cannot be read: it was altered or damaged (the rest of the record is unaffected); tell the people who run Homeward")]
+pub struct Unreadable {
+    pub field: String,
+}
+
+/// A person's key as known to this replica.
+#[derive(Clone)]
+enum Known {
+    Key(DataKey),
+    Erased,
+}
+
+pub struct Vault {
+    master: MasterKey,
+    keys: Arc<dyn PersonKeys>,
+    known: Mutex<HashMap<Uuid, Known>>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault").finish_non_exhaustive()
+    }
+}
+
+impl Vault {
+    pub fn new(master: MasterKey, keys: Arc<dyn PersonKeys>) -> Self {
+        Self {
+            master,
+            keys,
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, person: Uuid) -> Option<Known> {
+        self.known
+            .lock()
+            .expect("the key cache is never poisoned")
+            .get(&person)
+            .cloned()
+    }
+
+    fn remember(&self, person: Uuid, known: Known) {
+        let mut cache = self.known.lock().expect("the key cache is never poisoned");
+        if cache.len() >= CACHED_KEYS {
+            cache.clear();
+        }
+        cache.insert(person, known);
+    }
+
+    /// Forgets what this replica knew of `person`'s key (after their erasure).
+    pub fn forget(&self, person: Uuid) {
+        self.known
+            .lock()
+            .expect("the key cache is never poisoned")
+            .remove(&person);
+    }
+
+    fn known_from(&self, person: Uuid, kept: PersonKey) -> Result<Known, VaultError> {
+        let known = match kept {
+            PersonKey::Wrapped(wrapped) => Known::Key(
+                self.master
+                    .unwrap(person, &wrapped)
+                    .map_err(VaultError::Unwrap)?,
+            ),
+            PersonKey::Erased { .. } => Known::Erased,
+        };
+        self.remember(person, known.clone());
+        Ok(known)
+    }
+
+    /// The key to seal `person`'s data under, made and stored the first time.
+    async fn key_for_sealing(&self, person: Uuid) -> Result<DataKey, VaultError> {
+        let known = match self.cached(person) {
+            Some(known) => known,
+            None => match self.keys.person_key(person).await? {
+                Some(kept) => self.known_from(person, kept)?,
+                None => {
+                    let (_, wrapped) = self.master.new_data_key(person);
+                    // Another replica may have stored one first: the stored one is used.
+                    let kept = self.keys.store_person_key(person, &wrapped).await?;
+                    self.known_from(person, kept)?
+                }
+            },
+        };
+        match known {
+            Known::Key(key) => Ok(key),
+            Known::Erased => Err(VaultError::Erased),
+        }
+    }
+
+    /// The key to open `person`'s data with; `None` once they are erased.
+    async fn key_for_opening(&self, person: Uuid) -> Result<Option<DataKey>, VaultError> {
+        let known = match self.cached(person) {
+            Some(known) => known,
+            None => match self.keys.person_key(person).await? {
+                Some(kept) => self.known_from(person, kept)?,
+                // Sealed under a key never stored: nothing can open it.
+                None => return Err(VaultError::Unwrap(KeyError::Unwrap)),
+            },
+        };
+        Ok(match known {
+            Known::Key(key) => Some(key),
+            Known::Erased => None,
+        })
+    }
+
+    /// Seals every personal field of `events` (one command's, in `stream`, whose ids derive
+    /// from `command_id`) under `person`'s key. Returns whether anything was sealed.
+    pub async fn seal_events(
+        &self,
+        person: PersonId,
+        stream: &str,
+        command_id: Uuid,
+        events: &mut [NewEvent],
+    ) -> Result<bool, VaultError> {
+        let personal = |e: &NewEvent| personal_paths(&e.event_type).next().is_some();
+        if !events.iter().any(personal) {
+            return Ok(false);
+        }
+        let key = self.key_for_sealing(person.0).await?;
+        let mut sealed_any = false;
+        for (index, event) in events.iter_mut().enumerate() {
+            let event_id = homeward_store::Append::event_id(command_id, index);
+            for path in personal_paths(&event.event_type) {
+                for_each_at(&mut event.payload, path, &mut |value| {
+                    if value
+                        .as_str()
+                        .is_some_and(|s| s.starts_with(crate::keys::SEALED_PREFIX))
+                    {
+                        return;
+                    }
+                    let plain = value.to_string();
+                    let place = Place {
+                        stream,
+                        event: event_id,
+                        field: path,
+                    };
+                    *value = serde_json::Value::String(key.seal(place, &plain));
+                    sealed_any = true;
+                });
+            }
+        }
+        Ok(sealed_any)
+    }
+
+    /// Opens the personal value at `field` (its path in the event that recorded it) of
+    /// `stream`.
+    pub async fn open<T: DeserializeOwned + Clone>(
+        &self,
+        value: &Personal<T>,
+        stream: &str,
+        field: &str,
+    ) -> Result<Opened<T>, Unreadable> {
+        let sealed = match value {
+            Personal::Plain(v) => return Ok(Opened::Value(v.clone())),
+            Personal::Sealed(sealed) => sealed,
+        };
+        let unreadable = |why: &dyn std::fmt::Display| {
+            tracing::error!(stream, field, error = %why, "a sealed value cannot be opened");
+            Unreadable {
+                field: field.to_owned(),
+            }
+        };
+        let person = sealed_for(sealed).map_err(|e| unreadable(&e))?;
+        let key = match self.key_for_opening(person).await {
+            Ok(Some(key)) => key,
+            Ok(None) => return Ok(Opened::Erased),
+            Err(e) => return Err(unreadable(&e)),
+        };
+        let plain = key
+            .open(stream, field, sealed)
+            .map_err(|e| unreadable(&e))?;
+        serde_json::from_str(&plain)
+            .map(Opened::Value)
+            .map_err(|e| unreadable(&e))
+    }
+
+    /// Opens text kept in a read model's column (sealed, or plain from before sealing).
+    pub async fn open_text(
+        &self,
+        stored: &str,
+        stream: &str,
+        field: &str,
+    ) -> Result<Opened<String>, Unreadable> {
+        let value: Personal<String> = if stored.starts_with(crate::keys::SEALED_PREFIX) {
+            Personal::Sealed(stored.to_owned())
+        } else {
+            Personal::Plain(stored.to_owned())
+        };
+        self.open(&value, stream, field).await
+    }
+}

@@ -1,0 +1,37 @@
+//! Each survivor's data key, kept only wrapped by the master key (the engine's `keys` module
+//! wraps and unwraps; the store never sees a key in the clear).
+//!
+//! A person's key is stored before the first event sealed under it, and never replaced: two
+//! replicas registering the same person at once end up with the one stored first. Erasing the
+//! person destroys the wrapped key and keeps the row as a tombstone, so that a reader can tell
+//! "erased" from "never had a key".
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// What is kept of a person's data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonKey {
+    /// The data key, wrapped by the master key.
+    Wrapped(Vec<u8>),
+    /// Destroyed when the person was erased: what was sealed under it is unreadable for good.
+    Erased { at: DateTime<Utc> },
+}
+
+#[async_trait]
+pub trait PersonKeys: Send + Sync + 'static {
+    /// Keeps `wrapped` as `person`'s key unless they have one (or had one) already; returns
+    /// what is kept, the earlier key if there was one.
+    async fn store_person_key(&self, person: Uuid, wrapped: &[u8])
+        -> Result<PersonKey, StoreError>;
+
+    /// What is kept of `person`'s key, if they ever had one.
+    async fn person_key(&self, person: Uuid) -> Result<Option<PersonKey>, StoreError>;
+
+    /// Destroys `person`'s wrapped key for good; false when there was none to destroy (never
+    /// had one, or erased already).
+    async fn erase_person_key(&self, person: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,292 @@
+//! Survivors' data is sealed wherever it is stored. Canary strings planted through the API in
+//! every personal field never show in the database's bytes (a `pg_dump`), in the logs at
+//! `trace`, in any email sent over SMTP or written to the outbox; and they come back, whole,
+//! to the people entitled to read them.
+//!
+//! Its own test binary: it captures every log line of the process.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{TimeZone, Utc};
+use homeward::app::Settings;
+use homeward_tests::api::TestApi;
+use homeward_tests::smtp::SmtpCatcher;
+use serde_json::{json, Value};
+
+/// Every log line of the process, as formatted for output.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Logs;
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(|| Logs)
+        .with_ansi(false)
+        .init();
+}
+
+fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+/// A string found nowhere but where it was planted.
+fn canary(field: &str) -> String {
+    format!("Cnry{field}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The whole database as `pg_dump` writes it: schema, every row, the events' payloads.
+fn pg_dump(url: &str) -> String {
+    let bin = std::process::Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| format!("{}/pg_dump", String::from_utf8_lossy(&o.stdout).trim()))
+        .filter(|p| std::path::Path::new(p).exists())
+        .unwrap_or_else(|| "pg_dump".to_owned());
+    let out = std::process::Command::new(bin)
+        .args(["--no-owner", "--no-privileges", "--dbname", url])
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump = String::from_utf8(out.stdout).expect("a text dump");
+    assert!(dump.contains("COPY public.events"), "the dump has the log");
+    dump
+}
+
+/// Every file under `dir`, read as text.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                files_under(&path)
+            } else {
+                vec![String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned()]
+            }
+        })
+        .collect()
+}
+
+fn leaks<'a>(canaries: &'a [(&'static str, String)], text: &str) -> Vec<&'a str> {
+    canaries
+        .iter()
+        .filter(|(_, c)| text.contains(c.as_str()))
+        .map(|(field, _)| *field)
+        .collect()
+}
+
+#[tokio::test]
+async fn personal_data_is_sealed_in_the_database_the_logs_and_every_email() {
+    capture_logs();
+    let smtp = SmtpCatcher::start().await;
+    let url = smtp.url();
+    let api = TestApi::start_with(move |s| Settings {
+        no_scheduler: false,
+        smtp_url: Some(url.into()),
+        scheduler_max_sleep: StdDuration::from_millis(200).into(),
+        ..s
+    })
+    .await;
+    // A second replica whose worker writes to the outbox: reminders go out through both.
+    let outbox =
+        std::env::temp_dir().join(format!("homeward-canary-outbox-{}", uuid::Uuid::new_v4()));
+    let outbox_dir = outbox.clone();
+    let _replica = api
+        .second_replica_with(move |s| Settings {
+            no_scheduler: false,
+            outbox_dir,
+            scheduler_max_sleep: StdDuration::from_millis(200).into(),
+            ..s
+        })
+        .await;
+    let amina = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let luc = api
+        .party("GOVERNMENT_LIAISON", "Luc Martin", "Prefecture")
+        .await;
+    smtp.take_invitations(2);
+
+    let canaries: Vec<(&'static str, String)> = [
+        "name", "phone", "email", "address", "aim", "title", "block", "remove", "cancel",
+    ]
+    .into_iter()
+    .map(|f| (f, canary(f)))
+    .collect();
+    let c = |field: &str| {
+        canaries
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, c)| c.clone())
+            .unwrap()
+    };
+
+    let person = api
+        .data(
+            &amina.token,
+            "mutation($p: PersonInput!) { registerPerson(input: $p) }",
+            json!({ "p": {
+                "fullName": c("name"),
+                "phone": c("phone"),
+                "email": format!("{}@example.org", c("email")),
+                "address": c("address"),
+            } }),
+        )
+        .await["registerPerson"]
+        .clone();
+    let plan = api
+        .data(
+            &amina.token,
+            "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }",
+            json!({ "p": person }),
+        )
+        .await["openPlan"]["plan"]["id"]
+        .clone();
+    let run = |query: &'static str, vars: Value| {
+        let api = &api;
+        let token = amina.token.clone();
+        async move { api.data(&token, query, vars).await }
+    };
+    run(
+        "mutation($id: ID!) { recordConsent(planId: $id, consent: { kind: RETURN }) { version } }",
+        json!({ "id": plan }),
+    )
+    .await;
+    run(
+        "mutation($id: ID!, $aim: String!) { setGoals(planId: $id, goals: [{ area: HEALTH, aim: $aim }]) { version } }",
+        json!({ "id": plan, "aim": c("aim") }),
+    )
+    .await;
+    run(
+        "mutation($id: ID!, $title: String!, $luc: ID!) { addStep(planId: $id, step: {
+            key: \"counselling\", kind: LEGAL, title: $title, assignee: $luc,
+            due: { at: { localDateTime: \"2026-04-20T09:00:00\", timeZone: \"Europe/Paris\" } } }) { version } }",
+        json!({ "id": plan, "title": c("title"), "luc": luc.id }),
+    )
+    .await;
+    run(
+        "mutation($id: ID!, $r: String!) { blockStep(planId: $id, step: \"passport\", reason: $r) { version } }",
+        json!({ "id": plan, "r": c("block") }),
+    )
+    .await;
+    run(
+        "mutation($id: ID!, $r: String!) { removeStep(planId: $id, step: \"legal_clearance\", reason: $r) { version } }",
+        json!({ "id": plan, "r": c("remove") }),
+    )
+    .await;
+    run(
+        "mutation($id: ID!, $r: String!) { cancelStep(planId: $id, step: \"family_mediation\", reason: $r) { version } }",
+        json!({ "id": plan, "r": c("cancel") }),
+    )
+    .await;
+
+    // The custom step's reminders fall due: three days before, and on the day.
+    for day in [17, 20] {
+        api.clock
+            .set(Utc.with_ymd_and_hms(2026, 4, day, 7, 0, 30).unwrap());
+        let mut sent = 0;
+        for _ in 0..100 {
+            sent = smtp.messages().len() + files_under(&outbox).len();
+            if sent >= if day == 17 { 1 } else { 2 } {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+        assert!(sent >= 1, "the reminder of 17 April went out");
+    }
+    let mut mails: Vec<String> = smtp.messages().iter().map(|m| m.data.clone()).collect();
+    mails.extend(files_under(&outbox));
+    assert!(mails.len() >= 2, "both reminders went out: {}", mails.len());
+    // The custom step is named by its kind, in Luc's language.
+    assert!(
+        mails.iter().all(|m| m.contains("Question juridique")),
+        "a custom step is named by its kind: {mails:?}"
+    );
+
+    // Those entitled read every value back, whole.
+    let read = api
+        .data(
+            &amina.token,
+            "query($id: ID!) { plan(id: $id) {
+                person { fullName phone email address }
+                goals { aim }
+                steps { key title statusReason }
+            } }",
+            json!({ "id": plan }),
+        )
+        .await["plan"]
+        .clone();
+    assert_eq!(read["person"]["fullName"], c("name"));
+    assert_eq!(read["person"]["phone"], c("phone"));
+    assert_eq!(read["person"]["address"], c("address"));
+    assert_eq!(read["goals"][0]["aim"], c("aim"));
+    let step = |key: &str| {
+        read["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(step("counselling")["title"], c("title"));
+    assert_eq!(step("passport")["statusReason"], c("block"));
+    assert_eq!(step("family_mediation")["statusReason"], c("cancel"));
+    let inbox = api
+        .data(
+            &luc.token,
+            "{ tasks(first: 50) { edges { node { key title } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        inbox.to_string().contains(&c("title")),
+        "the assignee's inbox shows the title: {inbox}"
+    );
+    let history = api
+        .data(
+            &amina.token,
+            "query($id: ID!) { planHistory(id: $id, first: 100) { edges { node { type data } } } }",
+            json!({ "id": plan }),
+        )
+        .await
+        .to_string();
+    for field in ["aim", "title", "block", "remove", "cancel"] {
+        assert!(history.contains(&c(field)), "the history shows the {field}");
+    }
+
+    // Nowhere else.
+    let dump = pg_dump(&api.db.url);
+    assert_eq!(
+        leaks(&canaries, &dump),
+        Vec::<&str>::new(),
+        "in the database"
+    );
+    assert!(dump.contains("hwenc1:"), "sealed values are in the dump");
+    assert_eq!(leaks(&canaries, &logs()), Vec::<&str>::new(), "in the logs");
+    for mail in &mails {
+        assert_eq!(leaks(&canaries, mail), Vec::<&str>::new(), "in an email");
+    }
+    assert!(logs().len() > 10_000, "the logs were captured");
+}
