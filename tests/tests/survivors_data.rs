@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration as StdDuration;
 
 use chrono::{TimeZone, Utc};
