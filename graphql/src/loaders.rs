@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use homeward_store::person_keys::PersonKey;
 use homeward_store::projection::{OrganisationRow, PartyRow};
 use homeward_workflows::person::Person;
 use homeward_workflows::plan::Plan;
@@ -105,6 +106,18 @@ impl Loader<Uuid> for PersonLoader {
     }
 }
 
+#[derive(Debug)]
+pub struct PersonKeyLoader(Services);
+
+impl Loader<Uuid> for PersonKeyLoader {
+    type Value = PersonKey;
+    type Error = ApiError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        Ok(self.0.vault.kept(keys).await?.into_iter().collect())
+    }
+}
+
 /// The loaders of one request.
 pub struct Loaders {
     /// Parties are cached for the request (or WebSocket connection): a page primes them all at
@@ -115,6 +128,9 @@ pub struct Loaders {
     /// Not cached beyond a batch: a partnership ended is seen by the next operation of a
     /// long-lived socket.
     pub organisations: DataLoader<OrganisationLoader>,
+    /// Never cached: whether a person is erased is asked afresh by every operation, so that an
+    /// erasure through another replica shows at the next read.
+    pub person_keys: DataLoader<PersonKeyLoader>,
 }
 
 impl std::fmt::Debug for Loaders {
@@ -134,6 +150,7 @@ impl Loaders {
             plans: DataLoader::new(PlanLoader(services.clone()), tokio::spawn),
             persons: DataLoader::new(PersonLoader(services.clone()), tokio::spawn),
             organisations: DataLoader::new(OrganisationLoader(services.clone()), tokio::spawn),
+            person_keys: DataLoader::new(PersonKeyLoader(services.clone()), tokio::spawn),
         }
     }
 
@@ -164,6 +181,10 @@ impl Loaders {
 
     pub async fn organisation(&self, id: Uuid) -> Result<Option<Arc<OrganisationRow>>, ApiError> {
         self.organisations.load_one(id).await
+    }
+
+    pub async fn person_key(&self, person: Uuid) -> Result<Option<PersonKey>, ApiError> {
+        self.person_keys.load_one(person).await
     }
 
     pub async fn person(&self, id: Uuid) -> Result<Option<Arc<Person>>, ApiError> {

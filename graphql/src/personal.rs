@@ -3,12 +3,12 @@
 //! error for that field alone; an erased person's text reads `[erased]`, other values null.
 
 use async_graphql::Context;
-use homeward_engine::vault::{Opened, ERASED};
+use homeward_engine::vault::{Opened, Vault, ERASED};
 use homeward_workflows::classification::{for_each_at, personal_paths};
 use homeward_workflows::Personal;
 use serde::de::DeserializeOwned;
 
-use crate::{services, ApiResult};
+use crate::{loaders, services, ApiResult};
 
 /// Where each personal value was recorded: its path in the event that recorded it, which its
 /// seal is bound to.
@@ -27,14 +27,45 @@ pub(crate) mod field {
     pub const ADDRESS: &str = "contact.address";
 }
 
-/// A personal text of `stream`, opened.
+/// A personal value of `stream`, opened with what the store keeps of its person's key now.
+pub(crate) async fn open<T: DeserializeOwned + Clone>(
+    ctx: &Context<'_>,
+    value: &Personal<T>,
+    stream: &str,
+    field: &str,
+) -> ApiResult<Opened<T>> {
+    let kept = match Vault::sealed_for(value) {
+        Some(person) => loaders(ctx).person_key(person).await?,
+        None => None,
+    };
+    Ok(services(ctx).vault.open_with(value, stream, field, kept)?)
+}
+
+/// A personal text of `stream`, opened (`[erased]` once the person is).
 pub(crate) async fn text(
     ctx: &Context<'_>,
     value: &Personal<String>,
     stream: &str,
     field: &str,
 ) -> ApiResult<String> {
-    Ok(services(ctx).vault.open(value, stream, field).await?.text())
+    Ok(open(ctx, value, stream, field).await?.text())
+}
+
+/// A step's title, opened; once the person is erased, a step from the plan's template keeps
+/// the template's title (it never was hers), a step added for her reads `[erased]`.
+pub(crate) async fn step_title(
+    ctx: &Context<'_>,
+    title: &Personal<String>,
+    stream: &str,
+    template: &homeward_workflows::plan::TemplateRef,
+    key: &homeward_workflows::StepKey,
+    kind: homeward_workflows::plan::StepKind,
+) -> ApiResult<String> {
+    Ok(match open(ctx, title, stream, field::STEP_TITLE).await? {
+        Opened::Value(title) => title,
+        Opened::Erased => homeward_workflows::template::template_title(template, key, kind)
+            .unwrap_or_else(|| ERASED.to_owned()),
+    })
 }
 
 /// A personal text kept in a read model's column, opened.
@@ -44,11 +75,7 @@ pub(crate) async fn stored_text(
     stream: &str,
     field: &str,
 ) -> ApiResult<String> {
-    Ok(services(ctx)
-        .vault
-        .open_text(stored, stream, field)
-        .await?
-        .text())
+    text(ctx, &Vault::stored(stored), stream, field).await
 }
 
 /// A personal value of `stream`, opened; `None` once the person is erased.
@@ -58,12 +85,7 @@ pub(crate) async fn value<T: DeserializeOwned + Clone>(
     stream: &str,
     field: &str,
 ) -> ApiResult<Option<T>> {
-    Ok(
-        match services(ctx).vault.open(value, stream, field).await? {
-            Opened::Value(v) => Some(v),
-            Opened::Erased => None,
-        },
-    )
+    Ok(open(ctx, value, stream, field).await?.value())
 }
 
 /// Opens every personal field of an event's payload in place: each becomes its value, or
@@ -74,7 +96,6 @@ pub(crate) async fn open_payload(
     stream: &str,
     payload: &mut serde_json::Value,
 ) -> ApiResult<()> {
-    let vault = &services(ctx).vault;
     for path in personal_paths(event_type) {
         let mut sealed = Vec::new();
         for_each_at(payload, path, &mut |v| sealed.push(v.clone()));
@@ -82,7 +103,7 @@ pub(crate) async fn open_payload(
         for value in sealed {
             let value: Personal<serde_json::Value> =
                 serde_json::from_value(value).map_err(|e| crate::ApiError::internal(&e))?;
-            opened.push(match vault.open(&value, stream, path).await? {
+            opened.push(match open(ctx, &value, stream, path).await? {
                 Opened::Value(v) => v,
                 Opened::Erased => serde_json::Value::String(ERASED.to_owned()),
             });

@@ -45,6 +45,13 @@ remote_enum!(
     Requested, SubmittedToAuthority, Issued, Delivered
 });
 remote_enum!(Wellbeing = "domain::Wellbeing" { Good, Fair, Poor, AtRisk });
+remote_enum!(
+    /// Why a survivor's data is erased: SURVIVOR_REQUEST (she asked), REGISTERED_IN_ERROR
+    /// (by mistake, or twice), LEGAL_OBLIGATION (a law or a court requires it), or
+    /// RETENTION_ENDED (recorded by the retention rule only).
+    ErasureReason = "homeward_workflows::person::ErasureReason" {
+    SurvivorRequest, RetentionEnded, RegisteredInError, LegalObligation
+});
 remote_enum!(ConcernArea = "domain::ConcernArea" {
     Safety, Health, Housing, Income, Education, Family, Legal, Stigma, Other
 });
@@ -425,9 +432,17 @@ impl StepObject {
     }
     /// Null only when it cannot be read (an `UNREADABLE` error says so).
     async fn title(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
-        personal::text(ctx, &self.step().title, &self.stream(), field::STEP_TITLE)
-            .await
-            .map(Some)
+        let step = self.step();
+        personal::step_title(
+            ctx,
+            &step.title,
+            &self.stream(),
+            &self.plan.template,
+            &step.key,
+            step.kind,
+        )
+        .await
+        .map(Some)
     }
     async fn status(&self) -> StepStatus {
         StepStatus::of(&self.step().status)
@@ -927,9 +942,23 @@ impl TaskUpdate {
 impl Task {
     /// Null only when it cannot be read (an `UNREADABLE` error says so).
     async fn title(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
-        personal::stored_text(ctx, &self.row.title, &self.stream(), field::STEP_TITLE)
-            .await
-            .map(Some)
+        let title = homeward_engine::vault::Vault::stored(&self.row.title);
+        let opened = personal::open(ctx, &title, &self.stream(), field::STEP_TITLE).await?;
+        if let homeward_engine::vault::Opened::Value(title) = opened {
+            return Ok(Some(title));
+        }
+        // Erased: the plan's template still names its own steps.
+        let plan = loaders(ctx).plan(PlanAt::latest(self.row.plan_id)).await?;
+        let step = plan
+            .as_ref()
+            .and_then(|p| p.steps.iter().find(|s| s.key.as_str() == self.row.step_key));
+        Ok(Some(match (&plan, step) {
+            (Some(plan), Some(step)) => {
+                homeward_workflows::template::template_title(&plan.template, &step.key, step.kind)
+                    .unwrap_or_else(|| homeward_engine::vault::ERASED.to_owned())
+            }
+            _ => homeward_engine::vault::ERASED.to_owned(),
+        }))
     }
     /// Why the step is blocked or was cancelled.
     async fn status_reason(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {

@@ -62,6 +62,7 @@ CREATE TABLE plan_view (
     steps_blocked    integer NOT NULL
 ) WITH (fillfactor = 70);
 CREATE INDEX plan_view_case_worker ON plan_view (case_worker);
+CREATE INDEX plan_view_person ON plan_view (person_id);
 CREATE INDEX plan_view_organisation ON plan_view (organisation, status);
 -- Plan lists: an organisation's plans, newest first.
 CREATE INDEX plan_view_listing ON plan_view (organisation, opened_at DESC, plan_id DESC);

@@ -99,7 +99,7 @@ fn leaks<'a>(canaries: &'a [(&'static str, String)], text: &str) -> Vec<&'a str>
 }
 
 #[tokio::test]
-async fn personal_data_is_sealed_in_the_database_the_logs_and_every_email() {
+async fn personal_data_is_sealed_everywhere_and_gone_for_good_once_erased() {
     capture_logs();
     let smtp = SmtpCatcher::start().await;
     let url = smtp.url();
@@ -126,7 +126,9 @@ async fn personal_data_is_sealed_in_the_database_the_logs_and_every_email() {
     let luc = api
         .party("GOVERNMENT_LIAISON", "Luc Martin", "Prefecture")
         .await;
-    smtp.take_invitations(2);
+    let sam = api.party("SUPERVISOR", "Sam", "Safe Passage").await;
+    let other = api.party("SUPERVISOR", "Olu", "Other Shelter").await;
+    smtp.take_invitations(4);
 
     let canaries: Vec<(&'static str, String)> = [
         "name", "phone", "email", "address", "aim", "title", "block", "remove", "cancel",
@@ -289,4 +291,169 @@ async fn personal_data_is_sealed_in_the_database_the_logs_and_every_email() {
         assert_eq!(leaks(&canaries, mail), Vec::<&str>::new(), "in an email");
     }
     assert!(logs().len() > 10_000, "the logs were captured");
+
+    // Erasure. The second replica reads the plan first: it now knows her key.
+    let replica_url = format!("http://{}/graphql", _replica.addr);
+    let through_replica = |query: &'static str| {
+        let http = api.http.clone();
+        let url = replica_url.clone();
+        let token = amina.token.clone();
+        let plan = plan.clone();
+        async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&json!({ "query": query, "variables": { "id": plan } }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    const NAME: &str = "query($id: ID!) { plan(id: $id) { person { fullName } } }";
+    assert_eq!(
+        through_replica(NAME).await["data"]["plan"]["person"]["fullName"],
+        c("name")
+    );
+    let erase = "mutation($p: ID!, $r: ErasureReason!) { erasePerson(personId: $p, reason: $r) { personId erasedAt } }";
+    let request = json!({ "p": person, "r": "SURVIVOR_REQUEST" });
+    // Not while her plan is open; not by a social worker; not by another organisation.
+    let open = api.gql(&sam.token, erase, request.clone()).await;
+    assert_eq!(
+        open["errors"][0]["extensions"]["code"], "VALIDATION",
+        "{open}"
+    );
+    assert!(open["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("close them first"));
+    run(
+        "mutation($id: ID!) { closePlan(planId: $id, reason: OPTED_OUT) { version } }",
+        json!({ "id": plan }),
+    )
+    .await;
+    let by_worker = api.gql(&amina.token, erase, request.clone()).await;
+    assert_eq!(
+        by_worker["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{by_worker}"
+    );
+    let by_other = api.gql(&other.token, erase, request.clone()).await;
+    assert_eq!(
+        by_other["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{by_other}"
+    );
+    let key_kept: bool = sqlx::query_scalar(
+        "SELECT wrapped_key IS NOT NULL FROM person_keys WHERE person_id = $1::text::uuid",
+    )
+    .bind(person.as_str().unwrap())
+    .fetch_one(api.db.pool())
+    .await
+    .unwrap();
+    assert!(key_kept, "refused erasures changed nothing");
+    let mails_before = smtp.messages().len() + files_under(&outbox).len();
+    let erased = api.data(&sam.token, erase, request.clone()).await;
+    assert_eq!(erased["erasePerson"]["personId"], person);
+    let again = api.gql(&sam.token, erase, request.clone()).await;
+    assert_eq!(
+        again["errors"][0]["extensions"]["code"], "ERASED",
+        "{again}"
+    );
+    assert!(again["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("already erased"));
+
+    // The other replica, which had her key, reads `[erased]` at its next read.
+    assert_eq!(
+        through_replica(NAME).await["data"]["plan"]["person"]["fullName"],
+        "[erased]"
+    );
+    // The plan reads from start to end: its facts stay, her data reads `[erased]`.
+    let check_after = |when: &'static str| {
+        let api = &api;
+        let token = amina.token.clone();
+        let plan = plan.clone();
+        async move {
+            let read = api
+                .data(
+                    &token,
+                    "query($id: ID!) { plan(id: $id) { status
+                        person { fullName phone address }
+                        goals { area aim }
+                        steps { key status title statusReason }
+                    }
+                    planHistory(id: $id, first: 100) { edges { node { type data } } } }",
+                    json!({ "id": plan }),
+                )
+                .await;
+            assert_eq!(read["plan"]["status"], "CLOSED", "{when}");
+            assert_eq!(read["plan"]["person"]["fullName"], "[erased]", "{when}");
+            assert_eq!(read["plan"]["person"]["address"], "[erased]", "{when}");
+            assert_eq!(read["plan"]["goals"][0]["area"], "HEALTH", "{when}");
+            assert_eq!(read["plan"]["goals"][0]["aim"], "[erased]", "{when}");
+            let steps = read["plan"]["steps"].as_array().unwrap();
+            let counselling = steps.iter().find(|s| s["key"] == "counselling").unwrap();
+            assert_eq!(counselling["title"], "[erased]", "{when}");
+            let passport = steps.iter().find(|s| s["key"] == "passport").unwrap();
+            assert_eq!(
+                passport["title"], "Obtain a passport or laissez-passer",
+                "{when}"
+            );
+            let history = read["planHistory"]["edges"].as_array().unwrap();
+            assert!(history.len() > 10, "{when}: the whole history reads");
+            assert_eq!(history[0]["node"]["type"], "plan_opened", "{when}");
+            assert!(
+                history.iter().any(|e| e["node"]["type"] == "step_blocked"
+                    && e["node"]["data"]["reason"] == "[erased]"),
+                "{when}: {history:?}"
+            );
+            read.to_string()
+        }
+    };
+    let read = check_after("after erasure").await;
+    assert_eq!(
+        leaks(&canaries, &read),
+        Vec::<&str>::new(),
+        "in what the API shows"
+    );
+    let dump = pg_dump(&api.db.url);
+    assert_eq!(
+        leaks(&canaries, &dump),
+        Vec::<&str>::new(),
+        "in the database after erasure"
+    );
+    let key_kept: bool = sqlx::query_scalar(
+        "SELECT wrapped_key IS NOT NULL FROM person_keys WHERE person_id = $1::text::uuid",
+    )
+    .bind(person.as_str().unwrap())
+    .fetch_one(api.db.pool())
+    .await
+    .unwrap();
+    assert!(!key_kept, "her key is destroyed");
+    // A rebuild of the read models brings nothing back.
+    homeward_store_postgres::rebuild(api.db.pool())
+        .await
+        .unwrap();
+    check_after("after a rebuild").await;
+    let dump = pg_dump(&api.db.url);
+    assert_eq!(
+        leaks(&canaries, &dump),
+        Vec::<&str>::new(),
+        "in the database after a rebuild"
+    );
+    // Nothing more is sent about her.
+    api.clock
+        .set(Utc.with_ymd_and_hms(2026, 6, 1, 7, 0, 30).unwrap());
+    tokio::time::sleep(StdDuration::from_secs(1)).await;
+    assert_eq!(
+        smtp.messages().len() + files_under(&outbox).len(),
+        mails_before,
+        "no email after the erasure"
+    );
+    assert_eq!(
+        leaks(&canaries, &logs()),
+        Vec::<&str>::new(),
+        "in the logs at the end"
+    );
 }

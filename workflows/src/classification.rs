@@ -117,6 +117,8 @@ pub const FIELDS: &[(&str, &str, Class)] = &[
     ("person_note_added", "note.text", Personal),
     ("person_note_added", "note.author", Safe),
     ("person_note_added", "note.at", Safe),
+    ("person_erased", "reason", Safe),
+    ("person_erased", "erased_at", Safe),
     // Parties and organisations: the staff's professional details, no survivor's.
     ("party_registered", "party_id", Safe),
     ("party_registered", "profile", Safe),

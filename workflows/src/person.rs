@@ -43,6 +43,28 @@ pub struct Person {
     pub preferred_language: Option<Personal<Language>>,
     pub contact: ContactDetails,
     pub notes: Vec<Note>,
+    /// When the person was erased: their key is destroyed and every sealed value of theirs is
+    /// unreadable for good; nothing more is recorded about them.
+    #[serde(default)]
+    pub erased_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Why a person's data was erased. A closed list: the record of an erasure holds no free text,
+/// which could say what the erasure removed.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumIter,
+)]
+#[strum(serialize_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureReason {
+    /// The survivor asked for it (her right to erasure).
+    SurvivorRequest,
+    /// The organisation's retention period after her last plan closed has passed.
+    RetentionEnded,
+    /// She was registered by mistake, or twice.
+    RegisteredInError,
+    /// A law or a court requires it.
+    LegalObligation,
 }
 
 /// Named in snake case (`complete_step`) for metrics and logs.
@@ -63,6 +85,10 @@ pub enum PersonCommand {
     AddNote {
         text: String,
     },
+    /// Records the erasure, once the person's key is destroyed.
+    Erase {
+        reason: ErasureReason,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +106,12 @@ pub enum PersonEvent {
     ContactUpdated { contact: ContactDetails },
     #[serde(rename = "person_note_added")]
     NoteAdded { note: Note },
+    /// The person's key was destroyed. Holds no personal data.
+    #[serde(rename = "person_erased")]
+    PersonErased {
+        reason: ErasureReason,
+        erased_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl DomainEvent for PersonEvent {
@@ -88,6 +120,7 @@ impl DomainEvent for PersonEvent {
             Self::PersonRegistered { .. } => "person_registered",
             Self::ContactUpdated { .. } => "person_contact_updated",
             Self::NoteAdded { .. } => "person_note_added",
+            Self::PersonErased { .. } => "person_erased",
         }
     }
 }
@@ -98,6 +131,10 @@ pub enum PersonError {
     AlreadyRegistered,
     #[error("no such person: register them first")]
     NotRegistered,
+    #[error("this person's data was already erased")]
+    AlreadyErased,
+    #[error("this person's data was erased: nothing more can be recorded about them")]
+    Erased,
     #[error("the date of birth {0} lies in the future")]
     BornInTheFuture(NaiveDate),
     #[error(transparent)]
@@ -160,6 +197,7 @@ impl Aggregate for Person {
                 preferred_language: preferred_language.clone(),
                 contact: contact.clone(),
                 notes: Vec::new(),
+                erased_at: None,
             }),
             (None, _) => None,
             (Some(mut p), e) => {
@@ -168,6 +206,9 @@ impl Aggregate for Person {
                     PersonEvent::PersonRegistered { .. } => {}
                     PersonEvent::ContactUpdated { contact } => p.contact = contact.clone(),
                     PersonEvent::NoteAdded { note } => p.notes.push(note.clone()),
+                    PersonEvent::PersonErased { erased_at, .. } => {
+                        p.erased_at = Some(*erased_at);
+                    }
                 }
                 Some(p)
             }
@@ -211,6 +252,14 @@ impl Aggregate for Person {
             }
             (Some(_), PersonCommand::Register { .. }) => Err(PersonError::AlreadyRegistered),
             (None, _) => Err(PersonError::NotRegistered),
+            (Some(p), PersonCommand::Erase { .. }) if p.erased_at.is_some() => {
+                Err(PersonError::AlreadyErased)
+            }
+            (Some(_), PersonCommand::Erase { reason }) => Ok(vec![PersonEvent::PersonErased {
+                reason: *reason,
+                erased_at: ctx.now,
+            }]),
+            (Some(p), _) if p.erased_at.is_some() => Err(PersonError::Erased),
             (Some(_), PersonCommand::UpdateContact { contact }) => {
                 Ok(vec![PersonEvent::ContactUpdated {
                     contact: clean_contact(contact)?,
@@ -224,5 +273,56 @@ impl Aggregate for Person {
                 },
             }]),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registered() -> (Person, Context) {
+        let ctx = Context {
+            now: chrono::Utc::now(),
+            actor: PartyId::new(),
+        };
+        let command = PersonCommand::Register {
+            person_id: PersonId::new(),
+            organisation: OrganisationId::new(),
+            full_name: "Joy N.".into(),
+            date_of_birth: None,
+            preferred_language: None,
+            contact: ContactDetails::default(),
+        };
+        let events = Person::decide(None, &command, &ctx).unwrap();
+        (Person::fold(&events).unwrap(), ctx)
+    }
+
+    #[test]
+    fn an_erased_person_is_erased_once_and_nothing_more_is_recorded() {
+        let (person, ctx) = registered();
+        let erase = PersonCommand::Erase {
+            reason: ErasureReason::SurvivorRequest,
+        };
+        let events = Person::decide(Some(&person), &erase, &ctx).unwrap();
+        assert_eq!(
+            events,
+            [PersonEvent::PersonErased {
+                reason: ErasureReason::SurvivorRequest,
+                erased_at: ctx.now
+            }]
+        );
+        let erased = Person::apply(Some(person), &events[0]).unwrap();
+        assert_eq!(erased.erased_at, Some(ctx.now));
+        assert_eq!(
+            Person::decide(Some(&erased), &erase, &ctx),
+            Err(PersonError::AlreadyErased)
+        );
+        let note = PersonCommand::AddNote {
+            text: "Called back".into(),
+        };
+        assert_eq!(
+            Person::decide(Some(&erased), &note, &ctx),
+            Err(PersonError::Erased)
+        );
     }
 }

@@ -78,6 +78,9 @@ pub enum Action<'a> {
         organisation: OrganisationId,
         organisation_has_supervisor: bool,
     },
+    /// Erase a survivor's data for good: the supervisors of the organisation that registered
+    /// them.
+    ErasePerson { registered_by: OrganisationId },
 }
 
 impl Action<'_> {
@@ -102,6 +105,9 @@ impl Action<'_> {
             Self::SetReminderSettings(_) => "change another party's reminder settings",
             Self::ReadTokens(_) => "see another party's tokens",
             Self::HandOverCases => "hand cases over",
+            Self::ErasePerson { .. } => {
+                "erase this person's data (a supervisor of the organisation that registered them)"
+            }
             Self::InviteParty { .. } => {
                 "invite this party (a supervisor of their organisation invites its social workers and supervisors)"
             }
@@ -247,6 +253,9 @@ pub fn authorize(viewer: &Viewer, action: Action<'_>) -> Result<(), AccessDenied
         // Everyone sees their own; admins anyone's.
         Action::ReadTokens(party) => party == viewer.party || viewer.role == PartyRole::Admin,
         Action::HandOverCases => viewer.role == PartyRole::Supervisor,
+        Action::ErasePerson { registered_by } => {
+            viewer.role == PartyRole::Supervisor && viewer.organisation == registered_by
+        }
         // Who joins a case team is its supervisors' decision: an admin who could invite a
         // social worker could invite themselves under another name and read every case. An
         // admin invites admins, liaisons and partner contacts (who see only what the case team

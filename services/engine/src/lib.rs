@@ -13,6 +13,7 @@ pub mod authz;
 mod cache;
 mod clock;
 pub mod duties;
+pub mod erasure;
 mod handler;
 pub mod i18n;
 pub mod invitations;

@@ -175,20 +175,28 @@ impl Vault {
         }
     }
 
-    /// The key to open `person`'s data with; `None` once they are erased.
-    async fn key_for_opening(&self, person: Uuid) -> Result<Option<DataKey>, VaultError> {
-        let known = match self.cached(person) {
-            Some(known) => known,
-            None => match self.keys.person_key(person).await? {
-                Some(kept) => self.known_from(person, kept)?,
-                // Sealed under a key never stored: nothing can open it.
-                None => return Err(VaultError::Unwrap(KeyError::Unwrap)),
+    /// The key to open `person`'s data with, from what the store keeps of it now; `None` once
+    /// they are erased (and then forgotten here too).
+    fn key_for_opening(
+        &self,
+        person: Uuid,
+        kept: Option<PersonKey>,
+    ) -> Result<Option<DataKey>, VaultError> {
+        match kept {
+            // Sealed under a key never stored: nothing can open it.
+            None => Err(VaultError::Unwrap(KeyError::Unwrap)),
+            Some(PersonKey::Erased { .. }) => {
+                self.forget(person);
+                Ok(None)
+            }
+            Some(PersonKey::Wrapped(wrapped)) => match self.cached(person) {
+                Some(Known::Key(key)) => Ok(Some(key)),
+                _ => match self.known_from(person, PersonKey::Wrapped(wrapped))? {
+                    Known::Key(key) => Ok(Some(key)),
+                    Known::Erased => Ok(None),
+                },
             },
-        };
-        Ok(match known {
-            Known::Key(key) => Some(key),
-            Known::Erased => None,
-        })
+        }
     }
 
     /// Seals every personal field of `events` (one command's, in `stream`, whose ids derive
@@ -230,13 +238,48 @@ impl Vault {
         Ok(sealed_any)
     }
 
+    /// What the store keeps of these persons' keys now (for a request to open their data).
+    pub async fn kept(&self, persons: &[Uuid]) -> Result<Vec<(Uuid, PersonKey)>, StoreError> {
+        self.keys.person_keys(persons).await
+    }
+
+    /// Whose key `value` needs (none for a plain value).
+    pub fn sealed_for<T>(value: &Personal<T>) -> Option<Uuid> {
+        match value {
+            Personal::Plain(_) => None,
+            Personal::Sealed(sealed) => sealed_for(sealed).ok(),
+        }
+    }
+
     /// Opens the personal value at `field` (its path in the event that recorded it) of
-    /// `stream`.
+    /// `stream`, asking the store whether its person is erased.
     pub async fn open<T: DeserializeOwned + Clone>(
         &self,
         value: &Personal<T>,
         stream: &str,
         field: &str,
+    ) -> Result<Opened<T>, Unreadable> {
+        let kept = match Self::sealed_for(value) {
+            Some(person) => self.keys.person_key(person).await.map_err(|e| {
+                tracing::error!(error = %e, "reading a person's key failed");
+                Unreadable {
+                    field: field.to_owned(),
+                }
+            })?,
+            None => None,
+        };
+        self.open_with(value, stream, field, kept)
+    }
+
+    /// Opens the personal value at `field` of `stream` with what the store keeps of its
+    /// person's key (read fresh for the request: an erasure through another replica shows at
+    /// once).
+    pub fn open_with<T: DeserializeOwned + Clone>(
+        &self,
+        value: &Personal<T>,
+        stream: &str,
+        field: &str,
+        kept: Option<PersonKey>,
     ) -> Result<Opened<T>, Unreadable> {
         let sealed = match value {
             Personal::Plain(v) => return Ok(Opened::Value(v.clone())),
@@ -249,7 +292,7 @@ impl Vault {
             }
         };
         let person = sealed_for(sealed).map_err(|e| unreadable(&e))?;
-        let key = match self.key_for_opening(person).await {
+        let key = match self.key_for_opening(person, kept) {
             Ok(Some(key)) => key,
             Ok(None) => return Ok(Opened::Erased),
             Err(e) => return Err(unreadable(&e)),
@@ -262,6 +305,28 @@ impl Vault {
             .map_err(|e| unreadable(&e))
     }
 
+    /// `value` as a [`Personal`]: sealed text or plain (kept before sealing).
+    pub fn stored(value: &str) -> Personal<String> {
+        if value.starts_with(crate::keys::SEALED_PREFIX) {
+            Personal::Sealed(value.to_owned())
+        } else {
+            Personal::Plain(value.to_owned())
+        }
+    }
+
+    /// Destroys `person`'s data key for good: everything sealed under it is unreadable from
+    /// now on, in every replica (each asks the store before it opens). False when there was
+    /// none left to destroy.
+    pub async fn erase(
+        &self,
+        person: PersonId,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, VaultError> {
+        let erased = self.keys.erase_person_key(person.0, at).await?;
+        self.forget(person.0);
+        Ok(erased)
+    }
+
     /// Opens text kept in a read model's column (sealed, or plain from before sealing).
     pub async fn open_text(
         &self,
@@ -269,11 +334,6 @@ impl Vault {
         stream: &str,
         field: &str,
     ) -> Result<Opened<String>, Unreadable> {
-        let value: Personal<String> = if stored.starts_with(crate::keys::SEALED_PREFIX) {
-            Personal::Sealed(stored.to_owned())
-        } else {
-            Personal::Plain(stored.to_owned())
-        };
-        self.open(&value, stream, field).await
+        self.open(&Self::stored(stored), stream, field).await
     }
 }

@@ -58,6 +58,18 @@ impl PersonKeys for PgStore {
         row.map(kept).transpose()
     }
 
+    async fn person_keys(&self, persons: &[Uuid]) -> Result<Vec<(Uuid, PersonKey)>, StoreError> {
+        let rows: Vec<(Uuid, Option<Vec<u8>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT person_id, wrapped_key, erased_at FROM person_keys WHERE person_id = ANY($1)",
+        )
+        .bind(persons)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(person, wrapped, erased)| Ok((person, kept((wrapped, erased))?)))
+            .collect()
+    }
+
     async fn erase_person_key(&self, person: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
         Ok(sqlx::query(
             "UPDATE person_keys SET wrapped_key = NULL, erased_at = $2 \

@@ -245,6 +245,15 @@ impl ReadModels for PgStore {
         .await?)
     }
 
+    async fn plans_of_person(&self, person: Uuid) -> Result<Vec<PlanRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {PLAN_COLUMNS} FROM plan_view p WHERE p.person_id = $1 ORDER BY p.opened_at"
+        ))
+        .bind(person)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     async fn plans_with_open_steps_of(&self, party: Uuid) -> Result<Vec<Uuid>, StoreError> {
         // The inbox index covers it: assignee first, open steps only.
         Ok(sqlx::query_scalar(

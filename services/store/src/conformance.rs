@@ -90,9 +90,10 @@ where
             "tokens stand until revoked or expired, and revocations are announced",
             |b| Box::pin(tokens(b)),
         ),
-        ("a party's plans with open steps are found", |b| {
-            Box::pin(plans_with_open_steps(b))
-        }),
+        (
+            "a party's plans with open steps, and a person's plans, are found",
+            |b| Box::pin(plans_with_open_steps(b)),
+        ),
         (
             "organisations are read by id and by name, and rebuilt alike",
             |b| Box::pin(organisations(b)),
@@ -970,6 +971,22 @@ async fn plans_with_open_steps<B: Backend>(backend: Arc<B>) -> Outcome {
         found_now.is_empty(),
         "a cancelled step's plan is not found: {found_now:?}"
     );
+    let of_person = step(
+        "plans of a person",
+        backend.plans_of_person(plan.person.0).await,
+    )?;
+    ensure!(
+        of_person.iter().map(|p| p.plan_id).collect::<Vec<_>>() == vec![plan_id.0],
+        "a person's plans are found by the person: {of_person:?}"
+    );
+    ensure!(
+        step(
+            "plans of a person",
+            backend.plans_of_person(Uuid::new_v4()).await
+        )?
+        .is_empty(),
+        "a person without plans has none"
+    );
     Ok(())
 }
 
@@ -1129,6 +1146,18 @@ async fn person_keys<B: Backend>(backend: Arc<B>) -> Outcome {
     ensure!(
         step("read", backend.person_key(other).await)? == Some(PersonKey::Wrapped(vec![3; 60])),
         "another person's key is untouched"
+    );
+    let mut both = step(
+        "read several",
+        backend.person_keys(&[person, other, Uuid::new_v4()]).await,
+    )?;
+    both.sort_by_key(|(p, _)| *p != person);
+    ensure!(
+        both == vec![
+            (person, PersonKey::Erased { at: at(5) }),
+            (other, PersonKey::Wrapped(vec![3; 60]))
+        ],
+        "several keys are read at once, and a person never seen is left out"
     );
     Ok(())
 }

@@ -31,6 +31,9 @@ pub trait PersonKeys: Send + Sync + 'static {
     /// What is kept of `person`'s key, if they ever had one.
     async fn person_key(&self, person: Uuid) -> Result<Option<PersonKey>, StoreError>;
 
+    /// What is kept of the keys of several persons at once (those who ever had one).
+    async fn person_keys(&self, persons: &[Uuid]) -> Result<Vec<(Uuid, PersonKey)>, StoreError>;
+
     /// Destroys `person`'s wrapped key for good; false when there was none to destroy (never
     /// had one, or erased already).
     async fn erase_person_key(&self, person: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;

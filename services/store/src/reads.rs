@@ -139,6 +139,9 @@ pub trait ReadModels: Send + Sync + 'static {
 
     async fn plan_row(&self, plan_id: Uuid) -> Result<Option<PlanRow>, StoreError>;
 
+    /// Every plan of a person, whatever its status (to erase them, or to keep them).
+    async fn plans_of_person(&self, person: Uuid) -> Result<Vec<PlanRow>, StoreError>;
+
     /// The plans in which `party` has a step assigned that is neither done nor cancelled:
     /// those whose events may change the party's inbox.
     async fn plans_with_open_steps_of(&self, party: Uuid) -> Result<Vec<Uuid>, StoreError>;
