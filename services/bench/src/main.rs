@@ -10,6 +10,7 @@
 
 mod api;
 mod mail;
+mod personal;
 mod timers;
 
 use std::sync::Arc;
@@ -65,7 +66,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "append,fold,rebuild,api,timers,mail"
+        default_value = "append,fold,rebuild,api,timers,mail,personal"
     )]
     pub phases: Vec<Phase>,
 }
@@ -85,6 +86,8 @@ pub enum Phase {
     /// Sending reminders: rate against a bare lettre loop, and latency under load (see
     /// `mail`).
     Mail,
+    /// What sealing survivors' data costs, against the same work unsealed (see `personal`).
+    Personal,
 }
 
 /// The master key of every server the benchmarks start (32 zero bytes: nothing here is
@@ -147,6 +150,12 @@ async fn run(server_url: &str, args: BenchArgs) -> anyhow::Result<()> {
     if args.phases.contains(&Phase::Timers) {
         let scratch = Scratch::create(server_url).await?;
         let result = crate::timers::run(&scratch.url, args.seconds).await;
+        scratch.drop_database().await?;
+        result?;
+    }
+    if args.phases.contains(&Phase::Personal) {
+        let scratch = Scratch::create(server_url).await?;
+        let result = crate::personal::run(&scratch.url, args.seconds).await;
         scratch.drop_database().await?;
         result?;
     }

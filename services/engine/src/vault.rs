@@ -101,6 +101,8 @@ pub struct Vault {
     master: MasterKey,
     keys: Arc<dyn PersonKeys>,
     known: Mutex<HashMap<Uuid, Known>>,
+    /// False only in [`Vault::unsealed_baseline`].
+    seals: bool,
 }
 
 impl std::fmt::Debug for Vault {
@@ -115,6 +117,16 @@ impl Vault {
             master,
             keys,
             known: Mutex::new(HashMap::new()),
+            seals: true,
+        }
+    }
+
+    /// A vault that stores personal data as it comes, unsealed: the baseline `homeward-bench`
+    /// measures sealing against, and nothing else. The server never makes one.
+    pub fn unsealed_baseline(master: MasterKey, keys: Arc<dyn PersonKeys>) -> Self {
+        Self {
+            seals: false,
+            ..Self::new(master, keys)
         }
     }
 
@@ -164,7 +176,10 @@ impl Vault {
                 None => {
                     let (_, wrapped) = self.master.new_data_key(person);
                     // Another replica may have stored one first: the stored one is used.
-                    let kept = self.keys.store_person_key(person, &wrapped).await?;
+                    let kept = self
+                        .keys
+                        .store_person_key(person, &wrapped, &self.master.check_value())
+                        .await?;
                     self.known_from(person, kept)?
                 }
             },
@@ -209,7 +224,7 @@ impl Vault {
         events: &mut [NewEvent],
     ) -> Result<bool, VaultError> {
         let personal = |e: &NewEvent| personal_paths(&e.event_type).next().is_some();
-        if !events.iter().any(personal) {
+        if !self.seals || !events.iter().any(personal) {
             return Ok(false);
         }
         let key = self.key_for_sealing(person.0).await?;
@@ -236,6 +251,24 @@ impl Vault {
             }
         }
         Ok(sealed_any)
+    }
+
+    /// Re-wraps every kept data key from this vault's master key to `next`, and makes `next`
+    /// the database's master key, without touching an event; returns how many keys. Every
+    /// replica must then start with `next` (a replica still holding this key stores no new
+    /// key, and one started with it stops at once).
+    pub async fn rotate(&self, next: &MasterKey) -> Result<u64, VaultError> {
+        let rewrap = |person: Uuid, wrapped: &[u8]| {
+            let key = self
+                .master
+                .unwrap(person, wrapped)
+                .map_err(|e| format!("the key of person {person}: {e}"))?;
+            Ok(next.wrap(person, &key))
+        };
+        Ok(self
+            .keys
+            .rewrap_person_keys(&self.master.check_value(), &next.check_value(), &rewrap)
+            .await?)
     }
 
     /// What the store keeps of these persons' keys now (for a request to open their data).

@@ -70,6 +70,31 @@ pub enum Command {
         #[command(subcommand)]
         action: ProjectionsAction,
     },
+    /// Manage the master key of survivors' data.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Re-wrap every survivor's data key under a new master key, without touching an event.
+    /// Stop every replica first; then start them with the new key (a replica still holding the
+    /// old one stops at start, and stores no new key while it runs).
+    Rotate {
+        /// The current master key (as for `serve`).
+        #[arg(long, env = "HOMEWARD_MASTER_KEY", hide_env_values = true, value_parser = crate::settings::secret)]
+        master_key: Option<SecretString>,
+        /// A file holding the current master key instead (as for `serve`; without either,
+        /// `keys/master.key`).
+        #[arg(long, env = "HOMEWARD_MASTER_KEY_FILE")]
+        master_key_file: Option<std::path::PathBuf>,
+        /// A file holding the new master key (32 bytes, base64; `openssl rand -base64 32`),
+        /// readable by its owner only.
+        #[arg(long)]
+        new_key_file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +204,44 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                     }
                 }
             }
+        }
+        Command::Keys {
+            action:
+                KeysAction::Rotate {
+                    master_key,
+                    master_key_file,
+                    new_key_file,
+                },
+        } => {
+            let (current, _) = crate::settings::read_master_key(
+                master_key.as_ref(),
+                master_key_file.as_deref(),
+                false,
+            )?;
+            let (next, _) = crate::settings::read_master_key(None, Some(&new_key_file), false)?;
+            if next.check_value() == current.check_value() {
+                anyhow::bail!("the new master key is the current one: generate a new one");
+            }
+            let store = connect(&url).await?;
+            store.migrate().await.context("applying migrations")?;
+            let kept = store.master_key_check(&current.check_value()).await?;
+            if kept != current.check_value() {
+                anyhow::bail!(
+                    "the current master key given is not this database's (its key check value \
+                     differs): give the key the servers start with"
+                );
+            }
+            let vault = homeward_engine::vault::Vault::new(current, store.clone());
+            let count = vault
+                .rotate(&next)
+                .await
+                .context("rotating the master key")?;
+            println!(
+                "re-wrapped {count} data keys under the new master key; start every replica with \
+                 it now (HOMEWARD_MASTER_KEY_FILE={}), and keep the old key until no backup \
+                 made before today is kept",
+                new_key_file.display()
+            );
         }
         Command::Migrate => {
             let store = connect(&url).await?;

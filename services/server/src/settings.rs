@@ -470,41 +470,11 @@ impl Settings {
     /// [`DEFAULT_MASTER_KEY_FILE`], which is created (`0600`, with a warning to back it up
     /// apart) when missing. `true` with a key just created.
     pub fn master_key(&self) -> Result<(MasterKey, bool), BadSetting> {
-        const KEY: &str = "HOMEWARD_MASTER_KEY (--master-key)";
-        const FILE: &str = "HOMEWARD_MASTER_KEY_FILE (--master-key-file)";
-        let parse = |text: &str, setting: &'static str| {
-            MasterKey::from_base64(text).map_err(|e| bad(setting, e.to_string()))
-        };
-        let from_file = |path: &std::path::Path| {
-            let keys = read_key_file(path, FILE)?;
-            let first = keys
-                .first()
-                .ok_or_else(|| bad(FILE, "the file holds no key"))?;
-            parse(first.expose_secret(), FILE)
-        };
-        match (&self.master_key, &self.master_key_file) {
-            (Some(_), Some(_)) => Err(bad(FILE, "set either it or HOMEWARD_MASTER_KEY, not both")),
-            (Some(key), None) => Ok((parse(key.expose_secret(), KEY)?, false)),
-            (None, Some(path)) => Ok((from_file(path)?, false)),
-            (None, None) => {
-                let path = std::path::Path::new(DEFAULT_MASTER_KEY_FILE);
-                if path.exists() {
-                    return Ok((from_file(path)?, false));
-                }
-                let key = MasterKey::generate();
-                match create_key_file(path, &key) {
-                    Ok(()) => Ok((key, true)),
-                    // Another replica on this folder made it first: theirs is the key.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        Ok((from_file(path)?, false))
-                    }
-                    Err(e) => Err(bad(
-                        FILE,
-                        format!("{} cannot be created: {e}", path.display()),
-                    )),
-                }
-            }
-        }
+        read_master_key(
+            self.master_key.as_ref(),
+            self.master_key_file.as_deref(),
+            true,
+        )
     }
 
     /// The partner link keys set here, the signing one first; `None` when the key kept in the
@@ -695,6 +665,60 @@ fn create_key_file(path: &std::path::Path, key: &MasterKey) -> std::io::Result<(
         .mode(0o600)
         .open(path)?;
     writeln!(file, "{}", key.to_base64())
+}
+
+/// The master key: from `key` (HOMEWARD_MASTER_KEY), from `file` (HOMEWARD_MASTER_KEY_FILE), or
+/// from [`DEFAULT_MASTER_KEY_FILE`], which is created (`0600`) when missing if `create`. `true`
+/// with a key just created.
+pub fn read_master_key(
+    key: Option<&SecretString>,
+    file: Option<&std::path::Path>,
+    create: bool,
+) -> Result<(MasterKey, bool), BadSetting> {
+    const KEY: &str = "HOMEWARD_MASTER_KEY (--master-key)";
+    const FILE: &str = "HOMEWARD_MASTER_KEY_FILE (--master-key-file)";
+    let parse = |text: &str, setting: &'static str| {
+        MasterKey::from_base64(text).map_err(|e| bad(setting, e.to_string()))
+    };
+    let from_file = |path: &std::path::Path| {
+        let keys = read_key_file(path, FILE)?;
+        let first = keys
+            .first()
+            .ok_or_else(|| bad(FILE, "the file holds no key"))?;
+        parse(first.expose_secret(), FILE)
+    };
+    match (key, file) {
+        (Some(_), Some(_)) => Err(bad(FILE, "set either it or HOMEWARD_MASTER_KEY, not both")),
+        (Some(key), None) => Ok((parse(key.expose_secret(), KEY)?, false)),
+        (None, Some(path)) => Ok((from_file(path)?, false)),
+        (None, None) => {
+            let path = std::path::Path::new(DEFAULT_MASTER_KEY_FILE);
+            if path.exists() {
+                return Ok((from_file(path)?, false));
+            }
+            if !create {
+                return Err(bad(
+                    FILE,
+                    format!(
+                        "no master key: {} does not exist; set HOMEWARD_MASTER_KEY or this",
+                        path.display()
+                    ),
+                ));
+            }
+            let key = MasterKey::generate();
+            match create_key_file(path, &key) {
+                Ok(()) => Ok((key, true)),
+                // Another replica on this folder made it first: theirs is the key.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    Ok((from_file(path)?, false))
+                }
+                Err(e) => Err(bad(
+                    FILE,
+                    format!("{} cannot be created: {e}", path.display()),
+                )),
+            }
+        }
+    }
 }
 
 /// The keys of a key file: one per line, blank lines and `#` comments left out. The file must be

@@ -42,11 +42,9 @@ fn replica(db: &TestDb, smtp: &SmtpCatcher) -> Replica {
         Command::new(env!("CARGO_BIN_EXE_homeward"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .env("DATABASE_URL", &db.url)
-            // Both replicas: the same key, named (not a key file made in the working folder).
-            .env(
-                "HOMEWARD_MASTER_KEY",
-                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-            )
+            // Both replicas: the key the test's handler sealed with, named (not a key file made
+            // in the working folder).
+            .env("HOMEWARD_MASTER_KEY", homeward_tests::TEST_MASTER_KEY)
             .env("SMTP_URL", smtp.url())
             .env("HOMEWARD_SMTP_CONNECTIONS", CONNECTIONS.to_string())
             .env("HOMEWARD_SMTP_TIMEOUT_SECS", "2")

@@ -8,7 +8,10 @@ use uuid::Uuid;
 
 use crate::PgStore;
 
-fn kept(row: (Option<Vec<u8>>, Option<DateTime<Utc>>)) -> Result<PersonKey, StoreError> {
+/// A `person_keys` row: the wrapped key, or when it was erased.
+type KeyRow = (Option<Vec<u8>>, Option<DateTime<Utc>>);
+
+fn kept(row: KeyRow) -> Result<PersonKey, StoreError> {
     match row {
         (Some(wrapped), None) => Ok(PersonKey::Wrapped(wrapped)),
         (None, Some(at)) => Ok(PersonKey::Erased { at }),
@@ -24,33 +27,68 @@ impl PersonKeys for PgStore {
         &self,
         person: Uuid,
         wrapped: &[u8],
+        master_check: &[u8],
     ) -> Result<PersonKey, StoreError> {
-        // One statement: the row inserted now, or the one that was there. A row another
-        // transaction committed while this one waited is not in this statement's snapshot:
-        // then a second look finds it.
-        let row: Option<(Option<Vec<u8>>, Option<DateTime<Utc>>)> = sqlx::query_as(
-            "WITH new AS ( \
-                 INSERT INTO person_keys (person_id, wrapped_key) VALUES ($1, $2) \
-                 ON CONFLICT (person_id) DO NOTHING RETURNING wrapped_key, erased_at) \
-             SELECT wrapped_key, erased_at FROM new \
-             UNION ALL \
-             SELECT wrapped_key, erased_at FROM person_keys WHERE person_id = $1 \
-             LIMIT 1",
-        )
-        .bind(person)
-        .bind(wrapped)
-        .fetch_optional(self.pool())
-        .await?;
-        match row {
-            Some(row) => kept(row),
-            None => self.person_key(person).await?.ok_or_else(|| {
-                StoreError::Unexpected("a person key vanished as it was stored".into())
-            }),
+        // A statement that waited for another storing the first check value does not see it
+        // in its snapshot: the second try does.
+        match self.try_store_key(person, wrapped, master_check).await {
+            Err(StoreError::MasterKeyChanged) => {
+                self.try_store_key(person, wrapped, master_check).await
+            }
+            other => other,
         }
     }
 
+    async fn rewrap_person_keys(
+        &self,
+        current_check: &[u8],
+        new_check: &[u8],
+        rewrap: &(dyn for<'k> Fn(Uuid, &'k [u8]) -> Result<Vec<u8>, String> + Send + Sync),
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        // Keys stored meanwhile wait for the rotation, then find the new check value.
+        sqlx::query("LOCK TABLE person_keys IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let kept: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT secret FROM server_secrets WHERE name = 'master_key_check' FOR UPDATE",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if kept.as_deref() != Some(current_check) {
+            return Err(StoreError::MasterKeyChanged);
+        }
+        let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
+            "SELECT person_id, wrapped_key FROM person_keys WHERE wrapped_key IS NOT NULL",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut persons = Vec::with_capacity(rows.len());
+        let mut wrapped = Vec::with_capacity(rows.len());
+        for (person, old) in rows {
+            let new = rewrap(person, &old).map_err(StoreError::Unexpected)?;
+            persons.push(person);
+            wrapped.push(new);
+        }
+        sqlx::query(
+            "UPDATE person_keys k SET wrapped_key = n.wrapped \
+             FROM UNNEST($1::uuid[], $2::bytea[]) AS n(person_id, wrapped) \
+             WHERE k.person_id = n.person_id",
+        )
+        .bind(&persons)
+        .bind(&wrapped)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE server_secrets SET secret = $1 WHERE name = 'master_key_check'")
+            .bind(new_check)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(persons.len() as u64)
+    }
+
     async fn person_key(&self, person: Uuid) -> Result<Option<PersonKey>, StoreError> {
-        let row: Option<(Option<Vec<u8>>, Option<DateTime<Utc>>)> =
+        let row: Option<KeyRow> =
             sqlx::query_as("SELECT wrapped_key, erased_at FROM person_keys WHERE person_id = $1")
                 .bind(person)
                 .fetch_optional(self.pool())
@@ -81,5 +119,46 @@ impl PersonKeys for PgStore {
         .await?
         .rows_affected()
             == 1)
+    }
+}
+
+impl PgStore {
+    async fn try_store_key(
+        &self,
+        person: Uuid,
+        wrapped: &[u8],
+        master_check: &[u8],
+    ) -> Result<PersonKey, StoreError> {
+        // One statement: the row inserted now (only under the database's master key; on a
+        // database that has none yet, the first key stored fixes it, as a first start does), or
+        // the one that was there. A row another transaction committed while this one waited is not
+        // in this statement's snapshot: then a second look finds it.
+        let row: Option<KeyRow> = sqlx::query_as(
+            "WITH first_check AS ( \
+                 INSERT INTO server_secrets (name, secret) VALUES ('master_key_check', $3) \
+                 ON CONFLICT (name) DO NOTHING RETURNING secret), \
+             new AS ( \
+                 INSERT INTO person_keys (person_id, wrapped_key) \
+                 SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM first_check) \
+                     OR EXISTS (SELECT 1 FROM server_secrets \
+                         WHERE name = 'master_key_check' AND secret = $3) \
+                 ON CONFLICT (person_id) DO NOTHING RETURNING wrapped_key, erased_at) \
+             SELECT wrapped_key, erased_at FROM new \
+             UNION ALL \
+             SELECT wrapped_key, erased_at FROM person_keys WHERE person_id = $1 \
+             LIMIT 1",
+        )
+        .bind(person)
+        .bind(wrapped)
+        .bind(master_check)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => kept(row),
+            None => match self.person_key(person).await? {
+                Some(kept) => Ok(kept),
+                None => Err(StoreError::MasterKeyChanged),
+            },
+        }
     }
 }

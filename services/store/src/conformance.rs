@@ -1117,18 +1117,43 @@ async fn person_keys<B: Backend>(backend: Arc<B>) -> Outcome {
         !step("erase", backend.erase_person_key(person, at(0)).await)?,
         "there is no key to erase of a person never seen"
     );
+    // The first key stored fixes the master key of a database that has none.
+    let first = Uuid::new_v4();
+    step(
+        "store",
+        backend.store_person_key(first, &[6; 60], &[7; 32]).await,
+    )?;
+    let check = step("key check", backend.master_key_check(&[5; 32]).await)?;
     ensure!(
-        step("store", backend.store_person_key(person, &[1; 60]).await)?
-            == PersonKey::Wrapped(vec![1; 60]),
+        check == vec![7; 32],
+        "the first key stored fixes the master key's check value"
+    );
+    ensure!(
+        matches!(
+            backend.store_person_key(person, &[1; 60], &[8; 32]).await,
+            Err(StoreError::MasterKeyChanged)
+        ) && step("read", backend.person_key(person).await)?.is_none(),
+        "a key wrapped under another master key than the database's is not stored"
+    );
+    ensure!(
+        step(
+            "store",
+            backend.store_person_key(person, &[1; 60], &check).await
+        )? == PersonKey::Wrapped(vec![1; 60]),
         "the first key stored is kept"
     );
     ensure!(
-        step("store", backend.store_person_key(person, &[2; 60]).await)?
-            == PersonKey::Wrapped(vec![1; 60]),
+        step(
+            "store",
+            backend.store_person_key(person, &[2; 60], &check).await
+        )? == PersonKey::Wrapped(vec![1; 60]),
         "a second key does not replace the first: the first is returned"
     );
     let other = Uuid::new_v4();
-    step("store", backend.store_person_key(other, &[3; 60]).await)?;
+    step(
+        "store",
+        backend.store_person_key(other, &[3; 60], &check).await,
+    )?;
     ensure!(
         step("erase", backend.erase_person_key(person, at(5)).await)?,
         "erasing a kept key says so"
@@ -1139,8 +1164,10 @@ async fn person_keys<B: Backend>(backend: Arc<B>) -> Outcome {
     );
     ensure!(
         !step("erase", backend.erase_person_key(person, at(6)).await)?
-            && step("store", backend.store_person_key(person, &[4; 60]).await)?
-                == PersonKey::Erased { at: at(5) },
+            && step(
+                "store",
+                backend.store_person_key(person, &[4; 60], &check).await
+            )? == PersonKey::Erased { at: at(5) },
         "an erased key stays erased: erased again or stored anew, nothing changes"
     );
     ensure!(
@@ -1158,6 +1185,32 @@ async fn person_keys<B: Backend>(backend: Arc<B>) -> Outcome {
             (other, PersonKey::Wrapped(vec![3; 60]))
         ],
         "several keys are read at once, and a person never seen is left out"
+    );
+    // Rotation: every kept key re-wrapped, erased ones left alone, the check value replaced.
+    let flip = |_: Uuid, wrapped: &[u8]| Ok(wrapped.iter().map(|b| b ^ 0xff).collect());
+    ensure!(
+        matches!(
+            backend.rewrap_person_keys(&[8; 32], &[9; 32], &flip).await,
+            Err(StoreError::MasterKeyChanged)
+        ),
+        "rotation from a key that is not the database's is refused"
+    );
+    ensure!(
+        step(
+            "rotate",
+            backend.rewrap_person_keys(&check, &[9; 32], &flip).await
+        )? == 2,
+        "rotation re-wraps every kept key"
+    );
+    ensure!(
+        step("read", backend.person_key(other).await)? == Some(PersonKey::Wrapped(vec![0xfc; 60]))
+            && step("read", backend.person_key(person).await)?
+                == Some(PersonKey::Erased { at: at(5) }),
+        "a rotated key is the re-wrapped one; an erased key stays erased"
+    );
+    ensure!(
+        step("key check", backend.master_key_check(&[1; 32]).await)? == vec![9; 32],
+        "rotation replaces the master key's check value"
     );
     Ok(())
 }

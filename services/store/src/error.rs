@@ -13,6 +13,12 @@ pub enum StoreError {
     /// this one in a race): nothing was written.
     #[error("the idempotency key is already taken")]
     KeyTaken,
+    /// The database's master key is not the one this server holds (it was rotated while the
+    /// server ran): nothing was written.
+    #[error(
+        "the master key was changed (rotated) while this server ran: restart it with the new key"
+    )]
+    MasterKeyChanged,
     #[error("stored event could not be decoded: {0}")]
     Decode(#[from] homeward_workflows::upcast::DecodeError),
     #[error("database error: {0}")]

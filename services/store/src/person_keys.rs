@@ -24,15 +24,32 @@ pub enum PersonKey {
 #[async_trait]
 pub trait PersonKeys: Send + Sync + 'static {
     /// Keeps `wrapped` as `person`'s key unless they have one (or had one) already; returns
-    /// what is kept, the earlier key if there was one.
-    async fn store_person_key(&self, person: Uuid, wrapped: &[u8])
-        -> Result<PersonKey, StoreError>;
+    /// what is kept, the earlier key if there was one. Only while `master_check` is the check
+    /// value of the database's master key: a replica still running with a key rotated away
+    /// stores nothing it could not read back ([`StoreError::MasterKeyChanged`]). On a database
+    /// without a master key yet, `master_check` becomes its check value.
+    async fn store_person_key(
+        &self,
+        person: Uuid,
+        wrapped: &[u8],
+        master_check: &[u8],
+    ) -> Result<PersonKey, StoreError>;
 
     /// What is kept of `person`'s key, if they ever had one.
     async fn person_key(&self, person: Uuid) -> Result<Option<PersonKey>, StoreError>;
 
     /// What is kept of the keys of several persons at once (those who ever had one).
     async fn person_keys(&self, persons: &[Uuid]) -> Result<Vec<(Uuid, PersonKey)>, StoreError>;
+
+    /// Rotation: re-wraps every kept key with `rewrap` (from the old master key to the new)
+    /// and makes `new_check` the master key's check value, in one transaction, if the check
+    /// value is `current_check`; returns how many keys were re-wrapped. No event is touched.
+    async fn rewrap_person_keys(
+        &self,
+        current_check: &[u8],
+        new_check: &[u8],
+        rewrap: &(dyn for<'k> Fn(Uuid, &'k [u8]) -> Result<Vec<u8>, String> + Send + Sync),
+    ) -> Result<u64, StoreError>;
 
     /// Destroys `person`'s wrapped key for good; false when there was none to destroy (never
     /// had one, or erased already).

@@ -182,3 +182,130 @@ async fn an_altered_title_in_the_inbox_is_an_error_for_that_task_alone() {
     );
     assert_eq!(body["errors"].as_array().unwrap().len(), 1, "{body}");
 }
+
+/// `homeward keys rotate` re-wraps every data key under a new master key without touching an
+/// event: a replica with the new key reads everything, one with the old key does not start, and
+/// a server still running with the old key stores no key it could not read back.
+#[tokio::test]
+async fn rotating_the_master_key_keeps_every_person_readable_and_touches_no_event() {
+    use clap::{CommandFactory, FromArgMatches};
+    let api = TestApi::start().await;
+    let amina = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let plan = plan_with_custom_step(&api, &amina, "Joy N.", "Counselling for Joy").await;
+    let events_before: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT global_position, payload::text FROM events ORDER BY global_position",
+    )
+    .fetch_all(api.db.pool())
+    .await
+    .unwrap();
+    let wrapped_before: Vec<u8> = sqlx::query_scalar("SELECT wrapped_key FROM person_keys")
+        .fetch_one(api.db.pool())
+        .await
+        .unwrap();
+
+    let next = homeward_engine::keys::MasterKey::generate();
+    let dir = std::env::temp_dir().join(format!("homeward-rotate-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let new_key_file = dir.join("next.key");
+    std::fs::write(&new_key_file, next.to_base64()).unwrap();
+    std::fs::set_permissions(
+        &new_key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let rotate = |current: String| {
+        let args = [
+            "homeward".to_owned(),
+            "--database-url".to_owned(),
+            api.db.url.clone(),
+            "keys".to_owned(),
+            "rotate".to_owned(),
+            "--master-key".to_owned(),
+            current,
+            "--new-key-file".to_owned(),
+            new_key_file.display().to_string(),
+        ];
+        let matches = homeward::cli::Cli::command()
+            .try_get_matches_from(args)
+            .unwrap();
+        let cli = homeward::cli::Cli::from_arg_matches(&matches).unwrap();
+        async move { homeward::cli::run(cli, &matches).await }
+    };
+    // From a key that is not the database's: refused.
+    let refused = rotate(homeward_engine::keys::MasterKey::generate().to_base64())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("not this database's"), "{refused}");
+    rotate(homeward_tests::TEST_MASTER_KEY.to_owned())
+        .await
+        .unwrap();
+
+    let events_after: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT global_position, payload::text FROM events ORDER BY global_position",
+    )
+    .fetch_all(api.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(events_after, events_before, "no event was touched");
+    let wrapped_after: Vec<u8> = sqlx::query_scalar("SELECT wrapped_key FROM person_keys")
+        .fetch_one(api.db.pool())
+        .await
+        .unwrap();
+    assert_ne!(wrapped_after, wrapped_before, "the key was re-wrapped");
+
+    // The old key no longer starts a replica; the new one reads everything.
+    let old = homeward::app::Settings {
+        no_scheduler: true,
+        master_key: Some(homeward_tests::TEST_MASTER_KEY.into()),
+        outbox_dir: dir.join("outbox"),
+        ..homeward::app::Settings::new(api.db.url.clone(), "127.0.0.1:0".parse().unwrap())
+    };
+    assert!(
+        homeward::app::Application::build_with_clock(old, api.clock.clone())
+            .await
+            .is_err()
+    );
+    let next_key = next.to_base64();
+    let replica = api
+        .second_replica_with(move |s| homeward::app::Settings {
+            master_key: Some(next_key.into()),
+            ..s
+        })
+        .await;
+    let body = post(
+        &api,
+        &replica.url(),
+        &amina.token,
+        READ,
+        json!({ "id": plan }),
+    )
+    .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["plan"]["person"]["fullName"], "Joy N.");
+    assert!(body.to_string().contains("Counselling for Joy"), "{body}");
+
+    // The server still running with the old key registers no one it could not read back.
+    let keys_before = api.db.count("SELECT count(*) FROM person_keys").await;
+    let late = api
+        .gql(
+            &amina.token,
+            "mutation { registerPerson(input: { fullName: \"Ada O.\" }) }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        late["errors"][0]["extensions"]["code"], "INTERNAL",
+        "{late}"
+    );
+    assert_eq!(
+        api.db.count("SELECT count(*) FROM person_keys").await,
+        keys_before
+    );
+    assert_eq!(
+        api.db
+            .count("SELECT count(*) FROM events WHERE event_type = 'person_registered'")
+            .await,
+        1
+    );
+}

@@ -1,0 +1,316 @@
+//! `homeward-bench --phases personal`: what sealing survivors' data costs, each measurement
+//! against the same work unsealed, three rounds alternating in one run:
+//! - `registerPerson` through the command handler (a new data key made, wrapped and stored,
+//!   four fields sealed) against the same with a vault that does not seal;
+//! - the full command mix of the append phase (everyday edits: nothing personal to seal) with
+//!   the sealing vault against the baseline vault;
+//! - `setGoals` (one aim sealed) against the same unsealed;
+//! - a plan read over GraphQL with its person's name, phone and address opened, against the same
+//!   read without the person.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use homeward::app::{Application, Settings};
+use homeward_engine::vault::Vault;
+use homeward_engine::{tokens, CommandHandler, CommandMeta, SystemClock};
+use homeward_store::reads::ReadModels;
+use homeward_store_postgres::PgStore;
+use homeward_workflows::party::{Party, PartyCommand, PartyDetails, PartyRole};
+use homeward_workflows::person::{ContactDetails, Person, PersonCommand};
+use homeward_workflows::plan::{ConcernArea, Goal, Plan, PlanCommand};
+use homeward_workflows::{PartyId, PersonId, Personal, PlanId};
+use serde_json::json;
+
+use crate::{measure, prepare_plans, Writer};
+
+const WRITERS: usize = 16;
+const ROUNDS: usize = 3;
+/// Clients and plans of the read measurement.
+const READERS: usize = 16;
+const PLANS_PER_READER: usize = 20;
+
+const WITHOUT_PERSON: &str = "query($id: ID!) { plan(id: $id) { id status
+    steps { key status dueAt } } }";
+const WITH_PERSON: &str = "query($id: ID!) { plan(id: $id) { id status
+    steps { key status dueAt } person { fullName phone address } } }";
+
+fn master() -> homeward_engine::keys::MasterKey {
+    homeward_engine::keys::MasterKey::from_base64(crate::BENCH_MASTER_KEY)
+        .expect("the bench master key is valid")
+}
+
+fn handler(store: &Arc<PgStore>, vault: Vault) -> CommandHandler<PgStore> {
+    CommandHandler::new(store.clone(), Arc::new(SystemClock)).with_vault(Arc::new(vault))
+}
+
+fn register(n: u64) -> (PersonId, PersonCommand) {
+    let person_id = PersonId::new();
+    let command = PersonCommand::Register {
+        person_id,
+        organisation: crate::BENCH_ORGANISATION,
+        full_name: format!("Person {n} Example"),
+        date_of_birth: chrono::NaiveDate::from_ymd_opt(1998, 4, 2),
+        preferred_language: Some("fr".into()),
+        contact: ContactDetails {
+            phone: Some(Personal::new("+234 800 000 0000".into())),
+            email: None,
+            address: Some(Personal::new("12 Example Street, Lagos".into())),
+        },
+    };
+    (person_id, command)
+}
+
+async fn person_writer(handler: CommandHandler<PgStore>) -> anyhow::Result<Writer> {
+    let party = PartyId::new();
+    Ok(Writer {
+        step: Box::new(move |n| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let (id, command) = register(n);
+                handler
+                    .handle::<Person>(&id.stream_id(), &command, CommandMeta::new(party))
+                    .await?;
+                Ok(())
+            })
+        }),
+    })
+}
+
+async fn goals_writer(
+    handler: CommandHandler<PgStore>,
+    plans: Vec<PlanId>,
+) -> anyhow::Result<Writer> {
+    let party = PartyId::new();
+    Ok(Writer {
+        step: Box::new(move |n| {
+            let handler = handler.clone();
+            let plan = plans[n as usize % plans.len()];
+            Box::pin(async move {
+                let command = PlanCommand::SetGoals {
+                    goals: vec![Goal {
+                        area: ConcernArea::Income,
+                        aim: format!("Open a tailoring workshop ({n})").into(),
+                    }],
+                };
+                handler
+                    .handle::<Plan>(&plan.stream_id(), &command, CommandMeta::new(party))
+                    .await?;
+                Ok(())
+            })
+        }),
+    })
+}
+
+/// Sealed and baseline rates, `ROUNDS` rounds alternating.
+async fn alternate<F, Fut>(
+    store: &PgStore,
+    sealed: &CommandHandler<PgStore>,
+    baseline: &CommandHandler<PgStore>,
+    duration: Duration,
+    make: F,
+) -> anyhow::Result<Vec<(f64, f64)>>
+where
+    F: Fn(CommandHandler<PgStore>, usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Writer>>,
+{
+    let mut rounds = Vec::new();
+    for _ in 0..ROUNDS {
+        crate::settle(store).await?;
+        let with = measure(store, WRITERS, duration, |w| make(sealed.clone(), w))
+            .await?
+            .rate;
+        crate::settle(store).await?;
+        let without = measure(store, WRITERS, duration, |w| make(baseline.clone(), w))
+            .await?
+            .rate;
+        rounds.push((with, without));
+    }
+    Ok(rounds)
+}
+
+fn row(name: &str, rounds: &[(f64, f64)]) {
+    let mut ratios: Vec<f64> = rounds.iter().map(|(w, wo)| w / wo).collect();
+    let cells: Vec<String> = rounds
+        .iter()
+        .map(|(w, wo)| format!("{w:.0} / {wo:.0} = {:.2}", w / wo))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "| {name} | {} | **{:.2}** |",
+        cells.join(" · "),
+        crate::median_of_sorted(&ratios)
+    );
+}
+
+pub async fn run(url: &str, seconds: u64) -> anyhow::Result<()> {
+    let store = Arc::new(PgStore::connect(url, WRITERS as u32 + 8).await?);
+    store.migrate().await?;
+    let sealed = handler(&store, Vault::new(master(), store.clone()));
+    let baseline = handler(&store, Vault::unsealed_baseline(master(), store.clone()));
+    let duration = Duration::from_secs(seconds);
+    println!("## Sealing survivors' data ({WRITERS} writers, {seconds}s each, {ROUNDS} rounds)\n");
+    println!("| operation | sealed/s / unsealed/s, each round | median ratio |");
+    println!("|---|---|---:|");
+
+    let people = alternate(&store, &sealed, &baseline, duration, |h, _| {
+        person_writer(h)
+    })
+    .await?;
+    row("`registerPerson` (command handler)", &people);
+
+    let plans = prepare_plans(&sealed, WRITERS, 4, 12).await?;
+    let mix = alternate(&store, &sealed, &baseline, duration, |h, w| {
+        crate::command_writer(h, plans[w].clone())
+    })
+    .await?;
+    row("full command mix (nothing to seal)", &mix);
+    let goals = alternate(&store, &sealed, &baseline, duration, |h, w| {
+        goals_writer(h, plans[w].clone())
+    })
+    .await?;
+    row("`setGoals` (one aim sealed)", &goals);
+
+    reads(url, &store, &sealed, duration).await?;
+    Ok(())
+}
+
+/// A plan read over GraphQL with its person opened, against the same read without the person.
+async fn reads(
+    url: &str,
+    store: &Arc<PgStore>,
+    handler: &CommandHandler<PgStore>,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    let mut clients = Vec::new();
+    for c in 0..READERS {
+        let party = PartyId::new();
+        let details = PartyDetails {
+            display_name: format!("Reader {c}"),
+            email: format!("reader{c}@bench.example"),
+            role: PartyRole::SocialWorker,
+            organisation: crate::BENCH_ORGANISATION,
+            country: "FR".into(),
+            language: "fr".into(),
+            time_zone: "Europe/Paris".into(),
+            supervisor: None,
+        };
+        handler
+            .handle::<Party>(
+                &party.stream_id(),
+                &PartyCommand::Register {
+                    party_id: party,
+                    details,
+                },
+                CommandMeta::new(party),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let request = tokens::TokenRequest {
+            party,
+            role: PartyRole::SocialWorker,
+            days: 30,
+            max_days: tokens::DEFAULT_MAX_TOKEN_DAYS,
+            issued_by: None,
+        };
+        let token = tokens::issue(
+            store.as_ref() as &dyn ReadModels,
+            request,
+            chrono::Utc::now(),
+        )
+        .await?
+        .secret;
+        let mut plans = Vec::new();
+        for n in 0..PLANS_PER_READER {
+            let (person, command) = register(n as u64);
+            handler
+                .handle::<Person>(&person.stream_id(), &command, CommandMeta::new(party))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let plan = PlanId::new();
+            let mut open = crate::open_plan_command(plan, party);
+            if let PlanCommand::OpenPlan { person: p, .. } = &mut open {
+                *p = person;
+            }
+            handler
+                .handle::<Plan>(&plan.stream_id(), &open, CommandMeta::new(party))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            plans.push(plan.0.to_string());
+        }
+        clients.push((token, plans));
+    }
+    let settings = Settings {
+        max_connections: 40,
+        rate_limit: 100_000,
+        rate_burst: 100_000,
+        master_key: Some(crate::BENCH_MASTER_KEY.into()),
+        ..Settings::new(url, "127.0.0.1:0".parse()?)
+    };
+    let app = Application::build(settings).await?;
+    let api_url = format!("http://{}/graphql", app.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(READERS)
+        .build()?;
+    let clients = Arc::new(clients);
+    let read = |query: &'static str| {
+        let http = http.clone();
+        let api_url = api_url.clone();
+        let clients = clients.clone();
+        async move {
+            let deadline = Instant::now() + duration;
+            let started = Instant::now();
+            let loops: Vec<_> = (0..READERS)
+                .map(|c| {
+                    let http = http.clone();
+                    let api_url = api_url.clone();
+                    let clients = clients.clone();
+                    tokio::spawn(async move {
+                        let (token, plans) = &clients[c];
+                        let mut n = 0usize;
+                        while Instant::now() < deadline {
+                            let body: serde_json::Value = http
+                                .post(&api_url)
+                                .bearer_auth(token)
+                                .json(&json!({ "query": query, "variables": { "id": plans[n % plans.len()] } }))
+                                .send()
+                                .await?
+                                .json()
+                                .await?;
+                            if body.get("errors").is_some() || body["data"]["plan"].is_null() {
+                                anyhow::bail!("read failed: {body}");
+                            }
+                            n += 1;
+                        }
+                        anyhow::Ok(n)
+                    })
+                })
+                .collect();
+            let mut reads = 0;
+            for l in loops {
+                reads += l.await??;
+            }
+            anyhow::Ok(reads as f64 / started.elapsed().as_secs_f64())
+        }
+    };
+    // Warm both paths (the server's caches) before measuring.
+    read(WITH_PERSON).await?;
+    let mut rounds = Vec::new();
+    for _ in 0..ROUNDS {
+        let with = read(WITH_PERSON).await?;
+        let without = read(WITHOUT_PERSON).await?;
+        rounds.push((with, without));
+    }
+    row(
+        "plan read over GraphQL, with the person opened / without the person",
+        &rounds,
+    );
+    println!();
+    let _ = stop.send(());
+    server.await??;
+    Ok(())
+}
