@@ -16,6 +16,7 @@ mod loaders;
 mod organisations;
 mod parties;
 mod personal;
+mod persons;
 mod plans;
 mod subscriptions;
 mod tasks;
@@ -82,6 +83,7 @@ pub struct Query(
     tasks::TaskQuery,
     parties::PartyQuery,
     organisations::OrganisationQuery,
+    persons::PersonQuery,
 );
 
 #[derive(MergedObject, Default, Debug)]
@@ -90,6 +92,7 @@ pub struct Mutation(
     plans::StepMutation,
     parties::PartyMutation,
     organisations::OrganisationMutation,
+    persons::PersonMutation,
 );
 
 pub type Subscription = subscriptions::Subscription;

@@ -25,6 +25,7 @@ pub(crate) mod field {
     pub const PHONE: &str = "contact.phone";
     pub const EMAIL: &str = "contact.email";
     pub const ADDRESS: &str = "contact.address";
+    pub const NOTE: &str = "note.text";
 }
 
 /// A personal value of `stream`, opened with what the store keeps of its person's key now.

@@ -23,8 +23,8 @@ use crate::inputs::{
 };
 use crate::loaders::PlanAt;
 use crate::types::{
-    CloseReason, DocumentStatus, ErasureReason, PlanHistoryEntry, PlanObject, PlanPayload,
-    PlanStatus, Priority, Template,
+    CloseReason, DocumentStatus, PlanHistoryEntry, PlanObject, PlanPayload, PlanStatus, Priority,
+    Template,
 };
 use crate::{loaders, services, viewer, ApiError, ApiResult};
 
@@ -303,26 +303,6 @@ async fn run_begun(
     })
 }
 
-fn erasure_error(e: homeward_engine::erasure::ErasureError) -> ApiError {
-    use homeward_engine::erasure::ErasureError as E;
-    match e {
-        E::NotFound => ApiError::not_found("person", "given"),
-        E::AlreadyErased(_) => ApiError::new(Code::Erased, e.to_string()),
-        E::OpenPlans(_) => ApiError::validation(e.to_string()),
-        E::Denied(denied) => denied.into(),
-        E::Vault(v) => ApiError::internal(&v),
-        E::Command(c) => command_error(c, |e| ApiError::validation(e.to_string())),
-        E::Store(s) => s.into(),
-    }
-}
-
-/// A survivor whose data was erased.
-#[derive(async_graphql::SimpleObject, Debug, Clone)]
-pub struct ErasedPerson {
-    pub person_id: ID,
-    pub erased_at: chrono::DateTime<chrono::Utc>,
-}
-
 #[derive(Default, Debug)]
 pub struct PlanMutation;
 
@@ -358,45 +338,6 @@ impl PlanMutation {
             .await
             .map_err(|e| command_error(e, |e| ApiError::validation(e.to_string())));
         Ok(ID(begun.finish(ctx, outcome).await?.state.id.to_string()))
-    }
-
-    /// Erases a survivor's data for good (supervisors of the organisation that registered
-    /// her): her key is destroyed, everything personal recorded about her reads `[erased]` from
-    /// now on, and her plans' facts (steps, dates, statuses) stay for the programme's figures.
-    /// Her plans must be closed first. Cannot be undone.
-    async fn erase_person(
-        &self,
-        ctx: &Context<'_>,
-        person_id: ID,
-        reason: ErasureReason,
-    ) -> ApiResult<ErasedPerson> {
-        let viewer = viewer(ctx)?;
-        let person = PersonId(uuid("personId", &person_id)?);
-        if reason == ErasureReason::RetentionEnded {
-            return Err(ApiError::validation(
-                "RETENTION_ENDED is recorded by the retention rule itself: give the reason you \
-                 erase for",
-            ));
-        }
-        let services = services(ctx);
-        let done = homeward_engine::erasure::erase_person(
-            &services.handler,
-            &services.reads,
-            &services.vault,
-            Some(viewer),
-            person,
-            reason.into(),
-            homeward_engine::CommandMeta::new(viewer.party),
-        )
-        .await
-        .map_err(erasure_error)?;
-        Ok(ErasedPerson {
-            person_id: ID(person.0.to_string()),
-            erased_at: done
-                .state
-                .erased_at
-                .unwrap_or_else(|| services.handler.now()),
-        })
     }
 
     /// Opens a plan for a survivor from a template version; its steps are copied into the plan.

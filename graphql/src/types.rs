@@ -842,6 +842,54 @@ impl PersonObject {
             _ => Ok(None),
         }
     }
+    /// Case notes, oldest first (the case team's; null for others).
+    async fn notes(&self) -> Option<Vec<Note>> {
+        match self.access {
+            PersonAccess::Full => Some(
+                self.person
+                    .notes
+                    .iter()
+                    .map(|n| Note {
+                        note: n.clone(),
+                        stream: self.stream(),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+    /// When her data was erased; null while it is kept.
+    async fn erased_at(&self) -> Option<DateTime<Utc>> {
+        self.person.erased_at
+    }
+    /// Her record's version: pass it as `expectedVersion` to correct her details as you saw
+    /// them.
+    async fn version(&self) -> u64 {
+        self.person.version
+    }
+}
+
+/// A case note about a survivor.
+#[derive(Debug, Clone)]
+pub struct Note {
+    note: homeward_workflows::person::Note,
+    stream: String,
+}
+
+#[Object]
+impl Note {
+    /// Null only when it cannot be read (an `UNREADABLE` error says so).
+    async fn text(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        personal::text(ctx, &self.note.text, &self.stream, field::NOTE)
+            .await
+            .map(Some)
+    }
+    async fn author(&self, ctx: &Context<'_>) -> ApiResult<Option<PartyObject>> {
+        party(ctx, Some(self.note.author.0)).await
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.note.at
+    }
 }
 
 impl PersonObject {

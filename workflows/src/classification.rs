@@ -117,6 +117,15 @@ pub const FIELDS: &[(&str, &str, Class)] = &[
     ("person_note_added", "note.text", Personal),
     ("person_note_added", "note.author", Safe),
     ("person_note_added", "note.at", Safe),
+    ("person_corrected", "full_name", Personal),
+    ("person_corrected", "date_of_birth", Personal),
+    ("person_corrected", "preferred_language", Personal),
+    ("person_corrected", "contact.phone", Personal),
+    ("person_corrected", "contact.email", Personal),
+    ("person_corrected", "contact.address", Personal),
+    // Which details changed (their names), not what they hold.
+    ("person_corrected", "changed", Safe),
+    ("person_corrected", "reason", Personal),
     ("person_erased", "reason", Safe),
     ("person_erased", "erased_at", Safe),
     // Parties and organisations: the staff's professional details, no survivor's.

@@ -89,6 +89,55 @@ pub enum PersonCommand {
     Erase {
         reason: ErasureReason,
     },
+    /// Corrects her details (her right to have them corrected), saying why.
+    Correct {
+        full_name: Option<String>,
+        date_of_birth: Change<NaiveDate>,
+        preferred_language: Change<String>,
+        phone: Change<String>,
+        email: Change<String>,
+        address: Change<String>,
+        reason: String,
+    },
+}
+
+/// What a correction does to one optional detail.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Change<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T> Change<T> {
+    fn apply<U>(
+        self,
+        current: &Option<U>,
+        set: impl FnOnce(T) -> Result<U, PersonError>,
+    ) -> Result<(Option<U>, bool), PersonError>
+    where
+        U: Clone,
+    {
+        Ok(match self {
+            Self::Keep => (current.clone(), false),
+            Self::Clear => (None, current.is_some()),
+            Self::Set(v) => (Some(set(v)?), true),
+        })
+    }
+}
+
+/// A detail of a person, as a correction names what it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum PersonField {
+    FullName,
+    DateOfBirth,
+    PreferredLanguage,
+    Phone,
+    Email,
+    Address,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +155,17 @@ pub enum PersonEvent {
     ContactUpdated { contact: ContactDetails },
     #[serde(rename = "person_note_added")]
     NoteAdded { note: Note },
+    /// Her details as corrected: every detail as it now stands (those not changed keep their
+    /// sealed values), which ones changed, and why.
+    #[serde(rename = "person_corrected")]
+    PersonCorrected {
+        full_name: Personal<String>,
+        date_of_birth: Option<Personal<NaiveDate>>,
+        preferred_language: Option<Personal<Language>>,
+        contact: ContactDetails,
+        changed: Vec<PersonField>,
+        reason: Personal<String>,
+    },
     /// The person's key was destroyed. Holds no personal data.
     #[serde(rename = "person_erased")]
     PersonErased {
@@ -121,6 +181,7 @@ impl DomainEvent for PersonEvent {
             Self::ContactUpdated { .. } => "person_contact_updated",
             Self::NoteAdded { .. } => "person_note_added",
             Self::PersonErased { .. } => "person_erased",
+            Self::PersonCorrected { .. } => "person_corrected",
         }
     }
 }
@@ -135,6 +196,8 @@ pub enum PersonError {
     AlreadyErased,
     #[error("this person's data was erased: nothing more can be recorded about them")]
     Erased,
+    #[error("nothing to correct: give at least one detail that differs")]
+    NothingToCorrect,
     #[error("the date of birth {0} lies in the future")]
     BornInTheFuture(NaiveDate),
     #[error(transparent)]
@@ -161,6 +224,79 @@ fn clean_contact(c: &ContactDetails) -> Result<ContactDetails, TextError> {
             .transpose()?,
     })
 }
+
+/// A correction of `person`'s details as `command` asks.
+fn correct(
+    person: &Person,
+    command: &PersonCommand,
+    ctx: &Context,
+) -> Result<Vec<PersonEvent>, PersonError> {
+    let PersonCommand::Correct {
+        full_name,
+        date_of_birth,
+        preferred_language,
+        phone,
+        email: new_email,
+        address,
+        reason,
+    } = command.clone()
+    else {
+        unreachable!("only a correction is corrected")
+    };
+    let mut changed = Vec::new();
+    let mut note = |field: PersonField, did: bool| {
+        if did {
+            changed.push(field);
+        }
+    };
+    let name = match full_name {
+        Some(n) => {
+            note(PersonField::FullName, true);
+            Personal::new(bounded("full name", &n, MAX_NAME)?)
+        }
+        None => person.full_name.clone(),
+    };
+    let (dob, did) = date_of_birth.apply(&person.date_of_birth, |d| {
+        if d > ctx.now.date_naive() {
+            return Err(PersonError::BornInTheFuture(d));
+        }
+        Ok(Personal::new(d))
+    })?;
+    note(PersonField::DateOfBirth, did);
+    let (language, did) = preferred_language.apply(&person.preferred_language, |l| {
+        Ok(Personal::new(Language::parse(&l)?))
+    })?;
+    note(PersonField::PreferredLanguage, did);
+    let (phone, did) = phone.apply(&person.contact.phone, |v| {
+        Ok(Personal::new(bounded("phone", &v, MAX_CONTACT)?))
+    })?;
+    note(PersonField::Phone, did);
+    let (email_address, did) =
+        new_email.apply(&person.contact.email, |v| Ok(Personal::new(email(&v)?)))?;
+    note(PersonField::Email, did);
+    let (address, did) = address.apply(&person.contact.address, |v| {
+        Ok(Personal::new(bounded_lines("address", &v, MAX_CONTACT)?))
+    })?;
+    note(PersonField::Address, did);
+    if changed.is_empty() {
+        return Err(PersonError::NothingToCorrect);
+    }
+    Ok(vec![PersonEvent::PersonCorrected {
+        full_name: name,
+        date_of_birth: dob,
+        preferred_language: language,
+        contact: ContactDetails {
+            phone,
+            email: email_address,
+            address,
+        },
+        changed,
+        reason: Personal::new(bounded_lines("reason", &reason, MAX_REASON)?),
+    }])
+}
+
+/// Longest reason for a correction.
+pub const MAX_REASON: usize = 1000;
 
 impl Aggregate for Person {
     type Command = PersonCommand;
@@ -208,6 +344,18 @@ impl Aggregate for Person {
                     PersonEvent::NoteAdded { note } => p.notes.push(note.clone()),
                     PersonEvent::PersonErased { erased_at, .. } => {
                         p.erased_at = Some(*erased_at);
+                    }
+                    PersonEvent::PersonCorrected {
+                        full_name,
+                        date_of_birth,
+                        preferred_language,
+                        contact,
+                        ..
+                    } => {
+                        p.full_name = full_name.clone();
+                        p.date_of_birth = date_of_birth.clone();
+                        p.preferred_language = preferred_language.clone();
+                        p.contact = contact.clone();
                     }
                 }
                 Some(p)
@@ -260,6 +408,7 @@ impl Aggregate for Person {
                 erased_at: ctx.now,
             }]),
             (Some(p), _) if p.erased_at.is_some() => Err(PersonError::Erased),
+            (Some(p), PersonCommand::Correct { .. }) => correct(p, command, ctx),
             (Some(_), PersonCommand::UpdateContact { contact }) => {
                 Ok(vec![PersonEvent::ContactUpdated {
                     contact: clean_contact(contact)?,

@@ -81,6 +81,9 @@ pub enum Action<'a> {
     /// Erase a survivor's data for good: the supervisors of the organisation that registered
     /// them.
     ErasePerson { registered_by: OrganisationId },
+    /// Read a survivor's own record, correct her details, add a case note: the case team of the
+    /// organisation that registered her.
+    ChangePerson { registered_by: OrganisationId },
 }
 
 impl Action<'_> {
@@ -105,6 +108,7 @@ impl Action<'_> {
             Self::SetReminderSettings(_) => "change another party's reminder settings",
             Self::ReadTokens(_) => "see another party's tokens",
             Self::HandOverCases => "hand cases over",
+            Self::ChangePerson { .. } => "read or change this person's record",
             Self::ErasePerson { .. } => {
                 "erase this person's data (a supervisor of the organisation that registered them)"
             }
@@ -253,6 +257,9 @@ pub fn authorize(viewer: &Viewer, action: Action<'_>) -> Result<(), AccessDenied
         // Everyone sees their own; admins anyone's.
         Action::ReadTokens(party) => party == viewer.party || viewer.role == PartyRole::Admin,
         Action::HandOverCases => viewer.role == PartyRole::Supervisor,
+        Action::ChangePerson { registered_by } => {
+            is_case_team(viewer) && viewer.organisation == registered_by
+        }
         Action::ErasePerson { registered_by } => {
             viewer.role == PartyRole::Supervisor && viewer.organisation == registered_by
         }

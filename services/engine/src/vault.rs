@@ -101,6 +101,8 @@ pub struct Vault {
     master: MasterKey,
     keys: Arc<dyn PersonKeys>,
     known: Mutex<HashMap<Uuid, Known>>,
+    /// The master key's check value (computed once: it is sent with every new key).
+    check: Vec<u8>,
     /// False only in [`Vault::unsealed_baseline`].
     seals: bool,
 }
@@ -114,6 +116,7 @@ impl std::fmt::Debug for Vault {
 impl Vault {
     pub fn new(master: MasterKey, keys: Arc<dyn PersonKeys>) -> Self {
         Self {
+            check: master.check_value(),
             master,
             keys,
             known: Mutex::new(HashMap::new()),
@@ -171,18 +174,16 @@ impl Vault {
     async fn key_for_sealing(&self, person: Uuid) -> Result<DataKey, VaultError> {
         let known = match self.cached(person) {
             Some(known) => known,
-            None => match self.keys.person_key(person).await? {
-                Some(kept) => self.known_from(person, kept)?,
-                None => {
-                    let (_, wrapped) = self.master.new_data_key(person);
-                    // Another replica may have stored one first: the stored one is used.
-                    let kept = self
-                        .keys
-                        .store_person_key(person, &wrapped, &self.master.check_value())
-                        .await?;
-                    self.known_from(person, kept)?
-                }
-            },
+            None => {
+                // One statement whether the person is new or not: a new key is stored, or the
+                // one kept (or the tombstone of an erased one) comes back.
+                let (_, wrapped) = self.master.new_data_key(person);
+                let kept = self
+                    .keys
+                    .store_person_key(person, &wrapped, &self.check)
+                    .await?;
+                self.known_from(person, kept)?
+            }
         };
         match known {
             Known::Key(key) => Ok(key),
@@ -267,7 +268,7 @@ impl Vault {
         };
         Ok(self
             .keys
-            .rewrap_person_keys(&self.master.check_value(), &next.check_value(), &rewrap)
+            .rewrap_person_keys(&self.check, &next.check_value(), &rewrap)
             .await?)
     }
 

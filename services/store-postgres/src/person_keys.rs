@@ -133,6 +133,15 @@ impl PgStore {
         // database that has none yet, the first key stored fixes it, as a first start does), or
         // the one that was there. A row another transaction committed while this one waited is not
         // in this statement's snapshot: then a second look finds it.
+        //
+        // Committed without waiting for the disk: the key is stored to seal the events of the
+        // command about to be appended, and that append's synchronous commit flushes the log up
+        // to its own commit, this one included. A key is durable whenever an event sealed under
+        // it is acknowledged, and storing one costs no flush of its own.
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         let row: Option<KeyRow> = sqlx::query_as(
             "WITH first_check AS ( \
                  INSERT INTO server_secrets (name, secret) VALUES ('master_key_check', $3) \
@@ -151,8 +160,9 @@ impl PgStore {
         .bind(person)
         .bind(wrapped)
         .bind(master_check)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         match row {
             Some(row) => kept(row),
             None => match self.person_key(person).await? {

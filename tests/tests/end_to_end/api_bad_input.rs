@@ -315,6 +315,13 @@ async fn control_bidi_and_invisible_characters_in_every_text_input_are_refused_a
         (&["Query.organisations.after"], &admin, "query($v: String) { organisations(after: $v) { edges { node { id } } } }", json!({ "v": "BAD" })),
         (&["Query.parties.after"], &admin, "query($v: String) { parties(after: $v) { edges { node { id } } } }", json!({ "v": "BAD" })),
         (&["Query.planHistory.after"], &worker.token, "query($id: ID!, $v: String) { planHistory(planId: $id, after: $v) { edges { node { version } } } }", json!({ "id": plan, "v": "BAD" })),
+        (&["PersonCorrectionInput.fullName"], &worker.token, "mutation($p: ID!, $v: String) { updatePerson(personId: $p, input: { fullName: $v }, reason: \"Typo\") { version } }", json!({ "p": person, "v": "BAD" })),
+        (&["PersonCorrectionInput.phone"], &worker.token, "mutation($p: ID!, $v: String) { updatePerson(personId: $p, input: { phone: $v }, reason: \"New\") { version } }", json!({ "p": person, "v": "BAD" })),
+        (&["PersonCorrectionInput.email"], &worker.token, "mutation($p: ID!, $v: String) { updatePerson(personId: $p, input: { email: $v }, reason: \"New\") { version } }", json!({ "p": person, "v": "ade@BAD.example" })),
+        (&["PersonCorrectionInput.address"], &worker.token, "mutation($p: ID!, $v: String) { updatePerson(personId: $p, input: { address: $v }, reason: \"Moved\") { version } }", json!({ "p": person, "v": "BAD" })),
+        (&["PersonCorrectionInput.preferredLanguage"], &worker.token, "mutation($p: ID!, $v: String) { updatePerson(personId: $p, input: { preferredLanguage: $v }, reason: \"Asked\") { version } }", json!({ "p": person, "v": "BAD" })),
+        (&["Mutation.updatePerson.reason"], &worker.token, "mutation($p: ID!, $v: String!) { updatePerson(personId: $p, input: { phone: \"+234 9\" }, reason: $v) { version } }", json!({ "p": person, "v": "BAD" })),
+        (&["Mutation.addNote.text"], &worker.token, "mutation($p: ID!, $v: String!) { addNote(personId: $p, text: $v) { version } }", json!({ "p": person, "v": "BAD" })),
         (&["Plan.step.key"], &worker.token, "query($id: ID!, $v: String!) { plan(id: $id) { step(key: $v) { key } } }", json!({ "id": plan, "v": "BAD" })),
     ];
     // Text inputs checked by the same code as a case above: every step key by one parser, every
@@ -345,6 +352,9 @@ async fn control_bidi_and_invisible_characters_in_every_text_input_are_refused_a
         "Mutation.startStep.overrideReason",
         "Mutation.confirmDeparture.overrideReason",
         "PersonInput.address",
+        "PersonCorrectionInput.address",
+        "Mutation.updatePerson.reason",
+        "Mutation.addNote.text",
         "Mutation.deactivateParty.reason",
     ];
     for (inputs, token, query, vars) in &cases {

@@ -14,6 +14,7 @@ mod api_invitations;
 mod api_journey;
 mod api_limits;
 mod api_organisations;
+mod api_persons;
 mod api_queries;
 mod api_reminder_settings;
 mod api_reminders;

@@ -1,0 +1,291 @@
+//! A survivor's own record, for the case team of the organisation that registered her: reading
+//! it, correcting her details (her right to have them corrected, recorded with who and why),
+//! case notes, and erasure.
+
+use async_graphql::{Context, InputObject, MaybeUndefined, Object, ID};
+use homeward_engine::authz::{self, Action, PersonAccess};
+use homeward_engine::CommandMeta;
+use homeward_workflows::person::{Change, Person, PersonCommand};
+use homeward_workflows::PersonId;
+
+use crate::error::{command_error, Code};
+use crate::idempotency;
+use crate::inputs::uuid;
+use crate::personal::{self, field};
+use crate::types::{ErasureReason, PersonObject};
+use crate::{loaders, services, viewer, ApiError, ApiResult};
+
+/// Corrections to a survivor's details: a detail left out stays as it is, `null` clears it.
+#[derive(InputObject, Debug)]
+pub struct PersonCorrectionInput {
+    pub full_name: Option<String>,
+    pub date_of_birth: MaybeUndefined<chrono::NaiveDate>,
+    /// BCP 47 language tag, for example `fr` or `pt-BR`.
+    pub preferred_language: MaybeUndefined<String>,
+    pub phone: MaybeUndefined<String>,
+    pub email: MaybeUndefined<String>,
+    pub address: MaybeUndefined<String>,
+}
+
+fn change<T>(value: MaybeUndefined<T>) -> Change<T> {
+    match value {
+        MaybeUndefined::Undefined => Change::Keep,
+        MaybeUndefined::Null => Change::Clear,
+        MaybeUndefined::Value(v) => Change::Set(v),
+    }
+}
+
+/// The person, if the viewer is of the case team of the organisation that registered her
+/// (to anyone else she does not exist).
+async fn own_person(ctx: &Context<'_>, id: &ID) -> ApiResult<(PersonId, std::sync::Arc<Person>)> {
+    let viewer = viewer(ctx)?;
+    let person = PersonId(uuid("personId", id)?);
+    let found = loaders(ctx)
+        .person(person.0)
+        .await?
+        .filter(|p| {
+            authz::authorize(
+                viewer,
+                Action::ChangePerson {
+                    registered_by: p.organisation,
+                },
+            )
+            .is_ok()
+        })
+        .ok_or_else(|| ApiError::not_found("person", person))?;
+    Ok((person, found))
+}
+
+#[derive(Default, Debug)]
+pub struct PersonQuery;
+
+#[Object]
+impl PersonQuery {
+    /// A survivor registered by your organisation (the case team's), with her notes.
+    async fn person(&self, ctx: &Context<'_>, id: ID) -> ApiResult<PersonObject> {
+        let (_, person) = own_person(ctx, &id).await?;
+        Ok(PersonObject {
+            person,
+            access: PersonAccess::Full,
+        })
+    }
+}
+
+/// `Keep` for a change to what the detail already holds.
+async fn unless_same<T: serde::de::DeserializeOwned + Clone + PartialEq>(
+    ctx: &Context<'_>,
+    change: Change<T>,
+    current: Option<&homeward_workflows::Personal<T>>,
+    stream: &str,
+    field: &str,
+) -> ApiResult<Change<T>> {
+    let current = match current {
+        Some(c) => personal::value(ctx, c, stream, field).await?,
+        None => None,
+    };
+    Ok(match change {
+        Change::Set(v) if Some(&v) == current.as_ref() => Change::Keep,
+        Change::Clear if current.is_none() => Change::Keep,
+        other => other,
+    })
+}
+
+#[derive(Default, Debug)]
+pub struct PersonMutation;
+
+async fn run_person(
+    ctx: &Context<'_>,
+    person: PersonId,
+    command: PersonCommand,
+    expected_version: Option<i32>,
+    idempotency_key: Option<String>,
+) -> ApiResult<PersonObject> {
+    let viewer = viewer(ctx)?;
+    let stream = person.stream_id();
+    let begun = idempotency::begin(ctx, Some(&stream), idempotency_key.as_deref())?;
+    let mut meta = begun.meta(viewer.party);
+    if let Some(v) = expected_version {
+        let v = u64::try_from(v)
+            .map_err(|_| ApiError::validation("expectedVersion cannot be negative"))?;
+        meta = meta.expecting(v);
+    }
+    let outcome = services(ctx)
+        .handler
+        .handle::<Person>(&stream, &command, meta)
+        .await
+        .map_err(|e| {
+            command_error(e, |e| match e {
+                homeward_workflows::person::PersonError::Erased => {
+                    ApiError::new(Code::Erased, e.to_string())
+                }
+                other => ApiError::validation(other.to_string()),
+            })
+        });
+    let handled = begun.finish(ctx, outcome).await?;
+    Ok(PersonObject {
+        person: handled.state,
+        access: PersonAccess::Full,
+    })
+}
+
+#[Object]
+impl PersonMutation {
+    /// Corrects a survivor's details, saying why (her right to have them corrected): the case
+    /// team of the organisation that registered her. Who corrected what, and why, is recorded.
+    async fn update_person(
+        &self,
+        ctx: &Context<'_>,
+        person_id: ID,
+        input: PersonCorrectionInput,
+        reason: String,
+        expected_version: Option<i32>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PersonObject> {
+        let (person, current) = own_person(ctx, &person_id).await?;
+        let stream = person.stream_id();
+        // The record holds sealed values, which the domain cannot compare: a detail given as it
+        // already stands is not a change.
+        let full_name = match input.full_name {
+            Some(name)
+                if name
+                    == personal::text(ctx, &current.full_name, &stream, field::FULL_NAME)
+                        .await? =>
+            {
+                None
+            }
+            other => other,
+        };
+        let date_of_birth = unless_same(
+            ctx,
+            change(input.date_of_birth),
+            current.date_of_birth.as_ref(),
+            &stream,
+            field::DATE_OF_BIRTH,
+        )
+        .await?;
+        let language = match &current.preferred_language {
+            Some(l) => personal::value(ctx, l, &stream, field::PREFERRED_LANGUAGE)
+                .await?
+                .map(|l| l.as_str().to_owned()),
+            None => None,
+        };
+        let preferred_language = match change(input.preferred_language) {
+            Change::Set(l) if Some(&l) == language.as_ref() => Change::Keep,
+            Change::Clear if language.is_none() => Change::Keep,
+            other => other,
+        };
+        let phone = unless_same(
+            ctx,
+            change(input.phone),
+            current.contact.phone.as_ref(),
+            &stream,
+            field::PHONE,
+        )
+        .await?;
+        let email = unless_same(
+            ctx,
+            change(input.email),
+            current.contact.email.as_ref(),
+            &stream,
+            field::EMAIL,
+        )
+        .await?;
+        let address = unless_same(
+            ctx,
+            change(input.address),
+            current.contact.address.as_ref(),
+            &stream,
+            field::ADDRESS,
+        )
+        .await?;
+        let command = PersonCommand::Correct {
+            full_name,
+            date_of_birth,
+            preferred_language,
+            phone,
+            email,
+            address,
+            reason,
+        };
+        run_person(ctx, person, command, expected_version, idempotency_key).await
+    }
+
+    /// Adds a case note about a survivor (sealed like the rest of her data; the case team of the
+    /// organisation that registered her reads it).
+    async fn add_note(
+        &self,
+        ctx: &Context<'_>,
+        person_id: ID,
+        text: String,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PersonObject> {
+        let (person, _) = own_person(ctx, &person_id).await?;
+        run_person(
+            ctx,
+            person,
+            PersonCommand::AddNote { text },
+            None,
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// Erases a survivor's data for good (supervisors of the organisation that registered
+    /// her): her key is destroyed, everything personal recorded about her reads `[erased]` from
+    /// now on, and her plans' facts (steps, dates, statuses) stay for the programme's figures.
+    /// Her plans must be closed first. Cannot be undone.
+    async fn erase_person(
+        &self,
+        ctx: &Context<'_>,
+        person_id: ID,
+        reason: ErasureReason,
+    ) -> ApiResult<ErasedPerson> {
+        let viewer = viewer(ctx)?;
+        let person = PersonId(uuid("personId", &person_id)?);
+        if reason == ErasureReason::RetentionEnded {
+            return Err(ApiError::validation(
+                "RETENTION_ENDED is recorded by the retention rule itself: give the reason you \
+                 erase for",
+            ));
+        }
+        let services = services(ctx);
+        let done = homeward_engine::erasure::erase_person(
+            &services.handler,
+            &services.reads,
+            &services.vault,
+            Some(viewer),
+            person,
+            reason.into(),
+            CommandMeta::new(viewer.party),
+        )
+        .await
+        .map_err(erasure_error)?;
+        Ok(ErasedPerson {
+            person_id: ID(person.0.to_string()),
+            erased_at: done
+                .state
+                .erased_at
+                .unwrap_or_else(|| services.handler.now()),
+        })
+    }
+}
+
+fn erasure_error(e: homeward_engine::erasure::ErasureError) -> ApiError {
+    use homeward_engine::erasure::ErasureError as E;
+    match e {
+        E::NotFound => ApiError::not_found("person", "given"),
+        E::AlreadyErased(_) => ApiError::new(Code::Erased, e.to_string()),
+        E::OpenPlans(_) => ApiError::validation(e.to_string()),
+        E::Denied(denied) => denied.into(),
+        E::Vault(v) => ApiError::internal(&v),
+        E::Command(c) => command_error(c, |e| ApiError::validation(e.to_string())),
+        E::Store(s) => s.into(),
+    }
+}
+
+/// A survivor whose data was erased.
+#[derive(async_graphql::SimpleObject, Debug, Clone)]
+pub struct ErasedPerson {
+    pub person_id: ID,
+    pub erased_at: chrono::DateTime<chrono::Utc>,
+}
