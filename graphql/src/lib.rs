@@ -59,6 +59,10 @@ pub struct Services {
     pub handler: CommandHandler<dyn EventStore>,
     /// Opens survivors' data for the viewers entitled to it (the handler seals with it).
     pub vault: Arc<homeward_engine::vault::Vault>,
+    /// Writes the access audit (see `homeward_engine::audit`).
+    pub audit: homeward_engine::audit::AuditWriter,
+    /// Reads the access audit.
+    pub access_log: Arc<dyn homeward_store::access_log::AccessLog>,
     pub reads: Arc<dyn ReadModels>,
     pub clock: Arc<dyn Clock>,
     pub events: EventHub,

@@ -131,6 +131,8 @@ pub struct Loaders {
     /// Never cached: whether a person is erased is asked afresh by every operation, so that an
     /// erasure through another replica shows at the next read.
     pub person_keys: DataLoader<PersonKeyLoader>,
+    /// What this request (or socket) has shown of whom, for the access audit.
+    pub access: Arc<homeward_engine::audit::AccessRecorder>,
 }
 
 impl std::fmt::Debug for Loaders {
@@ -151,6 +153,7 @@ impl Loaders {
             persons: DataLoader::new(PersonLoader(services.clone()), tokio::spawn),
             organisations: DataLoader::new(OrganisationLoader(services.clone()), tokio::spawn),
             person_keys: DataLoader::new(PersonKeyLoader(services.clone()), tokio::spawn),
+            access: Arc::default(),
         }
     }
 

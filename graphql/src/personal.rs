@@ -35,11 +35,30 @@ pub(crate) async fn open<T: DeserializeOwned + Clone>(
     stream: &str,
     field: &str,
 ) -> ApiResult<Opened<T>> {
-    let kept = match Vault::sealed_for(value) {
+    let person = Vault::sealed_for(value);
+    let kept = match person {
         Some(person) => loaders(ctx).person_key(person).await?,
         None => None,
     };
-    Ok(services(ctx).vault.open_with(value, stream, field, kept)?)
+    let opened = services(ctx).vault.open_with(value, stream, field, kept)?;
+    // Shown: recorded for the audit, before the response leaves.
+    if let (Some(person), Opened::Value(_)) = (person, &opened) {
+        loaders(ctx).access.note(person, field, &operation(ctx));
+    }
+    Ok(opened)
+}
+
+/// The operation a field is read through: its root field (`plan`, `tasks`, `personRecord`).
+fn operation(ctx: &Context<'_>) -> String {
+    let mut node = ctx.path_node;
+    let mut root = None;
+    while let Some(n) = node {
+        if let async_graphql::QueryPathSegment::Name(name) = n.segment {
+            root = Some(name);
+        }
+        node = n.parent.copied();
+    }
+    root.unwrap_or("graphql").to_owned()
 }
 
 /// A personal text of `stream`, opened (`[erased]` once the person is).

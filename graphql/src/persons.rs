@@ -10,10 +10,11 @@ use homeward_workflows::PersonId;
 
 use crate::error::{command_error, Code};
 use crate::idempotency;
-use crate::inputs::uuid;
+use crate::inputs::{connection, page, probe, split_page, uuid};
 use crate::personal::{self, field};
 use crate::types::{ErasureReason, PersonObject};
 use crate::{loaders, services, viewer, ApiError, ApiResult};
+use async_graphql::connection::Connection;
 
 /// Corrections to a survivor's details: a detail left out stays as it is, `null` clears it.
 #[derive(InputObject, Debug)]
@@ -68,6 +69,121 @@ impl PersonQuery {
             person,
             access: PersonAccess::Full,
         })
+    }
+
+    /// Who has read a survivor's personal data, newest first: when, which fields, through
+    /// which operation (supervisors of the organisation that registered her). Nobody can change
+    /// or delete it.
+    async fn access_log(
+        &self,
+        ctx: &Context<'_>,
+        person_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, AccessLogEntry>> {
+        let viewer = viewer(ctx)?;
+        let person = PersonId(uuid("personId", &person_id)?);
+        let page = page(first, after.as_deref())?;
+        let registered_by = loaders(ctx)
+            .person(person.0)
+            .await?
+            .filter(|p| p.organisation == viewer.organisation)
+            .ok_or_else(|| ApiError::not_found("person", person))?
+            .organisation;
+        authz::authorize(viewer, Action::ReadAccessLog { registered_by })?;
+        let rows = services(ctx)
+            .access_log
+            .access_log(person.0, probe(page))
+            .await?;
+        let (rows, more) = split_page(page, rows);
+        Ok(connection(page, rows, more, |e| Some(AccessLogEntry(e))))
+    }
+
+    /// Everything Homeward holds about a survivor, as one JSON document: her right of access
+    /// (the case team of the organisation that registered her). Reading it is recorded in the
+    /// access audit like any other read.
+    async fn person_record(
+        &self,
+        ctx: &Context<'_>,
+        person_id: ID,
+    ) -> ApiResult<async_graphql::Json<serde_json::Value>> {
+        let (person, current) = own_person(ctx, &person_id).await?;
+        let stream = person.stream_id();
+        let services = services(ctx);
+        let mut history = Vec::new();
+        for event in services
+            .handler
+            .store()
+            .read_stream(&stream, homeward_store::ReadUntil::End)
+            .await?
+        {
+            let mut data: serde_json::Value =
+                serde_json::from_str(&event.payload).map_err(|e| ApiError::internal(&e))?;
+            personal::open_payload(ctx, &event.event_type, &stream, &mut data).await?;
+            history.push(serde_json::json!({
+                "type": event.event_type,
+                "occurredAt": event.occurred_at,
+                "by": event.metadata.actor.0,
+                "data": data,
+            }));
+        }
+        let mut plans = Vec::new();
+        for row in services.reads.plans_of_person(person.0).await? {
+            let plan_stream = homeward_workflows::PlanId(row.plan_id).stream_id();
+            let mut events = Vec::new();
+            for event in services
+                .handler
+                .store()
+                .read_stream(&plan_stream, homeward_store::ReadUntil::End)
+                .await?
+            {
+                let mut data: serde_json::Value =
+                    serde_json::from_str(&event.payload).map_err(|e| ApiError::internal(&e))?;
+                personal::open_payload(ctx, &event.event_type, &plan_stream, &mut data).await?;
+                events.push(serde_json::json!({
+                    "type": event.event_type,
+                    "occurredAt": event.occurred_at,
+                    "data": data,
+                }));
+            }
+            plans.push(serde_json::json!({
+                "planId": row.plan_id,
+                "status": row.status,
+                "openedAt": row.opened_at,
+                "closedAt": row.closed_at,
+                "history": events,
+            }));
+        }
+        Ok(async_graphql::Json(serde_json::json!({
+            "personId": person.0,
+            "registeredBy": current.organisation.0,
+            "erasedAt": current.erased_at,
+            "history": history,
+            "plans": plans,
+        })))
+    }
+}
+
+/// One operation's reading of a survivor's personal data.
+#[derive(Debug, Clone)]
+pub struct AccessLogEntry(homeward_store::access_log::AccessEntry);
+
+#[Object]
+impl AccessLogEntry {
+    async fn at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.at
+    }
+    /// Who read it.
+    async fn party(&self, ctx: &Context<'_>) -> ApiResult<Option<crate::types::PartyObject>> {
+        crate::types::party(ctx, Some(self.0.party)).await
+    }
+    /// The fields read, by their paths in the record (`full_name`, `contact.phone`).
+    async fn fields(&self) -> &[String] {
+        &self.0.fields
+    }
+    /// What read them: the API's root fields (`plan`, `personRecord`).
+    async fn operation(&self) -> &str {
+        &self.0.operation
     }
 }
 

@@ -274,3 +274,16 @@ CREATE OR REPLACE TRIGGER api_tokens_revoked
     FOR EACH ROW
     WHEN (OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL)
     EXECUTE FUNCTION homeward_announce_revocation();
+
+-- The access audit is append-only: a row, once written, is never changed or deleted.
+CREATE OR REPLACE FUNCTION homeward_refuse_audit_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the access audit is append-only: its rows are never changed or deleted';
+END
+$$;
+
+CREATE OR REPLACE TRIGGER access_log_append_only
+    BEFORE UPDATE OR DELETE ON access_log
+    FOR EACH ROW
+    EXECUTE FUNCTION homeward_refuse_audit_change();

@@ -228,6 +228,19 @@ CREATE TABLE person_keys (
     CHECK ((wrapped_key IS NULL) = (erased_at IS NOT NULL))
 );
 
+-- The access audit: one row per operation that returned a person's personal data (who, when,
+-- which fields, through what), written before the response is sent. Append-only: the trigger
+-- below refuses to change or delete a row.
+CREATE TABLE access_log (
+    entry_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at        timestamptz NOT NULL,
+    party_id  uuid NOT NULL,
+    person_id uuid NOT NULL,
+    fields    text[] NOT NULL,
+    operation text NOT NULL
+);
+CREATE INDEX access_log_person ON access_log (person_id, at DESC, entry_id DESC);
+
 -- Idempotency keys of API requests, scoped to the party that sent them. A key is stored only as a
 -- keyed hash, with a keyed fingerprint of the request it was first used for (operation, target
 -- and arguments) and that request's command id, whose events are its first result: no personal

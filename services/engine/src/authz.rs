@@ -84,6 +84,9 @@ pub enum Action<'a> {
     /// Read a survivor's own record, correct her details, add a case note: the case team of the
     /// organisation that registered her.
     ChangePerson { registered_by: OrganisationId },
+    /// Read who has read a survivor's data (the access audit): the supervisors of the
+    /// organisation that registered her.
+    ReadAccessLog { registered_by: OrganisationId },
 }
 
 impl Action<'_> {
@@ -109,6 +112,9 @@ impl Action<'_> {
             Self::ReadTokens(_) => "see another party's tokens",
             Self::HandOverCases => "hand cases over",
             Self::ChangePerson { .. } => "read or change this person's record",
+            Self::ReadAccessLog { .. } => {
+                "read who has read this person's data (a supervisor of the organisation that registered them)"
+            }
             Self::ErasePerson { .. } => {
                 "erase this person's data (a supervisor of the organisation that registered them)"
             }
@@ -260,7 +266,7 @@ pub fn authorize(viewer: &Viewer, action: Action<'_>) -> Result<(), AccessDenied
         Action::ChangePerson { registered_by } => {
             is_case_team(viewer) && viewer.organisation == registered_by
         }
-        Action::ErasePerson { registered_by } => {
+        Action::ErasePerson { registered_by } | Action::ReadAccessLog { registered_by } => {
             viewer.role == PartyRole::Supervisor && viewer.organisation == registered_by
         }
         // Who joins a case team is its supervisors' decision: an admin who could invite a

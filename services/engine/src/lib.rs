@@ -9,6 +9,7 @@
 //! kept in memory, so a command folds only the events appended since.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod authz;
 mod cache;
 mod clock;

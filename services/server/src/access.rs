@@ -180,6 +180,10 @@ pub trait Standing: Send + Sync {
 
     /// Counts an operation against the token's rate, if it is within it.
     fn admits_operation(&self) -> Result<(), Limited>;
+
+    /// Records in the access audit whose personal data the socket is about to send; an error
+    /// when it cannot be recorded (then it is not sent).
+    async fn record_access(&self) -> Result<(), homeward_engine::audit::AuditError>;
 }
 
 /// A socket's token as it was when the socket was opened.
@@ -193,6 +197,8 @@ pub struct TokenStanding {
     _hold: SocketHold,
     /// The rate its operations count against, with the token's requests over HTTP.
     rate_limits: RateLimits,
+    /// What the socket's operations have shown of whom, for the access audit.
+    shown: Arc<homeward_engine::audit::AccessRecorder>,
 }
 
 impl TokenStanding {
@@ -202,8 +208,10 @@ impl TokenStanding {
         opened: Authenticated,
         hold: SocketHold,
         rate_limits: RateLimits,
+        shown: Arc<homeward_engine::audit::AccessRecorder>,
     ) -> Self {
         Self {
+            shown,
             services,
             token,
             opened,
@@ -237,6 +245,13 @@ impl Standing for TokenStanding {
 
     fn expired(&self) -> bool {
         self.services.clock.now() >= self.opened.expires_at
+    }
+
+    async fn record_access(&self) -> Result<(), homeward_engine::audit::AuditError> {
+        let entries = self
+            .shown
+            .take(self.opened.viewer.party.0, self.services.clock.now());
+        self.services.audit.record(entries).await
     }
 
     fn checked_within(&self, within: Duration) -> bool {

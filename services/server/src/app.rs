@@ -136,6 +136,8 @@ impl Application {
                 .with_vault(vault.clone())
                 .with_retry_deadline(settings.command_deadline.0),
             vault,
+            audit: homeward_engine::audit::AuditWriter::spawn(store.clone()),
+            access_log: store.clone(),
             reads: store.clone(),
             clock: clock.clone(),
             events,

@@ -322,6 +322,7 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
         );
     }
     let (viewer, loaders) = homeward_graphql::request_data(&state.services, viewer);
+    let (reader, shown) = (viewer.party.0, loaders.access.clone());
     let schema =
         if homeward_graphql::is_introspection(&request.query, request.operation_name.as_deref()) {
             &state.introspection
@@ -329,6 +330,12 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
             &state.schema
         };
     let response = schema.execute(request.data(viewer).data(loaders)).await;
+    // Whose data this response shows is recorded before it leaves; if it cannot be, it does
+    // not leave.
+    let entries = shown.take(reader, state.services.clock.now());
+    if let Err(e) = state.services.audit.record(entries).await {
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, ApiError::internal(&e));
+    }
     axum::Json(response).into_response()
 }
 
@@ -421,6 +428,7 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
                     };
                     let (viewer, loaders) =
                         homeward_graphql::request_data(&services, opened.viewer.clone());
+                    let shown = loaders.access.clone();
                     let mut data = Data::default();
                     data.insert(viewer);
                     data.insert(loaders);
@@ -430,6 +438,7 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
                         opened,
                         hold,
                         rate_limits,
+                        shown,
                     ));
                     Ok((data, standing))
                 },

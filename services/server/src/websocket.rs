@@ -408,6 +408,15 @@ pub async fn serve<E, F, R>(
                 if !acknowledged && text.contains("\"connection_ack\"") {
                     acknowledged = true;
                 }
+                // Whose data this message shows is recorded before it is sent.
+                if let Some(standing) = standing.get() {
+                    if standing.record_access().await.is_err() {
+                        let _ = sink
+                            .send(close(1011, "the access audit is unavailable"))
+                            .await;
+                        return;
+                    }
+                }
                 operations.ended_by_server(&text);
                 Message::Text(text.into())
             }

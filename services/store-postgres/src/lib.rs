@@ -4,6 +4,7 @@
 //! `LISTEN/NOTIFY`, and the timer queue claims with `FOR UPDATE SKIP LOCKED` and leases.
 #![forbid(unsafe_code)]
 
+mod access_log;
 mod batch;
 mod idempotency;
 mod person_keys;

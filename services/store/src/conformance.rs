@@ -69,7 +69,7 @@ where
     Fut: Future<Output = B>,
 {
     let mut failures = event_log(|| async { Arc::new(fresh().await) as Arc<dyn EventStore> }).await;
-    let checks: [(&'static str, CheckFn<B>); 11] = [
+    let checks: [(&'static str, CheckFn<B>); 12] = [
         ("subscriptions deliver new events in commit order", |b| {
             Box::pin(subscriptions(b))
         }),
@@ -110,6 +110,9 @@ where
             "a person's data key is kept once and erased for good",
             |b| Box::pin(person_keys(b)),
         ),
+        ("the access audit is appended and read newest first", |b| {
+            Box::pin(access_log(b))
+        }),
     ];
     for (check, run) in checks {
         if let Err(problem) = run(Arc::new(fresh().await)).await {
@@ -1211,6 +1214,50 @@ async fn person_keys<B: Backend>(backend: Arc<B>) -> Outcome {
     ensure!(
         step("key check", backend.master_key_check(&[1; 32]).await)? == vec![9; 32],
         "rotation replaces the master key's check value"
+    );
+    Ok(())
+}
+
+async fn access_log<B: Backend>(backend: Arc<B>) -> Outcome {
+    use crate::access_log::AccessEntry;
+    let (joy, ada, reader) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let entry = |person: Uuid, second: i64, operation: &str| AccessEntry {
+        at: at(second),
+        party: reader,
+        person,
+        fields: vec!["contact.phone".into(), "full_name".into()],
+        operation: operation.into(),
+    };
+    step("record", backend.record_access(&[]).await)?;
+    step(
+        "record",
+        backend
+            .record_access(&[entry(joy, 1, "plan"), entry(ada, 1, "plan")])
+            .await,
+    )?;
+    step(
+        "record",
+        backend
+            .record_access(&[entry(joy, 2, "personRecord")])
+            .await,
+    )?;
+    let page = |offset, limit| Page { offset, limit };
+    let read = step("read", backend.access_log(joy, page(0, 10)).await)?;
+    ensure!(
+        read == vec![entry(joy, 2, "personRecord"), entry(joy, 1, "plan")],
+        "a person's entries, newest first, as recorded: {read:?}"
+    );
+    ensure!(
+        step("read", backend.access_log(joy, page(1, 10)).await)? == vec![entry(joy, 1, "plan")],
+        "read in pages"
+    );
+    ensure!(
+        step(
+            "read",
+            backend.access_log(Uuid::new_v4(), page(0, 10)).await
+        )?
+        .is_empty(),
+        "a person never read has no entries"
     );
     Ok(())
 }

@@ -13,6 +13,7 @@
 //! a change of state writes.
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod conformance;
 mod error;
 pub mod idempotency;
@@ -51,6 +52,7 @@ pub trait Backend:
     + timer_queue::TimerQueue
     + idempotency::IdempotencyKeys
     + person_keys::PersonKeys
+    + access_log::AccessLog
     + reads::ReadModels
     + std::fmt::Debug
 {

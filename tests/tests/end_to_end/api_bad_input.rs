@@ -322,6 +322,7 @@ async fn control_bidi_and_invisible_characters_in_every_text_input_are_refused_a
         (&["PersonCorrectionInput.preferredLanguage"], &worker.token, "mutation($p: ID!, $v: String) { updatePerson(personId: $p, input: { preferredLanguage: $v }, reason: \"Asked\") { version } }", json!({ "p": person, "v": "BAD" })),
         (&["Mutation.updatePerson.reason"], &worker.token, "mutation($p: ID!, $v: String!) { updatePerson(personId: $p, input: { phone: \"+234 9\" }, reason: $v) { version } }", json!({ "p": person, "v": "BAD" })),
         (&["Mutation.addNote.text"], &worker.token, "mutation($p: ID!, $v: String!) { addNote(personId: $p, text: $v) { version } }", json!({ "p": person, "v": "BAD" })),
+        (&["Query.accessLog.after"], &worker.token, "query($p: ID!, $v: String) { accessLog(personId: $p, after: $v) { edges { node { at } } } }", json!({ "p": person, "v": "BAD" })),
         (&["Plan.step.key"], &worker.token, "query($id: ID!, $v: String!) { plan(id: $id) { step(key: $v) { key } } }", json!({ "id": plan, "v": "BAD" })),
     ];
     // Text inputs checked by the same code as a case above: every step key by one parser, every

@@ -4,6 +4,7 @@
 //! statement the process sends. Run one area with `cargo test -p homeward-tests --test
 //! end_to_end scheduler::`.
 
+mod api_audit;
 mod api_authorisation;
 mod api_bad_input;
 mod api_deactivation;

@@ -1,0 +1,150 @@
+//! The access audit: every operation that shows a survivor's personal data records, per person,
+//! who read it, when, which fields and through what, committed before the response leaves.
+//!
+//! An [`AccessRecorder`] belongs to one request (or one socket): the edge notes each value it
+//! opens. Before the response is sent the server takes its entries and hands them to the
+//! [`AuditWriter`], which writes the entries of all the requests waiting at that moment in one
+//! transaction (group commit, as appends are) and answers each; a response whose entries could
+//! not be written is not sent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use homeward_store::access_log::{AccessEntry, AccessLog};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// What one request has shown of whom.
+#[derive(Debug, Default)]
+pub struct AccessRecorder {
+    read: Mutex<BTreeMap<Uuid, Reading>>,
+}
+
+#[derive(Debug, Default)]
+struct Reading {
+    fields: BTreeSet<String>,
+    operations: BTreeSet<String>,
+}
+
+impl AccessRecorder {
+    /// Notes that `field` of `person` was shown through `operation`.
+    pub fn note(&self, person: Uuid, field: &str, operation: &str) {
+        let mut read = self.read.lock().expect("the recorder is never poisoned");
+        let reading = read.entry(person).or_default();
+        if !reading.fields.contains(field) {
+            reading.fields.insert(field.to_owned());
+        }
+        if !reading.operations.contains(operation) {
+            reading.operations.insert(operation.to_owned());
+        }
+    }
+
+    /// The entries noted since the last take, one per person, as read by `party` at `at`.
+    pub fn take(&self, party: Uuid, at: DateTime<Utc>) -> Vec<AccessEntry> {
+        let read = std::mem::take(&mut *self.read.lock().expect("the recorder is never poisoned"));
+        read.into_iter()
+            .map(|(person, reading)| AccessEntry {
+                at,
+                party,
+                person,
+                fields: reading.fields.into_iter().collect(),
+                operation: reading.operations.into_iter().collect::<Vec<_>>().join(","),
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Error)]
+#[error("the access to personal data could not be recorded: {0}")]
+pub struct AuditError(String);
+
+type Pending = (Vec<AccessEntry>, oneshot::Sender<Result<(), String>>);
+
+/// Writes the audit's entries in batches: one transaction for all the requests waiting.
+#[derive(Debug, Clone)]
+pub struct AuditWriter {
+    sender: mpsc::UnboundedSender<Pending>,
+}
+
+impl AuditWriter {
+    /// A writer to `log`, with its task.
+    pub fn spawn(log: Arc<dyn AccessLog>) -> Self {
+        let (sender, mut receiver) = mpsc::unbounded_channel::<Pending>();
+        tokio::spawn(async move {
+            while let Some(first) = receiver.recv().await {
+                let mut batch = vec![first];
+                while let Ok(more) = receiver.try_recv() {
+                    batch.push(more);
+                }
+                let entries: Vec<AccessEntry> =
+                    batch.iter().flat_map(|(e, _)| e.iter().cloned()).collect();
+                let result = log.record_access(&entries).await.map_err(|e| e.to_string());
+                metrics::counter!("homeward_access_audit_entries_total")
+                    .increment(entries.len() as u64);
+                for (_, answer) in batch {
+                    let _ = answer.send(result.clone());
+                }
+            }
+        });
+        Self { sender }
+    }
+
+    /// Records `entries`; returns once they are committed.
+    pub async fn record(&self, entries: Vec<AccessEntry>) -> Result<(), AuditError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let (answer, answered) = oneshot::channel();
+        self.sender
+            .send((entries, answer))
+            .map_err(|_| AuditError("the audit writer stopped".into()))?;
+        match answered.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the access audit could not be written");
+                Err(AuditError(e))
+            }
+            Err(_) => Err(AuditError("the audit writer stopped".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_entry_per_person_with_every_field_and_operation_once() {
+        let recorder = AccessRecorder::default();
+        let (joy, ada) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        recorder.note(joy, "full_name", "plan");
+        recorder.note(joy, "contact.phone", "plan");
+        recorder.note(joy, "full_name", "plans");
+        recorder.note(ada, "step.title", "tasks");
+        let at = Utc::now();
+        let party = Uuid::from_u128(9);
+        let entries = recorder.take(party, at);
+        assert_eq!(
+            entries,
+            [
+                AccessEntry {
+                    at,
+                    party,
+                    person: joy,
+                    fields: vec!["contact.phone".into(), "full_name".into()],
+                    operation: "plan,plans".into(),
+                },
+                AccessEntry {
+                    at,
+                    party,
+                    person: ada,
+                    fields: vec!["step.title".into()],
+                    operation: "tasks".into(),
+                },
+            ]
+        );
+        assert!(recorder.take(party, at).is_empty(), "taken once");
+    }
+}
