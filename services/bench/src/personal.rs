@@ -102,26 +102,25 @@ async fn goals_writer(
     })
 }
 
-/// Sealed and baseline rates, `ROUNDS` rounds alternating.
+/// Sealed and baseline rates, `ROUNDS` rounds alternating; `make(true, w)` makes writer `w` of
+/// the sealed side.
 async fn alternate<F, Fut>(
     store: &PgStore,
-    sealed: &CommandHandler<PgStore>,
-    baseline: &CommandHandler<PgStore>,
     duration: Duration,
     make: F,
 ) -> anyhow::Result<Vec<(f64, f64)>>
 where
-    F: Fn(CommandHandler<PgStore>, usize) -> Fut,
+    F: Fn(bool, usize) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Writer>>,
 {
     let mut rounds = Vec::new();
     for _ in 0..ROUNDS {
         crate::settle(store).await?;
-        let with = measure(store, WRITERS, duration, |w| make(sealed.clone(), w))
+        let with = measure(store, WRITERS, duration, |w| make(true, w))
             .await?
             .rate;
         crate::settle(store).await?;
-        let without = measure(store, WRITERS, duration, |w| make(baseline.clone(), w))
+        let without = measure(store, WRITERS, duration, |w| make(false, w))
             .await?
             .rate;
         rounds.push((with, without));
@@ -153,22 +152,33 @@ pub async fn run(url: &str, seconds: u64) -> anyhow::Result<()> {
     println!("| operation | sealed/s / unsealed/s, each round | median ratio |");
     println!("|---|---|---:|");
 
-    let people = alternate(&store, &sealed, &baseline, duration, |h, _| {
-        person_writer(h)
-    })
-    .await?;
+    let pick = |sealing: bool| {
+        if sealing {
+            sealed.clone()
+        } else {
+            baseline.clone()
+        }
+    };
+    let people = alternate(&store, duration, |s, _| person_writer(pick(s))).await?;
     row("`registerPerson` (command handler)", &people);
 
-    let plans = prepare_plans(&sealed, WRITERS, 4, 12).await?;
-    let mix = alternate(&store, &sealed, &baseline, duration, |h, w| {
-        crate::command_writer(h, plans[w].clone())
+    // Each side on plans of its own: a handler's cache of plans the other wrote to would be
+    // behind, and cost it a conflict and a reload each.
+    let sealed_plans = prepare_plans(&sealed, WRITERS, 4, 12).await?;
+    let plain_plans = prepare_plans(&baseline, WRITERS, 4, 12).await?;
+    let plans = |s: bool, w: usize| {
+        if s {
+            sealed_plans[w].clone()
+        } else {
+            plain_plans[w].clone()
+        }
+    };
+    let mix = alternate(&store, duration, |s, w| {
+        crate::command_writer(pick(s), plans(s, w))
     })
     .await?;
     row("full command mix (nothing to seal)", &mix);
-    let goals = alternate(&store, &sealed, &baseline, duration, |h, w| {
-        goals_writer(h, plans[w].clone())
-    })
-    .await?;
+    let goals = alternate(&store, duration, |s, w| goals_writer(pick(s), plans(s, w))).await?;
     row("`setGoals` (one aim sealed)", &goals);
 
     reads(url, &store, &sealed, duration).await?;
