@@ -131,7 +131,17 @@ async fn personal_data_is_sealed_everywhere_and_gone_for_good_once_erased() {
     smtp.take_invitations(4);
 
     let canaries: Vec<(&'static str, String)> = [
-        "name", "phone", "email", "address", "aim", "title", "block", "remove", "cancel",
+        "name",
+        "phone",
+        "email",
+        "address",
+        "aim",
+        "title",
+        "block",
+        "remove",
+        "cancel",
+        "note",
+        "correction",
     ]
     .into_iter()
     .map(|f| (f, canary(f)))
@@ -157,6 +167,18 @@ async fn personal_data_is_sealed_everywhere_and_gone_for_good_once_erased() {
         )
         .await["registerPerson"]
         .clone();
+    api.data(
+        &amina.token,
+        "mutation($p: ID!, $t: String!) { addNote(personId: $p, text: $t) { version } }",
+        json!({ "p": person, "t": c("note") }),
+    )
+    .await;
+    api.data(
+        &amina.token,
+        "mutation($p: ID!, $r: String!) { updatePerson(personId: $p, input: { phone: \"+234 5\" }, reason: $r) { version } }",
+        json!({ "p": person, "r": c("correction") }),
+    )
+    .await;
     let plan = api
         .data(
             &amina.token,
@@ -240,7 +262,7 @@ async fn personal_data_is_sealed_everywhere_and_gone_for_good_once_erased() {
         .await["plan"]
         .clone();
     assert_eq!(read["person"]["fullName"], c("name"));
-    assert_eq!(read["person"]["phone"], c("phone"));
+    assert_eq!(read["person"]["phone"], "+234 5", "corrected");
     assert_eq!(read["person"]["address"], c("address"));
     assert_eq!(read["goals"][0]["aim"], c("aim"));
     let step = |key: &str| {
@@ -276,6 +298,25 @@ async fn personal_data_is_sealed_everywhere_and_gone_for_good_once_erased() {
         .to_string();
     for field in ["aim", "title", "block", "remove", "cancel"] {
         assert!(history.contains(&c(field)), "the history shows the {field}");
+    }
+    let record = api
+        .data(
+            &amina.token,
+            "query($p: ID!) { personRecord(personId: $p) }",
+            json!({ "p": person }),
+        )
+        .await
+        .to_string();
+    for field in [
+        "name",
+        "phone",
+        "address",
+        "note",
+        "correction",
+        "aim",
+        "title",
+    ] {
+        assert!(record.contains(&c(field)), "her record shows the {field}");
     }
 
     // Nowhere else.
