@@ -127,6 +127,13 @@ $$;
 -- result columns rebuilt from the catalogue at every call (seen with perf; measured: the bare
 -- append 0.77 of the build before it in that form, 0.90-0.96 in this one; see BENCHMARKS.md,
 -- "One append function").
+-- Its form before it stored new person keys, which a database started by an earlier build has.
+DROP FUNCTION IF EXISTS homeward_append_commands(text[], text[], bigint[], integer[], integer[],
+    text[], uuid[], uuid[], text[], smallint[], jsonb[], jsonb[], timestamptz[], uuid[], bytea[],
+    text[], text[], bytea[], uuid[], timestamptz[], timestamptz[], homeward_plan_row[],
+    homeward_step_ref[], homeward_step_row[], uuid[], homeward_timer_row[], homeward_party_row[],
+    uuid[], homeward_digest_row[], homeward_organisation_row[]);
+
 CREATE OR REPLACE FUNCTION homeward_append_commands(
     -- One entry per append.
     p_stream_ids      text[],
@@ -164,7 +171,12 @@ CREATE OR REPLACE FUNCTION homeward_append_commands(
     p_parties         homeward_party_row[],
     p_digests_delete  uuid[],
     p_digests_upsert  homeward_digest_row[],
-    p_organisations   homeward_organisation_row[]
+    p_organisations   homeward_organisation_row[],
+    -- The new data keys of persons whose streams these appends open (NULL when none): the
+    -- person, the key wrapped, and the check value of the master key that wrapped it.
+    p_person_keys     uuid[],
+    p_person_wrapped  bytea[],
+    p_person_checks   bytea[]
 ) RETURNS homeward_append_answer
 LANGUAGE plpgsql
 -- Index probes whatever the statistics said when a plan was cached (see the top of this file).
@@ -248,6 +260,22 @@ BEGIN
                       p_key_prints, p_key_commands, p_key_created_at)
                AS k(p, kh, op, t, fp, c, ca)
          WHERE k.p IS NOT NULL;
+    END IF;
+
+    IF p_person_keys IS NOT NULL THEN
+        -- Only under the database's master key (the first key stored fixes it): a replica
+        -- still running with a key rotated away stores nothing it could not read back.
+        INSERT INTO server_secrets (name, secret)
+        SELECT 'master_key_check', p_person_checks[1]
+        ON CONFLICT (name) DO NOTHING;
+        IF EXISTS (SELECT 1 FROM unnest(p_person_checks) AS c(v)
+                    WHERE c.v IS DISTINCT FROM (SELECT secret FROM server_secrets
+                                                 WHERE name = 'master_key_check')) THEN
+            RAISE EXCEPTION 'a person key wrapped under another master key than the database''s'
+                USING ERRCODE = 'HWK01';
+        END IF;
+        INSERT INTO person_keys (person_id, wrapped_key)
+        SELECT k.p, k.w FROM unnest(p_person_keys, p_person_wrapped) AS k(p, w);
     END IF;
 
     PERFORM homeward_project_rows(p_plans, p_steps_delete, p_steps_upsert, p_timers_cancel,

@@ -606,6 +606,7 @@ async fn bare_writer(store: Arc<PgStore>, w: usize) -> anyhow::Result<Writer> {
                 }],
                 projection: Default::default(),
                 idempotency_key: None,
+                new_person_key: None,
             };
             Box::pin(async move {
                 store.append(append).await?;

@@ -454,19 +454,29 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 .fold(state.as_deref().cloned(), |s, e| A::apply(s, e))
                 .ok_or_else(|| StoreError::Unexpected("events did not open the stream".into()))?;
             let mut new_events: Vec<NewEvent> = events.iter().map(NewEvent::from_domain).collect();
+            let mut new_key = None;
             if let Some(person) = after.data_subject() {
+                // A person's own stream, opened now: her key is stored with these events.
+                let opens_person = version == 0 && stream_id == person.stream_id();
                 let sealed = match &self.vault {
                     Some(vault) => {
                         vault
-                            .seal_events(person, stream_id, meta.command_id, &mut new_events)
+                            .seal_events(
+                                person,
+                                stream_id,
+                                meta.command_id,
+                                &mut new_events,
+                                opens_person,
+                            )
                             .await?
                     }
                     None => crate::vault::refuse_unsealed(&new_events)?,
                 };
-                if sealed {
+                if sealed.any {
                     // The state, its cache and the read models hold the sealed text only.
                     after = sealed_state(state.as_deref(), &new_events)?;
                 }
+                new_key = sealed.new_key;
             }
             let append = Append {
                 stream_id: stream_id.to_owned(),
@@ -486,10 +496,14 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 events: new_events,
                 projection: A::projection(state.as_deref(), &after),
                 idempotency_key: meta.idempotency_key.clone(),
+                new_person_key: new_key.as_ref().map(|(_, stored)| stored.clone()),
             };
             match self.store.append(append).await {
                 Ok(done) if done.duplicate => return self.first_result(&done).await,
                 Ok(done) => {
+                    if let (Some(vault), Some((key, stored))) = (&self.vault, new_key) {
+                        vault.key_stored(key, stored.person);
+                    }
                     let after = Arc::new(after);
                     self.cache.put(stream_id, done.last_version, after.clone());
                     return Ok(Handled {

@@ -42,14 +42,14 @@ pub enum VaultError {
 }
 
 /// For a handler without a vault: refuses events that hold personal data.
-pub fn refuse_unsealed(events: &[NewEvent]) -> Result<bool, VaultError> {
+pub fn refuse_unsealed(events: &[NewEvent]) -> Result<Sealed, VaultError> {
     if events
         .iter()
         .any(|e| personal_paths(&e.event_type).next().is_some())
     {
         return Err(VaultError::NoVault);
     }
-    Ok(false)
+    Ok(Sealed::default())
 }
 
 /// A personal value as the edge may show it.
@@ -77,6 +77,15 @@ impl Opened<String> {
             Self::Erased => ERASED.to_owned(),
         }
     }
+}
+
+/// What sealing a command's events did.
+#[derive(Debug, Default)]
+pub struct Sealed {
+    /// Whether any value was sealed (the events changed).
+    pub any: bool,
+    /// A person's new key, to store with the append (and its key, to know once it is stored).
+    pub new_key: Option<(DataKey, homeward_store::NewPersonKey)>,
 }
 
 /// What a reader sees where an erased person's text was.
@@ -216,19 +225,33 @@ impl Vault {
     }
 
     /// Seals every personal field of `events` (one command's, in `stream`, whose ids derive
-    /// from `command_id`) under `person`'s key. Returns whether anything was sealed.
+    /// from `command_id`) under `person`'s key. `opens_person` when the events open the
+    /// person's own stream: her key is then made here, to be stored with the append
+    /// ([`Sealed::new_key`]), and known to this vault once the append is done
+    /// ([`Vault::key_stored`]).
     pub async fn seal_events(
         &self,
         person: PersonId,
         stream: &str,
         command_id: Uuid,
         events: &mut [NewEvent],
-    ) -> Result<bool, VaultError> {
+        opens_person: bool,
+    ) -> Result<Sealed, VaultError> {
         let personal = |e: &NewEvent| personal_paths(&e.event_type).next().is_some();
         if !self.seals || !events.iter().any(personal) {
-            return Ok(false);
+            return Ok(Sealed::default());
         }
-        let key = self.key_for_sealing(person.0).await?;
+        let (key, new_key) = if opens_person && self.cached(person.0).is_none() {
+            let (key, wrapped) = self.master.new_data_key(person.0);
+            let new_key = homeward_store::NewPersonKey {
+                person: person.0,
+                wrapped,
+                master_check: self.check.clone(),
+            };
+            (key.clone(), Some((key, new_key)))
+        } else {
+            (self.key_for_sealing(person.0).await?, None)
+        };
         let mut sealed_any = false;
         for (index, event) in events.iter_mut().enumerate() {
             let event_id = homeward_store::Append::event_id(command_id, index);
@@ -251,7 +274,15 @@ impl Vault {
                 });
             }
         }
-        Ok(sealed_any)
+        Ok(Sealed {
+            any: sealed_any,
+            new_key,
+        })
+    }
+
+    /// The new key of [`Sealed::new_key`], stored with its append: known from now on.
+    pub fn key_stored(&self, key: DataKey, person: Uuid) {
+        self.remember(person, Known::Key(key));
     }
 
     /// Re-wraps every kept data key from this vault's master key to `next`, and makes `next`

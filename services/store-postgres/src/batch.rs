@@ -444,10 +444,17 @@ async fn single_failure(
         earlier_result(db, append.command_id).await
     } else if unique_violation(&e, "idempotency_keys_pkey") {
         Err(StoreError::KeyTaken)
+    } else if matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some(MASTER_KEY_CHANGED))
+    {
+        Err(StoreError::MasterKeyChanged)
     } else {
         Err(e.into())
     }
 }
+
+/// The SQLSTATE `homeward_append_commands` raises for a new person key wrapped under a master key
+/// that is not the database's.
+const MASTER_KEY_CHANGED: &str = "HWK01";
 
 async fn earlier_result(db: &mut PgConnection, command_id: Uuid) -> Result<Appended, StoreError> {
     command_result(db, command_id).await?.ok_or_else(|| {
@@ -487,6 +494,10 @@ struct BatchArrays<'a> {
     key_commands: Vec<Option<Uuid>>,
     key_created_at: Vec<Option<chrono::DateTime<chrono::Utc>>>,
     key_not_before: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    /// The new data keys of the persons whose streams these appends open.
+    person_keys: Vec<Uuid>,
+    person_keys_wrapped: Vec<&'a [u8]>,
+    person_keys_checks: Vec<&'a [u8]>,
 }
 
 impl<'a> BatchArrays<'a> {
@@ -517,6 +528,9 @@ impl<'a> BatchArrays<'a> {
             key_commands: Vec::with_capacity(appends.len()),
             key_created_at: Vec::with_capacity(appends.len()),
             key_not_before: Vec::with_capacity(appends.len()),
+            person_keys: Vec::new(),
+            person_keys_wrapped: Vec::new(),
+            person_keys_checks: Vec::new(),
         };
         for (i, append) in appends.iter().enumerate() {
             for (k, event) in append.events.iter().enumerate() {
@@ -551,6 +565,11 @@ impl<'a> BatchArrays<'a> {
             arrays.key_commands.push(key.map(|k| k.command_id));
             arrays.key_created_at.push(key.map(|k| k.created_at));
             arrays.key_not_before.push(claim.map(|c| c.not_before));
+            if let Some(key) = &append.new_person_key {
+                arrays.person_keys.push(key.person);
+                arrays.person_keys_wrapped.push(&key.wrapped);
+                arrays.person_keys_checks.push(&key.master_check);
+            }
         }
         arrays
     }
@@ -623,7 +642,7 @@ async fn append_function(
     let answer: AppendAnswer = sqlx::query_scalar(
         "SELECT homeward_append_commands(\
              $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)",
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)",
     )
     .bind(&arrays.stream_ids)
     .bind(&arrays.stream_types)
@@ -656,6 +675,10 @@ async fn append_function(
     .bind(&rows.digests_delete)
     .bind(&rows.digests_upsert)
     .bind(&rows.organisations)
+    // No new person keys: NULL arrays, and the function skips their statements.
+    .bind((!arrays.person_keys.is_empty()).then_some(&arrays.person_keys))
+    .bind((!arrays.person_keys.is_empty()).then_some(&arrays.person_keys_wrapped))
+    .bind((!arrays.person_keys.is_empty()).then_some(&arrays.person_keys_checks))
     .fetch_one(db)
     .await?;
     let AppendAnswer { refusals, heads } = answer;
@@ -810,6 +833,7 @@ mod tests {
             events: Vec::new(),
             projection,
             idempotency_key: None,
+            new_person_key: None,
         }
     }
 

@@ -69,7 +69,7 @@ where
     Fut: Future<Output = B>,
 {
     let mut failures = event_log(|| async { Arc::new(fresh().await) as Arc<dyn EventStore> }).await;
-    let checks: [(&'static str, CheckFn<B>); 12] = [
+    let checks: [(&'static str, CheckFn<B>); 13] = [
         ("subscriptions deliver new events in commit order", |b| {
             Box::pin(subscriptions(b))
         }),
@@ -113,6 +113,10 @@ where
         ("the access audit is appended and read newest first", |b| {
             Box::pin(access_log(b))
         }),
+        (
+            "a person's new key is stored with the append that opens her stream, or not at all",
+            |b| Box::pin(person_key_with_append(b)),
+        ),
     ];
     for (check, run) in checks {
         if let Err(problem) = run(Arc::new(fresh().await)).await {
@@ -195,6 +199,7 @@ fn append(stream: &str, expected: ExpectedVersion, n: usize, occurred_at: DateTi
             .collect(),
         projection: ProjectionChange::default(),
         idempotency_key: None,
+        new_person_key: None,
     }
 }
 
@@ -497,6 +502,7 @@ fn open_plan(plan_id: PlanId) -> Result<(Append, Plan), String> {
     let state = Plan::fold(&events).ok_or("opening gives a plan")?;
     let append = Append {
         idempotency_key: None,
+        new_person_key: None,
         stream_id: plan_id.stream_id(),
         stream_type: Plan::STREAM_PREFIX,
         expected_version: ExpectedVersion::NoStream,
@@ -579,6 +585,7 @@ async fn register_organisation<B: Backend>(
             .ok_or("registering gives an organisation")?;
         let append = Append {
             idempotency_key: None,
+            new_person_key: None,
             stream_id: id.stream_id(),
             stream_type: Organisation::STREAM_PREFIX,
             expected_version: if version == 0 {
@@ -923,6 +930,7 @@ async fn change_plan<B: Backend>(
     }
     let append = Append {
         idempotency_key: None,
+        new_person_key: None,
         stream_id: before.id.stream_id(),
         stream_type: Plan::STREAM_PREFIX,
         expected_version: ExpectedVersion::Exact(version),
@@ -1214,6 +1222,60 @@ async fn person_keys<B: Backend>(backend: Arc<B>) -> Outcome {
     ensure!(
         step("key check", backend.master_key_check(&[1; 32]).await)? == vec![9; 32],
         "rotation replaces the master key's check value"
+    );
+    Ok(())
+}
+
+async fn person_key_with_append<B: Backend>(backend: Arc<B>) -> Outcome {
+    use crate::person_keys::PersonKey;
+    use crate::NewPersonKey;
+    let opening = |person: Uuid, check: u8| {
+        let mut a = append(
+            &format!("person-{person}"),
+            ExpectedVersion::NoStream,
+            1,
+            at(0),
+        );
+        a.new_person_key = Some(NewPersonKey {
+            person,
+            wrapped: vec![check; 60],
+            master_check: vec![check; 32],
+        });
+        a
+    };
+    // The first key stored fixes the master key of a database without one.
+    let joy = Uuid::new_v4();
+    step("append", backend.append(opening(joy, 1)).await)?;
+    ensure!(
+        step("read", backend.person_key(joy).await)? == Some(PersonKey::Wrapped(vec![1; 60])),
+        "the key is stored with the append"
+    );
+    ensure!(
+        step("key check", backend.master_key_check(&[9; 32]).await)? == vec![1; 32],
+        "the first key stored fixed the master key"
+    );
+    // Refused appends store no key: a stream that exists, a key under another master key.
+    let again = backend.append(opening(joy, 1)).await;
+    ensure!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "opening a stream that exists is a conflict: {again:?}"
+    );
+    let ada = Uuid::new_v4();
+    let other = backend.append(opening(ada, 2)).await;
+    ensure!(
+        matches!(other, Err(StoreError::MasterKeyChanged)),
+        "a key under another master key is refused: {other:?}"
+    );
+    ensure!(
+        step("read", backend.person_key(ada).await)?.is_none()
+            && step(
+                "read",
+                backend
+                    .read_stream(&format!("person-{ada}"), ReadUntil::End)
+                    .await
+            )?
+            .is_empty(),
+        "a refused append writes neither its events nor its key"
     );
     Ok(())
 }

@@ -26,7 +26,8 @@ pub mod timer_queue;
 
 pub use error::StoreError;
 pub use model::{
-    Append, Appended, Cursor, ExpectedVersion, Metadata, NewEvent, ReadUntil, RecordedEvent,
+    Append, Appended, Cursor, ExpectedVersion, Metadata, NewEvent, NewPersonKey, ReadUntil,
+    RecordedEvent,
 };
 pub use projection::ProjectionChange;
 pub use subscription::{Subscription, WakeUp};

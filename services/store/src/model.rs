@@ -74,6 +74,19 @@ pub struct Append {
     pub projection: ProjectionChange,
     /// The idempotency key of the request, recorded in the same transaction.
     pub idempotency_key: Option<KeyClaim>,
+    /// The data key of the person a new person stream is about, stored in the same transaction
+    /// as the events sealed under it (so that a registration costs no statement of its own).
+    pub new_person_key: Option<NewPersonKey>,
+}
+
+/// A person's new data key, wrapped, to store with the append that first seals under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPersonKey {
+    pub person: Uuid,
+    pub wrapped: Vec<u8>,
+    /// The check value of the master key that wrapped it: the append is refused
+    /// ([`crate::StoreError::MasterKeyChanged`]) when it is not the database's.
+    pub master_check: Vec<u8>,
 }
 
 impl Append {

@@ -56,6 +56,7 @@ fn raw_append(stream: &str, expected: ExpectedVersion, n: usize) -> Append {
             .collect(),
         projection: ProjectionChange::default(),
         idempotency_key: None,
+        new_person_key: None,
     }
 }
 
@@ -1027,7 +1028,8 @@ fn sql_append(version: i64, ids: [Uuid; 2], projection: &serde_json::Value) -> S
          ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_party_row, $3->'parties') r), \
          ARRAY(SELECT t::uuid FROM jsonb_array_elements_text($3->'digests_delete') t), \
          ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_digest_row, $3->'digests_upsert') r), \
-         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_organisation_row, $3->'organisations') r)) \
+         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_organisation_row, $3->'organisations') r), \
+         NULL, NULL, NULL) \
                AS answer OFFSET 0) AS called, \
               unnest((called.answer).refusals, (called.answer).heads) \
                 WITH ORDINALITY AS x(refusal, head, o)",
