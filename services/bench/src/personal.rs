@@ -6,7 +6,10 @@
 //!   the sealing vault against the baseline vault;
 //! - `setGoals` (one aim sealed) against the same unsealed;
 //! - a plan read over GraphQL with its person's name, phone and address opened, against the same
-//!   read without the person.
+//!   read without the person;
+//! - what the access audit costs: the same read of personal fields through the schema
+//!   in-process, its entries committed before each answer as the server does, against the same
+//!   with the entries dropped.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -319,8 +322,128 @@ async fn reads(
         "plan read over GraphQL, with the person opened / without the person",
         &rounds,
     );
-    println!();
     let _ = stop.send(());
     server.await??;
+
+    let audited = audit_cost(store, handler, &clients, duration).await?;
+    row(
+        "a read of personal fields, with its audit / without",
+        &audited,
+    );
+    println!();
     Ok(())
+}
+
+/// The same read of personal fields through the schema in-process, each answer's audit entries
+/// committed first (as the server does) against dropped, three rounds alternating.
+async fn audit_cost(
+    store: &Arc<PgStore>,
+    handler: &CommandHandler<PgStore>,
+    clients: &[(String, Vec<String>)],
+    duration: Duration,
+) -> anyhow::Result<Vec<(f64, f64)>> {
+    use homeward_engine::authz::Viewer;
+    use homeward_engine::invitations::{InvitationSettings, Invitations};
+    let outbox =
+        std::env::temp_dir().join(format!("homeward-bench-outbox-{}", uuid::Uuid::new_v4()));
+    let vault = handler
+        .vault()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("the sealing handler has a vault"))?;
+    let services = homeward_graphql::Services {
+        handler: CommandHandler::new(
+            store.clone() as Arc<dyn homeward_store::EventStore>,
+            Arc::new(SystemClock),
+        )
+        .with_vault(vault.clone()),
+        vault,
+        audit: homeward_engine::audit::AuditWriter::spawn(store.clone()),
+        access_log: store.clone(),
+        reads: store.clone(),
+        clock: Arc::new(SystemClock),
+        events: homeward_graphql::EventHub::new(),
+        idempotency: homeward_graphql::Idempotency {
+            keys: store.clone(),
+            secret: Arc::from(vec![7u8; 32]),
+            retention: chrono::Duration::hours(24),
+        },
+        default_time_zone: "UTC".into(),
+        token_max_days: 30,
+        invitations: Invitations::new(InvitationSettings {
+            mailer: Arc::new(homeward_engine::mail::FileOutbox::new(
+                &outbox,
+                "Homeward <bench@homeward.example>",
+            )?),
+            base_url: "http://localhost".into(),
+            valid_for: chrono::Duration::days(7),
+        }),
+    };
+    let schema = homeward_graphql::schema(services.clone());
+    // The readers' parties, found back from their tokens.
+    let mut viewers = Vec::new();
+    for (token, plans) in clients {
+        let opened = tokens::check(store.as_ref() as &dyn ReadModels, token, chrono::Utc::now())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("a reader's token stands"))?;
+        viewers.push((opened.viewer.clone(), plans.clone()));
+    }
+    let viewers: Arc<Vec<(Viewer, Vec<String>)>> = Arc::new(viewers);
+    let read = |audited: bool| {
+        let schema = schema.clone();
+        let services = services.clone();
+        let viewers = viewers.clone();
+        async move {
+            let deadline = Instant::now() + duration;
+            let started = Instant::now();
+            let loops: Vec<_> = (0..viewers.len())
+                .map(|c| {
+                    let schema = schema.clone();
+                    let services = services.clone();
+                    let viewers = viewers.clone();
+                    tokio::spawn(async move {
+                        let (viewer, plans) = &viewers[c];
+                        let mut n = 0usize;
+                        while Instant::now() < deadline {
+                            let (viewer, loaders) =
+                                homeward_graphql::request_data(&services, viewer.clone());
+                            let (reader, shown) = (viewer.party.0, loaders.access.clone());
+                            let request = async_graphql::Request::new(WITH_PERSON)
+                                .variables(async_graphql::Variables::from_json(
+                                    json!({ "id": plans[n % plans.len()] }),
+                                ))
+                                .data(viewer)
+                                .data(loaders);
+                            let response = schema.execute(request).await;
+                            if !response.errors.is_empty() {
+                                anyhow::bail!("read failed: {:?}", response.errors);
+                            }
+                            let entries = shown.take(reader, chrono::Utc::now());
+                            if entries.is_empty() {
+                                anyhow::bail!("a read of personal fields noted nobody");
+                            }
+                            if audited {
+                                services.audit.record(entries).await?;
+                            }
+                            n += 1;
+                        }
+                        anyhow::Ok(n)
+                    })
+                })
+                .collect();
+            let mut reads = 0;
+            for l in loops {
+                reads += l.await??;
+            }
+            anyhow::Ok(reads as f64 / started.elapsed().as_secs_f64())
+        }
+    };
+    read(true).await?;
+    let mut rounds = Vec::new();
+    for _ in 0..ROUNDS {
+        let with = read(true).await?;
+        let without = read(false).await?;
+        rounds.push((with, without));
+    }
+    let _ = std::fs::remove_dir_all(&outbox);
+    Ok(rounds)
 }
