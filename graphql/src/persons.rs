@@ -187,6 +187,21 @@ impl AccessLogEntry {
     }
 }
 
+/// A detail as it stands, to compare a correction with: opened without showing it to anyone
+/// (so not an access for the audit); `None` once erased.
+async fn current_value<T: serde::de::DeserializeOwned + Clone>(
+    ctx: &Context<'_>,
+    value: &homeward_workflows::Personal<T>,
+    stream: &str,
+    field: &str,
+) -> ApiResult<Option<T>> {
+    Ok(services(ctx)
+        .vault
+        .open(value, stream, field)
+        .await?
+        .value())
+}
+
 /// `Keep` for a change to what the detail already holds.
 async fn unless_same<T: serde::de::DeserializeOwned + Clone + PartialEq>(
     ctx: &Context<'_>,
@@ -196,7 +211,7 @@ async fn unless_same<T: serde::de::DeserializeOwned + Clone + PartialEq>(
     field: &str,
 ) -> ApiResult<Change<T>> {
     let current = match current {
-        Some(c) => personal::value(ctx, c, stream, field).await?,
+        Some(c) => current_value(ctx, c, stream, field).await?,
         None => None,
     };
     Ok(match change {
@@ -263,9 +278,10 @@ impl PersonMutation {
         // already stands is not a change.
         let full_name = match input.full_name {
             Some(name)
-                if name
-                    == personal::text(ctx, &current.full_name, &stream, field::FULL_NAME)
-                        .await? =>
+                if Some(&name)
+                    == current_value(ctx, &current.full_name, &stream, field::FULL_NAME)
+                        .await?
+                        .as_ref() =>
             {
                 None
             }
@@ -280,7 +296,7 @@ impl PersonMutation {
         )
         .await?;
         let language = match &current.preferred_language {
-            Some(l) => personal::value(ctx, l, &stream, field::PREFERRED_LANGUAGE)
+            Some(l) => current_value(ctx, l, &stream, field::PREFERRED_LANGUAGE)
                 .await?
                 .map(|l| l.as_str().to_owned()),
             None => None,
@@ -389,7 +405,7 @@ impl PersonMutation {
 fn erasure_error(e: homeward_engine::erasure::ErasureError) -> ApiError {
     use homeward_engine::erasure::ErasureError as E;
     match e {
-        E::NotFound => ApiError::not_found("person", "given"),
+        E::NotFound => ApiError::new(Code::NotFound, "no person with this id"),
         E::AlreadyErased(_) => ApiError::new(Code::Erased, e.to_string()),
         E::OpenPlans(_) => ApiError::validation(e.to_string()),
         E::Denied(denied) => denied.into(),

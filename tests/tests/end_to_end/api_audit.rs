@@ -48,6 +48,8 @@ async fn every_read_of_personal_data_is_recorded_once_and_the_record_cannot_be_c
         "mutation($id: ID!) { setGoals(planId: $id, goals: [{ area: INCOME, aim: \"A workshop\" }]) { version } }",
         "mutation($id: ID!, $luc: ID!) { assignStep(planId: $id, step: \"passport\", assignee: $luc) { version } }",
         "mutation($p: ID!) { addNote(personId: $p, text: \"Calls after 6 pm\") { version } }",
+        // Comparing a correction with her details shows them to no one.
+        "mutation($p: ID!) { updatePerson(personId: $p, input: { phone: \"+234 2\", address: \"12 Example Street\" }, reason: \"New phone\") { version } }",
     ] {
         api.data(&amina.token, m, json!({ "id": plan, "luc": luc.id, "p": person }))
             .await;
@@ -91,6 +93,7 @@ async fn every_read_of_personal_data_is_recorded_once_and_the_record_cannot_be_c
                 "full_name",
                 "goals[].aim",
                 "note.text",
+                "reason",
                 "step.title",
             ],
             "personRecord",
