@@ -280,7 +280,7 @@ async fn baselines(
 
 /// The server as deployed, its rate limiter on at a rate these clients stay under: paid for,
 /// never refusing.
-fn guarded(url: &str) -> anyhow::Result<Settings> {
+pub(crate) fn guarded(url: &str) -> anyhow::Result<Settings> {
     Ok(Settings {
         max_connections: 40,
         rate_limit: 100_000,
@@ -291,7 +291,7 @@ fn guarded(url: &str) -> anyhow::Result<Settings> {
 }
 
 /// A server of its own in this process: its address, its stop signal and its task.
-async fn start_server(
+pub(crate) async fn start_server(
     settings: Settings,
 ) -> anyhow::Result<(
     SocketAddr,
@@ -563,6 +563,51 @@ where
     })
 }
 
+/// A social worker of the bench organisation, registered through `handler`, and a token of
+/// theirs.
+pub(crate) async fn social_worker(
+    store: &Arc<PgStore>,
+    handler: &CommandHandler<PgStore>,
+    name: &str,
+) -> anyhow::Result<(PartyId, String)> {
+    let party = PartyId::new();
+    let details = PartyDetails {
+        display_name: name.to_owned(),
+        email: format!("{}@bench.example", name.to_lowercase().replace(' ', ".")),
+        role: PartyRole::SocialWorker,
+        organisation: crate::BENCH_ORGANISATION,
+        country: "FR".into(),
+        language: "fr".into(),
+        time_zone: "Europe/Paris".into(),
+        supervisor: None,
+    };
+    handler
+        .handle::<Party>(
+            &party.stream_id(),
+            &PartyCommand::Register {
+                party_id: party,
+                details,
+            },
+            CommandMeta::new(party),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let request = tokens::TokenRequest {
+        party,
+        role: PartyRole::SocialWorker,
+        days: 30,
+        max_days: tokens::DEFAULT_MAX_TOKEN_DAYS,
+        issued_by: None,
+    };
+    let token = tokens::issue(
+        store.as_ref() as &dyn ReadModels,
+        request,
+        chrono::Utc::now(),
+    )
+    .await?;
+    Ok((party, token.secret))
+}
+
 /// Registers the clients' social workers and loads active plans assigned to them.
 async fn load(
     store: &Arc<PgStore>,
@@ -571,45 +616,11 @@ async fn load(
 ) -> anyhow::Result<Vec<Client>> {
     let mut clients = Vec::with_capacity(CLIENTS);
     for c in 0..CLIENTS {
-        let party = PartyId::new();
-        let details = PartyDetails {
-            display_name: format!("Worker {c}"),
-            email: format!("worker{c}@bench.example"),
-            role: PartyRole::SocialWorker,
-            organisation: crate::BENCH_ORGANISATION,
-            country: "FR".into(),
-            language: "fr".into(),
-            time_zone: "Europe/Paris".into(),
-            supervisor: None,
-        };
-        handler
-            .handle::<Party>(
-                &party.stream_id(),
-                &PartyCommand::Register {
-                    party_id: party,
-                    details,
-                },
-                CommandMeta::new(party),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let request = tokens::TokenRequest {
-            party,
-            role: PartyRole::SocialWorker,
-            days: 30,
-            max_days: tokens::DEFAULT_MAX_TOKEN_DAYS,
-            issued_by: None,
-        };
-        let token = tokens::issue(
-            store.as_ref() as &dyn ReadModels,
-            request,
-            chrono::Utc::now(),
-        )
-        .await?;
+        let (party, token) = social_worker(store, handler, &format!("Worker {c}")).await?;
         clients.push(Client {
             index: c,
             party,
-            token: token.secret,
+            token,
             store_plans: Vec::new(),
             api_plans: Vec::new(),
             guard_plans: Vec::new(),

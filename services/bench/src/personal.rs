@@ -14,12 +14,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use homeward::app::{Application, Settings};
 use homeward_engine::vault::Vault;
 use homeward_engine::{tokens, CommandHandler, CommandMeta, SystemClock};
 use homeward_store::reads::ReadModels;
 use homeward_store_postgres::PgStore;
-use homeward_workflows::party::{Party, PartyCommand, PartyDetails, PartyRole};
 use homeward_workflows::person::{ContactDetails, Person, PersonCommand};
 use homeward_workflows::plan::{ConcernArea, Goal, Plan, PlanCommand};
 use homeward_workflows::{PartyId, PersonId, Personal, PlanId};
@@ -197,42 +195,8 @@ async fn reads(
 ) -> anyhow::Result<()> {
     let mut clients = Vec::new();
     for c in 0..READERS {
-        let party = PartyId::new();
-        let details = PartyDetails {
-            display_name: format!("Reader {c}"),
-            email: format!("reader{c}@bench.example"),
-            role: PartyRole::SocialWorker,
-            organisation: crate::BENCH_ORGANISATION,
-            country: "FR".into(),
-            language: "fr".into(),
-            time_zone: "Europe/Paris".into(),
-            supervisor: None,
-        };
-        handler
-            .handle::<Party>(
-                &party.stream_id(),
-                &PartyCommand::Register {
-                    party_id: party,
-                    details,
-                },
-                CommandMeta::new(party),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let request = tokens::TokenRequest {
-            party,
-            role: PartyRole::SocialWorker,
-            days: 30,
-            max_days: tokens::DEFAULT_MAX_TOKEN_DAYS,
-            issued_by: None,
-        };
-        let token = tokens::issue(
-            store.as_ref() as &dyn ReadModels,
-            request,
-            chrono::Utc::now(),
-        )
-        .await?
-        .secret;
+        let (party, token) =
+            crate::api::social_worker(store, handler, &format!("Reader {c}")).await?;
         let mut plans = Vec::new();
         for n in 0..PLANS_PER_READER {
             let (person, command) = register(n as u64);
@@ -253,19 +217,8 @@ async fn reads(
         }
         clients.push((token, plans));
     }
-    let settings = Settings {
-        max_connections: 40,
-        rate_limit: 100_000,
-        rate_burst: 100_000,
-        master_key: Some(crate::BENCH_MASTER_KEY.into()),
-        ..Settings::new(url, "127.0.0.1:0".parse()?)
-    };
-    let app = Application::build(settings).await?;
-    let api_url = format!("http://{}/graphql", app.local_addr());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
+    let (addr, stop, server) = crate::api::start_server(crate::api::guarded(url)?).await?;
+    let api_url = format!("http://{addr}/graphql");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(READERS)
         .build()?;
