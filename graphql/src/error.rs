@@ -38,6 +38,8 @@ pub enum Code {
     /// A stored personal value cannot be read (altered or damaged); the rest of the record
     /// reads.
     Unreadable,
+    /// A legal hold keeps the person's data: it cannot be erased until a supervisor lifts it.
+    LegalHold,
     Internal,
 }
 
@@ -55,6 +57,7 @@ impl Code {
             Self::Timeout => "TIMEOUT",
             Self::MailNotSent => "MAIL_NOT_SENT",
             Self::Erased => "ERASED",
+            Self::LegalHold => "LEGAL_HOLD",
             Self::Unreadable => "UNREADABLE",
             Self::Internal => "INTERNAL",
         }

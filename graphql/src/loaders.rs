@@ -193,4 +193,12 @@ impl Loaders {
     pub async fn person(&self, id: Uuid) -> Result<Option<Arc<Person>>, ApiError> {
         self.persons.load_one(id).await
     }
+
+    /// Several persons at once, by id (those that exist).
+    pub async fn persons(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, Arc<Person>>, ApiError> {
+        self.persons.load_many(ids.iter().copied()).await
+    }
 }

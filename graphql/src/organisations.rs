@@ -156,6 +156,36 @@ impl OrganisationMutation {
         run(ctx, Some(organisation), |_| command, None, idempotency_key).await
     }
 
+    /// Sets how many months a programme keeps a survivor's data after her last plan closes
+    /// (admins; 1 to 600, five years unless set). The retention rule then erases it, unless a
+    /// supervisor placed a legal hold. A shorter period erases, at the next sweep, everyone
+    /// whose plans closed longer ago than it.
+    async fn set_retention_period(
+        &self,
+        ctx: &Context<'_>,
+        organisation: ID,
+        months: i32,
+        expected_version: Option<u64>,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<OrganisationObject> {
+        let organisation = organisation_id("organisation", &organisation)?;
+        let months = u32::try_from(months).map_err(|_| {
+            ApiError::validation(format!(
+                "months is the number of months data is kept, from 1 to {}; {months} is not",
+                homeward_workflows::organisation::MAX_RETENTION_MONTHS
+            ))
+        })?;
+        let command = OrganisationCommand::SetRetention { months };
+        run(
+            ctx,
+            Some(organisation),
+            |_| command,
+            expected_version,
+            idempotency_key,
+        )
+        .await
+    }
+
     /// Ends a partnership (admins): no new steps go to the other's people. Steps they already
     /// hold stay theirs until the case team reassigns them.
     async fn end_partnership(

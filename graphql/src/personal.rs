@@ -26,6 +26,7 @@ pub(crate) mod field {
     pub const EMAIL: &str = "contact.email";
     pub const ADDRESS: &str = "contact.address";
     pub const NOTE: &str = "note.text";
+    pub const HOLD_REASON: &str = "hold.reason";
 }
 
 /// A personal value of `stream`, opened with what the store keeps of its person's key now.

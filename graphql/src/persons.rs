@@ -71,6 +71,140 @@ impl PersonQuery {
         })
     }
 
+    /// Finds your organisation's survivors by name and date of birth (the case team): every
+    /// part of the name given must be one of hers, in any order, accents and case ignored
+    /// ("adebayo ngozi" finds "Ngozi Adébáyọ̀"); whole parts only. Give a name, a date of
+    /// birth, or both. Searched through a keyed index: her name is never stored searchable.
+    async fn search_persons(
+        &self,
+        ctx: &Context<'_>,
+        name: Option<String>,
+        date_of_birth: Option<chrono::NaiveDate>,
+        #[graphql(desc = "At most this many (1 to 50; 20 when left out).")] first: Option<i32>,
+    ) -> ApiResult<Vec<PersonObject>> {
+        let first = first.unwrap_or(20);
+        let viewer = viewer(ctx)?;
+        authz::authorize(
+            viewer,
+            Action::ChangePerson {
+                registered_by: viewer.organisation,
+            },
+        )?;
+        if !(1..=MAX_FOUND).contains(&first) {
+            return Err(ApiError::validation(format!(
+                "first must be between 1 and {MAX_FOUND}, not {first}"
+            )));
+        }
+        // Checked as a name is when it is recorded (length, no control or invisible
+        // characters).
+        let name = match name.filter(|n| !n.trim().is_empty()) {
+            Some(n) => {
+                homeward_workflows::text::bounded("name", &n, homeward_workflows::person::MAX_NAME)
+                    .map_err(|e| ApiError::validation(e.to_string()))?
+            }
+            None => String::new(),
+        };
+        let services = services(ctx);
+        let index = services
+            .vault
+            .search()
+            .ok_or_else(|| ApiError::internal(&"no search index on this server"))?;
+        let terms = index
+            .query(viewer.organisation.0, &name, date_of_birth)
+            .map_err(|e| ApiError::validation(e.to_string()))?;
+        let found = services
+            .reads
+            .persons_matching(viewer.organisation.0, &terms, i64::from(first))
+            .await?;
+        let loaded = loaders(ctx).persons(&found).await?;
+        Ok(found
+            .iter()
+            .filter_map(|id| loaded.get(id).cloned())
+            .filter(|p| p.organisation == viewer.organisation && p.erased_at.is_none())
+            .map(|person| PersonObject {
+                person,
+                access: PersonAccess::Full,
+            })
+            .collect())
+    }
+
+    /// Your organisation's survivors whose data the retention rule will erase within
+    /// `withinDays` (default 90), soonest first, those on legal hold too (supervisors).
+    #[graphql(complexity = "crate::inputs::page_complexity(first, child_complexity)")]
+    async fn upcoming_erasures(
+        &self,
+        ctx: &Context<'_>,
+        within_days: Option<i32>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, UpcomingErasure>> {
+        let within_days = within_days.unwrap_or(90);
+        let viewer = viewer(ctx)?;
+        authz::authorize(
+            viewer,
+            Action::DecideErasure {
+                registered_by: viewer.organisation,
+            },
+        )?;
+        let within = days("withinDays", within_days)?;
+        let page = page(first, after.as_deref())?;
+        let services = services(ctx);
+        let rows = services
+            .reads
+            .upcoming_erasures(
+                viewer.organisation.0,
+                services.clock.now() + within,
+                probe(page),
+            )
+            .await?;
+        let (rows, more) = split_page(page, rows);
+        let ids: Vec<_> = rows.iter().map(|r| r.person_id).collect();
+        let loaded = loaders(ctx).persons(&ids).await?;
+        Ok(connection(page, rows, more, |row| {
+            let person = loaded.get(&row.person_id)?.clone();
+            Some(UpcomingErasure { row, person })
+        }))
+    }
+
+    /// Your organisation's survivors with no plan under way (no plan, or only drafts beside
+    /// closed ones) whom nobody has touched for `untouchedDays` (default 365): the retention
+    /// rule does not erase them; a supervisor decides. Least recently touched first.
+    #[graphql(complexity = "crate::inputs::page_complexity(first, child_complexity)")]
+    async fn persons_to_review(
+        &self,
+        ctx: &Context<'_>,
+        untouched_days: Option<i32>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, PersonToReview>> {
+        let untouched_days = untouched_days.unwrap_or(365);
+        let viewer = viewer(ctx)?;
+        authz::authorize(
+            viewer,
+            Action::DecideErasure {
+                registered_by: viewer.organisation,
+            },
+        )?;
+        let untouched = days("untouchedDays", untouched_days)?;
+        let page = page(first, after.as_deref())?;
+        let services = services(ctx);
+        let rows = services
+            .reads
+            .persons_to_review(
+                viewer.organisation.0,
+                services.clock.now() - untouched,
+                probe(page),
+            )
+            .await?;
+        let (rows, more) = split_page(page, rows);
+        let ids: Vec<_> = rows.iter().map(|r| r.person_id).collect();
+        let loaded = loaders(ctx).persons(&ids).await?;
+        Ok(connection(page, rows, more, |row| {
+            let person = loaded.get(&row.person_id)?.clone();
+            Some(PersonToReview { row, person })
+        }))
+    }
+
     /// Who has read a survivor's personal data, newest first: when, which fields, through
     /// which operation (supervisors of the organisation that registered her). Nobody can change
     /// or delete it.
@@ -164,6 +298,77 @@ impl PersonQuery {
     }
 }
 
+/// The most persons one search returns: a search narrows, it does not list.
+const MAX_FOUND: i32 = 50;
+
+/// A number of days between 1 and ten years, as a duration.
+fn days(argument: &str, n: i32) -> ApiResult<chrono::Duration> {
+    if !(1..=3660).contains(&n) {
+        return Err(ApiError::validation(format!(
+            "{argument} must be between 1 and 3660 days, not {n}"
+        )));
+    }
+    Ok(chrono::Duration::days(i64::from(n)))
+}
+
+/// A survivor whose data the retention rule will erase.
+#[derive(Debug, Clone)]
+pub struct UpcomingErasure {
+    row: homeward_store::reads::UpcomingErasure,
+    person: std::sync::Arc<Person>,
+}
+
+#[Object]
+impl UpcomingErasure {
+    async fn person(&self) -> PersonObject {
+        PersonObject {
+            person: self.person.clone(),
+            access: PersonAccess::Full,
+        }
+    }
+    /// When her last plan closed: the retention period runs from then.
+    async fn last_closed_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.row.last_closed_at
+    }
+    /// When the retention rule erases her data, unless a legal hold keeps it.
+    async fn erase_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.row.erase_at
+    }
+    /// Whether a legal hold stops the erasure (see `person.legalHold` for why).
+    async fn on_legal_hold(&self) -> bool {
+        self.row.held_since.is_some()
+    }
+}
+
+/// A survivor the retention rule leaves to a supervisor: no plan under way, untouched a long
+/// time.
+#[derive(Debug, Clone)]
+pub struct PersonToReview {
+    row: homeward_store::reads::PersonToReview,
+    person: std::sync::Arc<Person>,
+}
+
+#[Object]
+impl PersonToReview {
+    async fn person(&self) -> PersonObject {
+        PersonObject {
+            person: self.person.clone(),
+            access: PersonAccess::Full,
+        }
+    }
+    /// When anything was last recorded about her or in one of her plans.
+    async fn last_activity_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.row.last_activity_at
+    }
+    /// Her plans still in draft.
+    async fn drafts(&self) -> i64 {
+        self.row.drafts
+    }
+    async fn on_legal_hold(&self) -> bool {
+        self.row.held_since.is_some()
+    }
+}
+
 /// One operation's reading of a survivor's personal data.
 #[derive(Debug, Clone)]
 pub struct AccessLogEntry(homeward_store::access_log::AccessEntry);
@@ -248,6 +453,9 @@ async fn run_person(
             command_error(e, |e| match e {
                 homeward_workflows::person::PersonError::Erased => {
                     ApiError::new(Code::Erased, e.to_string())
+                }
+                homeward_workflows::person::PersonError::OnLegalHold(_) => {
+                    ApiError::new(Code::LegalHold, e.to_string())
                 }
                 other => ApiError::validation(other.to_string()),
             })
@@ -362,6 +570,35 @@ impl PersonMutation {
         .await
     }
 
+    /// Keeps a survivor's data from erasure, by hand or by the retention rule, until the hold
+    /// is lifted (supervisors of the organisation that registered her), saying why: a court
+    /// case, an inquiry. The reason is sealed like the rest of her data.
+    async fn place_legal_hold(
+        &self,
+        ctx: &Context<'_>,
+        person_id: ID,
+        reason: String,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PersonObject> {
+        let person = person_to_decide_on(ctx, &person_id).await?;
+        let command = PersonCommand::PlaceLegalHold { reason };
+        run_person(ctx, person, command, None, idempotency_key).await
+    }
+
+    /// Lifts a legal hold, saying why (supervisors of the organisation that registered her):
+    /// the retention rule applies again, and erases at its next sweep if her time has come.
+    async fn lift_legal_hold(
+        &self,
+        ctx: &Context<'_>,
+        person_id: ID,
+        reason: String,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<PersonObject> {
+        let person = person_to_decide_on(ctx, &person_id).await?;
+        let command = PersonCommand::LiftLegalHold { reason };
+        run_person(ctx, person, command, None, idempotency_key).await
+    }
+
     /// Erases a survivor's data for good (supervisors of the organisation that registered
     /// her): her key is destroyed, everything personal recorded about her reads `[erased]` from
     /// now on, and her plans' facts (steps, dates, statuses) stay for the programme's figures.
@@ -402,11 +639,27 @@ impl PersonMutation {
     }
 }
 
+/// The person, if the viewer is a supervisor of the organisation that registered her (to
+/// anyone else of another organisation she does not exist).
+async fn person_to_decide_on(ctx: &Context<'_>, id: &ID) -> ApiResult<PersonId> {
+    let viewer = viewer(ctx)?;
+    let person = PersonId(uuid("personId", id)?);
+    let registered_by = loaders(ctx)
+        .person(person.0)
+        .await?
+        .filter(|p| p.organisation == viewer.organisation)
+        .ok_or_else(|| ApiError::not_found("person", person))?
+        .organisation;
+    authz::authorize(viewer, Action::DecideErasure { registered_by })?;
+    Ok(person)
+}
+
 fn erasure_error(e: homeward_engine::erasure::ErasureError) -> ApiError {
     use homeward_engine::erasure::ErasureError as E;
     match e {
         E::NotFound => ApiError::new(Code::NotFound, "no person with this id"),
         E::AlreadyErased(_) => ApiError::new(Code::Erased, e.to_string()),
+        E::OnLegalHold(_) => ApiError::new(Code::LegalHold, e.to_string()),
         E::OpenPlans(_) => ApiError::validation(e.to_string()),
         E::Denied(denied) => denied.into(),
         E::Vault(v) => ApiError::internal(&v),

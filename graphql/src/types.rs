@@ -89,6 +89,11 @@ impl OrganisationObject {
     async fn country(&self) -> &str {
         &self.0.country
     }
+    /// Months a survivor's data is kept after her last plan closes; then it is erased (a
+    /// programme's rule; five years unless set).
+    async fn retention_months(&self) -> i32 {
+        self.0.retention_months
+    }
     /// The organisations whose people may be given steps of this one's plans (everyone but
     /// partner contacts).
     async fn works_with(&self, ctx: &Context<'_>) -> ApiResult<Vec<OrganisationObject>> {
@@ -862,10 +867,44 @@ impl PersonObject {
     async fn erased_at(&self) -> Option<DateTime<Utc>> {
         self.person.erased_at
     }
+    /// The legal hold that keeps her data from erasure, if one does (the case team's; null
+    /// for others).
+    async fn legal_hold(&self) -> Option<LegalHold> {
+        match (self.access, &self.person.legal_hold) {
+            (PersonAccess::Full, Some(hold)) => Some(LegalHold {
+                hold: hold.clone(),
+                stream: self.stream(),
+            }),
+            _ => None,
+        }
+    }
     /// Her record's version: pass it as `expectedVersion` to correct her details as you saw
     /// them.
     async fn version(&self) -> u64 {
         self.person.version
+    }
+}
+
+/// Why and since when a survivor's data must be kept: nothing erases it until it is lifted.
+#[derive(Debug, Clone)]
+pub struct LegalHold {
+    hold: homeward_workflows::person::LegalHold,
+    stream: String,
+}
+
+#[Object]
+impl LegalHold {
+    /// Null only when it cannot be read (an `UNREADABLE` error says so).
+    async fn reason(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        personal::text(ctx, &self.hold.reason, &self.stream, field::HOLD_REASON)
+            .await
+            .map(Some)
+    }
+    async fn placed_by(&self, ctx: &Context<'_>) -> ApiResult<Option<PartyObject>> {
+        party(ctx, Some(self.hold.placed_by.0)).await
+    }
+    async fn placed_at(&self) -> DateTime<Utc> {
+        self.hold.placed_at
     }
 }
 

@@ -20,6 +20,11 @@
 -- against the given rows, was once cached as a hash join over a whole index of step_view
 -- (planned while the table was nearly empty) and kept as the table grew; `key = ANY (ARRAY(...))`
 -- is an index condition in every plan.
+-- Its form before it wrote person rows.
+DROP FUNCTION IF EXISTS homeward_project_rows(homeward_plan_row[], homeward_step_ref[],
+    homeward_step_row[], uuid[], homeward_timer_row[], homeward_party_row[], uuid[],
+    homeward_digest_row[], homeward_organisation_row[]);
+
 CREATE OR REPLACE FUNCTION homeward_project_rows(
     p_plans          homeward_plan_row[],
     p_steps_delete   homeward_step_ref[],
@@ -29,7 +34,8 @@ CREATE OR REPLACE FUNCTION homeward_project_rows(
     p_parties        homeward_party_row[],
     p_digests_delete uuid[],
     p_digests_upsert homeward_digest_row[],
-    p_organisations  homeward_organisation_row[]
+    p_organisations  homeward_organisation_row[],
+    p_persons        homeward_person_row[]
 ) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF cardinality(p_plans) > 0 THEN
@@ -94,9 +100,16 @@ BEGIN
     IF cardinality(p_organisations) > 0 THEN
         INSERT INTO organisation_view SELECT * FROM unnest(p_organisations)
         ON CONFLICT (organisation_id) DO UPDATE SET
-            (version, name, kind, country, works_with)
+            (version, name, kind, country, works_with, retention_months)
           = ROW(EXCLUDED.version, EXCLUDED.name, EXCLUDED.kind, EXCLUDED.country,
-             EXCLUDED.works_with);
+             EXCLUDED.works_with, EXCLUDED.retention_months);
+    END IF;
+    IF cardinality(p_persons) > 0 THEN
+        INSERT INTO person_view SELECT * FROM unnest(p_persons)
+        ON CONFLICT (person_id) DO UPDATE SET
+            (version, organisation, erased_at, held_since)
+          = ROW(EXCLUDED.version, EXCLUDED.organisation, EXCLUDED.erased_at,
+             EXCLUDED.held_since);
     END IF;
 END
 $$;
@@ -127,12 +140,13 @@ $$;
 -- result columns rebuilt from the catalogue at every call (seen with perf; measured: the bare
 -- append 0.77 of the build before it in that form, 0.90-0.96 in this one; see BENCHMARKS.md,
 -- "One append function").
--- Its form before it stored new person keys, which a database started by an earlier build has.
+-- Its form before it wrote person rows and the blind index, which a database started by an
+-- earlier build has.
 DROP FUNCTION IF EXISTS homeward_append_commands(text[], text[], bigint[], integer[], integer[],
     text[], uuid[], uuid[], text[], smallint[], jsonb[], jsonb[], timestamptz[], uuid[], bytea[],
     text[], text[], bytea[], uuid[], timestamptz[], timestamptz[], homeward_plan_row[],
     homeward_step_ref[], homeward_step_row[], uuid[], homeward_timer_row[], homeward_party_row[],
-    uuid[], homeward_digest_row[], homeward_organisation_row[]);
+    uuid[], homeward_digest_row[], homeward_organisation_row[], uuid[], bytea[], bytea[]);
 
 CREATE OR REPLACE FUNCTION homeward_append_commands(
     -- One entry per append.
@@ -176,7 +190,14 @@ CREATE OR REPLACE FUNCTION homeward_append_commands(
     -- person, the key wrapped, and the check value of the master key that wrapped it.
     p_person_keys     uuid[],
     p_person_wrapped  bytea[],
-    p_person_checks   bytea[]
+    p_person_checks   bytea[],
+    p_persons         homeward_person_row[],
+    -- The persons whose blind-index terms these appends replace (NULL when none), and the new
+    -- terms: one entry per term, with its organisation and person.
+    p_indexed         uuid[],
+    p_term_orgs       uuid[],
+    p_terms           bytea[],
+    p_term_persons    uuid[]
 ) RETURNS homeward_append_answer
 LANGUAGE plpgsql
 -- Index probes whatever the statistics said when a plan was cached (see the top of this file).
@@ -278,9 +299,16 @@ BEGIN
         SELECT k.p, k.w FROM unnest(p_person_keys, p_person_wrapped) AS k(p, w);
     END IF;
 
+    IF p_indexed IS NOT NULL THEN
+        DELETE FROM person_search WHERE person_id = ANY (p_indexed);
+        INSERT INTO person_search (organisation, term, person_id)
+        SELECT DISTINCT t.o, t.v, t.p FROM unnest(p_term_orgs, p_terms, p_term_persons) AS t(o, v, p)
+        ON CONFLICT DO NOTHING;
+    END IF;
+
     PERFORM homeward_project_rows(p_plans, p_steps_delete, p_steps_upsert, p_timers_cancel,
                                   p_timers_arm, p_parties, p_digests_delete, p_digests_upsert,
-                                  p_organisations);
+                                  p_organisations, p_persons);
 
     RETURN ROW(NULL::text[], v_heads)::homeward_append_answer;
 END

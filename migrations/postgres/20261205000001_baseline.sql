@@ -108,9 +108,22 @@ CREATE TABLE organisation_view (
     name            text NOT NULL,
     kind            text NOT NULL,
     country         text NOT NULL,
-    works_with      uuid[] NOT NULL
+    works_with      uuid[] NOT NULL,
+    -- Months a survivor's data is kept after her last plan closes.
+    retention_months integer NOT NULL
 );
 CREATE INDEX organisation_view_name ON organisation_view (name, organisation_id);
+
+-- Survivors, without their data: whose they are, and what the retention rule needs to know.
+CREATE TABLE person_view (
+    person_id    uuid PRIMARY KEY,
+    version      bigint NOT NULL,
+    organisation uuid NOT NULL,
+    erased_at    timestamptz,
+    -- Since when a legal hold keeps her data; NULL when none does.
+    held_since   timestamptz
+);
+CREATE INDEX person_view_organisation ON person_view (organisation) WHERE erased_at IS NULL;
 
 -- Reminder timers derived from plan state. A worker claims due ones with FOR UPDATE SKIP LOCKED
 -- and holds them for a lease; a timer whose lease ran out (its worker died) is due again. The
@@ -171,7 +184,12 @@ CREATE TYPE homeward_party_row AS (
     active boolean
 );
 CREATE TYPE homeward_organisation_row AS (
-    organisation_id uuid, version bigint, name text, kind text, country text, works_with uuid[]
+    organisation_id uuid, version bigint, name text, kind text, country text, works_with uuid[],
+    retention_months integer
+);
+CREATE TYPE homeward_person_row AS (
+    person_id uuid, version bigint, organisation uuid, erased_at timestamptz,
+    held_since timestamptz
 );
 CREATE TYPE homeward_digest_row AS (party_id uuid, due_at timestamptz);
 -- What homeward_append_commands answers: each append's refusal (all NULL when written) and
@@ -227,6 +245,19 @@ CREATE TABLE person_keys (
     erased_at   timestamptz,
     CHECK ((wrapped_key IS NULL) = (erased_at IS NOT NULL))
 );
+
+-- The blind index that finds a survivor by name and date of birth without plaintext: keyed
+-- hashes (HMAC-SHA-256 under the search key, which is not the master key, and bound to the
+-- organisation) of each folded name part and of the date. Written with the append that records
+-- them; erasure deletes her rows with her key. Not a read model: a rebuild cannot recompute it
+-- from the sealed log, so it is kept, as the keys are.
+CREATE TABLE person_search (
+    organisation uuid NOT NULL,
+    term         bytea NOT NULL,
+    person_id    uuid NOT NULL,
+    PRIMARY KEY (organisation, term, person_id)
+);
+CREATE INDEX person_search_person ON person_search (person_id);
 
 -- The access audit: one row per operation that returned a person's personal data (who, when,
 -- which fields, through what), written before the response is sent. Append-only: the trigger

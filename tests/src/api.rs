@@ -102,6 +102,7 @@ impl TestApi {
         let settings = adjust(Settings {
             no_scheduler: true,
             master_key: Some(crate::TEST_MASTER_KEY.into()),
+            search_key: Some(crate::TEST_SEARCH_KEY.into()),
             ..unlimited(Settings::new(
                 db.url.clone(),
                 "127.0.0.1:0".parse().expect("an address"),
@@ -162,6 +163,7 @@ impl TestApi {
         let settings = adjust(Settings {
             no_scheduler: true,
             master_key: Some(self.master_key.clone().into()),
+            search_key: Some(crate::TEST_SEARCH_KEY.into()),
             ..unlimited(Settings::new(
                 self.db.url.clone(),
                 "127.0.0.1:0".parse().expect("an address"),

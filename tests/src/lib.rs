@@ -26,6 +26,9 @@ const FALLBACK_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// A database of its own for one test.
 /// The master key tests seal survivors' data under, unless a test names another.
 pub const TEST_MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+/// The search index's key every test server starts with (named, so that no key file is made in
+/// the working folder).
+pub const TEST_SEARCH_KEY: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
 
 #[derive(Debug)]
 pub struct TestDb {

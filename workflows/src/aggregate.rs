@@ -3,13 +3,23 @@
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::ids::{PartyId, PersonId};
+use crate::ids::{OrganisationId, PartyId, PersonId};
+use crate::personal::Personal;
 
 /// What a decision may know besides the state and the command: who asks and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Context {
     pub now: DateTime<Utc>,
     pub actor: PartyId,
+}
+
+/// What a survivor is found by in her organisation's search: her name and date of birth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FindableBy<'a> {
+    pub person: PersonId,
+    pub organisation: OrganisationId,
+    pub full_name: &'a Personal<String>,
+    pub date_of_birth: Option<&'a Personal<chrono::NaiveDate>>,
 }
 
 /// An event type with a stable name and a schema version, stored as JSON.
@@ -33,6 +43,12 @@ pub trait Aggregate: Sized + Clone + std::fmt::Debug {
     /// The survivor whose data this stream holds, if any: its personal fields are sealed under
     /// that person's key.
     fn data_subject(&self) -> Option<PersonId> {
+        None
+    }
+
+    /// What a survivor is found by, as it stands in this state (the state after `events`), when
+    /// `events` changed it: the search index is then brought up to date with the append.
+    fn findable_by(&self, _events: &[Self::Event]) -> Option<FindableBy<'_>> {
         None
     }
 

@@ -128,6 +128,13 @@ pub const FIELDS: &[(&str, &str, Class)] = &[
     ("person_corrected", "reason", Personal),
     ("person_erased", "reason", Safe),
     ("person_erased", "erased_at", Safe),
+    // A hold's reason may name the court case.
+    ("legal_hold_placed", "hold.reason", Personal),
+    ("legal_hold_placed", "hold.placed_by", Safe),
+    ("legal_hold_placed", "hold.placed_at", Safe),
+    ("legal_hold_lifted", "reason", Personal),
+    ("legal_hold_lifted", "lifted_by", Safe),
+    ("legal_hold_lifted", "lifted_at", Safe),
     // Parties and organisations: the staff's professional details, no survivor's.
     ("party_registered", "party_id", Safe),
     ("party_registered", "profile", Safe),
@@ -150,6 +157,7 @@ pub const FIELDS: &[(&str, &str, Class)] = &[
     ("organisation_renamed", "name", Safe),
     ("partnership_started", "partner", Safe),
     ("partnership_ended", "partner", Safe),
+    ("retention_period_set", "months", Safe),
 ];
 
 /// The class of the field at `path` of an event of `event_type`: that of the longest classified

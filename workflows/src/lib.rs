@@ -25,6 +25,6 @@ pub mod text;
 pub mod timers;
 pub mod upcast;
 
-pub use aggregate::{Aggregate, Context, DomainEvent};
+pub use aggregate::{Aggregate, Context, DomainEvent, FindableBy};
 pub use ids::{OrganisationId, PartyId, PersonId, PlanId, StepKey};
 pub use personal::Personal;

@@ -16,6 +16,16 @@ use crate::text::{bounded, CountryCode, TextError};
 
 pub const MAX_NAME: usize = 200;
 
+/// How long a programme keeps a survivor's data after her last plan closes, unless it sets
+/// otherwise: five years.
+pub const DEFAULT_RETENTION_MONTHS: u16 = 60;
+/// The longest retention a programme may set: fifty years.
+pub const MAX_RETENTION_MONTHS: u16 = 600;
+
+fn default_retention() -> u16 {
+    DEFAULT_RETENTION_MONTHS
+}
+
 /// What an organisation does in a return.
 #[derive(
     Debug,
@@ -60,6 +70,9 @@ pub struct Organisation {
     pub country: CountryCode,
     /// The organisations this one works with: their people may be given steps of its plans.
     pub works_with: BTreeSet<OrganisationId>,
+    /// Months a survivor's data is kept after her last plan closes; then it is erased.
+    #[serde(default = "default_retention")]
+    pub retention_months: u16,
 }
 
 impl Organisation {
@@ -91,6 +104,10 @@ pub enum OrganisationCommand {
     StopWorkingWith {
         partner: OrganisationId,
     },
+    /// Sets how long survivors' data is kept after their last plan closes.
+    SetRetention {
+        months: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +125,8 @@ pub enum OrganisationEvent {
     PartnershipStarted { partner: OrganisationId },
     #[serde(rename = "partnership_ended")]
     PartnershipEnded { partner: OrganisationId },
+    #[serde(rename = "retention_period_set")]
+    RetentionPeriodSet { months: u16 },
 }
 
 impl DomainEvent for OrganisationEvent {
@@ -117,6 +136,7 @@ impl DomainEvent for OrganisationEvent {
             Self::OrganisationRenamed { .. } => "organisation_renamed",
             Self::PartnershipStarted { .. } => "partnership_started",
             Self::PartnershipEnded { .. } => "partnership_ended",
+            Self::RetentionPeriodSet { .. } => "retention_period_set",
         }
     }
 }
@@ -137,6 +157,15 @@ pub enum OrganisationError {
     AlreadyPartners(OrganisationId),
     #[error("this organisation does not work with {0}")]
     NotPartners(OrganisationId),
+    #[error(
+        "a retention period is between 1 and {MAX_RETENTION_MONTHS} months; {0} is not: \
+         give the number of months survivors' data is kept after their last plan closes"
+    )]
+    RetentionOutOfRange(u32),
+    #[error(
+        "only an organisation that runs return programmes keeps survivors' data; this one is a {0}"
+    )]
+    KeepsNoSurvivors(&'static str),
     #[error(transparent)]
     Text(#[from] TextError),
 }
@@ -168,6 +197,7 @@ impl Aggregate for Organisation {
                 kind: *kind,
                 country: country.clone(),
                 works_with: BTreeSet::new(),
+                retention_months: DEFAULT_RETENTION_MONTHS,
             }),
             (None, _) => None,
             (Some(mut o), e) => {
@@ -180,6 +210,9 @@ impl Aggregate for Organisation {
                     }
                     OrganisationEvent::PartnershipEnded { partner } => {
                         o.works_with.remove(partner);
+                    }
+                    OrganisationEvent::RetentionPeriodSet { months } => {
+                        o.retention_months = *months;
                     }
                 }
                 Some(o)
@@ -231,6 +264,16 @@ impl Aggregate for Organisation {
                     return Err(OrganisationError::NotPartners(*partner));
                 }
                 Ok(vec![E::PartnershipEnded { partner: *partner }])
+            }
+            (Some(o), C::SetRetention { months }) => {
+                if o.kind != OrganisationKind::Programme {
+                    return Err(OrganisationError::KeepsNoSurvivors(o.kind.as_str()));
+                }
+                let months = u16::try_from(*months)
+                    .ok()
+                    .filter(|m| (1..=MAX_RETENTION_MONTHS).contains(m))
+                    .ok_or(OrganisationError::RetentionOutOfRange(*months))?;
+                Ok(vec![E::RetentionPeriodSet { months }])
             }
         }
     }
@@ -320,6 +363,36 @@ mod tests {
             ),
             Err(OrganisationError::NotPartners(partner.id))
         );
+    }
+
+    #[test]
+    fn a_programme_keeps_data_five_years_unless_it_sets_otherwise() {
+        let programme = register(OrganisationKind::Programme);
+        assert_eq!(programme.retention_months, 60);
+        let decide = |o: &Organisation, months| {
+            Organisation::decide(
+                Some(o),
+                &OrganisationCommand::SetRetention { months },
+                &ctx(),
+            )
+        };
+        assert_eq!(
+            decide(&programme, 0),
+            Err(OrganisationError::RetentionOutOfRange(0))
+        );
+        assert_eq!(
+            decide(&programme, 70_000),
+            Err(OrganisationError::RetentionOutOfRange(70_000))
+        );
+        assert_eq!(
+            decide(&register(OrganisationKind::Partner), 24),
+            Err(OrganisationError::KeepsNoSurvivors("partner"))
+        );
+        let programme = run(
+            Some(programme),
+            OrganisationCommand::SetRetention { months: 24 },
+        );
+        assert_eq!(programme.retention_months, 24);
     }
 
     #[test]

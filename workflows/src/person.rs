@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::aggregate::{Aggregate, Context, DomainEvent};
+use crate::aggregate::{Aggregate, Context, DomainEvent, FindableBy};
 use crate::ids::{OrganisationId, PartyId, PersonId};
 use crate::personal::Personal;
 use crate::text::{bounded, bounded_lines, email, Language, TextError};
@@ -31,6 +31,16 @@ pub struct Note {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
+/// A legal hold: her data must be kept (a court case, an inquiry) and is erased neither by the
+/// retention rule nor by hand until the hold is lifted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegalHold {
+    /// Why: it may name the case, so it is personal.
+    pub reason: Personal<String>,
+    pub placed_by: PartyId,
+    pub placed_at: chrono::DateTime<chrono::Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
     pub id: PersonId,
@@ -47,6 +57,8 @@ pub struct Person {
     /// unreadable for good; nothing more is recorded about them.
     #[serde(default)]
     pub erased_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    pub legal_hold: Option<LegalHold>,
 }
 
 /// Why a person's data was erased. A closed list: the record of an erasure holds no free text,
@@ -88,6 +100,14 @@ pub enum PersonCommand {
     /// Records the erasure, once the person's key is destroyed.
     Erase {
         reason: ErasureReason,
+    },
+    /// Keeps her data until the hold is lifted, saying why.
+    PlaceLegalHold {
+        reason: String,
+    },
+    /// Ends the hold, saying why: the retention rule applies again.
+    LiftLegalHold {
+        reason: String,
     },
     /// Corrects her details (her right to have them corrected), saying why.
     Correct {
@@ -172,6 +192,14 @@ pub enum PersonEvent {
         reason: ErasureReason,
         erased_at: chrono::DateTime<chrono::Utc>,
     },
+    #[serde(rename = "legal_hold_placed")]
+    LegalHoldPlaced { hold: LegalHold },
+    #[serde(rename = "legal_hold_lifted")]
+    LegalHoldLifted {
+        reason: Personal<String>,
+        lifted_by: PartyId,
+        lifted_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl DomainEvent for PersonEvent {
@@ -182,6 +210,8 @@ impl DomainEvent for PersonEvent {
             Self::NoteAdded { .. } => "person_note_added",
             Self::PersonErased { .. } => "person_erased",
             Self::PersonCorrected { .. } => "person_corrected",
+            Self::LegalHoldPlaced { .. } => "legal_hold_placed",
+            Self::LegalHoldLifted { .. } => "legal_hold_lifted",
         }
     }
 }
@@ -200,6 +230,15 @@ pub enum PersonError {
     NothingToCorrect,
     #[error("the date of birth {0} lies in the future")]
     BornInTheFuture(NaiveDate),
+    #[error(
+        "this person's data is on legal hold since {0}: it is kept until a supervisor lifts \
+         the hold; nothing was changed"
+    )]
+    OnLegalHold(chrono::DateTime<chrono::Utc>),
+    #[error("this person's data is already on legal hold since {0}; nothing was changed")]
+    AlreadyOnHold(chrono::DateTime<chrono::Utc>),
+    #[error("this person's data is not on legal hold; nothing was changed")]
+    NoLegalHold,
     #[error(transparent)]
     Text(#[from] TextError),
 }
@@ -312,6 +351,22 @@ impl Aggregate for Person {
         Some(self.id)
     }
 
+    fn findable_by(&self, events: &[PersonEvent]) -> Option<FindableBy<'_>> {
+        let changes_it = |e: &PersonEvent| match e {
+            PersonEvent::PersonRegistered { .. } => true,
+            PersonEvent::PersonCorrected { changed, .. } => changed
+                .iter()
+                .any(|f| matches!(f, PersonField::FullName | PersonField::DateOfBirth)),
+            _ => false,
+        };
+        (self.erased_at.is_none() && events.iter().any(changes_it)).then_some(FindableBy {
+            person: self.id,
+            organisation: self.organisation,
+            full_name: &self.full_name,
+            date_of_birth: self.date_of_birth.as_ref(),
+        })
+    }
+
     fn apply(state: Option<Self>, event: &PersonEvent) -> Option<Self> {
         match (state, event) {
             (
@@ -334,6 +389,7 @@ impl Aggregate for Person {
                 contact: contact.clone(),
                 notes: Vec::new(),
                 erased_at: None,
+                legal_hold: None,
             }),
             (None, _) => None,
             (Some(mut p), e) => {
@@ -345,6 +401,8 @@ impl Aggregate for Person {
                     PersonEvent::PersonErased { erased_at, .. } => {
                         p.erased_at = Some(*erased_at);
                     }
+                    PersonEvent::LegalHoldPlaced { hold } => p.legal_hold = Some(hold.clone()),
+                    PersonEvent::LegalHoldLifted { .. } => p.legal_hold = None,
                     PersonEvent::PersonCorrected {
                         full_name,
                         date_of_birth,
@@ -403,12 +461,37 @@ impl Aggregate for Person {
             (Some(p), PersonCommand::Erase { .. }) if p.erased_at.is_some() => {
                 Err(PersonError::AlreadyErased)
             }
+            (
+                Some(Person {
+                    legal_hold: Some(hold),
+                    ..
+                }),
+                PersonCommand::Erase { .. },
+            ) => Err(PersonError::OnLegalHold(hold.placed_at)),
             (Some(_), PersonCommand::Erase { reason }) => Ok(vec![PersonEvent::PersonErased {
                 reason: *reason,
                 erased_at: ctx.now,
             }]),
             (Some(p), _) if p.erased_at.is_some() => Err(PersonError::Erased),
             (Some(p), PersonCommand::Correct { .. }) => correct(p, command, ctx),
+            (Some(p), PersonCommand::PlaceLegalHold { reason }) => match &p.legal_hold {
+                Some(hold) => Err(PersonError::AlreadyOnHold(hold.placed_at)),
+                None => Ok(vec![PersonEvent::LegalHoldPlaced {
+                    hold: LegalHold {
+                        reason: Personal::new(bounded_lines("reason", reason, MAX_REASON)?),
+                        placed_by: ctx.actor,
+                        placed_at: ctx.now,
+                    },
+                }]),
+            },
+            (Some(p), PersonCommand::LiftLegalHold { reason }) => match &p.legal_hold {
+                None => Err(PersonError::NoLegalHold),
+                Some(_) => Ok(vec![PersonEvent::LegalHoldLifted {
+                    reason: Personal::new(bounded_lines("reason", reason, MAX_REASON)?),
+                    lifted_by: ctx.actor,
+                    lifted_at: ctx.now,
+                }]),
+            },
             (Some(_), PersonCommand::UpdateContact { contact }) => {
                 Ok(vec![PersonEvent::ContactUpdated {
                     contact: clean_contact(contact)?,
@@ -473,5 +556,43 @@ mod tests {
             Person::decide(Some(&erased), &note, &ctx),
             Err(PersonError::Erased)
         );
+    }
+
+    #[test]
+    fn a_legal_hold_stops_erasure_until_it_is_lifted() {
+        let (person, ctx) = registered();
+        let erase = PersonCommand::Erase {
+            reason: ErasureReason::RetentionEnded,
+        };
+        let place = PersonCommand::PlaceLegalHold {
+            reason: "Witness in the trial".into(),
+        };
+        let events = Person::decide(Some(&person), &place, &ctx).unwrap();
+        let held = Person::apply(Some(person), &events[0]).unwrap();
+        assert_eq!(held.legal_hold.as_ref().unwrap().placed_by, ctx.actor);
+        assert_eq!(
+            Person::decide(Some(&held), &erase, &ctx),
+            Err(PersonError::OnLegalHold(ctx.now))
+        );
+        assert_eq!(
+            Person::decide(Some(&held), &place, &ctx),
+            Err(PersonError::AlreadyOnHold(ctx.now))
+        );
+        let lift = PersonCommand::LiftLegalHold {
+            reason: "The trial ended".into(),
+        };
+        let blank = PersonCommand::LiftLegalHold { reason: " ".into() };
+        assert!(matches!(
+            Person::decide(Some(&held), &blank, &ctx),
+            Err(PersonError::Text(_))
+        ));
+        let events = Person::decide(Some(&held), &lift, &ctx).unwrap();
+        let lifted = Person::apply(Some(held), &events[0]).unwrap();
+        assert_eq!(lifted.legal_hold, None);
+        assert_eq!(
+            Person::decide(Some(&lifted), &lift, &ctx),
+            Err(PersonError::NoLegalHold)
+        );
+        assert!(Person::decide(Some(&lifted), &erase, &ctx).is_ok());
     }
 }

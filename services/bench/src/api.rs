@@ -286,6 +286,7 @@ pub(crate) fn guarded(url: &str) -> anyhow::Result<Settings> {
         rate_limit: 100_000,
         rate_burst: 100_000,
         master_key: Some(crate::BENCH_MASTER_KEY.into()),
+        search_key: Some(crate::BENCH_SEARCH_KEY.into()),
         ..Settings::new(url, "127.0.0.1:0".parse()?)
     })
 }

@@ -401,6 +401,7 @@ async fn latency(url: &str, sink: &SmtpCatcher, seconds: u64) -> anyhow::Result<
     let mut settings = homeward::app::Settings::new(url.to_owned(), "127.0.0.1:0".parse()?);
     settings.smtp_url = Some(sink.url().into());
     settings.master_key = Some(crate::BENCH_MASTER_KEY.into());
+    settings.search_key = Some(crate::BENCH_SEARCH_KEY.into());
     let app = homeward::app::Application::build(settings).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {

@@ -93,6 +93,8 @@ pub enum Phase {
 /// The master key of every server the benchmarks start (32 zero bytes: nothing here is
 /// personal).
 pub const BENCH_MASTER_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+/// The search key of the benchmarks' servers (named: no key file is made).
+pub const BENCH_SEARCH_KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
 
 /// A vault under [`BENCH_MASTER_KEY`] for the handlers the benchmarks drive directly.
 pub fn bench_vault(
@@ -607,6 +609,7 @@ async fn bare_writer(store: Arc<PgStore>, w: usize) -> anyhow::Result<Writer> {
                 projection: Default::default(),
                 idempotency_key: None,
                 new_person_key: None,
+                search_terms: None,
             };
             Box::pin(async move {
                 store.append(append).await?;

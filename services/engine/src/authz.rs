@@ -78,9 +78,10 @@ pub enum Action<'a> {
         organisation: OrganisationId,
         organisation_has_supervisor: bool,
     },
-    /// Erase a survivor's data for good: the supervisors of the organisation that registered
-    /// them.
-    ErasePerson { registered_by: OrganisationId },
+    /// Decide when a survivor's data goes: erase it for good, place or lift a legal hold, see
+    /// upcoming erasures and the persons to review. The supervisors of the organisation that
+    /// registered them.
+    DecideErasure { registered_by: OrganisationId },
     /// Read a survivor's own record, correct her details, add a case note: the case team of the
     /// organisation that registered her.
     ChangePerson { registered_by: OrganisationId },
@@ -115,8 +116,8 @@ impl Action<'_> {
             Self::ReadAccessLog { .. } => {
                 "read who has read this person's data (a supervisor of the organisation that registered them)"
             }
-            Self::ErasePerson { .. } => {
-                "erase this person's data (a supervisor of the organisation that registered them)"
+            Self::DecideErasure { .. } => {
+                "decide on the erasure of this organisation's survivors' data (a supervisor of the organisation that registered them)"
             }
             Self::InviteParty { .. } => {
                 "invite this party (a supervisor of their organisation invites its social workers and supervisors)"
@@ -266,7 +267,7 @@ pub fn authorize(viewer: &Viewer, action: Action<'_>) -> Result<(), AccessDenied
         Action::ChangePerson { registered_by } => {
             is_case_team(viewer) && viewer.organisation == registered_by
         }
-        Action::ErasePerson { registered_by } | Action::ReadAccessLog { registered_by } => {
+        Action::DecideErasure { registered_by } | Action::ReadAccessLog { registered_by } => {
             viewer.role == PartyRole::Supervisor && viewer.organisation == registered_by
         }
         // Who joins a case team is its supervisors' decision: an admin who could invite a

@@ -130,6 +130,7 @@ mod tests {
             kind: "programme".to_owned(),
             country: "FR".to_owned(),
             works_with: works_with.iter().map(|&w| Uuid::from_u128(w)).collect(),
+            retention_months: 60,
         }
     }
 

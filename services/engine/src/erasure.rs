@@ -5,7 +5,8 @@
 //! states and the subscription backlog of every replica, is unreadable from then on and reads as
 //! `[erased]`; the plans' facts (steps, dates, statuses) stay for the programme's figures. A
 //! retry after a failure between the two finishes the erasure. Plans still open are closed
-//! first, by the case team: an erasure must not silently end someone's return.
+//! first, by the case team: an erasure must not silently end someone's return. A legal hold
+//! stops every erasure until a supervisor lifts it.
 
 use std::sync::Arc;
 
@@ -30,6 +31,10 @@ pub enum ErasureError {
          nothing was changed"
     )]
     OpenPlans(usize),
+    #[error(
+        "this person's data is on legal hold since {0}: lift the hold first; nothing was changed"
+    )]
+    OnLegalHold(chrono::DateTime<chrono::Utc>),
     #[error(transparent)]
     Denied(AccessDenied),
     #[error(transparent)]
@@ -64,7 +69,7 @@ pub async fn erase_person(
         }
         authorize(
             viewer,
-            Action::ErasePerson {
+            Action::DecideErasure {
                 registered_by: current.organisation,
             },
         )
@@ -72,6 +77,9 @@ pub async fn erase_person(
     }
     if let Some(at) = current.erased_at {
         return Err(ErasureError::AlreadyErased(at));
+    }
+    if let Some(hold) = &current.legal_hold {
+        return Err(ErasureError::OnLegalHold(hold.placed_at));
     }
     let open = reads
         .plans_of_person(person.0)

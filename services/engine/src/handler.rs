@@ -454,6 +454,11 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 .fold(state.as_deref().cloned(), |s, e| A::apply(s, e))
                 .ok_or_else(|| StoreError::Unexpected("events did not open the stream".into()))?;
             let mut new_events: Vec<NewEvent> = events.iter().map(NewEvent::from_domain).collect();
+            // Her search terms, from her details before they are sealed.
+            let search_terms = match (&self.vault, after.findable_by(&events)) {
+                (Some(vault), Some(findable)) => vault.search_terms(stream_id, findable).await?,
+                _ => None,
+            };
             let mut new_key = None;
             if let Some(person) = after.data_subject() {
                 // A person's own stream, opened now: her key is stored with these events.
@@ -497,6 +502,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 projection: A::projection(state.as_deref(), &after),
                 idempotency_key: meta.idempotency_key.clone(),
                 new_person_key: new_key.as_ref().map(|(_, stored)| stored.clone()),
+                search_terms,
             };
             match self.store.append(append).await {
                 Ok(done) if done.duplicate => return self.first_result(&done).await,

@@ -22,7 +22,9 @@ pub mod keys;
 pub mod links;
 pub mod mail;
 pub mod reminders;
+pub mod retention;
 pub mod scheduler;
+pub mod search;
 pub mod tokens;
 pub mod vault;
 

@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use homeward_store::person_keys::{PersonKey, PersonKeys};
-use homeward_store::{NewEvent, StoreError};
+use homeward_store::{NewEvent, SearchTerms, StoreError};
 use homeward_workflows::classification::{for_each_at, personal_paths};
-use homeward_workflows::{PersonId, Personal};
+use homeward_workflows::{FindableBy, PersonId, Personal};
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 use uuid::Uuid;
@@ -114,6 +114,8 @@ pub struct Vault {
     check: Vec<u8>,
     /// False only in [`Vault::unsealed_baseline`].
     seals: bool,
+    /// The blind index persons are found by; none, and nobody is indexed.
+    index: Option<crate::search::BlindIndex>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -130,7 +132,62 @@ impl Vault {
             keys,
             known: Mutex::new(HashMap::new()),
             seals: true,
+            index: None,
         }
+    }
+
+    /// Indexes persons' names and dates of birth in `index` as they are recorded.
+    pub fn with_search(mut self, index: crate::search::BlindIndex) -> Self {
+        self.index = Some(index);
+        self
+    }
+
+    pub fn search(&self) -> Option<&crate::search::BlindIndex> {
+        self.index.as_ref()
+    }
+
+    /// The blind-index terms of a person as `findable` says she now stands (in `stream`, her
+    /// own), to store with the append that records it. A detail not changed by the command is
+    /// still sealed: it is opened here, and never leaves this function.
+    pub async fn search_terms(
+        &self,
+        stream: &str,
+        findable: FindableBy<'_>,
+    ) -> Result<Option<SearchTerms>, VaultError> {
+        let Some(index) = &self.index else {
+            return Ok(None);
+        };
+        let unreadable = |u: Unreadable| {
+            VaultError::Store(StoreError::Unexpected(format!(
+                "a person's {} cannot be opened to index it",
+                u.field
+            )))
+        };
+        let name = match self
+            .open(findable.full_name, stream, "full_name")
+            .await
+            .map_err(unreadable)?
+        {
+            Opened::Value(name) => name,
+            Opened::Erased => return Err(VaultError::Erased),
+        };
+        let born = match findable.date_of_birth {
+            None => None,
+            Some(date) => match self
+                .open(date, stream, "date_of_birth")
+                .await
+                .map_err(unreadable)?
+            {
+                Opened::Value(date) => Some(date),
+                Opened::Erased => return Err(VaultError::Erased),
+            },
+        };
+        let organisation = findable.organisation.0;
+        Ok(Some(SearchTerms {
+            person: findable.person.0,
+            organisation,
+            terms: index.terms(organisation, &name, born),
+        }))
     }
 
     /// A vault that stores personal data as it comes, unsealed: the baseline `homeward-bench`

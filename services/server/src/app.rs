@@ -12,7 +12,9 @@ use axum::Router;
 use homeward_engine::invitations::{InvitationSettings, Invitations};
 use homeward_engine::links::{LinkService, LinkSigner};
 use homeward_engine::mail::{FileOutbox, Mailer, SmtpMailer};
+use homeward_engine::retention::RetentionSweeper;
 use homeward_engine::scheduler::{LinkSettings, Worker};
+use homeward_engine::search::BlindIndex;
 use homeward_engine::vault::Vault;
 use homeward_engine::{Clock, CommandHandler, SystemClock};
 use homeward_graphql::{EventHub, Idempotency, Services};
@@ -40,7 +42,7 @@ pub struct Application {
     /// Deletes old messages from the mail outbox, when mail goes there.
     outbox_cleaner: Option<tokio::task::JoinHandle<()>>,
     store: Arc<dyn Backend>,
-    scheduler: Option<(Worker, EventHub, Duration)>,
+    scheduler: Option<Scheduler>,
 }
 
 impl Application {
@@ -79,6 +81,22 @@ impl Application {
                  key this database was first started with (its key check value differs): start \
                  with that key",
                 crate::settings::DEFAULT_MASTER_KEY_FILE
+            );
+        }
+        let (search_key, created) = settings.search_key()?;
+        if created {
+            tracing::warn!(
+                file = crate::settings::DEFAULT_SEARCH_KEY_FILE,
+                "created a new search key: back it up with the master key"
+            );
+        }
+        let kept = store.search_key_check(&search_key.check_value()).await?;
+        if kept != search_key.check_value() {
+            anyhow::bail!(
+                "the search key (HOMEWARD_SEARCH_KEY, HOMEWARD_SEARCH_KEY_FILE or {}) is not the \
+                 key this database's search index was built with (its key check value differs): \
+                 start with that key",
+                crate::settings::DEFAULT_SEARCH_KEY_FILE
             );
         }
         let events = EventHub::new();
@@ -130,7 +148,9 @@ impl Application {
             base_url: base_url.clone(),
             valid_for: chrono::Duration::days(i64::from(settings.invitation_days)),
         });
-        let vault = Arc::new(Vault::new(master_key, store.clone()));
+        let vault = Arc::new(
+            Vault::new(master_key, store.clone()).with_search(BlindIndex::new(search_key)),
+        );
         let services = Services {
             handler: CommandHandler::new(event_store, clock.clone())
                 .with_vault(vault.clone())
@@ -167,11 +187,18 @@ impl Application {
             .with_concurrency(concurrency as usize)
             .with_lease(chrono::Duration::from_std(settings.reminder_lease.0)?)
             .with_renewal(settings.reminder_renewal.0);
-            Some((
+            Some(Scheduler {
                 worker,
-                services.events.clone(),
-                settings.scheduler_max_sleep.0,
-            ))
+                events: services.events.clone(),
+                max_sleep: settings.scheduler_max_sleep.0,
+                retention: RetentionSweeper::new(
+                    services.handler.clone(),
+                    services.reads.clone(),
+                    services.vault.clone(),
+                    services.clock.clone(),
+                ),
+                sweep_every: settings.retention_sweep.0,
+            })
         } else {
             None
         };
@@ -233,8 +260,17 @@ impl Application {
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), "serving the GraphQL API at /graphql");
         let (stop_scheduler, stopped) = tokio::sync::watch::channel(false);
-        let scheduler = self.scheduler.map(|(worker, events, max_sleep)| {
-            tokio::spawn(worker.run_until_stopped(events.subscribe(), max_sleep, stopped))
+        let scheduler = self.scheduler.map(|s| {
+            let retention = tokio::spawn(
+                s.retention
+                    .run_until_stopped(s.sweep_every, stopped.clone()),
+            );
+            let reminders = tokio::spawn(s.worker.run_until_stopped(
+                s.events.subscribe(),
+                s.max_sleep,
+                stopped,
+            ));
+            (reminders, retention)
         });
         // The worker stops starting sends as soon as shutdown begins, and gives back the rest.
         let shutdown = async move {
@@ -242,8 +278,9 @@ impl Application {
             let _ = stop_scheduler.send(true);
         };
         crate::serve::serve(self.listener, self.router, self.header_timeout, shutdown).await;
-        if let Some(task) = scheduler {
-            let _ = task.await;
+        if let Some((reminders, retention)) = scheduler {
+            let _ = reminders.await;
+            let _ = retention.await;
         }
         self.feed.abort();
         self.housekeeping.abort();
@@ -255,6 +292,16 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// What the scheduler runs in this process: the reminder worker and the retention sweep.
+#[derive(Debug)]
+struct Scheduler {
+    worker: Worker,
+    events: EventHub,
+    max_sleep: Duration,
+    retention: RetentionSweeper,
+    sweep_every: Duration,
 }
 
 /// How long a message stays in the mail outbox.

@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::limits::TrustedProxies;
 use homeward_engine::keys::MasterKey;
+use homeward_engine::search::SearchKey;
 
 /// What `homeward serve` needs. Flags and variables are listed by `homeward serve --help`;
 /// `homeward config` prints the effective values.
@@ -81,6 +82,11 @@ pub struct Settings {
     /// Do not run the reminder worker in this process (another replica does).
     #[arg(long, env = "HOMEWARD_NO_SCHEDULER")]
     pub no_scheduler: bool,
+    /// Seconds between two looks for survivors whose retention has ended (they are erased),
+    /// by the scheduler.
+    #[arg(long = "retention-sweep-secs", env = "HOMEWARD_RETENTION_SWEEP_SECS", value_parser = seconds,
+        default_value_t = Seconds(homeward_engine::retention::DEFAULT_SWEEP_EVERY))]
+    pub retention_sweep: Seconds,
     /// The address partners reach this server at, for the links in their reminders, e.g.
     /// https://homeward.example.org (default: http://<listen>).
     #[arg(long, env = "HOMEWARD_PUBLIC_URL")]
@@ -120,6 +126,14 @@ pub struct Settings {
     /// first start.
     #[arg(long, env = "HOMEWARD_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// The key of the search index (survivors found by name and date of birth without
+    /// plaintext): 32 bytes, base64, not the master key. Checked at every start like it.
+    #[arg(long, env = "HOMEWARD_SEARCH_KEY", hide_env_values = true, value_parser = secret)]
+    pub search_key: Option<SecretString>,
+    /// A file holding the search key instead, readable by its owner only. Without either, it is
+    /// kept in `keys/search.key`, created on the first start.
+    #[arg(long, env = "HOMEWARD_SEARCH_KEY_FILE")]
+    pub search_key_file: Option<PathBuf>,
     /// The longest an API token may live, in days (1 to 3650): `createToken` and `homeward
     /// token create` refuse more.
     #[arg(long, env = "HOMEWARD_TOKEN_MAX_DAYS", default_value_t = homeward_engine::tokens::DEFAULT_MAX_TOKEN_DAYS as u32)]
@@ -448,6 +462,9 @@ impl Settings {
         if self.master_key.is_some() || self.master_key_file.is_some() {
             self.master_key()?;
         }
+        if self.search_key.is_some() || self.search_key_file.is_some() {
+            self.search_key()?;
+        }
         match &self.smtp_url {
             Some(_) if self.smtp_timeout.0 >= self.reminder_lease.0 => {
                 return Err(bad(
@@ -473,6 +490,17 @@ impl Settings {
         read_master_key(
             self.master_key.as_ref(),
             self.master_key_file.as_deref(),
+            true,
+        )
+    }
+
+    /// The search index's key: from `HOMEWARD_SEARCH_KEY`, from `HOMEWARD_SEARCH_KEY_FILE`, or
+    /// from [`DEFAULT_SEARCH_KEY_FILE`], created when missing. `true` with a key just created.
+    pub fn search_key(&self) -> Result<(SearchKey, bool), BadSetting> {
+        read_key(
+            &SEARCH_KEY,
+            self.search_key.as_ref(),
+            self.search_key_file.as_deref(),
             true,
         )
     }
@@ -648,9 +676,62 @@ fn seconds(text: &str) -> Result<Seconds, String> {
 
 /// Where the master key is kept when no setting names it: beside the data folder, not in it.
 pub const DEFAULT_MASTER_KEY_FILE: &str = "keys/master.key";
+/// Where the search key is kept when no setting names it, beside the master key.
+pub const DEFAULT_SEARCH_KEY_FILE: &str = "keys/search.key";
 
-/// Writes a new master key file readable by its owner only, in a folder of theirs only.
-fn create_key_file(path: &std::path::Path, key: &MasterKey) -> std::io::Result<()> {
+/// A key read from a setting or a file, or made and kept in its default file.
+pub trait KeyText: Sized {
+    fn generate() -> Self;
+    fn parse(text: &str) -> Result<Self, String>;
+    fn to_base64(&self) -> String;
+}
+
+impl KeyText for MasterKey {
+    fn generate() -> Self {
+        MasterKey::generate()
+    }
+    fn parse(text: &str) -> Result<Self, String> {
+        MasterKey::from_base64(text).map_err(|e| e.to_string())
+    }
+    fn to_base64(&self) -> String {
+        MasterKey::to_base64(self)
+    }
+}
+
+impl KeyText for SearchKey {
+    fn generate() -> Self {
+        SearchKey::generate()
+    }
+    fn parse(text: &str) -> Result<Self, String> {
+        SearchKey::from_base64(text).map_err(|e| e.to_string())
+    }
+    fn to_base64(&self) -> String {
+        SearchKey::to_base64(self)
+    }
+}
+
+/// The settings and the default file of one kind of key.
+#[derive(Debug)]
+pub struct KeySettings {
+    pub key: &'static str,
+    pub file: &'static str,
+    pub default_file: &'static str,
+}
+
+pub const MASTER_KEY: KeySettings = KeySettings {
+    key: "HOMEWARD_MASTER_KEY (--master-key)",
+    file: "HOMEWARD_MASTER_KEY_FILE (--master-key-file)",
+    default_file: DEFAULT_MASTER_KEY_FILE,
+};
+
+pub const SEARCH_KEY: KeySettings = KeySettings {
+    key: "HOMEWARD_SEARCH_KEY (--search-key)",
+    file: "HOMEWARD_SEARCH_KEY_FILE (--search-key-file)",
+    default_file: DEFAULT_SEARCH_KEY_FILE,
+};
+
+/// Writes a new key file readable by its owner only, in a folder of theirs only.
+fn create_key_file(path: &std::path::Path, key: &impl KeyText) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -675,37 +756,48 @@ pub fn read_master_key(
     file: Option<&std::path::Path>,
     create: bool,
 ) -> Result<(MasterKey, bool), BadSetting> {
-    const KEY: &str = "HOMEWARD_MASTER_KEY (--master-key)";
-    const FILE: &str = "HOMEWARD_MASTER_KEY_FILE (--master-key-file)";
-    let parse = |text: &str, setting: &'static str| {
-        MasterKey::from_base64(text).map_err(|e| bad(setting, e.to_string()))
-    };
+    read_key(&MASTER_KEY, key, file, create)
+}
+
+/// A key of the kind `names` says: from its setting, from its file setting, or from its default
+/// file, which is created (`0600`) when missing if `create`. `true` with a key just created.
+pub fn read_key<K: KeyText>(
+    names: &KeySettings,
+    key: Option<&SecretString>,
+    file: Option<&std::path::Path>,
+    create: bool,
+) -> Result<(K, bool), BadSetting> {
+    let parse = |text: &str, setting: &'static str| K::parse(text).map_err(|e| bad(setting, e));
     let from_file = |path: &std::path::Path| {
-        let keys = read_key_file(path, FILE)?;
+        let keys = read_key_file(path, names.file)?;
         let first = keys
             .first()
-            .ok_or_else(|| bad(FILE, "the file holds no key"))?;
-        parse(first.expose_secret(), FILE)
+            .ok_or_else(|| bad(names.file, "the file holds no key"))?;
+        parse(first.expose_secret(), names.file)
     };
     match (key, file) {
-        (Some(_), Some(_)) => Err(bad(FILE, "set either it or HOMEWARD_MASTER_KEY, not both")),
-        (Some(key), None) => Ok((parse(key.expose_secret(), KEY)?, false)),
+        (Some(_), Some(_)) => Err(bad(
+            names.file,
+            format!("set either it or {}, not both", names.key),
+        )),
+        (Some(key), None) => Ok((parse(key.expose_secret(), names.key)?, false)),
         (None, Some(path)) => Ok((from_file(path)?, false)),
         (None, None) => {
-            let path = std::path::Path::new(DEFAULT_MASTER_KEY_FILE);
+            let path = std::path::Path::new(names.default_file);
             if path.exists() {
                 return Ok((from_file(path)?, false));
             }
             if !create {
                 return Err(bad(
-                    FILE,
+                    names.file,
                     format!(
-                        "no master key: {} does not exist; set HOMEWARD_MASTER_KEY or this",
-                        path.display()
+                        "no key: {} does not exist; set {} or this",
+                        path.display(),
+                        names.key
                     ),
                 ));
             }
-            let key = MasterKey::generate();
+            let key = K::generate();
             match create_key_file(path, &key) {
                 Ok(()) => Ok((key, true)),
                 // Another replica on this folder made it first: theirs is the key.
@@ -713,7 +805,7 @@ pub fn read_master_key(
                     Ok((from_file(path)?, false))
                 }
                 Err(e) => Err(bad(
-                    FILE,
+                    names.file,
                     format!("{} cannot be created: {e}", path.display()),
                 )),
             }

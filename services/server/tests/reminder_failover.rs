@@ -45,6 +45,7 @@ fn replica(db: &TestDb, smtp: &SmtpCatcher) -> Replica {
             // Both replicas: the key the test's handler sealed with, named (not a key file made
             // in the working folder).
             .env("HOMEWARD_MASTER_KEY", homeward_tests::TEST_MASTER_KEY)
+            .env("HOMEWARD_SEARCH_KEY", homeward_tests::TEST_SEARCH_KEY)
             .env("SMTP_URL", smtp.url())
             .env("HOMEWARD_SMTP_CONNECTIONS", CONNECTIONS.to_string())
             .env("HOMEWARD_SMTP_TIMEOUT_SECS", "2")

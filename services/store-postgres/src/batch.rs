@@ -32,7 +32,8 @@ use homeward_store::{Append, Appended, Metadata};
 
 use crate::store::command_result;
 use homeward_store::projection::{
-    DigestRow, OrganisationRow, PartyRow, PlanRow, ProjectionChange, StepRef, StepRow, TimerRow,
+    DigestRow, OrganisationRow, PartyRow, PersonRow, PlanRow, ProjectionChange, StepRef, StepRow,
+    TimerRow,
 };
 use homeward_store::StoreError;
 
@@ -498,6 +499,10 @@ struct BatchArrays<'a> {
     person_keys: Vec<Uuid>,
     person_keys_wrapped: Vec<&'a [u8]>,
     person_keys_checks: Vec<&'a [u8]>,
+    indexed: Vec<Uuid>,
+    term_orgs: Vec<Uuid>,
+    terms: Vec<&'a [u8]>,
+    term_persons: Vec<Uuid>,
 }
 
 impl<'a> BatchArrays<'a> {
@@ -531,6 +536,10 @@ impl<'a> BatchArrays<'a> {
             person_keys: Vec::new(),
             person_keys_wrapped: Vec::new(),
             person_keys_checks: Vec::new(),
+            indexed: Vec::new(),
+            term_orgs: Vec::new(),
+            terms: Vec::new(),
+            term_persons: Vec::new(),
         };
         for (i, append) in appends.iter().enumerate() {
             for (k, event) in append.events.iter().enumerate() {
@@ -570,6 +579,14 @@ impl<'a> BatchArrays<'a> {
                 arrays.person_keys_wrapped.push(&key.wrapped);
                 arrays.person_keys_checks.push(&key.master_check);
             }
+            if let Some(search) = &append.search_terms {
+                arrays.indexed.push(search.person);
+                for term in &search.terms {
+                    arrays.term_orgs.push(search.organisation);
+                    arrays.terms.push(term);
+                    arrays.term_persons.push(search.person);
+                }
+            }
         }
         arrays
     }
@@ -588,6 +605,7 @@ struct MergedRows<'a> {
     digests_delete: Vec<&'a Uuid>,
     digests_upsert: Vec<&'a DigestRow>,
     organisations: Vec<&'a OrganisationRow>,
+    persons: Vec<&'a PersonRow>,
 }
 
 impl<'a> MergedRows<'a> {
@@ -606,6 +624,7 @@ impl<'a> MergedRows<'a> {
                 digests_delete,
                 digests_upsert,
                 organisations,
+                persons,
             } = &append.projection;
             rows.plans.extend(plans);
             rows.steps_delete.extend(steps_delete);
@@ -616,6 +635,7 @@ impl<'a> MergedRows<'a> {
             rows.digests_delete.extend(digests_delete);
             rows.digests_upsert.extend(digests_upsert);
             rows.organisations.extend(organisations);
+            rows.persons.extend(persons);
         }
         rows
     }
@@ -642,7 +662,8 @@ async fn append_function(
     let answer: AppendAnswer = sqlx::query_scalar(
         "SELECT homeward_append_commands(\
              $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)",
+             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, \
+             $35, $36, $37, $38)",
     )
     .bind(&arrays.stream_ids)
     .bind(&arrays.stream_types)
@@ -679,6 +700,12 @@ async fn append_function(
     .bind((!arrays.person_keys.is_empty()).then_some(&arrays.person_keys))
     .bind((!arrays.person_keys.is_empty()).then_some(&arrays.person_keys_wrapped))
     .bind((!arrays.person_keys.is_empty()).then_some(&arrays.person_keys_checks))
+    .bind(&rows.persons)
+    // No blind-index terms replaced: NULL arrays, and the function skips their statements.
+    .bind((!arrays.indexed.is_empty()).then_some(&arrays.indexed))
+    .bind(&arrays.term_orgs)
+    .bind(&arrays.terms)
+    .bind(&arrays.term_persons)
     .fetch_one(db)
     .await?;
     let AppendAnswer { refusals, heads } = answer;
@@ -729,7 +756,7 @@ mod tests {
 
     use super::*;
     use homeward_store::projection::{
-        DigestRow, OrganisationRow, PartyRow, PlanRow, StepRef, StepRow, TimerRow,
+        DigestRow, OrganisationRow, PartyRow, PersonRow, PlanRow, StepRef, StepRow, TimerRow,
     };
     use homeward_store::{ExpectedVersion, NewEvent};
 
@@ -814,6 +841,14 @@ mod tests {
                 kind: "programme".into(),
                 country: "FR".into(),
                 works_with: vec![],
+                retention_months: 60,
+            }],
+            persons: vec![PersonRow {
+                person_id: id,
+                version: 2,
+                organisation: id,
+                erased_at: None,
+                held_since: Some(now),
             }],
         }
     }
@@ -834,6 +869,7 @@ mod tests {
             projection,
             idempotency_key: None,
             new_person_key: None,
+            search_terms: None,
         }
     }
 
@@ -852,6 +888,7 @@ mod tests {
             digests_delete,
             digests_upsert,
             organisations,
+            persons,
         } = &rows;
         let counts = [
             plans.len(),
@@ -863,8 +900,9 @@ mod tests {
             digests_delete.len(),
             digests_upsert.len(),
             organisations.len(),
+            persons.len(),
         ];
-        assert_eq!(counts, [2; 9]);
+        assert_eq!(counts, [2; 10]);
         assert_eq!(plans[1].plan_id, Uuid::from_u128(2));
         assert_eq!(*timers_cancel[0], Uuid::from_u128(101));
     }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use homeward_store::projection::{OrganisationRow, PartyRow, PlanRow, StepRow};
+use homeward_store::projection::{OrganisationRow, PartyRow, PersonRow, PlanRow, StepRow};
 use homeward_store::reads::*;
 use homeward_store::StoreError;
 use homeward_workflows::plan::StepKind;
@@ -39,6 +39,18 @@ const PLAN_COLUMNS: &str = "p.plan_id, p.version, p.person_id, p.template_name, 
     p.opened_at, p.departed_at, p.arrived_at, p.closed_at, p.close_reason, p.next_due_at, \
     p.steps_total, p.steps_open, p.steps_done, p.steps_blocked";
 
+/// Every survivor not erased whose plans are all closed: when her organisation's retention
+/// erases her (`erase_at`), and whether a hold stops it.
+const RETENTION: &str = "SELECT v.person_id, v.organisation, v.held_since, \
+        max(p.closed_at) AS last_closed_at, \
+        max(p.closed_at) + make_interval(months => o.retention_months) AS erase_at \
+      FROM person_view v \
+      JOIN plan_view p ON p.person_id = v.person_id \
+      JOIN organisation_view o ON o.organisation_id = v.organisation \
+     WHERE v.erased_at IS NULL \
+     GROUP BY v.person_id, v.organisation, v.held_since, o.retention_months \
+    HAVING bool_and(p.status = 'closed')";
+
 const STEP_COLUMNS: &str = "s.plan_id, s.step_key, s.position, s.kind, s.title, s.status, \
     s.assignee, s.candidate_group, s.priority, s.due_at, s.follow_up_on, s.document_status, \
     s.status_reason";
@@ -46,7 +58,8 @@ const STEP_COLUMNS: &str = "s.plan_id, s.step_key, s.position, s.kind, s.title, 
 const PARTY_COLUMNS: &str = "party_id, version, display_name, email, role, organisation, \
     country, language, time_zone, supervisor, active";
 
-const ORGANISATION_COLUMNS: &str = "organisation_id, version, name, kind, country, works_with";
+const ORGANISATION_COLUMNS: &str =
+    "organisation_id, version, name, kind, country, works_with, retention_months";
 
 fn kind_names(kinds: &[StepKind]) -> Vec<String> {
     kinds.iter().map(|k| k.as_str().to_owned()).collect()
@@ -250,6 +263,109 @@ impl ReadModels for PgStore {
             "SELECT {PLAN_COLUMNS} FROM plan_view p WHERE p.person_id = $1 ORDER BY p.opened_at"
         ))
         .bind(person)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    async fn persons_by_id(&self, ids: &[Uuid]) -> Result<Vec<PersonRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT person_id, version, organisation, erased_at, held_since FROM person_view \
+             WHERE person_id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    async fn retention_ended(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT person_id FROM ({RETENTION}) r WHERE r.erase_at <= $1 AND r.held_since IS NULL \
+             ORDER BY r.erase_at LIMIT $2"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    async fn upcoming_erasures(
+        &self,
+        organisation: Uuid,
+        until: DateTime<Utc>,
+        page: Page,
+    ) -> Result<Vec<UpcomingErasure>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT person_id, last_closed_at, erase_at, held_since FROM ({RETENTION}) r \
+             WHERE r.organisation = $1 AND r.erase_at < $2 \
+             ORDER BY r.erase_at, r.person_id OFFSET $3 LIMIT $4"
+        ))
+        .bind(organisation)
+        .bind(until)
+        .bind(page.offset)
+        .bind(page.limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    async fn persons_to_review(
+        &self,
+        organisation: Uuid,
+        before: DateTime<Utc>,
+        page: Page,
+    ) -> Result<Vec<PersonToReview>, StoreError> {
+        // The last event of her stream and of each of her plans' streams: one backward index
+        // probe each.
+        Ok(sqlx::query_as(
+            "SELECT * FROM ( \
+               SELECT v.person_id, v.held_since, \
+                 (SELECT count(*) FROM plan_view p \
+                   WHERE p.person_id = v.person_id AND p.status = 'draft') AS drafts, \
+                 greatest( \
+                   (SELECT e.occurred_at FROM events e WHERE e.stream_id = 'person-' || v.person_id \
+                     ORDER BY e.stream_version DESC LIMIT 1), \
+                   (SELECT max((SELECT e.occurred_at FROM events e \
+                                 WHERE e.stream_id = 'plan-' || p.plan_id \
+                                 ORDER BY e.stream_version DESC LIMIT 1)) \
+                      FROM plan_view p WHERE p.person_id = v.person_id)) AS last_activity_at \
+               FROM person_view v \
+               WHERE v.organisation = $1 AND v.erased_at IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM plan_view p WHERE p.person_id = v.person_id \
+                                  AND p.status NOT IN ('draft', 'closed')) \
+             ) r \
+             WHERE (r.drafts > 0 OR NOT EXISTS (SELECT 1 FROM plan_view p \
+                                                 WHERE p.person_id = r.person_id)) \
+               AND r.last_activity_at < $2 \
+             ORDER BY r.last_activity_at, r.person_id OFFSET $3 LIMIT $4",
+        )
+        .bind(organisation)
+        .bind(before)
+        .bind(page.offset)
+        .bind(page.limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    async fn persons_matching(
+        &self,
+        organisation: Uuid,
+        terms: &[Vec<u8>],
+        limit: i64,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_scalar(
+            "SELECT person_id FROM person_search WHERE organisation = $1 AND term = ANY($2) \
+             GROUP BY person_id HAVING count(DISTINCT term) = $3 ORDER BY person_id LIMIT $4",
+        )
+        .bind(organisation)
+        .bind(terms)
+        .bind(terms.len() as i64)
+        .bind(limit)
         .fetch_all(self.pool())
         .await?)
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use homeward_workflows::organisation::{Organisation, OrganisationEvent};
 use homeward_workflows::party::{Party, PartyEvent};
+use homeward_workflows::person::{Person, PersonEvent};
 use homeward_workflows::plan::{Plan, PlanEvent};
 use homeward_workflows::Aggregate;
 use sqlx::PgPool;
@@ -28,7 +29,8 @@ enum Decoded {
     Plan(PlanEvent),
     Party(PartyEvent),
     Organisation(OrganisationEvent),
-    /// Streams without read models (persons): not decoded at all.
+    Person(PersonEvent),
+    /// Streams of no kind known here: not decoded at all.
     Other,
 }
 
@@ -45,6 +47,8 @@ impl DecodedEvent {
             Decoded::Party(recorded.decode()?)
         } else if recorded.stream_id.starts_with("organisation-") {
             Decoded::Organisation(recorded.decode()?)
+        } else if recorded.stream_id.starts_with("person-") {
+            Decoded::Person(recorded.decode()?)
         } else {
             Decoded::Other
         };
@@ -61,6 +65,7 @@ enum Folding {
     Plan(Option<Plan>),
     Party(Option<Party>),
     Organisation(Option<Organisation>),
+    Person(Option<Person>),
     #[default]
     Other,
 }
@@ -78,6 +83,8 @@ impl Folding {
             (Self::Other, Decoded::Organisation(e)) => {
                 Self::Organisation(Organisation::apply(None, &e))
             }
+            (Self::Person(state), Decoded::Person(e)) => Self::Person(Person::apply(state, &e)),
+            (Self::Other, Decoded::Person(e)) => Self::Person(Person::apply(None, &e)),
             (folding, _) => folding,
         };
     }
@@ -89,6 +96,7 @@ impl Folding {
             Self::Organisation(Some(organisation)) => {
                 ProjectionChange::for_organisation(organisation)
             }
+            Self::Person(Some(person)) => ProjectionChange::for_person(person),
             _ => ProjectionChange::default(),
         }
     }
@@ -99,9 +107,12 @@ pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, StoreError> {
     let mut tx = pool.begin().await?;
     // From here appends wait for the rebuild before writing their projection rows, so they
     // cannot commit: the reader sees exactly the events committed before this point.
-    sqlx::query("TRUNCATE plan_view, step_view, party_view, organisation_view, timers, digests")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "TRUNCATE plan_view, step_view, party_view, organisation_view, person_view, timers, \
+         digests",
+    )
+    .execute(&mut *tx)
+    .await?;
 
     // Three stages that overlap: read and decode (a task, on a connection of its own), fold
     // (here), write (a task that owns the transaction).
@@ -198,7 +209,7 @@ async fn write_batches(
     let mut rows = 0;
     while let Some(change) = batches.recv().await {
         rows += change.len() as u64;
-        sqlx::query("SELECT homeward_project_rows($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        sqlx::query("SELECT homeward_project_rows($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
             .bind(&change.plans)
             .bind(&change.steps_delete)
             .bind(&change.steps_upsert)
@@ -208,6 +219,7 @@ async fn write_batches(
             .bind(&change.digests_delete)
             .bind(&change.digests_upsert)
             .bind(&change.organisations)
+            .bind(&change.persons)
             .execute(&mut *tx)
             .await?;
     }

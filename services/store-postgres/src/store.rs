@@ -253,6 +253,10 @@ impl homeward_store::Backend for PgStore {
         self.remember("master_key_check", offered).await
     }
 
+    async fn search_key_check(&self, offered: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.remember("search_key_check", offered).await
+    }
+
     fn connections(&self) -> homeward_store::Connections {
         let open = self.pool.size();
         let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);

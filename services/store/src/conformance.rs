@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as Span, TimeZone, Utc};
 use homeward_workflows::organisation::{Organisation, OrganisationCommand, OrganisationKind};
+use homeward_workflows::person::{ErasureReason, Person, PersonCommand};
 use homeward_workflows::plan::{Plan, PlanCommand};
 use homeward_workflows::text::CountryCode;
 use homeward_workflows::{
@@ -69,7 +70,7 @@ where
     Fut: Future<Output = B>,
 {
     let mut failures = event_log(|| async { Arc::new(fresh().await) as Arc<dyn EventStore> }).await;
-    let checks: [(&'static str, CheckFn<B>); 13] = [
+    let checks: [(&'static str, CheckFn<B>); 15] = [
         ("subscriptions deliver new events in commit order", |b| {
             Box::pin(subscriptions(b))
         }),
@@ -116,6 +117,14 @@ where
         (
             "a person's new key is stored with the append that opens her stream, or not at all",
             |b| Box::pin(person_key_with_append(b)),
+        ),
+        (
+            "retention finds whom to erase, whom a hold keeps and whom to review",
+            |b| Box::pin(retention(b)),
+        ),
+        (
+            "the blind index finds a person by all her terms, until replaced or erased",
+            |b| Box::pin(blind_index(b)),
         ),
     ];
     for (check, run) in checks {
@@ -200,6 +209,7 @@ fn append(stream: &str, expected: ExpectedVersion, n: usize, occurred_at: DateTi
         projection: ProjectionChange::default(),
         idempotency_key: None,
         new_person_key: None,
+        search_terms: None,
     }
 }
 
@@ -484,13 +494,21 @@ async fn subscriptions<B: Backend>(backend: Arc<B>) -> Outcome {
 /// Opens a plan from the standard template as the engine would: its events and the
 /// projection change they make.
 fn open_plan(plan_id: PlanId) -> Result<(Append, Plan), String> {
+    open_plan_for(plan_id, PersonId::new(), OrganisationId(Uuid::from_u128(8)))
+}
+
+fn open_plan_for(
+    plan_id: PlanId,
+    person: PersonId,
+    organisation: OrganisationId,
+) -> Result<(Append, Plan), String> {
     let worker = PartyId(Uuid::from_u128(7));
     let command = PlanCommand::OpenPlan {
         plan_id,
-        person: PersonId::new(),
+        person,
         template: Box::new(template::find("standard-avr", 1).map_err(|e| e.to_string())?),
         case_worker: worker,
-        organisation: OrganisationId(Uuid::from_u128(8)),
+        organisation,
         origin_country: CountryCode::parse("NG").map_err(|e| e.to_string())?,
         follow_up_offsets_days: None,
     };
@@ -503,6 +521,7 @@ fn open_plan(plan_id: PlanId) -> Result<(Append, Plan), String> {
     let append = Append {
         idempotency_key: None,
         new_person_key: None,
+        search_terms: None,
         stream_id: plan_id.stream_id(),
         stream_type: Plan::STREAM_PREFIX,
         expected_version: ExpectedVersion::NoStream,
@@ -586,6 +605,7 @@ async fn register_organisation<B: Backend>(
         let append = Append {
             idempotency_key: None,
             new_person_key: None,
+            search_terms: None,
             stream_id: id.stream_id(),
             stream_type: Organisation::STREAM_PREFIX,
             expected_version: if version == 0 {
@@ -931,6 +951,7 @@ async fn change_plan<B: Backend>(
     let append = Append {
         idempotency_key: None,
         new_person_key: None,
+        search_terms: None,
         stream_id: before.id.stream_id(),
         stream_type: Plan::STREAM_PREFIX,
         expected_version: ExpectedVersion::Exact(version),
@@ -1506,6 +1527,261 @@ async fn tokens<B: Backend>(backend: Arc<B>) -> Outcome {
         )?
         .is_none(),
         "a deactivated party's token does not stand"
+    );
+    Ok(())
+}
+
+/// Records `commands` on a new person of `organisation`, each appended at `at(0)`, with her row.
+async fn record_person<B: Backend>(
+    backend: &B,
+    organisation: OrganisationId,
+    commands: &[PersonCommand],
+) -> Result<Person, String> {
+    let id = PersonId::new();
+    let ctx = Context {
+        now: at(0),
+        actor: PartyId(Uuid::from_u128(7)),
+    };
+    let register = PersonCommand::Register {
+        person_id: id,
+        organisation,
+        full_name: "Joy N.".to_owned(),
+        date_of_birth: None,
+        preferred_language: None,
+        contact: Default::default(),
+    };
+    let mut state: Option<Person> = None;
+    for command in std::iter::once(&register).chain(commands) {
+        let events = Person::decide(state.as_ref(), command, &ctx).map_err(|e| e.to_string())?;
+        let version = state.as_ref().map_or(0, |p| p.version);
+        let after = events
+            .iter()
+            .fold(state.clone(), Person::apply)
+            .ok_or("registering gives a person")?;
+        let append = Append {
+            idempotency_key: None,
+            new_person_key: None,
+            search_terms: None,
+            stream_id: id.stream_id(),
+            stream_type: Person::STREAM_PREFIX,
+            expected_version: if version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(version)
+            },
+            command_id: Uuid::new_v4(),
+            metadata: metadata(),
+            occurred_at: at(0),
+            events: events.iter().map(NewEvent::from_domain).collect(),
+            projection: ProjectionChange::for_person(&after),
+        };
+        step("append", backend.append(append).await)?;
+        state = Some(after);
+    }
+    state.ok_or_else(|| "no person".to_owned())
+}
+
+/// Opens a plan for `person` (at `at(0)`), closed at `at(1)` when `close`.
+async fn plan_for<B: Backend>(backend: &B, person: &Person, close: bool) -> Result<(), String> {
+    let (append, plan) = open_plan_for(PlanId::new(), person.id, person.organisation)?;
+    let version = append.events.len() as u64;
+    step("open", backend.append(append).await)?;
+    if close {
+        let close = PlanCommand::ClosePlan {
+            reason: homeward_workflows::plan::CloseReason::OptedOut,
+        };
+        change_plan(backend, &plan, version, close).await?;
+    }
+    Ok(())
+}
+
+async fn retention<B: Backend>(backend: Arc<B>) -> Outcome {
+    let programme =
+        register_organisation(&*backend, "Retention", OrganisationKind::Programme, &[]).await?;
+    let org = programme.id;
+    let hold = PersonCommand::PlaceLegalHold {
+        reason: "Witness in a trial".to_owned(),
+    };
+    let erase = PersonCommand::Erase {
+        reason: ErasureReason::SurvivorRequest,
+    };
+    let closed = record_person(&*backend, org, &[]).await?;
+    plan_for(&*backend, &closed, true).await?;
+    let held = record_person(&*backend, org, &[hold]).await?;
+    plan_for(&*backend, &held, true).await?;
+    let drafted = record_person(&*backend, org, &[]).await?;
+    plan_for(&*backend, &drafted, false).await?;
+    let planless = record_person(&*backend, org, &[]).await?;
+    let erased = record_person(&*backend, org, &[erase]).await?;
+    plan_for(&*backend, &erased, true).await?;
+    // Another organisation's survivor, in the same state as the first.
+    let elsewhere =
+        register_organisation(&*backend, "Elsewhere", OrganisationKind::Programme, &[]).await?;
+    let theirs = record_person(&*backend, elsewhere.id, &[]).await?;
+    plan_for(&*backend, &theirs, true).await?;
+
+    // Five years (the default) after the last plan closed at `at(1)`.
+    let ends = at(1) + chrono::Months::new(60);
+    let due = |now| {
+        let backend = backend.clone();
+        async move {
+            let mut due = step("retention ended", backend.retention_ended(now, 100).await)?;
+            due.sort();
+            Ok::<_, String>(due)
+        }
+    };
+    ensure!(
+        due(ends - Span::seconds(1)).await?.is_empty(),
+        "nobody is due a second before the period ends"
+    );
+    let mut expected = vec![closed.id.0, theirs.id.0];
+    expected.sort();
+    let found = due(ends).await?;
+    ensure!(
+        found == expected,
+        "only closed plans without a hold are due when the period ends: {found:?}"
+    );
+    let page = Page {
+        offset: 0,
+        limit: 10,
+    };
+    let upcoming = step(
+        "upcoming erasures",
+        backend
+            .upcoming_erasures(org.0, ends + Span::days(1), page)
+            .await,
+    )?;
+    let listed: Vec<_> = upcoming
+        .iter()
+        .map(|u| (u.person_id, u.erase_at, u.held_since.is_some()))
+        .collect();
+    let mut expected = vec![(closed.id.0, ends, false), (held.id.0, ends, true)];
+    expected.sort_by_key(|e| e.0);
+    let mut listed_sorted = listed.clone();
+    listed_sorted.sort_by_key(|e| e.0);
+    ensure!(
+        listed_sorted == expected,
+        "the organisation's upcoming erasures, held ones marked: {listed:?}"
+    );
+    ensure!(
+        step(
+            "upcoming erasures",
+            backend.upcoming_erasures(org.0, ends, page).await
+        )?
+        .is_empty(),
+        "an erasure at `until` is not before it"
+    );
+    let review = step(
+        "persons to review",
+        backend.persons_to_review(org.0, at(2), page).await,
+    )?;
+    let mut reviewed: Vec<_> = review.iter().map(|r| (r.person_id, r.drafts)).collect();
+    reviewed.sort();
+    let mut expected = vec![(drafted.id.0, 1), (planless.id.0, 0)];
+    expected.sort();
+    ensure!(
+        reviewed == expected,
+        "persons with only drafts or no plan are to review: {review:?}"
+    );
+    ensure!(
+        review.iter().all(|r| r.last_activity_at <= at(1)),
+        "their last activity is their last event: {review:?}"
+    );
+    ensure!(
+        step(
+            "persons to review",
+            backend.persons_to_review(org.0, at(0), page).await
+        )?
+        .is_empty(),
+        "persons touched since `before` are not listed"
+    );
+    // The rows hold what the retention needs, and a rebuild gives them back alike.
+    let ids = [closed.id.0, held.id.0, erased.id.0];
+    let read = |backend: Arc<B>| async move {
+        let mut rows = step("persons by id", backend.persons_by_id(&ids).await)?;
+        rows.sort_by_key(|r| r.person_id);
+        Ok::<_, String>(rows)
+    };
+    let before = read(backend.clone()).await?;
+    let mut expected = vec![
+        projection::person_row(&closed),
+        projection::person_row(&held),
+        projection::person_row(&erased),
+    ];
+    expected.sort_by_key(|r| r.person_id);
+    ensure!(before == expected, "person rows as projected: {before:?}");
+    step("rebuild", backend.rebuild_projections().await)?;
+    let after = read(backend.clone()).await?;
+    ensure!(
+        after == before,
+        "a rebuild writes the same person rows: {after:?}"
+    );
+    Ok(())
+}
+
+async fn blind_index<B: Backend>(backend: Arc<B>) -> Outcome {
+    use crate::SearchTerms;
+    let (org, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let (joy, ada) = (Uuid::new_v4(), Uuid::new_v4());
+    let index = |person: Uuid, terms: &[&[u8]]| {
+        let mut a = append(
+            &format!("conformance-{}", Uuid::new_v4()),
+            ExpectedVersion::NoStream,
+            1,
+            at(0),
+        );
+        a.search_terms = Some(SearchTerms {
+            person,
+            organisation: org,
+            terms: terms.iter().map(|t| t.to_vec()).collect(),
+        });
+        a
+    };
+    step("append", backend.append(index(joy, &[b"a", b"b"])).await)?;
+    step("append", backend.append(index(ada, &[b"a"])).await)?;
+    let find = |organisation: Uuid, terms: &[&[u8]]| {
+        let backend = backend.clone();
+        let terms: Vec<Vec<u8>> = terms.iter().map(|t| t.to_vec()).collect();
+        async move {
+            let mut found = step(
+                "persons matching",
+                backend.persons_matching(organisation, &terms, 10).await,
+            )?;
+            found.sort();
+            Ok::<_, String>(found)
+        }
+    };
+    let mut both = vec![joy, ada];
+    both.sort();
+    ensure!(find(org, &[b"a"]).await? == both, "one term finds both");
+    ensure!(
+        find(org, &[b"b", b"a"]).await? == vec![joy],
+        "every term must match, in any order"
+    );
+    ensure!(
+        find(org, &[b"a", b"c"]).await?.is_empty(),
+        "a term she lacks excludes her"
+    );
+    ensure!(find(org, &[]).await?.is_empty(), "no terms find nobody");
+    ensure!(
+        find(other, &[b"a"]).await?.is_empty(),
+        "another organisation finds nobody"
+    );
+    // Her new terms replace the old.
+    step("append", backend.append(index(joy, &[b"c"])).await)?;
+    ensure!(
+        find(org, &[b"a", b"b"]).await?.is_empty() && find(org, &[b"c"]).await? == vec![joy],
+        "replaced terms no longer find her"
+    );
+    // Erasure takes her terms with her key.
+    step(
+        "store key",
+        backend.store_person_key(ada, &[1; 60], &[1; 32]).await,
+    )?;
+    step("erase", backend.erase_person_key(ada, at(5)).await)?;
+    ensure!(
+        find(org, &[b"a"]).await?.is_empty(),
+        "an erased person is not found"
     );
     Ok(())
 }

@@ -27,7 +27,7 @@ pub mod timer_queue;
 pub use error::StoreError;
 pub use model::{
     Append, Appended, Cursor, ExpectedVersion, Metadata, NewEvent, NewPersonKey, ReadUntil,
-    RecordedEvent,
+    RecordedEvent, SearchTerms,
 };
 pub use projection::ProjectionChange;
 pub use subscription::{Subscription, WakeUp};
@@ -81,6 +81,10 @@ pub trait Backend:
     /// first time (an empty database), the stored one ever after. A start-up with another key
     /// finds them different.
     async fn master_key_check(&self, offered: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// The check value of the search key the blind index was built with: `offered` when the
+    /// database had none yet (it is kept), or the one kept.
+    async fn search_key_check(&self, offered: &[u8]) -> Result<Vec<u8>, StoreError>;
 
     /// The connections open to the database now, and how many may be (for metrics).
     fn connections(&self) -> Connections;

@@ -77,6 +77,17 @@ pub struct Append {
     /// The data key of the person a new person stream is about, stored in the same transaction
     /// as the events sealed under it (so that a registration costs no statement of its own).
     pub new_person_key: Option<NewPersonKey>,
+    /// A person's blind-index terms, replacing those she had, when this append records her
+    /// name or date of birth.
+    pub search_terms: Option<SearchTerms>,
+}
+
+/// The keyed hashes a person is found by in her organisation (see the engine's blind index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchTerms {
+    pub person: Uuid,
+    pub organisation: Uuid,
+    pub terms: Vec<Vec<u8>>,
 }
 
 /// A person's new data key, wrapped, to store with the append that first seals under it.

@@ -51,7 +51,7 @@ pub trait PersonKeys: Send + Sync + 'static {
         rewrap: &(dyn for<'k> Fn(Uuid, &'k [u8]) -> Result<Vec<u8>, String> + Send + Sync),
     ) -> Result<u64, StoreError>;
 
-    /// Destroys `person`'s wrapped key for good; false when there was none to destroy (never
-    /// had one, or erased already).
+    /// Destroys `person`'s wrapped key for good, and her blind-index terms with it; false when
+    /// there was no key to destroy (never had one, or erased already).
     async fn erase_person_key(&self, person: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
 }

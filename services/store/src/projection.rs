@@ -8,6 +8,7 @@
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use homeward_workflows::organisation::Organisation;
 use homeward_workflows::party::Party;
+use homeward_workflows::person::Person;
 use homeward_workflows::plan::{Plan, Step, StepStatus};
 use homeward_workflows::timers::{plan_timer_effects, Effect, TimerSpec};
 use serde::{Deserialize, Serialize};
@@ -102,6 +103,22 @@ pub struct OrganisationRow {
     pub country: String,
     /// The organisations it works with, in id order.
     pub works_with: Vec<Uuid>,
+    /// Months survivors' data is kept after their last plan closes.
+    pub retention_months: i32,
+}
+
+/// A survivor as her organisation's retention rule sees her: no personal data, only whose she
+/// is and whether she may be erased.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, sqlx::FromRow)]
+#[sqlx(type_name = "homeward_person_row")]
+pub struct PersonRow {
+    pub person_id: Uuid,
+    pub version: i64,
+    /// The organisation that registered her.
+    pub organisation: Uuid,
+    pub erased_at: Option<DateTime<Utc>>,
+    /// Since when a legal hold keeps her data (none: the retention rule applies).
+    pub held_since: Option<DateTime<Utc>>,
 }
 
 /// When a party's next digest is due.
@@ -134,6 +151,8 @@ pub struct ProjectionChange {
     pub digests_upsert: Vec<DigestRow>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub organisations: Vec<OrganisationRow>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub persons: Vec<PersonRow>,
 }
 
 impl ProjectionChange {
@@ -147,6 +166,7 @@ impl ProjectionChange {
             && self.digests_delete.is_empty()
             && self.digests_upsert.is_empty()
             && self.organisations.is_empty()
+            && self.persons.is_empty()
     }
 
     /// The rows that change when a plan goes from `before` to `after` (`None`: newly opened or
@@ -193,6 +213,14 @@ impl ProjectionChange {
         }
     }
 
+    /// The person's row.
+    pub fn for_person(after: &Person) -> Self {
+        Self {
+            persons: vec![person_row(after)],
+            ..Self::default()
+        }
+    }
+
     /// Adds another change's rows (used to batch a rebuild).
     pub fn extend(&mut self, other: ProjectionChange) {
         self.plans.extend(other.plans);
@@ -204,6 +232,7 @@ impl ProjectionChange {
         self.digests_delete.extend(other.digests_delete);
         self.digests_upsert.extend(other.digests_upsert);
         self.organisations.extend(other.organisations);
+        self.persons.extend(other.persons);
     }
 
     /// Number of rows this change writes or deletes.
@@ -217,6 +246,7 @@ impl ProjectionChange {
             + self.digests_delete.len()
             + self.digests_upsert.len()
             + self.organisations.len()
+            + self.persons.len()
     }
 }
 
@@ -349,6 +379,17 @@ pub fn organisation_row(o: &Organisation) -> OrganisationRow {
         kind: o.kind.as_str().to_owned(),
         country: o.country.as_str().to_owned(),
         works_with: o.works_with.iter().map(|id| id.0).collect(),
+        retention_months: i32::from(o.retention_months),
+    }
+}
+
+pub fn person_row(p: &Person) -> PersonRow {
+    PersonRow {
+        person_id: p.id.0,
+        version: p.version as i64,
+        organisation: p.organisation.0,
+        erased_at: p.erased_at.map(stored),
+        held_since: p.legal_hold.as_ref().map(|h| stored(h.placed_at)),
     }
 }
 
@@ -374,8 +415,8 @@ fn enum_str<T: Serialize>(value: &T) -> String {
     }
 }
 
-/// An aggregate whose state feeds read models. Persons have none: their data stays in their
-/// stream (and, with the encryption issue, under their key).
+/// An aggregate whose state feeds read models. A person's row holds none of her data, which
+/// stays in her stream, sealed under her key.
 pub trait Projected: homeward_workflows::Aggregate {
     fn projection(before: Option<&Self>, after: &Self) -> ProjectionChange;
 }
@@ -398,9 +439,9 @@ impl Projected for Organisation {
     }
 }
 
-impl Projected for homeward_workflows::person::Person {
-    fn projection(_before: Option<&Self>, _after: &Self) -> ProjectionChange {
-        ProjectionChange::default()
+impl Projected for Person {
+    fn projection(_before: Option<&Self>, after: &Self) -> ProjectionChange {
+        ProjectionChange::for_person(after)
     }
 }
 

@@ -11,7 +11,7 @@ use homeward_workflows::plan::StepKind;
 use homeward_workflows::PartyId;
 use uuid::Uuid;
 
-use crate::projection::{OrganisationRow, PartyRow, PlanRow, StepRow};
+use crate::projection::{OrganisationRow, PartyRow, PersonRow, PlanRow, StepRow};
 use crate::StoreError;
 
 /// Which plans a viewer may list.
@@ -55,6 +55,29 @@ pub struct TaskFilter {
     pub overdue: Option<bool>,
     pub due_from: Option<DateTime<Utc>>,
     pub due_before: Option<DateTime<Utc>>,
+}
+
+/// A survivor whose data her organisation's retention rule will erase: every plan of hers is
+/// closed, and the retention period runs from the last closing.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UpcomingErasure {
+    pub person_id: Uuid,
+    pub last_closed_at: DateTime<Utc>,
+    pub erase_at: DateTime<Utc>,
+    /// Since when a legal hold stops the erasure, if one does.
+    pub held_since: Option<DateTime<Utc>>,
+}
+
+/// A survivor with no plan under way (none at all, or only drafts beside closed ones) whom
+/// nobody has touched for a long time: the retention rule does not erase her, a supervisor
+/// decides.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PersonToReview {
+    pub person_id: Uuid,
+    /// When anything was last recorded about her or in one of her plans.
+    pub last_activity_at: DateTime<Utc>,
+    pub drafts: i64,
+    pub held_since: Option<DateTime<Utc>>,
 }
 
 /// A page request: skip `offset` rows, return at most `limit`.
@@ -141,6 +164,45 @@ pub trait ReadModels: Send + Sync + 'static {
 
     /// Every plan of a person, whatever its status (to erase them, or to keep them).
     async fn plans_of_person(&self, person: Uuid) -> Result<Vec<PlanRow>, StoreError>;
+
+    async fn persons_by_id(&self, ids: &[Uuid]) -> Result<Vec<PersonRow>, StoreError>;
+
+    /// Up to `limit` persons whose retention has ended at `now`: not erased, no legal hold, at
+    /// least one plan and every plan closed, the last closed longer ago than the retention
+    /// period of the organisation that registered them.
+    async fn retention_ended(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Uuid>, StoreError>;
+
+    /// One page of an organisation's persons whose retention ends before `until` (those on hold
+    /// too), soonest first.
+    async fn upcoming_erasures(
+        &self,
+        organisation: Uuid,
+        until: DateTime<Utc>,
+        page: Page,
+    ) -> Result<Vec<UpcomingErasure>, StoreError>;
+
+    /// One page of an organisation's persons not erased, with no plan under way (no plan, or
+    /// drafts and closed plans with at least one draft) and nothing recorded about them since
+    /// `before`; least recently touched first.
+    async fn persons_to_review(
+        &self,
+        organisation: Uuid,
+        before: DateTime<Utc>,
+        page: Page,
+    ) -> Result<Vec<PersonToReview>, StoreError>;
+
+    /// Up to `limit` of an organisation's persons who have every one of `terms` in the blind
+    /// index (none when `terms` is empty).
+    async fn persons_matching(
+        &self,
+        organisation: Uuid,
+        terms: &[Vec<u8>],
+        limit: i64,
+    ) -> Result<Vec<Uuid>, StoreError>;
 
     /// The plans in which `party` has a step assigned that is neither done nor cancelled:
     /// those whose events may change the party's inbox.

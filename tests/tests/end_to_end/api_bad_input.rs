@@ -259,6 +259,21 @@ async fn control_bidi_and_invisible_characters_in_every_text_input_are_refused_a
         .await["registerPerson"]
         .clone();
     let safe_passage = api.organisation("Safe Passage").await;
+    let supervisor = api.party("SUPERVISOR", "Sade", "Safe Passage").await;
+    let held = api
+        .data(
+            &worker.token,
+            "mutation { registerPerson(input: { fullName: \"Ife O.\" }) }",
+            json!({}),
+        )
+        .await["registerPerson"]
+        .clone();
+    api.data(
+        &supervisor.token,
+        "mutation($p: ID!) { placeLegalHold(personId: $p, reason: \"Witness\") { version } }",
+        json!({ "p": held }),
+    )
+    .await;
     // A party without plans, whom only the reason keeps from being deactivated.
     let luc = api.party("GOVERNMENT_LIAISON", "Luc", "Prefecture").await;
     let party = json!({ "displayName": "Ana", "email": "ana@ngo.example", "role": "SOCIAL_WORKER",
@@ -323,6 +338,11 @@ async fn control_bidi_and_invisible_characters_in_every_text_input_are_refused_a
         (&["Mutation.updatePerson.reason"], &worker.token, "mutation($p: ID!, $v: String!) { updatePerson(personId: $p, input: { phone: \"+234 9\" }, reason: $v) { version } }", json!({ "p": person, "v": "BAD" })),
         (&["Mutation.addNote.text"], &worker.token, "mutation($p: ID!, $v: String!) { addNote(personId: $p, text: $v) { version } }", json!({ "p": person, "v": "BAD" })),
         (&["Query.accessLog.after"], &worker.token, "query($p: ID!, $v: String) { accessLog(personId: $p, after: $v) { edges { node { at } } } }", json!({ "p": person, "v": "BAD" })),
+        (&["Mutation.placeLegalHold.reason"], &supervisor.token, "mutation($p: ID!, $v: String!) { placeLegalHold(personId: $p, reason: $v) { version } }", json!({ "p": person, "v": "BAD" })),
+        (&["Mutation.liftLegalHold.reason"], &supervisor.token, "mutation($p: ID!, $v: String!) { liftLegalHold(personId: $p, reason: $v) { version } }", json!({ "p": held, "v": "BAD" })),
+        (&["Query.searchPersons.name"], &worker.token, "query($v: String) { searchPersons(name: $v) { id } }", json!({ "v": "BAD" })),
+        (&["Query.upcomingErasures.after"], &supervisor.token, "query($v: String) { upcomingErasures(after: $v) { edges { node { eraseAt } } } }", json!({ "v": "BAD" })),
+        (&["Query.personsToReview.after"], &supervisor.token, "query($v: String) { personsToReview(after: $v) { edges { node { drafts } } } }", json!({ "v": "BAD" })),
         (&["Plan.step.key"], &worker.token, "query($id: ID!, $v: String!) { plan(id: $id) { step(key: $v) { key } } }", json!({ "id": plan, "v": "BAD" })),
     ];
     // Text inputs checked by the same code as a case above: every step key by one parser, every
@@ -357,6 +377,8 @@ async fn control_bidi_and_invisible_characters_in_every_text_input_are_refused_a
         "Mutation.updatePerson.reason",
         "Mutation.addNote.text",
         "Mutation.deactivateParty.reason",
+        "Mutation.placeLegalHold.reason",
+        "Mutation.liftLegalHold.reason",
     ];
     for (inputs, token, query, vars) in &cases {
         let lines = inputs.iter().all(|i| several_lines.contains(i));

@@ -286,6 +286,28 @@ async fn a_replica_with_another_master_key_does_not_start() {
         message.contains("HOMEWARD_MASTER_KEY") && message.contains("key check value"),
         "{message}"
     );
-    // The replica with the right key starts.
+    // Nor one with the right master key and another search key: its terms would find nobody.
+    let settings = homeward::app::Settings {
+        no_scheduler: true,
+        master_key: Some(homeward_tests::TEST_MASTER_KEY.into()),
+        search_key: Some(
+            homeward_engine::search::SearchKey::generate()
+                .to_base64()
+                .into(),
+        ),
+        outbox_dir: std::env::temp_dir().join(format!("homeward-outbox-{}", uuid::Uuid::new_v4())),
+        ..homeward::app::Settings::new(api.db.url.clone(), "127.0.0.1:0".parse().unwrap())
+    };
+    let Err(refused) =
+        homeward::app::Application::build_with_clock(settings, api.clock.clone()).await
+    else {
+        panic!("another search key was accepted");
+    };
+    let message = refused.to_string();
+    assert!(
+        message.contains("HOMEWARD_SEARCH_KEY") && message.contains("key check value"),
+        "{message}"
+    );
+    // The replica with the right keys starts.
     let _same = api.second_replica().await;
 }

@@ -57,6 +57,7 @@ fn raw_append(stream: &str, expected: ExpectedVersion, n: usize) -> Append {
         projection: ProjectionChange::default(),
         idempotency_key: None,
         new_person_key: None,
+        search_terms: None,
     }
 }
 
@@ -1029,7 +1030,9 @@ fn sql_append(version: i64, ids: [Uuid; 2], projection: &serde_json::Value) -> S
          ARRAY(SELECT t::uuid FROM jsonb_array_elements_text($3->'digests_delete') t), \
          ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_digest_row, $3->'digests_upsert') r), \
          ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_organisation_row, $3->'organisations') r), \
-         NULL, NULL, NULL) \
+         NULL, NULL, NULL, \
+         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_person_row, $3->'persons') r), \
+         NULL, NULL, NULL, NULL) \
                AS answer OFFSET 0) AS called, \
               unnest((called.answer).refusals, (called.answer).heads) \
                 WITH ORDINALITY AS x(refusal, head, o)",
@@ -1207,7 +1210,7 @@ async fn every_start_applies_the_current_function_bodies() {
              p_steps_upsert homeward_step_row[], p_timers_cancel uuid[], \
              p_timers_arm homeward_timer_row[], p_parties homeward_party_row[], \
              p_digests_delete uuid[], p_digests_upsert homeward_digest_row[], \
-             p_organisations homeward_organisation_row[]) \
+             p_organisations homeward_organisation_row[], p_persons homeward_person_row[]) \
          RETURNS void LANGUAGE plpgsql AS $$ BEGIN END $$",
     )
     .execute(db.pool())

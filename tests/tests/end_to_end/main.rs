@@ -19,6 +19,8 @@ mod api_persons;
 mod api_queries;
 mod api_reminder_settings;
 mod api_reminders;
+mod api_retention;
+mod api_search;
 mod api_server;
 mod api_task_updates;
 mod api_tokens;

@@ -663,6 +663,7 @@ async fn a_graceful_shutdown_mid_batch_gives_back_unsent_claims_at_once_and_send
         reminder_renewal: StdDuration::from_secs(5).into(),
         scheduler_max_sleep: StdDuration::from_millis(100).into(),
         master_key: Some(homeward_tests::TEST_MASTER_KEY.into()),
+        search_key: Some(homeward_tests::TEST_SEARCH_KEY.into()),
         ..Settings::new(w.db.url.clone(), "127.0.0.1:0".parse().unwrap())
     };
     let app = Application::build_with_clock(settings, w.clock.clone())

@@ -258,6 +258,7 @@ async fn rotating_the_master_key_keeps_every_person_readable_and_touches_no_even
     let old = homeward::app::Settings {
         no_scheduler: true,
         master_key: Some(homeward_tests::TEST_MASTER_KEY.into()),
+        search_key: Some(homeward_tests::TEST_SEARCH_KEY.into()),
         outbox_dir: dir.join("outbox"),
         ..homeward::app::Settings::new(api.db.url.clone(), "127.0.0.1:0".parse().unwrap())
     };
