@@ -191,13 +191,15 @@ CREATE OR REPLACE FUNCTION homeward_append_commands(
     p_person_keys     uuid[],
     p_person_wrapped  bytea[],
     p_person_checks   bytea[],
+    -- Their organisations and blind-index terms (hex, separated by spaces; NULL: none).
+    p_person_orgs     uuid[],
+    p_person_terms    text[],
     p_persons         homeward_person_row[],
-    -- The persons whose blind-index terms these appends replace (NULL when none), and the new
-    -- terms: one entry per term, with its organisation and person.
+    -- Persons already keyed whose blind-index terms these appends replace (NULL when none),
+    -- with their organisations and new terms, as above.
     p_indexed         uuid[],
-    p_term_orgs       uuid[],
-    p_terms           bytea[],
-    p_term_persons    uuid[]
+    p_indexed_orgs    uuid[],
+    p_indexed_terms   text[]
 ) RETURNS homeward_append_answer
 LANGUAGE plpgsql
 -- Index probes whatever the statistics said when a plan was cached (see the top of this file).
@@ -295,15 +297,17 @@ BEGIN
             RAISE EXCEPTION 'a person key wrapped under another master key than the database''s'
                 USING ERRCODE = 'HWK01';
         END IF;
-        INSERT INTO person_keys (person_id, wrapped_key)
-        SELECT k.p, k.w FROM unnest(p_person_keys, p_person_wrapped) AS k(p, w);
+        INSERT INTO person_keys (person_id, wrapped_key, organisation, search_terms)
+        SELECT k.p, k.w, k.o, string_to_array(k.t, ' ')
+          FROM unnest(p_person_keys, p_person_wrapped, p_person_orgs, p_person_terms)
+               AS k(p, w, o, t);
     END IF;
 
     IF p_indexed IS NOT NULL THEN
-        DELETE FROM person_search WHERE person_id = ANY (p_indexed);
-        INSERT INTO person_search (organisation, term, person_id)
-        SELECT DISTINCT t.o, t.v, t.p FROM unnest(p_term_orgs, p_terms, p_term_persons) AS t(o, v, p)
-        ON CONFLICT DO NOTHING;
+        -- Nothing is indexed for an erased person.
+        UPDATE person_keys k SET organisation = i.o, search_terms = string_to_array(i.t, ' ')
+          FROM unnest(p_indexed, p_indexed_orgs, p_indexed_terms) AS i(p, o, t)
+         WHERE k.person_id = i.p AND k.wrapped_key IS NOT NULL;
     END IF;
 
     PERFORM homeward_project_rows(p_plans, p_steps_delete, p_steps_upsert, p_timers_cancel,

@@ -238,26 +238,25 @@ CREATE TABLE server_secrets (
 -- Each survivor's data key, only ever wrapped by the master key (AES-256-GCM, bound to the
 -- person). Erasure sets `wrapped_key` to NULL and keeps the row: what was sealed under the key is
 -- then unreadable for good, and readers can tell an erased person from one never seen.
+--
+-- Beside it, the blind index that finds her by name and date of birth without plaintext: her
+-- organisation, and keyed hashes (HMAC-SHA-256 under the search key, which is not the master
+-- key, bound to the organisation) of each folded part of her name and of the date, in hex. A
+-- search asks for the rows of an organisation whose terms contain every term asked for. They
+-- are written with her key (a registration costs no statement more), replaced by a correction
+-- of her name or date of birth, and erased with her key. Not a read model: a rebuild cannot
+-- recompute them from the sealed log.
 CREATE TABLE person_keys (
-    person_id   uuid PRIMARY KEY,
-    wrapped_key bytea,
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    erased_at   timestamptz,
-    CHECK ((wrapped_key IS NULL) = (erased_at IS NOT NULL))
+    person_id    uuid PRIMARY KEY,
+    wrapped_key  bytea,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    erased_at    timestamptz,
+    organisation uuid,
+    search_terms text[],
+    CHECK ((wrapped_key IS NULL) = (erased_at IS NOT NULL)),
+    CHECK (wrapped_key IS NOT NULL OR search_terms IS NULL)
 );
-
--- The blind index that finds a survivor by name and date of birth without plaintext: keyed
--- hashes (HMAC-SHA-256 under the search key, which is not the master key, and bound to the
--- organisation) of each folded name part and of the date. Written with the append that records
--- them; erasure deletes her rows with her key. Not a read model: a rebuild cannot recompute it
--- from the sealed log, so it is kept, as the keys are.
-CREATE TABLE person_search (
-    organisation uuid NOT NULL,
-    term         bytea NOT NULL,
-    person_id    uuid NOT NULL,
-    PRIMARY KEY (organisation, term, person_id)
-);
-CREATE INDEX person_search_person ON person_search (person_id);
+CREATE INDEX person_keys_search ON person_keys (organisation) WHERE search_terms IS NOT NULL;
 
 -- The access audit: one row per operation that returned a person's personal data (who, when,
 -- which fields, through what), written before the response is sent. Append-only: the trigger

@@ -146,7 +146,13 @@ fn row(name: &str, rounds: &[(f64, f64)]) {
 pub async fn run(url: &str, seconds: u64) -> anyhow::Result<()> {
     let store = Arc::new(PgStore::connect(url, WRITERS as u32 + 8).await?);
     store.migrate().await?;
-    let sealed = handler(&store, Vault::new(master(), store.clone()));
+    // The sealed side indexes names as the server does.
+    let search = homeward_engine::search::SearchKey::from_base64(crate::BENCH_SEARCH_KEY)?;
+    let sealed = handler(
+        &store,
+        Vault::new(master(), store.clone())
+            .with_search(homeward_engine::search::BlindIndex::new(search)),
+    );
     let baseline = handler(&store, Vault::unsealed_baseline(master(), store.clone()));
     let duration = Duration::from_secs(seconds);
     println!("## Sealing survivors' data ({WRITERS} writers, {seconds}s each, {ROUNDS} rounds)\n");

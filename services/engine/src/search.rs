@@ -112,8 +112,22 @@ impl BlindIndex {
         mac.finalize().into_bytes()[..TERM_BYTES].to_vec()
     }
 
-    /// Every term a person with this name and date of birth is found by.
+    /// Every term a person with this name and date of birth is found by; at least one (a name
+    /// without letters or digits, and no date, gives a term no search asks for).
     pub fn terms(
+        &self,
+        organisation: Uuid,
+        full_name: &str,
+        date_of_birth: Option<NaiveDate>,
+    ) -> Vec<Vec<u8>> {
+        let terms = self.asked(organisation, full_name, date_of_birth);
+        if terms.is_empty() {
+            return vec![self.term(organisation, "unsearchable", "")];
+        }
+        terms
+    }
+
+    fn asked(
         &self,
         organisation: Uuid,
         full_name: &str,
@@ -141,7 +155,7 @@ impl BlindIndex {
         if name_parts(name).len() > MAX_NAME_PARTS {
             return Err(SearchError::TooManyParts);
         }
-        let terms = self.terms(organisation, name, born);
+        let terms = self.asked(organisation, name, born);
         if terms.is_empty() {
             return Err(SearchError::NothingToSearch);
         }
@@ -188,5 +202,9 @@ mod tests {
             Err(SearchError::NothingToSearch)
         );
         assert_eq!(index.query(org, "", born).unwrap().len(), 1);
+        // A name without a part still gets a term, which no search asks for.
+        let unsearchable = index.terms(org, "…", None);
+        assert_eq!(unsearchable.len(), 1);
+        assert!(!stored.contains(&unsearchable[0]));
     }
 }

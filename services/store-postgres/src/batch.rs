@@ -499,10 +499,11 @@ struct BatchArrays<'a> {
     person_keys: Vec<Uuid>,
     person_keys_wrapped: Vec<&'a [u8]>,
     person_keys_checks: Vec<&'a [u8]>,
+    person_orgs: Vec<Option<Uuid>>,
+    person_terms: Vec<Option<String>>,
     indexed: Vec<Uuid>,
-    term_orgs: Vec<Uuid>,
-    terms: Vec<&'a [u8]>,
-    term_persons: Vec<Uuid>,
+    indexed_orgs: Vec<Uuid>,
+    indexed_terms: Vec<String>,
 }
 
 impl<'a> BatchArrays<'a> {
@@ -536,10 +537,11 @@ impl<'a> BatchArrays<'a> {
             person_keys: Vec::new(),
             person_keys_wrapped: Vec::new(),
             person_keys_checks: Vec::new(),
+            person_orgs: Vec::new(),
+            person_terms: Vec::new(),
             indexed: Vec::new(),
-            term_orgs: Vec::new(),
-            terms: Vec::new(),
-            term_persons: Vec::new(),
+            indexed_orgs: Vec::new(),
+            indexed_terms: Vec::new(),
         };
         for (i, append) in appends.iter().enumerate() {
             for (k, event) in append.events.iter().enumerate() {
@@ -574,22 +576,43 @@ impl<'a> BatchArrays<'a> {
             arrays.key_commands.push(key.map(|k| k.command_id));
             arrays.key_created_at.push(key.map(|k| k.created_at));
             arrays.key_not_before.push(claim.map(|c| c.not_before));
+            // A new person's terms go into the row of her new key; others' replace their own.
+            let mut search = append.search_terms.as_ref();
             if let Some(key) = &append.new_person_key {
                 arrays.person_keys.push(key.person);
                 arrays.person_keys_wrapped.push(&key.wrapped);
                 arrays.person_keys_checks.push(&key.master_check);
-            }
-            if let Some(search) = &append.search_terms {
-                arrays.indexed.push(search.person);
-                for term in &search.terms {
-                    arrays.term_orgs.push(search.organisation);
-                    arrays.terms.push(term);
-                    arrays.term_persons.push(search.person);
+                let hers = search.filter(|s| s.person == key.person);
+                arrays.person_orgs.push(hers.map(|s| s.organisation));
+                arrays.person_terms.push(hers.map(|s| joined_hex(&s.terms)));
+                if hers.is_some() {
+                    search = None;
                 }
+            }
+            if let Some(search) = search {
+                arrays.indexed.push(search.person);
+                arrays.indexed_orgs.push(search.organisation);
+                arrays.indexed_terms.push(joined_hex(&search.terms));
             }
         }
         arrays
     }
+}
+
+/// Bytes in lower-case hex: how blind-index terms are stored and asked for.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// A person's terms as the append function takes them: hex, separated by spaces.
+fn joined_hex(terms: &[Vec<u8>]) -> String {
+    terms.iter().map(|t| hex(t)).collect::<Vec<_>>().join(" ")
 }
 
 /// The read-model rows of a call's appends (distinct streams), gathered as one change:
@@ -663,7 +686,7 @@ async fn append_function(
         "SELECT homeward_append_commands(\
              $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
              $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, \
-             $35, $36, $37, $38)",
+             $35, $36, $37, $38, $39)",
     )
     .bind(&arrays.stream_ids)
     .bind(&arrays.stream_types)
@@ -700,12 +723,13 @@ async fn append_function(
     .bind((!arrays.person_keys.is_empty()).then_some(&arrays.person_keys))
     .bind((!arrays.person_keys.is_empty()).then_some(&arrays.person_keys_wrapped))
     .bind((!arrays.person_keys.is_empty()).then_some(&arrays.person_keys_checks))
+    .bind(&arrays.person_orgs)
+    .bind(&arrays.person_terms)
     .bind(&rows.persons)
-    // No blind-index terms replaced: NULL arrays, and the function skips their statements.
+    // No blind-index terms replaced: NULL arrays, and the function skips their statement.
     .bind((!arrays.indexed.is_empty()).then_some(&arrays.indexed))
-    .bind(&arrays.term_orgs)
-    .bind(&arrays.terms)
-    .bind(&arrays.term_persons)
+    .bind(&arrays.indexed_orgs)
+    .bind(&arrays.indexed_terms)
     .fetch_one(db)
     .await?;
     let AppendAnswer { refusals, heads } = answer;

@@ -109,24 +109,17 @@ impl PersonKeys for PgStore {
     }
 
     async fn erase_person_key(&self, person: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        // Her blind-index terms go with her key, in one transaction: nothing finds her after.
-        let mut tx = self.pool().begin().await?;
-        let destroyed = sqlx::query(
-            "UPDATE person_keys SET wrapped_key = NULL, erased_at = $2 \
+        // Her search terms go with her key: nothing finds her after.
+        Ok(sqlx::query(
+            "UPDATE person_keys SET wrapped_key = NULL, erased_at = $2, search_terms = NULL \
              WHERE person_id = $1 AND wrapped_key IS NOT NULL",
         )
         .bind(person)
         .bind(at)
-        .execute(&mut *tx)
+        .execute(self.pool())
         .await?
         .rows_affected()
-            == 1;
-        sqlx::query("DELETE FROM person_search WHERE person_id = $1")
-            .bind(person)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(destroyed)
+            == 1)
     }
 }
 

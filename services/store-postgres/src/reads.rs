@@ -358,13 +358,14 @@ impl ReadModels for PgStore {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
+        let terms: Vec<String> = terms.iter().map(|t| crate::batch::hex(t)).collect();
         Ok(sqlx::query_scalar(
-            "SELECT person_id FROM person_search WHERE organisation = $1 AND term = ANY($2) \
-             GROUP BY person_id HAVING count(DISTINCT term) = $3 ORDER BY person_id LIMIT $4",
+            "SELECT person_id FROM person_keys \
+             WHERE organisation = $1 AND search_terms @> $2 AND search_terms IS NOT NULL \
+             ORDER BY person_id LIMIT $3",
         )
         .bind(organisation)
-        .bind(terms)
-        .bind(terms.len() as i64)
+        .bind(&terms)
         .bind(limit)
         .fetch_all(self.pool())
         .await?)

@@ -1720,32 +1720,39 @@ async fn retention<B: Backend>(backend: Arc<B>) -> Outcome {
 }
 
 async fn blind_index<B: Backend>(backend: Arc<B>) -> Outcome {
-    use crate::SearchTerms;
+    use crate::{NewPersonKey, SearchTerms};
     let (org, other) = (Uuid::new_v4(), Uuid::new_v4());
     let (joy, ada) = (Uuid::new_v4(), Uuid::new_v4());
-    let index = |person: Uuid, terms: &[&[u8]]| {
+    let terms = |person: Uuid, terms: &[&[u8]]| SearchTerms {
+        person,
+        organisation: org,
+        terms: terms.iter().map(|t| t.to_vec()).collect(),
+    };
+    // A new person's terms are stored with her key, by the append that opens her stream.
+    let opening = |person: Uuid, found_by: &[&[u8]]| {
         let mut a = append(
-            &format!("conformance-{}", Uuid::new_v4()),
+            &format!("person-{person}"),
             ExpectedVersion::NoStream,
             1,
             at(0),
         );
-        a.search_terms = Some(SearchTerms {
+        a.new_person_key = Some(NewPersonKey {
             person,
-            organisation: org,
-            terms: terms.iter().map(|t| t.to_vec()).collect(),
+            wrapped: vec![1; 60],
+            master_check: vec![1; 32],
         });
+        a.search_terms = Some(terms(person, found_by));
         a
     };
-    step("append", backend.append(index(joy, &[b"a", b"b"])).await)?;
-    step("append", backend.append(index(ada, &[b"a"])).await)?;
-    let find = |organisation: Uuid, terms: &[&[u8]]| {
+    step("append", backend.append(opening(joy, &[b"a", b"b"])).await)?;
+    step("append", backend.append(opening(ada, &[b"a"])).await)?;
+    let find = |organisation: Uuid, asked: &[&[u8]]| {
         let backend = backend.clone();
-        let terms: Vec<Vec<u8>> = terms.iter().map(|t| t.to_vec()).collect();
+        let asked: Vec<Vec<u8>> = asked.iter().map(|t| t.to_vec()).collect();
         async move {
             let mut found = step(
                 "persons matching",
-                backend.persons_matching(organisation, &terms, 10).await,
+                backend.persons_matching(organisation, &asked, 10).await,
             )?;
             found.sort();
             Ok::<_, String>(found)
@@ -1767,21 +1774,36 @@ async fn blind_index<B: Backend>(backend: Arc<B>) -> Outcome {
         find(other, &[b"a"]).await?.is_empty(),
         "another organisation finds nobody"
     );
-    // Her new terms replace the old.
-    step("append", backend.append(index(joy, &[b"c"])).await)?;
+    // Her new terms, with a later append to her stream, replace the old.
+    let mut correction = append(
+        &format!("person-{joy}"),
+        ExpectedVersion::Exact(1),
+        1,
+        at(1),
+    );
+    correction.search_terms = Some(terms(joy, &[b"c"]));
+    step("append", backend.append(correction).await)?;
     ensure!(
         find(org, &[b"a", b"b"]).await?.is_empty() && find(org, &[b"c"]).await? == vec![joy],
         "replaced terms no longer find her"
     );
     // Erasure takes her terms with her key.
-    step(
-        "store key",
-        backend.store_person_key(ada, &[1; 60], &[1; 32]).await,
-    )?;
     step("erase", backend.erase_person_key(ada, at(5)).await)?;
     ensure!(
         find(org, &[b"a"]).await?.is_empty(),
         "an erased person is not found"
+    );
+    let mut late = append(
+        &format!("person-{ada}"),
+        ExpectedVersion::Exact(1),
+        1,
+        at(6),
+    );
+    late.search_terms = Some(terms(ada, &[b"a"]));
+    step("append", backend.append(late).await)?;
+    ensure!(
+        find(org, &[b"a"]).await?.is_empty(),
+        "nothing is indexed for an erased person"
     );
     Ok(())
 }

@@ -82,7 +82,8 @@ pub struct Append {
     pub search_terms: Option<SearchTerms>,
 }
 
-/// The keyed hashes a person is found by in her organisation (see the engine's blind index).
+/// The keyed hashes a person is found by in her organisation (see the engine's blind index):
+/// at least one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchTerms {
     pub person: Uuid,

@@ -203,7 +203,7 @@ async fn slow_append(pool: &sqlx::PgPool, stream: &str, events: i32, hold_ms: u6
          ARRAY[NULL::text], ARRAY[NULL::bytea], ARRAY[NULL::uuid], ARRAY[NULL::timestamptz], \
          ARRAY[NULL::timestamptz], \
          NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
-         NULL, NULL, NULL, NULL, NULL)).refusals",
+         NULL, NULL, NULL, NULL, NULL, NULL)).refusals",
     )
     .bind(stream)
     .bind(&ids)

@@ -1030,9 +1030,9 @@ fn sql_append(version: i64, ids: [Uuid; 2], projection: &serde_json::Value) -> S
          ARRAY(SELECT t::uuid FROM jsonb_array_elements_text($3->'digests_delete') t), \
          ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_digest_row, $3->'digests_upsert') r), \
          ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_organisation_row, $3->'organisations') r), \
-         NULL, NULL, NULL, \
+         NULL, NULL, NULL, NULL, NULL, \
          ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_person_row, $3->'persons') r), \
-         NULL, NULL, NULL, NULL) \
+         NULL, NULL, NULL) \
                AS answer OFFSET 0) AS called, \
               unnest((called.answer).refusals, (called.answer).heads) \
                 WITH ORDINALITY AS x(refusal, head, o)",
