@@ -138,32 +138,23 @@ impl PersonQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<Connection<String, UpcomingErasure>> {
-        let within_days = within_days.unwrap_or(90);
-        let viewer = viewer(ctx)?;
-        authz::authorize(
-            viewer,
-            Action::DecideErasure {
-                registered_by: viewer.organisation,
-            },
-        )?;
-        let within = days("withinDays", within_days)?;
+        let organisation = deciding_organisation(ctx)?;
+        let within = days("withinDays", within_days.unwrap_or(90))?;
         let page = page(first, after.as_deref())?;
         let services = services(ctx);
+        let until = services.clock.now() + within;
         let rows = services
             .reads
-            .upcoming_erasures(
-                viewer.organisation.0,
-                services.clock.now() + within,
-                probe(page),
-            )
+            .upcoming_erasures(organisation, until, probe(page))
             .await?;
-        let (rows, more) = split_page(page, rows);
-        let ids: Vec<_> = rows.iter().map(|r| r.person_id).collect();
-        let loaded = loaders(ctx).persons(&ids).await?;
-        Ok(connection(page, rows, more, |row| {
-            let person = loaded.get(&row.person_id)?.clone();
-            Some(UpcomingErasure { row, person })
-        }))
+        with_persons(
+            ctx,
+            page,
+            rows,
+            |r| r.person_id,
+            |row, person| UpcomingErasure { row, person },
+        )
+        .await
     }
 
     /// Your organisation's survivors with no plan under way (no plan, or only drafts beside
@@ -177,32 +168,23 @@ impl PersonQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> ApiResult<Connection<String, PersonToReview>> {
-        let untouched_days = untouched_days.unwrap_or(365);
-        let viewer = viewer(ctx)?;
-        authz::authorize(
-            viewer,
-            Action::DecideErasure {
-                registered_by: viewer.organisation,
-            },
-        )?;
-        let untouched = days("untouchedDays", untouched_days)?;
+        let organisation = deciding_organisation(ctx)?;
+        let untouched = days("untouchedDays", untouched_days.unwrap_or(365))?;
         let page = page(first, after.as_deref())?;
         let services = services(ctx);
+        let before = services.clock.now() - untouched;
         let rows = services
             .reads
-            .persons_to_review(
-                viewer.organisation.0,
-                services.clock.now() - untouched,
-                probe(page),
-            )
+            .persons_to_review(organisation, before, probe(page))
             .await?;
-        let (rows, more) = split_page(page, rows);
-        let ids: Vec<_> = rows.iter().map(|r| r.person_id).collect();
-        let loaded = loaders(ctx).persons(&ids).await?;
-        Ok(connection(page, rows, more, |row| {
-            let person = loaded.get(&row.person_id)?.clone();
-            Some(PersonToReview { row, person })
-        }))
+        with_persons(
+            ctx,
+            page,
+            rows,
+            |r| r.person_id,
+            |row, person| PersonToReview { row, person },
+        )
+        .await
     }
 
     /// Who has read a survivor's personal data, newest first: when, which fields, through
@@ -300,6 +282,36 @@ impl PersonQuery {
 
 /// The most persons one search returns: a search narrows, it does not list.
 const MAX_FOUND: i32 = 50;
+
+/// The viewer's organisation, when the viewer decides on its survivors' erasure (a
+/// supervisor).
+fn deciding_organisation(ctx: &Context<'_>) -> ApiResult<uuid::Uuid> {
+    let viewer = viewer(ctx)?;
+    authz::authorize(
+        viewer,
+        Action::DecideErasure {
+            registered_by: viewer.organisation,
+        },
+    )?;
+    Ok(viewer.organisation.0)
+}
+
+/// A page of `rows` (from its probe), each with its person, loaded in one batch.
+async fn with_persons<R, T: async_graphql::OutputType>(
+    ctx: &Context<'_>,
+    page: homeward_store::reads::Page,
+    rows: Vec<R>,
+    person_of: impl Fn(&R) -> uuid::Uuid,
+    node: impl Fn(R, std::sync::Arc<Person>) -> T,
+) -> ApiResult<Connection<String, T>> {
+    let (rows, more) = split_page(page, rows);
+    let ids: Vec<_> = rows.iter().map(&person_of).collect();
+    let loaded = loaders(ctx).persons(&ids).await?;
+    Ok(connection(page, rows, more, |row| {
+        let person = loaded.get(&person_of(&row))?.clone();
+        Some(node(row, person))
+    }))
+}
 
 /// A number of days between 1 and ten years, as a duration.
 fn days(argument: &str, n: i32) -> ApiResult<chrono::Duration> {

@@ -570,6 +570,49 @@ async fn projections<B: Backend>(backend: Arc<B>) -> Outcome {
     Ok(())
 }
 
+/// Carries out `commands` in turn on the stream `stream_id`, each decided and appended at
+/// `at(0)` with its read-model rows, as the engine would; the state after the last.
+async fn record<A: crate::projection::Projected, B: Backend>(
+    backend: &B,
+    stream_id: &str,
+    commands: &[A::Command],
+) -> Result<A, String> {
+    let ctx = Context {
+        now: at(0),
+        actor: PartyId(Uuid::from_u128(7)),
+    };
+    let mut state: Option<A> = None;
+    let mut version = 0;
+    for command in commands {
+        let events = A::decide(state.as_ref(), command, &ctx).map_err(|e| e.to_string())?;
+        let after = events
+            .iter()
+            .fold(state.clone(), A::apply)
+            .ok_or("the first command opens the stream")?;
+        let append = Append {
+            idempotency_key: None,
+            new_person_key: None,
+            search_terms: None,
+            stream_id: stream_id.to_owned(),
+            stream_type: A::STREAM_PREFIX,
+            expected_version: if version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(version)
+            },
+            command_id: Uuid::new_v4(),
+            metadata: metadata(),
+            occurred_at: at(0),
+            events: events.iter().map(NewEvent::from_domain).collect(),
+            projection: A::projection(state.as_ref(), &after),
+        };
+        step("append", backend.append(append).await)?;
+        version += events.len() as u64;
+        state = Some(after);
+    }
+    state.ok_or_else(|| "no command".to_owned())
+}
+
 /// Registers an organisation (and records the partners it works with) as the engine would.
 async fn register_organisation<B: Backend>(
     backend: &B,
@@ -578,10 +621,6 @@ async fn register_organisation<B: Backend>(
     partners: &[OrganisationId],
 ) -> Result<Organisation, String> {
     let id = OrganisationId::new();
-    let ctx = Context {
-        now: at(0),
-        actor: PartyId(Uuid::from_u128(7)),
-    };
     let mut commands = vec![OrganisationCommand::Register {
         organisation_id: id,
         name: name.to_owned(),
@@ -593,36 +632,7 @@ async fn register_organisation<B: Backend>(
             .iter()
             .map(|&partner| OrganisationCommand::StartWorkingWith { partner }),
     );
-    let mut state = None;
-    for command in commands {
-        let events =
-            Organisation::decide(state.as_ref(), &command, &ctx).map_err(|e| e.to_string())?;
-        let version = state.as_ref().map_or(0, |o: &Organisation| o.version);
-        let after = events
-            .iter()
-            .fold(state.clone(), Organisation::apply)
-            .ok_or("registering gives an organisation")?;
-        let append = Append {
-            idempotency_key: None,
-            new_person_key: None,
-            search_terms: None,
-            stream_id: id.stream_id(),
-            stream_type: Organisation::STREAM_PREFIX,
-            expected_version: if version == 0 {
-                ExpectedVersion::NoStream
-            } else {
-                ExpectedVersion::Exact(version)
-            },
-            command_id: Uuid::new_v4(),
-            metadata: metadata(),
-            occurred_at: at(0),
-            events: events.iter().map(NewEvent::from_domain).collect(),
-            projection: ProjectionChange::for_organisation(&after),
-        };
-        step("append", backend.append(append).await)?;
-        state = Some(after);
-    }
-    state.ok_or_else(|| "no organisation".to_owned())
+    record(backend, &id.stream_id(), &commands).await
 }
 
 async fn organisations<B: Backend>(backend: Arc<B>) -> Outcome {
@@ -1531,54 +1541,24 @@ async fn tokens<B: Backend>(backend: Arc<B>) -> Outcome {
     Ok(())
 }
 
-/// Records `commands` on a new person of `organisation`, each appended at `at(0)`, with her row.
+/// Registers a person of `organisation`, then carries out `commands` on her, as the engine
+/// would (her fields unsealed: the store does not read them).
 async fn record_person<B: Backend>(
     backend: &B,
     organisation: OrganisationId,
     commands: &[PersonCommand],
 ) -> Result<Person, String> {
     let id = PersonId::new();
-    let ctx = Context {
-        now: at(0),
-        actor: PartyId(Uuid::from_u128(7)),
-    };
-    let register = PersonCommand::Register {
+    let mut all = vec![PersonCommand::Register {
         person_id: id,
         organisation,
         full_name: "Joy N.".to_owned(),
         date_of_birth: None,
         preferred_language: None,
         contact: Default::default(),
-    };
-    let mut state: Option<Person> = None;
-    for command in std::iter::once(&register).chain(commands) {
-        let events = Person::decide(state.as_ref(), command, &ctx).map_err(|e| e.to_string())?;
-        let version = state.as_ref().map_or(0, |p| p.version);
-        let after = events
-            .iter()
-            .fold(state.clone(), Person::apply)
-            .ok_or("registering gives a person")?;
-        let append = Append {
-            idempotency_key: None,
-            new_person_key: None,
-            search_terms: None,
-            stream_id: id.stream_id(),
-            stream_type: Person::STREAM_PREFIX,
-            expected_version: if version == 0 {
-                ExpectedVersion::NoStream
-            } else {
-                ExpectedVersion::Exact(version)
-            },
-            command_id: Uuid::new_v4(),
-            metadata: metadata(),
-            occurred_at: at(0),
-            events: events.iter().map(NewEvent::from_domain).collect(),
-            projection: ProjectionChange::for_person(&after),
-        };
-        step("append", backend.append(append).await)?;
-        state = Some(after);
-    }
-    state.ok_or_else(|| "no person".to_owned())
+    }];
+    all.extend(commands.iter().cloned());
+    record(backend, &id.stream_id(), &all).await
 }
 
 /// Opens a plan for `person` (at `at(0)`), closed at `at(1)` when `close`.

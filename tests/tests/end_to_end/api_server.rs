@@ -261,49 +261,48 @@ async fn stopping_finishes_cleanly_and_closes_the_port() {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
 
-/// A replica started with another master key than the one the database's data is sealed under
-/// stops before serving anything, and says which setting is wrong.
+/// A replica started with another master key than the one the database's data is sealed under,
+/// or another search key than its index was built with, stops before serving anything, and
+/// says which setting is wrong.
 #[tokio::test]
 async fn a_replica_with_another_master_key_does_not_start() {
     let api = TestApi::start().await;
-    let settings = homeward::app::Settings {
-        no_scheduler: true,
-        master_key: Some(
-            homeward_engine::keys::MasterKey::generate()
-                .to_base64()
-                .into(),
-        ),
-        outbox_dir: std::env::temp_dir().join(format!("homeward-outbox-{}", uuid::Uuid::new_v4())),
-        ..homeward::app::Settings::new(api.db.url.clone(), "127.0.0.1:0".parse().unwrap())
+    let refusal = |master: String, search: String| {
+        let settings = homeward::app::Settings {
+            no_scheduler: true,
+            master_key: Some(master.into()),
+            search_key: Some(search.into()),
+            outbox_dir: std::env::temp_dir()
+                .join(format!("homeward-outbox-{}", uuid::Uuid::new_v4())),
+            ..homeward::app::Settings::new(api.db.url.clone(), "127.0.0.1:0".parse().unwrap())
+        };
+        let clock = api.clock.clone();
+        async move {
+            match homeward::app::Application::build_with_clock(settings, clock).await {
+                Ok(_) => panic!("a replica with another key started"),
+                Err(refused) => refused.to_string(),
+            }
+        }
     };
-    let Err(refused) =
-        homeward::app::Application::build_with_clock(settings, api.clock.clone()).await
-    else {
-        panic!("another master key was accepted");
-    };
-    let message = refused.to_string();
+    let (master, search) = (
+        homeward_tests::TEST_MASTER_KEY.to_owned(),
+        homeward_tests::TEST_SEARCH_KEY.to_owned(),
+    );
+    let message = refusal(
+        homeward_engine::keys::MasterKey::generate().to_base64(),
+        search,
+    )
+    .await;
     assert!(
         message.contains("HOMEWARD_MASTER_KEY") && message.contains("key check value"),
         "{message}"
     );
     // Nor one with the right master key and another search key: its terms would find nobody.
-    let settings = homeward::app::Settings {
-        no_scheduler: true,
-        master_key: Some(homeward_tests::TEST_MASTER_KEY.into()),
-        search_key: Some(
-            homeward_engine::search::SearchKey::generate()
-                .to_base64()
-                .into(),
-        ),
-        outbox_dir: std::env::temp_dir().join(format!("homeward-outbox-{}", uuid::Uuid::new_v4())),
-        ..homeward::app::Settings::new(api.db.url.clone(), "127.0.0.1:0".parse().unwrap())
-    };
-    let Err(refused) =
-        homeward::app::Application::build_with_clock(settings, api.clock.clone()).await
-    else {
-        panic!("another search key was accepted");
-    };
-    let message = refused.to_string();
+    let message = refusal(
+        master,
+        homeward_engine::search::SearchKey::generate().to_base64(),
+    )
+    .await;
     assert!(
         message.contains("HOMEWARD_SEARCH_KEY") && message.contains("key check value"),
         "{message}"
