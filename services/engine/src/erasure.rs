@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use homeward_store::person_keys::KeyErasure;
 use homeward_store::reads::ReadModels;
 use homeward_store::{EventStore, StoreError};
 use homeward_workflows::person::{ErasureReason, Person, PersonCommand, PersonError};
@@ -90,7 +91,16 @@ pub async fn erase_person(
     if open > 0 {
         return Err(ErasureError::OpenPlans(open));
     }
-    vault.erase(person, handler.now()).await?;
+    if vault.erase(person, handler.now()).await? == KeyErasure::Held {
+        // A hold recorded since she was read.
+        let since = handler
+            .load_latest::<Person>(&stream)
+            .await?
+            .state
+            .and_then(|p| p.legal_hold.as_ref().map(|h| h.placed_at))
+            .unwrap_or_else(|| handler.now());
+        return Err(ErasureError::OnLegalHold(since));
+    }
     match handler
         .handle::<Person>(&stream, &PersonCommand::Erase { reason }, meta)
         .await

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use homeward_store::person_keys::{PersonKey, PersonKeys};
+use homeward_store::person_keys::{KeyErasure, PersonKey, PersonKeys};
 use homeward_store::{NewEvent, SearchTerms, StoreError};
 use homeward_workflows::classification::{for_each_at, personal_paths};
 use homeward_workflows::{FindableBy, PersonId, Personal};
@@ -436,14 +436,14 @@ impl Vault {
         }
     }
 
-    /// Destroys `person`'s data key for good: everything sealed under it is unreadable from
-    /// now on, in every replica (each asks the store before it opens). False when there was
-    /// none left to destroy.
+    /// Destroys `person`'s data key for good, unless a legal hold keeps it: everything sealed
+    /// under it is unreadable from now on, in every replica (each asks the store before it
+    /// opens).
     pub async fn erase(
         &self,
         person: PersonId,
         at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<bool, VaultError> {
+    ) -> Result<KeyErasure, VaultError> {
         let erased = self.keys.erase_person_key(person.0, at).await?;
         self.forget(person.0);
         Ok(erased)

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use homeward_store::person_keys::{PersonKey, PersonKeys};
+use homeward_store::person_keys::{KeyErasure, PersonKey, PersonKeys};
 use homeward_store::StoreError;
 use uuid::Uuid;
 
@@ -108,18 +108,45 @@ impl PersonKeys for PgStore {
             .collect()
     }
 
-    async fn erase_person_key(&self, person: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn erase_person_key(
+        &self,
+        person: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<KeyErasure, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        // The lock an append to her stream takes (`homeward_append_commands`): a hold being
+        // recorded commits before this looks, or waits until the key is gone (and then cannot
+        // seal its reason).
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("person-{person}"))
+            .execute(&mut *tx)
+            .await?;
+        let held: Option<bool> = sqlx::query_scalar(
+            "SELECT held_since IS NOT NULL FROM person_view WHERE person_id = $1",
+        )
+        .bind(person)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if held == Some(true) {
+            return Ok(KeyErasure::Held);
+        }
         // Her search terms go with her key: nothing finds her after.
-        Ok(sqlx::query(
+        let destroyed = sqlx::query(
             "UPDATE person_keys SET wrapped_key = NULL, erased_at = $2, search_terms = NULL \
              WHERE person_id = $1 AND wrapped_key IS NOT NULL",
         )
         .bind(person)
         .bind(at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?
         .rows_affected()
-            == 1)
+            == 1;
+        tx.commit().await?;
+        Ok(if destroyed {
+            KeyErasure::Destroyed
+        } else {
+            KeyErasure::NoneLeft
+        })
     }
 }
 

@@ -1149,14 +1149,14 @@ async fn invitations<B: Backend>(backend: Arc<B>) -> Outcome {
 }
 
 async fn person_keys<B: Backend>(backend: Arc<B>) -> Outcome {
-    use crate::person_keys::PersonKey;
+    use crate::person_keys::{KeyErasure, PersonKey};
     let person = Uuid::new_v4();
     ensure!(
         step("read", backend.person_key(person).await)?.is_none(),
         "a person never seen has no key"
     );
     ensure!(
-        !step("erase", backend.erase_person_key(person, at(0)).await)?,
+        step("erase", backend.erase_person_key(person, at(0)).await)? == KeyErasure::NoneLeft,
         "there is no key to erase of a person never seen"
     );
     // The first key stored fixes the master key of a database that has none.
@@ -1197,7 +1197,7 @@ async fn person_keys<B: Backend>(backend: Arc<B>) -> Outcome {
         backend.store_person_key(other, &[3; 60], &check).await,
     )?;
     ensure!(
-        step("erase", backend.erase_person_key(person, at(5)).await)?,
+        step("erase", backend.erase_person_key(person, at(5)).await)? == KeyErasure::Destroyed,
         "erasing a kept key says so"
     );
     ensure!(
@@ -1205,7 +1205,7 @@ async fn person_keys<B: Backend>(backend: Arc<B>) -> Outcome {
         "an erased key is gone and says when"
     );
     ensure!(
-        !step("erase", backend.erase_person_key(person, at(6)).await)?
+        step("erase", backend.erase_person_key(person, at(6)).await)? == KeyErasure::NoneLeft
             && step(
                 "store",
                 backend.store_person_key(person, &[4; 60], &check).await
@@ -1696,6 +1696,19 @@ async fn retention<B: Backend>(backend: Arc<B>) -> Outcome {
         after == before,
         "a rebuild writes the same person rows: {after:?}"
     );
+    // A person on hold keeps her key, however her erasure is asked for.
+    use crate::person_keys::{KeyErasure, PersonKey};
+    let check = step("key check", backend.master_key_check(&[1; 32]).await)?;
+    step(
+        "store",
+        backend.store_person_key(held.id.0, &[2; 60], &check).await,
+    )?;
+    ensure!(
+        step("erase", backend.erase_person_key(held.id.0, ends).await)? == KeyErasure::Held
+            && step("read", backend.person_key(held.id.0).await)?
+                == Some(PersonKey::Wrapped(vec![2; 60])),
+        "a held person's key is not destroyed"
+    );
     Ok(())
 }
 
@@ -1768,7 +1781,11 @@ async fn blind_index<B: Backend>(backend: Arc<B>) -> Outcome {
         "replaced terms no longer find her"
     );
     // Erasure takes her terms with her key.
-    step("erase", backend.erase_person_key(ada, at(5)).await)?;
+    ensure!(
+        step("erase", backend.erase_person_key(ada, at(5)).await)?
+            == crate::person_keys::KeyErasure::Destroyed,
+        "her key is destroyed"
+    );
     ensure!(
         find(org, &[b"a"]).await?.is_empty(),
         "an erased person is not found"

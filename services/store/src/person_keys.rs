@@ -21,6 +21,16 @@ pub enum PersonKey {
     Erased { at: DateTime<Utc> },
 }
 
+/// What [`PersonKeys::erase_person_key`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyErasure {
+    Destroyed,
+    /// There was no key left to destroy (never had one, or erased already).
+    NoneLeft,
+    /// A legal hold keeps her data: nothing was destroyed.
+    Held,
+}
+
 #[async_trait]
 pub trait PersonKeys: Send + Sync + 'static {
     /// Keeps `wrapped` as `person`'s key unless they have one (or had one) already; returns
@@ -51,7 +61,13 @@ pub trait PersonKeys: Send + Sync + 'static {
         rewrap: &(dyn for<'k> Fn(Uuid, &'k [u8]) -> Result<Vec<u8>, String> + Send + Sync),
     ) -> Result<u64, StoreError>;
 
-    /// Destroys `person`'s wrapped key for good, and her blind-index terms with it; false when
-    /// there was no key to destroy (never had one, or erased already).
-    async fn erase_person_key(&self, person: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Destroys `person`'s wrapped key for good, and her blind-index terms with it, unless a
+    /// legal hold is recorded for her: checked under the lock appends to her stream take, so no
+    /// hold is recorded between the check and the destruction (and none can be sealed after
+    /// it).
+    async fn erase_person_key(
+        &self,
+        person: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<KeyErasure, StoreError>;
 }
