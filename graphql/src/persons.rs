@@ -466,9 +466,6 @@ async fn run_person(
                 homeward_workflows::person::PersonError::Erased => {
                     ApiError::new(Code::Erased, e.to_string())
                 }
-                homeward_workflows::person::PersonError::OnLegalHold(_) => {
-                    ApiError::new(Code::LegalHold, e.to_string())
-                }
                 other => ApiError::validation(other.to_string()),
             })
         });

@@ -97,7 +97,9 @@ pub enum PersonCommand {
     AddNote {
         text: String,
     },
-    /// Records the erasure, once the person's key is destroyed.
+    /// Records the erasure, once the person's key is destroyed: a fact, not refused for a
+    /// legal hold (the key is not destroyed while one is recorded; a hold recorded while it
+    /// was being destroyed came too late).
     Erase {
         reason: ErasureReason,
     },
@@ -230,11 +232,6 @@ pub enum PersonError {
     NothingToCorrect,
     #[error("the date of birth {0} lies in the future")]
     BornInTheFuture(NaiveDate),
-    #[error(
-        "this person's data is on legal hold since {0}: it is kept until a supervisor lifts \
-         the hold; nothing was changed"
-    )]
-    OnLegalHold(chrono::DateTime<chrono::Utc>),
     #[error("this person's data is already on legal hold since {0}; nothing was changed")]
     AlreadyOnHold(chrono::DateTime<chrono::Utc>),
     #[error("this person's data is not on legal hold; nothing was changed")]
@@ -461,13 +458,6 @@ impl Aggregate for Person {
             (Some(p), PersonCommand::Erase { .. }) if p.erased_at.is_some() => {
                 Err(PersonError::AlreadyErased)
             }
-            (
-                Some(Person {
-                    legal_hold: Some(hold),
-                    ..
-                }),
-                PersonCommand::Erase { .. },
-            ) => Err(PersonError::OnLegalHold(hold.placed_at)),
             (Some(_), PersonCommand::Erase { reason }) => Ok(vec![PersonEvent::PersonErased {
                 reason: *reason,
                 erased_at: ctx.now,
@@ -559,21 +549,14 @@ mod tests {
     }
 
     #[test]
-    fn a_legal_hold_stops_erasure_until_it_is_lifted() {
+    fn a_legal_hold_is_placed_once_and_lifted_once_with_a_reason() {
         let (person, ctx) = registered();
-        let erase = PersonCommand::Erase {
-            reason: ErasureReason::RetentionEnded,
-        };
         let place = PersonCommand::PlaceLegalHold {
             reason: "Witness in the trial".into(),
         };
         let events = Person::decide(Some(&person), &place, &ctx).unwrap();
         let held = Person::apply(Some(person), &events[0]).unwrap();
         assert_eq!(held.legal_hold.as_ref().unwrap().placed_by, ctx.actor);
-        assert_eq!(
-            Person::decide(Some(&held), &erase, &ctx),
-            Err(PersonError::OnLegalHold(ctx.now))
-        );
         assert_eq!(
             Person::decide(Some(&held), &place, &ctx),
             Err(PersonError::AlreadyOnHold(ctx.now))
@@ -593,6 +576,5 @@ mod tests {
             Person::decide(Some(&lifted), &lift, &ctx),
             Err(PersonError::NoLegalHold)
         );
-        assert!(Person::decide(Some(&lifted), &erase, &ctx).is_ok());
     }
 }
