@@ -332,6 +332,10 @@ async fn personal_data_is_sealed_everywhere_and_gone_for_good_once_erased() {
         assert_eq!(leaks(&canaries, mail), Vec::<&str>::new(), "in an email");
     }
     assert!(logs().len() > 10_000, "the logs were captured");
+    assert!(
+        !logs().contains("skipping"),
+        "a start logs no notice of what the schema already had"
+    );
 
     // Erasure. The second replica reads the plan first: it now knows her key.
     let replica_url = format!("http://{}/graphql", _replica.addr);

@@ -191,6 +191,11 @@ async fn apply_schema(pool: &PgPool) -> Result<(), StoreError> {
         .bind(SCHEMA_LOCK)
         .execute(&mut *connection)
         .await?;
+    // What was already there ("relation ... already exists, skipping", "function ... does not
+    // exist, skipping") is said at every start as a notice: not worth a log line.
+    sqlx::query("SET client_min_messages = warning")
+        .execute(&mut *connection)
+        .await?;
     let mut applied = MIGRATOR
         .run_direct(&mut *connection)
         .await
@@ -202,6 +207,9 @@ async fn apply_schema(pool: &PgPool) -> Result<(), StoreError> {
             .map(|_| ())
             .map_err(StoreError::from);
     }
+    let _ = sqlx::query("RESET client_min_messages")
+        .execute(&mut *connection)
+        .await;
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(SCHEMA_LOCK)
         .execute(&mut *connection)
