@@ -129,6 +129,53 @@ where
     Ok(rounds)
 }
 
+/// Reads a second by `clients` loops for `duration`, each calling `one(client, n)` for its
+/// `n`th read, one after another.
+async fn reads_per_second<F, Fut>(clients: usize, duration: Duration, one: F) -> anyhow::Result<f64>
+where
+    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let loops: Vec<_> = (0..clients)
+        .map(|c| {
+            let one = one.clone();
+            tokio::spawn(async move {
+                let mut n = 0usize;
+                while Instant::now() < deadline {
+                    one(c, n).await?;
+                    n += 1;
+                }
+                anyhow::Ok(n)
+            })
+        })
+        .collect();
+    let mut reads = 0;
+    for l in loops {
+        reads += l.await??;
+    }
+    Ok(reads as f64 / started.elapsed().as_secs_f64())
+}
+
+/// `read(true)` against `read(false)`, both warmed first (the server's caches), then
+/// alternating for [`ROUNDS`] rounds.
+async fn alternate_reads<F, Fut>(read: F) -> anyhow::Result<Vec<(f64, f64)>>
+where
+    F: Fn(bool) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<f64>>,
+{
+    read(true).await?;
+    read(false).await?;
+    let mut rounds = Vec::new();
+    for _ in 0..ROUNDS {
+        let with = read(true).await?;
+        let without = read(false).await?;
+        rounds.push((with, without));
+    }
+    Ok(rounds)
+}
+
 fn row(name: &str, rounds: &[(f64, f64)]) {
     let mut ratios: Vec<f64> = rounds.iter().map(|(w, wo)| w / wo).collect();
     let cells: Vec<String> = rounds
@@ -229,54 +276,33 @@ async fn reads(
         .pool_max_idle_per_host(READERS)
         .build()?;
     let clients = Arc::new(clients);
-    let read = |query: &'static str| {
-        let http = http.clone();
-        let api_url = api_url.clone();
-        let clients = clients.clone();
-        async move {
-            let deadline = Instant::now() + duration;
-            let started = Instant::now();
-            let loops: Vec<_> = (0..READERS)
-                .map(|c| {
-                    let http = http.clone();
-                    let api_url = api_url.clone();
-                    let clients = clients.clone();
-                    tokio::spawn(async move {
-                        let (token, plans) = &clients[c];
-                        let mut n = 0usize;
-                        while Instant::now() < deadline {
-                            let body: serde_json::Value = http
-                                .post(&api_url)
-                                .bearer_auth(token)
-                                .json(&json!({ "query": query, "variables": { "id": plans[n % plans.len()] } }))
-                                .send()
-                                .await?
-                                .json()
-                                .await?;
-                            if body.get("errors").is_some() || body["data"]["plan"].is_null() {
-                                anyhow::bail!("read failed: {body}");
-                            }
-                            n += 1;
-                        }
-                        anyhow::Ok(n)
-                    })
-                })
-                .collect();
-            let mut reads = 0;
-            for l in loops {
-                reads += l.await??;
+    let read = |with_person: bool| {
+        let (http, api_url, clients) = (http.clone(), api_url.clone(), clients.clone());
+        let query = if with_person {
+            WITH_PERSON
+        } else {
+            WITHOUT_PERSON
+        };
+        reads_per_second(READERS, duration, move |c, n| {
+            let (http, api_url, clients) = (http.clone(), api_url.clone(), clients.clone());
+            async move {
+                let (token, plans) = &clients[c];
+                let body: serde_json::Value = http
+                    .post(&api_url)
+                    .bearer_auth(token)
+                    .json(&json!({ "query": query, "variables": { "id": plans[n % plans.len()] } }))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                if body.get("errors").is_some() || body["data"]["plan"].is_null() {
+                    anyhow::bail!("read failed: {body}");
+                }
+                Ok(())
             }
-            anyhow::Ok(reads as f64 / started.elapsed().as_secs_f64())
-        }
+        })
     };
-    // Warm both paths (the server's caches) before measuring.
-    read(WITH_PERSON).await?;
-    let mut rounds = Vec::new();
-    for _ in 0..ROUNDS {
-        let with = read(WITH_PERSON).await?;
-        let without = read(WITHOUT_PERSON).await?;
-        rounds.push((with, without));
-    }
+    let rounds = alternate_reads(read).await?;
     row(
         "plan read over GraphQL, with the person opened / without the person",
         &rounds,
@@ -348,61 +374,35 @@ async fn audit_cost(
     }
     let viewers: Arc<Vec<(Viewer, Vec<String>)>> = Arc::new(viewers);
     let read = |audited: bool| {
-        let schema = schema.clone();
-        let services = services.clone();
-        let viewers = viewers.clone();
-        async move {
-            let deadline = Instant::now() + duration;
-            let started = Instant::now();
-            let loops: Vec<_> = (0..viewers.len())
-                .map(|c| {
-                    let schema = schema.clone();
-                    let services = services.clone();
-                    let viewers = viewers.clone();
-                    tokio::spawn(async move {
-                        let (viewer, plans) = &viewers[c];
-                        let mut n = 0usize;
-                        while Instant::now() < deadline {
-                            let (viewer, loaders) =
-                                homeward_graphql::request_data(&services, viewer.clone());
-                            let (reader, shown) = (viewer.party.0, loaders.access.clone());
-                            let request = async_graphql::Request::new(WITH_PERSON)
-                                .variables(async_graphql::Variables::from_json(
-                                    json!({ "id": plans[n % plans.len()] }),
-                                ))
-                                .data(viewer)
-                                .data(loaders);
-                            let response = schema.execute(request).await;
-                            if !response.errors.is_empty() {
-                                anyhow::bail!("read failed: {:?}", response.errors);
-                            }
-                            let entries = shown.take(reader, chrono::Utc::now());
-                            if entries.is_empty() {
-                                anyhow::bail!("a read of personal fields noted nobody");
-                            }
-                            if audited {
-                                services.audit.record(entries).await?;
-                            }
-                            n += 1;
-                        }
-                        anyhow::Ok(n)
-                    })
-                })
-                .collect();
-            let mut reads = 0;
-            for l in loops {
-                reads += l.await??;
+        let (schema, services, viewers) = (schema.clone(), services.clone(), viewers.clone());
+        reads_per_second(viewers.len(), duration, move |c, n| {
+            let (schema, services, viewers) = (schema.clone(), services.clone(), viewers.clone());
+            async move {
+                let (viewer, plans) = &viewers[c];
+                let (viewer, loaders) = homeward_graphql::request_data(&services, viewer.clone());
+                let (reader, shown) = (viewer.party.0, loaders.access.clone());
+                let request = async_graphql::Request::new(WITH_PERSON)
+                    .variables(async_graphql::Variables::from_json(
+                        json!({ "id": plans[n % plans.len()] }),
+                    ))
+                    .data(viewer)
+                    .data(loaders);
+                let response = schema.execute(request).await;
+                if !response.errors.is_empty() {
+                    anyhow::bail!("read failed: {:?}", response.errors);
+                }
+                let entries = shown.take(reader, chrono::Utc::now());
+                if entries.is_empty() {
+                    anyhow::bail!("a read of personal fields noted nobody");
+                }
+                if audited {
+                    services.audit.record(entries).await?;
+                }
+                Ok(())
             }
-            anyhow::Ok(reads as f64 / started.elapsed().as_secs_f64())
-        }
+        })
     };
-    read(true).await?;
-    let mut rounds = Vec::new();
-    for _ in 0..ROUNDS {
-        let with = read(true).await?;
-        let without = read(false).await?;
-        rounds.push((with, without));
-    }
+    let rounds = alternate_reads(read).await?;
     let _ = std::fs::remove_dir_all(&outbox);
     Ok(rounds)
 }
