@@ -116,3 +116,103 @@ step-kind-medical = Medical care
 step-kind-legal = Legal matter
 step-kind-reintegration-support = Reintegration support
 step-kind-custom = Task
+
+## Web console
+
+sign-in-subject = Your Homeward sign-in link
+sign-in-line = Someone asked to sign in to Homeward with your address, as { $role } of { $organisation }. The link below works once, until { $expires }.
+sign-in-link = Sign in
+sign-in-footer = If this was not you, do not open the link: nothing happens unless it is used.
+
+role-social_worker = social worker
+role-supervisor = supervisor
+role-government_liaison = government liaison
+role-partner_contact = partner contact
+role-admin = administrator
+
+console-skip = Skip to the content
+console-sign-out = Sign out
+console-language = Language
+console-change-language = Change
+nav-inbox = Inbox
+
+sign-in-title = Sign in to Homeward
+sign-in-by-link = Get a sign-in link by email
+sign-in-email = Your email address
+sign-in-send = Email me a link
+sign-in-by-token = Or sign in with an access token
+sign-in-token = Your access token
+sign-in-token-hint = It starts with hw_.
+sign-in-with-token = Sign in
+sign-in-token-wrong = This token is unknown, expired or revoked. Paste it again, ask your administrator for a new one, or sign in with a link.
+sign-in-email-wrong = Give the email address Homeward writes to you at, such as name@example.org.
+sign-in-sent-title = Check your email
+sign-in-sent = If { $email } is the address of someone registered in Homeward, a sign-in link is on its way. It works once, within { $minutes } minutes.
+sign-in-link-prompt = Press the button to sign in to Homeward as { $name }. The link works once.
+sign-in-link-button = Sign in
+sign-in-link-invalid = This sign-in link cannot be used
+sign-in-link-invalid-body = It was already used, a newer one replaced it, or it has expired. Ask for a new link.
+sign-in-again = Sign in again
+session-ended = Your session has ended. Sign in again to go on where you were.
+refused-title = This request was refused
+refused-foreign = The form was not sent from a page of Homeward. Nothing was changed.
+refused-form-token = This form is out of date or belongs to another session. Nothing was changed: open the page again and send the form once more.
+too-many-tries = Too many tries from this address. Wait { $seconds } seconds, then try again.
+refused-retry = Back to the inbox
+
+inbox-title = Inbox
+inbox-empty = No task matches.
+inbox-filters = Filters
+inbox-kind = Kind
+inbox-any = Any
+inbox-status = Status
+inbox-open = Open (not done, not cancelled)
+inbox-due-from = Due from
+inbox-due-before = Due until
+inbox-overdue-only = Overdue only
+inbox-show = Show
+inbox-task = Task
+inbox-plan = Plan
+inbox-for = For
+inbox-when = When
+inbox-priority = Priority
+inbox-assignee = Assigned to
+inbox-next = Next page
+inbox-first = First page
+inbox-count = { $count ->
+    [one] 1 task on this page
+   *[other] { $count } tasks on this page
+}
+inbox-bad-date = Give a date as year-month-day, such as 2026-12-31.
+due-overdue = { $days ->
+    [0] Overdue since today
+    [one] Overdue by 1 day
+   *[other] Overdue by { $days } days
+}
+due-today = Due today
+due-in = { $days ->
+    [one] Due tomorrow
+   *[other] Due in { $days } days
+}
+due-on = on { $date }
+due-none = No due date yet
+follow-up-on = Follow-up visit on { $date }
+unreadable = [cannot be read]
+erased = [erased]
+
+status-pending = Waiting
+status-ready = Ready
+status-in_progress = In progress
+status-done = Done
+status-blocked = Blocked
+status-cancelled = Cancelled
+
+priority-low = Low
+priority-normal = Normal
+priority-high = High
+priority-urgent = Urgent
+
+document-requested = Requested
+document-submitted_to_authority = Submitted to the authority
+document-issued = Issued
+document-delivered = Delivered

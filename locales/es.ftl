@@ -114,3 +114,103 @@ step-kind-medical = Atención médica
 step-kind-legal = Asunto legal
 step-kind-reintegration-support = Apoyo a la reintegración
 step-kind-custom = Tarea
+
+## Consola web
+
+sign-in-subject = Su enlace para entrar en Homeward
+sign-in-line = Alguien pidió entrar en Homeward con su dirección, como { $role } de { $organisation }. El enlace de abajo funciona una sola vez, hasta el { $expires }.
+sign-in-link = Entrar
+sign-in-footer = Si no fue usted, no abra el enlace: no pasa nada mientras no se use.
+
+role-social_worker = trabajador/a social
+role-supervisor = supervisor/a
+role-government_liaison = enlace gubernamental
+role-partner_contact = contacto asociado
+role-admin = administrador/a
+
+console-skip = Ir al contenido
+console-sign-out = Salir
+console-language = Idioma
+console-change-language = Cambiar
+nav-inbox = Pendientes
+
+sign-in-title = Entrar en Homeward
+sign-in-by-link = Recibir un enlace para entrar por correo
+sign-in-email = Su dirección de correo
+sign-in-send = Enviarme un enlace
+sign-in-by-token = O entrar con un token de acceso
+sign-in-token = Su token de acceso
+sign-in-token-hint = Empieza por hw_.
+sign-in-with-token = Entrar
+sign-in-token-wrong = Este token es desconocido, ha caducado o fue revocado. Péguelo de nuevo, pida uno nuevo a su administrador o entre con un enlace.
+sign-in-email-wrong = Indique la dirección a la que Homeward le escribe, por ejemplo nombre@example.org.
+sign-in-sent-title = Revise su correo
+sign-in-sent = Si { $email } es la dirección de alguien registrado en Homeward, le llega un enlace para entrar. Funciona una sola vez, durante { $minutes } minutos.
+sign-in-link-prompt = Pulse el botón para entrar en Homeward como { $name }. El enlace funciona una sola vez.
+sign-in-link-button = Entrar
+sign-in-link-invalid = Este enlace para entrar no se puede usar
+sign-in-link-invalid-body = Ya se usó, otro más reciente lo reemplazó o ha caducado. Pida un enlace nuevo.
+sign-in-again = Volver a entrar
+session-ended = Su sesión ha terminado. Vuelva a entrar para seguir donde estaba.
+refused-title = Esta petición fue rechazada
+refused-foreign = El formulario no se envió desde una página de Homeward. No se cambió nada.
+refused-form-token = Este formulario está caducado o pertenece a otra sesión. No se cambió nada: abra la página de nuevo y envíe el formulario otra vez.
+too-many-tries = Demasiados intentos desde esta dirección. Espere { $seconds } segundos y vuelva a intentarlo.
+refused-retry = Volver a pendientes
+
+inbox-title = Pendientes
+inbox-empty = Ninguna tarea coincide.
+inbox-filters = Filtros
+inbox-kind = Tipo
+inbox-any = Todos
+inbox-status = Estado
+inbox-open = Abiertas (ni hechas ni canceladas)
+inbox-due-from = Vence desde
+inbox-due-before = Vence hasta el
+inbox-overdue-only = Solo atrasadas
+inbox-show = Mostrar
+inbox-task = Tarea
+inbox-plan = Plan
+inbox-for = Para
+inbox-when = Cuándo
+inbox-priority = Prioridad
+inbox-assignee = Asignada a
+inbox-next = Página siguiente
+inbox-first = Primera página
+inbox-count = { $count ->
+    [one] 1 tarea en esta página
+   *[other] { $count } tareas en esta página
+}
+inbox-bad-date = Indique una fecha como año-mes-día, por ejemplo 2026-12-31.
+due-overdue = { $days ->
+    [0] Atrasada desde hoy
+    [one] Atrasada 1 día
+   *[other] Atrasada { $days } días
+}
+due-today = Vence hoy
+due-in = { $days ->
+    [one] Vence mañana
+   *[other] Vence en { $days } días
+}
+due-on = el { $date }
+due-none = Aún sin fecha
+follow-up-on = Visita de seguimiento el { $date }
+unreadable = [ilegible]
+erased = [borrado]
+
+status-pending = En espera
+status-ready = Lista
+status-in_progress = En curso
+status-done = Hecha
+status-blocked = Bloqueada
+status-cancelled = Cancelada
+
+priority-low = Baja
+priority-normal = Normal
+priority-high = Alta
+priority-urgent = Urgente
+
+document-requested = Solicitado
+document-submitted_to_authority = Presentado a la autoridad
+document-issued = Expedido
+document-delivered = Entregado

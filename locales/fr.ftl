@@ -114,3 +114,103 @@ step-kind-medical = Soins médicaux
 step-kind-legal = Question juridique
 step-kind-reintegration-support = Aide à la réintégration
 step-kind-custom = Tâche
+
+## Console web
+
+sign-in-subject = Votre lien de connexion à Homeward
+sign-in-line = Quelqu'un a demandé à se connecter à Homeward avec votre adresse, en tant que { $role } de { $organisation }. Le lien ci-dessous fonctionne une seule fois, jusqu'au { $expires }.
+sign-in-link = Me connecter
+sign-in-footer = Si ce n'était pas vous, n'ouvrez pas le lien : rien ne se passe tant qu'il n'est pas utilisé.
+
+role-social_worker = travailleur·se social·e
+role-supervisor = superviseur·e
+role-government_liaison = agent·e de liaison gouvernemental·e
+role-partner_contact = contact partenaire
+role-admin = administrateur·rice
+
+console-skip = Aller au contenu
+console-sign-out = Se déconnecter
+console-language = Langue
+console-change-language = Changer
+nav-inbox = À faire
+
+sign-in-title = Se connecter à Homeward
+sign-in-by-link = Recevoir un lien de connexion par courriel
+sign-in-email = Votre adresse électronique
+sign-in-send = M'envoyer un lien
+sign-in-by-token = Ou se connecter avec un jeton d'accès
+sign-in-token = Votre jeton d'accès
+sign-in-token-hint = Il commence par hw_.
+sign-in-with-token = Se connecter
+sign-in-token-wrong = Ce jeton est inconnu, expiré ou révoqué. Collez-le à nouveau, demandez-en un nouveau à votre administrateur, ou connectez-vous avec un lien.
+sign-in-email-wrong = Indiquez l'adresse à laquelle Homeward vous écrit, par exemple nom@example.org.
+sign-in-sent-title = Consultez vos courriels
+sign-in-sent = Si { $email } est l'adresse d'une personne inscrite dans Homeward, un lien de connexion est en route. Il fonctionne une seule fois, dans les { $minutes } minutes.
+sign-in-link-prompt = Appuyez sur le bouton pour vous connecter à Homeward en tant que { $name }. Le lien fonctionne une seule fois.
+sign-in-link-button = Me connecter
+sign-in-link-invalid = Ce lien de connexion ne peut pas être utilisé
+sign-in-link-invalid-body = Il a déjà servi, un plus récent l'a remplacé, ou il a expiré. Demandez un nouveau lien.
+sign-in-again = Se reconnecter
+session-ended = Votre session est terminée. Reconnectez-vous pour reprendre là où vous étiez.
+refused-title = Cette demande a été refusée
+refused-foreign = Le formulaire n'a pas été envoyé depuis une page de Homeward. Rien n'a été modifié.
+refused-form-token = Ce formulaire est périmé ou appartient à une autre session. Rien n'a été modifié : rouvrez la page et envoyez le formulaire à nouveau.
+too-many-tries = Trop d'essais depuis cette adresse. Attendez { $seconds } secondes, puis réessayez.
+refused-retry = Retour à la liste des tâches
+
+inbox-title = À faire
+inbox-empty = Aucune tâche ne correspond.
+inbox-filters = Filtres
+inbox-kind = Type
+inbox-any = Tous
+inbox-status = Statut
+inbox-open = Ouvertes (ni faites, ni annulées)
+inbox-due-from = Échéance à partir du
+inbox-due-before = Échéance jusqu'au
+inbox-overdue-only = En retard seulement
+inbox-show = Afficher
+inbox-task = Tâche
+inbox-plan = Plan
+inbox-for = Pour
+inbox-when = Quand
+inbox-priority = Priorité
+inbox-assignee = Confiée à
+inbox-next = Page suivante
+inbox-first = Première page
+inbox-count = { $count ->
+    [one] 1 tâche sur cette page
+   *[other] { $count } tâches sur cette page
+}
+inbox-bad-date = Indiquez une date sous la forme année-mois-jour, par exemple 2026-12-31.
+due-overdue = { $days ->
+    [0] En retard depuis aujourd'hui
+    [one] En retard d'un jour
+   *[other] En retard de { $days } jours
+}
+due-today = Échéance aujourd'hui
+due-in = { $days ->
+    [one] Échéance demain
+   *[other] Échéance dans { $days } jours
+}
+due-on = le { $date }
+due-none = Pas encore d'échéance
+follow-up-on = Visite de suivi le { $date }
+unreadable = [illisible]
+erased = [effacé]
+
+status-pending = En attente
+status-ready = Prête
+status-in_progress = En cours
+status-done = Faite
+status-blocked = Bloquée
+status-cancelled = Annulée
+
+priority-low = Basse
+priority-normal = Normale
+priority-high = Haute
+priority-urgent = Urgente
+
+document-requested = Demandé
+document-submitted_to_authority = Déposé auprès de l'autorité
+document-issued = Délivré
+document-delivered = Remis

@@ -99,6 +99,8 @@ CREATE TABLE party_view (
     supervisor   uuid,
     active       boolean NOT NULL
 );
+-- Whom a console sign-in link for an address goes to.
+CREATE INDEX party_view_email ON party_view (lower(email));
 
 -- Organisations by id; two may share a name. `works_with`: the organisations whose people may be
 -- given steps of this one's plans.
@@ -227,6 +229,33 @@ CREATE TABLE invitations (
     used_at       timestamptz
 );
 CREATE INDEX invitations_party ON invitations (party_id) WHERE used_at IS NULL;
+
+-- The web console's sign-in links: emailed to a party, used once, valid minutes. Only a SHA-256
+-- of the link's secret is stored; a new link withdraws the party's earlier unused ones.
+CREATE TABLE sign_in_links (
+    secret_hash bytea PRIMARY KEY,
+    party_id    uuid NOT NULL,
+    issued_at   timestamptz NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    -- Set once: when it was used, or withdrawn by a newer one.
+    used_at     timestamptz
+);
+CREATE INDEX sign_in_links_party ON sign_in_links (party_id) WHERE used_at IS NULL;
+
+-- The web console's sessions: only a SHA-256 of the cookie's secret is stored. A session ends
+-- when its party signs out, after its idle limit, at its absolute end, when its party is
+-- deactivated, or with the token it was started by.
+CREATE TABLE console_sessions (
+    session_id   uuid PRIMARY KEY,
+    secret_hash  bytea NOT NULL UNIQUE,
+    party_id     uuid NOT NULL,
+    token_id     uuid,
+    started_at   timestamptz NOT NULL,
+    -- When it was last seen (written at most once a minute).
+    last_seen_at timestamptz NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    ended_at     timestamptz
+);
 
 -- Server-wide secrets shared by every replica, created on first start: the key that signs
 -- partner links (HOMEWARD_LINK_SECRET overrides it) and the key of idempotency-key hashes.

@@ -163,10 +163,13 @@ mod tests {
             "new",
             "organisation",
             "expires",
+            "role",
+            "email",
+            "date",
         ] {
             args.set(name, "x");
         }
-        for name in ["days", "open", "overdue", "count"] {
+        for name in ["days", "open", "overdue", "count", "minutes", "seconds"] {
             args.set(name, 2);
         }
         for lang in Lang::ALL {

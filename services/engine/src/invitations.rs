@@ -78,12 +78,12 @@ fn hash(secret: &str) -> Vec<u8> {
 }
 
 /// What a notice says, laid out by `notice.txt` and `notice.html`.
-struct NoticeBody {
-    lang: &'static str,
-    greeting: String,
-    paragraphs: Vec<String>,
-    link: Option<(String, String)>,
-    footer: String,
+pub(crate) struct NoticeBody {
+    pub(crate) lang: &'static str,
+    pub(crate) greeting: String,
+    pub(crate) paragraphs: Vec<String>,
+    pub(crate) link: Option<(String, String)>,
+    pub(crate) footer: String,
 }
 
 #[derive(Template)]
@@ -98,7 +98,7 @@ struct NoticeHtml<'a> {
     m: &'a NoticeBody,
 }
 
-fn render(
+pub(crate) fn render(
     to: &PartyRow,
     to_address: &str,
     subject: String,

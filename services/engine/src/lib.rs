@@ -25,6 +25,7 @@ pub mod reminders;
 pub mod retention;
 pub mod scheduler;
 pub mod search;
+pub mod sessions;
 pub mod tokens;
 pub mod vault;
 

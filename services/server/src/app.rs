@@ -15,6 +15,7 @@ use homeward_engine::mail::{FileOutbox, Mailer, SmtpMailer};
 use homeward_engine::retention::RetentionSweeper;
 use homeward_engine::scheduler::{LinkSettings, Worker};
 use homeward_engine::search::BlindIndex;
+use homeward_engine::sessions::{SessionSettings, SignIn};
 use homeward_engine::vault::Vault;
 use homeward_engine::{Clock, CommandHandler, SystemClock};
 use homeward_graphql::{EventHub, Idempotency, Services};
@@ -143,6 +144,17 @@ impl Application {
                 local
             }
         };
+        let sign_in = SignIn::new(
+            store.clone(),
+            store.clone(),
+            mailer.clone(),
+            base_url.clone(),
+            SessionSettings {
+                idle: chrono::Duration::minutes(i64::from(settings.session_idle_minutes)),
+                lifetime: chrono::Duration::hours(i64::from(settings.session_hours)),
+                ..SessionSettings::default()
+            },
+        );
         let invitations = Invitations::new(InvitationSettings {
             mailer: mailer.clone(),
             base_url: base_url.clone(),
@@ -210,6 +222,7 @@ impl Application {
         let links = LinkService::new(signer, services.handler.clone());
         let state = AppState {
             links,
+            sign_in,
             schema: homeward_graphql::schema(services.clone()),
             introspection: homeward_graphql::introspection_schema(services.clone()),
             services,

@@ -4,6 +4,7 @@
 mod access;
 pub mod app;
 pub mod cli;
+mod console;
 mod graphiql;
 mod invitation_pages;
 pub mod limits;

@@ -32,6 +32,8 @@ use crate::{invitation_pages, partner_pages};
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) links: LinkService,
+    /// The web console's sign-in links and sessions.
+    pub(crate) sign_in: homeward_engine::sessions::SignIn,
     pub(crate) schema: HomewardSchema,
     /// The same schema for queries that read only the schema (a deeper depth limit).
     pub(crate) introspection: HomewardSchema,
@@ -81,6 +83,7 @@ pub(crate) fn router(state: AppState) -> Router {
     let mut routes = Router::new()
         .merge(partner_pages)
         .merge(invitation_pages)
+        .merge(crate::console::router())
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route_layer(axum::middleware::from_fn_with_state(
             state.pacing.clone(),
@@ -153,6 +156,8 @@ fn logged_path(path: &str) -> &str {
         "/l/…"
     } else if path.starts_with("/invitations/") {
         "/invitations/…"
+    } else if path.starts_with("/sign-in/") && path != "/sign-in/link" && path != "/sign-in/token" {
+        "/sign-in/…"
     } else {
         path
     }
@@ -478,6 +483,8 @@ mod tests {
     fn a_partner_links_token_is_not_logged() {
         assert_eq!(logged_path("/l/AAAA.BBBB"), "/l/…");
         assert_eq!(logged_path("/invitations/hwi_0123abcd"), "/invitations/…");
+        assert_eq!(logged_path("/sign-in/hwl_0123abcd"), "/sign-in/…");
+        assert_eq!(logged_path("/sign-in/token"), "/sign-in/token");
         assert_eq!(logged_path("/graphql"), "/graphql");
     }
 }

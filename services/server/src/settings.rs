@@ -141,6 +141,12 @@ pub struct Settings {
     /// Days an invitation email's link can be used (1 to 30), once.
     #[arg(long, env = "HOMEWARD_INVITATION_DAYS", default_value_t = homeward_engine::invitations::DEFAULT_INVITATION_DAYS as u32)]
     pub invitation_days: u32,
+    /// Minutes a web console session may go without a request before it ends (1 to 1440).
+    #[arg(long, env = "HOMEWARD_SESSION_IDLE_MINUTES", default_value_t = 60)]
+    pub session_idle_minutes: u32,
+    /// Hours after which a web console session ends however busy it is (1 to 168).
+    #[arg(long, env = "HOMEWARD_SESSION_HOURS", default_value_t = 12)]
+    pub session_hours: u32,
     /// Hours an idempotency key is remembered (1 to 8760): a request repeated with the same key
     /// within them gets the first result.
     #[arg(long, env = "HOMEWARD_IDEMPOTENCY_HOURS", default_value_t = homeward_graphql::DEFAULT_IDEMPOTENCY_HOURS as u32)]
@@ -450,6 +456,18 @@ impl Settings {
             self.invitation_days,
             1..=30,
             "days",
+        )?;
+        in_range(
+            "HOMEWARD_SESSION_IDLE_MINUTES (--session-idle-minutes)",
+            self.session_idle_minutes,
+            1..=1440,
+            "minutes",
+        )?;
+        in_range(
+            "HOMEWARD_SESSION_HOURS (--session-hours)",
+            self.session_hours,
+            1..=168,
+            "hours",
         )?;
         in_range(
             "HOMEWARD_LINK_DAYS (--link-days)",

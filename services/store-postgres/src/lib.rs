@@ -10,6 +10,7 @@ mod idempotency;
 mod person_keys;
 mod reads;
 mod rebuild;
+mod sessions;
 mod store;
 mod timer_queue;
 

@@ -28,6 +28,7 @@ use uuid::Uuid;
 use crate::idempotency::{KeyClaim, KeyRecord};
 use crate::projection::{self, TimerRow};
 use crate::reads::{NewInvitation, NewToken, Page, PlanFilter, PlanScope};
+use crate::sessions::{NewSession, NewSignInLink};
 use crate::timer_queue::ClaimKind;
 use crate::{
     Append, Backend, Cursor, EventStore, ExpectedVersion, Metadata, NewEvent, ProjectionChange,
@@ -70,7 +71,7 @@ where
     Fut: Future<Output = B>,
 {
     let mut failures = event_log(|| async { Arc::new(fresh().await) as Arc<dyn EventStore> }).await;
-    let checks: [(&'static str, CheckFn<B>); 15] = [
+    let checks: [(&'static str, CheckFn<B>); 16] = [
         ("subscriptions deliver new events in commit order", |b| {
             Box::pin(subscriptions(b))
         }),
@@ -125,6 +126,10 @@ where
         (
             "the blind index finds a person by all her terms, until replaced or erased",
             |b| Box::pin(blind_index(b)),
+        ),
+        (
+            "a sign-in link is used once and a session stands until it ends",
+            |b| Box::pin(console_sessions(b)),
         ),
     ];
     for (check, run) in checks {
@@ -1801,6 +1806,227 @@ async fn blind_index<B: Backend>(backend: Arc<B>) -> Outcome {
     ensure!(
         find(org, &[b"a"]).await?.is_empty(),
         "nothing is indexed for an erased person"
+    );
+    Ok(())
+}
+
+async fn console_sessions<B: Backend>(backend: Arc<B>) -> Outcome {
+    let party = Uuid::new_v4();
+    let mut registered = append(
+        &format!("party-{party}"),
+        ExpectedVersion::NoStream,
+        1,
+        at(0),
+    );
+    let row = projection::PartyRow {
+        party_id: party,
+        version: 1,
+        display_name: "Conformance".to_owned(),
+        email: "conformance@example.org".to_owned(),
+        role: "social_worker".to_owned(),
+        organisation: Uuid::new_v4(),
+        country: "NG".to_owned(),
+        language: "en".to_owned(),
+        time_zone: "UTC".to_owned(),
+        supervisor: None,
+        active: true,
+    };
+    registered.projection.parties.push(row.clone());
+    step("append", backend.append(registered).await)?;
+    let found = step(
+        "by email",
+        backend
+            .active_parties_with_email("CONFORMANCE@example.org")
+            .await,
+    )?;
+    ensure!(
+        found.iter().map(|p| p.party_id).collect::<Vec<_>>() == vec![party],
+        "an active party is found by email, case ignored: {found:?}"
+    );
+
+    // Links: used once, before they expire, unless a newer one withdrew them.
+    let link = |hash: u8, issued: i64| NewSignInLink {
+        secret_hash: vec![hash; 32],
+        party_id: party,
+        issued_at: at(issued),
+        expires_at: at(issued + 900),
+    };
+    step("link", backend.insert_sign_in_link(&link(1, 0)).await)?;
+    ensure!(
+        step("stands", backend.sign_in_link_party(&[1; 32], at(10)).await)? == Some(party),
+        "a sign-in link stands until used"
+    );
+    ensure!(
+        step("use", backend.use_sign_in_link(&[1; 32], at(900)).await)?.is_none(),
+        "a sign-in link is not used at its expiry"
+    );
+    step("link", backend.insert_sign_in_link(&link(2, 20)).await)?;
+    step("link", backend.insert_sign_in_link(&link(3, 30)).await)?;
+    ensure!(
+        step("use", backend.use_sign_in_link(&[2; 32], at(40)).await)?.is_none(),
+        "a newer sign-in link withdraws the older one"
+    );
+    let (first, second) = tokio::join!(
+        backend.use_sign_in_link(&[3; 32], at(40)),
+        backend.use_sign_in_link(&[3; 32], at(40))
+    );
+    let used = [step("use", first)?, step("use", second)?];
+    ensure!(
+        used.iter().filter(|u| **u == Some(party)).count() == 1 && used.contains(&None),
+        "a sign-in link used twice at once is used once: {used:?}"
+    );
+    ensure!(
+        step("stands", backend.sign_in_link_party(&[3; 32], at(41)).await)?.is_none(),
+        "a used sign-in link no longer stands"
+    );
+
+    // Sessions: idle limit, absolute end, signing out, deactivation, the token's revocation.
+    let session = |hash: u8, token: Option<Uuid>| NewSession {
+        session_id: Uuid::new_v4(),
+        secret_hash: vec![hash; 32],
+        party_id: party,
+        token_id: token,
+        started_at: at(0),
+        expires_at: at(7200),
+    };
+    let by_link = session(10, None);
+    step("session", backend.insert_session(&by_link).await)?;
+    let owner = step(
+        "session owner",
+        backend.session_owner(&[10; 32], at(60), at(-1)).await,
+    )?;
+    ensure!(
+        owner
+            .as_ref()
+            .map(|o| (o.session_id, o.party.party_id, o.last_seen_at, o.expires_at))
+            == Some((by_link.session_id, party, at(0), at(7200))),
+        "a session is found by its hash, with its party and times: {owner:?}"
+    );
+    ensure!(
+        step(
+            "session owner",
+            backend.session_owner(&[10; 32], at(60), at(0)).await
+        )?
+        .is_none(),
+        "a session not seen since its idle limit does not stand"
+    );
+    step(
+        "touch",
+        backend.touch_session(by_link.session_id, at(600)).await,
+    )?;
+    step(
+        "touch",
+        backend.touch_session(by_link.session_id, at(300)).await,
+    )?;
+    let seen = step(
+        "session owner",
+        backend.session_owner(&[10; 32], at(601), at(0)).await,
+    )?
+    .map(|o| o.last_seen_at);
+    ensure!(
+        seen == Some(at(600)),
+        "the latest time a session was seen is kept: {seen:?}"
+    );
+    ensure!(
+        step(
+            "session owner",
+            backend.session_owner(&[10; 32], at(7200), at(0)).await
+        )?
+        .is_none(),
+        "a session does not stand from its absolute end"
+    );
+    ensure!(
+        step(
+            "session owner",
+            backend.session_owner(&[11; 32], at(1), at(-1)).await
+        )?
+        .is_none(),
+        "an unknown session finds no one"
+    );
+    ensure!(
+        step("sign out", backend.end_session(&[10; 32], at(700)).await)?
+            && !step("sign out", backend.end_session(&[10; 32], at(701)).await)?,
+        "a session ends once"
+    );
+    ensure!(
+        step(
+            "session owner",
+            backend.session_owner(&[10; 32], at(702), at(0)).await
+        )?
+        .is_none(),
+        "an ended session does not stand"
+    );
+    let token = NewToken {
+        token_id: Uuid::new_v4(),
+        token_hash: vec![12; 32],
+        party_id: party,
+        role: "social_worker".to_owned(),
+        issued_at: at(0),
+        issued_by: None,
+        expires_at: at(3600),
+    };
+    step("insert token", backend.insert_token(&token).await)?;
+    step(
+        "session",
+        backend
+            .insert_session(&session(13, Some(token.token_id)))
+            .await,
+    )?;
+    ensure!(
+        step(
+            "session owner",
+            backend.session_owner(&[13; 32], at(1), at(-1)).await
+        )?
+        .is_some_and(|o| o.token_id == Some(token.token_id)),
+        "a session started by a token stands with it"
+    );
+    ensure!(
+        step(
+            "session owner",
+            backend.session_owner(&[13; 32], at(3600), at(-1)).await
+        )?
+        .is_none(),
+        "a session ends when its token expires"
+    );
+    step("revoke", backend.revoke_token(token.token_id).await)?;
+    ensure!(
+        step(
+            "session owner",
+            backend.session_owner(&[13; 32], at(1), at(-1)).await
+        )?
+        .is_none(),
+        "a session ends when its token is revoked"
+    );
+    step("session", backend.insert_session(&session(14, None)).await)?;
+    let mut deactivated = append(
+        &format!("party-{party}"),
+        ExpectedVersion::Exact(1),
+        1,
+        at(0),
+    );
+    deactivated.projection.parties.push(projection::PartyRow {
+        version: 2,
+        active: false,
+        ..row
+    });
+    step("append", backend.append(deactivated).await)?;
+    ensure!(
+        step(
+            "session owner",
+            backend.session_owner(&[14; 32], at(1), at(-1)).await
+        )?
+        .is_none(),
+        "a deactivated party's session does not stand"
+    );
+    ensure!(
+        step(
+            "by email",
+            backend
+                .active_parties_with_email("conformance@example.org")
+                .await
+        )?
+        .is_empty(),
+        "a deactivated party is not found by email"
     );
     Ok(())
 }

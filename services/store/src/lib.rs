@@ -21,6 +21,7 @@ mod model;
 pub mod person_keys;
 pub mod projection;
 pub mod reads;
+pub mod sessions;
 mod subscription;
 pub mod timer_queue;
 
@@ -55,6 +56,7 @@ pub trait Backend:
     + person_keys::PersonKeys
     + access_log::AccessLog
     + reads::ReadModels
+    + sessions::ConsoleSessions
     + std::fmt::Debug
 {
     /// Brings the schema up to date; safe to call from replicas starting together.

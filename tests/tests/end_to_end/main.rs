@@ -27,6 +27,7 @@ mod api_tokens;
 mod api_websocket;
 mod concurrency;
 mod conformance;
+mod console;
 mod digests;
 mod event_log;
 mod mail;

@@ -1,0 +1,93 @@
+//! The console's one path to the data: a GraphQL operation executed in-process on the same
+//! schema as `/graphql`, with the signed-in party as the viewer, its access audit recorded
+//! before the page is sent, as `/graphql` does.
+
+use async_graphql::Variables;
+use homeward_engine::authz::Viewer;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::routes::AppState;
+
+/// An error the API answered: its code, and its message for the person who sent the form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Problem {
+    pub code: String,
+    pub message: String,
+}
+
+/// Why an operation gave no page.
+#[derive(Debug)]
+pub(crate) enum Failed {
+    /// The API refused or could not answer: what it said.
+    Api(Vec<Problem>),
+    /// The access audit could not be written, or the answer not read: nothing is shown.
+    Internal(String),
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::Api(problems) => {
+                let codes: Vec<&str> = problems.iter().map(|p| p.code.as_str()).collect();
+                write!(f, "the API answered {}", codes.join(", "))
+            }
+            Failed::Internal(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Runs `query` as `viewer`; `page` names the page in the access audit. The answer's data
+/// when the API answered without errors.
+pub(crate) async fn run<T: DeserializeOwned>(
+    state: &AppState,
+    viewer: &Viewer,
+    page: &str,
+    query: &str,
+    variables: Value,
+) -> Result<T, Failed> {
+    let (viewer, loaders) = homeward_graphql::request_data(&state.services, viewer.clone());
+    let (reader, shown) = (viewer.party.0, loaders.access.clone());
+    let request = async_graphql::Request::new(query)
+        .variables(Variables::from_json(variables))
+        .data(viewer)
+        .data(loaders);
+    let response = state.schema.execute(request).await;
+    // Whose data the page shows is recorded before it is sent; if it cannot be, it is not.
+    let mut entries = shown.take(reader, state.services.clock.now());
+    for entry in &mut entries {
+        entry.operation = format!("console {page}: {}", entry.operation);
+    }
+    state
+        .services
+        .audit
+        .record(entries)
+        .await
+        .map_err(|e| Failed::Internal(e.to_string()))?;
+    if !response.errors.is_empty() {
+        return Err(Failed::Api(
+            response
+                .errors
+                .into_iter()
+                .map(|e| Problem {
+                    code: e
+                        .extensions
+                        .as_ref()
+                        .and_then(|x| x.get("code"))
+                        .and_then(|c| match c {
+                            async_graphql::Value::String(s) => Some(s.clone()),
+                            async_graphql::Value::Enum(s) => Some(s.to_string()),
+                            _ => None,
+                        })
+                        .unwrap_or_else(|| "INTERNAL".to_owned()),
+                    message: e.message,
+                })
+                .collect(),
+        ));
+    }
+    let data = response
+        .data
+        .into_json()
+        .map_err(|e| Failed::Internal(e.to_string()))?;
+    serde_json::from_value(data).map_err(|e| Failed::Internal(format!("the answer: {e}")))
+}

@@ -1,0 +1,661 @@
+//! The web console over real HTTP: signing in (a pasted token, an emailed link caught by a real
+//! SMTP server), the session's cookie and its ends, forms refused from another site or
+//! without the session's form token, and the inbox showing what the API shows its viewer,
+//! in words and in the viewer's language.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use homeward::app::Settings;
+use homeward_tests::api::{Person, TestApi};
+use homeward_tests::smtp::SmtpCatcher;
+use serde_json::json;
+
+/// A browser, as far as the console can tell: it keeps the session cookie and follows nothing
+/// on its own, so that every redirect is seen.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+}
+
+struct Page {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    fn set_cookie(&self) -> Option<&str> {
+        self.headers.get("set-cookie").and_then(|v| v.to_str().ok())
+    }
+
+    /// The value of the hidden input `name` of the first form sent to `action`.
+    fn hidden(&self, action: &str, name: &str) -> String {
+        let form = self
+            .body
+            .find(&format!("action=\"{action}\""))
+            .unwrap_or_else(|| panic!("no form for {action} in:\n{}", self.body));
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body[form..]
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in:\n{}", self.body))
+            + form
+            + marker.len();
+        self.body[start..]
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&#x2f;", "/")
+            .replace("&#x3d;", "=")
+            .replace("&#x3f;", "?")
+            .replace("&amp;", "&")
+    }
+}
+
+impl Browser {
+    fn new(api: &TestApi) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: format!("http://{}", api.addr),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn keep(&mut self, response: reqwest::Response) -> Page {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        for value in headers.get_all("set-cookie") {
+            let value = value.to_str().unwrap();
+            let pair = value.split(';').next().unwrap();
+            let (name, v) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(k, _)| k != name);
+            if !value.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), v.to_owned()));
+            }
+        }
+        let body = response.text().await.unwrap();
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(response).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_with(path, form, &[]).await
+    }
+
+    async fn post_with(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Page {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .form(form);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        self.keep(response).await
+    }
+
+    /// Signs in with a token; the page it was sent on to.
+    async fn sign_in(&mut self, token: &str) -> Page {
+        let signed = self
+            .post("/sign-in/token", &[("token", token), ("next", "/inbox")])
+            .await;
+        assert_eq!(signed.status, 303, "{}", signed.body);
+        let to = signed.location().to_owned();
+        self.get(&to).await
+    }
+
+    /// The form token of the page (every signed-in page carries it in its sign-out form).
+    async fn form_token(&mut self) -> String {
+        self.get("/inbox").await.hidden("/sign-out", "form_token")
+    }
+}
+
+/// A social worker writing in English, and a plan of hers with two tasks of her own: one due
+/// on 2026-03-05, one on 2026-03-20 (the test clock starts on 2026-03-01, 09:00 UTC).
+async fn worker_with_tasks(api: &TestApi, name: &str) -> (Person, String) {
+    let amina = api
+        .party_in(
+            "SOCIAL_WORKER",
+            "Amina",
+            "Safe Passage",
+            "GB",
+            "en",
+            "Europe/London",
+        )
+        .await;
+    let plan = api.open_plan(&amina.token, name).await;
+    api.data(
+        &amina.token,
+        "mutation($id: ID!) { recordConsent(planId: $id, consent: { kind: RETURN }) { version } }",
+        json!({ "id": plan }),
+    )
+    .await;
+    for (key, title, due) in [
+        ("call_family", "Call the family", "2026-03-05T10:00:00"),
+        ("book_clinic", "Book the clinic", "2026-03-20T10:00:00"),
+    ] {
+        api.data(
+            &amina.token,
+            "mutation($id: ID!, $me: ID!, $key: String!, $title: String!, $due: String!) {
+               addStep(planId: $id, step: { key: $key, kind: CUSTOM, title: $title, assignee: $me,
+                 due: { at: { localDateTime: $due, timeZone: \"Europe/London\" } } }) { version } }",
+            json!({ "id": plan, "me": amina.id, "key": key, "title": title, "due": due }),
+        )
+        .await;
+    }
+    (amina, plan.as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_pasted_token_starts_a_session_whose_cookie_no_script_can_read() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let mut browser = Browser::new(&api);
+
+    let sign_in = browser.get("/sign-in").await;
+    assert_eq!(sign_in.status, 200);
+    assert!(sign_in.body.contains("action=\"/sign-in/token\""));
+
+    let wrong = browser
+        .post("/sign-in/token", &[("token", "hw_not_a_token")])
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("unknown, expired or revoked"));
+    assert!(wrong.set_cookie().is_none(), "no session for a wrong token");
+
+    let signed = browser
+        .post("/sign-in/token", &[("token", &amina.token)])
+        .await;
+    assert_eq!(signed.status, 303);
+    assert_eq!(signed.location(), "/inbox");
+    let cookie = signed.set_cookie().unwrap();
+    assert!(cookie.starts_with("homeward-session=hwc_"), "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    assert!(
+        !cookie.contains(&amina.token),
+        "the cookie is not the token"
+    );
+
+    let inbox = browser.get("/inbox").await;
+    assert_eq!(inbox.status, 200, "{}", inbox.body);
+    assert_eq!(inbox.headers["cache-control"], "no-store");
+    let csp = inbox.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert!(inbox.body.contains("<html lang=\"en\">"));
+    assert!(inbox.body.contains("Signed in as") || inbox.body.contains("Amina"));
+    assert!(inbox.body.contains("Call the family"));
+    assert!(inbox.body.contains("Book the clinic"));
+    assert!(inbox.body.contains("Ngozi Okafor"), "whom it is for");
+    assert!(inbox.body.contains(&format!("href=\"/plans/{plan}")));
+    // Soonest first.
+    assert!(
+        inbox.body.find("Call the family").unwrap() < inbox.body.find("Book the clinic").unwrap()
+    );
+    assert!(inbox.body.contains("Due in 4 days"), "{}", inbox.body);
+
+    // The page's script and style are served from the binary.
+    for asset in [
+        "/console/assets/htmx-2.0.11.min.js",
+        "/console/assets/console.css",
+    ] {
+        let page = browser.get(asset).await;
+        assert_eq!(page.status, 200, "{asset}");
+    }
+}
+
+#[tokio::test]
+async fn another_workers_tasks_are_not_in_the_inbox() {
+    let api = TestApi::start().await;
+    worker_with_tasks(&api, "Ngozi Okafor").await;
+    let other = api
+        .party_in(
+            "SOCIAL_WORKER",
+            "Other",
+            "Safe Passage",
+            "GB",
+            "en",
+            "Europe/London",
+        )
+        .await;
+    let inbox = Browser::new(&api).sign_in(&other.token).await;
+    assert!(!inbox.body.contains("Call the family"));
+    assert!(!inbox.body.contains("Ngozi Okafor"));
+    assert!(inbox.body.contains("No task matches."));
+}
+
+#[tokio::test]
+async fn an_overdue_task_says_by_how_many_days_and_comes_first() {
+    let api = TestApi::start().await;
+    let (amina, _) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    api.clock.advance(Duration::days(7));
+    let mut browser = Browser::new(&api);
+    let inbox = browser.sign_in(&amina.token).await;
+    assert!(inbox.body.contains("Overdue by 3 days"), "{}", inbox.body);
+    assert!(inbox.body.contains("Due in 12 days"));
+    assert!(inbox.body.find("Overdue by 3 days").unwrap() < inbox.body.find("Due in 12").unwrap());
+
+    let overdue_only = browser.get("/inbox?overdue=on").await;
+    assert!(overdue_only.body.contains("Call the family"));
+    assert!(!overdue_only.body.contains("Book the clinic"));
+    let until = browser.get("/inbox?from=2026-03-15&until=2026-03-20").await;
+    assert!(!until.body.contains("Call the family"));
+    assert!(until.body.contains("Book the clinic"));
+    let blocked = browser.get("/inbox?status=BLOCKED").await;
+    assert!(blocked.body.contains("No task matches."));
+}
+
+#[tokio::test]
+async fn a_bad_date_in_the_filters_is_explained_beside_it_and_kept() {
+    let api = TestApi::start().await;
+    let (amina, _) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let page = browser.get("/inbox?from=2026-13-45").await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("Give a date as year-month-day"));
+    assert!(
+        page.body.contains("value=\"2026-13-45\""),
+        "what was typed is kept"
+    );
+    assert!(page.body.contains("aria-invalid=\"true\""));
+    assert!(
+        !page.body.contains("Call the family"),
+        "no half-filtered list"
+    );
+}
+
+#[tokio::test]
+async fn an_ended_session_returns_to_sign_in_and_then_to_the_page() {
+    let api = TestApi::start_with(|s| Settings {
+        session_idle_minutes: 30,
+        ..s
+    })
+    .await;
+    let (amina, _) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let mut browser = Browser::new(&api);
+
+    // Not signed in: to the sign-in page, which remembers where to return.
+    let away = browser.get("/inbox?status=READY").await;
+    assert_eq!(away.status, 303);
+    assert_eq!(away.location(), "/sign-in?next=%2Finbox%3Fstatus%3DREADY");
+    let sign_in = browser.get(away.location()).await;
+    assert_eq!(
+        sign_in.hidden("/sign-in/token", "next"),
+        "/inbox?status=READY"
+    );
+    let back = browser
+        .post(
+            "/sign-in/token",
+            &[("token", &amina.token), ("next", "/inbox?status=READY")],
+        )
+        .await;
+    assert_eq!(back.location(), "/inbox?status=READY");
+    // Never on to another site.
+    let mut elsewhere = Browser::new(&api);
+    let off = elsewhere
+        .post(
+            "/sign-in/token",
+            &[("token", &amina.token), ("next", "//evil.example/")],
+        )
+        .await;
+    assert_eq!(off.location(), "/inbox");
+
+    // Used within its idle limit, it stands; idle past it, it ends.
+    api.clock.advance(Duration::minutes(20));
+    assert_eq!(browser.get("/inbox").await.status, 200);
+    api.clock.advance(Duration::minutes(20));
+    assert_eq!(
+        browser.get("/inbox").await.status,
+        200,
+        "the limit counts from the last request"
+    );
+    api.clock.advance(Duration::minutes(31));
+    let ended = browser.get("/inbox").await;
+    assert_eq!(ended.status, 303);
+    assert!(ended.location().starts_with("/sign-in?next="));
+
+    // A session started by a token ends when the token is revoked.
+    browser.sign_in(&amina.token).await;
+    assert_eq!(browser.get("/inbox").await.status, 200);
+    let tokens = api
+        .data(
+            &amina.token,
+            "query($p: ID!) { tokens(party: $p) { tokenId } }",
+            json!({ "p": amina.id }),
+        )
+        .await;
+    let token_id = tokens["tokens"][0]["tokenId"].clone();
+    api.data(
+        &api.admin,
+        "mutation($t: ID!) { revokeToken(tokenId: $t) }",
+        json!({ "t": token_id }),
+    )
+    .await;
+    assert_eq!(browser.get("/inbox").await.status, 303);
+}
+
+#[tokio::test]
+async fn a_form_from_another_site_or_without_the_form_token_changes_nothing() {
+    let api = TestApi::start().await;
+    let (amina, _) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let form_token = browser.form_token().await;
+    assert_eq!(form_token.len(), 32);
+
+    let cross_site = browser
+        .post_with(
+            "/sign-out",
+            &[("form_token", &form_token)],
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(cross_site.status, 403);
+    assert!(cross_site.body.contains("Nothing was changed"));
+    let foreign_origin = browser
+        .post_with(
+            "/sign-out",
+            &[("form_token", &form_token)],
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(foreign_origin.status, 403);
+    let no_token = browser.post("/sign-out", &[]).await;
+    assert_eq!(no_token.status, 403);
+    let other_token = browser
+        .post(
+            "/sign-out",
+            &[("form_token", "0123456789abcdef0123456789abcdef")],
+        )
+        .await;
+    assert_eq!(other_token.status, 403);
+    assert_eq!(
+        browser.get("/inbox").await.status,
+        200,
+        "the session still stands"
+    );
+    // A signed-in page of another site cannot sign anyone in either (login CSRF).
+    let mut stranger = Browser::new(&api);
+    let planted = stranger
+        .post_with(
+            "/sign-in/token",
+            &[("token", &amina.token)],
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(planted.status, 403);
+    assert!(planted.set_cookie().is_none());
+
+    let session = browser
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "homeward-session")
+        .unwrap()
+        .1
+        .clone();
+    let out = browser
+        .post_with(
+            "/sign-out",
+            &[("form_token", &form_token)],
+            &[("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.location(), "/sign-in");
+    assert!(out.set_cookie().unwrap().contains("Max-Age=0"));
+    assert_eq!(browser.get("/inbox").await.status, 303);
+    // Ended on the server, not only forgotten by the browser.
+    let mut replay = Browser::new(&api);
+    replay
+        .cookies
+        .push(("homeward-session".to_owned(), session));
+    assert_eq!(replay.get("/inbox").await.status, 303);
+}
+
+#[tokio::test]
+async fn a_sign_in_link_is_emailed_opened_without_being_used_and_used_once() {
+    let smtp = SmtpCatcher::start().await;
+    let url = smtp.url();
+    let api = TestApi::start_with(move |s| Settings {
+        smtp_url: Some(url.into()),
+        smtp_timeout: StdDuration::from_secs(2).into(),
+        ..s
+    })
+    .await;
+    let (amina, _) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let email = api.data(&amina.token, "{ me { email } }", json!({})).await["me"]["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut browser = Browser::new(&api);
+
+    // An unknown address is told the same, and nothing is sent.
+    let unknown = browser
+        .post("/sign-in/link", &[("email", "nobody@example.org")])
+        .await;
+    let known = browser
+        .post("/sign-in/link", &[("email", &email.to_uppercase())])
+        .await;
+    assert_eq!((unknown.status, known.status), (200, 200));
+    assert_eq!(
+        unknown.body.replace("nobody@example.org", "X"),
+        known.body.replace(&email.to_uppercase(), "X"),
+        "whether an address is known is not disclosed"
+    );
+    // Her invitation (sent when she was registered), then the link.
+    let sign_in_mail = |mail: Vec<homeward_tests::smtp::Caught>| {
+        mail.into_iter()
+            .filter(|m| m.header("subject").is_some_and(|s| s.contains("sign-in")))
+            .collect::<Vec<_>>()
+    };
+    let mail = sign_in_mail(smtp.wait_for(2, StdDuration::from_secs(10)).await);
+    assert_eq!(mail.len(), 1, "one message, to the known address");
+    let text = mail[0].part("text/plain").unwrap();
+    let link = text
+        .lines()
+        .find_map(|l| l.split_once(": http").map(|(_, url)| format!("http{url}")))
+        .filter(|url| url.contains("/sign-in/hwl_"))
+        .unwrap_or_else(|| panic!("no sign-in link in:\n{text}"));
+    let path = link.trim_start_matches(&browser.base).to_owned();
+
+    // Opening it (as a mail scanner does) uses nothing.
+    for _ in 0..2 {
+        let opened = browser.get(&path).await;
+        assert_eq!(opened.status, 200);
+        assert!(opened.body.contains("<form method=\"post\">"));
+        assert!(opened.set_cookie().is_none());
+    }
+    let used = browser.post(&path, &[]).await;
+    assert_eq!(used.status, 303, "{}", used.body);
+    assert_eq!(used.location(), "/inbox");
+    assert!(used
+        .set_cookie()
+        .unwrap()
+        .starts_with("homeward-session=hwc_"));
+    assert!(browser.get("/inbox").await.body.contains("Call the family"));
+    let again = Browser::new(&api).post(&path, &[]).await;
+    assert_eq!(again.status, 410, "a link is used once");
+    assert!(again.set_cookie().is_none());
+
+    // A link unused for 15 minutes is spent.
+    browser.post("/sign-in/link", &[("email", &email)]).await;
+    let mail = sign_in_mail(smtp.wait_for(3, StdDuration::from_secs(10)).await);
+    let text = mail[1].part("text/plain").unwrap();
+    let late = text
+        .lines()
+        .find_map(|l| l.split_once(": http").map(|(_, url)| format!("http{url}")))
+        .unwrap();
+    api.clock.advance(Duration::minutes(15));
+    let late = Browser::new(&api)
+        .post(late.trim_start_matches(&browser.base), &[])
+        .await;
+    assert_eq!(late.status, 410);
+}
+
+#[tokio::test]
+async fn the_inbox_shows_no_more_than_the_api_shows_the_same_viewer() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    // A liaison of the prefecture, given the passport: the API shows the liaison the step,
+    // not the survivor's name.
+    let liaison = api
+        .party_in(
+            "GOVERNMENT_LIAISON",
+            "Luc",
+            "Prefecture",
+            "FR",
+            "en",
+            "Europe/Paris",
+        )
+        .await;
+    api.data(
+        &amina.token,
+        "mutation($id: ID!, $luc: ID!) { assignStep(planId: $id, step: \"passport\", assignee: $luc) { version } }",
+        json!({ "id": plan, "luc": liaison.id }),
+    )
+    .await;
+    let seen = api
+        .data(
+            &liaison.token,
+            "{ tasks { nodes { key title plan { person { fullName } } } } }",
+            json!({}),
+        )
+        .await;
+    let nodes = seen["tasks"]["nodes"].as_array().unwrap().clone();
+    assert!(!nodes.is_empty());
+    let mut browser = Browser::new(&api);
+    let inbox = browser.sign_in(&liaison.token).await;
+    for node in &nodes {
+        if let Some(title) = node["title"].as_str() {
+            assert!(inbox.body.contains(title), "{title} is on the page");
+        }
+        match node["plan"]["person"]["fullName"].as_str() {
+            Some(name) => assert!(inbox.body.contains(name)),
+            None => assert!(!inbox.body.contains("Ngozi"), "{}", inbox.body),
+        }
+    }
+    assert!(
+        !inbox.body.contains("Call the family"),
+        "not the liaison's task"
+    );
+}
+
+#[tokio::test]
+async fn what_the_inbox_shows_of_a_survivor_is_in_the_access_audit() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let supervisor = api
+        .party_in(
+            "SUPERVISOR",
+            "Sofia",
+            "Safe Passage",
+            "GB",
+            "en",
+            "Europe/London",
+        )
+        .await;
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let person = api
+        .data(
+            &amina.token,
+            "query($id: ID!) { plan(id: $id) { person { id } } }",
+            json!({ "id": plan }),
+        )
+        .await["plan"]["person"]["id"]
+        .clone();
+    let log = api
+        .data(
+            &supervisor.token,
+            "query($p: ID!) { accessLog(personId: $p) { nodes { party { id } fields operation } } }",
+            json!({ "p": person }),
+        )
+        .await;
+    let entries = log["accessLog"]["nodes"].as_array().unwrap();
+    assert!(
+        entries.iter().any(|e| e["party"]["id"] == json!(amina.id)
+            && e["operation"]
+                .as_str()
+                .unwrap()
+                .starts_with("console inbox")
+            && e["fields"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("full_name"))),
+        "{log:#}"
+    );
+}
+
+#[tokio::test]
+async fn pages_speak_the_partys_language_or_the_one_chosen() {
+    let api = TestApi::start().await;
+    // `party` registers French speakers.
+    let claire = api.party("SOCIAL_WORKER", "Claire", "Safe Passage").await;
+    let mut browser = Browser::new(&api);
+    let inbox = browser.sign_in(&claire.token).await;
+    assert!(inbox.body.contains("<html lang=\"fr\">"));
+    assert!(inbox.body.contains("Aucune tâche ne correspond."));
+
+    let chosen = browser
+        .post("/language", &[("lang", "es"), ("next", "/inbox")])
+        .await;
+    assert_eq!(chosen.status, 303);
+    assert_eq!(chosen.location(), "/inbox");
+    let inbox = browser.get("/inbox").await;
+    assert!(inbox.body.contains("<html lang=\"es\">"));
+    assert!(inbox.body.contains("Ninguna tarea coincide."));
+
+    // Before signing in: the browser's language.
+    let anonymous = reqwest::Client::new()
+        .get(format!("http://{}/sign-in", api.addr))
+        .header("accept-language", "de-DE, fr;q=0.8")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(anonymous.contains("<html lang=\"fr\">"));
+}
