@@ -216,3 +216,104 @@ document-requested = Requested
 document-submitted_to_authority = Submitted to the authority
 document-issued = Issued
 document-delivered = Delivered
+
+plan-title = Plan { $reference }
+plan-not-found = There is no plan with this id that you may see.
+plan-summary = Summary
+plan-status = Status
+plan-template = Template
+plan-origin = Country of origin
+plan-opened = Opened
+plan-departed = Departed
+plan-arrived = Arrived
+plan-closed = Closed
+plan-case-worker = Case worker
+plan-suspended = Consent to return is withdrawn: nothing moves and no reminders go out until it is given again.
+plan-person = Person
+person-name = Name
+person-born = Date of birth
+person-language = Preferred language
+person-phone = Phone
+person-email = Email
+person-address = Address
+plan-goals = Goals
+plan-consents = Consents
+plan-none = None recorded.
+consent-given = Given on { $date }
+consent-withdrawn = Withdrawn on { $date }
+consent-return = Return
+consent-data_sharing = Sharing data with a partner
+consent-family_contact = Contact with the family
+plan-steps = Steps
+step-assignee = Assigned to
+step-due = Due
+step-depends = Waits for
+step-document = Document
+step-reminders = Reminders
+step-unassigned = Not assigned
+step-why = Why
+reminders-sent = { $count ->
+    [one] 1 sent
+   *[other] { $count } sent
+}
+reminders-failed = { $count ->
+    [one] 1 could not be delivered
+   *[other] { $count } could not be delivered
+}
+plan-timeline = Timeline
+timeline-today = Today
+timeline-summary = { $steps ->
+    [one] 1 step
+   *[other] { $steps } steps
+} between { $from } and { $to }: { $done } done, { $overdue } overdue.
+timeline-milestones = Milestones
+milestone-consent = Consent to return
+milestone-departure = Departure
+milestone-arrival = Arrival
+timeline-from = From
+timeline-to = Due
+plan-history = History
+history-next = Later entries
+history-first = First entries
+history-by-link = through a partner link
+history-when = When
+history-who = Who
+history-what = What
+
+plan-status-draft = Draft
+plan-status-active = Active
+plan-status-travelling = Travelling
+plan-status-returned = Returned
+plan-status-monitoring = In follow-up
+plan-status-closed = Closed
+
+event-plan_opened = Plan opened
+event-goals_set = Goals set
+event-step_added = Step added
+event-step_removed = Step removed
+event-step_assigned = Step assigned
+event-step_rescheduled = Step rescheduled
+event-step_dependencies_changed = Step's dependencies changed
+event-step_prioritised = Step's priority changed
+event-reminder_policy_set = Reminder policy set
+event-step_started = Step started
+event-step_blocked = Step blocked
+event-step_unblocked = Step unblocked
+event-step_completed = Step completed
+event-step_acknowledged = Step acknowledged
+event-step_cancelled = Step cancelled
+event-document_status_updated = Document status updated
+event-consent_recorded = Consent recorded
+event-consent_withdrawn = Consent withdrawn
+event-plan_activated = Plan activated
+event-plan_suspended = Plan suspended
+event-plan_resumed = Plan resumed
+event-departure_confirmed = Departure confirmed
+event-arrival_confirmed = Arrival confirmed
+event-follow_up_recorded = Follow-up visit recorded
+event-monitoring_started = Follow-up started
+event-plan_closed = Plan closed
+event-case_worker_reassigned = Case worker changed
+event-reminder_sent = Reminder sent
+event-step_escalated = Step escalated
+event-reminder_failed = Reminder not delivered

@@ -214,3 +214,104 @@ document-requested = Solicitado
 document-submitted_to_authority = Presentado a la autoridad
 document-issued = Expedido
 document-delivered = Entregado
+
+plan-title = Plan { $reference }
+plan-not-found = No hay ningún plan con este identificador que usted pueda ver.
+plan-summary = Resumen
+plan-status = Estado
+plan-template = Plantilla
+plan-origin = País de origen
+plan-opened = Abierto el
+plan-departed = Salida
+plan-arrived = Llegada
+plan-closed = Cerrado el
+plan-case-worker = Responsable del caso
+plan-suspended = El consentimiento al retorno está retirado: nada avanza y no sale ningún recordatorio hasta que se dé de nuevo.
+plan-person = Persona
+person-name = Nombre
+person-born = Fecha de nacimiento
+person-language = Idioma preferido
+person-phone = Teléfono
+person-email = Correo
+person-address = Dirección
+plan-goals = Objetivos
+plan-consents = Consentimientos
+plan-none = Nada registrado.
+consent-given = Dado el { $date }
+consent-withdrawn = Retirado el { $date }
+consent-return = Retorno
+consent-data_sharing = Compartir datos con un socio
+consent-family_contact = Contacto con la familia
+plan-steps = Pasos
+step-assignee = Asignado a
+step-due = Vence
+step-depends = Espera a
+step-document = Documento
+step-reminders = Recordatorios
+step-unassigned = Sin asignar
+step-why = Motivo
+reminders-sent = { $count ->
+    [one] 1 enviado
+   *[other] { $count } enviados
+}
+reminders-failed = { $count ->
+    [one] 1 no entregado
+   *[other] { $count } no entregados
+}
+plan-timeline = Cronología
+timeline-today = Hoy
+timeline-summary = { $steps ->
+    [one] 1 paso
+   *[other] { $steps } pasos
+} entre el { $from } y el { $to }: { $done } hechos, { $overdue } atrasados.
+timeline-milestones = Hitos
+milestone-consent = Consentimiento al retorno
+milestone-departure = Salida
+milestone-arrival = Llegada
+timeline-from = Desde
+timeline-to = Vence
+plan-history = Historial
+history-next = Entradas siguientes
+history-first = Primeras entradas
+history-by-link = mediante un enlace para socios
+history-when = Cuándo
+history-who = Quién
+history-what = Qué
+
+plan-status-draft = Borrador
+plan-status-active = Activo
+plan-status-travelling = De viaje
+plan-status-returned = Retornado/a
+plan-status-monitoring = En seguimiento
+plan-status-closed = Cerrado
+
+event-plan_opened = Plan abierto
+event-goals_set = Objetivos fijados
+event-step_added = Paso añadido
+event-step_removed = Paso quitado
+event-step_assigned = Paso asignado
+event-step_rescheduled = Paso reprogramado
+event-step_dependencies_changed = Dependencias del paso cambiadas
+event-step_prioritised = Prioridad del paso cambiada
+event-reminder_policy_set = Regla de recordatorios fijada
+event-step_started = Paso empezado
+event-step_blocked = Paso bloqueado
+event-step_unblocked = Paso desbloqueado
+event-step_completed = Paso terminado
+event-step_acknowledged = Paso recibido
+event-step_cancelled = Paso cancelado
+event-document_status_updated = Estado del documento actualizado
+event-consent_recorded = Consentimiento registrado
+event-consent_withdrawn = Consentimiento retirado
+event-plan_activated = Plan activado
+event-plan_suspended = Plan suspendido
+event-plan_resumed = Plan reanudado
+event-departure_confirmed = Salida confirmada
+event-arrival_confirmed = Llegada confirmada
+event-follow_up_recorded = Visita de seguimiento registrada
+event-monitoring_started = Seguimiento iniciado
+event-plan_closed = Plan cerrado
+event-case_worker_reassigned = Responsable del caso cambiado
+event-reminder_sent = Recordatorio enviado
+event-step_escalated = Paso escalado
+event-reminder_failed = Recordatorio no entregado

@@ -214,3 +214,104 @@ document-requested = Demandé
 document-submitted_to_authority = Déposé auprès de l'autorité
 document-issued = Délivré
 document-delivered = Remis
+
+plan-title = Plan { $reference }
+plan-not-found = Aucun plan de cet identifiant ne vous est visible.
+plan-summary = Résumé
+plan-status = Statut
+plan-template = Modèle
+plan-origin = Pays d'origine
+plan-opened = Ouvert le
+plan-departed = Départ
+plan-arrived = Arrivée
+plan-closed = Clos le
+plan-case-worker = Référent·e
+plan-suspended = Le consentement au retour est retiré : rien n'avance et aucun rappel ne part tant qu'il n'est pas redonné.
+plan-person = Personne
+person-name = Nom
+person-born = Date de naissance
+person-language = Langue préférée
+person-phone = Téléphone
+person-email = Courriel
+person-address = Adresse
+plan-goals = Objectifs
+plan-consents = Consentements
+plan-none = Rien d'enregistré.
+consent-given = Donné le { $date }
+consent-withdrawn = Retiré le { $date }
+consent-return = Retour
+consent-data_sharing = Partage de données avec un partenaire
+consent-family_contact = Contact avec la famille
+plan-steps = Étapes
+step-assignee = Confiée à
+step-due = Échéance
+step-depends = Attend
+step-document = Document
+step-reminders = Rappels
+step-unassigned = Non attribuée
+step-why = Motif
+reminders-sent = { $count ->
+    [one] 1 envoyé
+   *[other] { $count } envoyés
+}
+reminders-failed = { $count ->
+    [one] 1 non remis
+   *[other] { $count } non remis
+}
+plan-timeline = Chronologie
+timeline-today = Aujourd'hui
+timeline-summary = { $steps ->
+    [one] 1 étape
+   *[other] { $steps } étapes
+} entre le { $from } et le { $to } : { $done } faites, { $overdue } en retard.
+timeline-milestones = Jalons
+milestone-consent = Consentement au retour
+milestone-departure = Départ
+milestone-arrival = Arrivée
+timeline-from = Du
+timeline-to = Échéance
+plan-history = Historique
+history-next = Entrées suivantes
+history-first = Premières entrées
+history-by-link = par un lien partenaire
+history-when = Quand
+history-who = Qui
+history-what = Quoi
+
+plan-status-draft = Brouillon
+plan-status-active = Actif
+plan-status-travelling = En voyage
+plan-status-returned = Rentré·e
+plan-status-monitoring = En suivi
+plan-status-closed = Clos
+
+event-plan_opened = Plan ouvert
+event-goals_set = Objectifs fixés
+event-step_added = Étape ajoutée
+event-step_removed = Étape retirée
+event-step_assigned = Étape attribuée
+event-step_rescheduled = Étape replanifiée
+event-step_dependencies_changed = Dépendances de l'étape modifiées
+event-step_prioritised = Priorité de l'étape modifiée
+event-reminder_policy_set = Règle de rappel définie
+event-step_started = Étape commencée
+event-step_blocked = Étape bloquée
+event-step_unblocked = Étape débloquée
+event-step_completed = Étape terminée
+event-step_acknowledged = Étape prise en compte
+event-step_cancelled = Étape annulée
+event-document_status_updated = Statut du document mis à jour
+event-consent_recorded = Consentement enregistré
+event-consent_withdrawn = Consentement retiré
+event-plan_activated = Plan activé
+event-plan_suspended = Plan suspendu
+event-plan_resumed = Plan repris
+event-departure_confirmed = Départ confirmé
+event-arrival_confirmed = Arrivée confirmée
+event-follow_up_recorded = Visite de suivi enregistrée
+event-monitoring_started = Suivi commencé
+event-plan_closed = Plan clos
+event-case_worker_reassigned = Référent·e changé·e
+event-reminder_sent = Rappel envoyé
+event-step_escalated = Étape signalée au superviseur
+event-reminder_failed = Rappel non remis

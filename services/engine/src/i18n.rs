@@ -166,10 +166,14 @@ mod tests {
             "role",
             "email",
             "date",
+            "from",
+            "to",
         ] {
             args.set(name, "x");
         }
-        for name in ["days", "open", "overdue", "count", "minutes", "seconds"] {
+        for name in [
+            "days", "open", "overdue", "count", "minutes", "seconds", "steps", "done",
+        ] {
             args.set(name, 2);
         }
         for lang in Lang::ALL {

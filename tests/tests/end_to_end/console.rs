@@ -659,3 +659,98 @@ async fn pages_speak_the_partys_language_or_the_one_chosen() {
         .unwrap();
     assert!(anonymous.contains("<html lang=\"fr\">"));
 }
+
+#[tokio::test]
+async fn a_plan_page_draws_the_plan_on_a_time_axis_and_says_it_in_words() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    api.clock.advance(Duration::days(7));
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.headers["cache-control"], "no-store");
+    let body = &page.body;
+    assert!(body.contains("Ngozi Okafor"), "the case team sees her name");
+    // The picture, accessible: a titled, described image, and the same rows as a table.
+    assert!(body.contains("role=\"img\""));
+    assert!(body.contains("<title id=\"timeline-title\">Timeline</title>"));
+    assert!(body.contains("<desc id=\"timeline-desc\">"));
+    assert!(body.contains("class=\"timeline-table\""));
+    assert!(body.contains("class=\"row overdue\""), "an overdue bar");
+    assert!(
+        body.contains("Overdue by 3 days"),
+        "and it is said in words"
+    );
+    assert!(body.contains("class=\"today\""));
+    assert!(
+        body.contains("Consent to return"),
+        "the consent as a milestone"
+    );
+    assert!(body.contains("id=\"step-call_family\""));
+    // The case file: history in pages, oldest first.
+    assert!(body.contains("Plan opened"));
+    assert!(body.contains("Step added: Call the family"));
+    assert!(body.contains("Consent recorded"));
+
+    // Not a plan, or not one she may see: a page that says so, never a server error.
+    for path in [
+        "/plans/not-an-id",
+        &format!("/plans/{}", uuid::Uuid::new_v4()),
+    ] {
+        let missing = browser.get(path).await;
+        assert_eq!(missing.status, 404, "{path}");
+        assert!(missing.body.contains("no plan with this id"));
+    }
+}
+
+#[tokio::test]
+async fn a_plan_page_shows_a_liaison_their_step_and_nothing_of_the_case_file() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let liaison = api
+        .party_in(
+            "GOVERNMENT_LIAISON",
+            "Luc",
+            "Prefecture",
+            "FR",
+            "en",
+            "Europe/Paris",
+        )
+        .await;
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&liaison.token).await;
+    // Before a step of it is theirs, the plan is not theirs to see.
+    assert_eq!(browser.get(&format!("/plans/{plan}")).await.status, 404);
+    api.data(
+        &amina.token,
+        "mutation($id: ID!, $luc: ID!) { assignStep(planId: $id, step: \"passport\", assignee: $luc) { version } }",
+        json!({ "id": plan, "luc": liaison.id }),
+    )
+    .await;
+    let seen = api
+        .data(
+            &liaison.token,
+            "query($id: ID!) { plan(id: $id) { person { fullName } steps { key title } } }",
+            json!({ "id": plan }),
+        )
+        .await;
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for step in seen["plan"]["steps"].as_array().unwrap() {
+        assert!(page
+            .body
+            .contains(&format!("id=\"step-{}\"", step["key"].as_str().unwrap())));
+    }
+    assert_eq!(
+        page.body.matches("<li id=\"step-").count(),
+        seen["plan"]["steps"].as_array().unwrap().len(),
+        "no step the API hides"
+    );
+    if seen["plan"]["person"]["fullName"].is_null() {
+        assert!(!page.body.contains("Ngozi"));
+    }
+    assert!(!page.body.contains("Call the family"));
+    assert!(!page.body.contains("id=\"history\""), "no case file");
+    assert!(!page.body.contains("id=\"goals\""));
+}

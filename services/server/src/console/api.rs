@@ -46,6 +46,22 @@ pub(crate) async fn run<T: DeserializeOwned>(
     query: &str,
     variables: Value,
 ) -> Result<T, Failed> {
+    match run_partial(state, viewer, page, query, variables).await? {
+        (data, problems) if problems.is_empty() => Ok(data),
+        (_, problems) => Err(Failed::Api(problems)),
+    }
+}
+
+/// As [`run`], for a page that shows what it may of an answer with errors (a field the
+/// viewer may not read is null, with its error): the data, and the errors beside it. An
+/// answer without data is a failure.
+pub(crate) async fn run_partial<T: DeserializeOwned>(
+    state: &AppState,
+    viewer: &Viewer,
+    page: &str,
+    query: &str,
+    variables: Value,
+) -> Result<(T, Vec<Problem>), Failed> {
     let (viewer, loaders) = homeward_graphql::request_data(&state.services, viewer.clone());
     let (reader, shown) = (viewer.party.0, loaders.access.clone());
     let request = async_graphql::Request::new(query)
@@ -64,30 +80,31 @@ pub(crate) async fn run<T: DeserializeOwned>(
         .record(entries)
         .await
         .map_err(|e| Failed::Internal(e.to_string()))?;
-    if !response.errors.is_empty() {
-        return Err(Failed::Api(
-            response
-                .errors
-                .into_iter()
-                .map(|e| Problem {
-                    code: e
-                        .extensions
-                        .as_ref()
-                        .and_then(|x| x.get("code"))
-                        .and_then(|c| match c {
-                            async_graphql::Value::String(s) => Some(s.clone()),
-                            async_graphql::Value::Enum(s) => Some(s.to_string()),
-                            _ => None,
-                        })
-                        .unwrap_or_else(|| "INTERNAL".to_owned()),
-                    message: e.message,
+    let problems: Vec<Problem> = response
+        .errors
+        .into_iter()
+        .map(|e| Problem {
+            code: e
+                .extensions
+                .as_ref()
+                .and_then(|x| x.get("code"))
+                .and_then(|c| match c {
+                    async_graphql::Value::String(s) => Some(s.clone()),
+                    async_graphql::Value::Enum(s) => Some(s.to_string()),
+                    _ => None,
                 })
-                .collect(),
-        ));
+                .unwrap_or_else(|| "INTERNAL".to_owned()),
+            message: e.message,
+        })
+        .collect();
+    if response.data == async_graphql::Value::Null {
+        return Err(Failed::Api(problems));
     }
     let data = response
         .data
         .into_json()
         .map_err(|e| Failed::Internal(e.to_string()))?;
-    serde_json::from_value(data).map_err(|e| Failed::Internal(format!("the answer: {e}")))
+    let data =
+        serde_json::from_value(data).map_err(|e| Failed::Internal(format!("the answer: {e}")))?;
+    Ok((data, problems))
 }

@@ -159,11 +159,11 @@ struct InboxPage {
 }
 
 /// The API's name of a value (`IN_PROGRESS`) as a message id's tail (`in_progress`).
-fn id_of(value: &str) -> String {
+pub(crate) fn id_of(value: &str) -> String {
     value.to_ascii_lowercase()
 }
 
-fn kind_name(lang: Lang, kind: &str) -> String {
+pub(crate) fn kind_name(lang: Lang, kind: &str) -> String {
     KINDS
         .iter()
         .find(|(k, _)| *k == kind)
@@ -178,11 +178,18 @@ fn day(at: DateTime<Utc>, tz: Tz) -> NaiveDate {
 
 /// When a task is due, in words: "Overdue by 3 days", "Due today", "Due in 2 days", with the
 /// date and time in the viewer's zone beside it.
-fn when(lang: Lang, task: &Task, today: NaiveDate, tz: Tz) -> (String, Option<String>) {
-    match (task.due_at, task.follow_up_on) {
+pub(crate) fn when_words(
+    lang: Lang,
+    due_at: Option<DateTime<Utc>>,
+    follow_up_on: Option<NaiveDate>,
+    overdue: bool,
+    today: NaiveDate,
+    tz: Tz,
+) -> (String, Option<String>) {
+    match (due_at, follow_up_on) {
         (Some(due), _) => {
             let days = (day(due, tz) - today).num_days();
-            let words = if task.overdue {
+            let words = if overdue {
                 lang.text_with("due-overdue", &[("days", (-days).max(0).into())])
             } else if days <= 0 {
                 lang.text("due-today")
@@ -337,7 +344,14 @@ pub(crate) async fn show(
         .nodes
         .iter()
         .map(|task| {
-            let (when, when_detail) = when(lang, task, today, tz);
+            let (when, when_detail) = when_words(
+                lang,
+                task.due_at,
+                task.follow_up_on,
+                task.overdue,
+                today,
+                tz,
+            );
             let plan_id = uuid::Uuid::parse_str(&task.plan_id).unwrap_or_default();
             Row {
                 title: task

@@ -13,7 +13,9 @@
 
 mod api;
 mod inbox;
+mod plan;
 mod sign_in;
+mod timeline;
 
 use askama::Template;
 use axum::extract::{DefaultBodyLimit, Path};
@@ -51,6 +53,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/sign-out", post(sign_in::sign_out))
         .route("/language", post(sign_in::choose_language))
         .route("/inbox", get(inbox::show))
+        .route("/plans/{id}", get(plan::show))
         .route(&format!("{ASSETS}/{{file}}"), get(asset))
         // Forms are small; nothing a person types into one comes near this.
         .layer(DefaultBodyLimit::max(64 * 1024))
