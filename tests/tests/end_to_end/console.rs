@@ -152,7 +152,7 @@ impl Browser {
 
 /// A social worker writing in English, and a plan of hers with two tasks of her own: one due
 /// on 2026-03-05, one on 2026-03-20 (the test clock starts on 2026-03-01, 09:00 UTC).
-async fn worker_with_tasks(api: &TestApi, name: &str) -> (Person, String) {
+pub(crate) async fn worker_with_tasks(api: &TestApi, name: &str) -> (Person, String) {
     let amina = api
         .party_in(
             "SOCIAL_WORKER",

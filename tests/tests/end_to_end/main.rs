@@ -28,6 +28,7 @@ mod api_websocket;
 mod concurrency;
 mod conformance;
 mod console;
+mod console_browser;
 mod digests;
 mod event_log;
 mod mail;

@@ -12,6 +12,8 @@ use chrono_tz::Tz;
 const WIDTH: f64 = 960.0;
 const LABELS: f64 = 230.0;
 const RIGHT: f64 = 16.0;
+/// Room right of the axis for the words after the last bar.
+const WORDS: f64 = 170.0;
 const TOP: f64 = 64.0;
 const ROW: f64 = 30.0;
 const BAR: f64 = 16.0;
@@ -73,9 +75,8 @@ pub(crate) struct Row {
     pub late: Option<(f64, f64)>,
     /// The shaded window of a follow-up visit: x and width.
     pub window: Option<(f64, f64)>,
-    /// Where its words go, and whether they end there (near the right edge).
+    /// Where its words go: after the bar (there is always room for them).
     pub words_x: f64,
-    pub words_end: bool,
     /// From and to, in the viewer's zone, for the list.
     pub from: String,
     pub due: String,
@@ -178,7 +179,7 @@ pub(crate) fn place(
     let span = (last - first).max(Duration::days(14));
     let first = first - span / 20;
     let last = first + span + span / 10;
-    let plot_end = WIDTH - RIGHT;
+    let plot_end = WIDTH - RIGHT - WORDS;
     // To a tenth of a unit: finer is invisible, and only makes the page heavier.
     let x = |at: DateTime<Utc>| {
         let fraction = (at - first).num_seconds() as f64 / (last - first).num_seconds() as f64;
@@ -210,16 +211,7 @@ pub(crate) fn place(
             .into_iter()
             .flatten()
             .fold(x(*start), f64::max);
-            let words_end = end > plot_end - 220.0;
-            let words_x = if words_end {
-                [bar.map(|(a, _)| a), window.map(|(a, _)| a)]
-                    .into_iter()
-                    .flatten()
-                    .fold(end, f64::min)
-                    - 6.0
-            } else {
-                end + 6.0
-            };
+            let words_x = end + 6.0;
             Row {
                 key: step.key.clone(),
                 name: step.name.clone(),
@@ -231,7 +223,6 @@ pub(crate) fn place(
                 late,
                 window,
                 words_x,
-                words_end,
                 from: local_day(*start, tz),
                 due: step
                     .due_at
@@ -356,7 +347,10 @@ mod tests {
         assert!((late_x + late_w - t.today).abs() < 0.01);
         assert_eq!(t.rows[0].class, "overdue");
         for x in [t.today, t.markers[0].x, late_x] {
-            assert!(x >= t.labels && x <= WIDTH - RIGHT, "{x} outside the plot");
+            assert!(
+                x >= t.labels && x <= WIDTH - RIGHT - WORDS,
+                "{x} outside the plot"
+            );
         }
         assert!(!t.ticks.is_empty());
     }

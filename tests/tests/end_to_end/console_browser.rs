@@ -1,0 +1,247 @@
+//! The web console in a real browser (headless Chromium): signing in through a link caught by a
+//! real SMTP server, the inbox and a plan's timeline, in English and French, on an office screen
+//! and a phone; axe-core finds no serious or critical problem on any page, and every page is
+//! saved as a screenshot under `target/console-screenshots/`.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use fantoccini::{Client, Locator};
+use homeward::app::Settings;
+use homeward_tests::api::TestApi;
+use homeward_tests::browser::{accessibility_violations, screenshot, text, Driver, Screen};
+use homeward_tests::smtp::SmtpCatcher;
+
+use super::console::worker_with_tasks;
+
+/// Waits until the browser is on `path` (its path and query).
+async fn arrives_at(client: &Client, path: &str) {
+    for _ in 0..100 {
+        let url = client.current_url().await.unwrap();
+        let here = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        if here == path {
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    panic!(
+        "the browser did not arrive at {path}: it is at {}",
+        client.current_url().await.unwrap()
+    );
+}
+
+/// Clicks `css` and waits for the page it loads (the one shown before is gone).
+async fn submit(client: &Client, css: &str) {
+    let before = client.find(Locator::Css("html")).await.unwrap();
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if before.tag_name().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    panic!("pressing {css} loaded no page");
+}
+
+/// Checks the page shown now with axe-core and saves it as a screenshot (from its top).
+async fn look_at(client: &Client, name: &str) {
+    client
+        .execute("window.scrollTo(0, 0);", vec![])
+        .await
+        .unwrap();
+    screenshot(client, name).await;
+    let violations = accessibility_violations(client).await;
+    assert!(
+        violations.is_empty(),
+        "{name}: axe-core found serious or critical problems:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn a_social_worker_signs_in_by_an_emailed_link_and_reads_her_inbox_and_a_timeline() {
+    let smtp = SmtpCatcher::start().await;
+    let url = smtp.url();
+    let api = TestApi::start_with(move |s| Settings {
+        smtp_url: Some(url.into()),
+        smtp_timeout: StdDuration::from_secs(2).into(),
+        ..s
+    })
+    .await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    api.clock.advance(Duration::days(7));
+    let email = api
+        .data(&amina.token, "{ me { email } }", serde_json::json!({}))
+        .await["me"]["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let base = format!("http://{}", api.addr);
+    let driver = Driver::start().await;
+    let browser = driver.browser(Screen::Desktop, "en").await;
+
+    browser.goto(&format!("{base}/inbox")).await.unwrap();
+    arrives_at(&browser, "/sign-in?next=%2Finbox").await;
+    browser
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(&email)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("form[action='/sign-in/link'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrives_at(&browser, "/sign-in/link").await;
+    assert_eq!(text(&browser, "h1").await, "Check your email");
+
+    let mail = smtp.wait_for(2, StdDuration::from_secs(10)).await;
+    let link = mail
+        .iter()
+        .filter_map(|m| m.part("text/plain"))
+        .find_map(|text| {
+            text.lines()
+                .find_map(|l| l.split_once(": http").map(|(_, url)| format!("http{url}")))
+                .filter(|url| url.contains("/sign-in/hwl_"))
+        })
+        .expect("a sign-in link");
+    browser.goto(&link).await.unwrap();
+    look_at(&browser, "sign-in-link-en-desktop").await;
+    browser
+        .find(Locator::Css("main form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrives_at(&browser, "/inbox").await;
+    let inbox = text(&browser, "main").await;
+    assert!(inbox.contains("Call the family"), "{inbox}");
+    assert!(inbox.contains("Overdue by 3 days"), "{inbox}");
+
+    browser
+        .find(Locator::LinkText("Call the family"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrives_at(&browser, &format!("/plans/{plan}")).await;
+    assert!(browser
+        .find(Locator::Css("figure.timeline svg[role='img']"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap());
+
+    // Signing out ends the session: the inbox asks to sign in again.
+    browser
+        .find(Locator::Css("form[action='/sign-out'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrives_at(&browser, "/sign-in").await;
+    browser.goto(&format!("{base}/inbox")).await.unwrap();
+    arrives_at(&browser, "/sign-in?next=%2Finbox").await;
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_page_in_english_and_french_on_an_office_screen_and_a_phone_passes_axe() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    api.clock.advance(Duration::days(7));
+    let base = format!("http://{}", api.addr);
+    let driver = Driver::start().await;
+    let reference = plan.replace('-', "")[..8].to_owned();
+    for (lang, screen) in [
+        ("en", Screen::Desktop),
+        ("en", Screen::Phone),
+        ("fr", Screen::Desktop),
+        ("fr", Screen::Phone),
+    ] {
+        let name = |page: &str| format!("{page}-{lang}-{}", screen.name());
+        let browser = driver.browser(screen, lang).await;
+        // Before signing in, the browser's language.
+        browser.goto(&format!("{base}/sign-in")).await.unwrap();
+        let title = text(&browser, "h1").await;
+        assert_eq!(
+            title,
+            if lang == "fr" {
+                "Se connecter à Homeward"
+            } else {
+                "Sign in to Homeward"
+            }
+        );
+        look_at(&browser, &name("sign-in")).await;
+        // Chosen on the page, it outlasts signing in (her profile says English).
+        browser
+            .find(Locator::Id("language-choice"))
+            .await
+            .unwrap()
+            .select_by_value(lang)
+            .await
+            .unwrap();
+        submit(&browser, "form[action='/language'] button").await;
+        arrives_at(&browser, "/sign-in").await;
+        browser
+            .find(Locator::Id("token"))
+            .await
+            .unwrap()
+            .send_keys(&amina.token)
+            .await
+            .unwrap();
+        browser
+            .find(Locator::Css("form[action='/sign-in/token'] button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        arrives_at(&browser, "/inbox").await;
+        let late = if lang == "fr" {
+            "En retard de 3 jours"
+        } else {
+            "Overdue by 3 days"
+        };
+        let inbox = text(&browser, "main").await;
+        assert!(inbox.contains(late), "{inbox}");
+        look_at(&browser, &name("inbox")).await;
+
+        browser.goto(&format!("{base}/plans/{plan}")).await.unwrap();
+        assert_eq!(text(&browser, "h1").await, format!("Plan {reference}"));
+        let picture = browser
+            .find(Locator::Css("figure.timeline"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap();
+        assert_eq!(
+            picture,
+            screen == Screen::Desktop,
+            "the picture on an office screen, the list on a phone"
+        );
+        let list = text(&browser, "table.timeline-table").await;
+        assert!(list.contains(late), "{list}");
+        look_at(&browser, &name("plan")).await;
+        browser.close().await.unwrap();
+    }
+}
