@@ -188,6 +188,12 @@ pub fn sdl() -> String {
     .sdl()
 }
 
+/// The cursor of `planHistory` that pages from the event after stream version `version`: what
+/// a client that knows the version it saw passes as `after` to read what happened since.
+pub fn history_after_version(version: u64) -> String {
+    inputs::encode_cursor(usize::try_from(version).unwrap_or(usize::MAX))
+}
+
 /// The per-request data the server adds: who is asking, and the request's batch loaders.
 pub fn request_data(services: &Services, viewer: Viewer) -> (Viewer, Loaders) {
     let loaders = Loaders::new(services);

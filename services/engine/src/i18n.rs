@@ -168,11 +168,12 @@ mod tests {
             "date",
             "from",
             "to",
+            "message",
         ] {
             args.set(name, "x");
         }
         for name in [
-            "days", "open", "overdue", "count", "minutes", "seconds", "steps", "done",
+            "days", "open", "overdue", "count", "minutes", "seconds", "steps", "done", "max",
         ] {
             args.set(name, 2);
         }

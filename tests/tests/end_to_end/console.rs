@@ -754,3 +754,248 @@ async fn a_plan_page_shows_a_liaison_their_step_and_nothing_of_the_case_file() {
     assert!(!page.body.contains("id=\"history\""), "no case file");
     assert!(!page.body.contains("id=\"goals\""));
 }
+
+/// A step's status, as the API answers it.
+async fn step_status(api: &TestApi, token: &str, plan: &str, step: &str) -> String {
+    api.data(
+        token,
+        "query($id: ID!, $s: String!) { plan(id: $id) { step(key: $s) { status } } }",
+        json!({ "id": plan, "s": step }),
+    )
+    .await["plan"]["step"]["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn plan_version(api: &TestApi, token: &str, plan: &str) -> u64 {
+    api.data(
+        token,
+        "query($id: ID!) { plan(id: $id) { version } }",
+        json!({ "id": plan }),
+    )
+    .await["plan"]["version"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Sends the plan page's form `action` for `step` as the page gave it, with `extra` fields.
+async fn send_form(
+    browser: &mut Browser,
+    plan: &str,
+    action: &str,
+    page: &Page,
+    extra: &[(&str, &str)],
+) -> Page {
+    let path = format!("/plans/{plan}/{action}");
+    let mut form = vec![
+        ("form_token".to_owned(), page.hidden(&path, "form_token")),
+        ("version".to_owned(), page.hidden(&path, "version")),
+        ("key".to_owned(), page.hidden(&path, "key")),
+    ];
+    for (k, v) in extra {
+        form.push(((*k).to_owned(), (*v).to_owned()));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    browser.post(&path, &form).await
+}
+
+#[tokio::test]
+async fn a_step_is_started_and_done_from_its_plan_page_and_the_same_form_twice_counts_once() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    let started = send_form(
+        &mut browser,
+        &plan,
+        "start",
+        &page,
+        &[("step", "call_family")],
+    )
+    .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    assert_eq!(
+        started.location(),
+        format!("/plans/{plan}#step-call_family")
+    );
+    assert_eq!(
+        step_status(&api, &amina.token, &plan, "call_family").await,
+        "IN_PROGRESS"
+    );
+    // Sent again (a double click, a retry after a lost answer): recorded once.
+    let version = plan_version(&api, &amina.token, &plan).await;
+    let again = send_form(
+        &mut browser,
+        &plan,
+        "start",
+        &page,
+        &[("step", "call_family")],
+    )
+    .await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert_eq!(plan_version(&api, &amina.token, &plan).await, version);
+
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    let done = send_form(
+        &mut browser,
+        &plan,
+        "complete",
+        &page,
+        &[("step", "call_family")],
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        step_status(&api, &amina.token, &plan, "call_family").await,
+        "DONE"
+    );
+}
+
+#[tokio::test]
+async fn a_form_based_on_an_old_version_is_refused_and_what_changed_is_shown() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    // Meanwhile, in another window: the clinic is blocked.
+    api.data(
+        &amina.token,
+        "mutation($id: ID!) { blockStep(planId: $id, step: \"book_clinic\", reason: \"Clinic closed\") { version } }",
+        json!({ "id": plan }),
+    )
+    .await;
+    let version = plan_version(&api, &amina.token, &plan).await;
+    let stale = send_form(
+        &mut browser,
+        &plan,
+        "start",
+        &page,
+        &[("step", "call_family")],
+    )
+    .await;
+    assert_eq!(stale.status, 409, "{}", stale.body);
+    assert!(stale.body.contains("Someone changed this plan"));
+    assert!(
+        stale.body.contains("Step blocked: Book the clinic"),
+        "{}",
+        stale.body
+    );
+    assert_eq!(
+        plan_version(&api, &amina.token, &plan).await,
+        version,
+        "nothing written"
+    );
+    assert_eq!(
+        step_status(&api, &amina.token, &plan, "call_family").await,
+        "READY"
+    );
+    // The page it answers is the plan as it is now: its forms carry the new version.
+    assert_eq!(
+        stale.hidden(&format!("/plans/{plan}/start"), "version"),
+        version.to_string()
+    );
+}
+
+#[tokio::test]
+async fn a_form_with_bad_input_says_so_beside_the_field_keeps_what_was_typed_and_writes_nothing() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    let version = plan_version(&api, &amina.token, &plan).await;
+
+    let blank = send_form(
+        &mut browser,
+        &plan,
+        "block",
+        &page,
+        &[("step", "call_family"), ("reason", "   ")],
+    )
+    .await;
+    assert_eq!(blank.status, 422);
+    assert!(blank.body.contains("This is needed: write a few words."));
+    assert!(blank.body.contains("id=\"block-call_family-error\""));
+    let long = "x".repeat(2001);
+    let too_long = send_form(
+        &mut browser,
+        &plan,
+        "block",
+        &page,
+        &[("step", "call_family"), ("reason", &long)],
+    )
+    .await;
+    assert_eq!(too_long.status, 422);
+    assert!(too_long.body.contains("At most 2000 characters"));
+    assert!(too_long.body.contains(&long), "what was typed is kept");
+    let bad_status = send_form(
+        &mut browser,
+        &plan,
+        "document",
+        &page,
+        &[("step", "passport"), ("status", "LOST")],
+    )
+    .await;
+    assert_eq!(bad_status.status, 422);
+    let unknown_step = send_form(&mut browser, &plan, "start", &page, &[("step", "nope")]).await;
+    assert!(
+        [404, 422].contains(&unknown_step.status),
+        "{}",
+        unknown_step.body
+    );
+    assert!(unknown_step.body.contains("Not recorded"));
+    let unconfirmed = send_form(&mut browser, &plan, "withdraw-consent", &page, &[]).await;
+    assert_eq!(unconfirmed.status, 422);
+    assert!(unconfirmed.body.contains("Tick the box to confirm"));
+    let foreign = browser
+        .post_with(
+            &format!("/plans/{plan}/start"),
+            &[
+                (
+                    "form_token",
+                    &page.hidden(&format!("/plans/{plan}/start"), "form_token"),
+                ),
+                ("version", &version.to_string()),
+                ("step", "call_family"),
+            ],
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(foreign.status, 403);
+    let no_token = browser
+        .post(
+            &format!("/plans/{plan}/start"),
+            &[("version", &version.to_string()), ("step", "call_family")],
+        )
+        .await;
+    assert_eq!(no_token.status, 403);
+    assert_eq!(
+        plan_version(&api, &amina.token, &plan).await,
+        version,
+        "nothing written"
+    );
+
+    // Confirmed, the withdrawal suspends the plan, as the form said it would.
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    assert!(page.body.contains("Withdrawing consent suspends the plan"));
+    let withdrawn = send_form(
+        &mut browser,
+        &plan,
+        "withdraw-consent",
+        &page,
+        &[("confirm", "on")],
+    )
+    .await;
+    assert_eq!(withdrawn.status, 303, "{}", withdrawn.body);
+    let suspended = api
+        .data(
+            &amina.token,
+            "query($id: ID!) { plan(id: $id) { suspended } }",
+            json!({ "id": plan }),
+        )
+        .await;
+    assert_eq!(suspended["plan"]["suspended"], true);
+}

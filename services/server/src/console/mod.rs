@@ -14,6 +14,7 @@
 mod api;
 mod inbox;
 mod plan;
+mod plan_forms;
 mod sign_in;
 mod timeline;
 
@@ -54,6 +55,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/language", post(sign_in::choose_language))
         .route("/inbox", get(inbox::show))
         .route("/plans/{id}", get(plan::show))
+        .route("/plans/{id}/{action}", post(plan_forms::act))
         .route(&format!("{ASSETS}/{{file}}"), get(asset))
         // Forms are small; nothing a person types into one comes near this.
         .layer(DefaultBodyLimit::max(64 * 1024))

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use super::api::{self, Failed};
 use super::inbox::{id_of, kind_name, when_words};
 use super::timeline::{self, Milestone, Standing, StepIn, Timeline, Words};
-use super::{message, page, signed_in, unavailable, Chrome};
+use super::{message, page, signed_in, unavailable, Chrome, Signed};
 use crate::routes::AppState;
 
 const QUERY: &str = "query ConsolePlan($id: ID!, $caseTeam: Boolean!, $history: String) {
@@ -50,6 +50,7 @@ struct Answer {
 #[serde(rename_all = "camelCase")]
 struct PlanOut {
     id: String,
+    version: u64,
     status: String,
     suspended: Option<bool>,
     template_name: String,
@@ -154,6 +155,26 @@ pub(crate) struct StepShown {
     pub depends_on: String,
     pub document: Option<String>,
     pub reminders: Option<String>,
+    /// Its forms with a button and at most a reason: (action, the button's words, whether a
+    /// reason is asked).
+    pub actions: Vec<(&'static str, String, bool)>,
+    /// A travel document's statuses to choose from: (value, label, current).
+    pub documents: Option<Vec<(&'static str, String, bool)>>,
+    /// A follow-up visit, recorded by its own form.
+    pub visit: bool,
+    /// What the last form sent for this step was refused for, and what was typed in it.
+    pub error: Option<(&'static str, String)>,
+    pub typed: String,
+}
+
+impl StepShown {
+    /// Why the form `action` of this step was refused, if it was the one sent.
+    pub(crate) fn error_for(&self, action: &str) -> Option<&str> {
+        match &self.error {
+            Some((sent, error)) if *sent == action => Some(error),
+            _ => None,
+        }
+    }
 }
 
 pub(crate) struct HistoryShown {
@@ -166,6 +187,25 @@ pub(crate) struct HistoryShown {
 #[template(path = "console/plan.html")]
 struct PlanPage {
     chrome: Chrome,
+    plan_id: String,
+    /// The version the page shows: every form sends it back, so that a change made meanwhile
+    /// is reported, never overwritten.
+    version: u64,
+    /// One idempotency key per page: whatever form of it is sent, twice or after a lost
+    /// answer, it is recorded once.
+    form_key: String,
+    /// A plan-level form's refusal: (action, message).
+    plan_error: Option<(&'static str, String)>,
+    /// The form of the consent to return this page offers: `consent` or `withdraw-consent`.
+    consent_action: Option<&'static str>,
+    /// Whether that form withdraws consent (and so asks to confirm what it suspends).
+    withdrawing: bool,
+    /// A refusal that belongs to no form on the page (a step it does not show).
+    general_error: Option<String>,
+    /// The entries recorded since the version a refused form was based on.
+    conflict: Option<Vec<HistoryShown>>,
+    wellbeings: Vec<(&'static str, String)>,
+    concerns: Vec<(&'static str, String)>,
     /// (label, value) pairs of the summary.
     summary: Vec<(String, String)>,
     suspended: bool,
@@ -177,6 +217,16 @@ struct PlanPage {
     history: Option<Vec<HistoryShown>>,
     history_next: Option<String>,
     history_first: Option<String>,
+}
+
+impl PlanPage {
+    /// Why the plan's form `action` was refused, if it was the one sent.
+    fn plan_error_for(&self, action: &str) -> Option<&str> {
+        match &self.plan_error {
+            Some((sent, error)) if *sent == action => Some(error),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -194,6 +244,20 @@ fn reads_case_files(role: PartyRole) -> bool {
     matches!(role, PartyRole::SocialWorker | PartyRole::Supervisor)
 }
 
+/// What a form sent from the plan's page came to, shown on the page again.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub status: Option<StatusCode>,
+    /// The form refused: its action, and its step (none for the plan's own forms).
+    pub action: &'static str,
+    pub step: Option<String>,
+    pub error: Option<String>,
+    /// What was typed in it, kept.
+    pub typed: String,
+    /// The form was based on this version, and the plan had moved on.
+    pub conflict_since: Option<u64>,
+}
+
 /// `GET /plans/{id}`.
 pub(crate) async fn show(
     State(state): State<AppState>,
@@ -209,44 +273,57 @@ pub(crate) async fn show(
         Ok(s) => s,
         Err(response) => return response,
     };
-    let lang = signed.lang;
-    let not_found = || {
-        message(
-            StatusCode::NOT_FOUND,
-            Chrome::signed(lang, "plan-summary", &here, &signed),
-            vec![lang.text("plan-not-found")],
-            Some((lang.text("nav-inbox"), "/inbox".to_owned())),
-        )
-    };
-    let Ok(plan_id) = uuid::Uuid::parse_str(&id) else {
-        return not_found();
-    };
     let history = query.map(|Query(q)| q.history).unwrap_or_default();
     let history = (!history.is_empty()).then_some(history);
+    render(&state, &signed, &here, &id, history, Outcome::default()).await
+}
+
+pub(crate) fn not_found(lang: Lang, here: &str, signed: &Signed) -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        Chrome::signed(lang, "plan-summary", here, signed),
+        vec![lang.text("plan-not-found")],
+        Some((lang.text("nav-inbox"), "/inbox".to_owned())),
+    )
+}
+
+/// The plan's page, with what a form sent from it came to.
+pub(crate) async fn render(
+    state: &AppState,
+    signed: &Signed,
+    here: &str,
+    id: &str,
+    history: Option<String>,
+    outcome: Outcome,
+) -> Response {
+    let lang = signed.lang;
+    let Ok(plan_id) = uuid::Uuid::parse_str(id) else {
+        return not_found(lang, here, signed);
+    };
     let viewer = &signed.session.viewer;
     let mut case_team = reads_case_files(viewer.role);
     let answer: Answer = loop {
         let variables = json!({ "id": plan_id, "caseTeam": case_team, "history": history });
-        match api::run_partial::<Answer>(&state, viewer, "plan", QUERY, variables).await {
+        match api::run_partial::<Answer>(state, viewer, "plan", QUERY, variables).await {
             Ok((answer, _)) if answer.plan.is_some() => break answer,
             // A case worker of another organisation assigned a step: not the case file.
             Ok(_) if case_team => case_team = false,
-            Ok(_) => return not_found(),
+            Ok(_) => return not_found(lang, here, signed),
             Err(Failed::Api(problems)) => {
                 tracing::info!(codes = ?problems.iter().map(|p| &p.code).collect::<Vec<_>>(), "a plan page's query was refused");
-                return not_found();
+                return not_found(lang, here, signed);
             }
             Err(e) => return unavailable(lang, e),
         }
     };
     let Some(plan) = answer.plan else {
-        return not_found();
+        return not_found(lang, here, signed);
     };
     let tz: Tz = signed.session.party.time_zone.parse().unwrap_or(Tz::UTC);
     let now = state.services.clock.now();
     let today = now.with_timezone(&tz).date_naive();
     let reference = plan_reference(plan_id);
-    let mut chrome = Chrome::signed(lang, "plan-summary", &here, &signed);
+    let mut chrome = Chrome::signed(lang, "plan-summary", here, signed);
     chrome.title = lang.text_with("plan-title", &[("reference", reference.into())]);
 
     let mut summary = vec![
@@ -357,42 +434,32 @@ pub(crate) async fn show(
                     .as_ref()
                     .map(|d| lang.text(&format!("document-{}", id_of(d)))),
                 reminders,
+                actions: actions_of(&s.status, &s.kind)
+                    .into_iter()
+                    .map(|a| (a, lang.text(&format!("form-{a}")), a == "block"))
+                    .collect(),
+                documents: (s.kind == "TRAVEL_DOCUMENT" && open(&s.status)).then(|| {
+                    DOCUMENT_STATUSES
+                        .iter()
+                        .map(|d| {
+                            (
+                                *d,
+                                lang.text(&format!("document-{}", id_of(d))),
+                                s.document_status.as_deref() == Some(*d),
+                            )
+                        })
+                        .collect()
+                }),
+                visit: s.kind == "FOLLOW_UP" && open(&s.status),
+                error: None,
+                typed: String::new(),
             }
         })
         .collect();
     let timeline = draw(lang, &plan, &steps, now, tz);
     let (history, history_next, history_first) = match answer.plan_history {
         Some(h) => {
-            let entries =
-                h.nodes
-                    .iter()
-                    .map(|e| {
-                        let mut what = lang.text(&format!("event-{}", e.kind));
-                        // `step` is a key, or (for `step_added`) the step's definition.
-                        let step = e.data.get("step").and_then(|s| {
-                            s.as_str().or_else(|| s.get("key").and_then(Value::as_str))
-                        });
-                        if let Some(step) = step {
-                            what = format!(
-                                "{what}: {}",
-                                names.get(step).cloned().unwrap_or_else(|| step.to_owned())
-                            );
-                        }
-                        let mut who = e
-                            .actor
-                            .as_ref()
-                            .map(|a| a.display_name.clone())
-                            .unwrap_or_default();
-                        if e.by_partner_link {
-                            who = format!("{who} ({})", lang.text("history-by-link"));
-                        }
-                        HistoryShown {
-                            when: local(e.occurred_at, tz),
-                            who,
-                            what,
-                        }
-                    })
-                    .collect();
+            let entries = history_entries(lang, tz, &names, &h.nodes);
             let base = format!("/plans/{}", plan.id);
             let next = h
                 .page_info
@@ -410,10 +477,78 @@ pub(crate) async fn show(
         }
         None => (None, None, None),
     };
+    // What was recorded since the version a refused form was based on (the case team reads
+    // the history; others are told only that the plan changed).
+    let conflict = match outcome.conflict_since {
+        Some(since) if case_team => {
+            let variables = json!({
+                "id": plan_id,
+                "after": homeward_graphql::history_after_version(since),
+            });
+            match api::run::<SinceAnswer>(state, viewer, "plan", SINCE, variables).await {
+                Ok(a) => Some(history_entries(
+                    lang,
+                    tz,
+                    &names,
+                    &a.plan_history.map(|h| h.nodes).unwrap_or_default(),
+                )),
+                Err(e) => return unavailable(lang, e),
+            }
+        }
+        Some(_) => Some(Vec::new()),
+        None => None,
+    };
+    let mut steps = steps;
+    let mut plan_error = None;
+    let mut general_error = None;
+    if let Some(error) = &outcome.error {
+        match outcome
+            .step
+            .as_ref()
+            .and_then(|key| steps.iter_mut().find(|s| &s.key == key))
+        {
+            Some(step) => {
+                step.error = Some((outcome.action, error.clone()));
+                step.typed = outcome.typed.clone();
+            }
+            None if outcome.step.is_none() => plan_error = Some((outcome.action, error.clone())),
+            // A step this page does not show: said at the top.
+            None => general_error = Some(error.clone()),
+        }
+    }
+    let return_consent = plan.consents.as_ref().map(|consents| {
+        consents
+            .iter()
+            .rev()
+            .find(|c| c.kind == "RETURN")
+            .map(|c| c.given)
+    });
     page(
-        StatusCode::OK,
+        outcome.status.unwrap_or(StatusCode::OK),
         PlanPage {
             chrome,
+            plan_id: plan.id.clone(),
+            version: plan.version,
+            form_key: uuid::Uuid::new_v4().to_string(),
+            consent_action: return_consent.map(|given| {
+                if given == Some(true) {
+                    "withdraw-consent"
+                } else {
+                    "consent"
+                }
+            }),
+            withdrawing: return_consent == Some(Some(true)),
+            plan_error,
+            general_error,
+            conflict,
+            wellbeings: WELLBEINGS
+                .iter()
+                .map(|w| (*w, lang.text(&format!("wellbeing-{}", id_of(w)))))
+                .collect(),
+            concerns: CONCERNS
+                .iter()
+                .map(|c| (*c, lang.text(&format!("concern-{}", id_of(c)))))
+                .collect(),
             summary,
             suspended: plan.suspended == Some(true),
             person,
@@ -426,6 +561,90 @@ pub(crate) async fn show(
             history_first,
         },
     )
+}
+
+const SINCE: &str = "query ConsolePlanSince($id: ID!, $after: String) {
+  planHistory(id: $id, first: 50, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    nodes { type occurredAt byPartnerLink data actor { displayName } }
+  }
+}";
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SinceAnswer {
+    plan_history: Option<History>,
+}
+
+pub(crate) const WELLBEINGS: [&str; 4] = ["GOOD", "FAIR", "POOR", "AT_RISK"];
+pub(crate) const CONCERNS: [&str; 9] = [
+    "SAFETY",
+    "HEALTH",
+    "HOUSING",
+    "INCOME",
+    "EDUCATION",
+    "FAMILY",
+    "LEGAL",
+    "STIGMA",
+    "OTHER",
+];
+pub(crate) const DOCUMENT_STATUSES: [&str; 4] =
+    ["REQUESTED", "SUBMITTED_TO_AUTHORITY", "ISSUED", "DELIVERED"];
+
+/// History entries in words: what happened (to which step), who did it, when.
+fn history_entries(
+    lang: Lang,
+    tz: Tz,
+    names: &std::collections::HashMap<&str, String>,
+    entries: &[Entry],
+) -> Vec<HistoryShown> {
+    entries
+        .iter()
+        .map(|e| {
+            let mut what = lang.text(&format!("event-{}", e.kind));
+            // `step` is a key, or (for `step_added`) the step's definition.
+            let step = e
+                .data
+                .get("step")
+                .and_then(|s| s.as_str().or_else(|| s.get("key").and_then(Value::as_str)));
+            if let Some(step) = step {
+                what = format!(
+                    "{what}: {}",
+                    names.get(step).cloned().unwrap_or_else(|| step.to_owned())
+                );
+            }
+            let mut who = e
+                .actor
+                .as_ref()
+                .map(|a| a.display_name.clone())
+                .unwrap_or_default();
+            if e.by_partner_link {
+                who = format!("{who} ({})", lang.text("history-by-link"));
+            }
+            HistoryShown {
+                when: local(e.occurred_at, tz),
+                who,
+                what,
+            }
+        })
+        .collect()
+}
+
+fn open(status: &str) -> bool {
+    !matches!(status, "DONE" | "CANCELLED")
+}
+
+/// What can be done to a step from its page, by its status (the API decides who may).
+fn actions_of(status: &str, kind: &str) -> Vec<&'static str> {
+    // A follow-up visit is done by recording it.
+    let complete = kind != "FOLLOW_UP";
+    match status {
+        "PENDING" | "READY" => vec!["start", "block"],
+        "IN_PROGRESS" if complete => vec!["complete", "block"],
+        "IN_PROGRESS" => vec!["block"],
+        "BLOCKED" => vec!["unblock"],
+        _ => Vec::new(),
+    }
 }
 
 /// A step's name: its title, or its kind when the title cannot be read.

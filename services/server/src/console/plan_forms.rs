@@ -1,0 +1,231 @@
+//! The forms of a plan's page (`POST /plans/{id}/{action}`): start, complete, block and
+//! unblock a step, a travel document's status, a follow-up visit, and consent to return. Each
+//! is one API mutation, sent with the version the page showed (a change made meanwhile is
+//! reported with what it was, never overwritten) and the page's idempotency key (sent twice,
+//! recorded once). What the form lacks is said beside it, with what was typed kept, and
+//! nothing is sent.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Form;
+use chrono::NaiveDate;
+use serde_json::{json, Value};
+
+use super::api::{self, Failed};
+use super::plan::{render, Outcome, CONCERNS, DOCUMENT_STATUSES, WELLBEINGS};
+use super::{see_other, signed_form, unavailable, Signed};
+use crate::routes::AppState;
+
+/// The longest reason a form takes (the API's limit on free text).
+const MAX_REASON: usize = 2000;
+
+const START: &str = "mutation ConsoleStart($p: ID!, $s: String!, $v: Int, $k: String) {
+  startStep(planId: $p, step: $s, expectedVersion: $v, idempotencyKey: $k) { version } }";
+const COMPLETE: &str = "mutation ConsoleComplete($p: ID!, $s: String!, $v: Int, $k: String) {
+  completeStep(planId: $p, step: $s, expectedVersion: $v, idempotencyKey: $k) { version } }";
+const BLOCK: &str =
+    "mutation ConsoleBlock($p: ID!, $s: String!, $r: String!, $v: Int, $k: String) {
+  blockStep(planId: $p, step: $s, reason: $r, expectedVersion: $v, idempotencyKey: $k) { version } }";
+const UNBLOCK: &str = "mutation ConsoleUnblock($p: ID!, $s: String!, $v: Int, $k: String) {
+  unblockStep(planId: $p, step: $s, expectedVersion: $v, idempotencyKey: $k) { version } }";
+const DOCUMENT: &str =
+    "mutation ConsoleDocument($p: ID!, $s: String!, $d: DocumentStatus!, $v: Int, $k: String) {
+  updateDocumentStatus(planId: $p, step: $s, status: $d, expectedVersion: $v, idempotencyKey: $k) { version } }";
+const VISIT: &str =
+    "mutation ConsoleVisit($p: ID!, $s: String!, $o: OutcomeInput!, $v: Int, $k: String) {
+  recordFollowUp(planId: $p, step: $s, outcome: $o, expectedVersion: $v, idempotencyKey: $k) { version } }";
+const CONSENT: &str = "mutation ConsoleConsent($p: ID!, $v: Int, $k: String) {
+  recordConsent(planId: $p, consent: { kind: RETURN }, expectedVersion: $v, idempotencyKey: $k) { version } }";
+const WITHDRAW: &str = "mutation ConsoleWithdraw($p: ID!, $v: Int, $k: String) {
+  withdrawConsent(planId: $p, consent: { kind: RETURN }, expectedVersion: $v, idempotencyKey: $k) { version } }";
+
+/// The fields a form sent, by name (a name may come several times: checkboxes).
+struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    fn one(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// What a form asks of the API, once its fields are checked.
+struct Mutation {
+    query: &'static str,
+    variables: Value,
+}
+
+/// Checks a form's fields: the mutation it makes, or what to say beside it.
+fn mutation(signed: &Signed, action: &'static str, fields: &Fields) -> Result<Mutation, String> {
+    let lang = signed.lang;
+    let step = fields.one("step");
+    let reason = fields.one("reason").trim();
+    let (query, mut variables) = match action {
+        "start" => (START, json!({})),
+        "complete" => (COMPLETE, json!({})),
+        "unblock" => (UNBLOCK, json!({})),
+        "block" => {
+            if reason.is_empty() {
+                return Err(lang.text("form-required"));
+            }
+            if reason.chars().count() > MAX_REASON {
+                return Err(lang.text_with("form-too-long", &[("max", MAX_REASON.into())]));
+            }
+            (BLOCK, json!({ "r": reason }))
+        }
+        "document" => {
+            let status = fields.one("status");
+            if !DOCUMENT_STATUSES.contains(&status) {
+                return Err(lang.text("form-required"));
+            }
+            (DOCUMENT, json!({ "d": status }))
+        }
+        "visit" => {
+            let Ok(visited_on) = NaiveDate::parse_from_str(fields.one("visited_on"), "%Y-%m-%d")
+            else {
+                return Err(lang.text("page-visit-error-date"));
+            };
+            let wellbeing = fields.one("wellbeing");
+            if !WELLBEINGS.contains(&wellbeing) {
+                return Err(lang.text("page-visit-error-wellbeing"));
+            }
+            let concerns = fields.all("concern");
+            if concerns.iter().any(|c| !CONCERNS.contains(c)) {
+                return Err(lang.text("page-visit-error-concern"));
+            }
+            (
+                VISIT,
+                json!({ "o": { "visitedOn": visited_on, "wellbeing": wellbeing, "concerns": concerns } }),
+            )
+        }
+        "consent" => (CONSENT, json!({})),
+        "withdraw-consent" => {
+            if fields.one("confirm") != "on" {
+                return Err(lang.text("form-confirm-needed"));
+            }
+            (WITHDRAW, json!({}))
+        }
+        _ => return Err(lang.text("form-required")),
+    };
+    if !matches!(action, "consent" | "withdraw-consent") {
+        if step.is_empty() || step.len() > 64 {
+            return Err(lang.text("form-required"));
+        }
+        variables["s"] = json!(step);
+    }
+    Ok(Mutation { query, variables })
+}
+
+/// The actions a plan's page has forms for.
+const ACTIONS: [&str; 8] = [
+    "start",
+    "complete",
+    "block",
+    "unblock",
+    "document",
+    "visit",
+    "consent",
+    "withdraw-consent",
+];
+
+/// `POST /plans/{id}/{action}`.
+pub(crate) async fn act(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let fields = Fields(fields);
+    let back = format!("/plans/{id}");
+    let signed = match signed_form(&state, &headers, fields.one("form_token"), &back).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let lang = signed.lang;
+    let Some(action) = ACTIONS.iter().copied().find(|a| *a == action) else {
+        return super::plan::not_found(lang, &back, &signed);
+    };
+    let Ok(plan_id) = uuid::Uuid::parse_str(&id) else {
+        return super::plan::not_found(lang, &back, &signed);
+    };
+    let step = (!fields.one("step").is_empty()).then(|| fields.one("step").to_owned());
+    let refused = |status: StatusCode, error: String| Outcome {
+        status: Some(status),
+        action,
+        step: step.clone(),
+        error: Some(error),
+        typed: fields.one("reason").to_owned(),
+        conflict_since: None,
+    };
+    // The version the page showed; a form without one is out of date.
+    let Ok(version) = fields.one("version").parse::<u64>() else {
+        let outcome = refused(StatusCode::CONFLICT, lang.text("refused-form-token"));
+        return render(&state, &signed, &back, &id, None, outcome).await;
+    };
+    let mut mutation = match mutation(&signed, action, &fields) {
+        Ok(m) => m,
+        Err(error) => {
+            let outcome = refused(StatusCode::UNPROCESSABLE_ENTITY, error);
+            return render(&state, &signed, &back, &id, None, outcome).await;
+        }
+    };
+    mutation.variables["p"] = json!(plan_id);
+    mutation.variables["v"] = json!(version);
+    let key = fields.one("key");
+    if !key.is_empty() {
+        mutation.variables["k"] = json!(format!("console-{key}"));
+    }
+    let answer = api::run::<Value>(
+        &state,
+        &signed.session.viewer,
+        "plan form",
+        mutation.query,
+        mutation.variables,
+    )
+    .await;
+    match answer {
+        Ok(_) => see_other(&match &step {
+            Some(key) => format!("{back}#step-{key}"),
+            None => format!("{back}#consents"),
+        }),
+        Err(Failed::Api(problems)) => {
+            if problems.iter().any(|p| p.code == "CONFLICT") {
+                let outcome = Outcome {
+                    status: Some(StatusCode::CONFLICT),
+                    action,
+                    step: step.clone(),
+                    error: None,
+                    typed: String::new(),
+                    conflict_since: Some(version),
+                };
+                return render(&state, &signed, &back, &id, None, outcome).await;
+            }
+            let status = if problems.iter().any(|p| p.code == "FORBIDDEN") {
+                StatusCode::FORBIDDEN
+            } else if problems.iter().any(|p| p.code == "NOT_FOUND") {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            let message = problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let error = lang.text_with("form-refused", &[("message", message.into())]);
+            render(&state, &signed, &back, &id, None, refused(status, error)).await
+        }
+        Err(e) => unavailable(lang, e),
+    }
+}
