@@ -340,3 +340,6 @@ form-refused = Not recorded: { $message }
 conflict-title = Someone changed this plan while you were looking at it
 conflict-body = Nothing from your form was recorded. The plan as it is now is below: send your form again if it still applies.
 conflict-changes = What was recorded since you opened the page:
+
+live-changed = This page has changed since you opened it.
+live-reload = Show the changes

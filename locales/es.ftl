@@ -338,3 +338,6 @@ form-refused = No registrado: { $message }
 conflict-title = Alguien cambió este plan mientras usted lo miraba
 conflict-body = No se registró nada de su formulario. Abajo está el plan tal como está ahora: envíe su formulario otra vez si todavía procede.
 conflict-changes = Lo que se registró desde que abrió la página:
+
+live-changed = Esta página cambió desde que la abrió.
+live-reload = Mostrar los cambios

@@ -338,3 +338,6 @@ form-refused = Non enregistré : { $message }
 conflict-title = Quelqu'un a modifié ce plan pendant que vous le consultiez
 conflict-body = Rien de votre formulaire n'a été enregistré. Le plan tel qu'il est maintenant est ci-dessous : renvoyez votre formulaire s'il s'applique toujours.
 conflict-changes = Ce qui a été enregistré depuis que vous avez ouvert la page :
+
+live-changed = Cette page a changé depuis que vous l'avez ouverte.
+live-reload = Afficher les changements

@@ -999,3 +999,105 @@ async fn a_form_with_bad_input_says_so_beside_the_field_keeps_what_was_typed_and
         .await;
     assert_eq!(suspended["plan"]["suspended"], true);
 }
+
+/// Reads a server-sent event stream until an event named `name` comes, or `within` passes.
+async fn next_event<B: AsRef<[u8]>>(
+    stream: &mut (impl futures::Stream<Item = reqwest::Result<B>> + Unpin),
+    seen: &mut String,
+    name: &str,
+    within: StdDuration,
+) -> bool {
+    use futures::StreamExt as _;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(at) = seen.find(&format!("event: {name}\n")) {
+            seen.drain(..at + name.len() + 8);
+            return true;
+        }
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(Ok(chunk))) => seen.push_str(&String::from_utf8_lossy(chunk.as_ref())),
+            _ => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_plan_page_hears_of_changes_and_of_its_session_ending() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    let version = plan_version(&api, &amina.token, &plan).await;
+    let live = format!("/plans/{plan}/live?since={version}");
+    assert!(
+        page.body.contains(&format!(
+            "data-live=\"{}\"",
+            live.replace('/', "&#x2f;")
+                .replace('=', "&#x3d;")
+                .replace('?', "&#x3f;")
+        )) || page.body.contains(&format!("data-live=\"{live}\"")),
+        "{}",
+        page.body
+    );
+
+    let response = browser
+        .http
+        .get(format!("{}{live}", browser.base))
+        .header("cookie", browser.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut stream = Box::pin(response.bytes_stream());
+    let mut seen = String::new();
+    api.data(
+        &amina.token,
+        "mutation($id: ID!) { startStep(planId: $id, step: \"call_family\") { version } }",
+        json!({ "id": plan }),
+    )
+    .await;
+    assert!(
+        next_event(
+            &mut stream,
+            &mut seen,
+            "changed",
+            StdDuration::from_secs(10)
+        )
+        .await,
+        "a change is told: {seen}"
+    );
+    // Later changes come through the plan's subscription, each told.
+    tokio::time::sleep(StdDuration::from_millis(1500)).await;
+    api.data(
+        &amina.token,
+        "mutation($id: ID!) { completeStep(planId: $id, step: \"call_family\") { version } }",
+        json!({ "id": plan }),
+    )
+    .await;
+    assert!(
+        next_event(
+            &mut stream,
+            &mut seen,
+            "changed",
+            StdDuration::from_secs(10)
+        )
+        .await,
+        "a later change is told: {seen}"
+    );
+    let form_token = browser.form_token().await;
+    browser
+        .post("/sign-out", &[("form_token", &form_token)])
+        .await;
+    assert!(
+        next_event(&mut stream, &mut seen, "ended", StdDuration::from_secs(10)).await,
+        "the end of the session is told: {seen}"
+    );
+
+    // Without a session, nothing to follow.
+    let anonymous = reqwest::get(format!("{}/plans/{plan}/live", browser.base))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}

@@ -245,3 +245,61 @@ async fn every_page_in_english_and_french_on_an_office_screen_and_a_phone_passes
         browser.close().await.unwrap();
     }
 }
+
+/// Signs in with a token through the sign-in page's form.
+async fn sign_in_with_token(client: &Client, base: &str, token: &str) {
+    client.goto(&format!("{base}/sign-in")).await.unwrap();
+    client
+        .find(Locator::Id("token"))
+        .await
+        .unwrap()
+        .send_keys(token)
+        .await
+        .unwrap();
+    submit(client, "form[action='/sign-in/token'] button").await;
+    arrives_at(client, "/inbox").await;
+}
+
+#[tokio::test]
+async fn a_change_made_in_a_second_browser_arrives_without_a_reload() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let base = format!("http://{}", api.addr);
+    let driver = Driver::start().await;
+    let watching = driver.browser(Screen::Desktop, "en").await;
+    let acting = driver.browser(Screen::Desktop, "en").await;
+    sign_in_with_token(&watching, &base, &amina.token).await;
+    sign_in_with_token(&acting, &base, &amina.token).await;
+    watching
+        .goto(&format!("{base}/plans/{plan}"))
+        .await
+        .unwrap();
+    acting.goto(&format!("{base}/plans/{plan}")).await.unwrap();
+    // A mark that a reload would wipe.
+    watching
+        .execute("window.notReloaded = true;", vec![])
+        .await
+        .unwrap();
+    tokio::time::sleep(StdDuration::from_millis(1500)).await;
+    submit(&acting, "#step-call_family form[action$='/start'] button").await;
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = text(&watching, "#step-call_family").await;
+        if status.contains("In progress") {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert!(status.contains("In progress"), "{status}");
+    let kept = watching
+        .execute("return window.notReloaded === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        kept,
+        serde_json::json!(true),
+        "the page was updated, not reloaded"
+    );
+    watching.close().await.unwrap();
+    acting.close().await.unwrap();
+}

@@ -279,8 +279,10 @@ pub(crate) async fn show(
         .find(|(k, _)| *k == filters.kind)
         .map(|(k, _)| *k);
     let status = STATUSES.iter().find(|s| **s == filters.status).copied();
+    let mut chrome = Chrome::signed(lang, "inbox-title", &here, &signed);
+    chrome.live = Some("/inbox/live".to_owned());
     let mut shown = InboxPage {
-        chrome: Chrome::signed(lang, "inbox-title", &here, &signed),
+        chrome,
         rows: Vec::new(),
         count: String::new(),
         kinds: KINDS

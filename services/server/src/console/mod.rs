@@ -13,6 +13,7 @@
 
 mod api;
 mod inbox;
+mod live;
 mod plan;
 mod plan_forms;
 mod sign_in;
@@ -54,6 +55,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/sign-out", post(sign_in::sign_out))
         .route("/language", post(sign_in::choose_language))
         .route("/inbox", get(inbox::show))
+        .route("/inbox/live", get(live::inbox))
+        .route("/plans/{id}/live", get(live::plan))
         .route("/plans/{id}", get(plan::show))
         .route("/plans/{id}/{action}", post(plan_forms::act))
         .route(&format!("{ASSETS}/{{file}}"), get(asset))
@@ -92,6 +95,14 @@ async fn asset(Path(file): Path<String>) -> Response {
             headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
             response
         }
+        "live.js" => (
+            [
+                (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            include_str!("../../assets/console/live.js"),
+        )
+            .into_response(),
         "console.css" => (
             [
                 (header::CONTENT_TYPE, "text/css; charset=utf-8"),
@@ -116,6 +127,9 @@ pub(crate) struct Chrome {
     pub here: String,
     pub htmx: String,
     pub css: String,
+    pub live_js: String,
+    /// The events this page follows (`data-live`), if it follows any.
+    pub live: Option<String>,
 }
 
 impl Chrome {
@@ -128,6 +142,8 @@ impl Chrome {
             here: here.to_owned(),
             htmx: format!("{ASSETS}/{HTMX}"),
             css: format!("{ASSETS}/console.css"),
+            live_js: format!("{ASSETS}/live.js"),
+            live: None,
         }
     }
 

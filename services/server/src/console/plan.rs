@@ -325,6 +325,7 @@ pub(crate) async fn render(
     let reference = plan_reference(plan_id);
     let mut chrome = Chrome::signed(lang, "plan-summary", here, signed);
     chrome.title = lang.text_with("plan-title", &[("reference", reference.into())]);
+    chrome.live = Some(format!("/plans/{}/live?since={}", plan.id, plan.version));
 
     let mut summary = vec![
         (
