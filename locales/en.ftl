@@ -343,3 +343,17 @@ conflict-changes = What was recorded since you opened the page:
 
 live-changed = This page has changed since you opened it.
 live-reload = Show the changes
+
+nav-plans = Plans
+plans-title = Plans
+plans-empty = No plan matches.
+plans-overdue-only = With overdue steps only
+plans-overdue-steps = { $count ->
+    [one] 1 step overdue
+   *[other] { $count } steps overdue
+}
+plans-bad-country = Give the country as its two-letter ISO code, such as NG or AL.
+new-plan-title = Register a survivor and open her plan
+new-plan-plan = Plan
+new-plan-country-hint = Where she returns to, as a two-letter code: NG for Nigeria, AL for Albania.
+new-plan-open = Register and open the plan

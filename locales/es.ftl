@@ -341,3 +341,17 @@ conflict-changes = Lo que se registró desde que abrió la página:
 
 live-changed = Esta página cambió desde que la abrió.
 live-reload = Mostrar los cambios
+
+nav-plans = Planes
+plans-title = Planes
+plans-empty = Ningún plan coincide.
+plans-overdue-only = Solo con pasos atrasados
+plans-overdue-steps = { $count ->
+    [one] 1 paso atrasado
+   *[other] { $count } pasos atrasados
+}
+plans-bad-country = Indique el país con su código ISO de dos letras, por ejemplo NG o AL.
+new-plan-title = Registrar a una persona y abrir su plan
+new-plan-plan = Plan
+new-plan-country-hint = El país al que retorna, en código de dos letras: NG para Nigeria, AL para Albania.
+new-plan-open = Registrar y abrir el plan

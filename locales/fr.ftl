@@ -341,3 +341,17 @@ conflict-changes = Ce qui a été enregistré depuis que vous avez ouvert la pag
 
 live-changed = Cette page a changé depuis que vous l'avez ouverte.
 live-reload = Afficher les changements
+
+nav-plans = Plans
+plans-title = Plans
+plans-empty = Aucun plan ne correspond.
+plans-overdue-only = Avec des étapes en retard seulement
+plans-overdue-steps = { $count ->
+    [one] 1 étape en retard
+   *[other] { $count } étapes en retard
+}
+plans-bad-country = Indiquez le pays par son code ISO à deux lettres, par exemple NG ou AL.
+new-plan-title = Inscrire une personne et ouvrir son plan
+new-plan-plan = Plan
+new-plan-country-hint = Le pays où elle retourne, en code à deux lettres : NG pour le Nigeria, AL pour l'Albanie.
+new-plan-open = Inscrire et ouvrir le plan

@@ -1101,3 +1101,83 @@ async fn a_plan_page_hears_of_changes_and_of_its_session_ending() {
         .unwrap();
     assert_eq!(anonymous.status(), 401);
 }
+
+#[tokio::test]
+async fn a_survivor_is_registered_and_her_plan_opened_from_one_form_once() {
+    let api = TestApi::start().await;
+    let amina = api
+        .party_in(
+            "SOCIAL_WORKER",
+            "Amina",
+            "Safe Passage",
+            "GB",
+            "en",
+            "Europe/London",
+        )
+        .await;
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let form = browser.get("/plans/new").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("value=\"standard-avr\""));
+    let token = form.hidden("/plans/new", "form_token");
+    let key = form.hidden("/plans/new", "key");
+    let persons = || api.db.count("SELECT count(*) FROM person_view");
+
+    let wrong = browser
+        .post(
+            "/plans/new",
+            &[
+                ("form_token", &token),
+                ("key", &key),
+                ("full_name", "  "),
+                ("date_of_birth", "1999-02-31"),
+                ("phone", "+234 801 234 5678"),
+                ("origin_country", "Nigeria"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("id=\"full_name-error\""));
+    assert!(wrong.body.contains("id=\"date_of_birth-error\""));
+    assert!(wrong.body.contains("two-letter ISO code"));
+    assert!(
+        wrong.body.contains("value=\"Nigeria\""),
+        "what was typed is kept"
+    );
+    assert!(wrong.body.contains("+234 801 234 5678"));
+    assert_eq!(persons().await, 0, "nothing written");
+
+    let fields = [
+        ("form_token", token.as_str()),
+        ("key", key.as_str()),
+        ("full_name", "Blessing Eze"),
+        ("date_of_birth", "1999-02-14"),
+        ("origin_country", "ng"),
+        ("template", "standard-avr"),
+    ];
+    let opened = browser.post("/plans/new", &fields).await;
+    assert_eq!(opened.status, 303, "{}", opened.body);
+    let plan_path = opened.location().to_owned();
+    assert!(plan_path.starts_with("/plans/"));
+    let plan = browser.get(&plan_path).await;
+    assert!(plan.body.contains("Blessing Eze"));
+    assert!(plan.body.contains("<dd>NG</dd>"));
+    // Sent again (the answer was lost): the same plan, one survivor.
+    let again = browser.post("/plans/new", &fields).await;
+    assert_eq!(again.location(), plan_path);
+    assert_eq!(persons().await, 1);
+
+    // The list shows it, and filters.
+    let list = browser.get("/plans").await;
+    assert!(list.body.contains("Blessing Eze"), "{}", list.body);
+    assert!(list.body.contains(&format!("href=\"{plan_path}\"")));
+    let elsewhere = browser.get("/plans?country=AL").await;
+    assert!(!elsewhere.body.contains("Blessing Eze"));
+    assert!(elsewhere.body.contains("No plan matches."));
+    let nigeria = browser.get("/plans?country=ng&status=DRAFT").await;
+    assert!(nigeria.body.contains("Blessing Eze"), "{}", nigeria.body);
+    let bad = browser.get("/plans?country=N1G").await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("value=\"N1G\""));
+}

@@ -16,6 +16,7 @@ mod inbox;
 mod live;
 mod plan;
 mod plan_forms;
+mod plans;
 mod sign_in;
 mod timeline;
 
@@ -57,6 +58,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/inbox", get(inbox::show))
         .route("/inbox/live", get(live::inbox))
         .route("/plans/{id}/live", get(live::plan))
+        .route("/plans", get(plans::list))
+        .route("/plans/new", get(plans::new_plan).post(plans::open_plan))
         .route("/plans/{id}", get(plan::show))
         .route("/plans/{id}/{action}", post(plan_forms::act))
         .route(&format!("{ASSETS}/{{file}}"), get(asset))
