@@ -357,3 +357,17 @@ new-plan-title = Register a survivor and open her plan
 new-plan-plan = Plan
 new-plan-country-hint = Where she returns to, as a two-letter code: NG for Nigeria, AL for Albania.
 new-plan-open = Register and open the plan
+
+person-title = Survivor's record
+person-not-found = There is no survivor with this id whose record you may see.
+person-details = Her details
+person-reason = Why they are corrected
+person-correct = Correct her details
+person-nothing-changed = Nothing was changed in her details: change a field, then send.
+person-notes = Case notes
+person-add-note = A new note
+person-save-note = Add the note
+person-conflict-title = Her record was changed while you were looking at it
+person-erased = Her data was erased on { $date }.
+person-hold = On legal hold since { $date }: { $reason }
+person-open-record = Her record

@@ -355,3 +355,17 @@ new-plan-title = Registrar a una persona y abrir su plan
 new-plan-plan = Plan
 new-plan-country-hint = El país al que retorna, en código de dos letras: NG para Nigeria, AL para Albania.
 new-plan-open = Registrar y abrir el plan
+
+person-title = Expediente de la persona
+person-not-found = No hay ninguna persona con este identificador cuyo expediente usted pueda ver.
+person-details = Sus datos
+person-reason = Motivo de la corrección
+person-correct = Corregir sus datos
+person-nothing-changed = No cambió nada en sus datos: cambie un campo y envíe.
+person-notes = Notas del caso
+person-add-note = Una nota nueva
+person-save-note = Añadir la nota
+person-conflict-title = Su expediente cambió mientras usted lo miraba
+person-erased = Sus datos se borraron el { $date }.
+person-hold = En conservación legal desde el { $date }: { $reason }
+person-open-record = Su expediente

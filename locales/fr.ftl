@@ -355,3 +355,17 @@ new-plan-title = Inscrire une personne et ouvrir son plan
 new-plan-plan = Plan
 new-plan-country-hint = Le pays où elle retourne, en code à deux lettres : NG pour le Nigeria, AL pour l'Albanie.
 new-plan-open = Inscrire et ouvrir le plan
+
+person-title = Dossier de la personne
+person-not-found = Aucune personne de cet identifiant dont vous pouvez voir le dossier.
+person-details = Ses coordonnées
+person-reason = Motif de la correction
+person-correct = Corriger ses coordonnées
+person-nothing-changed = Rien n'a changé dans ses coordonnées : modifiez un champ, puis envoyez.
+person-notes = Notes de suivi
+person-add-note = Une nouvelle note
+person-save-note = Ajouter la note
+person-conflict-title = Son dossier a été modifié pendant que vous le consultiez
+person-erased = Ses données ont été effacées le { $date }.
+person-hold = Sous conservation légale depuis le { $date } : { $reason }
+person-open-record = Son dossier

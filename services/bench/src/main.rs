@@ -9,6 +9,7 @@
 //! (`homeward`, the engine, the store) in-process; `scripts/bench` builds and runs it.
 
 mod api;
+mod console;
 mod mail;
 mod personal;
 mod timers;
@@ -66,7 +67,7 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "append,fold,rebuild,api,timers,mail,personal"
+        default_value = "append,fold,rebuild,api,timers,mail,personal,console"
     )]
     pub phases: Vec<Phase>,
 }
@@ -88,6 +89,8 @@ pub enum Phase {
     Mail,
     /// What sealing survivors' data costs, against the same work unsealed (see `personal`).
     Personal,
+    /// The web console's pages against the API (see `console`).
+    Console,
 }
 
 /// The master key of every server the benchmarks start (32 zero bytes: nothing here is
@@ -158,6 +161,12 @@ async fn run(server_url: &str, args: BenchArgs) -> anyhow::Result<()> {
     if args.phases.contains(&Phase::Personal) {
         let scratch = Scratch::create(server_url).await?;
         let result = crate::personal::run(&scratch.url, args.seconds).await;
+        scratch.drop_database().await?;
+        result?;
+    }
+    if args.phases.contains(&Phase::Console) {
+        let scratch = Scratch::create(server_url).await?;
+        let result = crate::console::run(&scratch.url, args.seconds).await;
         scratch.drop_database().await?;
         result?;
     }

@@ -169,6 +169,7 @@ mod tests {
             "from",
             "to",
             "message",
+            "reason",
         ] {
             args.set(name, "x");
         }

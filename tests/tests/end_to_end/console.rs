@@ -788,10 +788,17 @@ async fn send_form(
     extra: &[(&str, &str)],
 ) -> Page {
     let path = format!("/plans/{plan}/{action}");
+    // A step's buttons send the page's one form of hidden fields (its action is `start`);
+    // consent has a form of its own.
+    let holder = if action.ends_with("consent") {
+        path.clone()
+    } else {
+        format!("/plans/{plan}/start")
+    };
     let mut form = vec![
-        ("form_token".to_owned(), page.hidden(&path, "form_token")),
-        ("version".to_owned(), page.hidden(&path, "version")),
-        ("key".to_owned(), page.hidden(&path, "key")),
+        ("form_token".to_owned(), page.hidden(&holder, "form_token")),
+        ("version".to_owned(), page.hidden(&holder, "version")),
+        ("key".to_owned(), page.hidden(&holder, "key")),
     ];
     for (k, v) in extra {
         form.push(((*k).to_owned(), (*v).to_owned()));
@@ -1180,4 +1187,125 @@ async fn a_survivor_is_registered_and_her_plan_opened_from_one_form_once() {
     let bad = browser.get("/plans?country=N1G").await;
     assert_eq!(bad.status, 422);
     assert!(bad.body.contains("value=\"N1G\""));
+}
+
+#[tokio::test]
+async fn her_record_is_corrected_with_a_reason_and_her_notes_are_added_from_her_page() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let plan_page = browser.get(&format!("/plans/{plan}")).await;
+    let start = plan_page.body.find("href=\"/persons/").unwrap() + 6;
+    let record = plan_page.body[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = browser.get(&record).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("value=\"Ngozi Okafor\""));
+    let correct = format!("{record}/correct");
+    let token = page.hidden(&correct, "form_token");
+    let version = page.hidden(&correct, "version");
+    let key = page.hidden(&correct, "key");
+    let person = record.trim_start_matches("/persons/").to_owned();
+    let read_phone = || async {
+        api.data(
+            &amina.token,
+            "query($p: ID!) { person(id: $p) { phone version } }",
+            json!({ "p": person }),
+        )
+        .await["person"]
+            .clone()
+    };
+    let before = read_phone().await;
+
+    // No reason: said beside the field, the new phone kept, nothing written.
+    let no_reason = browser
+        .post(
+            &correct,
+            &[
+                ("form_token", &token),
+                ("version", &version),
+                ("key", &key),
+                ("full_name", "Ngozi Okafor"),
+                ("phone", "+234 809 000 0000"),
+                ("reason", ""),
+            ],
+        )
+        .await;
+    assert_eq!(no_reason.status, 422);
+    assert!(no_reason.body.contains("id=\"reason-error\""));
+    assert!(no_reason.body.contains("value=\"+234 809 000 0000\""));
+    assert_eq!(read_phone().await, before);
+
+    let corrected = browser
+        .post(
+            &correct,
+            &[
+                ("form_token", &token),
+                ("version", &version),
+                ("key", &key),
+                ("full_name", "Ngozi Okafor"),
+                ("phone", "+234 809 000 0000"),
+                ("reason", "New number"),
+            ],
+        )
+        .await;
+    assert_eq!(corrected.status, 303, "{}", corrected.body);
+    assert_eq!(read_phone().await["phone"], "+234 809 000 0000");
+
+    // A second correction based on the page as first shown: someone changed her meanwhile.
+    let stale = browser
+        .post(
+            &correct,
+            &[
+                ("form_token", &token),
+                ("version", &version),
+                ("key", "another"),
+                ("full_name", "Ngozi Okafor"),
+                ("phone", "+234 801 111 1111"),
+                ("reason", "Typo"),
+            ],
+        )
+        .await;
+    assert_eq!(stale.status, 409, "{}", stale.body);
+    assert!(stale.body.contains("Her record was changed"));
+    assert_eq!(read_phone().await["phone"], "+234 809 000 0000");
+
+    let page = browser.get(&record).await;
+    let note = format!("{record}/note");
+    let empty = browser
+        .post(
+            &note,
+            &[
+                ("form_token", &page.hidden(&note, "form_token")),
+                ("note", " "),
+            ],
+        )
+        .await;
+    assert_eq!(empty.status, 422);
+    let added = browser
+        .post(
+            &note,
+            &[
+                ("form_token", &page.hidden(&note, "form_token")),
+                ("key", &page.hidden(&note, "key")),
+                ("note", "Prefers calls after 6 pm"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert!(browser
+        .get(&record)
+        .await
+        .body
+        .contains("Prefers calls after 6 pm"));
+
+    // Not a survivor of hers to see: a page that says so.
+    let liaison = api.party("GOVERNMENT_LIAISON", "Luc", "Prefecture").await;
+    let mut other = Browser::new(&api);
+    other.sign_in(&liaison.token).await;
+    assert_eq!(other.get(&record).await.status, 404);
 }

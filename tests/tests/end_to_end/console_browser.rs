@@ -281,7 +281,7 @@ async fn a_change_made_in_a_second_browser_arrives_without_a_reload() {
         .await
         .unwrap();
     tokio::time::sleep(StdDuration::from_millis(1500)).await;
-    submit(&acting, "#step-call_family form[action$='/start'] button").await;
+    submit(&acting, "#step-call_family button[formaction$='/start']").await;
     let mut status = String::new();
     for _ in 0..100 {
         status = text(&watching, "#step-call_family").await;
@@ -302,4 +302,78 @@ async fn a_change_made_in_a_second_browser_arrives_without_a_reload() {
     );
     watching.close().await.unwrap();
     acting.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_liaison_moves_the_passport_to_issued_from_the_plan_page_and_the_timeline_follows() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let luc = api
+        .party_in(
+            "GOVERNMENT_LIAISON",
+            "Luc",
+            "Prefecture",
+            "FR",
+            "fr",
+            "Europe/Paris",
+        )
+        .await;
+    api.data(
+        &amina.token,
+        "mutation($id: ID!, $luc: ID!) { assignStep(planId: $id, step: \"passport\", assignee: $luc) { version } }",
+        serde_json::json!({ "id": plan, "luc": luc.id }),
+    )
+    .await;
+    let base = format!("http://{}", api.addr);
+    let driver = Driver::start().await;
+    let browser = driver.browser(Screen::Desktop, "fr").await;
+    sign_in_with_token(&browser, &base, &luc.token).await;
+    // His inbox, documents only.
+    browser
+        .find(Locator::Id("kind"))
+        .await
+        .unwrap()
+        .select_by_value("TRAVEL_DOCUMENT")
+        .await
+        .unwrap();
+    submit(&browser, "form.filters button").await;
+    arrives_at(&browser, "/inbox?kind=TRAVEL_DOCUMENT&status=&from=&until=").await;
+    let inbox = text(&browser, "main").await;
+    assert!(inbox.contains("Document de voyage"), "{inbox}");
+    assert!(!inbox.contains("Call the family"), "{inbox}");
+    submit(&browser, ".task .title a").await;
+    arrives_at(&browser, &format!("/plans/{plan}")).await;
+    for (status, shown) in [
+        ("SUBMITTED_TO_AUTHORITY", "Déposé auprès de l'autorité"),
+        ("ISSUED", "Délivré"),
+    ] {
+        browser
+            .find(Locator::Id("document-passport"))
+            .await
+            .unwrap()
+            .select_by_value(status)
+            .await
+            .unwrap();
+        submit(&browser, "#step-passport button[formaction$='/document']").await;
+        let step = text(&browser, "#step-passport").await;
+        assert!(step.contains(shown), "{step}");
+    }
+    submit(&browser, "#step-passport button[formaction$='/start']").await;
+    submit(&browser, "#step-passport button[formaction$='/complete']").await;
+    let row = text(&browser, "table.timeline-table").await;
+    assert!(
+        row.contains("Faite"),
+        "the timeline says the passport is done: {row}"
+    );
+    let status = api
+        .data(
+            &amina.token,
+            "query($id: ID!) { plan(id: $id) { step(key: \"passport\") { status documentStatus } } }",
+            serde_json::json!({ "id": plan }),
+        )
+        .await;
+    assert_eq!(status["plan"]["step"]["status"], "DONE");
+    assert_eq!(status["plan"]["step"]["documentStatus"], "ISSUED");
+    look_at(&browser, "plan-liaison-fr-desktop").await;
+    browser.close().await.unwrap();
 }

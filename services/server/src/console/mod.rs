@@ -14,6 +14,7 @@
 mod api;
 mod inbox;
 mod live;
+mod persons;
 mod plan;
 mod plan_forms;
 mod plans;
@@ -58,6 +59,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/inbox", get(inbox::show))
         .route("/inbox/live", get(live::inbox))
         .route("/plans/{id}/live", get(live::plan))
+        .route("/persons/{id}", get(persons::show))
+        .route("/persons/{id}/correct", post(persons::correct))
+        .route("/persons/{id}/note", post(persons::note))
         .route("/plans", get(plans::list))
         .route("/plans/new", get(plans::new_plan).post(plans::open_plan))
         .route("/plans/{id}", get(plan::show))

@@ -25,7 +25,7 @@ const QUERY: &str = "query ConsolePlan($id: ID!, $caseTeam: Boolean!, $history: 
   plan(id: $id) {
     id version status suspended templateName originCountry openedAt departedAt arrivedAt closedAt
     caseWorker { displayName }
-    person { fullName dateOfBirth preferredLanguage phone email address }
+    person { id fullName dateOfBirth preferredLanguage phone email address }
     goals @include(if: $caseTeam) { area aim }
     consents @include(if: $caseTeam) { kind given at }
     steps {
@@ -75,6 +75,7 @@ struct Named {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PersonOut {
+    id: String,
     full_name: Option<String>,
     date_of_birth: Option<NaiveDate>,
     preferred_language: Option<String>,
@@ -210,6 +211,8 @@ struct PlanPage {
     summary: Vec<(String, String)>,
     suspended: bool,
     person: Vec<(String, String)>,
+    /// Her record's page, for the case team.
+    person_href: Option<String>,
     goals: Option<Vec<(String, String)>>,
     consents: Option<Vec<(String, String)>>,
     timeline: Timeline,
@@ -553,6 +556,11 @@ pub(crate) async fn render(
             summary,
             suspended: plan.suspended == Some(true),
             person,
+            person_href: plan
+                .person
+                .as_ref()
+                .filter(|_| case_team)
+                .map(|p| format!("/persons/{}", p.id)),
             goals,
             consents,
             timeline,

@@ -51,6 +51,14 @@ impl Fields {
             .map_or("", |(_, v)| v.as_str())
     }
 
+    /// A field of one step's controls (`reason-<step>`), or the plain one (`reason`).
+    fn of_step(&self, name: &str, step: &str) -> &str {
+        match self.one(&format!("{name}-{step}")) {
+            "" => self.one(name),
+            value => value,
+        }
+    }
+
     fn all(&self, name: &str) -> Vec<&str> {
         self.0
             .iter()
@@ -70,7 +78,7 @@ struct Mutation {
 fn mutation(signed: &Signed, action: &'static str, fields: &Fields) -> Result<Mutation, String> {
     let lang = signed.lang;
     let step = fields.one("step");
-    let reason = fields.one("reason").trim();
+    let reason = fields.of_step("reason", step).trim();
     let (query, mut variables) = match action {
         "start" => (START, json!({})),
         "complete" => (COMPLETE, json!({})),
@@ -85,22 +93,26 @@ fn mutation(signed: &Signed, action: &'static str, fields: &Fields) -> Result<Mu
             (BLOCK, json!({ "r": reason }))
         }
         "document" => {
-            let status = fields.one("status");
+            let status = fields.of_step("status", step);
             if !DOCUMENT_STATUSES.contains(&status) {
                 return Err(lang.text("form-required"));
             }
             (DOCUMENT, json!({ "d": status }))
         }
         "visit" => {
-            let Ok(visited_on) = NaiveDate::parse_from_str(fields.one("visited_on"), "%Y-%m-%d")
+            let Ok(visited_on) =
+                NaiveDate::parse_from_str(fields.of_step("visited_on", step), "%Y-%m-%d")
             else {
                 return Err(lang.text("page-visit-error-date"));
             };
-            let wellbeing = fields.one("wellbeing");
+            let wellbeing = fields.of_step("wellbeing", step);
             if !WELLBEINGS.contains(&wellbeing) {
                 return Err(lang.text("page-visit-error-wellbeing"));
             }
-            let concerns = fields.all("concern");
+            let mut concerns = fields.all(&format!("concern-{step}"));
+            if concerns.is_empty() {
+                concerns = fields.all("concern");
+            }
             if concerns.iter().any(|c| !CONCERNS.contains(c)) {
                 return Err(lang.text("page-visit-error-concern"));
             }
@@ -165,7 +177,7 @@ pub(crate) async fn act(
         action,
         step: step.clone(),
         error: Some(error),
-        typed: fields.one("reason").to_owned(),
+        typed: fields.of_step("reason", fields.one("step")).to_owned(),
         conflict_since: None,
     };
     // The version the page showed; a form without one is out of date.
