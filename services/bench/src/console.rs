@@ -2,8 +2,9 @@
 //!
 //! A social worker's plan is built through the API to 50 steps and at least 200 history
 //! entries, with 25 tasks of hers in the inbox. Then, through the real server over HTTP:
-//! - the plan's page, 4 clients for the measurement's seconds: its rate and p50/p95/p99
-//!   latency (target: p95 under 100 ms), and its weight (target: under 100 KB, htmx apart);
+//! - the plan's page, 4 clients, three rounds of the measurement's seconds: its rate and
+//!   p50/p95/p99 latency (target: p95 under 100 ms), and its weight (target: under 100 KB,
+//!   htmx apart);
 //! - the inbox page against the GraphQL `tasks` query with the same fields, 16 clients, three
 //!   rounds alternated (target: the page at least 0.5 times the query's rate);
 //! - the plan's page in headless Chromium: DOMContentLoaded of five loads (target: under 1 s).
@@ -232,7 +233,10 @@ pub async fn run(url: &str, seconds: u64) -> anyhow::Result<()> {
     };
     // Warm both sides before measuring.
     measure(PAGE_CLIENTS, Duration::from_secs(1), page_request.clone()).await?;
-    let page = measure(PAGE_CLIENTS, duration, page_request).await?;
+    let mut pages = Vec::new();
+    for _ in 0..ROUNDS {
+        pages.push(measure(PAGE_CLIENTS, duration, page_request.clone()).await?);
+    }
 
     let inbox_page = {
         let http = http.clone();
@@ -292,12 +296,24 @@ pub async fn run(url: &str, seconds: u64) -> anyhow::Result<()> {
 
     println!("\n| measurement | result | target |");
     println!("|---|---|---|");
+    let each: Vec<String> = pages
+        .iter()
+        .map(|p| {
+            format!(
+                "{:.0}/s, p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms",
+                p.rate,
+                ms(p.p50),
+                ms(p.p95),
+                ms(p.p99)
+            )
+        })
+        .collect();
+    let mut p95s: Vec<f64> = pages.iter().map(|p| ms(p.p95)).collect();
+    p95s.sort_by(f64::total_cmp);
     println!(
-        "| plan page (50 steps, {version} entries), {PAGE_CLIENTS} clients | {:.0}/s; p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms | p95 < 100 ms |",
-        page.rate,
-        ms(page.p50),
-        ms(page.p95),
-        ms(page.p99)
+        "| plan page (50 steps, {version} entries), {PAGE_CLIENTS} clients | {} | median p95 {:.1} ms (< 100 ms) |",
+        each.join(" · "),
+        p95s[p95s.len() / 2]
     );
     println!(
         "| plan page weight | {:.1} KB (page) + {:.1} KB (css) + {:.1} KB (live.js); inbox page {:.1} KB | < 100 KB, htmx apart |",
