@@ -789,12 +789,13 @@ async fn send_form(
 ) -> Page {
     let path = format!("/plans/{plan}/{action}");
     // A step's buttons send the page's one form of hidden fields (its action is `start`);
-    // consent has a form of its own.
-    let holder = if action.ends_with("consent") {
-        path.clone()
-    } else {
-        format!("/plans/{plan}/start")
-    };
+    // consent and the milestones have forms of their own.
+    let holder =
+        if action.ends_with("consent") || ["departure", "arrival", "close"].contains(&action) {
+            path.clone()
+        } else {
+            format!("/plans/{plan}/start")
+        };
     let mut form = vec![
         ("form_token".to_owned(), page.hidden(&holder, "form_token")),
         ("version".to_owned(), page.hidden(&holder, "version")),
@@ -1308,4 +1309,121 @@ async fn her_record_is_corrected_with_a_reason_and_her_notes_are_added_from_her_
     let mut other = Browser::new(&api);
     other.sign_in(&liaison.token).await;
     assert_eq!(other.get(&record).await.status, 404);
+}
+
+#[tokio::test]
+async fn departure_and_closing_are_recorded_from_the_plan_page_or_refused_with_why() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    assert!(page
+        .body
+        .contains(&format!("action=\"/plans/{plan}/departure\"")));
+    let version = plan_version(&api, &amina.token, &plan).await;
+    let bad_time = send_form(
+        &mut browser,
+        &plan,
+        "departure",
+        &page,
+        &[("at", "tomorrow")],
+    )
+    .await;
+    assert_eq!(bad_time.status, 422);
+    assert!(bad_time.body.contains("Give a date and time"));
+    // Her travel is not ready (the passport is not issued): the API refuses, the page says why.
+    let not_ready = send_form(
+        &mut browser,
+        &plan,
+        "departure",
+        &page,
+        &[("at", "2026-03-02T08:00")],
+    )
+    .await;
+    assert_eq!(not_ready.status, 422, "{}", not_ready.body);
+    assert!(
+        not_ready.body.contains("Not recorded"),
+        "{}",
+        not_ready.body
+    );
+    assert_eq!(
+        plan_version(&api, &amina.token, &plan).await,
+        version,
+        "nothing written"
+    );
+
+    // Ready: a contact designated, the passport issued. Her local time is recorded as such.
+    api.data(
+        &amina.token,
+        "mutation($id: ID!) {
+           contact: completeStep(planId: $id, step: \"origin_contact\") { version }
+           passport: updateDocumentStatus(planId: $id, step: \"passport\", status: ISSUED) { version } }",
+        json!({ "id": plan }),
+    )
+    .await;
+    api.clock.advance(Duration::days(41));
+    browser.sign_in(&amina.token).await;
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    let departed = send_form(
+        &mut browser,
+        &plan,
+        "departure",
+        &page,
+        &[("at", "2026-04-10T07:30")],
+    )
+    .await;
+    assert_eq!(departed.status, 303, "{}", departed.body);
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    assert!(page
+        .body
+        .contains(&format!("action=\"/plans/{plan}/arrival\"")));
+    assert!(
+        page.body.contains("Departure"),
+        "a milestone on the timeline"
+    );
+    let arrived = send_form(
+        &mut browser,
+        &plan,
+        "arrival",
+        &page,
+        &[("at", "2026-04-10T18:00")],
+    )
+    .await;
+    assert_eq!(arrived.status, 303, "{}", arrived.body);
+    let times = api
+        .data(
+            &amina.token,
+            "query($id: ID!) { plan(id: $id) { departedAt arrivedAt } }",
+            json!({ "id": plan }),
+        )
+        .await;
+    // Europe/London is an hour ahead of UTC from 29 March.
+    assert_eq!(times["plan"]["departedAt"], "2026-04-10T06:30:00+00:00");
+    assert_eq!(times["plan"]["arrivedAt"], "2026-04-10T17:00:00+00:00");
+    let page = browser.get(&format!("/plans/{plan}")).await;
+
+    let closed = send_form(
+        &mut browser,
+        &plan,
+        "close",
+        &page,
+        &[("close_reason", "OPTED_OUT")],
+    )
+    .await;
+    assert_eq!(closed.status, 303, "{}", closed.body);
+    let status = api
+        .data(
+            &amina.token,
+            "query($id: ID!) { plan(id: $id) { status closeReason } }",
+            json!({ "id": plan }),
+        )
+        .await;
+    assert_eq!(status["plan"]["status"], "CLOSED");
+    assert_eq!(status["plan"]["closeReason"], "OPTED_OUT");
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    assert!(
+        !page.body.contains("/close\""),
+        "a closed plan offers no closing"
+    );
 }

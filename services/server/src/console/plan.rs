@@ -199,6 +199,12 @@ struct PlanPage {
     plan_error: Option<(&'static str, String)>,
     /// The form of the consent to return this page offers: `consent` or `withdraw-consent`.
     consent_action: Option<&'static str>,
+    /// The plan's milestone forms the case team has at this stage: `departure`, `arrival`,
+    /// `close`.
+    milestones: Vec<&'static str>,
+    close_reasons: Vec<(&'static str, String)>,
+    /// The date and time a milestone form starts with: now, in the viewer's zone.
+    now_local: String,
     /// Whether that form withdraws consent (and so asks to confirm what it suspends).
     withdrawing: bool,
     /// A refusal that belongs to no form on the page (a step it does not show).
@@ -542,6 +548,20 @@ pub(crate) async fn render(
                 }
             }),
             withdrawing: return_consent == Some(Some(true)),
+            milestones: if case_team {
+                milestones_of(
+                    &plan.status,
+                    plan.departed_at.is_some(),
+                    plan.arrived_at.is_some(),
+                )
+            } else {
+                Vec::new()
+            },
+            close_reasons: CLOSE_REASONS
+                .iter()
+                .map(|r| (*r, lang.text(&format!("close-reason-{}", id_of(r)))))
+                .collect(),
+            now_local: now.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string(),
             plan_error,
             general_error,
             conflict,
@@ -583,6 +603,32 @@ const SINCE: &str = "query ConsolePlanSince($id: ID!, $after: String) {
 #[serde(rename_all = "camelCase")]
 struct SinceAnswer {
     plan_history: Option<History>,
+}
+
+pub(crate) const CLOSE_REASONS: [&str; 7] = [
+    "REINTEGRATED",
+    "SUPPORT_ENDED",
+    "OPTED_OUT",
+    "MOVED_AWAY",
+    "LOST_CONTACT",
+    "DECEASED",
+    "OTHER",
+];
+
+/// The milestone forms a plan offers its case team at its stage (the API decides the rest).
+fn milestones_of(status: &str, departed: bool, arrived: bool) -> Vec<&'static str> {
+    let mut forms = Vec::new();
+    if status == "CLOSED" {
+        return forms;
+    }
+    if !departed && matches!(status, "ACTIVE" | "TRAVELLING") {
+        forms.push("departure");
+    }
+    if departed && !arrived {
+        forms.push("arrival");
+    }
+    forms.push("close");
+    forms
 }
 
 pub(crate) const WELLBEINGS: [&str; 4] = ["GOOD", "FAIR", "POOR", "AT_RISK"];

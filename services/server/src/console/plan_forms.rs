@@ -13,7 +13,7 @@ use chrono::NaiveDate;
 use serde_json::{json, Value};
 
 use super::api::{self, Failed};
-use super::plan::{render, Outcome, CONCERNS, DOCUMENT_STATUSES, WELLBEINGS};
+use super::plan::{render, Outcome, CLOSE_REASONS, CONCERNS, DOCUMENT_STATUSES, WELLBEINGS};
 use super::{see_other, signed_form, unavailable, Signed};
 use crate::routes::AppState;
 
@@ -35,6 +35,12 @@ const DOCUMENT: &str =
 const VISIT: &str =
     "mutation ConsoleVisit($p: ID!, $s: String!, $o: OutcomeInput!, $v: Int, $k: String) {
   recordFollowUp(planId: $p, step: $s, outcome: $o, expectedVersion: $v, idempotencyKey: $k) { version } }";
+const DEPARTURE: &str = "mutation ConsoleDeparture($p: ID!, $at: DateTime!, $v: Int, $k: String) {
+  confirmDeparture(planId: $p, departedAt: $at, expectedVersion: $v, idempotencyKey: $k) { version } }";
+const ARRIVAL: &str = "mutation ConsoleArrival($p: ID!, $at: DateTime!, $v: Int, $k: String) {
+  confirmArrival(planId: $p, arrivedAt: $at, expectedVersion: $v, idempotencyKey: $k) { version } }";
+const CLOSE: &str = "mutation ConsoleClose($p: ID!, $r: CloseReason!, $v: Int, $k: String) {
+  closePlan(planId: $p, reason: $r, expectedVersion: $v, idempotencyKey: $k) { version } }";
 const CONSENT: &str = "mutation ConsoleConsent($p: ID!, $v: Int, $k: String) {
   recordConsent(planId: $p, consent: { kind: RETURN }, expectedVersion: $v, idempotencyKey: $k) { version } }";
 const WITHDRAW: &str = "mutation ConsoleWithdraw($p: ID!, $v: Int, $k: String) {
@@ -121,6 +127,34 @@ fn mutation(signed: &Signed, action: &'static str, fields: &Fields) -> Result<Mu
                 json!({ "o": { "visitedOn": visited_on, "wellbeing": wellbeing, "concerns": concerns } }),
             )
         }
+        "departure" | "arrival" => {
+            let tz: chrono_tz::Tz = signed
+                .session
+                .party
+                .time_zone
+                .parse()
+                .unwrap_or(chrono_tz::Tz::UTC);
+            let Some(at) =
+                chrono::NaiveDateTime::parse_from_str(fields.one("at"), "%Y-%m-%dT%H:%M")
+                    .ok()
+                    .and_then(|t| t.and_local_timezone(tz).earliest())
+            else {
+                return Err(lang.text("form-bad-time"));
+            };
+            let query = if action == "departure" {
+                DEPARTURE
+            } else {
+                ARRIVAL
+            };
+            (query, json!({ "at": at.with_timezone(&chrono::Utc) }))
+        }
+        "close" => {
+            let reason = fields.one("close_reason");
+            if !CLOSE_REASONS.contains(&reason) {
+                return Err(lang.text("form-required"));
+            }
+            (CLOSE, json!({ "r": reason }))
+        }
         "consent" => (CONSENT, json!({})),
         "withdraw-consent" => {
             if fields.one("confirm") != "on" {
@@ -130,7 +164,10 @@ fn mutation(signed: &Signed, action: &'static str, fields: &Fields) -> Result<Mu
         }
         _ => return Err(lang.text("form-required")),
     };
-    if !matches!(action, "consent" | "withdraw-consent") {
+    if !matches!(
+        action,
+        "consent" | "withdraw-consent" | "departure" | "arrival" | "close"
+    ) {
         if step.is_empty() || step.len() > 64 {
             return Err(lang.text("form-required"));
         }
@@ -140,7 +177,10 @@ fn mutation(signed: &Signed, action: &'static str, fields: &Fields) -> Result<Mu
 }
 
 /// The actions a plan's page has forms for.
-const ACTIONS: [&str; 8] = [
+const ACTIONS: [&str; 11] = [
+    "departure",
+    "arrival",
+    "close",
     "start",
     "complete",
     "block",
@@ -209,7 +249,8 @@ pub(crate) async fn act(
     match answer {
         Ok(_) => see_other(&match &step {
             Some(key) => format!("{back}#step-{key}"),
-            None => format!("{back}#consents"),
+            None if action.ends_with("consent") => format!("{back}#consents"),
+            None => format!("{back}#summary"),
         }),
         Err(Failed::Api(problems)) => {
             if problems.iter().any(|p| p.code == "CONFLICT") {
