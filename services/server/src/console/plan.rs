@@ -201,7 +201,7 @@ struct PlanPage {
     consent_action: Option<&'static str>,
     /// The plan's milestone forms the case team has at this stage: `departure`, `arrival`,
     /// `close`.
-    milestones: Vec<&'static str>,
+    milestones: Vec<MilestoneForm>,
     close_reasons: Vec<(&'static str, String)>,
     /// The date and time a milestone form starts with: now, in the viewer's zone.
     now_local: String,
@@ -554,6 +554,18 @@ pub(crate) async fn render(
                     plan.departed_at.is_some(),
                     plan.arrived_at.is_some(),
                 )
+                .into_iter()
+                .map(|action| MilestoneForm {
+                    action,
+                    closing: action == "close",
+                    button: lang.text(&format!("form-{action}")),
+                    at_label: if action == "close" {
+                        String::new()
+                    } else {
+                        lang.text(&format!("form-{action}-at"))
+                    },
+                })
+                .collect()
             } else {
                 Vec::new()
             },
@@ -603,6 +615,15 @@ const SINCE: &str = "query ConsolePlanSince($id: ID!, $after: String) {
 #[serde(rename_all = "camelCase")]
 struct SinceAnswer {
     plan_history: Option<History>,
+}
+
+/// A form of the plan's milestones: its action, whether it closes the plan (a reason, not a
+/// time), its button and its time's label.
+pub(crate) struct MilestoneForm {
+    pub action: &'static str,
+    pub closing: bool,
+    pub button: String,
+    pub at_label: String,
 }
 
 pub(crate) const CLOSE_REASONS: [&str; 7] = [
