@@ -1427,3 +1427,136 @@ async fn departure_and_closing_are_recorded_from_the_plan_page_or_refused_with_w
         "a closed plan offers no closing"
     );
 }
+
+#[tokio::test]
+async fn a_supervisor_reads_who_saw_her_data_places_a_hold_and_erases_only_when_she_may() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let sofia = api
+        .party_in(
+            "SUPERVISOR",
+            "Sofia",
+            "Safe Passage",
+            "GB",
+            "en",
+            "Europe/London",
+        )
+        .await;
+    // Amina reads her through the console: that is in her access log.
+    let mut amina_browser = Browser::new(&api);
+    amina_browser.sign_in(&amina.token).await;
+    let plan_page = amina_browser.get(&format!("/plans/{plan}")).await;
+    let start = plan_page.body.find("href=\"/persons/").unwrap() + 6;
+    let record = plan_page.body[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    // A social worker has no data-protection section.
+    assert!(!amina_browser
+        .get(&record)
+        .await
+        .body
+        .contains("id=\"protection\""));
+
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&sofia.token).await;
+    let page = browser.get(&record).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("id=\"protection\""));
+    assert!(page.body.contains("console plan: plan"), "{}", page.body);
+    let token = page.hidden(&format!("{record}/hold"), "form_token");
+
+    // A hold needs a reason; then it stops an erasure.
+    let no_reason = browser
+        .post(
+            &format!("{record}/hold"),
+            &[("form_token", &token), ("hold_reason", "")],
+        )
+        .await;
+    assert_eq!(no_reason.status, 422);
+    let held = browser
+        .post(
+            &format!("{record}/hold"),
+            &[
+                ("form_token", &token),
+                ("key", "h1"),
+                ("hold_reason", "Court case 2026/114"),
+            ],
+        )
+        .await;
+    assert_eq!(held.status, 303, "{}", held.body);
+    let page = browser.get(&record).await;
+    assert!(page.body.contains("On legal hold since"));
+    assert!(page.body.contains("Court case 2026/114"));
+    let unconfirmed = browser
+        .post(
+            &format!("{record}/erase"),
+            &[
+                ("form_token", &token),
+                ("erasure_reason", "SURVIVOR_REQUEST"),
+            ],
+        )
+        .await;
+    assert_eq!(unconfirmed.status, 422);
+    assert!(unconfirmed.body.contains("Tick the box"));
+    let while_held = browser
+        .post(
+            &format!("{record}/erase"),
+            &[
+                ("form_token", &token),
+                ("erasure_reason", "SURVIVOR_REQUEST"),
+                ("confirm", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(while_held.status, 422, "{}", while_held.body);
+    assert!(
+        while_held.body.contains("Not recorded"),
+        "{}",
+        while_held.body
+    );
+    let person = record.trim_start_matches("/persons/");
+    let erased = || async {
+        api.data(
+            &sofia.token,
+            "query($p: ID!) { person(id: $p) { erasedAt } }",
+            json!({ "p": person }),
+        )
+        .await["person"]["erasedAt"]
+            .clone()
+    };
+    assert!(erased().await.is_null(), "nothing erased");
+    // Lifted, and her plan closed: erased.
+    browser
+        .post(
+            &format!("{record}/lift"),
+            &[
+                ("form_token", &token),
+                ("key", "l1"),
+                ("hold_reason", "Case closed"),
+            ],
+        )
+        .await;
+    api.data(
+        &amina.token,
+        "mutation($id: ID!) { closePlan(planId: $id, reason: OPTED_OUT) { version } }",
+        json!({ "id": plan }),
+    )
+    .await;
+    let done = browser
+        .post(
+            &format!("{record}/erase"),
+            &[
+                ("form_token", &token),
+                ("erasure_reason", "SURVIVOR_REQUEST"),
+                ("confirm", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(!erased().await.is_null());
+    let page = browser.get(&record).await;
+    assert!(page.body.contains("Her data was erased on"));
+    assert!(!page.body.contains("Ngozi"));
+}

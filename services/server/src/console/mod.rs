@@ -62,6 +62,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/persons/{id}", get(persons::show))
         .route("/persons/{id}/correct", post(persons::correct))
         .route("/persons/{id}/note", post(persons::note))
+        .route("/persons/{id}/{decision}", post(persons::decide))
         .route("/plans", get(plans::list))
         .route("/plans/new", get(plans::new_plan).post(plans::open_plan))
         .route("/plans/{id}", get(plan::show))

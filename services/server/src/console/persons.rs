@@ -37,6 +37,17 @@ const FIELDS: [(&str, &str, &str); 6] = [
 
 const MAX_NOTE: usize = 2000;
 
+const ACCESS: &str = "query ConsoleAccess($id: ID!) {
+  accessLog(personId: $id, first: 20) { nodes { at fields operation party { displayName } } }
+}";
+
+/// Why a supervisor erases her data (the retention rule's own reason is the scheduler's).
+const ERASURE_REASONS: [&str; 3] = [
+    "SURVIVOR_REQUEST",
+    "REGISTERED_IN_ERROR",
+    "LEGAL_OBLIGATION",
+];
+
 #[derive(Debug, Deserialize)]
 struct Answer {
     person: PersonOut,
@@ -94,6 +105,28 @@ struct PersonPage {
     /// Her record changed since the form was shown; nothing was recorded.
     conflict: bool,
     form_error: Option<String>,
+    /// For a supervisor: who read her data, and the forms of holds and erasure.
+    protection: Option<Protection>,
+}
+
+/// What a supervisor of her organisation decides about her data.
+pub(crate) struct Protection {
+    /// (when, who, fields, through what), newest first.
+    pub access: Vec<(String, String, String, String)>,
+    pub held: bool,
+    pub erased: bool,
+    pub reasons: Vec<(&'static str, String)>,
+    pub typed: String,
+    pub error: Option<(&'static str, String)>,
+}
+
+impl Protection {
+    fn error_for(&self, action: &str) -> Option<&str> {
+        match &self.error {
+            Some((sent, error)) if *sent == action => Some(error),
+            _ => None,
+        }
+    }
 }
 
 /// What a form sent from the page came to.
@@ -106,6 +139,8 @@ struct Sent {
     note_error: Option<String>,
     conflict: bool,
     form_error: Option<String>,
+    /// A refused hold or erasure: (action, why).
+    protection_error: Option<(&'static str, String)>,
 }
 
 impl Sent {
@@ -205,6 +240,67 @@ async fn render(state: &AppState, signed: &Signed, id: &str, sent: Sent) -> Resp
             )
         })
         .collect();
+    let protection =
+        if signed.session.viewer.role == homeward_workflows::party::PartyRole::Supervisor {
+            let log = api::run::<Value>(
+                state,
+                &signed.session.viewer,
+                "person",
+                ACCESS,
+                json!({ "id": person_id }),
+            )
+            .await;
+            let access = match log {
+                Ok(log) => log["accessLog"]["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| {
+                        let at = e["at"]
+                            .as_str()
+                            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                            .map(|t| local(t.with_timezone(&Utc), tz))
+                            .unwrap_or_default();
+                        let fields: Vec<&str> = e["fields"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .collect();
+                        (
+                            at,
+                            e["party"]["displayName"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
+                            fields.join(", "),
+                            e["operation"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect(),
+                // Another organisation's supervisor, say: no access log to show.
+                Err(Failed::Api(_)) => Vec::new(),
+                Err(e) => return unavailable(lang, e),
+            };
+            Some(Protection {
+                access,
+                held: person.legal_hold.is_some(),
+                erased: person.erased_at.is_some(),
+                reasons: ERASURE_REASONS
+                    .iter()
+                    .map(|r| {
+                        (
+                            *r,
+                            lang.text(&format!("erasure-reason-{}", r.to_ascii_lowercase())),
+                        )
+                    })
+                    .collect(),
+                typed: sent.typed("hold_reason").unwrap_or_default().to_owned(),
+                error: sent.protection_error.clone(),
+            })
+        } else {
+            None
+        };
     let mut chrome = Chrome::signed(lang, "person-title", &here, signed);
     if let Some(name) = person.details.get("fullName").and_then(Value::as_str) {
         chrome.title = name.to_owned();
@@ -239,6 +335,7 @@ async fn render(state: &AppState, signed: &Signed, id: &str, sent: Sent) -> Resp
             notes,
             conflict: sent.conflict,
             form_error: sent.form_error,
+            protection,
         },
     )
 }
@@ -418,5 +515,100 @@ async fn refused_or_done(
             render(state, signed, id, sent).await
         }
         Err(e) => unavailable(signed.lang, e),
+    }
+}
+
+/// `POST /persons/{id}/{decision}`: a legal hold placed or lifted (with why), or her data
+/// erased (with why, once confirmed); a supervisor's, as the API decides.
+pub(crate) async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, decision)): Path<(String, String)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let one = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    let here = format!("/persons/{id}");
+    let signed = match signed_form(&state, &headers, one("form_token"), &here).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let lang = signed.lang;
+    let Ok(person_id) = uuid::Uuid::parse_str(&id) else {
+        return not_found(&signed, &here);
+    };
+    let Some(action) = ["hold", "lift", "erase"]
+        .into_iter()
+        .find(|a| *a == decision)
+    else {
+        return not_found(&signed, &here);
+    };
+    let mut sent = Sent {
+        typed: vec![("hold_reason".to_owned(), one("hold_reason").to_owned())],
+        ..Sent::default()
+    };
+    let reason = one("hold_reason").trim();
+    let refusal = match action {
+        "hold" | "lift" if reason.is_empty() => Some(lang.text("form-required")),
+        "hold" | "lift" if reason.chars().count() > MAX_NOTE => {
+            Some(lang.text_with("form-too-long", &[("max", MAX_NOTE.into())]))
+        }
+        "erase" if !ERASURE_REASONS.contains(&one("erasure_reason")) => {
+            Some(lang.text("form-required"))
+        }
+        "erase" if one("confirm") != "on" => Some(lang.text("person-erase-confirm-needed")),
+        _ => None,
+    };
+    if let Some(error) = refusal {
+        sent.status = Some(StatusCode::UNPROCESSABLE_ENTITY);
+        sent.protection_error = Some((action, error));
+        return render(&state, &signed, &id, sent).await;
+    }
+    let (query, variables) = match action {
+        "hold" => (
+            "mutation ConsoleHold($p: ID!, $r: String!, $k: String) { placeLegalHold(personId: $p, reason: $r, idempotencyKey: $k) { version } }",
+            json!({ "p": person_id, "r": reason, "k": format!("console-hold-{}", one("key")) }),
+        ),
+        "lift" => (
+            "mutation ConsoleLift($p: ID!, $r: String!, $k: String) { liftLegalHold(personId: $p, reason: $r, idempotencyKey: $k) { version } }",
+            json!({ "p": person_id, "r": reason, "k": format!("console-lift-{}", one("key")) }),
+        ),
+        _ => (
+            "mutation ConsoleErase($p: ID!, $r: ErasureReason!) { erasePerson(personId: $p, reason: $r) { erasedAt } }",
+            json!({ "p": person_id, "r": one("erasure_reason") }),
+        ),
+    };
+    match api::run::<Value>(
+        &state,
+        &signed.session.viewer,
+        "person form",
+        query,
+        variables,
+    )
+    .await
+    {
+        Ok(_) => see_other(&format!("/persons/{id}#protection")),
+        Err(Failed::Api(problems)) => {
+            let message = problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            sent.status = Some(if problems.iter().any(|p| p.code == "FORBIDDEN") {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            });
+            sent.protection_error = Some((
+                action,
+                lang.text_with("form-refused", &[("message", message.into())]),
+            ));
+            render(&state, &signed, &id, sent).await
+        }
+        Err(e) => unavailable(lang, e),
     }
 }
