@@ -403,3 +403,9 @@ person-erase-confirm-needed = Tick the box to confirm that her data is to be era
 erasure-reason-survivor_request = She asked for it
 erasure-reason-registered_in_error = She was registered in error
 erasure-reason-legal_obligation = The law requires it
+
+search-title = Find a survivor
+search-name = Her name, or part of it
+search-find = Find
+search-none = Nobody of your organisation matches.
+search-nothing = Give a name, a date of birth, or both.

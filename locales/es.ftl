@@ -401,3 +401,9 @@ person-erase-confirm-needed = Marque la casilla para confirmar que sus datos se 
 erasure-reason-survivor_request = Ella lo pidió
 erasure-reason-registered_in_error = Se registró por error
 erasure-reason-legal_obligation = La ley lo exige
+
+search-title = Buscar a una persona
+search-name = Su nombre, o parte de él
+search-find = Buscar
+search-none = Nadie de su organización coincide.
+search-nothing = Indique un nombre, una fecha de nacimiento o ambos.

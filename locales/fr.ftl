@@ -401,3 +401,9 @@ person-erase-confirm-needed = Cochez la case pour confirmer que ses données doi
 erasure-reason-survivor_request = Elle l'a demandé
 erasure-reason-registered_in_error = Elle a été inscrite par erreur
 erasure-reason-legal_obligation = La loi l'exige
+
+search-title = Retrouver une personne
+search-name = Son nom, ou une partie
+search-find = Rechercher
+search-none = Personne de votre organisation ne correspond.
+search-nothing = Indiquez un nom, une date de naissance, ou les deux.

@@ -883,6 +883,29 @@ impl PersonObject {
     async fn version(&self) -> u64 {
         self.person.version
     }
+    /// Her plans that you may see, newest first (the case team's; null for others).
+    async fn plans(&self, ctx: &Context<'_>) -> ApiResult<Option<Vec<PlanObject>>> {
+        if !matches!(self.access, PersonAccess::Full) {
+            return Ok(None);
+        }
+        let viewer = viewer(ctx)?;
+        let mut rows = services(ctx)
+            .reads
+            .plans_of_person(self.person.id.0)
+            .await?;
+        rows.sort_by(|a, b| b.opened_at.cmp(&a.opened_at));
+        let plans = loaders(ctx)
+            .plans
+            .load_many(rows.iter().map(|r| PlanAt::latest(r.plan_id)))
+            .await?;
+        Ok(Some(
+            rows.iter()
+                .filter_map(|r| plans.get(&PlanAt::latest(r.plan_id)))
+                .filter(|plan| authz::authorize(viewer, Action::ReadPlan(plan)).is_ok())
+                .map(|plan| PlanObject(plan.clone()))
+                .collect(),
+        ))
+    }
 }
 
 /// Why and since when a survivor's data must be kept: nothing erases it until it is lifted.

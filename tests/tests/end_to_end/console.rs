@@ -1560,3 +1560,63 @@ async fn a_supervisor_reads_who_saw_her_data_places_a_hold_and_erases_only_when_
     assert!(page.body.contains("Her data was erased on"));
     assert!(!page.body.contains("Ngozi"));
 }
+
+#[tokio::test]
+async fn a_survivor_is_found_by_a_posted_search_with_her_plans_and_nobody_else_finds_her() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let list = browser.get("/plans").await;
+    assert!(list
+        .body
+        .contains("action=\"/plans/search\" class=\"filters search\""));
+    let token = list.hidden("/plans/search", "form_token");
+    let found = browser
+        .post(
+            "/plans/search",
+            &[("form_token", &token), ("name", "OKAFOR ngozi")],
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert!(found.body.contains("Ngozi Okafor"));
+    assert!(
+        found.body.contains(&format!("href=\"/plans/{plan}\"")),
+        "with her plan"
+    );
+    assert!(found.headers.get("location").is_none());
+    let none = browser
+        .post(
+            "/plans/search",
+            &[("form_token", &token), ("name", "Someone Else")],
+        )
+        .await;
+    assert!(none.body.contains("Nobody of your organisation matches."));
+    let nothing = browser
+        .post("/plans/search", &[("form_token", &token)])
+        .await;
+    assert_eq!(nothing.status, 422);
+    assert!(nothing
+        .body
+        .contains("Give a name, a date of birth, or both."));
+    // Without the form token, or by someone outside the case team: nothing found.
+    assert_eq!(
+        browser
+            .post("/plans/search", &[("name", "Ngozi")])
+            .await
+            .status,
+        403
+    );
+    let liaison = api.party("GOVERNMENT_LIAISON", "Luc", "Prefecture").await;
+    let mut other = Browser::new(&api);
+    other.sign_in(&liaison.token).await;
+    let token = other.form_token().await;
+    let refused = other
+        .post(
+            "/plans/search",
+            &[("form_token", &token), ("name", "Ngozi")],
+        )
+        .await;
+    assert!(!refused.body.contains("Ngozi Okafor"));
+    assert!([403, 422].contains(&refused.status), "{}", refused.status);
+}

@@ -65,6 +65,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/persons/{id}/{decision}", post(persons::decide))
         .route("/plans", get(plans::list))
         .route("/plans/new", get(plans::new_plan).post(plans::open_plan))
+        .route("/plans/search", post(plans::search))
         .route("/plans/{id}", get(plan::show))
         .route("/plans/{id}/{action}", post(plan_forms::act))
         .route(&format!("{ASSETS}/{{file}}"), get(asset))

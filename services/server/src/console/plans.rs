@@ -102,8 +102,12 @@ struct PlansPage {
     country_error: Option<String>,
     next_page: Option<String>,
     first_page: Option<String>,
-    /// Whether this party opens plans (the form's link is shown).
+    /// Whether this party opens plans (the form's link is shown) and searches survivors.
     opens_plans: bool,
+    /// The search form's fields: empty on this page.
+    name: String,
+    born: String,
+    error: Option<String>,
 }
 
 fn href(filters: &ListFilters, after: Option<&str>) -> String {
@@ -185,6 +189,9 @@ pub(crate) async fn list(
         next_page: None,
         first_page: None,
         opens_plans: opens_plans(&signed),
+        name: String::new(),
+        born: String::new(),
+        error: None,
     };
     let Ok(country) = country(&filters.country) else {
         shown.country_error = Some(lang.text("plans-bad-country"));
@@ -530,4 +537,122 @@ fn joined(problems: &[api::Problem]) -> String {
         .map(|p| p.message.as_str())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+const SEARCH: &str = "query ConsoleSearch($name: String, $born: NaiveDate) {
+  searchPersons(name: $name, dateOfBirth: $born, first: 20) {
+    id fullName dateOfBirth plans { id status }
+  }
+}";
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct SearchForm {
+    #[serde(default)]
+    form_token: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    born: String,
+}
+
+/// A survivor found, with her plans: (href, reference, status).
+pub(crate) struct Found {
+    pub href: String,
+    pub name: String,
+    pub born: String,
+    pub plans: Vec<(String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "console/search.html")]
+struct SearchPage {
+    chrome: Chrome,
+    name: String,
+    born: String,
+    error: Option<String>,
+    found: Option<Vec<Found>>,
+}
+
+/// `POST /plans/search`: survivors by name and date of birth. A POST, so that what is
+/// searched for is never in an address, the browser's history or a log.
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<SearchForm>,
+) -> Response {
+    let signed = match signed_form(&state, &headers, &form.form_token, "/plans").await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let lang = signed.lang;
+    let name = form.name.trim().to_owned();
+    let born = form.born.trim().to_owned();
+    let mut shown = SearchPage {
+        chrome: Chrome::signed(lang, "search-title", "/plans", &signed),
+        name: name.clone(),
+        born: born.clone(),
+        error: None,
+        found: None,
+    };
+    let born_date = match born.as_str() {
+        "" => None,
+        text => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            Ok(d) => Some(d),
+            Err(_) => {
+                shown.error = Some(lang.text("inbox-bad-date"));
+                return page(StatusCode::UNPROCESSABLE_ENTITY, shown);
+            }
+        },
+    };
+    if name.is_empty() && born_date.is_none() {
+        shown.error = Some(lang.text("search-nothing"));
+        return page(StatusCode::UNPROCESSABLE_ENTITY, shown);
+    }
+    let variables = json!({
+        "name": (!name.is_empty()).then_some(name),
+        "born": born_date,
+    });
+    match api::run::<Value>(&state, &signed.session.viewer, "search", SEARCH, variables).await {
+        Ok(data) => {
+            shown.found = Some(
+                data["searchPersons"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| Found {
+                        href: format!("/persons/{}", p["id"].as_str().unwrap_or_default()),
+                        name: p["fullName"].as_str().unwrap_or_default().to_owned(),
+                        born: p["dateOfBirth"].as_str().unwrap_or_default().to_owned(),
+                        plans: p["plans"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|plan| {
+                                let id = plan["id"].as_str().unwrap_or_default();
+                                (
+                                    format!("/plans/{id}"),
+                                    plan_reference(uuid::Uuid::parse_str(id).unwrap_or_default()),
+                                    lang.text(&format!(
+                                        "plan-status-{}",
+                                        id_of(plan["status"].as_str().unwrap_or_default())
+                                    )),
+                                )
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            );
+            page(StatusCode::OK, shown)
+        }
+        Err(Failed::Api(problems)) => {
+            shown.error = Some(joined(&problems));
+            let status = if problems.iter().any(|p| p.code == "FORBIDDEN") {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            page(status, shown)
+        }
+        Err(e) => unavailable(lang, e),
+    }
 }
