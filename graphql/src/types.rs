@@ -893,7 +893,7 @@ impl PersonObject {
             .reads
             .plans_of_person(self.person.id.0)
             .await?;
-        rows.sort_by(|a, b| b.opened_at.cmp(&a.opened_at));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.opened_at));
         let plans = loaders(ctx)
             .plans
             .load_many(rows.iter().map(|r| PlanAt::latest(r.plan_id)))
