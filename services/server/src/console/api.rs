@@ -104,7 +104,12 @@ pub(crate) async fn run_partial<T: DeserializeOwned>(
         .data
         .into_json()
         .map_err(|e| Failed::Internal(e.to_string()))?;
-    let data =
-        serde_json::from_value(data).map_err(|e| Failed::Internal(format!("the answer: {e}")))?;
+    // Not the error's text: it may quote a value of the answer, which may be personal.
+    let data = serde_json::from_value(data).map_err(|e| {
+        Failed::Internal(format!(
+            "the answer did not have the shape the page expects ({:?})",
+            e.classify()
+        ))
+    })?;
     Ok((data, problems))
 }
