@@ -900,6 +900,13 @@ async fn a_form_based_on_an_old_version_is_refused_and_what_changed_is_shown() {
         step_status(&api, &amina.token, &plan, "call_family").await,
         "READY"
     );
+    // Shown at the form's address, the page follows changes from its own.
+    let own = format!("data-page=\"/plans/{plan}\"");
+    assert!(
+        stale.body.contains(&own) || stale.body.contains(&own.replace('/', "&#x2f;")),
+        "{}",
+        stale.body
+    );
     // The page it answers is the plan as it is now: its forms carry the new version.
     assert_eq!(
         stale.hidden(&format!("/plans/{plan}/start"), "version"),

@@ -6,7 +6,12 @@
   var main = document.querySelector("main[data-live]");
   if (!main || !window.EventSource) { return; }
   var source = new EventSource(main.getAttribute("data-live"));
+  // The page's own address: after a refused form the browser shows the form's, which only
+  // takes a POST.
+  var page = main.getAttribute("data-page") || window.location.href;
   var lost = false;
+
+  function reload() { window.location.assign(page); }
 
   function typing() {
     var active = document.activeElement;
@@ -26,23 +31,23 @@
       if (notice) { notice.hidden = false; }
       return;
     }
-    fetch(window.location.href, { credentials: "same-origin" })
+    fetch(page, { credentials: "same-origin" })
       .then(function (response) {
         // Signed out meanwhile: the page the server sent us to.
-        if (!response.ok || response.redirected) { window.location.reload(); return null; }
+        if (!response.ok || response.redirected) { reload(); return null; }
         return response.text();
       })
       .then(function (html) {
         if (html === null) { return; }
         var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("main");
         var current = document.querySelector("main");
-        if (fresh && current) { current.replaceWith(fresh); } else { window.location.reload(); }
+        if (fresh && current) { current.replaceWith(fresh); } else { reload(); }
       })
-      .catch(function () { window.location.reload(); });
+      .catch(function () { reload(); });
   }
 
   source.addEventListener("changed", refresh);
-  source.addEventListener("ended", function () { source.close(); window.location.reload(); });
+  source.addEventListener("ended", function () { source.close(); reload(); });
   source.onerror = function () { lost = true; };
-  source.onopen = function () { if (lost) { window.location.reload(); } };
+  source.onopen = function () { if (lost) { reload(); } };
 })();
