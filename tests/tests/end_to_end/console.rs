@@ -1627,3 +1627,106 @@ async fn a_survivor_is_found_by_a_posted_search_with_her_plans_and_nobody_else_f
     assert!(!refused.body.contains("Ngozi Okafor"));
     assert!([403, 422].contains(&refused.status), "{}", refused.status);
 }
+
+#[tokio::test]
+async fn a_partner_records_a_follow_up_visit_from_the_plan_page() {
+    let api = TestApi::start().await;
+    let amina = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let grace = api
+        .party_in(
+            "PARTNER_CONTACT",
+            "Grace",
+            "Hope Lagos",
+            "NG",
+            "en",
+            "Africa/Lagos",
+        )
+        .await;
+    let plan = api.open_plan(&amina.token, "Ngozi Okafor").await;
+    let plan = plan.as_str().unwrap().to_owned();
+    let v = json!({ "plan": plan, "grace": grace.id });
+    api.data(
+        &amina.token,
+        "mutation($plan: ID!, $grace: ID!) {
+           contact: assignStep(planId: $plan, step: \"origin_contact\", assignee: $grace) { version }
+           visit: assignStep(planId: $plan, step: \"follow_up_1\", assignee: $grace) { version }
+           consent: recordConsent(planId: $plan, consent: { kind: RETURN }) { version }
+           sharing: recordConsent(planId: $plan, consent: { kind: DATA_SHARING, partner: $grace }) { version }
+           passport: updateDocumentStatus(planId: $plan, step: \"passport\", status: ISSUED) { version } }",
+        v.clone(),
+    )
+    .await;
+    api.data(
+        &grace.token,
+        "mutation($plan: ID!) { completeStep(planId: $plan, step: \"origin_contact\") { version } }",
+        v.clone(),
+    )
+    .await;
+    api.clock.advance(Duration::days(41));
+    api.data(
+        &amina.token,
+        "mutation($plan: ID!) { confirmDeparture(planId: $plan, departedAt: \"2026-04-10T06:00:00Z\") { version } }",
+        v.clone(),
+    )
+    .await;
+    api.data(
+        &grace.token,
+        "mutation($plan: ID!) { confirmArrival(planId: $plan, arrivedAt: \"2026-04-10T18:00:00Z\") { version } }",
+        v.clone(),
+    )
+    .await;
+    api.clock.advance(Duration::days(14));
+
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&grace.token).await;
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("name=\"visited_on-follow_up_1\""),
+        "{}",
+        page.body
+    );
+    let undated = send_form(
+        &mut browser,
+        &plan,
+        "visit",
+        &page,
+        &[("step", "follow_up_1"), ("wellbeing-follow_up_1", "GOOD")],
+    )
+    .await;
+    assert_eq!(undated.status, 422);
+    assert!(undated.body.contains("Give the date of the visit"));
+    let recorded = send_form(
+        &mut browser,
+        &plan,
+        "visit",
+        &page,
+        &[
+            ("step", "follow_up_1"),
+            ("visited_on-follow_up_1", "2026-04-23"),
+            ("wellbeing-follow_up_1", "FAIR"),
+            ("concern-follow_up_1", "INCOME"),
+            ("concern-follow_up_1", "HOUSING"),
+        ],
+    )
+    .await;
+    assert_eq!(recorded.status, 303, "{}", recorded.body);
+    let outcome = api
+        .data(
+            &amina.token,
+            "query($plan: ID!) { plan(id: $plan) { step(key: \"follow_up_1\") { outcome { visitedOn wellbeing concerns } } } }",
+            v,
+        )
+        .await;
+    let outcome = &outcome["plan"]["step"]["outcome"];
+    assert_eq!(outcome["visitedOn"], "2026-04-23");
+    assert_eq!(outcome["wellbeing"], "FAIR");
+    let mut concerns: Vec<&str> = outcome["concerns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    concerns.sort_unstable();
+    assert_eq!(concerns, ["HOUSING", "INCOME"]);
+}
