@@ -77,13 +77,22 @@ struct VisitForm {
     concerns: Vec<(&'static str, String)>,
 }
 
+/// No other site may frame a partner page and trick a partner into pressing its buttons.
+const CSP: &str = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// A rendered page with the headers every partner page carries: the token in its URL is the
 /// whole credential, so it is never cached, indexed or sent on as a referrer.
 pub(crate) fn page(status: StatusCode, template: impl Template) -> Response {
+    rendered(status, template, CSP)
+}
+
+/// A rendered page that is never cached, indexed or sent on as a referrer, under `csp`: the
+/// partner pages' and the web console's.
+pub(crate) fn rendered(status: StatusCode, template: impl Template, csp: &'static str) -> Response {
     let html = match template.render() {
         Ok(html) => html,
         Err(e) => {
-            tracing::error!(error = %e, "partner page failed to render");
+            tracing::error!(error = %e, "a page failed to render");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
@@ -97,10 +106,7 @@ pub(crate) fn page(status: StatusCode, template: impl Template) -> Response {
     headers.insert("x-robots-tag", HeaderValue::from_static("noindex"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        // No other site may frame the page and trick a partner into pressing its buttons.
-        HeaderValue::from_static(
-            "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
+        HeaderValue::from_static(csp),
     );
     response
 }

@@ -1360,15 +1360,19 @@ async fn access_log<B: Backend>(backend: Arc<B>) -> Outcome {
     Ok(())
 }
 
-async fn tokens<B: Backend>(backend: Arc<B>) -> Outcome {
-    let party = Uuid::new_v4();
+/// Registers an active social worker, `conformance@example.org`, as the engine would: her
+/// read-model row.
+async fn register_party<B: Backend>(
+    backend: &B,
+    party: Uuid,
+) -> Result<projection::PartyRow, StoreError> {
     let mut registered = append(
         &format!("party-{party}"),
         ExpectedVersion::NoStream,
         1,
         at(0),
     );
-    let registered_row = projection::PartyRow {
+    let row = projection::PartyRow {
         party_id: party,
         version: 1,
         display_name: "Conformance".to_owned(),
@@ -1381,8 +1385,14 @@ async fn tokens<B: Backend>(backend: Arc<B>) -> Outcome {
         supervisor: None,
         active: true,
     };
-    registered.projection.parties.push(registered_row.clone());
-    step("append", backend.append(registered).await)?;
+    registered.projection.parties.push(row.clone());
+    backend.append(registered).await?;
+    Ok(row)
+}
+
+async fn tokens<B: Backend>(backend: Arc<B>) -> Outcome {
+    let party = Uuid::new_v4();
+    let registered_row = step("register", register_party(backend.as_ref(), party).await)?;
     // Listening before the revocation, as a replica's sockets do.
     let mut revocations = step("listen for revocations", backend.revocations().await)?;
     let token = NewToken {
@@ -1812,27 +1822,7 @@ async fn blind_index<B: Backend>(backend: Arc<B>) -> Outcome {
 
 async fn console_sessions<B: Backend>(backend: Arc<B>) -> Outcome {
     let party = Uuid::new_v4();
-    let mut registered = append(
-        &format!("party-{party}"),
-        ExpectedVersion::NoStream,
-        1,
-        at(0),
-    );
-    let row = projection::PartyRow {
-        party_id: party,
-        version: 1,
-        display_name: "Conformance".to_owned(),
-        email: "conformance@example.org".to_owned(),
-        role: "social_worker".to_owned(),
-        organisation: Uuid::new_v4(),
-        country: "NG".to_owned(),
-        language: "en".to_owned(),
-        time_zone: "UTC".to_owned(),
-        supervisor: None,
-        active: true,
-    };
-    registered.projection.parties.push(row.clone());
-    step("append", backend.append(registered).await)?;
+    let row = step("register", register_party(backend.as_ref(), party).await)?;
     let found = step(
         "by email",
         backend

@@ -16,6 +16,25 @@ pub(crate) struct Problem {
     pub message: String,
 }
 
+/// A refused mutation as a form shows it: the status (403 when the viewer may not, 404 when
+/// there is no such thing, else 422) and what the API said, in one sentence.
+pub(crate) fn refusal(problems: &[Problem]) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    let status = if problems.iter().any(|p| p.code == "FORBIDDEN") {
+        StatusCode::FORBIDDEN
+    } else if problems.iter().any(|p| p.code == "NOT_FOUND") {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let message = problems
+        .iter()
+        .map(|p| p.message.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    (status, message)
+}
+
 /// Why an operation gave no page.
 #[derive(Debug)]
 pub(crate) enum Failed {

@@ -24,7 +24,7 @@ mod timeline;
 use askama::Template;
 use axum::extract::{DefaultBodyLimit, Path};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use homeward_engine::i18n::Lang;
@@ -187,26 +187,34 @@ impl Chrome {
 /// A rendered page with the console's headers: never cached or indexed (pages hold personal
 /// data), no referrer sent on, nothing loaded from elsewhere.
 pub(crate) fn page(status: StatusCode, template: impl Template) -> Response {
-    let html = match template.render() {
-        Ok(html) => html,
-        Err(e) => {
-            tracing::error!(error = %e, "a console page failed to render");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    };
-    let mut response = (status, Html(html)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert("x-robots-tag", HeaderValue::from_static("noindex"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    response
+    crate::partner_pages::rendered(status, template, CSP)
+}
+
+/// An instant as a page shows it: to the minute, in the viewer's zone.
+pub(crate) fn local_time(at: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> String {
+    at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// The fields a form sent, by name (a name may come several times: checkboxes).
+pub(crate) struct Fields(pub Vec<(String, String)>);
+
+impl Fields {
+    /// The first value of `name`, or nothing.
+    pub(crate) fn one(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Every value of `name`.
+    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
 }
 
 #[derive(Template)]

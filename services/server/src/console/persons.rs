@@ -14,7 +14,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::api::{self, Failed};
-use super::{message, page, see_other, signed_form, signed_in, unavailable, Chrome, Signed};
+use super::{
+    local_time, message, page, see_other, signed_form, signed_in, unavailable, Chrome, Fields,
+    Signed,
+};
 use crate::routes::AppState;
 
 const QUERY: &str = "query ConsolePerson($id: ID!) {
@@ -152,10 +155,6 @@ impl Sent {
     }
 }
 
-fn local(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
-}
-
 /// `GET /persons/{id}`.
 pub(crate) async fn show(
     State(state): State<AppState>,
@@ -230,7 +229,7 @@ async fn render(state: &AppState, signed: &Signed, id: &str, sent: Sent) -> Resp
         .into_iter()
         .map(|n| {
             (
-                local(n.at, tz),
+                local_time(n.at, tz),
                 n.author
                     .as_ref()
                     .and_then(|a| a["displayName"].as_str())
@@ -259,7 +258,7 @@ async fn render(state: &AppState, signed: &Signed, id: &str, sent: Sent) -> Resp
                         let at = e["at"]
                             .as_str()
                             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                            .map(|t| local(t.with_timezone(&Utc), tz))
+                            .map(|t| local_time(t.with_timezone(&Utc), tz))
                             .unwrap_or_default();
                         let fields: Vec<&str> = e["fields"]
                             .as_array()
@@ -314,12 +313,12 @@ async fn render(state: &AppState, signed: &Signed, id: &str, sent: Sent) -> Resp
             form_key: uuid::Uuid::new_v4().to_string(),
             erased: person
                 .erased_at
-                .map(|at| lang.text_with("person-erased", &[("date", local(at, tz).into())])),
+                .map(|at| lang.text_with("person-erased", &[("date", local_time(at, tz).into())])),
             hold: person.legal_hold.map(|h| {
                 lang.text_with(
                     "person-hold",
                     &[
-                        ("date", local(h.placed_at, tz).into()),
+                        ("date", local_time(h.placed_at, tz).into()),
                         (
                             "reason",
                             h.reason.unwrap_or_else(|| lang.text("unreadable")).into(),
@@ -347,12 +346,8 @@ pub(crate) async fn correct(
     Path(id): Path<String>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let one = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    };
+    let fields = Fields(fields);
+    let one = |name: &str| fields.one(name);
     let here = format!("/persons/{id}");
     let signed = match signed_form(&state, &headers, one("form_token"), &here).await {
         Ok(s) => s,
@@ -360,7 +355,7 @@ pub(crate) async fn correct(
     };
     let lang = signed.lang;
     let mut sent = Sent {
-        typed: fields.clone(),
+        typed: fields.0.clone(),
         ..Sent::default()
     };
     let Ok(person_id) = uuid::Uuid::parse_str(&id) else {
@@ -442,12 +437,8 @@ pub(crate) async fn note(
     Path(id): Path<String>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let one = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    };
+    let fields = Fields(fields);
+    let one = |name: &str| fields.one(name);
     let here = format!("/persons/{id}");
     let signed = match signed_form(&state, &headers, one("form_token"), &here).await {
         Ok(s) => s,
@@ -496,16 +487,8 @@ async fn refused_or_done(
                 sent.status = Some(StatusCode::CONFLICT);
                 sent.conflict = true;
             } else {
-                sent.status = Some(if problems.iter().any(|p| p.code == "FORBIDDEN") {
-                    StatusCode::FORBIDDEN
-                } else {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                });
-                let message = problems
-                    .iter()
-                    .map(|p| p.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let (status, message) = api::refusal(&problems);
+                sent.status = Some(status);
                 sent.form_error = Some(
                     signed
                         .lang
@@ -526,12 +509,8 @@ pub(crate) async fn decide(
     Path((id, decision)): Path<(String, String)>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let one = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    };
+    let fields = Fields(fields);
+    let one = |name: &str| fields.one(name);
     let here = format!("/persons/{id}");
     let signed = match signed_form(&state, &headers, one("form_token"), &here).await {
         Ok(s) => s,
@@ -593,16 +572,8 @@ pub(crate) async fn decide(
     {
         Ok(_) => see_other(&format!("/persons/{id}#protection")),
         Err(Failed::Api(problems)) => {
-            let message = problems
-                .iter()
-                .map(|p| p.message.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
-            sent.status = Some(if problems.iter().any(|p| p.code == "FORBIDDEN") {
-                StatusCode::FORBIDDEN
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            });
+            let (status, message) = api::refusal(&problems);
+            sent.status = Some(status);
             sent.protection_error = Some((
                 action,
                 lang.text_with("form-refused", &[("message", message.into())]),

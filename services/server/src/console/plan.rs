@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use super::api::{self, Failed};
 use super::inbox::{id_of, kind_name, when_words};
 use super::timeline::{self, Milestone, Standing, StepIn, Timeline, Words};
-use super::{message, page, signed_in, unavailable, Chrome, Signed};
+use super::{local_time, message, page, signed_in, unavailable, Chrome, Signed};
 use crate::routes::AppState;
 
 const QUERY: &str = "query ConsolePlan($id: ID!, $caseTeam: Boolean!, $history: String) {
@@ -244,10 +244,6 @@ pub(crate) struct PlanQuery {
     history: String,
 }
 
-fn local(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
-}
-
 /// Whether the viewer's role reads case files (the API still decides, plan by plan).
 fn reads_case_files(role: PartyRole) -> bool {
     matches!(role, PartyRole::SocialWorker | PartyRole::Supervisor)
@@ -343,7 +339,7 @@ pub(crate) async fn render(
         ),
         (lang.text("plan-template"), plan.template_name.clone()),
         (lang.text("plan-origin"), plan.origin_country.clone()),
-        (lang.text("plan-opened"), local(plan.opened_at, tz)),
+        (lang.text("plan-opened"), local_time(plan.opened_at, tz)),
     ];
     if let Some(worker) = &plan.case_worker {
         summary.push((lang.text("plan-case-worker"), worker.display_name.clone()));
@@ -354,7 +350,7 @@ pub(crate) async fn render(
         ("plan-closed", plan.closed_at),
     ] {
         if let Some(at) = at {
-            summary.push((lang.text(label), local(at, tz)));
+            summary.push((lang.text(label), local_time(at, tz)));
         }
     }
     let mut person = Vec::new();
@@ -387,7 +383,7 @@ pub(crate) async fn render(
         consents
             .iter()
             .map(|c| {
-                let date = local(c.at, tz);
+                let date = local_time(c.at, tz);
                 (
                     lang.text(&format!("consent-{}", id_of(&c.kind))),
                     if c.given {
@@ -698,7 +694,7 @@ fn history_entries(
                 who = format!("{who} ({})", lang.text("history-by-link"));
             }
             HistoryShown {
-                when: local(e.occurred_at, tz),
+                when: local_time(e.occurred_at, tz),
                 who,
                 what,
             }
@@ -800,8 +796,8 @@ fn draw(lang: Lang, plan: &PlanOut, steps: &[StepShown], now: DateTime<Utc>, tz:
         "timeline-summary",
         &[
             ("steps", placed.len().into()),
-            ("from", local(plan.opened_at, tz).into()),
-            ("to", local(last, tz).into()),
+            ("from", local_time(plan.opened_at, tz).into()),
+            ("to", local_time(last, tz).into()),
             ("done", done.into()),
             ("overdue", overdue.into()),
         ],

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::api::{self, Failed};
 use super::plan::{render, Outcome, CLOSE_REASONS, CONCERNS, DOCUMENT_STATUSES, WELLBEINGS};
-use super::{see_other, signed_form, unavailable, Signed};
+use super::{see_other, signed_form, unavailable, Fields, Signed};
 use crate::routes::AppState;
 
 /// The longest reason a form takes (the API's limit on free text).
@@ -46,31 +46,11 @@ const CONSENT: &str = "mutation ConsoleConsent($p: ID!, $v: Int, $k: String) {
 const WITHDRAW: &str = "mutation ConsoleWithdraw($p: ID!, $v: Int, $k: String) {
   withdrawConsent(planId: $p, consent: { kind: RETURN }, expectedVersion: $v, idempotencyKey: $k) { version } }";
 
-/// The fields a form sent, by name (a name may come several times: checkboxes).
-struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    fn one(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    /// A field of one step's controls (`reason-<step>`), or the plain one (`reason`).
-    fn of_step(&self, name: &str, step: &str) -> &str {
-        match self.one(&format!("{name}-{step}")) {
-            "" => self.one(name),
-            value => value,
-        }
-    }
-
-    fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
+/// A field of one step's controls (`reason-<step>`), or the plain one (`reason`).
+fn of_step<'a>(fields: &'a Fields, name: &str, step: &str) -> &'a str {
+    match fields.one(&format!("{name}-{step}")) {
+        "" => fields.one(name),
+        value => value,
     }
 }
 
@@ -84,7 +64,7 @@ struct Mutation {
 fn mutation(signed: &Signed, action: &'static str, fields: &Fields) -> Result<Mutation, String> {
     let lang = signed.lang;
     let step = fields.one("step");
-    let reason = fields.of_step("reason", step).trim();
+    let reason = of_step(fields, "reason", step).trim();
     let (query, mut variables) = match action {
         "start" => (START, json!({})),
         "complete" => (COMPLETE, json!({})),
@@ -99,7 +79,7 @@ fn mutation(signed: &Signed, action: &'static str, fields: &Fields) -> Result<Mu
             (BLOCK, json!({ "r": reason }))
         }
         "document" => {
-            let status = fields.of_step("status", step);
+            let status = of_step(fields, "status", step);
             if !DOCUMENT_STATUSES.contains(&status) {
                 return Err(lang.text("form-required"));
             }
@@ -107,11 +87,11 @@ fn mutation(signed: &Signed, action: &'static str, fields: &Fields) -> Result<Mu
         }
         "visit" => {
             let Ok(visited_on) =
-                NaiveDate::parse_from_str(fields.of_step("visited_on", step), "%Y-%m-%d")
+                NaiveDate::parse_from_str(of_step(fields, "visited_on", step), "%Y-%m-%d")
             else {
                 return Err(lang.text("page-visit-error-date"));
             };
-            let wellbeing = fields.of_step("wellbeing", step);
+            let wellbeing = of_step(fields, "wellbeing", step);
             if !WELLBEINGS.contains(&wellbeing) {
                 return Err(lang.text("page-visit-error-wellbeing"));
             }
@@ -217,7 +197,7 @@ pub(crate) async fn act(
         action,
         step: step.clone(),
         error: Some(error),
-        typed: fields.of_step("reason", fields.one("step")).to_owned(),
+        typed: of_step(&fields, "reason", fields.one("step")).to_owned(),
         conflict_since: None,
     };
     // The version the page showed; a form without one is out of date.
@@ -264,18 +244,7 @@ pub(crate) async fn act(
                 };
                 return render(&state, &signed, &back, &id, None, outcome).await;
             }
-            let status = if problems.iter().any(|p| p.code == "FORBIDDEN") {
-                StatusCode::FORBIDDEN
-            } else if problems.iter().any(|p| p.code == "NOT_FOUND") {
-                StatusCode::NOT_FOUND
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
-            let message = problems
-                .iter()
-                .map(|p| p.message.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let (status, message) = api::refusal(&problems);
             let error = lang.text_with("form-refused", &[("message", message.into())]);
             render(&state, &signed, &back, &id, None, refused(status, error)).await
         }

@@ -480,8 +480,10 @@ pub(crate) async fn open_plan(
             .unwrap_or_default()
             .to_owned(),
         Err(Failed::Api(problems)) => {
-            errors.form =
-                Some(lang.text_with("form-refused", &[("message", joined(&problems).into())]));
+            errors.form = Some(lang.text_with(
+                "form-refused",
+                &[("message", api::refusal(&problems).1.into())],
+            ));
             // Another key: what was typed changed since the key was first used.
             let form = NewPlanForm {
                 key: String::new(),
@@ -516,8 +518,10 @@ pub(crate) async fn open_plan(
             data["openPlan"]["plan"]["id"].as_str().unwrap_or_default()
         )),
         Err(Failed::Api(problems)) => {
-            errors.form =
-                Some(lang.text_with("form-refused", &[("message", joined(&problems).into())]));
+            errors.form = Some(lang.text_with(
+                "form-refused",
+                &[("message", api::refusal(&problems).1.into())],
+            ));
             new_plan_page(
                 &state,
                 &signed,
@@ -529,14 +533,6 @@ pub(crate) async fn open_plan(
         }
         Err(e) => unavailable(lang, e),
     }
-}
-
-fn joined(problems: &[api::Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| p.message.as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 const SEARCH: &str = "query ConsoleSearch($name: String, $born: NaiveDate) {
@@ -645,12 +641,8 @@ pub(crate) async fn search(
             page(StatusCode::OK, shown)
         }
         Err(Failed::Api(problems)) => {
-            shown.error = Some(joined(&problems));
-            let status = if problems.iter().any(|p| p.code == "FORBIDDEN") {
-                StatusCode::FORBIDDEN
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
+            let (status, message) = api::refusal(&problems);
+            shown.error = Some(message);
             page(status, shown)
         }
         Err(e) => unavailable(lang, e),
