@@ -170,6 +170,7 @@ mod tests {
             "to",
             "message",
             "reason",
+            "zone",
         ] {
             args.set(name, "x");
         }

@@ -40,24 +40,31 @@ impl Page {
 
     /// The value of the hidden input `name` of the first form sent to `action`.
     fn hidden(&self, action: &str, name: &str) -> String {
+        self.hidden_if_any(action, name)
+            .unwrap_or_else(|| panic!("no {name} in:\n{}", self.body))
+    }
+
+    /// As [`Page::hidden`], none when that form has no such input.
+    fn hidden_if_any(&self, action: &str, name: &str) -> Option<String> {
         let form = self
             .body
             .find(&format!("action=\"{action}\""))
             .unwrap_or_else(|| panic!("no form for {action} in:\n{}", self.body));
+        let end = self.body[form..]
+            .find("</form>")
+            .map_or(self.body.len(), |e| e + form);
         let marker = format!("name=\"{name}\" value=\"");
-        let start = self.body[form..]
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {name} in:\n{}", self.body))
-            + form
-            + marker.len();
-        self.body[start..]
-            .split('"')
-            .next()
-            .unwrap()
-            .replace("&#x2f;", "/")
-            .replace("&#x3d;", "=")
-            .replace("&#x3f;", "?")
-            .replace("&amp;", "&")
+        let start = self.body[form..end].find(&marker)? + form + marker.len();
+        Some(
+            self.body[start..]
+                .split('"')
+                .next()
+                .unwrap()
+                .replace("&#x2f;", "/")
+                .replace("&#x3d;", "=")
+                .replace("&#x3f;", "?")
+                .replace("&amp;", "&"),
+        )
     }
 }
 
@@ -1729,4 +1736,306 @@ async fn a_partner_records_a_follow_up_visit_from_the_plan_page() {
         .collect();
     concerns.sort_unstable();
     assert_eq!(concerns, ["HOUSING", "INCOME"]);
+}
+
+/// A step as the API answers it to its case worker.
+async fn step_of(api: &TestApi, token: &str, plan: &str, step: &str) -> serde_json::Value {
+    api.data(
+        token,
+        "query($id: ID!, $s: String!) { plan(id: $id) { step(key: $s) {
+           status priority dependsOn assignee { id } followUpOn
+           dueRule { localDateTime timeZone milestone days }
+           reminderPolicy { beforeDueDays onDue overdueEveryDays escalateAfterDays } } } }",
+        json!({ "id": plan, "s": step }),
+    )
+    .await["plan"]["step"]
+        .clone()
+}
+
+/// Sends the form `action` of a page as it gave it (its hidden fields), with `extra` fields.
+async fn send_page_form(
+    browser: &mut Browser,
+    action: &str,
+    page: &Page,
+    extra: &[(&str, &str)],
+) -> Page {
+    let mut form = vec![
+        ("form_token".to_owned(), page.hidden(action, "form_token")),
+        ("version".to_owned(), page.hidden(action, "version")),
+        ("key".to_owned(), page.hidden(action, "key")),
+    ];
+    if let Some(taken) = page.hidden_if_any(action, "taken") {
+        form.push(("taken".to_owned(), taken));
+    }
+    for (k, v) in extra {
+        form.push(((*k).to_owned(), (*v).to_owned()));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    browser.post(action, &form).await
+}
+
+#[tokio::test]
+async fn a_step_is_rescheduled_assigned_chained_prioritised_and_given_reminders_from_its_page() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let liaison = api
+        .party_in(
+            "GOVERNMENT_LIAISON",
+            "Kofi Mensah",
+            "Safe Passage",
+            "GB",
+            "en",
+            "Europe/London",
+        )
+        .await;
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let plan_page = browser.get(&format!("/plans/{plan}")).await;
+    let edit = format!("/plans/{plan}/steps/book_clinic");
+    assert!(
+        plan_page.body.contains(&format!("href=\"{edit}\"")),
+        "{}",
+        plan_page.body
+    );
+    let page = browser.get(&edit).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Kofi Mensah"), "{}", page.body);
+    assert!(
+        page.body.contains("value=\"2026-03-20T10:00\""),
+        "{}",
+        page.body
+    );
+
+    // A date that does not exist: said beside the field, kept, and nothing recorded.
+    let version = plan_version(&api, &amina.token, &plan).await;
+    let bad = send_page_form(
+        &mut browser,
+        &format!("{edit}/reschedule"),
+        &page,
+        &[
+            ("due", "at"),
+            ("due_at", "2026-02-30T10:00"),
+            ("follow_up_on", ""),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body.contains("value=\"2026-02-30T10:00\""),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("aria-invalid=\"true\""), "{}", bad.body);
+    assert_eq!(plan_version(&api, &amina.token, &plan).await, version);
+
+    let moved = send_page_form(
+        &mut browser,
+        &format!("{edit}/reschedule"),
+        &page,
+        &[
+            ("due", "at"),
+            ("due_at", "2026-04-02T11:30"),
+            ("follow_up_on", "2026-04-09"),
+        ],
+    )
+    .await;
+    assert_eq!(moved.status, 303, "{}", moved.body);
+    assert_eq!(moved.location(), format!("{edit}#reschedule"));
+    let step = step_of(&api, &amina.token, &plan, "book_clinic").await;
+    assert_eq!(step["dueRule"]["localDateTime"], "2026-04-02T11:30:00");
+    assert_eq!(step["dueRule"]["timeZone"], "Europe/London");
+    assert_eq!(step["followUpOn"], "2026-04-09");
+
+    // The page's forms carry the version it showed: one sent after the change above is
+    // based on an old version, refused, and what changed is said.
+    let stale = send_page_form(
+        &mut browser,
+        &format!("{edit}/priority"),
+        &page,
+        &[("priority", "URGENT")],
+    )
+    .await;
+    assert_eq!(stale.status, 409, "{}", stale.body);
+    assert!(stale.body.contains("class=\"conflict\""), "{}", stale.body);
+    assert_eq!(
+        step_of(&api, &amina.token, &plan, "book_clinic").await["priority"],
+        "NORMAL"
+    );
+
+    // The API's rules stand: a liaison does not take a custom task, and the page says so
+    // beside the form.
+    let page = browser.get(&edit).await;
+    let refused = send_page_form(
+        &mut browser,
+        &format!("{edit}/assign"),
+        &page,
+        &[("assignee", liaison.id.as_str()), ("group", "")],
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"assign-error\"") && refused.body.contains("government liaison"),
+        "{}",
+        refused.body
+    );
+    let colleague = api
+        .party_in(
+            "SOCIAL_WORKER",
+            "Bea Lindqvist",
+            "Safe Passage",
+            "GB",
+            "en",
+            "Europe/London",
+        )
+        .await;
+    for (change, fields, check) in [
+        (
+            "assign",
+            vec![("assignee", colleague.id.as_str()), ("group", "")],
+            "assignee",
+        ),
+        ("depends", vec![("depends_on", "call_family")], "dependsOn"),
+        ("priority", vec![("priority", "URGENT")], "priority"),
+        (
+            "reminders",
+            vec![
+                ("before_due_days", "2"),
+                ("on_due", "on"),
+                ("overdue_every_days", "3"),
+                ("escalate_after_days", "7"),
+            ],
+            "reminderPolicy",
+        ),
+    ] {
+        let page = browser.get(&edit).await;
+        let sent = send_page_form(&mut browser, &format!("{edit}/{change}"), &page, &fields).await;
+        assert_eq!(sent.status, 303, "{change}: {}", sent.body);
+        let step = step_of(&api, &amina.token, &plan, "book_clinic").await;
+        let expected = match check {
+            "assignee" => json!({ "id": colleague.id }),
+            "dependsOn" => json!(["call_family"]),
+            "priority" => json!("URGENT"),
+            _ => {
+                json!({ "beforeDueDays": 2, "onDue": true, "overdueEveryDays": 3, "escalateAfterDays": 7 })
+            }
+        };
+        assert_eq!(step[check], expected, "{change}");
+    }
+    // A number that is not one: said, kept, nothing recorded.
+    let version = plan_version(&api, &amina.token, &plan).await;
+    let page = browser.get(&edit).await;
+    let bad = send_page_form(
+        &mut browser,
+        &format!("{edit}/reminders"),
+        &page,
+        &[("before_due_days", "two"), ("on_due", "on")],
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("value=\"two\""), "{}", bad.body);
+    assert_eq!(plan_version(&api, &amina.token, &plan).await, version);
+
+    // Someone who does not run the case has no such page.
+    let mut other = Browser::new(&api);
+    other.sign_in(&liaison.token).await;
+    assert_eq!(other.get(&edit).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_step_is_added_to_a_plan_and_one_not_started_is_removed_with_a_reason() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let plan_page = browser.get(&format!("/plans/{plan}")).await;
+    let add = format!("/plans/{plan}/new-step");
+    assert!(
+        plan_page.body.contains(&format!("href=\"{add}\"")),
+        "{}",
+        plan_page.body
+    );
+    let page = browser.get(&add).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+
+    // Without a title: said beside it, the rest kept, nothing recorded.
+    let version = plan_version(&api, &amina.token, &plan).await;
+    let untitled = send_page_form(
+        &mut browser,
+        &add,
+        &page,
+        &[
+            ("kind", "LEGAL"),
+            ("title", " "),
+            ("due", "at"),
+            ("due_at", "2026-04-01T09:00"),
+        ],
+    )
+    .await;
+    assert_eq!(untitled.status, 422, "{}", untitled.body);
+    assert!(
+        untitled.body.contains("value=\"2026-04-01T09:00\""),
+        "{}",
+        untitled.body
+    );
+    assert_eq!(plan_version(&api, &amina.token, &plan).await, version);
+
+    let fields = [
+        ("kind", "LEGAL"),
+        ("title", "Meet the lawyer"),
+        ("assignee", amina.id.as_str()),
+        ("priority", "HIGH"),
+        ("due", "at"),
+        ("due_at", "2026-04-01T09:00"),
+        ("depends_on", "call_family"),
+    ];
+    let added = send_page_form(&mut browser, &add, &page, &fields).await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(
+        added.location(),
+        format!("/plans/{plan}#step-meet_the_lawyer")
+    );
+    let step = step_of(&api, &amina.token, &plan, "meet_the_lawyer").await;
+    assert_eq!(step["priority"], "HIGH");
+    assert_eq!(step["dependsOn"], json!(["call_family"]));
+    assert_eq!(step["dueRule"]["localDateTime"], "2026-04-01T09:00:00");
+    // The same form sent twice (a double click): one step.
+    let version = plan_version(&api, &amina.token, &plan).await;
+    let again = send_page_form(&mut browser, &add, &page, &fields).await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert_eq!(plan_version(&api, &amina.token, &plan).await, version);
+    // Another step of the same title gets a key of its own.
+    let page = browser.get(&add).await;
+    let second = send_page_form(&mut browser, &add, &page, &fields).await;
+    assert_eq!(
+        second.location(),
+        format!("/plans/{plan}#step-meet_the_lawyer_2")
+    );
+
+    let edit = format!("/plans/{plan}/steps/meet_the_lawyer_2");
+    let page = browser.get(&edit).await;
+    let unexplained = send_page_form(
+        &mut browser,
+        &format!("{edit}/remove"),
+        &page,
+        &[("reason", "")],
+    )
+    .await;
+    assert_eq!(unexplained.status, 422, "{}", unexplained.body);
+    let removed = send_page_form(
+        &mut browser,
+        &format!("{edit}/remove"),
+        &page,
+        &[("reason", "Added twice")],
+    )
+    .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    assert_eq!(removed.location(), format!("/plans/{plan}#steps"));
+    let steps = api
+        .data(
+            &amina.token,
+            "query($id: ID!) { plan(id: $id) { steps { key } } }",
+            json!({ "id": plan }),
+        )
+        .await;
+    assert!(!steps.to_string().contains("meet_the_lawyer_2"), "{steps}");
 }

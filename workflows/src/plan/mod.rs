@@ -12,6 +12,9 @@ mod event;
 mod state;
 
 pub use command::{NewStep, PlanCommand};
+pub use decide::{
+    MAX_DEPENDENCIES, MAX_GROUP, MAX_OFFSET_DAYS, MAX_REASON, MAX_REMINDER_DAYS, MAX_TITLE,
+};
 pub use error::PlanError;
 pub use event::{PlanEvent, PlanOpened, StepDefinition};
 pub use state::{

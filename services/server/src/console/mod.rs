@@ -19,6 +19,7 @@ mod plan;
 mod plan_forms;
 mod plans;
 mod sign_in;
+mod steps;
 mod timeline;
 
 use askama::Template;
@@ -68,6 +69,12 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/plans/search", post(plans::search))
         .route("/plans/{id}", get(plan::show))
         .route("/plans/{id}/{action}", post(plan_forms::act))
+        .route(
+            "/plans/{id}/new-step",
+            get(steps::new_step).post(steps::add),
+        )
+        .route("/plans/{id}/steps/{key}", get(steps::show))
+        .route("/plans/{id}/steps/{key}/{change}", post(steps::change))
         .route(&format!("{ASSETS}/{{file}}"), get(asset))
         // Forms are small; nothing a person types into one comes near this.
         .layer(DefaultBodyLimit::max(64 * 1024))

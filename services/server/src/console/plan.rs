@@ -163,6 +163,8 @@ pub(crate) struct StepShown {
     pub documents: Option<Vec<(&'static str, String, bool)>>,
     /// A follow-up visit, recorded by its own form.
     pub visit: bool,
+    /// Its own page, where the case team changes it (open steps only).
+    pub change_href: Option<String>,
     /// What the last form sent for this step was refused for, and what was typed in it.
     pub error: Option<(&'static str, String)>,
     pub typed: String,
@@ -223,6 +225,8 @@ struct PlanPage {
     consents: Option<Vec<(String, String)>>,
     timeline: Timeline,
     steps: Vec<StepShown>,
+    /// The page that adds a step, for the case team of a plan still open.
+    add_step_href: Option<String>,
     history: Option<Vec<HistoryShown>>,
     history_next: Option<String>,
     history_first: Option<String>,
@@ -245,7 +249,7 @@ pub(crate) struct PlanQuery {
 }
 
 /// Whether the viewer's role reads case files (the API still decides, plan by plan).
-fn reads_case_files(role: PartyRole) -> bool {
+pub(crate) fn reads_case_files(role: PartyRole) -> bool {
     matches!(role, PartyRole::SocialWorker | PartyRole::Supervisor)
 }
 
@@ -457,6 +461,8 @@ pub(crate) async fn render(
                         .collect()
                 }),
                 visit: s.kind == "FOLLOW_UP" && open(&s.status),
+                change_href: (case_team && open(&s.status) && plan.status != "CLOSED")
+                    .then(|| format!("/plans/{}/steps/{}", plan.id, s.key)),
                 error: None,
                 typed: String::new(),
             }
@@ -487,18 +493,9 @@ pub(crate) async fn render(
     // the history; others are told only that the plan changed).
     let conflict = match outcome.conflict_since {
         Some(since) if case_team => {
-            let variables = json!({
-                "id": plan_id,
-                "after": homeward_graphql::history_after_version(since),
-            });
-            match api::run::<SinceAnswer>(state, viewer, "plan", SINCE, variables).await {
-                Ok(a) => Some(history_entries(
-                    lang,
-                    tz,
-                    &names,
-                    &a.plan_history.map(|h| h.nodes).unwrap_or_default(),
-                )),
-                Err(e) => return unavailable(lang, e),
+            match changes_since(state, signed, plan_id, since, &names).await {
+                Ok(entries) => Some(entries),
+                Err(response) => return response,
             }
         }
         Some(_) => Some(Vec::new()),
@@ -592,6 +589,8 @@ pub(crate) async fn render(
             goals,
             consents,
             timeline,
+            add_step_href: (case_team && plan.status != "CLOSED")
+                .then(|| format!("/plans/{}/new-step", plan.id)),
             steps,
             history,
             history_next,
@@ -611,6 +610,32 @@ const SINCE: &str = "query ConsolePlanSince($id: ID!, $after: String) {
 #[serde(rename_all = "camelCase")]
 struct SinceAnswer {
     plan_history: Option<History>,
+}
+
+/// What was recorded on a plan since `version`, in words: what a form based on that version
+/// is shown when the plan has moved on (for the case team, who read the history).
+pub(crate) async fn changes_since(
+    state: &AppState,
+    signed: &Signed,
+    plan_id: uuid::Uuid,
+    version: u64,
+    names: &std::collections::HashMap<&str, String>,
+) -> Result<Vec<HistoryShown>, Response> {
+    let lang = signed.lang;
+    let tz: Tz = signed.session.party.time_zone.parse().unwrap_or(Tz::UTC);
+    let variables = json!({
+        "id": plan_id,
+        "after": homeward_graphql::history_after_version(version),
+    });
+    match api::run::<SinceAnswer>(state, &signed.session.viewer, "plan", SINCE, variables).await {
+        Ok(a) => Ok(history_entries(
+            lang,
+            tz,
+            names,
+            &a.plan_history.map(|h| h.nodes).unwrap_or_default(),
+        )),
+        Err(e) => Err(unavailable(lang, e)),
+    }
 }
 
 /// A form of the plan's milestones: its action, whether it closes the plan (a reason, not a
