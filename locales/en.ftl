@@ -449,3 +449,39 @@ form-choose = Choose one of those offered.
 form-required-number = Give a number of days.
 form-too-many = At most { $max }: choose fewer.
 milestone-plan_opened = Opening of the plan
+
+## A supervisor's page
+nav-team = Team
+nav-admin = Administration
+team-title = Your team
+team-supervisors-only = This page is for supervisors.
+team-late = Late steps, by case worker
+team-nothing-late = No step of your organisation is late.
+team-step = Step
+team-survivor = Survivor
+team-escalated = escalated to you
+team-hand-over = Hand cases over
+team-hand-over-hint = Every open plan of one social worker goes to another of your organisation; closed plans keep their case worker.
+team-from = From
+team-to = To
+team-inactive = deactivated
+team-hand-over-button = Hand the cases over
+team-choose-both = Choose whom the cases go from and to.
+team-same-worker = Choose two different social workers.
+team-handed-over-title = Cases handed over
+team-handed-over = { $count ->
+    [0] No open plan was handed over.
+    [one] One plan was handed over.
+   *[other] { $count } plans were handed over.
+}
+team-erasures = Data to be erased within 90 days
+team-erased-on = erased on { $date }
+team-on-hold = on legal hold
+team-review = Survivors to review
+team-review-hint = Nobody has recorded anything about them for a year, and no plan of theirs is open: the retention rule does not erase them; decide whether to.
+team-last-activity = last activity { $date }, { $count ->
+    [0] no draft plan
+    [one] one draft plan
+   *[other] { $count } draft plans
+}
+team-none = None.

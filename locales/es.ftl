@@ -447,3 +447,39 @@ form-choose = Elija una de las opciones ofrecidas.
 form-required-number = Indique un número de días.
 form-too-many = Como mucho { $max }: elija menos.
 milestone-plan_opened = Apertura del plan
+
+## A supervisor's page
+nav-team = Equipo
+nav-admin = Administración
+team-title = Su equipo
+team-supervisors-only = Esta página es para supervisores.
+team-late = Pasos atrasados, por trabajador social
+team-nothing-late = Ningún paso de su organización está atrasado.
+team-step = Paso
+team-survivor = Superviviente
+team-escalated = escalado a usted
+team-hand-over = Traspasar casos
+team-hand-over-hint = Cada plan abierto de un trabajador social pasa a otro de su organización; los planes cerrados conservan su responsable.
+team-from = De
+team-to = A
+team-inactive = desactivado
+team-hand-over-button = Traspasar los casos
+team-choose-both = Elija de quién y a quién pasan los casos.
+team-same-worker = Elija dos trabajadores sociales distintos.
+team-handed-over-title = Casos traspasados
+team-handed-over = { $count ->
+    [0] No se traspasó ningún plan abierto.
+    [one] Se traspasó un plan.
+   *[other] Se traspasaron { $count } planes.
+}
+team-erasures = Datos que se borrarán en 90 días
+team-erased-on = se borran el { $date }
+team-on-hold = en retención legal
+team-review = Personas que revisar
+team-review-hint = Nadie ha registrado nada sobre ellas en un año y ningún plan suyo está abierto: la regla de conservación no las borra; decida usted.
+team-last-activity = última actividad { $date }, { $count ->
+    [0] ningún plan en borrador
+    [one] un plan en borrador
+   *[other] { $count } planes en borrador
+}
+team-none = Ninguna.

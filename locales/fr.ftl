@@ -447,3 +447,39 @@ form-choose = Choisissez parmi les options proposées.
 form-required-number = Indiquez un nombre de jours.
 form-too-many = { $max } au plus : choisissez-en moins.
 milestone-plan_opened = Ouverture du plan
+
+## A supervisor's page
+nav-team = Équipe
+nav-admin = Administration
+team-title = Votre équipe
+team-supervisors-only = Cette page est réservée aux superviseurs.
+team-late = Étapes en retard, par travailleur social
+team-nothing-late = Aucune étape de votre organisation n'est en retard.
+team-step = Étape
+team-survivor = Survivante
+team-escalated = signalée à vous
+team-hand-over = Transférer des dossiers
+team-hand-over-hint = Chaque plan ouvert d'un travailleur social passe à un autre de votre organisation ; les plans clos gardent leur référent.
+team-from = De
+team-to = À
+team-inactive = désactivé
+team-hand-over-button = Transférer les dossiers
+team-choose-both = Choisissez de qui et vers qui transférer les dossiers.
+team-same-worker = Choisissez deux travailleurs sociaux différents.
+team-handed-over-title = Dossiers transférés
+team-handed-over = { $count ->
+    [0] Aucun plan ouvert n'a été transféré.
+    [one] Un plan a été transféré.
+   *[other] { $count } plans ont été transférés.
+}
+team-erasures = Données à effacer dans les 90 jours
+team-erased-on = effacées le { $date }
+team-on-hold = sous conservation légale
+team-review = Personnes à réexaminer
+team-review-hint = Rien n'a été enregistré à leur sujet depuis un an et aucun de leurs plans n'est ouvert : la règle de conservation ne les efface pas ; décidez-en.
+team-last-activity = dernière activité { $date }, { $count ->
+    [0] aucun plan en brouillon
+    [one] un plan en brouillon
+   *[other] { $count } plans en brouillon
+}
+team-none = Aucune.

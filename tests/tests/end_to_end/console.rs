@@ -2039,3 +2039,166 @@ async fn a_step_is_added_to_a_plan_and_one_not_started_is_removed_with_a_reason(
         .await;
     assert!(!steps.to_string().contains("meet_the_lawyer_2"), "{steps}");
 }
+
+#[tokio::test]
+async fn a_supervisor_sees_late_steps_by_worker_with_escalations_and_hands_cases_over() {
+    let smtp = SmtpCatcher::start().await;
+    let url = smtp.url();
+    let api = TestApi::start_with(move |s| Settings {
+        no_scheduler: false,
+        smtp_url: Some(url.into()),
+        scheduler_max_sleep: StdDuration::from_millis(200).into(),
+        ..s
+    })
+    .await;
+    let sofia = api
+        .party_in(
+            "SUPERVISOR",
+            "Sofia",
+            "Safe Passage",
+            "GB",
+            "en",
+            "Europe/London",
+        )
+        .await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let bea = api
+        .party_in(
+            "SOCIAL_WORKER",
+            "Bea Lindqvist",
+            "Safe Passage",
+            "GB",
+            "en",
+            "Europe/London",
+        )
+        .await;
+    // Amina answers to Sofia, and a late call to the family is escalated after a day.
+    let organisation = api.organisation("Safe Passage").await;
+    api.data(
+        &api.admin,
+        "mutation($id: ID!, $input: PartyInput!) { updateParty(id: $id, input: $input) { id } }",
+        json!({ "id": amina.id, "input": {
+            "displayName": "Amina", "email": "amina@safe-passage.example",
+            "role": "SOCIAL_WORKER", "organisation": organisation, "country": "GB",
+            "language": "en", "timeZone": "Europe/London", "supervisor": sofia.id } }),
+    )
+    .await;
+    api.data(
+        &amina.token,
+        "mutation($id: ID!) { setReminderPolicy(planId: $id, step: \"call_family\",
+           policy: { onDue: false, escalateAfterDays: 1 }) { version } }",
+        json!({ "id": plan }),
+    )
+    .await;
+    api.clock
+        .set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 7, 10, 0, 30).unwrap());
+    let mut escalated = false;
+    for _ in 0..100 {
+        let step = step_of_sent(&api, &amina.token, &plan, "call_family").await;
+        escalated = step.contains("ESCALATION");
+        if escalated {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert!(escalated, "the late step is escalated");
+
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&sofia.token).await;
+    let team = browser.get("/team").await;
+    assert_eq!(team.status, 200, "{}", team.body);
+    assert!(team.body.contains("<h3>Amina</h3>"), "{}", team.body);
+    assert!(team.body.contains("Call the family"), "{}", team.body);
+    assert!(team.body.contains("Overdue by 2 days"), "{}", team.body);
+    assert!(team.body.contains("escalated to you"), "{}", team.body);
+    assert!(
+        !team.body.contains("Book the clinic"),
+        "not late: {}",
+        team.body
+    );
+    assert!(
+        team.body.contains("href=\"/team\""),
+        "the nav names the page"
+    );
+
+    // The plans list filters by case worker.
+    let listed = |page: &Page| page.body.contains(&format!("href=\"/plans/{plan}\""));
+    let list = browser.get("/plans").await;
+    assert!(
+        list.body.contains("<option value=\"") && list.body.contains(">Bea Lindqvist</option>"),
+        "{}",
+        list.body
+    );
+    assert!(listed(
+        &browser.get(&format!("/plans?worker={}", amina.id)).await
+    ));
+    assert!(!listed(
+        &browser.get(&format!("/plans?worker={}", bea.id)).await
+    ));
+
+    // The same worker twice: said, nothing handed over.
+    let token = team.hidden("/team/hand-over", "form_token");
+    let same = browser
+        .post(
+            "/team/hand-over",
+            &[
+                ("form_token", &token),
+                ("from", &amina.id),
+                ("to", &amina.id),
+            ],
+        )
+        .await;
+    assert_eq!(same.status, 422, "{}", same.body);
+    assert!(same.body.contains("two different"), "{}", same.body);
+    let handed = browser
+        .post(
+            "/team/hand-over",
+            &[("form_token", &token), ("from", &amina.id), ("to", &bea.id)],
+        )
+        .await;
+    assert_eq!(handed.status, 200, "{}", handed.body);
+    assert!(
+        handed.body.contains("One plan was handed over."),
+        "{}",
+        handed.body
+    );
+    let worker = api
+        .data(
+            &sofia.token,
+            "query($id: ID!) { plan(id: $id) { caseWorker { id } } }",
+            json!({ "id": plan }),
+        )
+        .await;
+    assert_eq!(worker["plan"]["caseWorker"]["id"], bea.id.as_str());
+    assert!(!listed(
+        &browser.get(&format!("/plans?worker={}", amina.id)).await
+    ));
+    assert!(listed(
+        &browser.get(&format!("/plans?worker={}", bea.id)).await
+    ));
+
+    // A social worker has no such page, and cannot hand cases over.
+    let mut amina_browser = Browser::new(&api);
+    amina_browser.sign_in(&amina.token).await;
+    assert_eq!(amina_browser.get("/team").await.status, 403);
+    let token = amina_browser.form_token().await;
+    let refused = amina_browser
+        .post(
+            "/team/hand-over",
+            &[("form_token", &token), ("from", &bea.id), ("to", &amina.id)],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    api.stop().await;
+}
+
+/// The reminders sent for a step, as the API lists them.
+async fn step_of_sent(api: &TestApi, token: &str, plan: &str, step: &str) -> String {
+    api.data(
+        token,
+        "query($id: ID!, $s: String!) { plan(id: $id) { step(key: $s) { remindersSent { kind } } } }",
+        json!({ "id": plan, "s": step }),
+    )
+    .await["plan"]["step"]["remindersSent"]
+        .to_string()
+}

@@ -20,6 +20,7 @@ mod plan_forms;
 mod plans;
 mod sign_in;
 mod steps;
+mod team;
 mod timeline;
 
 use askama::Template;
@@ -31,6 +32,7 @@ use axum::Router;
 use homeward_engine::i18n::Lang;
 use homeward_engine::sessions::Session;
 use homeward_store::projection::PartyRow;
+use homeward_workflows::party::PartyRole;
 
 use crate::routes::AppState;
 
@@ -64,6 +66,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/persons/{id}/correct", post(persons::correct))
         .route("/persons/{id}/note", post(persons::note))
         .route("/persons/{id}/{decision}", post(persons::decide))
+        .route("/team", get(team::show))
+        .route("/team/hand-over", post(team::hand_over))
         .route("/plans", get(plans::list))
         .route("/plans/new", get(plans::new_plan).post(plans::open_plan))
         .route("/plans/search", post(plans::search))
@@ -146,6 +150,8 @@ pub(crate) struct Chrome {
     pub live_js: String,
     /// The events this page follows (`data-live`), if it follows any.
     pub live: Option<String>,
+    /// The pages the signed-in party's role has: (path, name).
+    pub nav: Vec<(&'static str, String)>,
 }
 
 impl Chrome {
@@ -160,12 +166,23 @@ impl Chrome {
             css: format!("{ASSETS}/console.css"),
             live_js: format!("{ASSETS}/live.js"),
             live: None,
+            nav: Vec::new(),
         }
     }
 
     pub(crate) fn signed(lang: Lang, title_id: &str, here: &str, signed: &Signed) -> Self {
         let party = &signed.session.party;
+        let mut nav = vec![("/inbox", "nav-inbox"), ("/plans", "nav-plans")];
+        match signed.session.viewer.role {
+            PartyRole::Supervisor => nav.push(("/team", "nav-team")),
+            PartyRole::Admin => nav = vec![("/admin", "nav-admin")],
+            _ => {}
+        }
         Self {
+            nav: nav
+                .into_iter()
+                .map(|(path, name)| (path, lang.text(name)))
+                .collect(),
             signed_in: Some((
                 party.display_name.clone(),
                 lang.text(&format!("role-{}", party.role)),

@@ -45,6 +45,9 @@ pub(crate) struct ListFilters {
     country: String,
     #[serde(default)]
     overdue: String,
+    /// A case worker's id.
+    #[serde(default)]
+    worker: String,
     #[serde(default)]
     after: String,
 }
@@ -104,6 +107,8 @@ struct PlansPage {
     first_page: Option<String>,
     /// Whether this party opens plans (the form's link is shown) and searches survivors.
     opens_plans: bool,
+    /// The organisation's social workers to filter by: (id, name, chosen).
+    workers: Vec<(String, String, bool)>,
     /// The search form's fields: empty on this page.
     name: String,
     born: String,
@@ -115,6 +120,7 @@ fn href(filters: &ListFilters, after: Option<&str>) -> String {
         ("status", filters.status.as_str()),
         ("country", filters.country.as_str()),
         ("overdue", filters.overdue.as_str()),
+        ("worker", filters.worker.as_str()),
     ]
     .into_iter()
     .filter(|(_, v)| !v.is_empty())
@@ -189,6 +195,7 @@ pub(crate) async fn list(
         next_page: None,
         first_page: None,
         opens_plans: opens_plans(&signed),
+        workers: Vec::new(),
         name: String::new(),
         born: String::new(),
         error: None,
@@ -207,6 +214,23 @@ pub(crate) async fn list(
     }
     if !filters.overdue.is_empty() {
         filter["hasOverdueSteps"] = json!(true);
+    }
+    if shown.opens_plans {
+        match super::team::social_workers(&state, &signed).await {
+            Ok(workers) => {
+                shown.workers = workers
+                    .into_iter()
+                    .map(|w| {
+                        let chosen = w.id == filters.worker;
+                        (w.id, w.display_name, chosen)
+                    })
+                    .collect();
+            }
+            Err(e) => return unavailable(lang, e),
+        }
+    }
+    if let Ok(worker) = uuid::Uuid::parse_str(&filters.worker) {
+        filter["caseWorker"] = json!(worker);
     }
     let after = (!filters.after.is_empty()).then(|| filters.after.clone());
     let variables = json!({ "filter": filter, "first": PAGE_SIZE, "after": after });
