@@ -32,6 +32,13 @@ impl PartyQuery {
             .ok_or_else(|| ApiError::not_found("party", viewer.party))
     }
 
+    /// One party, by id (as in `parties`: not for partner contacts); null when there is none.
+    async fn party(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<PartyObject>> {
+        let id = party_id("id", &id)?;
+        authz::authorize(viewer(ctx)?, Action::ReadParties)?;
+        party(ctx, Some(id.0)).await
+    }
+
     /// A party's tokens, the newest first: when each was issued and by whom, until when it is
     /// valid, when it was last used (to the hour) and whether it was revoked; never the token
     /// itself. Your own, or (admins) anyone's.

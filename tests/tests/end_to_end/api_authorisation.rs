@@ -98,6 +98,8 @@ const CASES: &[Case] = &[
         Setup::Active, CASE_TEAM),
     case("parties", "{ parties { edges { node { id } } } }", Setup::Active,
         &[SocialWorker, OtherSocialWorker, Supervisor, Liaison, Admin]),
+    case("party", "query($worker: ID!) { party(id: $worker) { id displayName } }", Setup::Active,
+        &[SocialWorker, OtherSocialWorker, Supervisor, Liaison, Admin]),
     // Plan commands
     case("registerPerson", "mutation { registerPerson(input: { fullName: \"A. B.\" }) }",
         Setup::Active, &[SocialWorker, OtherSocialWorker, Supervisor]),

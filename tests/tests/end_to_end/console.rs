@@ -48,7 +48,7 @@ impl Page {
     fn hidden_if_any(&self, action: &str, name: &str) -> Option<String> {
         let form = self
             .body
-            .find(&format!("action=\"{action}\""))
+            .find(&format!("method=\"post\" action=\"{action}\""))
             .unwrap_or_else(|| panic!("no form for {action} in:\n{}", self.body));
         let end = self.body[form..]
             .find("</form>")
@@ -2201,4 +2201,254 @@ async fn step_of_sent(api: &TestApi, token: &str, plan: &str, step: &str) -> Str
     )
     .await["plan"]["step"]["remindersSent"]
         .to_string()
+}
+
+#[tokio::test]
+async fn an_admin_registers_organisations_and_people_sets_retention_and_manages_tokens() {
+    let api = TestApi::start().await;
+    let (amina, _) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&api.admin).await;
+    assert_eq!(browser.get("/").await.location(), "/admin");
+    let admin = browser.get("/admin").await;
+    assert_eq!(admin.status, 200, "{}", admin.body);
+    assert!(admin.body.contains("Safe Passage"), "{}", admin.body);
+    let organisations = || {
+        api.db
+            .count("SELECT count(*) FROM events WHERE stream_id LIKE 'organisation-%'")
+    };
+    let before = organisations().await;
+
+    // A country that is not a code: said beside it, kept, nothing recorded.
+    let token = admin.hidden("/admin/organisations", "form_token");
+    let key = admin.hidden("/admin/organisations", "key");
+    let bad = browser
+        .post(
+            "/admin/organisations",
+            &[
+                ("form_token", &token),
+                ("key", &key),
+                ("name", "Hope Accra"),
+                ("kind", "PARTNER"),
+                ("country", "Ghana"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(
+        bad.body.contains("id=\"organisation-country-error\""),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("value=\"Ghana\""), "{}", bad.body);
+    assert_eq!(organisations().await, before);
+    let registered = browser
+        .post(
+            "/admin/organisations",
+            &[
+                ("form_token", &token),
+                ("key", &key),
+                ("name", "Hope Accra"),
+                ("kind", "PARTNER"),
+                ("country", "gh"),
+            ],
+        )
+        .await;
+    assert_eq!(registered.status, 303, "{}", registered.body);
+    let hope = registered
+        .location()
+        .trim_start_matches("/admin#organisation-")
+        .to_owned();
+    let listed = api
+        .data(
+            &api.admin,
+            "{ organisations(first: 100) { nodes { id name country retentionMonths } } }",
+            json!({}),
+        )
+        .await;
+    assert!(listed.to_string().contains("Hope Accra"), "{listed}");
+
+    // Retention (of a programme; a partner keeps no survivor's data and has no such form):
+    // months out of range are refused beside the field; in range, recorded.
+    let admin = browser.get("/admin").await;
+    assert!(!admin
+        .body
+        .contains(&format!("/admin/organisations/{hope}/retention")));
+    let safe_passage = api.organisation("Safe Passage").await;
+    let retention = format!("/admin/organisations/{safe_passage}/retention");
+    let token = admin.hidden(&retention, "form_token");
+    let version = admin.hidden(&retention, "version");
+    let key = admin.hidden(&retention, "key");
+    let with_months = |months: &'static str| {
+        [
+            ("form_token", token.clone()),
+            ("version", version.clone()),
+            ("key", key.clone()),
+            ("months", months.to_owned()),
+        ]
+    };
+    let zero = with_months("0");
+    let zero: Vec<(&str, &str)> = zero.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = browser.post(&retention, &zero).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains(&format!("id=\"months-{safe_passage}-error\"")),
+        "{}",
+        refused.body
+    );
+    let two_years = with_months("24");
+    let two_years: Vec<(&str, &str)> = two_years.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = browser.post(&retention, &two_years).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let months = api
+        .data(
+            &api.admin,
+            "{ organisations(first: 100) { nodes { id retentionMonths } } }",
+            json!({}),
+        )
+        .await["organisations"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == safe_passage.as_str())
+        .unwrap()["retentionMonths"]
+        .clone();
+    assert_eq!(months, 24);
+
+    // A person: a bad email is said beside it; then registered, invited, deactivated.
+    let people = browser
+        .get(&format!("/admin/parties?organisation={hope}"))
+        .await;
+    assert_eq!(people.status, 200, "{}", people.body);
+    let token = people.hidden("/admin/parties", "form_token");
+    let key = people.hidden("/admin/parties", "key");
+    let mut fields = vec![
+        ("form_token", token.as_str()),
+        ("key", key.as_str()),
+        ("display_name", "Kwame Asante"),
+        ("email", "kwame at hope"),
+        ("role", "PARTNER_CONTACT"),
+        ("organisation", hope.as_str()),
+        ("country", "GH"),
+        ("language", "en"),
+        ("time_zone", "Africa/Accra"),
+    ];
+    let bad = browser.post("/admin/parties", &fields).await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("id=\"email-error\""), "{}", bad.body);
+    assert!(bad.body.contains("value=\"Kwame Asante\""), "{}", bad.body);
+    fields[3] = ("email", "kwame@hope-accra.example");
+    let registered = browser.post("/admin/parties", &fields).await;
+    assert_eq!(registered.status, 303, "{}", registered.body);
+    let party_page = registered.location().to_owned();
+    let kwame = party_page.trim_start_matches("/admin/parties/").to_owned();
+    let page = browser.get(&party_page).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Kwame Asante") && page.body.contains("Africa/Accra"),
+        "{}",
+        page.body
+    );
+    let listed = browser
+        .get(&format!("/admin/parties?organisation={hope}"))
+        .await;
+    assert!(
+        listed.body.contains(&format!("href=\"{party_page}\"")),
+        "{}",
+        listed.body
+    );
+
+    let token = page.hidden(&format!("{party_page}/invite"), "form_token");
+    let invited = browser
+        .post(
+            &format!("{party_page}/invite"),
+            &[("form_token", &token), ("key", "k1")],
+        )
+        .await;
+    assert_eq!(invited.status, 200, "{}", invited.body);
+    assert!(
+        invited.body.contains("kwame@hope-accra.example"),
+        "{}",
+        invited.body
+    );
+
+    let unexplained = browser
+        .post(
+            &format!("{party_page}/deactivate"),
+            &[("form_token", &token), ("key", "k2"), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(unexplained.status, 422, "{}", unexplained.body);
+    let deactivated = browser
+        .post(
+            &format!("{party_page}/deactivate"),
+            &[
+                ("form_token", &token),
+                ("key", "k2"),
+                ("reason", "Left the partner"),
+            ],
+        )
+        .await;
+    assert_eq!(deactivated.status, 303, "{}", deactivated.body);
+    let active = |id: String| {
+        let api = &api;
+        async move {
+            api.data(
+                &api.admin,
+                "query($id: ID!) { party(id: $id) { active } }",
+                json!({ "id": id }),
+            )
+            .await["party"]["active"]
+                .clone()
+        }
+    };
+    assert_eq!(active(kwame.clone()).await, false);
+    let reactivated = browser
+        .post(
+            &format!("{party_page}/reactivate"),
+            &[("form_token", &token), ("key", "k3")],
+        )
+        .await;
+    assert_eq!(reactivated.status, 303, "{}", reactivated.body);
+    assert_eq!(active(kwame.clone()).await, true);
+
+    // Amina's tokens: what is known of each, and revoking one ends her access.
+    let amina_page = format!("/admin/parties/{}", amina.id);
+    let page = browser.get(&amina_page).await;
+    assert!(
+        page.body.contains("admin-revoke") || page.body.contains(">Revoke</button>"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(&amina.token), "a token is never shown");
+    let token_id = page.hidden(&format!("{amina_page}/revoke"), "token");
+    let revoked = browser
+        .post(
+            &format!("{amina_page}/revoke"),
+            &[("form_token", &token), ("token", &token_id)],
+        )
+        .await;
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    let (status, _) = api
+        .post(Some(&amina.token), "{ me { id } }", json!({}))
+        .await;
+    assert_eq!(status, 401);
+
+    // Nobody else has these pages.
+    let colleague = api
+        .party_in(
+            "SUPERVISOR",
+            "Sofia",
+            "Safe Passage",
+            "GB",
+            "en",
+            "Europe/London",
+        )
+        .await;
+    let mut other = Browser::new(&api);
+    other.sign_in(&colleague.token).await;
+    assert_eq!(other.get("/admin").await.status, 403);
+    assert_eq!(other.get(&amina_page).await.status, 403);
 }

@@ -11,6 +11,7 @@
 //! session's form token. Pages are never cached (they hold personal data), and their URLs hold
 //! ids only.
 
+mod admin;
 mod api;
 mod inbox;
 mod live;
@@ -66,6 +67,18 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/persons/{id}/correct", post(persons::correct))
         .route("/persons/{id}/note", post(persons::note))
         .route("/persons/{id}/{decision}", post(persons::decide))
+        .route("/admin", get(admin::organisations))
+        .route("/admin/organisations", post(admin::register_organisation))
+        .route(
+            "/admin/organisations/{id}/retention",
+            post(admin::set_retention),
+        )
+        .route(
+            "/admin/parties",
+            get(admin::parties).post(admin::register_party),
+        )
+        .route("/admin/parties/{id}", get(admin::party))
+        .route("/admin/parties/{id}/{action}", post(admin::party_action))
         .route("/team", get(team::show))
         .route("/team/hand-over", post(team::hand_over))
         .route("/plans", get(plans::list))
@@ -90,6 +103,8 @@ async fn home(
     headers: HeaderMap,
 ) -> Response {
     match session(&state, &headers).await {
+        // An administrator has no tasks: the administration pages are theirs.
+        Ok(Some(signed)) if signed.session.viewer.role == PartyRole::Admin => see_other("/admin"),
         Ok(Some(_)) => see_other("/inbox"),
         Ok(None) => see_other("/sign-in"),
         Err(response) => response,
