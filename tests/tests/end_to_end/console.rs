@@ -2452,3 +2452,134 @@ async fn an_admin_registers_organisations_and_people_sets_retention_and_manages_
     assert_eq!(other.get("/admin").await.status, 403);
     assert_eq!(other.get(&amina_page).await.status, 403);
 }
+
+#[tokio::test]
+async fn consent_to_contact_the_family_and_to_share_data_with_a_partner_is_recorded_and_withdrawn()
+{
+    let api = TestApi::start().await;
+    let amina = api
+        .party_in(
+            "SOCIAL_WORKER",
+            "Amina",
+            "Safe Passage",
+            "GB",
+            "en",
+            "Europe/London",
+        )
+        .await;
+    let grace = api
+        .party_in(
+            "PARTNER_CONTACT",
+            "Grace",
+            "Hope Lagos",
+            "NG",
+            "en",
+            "Africa/Lagos",
+        )
+        .await;
+    let plan = api.open_plan(&amina.token, "Ngozi Okafor").await;
+    let plan = plan.as_str().unwrap().to_owned();
+    api.data(
+        &amina.token,
+        "mutation($plan: ID!, $grace: ID!) {
+           assignStep(planId: $plan, step: \"origin_contact\", assignee: $grace) { version } }",
+        json!({ "plan": plan, "grace": grace.id }),
+    )
+    .await;
+    let consents = || async {
+        api.data(
+            &amina.token,
+            "query($id: ID!) { plan(id: $id) { consents { kind partner given } } }",
+            json!({ "id": plan }),
+        )
+        .await["plan"]["consents"]
+            .clone()
+    };
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    assert!(
+        page.body.contains("Contact with the family"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Sharing her data with Grace"),
+        "{}",
+        page.body
+    );
+    assert!(page
+        .body
+        .contains(&format!("id=\"consent-data_sharing-{}\"", grace.id)));
+
+    let family = send_form(
+        &mut browser,
+        &plan,
+        "consent",
+        &page,
+        &[("purpose", "FAMILY_CONTACT")],
+    )
+    .await;
+    assert_eq!(family.status, 303, "{}", family.body);
+    assert_eq!(
+        consents().await,
+        json!([{ "kind": "FAMILY_CONTACT", "partner": null, "given": true }])
+    );
+
+    // A partner that is not an id: said, nothing recorded.
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    let bad = send_form(
+        &mut browser,
+        &plan,
+        "consent",
+        &page,
+        &[("purpose", "DATA_SHARING"), ("partner", "Grace")],
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let sharing = [("purpose", "DATA_SHARING"), ("partner", grace.id.as_str())];
+    let shared = send_form(&mut browser, &plan, "consent", &page, &sharing).await;
+    assert_eq!(shared.status, 303, "{}", shared.body);
+    let given = consents().await;
+    assert!(
+        given
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "DATA_SHARING"
+                && c["partner"] == grace.id.as_str()
+                && c["given"] == true),
+        "{given}"
+    );
+
+    // Withdrawing says what it does and asks to confirm; unconfirmed, nothing changes, and the
+    // refusal is said beside that consent's form.
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    assert!(
+        page.body.contains("stops this partner seeing her details"),
+        "{}",
+        page.body
+    );
+    let unconfirmed = send_form(&mut browser, &plan, "withdraw-consent", &page, &sharing).await;
+    assert_eq!(unconfirmed.status, 422, "{}", unconfirmed.body);
+    assert!(
+        unconfirmed
+            .body
+            .contains(&format!("id=\"consent-data_sharing-{}-error\"", grace.id)),
+        "{}",
+        unconfirmed.body
+    );
+    assert_eq!(consents().await, given);
+    let mut confirmed = sharing.to_vec();
+    confirmed.push(("confirm", "on"));
+    let withdrawn = send_form(&mut browser, &plan, "withdraw-consent", &page, &confirmed).await;
+    assert_eq!(withdrawn.status, 303, "{}", withdrawn.body);
+    let now = consents().await;
+    assert!(
+        now.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "DATA_SHARING" && c["given"] == false),
+        "{now}"
+    );
+}

@@ -27,10 +27,10 @@ const QUERY: &str = "query ConsolePlan($id: ID!, $caseTeam: Boolean!, $history: 
     caseWorker { displayName }
     person { id fullName dateOfBirth preferredLanguage phone email address }
     goals @include(if: $caseTeam) { area aim }
-    consents @include(if: $caseTeam) { kind given at }
+    consents @include(if: $caseTeam) { kind partner given at }
     steps {
       key kind title status statusReason priority dueAt overdue followUpOn dependsOn
-      documentStatus assignee { displayName } remindersSent { fireAt } remindersFailed { fireAt }
+      documentStatus assignee { id displayName role } remindersSent { fireAt } remindersFailed { fireAt }
     }
   }
   planHistory(id: $id, first: 20, after: $history) @include(if: $caseTeam) {
@@ -74,6 +74,14 @@ struct Named {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct Assignee {
+    id: String,
+    display_name: String,
+    role: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct PersonOut {
     id: String,
     full_name: Option<String>,
@@ -93,6 +101,7 @@ struct GoalOut {
 #[derive(Debug, Deserialize)]
 struct ConsentOut {
     kind: String,
+    partner: Option<String>,
     given: bool,
     at: DateTime<Utc>,
 }
@@ -111,7 +120,7 @@ struct StepOut {
     follow_up_on: Option<NaiveDate>,
     depends_on: Vec<String>,
     document_status: Option<String>,
-    assignee: Option<Named>,
+    assignee: Option<Assignee>,
     reminders_sent: Vec<Value>,
     reminders_failed: Vec<Value>,
 }
@@ -199,16 +208,15 @@ struct PlanPage {
     form_key: String,
     /// A plan-level form's refusal: (action, message).
     plan_error: Option<(&'static str, String)>,
-    /// The form of the consent to return this page offers: `consent` or `withdraw-consent`.
-    consent_action: Option<&'static str>,
+    /// The consents the case team records or withdraws here: to return, to contact the
+    /// family, to share data with each partner contact who has a step.
+    consent_forms: Vec<ConsentForm>,
     /// The plan's milestone forms the case team has at this stage: `departure`, `arrival`,
     /// `close`.
     milestones: Vec<MilestoneForm>,
     close_reasons: Vec<(&'static str, String)>,
     /// The date and time a milestone form starts with: now, in the viewer's zone.
     now_local: String,
-    /// Whether that form withdraws consent (and so asks to confirm what it suspends).
-    withdrawing: bool,
     /// A refusal that belongs to no form on the page (a step it does not show).
     general_error: Option<String>,
     /// The entries recorded since the version a refused form was based on.
@@ -222,7 +230,6 @@ struct PlanPage {
     /// Her record's page, for the case team.
     person_href: Option<String>,
     goals: Option<Vec<(String, String)>>,
-    consents: Option<Vec<(String, String)>>,
     timeline: Timeline,
     steps: Vec<StepShown>,
     /// The page that adds a step, for the case team of a plan still open.
@@ -240,6 +247,92 @@ impl PlanPage {
             _ => None,
         }
     }
+}
+
+/// A consent's form: what it is for, where it stands, and recording or withdrawing it.
+pub(crate) struct ConsentForm {
+    /// The form's own name on the page (`consent-return`, `consent-data_sharing-<id>`).
+    pub id: String,
+    pub purpose: &'static str,
+    pub partner: Option<String>,
+    pub label: String,
+    pub state: String,
+    /// `consent` or `withdraw-consent`.
+    pub action: &'static str,
+    pub button: String,
+    /// What withdrawing it does, said before it is confirmed.
+    pub warning: Option<String>,
+    /// Why it was refused, when it was the form sent.
+    pub error: Option<String>,
+}
+
+/// The consent forms of a plan, from its consents (the last of each purpose stands) and the
+/// partner contacts who have a step on it.
+fn consent_forms(lang: Lang, tz: Tz, plan: &PlanOut) -> Vec<ConsentForm> {
+    let Some(consents) = &plan.consents else {
+        return Vec::new();
+    };
+    let mut purposes: Vec<(&'static str, Option<String>, String)> = vec![
+        ("RETURN", None, lang.text("consent-return")),
+        ("FAMILY_CONTACT", None, lang.text("consent-family_contact")),
+    ];
+    let mut partners: Vec<&Assignee> = Vec::new();
+    for assignee in plan.steps.iter().filter_map(|s| s.assignee.as_ref()) {
+        if assignee.role.as_deref() == Some("PARTNER_CONTACT")
+            && !partners.iter().any(|p| p.id == assignee.id)
+        {
+            partners.push(assignee);
+        }
+    }
+    for partner in partners {
+        purposes.push((
+            "DATA_SHARING",
+            Some(partner.id.clone()),
+            lang.text_with(
+                "consent-data-sharing-with",
+                &[("name", partner.display_name.clone().into())],
+            ),
+        ));
+    }
+    purposes
+        .into_iter()
+        .map(|(purpose, partner, label)| {
+            let last = consents
+                .iter()
+                .rev()
+                .find(|c| c.kind == purpose && c.partner == partner);
+            let given = last.is_some_and(|c| c.given);
+            let state = match last {
+                Some(c) if c.given => {
+                    lang.text_with("consent-given", &[("date", local_time(c.at, tz).into())])
+                }
+                Some(c) => lang.text_with(
+                    "consent-withdrawn",
+                    &[("date", local_time(c.at, tz).into())],
+                ),
+                None => lang.text("consent-not-recorded"),
+            };
+            let kind = id_of(purpose);
+            ConsentForm {
+                id: match &partner {
+                    Some(p) => format!("consent-{kind}-{p}"),
+                    None => format!("consent-{kind}"),
+                },
+                purpose,
+                partner,
+                label,
+                state,
+                action: if given { "withdraw-consent" } else { "consent" },
+                button: lang.text(if given {
+                    "form-consent-withdraw-this"
+                } else {
+                    "form-consent-record-this"
+                }),
+                warning: given.then(|| lang.text(&format!("form-consent-withdraw-{kind}"))),
+                error: None,
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -263,6 +356,8 @@ pub(crate) struct Outcome {
     pub error: Option<String>,
     /// What was typed in it, kept.
     pub typed: String,
+    /// The consent form sent (its id on the page), when it was one.
+    pub consent: Option<String>,
     /// The form was based on this version, and the plan had moved on.
     pub conflict_since: Option<u64>,
 }
@@ -379,22 +474,6 @@ pub(crate) async fn render(
                 (
                     lang.text(&format!("concern-{}", id_of(&g.area))),
                     g.aim.clone().unwrap_or_else(|| lang.text("unreadable")),
-                )
-            })
-            .collect()
-    });
-    let consents = plan.consents.as_ref().map(|consents| {
-        consents
-            .iter()
-            .map(|c| {
-                let date = local_time(c.at, tz);
-                (
-                    lang.text(&format!("consent-{}", id_of(&c.kind))),
-                    if c.given {
-                        lang.text_with("consent-given", &[("date", date.into())])
-                    } else {
-                        lang.text_with("consent-withdrawn", &[("date", date.into())])
-                    },
                 )
             })
             .collect()
@@ -519,13 +598,13 @@ pub(crate) async fn render(
             None => general_error = Some(error.clone()),
         }
     }
-    let return_consent = plan.consents.as_ref().map(|consents| {
-        consents
-            .iter()
-            .rev()
-            .find(|c| c.kind == "RETURN")
-            .map(|c| c.given)
-    });
+    let mut consent_forms = consent_forms(lang, tz, &plan);
+    if let (Some(error), Some(form)) = (&outcome.error, &outcome.consent) {
+        if let Some(shown) = consent_forms.iter_mut().find(|f| &f.id == form) {
+            shown.error = Some(error.clone());
+            plan_error = None;
+        }
+    }
     page(
         outcome.status.unwrap_or(StatusCode::OK),
         PlanPage {
@@ -533,14 +612,7 @@ pub(crate) async fn render(
             plan_id: plan.id.clone(),
             version: plan.version,
             form_key: uuid::Uuid::new_v4().to_string(),
-            consent_action: return_consent.map(|given| {
-                if given == Some(true) {
-                    "withdraw-consent"
-                } else {
-                    "consent"
-                }
-            }),
-            withdrawing: return_consent == Some(Some(true)),
+            consent_forms,
             milestones: if case_team {
                 milestones_of(
                     &plan.status,
@@ -587,7 +659,6 @@ pub(crate) async fn render(
                 .filter(|_| case_team)
                 .map(|p| format!("/persons/{}", p.id)),
             goals,
-            consents,
             timeline,
             add_step_href: (case_team && plan.status != "CLOSED")
                 .then(|| format!("/plans/{}/new-step", plan.id)),

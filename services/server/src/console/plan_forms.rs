@@ -41,10 +41,43 @@ const ARRIVAL: &str = "mutation ConsoleArrival($p: ID!, $at: DateTime!, $v: Int,
   confirmArrival(planId: $p, arrivedAt: $at, expectedVersion: $v, idempotencyKey: $k) { version } }";
 const CLOSE: &str = "mutation ConsoleClose($p: ID!, $r: CloseReason!, $v: Int, $k: String) {
   closePlan(planId: $p, reason: $r, expectedVersion: $v, idempotencyKey: $k) { version } }";
-const CONSENT: &str = "mutation ConsoleConsent($p: ID!, $v: Int, $k: String) {
-  recordConsent(planId: $p, consent: { kind: RETURN }, expectedVersion: $v, idempotencyKey: $k) { version } }";
-const WITHDRAW: &str = "mutation ConsoleWithdraw($p: ID!, $v: Int, $k: String) {
-  withdrawConsent(planId: $p, consent: { kind: RETURN }, expectedVersion: $v, idempotencyKey: $k) { version } }";
+const CONSENT: &str = "mutation ConsoleConsent($p: ID!, $c: ConsentInput!, $v: Int, $k: String) {
+  recordConsent(planId: $p, consent: $c, expectedVersion: $v, idempotencyKey: $k) { version } }";
+const WITHDRAW: &str = "mutation ConsoleWithdraw($p: ID!, $c: ConsentInput!, $v: Int, $k: String) {
+  withdrawConsent(planId: $p, consent: $c, expectedVersion: $v, idempotencyKey: $k) { version } }";
+
+/// The consents a plan's page records and withdraws.
+const PURPOSES: [&str; 3] = ["RETURN", "FAMILY_CONTACT", "DATA_SHARING"];
+
+/// The consent a form names: its purpose, and the partner for data sharing.
+fn consent_of(lang: homeward_engine::i18n::Lang, fields: &Fields) -> Result<Value, String> {
+    let purpose = match fields.one("purpose") {
+        "" => "RETURN",
+        purpose => purpose,
+    };
+    if !PURPOSES.contains(&purpose) {
+        return Err(lang.text("form-choose"));
+    }
+    if purpose != "DATA_SHARING" {
+        return Ok(json!({ "kind": purpose }));
+    }
+    match uuid::Uuid::parse_str(fields.one("partner")) {
+        Ok(partner) => Ok(json!({ "kind": purpose, "partner": partner })),
+        Err(_) => Err(lang.text("form-choose")),
+    }
+}
+
+/// The consent form's id on the page, as the page names it (see `plan::consent_forms`).
+fn consent_form(fields: &Fields) -> String {
+    let kind = match fields.one("purpose") {
+        "" => "return".to_owned(),
+        purpose => purpose.to_ascii_lowercase(),
+    };
+    match fields.one("partner") {
+        "" => format!("consent-{kind}"),
+        partner => format!("consent-{kind}-{partner}"),
+    }
+}
 
 /// A field of one step's controls (`reason-<step>`), or the plain one (`reason`).
 fn of_step<'a>(fields: &'a Fields, name: &str, step: &str) -> &'a str {
@@ -135,12 +168,13 @@ fn mutation(signed: &Signed, action: &'static str, fields: &Fields) -> Result<Mu
             }
             (CLOSE, json!({ "r": reason }))
         }
-        "consent" => (CONSENT, json!({})),
+        "consent" => (CONSENT, json!({ "c": consent_of(lang, fields)? })),
         "withdraw-consent" => {
+            let consent = consent_of(lang, fields)?;
             if fields.one("confirm") != "on" {
                 return Err(lang.text("form-confirm-needed"));
             }
-            (WITHDRAW, json!({}))
+            (WITHDRAW, json!({ "c": consent }))
         }
         _ => return Err(lang.text("form-required")),
     };
@@ -198,6 +232,7 @@ pub(crate) async fn act(
         step: step.clone(),
         error: Some(error),
         typed: of_step(&fields, "reason", fields.one("step")).to_owned(),
+        consent: action.ends_with("consent").then(|| consent_form(&fields)),
         conflict_since: None,
     };
     // The version the page showed; a form without one is out of date.
@@ -214,9 +249,16 @@ pub(crate) async fn act(
     };
     mutation.variables["p"] = json!(plan_id);
     mutation.variables["v"] = json!(version);
+    // One key per form of the page: the same form sent twice is recorded once, and two
+    // forms of one page are two changes.
     let key = fields.one("key");
     if !key.is_empty() {
-        mutation.variables["k"] = json!(format!("console-{key}"));
+        let form = match &step {
+            Some(step) => step.clone(),
+            None if action.ends_with("consent") => consent_form(&fields),
+            None => String::new(),
+        };
+        mutation.variables["k"] = json!(format!("console-{key}-{action}-{form}"));
     }
     let answer = api::run::<Value>(
         &state,
@@ -240,6 +282,7 @@ pub(crate) async fn act(
                     step: step.clone(),
                     error: None,
                     typed: String::new(),
+                    consent: None,
                     conflict_since: Some(version),
                 };
                 return render(&state, &signed, &back, &id, None, outcome).await;
