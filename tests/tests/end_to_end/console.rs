@@ -744,6 +744,16 @@ async fn a_plan_page_shows_a_liaison_their_step_and_nothing_of_the_case_file() {
         .await;
     let page = browser.get(&format!("/plans/{plan}")).await;
     assert_eq!(page.status, 200, "{}", page.body);
+    // Their document tasks have a page of their own, and no plan is theirs to change.
+    assert!(page.body.contains(">Travel documents</a>"), "{}", page.body);
+    let documents = browser.get("/inbox?kind=TRAVEL_DOCUMENT").await;
+    assert!(
+        documents.body.contains("Passport") || documents.body.contains("passport"),
+        "{}",
+        documents.body
+    );
+    assert!(!page.body.contains("/new-step"), "{}", page.body);
+    assert!(!page.body.contains("/steps/passport"), "{}", page.body);
     for step in seen["plan"]["steps"].as_array().unwrap() {
         assert!(page
             .body
@@ -2582,4 +2592,88 @@ async fn consent_to_contact_the_family_and_to_share_data_with_a_partner_is_recor
             .any(|c| c["kind"] == "DATA_SHARING" && c["given"] == false),
         "{now}"
     );
+}
+
+#[tokio::test]
+async fn her_record_is_downloaded_whole_by_her_case_team_and_the_download_is_in_her_access_log() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let sofia = api
+        .party_in(
+            "SUPERVISOR",
+            "Sofia",
+            "Safe Passage",
+            "GB",
+            "en",
+            "Europe/London",
+        )
+        .await;
+    let person = api
+        .data(
+            &amina.token,
+            "query($id: ID!) { plan(id: $id) { person { id } } }",
+            json!({ "id": plan }),
+        )
+        .await["plan"]["person"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut browser = Browser::new(&api);
+    browser.sign_in(&amina.token).await;
+    let page = browser.get(&format!("/persons/{person}")).await;
+    assert!(
+        page.body
+            .contains(&format!("href=\"/persons/{person}/export\"")),
+        "{}",
+        page.body
+    );
+    let download = browser.get(&format!("/persons/{person}/export")).await;
+    assert_eq!(download.status, 200, "{}", download.body);
+    assert!(download.headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    assert_eq!(download.headers["cache-control"], "no-store");
+    let record: serde_json::Value = serde_json::from_str(&download.body).unwrap();
+    assert!(record.to_string().contains("Ngozi Okafor"), "{record}");
+    assert!(
+        record.to_string().contains("Call the family"),
+        "her plans are in it: {record}"
+    );
+
+    let log = api
+        .data(
+            &sofia.token,
+            "query($p: ID!) { accessLog(personId: $p, first: 50) { nodes { operation party { displayName } } } }",
+            json!({ "p": person }),
+        )
+        .await;
+    assert!(
+        log["accessLog"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["operation"]
+                .as_str()
+                .unwrap()
+                .starts_with("console person export")),
+        "{log}"
+    );
+
+    // Someone outside her case team gets nothing.
+    let luc = api
+        .party_in(
+            "GOVERNMENT_LIAISON",
+            "Luc",
+            "Safe Passage",
+            "GB",
+            "en",
+            "Europe/London",
+        )
+        .await;
+    let mut other = Browser::new(&api);
+    other.sign_in(&luc.token).await;
+    let refused = other.get(&format!("/persons/{person}/export")).await;
+    assert_eq!(refused.status, 404);
+    assert!(!refused.body.contains("Ngozi"));
 }

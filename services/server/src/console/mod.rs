@@ -65,6 +65,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/plans/{id}/live", get(live::plan))
         .route("/persons/{id}", get(persons::show))
         .route("/persons/{id}/correct", post(persons::correct))
+        .route("/persons/{id}/export", get(persons::export))
         .route("/persons/{id}/note", post(persons::note))
         .route("/persons/{id}/{decision}", post(persons::decide))
         .route("/admin", get(admin::organisations))
@@ -190,6 +191,10 @@ impl Chrome {
         let mut nav = vec![("/inbox", "nav-inbox"), ("/plans", "nav-plans")];
         match signed.session.viewer.role {
             PartyRole::Supervisor => nav.push(("/team", "nav-team")),
+            PartyRole::GovernmentLiaison => {
+                nav.insert(1, ("/inbox?kind=TRAVEL_DOCUMENT", "nav-documents"));
+            }
+            PartyRole::PartnerContact => nav.insert(1, ("/inbox?kind=FOLLOW_UP", "nav-visits")),
             PartyRole::Admin => nav = vec![("/admin", "nav-admin")],
             _ => {}
         }

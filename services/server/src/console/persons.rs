@@ -5,8 +5,8 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Form;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -582,4 +582,59 @@ pub(crate) async fn decide(
         }
         Err(e) => unavailable(lang, e),
     }
+}
+
+const RECORD: &str = "query ConsolePersonRecord($id: ID!) { personRecord(personId: $id) }";
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordAnswer {
+    person_record: Value,
+}
+
+/// `GET /persons/{id}/export`: everything Homeward holds about her, as one JSON file (her
+/// right of access), as the API's `personRecord` gives it to her case team, and recorded in
+/// her access log like any read.
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let here = format!("/persons/{id}");
+    let signed = match signed_in(&state, &headers, &here).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let Ok(person_id) = uuid::Uuid::parse_str(&id) else {
+        return not_found(&signed, &here);
+    };
+    let answer = api::run::<RecordAnswer>(
+        &state,
+        &signed.session.viewer,
+        "person export",
+        RECORD,
+        json!({ "id": person_id }),
+    )
+    .await;
+    let record = match answer {
+        Ok(a) => a.person_record,
+        Err(Failed::Api(_)) => return not_found(&signed, &here),
+        Err(e) => return unavailable(signed.lang, e),
+    };
+    let body = match serde_json::to_vec_pretty(&record) {
+        Ok(body) => body,
+        Err(e) => return unavailable(signed.lang, e),
+    };
+    let disposition = format!("attachment; filename=\"homeward-person-{person_id}.json\"");
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
