@@ -53,6 +53,41 @@ async fn submit(client: &Client, css: &str) {
     panic!("pressing {css} loaded no page");
 }
 
+/// Clicks `css`, which htmx answers by swapping in the page's main part: waits until the
+/// main part shown before is gone, and checks that the page itself was not reloaded.
+async fn swaps(client: &Client, css: &str) {
+    client
+        .execute("window.notReloaded = true;", vec![])
+        .await
+        .unwrap();
+    let before = client.find(Locator::Css("main")).await.unwrap();
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if before.tag_name().await.is_err() {
+            let kept = client
+                .execute("return window.notReloaded === true;", vec![])
+                .await
+                .unwrap();
+            assert_eq!(
+                kept,
+                serde_json::json!(true),
+                "{css}: the page was reloaded"
+            );
+            // htmx settles what it swapped in before the next step looks at it.
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    panic!("pressing {css} swapped in nothing");
+}
+
 /// Checks the page shown now with axe-core and saves it as a screenshot (from its top).
 async fn look_at(client: &Client, name: &str) {
     client
@@ -336,7 +371,8 @@ async fn a_liaison_moves_the_passport_to_issued_from_the_plan_page_and_the_timel
         .select_by_value("TRAVEL_DOCUMENT")
         .await
         .unwrap();
-    submit(&browser, "form.filters button").await;
+    // The filters swap in the list (htmx), and the address says what it shows.
+    swaps(&browser, "form.filters button").await;
     arrives_at(&browser, "/inbox?kind=TRAVEL_DOCUMENT&status=&from=&until=").await;
     let inbox = text(&browser, "main").await;
     assert!(inbox.contains("Document de voyage"), "{inbox}");
