@@ -544,3 +544,13 @@ person-export = Download her record (JSON)
 person-export-hint = For her right of access: every detail, note, plan and consent Homeward holds about her. The download is recorded in her access log.
 nav-documents = Travel documents
 nav-visits = Follow-up visits
+
+## The standard template's steps, as the template writes them
+template-standard-avr-origin_contact = Designate a contact person in the community of origin
+template-standard-avr-passport = Obtain a passport or laissez-passer
+template-standard-avr-legal_clearance = Clear pending legal matters (residence, testimony, compensation claims)
+template-standard-avr-medical_check = Medical check and fitness to travel
+template-standard-avr-family_mediation = Family mediation (only with the survivor's consent to family contact)
+template-standard-avr-travel = Travel to the country of origin
+template-standard-avr-reintegration_plan = Agree the reintegration plan (training, business, housing, schooling)
+template-follow-up = Follow-up visit { $count } ({ $days } days after return)

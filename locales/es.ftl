@@ -542,3 +542,13 @@ person-export = Descargar su expediente (JSON)
 person-export-hint = Para su derecho de acceso: cada dato, nota, plan y consentimiento que Homeward guarda sobre ella. La descarga queda registrada en su registro de accesos.
 nav-documents = Documentos de viaje
 nav-visits = Visitas de seguimiento
+
+## The standard template's steps, as the template writes them
+template-standard-avr-origin_contact = Designar una persona de contacto en la comunidad de origen
+template-standard-avr-passport = Obtener un pasaporte o salvoconducto
+template-standard-avr-legal_clearance = Resolver los asuntos legales pendientes (residencia, testimonio, reclamaciones de indemnización)
+template-standard-avr-medical_check = Revisión médica y aptitud para viajar
+template-standard-avr-family_mediation = Mediación familiar (solo con el consentimiento de la superviviente al contacto familiar)
+template-standard-avr-travel = Viaje al país de origen
+template-standard-avr-reintegration_plan = Acordar el plan de reintegración (formación, negocio, vivienda, escolarización)
+template-follow-up = Visita de seguimiento { $count } ({ $days } días después del regreso)

@@ -542,3 +542,13 @@ person-export = Télécharger son dossier (JSON)
 person-export-hint = Pour son droit d'accès : chaque donnée, note, plan et consentement qu'Homeward conserve sur elle. Le téléchargement est inscrit dans son journal d'accès.
 nav-documents = Documents de voyage
 nav-visits = Visites de suivi
+
+## The standard template's steps, as the template writes them
+template-standard-avr-origin_contact = Désigner une personne de contact dans la communauté d'origine
+template-standard-avr-passport = Obtenir un passeport ou un laissez-passer
+template-standard-avr-legal_clearance = Régler les questions juridiques en cours (séjour, témoignage, demandes d'indemnisation)
+template-standard-avr-medical_check = Bilan médical et aptitude au voyage
+template-standard-avr-family_mediation = Médiation familiale (seulement avec le consentement de la survivante au contact avec sa famille)
+template-standard-avr-travel = Voyage vers le pays d'origine
+template-standard-avr-reintegration_plan = Convenir du plan de réintégration (formation, activité, logement, scolarité)
+template-follow-up = Visite de suivi { $count } ({ $days } jours après le retour)

@@ -49,6 +49,11 @@ impl Lang {
         CATALOGUES.text(self, id, None)
     }
 
+    /// Whether the catalogue has the message `id`.
+    pub fn has(self, id: &str) -> bool {
+        CATALOGUES.bundles[self as usize].has_message(id)
+    }
+
     /// The message `id` in this language, with its variables.
     pub fn text_with<'a>(self, id: &str, args: &[(&'a str, FluentValue<'a>)]) -> String {
         let mut fluent = FluentArgs::new();
@@ -121,6 +126,36 @@ pub fn step_name(
 ) -> String {
     homeward_workflows::template::template_title(template, key, kind)
         .unwrap_or_else(|| lang.text(&format!("step-kind-{}", kind.as_str().replace('_', "-"))))
+}
+
+/// A template step's title in `lang`, while it is still the template's own (`title` as the
+/// plan holds it); a title a social worker wrote or changed is shown as written: none then.
+pub fn template_step_title(
+    template: &homeward_workflows::plan::TemplateRef,
+    key: &homeward_workflows::StepKey,
+    kind: homeward_workflows::plan::StepKind,
+    title: &str,
+    lang: Lang,
+) -> Option<String> {
+    let original = homeward_workflows::template::template_title(template, key, kind)?;
+    if kind == homeward_workflows::plan::StepKind::FollowUp {
+        // "Follow-up visit 2 (90 days after return)", as the template writes each visit.
+        let days: u32 = title
+            .strip_prefix(&format!("{original} ("))?
+            .strip_suffix(" days after return)")?
+            .parse()
+            .ok()?;
+        let n: u32 = original.strip_prefix("Follow-up visit ")?.parse().ok()?;
+        return Some(lang.text_with(
+            "template-follow-up",
+            &[("count", n.into()), ("days", days.into())],
+        ));
+    }
+    if original != title {
+        return None;
+    }
+    let id = format!("template-{}-{}", template.name, key.as_str());
+    lang.has(&id).then(|| lang.text(&id))
 }
 
 #[cfg(test)]
@@ -222,6 +257,57 @@ mod tests {
                 assert!(!name.starts_with("step-kind"), "{kind:?} {lang:?}: {name}");
             }
         }
+    }
+
+    #[test]
+    fn a_template_steps_title_is_in_the_readers_language_until_someone_rewrites_it() {
+        use homeward_workflows::plan::{StepKind, TemplateRef};
+        let standard = TemplateRef {
+            name: "standard-avr".into(),
+            version: 1,
+        };
+        let key = |k: &str| homeward_workflows::StepKey::parse(k).unwrap();
+        let template = homeward_workflows::template::find("standard-avr", 1).unwrap();
+        for step in &template.steps {
+            for lang in Lang::ALL {
+                let title =
+                    template_step_title(&standard, &step.key, step.kind, step.title.as_ref(), lang);
+                assert!(title.is_some(), "{} in {lang:?}", step.key.as_str());
+            }
+        }
+        assert_eq!(
+            template_step_title(
+                &standard,
+                &key("passport"),
+                StepKind::TravelDocument,
+                "Obtain a passport or laissez-passer",
+                Lang::Fr
+            )
+            .as_deref(),
+            Some("Obtenir un passeport ou un laissez-passer")
+        );
+        assert_eq!(
+            template_step_title(
+                &standard,
+                &key("follow_up_2"),
+                StepKind::FollowUp,
+                "Follow-up visit 2 (90 days after return)",
+                Lang::Es
+            )
+            .as_deref(),
+            Some("Visita de seguimiento 2 (90 días después del regreso)")
+        );
+        // Her own words stay hers.
+        assert_eq!(
+            template_step_title(
+                &standard,
+                &key("passport"),
+                StepKind::TravelDocument,
+                "Passport from the Lagos office",
+                Lang::Fr
+            ),
+            None
+        );
     }
 
     #[test]

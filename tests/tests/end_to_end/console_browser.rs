@@ -7,6 +7,8 @@
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 use homeward::app::Settings;
 use homeward_tests::api::TestApi;
@@ -411,5 +413,169 @@ async fn a_liaison_moves_the_passport_to_issued_from_the_plan_page_and_the_timel
     assert_eq!(status["plan"]["step"]["status"], "DONE");
     assert_eq!(status["plan"]["step"]["documentStatus"], "ISSUED");
     look_at(&browser, "plan-liaison-fr-desktop").await;
+    browser.close().await.unwrap();
+}
+
+/// Presses `key` on whatever has the focus.
+async fn press(client: &Client, key: Key) {
+    let actions = KeyActions::new("keyboard".to_owned())
+        .then(KeyAction::Down { value: key.into() })
+        .then(KeyAction::Up { value: key.into() });
+    client.perform_actions(actions).await.unwrap();
+}
+
+/// Moves the focus with Tab, from where it is, until it is on `css`: as a person without a
+/// mouse reaches a field or a button.
+async fn tab_to(client: &Client, css: &str) {
+    for _ in 0..400 {
+        press(client, Key::Tab).await;
+        let there = client
+            .execute(
+                "return document.activeElement !== null && document.activeElement.matches(arguments[0]);",
+                vec![serde_json::json!(css)],
+            )
+            .await
+            .unwrap();
+        if there == serde_json::json!(true) {
+            return;
+        }
+    }
+    panic!("Tab never reached {css}");
+}
+
+/// Types `text` into the field that has the focus.
+async fn type_here(client: &Client, text: &str) {
+    client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// Presses Enter on what has the focus and waits for the page it loads.
+async fn enter_and_wait(client: &Client) {
+    let before = client.find(Locator::Css("html")).await.unwrap();
+    press(client, Key::Enter).await;
+    for _ in 0..100 {
+        if before.tag_name().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    panic!("Enter loaded no page");
+}
+
+#[tokio::test]
+async fn a_social_worker_registers_opens_personalises_and_records_consent_in_french_on_a_phone_by_keyboard_alone(
+) {
+    let api = TestApi::start().await;
+    let amina = api
+        .party_in(
+            "SOCIAL_WORKER",
+            "Amina",
+            "Safe Passage",
+            "FR",
+            "fr",
+            "Europe/Paris",
+        )
+        .await;
+    let base = format!("http://{}", api.addr);
+    let driver = Driver::start().await;
+    let browser = driver.browser(Screen::Phone, "fr").await;
+
+    browser.goto(&format!("{base}/sign-in")).await.unwrap();
+    // The first Tab reaches the link that skips to the content.
+    press(&browser, Key::Tab).await;
+    let skip = browser
+        .execute("return document.activeElement.className;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(skip, serde_json::json!("skip"));
+    tab_to(&browser, "#token").await;
+    type_here(&browser, &amina.token).await;
+    enter_and_wait(&browser).await;
+    arrives_at(&browser, "/inbox").await;
+
+    tab_to(&browser, "nav a[href='/plans']").await;
+    enter_and_wait(&browser).await;
+    arrives_at(&browser, "/plans").await;
+    look_at(&browser, "plans-fr-phone").await;
+    tab_to(&browser, "a[href='/plans/new']").await;
+    enter_and_wait(&browser).await;
+    look_at(&browser, "new-plan-fr-phone").await;
+    tab_to(&browser, "#full_name").await;
+    type_here(&browser, "Aïcha Diallo").await;
+    tab_to(&browser, "#origin_country").await;
+    type_here(&browser, "SN").await;
+    enter_and_wait(&browser).await;
+    let plan = browser.current_url().await.unwrap().path().to_owned();
+    assert!(plan.starts_with("/plans/"), "{plan}");
+    let page = text(&browser, "main").await;
+    assert!(page.contains("Aïcha Diallo"), "{page}");
+    // The template's steps in her language.
+    assert!(
+        page.contains("Obtenir un passeport ou un laissez-passer"),
+        "{page}"
+    );
+    assert!(!page.contains("Obtain a passport"), "{page}");
+    let timeline = |client: &Client| {
+        let client = client.clone();
+        async move { text(&client, "table.timeline-table").await }
+    };
+    let drafted = timeline(&browser).await;
+
+    // Consent to return, by keyboard: the timeline gains its marker.
+    tab_to(&browser, "#consent-return button").await;
+    enter_and_wait(&browser).await;
+    let consent = text(&browser, "#consent-return").await;
+    assert!(consent.contains("Donné le"), "{consent}");
+    let consented = timeline(&browser).await;
+    assert_ne!(consented, drafted);
+    assert!(consented.contains("Consentement au retour"), "{consented}");
+
+    // Personalised: a step of her own, due ten days after her arrival.
+    tab_to(&browser, "a[href$='/new-step']").await;
+    enter_and_wait(&browser).await;
+    look_at(&browser, "new-step-fr-phone").await;
+    tab_to(&browser, "#add-title").await;
+    type_here(&browser, "Rendez-vous chez l'avocate").await;
+    // Into the group of due-date choices, at the one chosen, and one further down.
+    tab_to(&browser, "input[name='due']").await;
+    press(&browser, Key::Down).await;
+    tab_to(&browser, "#add-days").await;
+    type_here(&browser, "10").await;
+    tab_to(&browser, "form[action$='/new-step'] button[type='submit']").await;
+    enter_and_wait(&browser).await;
+    let step = "#step-rendez_vous_chez_l_avocate";
+    assert!(
+        text(&browser, step)
+            .await
+            .contains("Rendez-vous chez l'avocate"),
+        "the step is on her plan"
+    );
+    let added = timeline(&browser).await;
+    assert!(added.contains("Rendez-vous chez l'avocate"), "{added}");
+    let rule = api
+        .data(
+            &amina.token,
+            "query($id: ID!) { plan(id: $id) { step(key: \"rendez_vous_chez_l_avocate\") {
+               dueRule { milestone days } } } }",
+            serde_json::json!({ "id": plan.trim_start_matches("/plans/") }),
+        )
+        .await;
+    assert_eq!(
+        rule["plan"]["step"]["dueRule"],
+        serde_json::json!({ "milestone": "ARRIVAL", "days": 10 })
+    );
+
+    // Started from the plan page, by keyboard.
+    tab_to(&browser, &format!("{step} button[formaction$='/start']")).await;
+    enter_and_wait(&browser).await;
+    let started = text(&browser, step).await;
+    assert!(started.contains("En cours"), "{started}");
+    assert_ne!(timeline(&browser).await, added, "the timeline follows");
+    look_at(&browser, "plan-personalised-fr-phone").await;
     browser.close().await.unwrap();
 }

@@ -26,7 +26,7 @@ const QUERY: &str = "query ConsoleInbox($filter: TaskFilterInput, $first: Int, $
     nodes {
       planId key kind title status priority dueAt followUpOn overdue documentStatus
       assignee { displayName }
-      plan { person { fullName } }
+      plan { templateName templateVersion person { fullName } }
     }
   }
 }";
@@ -116,6 +116,8 @@ struct Named {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PlanOf {
+    template_name: String,
+    template_version: u32,
     person: Option<PersonOf>,
 }
 
@@ -169,6 +171,40 @@ pub(crate) fn kind_name(lang: Lang, kind: &str) -> String {
         .find(|(k, _)| *k == kind)
         .map(|(_, id)| lang.text(id))
         .unwrap_or_else(|| kind.to_owned())
+}
+
+/// A step's title as a page shows it: a template's own title in the reader's language, a title
+/// someone wrote as written, the kind when the title cannot be read.
+pub(crate) fn step_title(
+    lang: Lang,
+    template: &homeward_workflows::plan::TemplateRef,
+    key: &str,
+    kind: &str,
+    title: Option<&str>,
+) -> String {
+    use homeward_workflows::plan::StepKind;
+    const KINDS: [StepKind; 9] = [
+        StepKind::TravelDocument,
+        StepKind::Travel,
+        StepKind::FamilyMediation,
+        StepKind::OriginContact,
+        StepKind::FollowUp,
+        StepKind::Medical,
+        StepKind::Legal,
+        StepKind::ReintegrationSupport,
+        StepKind::Custom,
+    ];
+    let Some(title) = title else {
+        return kind_name(lang, kind);
+    };
+    let localised = KINDS
+        .into_iter()
+        .find(|k| k.api_name() == kind)
+        .zip(homeward_workflows::StepKey::parse(key).ok())
+        .and_then(|(kind, key)| {
+            homeward_engine::i18n::template_step_title(template, &key, kind, title, lang)
+        });
+    localised.unwrap_or_else(|| title.to_owned())
 }
 
 /// A date in the viewer's zone.
@@ -356,10 +392,17 @@ pub(crate) async fn show(
             );
             let plan_id = uuid::Uuid::parse_str(&task.plan_id).unwrap_or_default();
             Row {
-                title: task
-                    .title
-                    .clone()
-                    .unwrap_or_else(|| lang.text("unreadable")),
+                title: match (&task.plan, task.title.as_deref()) {
+                    (Some(plan), Some(title)) => {
+                        let template = homeward_workflows::plan::TemplateRef {
+                            name: plan.template_name.clone(),
+                            version: plan.template_version,
+                        };
+                        step_title(lang, &template, &task.key, &task.kind, Some(title))
+                    }
+                    (None, Some(title)) => title.to_owned(),
+                    (_, None) => lang.text("unreadable"),
+                },
                 kind: kind_name(lang, &task.kind),
                 plan_href: format!("/plans/{}", task.plan_id),
                 plan_reference: plan_reference(plan_id),

@@ -16,14 +16,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::api::{self, Failed};
-use super::inbox::{id_of, kind_name, when_words};
+use super::inbox::{id_of, kind_name, step_title, when_words};
 use super::timeline::{self, Milestone, Standing, StepIn, Timeline, Words};
 use super::{local_time, message, page, signed_in, unavailable, Chrome, Signed};
 use crate::routes::AppState;
 
 const QUERY: &str = "query ConsolePlan($id: ID!, $caseTeam: Boolean!, $history: String) {
   plan(id: $id) {
-    id version status suspended templateName originCountry openedAt departedAt arrivedAt closedAt
+    id version status suspended templateName templateVersion originCountry openedAt departedAt arrivedAt closedAt
     caseWorker { displayName }
     person { id fullName dateOfBirth preferredLanguage phone email address }
     goals @include(if: $caseTeam) { area aim }
@@ -54,6 +54,7 @@ struct PlanOut {
     status: String,
     suspended: Option<bool>,
     template_name: String,
+    template_version: u32,
     origin_country: String,
     opened_at: DateTime<Utc>,
     departed_at: Option<DateTime<Utc>>,
@@ -481,7 +482,7 @@ pub(crate) async fn render(
     let names: std::collections::HashMap<&str, String> = plan
         .steps
         .iter()
-        .map(|s| (s.key.as_str(), step_name(lang, s)))
+        .map(|s| (s.key.as_str(), step_name(lang, &plan, s)))
         .collect();
     let steps: Vec<StepShown> = plan
         .steps
@@ -815,11 +816,20 @@ fn actions_of(status: &str, kind: &str) -> Vec<&'static str> {
     }
 }
 
-/// A step's name: its title, or its kind when the title cannot be read.
-fn step_name(lang: Lang, step: &StepOut) -> String {
-    step.title
-        .clone()
-        .unwrap_or_else(|| kind_name(lang, &step.kind))
+/// A step's name: its title (a template's in the reader's language), or its kind when the
+/// title cannot be read.
+fn step_name(lang: Lang, plan: &PlanOut, step: &StepOut) -> String {
+    let template = homeward_workflows::plan::TemplateRef {
+        name: plan.template_name.clone(),
+        version: plan.template_version,
+    };
+    step_title(
+        lang,
+        &template,
+        &step.key,
+        &step.kind,
+        step.title.as_deref(),
+    )
 }
 
 /// The plan's timeline, in the viewer's language and zone.
@@ -838,6 +848,10 @@ fn draw(lang: Lang, plan: &PlanOut, steps: &[StepShown], now: DateTime<Utc>, tz:
             };
             let words = match standing {
                 Standing::Done | Standing::Cancelled | Standing::Blocked => shown.status.clone(),
+                // A step under way says so, and when it is due.
+                Standing::Overdue | Standing::Open if s.status == "IN_PROGRESS" => {
+                    format!("{} · {}", shown.status, shown.when)
+                }
                 Standing::Overdue | Standing::Open => shown.when.clone(),
             };
             StepIn {

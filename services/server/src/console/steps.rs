@@ -20,14 +20,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::api::{self, Failed};
-use super::inbox::{id_of, kind_name};
+use super::inbox::{id_of, kind_name, step_title};
 use super::plan::{changes_since, not_found, reads_case_files, HistoryShown};
 use super::{page, see_other, signed_form, signed_in, unavailable, Chrome, Fields, Signed};
 use crate::routes::AppState;
 
 const PLAN: &str = "query ConsoleStep($id: ID!) {
   plan(id: $id) {
-    id version status
+    id version status templateName templateVersion
     steps {
       key kind title status priority followUpOn dependsOn candidateGroup assignee { id }
       dueRule { localDateTime timeZone milestone days }
@@ -105,10 +105,13 @@ struct PlanAnswer {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct PlanOut {
     id: String,
     version: u64,
     status: String,
+    template_name: String,
+    template_version: u32,
     steps: Vec<StepOut>,
 }
 
@@ -655,10 +658,18 @@ async fn load(
     Ok((plan, parties))
 }
 
-fn step_name(lang: homeward_engine::i18n::Lang, step: &StepOut) -> String {
-    step.title
-        .clone()
-        .unwrap_or_else(|| kind_name(lang, &step.kind))
+fn step_name(lang: homeward_engine::i18n::Lang, plan: &PlanOut, step: &StepOut) -> String {
+    let template = homeward_workflows::plan::TemplateRef {
+        name: plan.template_name.clone(),
+        version: plan.template_version,
+    };
+    step_title(
+        lang,
+        &template,
+        &step.key,
+        &step.kind,
+        step.title.as_deref(),
+    )
 }
 
 /// The page of `step` (none: the new-step page), with what a form sent from it came to.
@@ -683,7 +694,7 @@ async fn render(
     let names: HashMap<&str, String> = plan
         .steps
         .iter()
-        .map(|s| (s.key.as_str(), step_name(lang, s)))
+        .map(|s| (s.key.as_str(), step_name(lang, &plan, s)))
         .collect();
     let mut values = current.map_or_else(|| Values::new_step(&zone), |s| Values::of(s, &zone));
     if let (Some(fields), Some(_)) = (&outcome.fields, &outcome.error) {
@@ -751,7 +762,9 @@ async fn render(
         None => ("step-add-title", format!("{plan_href}/new-step")),
     };
     let mut chrome = Chrome::signed(lang, title_id, here, signed);
-    let name = current.map(|s| step_name(lang, s)).unwrap_or_default();
+    let name = current
+        .map(|s| step_name(lang, &plan, s))
+        .unwrap_or_default();
     if current.is_some() {
         chrome.title = lang.text_with("step-change-title", &[("title", name.clone().into())]);
     }
