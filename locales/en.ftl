@@ -554,3 +554,4 @@ template-standard-avr-family_mediation = Family mediation (only with the survivo
 template-standard-avr-travel = Travel to the country of origin
 template-standard-avr-reintegration_plan = Agree the reintegration plan (training, business, housing, schooling)
 template-follow-up = Follow-up visit { $count } ({ $days } days after return)
+form-conflict-resend = Not recorded: the plan changed meanwhile (see above). What you typed is kept: check it and send it again.

@@ -552,3 +552,4 @@ template-standard-avr-family_mediation = Mediación familiar (solo con el consen
 template-standard-avr-travel = Viaje al país de origen
 template-standard-avr-reintegration_plan = Acordar el plan de reintegración (formación, negocio, vivienda, escolarización)
 template-follow-up = Visita de seguimiento { $count } ({ $days } días después del regreso)
+form-conflict-resend = No registrado: el plan cambió mientras tanto (vea arriba). Lo que escribió se conserva: revíselo y envíelo de nuevo.

@@ -552,3 +552,4 @@ template-standard-avr-family_mediation = Médiation familiale (seulement avec le
 template-standard-avr-travel = Voyage vers le pays d'origine
 template-standard-avr-reintegration_plan = Convenir du plan de réintégration (formation, activité, logement, scolarité)
 template-follow-up = Visite de suivi { $count } ({ $days } jours après le retour)
+form-conflict-resend = Non enregistré : le plan a changé entre-temps (voir ci-dessus). Ce que vous avez saisi est conservé : vérifiez-le et renvoyez-le.

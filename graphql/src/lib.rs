@@ -189,9 +189,30 @@ pub fn sdl() -> String {
 }
 
 /// The cursor of `planHistory` that pages from the event after stream version `version`: what
-/// a client that knows the version it saw passes as `after` to read what happened since.
-pub fn history_after_version(version: u64) -> String {
-    inputs::encode_cursor(usize::try_from(version).unwrap_or(usize::MAX))
+/// a client that knows the version it saw passes as `after` to read what happened since (none
+/// for version 0: from the start). A cursor names an entry, and paging goes on after it: the
+/// entry of version `version` is the one at offset `version - 1`.
+pub fn history_after_version(version: u64) -> Option<String> {
+    let entry = usize::try_from(version)
+        .unwrap_or(usize::MAX)
+        .checked_sub(1)?;
+    Some(inputs::encode_cursor(entry))
+}
+
+#[cfg(test)]
+mod history_cursor_tests {
+    use super::history_after_version;
+
+    #[test]
+    fn paging_after_a_version_starts_with_the_next_event() {
+        assert_eq!(history_after_version(0), None);
+        for version in [1, 16, 17, 500] {
+            let cursor = history_after_version(version);
+            let page = crate::inputs::page(Some(10), cursor.as_deref()).unwrap();
+            // Stream versions start at 1: offset `version` holds the event of `version + 1`.
+            assert_eq!(page.offset, version as i64, "after version {version}");
+        }
+    }
 }
 
 /// The per-request data the server adds: who is asking, and the request's batch loaders.

@@ -903,10 +903,17 @@ async fn a_form_based_on_an_old_version_is_refused_and_what_changed_is_shown() {
     .await;
     assert_eq!(stale.status, 409, "{}", stale.body);
     assert!(stale.body.contains("Someone changed this plan"));
+    // What changed, in the conflict's own section (the history below holds it too).
+    let section = &stale.body[stale.body.find("class=\"conflict\"").unwrap()..];
+    let section = &section[..section.find("</section>").unwrap()];
     assert!(
-        stale.body.contains("Step blocked: Book the clinic"),
-        "{}",
-        stale.body
+        section.contains("Step blocked: Book the clinic"),
+        "{section}"
+    );
+    assert_eq!(
+        section.matches("<li>").count(),
+        1,
+        "only what changed: {section}"
     );
     assert_eq!(
         plan_version(&api, &amina.token, &plan).await,
@@ -1645,9 +1652,10 @@ async fn a_survivor_is_found_by_a_posted_search_with_her_plans_and_nobody_else_f
     assert!([403, 422].contains(&refused.status), "{}", refused.status);
 }
 
-#[tokio::test]
-async fn a_partner_records_a_follow_up_visit_from_the_plan_page() {
-    let api = TestApi::start().await;
+/// A plan two weeks after the survivor's return (the test clock on 2026-04-25): Amina its
+/// case worker, Grace (a partner contact in Lagos, writing English) who received her and has
+/// the first follow-up visit to make, with the survivor's consent to share her data.
+pub(crate) async fn plan_in_follow_up(api: &TestApi) -> (Person, Person, String) {
     let amina = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
     let grace = api
         .party_in(
@@ -1694,6 +1702,14 @@ async fn a_partner_records_a_follow_up_visit_from_the_plan_page() {
     .await;
     api.clock.advance(Duration::days(14));
 
+    (amina, grace, plan)
+}
+
+#[tokio::test]
+async fn a_partner_records_a_follow_up_visit_from_the_plan_page() {
+    let api = TestApi::start().await;
+    let (amina, grace, plan) = plan_in_follow_up(&api).await;
+    let v = json!({ "plan": plan, "grace": grace.id });
     let mut browser = Browser::new(&api);
     browser.sign_in(&grace.token).await;
     let page = browser.get(&format!("/plans/{plan}")).await;

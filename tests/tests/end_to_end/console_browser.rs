@@ -15,7 +15,7 @@ use homeward_tests::api::TestApi;
 use homeward_tests::browser::{accessibility_violations, screenshot, text, Driver, Screen};
 use homeward_tests::smtp::SmtpCatcher;
 
-use super::console::worker_with_tasks;
+use super::console::{plan_in_follow_up, worker_with_tasks};
 
 /// Waits until the browser is on `path` (its path and query).
 async fn arrives_at(client: &Client, path: &str) {
@@ -578,4 +578,139 @@ async fn a_social_worker_registers_opens_personalises_and_records_consent_in_fre
     assert_ne!(timeline(&browser).await, added, "the timeline follows");
     look_at(&browser, "plan-personalised-fr-phone").await;
     browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_partner_records_a_follow_up_visit_in_a_browser_and_the_timeline_shows_it_done() {
+    let api = TestApi::start().await;
+    let (amina, grace, plan) = plan_in_follow_up(&api).await;
+    let base = format!("http://{}", api.addr);
+    let driver = Driver::start().await;
+    let browser = driver.browser(Screen::Desktop, "en").await;
+    sign_in_with_token(&browser, &base, &grace.token).await;
+    // Her visits have a page of their own.
+    submit(&browser, "nav a[href='/inbox?kind=FOLLOW_UP']").await;
+    let visits = text(&browser, "main").await;
+    assert!(visits.contains("Follow-up visit 1"), "{visits}");
+    submit(&browser, ".task .title a").await;
+    arrives_at(&browser, &format!("/plans/{plan}")).await;
+    look_at(&browser, "plan-partner-en-desktop").await;
+    // A date field is typed in the browser's own format; its value is set as a date picker
+    // would set it.
+    browser
+        .execute(
+            "document.getElementById('visited-follow_up_1').value = '2026-04-23';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("wellbeing-follow_up_1"))
+        .await
+        .unwrap()
+        .select_by_value("FAIR")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css(
+            "input[name='concern-follow_up_1'][value='INCOME']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    submit(&browser, "#step-follow_up_1 button[formaction$='/visit']").await;
+    let row = text(&browser, "table.timeline-table").await;
+    let visit = row
+        .lines()
+        .skip_while(|l| !l.contains("Follow-up visit 1"))
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        visit.contains("Done"),
+        "the timeline says the visit is done: {row}"
+    );
+    let outcome = api
+        .data(
+            &amina.token,
+            "query($plan: ID!) { plan(id: $plan) { step(key: \"follow_up_1\") { status outcome { visitedOn wellbeing concerns } } } }",
+            serde_json::json!({ "plan": plan }),
+        )
+        .await;
+    assert_eq!(outcome["plan"]["step"]["status"], "DONE");
+    assert_eq!(
+        outcome["plan"]["step"]["outcome"],
+        serde_json::json!({ "visitedOn": "2026-04-23", "wellbeing": "FAIR", "concerns": ["INCOME"] })
+    );
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_form_sent_after_someone_else_changed_the_plan_is_refused_with_the_change_explained() {
+    let api = TestApi::start().await;
+    let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let base = format!("http://{}", api.addr);
+    let driver = Driver::start().await;
+    let typing = driver.browser(Screen::Desktop, "en").await;
+    let acting = driver.browser(Screen::Desktop, "en").await;
+    sign_in_with_token(&typing, &base, &amina.token).await;
+    sign_in_with_token(&acting, &base, &amina.token).await;
+    typing.goto(&format!("{base}/plans/{plan}")).await.unwrap();
+    acting.goto(&format!("{base}/plans/{plan}")).await.unwrap();
+    tokio::time::sleep(StdDuration::from_millis(1500)).await;
+    // She is writing why the call is blocked when a colleague starts it.
+    typing
+        .find(Locator::Id("block-call_family"))
+        .await
+        .unwrap()
+        .send_keys("Waiting for the interpreter")
+        .await
+        .unwrap();
+    submit(&acting, "#step-call_family button[formaction$='/start']").await;
+    // Her page does not change under her hands: it says it changed.
+    let notice = typing.find(Locator::Id("changed-notice")).await.unwrap();
+    let mut shown = false;
+    for _ in 0..100 {
+        shown = notice.is_displayed().await.unwrap();
+        if shown {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert!(shown, "the page says it changed");
+    submit(&typing, "#step-call_family button[formaction$='/block']").await;
+    let conflict = text(&typing, "section.conflict").await;
+    assert!(
+        conflict.contains("Someone changed this plan")
+            && conflict.contains("Step started: Call the family"),
+        "{conflict}"
+    );
+    let kept = typing
+        .find(Locator::Id("block-call_family"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.as_deref(),
+        Some("Waiting for the interpreter"),
+        "what she typed is kept"
+    );
+    look_at(&typing, "plan-conflict-en-desktop").await;
+    let status = api
+        .data(
+            &amina.token,
+            "query($id: ID!) { plan(id: $id) { step(key: \"call_family\") { status } } }",
+            serde_json::json!({ "id": plan }),
+        )
+        .await;
+    assert_eq!(
+        status["plan"]["step"]["status"], "IN_PROGRESS",
+        "nothing overwritten"
+    );
+    typing.close().await.unwrap();
+    acting.close().await.unwrap();
 }

@@ -276,14 +276,10 @@ pub(crate) async fn act(
         }),
         Err(Failed::Api(problems)) => {
             if problems.iter().any(|p| p.code == "CONFLICT") {
+                // What was typed stays beside the form, for the person to check and send again.
                 let outcome = Outcome {
-                    status: Some(StatusCode::CONFLICT),
-                    action,
-                    step: step.clone(),
-                    error: None,
-                    typed: String::new(),
-                    consent: None,
                     conflict_since: Some(version),
+                    ..refused(StatusCode::CONFLICT, lang.text("form-conflict-resend"))
                 };
                 return render(&state, &signed, &back, &id, None, outcome).await;
             }
