@@ -2693,3 +2693,133 @@ async fn her_record_is_downloaded_whole_by_her_case_team_and_the_download_is_in_
     assert_eq!(refused.status, 404);
     assert!(!refused.body.contains("Ngozi"));
 }
+
+#[tokio::test]
+async fn for_every_role_a_plan_page_and_a_persons_page_show_no_more_than_the_api_answers_them() {
+    let api = TestApi::start().await;
+    let (amina, grace, plan) = plan_in_follow_up(&api).await;
+    let sofia = api.party("SUPERVISOR", "Sofia", "Safe Passage").await;
+    let luc = api
+        .party_in(
+            "GOVERNMENT_LIAISON",
+            "Luc",
+            "Prefecture",
+            "FR",
+            "en",
+            "Europe/Paris",
+        )
+        .await;
+    let other_worker = api.party("SOCIAL_WORKER", "Bruno", "Other Shelter").await;
+    // The liaison has a step; the survivor's details are richer than a name.
+    api.data(
+        &amina.token,
+        "mutation($id: ID!, $luc: ID!) {
+           assignStep(planId: $id, step: \"legal_clearance\", assignee: $luc) { version }
+           setGoals(planId: $id, goals: [{ area: HOUSING, aim: \"A room near her sister\" }]) { version } }",
+        json!({ "id": plan, "luc": luc.id }),
+    )
+    .await;
+    let person = api
+        .data(
+            &amina.token,
+            "query($id: ID!) { plan(id: $id) { person { id } } }",
+            json!({ "id": plan }),
+        )
+        .await["plan"]["person"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.data(
+        &amina.token,
+        "mutation($p: ID!) { updatePerson(personId: $p, input: { phone: \"+234 801 555 0101\", address: \"12 Allen Avenue, Ikeja\" }, reason: \"She called\") { id } }",
+        json!({ "p": person }),
+    )
+    .await;
+    let secrets = [
+        "Ngozi Okafor",
+        "+234 801 555 0101",
+        "12 Allen Avenue",
+        "A room near her sister",
+    ];
+    const SEEN: &str = "query($id: ID!) { plan(id: $id) {
+        steps { key }
+        person { fullName phone address }
+        goals { aim } consents { kind } } }";
+
+    for (role, token) in [
+        ("social worker", &amina.token),
+        ("supervisor", &sofia.token),
+        ("liaison", &luc.token),
+        ("partner", &grace.token),
+        ("another organisation's social worker", &other_worker.token),
+        ("admin", &api.admin),
+    ] {
+        let answer = api.gql(token, SEEN, json!({ "id": plan })).await;
+        let seen = &answer["data"]["plan"];
+        let mut browser = Browser::new(&api);
+        browser.sign_in(token).await;
+        let page = browser.get(&format!("/plans/{plan}")).await;
+        if seen.is_null() {
+            assert_eq!(page.status, 404, "{role}: {}", page.body);
+        } else {
+            assert_eq!(page.status, 200, "{role}: {}", page.body);
+            let keys: Vec<&str> = seen["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["key"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                page.body.matches("<li id=\"step-").count(),
+                keys.len(),
+                "{role}: the steps the API shows, no more"
+            );
+            for key in &keys {
+                assert!(
+                    page.body.contains(&format!("id=\"step-{key}\"")),
+                    "{role}: {key}"
+                );
+            }
+            for (section, field) in [("goals", "goals"), ("consents", "consents")] {
+                if seen[field].is_null() {
+                    assert!(
+                        !page.body.contains(&format!("id=\"{section}\"")),
+                        "{role}: no {section}"
+                    );
+                }
+            }
+        }
+        // No value the API does not give this viewer.
+        let given = answer.to_string();
+        for secret in secrets {
+            if !given.contains(secret) {
+                assert!(
+                    !page.body.contains(secret),
+                    "{role} sees {secret} on the page"
+                );
+            }
+        }
+
+        // Her own page: as the API answers `person` to the same viewer.
+        let answer = api
+            .gql(
+                token,
+                "query($p: ID!) { person(id: $p) { fullName phone address } }",
+                json!({ "p": person }),
+            )
+            .await;
+        let record = browser.get(&format!("/persons/{person}")).await;
+        if answer["data"].is_null() || answer["data"]["person"].is_null() {
+            assert_eq!(record.status, 404, "{role}: {}", record.body);
+        }
+        let given = answer.to_string();
+        for secret in secrets {
+            if !given.contains(secret) {
+                assert!(
+                    !record.body.contains(secret),
+                    "{role} sees {secret} on her page"
+                );
+            }
+        }
+    }
+}

@@ -204,6 +204,16 @@ async fn a_social_worker_signs_in_by_an_emailed_link_and_reads_her_inbox_and_a_t
 async fn every_page_in_english_and_french_on_an_office_screen_and_a_phone_passes_axe() {
     let api = TestApi::start().await;
     let (amina, plan) = worker_with_tasks(&api, "Ngozi Okafor").await;
+    let sofia = api
+        .party_in(
+            "SUPERVISOR",
+            "Sofia",
+            "Safe Passage",
+            "GB",
+            "en",
+            "Europe/London",
+        )
+        .await;
     api.clock.advance(Duration::days(7));
     let base = format!("http://{}", api.addr);
     let driver = Driver::start().await;
@@ -279,6 +289,69 @@ async fn every_page_in_english_and_french_on_an_office_screen_and_a_phone_passes
         let list = text(&browser, "table.timeline-table").await;
         assert!(list.contains(late), "{list}");
         look_at(&browser, &name("plan")).await;
+
+        // Every other page of hers.
+        let person = browser
+            .find(Locator::Css("a[href^='/persons/']"))
+            .await
+            .unwrap()
+            .attr("href")
+            .await
+            .unwrap()
+            .unwrap();
+        for (page, path) in [
+            ("plans", "/plans".to_owned()),
+            ("new-plan", "/plans/new".to_owned()),
+            ("person", person),
+            ("step", format!("/plans/{plan}/steps/book_clinic")),
+            ("new-step", format!("/plans/{plan}/new-step")),
+            (
+                "not-found",
+                "/plans/00000000-0000-0000-0000-000000000000".to_owned(),
+            ),
+        ] {
+            browser.goto(&format!("{base}{path}")).await.unwrap();
+            look_at(&browser, &name(page)).await;
+        }
+        // A search's answer (sent as a form, never in the address).
+        browser.goto(&format!("{base}/plans")).await.unwrap();
+        browser
+            .find(Locator::Css(
+                "form[action='/plans/search'] input[name='name']",
+            ))
+            .await
+            .unwrap()
+            .send_keys("Ngozi")
+            .await
+            .unwrap();
+        submit(&browser, "form[action='/plans/search'] button").await;
+        arrives_at(&browser, "/plans/search").await;
+        assert!(text(&browser, "main").await.contains("Ngozi Okafor"));
+        look_at(&browser, &name("search")).await;
+
+        // A supervisor's page and the administration, each in its own session.
+        for (token, pages) in [
+            (&sofia.token, vec![("team", "/team".to_owned())]),
+            (
+                &api.admin,
+                vec![
+                    ("admin", "/admin".to_owned()),
+                    ("admin-parties", "/admin/parties".to_owned()),
+                    ("admin-party", format!("/admin/parties/{}", amina.id)),
+                ],
+            ),
+        ] {
+            submit(&browser, "form[action='/sign-out'] button").await;
+            sign_in_with_token(&browser, &base, token).await;
+            for (page, path) in pages {
+                browser.goto(&format!("{base}{path}")).await.unwrap();
+                look_at(&browser, &name(page)).await;
+                if page == "team" {
+                    let team = text(&browser, "main").await;
+                    assert!(team.contains("Call the family"), "{team}");
+                }
+            }
+        }
         browser.close().await.unwrap();
     }
 }
