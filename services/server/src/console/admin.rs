@@ -16,7 +16,7 @@ use homeward_workflows::party::PartyRole;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{self, Failed};
+use super::api::{self, Connection, Failed};
 use super::inbox::id_of;
 use super::{
     local_time, message, page, see_other, signed_form, signed_in, unavailable, Chrome, Fields,
@@ -86,20 +86,6 @@ const LANGUAGES: [&str; 3] = ["en", "fr", "es"];
 const MAX_RETENTION_MONTHS: u32 = 600;
 /// The longest reason for a deactivation.
 const MAX_REASON: usize = 1000;
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Connection<T> {
-    page_info: PageInfo,
-    nodes: Vec<T>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PageInfo {
-    has_next_page: bool,
-    end_cursor: Option<String>,
-}
 
 #[derive(Debug, Deserialize)]
 struct OrganisationsAnswer {
@@ -334,9 +320,7 @@ pub(crate) async fn organisations(
     uri: Uri,
     paging: Result<Query<Paging>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let here = uri
-        .path_and_query()
-        .map_or("/admin".to_owned(), |p| p.as_str().to_owned());
+    let here = super::here(&uri);
     let signed = match signed_in(&state, &headers, &here).await {
         Ok(s) => s,
         Err(response) => return response,
@@ -405,17 +389,12 @@ async fn show_organisations(
             }
         })
         .collect();
-    let next_page = answer
-        .page_info
-        .has_next_page
-        .then_some(answer.page_info.end_cursor)
-        .flatten()
-        .map(|c| {
-            format!(
-                "/admin?{}",
-                serde_urlencoded::to_string([("after", c)]).unwrap_or_default()
-            )
-        });
+    let next_page = answer.page_info.next().map(|c| {
+        format!(
+            "/admin?{}",
+            serde_urlencoded::to_string([("after", c)]).unwrap_or_default()
+        )
+    });
     page(
         status.unwrap_or(StatusCode::OK),
         AdminPage {
@@ -589,9 +568,7 @@ pub(crate) async fn parties(
     uri: Uri,
     paging: Result<Query<Paging>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let here = uri
-        .path_and_query()
-        .map_or("/admin/parties".to_owned(), |p| p.as_str().to_owned());
+    let here = super::here(&uri);
     let signed = match signed_in(&state, &headers, &here).await {
         Ok(s) => s,
         Err(response) => return response,
@@ -622,9 +599,9 @@ async fn every<T: serde::de::DeserializeOwned>(
         let page: Connection<T> = serde_json::from_value(connection)
             .map_err(|e| Failed::Internal(format!("an unexpected answer ({:?})", e.classify())))?;
         all.extend(page.nodes);
-        match page.page_info.end_cursor {
-            Some(cursor) if page.page_info.has_next_page => after = Some(cursor),
-            _ => break,
+        match page.page_info.next() {
+            Some(cursor) => after = Some(cursor.to_owned()),
+            None => break,
         }
     }
     Ok(all)
@@ -684,21 +661,16 @@ async fn show_parties(
             name: p.display_name,
         })
         .collect();
-    let next_page = listed
-        .page_info
-        .has_next_page
-        .then_some(listed.page_info.end_cursor)
-        .flatten()
-        .map(|c| {
-            let mut pairs = vec![("after", c)];
-            if !paging.organisation.is_empty() {
-                pairs.push(("organisation", paging.organisation.clone()));
-            }
-            format!(
-                "/admin/parties?{}",
-                serde_urlencoded::to_string(pairs).unwrap_or_default()
-            )
-        });
+    let next_page = listed.page_info.next().map(|c| {
+        let mut pairs = vec![("after", c.to_owned())];
+        if !paging.organisation.is_empty() {
+            pairs.push(("organisation", paging.organisation.clone()));
+        }
+        format!(
+            "/admin/parties?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    });
     page(
         status.unwrap_or(StatusCode::OK),
         PartiesPage {

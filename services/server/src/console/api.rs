@@ -35,6 +35,28 @@ pub(crate) fn refusal(problems: &[Problem]) -> (axum::http::StatusCode, String) 
     (status, message)
 }
 
+/// One page of a connection (a list the API gives in pages), as a page reads it.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Connection<T> {
+    pub page_info: PageInfo,
+    pub nodes: Vec<T>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
+impl PageInfo {
+    /// The cursor after which the next page starts, if there is one.
+    pub(crate) fn next(&self) -> Option<&str> {
+        self.end_cursor.as_deref().filter(|_| self.has_next_page)
+    }
+}
+
 /// Why an operation gave no page.
 #[derive(Debug)]
 pub(crate) enum Failed {

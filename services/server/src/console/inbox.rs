@@ -13,7 +13,7 @@ use homeward_engine::reminders::plan_reference;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::api::{self, Failed};
+use super::api::{self, Connection, Failed};
 use super::{page, signed_in, unavailable, Chrome};
 use crate::routes::AppState;
 
@@ -73,21 +73,7 @@ pub(crate) struct Filters {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Answer {
-    tasks: Tasks,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Tasks {
-    page_info: PageInfo,
-    nodes: Vec<Task>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PageInfo {
-    has_next_page: bool,
-    end_cursor: Option<String>,
+    tasks: Connection<Task>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -297,9 +283,7 @@ pub(crate) async fn show(
     uri: Uri,
     filters: Result<Query<Filters>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let here = uri
-        .path_and_query()
-        .map_or("/inbox".to_owned(), |p| p.as_str().to_owned());
+    let here = super::here(&uri);
     let signed = match signed_in(&state, &headers, &here).await {
         Ok(s) => s,
         Err(response) => return response,
@@ -426,14 +410,11 @@ pub(crate) async fn show(
         })
         .collect();
     shown.count = lang.text_with("inbox-count", &[("count", shown.rows.len().into())]);
-    if answer.tasks.page_info.has_next_page {
-        shown.next_page = answer
-            .tasks
-            .page_info
-            .end_cursor
-            .as_deref()
-            .map(|cursor| href(&filters, Some(cursor)));
-    }
+    shown.next_page = answer
+        .tasks
+        .page_info
+        .next()
+        .map(|cursor| href(&filters, Some(cursor)));
     if after.is_some() {
         shown.first_page = Some(href(&filters, None));
     }

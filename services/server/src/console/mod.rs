@@ -234,6 +234,12 @@ pub(crate) fn page(status: StatusCode, template: impl Template) -> Response {
     crate::partner_pages::rendered(status, template, CSP)
 }
 
+/// A request's path and query: where a page returns to after signing in or a language switch.
+pub(crate) fn here(uri: &axum::http::Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
+}
+
 /// An instant as a page shows it: to the minute, in the viewer's zone.
 pub(crate) fn local_time(at: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> String {
     at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()

@@ -15,7 +15,7 @@ use homeward_workflows::party::PartyRole;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{self, Failed};
+use super::api::{self, Connection, Failed};
 use super::inbox::{id_of, kind_name, step_title, when_words};
 use super::timeline::{self, Milestone, Standing, StepIn, Timeline, Words};
 use super::{local_time, message, page, signed_in, unavailable, Chrome, Signed};
@@ -126,19 +126,7 @@ struct StepOut {
     reminders_failed: Vec<Value>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct History {
-    page_info: PageInfo,
-    nodes: Vec<Entry>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PageInfo {
-    has_next_page: bool,
-    end_cursor: Option<String>,
-}
+type History = Connection<Entry>;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -371,9 +359,7 @@ pub(crate) async fn show(
     Path(id): Path<String>,
     query: Result<Query<PlanQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let here = uri
-        .path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    let here = super::here(&uri);
     let signed = match signed_in(&state, &headers, &here).await {
         Ok(s) => s,
         Err(response) => return response,
@@ -553,17 +539,12 @@ pub(crate) async fn render(
         Some(h) => {
             let entries = history_entries(lang, tz, &names, &h.nodes);
             let base = format!("/plans/{}", plan.id);
-            let next = h
-                .page_info
-                .has_next_page
-                .then_some(h.page_info.end_cursor)
-                .flatten()
-                .map(|cursor| {
-                    format!(
-                        "{base}?{}#history",
-                        serde_urlencoded::to_string([("history", cursor)]).unwrap_or_default()
-                    )
-                });
+            let next = h.page_info.next().map(|cursor| {
+                format!(
+                    "{base}?{}#history",
+                    serde_urlencoded::to_string([("history", cursor)]).unwrap_or_default()
+                )
+            });
             let first = history.as_ref().map(|_| format!("{base}#history"));
             (Some(entries), next, first)
         }

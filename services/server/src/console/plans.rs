@@ -13,7 +13,7 @@ use homeward_engine::reminders::plan_reference;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{self, Failed};
+use super::api::{self, Connection, Failed};
 use super::inbox::id_of;
 use super::{page, see_other, signed_form, signed_in, unavailable, Chrome, Signed};
 use crate::routes::AppState;
@@ -54,21 +54,7 @@ pub(crate) struct ListFilters {
 
 #[derive(Debug, Deserialize)]
 struct ListAnswer {
-    plans: Connection,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Connection {
-    page_info: PageInfo,
-    nodes: Vec<PlanRow>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PageInfo {
-    has_next_page: bool,
-    end_cursor: Option<String>,
+    plans: Connection<PlanRow>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,9 +152,7 @@ pub(crate) async fn list(
     uri: Uri,
     filters: Result<Query<ListFilters>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let here = uri
-        .path_and_query()
-        .map_or("/plans".to_owned(), |p| p.as_str().to_owned());
+    let here = super::here(&uri);
     let signed = match signed_in(&state, &headers, &here).await {
         Ok(s) => s,
         Err(response) => return response,
@@ -283,14 +267,11 @@ pub(crate) async fn list(
             },
         })
         .collect();
-    if answer.plans.page_info.has_next_page {
-        shown.next_page = answer
-            .plans
-            .page_info
-            .end_cursor
-            .as_deref()
-            .map(|c| href(&filters, Some(c)));
-    }
+    shown.next_page = answer
+        .plans
+        .page_info
+        .next()
+        .map(|c| href(&filters, Some(c)));
     if after.is_some() {
         shown.first_page = Some(href(&filters, None));
     }

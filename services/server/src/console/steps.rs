@@ -19,7 +19,7 @@ use homeward_workflows::plan::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{self, Failed};
+use super::api::{self, Connection, Failed};
 use super::inbox::{id_of, kind_name, step_title};
 use super::plan::{changes_since, not_found, reads_case_files, HistoryShown};
 use super::{page, see_other, signed_form, signed_in, unavailable, Chrome, Fields, Signed};
@@ -156,21 +156,7 @@ struct PolicyOut {
 
 #[derive(Debug, Deserialize)]
 struct PartiesAnswer {
-    parties: PartyConnection,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PartyConnection {
-    page_info: PageInfo,
-    nodes: Vec<PartyOut>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PageInfo {
-    has_next_page: bool,
-    end_cursor: Option<String>,
+    parties: Connection<PartyOut>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -650,9 +636,9 @@ async fn load(
                 .await
                 .map_err(|e| unavailable(lang, e))?;
         parties.extend(answer.parties.nodes);
-        match answer.parties.page_info.end_cursor {
-            Some(cursor) if answer.parties.page_info.has_next_page => after = Some(cursor),
-            _ => break,
+        match answer.parties.page_info.next() {
+            Some(cursor) => after = Some(cursor.to_owned()),
+            None => break,
         }
     }
     Ok((plan, parties))

@@ -16,7 +16,7 @@ use homeward_workflows::party::PartyRole;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{self, Failed};
+use super::api::{self, Connection, Failed};
 use super::inbox::{kind_name, when_words};
 use super::Signed;
 use super::{local_time, message, page, signed_form, signed_in, unavailable, Chrome, Fields};
@@ -32,9 +32,11 @@ const QUERY: &str = "query ConsoleTeam($after: String) {
     }
   }
   upcomingErasures(withinDays: 90, first: 25) {
+    pageInfo { hasNextPage endCursor }
     nodes { person { id fullName } eraseAt onLegalHold }
   }
   personsToReview(first: 25) {
+    pageInfo { hasNextPage endCursor }
     nodes { person { id fullName } lastActivityAt drafts onLegalHold }
   }
 }";
@@ -72,21 +74,6 @@ struct Me {
 #[derive(Debug, Deserialize)]
 struct IdOnly {
     id: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Connection<T> {
-    #[serde(default)]
-    page_info: Option<PageInfo>,
-    nodes: Vec<T>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PageInfo {
-    has_next_page: bool,
-    end_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,12 +182,9 @@ pub(crate) async fn social_workers(
                 .into_iter()
                 .filter(|p| p.role.as_deref() == Some("SOCIAL_WORKER")),
         );
-        match page.page_info {
-            Some(PageInfo {
-                has_next_page: true,
-                end_cursor: Some(cursor),
-            }) => after = Some(cursor),
-            _ => break,
+        match page.page_info.next() {
+            Some(cursor) => after = Some(cursor.to_owned()),
+            None => break,
         }
     }
     Ok(workers)
@@ -266,9 +250,7 @@ pub(crate) async fn show(
     uri: Uri,
     query: Result<Query<TeamQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let here = uri
-        .path_and_query()
-        .map_or("/team".to_owned(), |p| p.as_str().to_owned());
+    let here = super::here(&uri);
     let signed = match signed_in(&state, &headers, &here).await {
         Ok(s) => s,
         Err(response) => return response,
@@ -340,17 +322,12 @@ async fn render(
         }
     }
     late.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
-    let late_next = answer
-        .plans
-        .page_info
-        .filter(|p| p.has_next_page)
-        .and_then(|p| p.end_cursor)
-        .map(|cursor| {
-            format!(
-                "/team?{}",
-                serde_urlencoded::to_string([("after", cursor)]).unwrap_or_default()
-            )
-        });
+    let late_next = answer.plans.page_info.next().map(|cursor| {
+        format!(
+            "/team?{}",
+            serde_urlencoded::to_string([("after", cursor)]).unwrap_or_default()
+        )
+    });
 
     let workers = match social_workers(state, signed).await {
         Ok(workers) => workers
