@@ -463,7 +463,6 @@ team-inactive = deactivated
 team-hand-over-button = Hand the cases over
 team-choose-both = Choose whom the cases go from and to.
 team-same-worker = Choose two different social workers.
-team-handed-over-title = Cases handed over
 team-handed-over = { $count ->
     [0] No open plan was handed over.
     [one] One plan was handed over.
@@ -513,9 +512,6 @@ admin-no-party = There is no such person.
 admin-invitation = Invitation
 admin-invitation-hint = An email with a link, valid once, through which they create their own token. A new invitation withdraws the earlier ones.
 admin-invite = Send an invitation
-admin-invited-title = Invitation sent
-admin-invited = An invitation was sent to { $email }. Its link works once, until { $date }.
-admin-back-to-party = Back to the person
 admin-deactivate-hint = A deactivated person can no longer sign in: their tokens and links stop working at once, and they get no reminders or new duties.
 admin-deactivate-reason = Why is this person deactivated?
 admin-deactivate = Deactivate
@@ -555,3 +551,6 @@ template-standard-avr-travel = Travel to the country of origin
 template-standard-avr-reintegration_plan = Agree the reintegration plan (training, business, housing, schooling)
 template-follow-up = Follow-up visit { $count } ({ $days } days after return)
 form-conflict-resend = Not recorded: the plan changed meanwhile (see above). What you typed is kept: check it and send it again.
+admin-invited-notice = An invitation was sent to the address they are registered with. Its link works once; a new one withdraws it.
+consent-data-sharing-former = Sharing her data with a partner who no longer has a step
+team-first-hundred = Only the first 100 are listed.

@@ -461,7 +461,6 @@ team-inactive = desactivado
 team-hand-over-button = Traspasar los casos
 team-choose-both = Elija de quién y a quién pasan los casos.
 team-same-worker = Elija dos trabajadores sociales distintos.
-team-handed-over-title = Casos traspasados
 team-handed-over = { $count ->
     [0] No se traspasó ningún plan abierto.
     [one] Se traspasó un plan.
@@ -511,9 +510,6 @@ admin-no-party = Esa persona no existe.
 admin-invitation = Invitación
 admin-invitation-hint = Un correo con un enlace, válido una vez, con el que la persona crea su propio token. Una nueva invitación retira las anteriores.
 admin-invite = Enviar una invitación
-admin-invited-title = Invitación enviada
-admin-invited = Se envió una invitación a { $email }. Su enlace funciona una vez, hasta el { $date }.
-admin-back-to-party = Volver a la persona
 admin-deactivate-hint = Una persona desactivada ya no puede entrar: sus tokens y enlaces dejan de funcionar al instante, y no recibe recordatorios ni tareas nuevas.
 admin-deactivate-reason = ¿Por qué se desactiva a esta persona?
 admin-deactivate = Desactivar
@@ -553,3 +549,6 @@ template-standard-avr-travel = Viaje al país de origen
 template-standard-avr-reintegration_plan = Acordar el plan de reintegración (formación, negocio, vivienda, escolarización)
 template-follow-up = Visita de seguimiento { $count } ({ $days } días después del regreso)
 form-conflict-resend = No registrado: el plan cambió mientras tanto (vea arriba). Lo que escribió se conserva: revíselo y envíelo de nuevo.
+admin-invited-notice = Se envió una invitación a la dirección registrada. Su enlace funciona una vez; una nueva lo retira.
+consent-data-sharing-former = Compartir sus datos con un socio que ya no tiene ningún paso
+team-first-hundred = Solo se listan las 100 primeras.

@@ -461,7 +461,6 @@ team-inactive = désactivé
 team-hand-over-button = Transférer les dossiers
 team-choose-both = Choisissez de qui et vers qui transférer les dossiers.
 team-same-worker = Choisissez deux travailleurs sociaux différents.
-team-handed-over-title = Dossiers transférés
 team-handed-over = { $count ->
     [0] Aucun plan ouvert n'a été transféré.
     [one] Un plan a été transféré.
@@ -511,9 +510,6 @@ admin-no-party = Cette personne n'existe pas.
 admin-invitation = Invitation
 admin-invitation-hint = Un courriel avec un lien, valable une fois, par lequel la personne crée son propre jeton. Une nouvelle invitation retire les précédentes.
 admin-invite = Envoyer une invitation
-admin-invited-title = Invitation envoyée
-admin-invited = Une invitation a été envoyée à { $email }. Son lien fonctionne une fois, jusqu'au { $date }.
-admin-back-to-party = Retour à la personne
 admin-deactivate-hint = Une personne désactivée ne peut plus se connecter : ses jetons et liens cessent aussitôt de fonctionner, et elle ne reçoit plus de rappels ni de nouvelles tâches.
 admin-deactivate-reason = Pourquoi cette personne est-elle désactivée ?
 admin-deactivate = Désactiver
@@ -553,3 +549,6 @@ template-standard-avr-travel = Voyage vers le pays d'origine
 template-standard-avr-reintegration_plan = Convenir du plan de réintégration (formation, activité, logement, scolarité)
 template-follow-up = Visite de suivi { $count } ({ $days } jours après le retour)
 form-conflict-resend = Non enregistré : le plan a changé entre-temps (voir ci-dessus). Ce que vous avez saisi est conservé : vérifiez-le et renvoyez-le.
+admin-invited-notice = Une invitation a été envoyée à l'adresse enregistrée. Son lien fonctionne une fois ; une nouvelle invitation le retire.
+consent-data-sharing-former = Partage de ses données avec un partenaire qui n'a plus d'étape
+team-first-hundred = Seules les 100 premières sont listées.

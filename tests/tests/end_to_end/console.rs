@@ -1883,6 +1883,16 @@ async fn a_step_is_rescheduled_assigned_chained_prioritised_and_given_reminders_
     .await;
     assert_eq!(stale.status, 409, "{}", stale.body);
     assert!(stale.body.contains("class=\"conflict\""), "{}", stale.body);
+    assert!(
+        stale.body.contains("Rescheduled") || stale.body.contains("rescheduled"),
+        "what changed is listed: {}",
+        stale.body
+    );
+    assert!(
+        stale.body.contains("<option value=\"URGENT\" selected>"),
+        "what was chosen is kept: {}",
+        stale.body
+    );
     assert_eq!(
         step_of(&api, &amina.token, &plan, "book_clinic").await["priority"],
         "NORMAL"
@@ -2182,11 +2192,13 @@ async fn a_supervisor_sees_late_steps_by_worker_with_escalations_and_hands_cases
             &[("form_token", &token), ("from", &amina.id), ("to", &bea.id)],
         )
         .await;
-    assert_eq!(handed.status, 200, "{}", handed.body);
+    // Said at an address of its own: reloading it hands nothing over again.
+    assert_eq!(handed.status, 303, "{}", handed.body);
+    let said = browser.get(handed.location()).await;
     assert!(
-        handed.body.contains("One plan was handed over."),
+        said.body.contains("One plan was handed over."),
         "{}",
-        handed.body
+        said.body
     );
     let worker = api
         .data(
@@ -2393,11 +2405,14 @@ async fn an_admin_registers_organisations_and_people_sets_retention_and_manages_
             &[("form_token", &token), ("key", "k1")],
         )
         .await;
-    assert_eq!(invited.status, 200, "{}", invited.body);
+    // Said at an address of its own: reloading it sends no second invitation.
+    assert_eq!(invited.status, 303, "{}", invited.body);
+    assert_eq!(invited.location(), format!("{party_page}?invited=1#invite"));
+    let said = browser.get(&format!("{party_page}?invited=1")).await;
     assert!(
-        invited.body.contains("kwame@hope-accra.example"),
+        said.body.contains("An invitation was sent"),
         "{}",
-        invited.body
+        said.body
     );
 
     let unexplained = browser
@@ -2578,9 +2593,22 @@ async fn consent_to_contact_the_family_and_to_share_data_with_a_partner_is_recor
         "{given}"
     );
 
+    // Her step taken from her, the consent she was given stays on the page, to withdraw.
+    api.data(
+        &amina.token,
+        "mutation($plan: ID!) { assignStep(planId: $plan, step: \"origin_contact\", assignee: null) { version } }",
+        json!({ "plan": plan }),
+    )
+    .await;
+    let page = browser.get(&format!("/plans/{plan}")).await;
+    assert!(
+        page.body.contains("a partner who no longer has a step"),
+        "{}",
+        page.body
+    );
+
     // Withdrawing says what it does and asks to confirm; unconfirmed, nothing changes, and the
     // refusal is said beside that consent's form.
-    let page = browser.get(&format!("/plans/{plan}")).await;
     assert!(
         page.body.contains("stops this partner seeing her details"),
         "{}",
@@ -2643,6 +2671,18 @@ async fn her_record_is_downloaded_whole_by_her_case_team_and_the_download_is_in_
         "{}",
         page.body
     );
+    // Followed from another site, the link reads nothing (and so writes nothing in her log).
+    let response = browser
+        .http
+        .get(format!("{}/persons/{person}/export", browser.base))
+        .header("cookie", browser.cookie_header())
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    let foreign = browser.keep(response).await;
+    assert_eq!(foreign.status, 403, "{}", foreign.body);
+    assert!(!foreign.body.contains("Ngozi"));
     let download = browser.get(&format!("/persons/{person}/export")).await;
     assert_eq!(download.status, 200, "{}", download.body);
     assert!(download.headers["content-disposition"]
@@ -2664,17 +2704,18 @@ async fn her_record_is_downloaded_whole_by_her_case_team_and_the_download_is_in_
             json!({ "p": person }),
         )
         .await;
-    assert!(
-        log["accessLog"]["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["operation"]
+    let exports = log["accessLog"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["operation"]
                 .as_str()
                 .unwrap()
-                .starts_with("console person export")),
-        "{log}"
-    );
+                .starts_with("console person export")
+        })
+        .count();
+    assert_eq!(exports, 1, "one download, one entry: {log}");
 
     // Someone outside her case team gets nothing.
     let luc = api

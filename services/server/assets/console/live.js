@@ -7,7 +7,8 @@
   // A part htmx could not fetch (the server failed, or the network): the whole page instead,
   // which says what went wrong.
   function whole(event) {
-    var path = event.detail && event.detail.pathInfo && event.detail.pathInfo.requestPath;
+    var info = event.detail && event.detail.pathInfo;
+    var path = info && (info.finalRequestPath || info.requestPath);
     window.location.assign(path || window.location.href);
   }
   document.addEventListener("htmx:responseError", whole);

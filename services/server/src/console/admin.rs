@@ -263,6 +263,12 @@ fn one_of(
     text.to_owned()
 }
 
+/// The idempotency key of one form of a page (`form`: which one): the same form sent twice is
+/// recorded once, two forms of a page are two changes; none without the page's key.
+fn form_key(page_key: &str, form: &str) -> Option<String> {
+    (!page_key.is_empty()).then(|| format!("console-{page_key}-{form}"))
+}
+
 /// A refused mutation's words, beside the form.
 fn refusal_words(lang: Lang, problems: &[api::Problem]) -> (StatusCode, String) {
     let (status, text) = api::refusal(problems);
@@ -299,7 +305,7 @@ struct AdminPage {
     chrome: Chrome,
     organisations: Vec<OrganisationShown>,
     next_page: Option<String>,
-    kinds: Vec<(&'static str, String)>,
+    kinds: Vec<(&'static str, String, bool)>,
     /// The register-organisation form, as typed when refused.
     form: Typed,
     form_key: String,
@@ -403,7 +409,14 @@ async fn show_organisations(
             next_page,
             kinds: KINDS
                 .iter()
-                .map(|k| (*k, lang.text(&format!("organisation-kind-{}", id_of(k)))))
+                .map(|k| {
+                    let chosen = *k == form.value("kind", "PROGRAMME");
+                    (
+                        *k,
+                        lang.text(&format!("organisation-kind-{}", id_of(k))),
+                        chosen,
+                    )
+                })
                 .collect(),
             form,
             form_key: uuid::Uuid::new_v4().to_string(),
@@ -438,7 +451,7 @@ pub(crate) async fn register_organisation(
     }
     let variables = json!({
         "input": { "name": name, "kind": kind, "country": country },
-        "k": (!key.is_empty()).then(|| format!("console-{key}")),
+        "k": form_key(&key, "organisation"),
     });
     let viewer = &signed.session.viewer;
     match api::run::<Value>(&state, viewer, "admin", REGISTER_ORGANISATION, variables).await {
@@ -508,7 +521,7 @@ pub(crate) async fn set_retention(
     };
     let variables = json!({
         "id": organisation, "months": months, "v": version,
-        "k": format!("console-{}-retention", fields.one("key")),
+        "k": form_key(fields.one("key"), &format!("retention-{organisation}")),
     });
     match api::run::<Value>(
         &state,
@@ -823,6 +836,7 @@ struct PartyPage {
     /// A form refused: (action, why), and the reason typed for a deactivation.
     error: Option<(String, String)>,
     reason: String,
+    notice: Option<String>,
     form_key: String,
 }
 
@@ -841,13 +855,38 @@ pub(crate) async fn party(
     headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
+    query: Result<Query<PartyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let here = uri.path().to_owned();
     let signed = match signed_in(&state, &headers, &here).await {
         Ok(s) => s,
         Err(response) => return response,
     };
-    show_party(&state, &signed, &here, &id, None, String::new(), None).await
+    // Said on the page the invitation form returns to.
+    let notice = query
+        .is_ok_and(|Query(q)| q.invited == "1")
+        .then(|| signed.lang.text("admin-invited-notice"));
+    let shown = PartyOutcome {
+        notice,
+        ..PartyOutcome::default()
+    };
+    show_party(&state, &signed, &here, &id, shown).await
+}
+
+/// What a party's page says beside its forms: a refusal (the action, why, the reason typed)
+/// or a notice, and the answer's status.
+#[derive(Default)]
+struct PartyOutcome {
+    error: Option<(String, String)>,
+    reason: String,
+    notice: Option<String>,
+    status: Option<StatusCode>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PartyQuery {
+    #[serde(default)]
+    invited: String,
 }
 
 fn party_not_found(signed: &Signed, here: &str) -> Response {
@@ -868,10 +907,14 @@ async fn show_party(
     signed: &Signed,
     here: &str,
     id: &str,
-    error: Option<(String, String)>,
-    reason: String,
-    status: Option<StatusCode>,
+    outcome: PartyOutcome,
 ) -> Response {
+    let PartyOutcome {
+        error,
+        reason,
+        notice,
+        status,
+    } = outcome;
     if let Some(response) = not_an_admin(signed, here) {
         return response;
     }
@@ -949,6 +992,7 @@ async fn show_party(
             tokens,
             error,
             reason,
+            notice,
             form_key: uuid::Uuid::new_v4().to_string(),
         },
     )
@@ -979,17 +1023,15 @@ pub(crate) async fn party_action(
     };
     let reason = fields.one("reason").trim().to_owned();
     let refuse = |status, error: String| {
-        show_party(
-            &state,
-            &signed,
-            &here,
-            &id,
-            Some((action.to_owned(), error)),
-            reason.clone(),
-            Some(status),
-        )
+        let outcome = PartyOutcome {
+            error: Some((action.to_owned(), error)),
+            reason: reason.clone(),
+            notice: None,
+            status: Some(status),
+        };
+        show_party(&state, &signed, &here, &id, outcome)
     };
-    let key = format!("console-{}-{action}", fields.one("key"));
+    let key = form_key(fields.one("key"), &format!("{action}-{party}"));
     let (query, variables) = match action {
         "invite" => (INVITE, json!({ "id": party })),
         "deactivate" => {
@@ -1012,36 +1054,8 @@ pub(crate) async fn party_action(
         },
     };
     match api::run::<Value>(&state, &signed.session.viewer, "admin", query, variables).await {
-        Ok(answer) if action == "invite" => {
-            let invitation = &answer["inviteParty"];
-            let expires = invitation["expiresAt"]
-                .as_str()
-                .and_then(|t| t.parse::<DateTime<Utc>>().ok())
-                .map(|t| {
-                    let tz: Tz = signed.session.party.time_zone.parse().unwrap_or(Tz::UTC);
-                    local_time(t, tz)
-                })
-                .unwrap_or_default();
-            message(
-                StatusCode::OK,
-                Chrome::signed(lang, "admin-invited-title", &here, &signed),
-                vec![lang.text_with(
-                    "admin-invited",
-                    &[
-                        (
-                            "email",
-                            invitation["sentTo"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_owned()
-                                .into(),
-                        ),
-                        ("date", expires.into()),
-                    ],
-                )],
-                Some((lang.text("admin-back-to-party"), here.clone())),
-            )
-        }
+        // Seen at an address of its own (reloading it sends nothing again).
+        Ok(_) if action == "invite" => see_other(&format!("{here}?invited=1#invite")),
         Ok(_) => see_other(&format!("{here}#{action}")),
         Err(Failed::Api(problems)) => {
             let (status, words) = refusal_words(lang, &problems);

@@ -601,6 +601,10 @@ pub(crate) async fn export(
     Path(id): Path<String>,
 ) -> Response {
     let here = format!("/persons/{id}");
+    // Followed from another site, a link would write a read of her record into her access log.
+    if !super::from_this_site(&state, &headers) {
+        return super::refused_foreign(super::language(&headers, None));
+    }
     let signed = match signed_in(&state, &headers, &here).await {
         Ok(s) => s,
         Err(response) => return response,

@@ -283,6 +283,16 @@ fn consent_forms(lang: Lang, tz: Tz, plan: &PlanOut) -> Vec<ConsentForm> {
             ),
         ));
     }
+    // A consent given to a partner who no longer has a step stays on the page, to withdraw.
+    for consent in consents.iter().filter(|c| c.kind == "DATA_SHARING") {
+        if !purposes.iter().any(|(_, p, _)| *p == consent.partner) {
+            purposes.push((
+                "DATA_SHARING",
+                consent.partner.clone(),
+                lang.text("consent-data-sharing-former"),
+            ));
+        }
+    }
     purposes
         .into_iter()
         .map(|(purpose, partner, label)| {

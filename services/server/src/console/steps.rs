@@ -675,6 +675,16 @@ async fn render(
     let zone = signed.session.party.time_zone.clone();
     let current = step.and_then(|key| plan.steps.iter().find(|s| s.key == key));
     if step.is_some() && current.is_none() {
+        // Removed meanwhile: the plan's page says what changed since the form's version.
+        if let Some(since) = outcome.conflict_since {
+            let shown = super::plan::Outcome {
+                status: Some(StatusCode::CONFLICT),
+                conflict_since: Some(since),
+                ..Default::default()
+            };
+            let plan_page = format!("/plans/{plan_id}");
+            return super::plan::render(state, signed, &plan_page, &plan.id, None, shown).await;
+        }
         return not_found(lang, here, signed);
     }
     let names: HashMap<&str, String> = plan
@@ -1009,12 +1019,11 @@ async fn send(
     match answer {
         Ok(_) => see_other(&done),
         Err(Failed::Api(problems)) if problems.iter().any(|p| p.code == "CONFLICT") => {
+            // What was typed stays in the form, for the person to check and send again.
+            let error = invalid("", lang.text("form-conflict-resend"));
             let outcome = Outcome {
-                status: Some(StatusCode::CONFLICT),
-                change: change.to_owned(),
-                fields: None,
-                error: None,
                 conflict_since: Some(version),
+                ..refused(StatusCode::CONFLICT, error, fields)
             };
             render(state, signed, back, plan_id, step, outcome).await
         }

@@ -19,7 +19,9 @@ use serde_json::{json, Value};
 use super::api::{self, Connection, Failed};
 use super::inbox::{kind_name, when_words};
 use super::Signed;
-use super::{local_time, message, page, signed_form, signed_in, unavailable, Chrome, Fields};
+use super::{
+    local_time, message, page, see_other, signed_form, signed_in, unavailable, Chrome, Fields,
+};
 use crate::routes::AppState;
 
 const QUERY: &str = "query ConsoleTeam($after: String) {
@@ -31,11 +33,11 @@ const QUERY: &str = "query ConsoleTeam($after: String) {
               remindersSent { kind } }
     }
   }
-  upcomingErasures(withinDays: 90, first: 25) {
+  upcomingErasures(withinDays: 90, first: 100) {
     pageInfo { hasNextPage endCursor }
     nodes { person { id fullName } eraseAt onLegalHold }
   }
-  personsToReview(first: 25) {
+  personsToReview(first: 100) {
     pageInfo { hasNextPage endCursor }
     nodes { person { id fullName } lastActivityAt drafts onLegalHold }
   }
@@ -228,6 +230,11 @@ struct TeamPage {
     /// Social workers of the organisation, to hand cases from and to.
     workers: Vec<WorkerOption>,
     hand_over_error: Option<String>,
+    /// What the hand-over form just did.
+    handed_over: Option<String>,
+    /// Whether there are more than the page lists.
+    erasures_more: bool,
+    to_review_more: bool,
     erasures: Vec<PersonLine>,
     to_review: Vec<PersonLine>,
 }
@@ -236,6 +243,9 @@ struct TeamPage {
 pub(crate) struct TeamQuery {
     #[serde(default)]
     after: String,
+    /// How many plans the hand-over form just handed over.
+    #[serde(default)]
+    handed: Option<u32>,
 }
 
 /// Whether this viewer has the page (the API still decides what it holds).
@@ -255,8 +265,12 @@ pub(crate) async fn show(
         Ok(s) => s,
         Err(response) => return response,
     };
-    let after = query.map(|Query(q)| q.after).unwrap_or_default();
-    render(&state, &signed, &here, after, HandOver::default()).await
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let hand_over = HandOver {
+        done: query.handed,
+        ..HandOver::default()
+    };
+    render(&state, &signed, &here, query.after, hand_over).await
 }
 
 /// The hand-over form as it was sent, and why it was refused.
@@ -266,6 +280,8 @@ struct HandOver {
     to: String,
     error: Option<String>,
     status: Option<StatusCode>,
+    /// How many plans were just handed over.
+    done: Option<u32>,
 }
 
 async fn render(
@@ -386,6 +402,11 @@ async fn render(
             late_next,
             workers,
             hand_over_error: hand_over.error,
+            handed_over: hand_over
+                .done
+                .map(|count| lang.text_with("team-handed-over", &[("count", count.into())])),
+            erasures_more: answer.upcoming_erasures.page_info.has_next_page,
+            to_review_more: answer.persons_to_review.page_info.has_next_page,
             erasures,
             to_review,
         },
@@ -411,6 +432,7 @@ pub(crate) async fn hand_over(
         to: to.to_owned(),
         error: Some(error),
         status: Some(status),
+        done: None,
     };
     let (Ok(from_id), Ok(to_id)) = (uuid::Uuid::parse_str(from), uuid::Uuid::parse_str(to)) else {
         let outcome = refused(
@@ -428,14 +450,10 @@ pub(crate) async fn hand_over(
     }
     let variables = json!({ "from": from_id, "to": to_id });
     match api::run::<Value>(&state, &signed.session.viewer, "team", HAND_OVER, variables).await {
+        // Said at an address of its own, so that reloading it hands nothing over again.
         Ok(answer) => {
             let count = answer["handOverCases"].as_array().map_or(0, Vec::len);
-            message(
-                StatusCode::OK,
-                Chrome::signed(lang, "team-handed-over-title", here, &signed),
-                vec![lang.text_with("team-handed-over", &[("count", count.into())])],
-                Some((lang.text("team-title"), "/team".to_owned())),
-            )
+            see_other(&format!("/team?handed={count}#hand-over"))
         }
         Err(Failed::Api(problems)) => {
             let (status, text) = api::refusal(&problems);
