@@ -554,3 +554,4 @@ form-conflict-resend = Not recorded: the plan changed meanwhile (see above). Wha
 admin-invited-notice = An invitation was sent to the address they are registered with. Its link works once; a new one withdraws it.
 consent-data-sharing-former = Sharing her data with a partner who no longer has a step
 team-first-hundred = Only the first 100 are listed.
+template-follow-up-short = Follow-up visit { $count }

@@ -552,3 +552,4 @@ form-conflict-resend = No registrado: el plan cambió mientras tanto (vea arriba
 admin-invited-notice = Se envió una invitación a la dirección registrada. Su enlace funciona una vez; una nueva lo retira.
 consent-data-sharing-former = Compartir sus datos con un socio que ya no tiene ningún paso
 team-first-hundred = Solo se listan las 100 primeras.
+template-follow-up-short = Visita de seguimiento { $count }

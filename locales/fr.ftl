@@ -552,3 +552,4 @@ form-conflict-resend = Non enregistré : le plan a changé entre-temps (voir ci-
 admin-invited-notice = Une invitation a été envoyée à l'adresse enregistrée. Son lien fonctionne une fois ; une nouvelle invitation le retire.
 consent-data-sharing-former = Partage de ses données avec un partenaire qui n'a plus d'étape
 team-first-hundred = Seules les 100 premières sont listées.
+template-follow-up-short = Visite de suivi { $count }

@@ -116,16 +116,35 @@ impl Catalogues {
     }
 }
 
-/// How emails, partner pages and calendar files name a step: by its template's title, or, for a
-/// step a social worker added, by its kind in `lang`; never by a title written for one survivor.
+/// How emails, partner pages and calendar files name a step: by its template's title (in `lang`
+/// where the catalogue has it), or, for a step a social worker added, by its kind in `lang`;
+/// never by a title written for one survivor.
 pub fn step_name(
     template: &homeward_workflows::plan::TemplateRef,
     key: &homeward_workflows::StepKey,
     kind: homeward_workflows::plan::StepKind,
     lang: Lang,
 ) -> String {
-    homeward_workflows::template::template_title(template, key, kind)
-        .unwrap_or_else(|| lang.text(&format!("step-kind-{}", kind.as_str().replace('_', "-"))))
+    match homeward_workflows::template::template_title(template, key, kind) {
+        Some(title) => {
+            if kind == homeward_workflows::plan::StepKind::FollowUp {
+                // "Follow-up visit 2", as the template names each visit.
+                if let Some(n) = title
+                    .strip_prefix("Follow-up visit ")
+                    .and_then(|n| n.parse::<u32>().ok())
+                {
+                    return lang.text_with("template-follow-up-short", &[("count", n.into())]);
+                }
+            }
+            let id = format!("template-{}-{}", template.name, key.as_str());
+            if lang.has(&id) {
+                lang.text(&id)
+            } else {
+                title
+            }
+        }
+        None => lang.text(&format!("step-kind-{}", kind.as_str().replace('_', "-"))),
+    }
 }
 
 /// A template step's title in `lang`, while it is still the template's own (`title` as the
@@ -307,6 +326,38 @@ mod tests {
                 Lang::Fr
             ),
             None
+        );
+    }
+
+    #[test]
+    fn emails_name_a_template_step_in_the_readers_language() {
+        use homeward_workflows::plan::{StepKind, TemplateRef};
+        let standard = TemplateRef {
+            name: "standard-avr".into(),
+            version: 1,
+        };
+        let key = |k: &str| homeward_workflows::StepKey::parse(k).unwrap();
+        assert_eq!(
+            step_name(
+                &standard,
+                &key("passport"),
+                StepKind::TravelDocument,
+                Lang::Fr
+            ),
+            "Obtenir un passeport ou un laissez-passer"
+        );
+        assert_eq!(
+            step_name(
+                &standard,
+                &key("passport"),
+                StepKind::TravelDocument,
+                Lang::En
+            ),
+            "Obtain a passport or laissez-passer"
+        );
+        assert_eq!(
+            step_name(&standard, &key("follow_up_3"), StepKind::FollowUp, Lang::Es),
+            "Visita de seguimiento 3"
         );
     }
 

@@ -54,7 +54,7 @@ async fn the_server_sends_due_reminders_and_records_them() {
     assert!(got[0]
         .header("Subject")
         .unwrap()
-        .starts_with("Rappel : Obtain a passport"));
+        .starts_with("Rappel : Obtenir un passeport"));
 
     // The plan's history says so (wait for the record, which follows the send).
     let mut recorded = false;

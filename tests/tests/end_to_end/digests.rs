@@ -179,7 +179,7 @@ async fn a_weekly_digest_lists_open_and_overdue_tasks_in_the_partys_language_and
     let reference = |plan: PlanId| plan.0.simple().to_string()[..8].to_owned();
     assert!(
         text.contains(&format!(
-            "- [EN RETARD] Obtain a passport or laissez-passer (plan {}), échéance 2026-04-15 11:00 CEST\n",
+            "- [EN RETARD] Obtenir un passeport ou un laissez-passer (plan {}), échéance 2026-04-15 11:00 CEST\n",
             reference(a)
         )),
         "{text}"

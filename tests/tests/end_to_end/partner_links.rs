@@ -334,7 +334,7 @@ async fn a_partner_acknowledges_a_task_and_confirms_a_visit_from_the_links_in_he
     let mails = w.to_grace();
     let follow_up = mails
         .iter()
-        .find(|m| m.header("Subject").unwrap().contains("Follow-up visit 1,"))
+        .find(|m| m.header("Subject").unwrap().contains("Visite de suivi 1,"))
         .unwrap_or_else(|| panic!("the follow-up reminder arrives: {mails:?}"));
     assert!(follow_up.data.contains("text/calendar"));
     let confirm = link_after(follow_up, "Confirmer que la visite a eu lieu");

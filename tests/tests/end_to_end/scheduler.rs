@@ -166,7 +166,7 @@ async fn reminders_arrive_in_the_recipients_language_and_time_and_are_recorded_o
     assert_eq!(first.to, ["<luc@prefecture.example>"]);
     assert_eq!(
         first.header("Subject").unwrap(),
-        "Rappel : Obtain a passport or laissez-passer, échéance le 2026-04-15 11:00 CEST"
+        "Rappel : Obtenir un passeport ou un laissez-passer, échéance le 2026-04-15 11:00 CEST"
     );
     assert!(first.header("Message-ID").unwrap().ends_with("@homeward>"));
     assert!(
