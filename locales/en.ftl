@@ -555,3 +555,5 @@ admin-invited-notice = An invitation was sent to the address they are registered
 consent-data-sharing-former = Sharing her data with a partner who no longer has a step
 team-first-hundred = Only the first 100 are listed.
 template-follow-up-short = Follow-up visit { $count }
+team-invite = Invite a colleague to sign in
+team-invite-whom = Whom

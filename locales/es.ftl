@@ -553,3 +553,5 @@ admin-invited-notice = Se envió una invitación a la dirección registrada. Su 
 consent-data-sharing-former = Compartir sus datos con un socio que ya no tiene ningún paso
 team-first-hundred = Solo se listan las 100 primeras.
 template-follow-up-short = Visita de seguimiento { $count }
+team-invite = Invitar a un colega a entrar
+team-invite-whom = A quién

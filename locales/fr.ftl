@@ -553,3 +553,5 @@ admin-invited-notice = Une invitation a été envoyée à l'adresse enregistrée
 consent-data-sharing-former = Partage de ses données avec un partenaire qui n'a plus d'étape
 team-first-hundred = Seules les 100 premières sont listées.
 template-follow-up-short = Visite de suivi { $count }
+team-invite = Inviter un·e collègue à se connecter
+team-invite-whom = Qui

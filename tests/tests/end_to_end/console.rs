@@ -2215,6 +2215,37 @@ async fn a_supervisor_sees_late_steps_by_worker_with_escalations_and_hands_cases
         &browser.get(&format!("/plans?worker={}", bea.id)).await
     ));
 
+    // A colleague is invited to sign in from the same page: an email with an invitation link.
+    let before = smtp.messages().len();
+    let token = said.hidden("/team/invite", "form_token");
+    let bad = browser
+        .post("/team/invite", &[("form_token", &token), ("party", "Bea")])
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("id=\"invite-error\""), "{}", bad.body);
+    let invited = browser
+        .post(
+            "/team/invite",
+            &[("form_token", &token), ("party", &bea.id)],
+        )
+        .await;
+    assert_eq!(invited.status, 303, "{}", invited.body);
+    assert_eq!(invited.location(), "/team?invited=1#invite");
+    let said = browser.get("/team?invited=1").await;
+    assert!(
+        said.body.contains("An invitation was sent"),
+        "{}",
+        said.body
+    );
+    let mail = smtp.wait_for(before + 1, StdDuration::from_secs(10)).await;
+    assert!(
+        mail[before..]
+            .iter()
+            .any(|m| m.to.iter().any(|to| to.contains("bea.lindqvist"))
+                && m.data.contains("/invitations/")),
+        "Bea is emailed an invitation"
+    );
+
     // A social worker has no such page, and cannot hand cases over.
     let mut amina_browser = Browser::new(&api);
     amina_browser.sign_in(&amina.token).await;

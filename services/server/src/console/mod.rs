@@ -82,6 +82,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/admin/parties/{id}/{action}", post(admin::party_action))
         .route("/team", get(team::show))
         .route("/team/hand-over", post(team::hand_over))
+        .route("/team/invite", post(team::invite))
         .route("/plans", get(plans::list))
         .route("/plans/new", get(plans::new_plan).post(plans::open_plan))
         .route("/plans/search", post(plans::search))

@@ -200,10 +200,11 @@ pub(crate) async fn list(
         filter["hasOverdueSteps"] = json!(true);
     }
     if shown.opens_plans {
-        match super::team::social_workers(&state, &signed).await {
+        match super::team::case_team(&state, &signed).await {
             Ok(workers) => {
                 shown.workers = workers
                     .into_iter()
+                    .filter(super::team::PartyOut::is_social_worker)
                     .map(|w| {
                         let chosen = w.id == filters.worker;
                         (w.id, w.display_name, chosen)

@@ -157,15 +157,18 @@ struct WorkersAnswer {
 pub(crate) struct PartyOut {
     pub id: String,
     pub display_name: String,
-    role: Option<String>,
+    pub role: Option<String>,
     pub active: bool,
 }
 
-/// The social workers of the viewer's organisation, as the API lists them.
-pub(crate) async fn social_workers(
-    state: &AppState,
-    signed: &Signed,
-) -> Result<Vec<PartyOut>, Failed> {
+impl PartyOut {
+    pub(crate) fn is_social_worker(&self) -> bool {
+        self.role.as_deref() == Some("SOCIAL_WORKER")
+    }
+}
+
+/// The social workers and supervisors of the viewer's organisation, as the API lists them.
+pub(crate) async fn case_team(state: &AppState, signed: &Signed) -> Result<Vec<PartyOut>, Failed> {
     let viewer = &signed.session.viewer;
     let me: MeAnswer = api::run(state, viewer, "workers", ORGANISATION, json!({})).await?;
     let Some(organisation) = me.me.organisation else {
@@ -182,7 +185,7 @@ pub(crate) async fn social_workers(
         workers.extend(
             page.nodes
                 .into_iter()
-                .filter(|p| p.role.as_deref() == Some("SOCIAL_WORKER")),
+                .filter(|p| matches!(p.role.as_deref(), Some("SOCIAL_WORKER" | "SUPERVISOR"))),
         );
         match page.page_info.next() {
             Some(cursor) => after = Some(cursor.to_owned()),
@@ -229,6 +232,11 @@ struct TeamPage {
     late_next: Option<String>,
     /// Social workers of the organisation, to hand cases from and to.
     workers: Vec<WorkerOption>,
+    /// Active colleagues a supervisor may invite to sign in: (id, label).
+    invitees: Vec<(String, String)>,
+    /// What the invitation form just did, or why it was refused.
+    invited: Option<String>,
+    invite_error: Option<String>,
     hand_over_error: Option<String>,
     /// What the hand-over form just did.
     handed_over: Option<String>,
@@ -246,6 +254,9 @@ pub(crate) struct TeamQuery {
     /// How many plans the hand-over form just handed over.
     #[serde(default)]
     handed: Option<u32>,
+    /// Whether the invitation form just sent one.
+    #[serde(default)]
+    invited: Option<u8>,
 }
 
 /// Whether this viewer has the page (the API still decides what it holds).
@@ -268,6 +279,7 @@ pub(crate) async fn show(
     let query = query.map(|Query(q)| q).unwrap_or_default();
     let hand_over = HandOver {
         done: query.handed,
+        invited: query.invited == Some(1),
         ..HandOver::default()
     };
     render(&state, &signed, &here, query.after, hand_over).await
@@ -282,6 +294,9 @@ struct HandOver {
     status: Option<StatusCode>,
     /// How many plans were just handed over.
     done: Option<u32>,
+    /// An invitation was just sent, or refused with why.
+    invited: bool,
+    invite_error: Option<String>,
 }
 
 async fn render(
@@ -345,19 +360,33 @@ async fn render(
         )
     });
 
-    let workers = match social_workers(state, signed).await {
-        Ok(workers) => workers
-            .into_iter()
-            .map(|p| WorkerOption {
-                from: p.id == hand_over.from,
-                to: p.id == hand_over.to,
-                id: p.id,
-                name: p.display_name,
-                active: p.active,
-            })
-            .collect(),
+    let team = match case_team(state, signed).await {
+        Ok(team) => team,
         Err(e) => return unavailable(lang, e),
     };
+    let me = signed.session.party.party_id.to_string();
+    let invitees = team
+        .iter()
+        .filter(|p| p.active && p.id != me)
+        .map(|p| {
+            let role = lang.text(&format!(
+                "role-{}",
+                p.role.as_deref().unwrap_or_default().to_ascii_lowercase()
+            ));
+            (p.id.clone(), format!("{} ({role})", p.display_name))
+        })
+        .collect();
+    let workers = team
+        .into_iter()
+        .filter(PartyOut::is_social_worker)
+        .map(|p| WorkerOption {
+            from: p.id == hand_over.from,
+            to: p.id == hand_over.to,
+            id: p.id,
+            name: p.display_name,
+            active: p.active,
+        })
+        .collect();
     let name = |p: &PersonRef| {
         p.full_name
             .clone()
@@ -401,6 +430,9 @@ async fn render(
             late,
             late_next,
             workers,
+            invitees,
+            invited: hand_over.invited.then(|| lang.text("admin-invited-notice")),
+            invite_error: hand_over.invite_error,
             hand_over_error: hand_over.error,
             handed_over: hand_over
                 .done
@@ -433,6 +465,8 @@ pub(crate) async fn hand_over(
         error: Some(error),
         status: Some(status),
         done: None,
+        invited: false,
+        invite_error: None,
     };
     let (Ok(from_id), Ok(to_id)) = (uuid::Uuid::parse_str(from), uuid::Uuid::parse_str(to)) else {
         let outcome = refused(
@@ -455,6 +489,44 @@ pub(crate) async fn hand_over(
             let count = answer["handOverCases"].as_array().map_or(0, Vec::len);
             see_other(&format!("/team?handed={count}#hand-over"))
         }
+        Err(Failed::Api(problems)) => {
+            let (status, text) = api::refusal(&problems);
+            let error = lang.text_with("form-refused", &[("message", text.into())]);
+            render(&state, &signed, here, String::new(), refused(error, status)).await
+        }
+        Err(e) => unavailable(lang, e),
+    }
+}
+
+const INVITE: &str = "mutation ConsoleTeamInvite($id: ID!) { inviteParty(party: $id) { sentTo } }";
+
+/// `POST /team/invite`: a colleague of the supervisor's organisation is emailed a link to
+/// create their own token (the API decides whom a supervisor may invite).
+pub(crate) async fn invite(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let fields = Fields(fields);
+    let here = "/team";
+    let signed = match signed_form(&state, &headers, fields.one("form_token"), here).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let lang = signed.lang;
+    let refused = |error: String, status| HandOver {
+        invite_error: Some(error),
+        status: Some(status),
+        ..HandOver::default()
+    };
+    let Ok(party) = uuid::Uuid::parse_str(fields.one("party")) else {
+        let outcome = refused(lang.text("form-choose"), StatusCode::UNPROCESSABLE_ENTITY);
+        return render(&state, &signed, here, String::new(), outcome).await;
+    };
+    let variables = json!({ "id": party });
+    match api::run::<Value>(&state, &signed.session.viewer, "team", INVITE, variables).await {
+        // Said at an address of its own, so that reloading it sends no second invitation.
+        Ok(_) => see_other("/team?invited=1#invite"),
         Err(Failed::Api(problems)) => {
             let (status, text) = api::refusal(&problems);
             let error = lang.text_with("form-refused", &[("message", text.into())]);
