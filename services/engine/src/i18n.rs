@@ -136,12 +136,7 @@ pub fn step_name(
                     return lang.text_with("template-follow-up-short", &[("count", n.into())]);
                 }
             }
-            let id = format!("template-{}-{}", template.name, key.as_str());
-            if lang.has(&id) {
-                lang.text(&id)
-            } else {
-                title
-            }
+            catalogue_title(template, key, lang).unwrap_or(title)
         }
         None => lang.text(&format!("step-kind-{}", kind.as_str().replace('_', "-"))),
     }
@@ -173,6 +168,16 @@ pub fn template_step_title(
     if original != title {
         return None;
     }
+    catalogue_title(template, key, lang)
+}
+
+/// A template step's title as the catalogue gives it in `lang` (`template-<name>-<key>`), if
+/// it has one.
+fn catalogue_title(
+    template: &homeward_workflows::plan::TemplateRef,
+    key: &homeward_workflows::StepKey,
+    lang: Lang,
+) -> Option<String> {
     let id = format!("template-{}-{}", template.name, key.as_str());
     lang.has(&id).then(|| lang.text(&id))
 }
