@@ -38,6 +38,28 @@ pub struct TestDb {
     pub store: Arc<PgStore>,
 }
 
+/// A SQLite database of its own for one test, in a folder removed when it is dropped.
+#[derive(Debug)]
+pub struct TestSqlite {
+    pub store: Arc<homeward_store_sqlite::SqliteStore>,
+    pub folder: tempfile::TempDir,
+}
+
+impl TestSqlite {
+    pub async fn new() -> Self {
+        use homeward_store::Backend as _;
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        let store = homeward_store_sqlite::SqliteStore::open(&folder.path().join("homeward.db"), 4)
+            .await
+            .expect("open the test database");
+        store.migrate().await.expect("migrations apply");
+        Self {
+            store: Arc::new(store),
+            folder,
+        }
+    }
+}
+
 impl TestDb {
     pub async fn new() -> Self {
         Self::with_pool_size(20).await

@@ -9,98 +9,16 @@
 
 use std::time::{Duration, Instant};
 
-use homeward_workflows::organisation::{Organisation, OrganisationEvent};
-use homeward_workflows::party::{Party, PartyEvent};
-use homeward_workflows::person::{Person, PersonEvent};
-use homeward_workflows::plan::{Plan, PlanEvent};
-use homeward_workflows::Aggregate;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
+use homeward_store::rebuild::{DecodedEvent, Folding};
 use homeward_store::{ProjectionChange, RebuildReport, RecordedEvent, StoreError};
 
 use crate::store::event_columns;
 
 const READ_PAGE: i64 = 10_000;
 const WRITE_BATCH: usize = 5_000;
-
-/// An event decoded for the fold (decoding happens in the reading task).
-enum Decoded {
-    Plan(PlanEvent),
-    Party(PartyEvent),
-    Organisation(OrganisationEvent),
-    Person(PersonEvent),
-    /// Streams of no kind known here: not decoded at all.
-    Other,
-}
-
-struct DecodedEvent {
-    stream_id: String,
-    event: Decoded,
-}
-
-impl DecodedEvent {
-    fn decode(recorded: RecordedEvent) -> Result<Self, StoreError> {
-        let event = if recorded.stream_id.starts_with("plan-") {
-            Decoded::Plan(recorded.decode()?)
-        } else if recorded.stream_id.starts_with("party-") {
-            Decoded::Party(recorded.decode()?)
-        } else if recorded.stream_id.starts_with("organisation-") {
-            Decoded::Organisation(recorded.decode()?)
-        } else if recorded.stream_id.starts_with("person-") {
-            Decoded::Person(recorded.decode()?)
-        } else {
-            Decoded::Other
-        };
-        Ok(Self {
-            stream_id: recorded.stream_id,
-            event,
-        })
-    }
-}
-
-/// The state of the stream being folded (`Other` until its first event says what it is).
-#[derive(Default)]
-enum Folding {
-    Plan(Option<Plan>),
-    Party(Option<Party>),
-    Organisation(Option<Organisation>),
-    Person(Option<Person>),
-    #[default]
-    Other,
-}
-
-impl Folding {
-    fn apply(&mut self, event: Decoded) {
-        *self = match (std::mem::take(self), event) {
-            (Self::Plan(state), Decoded::Plan(e)) => Self::Plan(Plan::apply(state, &e)),
-            (Self::Other, Decoded::Plan(e)) => Self::Plan(Plan::apply(None, &e)),
-            (Self::Party(state), Decoded::Party(e)) => Self::Party(Party::apply(state, &e)),
-            (Self::Other, Decoded::Party(e)) => Self::Party(Party::apply(None, &e)),
-            (Self::Organisation(state), Decoded::Organisation(e)) => {
-                Self::Organisation(Organisation::apply(state, &e))
-            }
-            (Self::Other, Decoded::Organisation(e)) => {
-                Self::Organisation(Organisation::apply(None, &e))
-            }
-            (Self::Person(state), Decoded::Person(e)) => Self::Person(Person::apply(state, &e)),
-            (Self::Other, Decoded::Person(e)) => Self::Person(Person::apply(None, &e)),
-            (folding, _) => folding,
-        };
-    }
-
-    fn rows(&self) -> ProjectionChange {
-        match self {
-            Self::Plan(Some(plan)) => ProjectionChange::for_plan(None, plan),
-            Self::Party(Some(party)) => ProjectionChange::for_party(party),
-            Self::Organisation(Some(organisation)) => {
-                ProjectionChange::for_organisation(organisation)
-            }
-            Self::Person(Some(person)) => ProjectionChange::for_person(person),
-            _ => ProjectionChange::default(),
-        }
-    }
-}
 
 pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, StoreError> {
     let started = Instant::now();

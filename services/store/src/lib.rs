@@ -21,6 +21,7 @@ mod model;
 pub mod person_keys;
 pub mod projection;
 pub mod reads;
+pub mod rebuild;
 pub mod sessions;
 mod subscription;
 pub mod timer_queue;

@@ -30,6 +30,28 @@ async fn the_postgres_backend_passes_the_conformance_suite() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_backend_passes_the_conformance_suite() {
+    // Each check's folder lives until the suite ends.
+    let folders = std::sync::Mutex::new(Vec::new());
+    let failures = conformance::run(|| async {
+        let db = homeward_tests::TestSqlite::new().await;
+        let store = (*db.store).clone();
+        folders.lock().unwrap().push(db);
+        store
+    })
+    .await;
+    assert!(
+        failures.is_empty(),
+        "conformance failures:\n{}",
+        failures
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
 /// The PostgreSQL log with its global stream broken on the way to followers: each page of
 /// `read_all` passes through `page`.
 struct Broken {

@@ -1,0 +1,183 @@
+//! Homeward's store on an embedded SQLite database, for a single server: the adapter behind the
+//! `homeward-store` port that needs nothing installed.
+//!
+//! One process serves a database file (a lock file beside it refuses a second). Every write goes
+//! through one connection, held by one task at a time, so the checks PostgreSQL makes under
+//! locks are made there in order; appends queue for that connection and share its transactions
+//! (group commit: one `fsync` for many appends). Reads use a pool of their own, which WAL mode
+//! lets run while the writer writes. Followers and token revocations are woken in-process.
+#![forbid(unsafe_code)]
+
+mod access_log;
+mod append;
+mod idempotency;
+mod lock;
+mod person_keys;
+mod reads;
+mod rebuild;
+mod sessions;
+mod store;
+mod timer_queue;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, SqliteConnection};
+use tokio::sync::{broadcast, watch, Mutex, MutexGuard};
+
+use homeward_store::StoreError;
+
+pub use lock::{LockError, ServerLock};
+pub use store::MIGRATOR;
+
+/// How long a statement waits for another process's lock on the file (a command-line tool
+/// beside the server) before it fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The store on one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    /// Connections that only read.
+    read: SqlitePool,
+    /// The one connection that writes.
+    writer: Mutex<SqliteConnection>,
+    /// Appends waiting for the writer.
+    appends: append::Queue,
+    /// The number of the last transaction that appended events: followers wait for it to move.
+    appended: watch::Sender<u64>,
+    /// Tokens revoked, as they are.
+    revoked: broadcast::Sender<uuid::Uuid>,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database at `path`, with `readers` connections that
+    /// read. Does not migrate: see [`homeward_store::Backend::migrate`].
+    pub async fn open(path: &Path, readers: u32) -> Result<Self, StoreError> {
+        let options = connect_options(path);
+        let mut writer = options.clone().connect().await?;
+        // A file that is not a database fails here, before anything is written to it.
+        sqlx::query("SELECT count(*) FROM sqlite_master")
+            .execute(&mut writer)
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(readers.max(1))
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.create_if_missing(false))
+            .await?;
+        let next_tx = store::last_transaction(&mut writer).await?;
+        let (appended, _) = watch::channel(next_tx);
+        let (revoked, _) = broadcast::channel(256);
+        let inner = Arc::new_cyclic(|weak| Inner {
+            path: path.to_owned(),
+            read,
+            writer: Mutex::new(writer),
+            appends: append::Queue::start(weak.clone(), next_tx),
+            appended,
+            revoked,
+        });
+        Ok(Self { inner })
+    }
+
+    /// Opens the database named by a `sqlite://path` URL (or a bare path).
+    pub async fn connect(url: &str, readers: u32) -> Result<Self, StoreError> {
+        Self::open(&path_of(url), readers).await
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    pub(crate) fn read_pool(&self) -> &SqlitePool {
+        &self.inner.read
+    }
+
+    /// The writing connection, for one task at a time.
+    pub(crate) async fn writer(&self) -> MutexGuard<'_, SqliteConnection> {
+        self.inner.writer.lock().await
+    }
+
+    /// Announces a revoked token to every listener of this store.
+    pub(crate) fn announce_revocation(&self, token: uuid::Uuid) {
+        let _ = self.inner.revoked.send(token);
+    }
+
+    /// Copies the live database to `target` (which must not exist), consistent as of one
+    /// moment, while the server keeps serving: SQLite's `VACUUM INTO`.
+    pub async fn backup(&self, target: &Path) -> Result<(), StoreError> {
+        let target = target
+            .to_str()
+            .ok_or_else(|| StoreError::Unexpected("the backup path is not valid UTF-8".into()))?;
+        let mut reader = self.read_pool().acquire().await?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(target)
+            .execute(&mut *reader)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The file a `sqlite://` URL names (query parameters ignored).
+pub fn path_of(url: &str) -> PathBuf {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    PathBuf::from(rest.split('?').next().unwrap_or(rest))
+}
+
+/// WAL (readers beside the writer), `synchronous=FULL` (a commit is on disk before it is
+/// acknowledged, even if the machine loses power), foreign writers waited for.
+fn connect_options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(false)
+        .statement_cache_capacity(256)
+        .disable_statement_logging()
+}
+
+/// Runs `work` in one write transaction (`BEGIN IMMEDIATE`): committed if it succeeds, rolled
+/// back if not.
+macro_rules! write_transaction {
+    ($store:expr, |$tx:ident| $work:expr) => {{
+        let mut writer = $store.writer().await;
+        let mut $tx = sqlx::Connection::begin_with(&mut *writer, "BEGIN IMMEDIATE").await?;
+        let result: Result<_, homeward_store::StoreError> = async { $work }.await;
+        match result {
+            Ok(value) => {
+                $tx.commit().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = $tx.rollback().await;
+                Err(e)
+            }
+        }
+    }};
+}
+pub(crate) use write_transaction;
+
+/// Connections can be closed and reopened: used by [`homeward_store::Backend::close`].
+pub(crate) async fn close(store: &SqliteStore) {
+    store.inner.read.close().await;
+    let mut writer = store.writer().await;
+    let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut *writer)
+        .await;
+    let _ = Connection::ping(&mut *writer).await;
+}

@@ -1,0 +1,152 @@
+//! The web console's sign-in links and sessions on SQLite (`sign_in_links`,
+//! `console_sessions`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use homeward_store::projection::PartyRow;
+use homeward_store::sessions::{ConsoleSessions, NewSession, NewSignInLink, SessionOwner};
+use homeward_store::StoreError;
+use uuid::Uuid;
+
+use crate::SqliteStore;
+
+#[async_trait]
+impl ConsoleSessions for SqliteStore {
+    async fn active_parties_with_email(&self, email: &str) -> Result<Vec<PartyRow>, StoreError> {
+        // `lower(email)` as the index has it. SQLite's `lower` folds ASCII letters only.
+        Ok(sqlx::query_as(
+            "SELECT party_id, version, display_name, email, role, organisation, country, \
+               language, time_zone, supervisor, active \
+             FROM party_view WHERE lower(email) = lower(?) AND active ORDER BY party_id",
+        )
+        .bind(email)
+        .fetch_all(self.read_pool())
+        .await?)
+    }
+
+    async fn insert_sign_in_link(&self, link: &NewSignInLink) -> Result<(), StoreError> {
+        // The one writer makes the two statements one step: no other link of the party can be
+        // stored between them.
+        let mut writer = self.writer().await;
+        let mut tx = sqlx::Connection::begin_with(&mut *writer, "BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE sign_in_links SET used_at = ? WHERE party_id = ? AND used_at IS NULL")
+            .bind(link.issued_at)
+            .bind(link.party_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sign_in_links (secret_hash, party_id, issued_at, expires_at) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(&link.secret_hash)
+        .bind(link.party_id)
+        .bind(link.issued_at)
+        .bind(link.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn sign_in_link_party(
+        &self,
+        secret_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT party_id FROM sign_in_links \
+             WHERE secret_hash = ? AND used_at IS NULL AND expires_at > ?",
+        )
+        .bind(secret_hash)
+        .bind(now)
+        .fetch_optional(self.read_pool())
+        .await?)
+    }
+
+    async fn use_sign_in_link(
+        &self,
+        secret_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StoreError> {
+        // Uses made at once take the writer in turn: the second finds the link used.
+        let mut writer = self.writer().await;
+        Ok(sqlx::query_scalar(
+            "UPDATE sign_in_links SET used_at = ?1 \
+             WHERE secret_hash = ?2 AND used_at IS NULL AND expires_at > ?1 \
+             RETURNING party_id",
+        )
+        .bind(now)
+        .bind(secret_hash)
+        .fetch_optional(&mut *writer)
+        .await?)
+    }
+
+    async fn insert_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        let mut writer = self.writer().await;
+        sqlx::query(
+            "INSERT INTO console_sessions \
+               (session_id, secret_hash, party_id, token_id, started_at, last_seen_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
+        )
+        .bind(session.session_id)
+        .bind(&session.secret_hash)
+        .bind(session.party_id)
+        .bind(session.token_id)
+        .bind(session.started_at)
+        .bind(session.expires_at)
+        .execute(&mut *writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn session_owner(
+        &self,
+        secret_hash: &[u8],
+        now: DateTime<Utc>,
+        seen_after: DateTime<Utc>,
+    ) -> Result<Option<SessionOwner>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT s.session_id, s.token_id, s.last_seen_at, s.expires_at, p.party_id, \
+               p.version, p.display_name, p.email, p.role, p.organisation, p.country, \
+               p.language, p.time_zone, p.supervisor, p.active \
+             FROM console_sessions s JOIN party_view p ON p.party_id = s.party_id \
+             WHERE s.secret_hash = ?1 AND s.ended_at IS NULL AND s.expires_at > ?2 \
+               AND s.last_seen_at > ?3 AND p.active \
+               AND (s.token_id IS NULL OR EXISTS ( \
+                 SELECT 1 FROM api_tokens t WHERE t.token_id = s.token_id \
+                   AND t.revoked_at IS NULL AND t.expires_at > ?2 AND t.role = p.role))",
+        )
+        .bind(secret_hash)
+        .bind(now)
+        .bind(seen_after)
+        .fetch_optional(self.read_pool())
+        .await?)
+    }
+
+    async fn touch_session(&self, session_id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut writer = self.writer().await;
+        sqlx::query(
+            "UPDATE console_sessions SET last_seen_at = ?1 \
+             WHERE session_id = ?2 AND last_seen_at < ?1",
+        )
+        .bind(at)
+        .bind(session_id)
+        .execute(&mut *writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn end_session(&self, secret_hash: &[u8], at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut writer = self.writer().await;
+        Ok(sqlx::query(
+            "UPDATE console_sessions SET ended_at = ? \
+             WHERE secret_hash = ? AND ended_at IS NULL",
+        )
+        .bind(at)
+        .bind(secret_hash)
+        .execute(&mut *writer)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+}
