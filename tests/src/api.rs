@@ -8,7 +8,6 @@ use futures::{SinkExt, StreamExt};
 use homeward::app::{Application, Settings};
 use homeward_engine::FixedClock;
 use homeward_engine::{Clock, CommandMeta};
-use homeward_store::reads::ReadModels;
 use homeward_workflows::organisation::{Organisation, OrganisationCommand, OrganisationKind};
 use homeward_workflows::party::{PartyDetails, PartyRole};
 use homeward_workflows::{OrganisationId, PartyId};
@@ -22,6 +21,8 @@ use crate::{start_time, TestDb};
 #[derive(Debug)]
 pub struct TestApi {
     pub db: TestDb,
+    /// The store the server serves from (the database of `db` it runs on).
+    pub backend: Arc<dyn homeward_store::Backend>,
     pub addr: SocketAddr,
     pub clock: Arc<FixedClock>,
     pub http: reqwest::Client,
@@ -77,6 +78,8 @@ fn unlimited(settings: Settings) -> Settings {
         rate_limit: 100_000,
         rate_burst: 100_000,
         token_max_days: TOKEN_DAYS as u32,
+        // The tests register their own admin.
+        no_bootstrap: true,
         // Invitations and notices without SMTP: a folder of this test's own.
         outbox_dir: std::env::temp_dir()
             .join(format!("homeward-test-outbox-{}", uuid::Uuid::new_v4())),
@@ -94,7 +97,7 @@ impl TestApi {
 
     /// Starts the server with adjusted settings.
     pub async fn start_with(adjust: impl FnOnce(Settings) -> Settings) -> Self {
-        let db = TestDb::new().await;
+        let db = TestDb::for_server().await;
         let clock = Arc::new(FixedClock::new(start_time()));
         // The reminder worker is off unless a test turns it on: it would record events of its
         // own while a test counts them. The rate limits are on, high enough that only the
@@ -104,7 +107,7 @@ impl TestApi {
             master_key: Some(crate::TEST_MASTER_KEY.into()),
             search_key: Some(crate::TEST_SEARCH_KEY.into()),
             ..unlimited(Settings::new(
-                db.url.clone(),
+                db.server_url(),
                 "127.0.0.1:0".parse().expect("an address"),
             ))
         });
@@ -117,6 +120,7 @@ impl TestApi {
             .await
             .expect("the application starts");
         let addr = app.local_addr();
+        let app_backend = app.backend();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
@@ -131,11 +135,12 @@ impl TestApi {
             time_zone: "UTC".into(),
             supervisor: None,
         };
-        let (_, token) = homeward::cli::bootstrap(db.store.clone(), "Homeward", admin_details)
+        let (_, token) = homeward::cli::bootstrap(app_backend.clone(), "Homeward", admin_details)
             .await
             .expect("bootstrap an admin");
         Self {
             db,
+            backend: app_backend,
             addr,
             clock,
             http: reqwest::Client::new(),
@@ -276,7 +281,10 @@ impl TestApi {
                     });
                 }
             }
-            let handler = self.db.handler(self.clock.clone());
+            let handler = homeward_engine::CommandHandler::new(
+                self.backend.clone() as Arc<dyn homeward_store::EventStore>,
+                self.clock.clone(),
+            );
             for command in commands {
                 handler
                     .handle::<Organisation>(
@@ -328,8 +336,7 @@ impl TestApi {
     pub async fn token_for(&self, party: &str) -> String {
         let party = PartyId(party.parse().expect("a party id"));
         let row = self
-            .db
-            .store
+            .backend
             .parties_by_id(&[party.0])
             .await
             .expect("read the party")
@@ -342,7 +349,7 @@ impl TestApi {
             max_days: TOKEN_DAYS,
             issued_by: None,
         };
-        homeward_engine::tokens::issue(self.db.store.as_ref(), request, self.clock.now())
+        homeward_engine::tokens::issue(self.backend.as_ref(), request, self.clock.now())
             .await
             .expect("issue a token")
             .secret

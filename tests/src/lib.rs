@@ -36,6 +36,15 @@ pub struct TestDb {
     pub url: String,
     pub name: String,
     pub store: Arc<PgStore>,
+    /// The SQLite database a test server runs on instead, when the tests run on SQLite (see
+    /// [`TestDb::for_server`]).
+    pub sqlite: Option<TestSqlite>,
+}
+
+/// The backend test servers run on: `HOMEWARD_TEST_BACKEND=sqlite` puts them on a SQLite file
+/// of their own (the test command runs the tests that are not about PostgreSQL so too).
+pub fn servers_on_sqlite() -> bool {
+    std::env::var("HOMEWARD_TEST_BACKEND").is_ok_and(|b| b == "sqlite")
 }
 
 /// A SQLite database of its own for one test, in a folder removed when it is dropped.
@@ -58,7 +67,85 @@ impl TestSqlite {
             folder,
         }
     }
+
+    pub fn path(&self) -> std::path::PathBuf {
+        self.folder.path().join("homeward.db")
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&self.reader().await)
+            .await
+            .expect("count query runs")
+    }
+
+    /// A connection of the test's own that reads the file (what the server committed).
+    async fn reader(&self) -> sqlx::SqlitePool {
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", self.path().display()))
+            .await
+            .expect("open the test database")
+    }
+
+    /// Every row of the read models, as JSON in a fixed order (as [`TestDb::projection_snapshot`]).
+    pub async fn projection_snapshot(&self) -> serde_json::Value {
+        sqlite_projection_snapshot(&self.path()).await
+    }
 }
+
+/// Every row of the read models of the SQLite database at `path`, as JSON in a fixed order.
+pub async fn sqlite_projection_snapshot(path: &std::path::Path) -> serde_json::Value {
+    {
+        use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open the test database");
+        let mut out = serde_json::Map::new();
+        for (table, order) in SNAPSHOT_TABLES {
+            let rows = sqlx::query(&format!("SELECT * FROM {table} ORDER BY {order}"))
+                .fetch_all(&pool)
+                .await
+                .expect("snapshot query runs");
+            let rows: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|row| {
+                    let mut object = serde_json::Map::new();
+                    for (i, column) in row.columns().iter().enumerate() {
+                        let raw = row.try_get_raw(i).expect("a column");
+                        let value = if raw.is_null() {
+                            serde_json::Value::Null
+                        } else {
+                            match raw.type_info().name() {
+                                "INTEGER" => row.get::<i64, _>(i).into(),
+                                "REAL" => row.get::<f64, _>(i).into(),
+                                "BLOB" => format!("{:02x?}", row.get::<Vec<u8>, _>(i)).into(),
+                                _ => row.get::<String, _>(i).into(),
+                            }
+                        };
+                        object.insert(column.name().to_owned(), value);
+                    }
+                    serde_json::Value::Object(object)
+                })
+                .collect();
+            let rows = if rows.is_empty() {
+                serde_json::Value::Null
+            } else {
+                rows.into()
+            };
+            out.insert(table.to_owned(), rows);
+        }
+        pool.close().await;
+        serde_json::Value::Object(out)
+    }
+}
+
+/// The read models a snapshot holds, each in a fixed order.
+const SNAPSHOT_TABLES: [(&str, &str); 5] = [
+    ("plan_view", "plan_id"),
+    ("step_view", "plan_id, step_key"),
+    ("party_view", "party_id"),
+    ("timers", "timer_id"),
+    ("digests", "party_id"),
+];
 
 impl TestDb {
     pub async fn new() -> Self {
@@ -88,6 +175,25 @@ impl TestDb {
             url,
             name,
             store: Arc::new(store),
+            sqlite: None,
+        }
+    }
+
+    /// The database for a test server: PostgreSQL, or a SQLite file when
+    /// [`servers_on_sqlite`].
+    pub async fn for_server() -> Self {
+        let mut db = Self::new().await;
+        if servers_on_sqlite() {
+            db.sqlite = Some(TestSqlite::new().await);
+        }
+        db
+    }
+
+    /// The `DATABASE_URL` a server on this database is started with.
+    pub fn server_url(&self) -> String {
+        match &self.sqlite {
+            Some(sqlite) => format!("sqlite://{}", sqlite.path().display()),
+            None => self.url.clone(),
         }
     }
 
@@ -125,23 +231,24 @@ impl TestDb {
             .text()
     }
 
+    /// A count, on whichever database the test server runs on.
     pub async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(self.pool())
-            .await
-            .expect("count query runs")
+        match &self.sqlite {
+            Some(sqlite) => sqlite.count(sql).await,
+            None => sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(self.pool())
+                .await
+                .expect("count query runs"),
+        }
     }
 
     /// Every row of the read models, as JSON in a fixed order: compare before and after a rebuild.
     pub async fn projection_snapshot(&self) -> serde_json::Value {
+        if let Some(sqlite) = &self.sqlite {
+            return sqlite.projection_snapshot().await;
+        }
         let mut out = serde_json::Map::new();
-        for (table, order) in [
-            ("plan_view", "plan_id"),
-            ("step_view", "plan_id, step_key"),
-            ("party_view", "party_id"),
-            ("timers", "timer_id"),
-            ("digests", "party_id"),
-        ] {
+        for (table, order) in SNAPSHOT_TABLES {
             let rows: Option<serde_json::Value> = sqlx::query_scalar(&format!(
                 "SELECT jsonb_agg(to_jsonb(t) ORDER BY {order}) FROM {table} t"
             ))

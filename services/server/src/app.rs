@@ -44,6 +44,17 @@ pub struct Application {
     outbox_cleaner: Option<tokio::task::JoinHandle<()>>,
     store: Arc<dyn Backend>,
     scheduler: Option<Scheduler>,
+    /// Keeps other servers off a SQLite file while this one serves it.
+    _lock: Option<homeward_store_sqlite::ServerLock>,
+    /// The first admin's token, when this start created her (an empty SQLite database).
+    first_admin: Option<FirstAdmin>,
+}
+
+/// The admin a first start on an empty SQLite database creates, to be told once.
+#[derive(Debug, Clone)]
+pub struct FirstAdmin {
+    pub party: homeward_workflows::PartyId,
+    pub token: String,
 }
 
 impl Application {
@@ -59,12 +70,13 @@ impl Application {
     ) -> anyhow::Result<Self> {
         settings.validate()?;
         crate::metrics::handle();
-        let store = crate::store::open(
+        let opened = crate::store::open_for_serving(
             &settings.database_url,
             settings.max_connections,
             settings.append_flushes,
         )
         .await?;
+        let store = opened.backend;
         store.migrate().await.context("applying migrations")?;
         // Before anything is served: the master key is the one the data was sealed under.
         let (master_key, created) = settings.master_key()?;
@@ -100,6 +112,22 @@ impl Application {
                 crate::settings::DEFAULT_SEARCH_KEY_FILE
             );
         }
+        // One server on its own file: a newcomer's first start gets an admin to sign in with.
+        let first_admin =
+            if opened.embedded && !settings.no_bootstrap && store.party_count().await? == 0 {
+                let (party, token) = crate::cli::bootstrap(
+                    store.clone(),
+                    "Homeward",
+                    crate::cli::first_admin_details(&settings.admin_email),
+                )
+                .await?;
+                Some(FirstAdmin {
+                    party,
+                    token: token.secret,
+                })
+            } else {
+                None
+            };
         let events = EventHub::new();
         let feed = events.follow(store.subscribe(store.head().await?).await?);
         let event_store: Arc<dyn EventStore> = store.clone();
@@ -257,7 +285,19 @@ impl Application {
             outbox_cleaner,
             store,
             scheduler,
+            _lock: opened.lock,
+            first_admin,
         })
+    }
+
+    /// The store this server serves from.
+    pub fn backend(&self) -> Arc<dyn Backend> {
+        self.store.clone()
+    }
+
+    /// The admin this start created on an empty SQLite database, if it did.
+    pub fn first_admin(&self) -> Option<&FirstAdmin> {
+        self.first_admin.as_ref()
     }
 
     pub fn local_addr(&self) -> SocketAddr {

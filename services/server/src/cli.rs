@@ -21,9 +21,11 @@ use homeward_workflows::OrganisationId;
     about = "Event-sourced return and reintegration plans"
 )]
 pub struct Cli {
-    /// PostgreSQL connection URL, e.g. postgres://user@localhost/homeward
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true, value_parser = crate::settings::secret)]
-    pub database_url: Option<SecretString>,
+    /// The database: a SQLite file that one server serves (sqlite://data/homeward.db, the
+    /// default), or PostgreSQL for several replicas (postgres://user@localhost/homeward).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true, value_parser = crate::settings::secret,
+        default_value = crate::store::DEFAULT_DATABASE_URL)]
+    pub database_url: SecretString,
 
     /// Log as JSON lines instead of text.
     #[arg(long, env = "HOMEWARD_LOG_JSON", global = true)]
@@ -126,14 +128,23 @@ pub enum ProjectionsAction {
 
 /// Runs a parsed command line; `matches` are what it was parsed from (`config` prints them).
 pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
-    let url = cli
-        .database_url
-        .context("set DATABASE_URL (or --database-url) to a PostgreSQL connection URL")?;
+    let url = cli.database_url;
     match cli.command {
         Command::Serve(mut settings) => {
             settings.database_url = url;
             settings.validate()?;
             let app = crate::app::Application::build(settings).await?;
+            if let Some(admin) = app.first_admin() {
+                // Told once, on the terminal (not in the logs): it is not stored anywhere.
+                println!("A new database: an admin was created to sign in with.");
+                println!("admin party: {}", admin.party);
+                println!("admin token: {}", admin.token);
+                println!(
+                    "Open http://{}/ and sign in with the token (paste it), or send it as \
+                     `Authorization: Bearer <token>` to /graphql.",
+                    app.local_addr()
+                );
+            }
             app.run_until_stopped(crate::app::shutdown_signal()).await?;
         }
         Command::Config(mut settings) => {
@@ -271,6 +282,21 @@ fn print_token(token: &homeward_engine::tokens::IssuedToken) {
     println!("expires:  {}", token.expires_at.to_rfc3339());
     println!("token:    {}", token.secret);
     println!("(shown once; send it as `Authorization: Bearer <token>`)");
+}
+
+/// The first admin a new SQLite database gets, at `email` (her other details can be corrected
+/// in the console).
+pub fn first_admin_details(email: &str) -> PartyDetails {
+    PartyDetails {
+        display_name: "Administrator".into(),
+        email: email.to_owned(),
+        role: PartyRole::Admin,
+        organisation: OrganisationId::new(),
+        country: "GB".into(),
+        language: "en".into(),
+        time_zone: "UTC".into(),
+        supervisor: None,
+    }
 }
 
 /// Registers the first organisation (a programme named `organisation`, in the admin's country,

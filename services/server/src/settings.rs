@@ -19,7 +19,8 @@ use homeward_engine::search::SearchKey;
 /// `homeward config` prints the effective values.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
-    /// The PostgreSQL database (`DATABASE_URL`, read by the command line for every command).
+    /// The database (`DATABASE_URL`, read by the command line for every command): a SQLite file
+    /// (`sqlite://data/homeward.db`, the default) or PostgreSQL (`postgres://...`).
     #[arg(skip = SecretString::from(""))]
     pub database_url: SecretString,
     /// Address to listen on.
@@ -82,6 +83,17 @@ pub struct Settings {
     /// Do not run the reminder worker in this process (another replica does).
     #[arg(long, env = "HOMEWARD_NO_SCHEDULER")]
     pub no_scheduler: bool,
+    /// On an empty SQLite database, do not create the first admin (create one with
+    /// `homeward bootstrap` instead).
+    #[arg(long, env = "HOMEWARD_NO_BOOTSTRAP")]
+    pub no_bootstrap: bool,
+    /// The email address of the admin created on an empty SQLite database.
+    #[arg(
+        long,
+        env = "HOMEWARD_ADMIN_EMAIL",
+        default_value = "admin@example.org"
+    )]
+    pub admin_email: String,
     /// Seconds between two looks for survivors whose retention has ended (they are erased),
     /// by the scheduler.
     #[arg(long = "retention-sweep-secs", env = "HOMEWARD_RETENTION_SWEEP_SECS", value_parser = seconds,
@@ -340,13 +352,26 @@ impl Settings {
     /// outbox folder when reminders go there.
     pub fn validate(&self) -> Result<(), BadSetting> {
         let url = self.database_url.expose_secret();
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if let Some(file) = crate::store::sqlite_file(url) {
+            if file.as_os_str().is_empty() || file.is_dir() {
+                return Err(bad(
+                    "DATABASE_URL",
+                    "sqlite:// must name a database file, e.g. sqlite://data/homeward.db",
+                ));
+            }
+            let folder = file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            check_writable("DATABASE_URL", folder, ", or another sqlite:// file")?;
+        } else if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(bad(
                 "DATABASE_URL",
-                "must start with postgres:// (postgres://user:password@host:5432/database)",
+                "must start with sqlite:// (one server, e.g. sqlite://data/homeward.db) or \
+                 postgres:// (postgres://user:password@host:5432/database)",
             ));
-        }
-        sqlx::postgres::PgConnectOptions::from_str(url).map_err(
+        } else {
+            sqlx::postgres::PgConnectOptions::from_str(url).map_err(
             |e| {
                 bad(
                     "DATABASE_URL",
@@ -357,6 +382,7 @@ impl Settings {
                 )
             },
         )?;
+        }
         in_range(
             "HOMEWARD_DB_CONNECTIONS (--db-connections)",
             self.max_connections,
@@ -496,7 +522,11 @@ impl Settings {
             }
             Some(_) => {}
             // Invitations and notices go there too, scheduler or not.
-            None => check_writable(&self.outbox_dir)?,
+            None => check_writable(
+                "HOMEWARD_OUTBOX (--outbox)",
+                &self.outbox_dir,
+                ", or set SMTP_URL",
+            )?,
         }
         Ok(())
     }
@@ -627,15 +657,18 @@ fn redact_url_error(message: &str) -> String {
         .to_owned()
 }
 
-/// The outbox folder is writable, or can be created in a writable folder; nothing is left
-/// behind (the outbox creates its folder when it starts).
-fn check_writable(dir: &std::path::Path) -> Result<(), BadSetting> {
-    let setting = "HOMEWARD_OUTBOX (--outbox)";
+/// A folder is writable, or can be created in a writable folder; nothing is left behind (its
+/// user creates it when it starts). `setting` names it, `otherwise` says what else to do.
+pub(crate) fn check_writable(
+    setting: &'static str,
+    dir: &std::path::Path,
+    otherwise: &str,
+) -> Result<(), BadSetting> {
     let refused = |why: String| {
         bad(
             setting,
             format!(
-                "the folder {} {why}; name a writable folder, or set SMTP_URL",
+                "the folder {} {why}; name a writable folder{otherwise}",
                 dir.display()
             ),
         )

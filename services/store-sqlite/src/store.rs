@@ -86,8 +86,18 @@ impl homeward_store::WakeUp for Commits {
 impl homeward_store::Backend for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut writer = self.writer().await;
-        MIGRATOR.run_direct(&mut *writer).await?;
-        Ok(())
+        match MIGRATOR.run_direct(&mut *writer).await {
+            Ok(()) => Ok(()),
+            // Checked before anything is applied: the file is left as it was.
+            Err(sqlx::migrate::MigrateError::VersionMissing(version)) => {
+                Err(StoreError::Unexpected(format!(
+                    "this database was written by a newer version of Homeward (its schema has \
+                     migration {version}, which this version does not know): run that version \
+                     or a later one, or restore a backup made by this one"
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

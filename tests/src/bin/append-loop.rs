@@ -28,8 +28,18 @@ async fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown argument {other}; usage: append-loop [--plans N]"),
         }
     }
+    if url.starts_with("sqlite:") {
+        let store = Arc::new(homeward_store_sqlite::SqliteStore::connect(&url, 4).await?);
+        homeward_store::Backend::migrate(store.as_ref()).await?;
+        return append(store, plans).await;
+    }
     let store = Arc::new(PgStore::connect(&url, 4).await?);
     store.migrate().await?;
+    append(store, plans).await
+}
+
+/// Opens `plans` plans, then changes them round-robin until killed.
+async fn append<S: homeward_store::Backend>(store: Arc<S>, plans: usize) -> anyhow::Result<()> {
     let master = homeward_engine::keys::MasterKey::from_base64(homeward_tests::TEST_MASTER_KEY)?;
     let vault = Arc::new(homeward_engine::vault::Vault::new(master, store.clone()));
     let handler = CommandHandler::new(store, Arc::new(SystemClock)).with_vault(vault);
