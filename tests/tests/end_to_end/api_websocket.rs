@@ -208,6 +208,9 @@ async fn a_revoked_tokens_socket_is_closed_in_every_replica_and_receives_nothing
     let mut there = replica
         .subscribe(&secret, PLAN_EVENTS, json!({ "id": plan }))
         .await;
+    // The protocol does not acknowledge a subscription: give both servers a moment to start
+    // following the plan before it changes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     api.data(&worker.token, PRIORITISE, json!({ "id": plan }))
         .await;
     assert_eq!(here.next().await["planEvents"]["type"], "step_prioritised");
