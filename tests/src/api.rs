@@ -97,7 +97,17 @@ impl TestApi {
 
     /// Starts the server with adjusted settings.
     pub async fn start_with(adjust: impl FnOnce(Settings) -> Settings) -> Self {
-        let db = TestDb::for_server().await;
+        Self::start_on(TestDb::for_server().await, adjust).await
+    }
+
+    /// Starts the server on a SQLite file of its own, whatever the tests run on.
+    pub async fn start_on_sqlite() -> Self {
+        let mut db = TestDb::new().await;
+        db.sqlite = Some(crate::TestSqlite::new().await);
+        Self::start_on(db, |s| s).await
+    }
+
+    async fn start_on(db: TestDb, adjust: impl FnOnce(Settings) -> Settings) -> Self {
         let clock = Arc::new(FixedClock::new(start_time()));
         // The reminder worker is off unless a test turns it on: it would record events of its
         // own while a test counts them. The rate limits are on, high enough that only the
@@ -154,6 +164,28 @@ impl TestApi {
 
     pub fn url(&self) -> String {
         format!("http://{}/graphql", self.addr)
+    }
+
+    /// Starts a server on another database (`url`), with this one's clock and master key; it
+    /// stops when dropped.
+    pub async fn server_on(&self, url: &str) -> Replica {
+        let settings = Settings {
+            no_scheduler: true,
+            master_key: Some(self.master_key.clone().into()),
+            search_key: Some(crate::TEST_SEARCH_KEY.into()),
+            ..unlimited(Settings::new(
+                url,
+                "127.0.0.1:0".parse().expect("an address"),
+            ))
+        };
+        let app = Application::build_with_clock(settings, self.clock.clone())
+            .await
+            .expect("the server starts");
+        let addr = app.local_addr();
+        let server = tokio::spawn(async move {
+            let _ = app.run_until_stopped(std::future::pending()).await;
+        });
+        Replica { addr, server }
     }
 
     /// Starts a second replica of the server on the same database and clock, with the

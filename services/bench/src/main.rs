@@ -12,6 +12,7 @@ mod api;
 mod console;
 mod mail;
 mod personal;
+mod sqlite;
 mod timers;
 
 use std::sync::Arc;
@@ -67,9 +68,12 @@ pub struct BenchArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "append,fold,rebuild,api,timers,mail,personal,console"
+        default_value = "append,fold,rebuild,api,timers,mail,personal,console,sqlite"
     )]
     pub phases: Vec<Phase>,
+    /// The `homeward` binary whose memory the SQLite phase measures (`scripts/bench` builds it).
+    #[arg(long, env = "HOMEWARD_BIN")]
+    pub homeward_bin: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -91,6 +95,9 @@ pub enum Phase {
     Personal,
     /// The web console's pages against the API (see `console`).
     Console,
+    /// The embedded SQLite backend against SQLite's own limit, and the server's memory on it
+    /// (see `sqlite`).
+    Sqlite,
 }
 
 /// The master key of every server the benchmarks start (32 zero bytes: nothing here is
@@ -175,6 +182,9 @@ async fn run(server_url: &str, args: BenchArgs) -> anyhow::Result<()> {
         let result = crate::mail::run(&scratch.url, args.seconds).await;
         scratch.drop_database().await?;
         result?;
+    }
+    if args.phases.contains(&Phase::Sqlite) {
+        crate::sqlite::run(&args).await?;
     }
     Ok(())
 }
@@ -309,7 +319,7 @@ pub(crate) fn median_of_sorted(values: &[f64]) -> f64 {
 
 /// Commands each plan receives during a full-command measurement: plans start at 24 events and
 /// end near 36, so a command loads a plan of about 30 events.
-const COMMANDS_PER_PLAN: f64 = 12.0;
+pub(crate) const COMMANDS_PER_PLAN: f64 = 12.0;
 
 struct FullCommands {
     measured: Measured,
@@ -517,7 +527,10 @@ where
 }
 
 /// Runs the loops side by side until `duration` has passed: operations per second, and how many.
-async fn run_loops(loops: Vec<Writer>, duration: Duration) -> anyhow::Result<(f64, u64)> {
+pub(crate) async fn run_loops(
+    loops: Vec<Writer>,
+    duration: Duration,
+) -> anyhow::Result<(f64, u64)> {
     let started = Instant::now();
     let deadline = started + duration;
     let tasks: Vec<_> = loops
@@ -532,8 +545,9 @@ async fn run_loops(loops: Vec<Writer>, duration: Duration) -> anyhow::Result<(f6
 }
 
 /// One benchmark loop: an operation repeated until the deadline.
-struct Writer {
-    step: Box<dyn FnMut(u64) -> futures::future::BoxFuture<'static, anyhow::Result<()>> + Send>,
+pub(crate) struct Writer {
+    pub(crate) step:
+        Box<dyn FnMut(u64) -> futures::future::BoxFuture<'static, anyhow::Result<()>> + Send>,
 }
 
 impl Writer {
@@ -547,11 +561,11 @@ impl Writer {
     }
 }
 
-fn payload() -> serde_json::Value {
+pub(crate) fn payload() -> serde_json::Value {
     serde_json::json!({"step": "passport", "priority": "high"})
 }
 
-fn metadata() -> Metadata {
+pub(crate) fn metadata() -> Metadata {
     Metadata {
         actor: PartyId::new(),
         correlation_id: Uuid::new_v4(),
@@ -593,7 +607,7 @@ async fn raw_writer(store: Arc<PgStore>, w: usize) -> anyhow::Result<Writer> {
     })
 }
 
-async fn bare_writer(store: Arc<PgStore>, w: usize) -> anyhow::Result<Writer> {
+pub(crate) async fn bare_writer<S: EventStore>(store: Arc<S>, w: usize) -> anyhow::Result<Writer> {
     let stream = format!("bench-{w}-{}", Uuid::new_v4());
     let meta = metadata();
     Ok(Writer {
@@ -628,8 +642,8 @@ async fn bare_writer(store: Arc<PgStore>, w: usize) -> anyhow::Result<Writer> {
     })
 }
 
-async fn command_writer(
-    handler: CommandHandler<PgStore>,
+pub(crate) async fn command_writer<S: EventStore>(
+    handler: CommandHandler<S>,
     plans: Vec<PlanId>,
 ) -> anyhow::Result<Writer> {
     let party = PartyId::new();
@@ -653,8 +667,8 @@ async fn command_writer(
 
 /// Creates `per_writer` plans for each writer, `writers` at a time: opened from the template
 /// (12 events) and edited `edits` times.
-async fn prepare_plans(
-    handler: &CommandHandler<PgStore>,
+pub(crate) async fn prepare_plans<S: EventStore>(
+    handler: &CommandHandler<S>,
     writers: usize,
     per_writer: usize,
     edits: usize,

@@ -48,6 +48,8 @@ pub struct Application {
     _lock: Option<homeward_store_sqlite::ServerLock>,
     /// The first admin's token, when this start created her (an empty SQLite database).
     first_admin: Option<FirstAdmin>,
+    /// What the console executes the schema with, for work done in-process (the demo).
+    in_process: crate::routes::AppState,
 }
 
 /// The admin a first start on an empty SQLite database creates, to be told once.
@@ -274,6 +276,7 @@ impl Application {
                 request_timeout: settings.request_timeout.0,
             },
         };
+        let in_process = state.clone();
         let router = router(state);
         Ok(Self {
             listener,
@@ -287,7 +290,32 @@ impl Application {
             scheduler,
             _lock: opened.lock,
             first_admin,
+            in_process,
         })
+    }
+
+    /// Executes a GraphQL operation in-process as `viewer`, as the console does (access
+    /// audited); the data, or what the API refused.
+    pub async fn execute_as(
+        &self,
+        viewer: &homeward_engine::authz::Viewer,
+        operation: &str,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        crate::console::api::run(&self.in_process, viewer, operation, query, variables)
+            .await
+            .map_err(|e| match e {
+                crate::console::api::Failed::Api(problems) => anyhow::anyhow!(
+                    "{operation}: {}",
+                    problems
+                        .iter()
+                        .map(|p| format!("{} ({})", p.message, p.code))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                other => anyhow::anyhow!("{operation}: {other}"),
+            })
     }
 
     /// The store this server serves from.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::settings::Settings;
 use homeward_engine::tokens::{self, TokenRequest};
@@ -41,6 +41,9 @@ pub enum Command {
     Serve(Settings),
     /// Print the settings `serve` would run with (secrets redacted), after checking them.
     Config(Settings),
+    /// Load a sample programme (parties in three countries, a dozen plans at every stage) into
+    /// an empty SQLite database, print a token for each role, and serve it as `serve` does.
+    Demo(Settings),
     /// On an empty database: create the first admin party and print its token.
     Bootstrap {
         /// The admin's email address.
@@ -67,6 +70,31 @@ pub enum Command {
     },
     /// Apply the database migrations (also done on start by the commands that need them).
     Migrate,
+    /// Write the whole database to one file (JSON lines): the log as stored, personal fields
+    /// still sealed, with what a rebuild cannot recompute (wrapped data keys, the search index,
+    /// the access audit, idempotency records, server secrets). Tokens are not in it.
+    Export {
+        /// The new file to write (it must not exist).
+        target: std::path::PathBuf,
+    },
+    /// Load an export into an empty database of either kind, then rebuild the read models.
+    /// Start it with the master key the export's database was sealed under.
+    Import {
+        source: std::path::PathBuf,
+        /// The master key (as for `serve`).
+        #[arg(long, env = "HOMEWARD_MASTER_KEY", hide_env_values = true, value_parser = crate::settings::secret)]
+        master_key: Option<SecretString>,
+        /// A file holding the master key instead (as for `serve`; without either,
+        /// `keys/master.key`).
+        #[arg(long, env = "HOMEWARD_MASTER_KEY_FILE")]
+        master_key_file: Option<std::path::PathBuf>,
+    },
+    /// Copy a SQLite database, consistent as of one moment, while the server runs (for
+    /// PostgreSQL use pg_dump). The keys are not in the copy: back up `keys/` apart.
+    Backup {
+        /// The new file to write (it must not exist).
+        target: std::path::PathBuf,
+    },
     /// Manage the read models.
     Projections {
         #[command(subcommand)]
@@ -146,6 +174,11 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 );
             }
             app.run_until_stopped(crate::app::shutdown_signal()).await?;
+        }
+        Command::Demo(mut settings) => {
+            settings.database_url = url;
+            settings.validate()?;
+            crate::demo::run(settings).await?;
         }
         Command::Config(mut settings) => {
             settings.database_url = url;
@@ -252,6 +285,68 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                  it now (HOMEWARD_MASTER_KEY_FILE={}), and keep the old key until no backup \
                  made before today is kept",
                 new_key_file.display()
+            );
+        }
+        Command::Export { target } => {
+            let store = connect(&url).await?;
+            store.migrate().await.context("applying migrations")?;
+            let moved = crate::archive::export(store, &target).await?;
+            println!(
+                "exported {} events, {} survivors' keys and {} audit entries to {} (recorded in \
+                 the access audit); personal data stays sealed: import it with the same master key",
+                moved.events,
+                moved.persons,
+                moved.access_entries,
+                target.display()
+            );
+        }
+        Command::Import {
+            source,
+            master_key,
+            master_key_file,
+        } => {
+            let (key, _) = crate::settings::read_master_key(
+                master_key.as_ref(),
+                master_key_file.as_deref(),
+                false,
+            )?;
+            let store = connect(&url).await?;
+            store.migrate().await.context("applying migrations")?;
+            let moved = crate::archive::import(store, &source, &key.check_value()).await?;
+            println!(
+                "imported {} events, {} survivors' keys and {} audit entries from {}, and rebuilt \
+                 the read models; parties sign in again (tokens are not moved)",
+                moved.events,
+                moved.persons,
+                moved.access_entries,
+                source.display()
+            );
+        }
+        Command::Backup { target } => {
+            let file = crate::store::sqlite_file(url.expose_secret()).context(
+                "homeward backup copies a SQLite database; back up PostgreSQL with pg_dump \
+                 (see Backups in the README)",
+            )?;
+            if !file.is_file() {
+                anyhow::bail!("there is no database at {} to back up", file.display());
+            }
+            if target.exists() {
+                anyhow::bail!("{} exists already: name a new file", target.display());
+            }
+            if let Some(folder) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(folder)
+                    .with_context(|| format!("cannot create the folder {}", folder.display()))?;
+            }
+            let store = homeward_store_sqlite::SqliteStore::open(&file, 1).await?;
+            store
+                .backup(&target)
+                .await
+                .with_context(|| format!("copying {} to {}", file.display(), target.display()))?;
+            println!(
+                "copied {} to {}; the master and search keys are not in it: keep a copy of \
+                 keys/ apart from it",
+                file.display(),
+                target.display()
             );
         }
         Command::Migrate => {

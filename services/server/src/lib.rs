@@ -3,8 +3,10 @@
 
 mod access;
 pub mod app;
+pub mod archive;
 pub mod cli;
 mod console;
+pub mod demo;
 mod graphiql;
 mod invitation_pages;
 pub mod limits;

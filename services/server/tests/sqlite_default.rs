@@ -36,13 +36,19 @@ struct Server {
 impl Server {
     /// Starts `homeward serve` in `folder` on a free port, and waits until it is ready.
     fn start(folder: &Path) -> Self {
+        Self::start_command(folder, "serve")
+    }
+
+    /// Starts `homeward <command>` (`serve` or `demo`) in `folder` on a free port, and waits
+    /// until it is ready.
+    fn start_command(folder: &Path, command: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let mut child = homeward(folder)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args([command, "--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -231,6 +237,29 @@ async fn a_fresh_folder_serves_from_sqlite_without_postgresql_and_keeps_every_pl
         )
         .await["openPlan"]["plan"]["id"]
         .clone();
+    // A copy made while it serves holds the plan, and opens as a database.
+    let backup = run(folder.path(), &["backup", "backups/monday.db"]);
+    assert!(backup.status.success(), "{}", stderr(&backup));
+    let copy = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        folder.path().join("backups/monday.db").display()
+    ))
+    .await
+    .unwrap();
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&copy)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    let plan_events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id = 'plan-' || ?")
+            .bind(plan.as_str().unwrap())
+            .fetch_one(&copy)
+            .await
+            .unwrap();
+    assert!(plan_events >= 1, "the copy holds the plan's events");
+    let again = run(folder.path(), &["backup", "backups/monday.db"]);
+    assert!(!again.status.success(), "a backup never overwrites a file");
     server.stop();
 
     // After a restart: the same plan, the same token, and no second admin.
@@ -324,4 +353,78 @@ async fn a_database_written_by_a_newer_version_is_refused_and_left_as_it_was() {
         .await
         .unwrap();
     assert_eq!(parties, 0, "no admin was created");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_gives_every_role_something_to_do() {
+    let folder = tempfile::tempdir().unwrap();
+    let demo = Server::start_command(folder.path(), "demo");
+    let token = |role: &str, name: &str| {
+        demo.stdout
+            .iter()
+            .find_map(|l| {
+                let mut words = l.split_whitespace();
+                (words.next() == Some(role) && l.contains(name))
+                    .then(|| l.split_whitespace().last().unwrap().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no token for {role} {name} in {:?}", demo.stdout))
+    };
+    let tasks = "query($overdue: Boolean) { tasks(first: 100, filter: { overdue: $overdue }) \
+                 { edges { node { key plan { id } } } } }";
+    let count = |data: &Value, list: &str| data[list]["edges"].as_array().unwrap().len();
+    for (role, name) in [
+        ("social_worker", "Amina"),
+        ("social_worker", "Julien"),
+        ("government_liaison", "Marc"),
+        ("partner_contact", "Ngozi"),
+        ("partner_contact", "Lucía"),
+    ] {
+        let inbox = demo.gql(&token(role, name), tasks, json!({})).await;
+        assert!(count(&inbox, "tasks") > 0, "{name}'s inbox is empty");
+    }
+    // Some steps are late: the liaison's passports of the oldest plan waiting for documents.
+    let late = demo
+        .gql(
+            &token("government_liaison", "Marc"),
+            tasks,
+            json!({ "overdue": true }),
+        )
+        .await;
+    assert!(count(&late, "tasks") > 0, "no step is overdue: {late}");
+    // The supervisor sees the whole programme, at every stage.
+    let plans = demo
+        .gql(
+            &token("supervisor", "Claire"),
+            "{ plans(first: 100) { edges { node { status } } } }",
+            json!({}),
+        )
+        .await;
+    let statuses: std::collections::BTreeSet<&str> = plans["plans"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(count(&plans, "plans"), 12);
+    for status in ["DRAFT", "ACTIVE", "TRAVELLING", "MONITORING", "CLOSED"] {
+        assert!(statuses.contains(status), "no {status} plan: {statuses:?}");
+    }
+    let parties = demo
+        .gql(
+            &token("admin", "Administrator"),
+            "{ parties(first: 100) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(count(&parties, "parties"), 7);
+    demo.stop();
+
+    // A demo into a database with data refuses, and changes nothing.
+    let again = run(folder.path(), &["demo", "--listen", "127.0.0.1:0"]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("empty SQLite database"),
+        "{}",
+        stderr(&again)
+    );
 }

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod access_log;
+mod archive;
 mod batch;
 mod idempotency;
 mod person_keys;

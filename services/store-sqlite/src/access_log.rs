@@ -34,7 +34,7 @@ impl AccessLog for SqliteStore {
                 "INSERT INTO access_log (at, party_id, person_id, fields, operation) ",
             );
             q.push_values(entries.iter().zip(fields), |mut row, (e, fields)| {
-                row.push_bind(e.at)
+                row.push_bind(crate::stored(e.at))
                     .push_bind(e.party)
                     .push_bind(e.person)
                     .push_bind(fields.as_str())

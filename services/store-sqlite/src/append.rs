@@ -42,12 +42,10 @@ impl std::fmt::Debug for Pending {
 }
 
 impl Queue {
-    /// Starts the task that writes what is queued; `last_tx` is the number of the last
-    /// transaction that appended events.
-    pub(crate) fn start(store: Weak<Inner>, last_tx: u64) -> Self {
+    /// Starts the task that writes what is queued.
+    pub(crate) fn start(store: Weak<Inner>) -> Self {
         let (sender, mut queued) = mpsc::unbounded_channel::<Pending>();
         tokio::spawn(async move {
-            let mut tx_number = last_tx;
             while let Some(first) = queued.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
@@ -63,7 +61,16 @@ impl Queue {
                     batch.into_iter().map(|p| (p.append, p.reply)).unzip();
                 let results = {
                     let mut writer = store.writer.lock().await;
-                    write(&mut writer, tx_number + 1, &appends).await
+                    // Under the writer: the last transaction's number cannot move meanwhile.
+                    let tx_number = *store.appended.borrow() + 1;
+                    let results = write(&mut writer, tx_number, &appends).await;
+                    if results
+                        .iter()
+                        .any(|r| r.as_ref().is_ok_and(|a| !a.duplicate))
+                    {
+                        store.appended.send_replace(tx_number);
+                    }
+                    results
                 };
                 let appended: u64 = results
                     .iter()
@@ -72,10 +79,6 @@ impl Queue {
                     .sum();
                 metrics::histogram!("homeward_append_batch_size").record(appends.len() as f64);
                 metrics::counter!("homeward_events_appended_total").increment(appended);
-                if appended > 0 {
-                    tx_number += 1;
-                    store.appended.send_replace(tx_number);
-                }
                 for (reply, result) in replies.into_iter().zip(results) {
                     // A caller that went away no longer needs its answer; the append stands.
                     let _ = reply.send(result);
@@ -107,7 +110,8 @@ pub(crate) async fn write(
         Ok(tx) => tx,
         Err(e) => return failed(appends, &e),
     };
-    let recorded_at = Utc::now();
+    // Times to the microsecond, as PostgreSQL keeps them: an export moves them unchanged.
+    let recorded_at = crate::stored(Utc::now());
     let mut results = Vec::with_capacity(appends.len());
     for append in appends {
         // A nested transaction is a savepoint.
@@ -217,7 +221,7 @@ async fn append_one(
         .bind(event.schema_version)
         .bind(sqlx::types::Json(&event.payload))
         .bind(sqlx::types::Json(&append.metadata))
-        .bind(append.occurred_at)
+        .bind(crate::stored(append.occurred_at))
         .bind(recorded_at)
         .execute(&mut *db)
         .await?;
@@ -242,7 +246,7 @@ async fn append_one(
         .bind(&key.target)
         .bind(&key.fingerprint)
         .bind(key.command_id)
-        .bind(key.created_at)
+        .bind(crate::stored(key.created_at))
         .execute(&mut *db)
         .await?;
     }

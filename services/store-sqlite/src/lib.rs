@@ -10,6 +10,7 @@
 
 mod access_log;
 mod append;
+mod archive;
 mod idempotency;
 mod lock;
 mod person_keys;
@@ -53,7 +54,8 @@ struct Inner {
     writer: Mutex<SqliteConnection>,
     /// Appends waiting for the writer.
     appends: append::Queue,
-    /// The number of the last transaction that appended events: followers wait for it to move.
+    /// The number of the last transaction that appended events (read and moved under the
+    /// writer): followers wait for it to move.
     appended: watch::Sender<u64>,
     /// Tokens revoked, as they are.
     revoked: broadcast::Sender<uuid::Uuid>,
@@ -75,14 +77,14 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.create_if_missing(false))
             .await?;
-        let next_tx = store::last_transaction(&mut writer).await?;
-        let (appended, _) = watch::channel(next_tx);
+        let last_tx = store::last_transaction(&mut writer).await?;
+        let (appended, _) = watch::channel(last_tx);
         let (revoked, _) = broadcast::channel(256);
         let inner = Arc::new_cyclic(|weak| Inner {
             path: path.to_owned(),
             read,
             writer: Mutex::new(writer),
-            appends: append::Queue::start(weak.clone(), next_tx),
+            appends: append::Queue::start(weak.clone()),
             appended,
             revoked,
         });
@@ -108,6 +110,15 @@ impl SqliteStore {
         self.inner.writer.lock().await
     }
 
+    /// Takes the numbers of transactions written by an import as the last ones, so that the
+    /// appends after it come after it in commit order.
+    pub(crate) async fn follow_imported_transactions(&self) -> Result<(), StoreError> {
+        let mut writer = self.writer().await;
+        let last = store::last_transaction(&mut writer).await?;
+        self.inner.appended.send_replace(last);
+        Ok(())
+    }
+
     /// Announces a revoked token to every listener of this store.
     pub(crate) fn announce_revocation(&self, token: uuid::Uuid) {
         let _ = self.inner.revoked.send(token);
@@ -126,6 +137,12 @@ impl SqliteStore {
             .await?;
         Ok(())
     }
+}
+
+/// A time as it is kept: to the microsecond, as PostgreSQL keeps it, so that what one backend
+/// exports the other imports unchanged.
+pub(crate) fn stored(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::SubsecRound::trunc_subsecs(t, 6)
 }
 
 /// The file a `sqlite://` URL names (query parameters ignored).

@@ -84,7 +84,7 @@ impl PersonKeys for SqliteStore {
             )
             .bind(person)
             .bind(wrapped)
-            .bind(Utc::now())
+            .bind(crate::stored(Utc::now()))
             .execute(&mut *tx)
             .await?;
             Ok(PersonKey::Wrapped(wrapped.to_vec()))
@@ -181,7 +181,7 @@ impl PersonKeys for SqliteStore {
                 "UPDATE person_keys SET wrapped_key = NULL, erased_at = ? \
                  WHERE person_id = ? AND wrapped_key IS NOT NULL",
             )
-            .bind(at)
+            .bind(crate::stored(at))
             .bind(person)
             .execute(&mut *tx)
             .await?

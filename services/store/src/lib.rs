@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access_log;
+pub mod archive;
 pub mod conformance;
 mod error;
 pub mod idempotency;
@@ -58,6 +59,7 @@ pub trait Backend:
     + access_log::AccessLog
     + reads::ReadModels
     + sessions::ConsoleSessions
+    + archive::Archive
     + std::fmt::Debug
 {
     /// Brings the schema up to date; safe to call from replicas starting together.

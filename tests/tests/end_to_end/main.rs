@@ -25,6 +25,7 @@ mod api_server;
 mod api_task_updates;
 mod api_tokens;
 mod api_websocket;
+mod archive;
 mod concurrency;
 mod conformance;
 mod console;

@@ -12,7 +12,7 @@
 //! ids only.
 
 mod admin;
-mod api;
+pub(crate) mod api;
 mod inbox;
 mod live;
 mod persons;
