@@ -61,9 +61,7 @@ impl Queue {
                     batch.into_iter().map(|p| (p.append, p.reply)).unzip();
                 let results = {
                     let mut writer = store.writer.lock().await;
-                    // Under the writer: the last transaction's number cannot move meanwhile.
-                    let tx_number = *store.appended.borrow() + 1;
-                    let results = write(&mut writer, tx_number, &appends).await;
+                    let (tx_number, results) = write(&mut writer, &appends).await;
                     if results
                         .iter()
                         .any(|r| r.as_ref().is_ok_and(|a| !a.duplicate))
@@ -99,17 +97,31 @@ impl Queue {
     }
 }
 
-/// Writes `appends` in one transaction numbered `tx_number`: each one's result, in order. If the
+/// Writes `appends` in one transaction: its number, and each append's result, in order. If the
 /// commit fails, none was written and each says so.
+///
+/// The number is the last one in the file plus one, read under the write lock: a command-line
+/// tool writing beside the server (`homeward bootstrap`) numbers its transactions after the
+/// server's, so that a follower's cursor never passes an event still to come.
 pub(crate) async fn write(
     db: &mut SqliteConnection,
-    tx_number: u64,
     appends: &[Append],
-) -> Vec<Result<Appended, StoreError>> {
+) -> (u64, Vec<Result<Appended, StoreError>>) {
     let mut tx = match db.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
-        Err(e) => return failed(appends, &e),
+        Err(e) => return (0, failed(appends, &e)),
     };
+    let tx_number =
+        match sqlx::query_scalar::<_, i64>("SELECT coalesce(max(tx_number), 0) + 1 FROM events")
+            .fetch_one(&mut *tx)
+            .await
+        {
+            Ok(n) => n as u64,
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return (0, failed(appends, &e));
+            }
+        };
     // Times to the microsecond, as PostgreSQL keeps them: an export moves them unchanged.
     let recorded_at = crate::stored(Utc::now());
     let mut results = Vec::with_capacity(appends.len());
@@ -134,11 +146,11 @@ pub(crate) async fn write(
     }
     if results.iter().all(Result::is_err) {
         let _ = tx.rollback().await;
-        return results;
+        return (tx_number, results);
     }
     match tx.commit().await {
-        Ok(()) => results,
-        Err(e) => failed(appends, &e),
+        Ok(()) => (tx_number, results),
+        Err(e) => (tx_number, failed(appends, &e)),
     }
 }
 

@@ -143,7 +143,7 @@ impl Archive for SqliteStore {
             }
             Ok(())
         })?;
-        self.follow_imported_transactions().await
+        self.wake_followers().await
     }
 
     async fn import_kept(&self, kept: &Kept) -> Result<(), StoreError> {

@@ -54,8 +54,8 @@ struct Inner {
     writer: Mutex<SqliteConnection>,
     /// Appends waiting for the writer.
     appends: append::Queue,
-    /// The number of the last transaction that appended events (read and moved under the
-    /// writer): followers wait for it to move.
+    /// The number of the last transaction this store appended events in: followers wait for it
+    /// to move.
     appended: watch::Sender<u64>,
     /// Tokens revoked, as they are.
     revoked: broadcast::Sender<uuid::Uuid>,
@@ -110,9 +110,8 @@ impl SqliteStore {
         self.inner.writer.lock().await
     }
 
-    /// Takes the numbers of transactions written by an import as the last ones, so that the
-    /// appends after it come after it in commit order.
-    pub(crate) async fn follow_imported_transactions(&self) -> Result<(), StoreError> {
+    /// Wakes the followers after an import wrote events.
+    pub(crate) async fn wake_followers(&self) -> Result<(), StoreError> {
         let mut writer = self.writer().await;
         let last = store::last_transaction(&mut writer).await?;
         self.inner.appended.send_replace(last);

@@ -52,6 +52,74 @@ async fn the_sqlite_backend_passes_the_conformance_suite() {
     );
 }
 
+/// A command-line tool appending to the file a server serves (two stores on one file, as two
+/// processes have): the global stream stays in commit order, and a follower of one store sees
+/// what the other appended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_sqlite_file_keep_one_commit_order() {
+    use homeward_store::{Backend as _, ExpectedVersion, Metadata, NewEvent};
+    let db = homeward_tests::TestSqlite::new().await;
+    let other = homeward_store_sqlite::SqliteStore::open(&db.path(), 2)
+        .await
+        .unwrap();
+    let append = |stream: &str, version: u64| Append {
+        stream_id: stream.to_owned(),
+        stream_type: "test",
+        expected_version: if version == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exact(version)
+        },
+        command_id: Uuid::new_v4(),
+        metadata: Metadata {
+            actor: homeward_workflows::PartyId::new(),
+            correlation_id: Uuid::new_v4(),
+            partner_link: None,
+        },
+        occurred_at: chrono::Utc::now(),
+        events: vec![NewEvent {
+            event_type: "noted".into(),
+            schema_version: 1,
+            payload: serde_json::json!({}),
+        }],
+        projection: Default::default(),
+        idempotency_key: None,
+        new_person_key: None,
+        search_terms: None,
+    };
+    let server = db.store.clone();
+    server.append(append("a", 0)).await.unwrap();
+    let mut following = server
+        .subscribe(server.head().await.unwrap())
+        .await
+        .unwrap();
+    // The server appends more often than the tool, which opened the file first: each of the
+    // tool's transactions still comes after the server's before it.
+    let mut a = 1;
+    for round in 0..3u64 {
+        for _ in 0..2 {
+            server.append(append("a", a)).await.unwrap();
+            a += 1;
+        }
+        other.append(append("b", round)).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 9 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), following.next())
+            .await
+            .expect("the follower gets every event within 10 s")
+            .unwrap();
+        seen.push((
+            event.stream_id.clone(),
+            event.stream_version,
+            event.cursor(),
+        ));
+    }
+    let streams: Vec<&str> = seen.iter().map(|(s, _, _)| s.as_str()).collect();
+    assert_eq!(streams, ["a", "a", "b", "a", "a", "b", "a", "a", "b"]);
+    assert!(seen.windows(2).all(|w| w[0].2 < w[1].2), "{seen:?}");
+}
+
 /// The PostgreSQL log with its global stream broken on the way to followers: each page of
 /// `read_all` passes through `page`.
 struct Broken {
