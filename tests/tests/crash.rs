@@ -214,6 +214,12 @@ async fn a_writer_on_sqlite_killed_mid_stream_loses_no_acknowledged_command() {
     let store = homeward_store_sqlite::SqliteStore::open(&file, 2)
         .await
         .unwrap();
+    // A killed process loses nothing the operating system holds: what makes a commit survive a
+    // lost machine too is WAL with synchronous=FULL, which the store writes with.
+    assert_eq!(
+        store.durability().await.unwrap(),
+        ("wal".to_owned(), 2, true)
+    );
     let rows: Vec<(String, i64, Uuid, Uuid)> = sqlx::query_as(
         "SELECT stream_id, stream_version, event_id, command_id FROM events \
          ORDER BY stream_id, stream_version",

@@ -179,6 +179,8 @@ async fn full_commands(
 /// The binary's resident memory, idle and after `plans` plans are loaded and read through the
 /// API.
 async fn memory(bin: &Path, plans: usize) -> anyhow::Result<()> {
+    // It runs in a folder of its own.
+    let bin = &std::path::absolute(bin)?;
     let folder = tempfile::tempdir()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?

@@ -114,22 +114,6 @@ impl Application {
                 crate::settings::DEFAULT_SEARCH_KEY_FILE
             );
         }
-        // One server on its own file: a newcomer's first start gets an admin to sign in with.
-        let first_admin =
-            if opened.embedded && !settings.no_bootstrap && store.party_count().await? == 0 {
-                let (party, token) = crate::cli::bootstrap(
-                    store.clone(),
-                    "Homeward",
-                    crate::cli::first_admin_details(&settings.admin_email),
-                )
-                .await?;
-                Some(FirstAdmin {
-                    party,
-                    token: token.secret,
-                })
-            } else {
-                None
-            };
         let events = EventHub::new();
         let feed = events.follow(store.subscribe(store.head().await?).await?);
         let event_store: Arc<dyn EventStore> = store.clone();
@@ -276,6 +260,23 @@ impl Application {
                 request_timeout: settings.request_timeout.0,
             },
         };
+        // One server on its own file: a newcomer's first start gets an admin to sign in with;
+        // last, once nothing else can fail, so that her token is printed whenever she is made.
+        let first_admin =
+            if opened.embedded && !settings.no_bootstrap && store.party_count().await? == 0 {
+                let (party, token) = crate::cli::bootstrap(
+                    store.clone(),
+                    "Homeward",
+                    crate::cli::first_admin_details(&settings.admin_email),
+                )
+                .await?;
+                Some(FirstAdmin {
+                    party,
+                    token: token.secret,
+                })
+            } else {
+                None
+            };
         let in_process = state.clone();
         let router = router(state);
         Ok(Self {

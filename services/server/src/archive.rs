@@ -2,11 +2,13 @@
 //! office from SQLite to PostgreSQL (or back) without losing a thing.
 //!
 //! The file is JSON lines: a header, every event as stored and in commit order (personal fields
-//! stay sealed: the file holds no key in the clear), then what a rebuild cannot recompute (see
-//! `homeward_store::archive`), then an end line with the counts, so that a file cut short is
-//! refused before anything is imported. Bytes are base64. The master key is not in the file:
-//! the database it is imported into is opened with the same key, or the import is refused.
+//! stay sealed), then what a rebuild cannot recompute (see `homeward_store::archive`), then an
+//! end line with the counts, so that a file cut short is refused before anything is imported.
+//! Bytes are base64. The master key is not in the file: the database it is imported into is
+//! opened with the same key, or the import is refused. The server's own secrets are (the key
+//! that signs partner links): the file is to be kept as safe as the database.
 
+use std::collections::HashSet;
 use std::io::{BufRead as _, BufWriter, Write as _};
 use std::path::Path;
 use std::sync::Arc;
@@ -155,12 +157,15 @@ pub async fn export(store: Arc<dyn Backend>, target: &Path) -> anyhow::Result<Mo
     })?;
     let mut events = 0u64;
     let mut cursor = Cursor::START;
+    let (mut streams, mut commands) = (HashSet::new(), HashSet::new());
     loop {
         let page = store.export_events(cursor, PAGE).await?;
         let Some(last) = page.last() else { break };
         cursor = last.cursor();
         for e in page {
             events += 1;
+            streams.insert(e.stream_id.clone());
+            commands.insert(e.command_id);
             write(&Line::Event {
                 tx: e.tx_id,
                 stream_id: e.stream_id,
@@ -177,8 +182,13 @@ pub async fn export(store: Arc<dyn Backend>, target: &Path) -> anyhow::Result<Mo
         }
     }
     // Read after the events: every key an exported event is sealed under is stored before
-    // it, so it is here (with the audit entries just recorded).
-    let kept = store.export_kept().await?;
+    // it, so it is here (with the audit entries just recorded). What a running server wrote
+    // after the last page is left out whole: a stream, or a request's key, without its events
+    // would stop the same request on the new database.
+    let mut kept = store.export_kept().await?;
+    kept.streams.retain(|(stream, _)| streams.contains(stream));
+    kept.idempotency_keys
+        .retain(|key| commands.contains(&key.command_id));
     for (stream_id, stream_type) in &kept.streams {
         write(&Line::Stream {
             stream_id: stream_id.clone(),

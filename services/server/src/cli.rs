@@ -42,7 +42,8 @@ pub enum Command {
     /// Print the settings `serve` would run with (secrets redacted), after checking them.
     Config(Settings),
     /// Load a sample programme (parties in three countries, a dozen plans at every stage) into
-    /// an empty SQLite database, print a token for each role, and serve it as `serve` does.
+    /// an empty SQLite database (`data/demo.db` unless DATABASE_URL names another), print a
+    /// token for each role, and serve it as `serve` does.
     Demo(Settings),
     /// On an empty database: create the first admin party and print its token.
     Bootstrap {
@@ -176,7 +177,12 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             app.run_until_stopped(crate::app::shutdown_signal()).await?;
         }
         Command::Demo(mut settings) => {
-            settings.database_url = url;
+            // Not the file `serve` keeps real work in: the sample's survivors are fictional.
+            settings.database_url = if url.expose_secret() == crate::store::DEFAULT_DATABASE_URL {
+                SecretString::from(crate::store::DEMO_DATABASE_URL)
+            } else {
+                url
+            };
             settings.validate()?;
             crate::demo::run(settings).await?;
         }
@@ -198,7 +204,7 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             language,
             time_zone,
         } => {
-            let store = connect(&url).await?;
+            let store = connect_or_create(&url).await?;
             store.migrate().await.context("applying migrations")?;
             let details = PartyDetails {
                 display_name: name,
@@ -310,7 +316,9 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
                 master_key_file.as_deref(),
                 false,
             )?;
-            let store = connect(&url).await?;
+            // Locked like a server's: none starts on it while it is loaded.
+            let opened = crate::store::open(&url, 2, 1, crate::store::Access::Load).await?;
+            let store = opened.backend;
             store.migrate().await.context("applying migrations")?;
             let moved = crate::archive::import(store, &source, &key.check_value()).await?;
             println!(
@@ -350,7 +358,7 @@ pub async fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<()> {
             );
         }
         Command::Migrate => {
-            let store = connect(&url).await?;
+            let store = connect_or_create(&url).await?;
             store.migrate().await.context("applying migrations")?;
             println!("migrations applied");
         }
@@ -447,7 +455,19 @@ pub async fn bootstrap(
     Ok((party, token))
 }
 
-/// The backend for a one-off command: two connections, one group-commit flush.
+/// The backend for a one-off command on a database that must exist: two connections, one
+/// group-commit flush.
 async fn connect(url: &SecretString) -> anyhow::Result<Arc<dyn Backend>> {
-    crate::store::open(url, 2, 1).await
+    Ok(
+        crate::store::open(url, 2, 1, crate::store::Access::Existing)
+            .await?
+            .backend,
+    )
+}
+
+/// The backend for a command that may start a database (created if it is missing).
+async fn connect_or_create(url: &SecretString) -> anyhow::Result<Arc<dyn Backend>> {
+    Ok(crate::store::open(url, 2, 1, crate::store::Access::Create)
+        .await?
+        .backend)
 }

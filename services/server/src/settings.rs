@@ -353,6 +353,13 @@ impl Settings {
     pub fn validate(&self) -> Result<(), BadSetting> {
         let url = self.database_url.expose_secret();
         if let Some(file) = crate::store::sqlite_file(url) {
+            if url.contains(":memory:") || url.contains('?') {
+                return Err(bad(
+                    "DATABASE_URL",
+                    "sqlite:// must name a database file, without options or :memory: (the data \
+                     must outlive the process), e.g. sqlite://data/homeward.db",
+                ));
+            }
             if file.as_os_str().is_empty() || file.is_dir() {
                 return Err(bad(
                     "DATABASE_URL",

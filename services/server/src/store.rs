@@ -16,6 +16,10 @@ use secrecy::{ExposeSecret as _, SecretString};
 /// Where Homeward keeps its data when `DATABASE_URL` names nothing else.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/homeward.db";
 
+/// Where `homeward demo` loads its sample when `DATABASE_URL` names nothing else: not the file
+/// real work is kept in.
+pub const DEMO_DATABASE_URL: &str = "sqlite://data/demo.db";
+
 /// The file a `sqlite://` URL names, or `None` for another kind of URL.
 pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     (url.starts_with("sqlite:")).then(|| homeward_store_sqlite::path_of(url))
@@ -31,35 +35,50 @@ pub struct Opened {
     pub embedded: bool,
 }
 
-/// Opens the backend `url` names for a command that does not serve (SQLite files are shared
-/// with a server running beside it), with at most `max_connections` connections and `flushes`
-/// group-commit transactions in flight.
+/// How a command opens its database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Serving (or loading the demo): a SQLite file is created if missing and locked, so that
+    /// a second server is refused before it touches it.
+    Serve,
+    /// A command that may start a database (`migrate`, `bootstrap`): created if missing.
+    Create,
+    /// A command that loads a whole database (`import`): created if missing and locked, so
+    /// that no server starts on it meanwhile.
+    Load,
+    /// A command on a database that must exist (`token`, `export`, `keys`, `projections`): a
+    /// missing SQLite file is an error, not a new empty database.
+    Existing,
+}
+
+/// Opens the backend `url` names for a command that does not serve, with at most
+/// `max_connections` connections and `flushes` group-commit transactions in flight.
 pub async fn open(
     url: &SecretString,
     max_connections: u32,
     flushes: usize,
-) -> anyhow::Result<Arc<dyn Backend>> {
-    Ok(connect(url, max_connections, flushes, false).await?.backend)
+    access: Access,
+) -> anyhow::Result<Opened> {
+    connect(url, max_connections, flushes, access).await
 }
 
-/// Opens the backend to serve it: a SQLite file is locked first, so that a second server is
-/// refused before it touches the file.
+/// Opens the backend to serve it (see [`Access::Serve`]).
 pub async fn open_for_serving(
     url: &SecretString,
     max_connections: u32,
     flushes: usize,
 ) -> anyhow::Result<Opened> {
-    connect(url, max_connections, flushes, true).await
+    connect(url, max_connections, flushes, Access::Serve).await
 }
 
 async fn connect(
     url: &SecretString,
     max_connections: u32,
     flushes: usize,
-    serving: bool,
+    access: Access,
 ) -> anyhow::Result<Opened> {
     if let Some(file) = sqlite_file(url.expose_secret()) {
-        return open_sqlite(&file, max_connections, serving).await;
+        return open_sqlite(&file, max_connections, access).await;
     }
     let store = PgStore::connect_with_flushes(url.expose_secret(), max_connections, flushes)
         .await
@@ -71,7 +90,15 @@ async fn connect(
     })
 }
 
-async fn open_sqlite(file: &Path, readers: u32, serving: bool) -> anyhow::Result<Opened> {
+async fn open_sqlite(file: &Path, readers: u32, access: Access) -> anyhow::Result<Opened> {
+    if access == Access::Existing && !file.is_file() {
+        let shown = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
+        anyhow::bail!(
+            "DATABASE_URL: there is no database at {} (run the command in the folder that holds \
+             data/, or set DATABASE_URL=sqlite://path/to/homeward.db)",
+            shown.display()
+        );
+    }
     if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder).with_context(|| {
             format!(
@@ -80,10 +107,9 @@ async fn open_sqlite(file: &Path, readers: u32, serving: bool) -> anyhow::Result
             )
         })?;
     }
-    let lock = if serving {
-        Some(ServerLock::take(file).context("DATABASE_URL")?)
-    } else {
-        None
+    let lock = match access {
+        Access::Serve | Access::Load => Some(ServerLock::take(file).context("DATABASE_URL")?),
+        Access::Create | Access::Existing => None,
     };
     let store = SqliteStore::open(file, readers.min(8))
         .await

@@ -10,7 +10,7 @@
 use std::sync::Weak;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Connection, SqliteConnection};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -61,14 +61,18 @@ impl Queue {
                     batch.into_iter().map(|p| (p.append, p.reply)).unzip();
                 let results = {
                     let mut writer = store.writer.lock().await;
-                    let (tx_number, results) = write(&mut writer, &appends).await;
-                    if results
+                    let written = write(&mut writer, &appends).await;
+                    if written.broken {
+                        crate::reopen(&store.path, &mut writer).await;
+                    }
+                    if written
+                        .results
                         .iter()
                         .any(|r| r.as_ref().is_ok_and(|a| !a.duplicate))
                     {
-                        store.appended.send_replace(tx_number);
+                        store.appended.send_replace(written.tx_number);
                     }
-                    results
+                    written.results
                 };
                 let appended: u64 = results
                     .iter()
@@ -97,60 +101,91 @@ impl Queue {
     }
 }
 
-/// Writes `appends` in one transaction: its number, and each append's result, in order. If the
-/// commit fails, none was written and each says so.
+/// What one transaction of appends did.
+pub(crate) struct Written {
+    /// The transaction's number.
+    pub(crate) tx_number: u64,
+    /// Each append's result, in order.
+    pub(crate) results: Vec<Result<Appended, StoreError>>,
+    /// The connection failed in a way that may leave it unusable (a savepoint or the
+    /// transaction could not be ended): it is to be replaced.
+    pub(crate) broken: bool,
+}
+
+/// Writes `appends` in one transaction. If the commit fails, none was written and each says
+/// so; if the database fails in the middle (a full disk, an I/O error), none is written either.
 ///
 /// The number is the last one in the file plus one, read under the write lock: a command-line
 /// tool writing beside the server (`homeward bootstrap`) numbers its transactions after the
 /// server's, so that a follower's cursor never passes an event still to come.
-pub(crate) async fn write(
-    db: &mut SqliteConnection,
-    appends: &[Append],
-) -> (u64, Vec<Result<Appended, StoreError>>) {
+pub(crate) async fn write(db: &mut SqliteConnection, appends: &[Append]) -> Written {
+    let broken = |e: &sqlx::Error| Written {
+        tx_number: 0,
+        results: failed(appends, e),
+        broken: true,
+    };
     let mut tx = match db.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
-        Err(e) => return (0, failed(appends, &e)),
+        Err(e) => return broken(&e),
     };
-    let tx_number =
-        match sqlx::query_scalar::<_, i64>("SELECT coalesce(max(tx_number), 0) + 1 FROM events")
-            .fetch_one(&mut *tx)
-            .await
-        {
-            Ok(n) => n as u64,
-            Err(e) => {
-                let _ = tx.rollback().await;
-                return (0, failed(appends, &e));
-            }
-        };
+    // Numbered by the first append's checks (one statement fewer per transaction).
+    let mut tx_number = None;
     // Times to the microsecond, as PostgreSQL keeps them: an export moves them unchanged.
     let recorded_at = crate::stored(Utc::now());
     let mut results = Vec::with_capacity(appends.len());
-    for append in appends {
-        // A nested transaction is a savepoint.
-        let result = match tx.begin().await {
-            Ok(mut savepoint) => {
-                match append_one(&mut savepoint, tx_number, recorded_at, append).await {
-                    Ok(done) => match savepoint.commit().await {
-                        Ok(()) => Ok(done),
-                        Err(e) => Err(e.into()),
-                    },
-                    Err(e) => {
-                        let _ = savepoint.rollback().await;
-                        Err(e)
-                    }
+    if let [append] = appends {
+        // Alone, an append needs no savepoint: a refusal is found before anything is written,
+        // and a failure rolls back the transaction, which holds nothing else.
+        match append_one(&mut tx, &mut tx_number, recorded_at, append).await {
+            Ok(done) => results.push(Ok(done)),
+            Err(refused) => {
+                let ended = tx.rollback().await;
+                return Written {
+                    tx_number: 0,
+                    results: vec![Err(refused)],
+                    broken: ended.is_err(),
+                };
+            }
+        }
+    } else {
+        for append in appends {
+            // A nested transaction is a savepoint: a refused append leaves the others standing.
+            // (A transaction dropped unfinished is rolled back.)
+            let mut savepoint = match tx.begin().await {
+                Ok(savepoint) => savepoint,
+                Err(e) => return broken(&e),
+            };
+            let ended = match append_one(&mut savepoint, &mut tx_number, recorded_at, append).await
+            {
+                Ok(done) => savepoint.commit().await.map(|()| Ok(done)),
+                Err(refused) => savepoint.rollback().await.map(|()| Err(refused)),
+            };
+            match ended {
+                Ok(result) => results.push(result),
+                Err(e) => {
+                    // SQLite may have ended the whole transaction itself: nothing of it stands.
+                    let _ = tx.rollback().await;
+                    return broken(&e);
                 }
             }
-            Err(e) => Err(e.into()),
-        };
-        results.push(result);
+        }
     }
+    let tx_number = tx_number.unwrap_or_default();
     if results.iter().all(Result::is_err) {
-        let _ = tx.rollback().await;
-        return (tx_number, results);
+        let ended = tx.rollback().await;
+        return Written {
+            tx_number,
+            results,
+            broken: ended.is_err(),
+        };
     }
     match tx.commit().await {
-        Ok(()) => (tx_number, results),
-        Err(e) => (tx_number, failed(appends, &e)),
+        Ok(()) => Written {
+            tx_number,
+            results,
+            broken: false,
+        },
+        Err(e) => broken(&e),
     }
 }
 
@@ -162,23 +197,46 @@ fn failed(appends: &[Append], e: &sqlx::Error) -> Vec<Result<Appended, StoreErro
         .collect()
 }
 
-/// One append, inside the batch's transaction: checks, then writes.
+/// One append, inside the batch's transaction: checks, then writes. The first append of a
+/// transaction finds its number (`tx_number`: the file's last plus one).
 async fn append_one(
     db: &mut SqliteConnection,
-    tx_number: u64,
+    tx_number: &mut Option<u64>,
     recorded_at: DateTime<Utc>,
     append: &Append,
 ) -> Result<Appended, StoreError> {
-    // A command appended before gets its first result, whatever else changed since.
-    if let Some(first) = command_result(&mut *db, append.command_id).await? {
-        return Ok(first);
-    }
-    let head: i64 = sqlx::query_scalar(
-        "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = ?",
+    // One statement: the stream's head, an earlier result of this command (by the id of its
+    // first event), and the next transaction number.
+    let (head, earlier_stream, earlier_first, earlier_last, next_tx): (
+        i64,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        i64,
+    ) = sqlx::query_as(
+        "SELECT (SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = ?1), \
+           e.stream_id, e.stream_version, \
+           (SELECT max(l.stream_version) FROM events l \
+             WHERE l.stream_id = e.stream_id AND l.command_id = e.command_id), \
+           (SELECT coalesce(max(tx_number), 0) + 1 FROM events) \
+         FROM (SELECT 1) LEFT JOIN events e ON e.event_id = ?2",
     )
     .bind(&append.stream_id)
+    .bind(Append::event_id(append.command_id, 0))
     .fetch_one(&mut *db)
     .await?;
+    let tx_number = *tx_number.get_or_insert(next_tx as u64);
+    // A command appended before gets its first result, whatever else changed since.
+    if let (Some(stream_id), Some(first), Some(last)) =
+        (earlier_stream, earlier_first, earlier_last)
+    {
+        return Ok(Appended {
+            stream_id,
+            first_version: first as u64,
+            last_version: last as u64,
+            duplicate: true,
+        });
+    }
     if let Some(expected) = append.expected_version.as_sql() {
         if expected != head {
             return Err(StoreError::Conflict {
@@ -307,7 +365,12 @@ pub(crate) async fn command_result(
     }))
 }
 
-/// Writes a change's read-model rows: the one place that does, for appends and rebuilds.
+/// Rows per statement: SQLite takes at most 32,766 bound values in one.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Writes a change's read-model rows: the one place that does, for appends and rebuilds. One
+/// statement per kind of row (and per [`ROWS_PER_STATEMENT`]), each a round trip to the
+/// database's thread.
 pub(crate) async fn project(
     db: &mut SqliteConnection,
     change: &ProjectionChange,
@@ -326,154 +389,172 @@ pub(crate) async fn project(
         organisations,
         persons,
     } = change;
-    for p in plans {
-        sqlx::query(
+    for rows in plans.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT OR REPLACE INTO plan_view (plan_id, version, person_id, template_name, \
                template_version, case_worker, organisation, origin_country, status, suspended, \
                opened_at, departed_at, arrived_at, closed_at, close_reason, next_due_at, \
-               steps_total, steps_open, steps_done, steps_blocked) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(p.plan_id)
-        .bind(p.version)
-        .bind(p.person_id)
-        .bind(&p.template_name)
-        .bind(p.template_version)
-        .bind(p.case_worker)
-        .bind(p.organisation)
-        .bind(&p.origin_country)
-        .bind(&p.status)
-        .bind(p.suspended)
-        .bind(p.opened_at)
-        .bind(p.departed_at)
-        .bind(p.arrived_at)
-        .bind(p.closed_at)
-        .bind(&p.close_reason)
-        .bind(p.next_due_at)
-        .bind(p.steps_total)
-        .bind(p.steps_open)
-        .bind(p.steps_done)
-        .bind(p.steps_blocked)
-        .execute(&mut *db)
-        .await?;
+               steps_total, steps_open, steps_done, steps_blocked) ",
+        );
+        q.push_values(rows, |mut b, p| {
+            b.push_bind(p.plan_id)
+                .push_bind(p.version)
+                .push_bind(p.person_id)
+                .push_bind(&p.template_name)
+                .push_bind(p.template_version)
+                .push_bind(p.case_worker)
+                .push_bind(p.organisation)
+                .push_bind(&p.origin_country)
+                .push_bind(&p.status)
+                .push_bind(p.suspended)
+                .push_bind(p.opened_at)
+                .push_bind(p.departed_at)
+                .push_bind(p.arrived_at)
+                .push_bind(p.closed_at)
+                .push_bind(&p.close_reason)
+                .push_bind(p.next_due_at)
+                .push_bind(p.steps_total)
+                .push_bind(p.steps_open)
+                .push_bind(p.steps_done)
+                .push_bind(p.steps_blocked);
+        });
+        q.build().execute(&mut *db).await?;
     }
-    for s in steps_delete {
-        sqlx::query("DELETE FROM step_view WHERE plan_id = ? AND step_key = ?")
-            .bind(s.plan_id)
-            .bind(&s.step_key)
-            .execute(&mut *db)
-            .await?;
+    for rows in steps_delete.chunks(ROWS_PER_STATEMENT) {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("DELETE FROM step_view WHERE (plan_id, step_key) IN (");
+        let mut list = q.separated(", ");
+        for s in rows {
+            list.push("(")
+                .push_bind_unseparated(s.plan_id)
+                .push_unseparated(", ")
+                .push_bind_unseparated(&s.step_key)
+                .push_unseparated(")");
+        }
+        q.push(")");
+        q.build().execute(&mut *db).await?;
     }
-    for s in steps_upsert {
-        sqlx::query(
+    for rows in steps_upsert.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT OR REPLACE INTO step_view (plan_id, step_key, position, kind, title, status, \
                assignee, candidate_group, priority, due_at, follow_up_on, document_status, \
-               status_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(s.plan_id)
-        .bind(&s.step_key)
-        .bind(s.position)
-        .bind(&s.kind)
-        .bind(&s.title)
-        .bind(&s.status)
-        .bind(s.assignee)
-        .bind(&s.candidate_group)
-        .bind(s.priority)
-        .bind(s.due_at)
-        .bind(s.follow_up_on)
-        .bind(&s.document_status)
-        .bind(&s.status_reason)
-        .execute(&mut *db)
-        .await?;
+               status_reason) ",
+        );
+        q.push_values(rows, |mut b, s| {
+            b.push_bind(s.plan_id)
+                .push_bind(&s.step_key)
+                .push_bind(s.position)
+                .push_bind(&s.kind)
+                .push_bind(&s.title)
+                .push_bind(&s.status)
+                .push_bind(s.assignee)
+                .push_bind(&s.candidate_group)
+                .push_bind(s.priority)
+                .push_bind(s.due_at)
+                .push_bind(s.follow_up_on)
+                .push_bind(&s.document_status)
+                .push_bind(&s.status_reason);
+        });
+        q.build().execute(&mut *db).await?;
     }
-    for id in timers_cancel {
-        sqlx::query("DELETE FROM timers WHERE timer_id = ?")
-            .bind(id)
-            .execute(&mut *db)
-            .await?;
+    for ids in timers_cancel.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM timers WHERE timer_id IN (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        q.build().execute(&mut *db).await?;
     }
     // A timer armed again keeps its claim: the claim columns are the scheduler's.
-    for t in timers_arm {
-        sqlx::query(
+    for rows in timers_arm.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO timers (timer_id, plan_id, step_key, kind, fire_at, recipient_party, \
-               recipient_role) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (timer_id) DO NOTHING",
-        )
-        .bind(t.timer_id)
-        .bind(t.plan_id)
-        .bind(&t.step_key)
-        .bind(&t.kind)
-        .bind(t.fire_at)
-        .bind(t.recipient_party)
-        .bind(&t.recipient_role)
-        .execute(&mut *db)
-        .await?;
+               recipient_role) ",
+        );
+        q.push_values(rows, |mut b, t| {
+            b.push_bind(t.timer_id)
+                .push_bind(t.plan_id)
+                .push_bind(&t.step_key)
+                .push_bind(&t.kind)
+                .push_bind(t.fire_at)
+                .push_bind(t.recipient_party)
+                .push_bind(&t.recipient_role);
+        });
+        q.push(" ON CONFLICT (timer_id) DO NOTHING");
+        q.build().execute(&mut *db).await?;
     }
-    for p in parties {
-        sqlx::query(
+    for rows in parties.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT OR REPLACE INTO party_view (party_id, version, display_name, email, role, \
-               organisation, country, language, time_zone, supervisor, active) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(p.party_id)
-        .bind(p.version)
-        .bind(&p.display_name)
-        .bind(&p.email)
-        .bind(&p.role)
-        .bind(p.organisation)
-        .bind(&p.country)
-        .bind(&p.language)
-        .bind(&p.time_zone)
-        .bind(p.supervisor)
-        .bind(p.active)
-        .execute(&mut *db)
-        .await?;
+               organisation, country, language, time_zone, supervisor, active) ",
+        );
+        q.push_values(rows, |mut b, p| {
+            b.push_bind(p.party_id)
+                .push_bind(p.version)
+                .push_bind(&p.display_name)
+                .push_bind(&p.email)
+                .push_bind(&p.role)
+                .push_bind(p.organisation)
+                .push_bind(&p.country)
+                .push_bind(&p.language)
+                .push_bind(&p.time_zone)
+                .push_bind(p.supervisor)
+                .push_bind(p.active);
+        });
+        q.build().execute(&mut *db).await?;
     }
-    for id in digests_delete {
-        sqlx::query("DELETE FROM digests WHERE party_id = ?")
-            .bind(id)
-            .execute(&mut *db)
-            .await?;
+    for ids in digests_delete.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM digests WHERE party_id IN (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        q.build().execute(&mut *db).await?;
     }
     // A new occurrence is a new piece of work: its claim and attempts start afresh.
-    for d in digests_upsert {
-        sqlx::query(
-            "INSERT INTO digests (party_id, due_at) VALUES (?, ?) \
-             ON CONFLICT (party_id) DO UPDATE SET due_at = excluded.due_at, \
+    for rows in digests_upsert.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO digests (party_id, due_at) ");
+        q.push_values(rows, |mut b, d| {
+            b.push_bind(d.party_id).push_bind(d.due_at);
+        });
+        q.push(
+            " ON CONFLICT (party_id) DO UPDATE SET due_at = excluded.due_at, \
                claimed_by = NULL, lease_until = NULL, attempts = NULL \
              WHERE digests.due_at IS NOT excluded.due_at",
-        )
-        .bind(d.party_id)
-        .bind(d.due_at)
-        .execute(&mut *db)
-        .await?;
+        );
+        q.build().execute(&mut *db).await?;
     }
-    for o in organisations {
-        sqlx::query(
+    for rows in organisations.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT OR REPLACE INTO organisation_view (organisation_id, version, name, kind, \
-               country, works_with, retention_months) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(o.organisation_id)
-        .bind(o.version)
-        .bind(&o.name)
-        .bind(&o.kind)
-        .bind(&o.country)
-        .bind(sqlx::types::Json(&o.works_with))
-        .bind(o.retention_months)
-        .execute(&mut *db)
-        .await?;
+               country, works_with, retention_months) ",
+        );
+        q.push_values(rows, |mut b, o| {
+            b.push_bind(o.organisation_id)
+                .push_bind(o.version)
+                .push_bind(&o.name)
+                .push_bind(&o.kind)
+                .push_bind(&o.country)
+                .push_bind(sqlx::types::Json(&o.works_with))
+                .push_bind(o.retention_months);
+        });
+        q.build().execute(&mut *db).await?;
     }
-    for p in persons {
-        sqlx::query(
+    for rows in persons.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT OR REPLACE INTO person_view (person_id, version, organisation, erased_at, \
-               held_since) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(p.person_id)
-        .bind(p.version)
-        .bind(p.organisation)
-        .bind(p.erased_at)
-        .bind(p.held_since)
-        .execute(&mut *db)
-        .await?;
+               held_since) ",
+        );
+        q.push_values(rows, |mut b, p| {
+            b.push_bind(p.person_id)
+                .push_bind(p.version)
+                .push_bind(p.organisation)
+                .push_bind(p.erased_at)
+                .push_bind(p.held_since);
+        });
+        q.build().execute(&mut *db).await?;
     }
     Ok(())
 }

@@ -101,6 +101,22 @@ impl SqliteStore {
         &self.inner.path
     }
 
+    /// How the writing connection keeps the file: its journal mode, `synchronous` level (2 is
+    /// FULL) and whether deleted content is overwritten.
+    pub async fn durability(&self) -> Result<(String, i64, bool), StoreError> {
+        let mut writer = self.writer().await;
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *writer)
+            .await?;
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *writer)
+            .await?;
+        let secure_delete: i64 = sqlx::query_scalar("PRAGMA secure_delete")
+            .fetch_one(&mut *writer)
+            .await?;
+        Ok((journal, synchronous, secure_delete == 1))
+    }
+
     pub(crate) fn read_pool(&self) -> &SqlitePool {
         &self.inner.read
     }
@@ -134,6 +150,15 @@ impl SqliteStore {
             .bind(target)
             .execute(&mut *reader)
             .await?;
+        // VACUUM INTO leaves the copy to the operating system's cache: on disk before it is
+        // called a backup.
+        let on_disk = |path: &Path| std::fs::File::open(path).and_then(|f| f.sync_all());
+        on_disk(Path::new(target))
+            .and_then(|()| match Path::new(target).parent() {
+                Some(folder) if !folder.as_os_str().is_empty() => on_disk(folder),
+                _ => on_disk(Path::new(".")),
+            })
+            .map_err(|e| StoreError::Unexpected(format!("the copy could not be synced: {e}")))?;
         Ok(())
     }
 }
@@ -154,7 +179,8 @@ pub fn path_of(url: &str) -> PathBuf {
 }
 
 /// WAL (readers beside the writer), `synchronous=FULL` (a commit is on disk before it is
-/// acknowledged, even if the machine loses power), foreign writers waited for.
+/// acknowledged, even if the machine loses power), foreign writers waited for, and deleted
+/// content overwritten.
 fn connect_options(path: &Path) -> SqliteConnectOptions {
     SqliteConnectOptions::new()
         .filename(path)
@@ -162,31 +188,53 @@ fn connect_options(path: &Path) -> SqliteConnectOptions {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(BUSY_TIMEOUT)
+        // An erased survivor's wrapped key is overwritten on disk, not left in a free page.
+        .pragma("secure_delete", "ON")
         .foreign_keys(false)
         .statement_cache_capacity(256)
         .disable_statement_logging()
 }
 
 /// Runs `work` in one write transaction (`BEGIN IMMEDIATE`): committed if it succeeds, rolled
-/// back if not.
+/// back if not. A transaction that cannot be ended replaces the writing connection (see
+/// [`reopen`]).
 macro_rules! write_transaction {
     ($store:expr, |$tx:ident| $work:expr) => {{
         let mut writer = $store.writer().await;
         let mut $tx = sqlx::Connection::begin_with(&mut *writer, "BEGIN IMMEDIATE").await?;
         let result: Result<_, homeward_store::StoreError> = async { $work }.await;
-        match result {
-            Ok(value) => {
-                $tx.commit().await?;
-                Ok(value)
-            }
-            Err(e) => {
-                let _ = $tx.rollback().await;
-                Err(e)
+        let ended = match &result {
+            Ok(_) => $tx.commit().await,
+            Err(_) => $tx.rollback().await,
+        };
+        match (result, ended) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Err(e), Ok(())) => Err(e),
+            (Ok(_), Err(e)) | (Err(_), Err(e)) => {
+                $crate::reopen($store.path(), &mut writer).await;
+                Err(e.into())
             }
         }
     }};
 }
 pub(crate) use write_transaction;
+
+/// Replaces the writing connection with a new one after a failure that may have left it
+/// unusable (SQLite ended a transaction by itself on a full disk or an I/O error, and the
+/// driver still counts it as open): the next write starts afresh. If the file cannot be
+/// opened, the old connection stays, and writes go on failing until it can.
+pub(crate) async fn reopen(path: &Path, writer: &mut SqliteConnection) {
+    match connect_options(path).connect().await {
+        Ok(fresh) => {
+            tracing::warn!("the SQLite writing connection failed; a new one replaces it");
+            let old = std::mem::replace(writer, fresh);
+            let _ = old.close().await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the SQLite writing connection failed and cannot be reopened")
+        }
+    }
+}
 
 /// Connections can be closed and reopened: used by [`homeward_store::Backend::close`].
 pub(crate) async fn close(store: &SqliteStore) {

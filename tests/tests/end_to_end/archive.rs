@@ -216,14 +216,36 @@ async fn an_office_moves_from_sqlite_to_postgresql_without_losing_a_thing() {
         assert_eq!(after["data"], before, "planAsOf at {at}");
     }
 
+    // And back: exported from PostgreSQL, imported into a new SQLite file, it is the office
+    // it was.
+    let back_file = folder.path().join("back.jsonl");
+    homeward::archive::export(postgres.clone(), &back_file)
+        .await
+        .unwrap();
+    let back = homeward_tests::TestSqlite::new().await;
+    let back_store: Arc<dyn Backend> = back.store.clone();
+    homeward::archive::import(back_store.clone(), &back_file, &master.check_value())
+        .await
+        .unwrap();
+    let back_log = log(back_store.as_ref()).await;
+    assert_eq!(back_log, postgres_log);
+    assert_eq!(
+        rows(back_store.as_ref(), &back_log).await,
+        rows(postgres.as_ref(), &postgres_log).await
+    );
+
     // Importing again into a database that is not empty is refused.
     let again = homeward::archive::import(postgres.clone(), &file, &master.check_value()).await;
     assert!(again.unwrap_err().to_string().contains("not empty"));
-    // A file cut short is refused before anything is written.
+    // A file cut short, at a line or within one, is refused before anything is written.
     let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
     let short = folder.path().join("short.jsonl");
-    std::fs::write(&short, &text[..text.len() / 2]).unwrap();
     let empty = TestDb::new().await;
+    std::fs::write(&short, lines[..lines.len() / 2].join("\n") + "\n").unwrap();
+    let cut = homeward::archive::import(empty.store.clone(), &short, &master.check_value()).await;
+    assert!(cut.unwrap_err().to_string().contains("cut short"));
+    std::fs::write(&short, &text[..text.len() / 2]).unwrap();
     let cut = homeward::archive::import(empty.store.clone(), &short, &master.check_value()).await;
     assert!(cut.is_err());
     assert_eq!(empty.count("SELECT count(*) FROM events").await, 0);
