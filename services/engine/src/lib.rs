@@ -31,5 +31,6 @@ pub mod vault;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use handler::{
-    CommandError, CommandHandler, CommandMeta, Handled, Loaded, DEFAULT_RETRY_DEADLINE,
+    CommandError, CommandHandler, CommandMeta, Handled, Loaded, DEFAULT_CACHED_EVENTS,
+    DEFAULT_RETRY_DEADLINE,
 };

@@ -180,7 +180,8 @@ impl Application {
         let services = Services {
             handler: CommandHandler::new(event_store, clock.clone())
                 .with_vault(vault.clone())
-                .with_retry_deadline(settings.command_deadline.0),
+                .with_retry_deadline(settings.command_deadline.0)
+                .with_cached_events(settings.state_cache_events(opened.embedded)),
             vault,
             audit: homeward_engine::audit::AuditWriter::spawn(store.clone()),
             access_log: store.clone(),

@@ -80,6 +80,12 @@ pub struct Settings {
     #[arg(long = "scheduler-max-sleep-secs", env = "HOMEWARD_SCHEDULER_MAX_SLEEP_SECS", value_parser = seconds,
         default_value_t = Seconds(Duration::from_secs(30)))]
     pub scheduler_max_sleep: Seconds,
+    /// Plans and other states kept in memory, counted in the events they were folded from (0:
+    /// none), so that a command on a cached plan reads only its newest events. Unset: 500,000
+    /// on PostgreSQL; 50,000 on SQLite, whose reads are from a local file and whose single
+    /// server is kept small.
+    #[arg(long, env = "HOMEWARD_STATE_CACHE_EVENTS")]
+    pub state_cache_events: Option<u64>,
     /// Do not run the reminder worker in this process (another replica does).
     #[arg(long, env = "HOMEWARD_NO_SCHEDULER")]
     pub no_scheduler: bool,
@@ -286,6 +292,16 @@ impl Settings {
         let mut settings = Self::from_arg_matches(&matches).expect("the defaults are settings");
         settings.database_url = SecretString::from(database_url.into());
         settings
+    }
+
+    /// The state cache's bound (see `state_cache_events`) for a server on SQLite (`embedded`)
+    /// or PostgreSQL.
+    pub fn state_cache_events(&self, embedded: bool) -> u64 {
+        self.state_cache_events.unwrap_or(if embedded {
+            SQLITE_STATE_CACHE_EVENTS
+        } else {
+            homeward_engine::DEFAULT_CACHED_EVENTS
+        })
     }
 
     /// Mail and partner links cross networks without TLS only on a loopback address or when
@@ -734,6 +750,8 @@ fn seconds(text: &str) -> Result<Seconds, String> {
 
 /// Where the master key is kept when no setting names it: beside the data folder, not in it.
 pub const DEFAULT_MASTER_KEY_FILE: &str = "keys/master.key";
+/// The state cache's bound on SQLite, in events (see `Settings::state_cache_events`).
+pub const SQLITE_STATE_CACHE_EVENTS: u64 = 50_000;
 /// Where the search key is kept when no setting names it, beside the master key.
 pub const DEFAULT_SEARCH_KEY_FILE: &str = "keys/search.key";
 
@@ -999,6 +1017,14 @@ mod tests {
         let message = refused(&s);
         assert!(message.starts_with("DATABASE_URL"), "{message}");
         assert!(!message.contains("hunter2"), "no secret in {message}");
+        for kept_nowhere in ["sqlite::memory:", "sqlite://data/homeward.db?mode=ro"] {
+            s.database_url = SecretString::from(kept_nowhere);
+            let message = refused(&s);
+            assert!(
+                message.starts_with("DATABASE_URL: sqlite:// must name a database file"),
+                "{kept_nowhere}: {message}"
+            );
+        }
         s.database_url = SecretString::from("postgres://homeward:hunter2@db:port/x");
         let message = refused(&s);
         assert!(
