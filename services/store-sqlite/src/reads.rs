@@ -14,23 +14,77 @@ use uuid::Uuid;
 
 use crate::SqliteStore;
 
-/// The tokens revoked in this process (the only one serving the database), as they are.
+/// How often a listener looks in the file for tokens revoked by another process (`homeward
+/// token revoke` beside the server).
+const REVOCATION_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Tokens revoked, as they are: at once those this process revokes, and within
+/// [`REVOCATION_POLL`] those another process writing to the file revokes.
 #[derive(Debug)]
-struct RevocationReceiver(broadcast::Receiver<Uuid>);
+struct RevocationReceiver {
+    announced: broadcast::Receiver<Uuid>,
+    pool: sqlx::SqlitePool,
+    /// Revocations at or after this are looked for (a little before the latest seen, so that
+    /// one committed late with an earlier time is not missed).
+    since: DateTime<Utc>,
+    /// Those already given, with when they were revoked, until they fall behind `since`.
+    given: std::collections::HashMap<Uuid, DateTime<Utc>>,
+    found: std::collections::VecDeque<Uuid>,
+}
+
+impl RevocationReceiver {
+    fn give(&mut self, token: Uuid, at: DateTime<Utc>) -> bool {
+        self.given.insert(token, at).is_none()
+    }
+
+    async fn look(&mut self) -> Result<(), StoreError> {
+        let rows: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT token_id, revoked_at FROM api_tokens WHERE revoked_at >= ? ORDER BY revoked_at",
+        )
+        .bind(self.since)
+        .fetch_all(&self.pool)
+        .await?;
+        for (token, at) in rows {
+            if self.give(token, at) {
+                self.found.push_back(token);
+            }
+            self.since = self.since.max(at - chrono::Duration::seconds(5));
+        }
+        let since = self.since;
+        self.given.retain(|_, at| *at >= since);
+        Ok(())
+    }
+}
 
 #[async_trait]
 impl Revocations for RevocationReceiver {
     async fn next(&mut self) -> Result<Uuid, StoreError> {
-        match self.0.recv().await {
-            Ok(token) => Ok(token),
-            // The receiver has moved on past what it missed: the caller checks its tokens again,
-            // and the next call goes on from there.
-            Err(RecvError::Lagged(missed)) => Err(StoreError::Unexpected(format!(
-                "{missed} token revocations were missed while busy"
-            ))),
-            Err(RecvError::Closed) => Err(StoreError::Unexpected(
-                "the store announcing revocations was closed".to_owned(),
-            )),
+        loop {
+            if let Some(token) = self.found.pop_front() {
+                return Ok(token);
+            }
+            tokio::select! {
+                announced = self.announced.recv() => match announced {
+                    Ok(token) => {
+                        if self.give(token, Utc::now()) {
+                            return Ok(token);
+                        }
+                    }
+                    // The receiver has moved on past what it missed: the caller checks its
+                    // tokens again, and the next call goes on from there.
+                    Err(RecvError::Lagged(missed)) => {
+                        return Err(StoreError::Unexpected(format!(
+                            "{missed} token revocations were missed while busy"
+                        )))
+                    }
+                    Err(RecvError::Closed) => {
+                        return Err(StoreError::Unexpected(
+                            "the store announcing revocations was closed".to_owned(),
+                        ))
+                    }
+                },
+                _ = tokio::time::sleep(REVOCATION_POLL) => self.look().await?,
+            }
         }
     }
 }
@@ -599,7 +653,13 @@ impl ReadModels for SqliteStore {
     }
 
     async fn revocations(&self) -> Result<Box<dyn Revocations>, StoreError> {
-        Ok(Box::new(RevocationReceiver(self.inner.revoked.subscribe())))
+        Ok(Box::new(RevocationReceiver {
+            announced: self.inner.revoked.subscribe(),
+            pool: self.read_pool().clone(),
+            since: Utc::now() - chrono::Duration::seconds(5),
+            given: Default::default(),
+            found: Default::default(),
+        }))
     }
 
     async fn tokens_of(&self, party: Uuid) -> Result<Vec<TokenRecord>, StoreError> {

@@ -618,3 +618,33 @@ async fn a_partners_plan_events_show_her_steps_and_stop_at_withdrawn_consent_and
     amina_does("mutation($id: ID!) { assignStep(planId: $id, step: \"follow_up_1\", assignee: null) { version } }").await;
     ended_forbidden(&mut events).await;
 }
+
+/// On SQLite a token revoked by another process writing to the file (`homeward token revoke`
+/// beside the server) closes the server's sockets too: the server looks for revocations in the
+/// file every second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_from_the_command_line_beside_a_sqlite_server_closes_its_sockets() {
+    use homeward_store::reads::ReadModels as _;
+    let api = TestApi::start_on_sqlite().await;
+    let Worker {
+        plan,
+        token_id,
+        secret,
+        ..
+    } = worker_with_a_plan(&api).await;
+    let mut socket = api
+        .subscribe(&secret, PLAN_EVENTS, json!({ "id": plan }))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Another process's store on the same file, as the command line opens it.
+    let file = api.db.sqlite.as_ref().unwrap().path();
+    let command_line = homeward_store_sqlite::SqliteStore::open(&file, 1)
+        .await
+        .unwrap();
+    assert!(command_line
+        .revoke_token(token_id.parse().unwrap())
+        .await
+        .unwrap());
+    let reason = closed_forbidden(&mut socket).await;
+    assert!(reason.contains("revoked"), "{reason}");
+}
