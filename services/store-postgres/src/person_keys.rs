@@ -11,16 +11,6 @@ use crate::PgStore;
 /// A `person_keys` row: the wrapped key, or when it was erased.
 type KeyRow = (Option<Vec<u8>>, Option<DateTime<Utc>>);
 
-fn kept(row: KeyRow) -> Result<PersonKey, StoreError> {
-    match row {
-        (Some(wrapped), None) => Ok(PersonKey::Wrapped(wrapped)),
-        (None, Some(at)) => Ok(PersonKey::Erased { at }),
-        _ => Err(StoreError::Unexpected(
-            "a person key row is neither kept nor erased".into(),
-        )),
-    }
-}
-
 #[async_trait]
 impl PersonKeys for PgStore {
     async fn store_person_key(
@@ -93,7 +83,8 @@ impl PersonKeys for PgStore {
                 .bind(person)
                 .fetch_optional(self.pool())
                 .await?;
-        row.map(kept).transpose()
+        row.map(|(wrapped, erased)| PersonKey::from_stored(wrapped, erased))
+            .transpose()
     }
 
     async fn person_keys(&self, persons: &[Uuid]) -> Result<Vec<(Uuid, PersonKey)>, StoreError> {
@@ -104,7 +95,7 @@ impl PersonKeys for PgStore {
         .fetch_all(self.pool())
         .await?;
         rows.into_iter()
-            .map(|(person, wrapped, erased)| Ok((person, kept((wrapped, erased))?)))
+            .map(|(person, wrapped, erased)| Ok((person, PersonKey::from_stored(wrapped, erased)?)))
             .collect()
     }
 
@@ -192,7 +183,7 @@ impl PgStore {
         .await?;
         tx.commit().await?;
         match row {
-            Some(row) => kept(row),
+            Some((wrapped, erased)) => PersonKey::from_stored(wrapped, erased),
             None => match self.person_key(person).await? {
                 Some(kept) => Ok(kept),
                 None => Err(StoreError::MasterKeyChanged),

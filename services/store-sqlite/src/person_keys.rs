@@ -13,16 +13,6 @@ use crate::{write_transaction, SqliteStore};
 /// A `person_keys` row: the wrapped key, or when it was erased.
 type KeyRow = (Option<Vec<u8>>, Option<DateTime<Utc>>);
 
-fn kept(row: KeyRow) -> Result<PersonKey, StoreError> {
-    match row {
-        (Some(wrapped), None) => Ok(PersonKey::Wrapped(wrapped)),
-        (None, Some(at)) => Ok(PersonKey::Erased { at }),
-        _ => Err(StoreError::Unexpected(
-            "a person key row is neither kept nor erased".into(),
-        )),
-    }
-}
-
 /// Replaces a person's blind-index terms (nothing is indexed for a person without a kept key).
 pub(crate) async fn replace_terms(
     db: &mut SqliteConnection,
@@ -73,7 +63,7 @@ impl PersonKeys for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(earlier) = earlier {
-                return kept(earlier);
+                return PersonKey::from_stored(earlier.0, earlier.1);
             }
             let check = crate::store::remember(&mut tx, "master_key_check", master_check).await?;
             if check != master_check {
@@ -134,7 +124,8 @@ impl PersonKeys for SqliteStore {
                 .bind(person)
                 .fetch_optional(self.read_pool())
                 .await?;
-        row.map(kept).transpose()
+        row.map(|(wrapped, erased)| PersonKey::from_stored(wrapped, erased))
+            .transpose()
     }
 
     async fn person_keys(&self, persons: &[Uuid]) -> Result<Vec<(Uuid, PersonKey)>, StoreError> {
@@ -152,7 +143,7 @@ impl PersonKeys for SqliteStore {
         let rows: Vec<(Uuid, Option<Vec<u8>>, Option<DateTime<Utc>>)> =
             query.build_query_as().fetch_all(self.read_pool()).await?;
         rows.into_iter()
-            .map(|(person, wrapped, erased)| Ok((person, kept((wrapped, erased))?)))
+            .map(|(person, wrapped, erased)| Ok((person, PersonKey::from_stored(wrapped, erased)?)))
             .collect()
     }
 

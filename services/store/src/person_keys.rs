@@ -21,6 +21,23 @@ pub enum PersonKey {
     Erased { at: DateTime<Utc> },
 }
 
+impl PersonKey {
+    /// What a stored row says: the wrapped key, or when it was erased (a row with both or
+    /// neither is not one a store writes).
+    pub fn from_stored(
+        wrapped: Option<Vec<u8>>,
+        erased_at: Option<DateTime<Utc>>,
+    ) -> Result<Self, StoreError> {
+        match (wrapped, erased_at) {
+            (Some(wrapped), None) => Ok(Self::Wrapped(wrapped)),
+            (None, Some(at)) => Ok(Self::Erased { at }),
+            _ => Err(StoreError::Unexpected(
+                "a person key row is neither kept nor erased".into(),
+            )),
+        }
+    }
+}
+
 /// What [`PersonKeys::erase_person_key`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyErasure {
