@@ -19,6 +19,7 @@ mod rebuild;
 mod sessions;
 mod store;
 mod timer_queue;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,10 +51,11 @@ struct Inner {
     path: PathBuf,
     /// Connections that only read.
     read: SqlitePool,
-    /// The one connection that writes.
+    /// The connection for the writes made through sqlx; whoever writes holds it, the writer's
+    /// thread too.
     writer: Mutex<SqliteConnection>,
-    /// Appends waiting for the writer.
-    appends: append::Queue,
+    /// The thread that writes appends and rebuilds (see [`writer`]).
+    writer_thread: writer::Writer,
     /// The number of the last transaction this store appended events in: followers wait for it
     /// to move.
     appended: watch::Sender<u64>,
@@ -80,14 +82,18 @@ impl SqliteStore {
         let last_tx = store::last_transaction(&mut writer).await?;
         let (appended, _) = watch::channel(last_tx);
         let (revoked, _) = broadcast::channel(256);
-        let inner = Arc::new_cyclic(|weak| Inner {
+        let thread_db = writer::open(path)
+            .map_err(|e| StoreError::Unexpected(format!("database error: {e}")))?;
+        let (writer_thread, jobs) = writer::Writer::new();
+        let inner = Arc::new(Inner {
             path: path.to_owned(),
             read,
             writer: Mutex::new(writer),
-            appends: append::Queue::start(weak.clone()),
+            writer_thread,
             appended,
             revoked,
         });
+        jobs.start(path, thread_db, Arc::downgrade(&inner))?;
         Ok(Self { inner })
     }
 

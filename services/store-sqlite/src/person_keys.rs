@@ -4,48 +4,16 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use homeward_store::person_keys::{KeyErasure, PersonKey, PersonKeys};
-use homeward_store::{SearchTerms, StoreError};
-use sqlx::SqliteConnection;
+use homeward_store::StoreError;
+use rusqlite::{OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
+
+use crate::writer::{time, Sql};
 
 use crate::{write_transaction, SqliteStore};
 
 /// A `person_keys` row: the wrapped key, or when it was erased.
 type KeyRow = (Option<Vec<u8>>, Option<DateTime<Utc>>);
-
-/// Replaces a person's blind-index terms (nothing is indexed for a person without a kept key).
-pub(crate) async fn replace_terms(
-    db: &mut SqliteConnection,
-    search: &SearchTerms,
-) -> Result<(), StoreError> {
-    let kept = sqlx::query(
-        "UPDATE person_keys SET organisation = ? WHERE person_id = ? AND wrapped_key IS NOT NULL",
-    )
-    .bind(search.organisation)
-    .bind(search.person)
-    .execute(&mut *db)
-    .await?
-    .rows_affected()
-        == 1;
-    sqlx::query("DELETE FROM person_terms WHERE person_id = ?")
-        .bind(search.person)
-        .execute(&mut *db)
-        .await?;
-    if kept {
-        for term in &search.terms {
-            sqlx::query(
-                "INSERT OR IGNORE INTO person_terms (organisation, term, person_id) \
-                 VALUES (?, ?, ?)",
-            )
-            .bind(search.organisation)
-            .bind(term)
-            .bind(search.person)
-            .execute(&mut *db)
-            .await?;
-        }
-    }
-    Ok(())
-}
 
 #[async_trait]
 impl PersonKeys for SqliteStore {
@@ -55,30 +23,39 @@ impl PersonKeys for SqliteStore {
         wrapped: &[u8],
         master_check: &[u8],
     ) -> Result<PersonKey, StoreError> {
-        write_transaction!(self, |tx| {
-            let earlier: Option<KeyRow> = sqlx::query_as(
-                "SELECT wrapped_key, erased_at FROM person_keys WHERE person_id = ?",
-            )
-            .bind(person)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(earlier) = earlier {
-                return PersonKey::from_stored(earlier.0, earlier.1);
-            }
-            let check = crate::store::remember(&mut tx, "master_key_check", master_check).await?;
-            if check != master_check {
-                return Err(StoreError::MasterKeyChanged);
-            }
-            sqlx::query(
-                "INSERT INTO person_keys (person_id, wrapped_key, created_at) VALUES (?, ?, ?)",
-            )
-            .bind(person)
-            .bind(wrapped)
-            .bind(crate::stored(Utc::now()))
-            .execute(&mut *tx)
-            .await?;
-            Ok(PersonKey::Wrapped(wrapped.to_vec()))
-        })
+        let (wrapped, master_check) = (wrapped.to_vec(), master_check.to_vec());
+        // On the writer's thread, where appends check the same master key.
+        self.inner
+            .writer_thread
+            .run(move |db| {
+                let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let earlier: Option<(Option<Vec<u8>>, Option<String>)> = tx
+                    .prepare_cached(
+                        "SELECT wrapped_key, erased_at FROM person_keys WHERE person_id = ?",
+                    )?
+                    .query_row([person.sql()], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()?;
+                if let Some((key, erased_at)) = earlier {
+                    let erased_at = erased_at.as_deref().map(time).transpose()?;
+                    return Ok(PersonKey::from_stored(key, erased_at)?);
+                }
+                let check = crate::store::remember(&tx, "master_key_check", &master_check)?;
+                if check != master_check {
+                    return Err(StoreError::MasterKeyChanged.into());
+                }
+                tx.prepare_cached(
+                    "INSERT INTO person_keys (person_id, wrapped_key, created_at) \
+                     VALUES (?, ?, ?)",
+                )?
+                .execute([
+                    person.sql(),
+                    wrapped.sql(),
+                    crate::stored(Utc::now()).sql(),
+                ])?;
+                tx.commit()?;
+                Ok(PersonKey::Wrapped(wrapped))
+            })
+            .await
     }
 
     async fn rewrap_person_keys(

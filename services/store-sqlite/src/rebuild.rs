@@ -1,85 +1,113 @@
 //! `homeward projections rebuild` on SQLite: every read model recomputed from the log, in one
-//! write transaction (appends wait for it; readers see the old rows until it commits).
+//! write transaction on the writer's thread (appends wait for it; readers see the old rows
+//! until it commits).
 
 use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, TransactionBehavior};
 
 use homeward_store::rebuild::{DecodedEvent, Folding};
 use homeward_store::{ProjectionChange, RebuildReport, RecordedEvent, StoreError};
 
 use crate::store::event_columns;
-use crate::{write_transaction, SqliteStore};
+use crate::writer::{id, time, Sql, WriteError};
+use crate::SqliteStore;
 
 const READ_PAGE: i64 = 10_000;
 
 pub(crate) async fn rebuild(store: &SqliteStore) -> Result<RebuildReport, StoreError> {
     let started = Instant::now();
+    let mut report = store.inner.writer_thread.run(rebuild_on).await?;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+fn rebuild_on(db: &mut Connection) -> Result<RebuildReport, WriteError> {
     let mut report = RebuildReport {
         events: 0,
         streams: 0,
         rows: 0,
         elapsed: Duration::ZERO,
     };
-    write_transaction!(store, |tx| {
-        for table in [
-            "plan_view",
-            "step_view",
-            "party_view",
-            "organisation_view",
-            "person_view",
-            "timers",
-            "digests",
-        ] {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&mut *tx)
-                .await?;
-        }
-        // Read on the writer's own transaction: the log as this transaction sees it.
-        let mut after: (String, i64) = (String::new(), 0);
-        let mut current: Option<(String, Folding)> = None;
-        loop {
-            let rows: Vec<RecordedEvent> = sqlx::query_as(concat!(
-                "SELECT ",
-                event_columns!(),
-                " FROM events WHERE (stream_id, stream_version) > (?, ?) \
-                 ORDER BY stream_id, stream_version LIMIT ?"
-            ))
-            .bind(&after.0)
-            .bind(after.1)
-            .bind(READ_PAGE)
-            .fetch_all(&mut *tx)
-            .await?;
-            let Some(last) = rows.last() else {
-                break;
-            };
-            after = (last.stream_id.clone(), last.stream_version as i64);
-            let mut batch = ProjectionChange::default();
-            for recorded in rows {
-                let event = DecodedEvent::decode(recorded)?;
-                report.events += 1;
-                if current
-                    .as_ref()
-                    .is_none_or(|(id, _)| *id != event.stream_id)
-                {
-                    if let Some((_, done)) = current.take() {
-                        batch.extend(done.rows());
-                    }
-                    report.streams += 1;
-                    current = Some((event.stream_id, Folding::Other));
+    let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for table in [
+        "plan_view",
+        "step_view",
+        "party_view",
+        "organisation_view",
+        "person_view",
+        "timers",
+        "digests",
+    ] {
+        tx.execute(&format!("DELETE FROM {table}"), [])?;
+    }
+    // Read on the writer's own transaction: the log as this transaction sees it.
+    let mut after: (String, i64) = (String::new(), 0);
+    let mut current: Option<(String, Folding)> = None;
+    loop {
+        let rows = read_page(&tx, &after)?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = (last.stream_id.clone(), last.stream_version as i64);
+        let mut batch = ProjectionChange::default();
+        for recorded in rows {
+            let event = DecodedEvent::decode(recorded)?;
+            report.events += 1;
+            if current
+                .as_ref()
+                .is_none_or(|(id, _)| *id != event.stream_id)
+            {
+                if let Some((_, done)) = current.take() {
+                    batch.extend(done.rows());
                 }
-                if let Some((_, folding)) = current.as_mut() {
-                    folding.apply(event.event);
-                }
+                report.streams += 1;
+                current = Some((event.stream_id, Folding::Other));
             }
-            report.rows += batch.len() as u64;
-            crate::append::project(&mut tx, &batch).await?;
+            if let Some((_, folding)) = current.as_mut() {
+                folding.apply(event.event);
+            }
         }
-        if let Some((_, done)) = current.take() {
-            let rows = done.rows();
-            report.rows += rows.len() as u64;
-            crate::append::project(&mut tx, &rows).await?;
-        }
-        Ok(())
-    })?;
-    report.elapsed = started.elapsed();
+        report.rows += batch.len() as u64;
+        crate::append::project(&tx, &batch)?;
+    }
+    if let Some((_, done)) = current.take() {
+        let rows = done.rows();
+        report.rows += rows.len() as u64;
+        crate::append::project(&tx, &rows)?;
+    }
+    tx.commit()?;
     Ok(report)
+}
+
+/// The next [`READ_PAGE`] events after `after`, by stream and version.
+fn read_page(db: &Connection, after: &(String, i64)) -> Result<Vec<RecordedEvent>, WriteError> {
+    let mut statement = db.prepare_cached(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE (stream_id, stream_version) > (?, ?) \
+         ORDER BY stream_id, stream_version LIMIT ?"
+    ))?;
+    let mut rows = statement.query([after.0.sql(), after.1.sql(), READ_PAGE.sql()])?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next()? {
+        let metadata: String = row.get(9)?;
+        events.push(RecordedEvent {
+            global_position: row.get(0)?,
+            tx_id: row.get::<_, i64>(1)? as u64,
+            stream_id: row.get(2)?,
+            stream_version: row.get::<_, i64>(3)? as u64,
+            event_id: id(&row.get::<_, Vec<u8>>(4)?)?,
+            command_id: id(&row.get::<_, Vec<u8>>(5)?)?,
+            event_type: row.get(6)?,
+            schema_version: row.get(7)?,
+            payload: row.get(8)?,
+            metadata: serde_json::from_str(&metadata).map_err(|e| {
+                StoreError::Unexpected(format!("a stored event's metadata is not JSON: {e}"))
+            })?,
+            occurred_at: time(&row.get::<_, String>(10)?)?,
+            recorded_at: time(&row.get::<_, String>(11)?)?,
+        });
+    }
+    Ok(events)
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use rusqlite::Connection;
 use sqlx::SqliteConnection;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -12,6 +13,7 @@ use homeward_store::{
     StoreError, Subscription,
 };
 
+use crate::writer::Sql;
 use crate::SqliteStore;
 
 /// The migrations, embedded in the binary.
@@ -42,29 +44,25 @@ pub(crate) async fn last_transaction(db: &mut SqliteConnection) -> Result<u64, S
     Ok(last as u64)
 }
 
-/// The value kept under `name` in `server_secrets`: `value` if there was none.
-pub(crate) async fn remember(
-    db: &mut SqliteConnection,
-    name: &str,
-    value: &[u8],
-) -> Result<Vec<u8>, StoreError> {
-    sqlx::query("INSERT INTO server_secrets (name, secret) VALUES (?, ?) ON CONFLICT DO NOTHING")
-        .bind(name)
-        .bind(value)
-        .execute(&mut *db)
-        .await?;
-    Ok(
-        sqlx::query_scalar("SELECT secret FROM server_secrets WHERE name = ?")
-            .bind(name)
-            .fetch_one(&mut *db)
-            .await?,
-    )
+/// The value kept under `name` in `server_secrets`: `value` if there was none (on the
+/// writer's thread).
+pub(crate) fn remember(db: &Connection, name: &str, value: &[u8]) -> rusqlite::Result<Vec<u8>> {
+    db.prepare_cached(
+        "INSERT INTO server_secrets (name, secret) VALUES (?, ?) ON CONFLICT DO NOTHING",
+    )?
+    .execute([name.sql(), value.sql()])?;
+    db.prepare_cached("SELECT secret FROM server_secrets WHERE name = ?")?
+        .query_row([name.sql()], |row| row.get(0))
 }
 
 impl SqliteStore {
+    /// The value kept under `name` in `server_secrets`: `value` if there was none.
     async fn remember(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let mut writer = self.writer().await;
-        remember(&mut writer, name, value).await
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.inner
+            .writer_thread
+            .run(move |db| Ok(remember(db, &name, &value)?))
+            .await
     }
 }
 
@@ -149,11 +147,11 @@ impl homeward_store::Backend for SqliteStore {
         let pool = self.read_pool();
         let open = pool.size();
         let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
-        // The writer is one more, always open.
+        // The two writing connections (sqlx's and the writer thread's) are always open.
         Connections {
-            in_use: open.saturating_sub(idle) + 1,
+            in_use: open.saturating_sub(idle) + 2,
             idle,
-            max: pool.options().get_max_connections() + 1,
+            max: pool.options().get_max_connections() + 2,
         }
     }
 
@@ -165,7 +163,7 @@ impl homeward_store::Backend for SqliteStore {
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn append(&self, append: Append) -> Result<Appended, StoreError> {
-        self.inner.appends.append(append).await
+        self.inner.writer_thread.append(append).await
     }
 
     async fn command_result(&self, command_id: Uuid) -> Result<Option<Appended>, StoreError> {
