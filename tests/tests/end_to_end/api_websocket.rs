@@ -302,38 +302,47 @@ async fn an_operation_after_a_lost_announcement_asks_the_database_again() {
         ..s
     })
     .await;
-    let Worker {
-        plan,
-        token_id,
-        secret,
-        ..
-    } = worker_with_a_plan(&api).await;
-    let mut socket = api
-        .subscribe(&secret, PLAN_EVENTS, json!({ "id": plan }))
-        .await;
-    socket.send_operation("2", "{ me { displayName } }").await;
-    let answer = socket.next_message().await;
-    assert_eq!(
-        answer["payload"]["data"]["me"]["displayName"], "Ana Diaz",
-        "{answer}"
-    );
-    assert_eq!(socket.next_message().await["type"], "complete");
-
-    // Revoked with the announcement lost (as when the listening connection drops at the wrong
-    // moment): nothing reaches the socket, but the next operation, past the recheck interval,
-    // asks the database and is refused.
+    // An announcement from before the revocation (the revocation listener connecting, or the
+    // party's own events reaching the server late on a loaded machine) makes the socket ask the
+    // database early and close at once: that run shows nothing of the recheck, and is run again.
     sqlx::query("ALTER TABLE api_tokens DISABLE TRIGGER api_tokens_revoked")
         .execute(api.db.pool())
         .await
         .unwrap();
-    sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE token_id = $1::uuid")
-        .bind(&token_id)
-        .execute(api.db.pool())
-        .await
-        .unwrap();
-    assert!(socket.stays_quiet(Duration::from_millis(300)).await);
-    socket.send_operation("3", "{ me { displayName } }").await;
-    closed_forbidden(&mut socket).await;
+    for _ in 0..3 {
+        let Worker {
+            plan,
+            token_id,
+            secret,
+            ..
+        } = worker_with_a_plan(&api).await;
+        let mut socket = api
+            .subscribe(&secret, PLAN_EVENTS, json!({ "id": plan }))
+            .await;
+        socket.send_operation("2", "{ me { displayName } }").await;
+        let answer = socket.next_message().await;
+        assert_eq!(
+            answer["payload"]["data"]["me"]["displayName"], "Ana Diaz",
+            "{answer}"
+        );
+        assert_eq!(socket.next_message().await["type"], "complete");
+
+        // Revoked with the announcement lost (as when the listening connection drops at the
+        // wrong moment): nothing reaches the socket, but the next operation, past the recheck
+        // interval, asks the database and is refused.
+        sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE token_id = $1::uuid")
+            .bind(&token_id)
+            .execute(api.db.pool())
+            .await
+            .unwrap();
+        if !socket.stays_quiet(Duration::from_millis(300)).await {
+            continue;
+        }
+        socket.send_operation("3", "{ me { displayName } }").await;
+        closed_forbidden(&mut socket).await;
+        return;
+    }
+    panic!("three times, the socket closed before its next operation asked the database");
 }
 
 #[tokio::test]
