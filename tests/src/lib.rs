@@ -224,11 +224,77 @@ impl TestDb {
             stored.starts_with(homeward_workflows::personal::SEALED_PREFIX),
             "{stream} {field} is stored in the clear: {stored}"
         );
-        self.vault()
+        self.server_vault()
             .open_text(stored, stream, field)
             .await
             .expect("a sealed value opens")
             .text()
+    }
+
+    /// The store the test server runs on, through the port (SQLite or PostgreSQL).
+    pub fn backend(&self) -> Arc<dyn homeward_store::Backend> {
+        match &self.sqlite {
+            Some(sqlite) => sqlite.store.clone(),
+            None => self.store.clone(),
+        }
+    }
+
+    /// The vault of the database the test server runs on, under [`TEST_MASTER_KEY`].
+    pub fn server_vault(&self) -> Arc<homeward_engine::vault::Vault> {
+        let master = homeward_engine::keys::MasterKey::from_base64(TEST_MASTER_KEY)
+            .expect("the test master key is valid");
+        Arc::new(homeward_engine::vault::Vault::new(master, self.backend()))
+    }
+
+    /// Every event of `event_type` in the log the test server writes, in the order written, as
+    /// (payload, metadata) JSON.
+    pub async fn events_of_type(
+        &self,
+        event_type: &str,
+    ) -> Vec<(serde_json::Value, serde_json::Value)> {
+        let rows: Vec<(String, String)> = match &self.sqlite {
+            Some(sqlite) => sqlx::query_as(
+                "SELECT payload, metadata FROM events WHERE event_type = ? \
+                 ORDER BY global_position",
+            )
+            .bind(event_type)
+            .fetch_all(&sqlite.reader().await)
+            .await
+            .expect("the log reads"),
+            None => sqlx::query_as(
+                "SELECT payload::text, metadata::text FROM events WHERE event_type = $1 \
+                 ORDER BY global_position",
+            )
+            .bind(event_type)
+            .fetch_all(self.pool())
+            .await
+            .expect("the log reads"),
+        };
+        rows.iter()
+            .map(|(payload, metadata)| {
+                (
+                    serde_json::from_str(payload).expect("a payload is JSON"),
+                    serde_json::from_str(metadata).expect("metadata is JSON"),
+                )
+            })
+            .collect()
+    }
+
+    /// Runs one statement on whichever database the test server runs on: the rows it changed,
+    /// or the database's refusal.
+    pub async fn execute(&self, sql: &str) -> Result<u64, String> {
+        match &self.sqlite {
+            Some(sqlite) => sqlx::query(sql)
+                .execute(&sqlite.reader().await)
+                .await
+                .map(|done| done.rows_affected())
+                .map_err(|e| e.to_string()),
+            None => sqlx::query(sql)
+                .execute(self.pool())
+                .await
+                .map(|done| done.rows_affected())
+                .map_err(|e| e.to_string()),
+        }
     }
 
     /// A count, on whichever database the test server runs on.

@@ -214,13 +214,9 @@ async fn a_changed_address_or_organisation_is_told_before_it_changes() {
         .unwrap()
         .contains("nothing was changed"));
     assert_eq!(api.db.count("SELECT count(*) FROM events").await, events);
-    let email: String =
-        sqlx::query_scalar("SELECT email FROM party_view WHERE party_id = $1::uuid")
-            .bind(id.as_str().unwrap())
-            .fetch_one(api.db.pool())
-            .await
-            .unwrap();
-    assert_eq!(email, "ada@admin.example");
+    let id = uuid::Uuid::parse_str(id.as_str().unwrap()).unwrap();
+    let parties = api.db.backend().parties_by_id(&[id]).await.unwrap();
+    assert_eq!(parties[0].email, "ada@admin.example");
 
     // A registration whose invitation cannot go out says so, and how to send it again.
     let body = api

@@ -69,13 +69,12 @@ async fn the_case_team_reads_corrects_and_notes_and_nobody_else_sees_her() {
                 "address": "12 Example Street" })
     );
     // Recorded with who and why, the why sealed like the rest.
-    let (changed, reason, actor): (Value, String, String) = sqlx::query_as(
-        "SELECT payload->'changed', payload->>'reason', metadata->>'actor' FROM events \
-         WHERE event_type = 'person_corrected'",
-    )
-    .fetch_one(api.db.pool())
-    .await
-    .unwrap();
+    let (payload, metadata) = api.db.events_of_type("person_corrected").await.remove(0);
+    let (changed, reason, actor) = (
+        payload["changed"].clone(),
+        payload["reason"].as_str().unwrap().to_owned(),
+        metadata["actor"].as_str().unwrap().to_owned(),
+    );
     assert_eq!(changed, json!(["phone", "email"]));
     assert_eq!(actor, amina.id);
     let stream = format!("person-{}", person.as_str().unwrap());
@@ -116,12 +115,8 @@ async fn the_case_team_reads_corrects_and_notes_and_nobody_else_sees_her() {
         "Prefers calls after 6 pm"
     );
     assert_eq!(read["person"]["notes"][0]["author"]["displayName"], "Amina");
-    let stored: String = sqlx::query_scalar(
-        "SELECT payload->'note'->>'text' FROM events WHERE event_type = 'person_note_added'",
-    )
-    .fetch_one(api.db.pool())
-    .await
-    .unwrap();
+    let (note, _) = api.db.events_of_type("person_note_added").await.remove(0);
+    let stored = note["note"]["text"].as_str().unwrap().to_owned();
     assert!(stored.starts_with("hwenc1:"), "{stored}");
     let body = api
         .gql(

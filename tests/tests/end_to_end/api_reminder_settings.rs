@@ -14,14 +14,8 @@ const SET: &str = "mutation($party: ID!, $input: ReminderSettingsInput!) {
 /// Everything a refused request must leave as it was.
 async fn footprint(api: &TestApi) -> (i64, Value) {
     let events = api.db.count("SELECT count(*) FROM events").await;
-    let views: Value = sqlx::query_scalar(
-        "SELECT jsonb_build_array(
-           (SELECT coalesce(jsonb_agg(p ORDER BY party_id), '[]') FROM party_view p),
-           (SELECT coalesce(jsonb_agg(d ORDER BY party_id), '[]') FROM digests d))",
-    )
-    .fetch_one(api.db.pool())
-    .await
-    .unwrap();
+    let snapshot = api.db.projection_snapshot().await;
+    let views = json!([snapshot["party_view"], snapshot["digests"]]);
     (events, views)
 }
 
@@ -50,11 +44,12 @@ async fn a_party_sets_its_own_language_zone_quiet_hours_and_digest() {
         json!({ "quietHoursStart": "21:00", "quietHoursEnd": "07:00",
                 "digestSchedule": "0 8 * * Mon", "nextDigestAt": "2026-03-02T13:00:00+00:00" })
     );
-    let due: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT due_at FROM digests")
-        .fetch_one(api.db.pool())
-        .await
-        .unwrap();
-    assert_eq!(due.to_rfc3339(), "2026-03-02T13:00:00+00:00");
+    assert_eq!(
+        api.db
+            .count("SELECT count(*) FROM digests WHERE due_at = '2026-03-02T13:00:00+00:00'")
+            .await,
+        1
+    );
 
     // Without quiet hours or a digest: the default quiet hours, no digest.
     let plain = api

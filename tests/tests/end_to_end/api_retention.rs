@@ -127,13 +127,11 @@ async fn the_scheduler_erases_a_plan_closed_five_years_and_a_day_ago_but_not_one
             "{name} was erased"
         );
     }
-    let (reason, actor): (String, String) = sqlx::query_as(
-        "SELECT payload->>'reason', metadata->>'actor' FROM events \
-         WHERE event_type = 'person_erased'",
-    )
-    .fetch_one(api.db.pool())
-    .await
-    .unwrap();
+    let (payload, metadata) = api.db.events_of_type("person_erased").await.remove(0);
+    let (reason, actor) = (
+        payload["reason"].as_str().unwrap().to_owned(),
+        metadata["actor"].as_str().unwrap().to_owned(),
+    );
     assert_eq!(reason, "retention_ended");
     assert_eq!(
         actor,
@@ -215,12 +213,8 @@ async fn legal_holds_and_the_retention_period_are_decided_by_those_whose_decisio
         read["person"]["legalHold"]["placedBy"]["displayName"],
         "Sade"
     );
-    let stored: String = sqlx::query_scalar(
-        "SELECT payload->'hold'->>'reason' FROM events WHERE event_type = 'legal_hold_placed'",
-    )
-    .fetch_one(api.db.pool())
-    .await
-    .unwrap();
+    let (hold, _) = api.db.events_of_type("legal_hold_placed").await.remove(0);
+    let stored = hold["hold"]["reason"].as_str().unwrap().to_owned();
     assert!(stored.starts_with("hwenc1:"), "{stored}");
 
     // No erasure while held, even asked for, and nothing changes.
@@ -247,14 +241,18 @@ async fn legal_holds_and_the_retention_period_are_decided_by_those_whose_decisio
         "{body}"
     );
     assert_eq!(api.db.count("SELECT count(*) FROM events").await, events);
-    assert_eq!(
-        api.db
-            .count(&format!(
-                "SELECT count(*) FROM person_keys WHERE person_id = '{ada}' AND wrapped_key IS NOT NULL"
-            ))
-            .await,
-        1,
-        "her key is kept"
+    let kept = api
+        .db
+        .backend()
+        .person_keys(&[uuid::Uuid::parse_str(&ada).unwrap()])
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            kept.as_slice(),
+            [(_, homeward_store::person_keys::PersonKey::Wrapped(_))]
+        ),
+        "her key is kept: {kept:?}"
     );
     let refused = api.gql(&amina.token, UPCOMING, json!({})).await;
     assert_eq!(error_code(&refused), Some("FORBIDDEN"), "{refused}");

@@ -64,15 +64,22 @@ impl World {
         // The worker runs here, one pass at a time, with the server's own link key.
         let signer = match signer {
             Some(signer) => signer,
-            None => LinkSigner::new(&api.db.store.server_secret("partner_links").await.unwrap()),
+            None => LinkSigner::new(
+                &api.db
+                    .backend()
+                    .server_secret("partner_links")
+                    .await
+                    .unwrap(),
+            ),
         };
-        let store: Arc<dyn EventStore> = api.db.store.clone();
+        let backend = api.db.backend();
+        let store: Arc<dyn EventStore> = backend.clone();
         let mailer =
             SmtpMailer::from_url(&smtp.url(), "Homeward <reminders@homeward.example>", 2).unwrap();
         let worker = Worker::new(
-            api.db.store.clone(),
-            CommandHandler::new(store, api.clock.clone()).with_vault(api.db.vault()),
-            api.db.store.clone(),
+            backend.clone(),
+            CommandHandler::new(store, api.clock.clone()).with_vault(api.db.server_vault()),
+            backend,
             Arc::new(mailer),
             api.clock.clone(),
         )
