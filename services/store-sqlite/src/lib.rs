@@ -107,9 +107,21 @@ impl SqliteStore {
         &self.inner.path
     }
 
-    /// How the writing connection keeps the file: its journal mode, `synchronous` level (2 is
-    /// FULL) and whether deleted content is overwritten.
+    /// How the connections that write keep the file: the journal mode, `synchronous` level (2
+    /// is FULL) and whether deleted content is overwritten, each as the writer thread's
+    /// connection (which commits every event) and sqlx's writing connection both have it, or
+    /// an error naming the setting they differ on.
     pub async fn durability(&self) -> Result<(String, i64, bool), StoreError> {
+        let thread = self
+            .inner
+            .writer_thread
+            .run(|db| {
+                let journal: String = db.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+                let synchronous: i64 = db.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+                let secure_delete: i64 = db.query_row("PRAGMA secure_delete", [], |r| r.get(0))?;
+                Ok((journal, synchronous, secure_delete == 1))
+            })
+            .await?;
         let mut writer = self.writer().await;
         let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&mut *writer)
@@ -120,7 +132,13 @@ impl SqliteStore {
         let secure_delete: i64 = sqlx::query_scalar("PRAGMA secure_delete")
             .fetch_one(&mut *writer)
             .await?;
-        Ok((journal, synchronous, secure_delete == 1))
+        let sqlx_writer = (journal, synchronous, secure_delete == 1);
+        if thread != sqlx_writer {
+            return Err(StoreError::Unexpected(format!(
+                "the writing connections keep the file differently: {thread:?} and {sqlx_writer:?}"
+            )));
+        }
+        Ok(thread)
     }
 
     pub(crate) fn read_pool(&self) -> &SqlitePool {
