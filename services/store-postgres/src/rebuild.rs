@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
-use homeward_store::rebuild::{DecodedEvent, Folding};
+use homeward_store::rebuild::{DecodedEvent, Streams};
 use homeward_store::{ProjectionChange, RebuildReport, RecordedEvent, StoreError};
 
 use crate::store::event_columns;
@@ -46,31 +46,18 @@ pub async fn rebuild(pool: &PgPool) -> Result<RebuildReport, StoreError> {
         elapsed: Duration::ZERO,
     };
     let mut batch = ProjectionChange::default();
-    let mut current: Option<(String, Folding)> = None;
+    let mut streams = Streams::default();
     while let Some(page) = received.recv().await {
         for event in page {
             report.events += 1;
-            if current
-                .as_ref()
-                .is_none_or(|(id, _)| *id != event.stream_id)
-            {
-                if let Some((_, done)) = current.take() {
-                    batch.extend(done.rows());
-                }
-                report.streams += 1;
-                current = Some((event.stream_id, Folding::Other));
-            }
-            if let Some((_, folding)) = current.as_mut() {
-                folding.apply(event.event);
-            }
+            streams.push(event, &mut batch);
         }
         if batch.len() >= WRITE_BATCH && batches.send(std::mem::take(&mut batch)).await.is_err() {
             break; // the writer failed: its error is reported below
         }
     }
-    if let Some((_, done)) = current.take() {
-        batch.extend(done.rows());
-    }
+    streams.finish(&mut batch);
+    report.streams = streams.count;
     let _ = batches.send(batch).await;
     drop(batches);
     let stopped = |e: tokio::task::JoinError| StoreError::Unexpected(format!("rebuild task: {e}"));

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use homeward_store::rebuild::{DecodedEvent, Folding};
+use homeward_store::rebuild::{DecodedEvent, Streams};
 use homeward_store::{ProjectionChange, RebuildReport, RecordedEvent, StoreError};
 
 use crate::store::event_columns;
@@ -43,7 +43,7 @@ fn rebuild_on(db: &mut Connection) -> Result<RebuildReport, WriteError> {
     }
     // Read on the writer's own transaction: the log as this transaction sees it.
     let mut after: (String, i64) = (String::new(), 0);
-    let mut current: Option<(String, Folding)> = None;
+    let mut streams = Streams::default();
     loop {
         let rows = read_page(&tx, &after)?;
         let Some(last) = rows.last() else {
@@ -52,30 +52,17 @@ fn rebuild_on(db: &mut Connection) -> Result<RebuildReport, WriteError> {
         after = (last.stream_id.clone(), last.stream_version as i64);
         let mut batch = ProjectionChange::default();
         for recorded in rows {
-            let event = DecodedEvent::decode(recorded)?;
             report.events += 1;
-            if current
-                .as_ref()
-                .is_none_or(|(id, _)| *id != event.stream_id)
-            {
-                if let Some((_, done)) = current.take() {
-                    batch.extend(done.rows());
-                }
-                report.streams += 1;
-                current = Some((event.stream_id, Folding::Other));
-            }
-            if let Some((_, folding)) = current.as_mut() {
-                folding.apply(event.event);
-            }
+            streams.push(DecodedEvent::decode(recorded)?, &mut batch);
         }
         report.rows += batch.len() as u64;
         crate::append::project(&tx, &batch)?;
     }
-    if let Some((_, done)) = current.take() {
-        let rows = done.rows();
-        report.rows += rows.len() as u64;
-        crate::append::project(&tx, &rows)?;
-    }
+    let mut rows = ProjectionChange::default();
+    streams.finish(&mut rows);
+    report.rows += rows.len() as u64;
+    report.streams = streams.count;
+    crate::append::project(&tx, &rows)?;
     tx.commit()?;
     Ok(report)
 }

@@ -49,7 +49,7 @@ impl DecodedEvent {
 
 /// The state of the stream being folded (`Other` until its first event says what it is).
 #[derive(Debug, Default)]
-pub enum Folding {
+enum Folding {
     Plan(Option<Plan>),
     Party(Option<Party>),
     Organisation(Option<Organisation>),
@@ -59,7 +59,7 @@ pub enum Folding {
 }
 
 impl Folding {
-    pub fn apply(&mut self, event: Decoded) {
+    fn apply(&mut self, event: Decoded) {
         *self = match (std::mem::take(self), event) {
             (Self::Plan(state), Decoded::Plan(e)) => Self::Plan(Plan::apply(state, &e)),
             (Self::Other, Decoded::Plan(e)) => Self::Plan(Plan::apply(None, &e)),
@@ -77,7 +77,7 @@ impl Folding {
         };
     }
 
-    pub fn rows(&self) -> ProjectionChange {
+    fn rows(&self) -> ProjectionChange {
         match self {
             Self::Plan(Some(plan)) => ProjectionChange::for_plan(None, plan),
             Self::Party(Some(party)) => ProjectionChange::for_party(party),
@@ -86,6 +86,42 @@ impl Folding {
             }
             Self::Person(Some(person)) => ProjectionChange::for_person(person),
             _ => ProjectionChange::default(),
+        }
+    }
+}
+
+/// Events folded stream by stream, in (stream, version) order: each stream's rows are given
+/// out once its last event has been seen (the next stream's first, or [`Streams::finish`]).
+#[derive(Debug, Default)]
+pub struct Streams {
+    current: Option<(String, Folding)>,
+    /// How many streams were seen.
+    pub count: u64,
+}
+
+impl Streams {
+    /// Folds `event`; the rows of the stream it ends (if it starts another) go into `rows`.
+    pub fn push(&mut self, event: DecodedEvent, rows: &mut ProjectionChange) {
+        if self
+            .current
+            .as_ref()
+            .is_none_or(|(id, _)| *id != event.stream_id)
+        {
+            if let Some((_, done)) = self.current.take() {
+                rows.extend(done.rows());
+            }
+            self.count += 1;
+            self.current = Some((event.stream_id, Folding::Other));
+        }
+        if let Some((_, folding)) = self.current.as_mut() {
+            folding.apply(event.event);
+        }
+    }
+
+    /// The rows of the last stream.
+    pub fn finish(&mut self, rows: &mut ProjectionChange) {
+        if let Some((_, done)) = self.current.take() {
+            rows.extend(done.rows());
         }
     }
 }
