@@ -10,6 +10,7 @@
 //! Appends queue for the thread and share its transactions (group commit: every append waiting,
 //! up to [`MAX_BATCH`], in one transaction and one `fsync`).
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::{mpsc, Weak};
 
@@ -134,7 +135,11 @@ fn serve(path: &Path, mut db: Connection, store: &Weak<Inner>, jobs: &mpsc::Rece
         let mut batch = match job {
             Job::Run(work) => {
                 let _writer = store.writer.blocking_lock();
-                work(&mut db);
+                // A job that panics answers nothing (its caller hears that the writer stopped
+                // before answering); the thread goes on with the next.
+                if catch_unwind(AssertUnwindSafe(|| work(&mut db))).is_err() {
+                    tracing::error!("a write on the SQLite writer's thread panicked");
+                }
                 settle(path, &mut db);
                 continue;
             }
@@ -154,7 +159,17 @@ fn serve(path: &Path, mut db: Connection, store: &Weak<Inner>, jobs: &mpsc::Rece
             batch.into_iter().map(|p| (p.append, p.reply)).unzip();
         let written = {
             let _writer = store.writer.blocking_lock();
-            let written = crate::append::write(&db, &appends);
+            let written = catch_unwind(AssertUnwindSafe(|| crate::append::write(&db, &appends)))
+                .unwrap_or_else(|_| {
+                    tracing::error!("appends on the SQLite writer's thread panicked");
+                    crate::append::Written {
+                        tx_number: 0,
+                        results: appends
+                            .iter()
+                            .map(|_| Err(StoreError::Unexpected("the append failed".into())))
+                            .collect(),
+                    }
+                });
             settle(path, &mut db);
             written
         };
@@ -318,6 +333,49 @@ pub(crate) fn id(bytes: &[u8]) -> Result<Uuid, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use homeward_store::{Backend as _, EventStore as _, ExpectedVersion, Metadata, NewEvent};
+
+    /// A write that panics on the writer's thread fails alone: the thread goes on, and the next
+    /// append is written.
+    #[tokio::test]
+    async fn a_panic_on_the_writer_thread_fails_that_write_only() {
+        let folder = tempfile::tempdir().unwrap();
+        let store = crate::SqliteStore::open(&folder.path().join("homeward.db"), 1)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let failed = store
+            .inner
+            .writer_thread
+            .run(|_| -> Result<(), WriteError> { panic!("a bug") })
+            .await;
+        assert!(failed.is_err());
+        let appended = store
+            .append(Append {
+                stream_id: "plan-1".into(),
+                stream_type: "plan",
+                expected_version: ExpectedVersion::NoStream,
+                command_id: Uuid::new_v4(),
+                metadata: Metadata {
+                    actor: homeward_workflows::PartyId::new(),
+                    correlation_id: Uuid::new_v4(),
+                    partner_link: None,
+                },
+                occurred_at: Utc::now(),
+                events: vec![NewEvent {
+                    event_type: "plan_noted".into(),
+                    schema_version: 1,
+                    payload: serde_json::json!({}),
+                }],
+                projection: Default::default(),
+                idempotency_key: None,
+                new_person_key: None,
+                search_terms: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(appended.last_version, 1);
+    }
     use sqlx::{Connection as _, SqliteConnection};
 
     /// What the writer's thread writes is what sqlx writes, byte for byte: times compare as text
