@@ -1,11 +1,12 @@
 //! Homeward's store on an embedded SQLite database, for a single server: the adapter behind the
 //! `homeward-store` port that needs nothing installed.
 //!
-//! One process serves a database file (a lock file beside it refuses a second). Every write goes
-//! through one connection, held by one task at a time, so the checks PostgreSQL makes under
-//! locks are made there in order; appends queue for that connection and share its transactions
-//! (group commit: one `fsync` for many appends). Reads use a pool of their own, which WAL mode
-//! lets run while the writer writes. Followers and token revocations are woken in-process.
+//! One process serves a database file (a lock file beside it refuses a second). One writer at a
+//! time (the store's writer lock), so the checks PostgreSQL makes under locks are made in order:
+//! appends, rebuilds and the server's secrets on the writer thread's connection ([`writer`]),
+//! where appends queue and share transactions (group commit: one `fsync` for many appends); the
+//! other writes on sqlx's writing connection. Reads use a pool of their own, which WAL mode lets
+//! run while the writer writes. Followers and token revocations are woken in-process.
 #![forbid(unsafe_code)]
 
 mod access_log;
