@@ -86,7 +86,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Sends a GraphQL request that must succeed; its data.
-async fn gql(
+pub(crate) async fn gql(
     http: &reqwest::Client,
     addr: SocketAddr,
     token: &str,

@@ -7,6 +7,7 @@
 //! several write at once. Then the `homeward` binary's memory: idle on an empty database, and
 //! after 10,000 plans are loaded and read through the API.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -17,12 +18,13 @@ use chrono::Utc;
 use homeward_engine::{CommandHandler, SystemClock};
 use homeward_store::Backend as _;
 use homeward_store_sqlite::SqliteStore;
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, SqliteConnection};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use uuid::Uuid;
 
+use crate::console::gql;
 use crate::{
     bare_writer, bench_vault, command_writer, median_of_sorted, metadata, payload, prepare_plans,
     run_loops, BenchArgs, Writer, BENCH_MASTER_KEY, BENCH_SEARCH_KEY, COMMANDS_PER_PLAN,
@@ -208,7 +210,6 @@ async fn memory(bin: &Path, plans: usize) -> anyhow::Result<()> {
         }
     }
     let admin = admin.context("the server printed no admin token")?;
-    let url = format!("http://127.0.0.1:{port}/graphql");
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while reqwest::Client::new()
@@ -223,30 +224,20 @@ async fn memory(bin: &Path, plans: usize) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = resident_mib(pid)?;
 
-    let gql = move |token: String, query: &'static str, variables: Value| {
-        let (http, url) = (http.clone(), url.clone());
-        async move {
-            let body: Value = http
-                .post(url)
-                .bearer_auth(token)
-                .json(&json!({ "query": query, "variables": variables }))
-                .send()
-                .await?
-                .json()
-                .await?;
-            anyhow::ensure!(body.get("errors").is_none(), "{query}: {body}");
-            anyhow::Ok(body["data"].clone())
-        }
-    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let organisation = gql(
-        admin.clone(),
+        &http,
+        addr,
+        &admin,
         "mutation { registerOrganisation(input: { name: \"Bench\", kind: PROGRAMME, country: \"FR\" }) { id } }",
         json!({}),
     )
     .await?["registerOrganisation"]["id"]
         .clone();
     let worker = gql(
-        admin.clone(),
+        &http,
+        addr,
+        &admin,
         "mutation($input: PartyInput!) { registerParty(input: $input) { id } }",
         json!({ "input": {
             "displayName": "Bench Worker", "email": "worker@bench.example", "role": "SOCIAL_WORKER",
@@ -280,19 +271,23 @@ async fn memory(bin: &Path, plans: usize) -> anyhow::Result<()> {
     let clients = 8;
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
-            let (token, gql) = (token.clone(), gql.clone());
+            let (token, http) = (token.clone(), http.clone());
             tokio::spawn(async move {
                 let mut ids = Vec::new();
                 for i in (c..plans).step_by(clients) {
                     let person = gql(
-                        token.clone(),
+                        &http,
+                        addr,
+                        &token,
                         "mutation($name: String!) { registerPerson(input: { fullName: $name }) }",
                         json!({ "name": format!("Person {i}") }),
                     )
                     .await?["registerPerson"]
                         .clone();
                     let plan = gql(
-                        token.clone(),
+                        &http,
+                        addr,
+                        &token,
                         "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }",
                         json!({ "p": person }),
                     )
@@ -314,7 +309,9 @@ async fn memory(bin: &Path, plans: usize) -> anyhow::Result<()> {
     let mut listed = 0;
     loop {
         let page = gql(
-            token.clone(),
+            &http,
+            addr,
+            &token,
             "query($after: String) { plans(first: 100, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } }",
             json!({ "after": after }),
         )
@@ -330,11 +327,13 @@ async fn memory(bin: &Path, plans: usize) -> anyhow::Result<()> {
     let reads: Vec<_> = ids
         .chunks(ids.len().div_ceil(clients).max(1))
         .map(|chunk| {
-            let (token, gql, chunk) = (token.clone(), gql.clone(), chunk.to_vec());
+            let (token, http, chunk) = (token.clone(), http.clone(), chunk.to_vec());
             tokio::spawn(async move {
                 for id in chunk {
                     gql(
-                        token.clone(),
+                        &http,
+                        addr,
+                        &token,
                         "query($id: ID!) { plan(id: $id) { id status person { fullName } steps { key status dueAt } } }",
                         json!({ "id": id }),
                     )
