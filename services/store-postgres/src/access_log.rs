@@ -9,6 +9,20 @@ use uuid::Uuid;
 
 use crate::PgStore;
 
+/// An `access_log` row as read: `at, party_id, person_id, fields, operation`.
+pub(crate) type AccessRow = (DateTime<Utc>, Uuid, Uuid, Vec<String>, String);
+
+/// The entry a row holds.
+pub(crate) fn entry((at, party, person, fields, operation): AccessRow) -> AccessEntry {
+    AccessEntry {
+        at,
+        party,
+        person,
+        fields,
+        operation,
+    }
+}
+
 #[async_trait]
 impl AccessLog for PgStore {
     async fn record_access(&self, entries: &[AccessEntry]) -> Result<(), StoreError> {
@@ -38,7 +52,7 @@ impl AccessLog for PgStore {
     }
 
     async fn access_log(&self, person: Uuid, page: Page) -> Result<Vec<AccessEntry>, StoreError> {
-        let rows: Vec<(DateTime<Utc>, Uuid, Uuid, Vec<String>, String)> = sqlx::query_as(
+        let rows: Vec<AccessRow> = sqlx::query_as(
             "SELECT at, party_id, person_id, fields, operation FROM access_log \
              WHERE person_id = $1 ORDER BY at DESC, entry_id DESC OFFSET $2 LIMIT $3",
         )
@@ -47,15 +61,6 @@ impl AccessLog for PgStore {
         .bind(page.limit)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(at, party, person, fields, operation)| AccessEntry {
-                at,
-                party,
-                person,
-                fields,
-                operation,
-            })
-            .collect())
+        Ok(rows.into_iter().map(entry).collect())
     }
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use homeward_store::access_log::{AccessEntry, AccessLog as _};
+use homeward_store::access_log::AccessLog as _;
 use homeward_store::archive::{Archive, Kept, KeptPersonKey};
 use homeward_store::idempotency::KeyRecord;
 use homeward_store::{Cursor, EventStore as _, RecordedEvent, StoreError};
@@ -62,7 +62,7 @@ impl Archive for PgStore {
                 },
             )
             .collect::<Result<_, StoreError>>()?;
-        let access: Vec<(DateTime<Utc>, Uuid, Uuid, Vec<String>, String)> = sqlx::query_as(
+        let access: Vec<crate::access_log::AccessRow> = sqlx::query_as(
             "SELECT at, party_id, person_id, fields, operation FROM access_log ORDER BY entry_id",
         )
         .fetch_all(self.pool())
@@ -80,16 +80,7 @@ impl Archive for PgStore {
         Ok(Kept {
             streams,
             person_keys,
-            access_log: access
-                .into_iter()
-                .map(|(at, party, person, fields, operation)| AccessEntry {
-                    at,
-                    party,
-                    person,
-                    fields,
-                    operation,
-                })
-                .collect(),
+            access_log: access.into_iter().map(crate::access_log::entry).collect(),
             idempotency_keys,
             secrets,
         })

@@ -10,6 +10,27 @@ use uuid::Uuid;
 
 use crate::SqliteStore;
 
+/// An `access_log` row as read: `at, party_id, person_id, fields, operation`.
+pub(crate) type AccessRow = (DateTime<Utc>, Uuid, Uuid, String, String);
+
+/// The entry a row holds (its fields decoded from JSON).
+pub(crate) fn entry(
+    (at, party, person, fields, operation): AccessRow,
+) -> Result<AccessEntry, StoreError> {
+    let fields = serde_json::from_str(&fields).map_err(|e| {
+        StoreError::Unexpected(format!(
+            "an access entry's fields are not a JSON array of strings: {e}"
+        ))
+    })?;
+    Ok(AccessEntry {
+        at,
+        party,
+        person,
+        fields,
+        operation,
+    })
+}
+
 /// Entries per `INSERT`: five bound values each, well under SQLite's limit of 32766.
 const ENTRIES_PER_INSERT: usize = 1000;
 
@@ -47,7 +68,7 @@ impl AccessLog for SqliteStore {
     }
 
     async fn access_log(&self, person: Uuid, page: Page) -> Result<Vec<AccessEntry>, StoreError> {
-        let rows: Vec<(DateTime<Utc>, Uuid, Uuid, String, String)> = sqlx::query_as(
+        let rows: Vec<AccessRow> = sqlx::query_as(
             "SELECT at, party_id, person_id, fields, operation FROM access_log \
              WHERE person_id = ? ORDER BY at DESC, entry_id DESC LIMIT ? OFFSET ?",
         )
@@ -56,21 +77,6 @@ impl AccessLog for SqliteStore {
         .bind(page.offset)
         .fetch_all(self.read_pool())
         .await?;
-        rows.into_iter()
-            .map(|(at, party, person, fields, operation)| {
-                let fields = serde_json::from_str(&fields).map_err(|e| {
-                    StoreError::Unexpected(format!(
-                        "an access entry's fields are not a JSON array of strings: {e}"
-                    ))
-                })?;
-                Ok(AccessEntry {
-                    at,
-                    party,
-                    person,
-                    fields,
-                    operation,
-                })
-            })
-            .collect()
+        rows.into_iter().map(entry).collect()
     }
 }

@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use homeward_store::access_log::AccessEntry;
 use homeward_store::archive::{Archive, Kept, KeptPersonKey};
 use homeward_store::idempotency::KeyRecord;
 use homeward_store::{Cursor, EventStore as _, RecordedEvent, StoreError};
@@ -62,23 +61,14 @@ impl Archive for SqliteStore {
                 },
             )
             .collect();
-        let access: Vec<(DateTime<Utc>, Uuid, Uuid, String, String)> = sqlx::query_as(
+        let access: Vec<crate::access_log::AccessRow> = sqlx::query_as(
             "SELECT at, party_id, person_id, fields, operation FROM access_log ORDER BY entry_id",
         )
         .fetch_all(pool)
         .await?;
         let access_log = access
             .into_iter()
-            .map(|(at, party, person, fields, operation)| {
-                Ok(AccessEntry {
-                    at,
-                    party,
-                    person,
-                    fields: serde_json::from_str(&fields)
-                        .map_err(|e| StoreError::Unexpected(format!("audit fields: {e}")))?,
-                    operation,
-                })
-            })
+            .map(crate::access_log::entry)
             .collect::<Result<_, StoreError>>()?;
         let idempotency_keys: Vec<KeyRecord> = sqlx::query_as(
             "SELECT party_id, key_hash, operation, target, fingerprint, command_id, created_at \
