@@ -58,6 +58,11 @@ pub struct BenchArgs {
     /// same raw baseline (e.g. `--flushes 2,4` for an A/B in one run).
     #[arg(long, value_delimiter = ',', default_values_t = [homeward_store_postgres::DEFAULT_FLUSHES_IN_FLIGHT])]
     pub flushes: Vec<usize>,
+    /// Numbers of concurrent clients of the personal phase's reads (the plan with her person,
+    /// the access audit). With few, the audited reads leave the cores idle while each waits
+    /// for its entries' flush, and the ratio measures that wait rather than throughput.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
+    pub readers: Vec<usize>,
     /// Plans (of 30 events each) folded and projected in the rebuild measurement.
     #[arg(long, default_value_t = 2_000)]
     pub rebuild_plans: usize,
@@ -167,7 +172,7 @@ async fn run(server_url: &str, args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.phases.contains(&Phase::Personal) {
         let scratch = Scratch::create(server_url).await?;
-        let result = crate::personal::run(&scratch.url, args.seconds).await;
+        let result = crate::personal::run(&scratch.url, args.seconds, &args.readers).await;
         scratch.drop_database().await?;
         result?;
     }

@@ -10,6 +10,10 @@
 //! - what the access audit costs: the same read of personal fields through the schema
 //!   in-process, its entries committed before each answer as the server does, against the same
 //!   with the entries dropped.
+//!
+//! The two reads are measured with each number of clients of `--readers`: with 16 the audited
+//! side leaves the cores partly idle (each read waits for its flush), from 32 both sides keep
+//! them busy, which is where throughput is compared.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,8 +31,7 @@ use crate::{measure, prepare_plans, Writer};
 
 const WRITERS: usize = 16;
 const ROUNDS: usize = 3;
-/// Clients and plans of the read measurement.
-const READERS: usize = 16;
+/// Plans of each client of the read measurements.
 const PLANS_PER_READER: usize = 20;
 
 const WITHOUT_PERSON: &str = "query($id: ID!) { plan(id: $id) { id status
@@ -190,7 +193,7 @@ fn row(name: &str, rounds: &[(f64, f64)]) {
     );
 }
 
-pub async fn run(url: &str, seconds: u64) -> anyhow::Result<()> {
+pub async fn run(url: &str, seconds: u64, readers: &[usize]) -> anyhow::Result<()> {
     let store = Arc::new(PgStore::connect(url, WRITERS as u32 + 8).await?);
     store.migrate().await?;
     // The sealed side indexes names as the server does.
@@ -235,19 +238,22 @@ pub async fn run(url: &str, seconds: u64) -> anyhow::Result<()> {
     let goals = alternate(&store, duration, |s, w| goals_writer(pick(s), plans(s, w))).await?;
     row("`setGoals` (one aim sealed)", &goals);
 
-    reads(url, &store, &sealed, duration).await?;
+    reads(url, &store, &sealed, duration, readers).await?;
     Ok(())
 }
 
-/// A plan read over GraphQL with its person opened, against the same read without the person.
+/// A plan read over GraphQL with its person opened, against the same read without the person,
+/// then the access audit's cost; each by every number of concurrent `readers`.
 async fn reads(
     url: &str,
     store: &Arc<PgStore>,
     handler: &CommandHandler<PgStore>,
     duration: Duration,
+    readers: &[usize],
 ) -> anyhow::Result<()> {
+    let most = readers.iter().copied().max().unwrap_or(0);
     let mut clients = Vec::new();
-    for c in 0..READERS {
+    for c in 0..most {
         let (party, token) =
             crate::api::social_worker(store, handler, &format!("Reader {c}")).await?;
         let mut plans = Vec::new();
@@ -273,48 +279,52 @@ async fn reads(
     let (addr, stop, server) = crate::api::start_server(crate::api::guarded(url)?).await?;
     let api_url = format!("http://{addr}/graphql");
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(READERS)
+        .pool_max_idle_per_host(most)
         .build()?;
     let clients = Arc::new(clients);
-    let read = |with_person: bool| {
-        let (http, api_url, clients) = (http.clone(), api_url.clone(), clients.clone());
-        let query = if with_person {
-            WITH_PERSON
-        } else {
-            WITHOUT_PERSON
-        };
-        reads_per_second(READERS, duration, move |c, n| {
+    for &count in readers {
+        let read = |with_person: bool| {
             let (http, api_url, clients) = (http.clone(), api_url.clone(), clients.clone());
-            async move {
-                let (token, plans) = &clients[c];
-                let body: serde_json::Value = http
-                    .post(&api_url)
-                    .bearer_auth(token)
-                    .json(&json!({ "query": query, "variables": { "id": plans[n % plans.len()] } }))
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                if body.get("errors").is_some() || body["data"]["plan"].is_null() {
-                    anyhow::bail!("read failed: {body}");
+            let query = if with_person {
+                WITH_PERSON
+            } else {
+                WITHOUT_PERSON
+            };
+            reads_per_second(count, duration, move |c, n| {
+                let (http, api_url, clients) = (http.clone(), api_url.clone(), clients.clone());
+                async move {
+                    let (token, plans) = &clients[c];
+                    let body: serde_json::Value = http
+                        .post(&api_url)
+                        .bearer_auth(token)
+                        .json(&json!({ "query": query, "variables": { "id": plans[n % plans.len()] } }))
+                        .send()
+                        .await?
+                        .json()
+                        .await?;
+                    if body.get("errors").is_some() || body["data"]["plan"].is_null() {
+                        anyhow::bail!("read failed: {body}");
+                    }
+                    Ok(())
                 }
-                Ok(())
-            }
-        })
-    };
-    let rounds = alternate_reads(read).await?;
-    row(
-        "plan read over GraphQL, with the person opened / without the person",
-        &rounds,
-    );
+            })
+        };
+        let rounds = alternate_reads(read).await?;
+        row(
+            &format!("plan read over GraphQL, with the person opened / without the person, {count} clients"),
+            &rounds,
+        );
+    }
     let _ = stop.send(());
     server.await??;
 
-    let audited = audit_cost(store, handler, &clients, duration).await?;
-    row(
-        "a read of personal fields, with its audit / without",
-        &audited,
-    );
+    for &count in readers {
+        let audited = audit_cost(store, handler, &clients[..count], duration).await?;
+        row(
+            &format!("a read of personal fields, with its audit / without, {count} clients"),
+            &audited,
+        );
+    }
     println!();
     Ok(())
 }
