@@ -333,7 +333,7 @@ pub(crate) fn id(bytes: &[u8]) -> Result<Uuid, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use homeward_store::{Backend as _, EventStore as _, ExpectedVersion, Metadata, NewEvent};
+    use homeward_store::{Backend as _, EventStore as _, ExpectedVersion};
 
     /// A write that panics on the writer's thread fails alone: the thread goes on, and the next
     /// append is written.
@@ -351,27 +351,12 @@ mod tests {
             .await;
         assert!(failed.is_err());
         let appended = store
-            .append(Append {
-                stream_id: "plan-1".into(),
-                stream_type: "plan",
-                expected_version: ExpectedVersion::NoStream,
-                command_id: Uuid::new_v4(),
-                metadata: Metadata {
-                    actor: homeward_workflows::PartyId::new(),
-                    correlation_id: Uuid::new_v4(),
-                    partner_link: None,
-                },
-                occurred_at: Utc::now(),
-                events: vec![NewEvent {
-                    event_type: "plan_noted".into(),
-                    schema_version: 1,
-                    payload: serde_json::json!({}),
-                }],
-                projection: Default::default(),
-                idempotency_key: None,
-                new_person_key: None,
-                search_terms: None,
-            })
+            .append(homeward_store::conformance::append(
+                "plan-1",
+                ExpectedVersion::NoStream,
+                1,
+                Utc::now(),
+            ))
             .await
             .unwrap();
         assert_eq!(appended.last_version, 1);

@@ -195,8 +195,14 @@ fn metadata() -> Metadata {
     }
 }
 
-/// An append of `n` neutral events (the log does not read payloads) to `stream`.
-fn append(stream: &str, expected: ExpectedVersion, n: usize, occurred_at: DateTime<Utc>) -> Append {
+/// An append of `n` neutral events (the log does not read payloads) to `stream`, with no
+/// read-model rows: also for a backend's own tests.
+pub fn append(
+    stream: &str,
+    expected: ExpectedVersion,
+    n: usize,
+    occurred_at: DateTime<Utc>,
+) -> Append {
     Append {
         stream_id: stream.to_owned(),
         stream_type: "conformance",

@@ -57,35 +57,17 @@ async fn the_sqlite_backend_passes_the_conformance_suite() {
 /// what the other appended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_stores_on_one_sqlite_file_keep_one_commit_order() {
-    use homeward_store::{Backend as _, ExpectedVersion, Metadata, NewEvent};
+    use homeward_store::{Backend as _, ExpectedVersion};
     let db = homeward_tests::TestSqlite::new().await;
     let other = homeward_store_sqlite::SqliteStore::open(&db.path(), 2)
         .await
         .unwrap();
-    let append = |stream: &str, version: u64| Append {
-        stream_id: stream.to_owned(),
-        stream_type: "test",
-        expected_version: if version == 0 {
-            ExpectedVersion::NoStream
-        } else {
-            ExpectedVersion::Exact(version)
-        },
-        command_id: Uuid::new_v4(),
-        metadata: Metadata {
-            actor: homeward_workflows::PartyId::new(),
-            correlation_id: Uuid::new_v4(),
-            partner_link: None,
-        },
-        occurred_at: chrono::Utc::now(),
-        events: vec![NewEvent {
-            event_type: "noted".into(),
-            schema_version: 1,
-            payload: serde_json::json!({}),
-        }],
-        projection: Default::default(),
-        idempotency_key: None,
-        new_person_key: None,
-        search_terms: None,
+    let append = |stream: &str, version: u64| {
+        let expected = match version {
+            0 => ExpectedVersion::NoStream,
+            v => ExpectedVersion::Exact(v),
+        };
+        conformance::append(stream, expected, 1, chrono::Utc::now())
     };
     let server = db.store.clone();
     server.append(append("a", 0)).await.unwrap();
