@@ -4,9 +4,11 @@
 
 use async_graphql::Context;
 use homeward_engine::vault::{Opened, Vault, ERASED};
+use homeward_store::person_keys::PersonKey;
 use homeward_workflows::classification::{for_each_at, personal_paths};
 use homeward_workflows::Personal;
 use serde::de::DeserializeOwned;
+use uuid::Uuid;
 
 use crate::{loaders, services, ApiResult};
 
@@ -36,10 +38,31 @@ pub(crate) async fn open<T: DeserializeOwned + Clone>(
     stream: &str,
     field: &str,
 ) -> ApiResult<Opened<T>> {
+    open_known(ctx, value, stream, field, None).await
+}
+
+/// What the store kept of a person's key at the read this operation made of her (`None`: she
+/// never had one).
+#[derive(Debug, Clone)]
+pub(crate) struct KeyAsRead {
+    pub person: Uuid,
+    pub kept: Option<PersonKey>,
+}
+
+/// As [`open`], with `known` (a key as this operation already read it) used for a value
+/// sealed for its person, instead of asking the store again.
+pub(crate) async fn open_known<T: DeserializeOwned + Clone>(
+    ctx: &Context<'_>,
+    value: &Personal<T>,
+    stream: &str,
+    field: &str,
+    known: Option<&KeyAsRead>,
+) -> ApiResult<Opened<T>> {
     let person = Vault::sealed_for(value);
-    let kept = match person {
-        Some(person) => loaders(ctx).person_key(person).await?,
-        None => None,
+    let kept = match (person, known) {
+        (Some(person), Some(known)) if known.person == person => known.kept.clone(),
+        (Some(person), _) => loaders(ctx).person_key(person).await?,
+        (None, _) => None,
     };
     let opened = services(ctx).vault.open_with(value, stream, field, kept)?;
     // Shown: recorded for the audit, before the response leaves.

@@ -68,6 +68,7 @@ impl PersonQuery {
         Ok(PersonObject {
             person,
             access: PersonAccess::Full,
+            key: None,
         })
     }
 
@@ -124,6 +125,7 @@ impl PersonQuery {
             .map(|person| PersonObject {
                 person,
                 access: PersonAccess::Full,
+                key: None,
             })
             .collect())
     }
@@ -336,6 +338,7 @@ impl UpcomingErasure {
         PersonObject {
             person: self.person.clone(),
             access: PersonAccess::Full,
+            key: None,
         }
     }
     /// When her last plan closed: the retention period runs from then.
@@ -366,6 +369,7 @@ impl PersonToReview {
         PersonObject {
             person: self.person.clone(),
             access: PersonAccess::Full,
+            key: None,
         }
     }
     /// When anything was last recorded about her or in one of her plans.
@@ -473,6 +477,7 @@ async fn run_person(
     Ok(PersonObject {
         person: handled.state,
         access: PersonAccess::Full,
+        key: None,
     })
 }
 

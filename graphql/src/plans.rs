@@ -22,6 +22,7 @@ use crate::inputs::{
     OpenPlanInput, OutcomeInput, PersonInput, ReminderPolicyInput,
 };
 use crate::loaders::PlanAt;
+use crate::personal::KeyAsRead;
 use crate::types::{
     CloseReason, DocumentStatus, PlanHistoryEntry, PlanObject, PlanPayload, PlanStatus, Priority,
     Template,
@@ -35,10 +36,39 @@ async fn readable_plan(
     action: impl for<'a> Fn(&'a Plan) -> Action<'a>,
 ) -> ApiResult<Arc<Plan>> {
     let plan_id = uuid("id", id)?;
-    let plan = loaders(ctx)
-        .plan(PlanAt::latest(plan_id))
+    let plan = loaders(ctx).plan(PlanAt::latest(plan_id)).await?;
+    may_read(ctx, plan_id, plan, action)
+}
+
+/// A plan the viewer may read, with its survivor and her key read in the same round trip
+/// (shown only as far as the plan's `person` field allows).
+async fn readable_plan_with_person(ctx: &Context<'_>, id: &ID) -> ApiResult<PlanObject> {
+    let plan_id = uuid("id", id)?;
+    let Some(read) = services(ctx)
+        .handler
+        .load_with_person::<Plan>(&PlanId(plan_id).stream_id(), |p| p.person)
         .await?
-        .ok_or_else(|| ApiError::not_found("plan", plan_id))?;
+    else {
+        return Err(ApiError::not_found("plan", plan_id));
+    };
+    let plan = may_read(ctx, plan_id, read.loaded.state, |p| Action::ReadPlan(p))?;
+    let person = read.person.and_then(|(her, kept)| {
+        her.state.map(|state| {
+            let person = state.id.0;
+            (state, KeyAsRead { person, kept })
+        })
+    });
+    Ok(PlanObject(plan, person))
+}
+
+/// `plan`, if the viewer may see it and read it through `action`.
+fn may_read(
+    ctx: &Context<'_>,
+    plan_id: Uuid,
+    plan: Option<Arc<Plan>>,
+    action: impl for<'a> Fn(&'a Plan) -> Action<'a>,
+) -> ApiResult<Arc<Plan>> {
+    let plan = plan.ok_or_else(|| ApiError::not_found("plan", plan_id))?;
     let viewer = viewer(ctx)?;
     // A plan the viewer may not see at all is answered as one that does not exist; one they
     // see but may not read this way is refused.
@@ -71,7 +101,10 @@ impl PlanQuery {
     /// One plan, as far as you may see it. Null with an error (`NOT_FOUND`) when there is none
     /// you may see, which leaves the rest of the query's answer standing.
     async fn plan(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<PlanObject>> {
-        Ok(Some(PlanObject(
+        if ctx.look_ahead().field("person").exists() {
+            return Ok(Some(readable_plan_with_person(ctx, &id).await?));
+        }
+        Ok(Some(PlanObject::of(
             readable_plan(ctx, &id, |p| Action::ReadPlan(p)).await?,
         )))
     }
@@ -135,7 +168,7 @@ impl PlanQuery {
             plans
                 .get(&key)
                 .filter(|plan| authz::authorize(viewer, Action::ReadPlan(plan)).is_ok())
-                .map(|plan| PlanObject(plan.clone()))
+                .map(|plan| PlanObject::of(plan.clone()))
         }))
     }
 
@@ -179,7 +212,7 @@ impl PlanQuery {
             .handler
             .load::<Plan>(&plan.id.stream_id(), ReadUntil::Time(at))
             .await?;
-        Ok(then.state.map(PlanObject))
+        Ok(then.state.map(PlanObject::of))
     }
 
     /// The templates plans can be opened from.
@@ -299,7 +332,7 @@ async fn run_begun(
     Ok(PlanPayload {
         version: handled.version,
         replayed: handled.duplicate,
-        plan: PlanObject(handled.state),
+        plan: PlanObject::of(handled.state),
     })
 }
 

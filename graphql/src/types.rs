@@ -13,7 +13,7 @@ use homeward_workflows::plan::{self as domain, Plan, Step};
 use uuid::Uuid;
 
 use crate::loaders::PlanAt;
-use crate::personal::{self, field};
+use crate::personal::{self, field, KeyAsRead};
 use crate::{loaders, services, viewer, ApiError, ApiResult};
 use homeward_workflows::Personal;
 
@@ -197,11 +197,17 @@ fn priority_of_rank(rank: i16) -> Priority {
     }
 }
 
-/// A return plan, as far as the viewer may see it.
+/// A return plan, as far as the viewer may see it; with its survivor and what the store kept
+/// of her key when they were read with it in one round trip (`plan(id:)` asking for `person`).
 #[derive(Debug, Clone)]
-pub struct PlanObject(pub Arc<Plan>);
+pub struct PlanObject(pub Arc<Plan>, pub Option<(Arc<Person>, KeyAsRead)>);
 
 impl PlanObject {
+    /// The plan alone (its survivor read when asked for).
+    pub fn of(plan: Arc<Plan>) -> Self {
+        Self(plan, None)
+    }
+
     /// Whether the viewer may read this field of the plan (null for them otherwise).
     fn may_read(&self, ctx: &Context<'_>, field: PlanField) -> ApiResult<bool> {
         Ok(authz::authorize(viewer(ctx)?, Action::ReadPlanField(&self.0, field)).is_ok())
@@ -284,8 +290,21 @@ impl PlanObject {
         let Some(access) = authz::person_access(viewer(ctx)?, &self.0) else {
             return Ok(None);
         };
+        if let Some((person, key)) = &self.1 {
+            if person.id == self.0.person {
+                return Ok(Some(PersonObject {
+                    person: person.clone(),
+                    access,
+                    key: Some(key.clone()),
+                }));
+            }
+        }
         let person = loaders(ctx).person(self.0.person.0).await?;
-        Ok(person.map(|p| PersonObject { person: p, access }))
+        Ok(person.map(|p| PersonObject {
+            person: p,
+            access,
+            key: None,
+        }))
     }
     /// The survivor's goals (case file).
     async fn goals(&self, ctx: &Context<'_>) -> ApiResult<Vec<Goal>> {
@@ -782,6 +801,8 @@ pub(crate) async fn party(ctx: &Context<'_>, id: Option<Uuid>) -> ApiResult<Opti
 pub struct PersonObject {
     pub person: Arc<Person>,
     pub access: PersonAccess,
+    /// Her key as read with her (`None`: asked when a field is opened).
+    pub(crate) key: Option<KeyAsRead>,
 }
 
 #[Object(name = "Person")]
@@ -791,32 +812,27 @@ impl PersonObject {
     }
     /// Null only when it cannot be read (an `UNREADABLE` error says so).
     async fn full_name(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
-        personal::text(
-            ctx,
-            &self.person.full_name,
-            &self.stream(),
-            field::FULL_NAME,
-        )
-        .await
-        .map(Some)
+        Ok(Some(
+            self.open(ctx, &self.person.full_name, field::FULL_NAME)
+                .await?
+                .text(),
+        ))
     }
     async fn date_of_birth(&self, ctx: &Context<'_>) -> ApiResult<Option<NaiveDate>> {
         match (self.access, &self.person.date_of_birth) {
             (PersonAccess::Identity | PersonAccess::Full, Some(d)) => {
-                personal::value(ctx, d, &self.stream(), field::DATE_OF_BIRTH).await
+                Ok(self.open(ctx, d, field::DATE_OF_BIRTH).await?.value())
             }
             _ => Ok(None),
         }
     }
     async fn preferred_language(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
         match (self.access, &self.person.preferred_language) {
-            (PersonAccess::Reception | PersonAccess::Full, Some(l)) => {
-                Ok(
-                    personal::value(ctx, l, &self.stream(), field::PREFERRED_LANGUAGE)
-                        .await?
-                        .map(|l| l.as_str().to_owned()),
-                )
-            }
+            (PersonAccess::Reception | PersonAccess::Full, Some(l)) => Ok(self
+                .open(ctx, l, field::PREFERRED_LANGUAGE)
+                .await?
+                .value()
+                .map(|l| l.as_str().to_owned())),
             _ => Ok(None),
         }
     }
@@ -902,7 +918,7 @@ impl PersonObject {
             rows.iter()
                 .filter_map(|r| plans.get(&PlanAt::latest(r.plan_id)))
                 .filter(|plan| authz::authorize(viewer, Action::ReadPlan(plan)).is_ok())
-                .map(|plan| PlanObject(plan.clone()))
+                .map(|plan| PlanObject::of(plan.clone()))
                 .collect(),
         ))
     }
@@ -966,11 +982,19 @@ impl PersonObject {
         field: &str,
     ) -> ApiResult<Option<String>> {
         match value {
-            Some(v) => personal::text(ctx, v, &self.stream(), field)
-                .await
-                .map(Some),
+            Some(v) => Ok(Some(self.open(ctx, v, field).await?.text())),
             None => Ok(None),
         }
+    }
+
+    /// One of her values, opened with her key as read with her if it was.
+    async fn open<T: serde::de::DeserializeOwned + Clone>(
+        &self,
+        ctx: &Context<'_>,
+        value: &Personal<T>,
+        field: &str,
+    ) -> ApiResult<homeward_engine::vault::Opened<T>> {
+        personal::open_known(ctx, value, &self.stream(), field, self.key.as_ref()).await
     }
 }
 
@@ -1109,7 +1133,7 @@ impl Task {
         let viewer = viewer(ctx)?;
         Ok(plan
             .filter(|p| authz::authorize(viewer, Action::ReadPlan(p)).is_ok())
-            .map(PlanObject))
+            .map(PlanObject::of))
     }
 }
 

@@ -11,10 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use homeward_store::idempotency::KeyClaim;
+use homeward_store::person_keys::PersonKey;
 use homeward_store::projection::Projected;
 use homeward_store::{
     Append, Appended, EventStore, ExpectedVersion, Metadata, NewEvent, ReadUntil, StoreError,
 };
+use homeward_workflows::person::Person;
+use homeward_workflows::PersonId;
 use homeward_workflows::{Aggregate, Context, PartyId};
 use thiserror::Error;
 use uuid::Uuid;
@@ -132,6 +135,30 @@ pub struct Loaded<A> {
     /// Shared with the handler's cache (states are read, never changed in place).
     pub state: Option<Arc<A>>,
     pub version: u64,
+}
+
+/// A stream's state as the cache holds it, before its tail is read.
+struct Cached<A> {
+    stream: String,
+    state: Option<Arc<A>>,
+    version: u64,
+}
+
+/// The events of `stream` among `events`, in their order.
+fn tail_of<'a>(
+    events: &'a [homeward_store::RecordedEvent],
+    stream: &str,
+) -> Vec<&'a homeward_store::RecordedEvent> {
+    events.iter().filter(|e| e.stream_id == stream).collect()
+}
+
+/// A state loaded with the person it is for ([`CommandHandler::load_with_person`]).
+#[derive(Debug)]
+pub struct WithPerson<A> {
+    pub loaded: Loaded<A>,
+    /// Her latest state and what the store keeps of her key (`None`: she never had one); no
+    /// person at all when her stream does not exist.
+    pub person: Option<(Loaded<Person>, Option<PersonKey>)>,
 }
 
 pub struct CommandHandler<S: ?Sized> {
@@ -272,23 +299,116 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 .push(event);
         }
         let mut out = Vec::with_capacity(loaded.len());
-        for (stream, mut state, mut version) in loaded {
-            if let Some(events) = by_stream.get(stream.as_str()) {
-                let mut folded = state.map(Arc::unwrap_or_clone);
-                for recorded in events {
-                    folded = A::apply(folded, &recorded.decode::<A::Event>()?);
-                    version = recorded.stream_version;
-                }
-                state = folded.map(Arc::new);
-                if let Some(s) = &state {
-                    self.cache.put(&stream, version, s.clone());
-                }
-            }
+        for (stream, state, version) in loaded {
+            let tail = by_stream
+                .get(stream.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            let (state, version) = self.caught_up(&stream, state, version, tail)?;
             if state.is_some() {
                 out.push((stream, Loaded { state, version }));
             }
         }
         Ok(out)
+    }
+
+    /// `state` at `version` with the events of `tail` applied, kept in the cache if any were.
+    fn caught_up<A: Aggregate + Send + Sync + 'static>(
+        &self,
+        stream: &str,
+        state: Option<Arc<A>>,
+        mut version: u64,
+        tail: &[&homeward_store::RecordedEvent],
+    ) -> Result<(Option<Arc<A>>, u64), StoreError> {
+        if tail.is_empty() {
+            return Ok((state, version));
+        }
+        let mut folded = state.map(Arc::unwrap_or_clone);
+        for recorded in tail {
+            folded = A::apply(folded, &recorded.decode::<A::Event>()?);
+            version = recorded.stream_version;
+        }
+        let state = folded.map(Arc::new);
+        if let Some(s) = &state {
+            self.cache.put(stream, version, s.clone());
+        }
+        Ok((state, version))
+    }
+
+    /// The latest state of `stream` and of the person it is for (named by `person_of`), with
+    /// what the store keeps of her key: one read when this replica has seen the stream before
+    /// (her tail and her key read with its tail), two otherwise. `None` when there is no such
+    /// stream.
+    pub async fn load_with_person<A: Aggregate + Send + Sync + 'static>(
+        &self,
+        stream: &str,
+        person_of: impl Fn(&A) -> PersonId,
+    ) -> Result<Option<WithPerson<A>>, StoreError> {
+        let (state, version) = self.cache.get::<A>(stream).unzip();
+        let named = state.as_deref().map(&person_of);
+        let her = named.map(|person| self.cached_person(person));
+        let mut wanted = vec![(stream.to_owned(), version.unwrap_or(0))];
+        wanted.extend(her.as_ref().map(|h| (h.stream.clone(), h.version)));
+        let mut read = self
+            .store
+            .read_streams_after_with_keys(
+                &wanted,
+                &named.map(|p| p.0).into_iter().collect::<Vec<_>>(),
+            )
+            .await?;
+        let (state, version) = self.caught_up(
+            stream,
+            state,
+            version.unwrap_or(0),
+            &tail_of(&read.events, stream),
+        )?;
+        let Some(state) = state else { return Ok(None) };
+        let person = person_of(&state);
+        let her = match her.filter(|_| named == Some(person)) {
+            Some(her) => her,
+            None => {
+                // Seen for the first time: who she is is known only now.
+                let her = self.cached_person(person);
+                read = self
+                    .store
+                    .read_streams_after_with_keys(&[(her.stream.clone(), her.version)], &[person.0])
+                    .await?;
+                her
+            }
+        };
+        let tail = tail_of(&read.events, &her.stream);
+        let (her_state, her_version) =
+            self.caught_up(&her.stream, her.state, her.version, &tail)?;
+        let key = read
+            .keys
+            .into_iter()
+            .find(|(p, _)| *p == person.0)
+            .map(|(_, k)| k);
+        Ok(Some(WithPerson {
+            loaded: Loaded {
+                state: Some(state),
+                version,
+            },
+            person: her_state.map(|state| {
+                (
+                    Loaded {
+                        state: Some(state),
+                        version: her_version,
+                    },
+                    key,
+                )
+            }),
+        }))
+    }
+
+    /// Her stream, and her state as this replica's cache holds it (version 0: not at all).
+    fn cached_person(&self, person: PersonId) -> Cached<Person> {
+        let stream = person.stream_id();
+        let (state, version) = self.cache.get::<Person>(&stream).unzip();
+        Cached {
+            stream,
+            state,
+            version: version.unwrap_or(0),
+        }
     }
 
     /// The current state of a stream, catching up from the cache (one short read).

@@ -15,7 +15,10 @@ use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use homeward_store::{Append, Appended, Cursor, EventStore, ReadUntil, RecordedEvent, StoreError};
+use homeward_store::person_keys::PersonKey;
+use homeward_store::{
+    Append, Appended, Cursor, EventStore, ReadUntil, RecordedEvent, StoreError, StreamsAndKeys,
+};
 
 use crate::batch::{Batcher, DEFAULT_FLUSHES_IN_FLIGHT};
 
@@ -366,6 +369,47 @@ impl EventStore for PgStore {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows)
+    }
+
+    async fn read_streams_after_with_keys(
+        &self,
+        streams: &[(String, u64)],
+        persons: &[Uuid],
+    ) -> Result<StreamsAndKeys, StoreError> {
+        use sqlx::{FromRow, Row};
+        let (ids, afters): (Vec<&str>, Vec<i64>) =
+            streams.iter().map(|(s, v)| (s.as_str(), *v as i64)).unzip();
+        // One statement, two kinds of row: the events (no key columns), then the keys (no
+        // event columns), told apart by `key_person`.
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            event_columns!(),
+            ", NULL::uuid AS key_person, NULL::bytea AS wrapped_key, \
+               NULL::timestamptz AS erased_at \
+             FROM events JOIN unnest($1::text[], $2::bigint[]) AS wanted(sid, after_version) \
+               ON stream_id = wanted.sid AND stream_version > wanted.after_version \
+             UNION ALL \
+             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+               person_id, wrapped_key, erased_at \
+             FROM person_keys WHERE person_id = ANY($3) \
+             ORDER BY stream_id NULLS LAST, stream_version"
+        ))
+        .bind(ids)
+        .bind(afters)
+        .bind(persons)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut read = StreamsAndKeys::default();
+        for row in rows {
+            match row.try_get::<Option<Uuid>, _>("key_person")? {
+                Some(person) => read.keys.push((
+                    person,
+                    PersonKey::from_stored(row.try_get("wrapped_key")?, row.try_get("erased_at")?)?,
+                )),
+                None => read.events.push(RecordedEvent::from_row(&row)?),
+            }
+        }
+        Ok(read)
     }
 
     async fn read_all(&self, after: Cursor, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use homeward_store::{
     Append, Appended, Connections, Cursor, EventStore, ReadUntil, RebuildReport, RecordedEvent,
-    StoreError, Subscription,
+    StoreError, StreamsAndKeys, Subscription,
 };
 
 use crate::writer::Sql;
@@ -238,5 +238,16 @@ impl EventStore for SqliteStore {
         .bind(limit)
         .fetch_all(self.read_pool())
         .await?)
+    }
+    async fn read_streams_after_with_keys(
+        &self,
+        streams: &[(String, u64)],
+        persons: &[Uuid],
+    ) -> Result<StreamsAndKeys, StoreError> {
+        // In-process: two reads cost no more than one.
+        Ok(StreamsAndKeys {
+            events: self.read_streams_after(streams).await?,
+            keys: homeward_store::person_keys::PersonKeys::person_keys(self, persons).await?,
+        })
     }
 }

@@ -71,7 +71,7 @@ where
     Fut: Future<Output = B>,
 {
     let mut failures = event_log(|| async { Arc::new(fresh().await) as Arc<dyn EventStore> }).await;
-    let checks: [(&'static str, CheckFn<B>); 16] = [
+    let checks: [(&'static str, CheckFn<B>); 17] = [
         ("subscriptions deliver new events in commit order", |b| {
             Box::pin(subscriptions(b))
         }),
@@ -111,6 +111,10 @@ where
         (
             "a person's data key is kept once and erased for good",
             |b| Box::pin(person_keys(b)),
+        ),
+        (
+            "streams' tails and persons' keys are read together as they are apart",
+            |b| Box::pin(tails_with_keys(b)),
         ),
         ("the access audit is appended and read newest first", |b| {
             Box::pin(access_log(b))
@@ -1264,6 +1268,93 @@ async fn person_keys<B: Backend>(backend: Arc<B>) -> Outcome {
     ensure!(
         step("key check", backend.master_key_check(&[1; 32]).await)? == vec![9; 32],
         "rotation replaces the master key's check value"
+    );
+    Ok(())
+}
+
+async fn tails_with_keys<B: Backend>(backend: Arc<B>) -> Outcome {
+    use crate::person_keys::PersonKey;
+    let (plan, person, empty) = (stream(), stream(), stream());
+    step(
+        "append",
+        backend
+            .append(append(&plan, ExpectedVersion::NoStream, 3, at(0)))
+            .await,
+    )?;
+    step(
+        "append",
+        backend
+            .append(append(&person, ExpectedVersion::NoStream, 2, at(1)))
+            .await,
+    )?;
+    let (kept, erased, never) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let check = vec![4; 32];
+    step(
+        "store",
+        backend.store_person_key(kept, &[1; 60], &check).await,
+    )?;
+    step(
+        "store",
+        backend.store_person_key(erased, &[2; 60], &check).await,
+    )?;
+    step("erase", backend.erase_person_key(erased, at(9)).await)?;
+
+    let streams = [(plan.clone(), 1), (person.clone(), 0), (empty, 0)];
+    let mut read = step(
+        "read together",
+        backend
+            .read_streams_after_with_keys(&streams, &[never, kept, erased])
+            .await,
+    )?;
+    let events: Vec<(&str, u64)> = read
+        .events
+        .iter()
+        .map(|e| (e.stream_id.as_str(), e.stream_version))
+        .collect();
+    let mut expected = vec![(plan.as_str(), 2), (plan.as_str(), 3)];
+    expected.extend([(person.as_str(), 1), (person.as_str(), 2)]);
+    expected.sort();
+    ensure!(
+        events == expected,
+        "each stream's events after its version, by stream and version: {events:?}"
+    );
+    ensure!(
+        read.events == step("read apart", backend.read_streams_after(&streams).await)?,
+        "the events read together are those read apart"
+    );
+    read.keys.sort_by_key(|(p, _)| *p != kept);
+    ensure!(
+        read.keys
+            == vec![
+                (kept, PersonKey::Wrapped(vec![1; 60])),
+                (erased, PersonKey::Erased { at: at(9) })
+            ],
+        "the keys read together are those kept, erased ones as erased, none for a person \
+         never seen: {:?}",
+        read.keys
+    );
+    let nothing = step(
+        "read nothing",
+        backend.read_streams_after_with_keys(&[], &[]).await,
+    )?;
+    let keys_only = step(
+        "read keys only",
+        backend.read_streams_after_with_keys(&[], &[kept]).await,
+    )?;
+    let events_only = step(
+        "read events only",
+        backend
+            .read_streams_after_with_keys(&[(plan.clone(), 2)], &[])
+            .await,
+    )?;
+    ensure!(
+        nothing == crate::StreamsAndKeys::default()
+            && keys_only.events.is_empty()
+            && keys_only.keys == vec![(kept, PersonKey::Wrapped(vec![1; 60]))]
+            && events_only.keys.is_empty()
+            && events_only.events.len() == 1
+            && events_only.events[0].stream_version == 3,
+        "either part may be asked alone"
     );
     Ok(())
 }

@@ -149,4 +149,21 @@ pub trait EventStore: Send + Sync + 'static {
         }
         Ok(all)
     }
+
+    /// The tails of several streams (as [`EventStore::read_streams_after`]) and what is kept of
+    /// some persons' keys (as [`person_keys::PersonKeys::person_keys`]), read together: a plan
+    /// is shown with her person in one round trip where a database allows it, not three.
+    async fn read_streams_after_with_keys(
+        &self,
+        streams: &[(String, u64)],
+        persons: &[uuid::Uuid],
+    ) -> Result<StreamsAndKeys, StoreError>;
+}
+
+/// What [`EventStore::read_streams_after_with_keys`] read: the streams' tails, ordered by
+/// stream and version, and the keys kept of the persons who ever had one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamsAndKeys {
+    pub events: Vec<RecordedEvent>,
+    pub keys: Vec<(uuid::Uuid, person_keys::PersonKey)>,
 }

@@ -149,3 +149,104 @@ async fn the_case_team_reads_corrects_and_notes_and_nobody_else_sees_her() {
     assert_eq!(read["person"]["notes"][0]["text"], "[erased]");
     assert!(read["person"]["erasedAt"].is_string());
 }
+
+/// `plan(id:)` with her person reads the plan's tail, hers and her key together: a replica
+/// that holds both in its cache still shows what another replica changed since, at once, with
+/// one audit entry per read.
+#[tokio::test]
+async fn a_plan_read_with_her_on_another_replica_shows_her_as_she_is_now() {
+    const WITH_HER: &str = "query($id: ID!) { plan(id: $id) { version person { id fullName
+        phone dateOfBirth } } }";
+    let api = TestApi::start().await;
+    let amina = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let person = register(&api, &amina).await;
+    let plan = api
+        .data(
+            &amina.token,
+            "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) {
+                plan { id } } }",
+            json!({ "p": person }),
+        )
+        .await["openPlan"]["plan"]["id"]
+        .clone();
+    let replica = api.second_replica().await;
+    let through_replica = |query: &'static str| {
+        let (http, url, token, id) = (
+            api.http.clone(),
+            replica.url(),
+            amina.token.clone(),
+            plan.clone(),
+        );
+        async move {
+            let body: Value = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "query": query, "variables": { "id": id } }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(body["errors"].is_null(), "{body}");
+            body["data"]["plan"].clone()
+        }
+    };
+    let audited = || async {
+        api.db
+            .count(&format!(
+                "SELECT count(*) FROM access_log WHERE person_id = '{}'",
+                person.as_str().unwrap()
+            ))
+            .await
+    };
+
+    // Read twice: first folded from the log, then from the replica's cache.
+    for _ in 0..2 {
+        let read = through_replica(WITH_HER).await;
+        assert_eq!(read["person"]["id"], person);
+        assert_eq!(read["person"]["fullName"], "Joy N.");
+        assert_eq!(read["person"]["phone"], "+234 1");
+    }
+    assert_eq!(audited().await, 2);
+    // Without her, nothing personal is read or recorded.
+    let read = through_replica("query($id: ID!) { plan(id: $id) { version } }").await;
+    assert!(read["person"].is_null());
+    assert_eq!(audited().await, 2);
+
+    // Corrected through the first replica: the second shows it at its next read.
+    api.data(
+        &amina.token,
+        "mutation($id: ID!, $input: PersonCorrectionInput!) { updatePerson(personId: $id,
+            input: $input, reason: \"she moved\") { version } }",
+        json!({ "id": person, "input": { "phone": "+234 2", "dateOfBirth": "1999-04-01" } }),
+    )
+    .await;
+    let read = through_replica(WITH_HER).await;
+    assert_eq!(read["person"]["phone"], "+234 2");
+    assert_eq!(read["person"]["dateOfBirth"], "1999-04-01");
+    assert_eq!(audited().await, 3);
+
+    // Erased through the first replica: the second, which read her key with her a moment ago,
+    // reads `[erased]` at its next read.
+    // (Not while her plan is open: closed first, which the replica's next read shows too.)
+    let version = read["version"].as_u64().unwrap();
+    api.data(
+        &amina.token,
+        "mutation($id: ID!) { closePlan(planId: $id, reason: OPTED_OUT) { version } }",
+        json!({ "id": plan }),
+    )
+    .await;
+    let sam = api.party("SUPERVISOR", "Sam", "Safe Passage").await;
+    api.data(
+        &sam.token,
+        "mutation($id: ID!) { erasePerson(personId: $id, reason: SURVIVOR_REQUEST) { erasedAt } }",
+        json!({ "id": person }),
+    )
+    .await;
+    let read = through_replica(WITH_HER).await;
+    assert!(read["version"].as_u64().unwrap() > version, "{read}");
+    assert_eq!(read["person"]["fullName"], "[erased]");
+    assert_eq!(read["person"]["phone"], "[erased]");
+    assert!(read["person"]["dateOfBirth"].is_null());
+}

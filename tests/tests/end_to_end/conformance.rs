@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use homeward_store::conformance;
-use homeward_store::{Append, Appended, Cursor, EventStore, ReadUntil, RecordedEvent, StoreError};
+use homeward_store::{
+    Append, Appended, Cursor, EventStore, ReadUntil, RecordedEvent, StoreError, StreamsAndKeys,
+};
 use homeward_store_postgres::PgStore;
 use homeward_tests::TestDb;
 use uuid::Uuid;
@@ -152,6 +154,16 @@ impl EventStore for Broken {
 
     async fn read_all(&self, after: Cursor, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
         Ok((self.page)(self.log.read_all(after, limit).await?))
+    }
+
+    async fn read_streams_after_with_keys(
+        &self,
+        streams: &[(String, u64)],
+        persons: &[Uuid],
+    ) -> Result<StreamsAndKeys, StoreError> {
+        self.log
+            .read_streams_after_with_keys(streams, persons)
+            .await
     }
 }
 
