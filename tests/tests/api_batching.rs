@@ -58,10 +58,30 @@ impl<S: tracing::Subscriber> Layer<S> for CountStatements {
 const PAGE: &str = "query($n: Int!) { plans(first: $n) { edges { node { id status
     caseWorker { displayName } steps { key status assignee { displayName role } } } } } }";
 
+/// The tests of this file count statements process-wide: one at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn count_statements() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(CountStatements),
+        )
+        .unwrap()
+    });
+}
+
+/// Statements run by `request`.
+async fn statements_of<T>(request: impl std::future::Future<Output = T>) -> (usize, T) {
+    let before = STATEMENTS.load(Ordering::SeqCst);
+    let out = request.await;
+    (STATEMENTS.load(Ordering::SeqCst) - before, out)
+}
+
 #[tokio::test]
 async fn a_page_of_plans_costs_the_same_statements_at_any_size() {
-    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(CountStatements))
-        .unwrap();
+    let _alone = ONE_AT_A_TIME.lock().await;
+    count_statements();
     let api = TestApi::start().await;
     let worker = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
     let liaison = api.party("GOVERNMENT_LIAISON", "Luc", "Prefecture").await;
@@ -119,4 +139,33 @@ async fn a_page_of_plans_costs_the_same_statements_at_any_size() {
         "statements per page size 1, 10, 100: {counts:?}"
     );
     assert_eq!(counts[0], 4, "statements per request: {counts:?}");
+}
+
+/// A plan shown with her person, on a replica that has seen the plan: the token, one read for
+/// the plan's tail, hers and her key, and the access audit's insert.
+#[tokio::test]
+async fn a_plan_with_her_person_costs_one_read_beyond_the_token_and_the_audit() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    count_statements();
+    let api = TestApi::start().await;
+    let worker = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let plan = api.open_plan(&worker.token, "Joy N.").await;
+    // The token's first use in this hour is recorded once (one UPDATE): not a read's cost.
+    api.data(&worker.token, "{ me { id } }", json!({})).await;
+
+    const WITH_HER: &str = "query($id: ID!) { plan(id: $id) { status person { fullName } } }";
+    const WITHOUT: &str = "query($id: ID!) { plan(id: $id) { status } }";
+    for _ in 0..2 {
+        let (count, data) =
+            statements_of(api.data(&worker.token, WITH_HER, json!({ "id": plan }))).await;
+        assert_eq!(data["plan"]["person"]["fullName"], "Joy N.");
+        assert_eq!(
+            count, 3,
+            "the token, the plan with her and her key, the audit"
+        );
+        let (count, data) =
+            statements_of(api.data(&worker.token, WITHOUT, json!({ "id": plan }))).await;
+        assert!(data["plan"]["status"].is_string(), "{data}");
+        assert_eq!(count, 2, "the token, the plan");
+    }
 }
