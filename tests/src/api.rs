@@ -56,6 +56,25 @@ impl Replica {
     pub async fn subscribe(&self, token: &str, query: &str, variables: Value) -> Subscription {
         Subscription::open(self.addr, token, query, variables).await
     }
+
+    /// The data of a query to this replica that must succeed.
+    pub async fn data(&self, token: &str, query: &str, variables: Value) -> Value {
+        let body: Value = reqwest::Client::new()
+            .post(self.url())
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("the replica answers")
+            .json()
+            .await
+            .expect("a JSON body");
+        assert!(
+            body.get("errors").is_none(),
+            "query failed: {query}\n{body:#}"
+        );
+        body["data"].clone()
+    }
 }
 
 impl Drop for Replica {
