@@ -239,6 +239,7 @@ impl EventStore for SqliteStore {
         .fetch_all(self.read_pool())
         .await?)
     }
+
     async fn read_streams_after_with_keys(
         &self,
         streams: &[(String, u64)],
