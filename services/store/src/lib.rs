@@ -137,8 +137,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// transaction are returned.
     async fn read_all(&self, after: Cursor, limit: i64) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// The tails of several streams at once (each after its own version), ordered by stream and
-    /// version: how a page of plans is loaded in one round trip.
+    /// The tails of several streams at once (each after its own version), each stream's events
+    /// in version order (the streams in any order): how a page of plans is loaded in one round
+    /// trip.
     async fn read_streams_after(
         &self,
         streams: &[(String, u64)],
@@ -160,8 +161,9 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<StreamsAndKeys, StoreError>;
 }
 
-/// What [`EventStore::read_streams_after_with_keys`] read: the streams' tails, ordered by
-/// stream and version, and the keys kept of the persons who ever had one.
+/// What [`EventStore::read_streams_after_with_keys`] read: the streams' tails (each stream's
+/// events in version order, the streams in any order), and the keys kept of the persons who
+/// ever had one.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamsAndKeys {
     pub events: Vec<RecordedEvent>,
