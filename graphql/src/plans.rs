@@ -52,11 +52,9 @@ async fn readable_plan_with_person(ctx: &Context<'_>, id: &ID) -> ApiResult<Plan
         return Err(ApiError::not_found("plan", plan_id));
     };
     let plan = may_read(ctx, plan_id, read.loaded.state, |p| Action::ReadPlan(p))?;
-    let person = read.person.and_then(|(her, kept)| {
-        her.state.map(|state| {
-            let person = state.id.0;
-            (state, KeyAsRead { person, kept })
-        })
+    let person = read.person.map(|(her, kept)| {
+        let person = her.id.0;
+        (her, KeyAsRead { person, kept })
     });
     Ok(PlanObject(plan, person))
 }

@@ -158,7 +158,7 @@ pub struct WithPerson<A> {
     pub loaded: Loaded<A>,
     /// Her latest state and what the store keeps of her key (`None`: she never had one); no
     /// person at all when her stream does not exist.
-    pub person: Option<(Loaded<Person>, Option<PersonKey>)>,
+    pub person: Option<(Arc<Person>, Option<PersonKey>)>,
 }
 
 pub struct CommandHandler<S: ?Sized> {
@@ -376,8 +376,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
             }
         };
         let tail = tail_of(&read.events, &her.stream);
-        let (her_state, her_version) =
-            self.caught_up(&her.stream, her.state, her.version, &tail)?;
+        let (her_state, _) = self.caught_up(&her.stream, her.state, her.version, &tail)?;
         let key = read
             .keys
             .into_iter()
@@ -388,15 +387,7 @@ impl<S: EventStore + ?Sized> CommandHandler<S> {
                 state: Some(state),
                 version,
             },
-            person: her_state.map(|state| {
-                (
-                    Loaded {
-                        state: Some(state),
-                        version: her_version,
-                    },
-                    key,
-                )
-            }),
+            person: her_state.map(|state| (state, key)),
         }))
     }
 
