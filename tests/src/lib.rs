@@ -18,7 +18,6 @@ use homeward_workflows::party::{PartyCommand, PartyDetails, PartyRole};
 use homeward_workflows::plan::{PlanCommand, StepKind};
 use homeward_workflows::text::CountryCode;
 use homeward_workflows::{template, OrganisationId, PartyId, PersonId, PlanId, StepKey};
-use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, Executor, PgConnection};
 
 /// Where tests find PostgreSQL when `DATABASE_URL` is not set: the machine's local server.
@@ -164,8 +163,7 @@ impl TestDb {
             .expect("create the test database");
         admin.close().await.ok();
         let url = homeward_store_postgres::with_database(&server, &name);
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
+        let pool = homeward_store_postgres::pool_options(max_connections)
             .connect(&url)
             .await
             .expect("connect to the test database");

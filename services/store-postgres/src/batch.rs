@@ -6,9 +6,10 @@
 //! appends that arrive while the flushes are busy go together in the next one, so they share
 //! its costs.
 //!
-//! Each append in a batch still succeeds or fails on its own. A batch goes to the one append
+//! Each append in a batch still succeeds or fails on its own. A batch goes to the append
 //! function, `homeward_append_commands`, which writes all of it or nothing, with the read-model
-//! rows as typed arrays in the binary format. When it writes nothing it says which appends
+//! rows as typed arrays in the binary format; a batch of everyday edits only (see
+//! [`only_edits`]) to `homeward_append_edits`, which does the same with less to take. When it writes nothing it says which appends
 //! stopped it (a conflict, a repeated command, a taken idempotency key); those get their answer
 //! and the rest go again together; so do the others when a repeated command fails a call on its
 //! event id. Appends to one stream, or claiming one key, go in successive calls, in the order
@@ -28,7 +29,7 @@ use sqlx::{Connection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use homeward_store::{Append, Appended, Metadata};
+use homeward_store::{Append, Appended, ExpectedVersion, Metadata};
 
 use crate::store::command_result;
 use homeward_store::projection::{
@@ -673,7 +674,8 @@ struct AppendAnswer {
     heads: Vec<i64>,
 }
 
-/// One call of `homeward_append_commands`: `appends` (distinct streams and keys) all written,
+/// One call of the append function (`homeward_append_edits` when it takes them, else
+/// `homeward_append_commands`): `appends` (distinct streams and keys) all written,
 /// or none and what stopped them.
 async fn append_function(
     db: &mut PgConnection,
@@ -681,8 +683,71 @@ async fn append_function(
 ) -> Result<Outcome, sqlx::Error> {
     let arrays = BatchArrays::of(appends);
     let rows = MergedRows::of(appends);
+    let answer = if only_edits(appends) {
+        // NULL when written: every stream was at its expected version, which is its head.
+        let heads = edits_function(db, &arrays, &rows).await?;
+        let refusals = heads.as_ref().map(|heads| {
+            heads
+                .iter()
+                .zip(&arrays.expected)
+                .map(|(head, expected)| (Some(*head) != *expected).then(|| "conflict".to_owned()))
+                .collect()
+        });
+        let heads = heads.unwrap_or_else(|| arrays.expected.iter().flatten().copied().collect());
+        AppendAnswer { refusals, heads }
+    } else {
+        commands_function(db, appends, &arrays, &rows).await?
+    };
+    let AppendAnswer { refusals, heads } = answer;
+    let answered = |n: usize| n == appends.len();
+    if !answered(heads.len()) || !refusals.as_ref().is_none_or(|r| answered(r.len())) {
+        return Err(sqlx::Error::Protocol(format!(
+            "{} heads and {:?} refusals answered to {} appends",
+            heads.len(),
+            refusals.as_ref().map(Vec::len),
+            appends.len()
+        )));
+    }
+    let Some(refusals) = refusals else {
+        return Ok(Outcome::Written(
+            appends
+                .iter()
+                .zip(heads)
+                .map(|(append, head)| Appended {
+                    stream_id: append.stream_id.clone(),
+                    first_version: head as u64 + 1,
+                    last_version: head as u64 + append.events.len() as u64,
+                    duplicate: false,
+                })
+                .collect(),
+        ));
+    };
+    refusals
+        .into_iter()
+        .zip(heads)
+        .map(|(refusal, head)| {
+            Ok(match refusal.as_deref() {
+                None => None,
+                Some("conflict") => Some(Refusal::Conflict { head: head as u64 }),
+                Some("key") => Some(Refusal::KeyTaken),
+                Some(other) => {
+                    return Err(sqlx::Error::Protocol(format!("append refused for {other}")))
+                }
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(Outcome::Refused)
+}
+
+/// One call of `homeward_append_commands`, which takes any appends.
+async fn commands_function(
+    db: &mut PgConnection,
+    appends: &[&Append],
+    arrays: &BatchArrays<'_>,
+    rows: &MergedRows<'_>,
+) -> Result<AppendAnswer, sqlx::Error> {
     let keyed = appends.iter().any(|a| a.idempotency_key.is_some());
-    let answer: AppendAnswer = sqlx::query_scalar(
+    sqlx::query_scalar(
         "SELECT homeward_append_commands(\
              $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
              $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, \
@@ -731,46 +796,73 @@ async fn append_function(
     .bind(&arrays.indexed_orgs)
     .bind(&arrays.indexed_terms)
     .fetch_one(db)
-    .await?;
-    let AppendAnswer { refusals, heads } = answer;
-    let answered = |n: usize| n == appends.len();
-    if !answered(heads.len()) || !refusals.as_ref().is_none_or(|r| answered(r.len())) {
-        return Err(sqlx::Error::Protocol(format!(
-            "{} heads and {:?} refusals answered to {} appends",
-            heads.len(),
-            refusals.as_ref().map(Vec::len),
-            appends.len()
-        )));
-    }
-    let Some(refusals) = refusals else {
-        return Ok(Outcome::Written(
-            appends
-                .iter()
-                .zip(heads)
-                .map(|(append, head)| Appended {
-                    stream_id: append.stream_id.clone(),
-                    first_version: head as u64 + 1,
-                    last_version: head as u64 + append.events.len() as u64,
-                    duplicate: false,
-                })
-                .collect(),
-        ));
-    };
-    refusals
-        .into_iter()
-        .zip(heads)
-        .map(|(refusal, head)| {
-            Ok(match refusal.as_deref() {
-                None => None,
-                Some("conflict") => Some(Refusal::Conflict { head: head as u64 }),
-                Some("key") => Some(Refusal::KeyTaken),
-                Some(other) => {
-                    return Err(sqlx::Error::Protocol(format!("append refused for {other}")))
-                }
-            })
-        })
-        .collect::<Result<_, _>>()
-        .map(Outcome::Refused)
+    .await
+}
+
+/// Whether a call's appends are all everyday edits, which `homeward_append_edits` takes: events
+/// for streams that exist, each at an exact expected version, with no idempotency key, no
+/// person's key or search terms, and no rows but plans', steps' and timers'.
+fn only_edits(appends: &[&Append]) -> bool {
+    appends.iter().all(|a| {
+        let ProjectionChange {
+            plans: _,
+            steps_delete: _,
+            steps_upsert: _,
+            timers_cancel: _,
+            timers_arm: _,
+            parties,
+            digests_delete,
+            digests_upsert,
+            organisations,
+            persons,
+        } = &a.projection;
+        matches!(a.expected_version, ExpectedVersion::Exact(v) if v > 0)
+            && a.idempotency_key.is_none()
+            && a.new_person_key.is_none()
+            && a.search_terms.is_none()
+            && parties.is_empty()
+            && digests_delete.is_empty()
+            && digests_upsert.is_empty()
+            && organisations.is_empty()
+            && persons.is_empty()
+    })
+}
+
+/// One call of `homeward_append_edits` for appends that are [`only_edits`]: `None` when all were
+/// written, or else (nothing written) the version each stream was at.
+async fn edits_function(
+    db: &mut PgConnection,
+    arrays: &BatchArrays<'_>,
+    rows: &MergedRows<'_>,
+) -> Result<Option<Vec<i64>>, sqlx::Error> {
+    let event_versions: Vec<i64> = arrays
+        .event_appends
+        .iter()
+        .zip(&arrays.event_places)
+        .map(|(&a, &n)| arrays.expected[a as usize - 1].unwrap_or_default() + i64::from(n))
+        .collect();
+    sqlx::query_scalar(
+        "SELECT homeward_append_edits(\
+             $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(&arrays.stream_ids)
+    .bind(&arrays.expected)
+    .bind(&arrays.event_streams)
+    .bind(&event_versions)
+    .bind(&arrays.event_ids)
+    .bind(&arrays.event_command_ids)
+    .bind(&arrays.event_types)
+    .bind(&arrays.schema_versions)
+    .bind(&arrays.payloads)
+    .bind(&arrays.event_metadata)
+    .bind(&arrays.event_occurred_at)
+    .bind(&rows.plans)
+    .bind(&rows.steps_delete)
+    .bind(&rows.steps_upsert)
+    .bind(&rows.timers_cancel)
+    .bind(&rows.timers_arm)
+    .fetch_one(db)
+    .await
 }
 
 #[cfg(test)]

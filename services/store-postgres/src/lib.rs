@@ -18,7 +18,7 @@ mod timer_queue;
 pub use batch::{GroupCommitStats, DEFAULT_FLUSHES_IN_FLIGHT};
 pub use reads::{plans_query, tasks_query};
 pub use rebuild::rebuild;
-pub use store::{PgStore, FUNCTIONS, MIGRATOR};
+pub use store::{pool_options, PgStore, CHECK_POOLED_AFTER_IDLE, FUNCTIONS, MIGRATOR};
 
 /// Replaces the database name in a PostgreSQL URL.
 pub fn with_database(url: &str, database: &str) -> String {

@@ -1,11 +1,12 @@
 //! The event log on PostgreSQL.
 //!
-//! Appends go through the group-commit queue (`batch`): one call of the
-//! `homeward_append_commands` SQL function per transaction takes every stream's advisory lock
-//! before its first write, then finds what would stop an append (a repeated command id, a stream
-//! not at the expected version, a taken idempotency key) and writes nothing if anything does, or
-//! else inserts the events, records the keys and applies the projection changes. See `migrations/functions/postgres.sql` for the SQL
-//! and `read_all` for how catch-up readers stay in commit order.
+//! Appends go through the group-commit queue (`batch`): one call of an append function per
+//! transaction (`homeward_append_commands`, or `homeward_append_edits` for a batch of everyday
+//! edits) takes every stream's advisory lock before its first write, then finds what would stop
+//! an append (a repeated command id, a stream not at the expected version, a taken idempotency
+//! key) and writes nothing if anything does, or else inserts the events, records the keys and
+//! applies the projection changes. See `migrations/functions/postgres.sql` for the SQL and
+//! `read_all` for how catch-up readers stay in commit order.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,30 @@ pub struct PgStore {
     batcher: Batcher,
 }
 
+/// A pooled connection unused for longer than this is checked (one round trip) before it is
+/// handed out. One used more recently is handed out as it is: sqlx would otherwise check every
+/// connection it hands out, a round trip before every statement. A connection the server ended
+/// within this time fails the one statement sent on it, and the pool then drops it (a read
+/// fails, and an append is retried by the group commit, which holds connections of its own).
+pub const CHECK_POOLED_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// How the store's pool is made: at most `max_connections`, each checked before use only when
+/// it was idle for [`CHECK_POOLED_AFTER_IDLE`].
+pub fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for > CHECK_POOLED_AFTER_IDLE {
+                    sqlx::Connection::ping(connection).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 impl PgStore {
     /// Connects a pool of `max_connections`, plus a connection for each group-commit flush in
     /// flight ([`DEFAULT_FLUSHES_IN_FLIGHT`]), opened when first needed.
@@ -68,11 +93,7 @@ impl PgStore {
         max_connections: u32,
         flushes_in_flight: usize,
     ) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect(url)
-            .await?;
+        let pool = pool_options(max_connections).connect(url).await?;
         Ok(Self::from_pool_with_flushes(pool, flushes_in_flight))
     }
 

@@ -347,6 +347,22 @@ async fn command_ids(store: Arc<dyn EventStore>) -> Outcome {
         "{} events after a repeated append of two",
         events.len()
     );
+    // An edit at the stream's version, sent twice: the second finds the stream moved on by
+    // itself, and answers with the first result.
+    let edit = append(&s, ExpectedVersion::Exact(2), 1, at(1));
+    let edit_again = edit.clone();
+    step("append an edit", store.append(edit).await)?;
+    let repeated = step("append the edit again", store.append(edit_again).await)?;
+    ensure!(
+        repeated.duplicate && (repeated.first_version, repeated.last_version) == (3, 3),
+        "the repeated edit answers with the first result: {repeated:?}"
+    );
+    let events = step("read", store.read_stream(&s, ReadUntil::End).await)?;
+    ensure!(
+        events.len() == 3,
+        "{} events after an append of two and an edit, each sent twice",
+        events.len()
+    );
     let known = step("command result", store.command_result(command).await)?;
     ensure!(
         known.as_ref().map(|a| (a.first_version, a.last_version)) == Some((1, 2)),

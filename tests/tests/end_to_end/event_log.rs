@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use homeward_engine::{CommandError, CommandHandler, CommandMeta, FixedClock};
-use homeward_store::projection::PartyRow;
+use homeward_store::projection::{PartyRow, StepRow};
 use homeward_store::{
     Append, Cursor, EventStore, ExpectedVersion, Metadata, NewEvent, ProjectionChange, ReadUntil,
     StoreError,
@@ -931,6 +931,125 @@ async fn the_append_function_refuses_a_batch_as_a_whole_says_why_and_writes_noth
 }
 
 #[tokio::test]
+async fn the_edits_function_refuses_a_batch_as_a_whole_says_why_and_writes_nothing() {
+    let db = TestDb::new().await;
+    sql_append_new(0, &json!({}))
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    let plan = Uuid::new_v4();
+    let step = json!({"steps_upsert": [{
+        "plan_id": plan, "step_key": "passport", "position": 1, "kind": "passport",
+        "title": "Passport", "status": "ready", "priority": 1
+    }]});
+    let edits = |version: i64, ids: [Uuid; 2]| {
+        let (db, step) = (&db, &step);
+        async move {
+            sql_edits(version, ids, step)
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+        }
+    };
+
+    // Both streams are at 1, not 2: nothing is written, the step row neither.
+    let ids = [Uuid::new_v4(), Uuid::new_v4()];
+    assert_eq!(edits(2, ids).await, Some(vec![1, 1]));
+    assert_eq!(db.count("SELECT count(*) FROM events").await, 2);
+    assert_eq!(db.count("SELECT count(*) FROM step_view").await, 0);
+
+    // At their versions: written after each head, with the row.
+    assert_eq!(edits(1, ids).await, None);
+    assert_eq!(
+        db.count("SELECT count(*) FROM events WHERE stream_version = 2")
+            .await,
+        2
+    );
+    assert_eq!(
+        db.count("SELECT count(*) FROM step_view WHERE status = 'ready'")
+            .await,
+        1
+    );
+    // A command again at the version its stream now holds, beside a new one: the call fails
+    // on the unique event id, and nothing more is written.
+    let repeated = sql_edits(2, [ids[0], Uuid::new_v4()], &json!({}))
+        .fetch_one(db.pool())
+        .await
+        .unwrap_err();
+    let constraint = repeated
+        .as_database_error()
+        .and_then(|e| e.constraint().map(str::to_owned));
+    assert_eq!(constraint.as_deref(), Some("events_event_id_key"));
+    assert_eq!(db.count("SELECT count(*) FROM events").await, 4);
+}
+
+/// A step read-model row of a plan of its own: the everyday edit's kind of row. A batch of
+/// appends at exact versions with no rows but plans', steps' and timers' goes to
+/// `homeward_append_edits`.
+fn with_step_row(mut append: Append, title: &str) -> Append {
+    append.projection = ProjectionChange {
+        steps_upsert: vec![StepRow {
+            plan_id: Uuid::new_v4(),
+            step_key: "passport".into(),
+            position: 1,
+            kind: "passport".into(),
+            title: title.to_owned(),
+            status: "ready".into(),
+            assignee: None,
+            candidate_group: None,
+            priority: 1,
+            due_at: None,
+            follow_up_on: None,
+            document_status: None,
+            status_reason: None,
+        }],
+        ..ProjectionChange::default()
+    };
+    append
+}
+
+#[tokio::test]
+async fn a_batch_of_edits_with_a_conflict_and_a_retry_decides_each_append_alone() {
+    let db = TestDb::new().await;
+    let store = &db.store;
+    for stream in ["test-e1", "test-e2", "test-e3", "test-e4"] {
+        new_stream(store, stream, 2).await;
+    }
+    let sent = raw_append("test-e4", ExpectedVersion::Exact(2), 1);
+    store.append(sent.clone()).await.unwrap();
+
+    let batch = [
+        with_step_row(raw_append("test-e1", ExpectedVersion::Exact(2), 1), "E1"),
+        // Decided on version 1; the stream is at 2.
+        with_step_row(raw_append("test-e2", ExpectedVersion::Exact(1), 1), "E2"),
+        with_step_row(raw_append("test-e3", ExpectedVersion::Exact(2), 2), "E3"),
+        // An edit written before, sent again by a client that never heard the answer.
+        with_step_row(sent, "E4"),
+    ];
+    let results = store.append_together(&batch).await;
+    assert_eq!(
+        versions(&results),
+        ["3..3", "conflict: expected 1, at 2", "3..4", "3..3 again"]
+    );
+    assert_eq!(db.count("SELECT count(*) FROM events").await, 8 + 1 + 3);
+    let titles: Vec<String> = sqlx::query_scalar("SELECT title FROM step_view ORDER BY title")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(titles, ["E1", "E3"]);
+    // The two written together, in one transaction, at the versions after their heads.
+    assert_eq!(
+        db.count(
+            "SELECT count(DISTINCT tx_id::text) FROM events \
+             WHERE (stream_id, stream_version) IN (('test-e1', 3), ('test-e3', 3), \
+               ('test-e3', 4))"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
 async fn group_commit_counts_its_transactions_and_shares_them_under_load() {
     let db = TestDb::new().await;
     // One flush in flight: while it runs, the other appends queue and go together.
@@ -1006,6 +1125,39 @@ async fn an_append_whose_flush_connection_was_dropped_goes_through_on_a_new_one(
     );
 }
 
+#[tokio::test]
+async fn a_pooled_connection_the_server_ended_while_idle_is_not_handed_out() {
+    let db = TestDb::new().await;
+    let store = PgStore::connect_with_flushes(&db.url, 2, 1).await.unwrap();
+    new_stream(&store, "test-idle", 1).await;
+    // Reads go through the pool: both its connections in use at once.
+    let (a, b) = tokio::join!(
+        store.read_stream("test-idle", ReadUntil::End),
+        store.read_stream("test-idle", ReadUntil::End)
+    );
+    assert_eq!((a.unwrap().len(), b.unwrap().len()), (1, 1));
+    let others = "FROM pg_stat_activity \
+                  WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    db.count(&format!(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) {others}) AS t"
+    ))
+    .await;
+    // Idle longer than a pooled connection goes unchecked: each is checked, found ended, and
+    // replaced before a statement is sent on it.
+    tokio::time::sleep(
+        homeward_store_postgres::CHECK_POOLED_AFTER_IDLE
+            + Duration::milliseconds(300).to_std().unwrap(),
+    )
+    .await;
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(
+            store.read_stream("test-idle", ReadUntil::End),
+            store.read_stream("test-idle", ReadUntil::End)
+        );
+        assert_eq!((a.unwrap().len(), b.unwrap().len()), (1, 1));
+    }
+}
+
 /// `homeward_append_commands` called directly: one event each on `test-x` and `test-y`, both
 /// at `version`, with these first event ids, a fresh idempotency key each, and the read-model
 /// rows given in the JSON form of a projection change. Its answer as a row per append.
@@ -1055,6 +1207,37 @@ fn sql_append_new(version: i64, projection: &serde_json::Value) -> SqlAppend<'_>
     sql_append(version, [Uuid::new_v4(), Uuid::new_v4()], projection)
 }
 
+/// `homeward_append_edits`, the everyday edit's entry point, called directly: one event each on
+/// `test-x` and `test-y`, both at `version` (the events at `version + 1`), with these first event
+/// ids and the plans', steps' and timers' rows of `projection`. Its answer: NULL when written,
+/// else each stream's head.
+fn sql_edits(version: i64, ids: [Uuid; 2], projection: &serde_json::Value) -> SqlEdits<'_> {
+    sqlx::query_scalar(
+        "SELECT homeward_append_edits(\
+         ARRAY['test-x', 'test-y'], ARRAY[$1, $1], ARRAY['test-x', 'test-y'], \
+         ARRAY[$1 + 1, $1 + 1], $2, \
+         ARRAY[gen_random_uuid(), gen_random_uuid()], ARRAY['e', 'e'], ARRAY[1, 1]::smallint[], \
+         ARRAY['{}', '{}']::jsonb[], ARRAY['{}', '{}']::jsonb[], ARRAY[now(), now()], \
+         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_plan_row, $3->'plans') r), \
+         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_step_ref, $3->'steps_delete') r), \
+         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_step_row, $3->'steps_upsert') r), \
+         ARRAY(SELECT t::uuid FROM jsonb_array_elements_text($3->'timers_cancel') t), \
+         ARRAY(SELECT r FROM jsonb_populate_recordset(NULL::homeward_timer_row, $3->'timers_arm') r))",
+    )
+    .bind(version)
+    .bind(ids.to_vec())
+    .bind(projection)
+}
+
+/// A direct call of the edits function: NULL, or each stream's head.
+type SqlEdits<'q> =
+    sqlx::query::QueryScalar<'q, sqlx::Postgres, Option<Vec<i64>>, sqlx::postgres::PgArguments>;
+
+/// [`sql_edits`] with fresh event ids.
+fn sql_edits_new(version: i64, projection: &serde_json::Value) -> SqlEdits<'_> {
+    sql_edits(version, [Uuid::new_v4(), Uuid::new_v4()], projection)
+}
+
 #[tokio::test]
 async fn appends_probe_indexes_even_when_their_plans_were_made_on_nearly_empty_tables() {
     // A connection's PL/pgSQL plans are made on first use and kept. Made on nearly empty tables
@@ -1078,17 +1261,27 @@ async fn appends_probe_indexes_even_when_their_plans_were_made_on_nearly_empty_t
             "digests_delete": [plan],
         });
         // A batch at its versions: the heads of both streams, the first event ids, the
-        // read-model rows.
-        sql_append_new(version, &projection)
+        // read-model rows; through each entry point in turn.
+        sql_append_new(2 * version, &projection)
             .fetch_all(&mut *tx)
             .await
             .unwrap();
+        let written = sql_edits_new(2 * version + 1, &projection)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(written, None);
         // The same versions again: refused, after the same probes.
-        let refused = sql_append_new(version, &projection)
+        let refused = sql_append_new(2 * version, &projection)
             .fetch_all(&mut *tx)
             .await
             .unwrap();
         assert!(refused.iter().all(|r| r.1.as_deref() == Some("conflict")));
+        let heads = sql_edits_new(2 * version + 1, &projection)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(heads, Some(vec![2 * version + 2; 2]));
     }
     let scanned: Vec<(String, i64)> = sqlx::query_as(
         "SELECT relname::text, seq_scan FROM pg_stat_xact_user_tables \
@@ -1102,7 +1295,7 @@ async fn appends_probe_indexes_even_when_their_plans_were_made_on_nearly_empty_t
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-    assert_eq!(written, 16);
+    assert_eq!(written, 32);
 }
 
 #[tokio::test]
