@@ -140,7 +140,7 @@ $$;
 -- Called in FROM as a set-returning function, the calling statement was planned again and its
 -- result columns rebuilt from the catalogue at every call (seen with perf; measured: the bare
 -- append 0.77 of the build before it in that form, 0.90-0.96 in this one; see BENCHMARKS.md,
--- "One append function").
+-- "The append's entry points").
 -- Its form before it wrote person rows and the blind index, which a database started by an
 -- earlier build has.
 DROP FUNCTION IF EXISTS homeward_append_commands(text[], text[], bigint[], integer[], integer[],
@@ -334,7 +334,7 @@ $$;
 -- was written (each stream was at its expected version); otherwise nothing was written, and it
 -- returns the version each stream was at. It checks the heads in one statement and answers
 -- nothing on the common path. Measured against sending the same batches to
--- `homeward_append_commands`: see BENCHMARKS.md, "One append function".
+-- `homeward_append_commands`: see BENCHMARKS.md, "The append's entry points".
 DROP FUNCTION IF EXISTS homeward_append_edits(text[], bigint[], text[], bigint[], uuid[], uuid[],
     text[], smallint[], jsonb[], jsonb[], timestamptz[], homeward_plan_row[], homeward_step_ref[],
     homeward_step_row[], uuid[], homeward_timer_row[]);
