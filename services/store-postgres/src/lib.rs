@@ -8,6 +8,7 @@ mod access_log;
 mod archive;
 mod batch;
 mod idempotency;
+mod lane;
 mod person_keys;
 mod reads;
 mod rebuild;

@@ -569,17 +569,29 @@ impl ReadModels for PgStore {
         token_hash: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Option<TokenOwner>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT t.token_id, t.role AS token_role, t.expires_at, t.last_used_at, p.party_id, p.version, p.display_name, \
-               p.email, p.role, p.organisation, p.country, p.language, p.time_zone, p.supervisor, \
-               p.active \
-             FROM api_tokens t JOIN party_view p ON p.party_id = t.party_id \
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 \
-               AND p.active",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?)
+        // On the token lane: every request asks this first.
+        let token_hash = token_hash.to_vec();
+        let owner = self
+            .tokens
+            .read(move |connection| {
+                let token_hash = token_hash.clone();
+                Box::pin(async move {
+                    sqlx::query_as(
+                        "SELECT t.token_id, t.role AS token_role, t.expires_at, \
+                           t.last_used_at, p.party_id, p.version, p.display_name, p.email, \
+                           p.role, p.organisation, p.country, p.language, p.time_zone, \
+                           p.supervisor, p.active \
+                         FROM api_tokens t JOIN party_view p ON p.party_id = t.party_id \
+                         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 \
+                           AND p.active",
+                    )
+                    .bind(token_hash)
+                    .bind(now)
+                    .fetch_optional(connection)
+                    .await
+                })
+            })
+            .await?;
+        Ok(owner)
     }
 }

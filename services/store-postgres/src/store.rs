@@ -22,6 +22,7 @@ use homeward_store::{
 };
 
 use crate::batch::{Batcher, DEFAULT_FLUSHES_IN_FLIGHT};
+use crate::lane::Lane;
 
 /// The migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -52,6 +53,8 @@ pub(crate) use event_columns;
 pub struct PgStore {
     pool: PgPool,
     batcher: Batcher,
+    /// Where token checks run (see `lane`).
+    pub(crate) tokens: Lane,
 }
 
 /// A pooled connection unused for longer than this is checked (one round trip) before it is
@@ -120,7 +123,12 @@ impl PgStore {
             }
         });
         let batcher = Batcher::start(pool.clone(), flushes_in_flight, wake);
-        Self { pool, batcher }
+        let tokens = Lane::new(&pool);
+        Self {
+            pool,
+            batcher,
+            tokens,
+        }
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -185,3 +185,42 @@ async fn a_token_lives_no_longer_than_the_server_allows() {
         "{body}"
     );
 }
+
+/// Token checks run on connections of their own, which the pool does not check. When the server
+/// ends them (a restart, a network failure), the next request is still answered: its check goes
+/// once more on a new connection.
+#[tokio::test]
+async fn a_request_is_answered_after_the_database_ended_the_token_checks_connections() {
+    let api = TestApi::start().await;
+    let worker = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
+    let me = "{ me { displayName } }";
+    assert_eq!(
+        api.data(&worker.token, me, json!({})).await["me"]["displayName"],
+        "Ana Diaz"
+    );
+    let checks = "FROM pg_stat_activity WHERE datname = current_database() \
+                  AND pid <> pg_backend_pid() AND query ILIKE '%FROM api_tokens t JOIN%'";
+    let ended: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) {checks}) AS t"
+    ))
+    .fetch_one(api.db.pool())
+    .await
+    .unwrap();
+    assert!(ended >= 1, "a connection had checked a token");
+    for _ in 0..100 {
+        let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) {checks}"))
+            .fetch_one(api.db.pool())
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            api.data(&worker.token, me, json!({})).await["me"]["displayName"],
+            "Ana Diaz"
+        );
+    }
+}
