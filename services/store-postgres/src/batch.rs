@@ -8,17 +8,18 @@
 //!
 //! Each append in a batch still succeeds or fails on its own. A batch goes to the append
 //! function, `homeward_append_commands`, which writes all of it or nothing, with the read-model
-//! rows as typed arrays in the binary format; a batch of everyday edits only (see
-//! [`only_edits`]) to `homeward_append_edits`, which does the same with less to take. When it writes nothing it says which appends
-//! stopped it (a conflict, a repeated command, a taken idempotency key); those get their answer
-//! and the rest go again together; so do the others when a repeated command fails a call on its
-//! event id. Appends to one stream, or claiming one key, go in successive calls, in the order
+//! rows as typed arrays in the binary format; a batch of everyday edits only (`only_edits`) to
+//! `homeward_append_edits`, which does the same with less to take. When nothing is written the
+//! function says which appends stopped it (a conflict, a repeated command, a taken idempotency
+//! key); those get their answer and the rest go again together; so do the others when a
+//! repeated command fails a call on its event id. Appends to one stream, or claiming one key, go in successive calls, in the order
 //! they came. If a call fails as a whole otherwise (a race on a key, a broken connection), its
 //! appends go one at a time, so that one bad append fails alone.
 //!
 //! Each flush runs on a connection of its own, held by its slot rather than taken from the
-//! pool: sqlx pings a pooled connection when it is acquired and again when it is released, two
-//! round trips that would cost a group-commit transaction more than its commit.
+//! pool: sqlx sends a round trip on every connection given back to the pool (and, unless it was
+//! used within the last second, before handing one out), which would cost a group-commit
+//! transaction more than its commit.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -186,11 +186,11 @@ async fn a_token_lives_no_longer_than_the_server_allows() {
     );
 }
 
-/// Token checks run on connections of their own, which the pool does not check. When the server
-/// ends them (a restart, a network failure), the next request is still answered: its check goes
-/// once more on a new connection.
+/// On PostgreSQL, token checks run on connections of their own, which the pool does not check.
+/// When the server ends them (a restart, a network failure), the next request is still answered:
+/// its check goes once more on a new connection.
 #[tokio::test]
-async fn a_request_is_answered_after_the_database_ended_the_token_checks_connections() {
+async fn a_request_is_answered_after_postgresql_ended_the_token_checks_connections() {
     let api = TestApi::start().await;
     let worker = api.party("SOCIAL_WORKER", "Ana Diaz", "Caritas").await;
     let me = "{ me { displayName } }";

@@ -923,10 +923,7 @@ async fn the_append_function_refuses_a_batch_as_a_whole_says_why_and_writes_noth
         .fetch_all(db.pool())
         .await
         .unwrap_err();
-    let constraint = repeated
-        .as_database_error()
-        .and_then(|e| e.constraint().map(str::to_owned));
-    assert_eq!(constraint.as_deref(), Some("events_event_id_key"));
+    assert_eq!(violated(&repeated).as_deref(), Some("events_event_id_key"));
     assert_eq!(db.count("SELECT count(*) FROM events").await, 2);
 }
 
@@ -976,11 +973,14 @@ async fn the_edits_function_refuses_a_batch_as_a_whole_says_why_and_writes_nothi
         .fetch_one(db.pool())
         .await
         .unwrap_err();
-    let constraint = repeated
-        .as_database_error()
-        .and_then(|e| e.constraint().map(str::to_owned));
-    assert_eq!(constraint.as_deref(), Some("events_event_id_key"));
+    assert_eq!(violated(&repeated).as_deref(), Some("events_event_id_key"));
     assert_eq!(db.count("SELECT count(*) FROM events").await, 4);
+}
+
+/// The constraint a statement's error says it violated, if any.
+fn violated(e: &sqlx::Error) -> Option<String> {
+    e.as_database_error()
+        .and_then(|e| e.constraint().map(str::to_owned))
 }
 
 /// A step read-model row of a plan of its own: the everyday edit's kind of row. A batch of
