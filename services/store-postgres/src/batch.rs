@@ -41,8 +41,9 @@ use homeward_store::StoreError;
 
 /// How many batches may be in flight at once (each holds a connection while it runs). Fewer
 /// flushes make larger batches, which share a commit and the statements' fixed costs; more let
-/// small batches go at once. On a 2-core machine two and four measured alike at 16 writers and
-/// four did better at 4 writers (BENCHMARKS.md, session 8). `HOMEWARD_APPEND_FLUSHES` sets it.
+/// small batches go at once. On a 2-core machine, at 16 writers, two and three measured within
+/// the noise of four, and eight lost (BENCHMARKS.md, "Appends and commands").
+/// `HOMEWARD_APPEND_FLUSHES` sets it.
 pub const DEFAULT_FLUSHES_IN_FLIGHT: usize = 4;
 /// The most appends one transaction carries.
 pub const MAX_BATCH: usize = 64;
