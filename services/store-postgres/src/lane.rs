@@ -2,8 +2,8 @@
 //! check: taken and given back without a round trip.
 //!
 //! sqlx's pool sends a round trip (a `Sync`) on every connection given back to it, to learn that
-//! the connection is still usable; on this kind of machine a round trip costs about as much as
-//! the token's statement itself (BENCHMARKS.md, "The GraphQL API"). The lane's connections are
+//! the connection is still usable; round trips, more than the statement's own work, are what the
+//! token check costs (BENCHMARKS.md, "The GraphQL API"). The lane's connections are
 //! [`Slot`]s, as group commit's are: opened when first needed, checked only after they sat
 //! idle, and dropped after any error. A statement that fails on a connection the server ended is
 //! sent once more on a new one: the lane carries reads only.
