@@ -59,22 +59,45 @@ impl Replica {
 
     /// The data of a query to this replica that must succeed.
     pub async fn data(&self, token: &str, query: &str, variables: Value) -> Value {
-        let body: Value = reqwest::Client::new()
-            .post(self.url())
-            .bearer_auth(token)
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("the replica answers")
-            .json()
-            .await
-            .expect("a JSON body");
-        assert!(
-            body.get("errors").is_none(),
-            "query failed: {query}\n{body:#}"
-        );
-        body["data"].clone()
+        let (_, body) = post(
+            &reqwest::Client::new(),
+            &self.url(),
+            Some(token),
+            query,
+            variables,
+        )
+        .await;
+        data_of(body, query)
     }
+}
+
+/// A GraphQL request to `url`, as `token` if any: the status and the JSON body.
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> (u16, Value) {
+    let mut request = http
+        .post(url)
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("the server answers");
+    let status = response.status().as_u16();
+    let body = response.json().await.expect("a JSON body");
+    (status, body)
+}
+
+/// The data of an answer that must hold no errors.
+fn data_of(body: Value, query: &str) -> Value {
+    assert!(
+        body.get("errors").is_none(),
+        "query failed: {query}\n{body:#}"
+    );
+    body["data"].clone()
 }
 
 impl Drop for Replica {
@@ -237,17 +260,7 @@ impl TestApi {
 
     /// Sends a query; returns the HTTP status and the JSON body.
     pub async fn post(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
-        let mut request = self
-            .http
-            .post(self.url())
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("the server answers");
-        let status = response.status().as_u16();
-        let body = response.json().await.expect("a JSON body");
-        (status, body)
+        post(&self.http, &self.url(), token, query, variables).await
     }
 
     /// The samples of a `/metrics` scrape, by name and labels as written (`name{a="b"}`).
@@ -271,12 +284,7 @@ impl TestApi {
 
     /// The data of a query that must succeed.
     pub async fn data(&self, token: &str, query: &str, variables: Value) -> Value {
-        let body = self.gql(token, query, variables).await;
-        assert!(
-            body.get("errors").is_none(),
-            "query failed: {query}\n{body:#}"
-        );
-        body["data"].clone()
+        data_of(self.gql(token, query, variables).await, query)
     }
 
     /// Registers a survivor and opens a plan for them from the standard template, as the social
