@@ -86,6 +86,14 @@ pub(crate) struct Slot {
     last_used: Instant,
 }
 
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("open", &self.connection.is_some())
+            .finish()
+    }
+}
+
 impl Slot {
     pub(crate) fn new(pool: &PgPool) -> Self {
         Self {

@@ -83,7 +83,7 @@ impl Lane {
 }
 
 /// Whether `e` says the connection is gone rather than that the statement failed.
-fn broken(e: &sqlx::Error) -> bool {
+pub(crate) fn broken(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Io(_) | sqlx::Error::Protocol(_))
         || matches!(e, sqlx::Error::Database(db)
             if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57")))

@@ -55,6 +55,9 @@ pub struct PgStore {
     batcher: Batcher,
     /// Where token checks run (see `lane`).
     pub(crate) tokens: Lane,
+    /// The access audit's connection: one writer commits its batches, one at a time, without
+    /// the round trip the pool sends when a connection is given back (see `access_log`).
+    pub(crate) audit: Arc<tokio::sync::Mutex<crate::batch::Slot>>,
 }
 
 /// A pooled connection unused for longer than this is checked (one round trip) before it is
@@ -124,10 +127,12 @@ impl PgStore {
         });
         let batcher = Batcher::start(pool.clone(), flushes_in_flight, wake);
         let tokens = Lane::new(&pool);
+        let audit = Arc::new(tokio::sync::Mutex::new(crate::batch::Slot::new(&pool)));
         Self {
             pool,
             batcher,
             tokens,
+            audit,
         }
     }
 

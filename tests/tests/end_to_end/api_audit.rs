@@ -179,3 +179,59 @@ async fn every_read_of_personal_data_is_recorded_once_and_the_record_cannot_be_c
         "the audit itself shows no personal data, and was neither changed nor deleted"
     );
 }
+
+/// On PostgreSQL the audit is written on a connection of its own. When the server ends it (a
+/// restart, a network failure), the next read of her data is still answered, and recorded once.
+#[tokio::test]
+async fn a_read_is_answered_and_recorded_once_after_postgresql_ended_the_audits_connection() {
+    let api = TestApi::start().await;
+    let amina = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let person = api
+        .data(
+            &amina.token,
+            "mutation { registerPerson(input: { fullName: \"Joy N.\" }) }",
+            json!({}),
+        )
+        .await["registerPerson"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let read = "query($p: ID!) { person(id: $p) { fullName } }";
+    let name = |data: Value| data["person"]["fullName"].clone();
+    assert_eq!(
+        name(api.data(&amina.token, read, json!({ "p": person })).await),
+        "Joy N."
+    );
+    assert_eq!(entries(&api).await.len(), 1);
+
+    let audit = "FROM pg_stat_activity WHERE datname = current_database() \
+                 AND pid <> pg_backend_pid() AND query ILIKE 'INSERT INTO access_log%'";
+    let ended: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) {audit}) AS t"
+    ))
+    .fetch_one(api.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(ended, 1, "one connection had written the audit");
+    for _ in 0..100 {
+        let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) {audit}"))
+            .fetch_one(api.db.pool())
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            name(api.data(&amina.token, read, json!({ "p": person })).await),
+            "Joy N."
+        );
+    }
+    let kept = entries(&api).await;
+    assert_eq!(kept.len(), 4, "one entry per read: {kept:?}");
+    assert!(kept
+        .iter()
+        .all(|(_, p, fields, _)| *p == person && fields == &["full_name"]));
+}
