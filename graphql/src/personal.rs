@@ -85,14 +85,16 @@ fn operation(ctx: &Context<'_>) -> String {
     root.unwrap_or("graphql").to_owned()
 }
 
-/// A personal text of `stream`, opened (`[erased]` once the person is).
+/// A personal text of `stream`, opened (`[erased]` once the person is); with `known`, her key
+/// as this operation already read it, when it did.
 pub(crate) async fn text(
     ctx: &Context<'_>,
     value: &Personal<String>,
     stream: &str,
     field: &str,
+    known: Option<&KeyAsRead>,
 ) -> ApiResult<String> {
-    Ok(open(ctx, value, stream, field).await?.text())
+    Ok(open_known(ctx, value, stream, field, known).await?.text())
 }
 
 /// A step's title, opened; once the person is erased, a step from the plan's template keeps
@@ -104,12 +106,15 @@ pub(crate) async fn step_title(
     template: &homeward_workflows::plan::TemplateRef,
     key: &homeward_workflows::StepKey,
     kind: homeward_workflows::plan::StepKind,
+    known: Option<&KeyAsRead>,
 ) -> ApiResult<String> {
-    Ok(match open(ctx, title, stream, field::STEP_TITLE).await? {
-        Opened::Value(title) => title,
-        Opened::Erased => homeward_workflows::template::template_title(template, key, kind)
-            .unwrap_or_else(|| ERASED.to_owned()),
-    })
+    Ok(
+        match open_known(ctx, title, stream, field::STEP_TITLE, known).await? {
+            Opened::Value(title) => title,
+            Opened::Erased => homeward_workflows::template::template_title(template, key, kind)
+                .unwrap_or_else(|| ERASED.to_owned()),
+        },
+    )
 }
 
 /// A personal text kept in a read model's column, opened.
@@ -119,17 +124,19 @@ pub(crate) async fn stored_text(
     stream: &str,
     field: &str,
 ) -> ApiResult<String> {
-    text(ctx, &Vault::stored(stored), stream, field).await
+    text(ctx, &Vault::stored(stored), stream, field, None).await
 }
 
-/// A personal value of `stream`, opened; `None` once the person is erased.
+/// A personal value of `stream`, opened; `None` once the person is erased. `known` as for
+/// [`text`].
 pub(crate) async fn value<T: DeserializeOwned + Clone>(
     ctx: &Context<'_>,
     value: &Personal<T>,
     stream: &str,
     field: &str,
+    known: Option<&KeyAsRead>,
 ) -> ApiResult<Option<T>> {
-    Ok(open(ctx, value, stream, field).await?.value())
+    Ok(open_known(ctx, value, stream, field, known).await?.value())
 }
 
 /// Opens every personal field of an event's payload in place: each becomes its value, or

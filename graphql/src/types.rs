@@ -208,6 +208,14 @@ impl PlanObject {
         Self(plan, None)
     }
 
+    /// Her key as read with the plan, which opens the plan's own personal values too.
+    fn her_key(&self) -> Option<KeyAsRead> {
+        self.1
+            .as_ref()
+            .filter(|(person, _)| person.id == self.0.person)
+            .map(|(_, key)| key.clone())
+    }
+
     /// Whether the viewer may read this field of the plan (null for them otherwise).
     fn may_read(&self, ctx: &Context<'_>, field: PlanField) -> ApiResult<bool> {
         Ok(authz::authorize(viewer(ctx)?, Action::ReadPlanField(&self.0, field)).is_ok())
@@ -317,6 +325,7 @@ impl PlanObject {
                 area: g.area.into(),
                 aim: g.aim.clone(),
                 stream: self.0.id.stream_id(),
+                key: self.her_key(),
             })
             .collect())
     }
@@ -374,6 +383,7 @@ impl PlanObject {
             .map(|(index, _)| StepObject {
                 plan: self.0.clone(),
                 index,
+                key: self.her_key(),
             })
             .collect())
     }
@@ -391,6 +401,7 @@ impl PlanObject {
             .map(|index| StepObject {
                 plan: self.0.clone(),
                 index,
+                key: self.her_key(),
             }))
     }
 }
@@ -403,15 +414,23 @@ pub struct Goal {
     pub aim: Personal<String>,
     #[graphql(skip)]
     pub stream: String,
+    #[graphql(skip)]
+    pub(crate) key: Option<KeyAsRead>,
 }
 
 #[ComplexObject]
 impl Goal {
     /// What she aims for (null only when it cannot be read).
     async fn aim(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
-        personal::text(ctx, &self.aim, &self.stream, field::GOAL_AIM)
-            .await
-            .map(Some)
+        personal::text(
+            ctx,
+            &self.aim,
+            &self.stream,
+            field::GOAL_AIM,
+            self.key.as_ref(),
+        )
+        .await
+        .map(Some)
     }
 }
 
@@ -431,6 +450,8 @@ pub struct Consent {
 pub struct StepObject {
     pub plan: Arc<Plan>,
     pub index: usize,
+    /// Her key as read with the plan, if it was.
+    pub(crate) key: Option<KeyAsRead>,
 }
 
 impl StepObject {
@@ -464,6 +485,7 @@ impl StepObject {
             &self.plan.template,
             &step.key,
             step.kind,
+            self.key.as_ref(),
         )
         .await
         .map(Some)
@@ -475,11 +497,15 @@ impl StepObject {
     async fn status_reason(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
         match &self.step().status {
             domain::StepStatus::Blocked { reason, .. }
-            | domain::StepStatus::Cancelled { reason } => {
-                personal::text(ctx, reason, &self.stream(), field::REASON)
-                    .await
-                    .map(Some)
-            }
+            | domain::StepStatus::Cancelled { reason } => personal::text(
+                ctx,
+                reason,
+                &self.stream(),
+                field::REASON,
+                self.key.as_ref(),
+            )
+            .await
+            .map(Some),
             _ => Ok(None),
         }
     }
@@ -558,14 +584,21 @@ impl StepObject {
             wellbeing: o.wellbeing.clone(),
             concerns: o.concerns.clone(),
             stream: self.stream(),
+            key: self.key.clone(),
         })
     }
     /// Why the step was started although its preconditions were not met.
     async fn override_reason(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
         match &self.step().override_reason {
-            Some(reason) => personal::text(ctx, reason, &self.stream(), field::OVERRIDE_REASON)
-                .await
-                .map(Some),
+            Some(reason) => personal::text(
+                ctx,
+                reason,
+                &self.stream(),
+                field::OVERRIDE_REASON,
+                self.key.as_ref(),
+            )
+            .await
+            .map(Some),
             None => Ok(None),
         }
     }
@@ -596,6 +629,7 @@ impl StepObject {
                     fire_at: r.fire_at,
                     reason: reason.clone(),
                     stream: self.stream(),
+                    key: self.key.clone(),
                 })
             })
             .collect()
@@ -631,25 +665,35 @@ pub struct FollowUpOutcome {
     pub concerns: Personal<Vec<domain::ConcernArea>>,
     #[graphql(skip)]
     pub stream: String,
+    #[graphql(skip)]
+    pub(crate) key: Option<KeyAsRead>,
 }
 
 #[ComplexObject]
 impl FollowUpOutcome {
     /// Null once the person is erased.
     async fn wellbeing(&self, ctx: &Context<'_>) -> ApiResult<Option<Wellbeing>> {
-        Ok(
-            personal::value(ctx, &self.wellbeing, &self.stream, field::WELLBEING)
-                .await?
-                .map(Into::into),
+        Ok(personal::value(
+            ctx,
+            &self.wellbeing,
+            &self.stream,
+            field::WELLBEING,
+            self.key.as_ref(),
         )
+        .await?
+        .map(Into::into))
     }
     /// Null once the person is erased.
     async fn concerns(&self, ctx: &Context<'_>) -> ApiResult<Option<Vec<ConcernArea>>> {
-        Ok(
-            personal::value(ctx, &self.concerns, &self.stream, field::CONCERNS)
-                .await?
-                .map(|c| c.into_iter().map(Into::into).collect()),
+        Ok(personal::value(
+            ctx,
+            &self.concerns,
+            &self.stream,
+            field::CONCERNS,
+            self.key.as_ref(),
         )
+        .await?
+        .map(|c| c.into_iter().map(Into::into).collect()))
     }
 }
 
@@ -668,15 +712,23 @@ pub struct FailedReminder {
     pub reason: Personal<String>,
     #[graphql(skip)]
     pub stream: String,
+    #[graphql(skip)]
+    pub(crate) key: Option<KeyAsRead>,
 }
 
 #[ComplexObject]
 impl FailedReminder {
     /// Why it could not be delivered (null only when it cannot be read).
     async fn reason(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
-        personal::text(ctx, &self.reason, &self.stream, field::REASON)
-            .await
-            .map(Some)
+        personal::text(
+            ctx,
+            &self.reason,
+            &self.stream,
+            field::REASON,
+            self.key.as_ref(),
+        )
+        .await
+        .map(Some)
     }
 }
 
@@ -935,9 +987,15 @@ pub struct LegalHold {
 impl LegalHold {
     /// Null only when it cannot be read (an `UNREADABLE` error says so).
     async fn reason(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
-        personal::text(ctx, &self.hold.reason, &self.stream, field::HOLD_REASON)
-            .await
-            .map(Some)
+        personal::text(
+            ctx,
+            &self.hold.reason,
+            &self.stream,
+            field::HOLD_REASON,
+            None,
+        )
+        .await
+        .map(Some)
     }
     async fn placed_by(&self, ctx: &Context<'_>) -> ApiResult<Option<PartyObject>> {
         party(ctx, Some(self.hold.placed_by.0)).await
@@ -958,7 +1016,7 @@ pub struct Note {
 impl Note {
     /// Null only when it cannot be read (an `UNREADABLE` error says so).
     async fn text(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
-        personal::text(ctx, &self.note.text, &self.stream, field::NOTE)
+        personal::text(ctx, &self.note.text, &self.stream, field::NOTE, None)
             .await
             .map(Some)
     }

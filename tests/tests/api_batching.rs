@@ -171,6 +171,38 @@ async fn a_plan_with_her_person_costs_one_read_beyond_the_token_and_the_audit() 
     }
 }
 
+/// Her plan's own personal fields (its steps' titles, its goals' aims) are opened with the key
+/// read with her: no read of the key beyond the one statement that reads the plan with her.
+#[tokio::test]
+async fn a_plan_with_her_person_and_its_own_personal_fields_costs_the_same_read() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    count_statements();
+    let api = TestApi::start().await;
+    let worker = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let plan = api.open_plan(&worker.token, "Joy N.").await;
+    api.data(
+        &worker.token,
+        "mutation($id: ID!) { setGoals(planId: $id, goals: [{ area: HOUSING, aim: \"A room near her sister\" }]) { version } }",
+        json!({ "id": plan }),
+    )
+    .await;
+    api.data(&worker.token, "{ me { id } }", json!({})).await;
+
+    const CASE_FILE: &str = "query($id: ID!) { plan(id: $id) { status
+        person { fullName } goals { aim } steps { key title } } }";
+    for _ in 0..2 {
+        let (count, data) =
+            statements_of(api.data(&worker.token, CASE_FILE, json!({ "id": plan }))).await;
+        assert_eq!(data["plan"]["person"]["fullName"], "Joy N.");
+        assert_eq!(data["plan"]["goals"][0]["aim"], "A room near her sister");
+        assert!(data["plan"]["steps"][0]["title"].is_string(), "{data}");
+        assert_eq!(
+            count, 3,
+            "the token, the plan with her and her key, the audit"
+        );
+    }
+}
+
 /// An everyday edit through the API, on a plan this replica has seen: the token and the append,
 /// nothing more (the plan's state comes from the handler's cache; its read models are written by
 /// the append's own call).
