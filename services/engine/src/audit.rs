@@ -4,8 +4,8 @@
 //! An [`AccessRecorder`] belongs to one request (or one socket): the edge notes each value it
 //! opens. Before the response is sent the server takes its entries and hands them to the
 //! [`AuditWriter`], which writes the entries of all the requests waiting at that moment in one
-//! transaction (group commit, as appends are) and answers each; a response whose entries could
-//! not be written is not sent.
+//! transaction (group commit, as appends are; one batch at a time) and answers each; a response
+//! whose entries could not be written is not sent.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -62,7 +62,9 @@ pub struct AuditError(String);
 
 type Pending = (Vec<AccessEntry>, oneshot::Sender<Result<(), String>>);
 
-/// Writes the audit's entries in batches: one transaction for all the requests waiting.
+/// Writes the audit's entries in batches: one transaction for all the requests waiting, one
+/// transaction at a time (two at once measured no faster: BENCHMARKS.md, "Sealing survivors'
+/// data").
 #[derive(Debug, Clone)]
 pub struct AuditWriter {
     sender: mpsc::UnboundedSender<Pending>,
@@ -74,6 +76,7 @@ impl AuditWriter {
         let (sender, mut receiver) = mpsc::unbounded_channel::<Pending>();
         tokio::spawn(async move {
             while let Some(first) = receiver.recv().await {
+                // Everything that came while the last batch was committed goes now.
                 let mut batch = vec![first];
                 while let Ok(more) = receiver.try_recv() {
                     batch.push(more);
@@ -114,6 +117,83 @@ impl AuditWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A log that takes a while to commit and notes how many commits ran at once.
+    #[derive(Default)]
+    struct SlowLog {
+        running: std::sync::atomic::AtomicUsize,
+        most_at_once: std::sync::atomic::AtomicUsize,
+        committed: Mutex<Vec<Vec<AccessEntry>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl AccessLog for SlowLog {
+        async fn record_access(
+            &self,
+            entries: &[AccessEntry],
+        ) -> Result<(), homeward_store::StoreError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.running.fetch_add(1, SeqCst) + 1;
+            self.most_at_once.fetch_max(now, SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            self.committed.lock().unwrap().push(entries.to_vec());
+            self.running.fetch_sub(1, SeqCst);
+            Ok(())
+        }
+
+        async fn access_log(
+            &self,
+            _: Uuid,
+            _: homeward_store::reads::Page,
+        ) -> Result<Vec<AccessEntry>, homeward_store::StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Requests that come while a batch commits go together in the next one, and each answer
+    /// comes only once its own entries are kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_arriving_during_a_commit_go_in_the_next_batch_and_each_waits_for_its_own() {
+        let log = Arc::new(SlowLog::default());
+        let writer = AuditWriter::spawn(log.clone());
+        let reads = (0..40u128).map(|n| {
+            let (writer, log) = (writer.clone(), log.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(n as u64)).await;
+                let person = Uuid::from_u128(n);
+                let entry = AccessEntry {
+                    at: Utc::now(),
+                    party: Uuid::from_u128(1000),
+                    person,
+                    fields: vec!["full_name".into()],
+                    operation: "person".into(),
+                };
+                writer.record(vec![entry]).await.unwrap();
+                let kept = log.committed.lock().unwrap().concat();
+                assert!(
+                    kept.iter().any(|e| e.person == person),
+                    "answered once kept"
+                );
+            })
+        });
+        for read in futures::future::join_all(reads.collect::<Vec<_>>()).await {
+            read.unwrap();
+        }
+        let mut kept: Vec<u128> = log
+            .committed
+            .lock()
+            .unwrap()
+            .concat()
+            .iter()
+            .map(|e| e.person.as_u128())
+            .collect();
+        kept.sort_unstable();
+        assert_eq!(kept, (0..40).collect::<Vec<_>>(), "each entry kept once");
+        let batches = log.committed.lock().unwrap().len();
+        assert!(batches < 40, "entries were batched: {batches} commits");
+        let most = log.most_at_once.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(most, 1, "one batch at a time");
+    }
 
     #[test]
     fn one_entry_per_person_with_every_field_and_operation_once() {
