@@ -199,6 +199,33 @@ impl TestDb {
         self.store.pool()
     }
 
+    /// Ends, as a restart or a network failure would, the connections to this database whose
+    /// last statement was like `statement` (an `ILIKE` pattern), waits until they are gone, and
+    /// says how many there were.
+    pub async fn end_connections_that_ran(&self, statement: &str) -> i64 {
+        let those = "FROM pg_stat_activity WHERE datname = current_database() \
+                     AND pid <> pg_backend_pid() AND query ILIKE $1";
+        let ended: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) {those}) AS t"
+        ))
+        .bind(statement)
+        .fetch_one(self.pool())
+        .await
+        .expect("connections can be ended");
+        for _ in 0..100 {
+            let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) {those}"))
+                .bind(statement)
+                .fetch_one(self.pool())
+                .await
+                .expect("connections can be counted");
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        ended
+    }
+
     /// A command handler on this database with a clock the test controls, sealing survivors'
     /// data under [`TEST_MASTER_KEY`].
     pub fn handler(&self, clock: Arc<FixedClock>) -> CommandHandler<PgStore> {

@@ -204,25 +204,11 @@ async fn a_read_is_answered_and_recorded_once_after_postgresql_ended_the_audits_
     );
     assert_eq!(entries(&api).await.len(), 1);
 
-    let audit = "FROM pg_stat_activity WHERE datname = current_database() \
-                 AND pid <> pg_backend_pid() AND query ILIKE 'INSERT INTO access_log%'";
-    let ended: i64 = sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) {audit}) AS t"
-    ))
-    .fetch_one(api.db.pool())
-    .await
-    .unwrap();
+    let ended = api
+        .db
+        .end_connections_that_ran("INSERT INTO access_log%")
+        .await;
     assert_eq!(ended, 1, "one connection had written the audit");
-    for _ in 0..100 {
-        let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) {audit}"))
-            .fetch_one(api.db.pool())
-            .await
-            .unwrap();
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
     for _ in 0..3 {
         assert_eq!(
             name(api.data(&amina.token, read, json!({ "p": person })).await),
