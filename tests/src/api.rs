@@ -287,17 +287,23 @@ impl TestApi {
         data_of(self.gql(token, query, variables).await, query)
     }
 
+    /// Registers a survivor as the social worker whose token this is; returns her id.
+    pub async fn register_person(&self, token: &str, full_name: &str) -> String {
+        self.data(
+            token,
+            "mutation($name: String!) { registerPerson(input: { fullName: $name }) }",
+            json!({ "name": full_name }),
+        )
+        .await["registerPerson"]
+            .as_str()
+            .expect("registerPerson answers her id")
+            .to_owned()
+    }
+
     /// Registers a survivor and opens a plan for them from the standard template, as the social
     /// worker whose token this is; returns the plan's id.
     pub async fn open_plan(&self, token: &str, full_name: &str) -> Value {
-        let person = self
-            .data(
-                token,
-                "mutation($name: String!) { registerPerson(input: { fullName: $name }) }",
-                json!({ "name": full_name }),
-            )
-            .await["registerPerson"]
-            .clone();
+        let person = self.register_person(token, full_name).await;
         self.data(
             token,
             "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }",

@@ -186,16 +186,7 @@ async fn every_read_of_personal_data_is_recorded_once_and_the_record_cannot_be_c
 async fn a_read_is_answered_and_recorded_once_after_postgresql_ended_the_audits_connection() {
     let api = TestApi::start().await;
     let amina = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
-    let person = api
-        .data(
-            &amina.token,
-            "mutation { registerPerson(input: { fullName: \"Joy N.\" }) }",
-            json!({}),
-        )
-        .await["registerPerson"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let person = api.register_person(&amina.token, "Joy N.").await;
     let read = "query($p: ID!) { person(id: $p) { fullName } }";
     let name = |data: Value| data["person"]["fullName"].clone();
     assert_eq!(

@@ -200,14 +200,7 @@ impl World {
     async fn fixture(&self, setup: Setup) -> Value {
         let api = &self.api;
         let w = &self.worker.token;
-        let person = api
-            .data(
-                w,
-                "mutation { registerPerson(input: { fullName: \"Joy N.\" }) }",
-                json!({}),
-            )
-            .await["registerPerson"]
-            .clone();
+        let person = api.register_person(w, "Joy N.").await;
         let plan = api
             .data(w, "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }", json!({ "p": person }))
             .await["openPlan"]["plan"]["id"]

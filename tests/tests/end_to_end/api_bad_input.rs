@@ -9,16 +9,7 @@ use serde_json::{json, Value};
 async fn world() -> (TestApi, Person, String) {
     let api = TestApi::start().await;
     let worker = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
-    let person = api
-        .data(
-            &worker.token,
-            "mutation { registerPerson(input: { fullName: \"Joy N.\" }) }",
-            json!({}),
-        )
-        .await["registerPerson"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let person = api.register_person(&worker.token, "Joy N.").await;
     let plan = api
         .data(&worker.token, "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }", json!({ "p": person }))
         .await["openPlan"]["plan"]["id"]

@@ -229,14 +229,7 @@ async fn a_steps_reminder_policy_replaces_its_timers() {
     let luc = api
         .party("GOVERNMENT_LIAISON", "Luc Martin", "Prefecture")
         .await;
-    let person = api
-        .data(
-            &amina.token,
-            "mutation { registerPerson(input: { fullName: \"Joy N.\" }) }",
-            json!({}),
-        )
-        .await["registerPerson"]
-        .clone();
+    let person = api.register_person(&amina.token, "Joy N.").await;
     let plan = api
         .data(&amina.token, "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }", json!({ "p": person }))
         .await["openPlan"]["plan"]["id"]

@@ -25,14 +25,7 @@ async fn the_server_sends_due_reminders_and_records_them() {
     let luc = api
         .party("GOVERNMENT_LIAISON", "Luc Martin", "Prefecture")
         .await;
-    let person = api
-        .data(
-            &amina.token,
-            "mutation { registerPerson(input: { fullName: \"Joy N.\" }) }",
-            json!({}),
-        )
-        .await["registerPerson"]
-        .clone();
+    let person = api.register_person(&amina.token, "Joy N.").await;
     let plan = api
         .data(&amina.token, "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }", json!({ "p": person }))
         .await["openPlan"]["plan"]["id"]

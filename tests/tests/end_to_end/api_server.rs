@@ -183,14 +183,7 @@ async fn a_partner_hears_of_the_task_assigned_to_her_as_it_happens() {
         )
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
-    let person = api
-        .data(
-            &worker.token,
-            "mutation { registerPerson(input: { fullName: \"Joy N.\" }) }",
-            json!({}),
-        )
-        .await["registerPerson"]
-        .clone();
+    let person = api.register_person(&worker.token, "Joy N.").await;
     let plan = api
         .data(&worker.token, "mutation($p: ID!) { openPlan(input: { personId: $p, originCountry: \"NG\" }) { plan { id } } }", json!({ "p": person }))
         .await["openPlan"]["plan"]["id"]
