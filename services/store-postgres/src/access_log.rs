@@ -81,15 +81,19 @@ impl AccessLog for PgStore {
     }
 
     async fn access_log(&self, person: Uuid, page: Page) -> Result<Vec<AccessEntry>, StoreError> {
-        let rows: Vec<AccessRow> = sqlx::query_as(
-            "SELECT at, party_id, person_id, fields, operation FROM access_log \
+        let rows: Vec<AccessRow> = self
+            .read(|pool| async move {
+                sqlx::query_as(
+                    "SELECT at, party_id, person_id, fields, operation FROM access_log \
              WHERE person_id = $1 ORDER BY at DESC, entry_id DESC OFFSET $2 LIMIT $3",
-        )
-        .bind(person)
-        .bind(page.offset)
-        .bind(page.limit)
-        .fetch_all(self.pool())
-        .await?;
+                )
+                .bind(person)
+                .bind(page.offset)
+                .bind(page.limit)
+                .fetch_all(pool)
+                .await
+            })
+            .await?;
         Ok(rows.into_iter().map(entry).collect())
     }
 }

@@ -17,7 +17,9 @@ impl IdempotencyKeys for PgStore {
         key_hash: &[u8],
         not_before: DateTime<Utc>,
     ) -> Result<Option<KeyRecord>, StoreError> {
-        Ok(sqlx::query_as(
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_as(
             "SELECT party_id, key_hash, operation, target, fingerprint, command_id, created_at \
              FROM idempotency_keys \
              WHERE party_id = $1 AND key_hash = $2 AND created_at >= $3",
@@ -25,8 +27,9 @@ impl IdempotencyKeys for PgStore {
         .bind(party)
         .bind(key_hash)
         .bind(not_before)
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(pool).await
+            })
+            .await?)
     }
 
     async fn purge_keys(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -78,22 +78,30 @@ impl PersonKeys for PgStore {
     }
 
     async fn person_key(&self, person: Uuid) -> Result<Option<PersonKey>, StoreError> {
-        let row: Option<KeyRow> =
-            sqlx::query_as("SELECT wrapped_key, erased_at FROM person_keys WHERE person_id = $1")
+        let row: Option<KeyRow> = self
+            .read(|pool| {
+                sqlx::query_as(
+                    "SELECT wrapped_key, erased_at FROM person_keys WHERE person_id = $1",
+                )
                 .bind(person)
-                .fetch_optional(self.pool())
-                .await?;
+                .fetch_optional(pool)
+            })
+            .await?;
         row.map(|(wrapped, erased)| PersonKey::from_stored(wrapped, erased))
             .transpose()
     }
 
     async fn person_keys(&self, persons: &[Uuid]) -> Result<Vec<(Uuid, PersonKey)>, StoreError> {
-        let rows: Vec<(Uuid, Option<Vec<u8>>, Option<DateTime<Utc>>)> = sqlx::query_as(
-            "SELECT person_id, wrapped_key, erased_at FROM person_keys WHERE person_id = ANY($1)",
-        )
-        .bind(persons)
-        .fetch_all(self.pool())
-        .await?;
+        let rows: Vec<(Uuid, Option<Vec<u8>>, Option<DateTime<Utc>>)> = self
+            .read(|pool| {
+                sqlx::query_as(
+                    "SELECT person_id, wrapped_key, erased_at FROM person_keys \
+                     WHERE person_id = ANY($1)",
+                )
+                .bind(persons)
+                .fetch_all(pool)
+            })
+            .await?;
         rows.into_iter()
             .map(|(person, wrapped, erased)| Ok((person, PersonKey::from_stored(wrapped, erased)?)))
             .collect()

@@ -230,9 +230,13 @@ impl ReadModels for PgStore {
         now: DateTime<Utc>,
         page: Page,
     ) -> Result<Vec<PlanRow>, StoreError> {
-        Ok(plans_query(scope, filter, now, page)
-            .build_query_as()
-            .fetch_all(self.pool())
+        Ok(self
+            .read(|pool| async move {
+                plans_query(scope, filter, now, page)
+                    .build_query_as()
+                    .fetch_all(pool)
+                    .await
+            })
             .await?)
     }
 
@@ -243,38 +247,53 @@ impl ReadModels for PgStore {
         now: DateTime<Utc>,
         page: Page,
     ) -> Result<Vec<StepRow>, StoreError> {
-        Ok(tasks_query(scope, filter, now, page)
-            .build_query_as()
-            .fetch_all(self.pool())
+        Ok(self
+            .read(|pool| async move {
+                tasks_query(scope, filter, now, page)
+                    .build_query_as()
+                    .fetch_all(pool)
+                    .await
+            })
             .await?)
     }
 
     async fn plan_row(&self, plan_id: Uuid) -> Result<Option<PlanRow>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {PLAN_COLUMNS} FROM plan_view p WHERE p.plan_id = $1"
-        ))
-        .bind(plan_id)
-        .fetch_optional(self.pool())
-        .await?)
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_as(&format!(
+                    "SELECT {PLAN_COLUMNS} FROM plan_view p WHERE p.plan_id = $1"
+                ))
+                .bind(plan_id)
+                .fetch_optional(pool)
+                .await
+            })
+            .await?)
     }
 
     async fn plans_of_person(&self, person: Uuid) -> Result<Vec<PlanRow>, StoreError> {
-        Ok(sqlx::query_as(&format!(
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_as(&format!(
             "SELECT {PLAN_COLUMNS} FROM plan_view p WHERE p.person_id = $1 ORDER BY p.opened_at"
         ))
-        .bind(person)
-        .fetch_all(self.pool())
-        .await?)
+                .bind(person)
+                .fetch_all(pool)
+                .await
+            })
+            .await?)
     }
 
     async fn persons_by_id(&self, ids: &[Uuid]) -> Result<Vec<PersonRow>, StoreError> {
-        Ok(sqlx::query_as(
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_as(
             "SELECT person_id, version, organisation, erased_at, held_since FROM person_view \
              WHERE person_id = ANY($1)",
         )
         .bind(ids)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(pool).await
+            })
+            .await?)
     }
 
     async fn retention_ended(
@@ -282,14 +301,18 @@ impl ReadModels for PgStore {
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Uuid>, StoreError> {
-        Ok(sqlx::query_scalar(&format!(
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_scalar(&format!(
             "SELECT person_id FROM ({RETENTION}) r WHERE r.erase_at <= $1 AND r.held_since IS NULL \
              ORDER BY r.erase_at LIMIT $2"
         ))
-        .bind(now)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+            })
+            .await?)
     }
 
     async fn upcoming_erasures(
@@ -298,17 +321,21 @@ impl ReadModels for PgStore {
         until: DateTime<Utc>,
         page: Page,
     ) -> Result<Vec<UpcomingErasure>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT person_id, last_closed_at, erase_at, held_since FROM ({RETENTION}) r \
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_as(&format!(
+                    "SELECT person_id, last_closed_at, erase_at, held_since FROM ({RETENTION}) r \
              WHERE r.organisation = $1 AND r.erase_at < $2 \
              ORDER BY r.erase_at, r.person_id OFFSET $3 LIMIT $4"
-        ))
-        .bind(organisation)
-        .bind(until)
-        .bind(page.offset)
-        .bind(page.limit)
-        .fetch_all(self.pool())
-        .await?)
+                ))
+                .bind(organisation)
+                .bind(until)
+                .bind(page.offset)
+                .bind(page.limit)
+                .fetch_all(pool)
+                .await
+            })
+            .await?)
     }
 
     async fn persons_to_review(
@@ -319,7 +346,7 @@ impl ReadModels for PgStore {
     ) -> Result<Vec<PersonToReview>, StoreError> {
         // The last event of her stream and of each of her plans' streams: one backward index
         // probe each.
-        Ok(sqlx::query_as(
+        Ok(self.read(|pool| async move { sqlx::query_as(
             "SELECT * FROM ( \
                SELECT v.person_id, v.held_since, \
                  (SELECT count(*) FROM plan_view p \
@@ -345,8 +372,7 @@ impl ReadModels for PgStore {
         .bind(before)
         .bind(page.offset)
         .bind(page.limit)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(pool).await }).await?)
     }
 
     async fn persons_matching(
@@ -359,36 +385,49 @@ impl ReadModels for PgStore {
             return Ok(Vec::new());
         }
         let terms: Vec<String> = terms.iter().map(|t| crate::batch::hex(t)).collect();
-        Ok(sqlx::query_scalar(
-            "SELECT person_id FROM person_keys \
+        let terms = &terms;
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_scalar(
+                    "SELECT person_id FROM person_keys \
              WHERE organisation = $1 AND search_terms @> $2 AND search_terms IS NOT NULL \
              ORDER BY person_id LIMIT $3",
-        )
-        .bind(organisation)
-        .bind(&terms)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
+                )
+                .bind(organisation)
+                .bind(terms)
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+            })
+            .await?)
     }
 
     async fn plans_with_open_steps_of(&self, party: Uuid) -> Result<Vec<Uuid>, StoreError> {
         // The inbox index covers it: assignee first, open steps only.
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT plan_id FROM step_view \
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_scalar(
+                    "SELECT DISTINCT plan_id FROM step_view \
              WHERE assignee = $1 AND status NOT IN ('done', 'cancelled')",
-        )
-        .bind(party)
-        .fetch_all(self.pool())
-        .await?)
+                )
+                .bind(party)
+                .fetch_all(pool)
+                .await
+            })
+            .await?)
     }
 
     async fn parties_by_id(&self, ids: &[Uuid]) -> Result<Vec<PartyRow>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {PARTY_COLUMNS} FROM party_view WHERE party_id = ANY($1)"
-        ))
-        .bind(ids)
-        .fetch_all(self.pool())
-        .await?)
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_as(&format!(
+                    "SELECT {PARTY_COLUMNS} FROM party_view WHERE party_id = ANY($1)"
+                ))
+                .bind(ids)
+                .fetch_all(pool)
+                .await
+            })
+            .await?)
     }
 
     async fn parties(
@@ -396,41 +435,57 @@ impl ReadModels for PgStore {
         organisation: Option<Uuid>,
         page: Page,
     ) -> Result<Vec<PartyRow>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {PARTY_COLUMNS} FROM party_view \
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_as(&format!(
+                    "SELECT {PARTY_COLUMNS} FROM party_view \
              WHERE ($1::uuid IS NULL OR organisation = $1) \
              ORDER BY display_name, party_id LIMIT $2 OFFSET $3"
-        ))
-        .bind(organisation)
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(self.pool())
-        .await?)
+                ))
+                .bind(organisation)
+                .bind(page.limit)
+                .bind(page.offset)
+                .fetch_all(pool)
+                .await
+            })
+            .await?)
     }
 
     async fn organisations_by_id(&self, ids: &[Uuid]) -> Result<Vec<OrganisationRow>, StoreError> {
-        Ok(sqlx::query_as(&format!(
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_as(&format!(
             "SELECT {ORGANISATION_COLUMNS} FROM organisation_view WHERE organisation_id = ANY($1)"
         ))
-        .bind(ids)
-        .fetch_all(self.pool())
-        .await?)
+                .bind(ids)
+                .fetch_all(pool)
+                .await
+            })
+            .await?)
     }
 
     async fn organisations(&self, page: Page) -> Result<Vec<OrganisationRow>, StoreError> {
-        Ok(sqlx::query_as(&format!(
-            "SELECT {ORGANISATION_COLUMNS} FROM organisation_view \
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_as(&format!(
+                    "SELECT {ORGANISATION_COLUMNS} FROM organisation_view \
              ORDER BY name, organisation_id LIMIT $1 OFFSET $2"
-        ))
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(self.pool())
-        .await?)
+                ))
+                .bind(page.limit)
+                .bind(page.offset)
+                .fetch_all(pool)
+                .await
+            })
+            .await?)
     }
 
     async fn party_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM party_view")
-            .fetch_one(self.pool())
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_scalar("SELECT count(*) FROM party_view")
+                    .fetch_one(pool)
+                    .await
+            })
             .await?)
     }
 
@@ -457,14 +512,17 @@ impl ReadModels for PgStore {
     }
 
     async fn tokens_of(&self, party: Uuid) -> Result<Vec<TokenRecord>, StoreError> {
-        Ok(sqlx::query_as(
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_as(
             "SELECT token_id, party_id, role, created_at AS issued_at, issued_by, expires_at, \
                last_used_at, revoked_at \
              FROM api_tokens WHERE party_id = $1 ORDER BY created_at DESC, token_id",
         )
         .bind(party)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(pool).await
+            })
+            .await?)
     }
 
     async fn revoke_tokens_of(&self, party: Uuid) -> Result<Vec<Uuid>, StoreError> {
@@ -522,14 +580,18 @@ impl ReadModels for PgStore {
         secret_hash: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Option<Uuid>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT party_id FROM invitations \
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_scalar(
+                    "SELECT party_id FROM invitations \
              WHERE secret_hash = $1 AND used_at IS NULL AND expires_at > $2",
-        )
-        .bind(secret_hash)
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?)
+                )
+                .bind(secret_hash)
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+            })
+            .await?)
     }
 
     async fn withdraw_invitations_of(&self, party: Uuid) -> Result<u64, StoreError> {

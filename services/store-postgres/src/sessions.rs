@@ -13,14 +13,18 @@ use crate::PgStore;
 #[async_trait]
 impl ConsoleSessions for PgStore {
     async fn active_parties_with_email(&self, email: &str) -> Result<Vec<PartyRow>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT party_id, version, display_name, email, role, organisation, country, \
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_as(
+                    "SELECT party_id, version, display_name, email, role, organisation, country, \
                language, time_zone, supervisor, active \
              FROM party_view WHERE lower(email) = lower($1) AND active ORDER BY party_id",
-        )
-        .bind(email)
-        .fetch_all(self.pool())
-        .await?)
+                )
+                .bind(email)
+                .fetch_all(pool)
+                .await
+            })
+            .await?)
     }
 
     async fn insert_sign_in_link(&self, link: &NewSignInLink) -> Result<(), StoreError> {
@@ -57,14 +61,18 @@ impl ConsoleSessions for PgStore {
         secret_hash: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Option<Uuid>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT party_id FROM sign_in_links \
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_scalar(
+                    "SELECT party_id FROM sign_in_links \
              WHERE secret_hash = $1 AND used_at IS NULL AND expires_at > $2",
-        )
-        .bind(secret_hash)
-        .bind(now)
-        .fetch_optional(self.pool())
-        .await?)
+                )
+                .bind(secret_hash)
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+            })
+            .await?)
     }
 
     async fn use_sign_in_link(
@@ -106,8 +114,10 @@ impl ConsoleSessions for PgStore {
         now: DateTime<Utc>,
         seen_after: DateTime<Utc>,
     ) -> Result<Option<SessionOwner>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT s.session_id, s.token_id, s.last_seen_at, s.expires_at, p.party_id, \
+        Ok(self
+            .read(|pool| async move {
+                sqlx::query_as(
+                    "SELECT s.session_id, s.token_id, s.last_seen_at, s.expires_at, p.party_id, \
                p.version, p.display_name, p.email, p.role, p.organisation, p.country, \
                p.language, p.time_zone, p.supervisor, p.active \
              FROM console_sessions s JOIN party_view p ON p.party_id = s.party_id \
@@ -116,12 +126,14 @@ impl ConsoleSessions for PgStore {
                AND (s.token_id IS NULL OR EXISTS ( \
                  SELECT 1 FROM api_tokens t WHERE t.token_id = s.token_id \
                    AND t.revoked_at IS NULL AND t.expires_at > $2 AND t.role = p.role))",
-        )
-        .bind(secret_hash)
-        .bind(now)
-        .bind(seen_after)
-        .fetch_optional(self.pool())
-        .await?)
+                )
+                .bind(secret_hash)
+                .bind(now)
+                .bind(seen_after)
+                .fetch_optional(pool)
+                .await
+            })
+            .await?)
     }
 
     async fn touch_session(&self, session_id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {

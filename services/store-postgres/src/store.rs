@@ -52,6 +52,9 @@ pub(crate) use event_columns;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Where a read runs again when the pooled connection it was given had been ended by the
+    /// server: a few connections, each checked (one round trip) before it is handed out.
+    checked: PgPool,
     batcher: Batcher,
     /// Where token checks run (see `lane`).
     pub(crate) tokens: Lane,
@@ -63,9 +66,14 @@ pub struct PgStore {
 /// A pooled connection unused for longer than this is checked (one round trip) before it is
 /// handed out. One used more recently is handed out as it is: sqlx would otherwise check every
 /// connection it hands out, a round trip before every statement. A connection the server ended
-/// within this time fails the one statement sent on it, and the pool then drops it (a read
-/// fails, and an append is retried by the group commit, which holds connections of its own).
+/// within this time fails the one statement sent on it, and the pool then drops it: a read runs
+/// again on a checked connection ([`PgStore::read`]), an append is retried by the group commit,
+/// which holds connections of its own.
 pub const CHECK_POOLED_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Connections of the pool a read runs again on when its pooled connection was gone (see
+/// [`PgStore::read`]).
+const READ_AGAIN_CONNECTIONS: u32 = 2;
 
 /// How the store's pool is made: at most `max_connections`, each checked before use only when
 /// it was idle for [`CHECK_POOLED_AFTER_IDLE`].
@@ -128,8 +136,16 @@ impl PgStore {
         let batcher = Batcher::start(pool.clone(), flushes_in_flight, wake);
         let tokens = Lane::new(&pool);
         let audit = Arc::new(tokio::sync::Mutex::new(crate::batch::Slot::new(&pool)));
+        let checked = PgPoolOptions::new()
+            .max_connections(READ_AGAIN_CONNECTIONS)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(30))
+            .idle_timeout(Duration::from_secs(60))
+            .test_before_acquire(true)
+            .connect_lazy_with((*pool.connect_options()).clone());
         Self {
             pool,
+            checked,
             batcher,
             tokens,
             audit,
@@ -138,6 +154,28 @@ impl PgStore {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Runs `read` on the pool; if the connection it was given turned out to be gone, once
+    /// more on a connection checked first. The pool hands out a connection used within
+    /// [`CHECK_POOLED_AFTER_IDLE`] unchecked, so after PostgreSQL ended its connections (a
+    /// restart, a failover) each such connection fails the one statement sent on it; the pool
+    /// then drops it, and the read is answered all the same. Only for statements that change
+    /// nothing: a statement whose connection broke may have run.
+    pub(crate) async fn read<'p, T, Fut>(
+        &'p self,
+        read: impl Fn(&'p PgPool) -> Fut,
+    ) -> Result<T, sqlx::Error>
+    where
+        Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        match read(&self.pool).await {
+            Err(e) if crate::lane::broken(&e) => {
+                tracing::debug!(error = %e, "a pooled connection was gone; reading again");
+                read(&self.checked).await
+            }
+            result => result,
+        }
     }
 
     /// Appends these in one transaction, as one batch, as group commit does under load, but
@@ -187,13 +225,16 @@ impl PgStore {
     /// The position after the last event a catch-up reader can see now: where a follower that
     /// only wants new events starts.
     pub async fn head(&self) -> Result<Cursor, StoreError> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT tx_id::text, global_position FROM events \
-             WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-             ORDER BY tx_id DESC, global_position DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<(String, i64)> = self
+            .read(|pool| {
+                sqlx::query_as(
+                    "SELECT tx_id::text, global_position FROM events \
+                     WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+                     ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+                )
+                .fetch_optional(pool)
+            })
+            .await?;
         match row {
             None => Ok(Cursor::START),
             Some((tx, position)) => Ok(Cursor {
@@ -335,29 +376,33 @@ impl EventStore for PgStore {
         let rows = match until {
             ReadUntil::End => return self.read_stream_after(stream_id, 0).await,
             ReadUntil::Version(v) => {
-                sqlx::query_as(concat!(
-                    "SELECT ",
-                    event_columns!(),
-                    " FROM events WHERE stream_id = $1 \
+                self.read(|pool| {
+                    sqlx::query_as(concat!(
+                        "SELECT ",
+                        event_columns!(),
+                        " FROM events WHERE stream_id = $1 \
                      AND stream_version <= $2 ORDER BY stream_version"
-                ))
-                .bind(stream_id)
-                .bind(v as i64)
-                .fetch_all(&self.pool)
+                    ))
+                    .bind(stream_id)
+                    .bind(v as i64)
+                    .fetch_all(pool)
+                })
                 .await?
             }
             ReadUntil::Time(t) => {
-                sqlx::query_as(concat!(
-                    "SELECT ",
-                    event_columns!(),
-                    " FROM events WHERE stream_id = $1 AND stream_version < coalesce( \
+                self.read(|pool| {
+                    sqlx::query_as(concat!(
+                        "SELECT ",
+                        event_columns!(),
+                        " FROM events WHERE stream_id = $1 AND stream_version < coalesce( \
                        (SELECT min(stream_version) FROM events \
                         WHERE stream_id = $1 AND occurred_at > $2), 9223372036854775807) \
                      ORDER BY stream_version"
-                ))
-                .bind(stream_id)
-                .bind(t)
-                .fetch_all(&self.pool)
+                    ))
+                    .bind(stream_id)
+                    .bind(t)
+                    .fetch_all(pool)
+                })
                 .await?
             }
         };
@@ -369,16 +414,19 @@ impl EventStore for PgStore {
         stream_id: &str,
         after: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let rows: Vec<RecordedEvent> = sqlx::query_as(concat!(
-            "SELECT ",
-            event_columns!(),
-            " FROM events WHERE stream_id = $1 AND stream_version > $2 \
-             ORDER BY stream_version"
-        ))
-        .bind(stream_id)
-        .bind(after as i64)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<RecordedEvent> = self
+            .read(|pool| {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM events WHERE stream_id = $1 AND stream_version > $2 \
+                     ORDER BY stream_version"
+                ))
+                .bind(stream_id)
+                .bind(after as i64)
+                .fetch_all(pool)
+            })
+            .await?;
         Ok(rows)
     }
 
@@ -391,17 +439,21 @@ impl EventStore for PgStore {
         }
         let (ids, afters): (Vec<&str>, Vec<i64>) =
             streams.iter().map(|(s, v)| (s.as_str(), *v as i64)).unzip();
-        let rows: Vec<RecordedEvent> = sqlx::query_as(concat!(
-            "SELECT ",
-            event_columns!(),
-            " FROM events JOIN unnest($1::text[], $2::bigint[]) AS wanted(sid, after_version) \
-               ON stream_id = wanted.sid AND stream_version > wanted.after_version \
-             ORDER BY stream_id, stream_version"
-        ))
-        .bind(ids)
-        .bind(afters)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<RecordedEvent> = self
+            .read(|pool| {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM events JOIN unnest($1::text[], $2::bigint[]) \
+                       AS wanted(sid, after_version) \
+                       ON stream_id = wanted.sid AND stream_version > wanted.after_version \
+                     ORDER BY stream_id, stream_version"
+                ))
+                .bind(&ids)
+                .bind(&afters)
+                .fetch_all(pool)
+            })
+            .await?;
         Ok(rows)
     }
 
@@ -415,10 +467,12 @@ impl EventStore for PgStore {
             streams.iter().map(|(s, v)| (s.as_str(), *v as i64)).unzip();
         // One statement, two kinds of row: the events (no key columns), then the keys (no
         // event columns), told apart by `key_person`.
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            event_columns!(),
-            ", NULL::uuid AS key_person, NULL::bytea AS wrapped_key, \
+        let rows = self
+            .read(|pool| {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    ", NULL::uuid AS key_person, NULL::bytea AS wrapped_key, \
                NULL::timestamptz AS erased_at \
              FROM events JOIN unnest($1::text[], $2::bigint[]) AS wanted(sid, after_version) \
                ON stream_id = wanted.sid AND stream_version > wanted.after_version \
@@ -427,12 +481,13 @@ impl EventStore for PgStore {
                person_id, wrapped_key, erased_at \
              FROM person_keys WHERE person_id = ANY($3) \
              ORDER BY stream_id NULLS LAST, stream_version"
-        ))
-        .bind(ids)
-        .bind(afters)
-        .bind(persons)
-        .fetch_all(&self.pool)
-        .await?;
+                ))
+                .bind(&ids)
+                .bind(&afters)
+                .bind(persons)
+                .fetch_all(pool)
+            })
+            .await?;
         let mut read = StreamsAndKeys::default();
         for row in rows {
             match row.try_get::<Option<Uuid>, _>("key_person")? {
@@ -451,19 +506,22 @@ impl EventStore for PgStore {
         // commit concurrently. Reading only below the oldest running transaction
         // (pg_snapshot_xmin) and ordering by (tx_id, position) means nothing can later appear
         // behind the cursor. The row-value comparison uses the (tx_id, global_position) index.
-        let rows: Vec<RecordedEvent> = sqlx::query_as(concat!(
-            "SELECT ",
-            event_columns!(),
-            " FROM events \
+        let rows: Vec<RecordedEvent> = self
+            .read(|pool| {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM events \
              WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
                AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
              ORDER BY tx_id, global_position LIMIT $3"
-        ))
-        .bind(after.tx_id.to_string())
-        .bind(after.position)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+                ))
+                .bind(after.tx_id.to_string())
+                .bind(after.position)
+                .bind(limit)
+                .fetch_all(pool)
+            })
+            .await?;
         Ok(rows)
     }
 }

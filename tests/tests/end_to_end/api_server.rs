@@ -303,3 +303,52 @@ async fn a_replica_with_another_master_key_does_not_start() {
     // The replica with the right keys starts.
     let _same = api.second_replica().await;
 }
+
+/// When PostgreSQL ends the server's connections (a restart, a failover, a network failure),
+/// the reads that follow are answered: a pooled connection the server ended is dropped by the
+/// pool, and a read that found it gone runs once more on another.
+#[tokio::test]
+async fn reads_are_answered_after_postgresql_ended_every_connection() {
+    let api = TestApi::start().await;
+    let amina = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let plan = api.open_plan(&amina.token, "Joy N.").await;
+    let read = "query($id: ID!) { plan(id: $id) { id status person { fullName }
+        steps { key title } }
+        planHistory(id: $id, first: 5) { edges { node { __typename } } }
+        tasks(first: 5) { edges { node { key } } } }";
+    let variables = json!({ "id": plan });
+    // Several reads at once, so that the pool holds several connections.
+    let reads: Vec<_> = (0..4)
+        .map(|_| api.gql(&amina.token, read, variables.clone()))
+        .collect();
+    for answer in futures::future::join_all(reads).await {
+        assert!(answer.get("errors").is_none(), "{answer}");
+    }
+
+    // As a restart would: every connection to the database but this one is ended.
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&api.db.url)
+        .await
+        .unwrap();
+    let others = "FROM pg_stat_activity WHERE datname = current_database() \
+                  AND pid <> pg_backend_pid()";
+    let ended: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) {others}) AS t"
+    ))
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(ended >= 4, "the server's connections were ended: {ended}");
+    while sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) {others}"))
+        .fetch_one(&mut admin)
+        .await
+        .unwrap()
+        > 0
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    for round in 0..6 {
+        let answer = api.gql(&amina.token, read, variables.clone()).await;
+        assert!(answer.get("errors").is_none(), "read {round}: {answer}");
+        assert_eq!(answer["data"]["plan"]["person"]["fullName"], "Joy N.");
+    }
+}

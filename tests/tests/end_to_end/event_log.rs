@@ -1158,6 +1158,39 @@ async fn a_pooled_connection_the_server_ended_while_idle_is_not_handed_out() {
     }
 }
 
+/// Moments after the server ended them, pooled connections are still handed out unchecked:
+/// the read sent on one runs again on a connection checked first, and is answered.
+#[tokio::test]
+async fn a_read_on_a_pooled_connection_the_server_ended_moments_ago_is_answered() {
+    let db = TestDb::new().await;
+    let store = PgStore::connect_with_flushes(&db.url, 2, 1).await.unwrap();
+    new_stream(&store, "test-ended", 1).await;
+    let (a, b) = tokio::join!(
+        store.read_stream("test-ended", ReadUntil::End),
+        store.read_stream("test-ended", ReadUntil::End)
+    );
+    assert_eq!((a.unwrap().len(), b.unwrap().len()), (1, 1));
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    let others = "FROM pg_stat_activity \
+                  WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let ended: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) {others}) AS t"
+    ))
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(ended >= 2, "the pool's connections were ended: {ended}");
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(
+            store.read_stream("test-ended", ReadUntil::End),
+            store.read_stream("test-ended", ReadUntil::End)
+        );
+        assert_eq!((a.unwrap().len(), b.unwrap().len()), (1, 1));
+    }
+}
+
 /// `homeward_append_commands` called directly: one event each on `test-x` and `test-y`, both
 /// at `version`, with these first event ids, a fresh idempotency key each, and the read-model
 /// rows given in the JSON form of a projection change. Its answer as a row per append.
