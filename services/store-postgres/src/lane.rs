@@ -82,9 +82,12 @@ impl Lane {
     }
 }
 
-/// Whether `e` says the connection is gone rather than that the statement failed.
+/// Whether `e` says the connection is gone rather than that the statement failed: an I/O or
+/// protocol error, a connection exception (SQLSTATE class 08) or the server ending the session
+/// (57P01–57P05). Not a statement cancelled or timed out (57014): running it again would only
+/// double its cost.
 pub(crate) fn broken(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Io(_) | sqlx::Error::Protocol(_))
         || matches!(e, sqlx::Error::Database(db)
-            if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57")))
+            if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")))
 }
