@@ -200,22 +200,26 @@ impl TestDb {
     }
 
     /// Ends, as a restart or a network failure would, the connections to this database whose
-    /// last statement was like `statement` (an `ILIKE` pattern), waits until they are gone, and
-    /// says how many there were.
+    /// last statement was like `statement` (an `ILIKE` pattern; `%` is every one), waits until
+    /// they are gone, and says how many there were. It runs on a connection of its own: the
+    /// store's pool may hand out one it ended.
     pub async fn end_connections_that_ran(&self, statement: &str) -> i64 {
+        let mut own = <sqlx::PgConnection as sqlx::Connection>::connect(&self.url)
+            .await
+            .expect("a connection to end the others from");
         let those = "FROM pg_stat_activity WHERE datname = current_database() \
                      AND pid <> pg_backend_pid() AND query ILIKE $1";
         let ended: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) {those}) AS t"
         ))
         .bind(statement)
-        .fetch_one(self.pool())
+        .fetch_one(&mut own)
         .await
         .expect("connections can be ended");
         for _ in 0..100 {
             let left: i64 = sqlx::query_scalar(&format!("SELECT count(*) {those}"))
                 .bind(statement)
-                .fetch_one(self.pool())
+                .fetch_one(&mut own)
                 .await
                 .expect("connections can be counted");
             if left == 0 {

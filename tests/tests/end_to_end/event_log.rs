@@ -1170,17 +1170,7 @@ async fn a_read_on_a_pooled_connection_the_server_ended_moments_ago_is_answered(
         store.read_stream("test-ended", ReadUntil::End)
     );
     assert_eq!((a.unwrap().len(), b.unwrap().len()), (1, 1));
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
-        .await
-        .unwrap();
-    let others = "FROM pg_stat_activity \
-                  WHERE datname = current_database() AND pid <> pg_backend_pid()";
-    let ended: i64 = sqlx::query_scalar(&format!(
-        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) {others}) AS t"
-    ))
-    .fetch_one(&mut admin)
-    .await
-    .unwrap();
+    let ended = db.end_connections_that_ran("%").await;
     assert!(ended >= 2, "the pool's connections were ended: {ended}");
     for _ in 0..3 {
         let (a, b) = tokio::join!(
