@@ -439,19 +439,13 @@ impl EventStore for PgStore {
         }
         let (ids, afters): (Vec<&str>, Vec<i64>) =
             streams.iter().map(|(s, v)| (s.as_str(), *v as i64)).unzip();
+        // A function, planned once per connection (see migrations/functions/postgres.sql).
         let rows: Vec<RecordedEvent> = self
             .read(|pool| {
-                sqlx::query_as(concat!(
-                    "SELECT ",
-                    event_columns!(),
-                    " FROM events JOIN unnest($1::text[], $2::bigint[]) \
-                       AS wanted(sid, after_version) \
-                       ON stream_id = wanted.sid AND stream_version > wanted.after_version \
-                     ORDER BY stream_id, stream_version"
-                ))
-                .bind(&ids)
-                .bind(&afters)
-                .fetch_all(pool)
+                sqlx::query_as("SELECT * FROM homeward_read_streams_after($1, $2)")
+                    .bind(&ids)
+                    .bind(&afters)
+                    .fetch_all(pool)
             })
             .await?;
         Ok(rows)
@@ -466,26 +460,15 @@ impl EventStore for PgStore {
         let (ids, afters): (Vec<&str>, Vec<i64>) =
             streams.iter().map(|(s, v)| (s.as_str(), *v as i64)).unzip();
         // One statement, two kinds of row: the events (no key columns), then the keys (no
-        // event columns), told apart by `key_person`.
+        // event columns), told apart by `key_person`. A function, planned once per connection
+        // (see migrations/functions/postgres.sql).
         let rows = self
             .read(|pool| {
-                sqlx::query(concat!(
-                    "SELECT ",
-                    event_columns!(),
-                    ", NULL::uuid AS key_person, NULL::bytea AS wrapped_key, \
-               NULL::timestamptz AS erased_at \
-             FROM events JOIN unnest($1::text[], $2::bigint[]) AS wanted(sid, after_version) \
-               ON stream_id = wanted.sid AND stream_version > wanted.after_version \
-             UNION ALL \
-             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
-               person_id, wrapped_key, erased_at \
-             FROM person_keys WHERE person_id = ANY($3) \
-             ORDER BY stream_id NULLS LAST, stream_version"
-                ))
-                .bind(&ids)
-                .bind(&afters)
-                .bind(persons)
-                .fetch_all(pool)
+                sqlx::query("SELECT * FROM homeward_read_streams_after_with_keys($1, $2, $3)")
+                    .bind(&ids)
+                    .bind(&afters)
+                    .bind(persons)
+                    .fetch_all(pool)
             })
             .await?;
         let mut read = StreamsAndKeys::default();

@@ -1461,3 +1461,70 @@ async fn every_start_applies_the_current_function_bodies() {
         in_file
     );
 }
+
+/// The reads of several streams at once (a plan with her person's stream and key, the tails of
+/// the plans a page shows) are planned once per connection, not at every call: sent as they
+/// were, their arrays' lengths were unknown to a generic plan, so PostgreSQL planned them afresh
+/// each time, at several times the cost of running them.
+#[tokio::test]
+async fn reads_of_several_streams_are_planned_once_per_connection() {
+    use homeward_store::person_keys::PersonKeys;
+    let db = TestDb::new().await;
+    // One connection: the prepared statements looked at below are the reads'.
+    let store = PgStore::connect_with_flushes(&db.url, 1, 1).await.unwrap();
+    new_stream(&store, "test-plan", 2).await;
+    new_stream(&store, "test-her", 1).await;
+    let person = Uuid::new_v4();
+    store
+        .store_person_key(person, &[1; 60], &[2; 32])
+        .await
+        .unwrap();
+    // A log of some size, as PostgreSQL's statistics see it: on a nearly empty one, a plan
+    // for any number of streams looks as cheap as one for two.
+    sqlx::query(
+        "INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type, \
+           schema_version, payload, metadata, occurred_at) \
+         SELECT 'test-bulk-' || (i % 2000), i / 2000 + 1, gen_random_uuid(), gen_random_uuid(), \
+           'e', 1, '{}', '{}', now() FROM generate_series(0, 39999) AS i",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE events")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let streams = [("test-plan".to_owned(), 1), ("test-her".to_owned(), 0)];
+    for _ in 0..12 {
+        let read = store.read_streams_after(&streams).await.unwrap();
+        assert_eq!(read.len(), 2, "the plan's second event and her first");
+        let read = store
+            .read_streams_after_with_keys(&streams, &[person])
+            .await
+            .unwrap();
+        assert_eq!((read.events.len(), read.keys.len()), (2, 1));
+    }
+    let statements: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements \
+         WHERE statement NOT LIKE '%pg_prepared_statements%'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let reads: Vec<_> = statements
+        .iter()
+        .filter(|(_, generic, custom)| generic + custom >= 12)
+        .collect();
+    assert_eq!(
+        reads.len(),
+        2,
+        "the two reads, twelve times each: {statements:?}"
+    );
+    for (statement, generic, custom) in reads {
+        assert!(
+            *custom <= 5 && *generic >= 7,
+            "planned afresh {custom} times of {}: {statement}",
+            generic + custom
+        );
+    }
+}
