@@ -1,7 +1,9 @@
 //! `homeward-bench --phases personal`: what sealing survivors' data costs, each measurement
 //! against the same work unsealed, three rounds alternating in one run:
 //! - `registerPerson` through the command handler (a new data key made, wrapped and stored,
-//!   four fields sealed) against the same with a vault that does not seal;
+//!   five fields sealed, her name and date of birth indexed) against the same with a vault that
+//!   neither seals nor indexes; and again without the blind index, for what encryption alone
+//!   adds;
 //! - the full command mix of the append phase (everyday edits: nothing personal to seal) with
 //!   the sealing vault against the baseline vault;
 //! - `setGoals` (one aim sealed) against the same unsealed;
@@ -13,7 +15,9 @@
 //!
 //! The two reads are measured with each number of clients of `--readers`: with 16 the audited
 //! side leaves the cores partly idle (each read waits for its flush), from 32 both sides keep
-//! them busy, which is where throughput is compared.
+//! them busy. A last row for each compares throughputs: each side's most reads a second over
+//! the numbers of clients. Each measurement also gives the CPU time per operation of both
+//! sides, which the machine's noise moves far less than the rates.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,7 +31,7 @@ use homeward_workflows::plan::{ConcernArea, Goal, Plan, PlanCommand};
 use homeward_workflows::{PartyId, PersonId, Personal, PlanId};
 use serde_json::json;
 
-use crate::{measure, prepare_plans, Writer};
+use crate::{measure, prepare_plans, Measured, Writer};
 
 const WRITERS: usize = 16;
 const ROUNDS: usize = 3;
@@ -106,13 +110,13 @@ async fn goals_writer(
     })
 }
 
-/// Sealed and baseline rates, `ROUNDS` rounds alternating; `make(true, w)` makes writer `w` of
-/// the sealed side.
+/// Sealed and baseline measurements, `ROUNDS` rounds alternating; `make(true, w)` makes writer
+/// `w` of the sealed side.
 async fn alternate<F, Fut>(
     store: &PgStore,
     duration: Duration,
     make: F,
-) -> anyhow::Result<Vec<(f64, f64)>>
+) -> anyhow::Result<Vec<(Measured, Measured)>>
 where
     F: Fn(bool, usize) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Writer>>,
@@ -120,13 +124,9 @@ where
     let mut rounds = Vec::new();
     for _ in 0..ROUNDS {
         crate::settle(store).await?;
-        let with = measure(store, WRITERS, duration, |w| make(true, w))
-            .await?
-            .rate;
+        let with = measure(store, WRITERS, duration, |w| make(true, w)).await?;
         crate::settle(store).await?;
-        let without = measure(store, WRITERS, duration, |w| make(false, w))
-            .await?
-            .rate;
+        let without = measure(store, WRITERS, duration, |w| make(false, w)).await?;
         rounds.push((with, without));
     }
     Ok(rounds)
@@ -134,13 +134,18 @@ where
 
 /// Reads a second by `clients` loops for `duration`, each calling `one(client, n)` for its
 /// `n`th read, one after another.
-async fn reads_per_second<F, Fut>(clients: usize, duration: Duration, one: F) -> anyhow::Result<f64>
+async fn reads_per_second<F, Fut>(
+    clients: usize,
+    duration: Duration,
+    one: F,
+) -> anyhow::Result<Measured>
 where
     F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
 {
     let deadline = Instant::now() + duration;
     let started = Instant::now();
+    let ticks = crate::CpuTicks::now();
     let loops: Vec<_> = (0..clients)
         .map(|c| {
             let one = one.clone();
@@ -158,15 +163,19 @@ where
     for l in loops {
         reads += l.await??;
     }
-    Ok(reads as f64 / started.elapsed().as_secs_f64())
+    Ok(Measured {
+        rate: reads as f64 / started.elapsed().as_secs_f64(),
+        cpu: crate::CpuTicks::now().per_op_since(&ticks, reads as u64),
+        batch: 0.0,
+    })
 }
 
 /// `read(true)` against `read(false)`, both warmed first (the server's caches), then
 /// alternating for [`ROUNDS`] rounds.
-async fn alternate_reads<F, Fut>(read: F) -> anyhow::Result<Vec<(f64, f64)>>
+async fn alternate_reads<F, Fut>(read: F) -> anyhow::Result<Vec<(Measured, Measured)>>
 where
     F: Fn(bool) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<f64>>,
+    Fut: std::future::Future<Output = anyhow::Result<Measured>>,
 {
     read(true).await?;
     read(false).await?;
@@ -193,6 +202,66 @@ fn row(name: &str, rounds: &[(f64, f64)]) {
     );
 }
 
+/// Each side's throughput: in each round, its highest rate over the numbers of clients (the
+/// rate where adding clients no longer adds reads), and the two compared.
+fn peak_row(name: &str, by_clients: &[Vec<(f64, f64)>]) {
+    let rounds: Vec<(f64, f64)> = (0..ROUNDS)
+        .map(|r| {
+            let best = |side: fn(&(f64, f64)) -> f64| {
+                by_clients
+                    .iter()
+                    .filter_map(|rounds| rounds.get(r).map(side))
+                    .fold(0.0, f64::max)
+            };
+            (best(|(w, _)| *w), best(|(_, wo)| *wo))
+        })
+        .collect();
+    row(
+        &format!("{name}, throughput (the most of any number of clients)"),
+        &rounds,
+    );
+}
+
+/// The rates of each round's two sides.
+fn rates(rounds: &[(Measured, Measured)]) -> Vec<(f64, f64)> {
+    rounds.iter().map(|(w, wo)| (w.rate, wo.rate)).collect()
+}
+
+/// Both sides' CPU time per operation, each round: the machine's (this process and PostgreSQL),
+/// this process's in brackets, and the share of the machine left idle. These move far less
+/// with the machine's noise than the rates do.
+fn cpu_row(name: &str, rounds: &[(Measured, Measured)]) {
+    let side = |m: &Measured| {
+        format!(
+            "{:.0} ({:.0}, {:.0}% idle)",
+            m.cpu.machine_us,
+            m.cpu.client_us,
+            m.cpu.idle * 100.0
+        )
+    };
+    let cells: Vec<String> = rounds
+        .iter()
+        .map(|(w, wo)| {
+            format!(
+                "{} / {} = {:.2}",
+                side(w),
+                side(wo),
+                w.cpu.machine_us / wo.cpu.machine_us
+            )
+        })
+        .collect();
+    let mut ratios: Vec<f64> = rounds
+        .iter()
+        .map(|(w, wo)| w.cpu.machine_us / wo.cpu.machine_us)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "| {name}: CPU µs per operation, machine (this process's, idle), each side | {} | **{:.2}** |",
+        cells.join(" · "),
+        crate::median_of_sorted(&ratios)
+    );
+}
+
 pub async fn run(url: &str, seconds: u64, readers: &[usize]) -> anyhow::Result<()> {
     let store = Arc::new(PgStore::connect(url, WRITERS as u32 + 8).await?);
     store.migrate().await?;
@@ -203,6 +272,8 @@ pub async fn run(url: &str, seconds: u64, readers: &[usize]) -> anyhow::Result<(
         Vault::new(master(), store.clone())
             .with_search(homeward_engine::search::BlindIndex::new(search)),
     );
+    // The same without the blind index: what encryption alone adds.
+    let sealed_unindexed = handler(&store, Vault::new(master(), store.clone()));
     let baseline = handler(&store, Vault::unsealed_baseline(master(), store.clone()));
     let duration = Duration::from_secs(seconds);
     println!("## Sealing survivors' data ({WRITERS} writers, {seconds}s each, {ROUNDS} rounds)\n");
@@ -217,7 +288,21 @@ pub async fn run(url: &str, seconds: u64, readers: &[usize]) -> anyhow::Result<(
         }
     };
     let people = alternate(&store, duration, |s, _| person_writer(pick(s))).await?;
-    row("`registerPerson` (command handler)", &people);
+    row("`registerPerson` (command handler)", &rates(&people));
+    cpu_row("`registerPerson`", &people);
+    let unindexed = alternate(&store, duration, |s, _| {
+        person_writer(if s {
+            sealed_unindexed.clone()
+        } else {
+            baseline.clone()
+        })
+    })
+    .await?;
+    row(
+        "`registerPerson`, sealed without the blind index",
+        &rates(&unindexed),
+    );
+    cpu_row("`registerPerson` without the blind index", &unindexed);
 
     // Each side on plans of its own: a handler's cache of plans the other wrote to would be
     // behind, and cost it a conflict and a reload each.
@@ -234,9 +319,9 @@ pub async fn run(url: &str, seconds: u64, readers: &[usize]) -> anyhow::Result<(
         crate::command_writer(pick(s), plans(s, w))
     })
     .await?;
-    row("full command mix (nothing to seal)", &mix);
+    row("full command mix (nothing to seal)", &rates(&mix));
     let goals = alternate(&store, duration, |s, w| goals_writer(pick(s), plans(s, w))).await?;
-    row("`setGoals` (one aim sealed)", &goals);
+    row("`setGoals` (one aim sealed)", &rates(&goals));
 
     reads(url, &store, &sealed, duration, readers).await?;
     Ok(())
@@ -282,6 +367,7 @@ async fn reads(
         .pool_max_idle_per_host(most)
         .build()?;
     let clients = Arc::new(clients);
+    let mut plan_reads = Vec::new();
     for &count in readers {
         let read = |with_person: bool| {
             let (http, api_url, clients) = (http.clone(), api_url.clone(), clients.clone());
@@ -312,19 +398,32 @@ async fn reads(
         let rounds = alternate_reads(read).await?;
         row(
             &format!("plan read over GraphQL, with the person opened / without the person, {count} clients"),
-            &rounds,
+            &rates(&rounds),
         );
+        cpu_row(&format!("plan read, {count} clients"), &rounds);
+        plan_reads.push(rates(&rounds));
     }
     let _ = stop.send(());
     server.await??;
+    peak_row(
+        "plan read over GraphQL, with the person / without",
+        &plan_reads,
+    );
 
+    let mut audits = Vec::new();
     for &count in readers {
         let audited = audit_cost(store, handler, &clients[..count], duration).await?;
         row(
             &format!("a read of personal fields, with its audit / without, {count} clients"),
-            &audited,
+            &rates(&audited),
         );
+        cpu_row(&format!("audited read, {count} clients"), &audited);
+        audits.push(rates(&audited));
     }
+    peak_row(
+        "a read of personal fields, with its audit / without",
+        &audits,
+    );
     println!();
     Ok(())
 }
@@ -336,7 +435,7 @@ async fn audit_cost(
     handler: &CommandHandler<PgStore>,
     clients: &[(String, Vec<String>)],
     duration: Duration,
-) -> anyhow::Result<Vec<(f64, f64)>> {
+) -> anyhow::Result<Vec<(Measured, Measured)>> {
     use homeward_engine::authz::Viewer;
     use homeward_engine::invitations::{InvitationSettings, Invitations};
     let outbox =
