@@ -9,9 +9,10 @@
 //! - `setGoals` (one aim sealed) against the same unsealed;
 //! - a plan read over GraphQL with its person's name, phone and address opened, against the same
 //!   read without the person;
-//! - what the access audit costs: the same read of personal fields through the schema
-//!   in-process, its entries committed before each answer as the server does, against the same
-//!   with the entries dropped.
+//! - what the access audit costs: the plan read with her person over GraphQL, against the same
+//!   from a server whose answers do not wait for their entries (dropped); and the same read of
+//!   personal fields through the schema in-process, its entries committed before each answer as
+//!   the server does, against the same with the entries dropped.
 //!
 //! The two reads are measured with each number of clients of `--readers`: with 16 the audited
 //! side leaves the cores partly idle (each read waits for its flush), from 32 both sides keep
@@ -362,40 +363,55 @@ async fn reads(
         clients.push((token, plans));
     }
     let (addr, stop, server) = crate::api::start_server(crate::api::guarded(url)?).await?;
+    // A second server, the same but that its answers do not wait for their audit entries
+    // (dropped): the baseline of what the audit costs the API.
+    let unaudited = homeward::settings::Settings {
+        audit_each_answer: false,
+        ..crate::api::guarded(url)?
+    };
+    let (unaudited_addr, stop_unaudited, unaudited_server) =
+        crate::api::start_server(unaudited).await?;
     let api_url = format!("http://{addr}/graphql");
+    let unaudited_url = format!("http://{unaudited_addr}/graphql");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(most)
         .build()?;
     let clients = Arc::new(clients);
+    let http_reads = |count: usize, api_url: &str, query: &'static str| {
+        let (http, api_url, clients) = (http.clone(), api_url.to_owned(), clients.clone());
+        reads_per_second(count, duration, move |c, n| {
+            let (http, api_url, clients) = (http.clone(), api_url.clone(), clients.clone());
+            async move {
+                let (token, plans) = &clients[c];
+                let body: serde_json::Value = http
+                    .post(&api_url)
+                    .bearer_auth(token)
+                    .json(&json!({ "query": query, "variables": { "id": plans[n % plans.len()] } }))
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                if body.get("errors").is_some() || body["data"]["plan"].is_null() {
+                    anyhow::bail!("read failed: {body}");
+                }
+                Ok(())
+            }
+        })
+    };
     let mut plan_reads = Vec::new();
     for &count in readers {
-        let read = |with_person: bool| {
-            let (http, api_url, clients) = (http.clone(), api_url.clone(), clients.clone());
-            let query = if with_person {
-                WITH_PERSON
-            } else {
-                WITHOUT_PERSON
-            };
-            reads_per_second(count, duration, move |c, n| {
-                let (http, api_url, clients) = (http.clone(), api_url.clone(), clients.clone());
-                async move {
-                    let (token, plans) = &clients[c];
-                    let body: serde_json::Value = http
-                        .post(&api_url)
-                        .bearer_auth(token)
-                        .json(&json!({ "query": query, "variables": { "id": plans[n % plans.len()] } }))
-                        .send()
-                        .await?
-                        .json()
-                        .await?;
-                    if body.get("errors").is_some() || body["data"]["plan"].is_null() {
-                        anyhow::bail!("read failed: {body}");
-                    }
-                    Ok(())
-                }
-            })
-        };
-        let rounds = alternate_reads(read).await?;
+        let rounds = alternate_reads(|with_person: bool| {
+            http_reads(
+                count,
+                &api_url,
+                if with_person {
+                    WITH_PERSON
+                } else {
+                    WITHOUT_PERSON
+                },
+            )
+        })
+        .await?;
         row(
             &format!("plan read over GraphQL, with the person opened / without the person, {count} clients"),
             &rates(&rounds),
@@ -403,11 +419,37 @@ async fn reads(
         cpu_row(&format!("plan read, {count} clients"), &rounds);
         plan_reads.push(rates(&rounds));
     }
-    let _ = stop.send(());
-    server.await??;
     peak_row(
         "plan read over GraphQL, with the person / without",
         &plan_reads,
+    );
+    let mut http_audits = Vec::new();
+    for &count in readers {
+        let rounds = alternate_reads(|audited: bool| {
+            http_reads(
+                count,
+                if audited { &api_url } else { &unaudited_url },
+                WITH_PERSON,
+            )
+        })
+        .await?;
+        row(
+            &format!("the plan read with her person over GraphQL, with its audit / without, {count} clients"),
+            &rates(&rounds),
+        );
+        cpu_row(
+            &format!("audited read over GraphQL, {count} clients"),
+            &rounds,
+        );
+        http_audits.push(rates(&rounds));
+    }
+    let _ = stop.send(());
+    let _ = stop_unaudited.send(());
+    server.await??;
+    unaudited_server.await??;
+    peak_row(
+        "the plan read with her person over GraphQL, with its audit / without",
+        &http_audits,
     );
 
     let mut audits = Vec::new();

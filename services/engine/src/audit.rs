@@ -67,7 +67,8 @@ type Pending = (Vec<AccessEntry>, oneshot::Sender<Result<(), String>>);
 /// data").
 #[derive(Debug, Clone)]
 pub struct AuditWriter {
-    sender: mpsc::UnboundedSender<Pending>,
+    /// `None` only in the benchmark's baseline ([`AuditWriter::discarding`]).
+    sender: Option<mpsc::UnboundedSender<Pending>>,
 }
 
 impl AuditWriter {
@@ -91,16 +92,28 @@ impl AuditWriter {
                 }
             }
         });
-        Self { sender }
+        Self {
+            sender: Some(sender),
+        }
+    }
+
+    /// A writer that drops every entry: the baseline `homeward-bench` measures the audit
+    /// against, and nothing else. The server makes one only when its settings say so in code
+    /// (`Settings::audit_each_answer`), which no flag or variable can.
+    pub fn discarding() -> Self {
+        Self { sender: None }
     }
 
     /// Records `entries`; returns once they are committed.
     pub async fn record(&self, entries: Vec<AccessEntry>) -> Result<(), AuditError> {
+        let Some(sender) = &self.sender else {
+            return Ok(());
+        };
         if entries.is_empty() {
             return Ok(());
         }
         let (answer, answered) = oneshot::channel();
-        self.sender
+        sender
             .send((entries, answer))
             .map_err(|_| AuditError("the audit writer stopped".into()))?;
         match answered.await {

@@ -183,7 +183,11 @@ impl Application {
                 .with_retry_deadline(settings.command_deadline.0)
                 .with_cached_events(settings.state_cache_events(opened.embedded)),
             vault,
-            audit: homeward_engine::audit::AuditWriter::spawn(store.clone()),
+            audit: if settings.audit_each_answer {
+                homeward_engine::audit::AuditWriter::spawn(store.clone())
+            } else {
+                homeward_engine::audit::AuditWriter::discarding()
+            },
             access_log: store.clone(),
             reads: store.clone(),
             clock: clock.clone(),

@@ -186,6 +186,11 @@ pub struct Settings {
     /// measure what the check costs.
     #[arg(skip = true)]
     pub ws_check_each_operation: bool,
+    /// Whether every answer that shows personal data waits for its access audit entries to be
+    /// committed. Always on in the server (no flag or variable turns it off); the benchmark
+    /// turns it off in code, for the baseline it measures the audit against.
+    #[arg(skip = true)]
+    pub audit_each_answer: bool,
     /// Seconds (fractions allowed) after which an operation on a WebSocket asks the database
     /// again whether its token stands. In between it relies on what every replica announces
     /// (revocations, party changes) and on the clock (expiry); this is the net under a lost
@@ -934,6 +939,23 @@ mod tests {
         let mut s = Settings::new("postgres://localhost/test", "127.0.0.1:0".parse().unwrap());
         s.outbox_dir = std::env::temp_dir().join(format!("homeward-outbox-{}", std::process::id()));
         s
+    }
+
+    /// Every server waits for each answer's access audit entries: no flag or variable turns
+    /// that off (only the benchmark, in code, for its baseline).
+    #[test]
+    fn no_flag_turns_the_access_audit_off() {
+        assert!(settings().audit_each_answer);
+        for flag in [
+            "--audit-each-answer=false",
+            "--audit-each-answer",
+            "--no-audit",
+        ] {
+            let parsed = Settings::augment_args(clap::Command::new("homeward serve"))
+                .no_binary_name(true)
+                .try_get_matches_from([flag]);
+            assert!(parsed.is_err(), "{flag} is not a flag of the server");
+        }
     }
 
     fn refused(settings: &Settings) -> String {
