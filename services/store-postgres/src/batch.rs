@@ -612,13 +612,13 @@ impl<'a> BatchArrays<'a> {
 
 /// Bytes in lower-case hex: how blind-index terms are stored and asked for.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(char::from(DIGITS[usize::from(b >> 4)]));
+        text.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    text
 }
 
 /// A person's terms as the append function takes them: hex, separated by spaces.
@@ -885,6 +885,13 @@ mod tests {
         DigestRow, OrganisationRow, PartyRow, PersonRow, PlanRow, StepRef, StepRow, TimerRow,
     };
     use homeward_store::{ExpectedVersion, NewEvent};
+
+    #[test]
+    fn terms_are_written_in_lower_case_hex_two_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff, 0x10]), "000fa5ff10");
+        assert_eq!(hex(&[]), "");
+        assert_eq!(joined_hex(&[vec![0xab], vec![0x01, 0x02]]), "ab 0102");
+    }
 
     /// A change with a row in every part.
     fn every_part(n: u128) -> ProjectionChange {
