@@ -326,7 +326,7 @@ async fn personal_data_is_sealed_everywhere_and_gone_for_good_once_erased() {
         Vec::<&str>::new(),
         "in the database"
     );
-    assert!(dump.contains("hwenc1:"), "sealed values are in the dump");
+    assert!(dump.contains("hwenc2:"), "sealed values are in the dump");
     assert_eq!(leaks(&canaries, &logs()), Vec::<&str>::new(), "in the logs");
     for mail in &mails {
         assert_eq!(leaks(&canaries, mail), Vec::<&str>::new(), "in an email");

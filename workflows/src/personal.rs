@@ -12,15 +12,23 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Sealed values are stored as text starting with this (see the engine's `keys` module).
-pub const SEALED_PREFIX: &str = "hwenc1:";
+/// Values are sealed as text starting with this (see the engine's `keys` module).
+pub const SEALED_PREFIX: &str = "hwenc2:";
+
+/// Values sealed in the first stored form start with this; they are still read.
+pub const FIRST_SEALED_PREFIX: &str = "hwenc1:";
+
+/// Whether `text` has the shape of a sealed value (not whether it opens).
+pub fn looks_sealed(text: &str) -> bool {
+    text.starts_with(SEALED_PREFIX) || text.starts_with(FIRST_SEALED_PREFIX)
+}
 
 /// A survivor's personal datum: the plain value a command brings, or the sealed text it is
 /// stored as.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Personal<T> {
     Plain(T),
-    /// The stored form: [`SEALED_PREFIX`], the person, the event it was sealed in, the
+    /// The stored form: [`SEALED_PREFIX`], then the person, the event it was sealed in and the
     /// ciphertext.
     Sealed(String),
 }
@@ -81,9 +89,7 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Personal<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(deserializer)?;
         match value {
-            serde_json::Value::String(text) if text.starts_with(SEALED_PREFIX) => {
-                Ok(Self::Sealed(text))
-            }
+            serde_json::Value::String(text) if looks_sealed(&text) => Ok(Self::Sealed(text)),
             other => serde_json::from_value(other)
                 .map(Self::Plain)
                 .map_err(serde::de::Error::custom),
@@ -107,10 +113,11 @@ mod tests {
 
     #[test]
     fn a_sealed_value_reads_back_sealed_whatever_the_plain_type() {
-        let sealed = "\"hwenc1:abc\"";
-        let date: Personal<chrono::NaiveDate> = serde_json::from_str(sealed).unwrap();
-        assert_eq!(date, Personal::Sealed("hwenc1:abc".into()));
-        assert_eq!(serde_json::to_string(&date).unwrap(), sealed);
+        for sealed in ["\"hwenc2:abc\"", "\"hwenc1:abc\""] {
+            let date: Personal<chrono::NaiveDate> = serde_json::from_str(sealed).unwrap();
+            assert!(date.is_sealed());
+            assert_eq!(serde_json::to_string(&date).unwrap(), sealed);
+        }
         let plain: Personal<chrono::NaiveDate> = serde_json::from_str("\"2001-02-03\"").unwrap();
         assert_eq!(plain.plain().unwrap().to_string(), "2001-02-03");
         assert!(serde_json::from_str::<Personal<chrono::NaiveDate>>("\"soon\"").is_err());

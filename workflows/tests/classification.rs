@@ -133,7 +133,7 @@ fn every_personal_field_can_be_held_sealed() {
             let mut payload = json["payload"].clone();
             for path in personal_paths(&event_type) {
                 for_each_at(&mut payload, path, &mut |v| {
-                    *v = Value::String(format!("hwenc1:{event_type}:{path}"));
+                    *v = Value::String(format!("hwenc2:{event_type}:{path}"));
                     sealed_paths += 1;
                 });
             }

@@ -11,11 +11,16 @@ use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use homeward_workflows::personal::FIRST_SEALED_PREFIX;
 use sha2::Sha256;
 use thiserror::Error;
 use uuid::Uuid;
 
 const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+const ID_LEN: usize = 16;
+/// Sealed values' base64 (without padding: it adds nothing).
+const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
 
 /// Sealed values start with this, so that a reader tells them from plain text.
 pub use homeward_workflows::personal::SEALED_PREFIX;
@@ -136,45 +141,80 @@ impl DataKey {
     }
 
     /// `plain` sealed for `place`, as text that says whose key and which event it was sealed
-    /// in: `hwenc1:<person>:<event>:` and base64 of nonce and ciphertext.
+    /// in: [`SEALED_PREFIX`] and, in base64, the person's id, the event's id, the nonce and the
+    /// ciphertext.
     pub fn seal(&self, place: Place<'_>, plain: &str) -> String {
-        let sealed = seal_bytes(&self.cipher(), place.bytes(), plain.as_bytes());
-        format!(
-            "{SEALED_PREFIX}{}:{}:{}",
-            self.person,
-            place.event,
-            base64::engine::general_purpose::STANDARD_NO_PAD.encode(sealed)
-        )
+        let mut framed = Vec::with_capacity(2 * ID_LEN + NONCE_LEN + plain.len() + TAG_LEN);
+        framed.extend_from_slice(self.person.as_bytes());
+        framed.extend_from_slice(place.event.as_bytes());
+        framed.extend(seal_bytes(&self.cipher(), place.bytes(), plain.as_bytes()));
+        let mut sealed = String::with_capacity(SEALED_PREFIX.len() + framed.len() * 4 / 3 + 4);
+        sealed.push_str(SEALED_PREFIX);
+        BASE64.encode_string(&framed, &mut sealed);
+        sealed
     }
 
     /// The value sealed in `stream`'s `field`; an error when it was altered, moved or sealed
     /// under another key.
     pub fn open(&self, stream: &str, field: &str, sealed: &str) -> Result<String, KeyError> {
-        let (person, event, body) = parse_sealed(sealed)?;
-        if person != self.person {
+        let parsed = parse_sealed(sealed)?;
+        if parsed.person != self.person {
             return Err(KeyError::OtherPerson);
         }
-        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
-            .decode(body)
-            .map_err(|_| KeyError::Open)?;
         let place = Place {
             stream,
-            event,
+            event: parsed.event,
             field,
         };
-        let plain = open_bytes(&self.cipher(), place.bytes(), &bytes)?;
+        let plain = open_bytes(&self.cipher(), place.bytes(), parsed.body())?;
         String::from_utf8(plain).map_err(|_| KeyError::Open)
     }
 }
 
 /// Whose key a sealed value needs.
 pub fn sealed_for(sealed: &str) -> Result<Uuid, KeyError> {
-    parse_sealed(sealed).map(|(person, _, _)| person)
+    if let Some(rest) = sealed.strip_prefix(SEALED_PREFIX) {
+        // The person's id is in the first 16 bytes: the first 24 characters of base64 hold 18.
+        let head = rest.get(..24).ok_or(KeyError::Open)?;
+        let bytes = BASE64.decode(head).map_err(|_| KeyError::Open)?;
+        return Uuid::from_slice(&bytes[..ID_LEN]).map_err(|_| KeyError::Open);
+    }
+    parse_sealed(sealed).map(|parsed| parsed.person)
 }
 
-fn parse_sealed(sealed: &str) -> Result<(Uuid, Uuid, &str), KeyError> {
+/// A sealed value taken apart.
+struct Parsed {
+    person: Uuid,
+    event: Uuid,
+    /// The nonce and the ciphertext, from `start` of `bytes`.
+    bytes: Vec<u8>,
+    start: usize,
+}
+
+impl Parsed {
+    fn body(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+}
+
+/// Reads both stored forms: the compact one sealed now, and the first,
+/// `hwenc1:<person>:<event>:<base64 of nonce and ciphertext>`.
+fn parse_sealed(sealed: &str) -> Result<Parsed, KeyError> {
+    if let Some(rest) = sealed.strip_prefix(SEALED_PREFIX) {
+        let bytes = BASE64.decode(rest).map_err(|_| KeyError::Open)?;
+        if bytes.len() < 2 * ID_LEN + NONCE_LEN + TAG_LEN {
+            return Err(KeyError::Open);
+        }
+        let id = |at: usize| Uuid::from_slice(&bytes[at..at + ID_LEN]).map_err(|_| KeyError::Open);
+        return Ok(Parsed {
+            person: id(0)?,
+            event: id(ID_LEN)?,
+            start: 2 * ID_LEN,
+            bytes,
+        });
+    }
     let rest = sealed
-        .strip_prefix(SEALED_PREFIX)
+        .strip_prefix(FIRST_SEALED_PREFIX)
         .ok_or(KeyError::NotSealed)?;
     let mut parts = rest.splitn(3, ':');
     let mut id = || {
@@ -186,7 +226,12 @@ fn parse_sealed(sealed: &str) -> Result<(Uuid, Uuid, &str), KeyError> {
     let person = id()?;
     let event = id()?;
     let body = parts.next().ok_or(KeyError::Open)?;
-    Ok((person, event, body))
+    Ok(Parsed {
+        person,
+        event,
+        bytes: BASE64.decode(body).map_err(|_| KeyError::Open)?,
+        start: 0,
+    })
 }
 
 fn seal_bytes(cipher: &Aes256Gcm, aad: impl AsRef<[u8]>, plain: &[u8]) -> Vec<u8> {
@@ -238,6 +283,37 @@ mod tests {
         }
     }
 
+    /// `sealed` claiming another person or event.
+    fn reframed(sealed: &str, person: Uuid, event: Uuid) -> String {
+        let mut bytes = BASE64
+            .decode(sealed.strip_prefix(SEALED_PREFIX).unwrap())
+            .unwrap();
+        bytes[..ID_LEN].copy_from_slice(person.as_bytes());
+        bytes[ID_LEN..2 * ID_LEN].copy_from_slice(event.as_bytes());
+        format!("{SEALED_PREFIX}{}", BASE64.encode(bytes))
+    }
+
+    #[test]
+    fn values_sealed_in_the_first_form_still_open() {
+        let person = Uuid::new_v4();
+        let (key, _) = MasterKey::generate().new_data_key(person);
+        let body = seal_bytes(&key.cipher(), place("note").bytes(), b"Needs a quiet room");
+        let first = format!(
+            "hwenc1:{person}:{}:{}",
+            Uuid::from_u128(1),
+            BASE64.encode(body)
+        );
+        assert_eq!(sealed_for(&first), Ok(person));
+        assert_eq!(
+            key.open("person-1", "note", &first).unwrap(),
+            "Needs a quiet room"
+        );
+        assert_eq!(key.open("person-1", "phone", &first), Err(KeyError::Open));
+        // The form sealed now is shorter: the ids as bytes, not as text.
+        let now = key.seal(place("note"), "Needs a quiet room");
+        assert!(now.len() + 30 <= first.len(), "{first} / {now}");
+    }
+
     #[test]
     fn a_value_opens_where_it_was_sealed_and_nowhere_else() {
         let master = MasterKey::generate();
@@ -260,11 +336,7 @@ mod tests {
             key.open("person-2", "full_name", &sealed),
             Err(KeyError::Open)
         );
-        let other_event = sealed.replacen(
-            &Uuid::from_u128(1).to_string(),
-            &Uuid::from_u128(2).to_string(),
-            1,
-        );
+        let other_event = reframed(&sealed, person, Uuid::from_u128(2));
         assert_eq!(
             key.open("person-1", "full_name", &other_event),
             Err(KeyError::Open)
@@ -275,7 +347,7 @@ mod tests {
             other.open("person-1", "full_name", &sealed),
             Err(KeyError::OtherPerson)
         );
-        let claimed = sealed.replacen(&person.to_string(), &other.person.to_string(), 1);
+        let claimed = reframed(&sealed, other.person, Uuid::from_u128(1));
         assert_eq!(
             other.open("person-1", "full_name", &claimed),
             Err(KeyError::Open)
@@ -293,7 +365,14 @@ mod tests {
         bytes[at] = if bytes[at] == 'A' { 'B' } else { 'A' };
         let altered: String = bytes.into_iter().collect();
         assert_eq!(key.open("person-1", "note", &altered), Err(KeyError::Open));
-        assert_eq!(key.open("person-1", "note", "hwenc1:"), Err(KeyError::Open));
+        for cut in ["hwenc1:", "hwenc2:", "hwenc2:AAAA", &sealed[..60]] {
+            assert_eq!(
+                key.open("person-1", "note", cut),
+                Err(KeyError::Open),
+                "{cut}"
+            );
+        }
+        assert_eq!(sealed_for("hwenc2:AAAA"), Err(KeyError::Open));
         assert_eq!(
             key.open("person-1", "note", "plain"),
             Err(KeyError::NotSealed)

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use homeward_store::person_keys::{KeyErasure, PersonKey, PersonKeys};
 use homeward_store::{NewEvent, SearchTerms, StoreError};
 use homeward_workflows::classification::{for_each_at, personal_paths};
+use homeward_workflows::personal::looks_sealed;
 use homeward_workflows::{FindableBy, PersonId, Personal};
 use serde::de::DeserializeOwned;
 use thiserror::Error;
@@ -314,9 +315,11 @@ impl Vault {
             let event_id = homeward_store::Append::event_id(command_id, index);
             for path in personal_paths(&event.event_type) {
                 for_each_at(&mut event.payload, path, &mut |value| {
+                    // Kept as it is only when it is sealed already: hers, and it opens here.
+                    // Text that merely looks sealed (typed so) is sealed like any other.
                     if value
                         .as_str()
-                        .is_some_and(|s| s.starts_with(crate::keys::SEALED_PREFIX))
+                        .is_some_and(|s| looks_sealed(s) && key.open(stream, path, s).is_ok())
                     {
                         return;
                     }
@@ -429,7 +432,7 @@ impl Vault {
 
     /// `value` as a [`Personal`]: sealed text or plain (kept before sealing).
     pub fn stored(value: &str) -> Personal<String> {
-        if value.starts_with(crate::keys::SEALED_PREFIX) {
+        if looks_sealed(value) {
             Personal::Sealed(value.to_owned())
         } else {
             Personal::Plain(value.to_owned())

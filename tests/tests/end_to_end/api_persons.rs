@@ -117,7 +117,7 @@ async fn the_case_team_reads_corrects_and_notes_and_nobody_else_sees_her() {
     assert_eq!(read["person"]["notes"][0]["author"]["displayName"], "Amina");
     let (note, _) = api.db.events_of_type("person_note_added").await.remove(0);
     let stored = note["note"]["text"].as_str().unwrap().to_owned();
-    assert!(stored.starts_with("hwenc1:"), "{stored}");
+    assert!(stored.starts_with("hwenc2:"), "{stored}");
     let body = api
         .gql(
             &luc.token,

@@ -215,7 +215,7 @@ async fn legal_holds_and_the_retention_period_are_decided_by_those_whose_decisio
     );
     let (hold, _) = api.db.events_of_type("legal_hold_placed").await.remove(0);
     let stored = hold["hold"]["reason"].as_str().unwrap().to_owned();
-    assert!(stored.starts_with("hwenc1:"), "{stored}");
+    assert!(stored.starts_with("hwenc2:"), "{stored}");
 
     // No erasure while held, even asked for, and nothing changes.
     api.data(

@@ -75,7 +75,7 @@ async fn an_altered_or_moved_value_is_an_error_for_that_field_and_the_rest_reads
         .fetch_one(api.db.pool())
         .await
         .unwrap();
-    assert!(sealed.starts_with("hwenc1:"), "stored sealed: {sealed}");
+    assert!(sealed.starts_with("hwenc2:"), "stored sealed: {sealed}");
 
     // One character of the first plan's title altered; the second plan's title replaced by the
     // first's (sealed for another person and another stream).
@@ -151,7 +151,7 @@ async fn an_altered_title_in_the_inbox_is_an_error_for_that_task_alone() {
     .await
     .unwrap();
     assert!(
-        stored.starts_with("hwenc1:"),
+        stored.starts_with("hwenc2:"),
         "the read model holds it sealed"
     );
     // Cut short.
@@ -309,4 +309,67 @@ async fn rotating_the_master_key_keeps_every_person_readable_and_touches_no_even
             .await,
         1
     );
+}
+
+/// Text a person types that looks like a sealed value is sealed all the same: only a value
+/// already sealed for her, in the stored form, is kept as it is. Stored as typed, the plain
+/// text would sit in the log, the read models and every backup.
+#[tokio::test]
+async fn text_that_looks_sealed_is_sealed_all_the_same() {
+    let api = TestApi::start().await;
+    let amina = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let name = "hwenc1:Canaryname Okafor";
+    let plan = plan_with_custom_step(&api, &amina, name, "hwenc2:Canarytitle").await;
+    let person: String = api
+        .data(
+            &amina.token,
+            "query($id: ID!) { plan(id: $id) { person { id } } }",
+            json!({ "id": plan }),
+        )
+        .await["plan"]["person"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The stored form's shape, for this very person, around a plain word in base64.
+    let forged = format!("hwenc1:{person}:{}:Q2FuYXJ5Zm9yZ2Vk", uuid::Uuid::new_v4());
+    api.data(
+        &amina.token,
+        "mutation($id: ID!, $t: String!, $me: ID!) { addStep(planId: $id, step: {
+            key: \"housing\", kind: CUSTOM, title: $t, assignee: $me }) { version } }",
+        json!({ "id": plan, "t": forged, "me": amina.id }),
+    )
+    .await;
+
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT payload::text FROM events UNION ALL SELECT title FROM step_view",
+    )
+    .fetch_all(api.db.pool())
+    .await
+    .unwrap();
+    for text in &stored {
+        assert!(!text.contains("Canary"), "stored as typed: {text}");
+        assert!(
+            !text.contains("Q2FuYXJ5Zm9yZ2Vk"),
+            "stored as typed: {text}"
+        );
+    }
+    let body = api
+        .data(
+            &amina.token,
+            "query($id: ID!) { plan(id: $id) { person { fullName } steps { key title } } }",
+            json!({ "id": plan }),
+        )
+        .await;
+    assert_eq!(body["plan"]["person"]["fullName"], name, "{body}");
+    let title = |key: &str| {
+        body["plan"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .map(|s| s["title"].clone())
+            .unwrap_or_else(|| panic!("step {key}: {body}"))
+    };
+    assert_eq!(title("counselling"), "hwenc2:Canarytitle");
+    assert_eq!(title("housing"), forged.as_str());
 }
