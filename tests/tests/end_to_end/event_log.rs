@@ -1528,3 +1528,101 @@ async fn reads_of_several_streams_are_planned_once_per_connection() {
         );
     }
 }
+
+/// The inbox and the plan list, the reads a worker makes most, are planned once per
+/// connection. With the page's size and offset as parameters, PostgreSQL took the inbox's
+/// generic plan to fetch a far larger page, found it dearer than one made for the values, and
+/// planned it afresh at every call (at more than the cost of running it).
+#[tokio::test]
+async fn the_inbox_and_the_plan_list_are_planned_once_per_connection() {
+    use homeward_store::reads::{Page, PlanFilter, PlanScope, ReadModels, TaskFilter, TaskScope};
+    let db = TestDb::new().await;
+    // One connection: the prepared statements looked at below are the reads'.
+    let store = PgStore::connect_with_flushes(&db.url, 1, 1).await.unwrap();
+    // Read models of some size, as PostgreSQL's statistics see them: 2,000 plans of 20
+    // organisations, 20 steps each, assigned among 200 parties.
+    sqlx::query(
+        "INSERT INTO plan_view (plan_id, version, person_id, template_name, template_version, \
+           case_worker, organisation, origin_country, status, suspended, opened_at, \
+           steps_total, steps_open, steps_done, steps_blocked) \
+         SELECT uuid_in(md5('plan' || i)::cstring), 1, gen_random_uuid(), 'standard-avr', 1, \
+           gen_random_uuid(), uuid_in(md5('org' || (i % 20))::cstring), 'NG', 'active', false, \
+           now() - i * interval '1 minute', 20, 20, 0, 0 \
+         FROM generate_series(0, 1999) AS i",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO step_view (plan_id, step_key, position, kind, title, status, assignee, \
+           priority, due_at) \
+         SELECT uuid_in(md5('plan' || (i / 20))::cstring), 'step-' || (i % 20), i % 20, \
+           'legal', 'a title', 'pending', uuid_in(md5('party' || (i % 200))::cstring), 2, \
+           now() + i * interval '1 minute' \
+         FROM generate_series(0, 39999) AS i",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE plan_view, step_view")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let party: Uuid = sqlx::query_scalar("SELECT uuid_in(md5('party7')::cstring)")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let organisation: Uuid = sqlx::query_scalar("SELECT uuid_in(md5('org3')::cstring)")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let inbox = TaskScope {
+        assignee: PartyId(party),
+        organisation: None,
+        kinds: None,
+    };
+    let page = Page {
+        offset: 0,
+        limit: 21,
+    };
+    for _ in 0..12 {
+        let tasks = store
+            .tasks(&inbox, &TaskFilter::default(), chrono::Utc::now(), page)
+            .await
+            .unwrap();
+        assert_eq!(tasks.len(), 21, "a full page of her 200 tasks");
+        let plans = store
+            .plans(
+                &PlanScope::Organisation(organisation),
+                &PlanFilter::default(),
+                chrono::Utc::now(),
+                page,
+            )
+            .await
+            .unwrap();
+        assert_eq!(plans.len(), 21, "a full page of its 100 plans");
+    }
+    let statements: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements \
+         WHERE statement NOT LIKE '%pg_prepared_statements%'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let reads: Vec<_> = statements
+        .iter()
+        .filter(|(_, generic, custom)| generic + custom >= 12)
+        .collect();
+    assert_eq!(
+        reads.len(),
+        2,
+        "the two reads, twelve times each: {statements:?}"
+    );
+    for (statement, generic, custom) in reads {
+        assert!(
+            *custom <= 5 && *generic >= 7,
+            "planned afresh {custom} times of {}: {statement}",
+            generic + custom
+        );
+    }
+}
