@@ -1504,29 +1504,7 @@ async fn reads_of_several_streams_are_planned_once_per_connection() {
             .unwrap();
         assert_eq!((read.events.len(), read.keys.len()), (2, 1));
     }
-    let statements: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements \
-         WHERE statement NOT LIKE '%pg_prepared_statements%'",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap();
-    let reads: Vec<_> = statements
-        .iter()
-        .filter(|(_, generic, custom)| generic + custom >= 12)
-        .collect();
-    assert_eq!(
-        reads.len(),
-        2,
-        "the two reads, twelve times each: {statements:?}"
-    );
-    for (statement, generic, custom) in reads {
-        assert!(
-            *custom <= 5 && *generic >= 7,
-            "planned afresh {custom} times of {}: {statement}",
-            generic + custom
-        );
-    }
+    two_reads_planned_once(&store).await;
 }
 
 /// The inbox and the plan list, the reads a worker makes most, are planned once per
@@ -1602,6 +1580,13 @@ async fn the_inbox_and_the_plan_list_are_planned_once_per_connection() {
             .unwrap();
         assert_eq!(plans.len(), 21, "a full page of its 100 plans");
     }
+    two_reads_planned_once(&store).await;
+}
+
+/// Checks, on the one connection of `store`, that two statements ran twelve times each and
+/// that PostgreSQL kept a generic plan for each (planned afresh at most five times: the custom
+/// plans it makes before it compares).
+async fn two_reads_planned_once(store: &PgStore) {
     let statements: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements \
          WHERE statement NOT LIKE '%pg_prepared_statements%'",
