@@ -157,16 +157,16 @@ impl DataKey {
     /// The value sealed in `stream`'s `field`; an error when it was altered, moved or sealed
     /// under another key.
     pub fn open(&self, stream: &str, field: &str, sealed: &str) -> Result<String, KeyError> {
-        let parsed = parse_sealed(sealed)?;
-        if parsed.person != self.person {
+        let (person, event, body) = parse_sealed(sealed)?;
+        if person != self.person {
             return Err(KeyError::OtherPerson);
         }
         let place = Place {
             stream,
-            event: parsed.event,
+            event,
             field,
         };
-        let plain = open_bytes(&self.cipher(), place.bytes(), parsed.body())?;
+        let plain = open_bytes(&self.cipher(), place.bytes(), &body)?;
         String::from_utf8(plain).map_err(|_| KeyError::Open)
     }
 }
@@ -179,39 +179,22 @@ pub fn sealed_for(sealed: &str) -> Result<Uuid, KeyError> {
         let bytes = BASE64.decode(head).map_err(|_| KeyError::Open)?;
         return Uuid::from_slice(&bytes[..ID_LEN]).map_err(|_| KeyError::Open);
     }
-    parse_sealed(sealed).map(|parsed| parsed.person)
+    parse_sealed(sealed).map(|(person, _, _)| person)
 }
 
-/// A sealed value taken apart.
-struct Parsed {
-    person: Uuid,
-    event: Uuid,
-    /// The nonce and the ciphertext, from `start` of `bytes`.
-    bytes: Vec<u8>,
-    start: usize,
-}
-
-impl Parsed {
-    fn body(&self) -> &[u8] {
-        &self.bytes[self.start..]
-    }
-}
-
-/// Reads both stored forms: the compact one sealed now, and the first,
+/// The person, the event and the nonce with the ciphertext of a sealed value, in either
+/// stored form: the compact one sealed now, and the first,
 /// `hwenc1:<person>:<event>:<base64 of nonce and ciphertext>`.
-fn parse_sealed(sealed: &str) -> Result<Parsed, KeyError> {
+fn parse_sealed(sealed: &str) -> Result<(Uuid, Uuid, Vec<u8>), KeyError> {
     if let Some(rest) = sealed.strip_prefix(SEALED_PREFIX) {
-        let bytes = BASE64.decode(rest).map_err(|_| KeyError::Open)?;
-        if bytes.len() < 2 * ID_LEN + NONCE_LEN + TAG_LEN {
+        let mut ids = BASE64.decode(rest).map_err(|_| KeyError::Open)?;
+        if ids.len() < 2 * ID_LEN + NONCE_LEN + TAG_LEN {
             return Err(KeyError::Open);
         }
-        let id = |at: usize| Uuid::from_slice(&bytes[at..at + ID_LEN]).map_err(|_| KeyError::Open);
-        return Ok(Parsed {
-            person: id(0)?,
-            event: id(ID_LEN)?,
-            start: 2 * ID_LEN,
-            bytes,
-        });
+        let body = ids.split_off(2 * ID_LEN);
+        let (person, event) = ids.split_at(ID_LEN);
+        let id = |bytes: &[u8]| Uuid::from_slice(bytes).map_err(|_| KeyError::Open);
+        return Ok((id(person)?, id(event)?, body));
     }
     let rest = sealed
         .strip_prefix(FIRST_SEALED_PREFIX)
@@ -226,12 +209,8 @@ fn parse_sealed(sealed: &str) -> Result<Parsed, KeyError> {
     let person = id()?;
     let event = id()?;
     let body = parts.next().ok_or(KeyError::Open)?;
-    Ok(Parsed {
-        person,
-        event,
-        bytes: BASE64.decode(body).map_err(|_| KeyError::Open)?,
-        start: 0,
-    })
+    let body = BASE64.decode(body).map_err(|_| KeyError::Open)?;
+    Ok((person, event, body))
 }
 
 fn seal_bytes(cipher: &Aes256Gcm, aad: impl AsRef<[u8]>, plain: &[u8]) -> Vec<u8> {
