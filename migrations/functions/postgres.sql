@@ -398,7 +398,12 @@ $$;
 -- then looks costlier than one made for the values, so PostgreSQL planned the statement afresh
 -- at every call (77 µs and 127 µs of planning against 16 µs and 34 µs of running, measured with
 -- pg_stat_statements; see BENCHMARKS.md). Here each connection plans them once, by index.
-CREATE OR REPLACE FUNCTION homeward_read_streams_after(p_streams text[], p_after bigint[])
+-- Each stream's events after a version and, when `p_until` is given, up to that version (a
+-- state as it was): the reads of one stream go here too, for the same reason. Its form before it
+-- took `p_until`, which a database started by an earlier build has.
+DROP FUNCTION IF EXISTS homeward_read_streams_after(text[], bigint[]);
+CREATE OR REPLACE FUNCTION homeward_read_streams_after(p_streams text[], p_after bigint[],
+    p_until bigint DEFAULT NULL)
 RETURNS TABLE (global_position bigint, tx_number bigint, stream_id text, stream_version bigint,
                event_id uuid, command_id uuid, event_type text, schema_version smallint,
                payload text, metadata jsonb, occurred_at timestamptz, recorded_at timestamptz)
@@ -414,6 +419,7 @@ BEGIN
            e.occurred_at, e.recorded_at
       FROM events e JOIN unnest(p_streams, p_after) AS w(sid, after_version)
         ON e.stream_id = w.sid AND e.stream_version > w.after_version
+     WHERE p_until IS NULL OR e.stream_version <= p_until
      ORDER BY e.stream_id, e.stream_version;
 END
 $$;

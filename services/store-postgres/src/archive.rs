@@ -140,7 +140,7 @@ impl Archive for PgStore {
     }
 
     async fn import_kept(&self, kept: &Kept) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         for (stream, kind) in &kept.streams {
             sqlx::query("INSERT INTO streams (stream_id, stream_type) VALUES ($1, $2)")
                 .bind(stream)

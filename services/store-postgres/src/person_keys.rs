@@ -35,7 +35,7 @@ impl PersonKeys for PgStore {
         new_check: &[u8],
         rewrap: &(dyn for<'k> Fn(Uuid, &'k [u8]) -> Result<Vec<u8>, String> + Send + Sync),
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         // Keys stored meanwhile wait for the rotation, then find the new check value.
         sqlx::query("LOCK TABLE person_keys IN EXCLUSIVE MODE")
             .execute(&mut *tx)
@@ -112,7 +112,7 @@ impl PersonKeys for PgStore {
         person: Uuid,
         at: DateTime<Utc>,
     ) -> Result<KeyErasure, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         // The lock an append to her stream takes (`homeward_append_commands`): a hold being
         // recorded commits before this looks, or waits until the key is gone (and then cannot
         // seal its reason).
@@ -165,7 +165,7 @@ impl PgStore {
         // command about to be appended, and that append's synchronous commit flushes the log up
         // to its own commit, this one included. A key is durable whenever an event sealed under
         // it is acknowledged, and storing one costs no flush of its own.
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("SET LOCAL synchronous_commit = off")
             .execute(&mut *tx)
             .await?;

@@ -222,13 +222,16 @@ impl PgStore {
     /// statement. The ids revoked.
     async fn revoke_where(&self, column: &'static str, id: Uuid) -> Result<Vec<Uuid>, StoreError> {
         // Announced by the trigger `api_tokens_revoked` (see the SQL functions).
-        Ok(sqlx::query_scalar(&format!(
+        let mut tx = self.begin().await?;
+        let revoked = sqlx::query_scalar(&format!(
             "UPDATE api_tokens SET revoked_at = now() \
              WHERE {column} = $1 AND revoked_at IS NULL RETURNING token_id"
         ))
         .bind(id)
-        .fetch_all(self.pool())
-        .await?)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(revoked)
     }
 }
 
@@ -501,6 +504,7 @@ impl ReadModels for PgStore {
     }
 
     async fn insert_token(&self, token: &NewToken) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO api_tokens \
                (token_id, token_hash, party_id, role, created_at, issued_by, expires_at) \
@@ -513,8 +517,9 @@ impl ReadModels for PgStore {
         .bind(token.issued_at)
         .bind(token.issued_by)
         .bind(token.expires_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -541,7 +546,7 @@ impl ReadModels for PgStore {
     }
 
     async fn insert_invitation(&self, invitation: &NewInvitation) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         // One invitation of a party at a time: two sent at once would each withdraw only the
         // ones committed before it, and both would stand.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
@@ -575,15 +580,18 @@ impl ReadModels for PgStore {
         secret_hash: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Option<Uuid>, StoreError> {
-        Ok(sqlx::query_scalar(
+        let mut tx = self.begin().await?;
+        let party = sqlx::query_scalar(
             "UPDATE invitations SET used_at = $2 \
              WHERE secret_hash = $1 AND used_at IS NULL AND expires_at > $2 \
              RETURNING party_id",
         )
         .bind(secret_hash)
         .bind(now)
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(party)
     }
 
     async fn invitation_party(
@@ -606,13 +614,16 @@ impl ReadModels for PgStore {
     }
 
     async fn withdraw_invitations_of(&self, party: Uuid) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
+        let mut tx = self.begin().await?;
+        let withdrawn = sqlx::query(
             "UPDATE invitations SET used_at = now() WHERE party_id = $1 AND used_at IS NULL",
         )
         .bind(party)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?
-        .rows_affected())
+        .rows_affected();
+        tx.commit().await?;
+        Ok(withdrawn)
     }
 
     async fn record_token_use(
@@ -620,13 +631,15 @@ impl ReadModels for PgStore {
         token_id: Uuid,
         hour: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE api_tokens SET last_used_at = $2 \
-             WHERE token_id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
-        )
-        .bind(token_id)
-        .bind(hour)
-        .execute(self.pool())
+        self.rerunnable_write(|pool| {
+            sqlx::query(
+                "UPDATE api_tokens SET last_used_at = $2 \
+                 WHERE token_id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+            )
+            .bind(token_id)
+            .bind(hour)
+            .execute(pool)
+        })
         .await?;
         Ok(())
     }

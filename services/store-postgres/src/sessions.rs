@@ -28,7 +28,7 @@ impl ConsoleSessions for PgStore {
     }
 
     async fn insert_sign_in_link(&self, link: &NewSignInLink) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         // One link of a party at a time: two asked for at once would each withdraw only the
         // ones committed before it, and both would stand.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('sign-in ' || $1::text, 0))")
@@ -80,18 +80,22 @@ impl ConsoleSessions for PgStore {
         secret_hash: &[u8],
         now: DateTime<Utc>,
     ) -> Result<Option<Uuid>, StoreError> {
-        Ok(sqlx::query_scalar(
+        let mut tx = self.begin().await?;
+        let party = sqlx::query_scalar(
             "UPDATE sign_in_links SET used_at = $2 \
              WHERE secret_hash = $1 AND used_at IS NULL AND expires_at > $2 \
              RETURNING party_id",
         )
         .bind(secret_hash)
         .bind(now)
-        .fetch_optional(self.pool())
-        .await?)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(party)
     }
 
     async fn insert_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO console_sessions \
                (session_id, secret_hash, party_id, token_id, started_at, last_seen_at, expires_at) \
@@ -103,8 +107,9 @@ impl ConsoleSessions for PgStore {
         .bind(session.token_id)
         .bind(session.started_at)
         .bind(session.expires_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -137,27 +142,31 @@ impl ConsoleSessions for PgStore {
     }
 
     async fn touch_session(&self, session_id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE console_sessions SET last_seen_at = $2 \
-             WHERE session_id = $1 AND last_seen_at < $2",
-        )
-        .bind(session_id)
-        .bind(at)
-        .execute(self.pool())
+        self.rerunnable_write(|pool| {
+            sqlx::query(
+                "UPDATE console_sessions SET last_seen_at = $2 \
+                 WHERE session_id = $1 AND last_seen_at < $2",
+            )
+            .bind(session_id)
+            .bind(at)
+            .execute(pool)
+        })
         .await?;
         Ok(())
     }
 
     async fn end_session(&self, secret_hash: &[u8], at: DateTime<Utc>) -> Result<bool, StoreError> {
-        Ok(sqlx::query(
+        let mut tx = self.begin().await?;
+        let ended = sqlx::query(
             "UPDATE console_sessions SET ended_at = $2 \
              WHERE secret_hash = $1 AND ended_at IS NULL",
         )
         .bind(secret_hash)
         .bind(at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?
-        .rows_affected()
-            > 0)
+        .rows_affected();
+        tx.commit().await?;
+        Ok(ended > 0)
     }
 }

@@ -67,8 +67,9 @@ pub struct PgStore {
 /// handed out. One used more recently is handed out as it is: sqlx would otherwise check every
 /// connection it hands out, a round trip before every statement. A connection the server ended
 /// within this time fails the one statement sent on it, and the pool then drops it: a read runs
-/// again on a checked connection ([`PgStore::read`]), an append is retried by the group commit,
-/// which holds connections of its own.
+/// again on a checked connection ([`PgStore::read`]), and so does a transaction that failed at
+/// its `BEGIN` ([`PgStore::begin`]); an append is retried by the group commit, which holds
+/// connections of its own.
 pub const CHECK_POOLED_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// Connections of the pool a read runs again on when its pooled connection was gone (see
@@ -176,6 +177,54 @@ impl PgStore {
             }
             result => result,
         }
+    }
+
+    /// The events of `stream_id` after version `after`, up to `until` when given: through the
+    /// function that reads several streams, planned once per connection (sent as a statement,
+    /// a generic plan could not know how few events follow, and the read was planned afresh at
+    /// every call; see migrations/functions/postgres.sql).
+    async fn read_stream_between(
+        &self,
+        stream_id: &str,
+        after: u64,
+        until: Option<u64>,
+    ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+        self.read(|pool| {
+            sqlx::query_as("SELECT * FROM homeward_read_streams_after($1, $2, $3)")
+                .bind([stream_id])
+                .bind([after as i64])
+                .bind(until.map(|v| v as i64))
+                .fetch_all(pool)
+        })
+        .await
+    }
+
+    /// Starts a transaction on the pool; if the connection it was given turned out to be gone
+    /// (ended by the server: a restart, a failover), on a connection checked first. Nothing
+    /// ran on a connection that failed at `BEGIN`, so starting again is always safe; a
+    /// transaction whose connection breaks after `BEGIN` fails, and nothing of it is committed.
+    pub(crate) async fn begin(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        match self.pool.begin().await {
+            Err(e) if crate::lane::broken(&e) => {
+                tracing::debug!(error = %e, "a pooled connection was gone; beginning again");
+                self.checked.begin().await
+            }
+            result => result,
+        }
+    }
+
+    /// A write that leaves the same as one run when it runs twice (a time moved forward):
+    /// run once more, as [`PgStore::read`] runs a read, when its pooled connection was gone.
+    pub(crate) async fn rerunnable_write<'p, T, Fut>(
+        &'p self,
+        write: impl Fn(&'p PgPool) -> Fut,
+    ) -> Result<T, sqlx::Error>
+    where
+        Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        self.read(write).await
     }
 
     /// Appends these in one transaction, as one batch, as group commit does under load, but
@@ -375,20 +424,7 @@ impl EventStore for PgStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let rows = match until {
             ReadUntil::End => return self.read_stream_after(stream_id, 0).await,
-            ReadUntil::Version(v) => {
-                self.read(|pool| {
-                    sqlx::query_as(concat!(
-                        "SELECT ",
-                        event_columns!(),
-                        " FROM events WHERE stream_id = $1 \
-                     AND stream_version <= $2 ORDER BY stream_version"
-                    ))
-                    .bind(stream_id)
-                    .bind(v as i64)
-                    .fetch_all(pool)
-                })
-                .await?
-            }
+            ReadUntil::Version(v) => self.read_stream_between(stream_id, 0, Some(v)).await?,
             ReadUntil::Time(t) => {
                 self.read(|pool| {
                     sqlx::query_as(concat!(
@@ -414,20 +450,7 @@ impl EventStore for PgStore {
         stream_id: &str,
         after: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let rows: Vec<RecordedEvent> = self
-            .read(|pool| {
-                sqlx::query_as(concat!(
-                    "SELECT ",
-                    event_columns!(),
-                    " FROM events WHERE stream_id = $1 AND stream_version > $2 \
-                     ORDER BY stream_version"
-                ))
-                .bind(stream_id)
-                .bind(after as i64)
-                .fetch_all(pool)
-            })
-            .await?;
-        Ok(rows)
+        Ok(self.read_stream_between(stream_id, after, None).await?)
     }
 
     async fn read_streams_after(
@@ -442,7 +465,7 @@ impl EventStore for PgStore {
         // A function, planned once per connection (see migrations/functions/postgres.sql).
         let rows: Vec<RecordedEvent> = self
             .read(|pool| {
-                sqlx::query_as("SELECT * FROM homeward_read_streams_after($1, $2)")
+                sqlx::query_as("SELECT * FROM homeward_read_streams_after($1, $2, NULL)")
                     .bind(&ids)
                     .bind(&afters)
                     .fetch_all(pool)

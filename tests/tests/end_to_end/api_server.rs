@@ -334,3 +334,40 @@ async fn reads_are_answered_after_postgresql_ended_every_connection() {
         assert_eq!(answer["data"]["plan"]["person"]["fullName"], "Joy N.");
     }
 }
+
+/// The same for writes outside the log (tokens revoked, here): a transaction whose pooled
+/// connection the server ended fails at `BEGIN`, before anything ran, and starts again on a
+/// checked connection; no request is refused for it.
+#[tokio::test]
+async fn writes_are_answered_after_postgresql_ended_every_connection() {
+    let api = TestApi::start().await;
+    let mut workers = Vec::new();
+    for n in 0..10 {
+        let name = format!("Worker {n}");
+        workers.push(api.party("SOCIAL_WORKER", &name, "Safe Passage").await);
+    }
+    let revoke = "mutation($p: ID!) { revokeTokens(party: $p) }";
+    // Several at once, so that the pool holds several connections used just now.
+    let first: Vec<_> = workers[..4]
+        .iter()
+        .map(|w| api.gql(&api.admin, revoke, json!({ "p": w.id })))
+        .collect();
+    for answer in futures::future::join_all(first).await {
+        assert_eq!(answer["data"]["revokeTokens"], 1, "{answer}");
+    }
+
+    let ended = api.db.end_connections_that_ran("%").await;
+    assert!(ended >= 4, "the server's connections were ended: {ended}");
+    for worker in &workers[4..] {
+        let answer = api.gql(&api.admin, revoke, json!({ "p": worker.id })).await;
+        assert_eq!(answer["data"]["revokeTokens"], 1, "{answer}");
+        let refused = api
+            .post(Some(&worker.token), "{ me { id } }", json!({}))
+            .await;
+        assert_eq!(
+            refused.0, 401,
+            "a revoked token is refused: {:?}",
+            refused.1
+        );
+    }
+}

@@ -1479,21 +1479,8 @@ async fn reads_of_several_streams_are_planned_once_per_connection() {
         .store_person_key(person, &[1; 60], &[2; 32])
         .await
         .unwrap();
-    // A log of some size, as PostgreSQL's statistics see it: on a nearly empty one, a plan
-    // for any number of streams looks as cheap as one for two.
-    sqlx::query(
-        "INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type, \
-           schema_version, payload, metadata, occurred_at) \
-         SELECT 'test-bulk-' || (i % 2000), i / 2000 + 1, gen_random_uuid(), gen_random_uuid(), \
-           'e', 1, '{}', '{}', now() FROM generate_series(0, 39999) AS i",
-    )
-    .execute(store.pool())
-    .await
-    .unwrap();
-    sqlx::query("ANALYZE events")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    // On a nearly empty log, a plan for any number of streams looks as cheap as one for two.
+    log_of_some_size(&store).await;
     let streams = [("test-plan".to_owned(), 1), ("test-her".to_owned(), 0)];
     for _ in 0..12 {
         let read = store.read_streams_after(&streams).await.unwrap();
@@ -1504,7 +1491,50 @@ async fn reads_of_several_streams_are_planned_once_per_connection() {
             .unwrap();
         assert_eq!((read.events.len(), read.keys.len()), (2, 1));
     }
-    two_reads_planned_once(&store).await;
+    reads_planned_once(&store, 2).await;
+}
+
+/// A log of some size, as PostgreSQL's statistics see it: 2,000 streams `test-bulk-<n>` of 20
+/// events each.
+async fn log_of_some_size(store: &PgStore) {
+    sqlx::query(
+        "INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type, \
+           schema_version, payload, metadata, occurred_at) \
+         SELECT 'test-bulk-' || (i % 2000), i / 2000 + 1, gen_random_uuid(), gen_random_uuid(), \
+           'e', 1, '{}', jsonb_build_object('actor', gen_random_uuid(), \
+           'correlation_id', gen_random_uuid()), now() FROM generate_series(0, 39999) AS i",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE events")
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
+
+/// The reads of one stream, a command's catch-up of a state it keeps and a state as it was at
+/// a version, are planned once per connection. Sent as statements, a generic plan for "after
+/// this version" could not know how few events follow, looked dearer than one made for the
+/// values, and the read was planned afresh at every call.
+#[tokio::test]
+async fn reads_of_one_stream_are_planned_once_per_connection() {
+    let db = TestDb::new().await;
+    // One connection: the prepared statements looked at below are the reads'.
+    let store = PgStore::connect_with_flushes(&db.url, 1, 1).await.unwrap();
+    log_of_some_size(&store).await;
+    for _ in 0..12 {
+        let tail = store.read_stream_after("test-bulk-7", 18).await.unwrap();
+        let versions: Vec<u64> = tail.iter().map(|e| e.stream_version).collect();
+        assert_eq!(versions, [19, 20], "the two events after the 18th");
+        let early = store
+            .read_stream("test-bulk-7", ReadUntil::Version(3))
+            .await
+            .unwrap();
+        assert_eq!(early.len(), 3, "the stream up to its third event");
+    }
+    // Both through one statement.
+    reads_planned_once(&store, 1).await;
 }
 
 /// The inbox and the plan list, the reads a worker makes most, are planned once per
@@ -1580,13 +1610,13 @@ async fn the_inbox_and_the_plan_list_are_planned_once_per_connection() {
             .unwrap();
         assert_eq!(plans.len(), 21, "a full page of its 100 plans");
     }
-    two_reads_planned_once(&store).await;
+    reads_planned_once(&store, 2).await;
 }
 
-/// Checks, on the one connection of `store`, that two statements ran twelve times each and
-/// that PostgreSQL kept a generic plan for each (planned afresh at most five times: the custom
-/// plans it makes before it compares).
-async fn two_reads_planned_once(store: &PgStore) {
+/// Checks, on the one connection of `store`, that `reads` statements ran twelve times or more
+/// each and that PostgreSQL kept a generic plan for each (planned afresh at most five times:
+/// the custom plans it makes before it compares).
+async fn reads_planned_once(store: &PgStore, reads: usize) {
     let statements: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements \
          WHERE statement NOT LIKE '%pg_prepared_statements%'",
@@ -1594,16 +1624,16 @@ async fn two_reads_planned_once(store: &PgStore) {
     .fetch_all(store.pool())
     .await
     .unwrap();
-    let reads: Vec<_> = statements
+    let ran: Vec<_> = statements
         .iter()
         .filter(|(_, generic, custom)| generic + custom >= 12)
         .collect();
     assert_eq!(
-        reads.len(),
-        2,
-        "the two reads, twelve times each: {statements:?}"
+        ran.len(),
+        reads,
+        "the reads, twelve times each: {statements:?}"
     );
-    for (statement, generic, custom) in reads {
+    for (statement, generic, custom) in ran {
         assert!(
             *custom <= 5 && *generic >= 7,
             "planned afresh {custom} times of {}: {statement}",
