@@ -211,7 +211,7 @@ DECLARE
     v_heads    bigint[];
     v_expired  boolean[];
     v_refusals text[];
-    v_check    bytea;
+    v_stored   bigint;
     v_i        integer;
 BEGIN
     -- Every stream's lock, in one order (no deadlocks), before any write: this transaction
@@ -289,26 +289,34 @@ BEGIN
 
     IF p_person_keys IS NOT NULL THEN
         -- Only under the database's master key (the first key stored fixes it): a replica
-        -- still running with a key rotated away stores nothing it could not read back.
-        -- One read on the common path: the check is written once, by the first key stored.
-        SELECT secret INTO v_check FROM server_secrets WHERE name = 'master_key_check';
-        IF NOT FOUND THEN
+        -- still running with a key rotated away stores nothing it could not read back. One
+        -- statement on the common path: the keys wrapped under the key whose check value the
+        -- database holds are stored. The statement reads the check once it holds its lock on
+        -- `person_keys`, so a rotation (which holds that table while it changes the check)
+        -- is seen.
+        LOOP
+            INSERT INTO person_keys (person_id, wrapped_key, organisation, search_terms)
+            SELECT k.p, k.w, k.o, string_to_array(k.t, ' ')
+              FROM unnest(p_person_keys, p_person_wrapped, p_person_orgs, p_person_terms,
+                          p_person_checks) AS k(p, w, o, t, c)
+             WHERE k.c = (SELECT s.secret FROM server_secrets s
+                           WHERE s.name = 'master_key_check');
+            GET DIAGNOSTICS v_stored = ROW_COUNT;
+            EXIT WHEN v_stored = cardinality(p_person_keys);
+            -- Not every key stored: the database has no check value yet, or a key was wrapped
+            -- under another master key. The first key ever stored writes the check (another
+            -- writer's, stored meanwhile, wins), and the keys are stored on the next turn.
             INSERT INTO server_secrets (name, secret)
             SELECT 'master_key_check', p_person_checks[1]
             ON CONFLICT (name) DO NOTHING;
-            -- Another writer's check, stored meanwhile, wins.
-            SELECT secret INTO v_check FROM server_secrets WHERE name = 'master_key_check';
-        END IF;
-        FOR v_i IN 1 .. cardinality(p_person_checks) LOOP
-            IF p_person_checks[v_i] IS DISTINCT FROM v_check THEN
+            IF v_stored > 0 OR EXISTS (
+                SELECT 1 FROM unnest(p_person_checks) AS c(v)
+                 WHERE c.v IS DISTINCT FROM (SELECT s.secret FROM server_secrets s
+                                               WHERE s.name = 'master_key_check')) THEN
                 RAISE EXCEPTION 'a person key wrapped under another master key than the database''s'
                     USING ERRCODE = 'HWK01';
             END IF;
         END LOOP;
-        INSERT INTO person_keys (person_id, wrapped_key, organisation, search_terms)
-        SELECT k.p, k.w, k.o, string_to_array(k.t, ' ')
-          FROM unnest(p_person_keys, p_person_wrapped, p_person_orgs, p_person_terms)
-               AS k(p, w, o, t);
     END IF;
 
     IF p_indexed IS NOT NULL THEN

@@ -1641,3 +1641,83 @@ async fn reads_planned_once(store: &PgStore, reads: usize) {
         );
     }
 }
+
+/// A person's key stored while the master key is rotated waits for the rotation, and is then
+/// refused: it was wrapped under the key rotated away, which no replica will hold again, so
+/// storing it would make her data unreadable for good.
+#[tokio::test]
+async fn a_key_stored_during_a_rotation_is_refused_once_the_rotation_committed() {
+    use homeward_store::person_keys::PersonKeys;
+    use homeward_store::Backend;
+    let db = TestDb::new().await;
+    let store = Arc::new(PgStore::connect(&db.url, 4).await.unwrap());
+    // The first key stored fixes the database's master key.
+    let (old_check, new_check) = ([7_u8; 32], [8_u8; 32]);
+    store
+        .store_person_key(Uuid::new_v4(), &[1; 60], &old_check)
+        .await
+        .unwrap();
+
+    // A rotation, as `homeward keys rotate` runs it, not yet committed: it holds the keys'
+    // table and has changed the check value.
+    let mut rotation = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    for statement in [
+        "BEGIN",
+        "LOCK TABLE person_keys IN EXCLUSIVE MODE",
+        "UPDATE server_secrets SET secret = decode(repeat('08', 32), 'hex') \
+         WHERE name = 'master_key_check'",
+    ] {
+        sqlx::query(statement).execute(&mut rotation).await.unwrap();
+    }
+    // Meanwhile a replica still holding the old master key registers a person.
+    let ada = Uuid::new_v4();
+    let mut opening = raw_append(&format!("person-{ada}"), ExpectedVersion::NoStream, 1);
+    opening.new_person_key = Some(homeward_store::NewPersonKey {
+        person: ada,
+        wrapped: vec![2; 60],
+        master_check: old_check.to_vec(),
+    });
+    let registering = tokio::spawn({
+        let store = store.clone();
+        async move { store.append(opening).await }
+    });
+    // It waits for the rotation's lock.
+    let mut waited = false;
+    for _ in 0..200 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'person_keys'::regclass",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+        if waiting > 0 {
+            waited = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(waited, "the registration waits for the rotation");
+    sqlx::query("COMMIT").execute(&mut rotation).await.unwrap();
+
+    let registered = registering.await.unwrap();
+    assert!(
+        matches!(registered, Err(StoreError::MasterKeyChanged)),
+        "a key under the master key rotated away is refused: {registered:?}"
+    );
+    assert_eq!(store.person_key(ada).await.unwrap(), None, "no key stored");
+    assert!(
+        store
+            .read_stream(&format!("person-{ada}"), ReadUntil::End)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nor her events"
+    );
+    assert_eq!(
+        store.master_key_check(&new_check).await.unwrap(),
+        new_check.to_vec(),
+        "the rotation's check value stands"
+    );
+}
