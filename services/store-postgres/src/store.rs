@@ -179,10 +179,10 @@ impl PgStore {
         }
     }
 
-    /// The events of `stream_id` after version `after`, up to `until` when given: through the
-    /// function that reads several streams, planned once per connection (sent as a statement,
-    /// a generic plan could not know how few events follow, and the read was planned afresh at
-    /// every call; see migrations/functions/postgres.sql).
+    /// The events of `stream_id` after version `after`, up to `until` when given: through a
+    /// function, planned once per connection (sent as a statement, a generic plan could not know
+    /// how few events follow, and the read was planned afresh at every call; see
+    /// migrations/functions/postgres.sql).
     async fn read_stream_between(
         &self,
         stream_id: &str,
@@ -190,9 +190,9 @@ impl PgStore {
         until: Option<u64>,
     ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
         self.read(|pool| {
-            sqlx::query_as("SELECT * FROM homeward_read_streams_after($1, $2, $3)")
-                .bind([stream_id])
-                .bind([after as i64])
+            sqlx::query_as("SELECT * FROM homeward_read_stream($1, $2, $3)")
+                .bind(stream_id)
+                .bind(after as i64)
                 .bind(until.map(|v| v as i64))
                 .fetch_all(pool)
         })
@@ -465,7 +465,7 @@ impl EventStore for PgStore {
         // A function, planned once per connection (see migrations/functions/postgres.sql).
         let rows: Vec<RecordedEvent> = self
             .read(|pool| {
-                sqlx::query_as("SELECT * FROM homeward_read_streams_after($1, $2, NULL)")
+                sqlx::query_as("SELECT * FROM homeward_read_streams_after($1, $2)")
                     .bind(&ids)
                     .bind(&afters)
                     .fetch_all(pool)
