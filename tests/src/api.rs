@@ -313,6 +313,19 @@ impl TestApi {
             .clone()
     }
 
+    /// The id of the survivor whose plan this is, as the worker whose token this is reads it.
+    pub async fn person_of_plan(&self, token: &str, plan: &str) -> String {
+        self.data(
+            token,
+            "query($id: ID!) { plan(id: $id) { person { id } } }",
+            json!({ "id": plan }),
+        )
+        .await["plan"]["person"]["id"]
+            .as_str()
+            .expect("a plan has a person")
+            .to_owned()
+    }
+
     /// The id of the organisation the tests call `name`, registered on first use (in the log,
     /// as the API would: requests here would count against the admin's rate): `Prefecture` is a
     /// government office, `Hope Lagos` a partner, any other name a programme that works with

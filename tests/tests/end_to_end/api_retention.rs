@@ -25,17 +25,8 @@ const LIFT: &str =
 /// Registers a survivor with a plan, as `worker`; returns (person id, plan id).
 async fn with_plan(api: &TestApi, worker: &Person, name: &str) -> (String, String) {
     let plan = api.open_plan(&worker.token, name).await;
-    let person = api
-        .data(
-            &worker.token,
-            "query($id: ID!) { plan(id: $id) { person { id } } }",
-            json!({ "id": plan }),
-        )
-        .await["plan"]["person"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (person, plan.as_str().unwrap().to_owned())
+    let plan = plan.as_str().unwrap().to_owned();
+    (api.person_of_plan(&worker.token, &plan).await, plan)
 }
 
 async fn close(api: &TestApi, worker: &Person, plan: &str) -> DateTime<Utc> {

@@ -605,14 +605,7 @@ async fn what_the_inbox_shows_of_a_survivor_is_in_the_access_audit() {
         .await;
     let mut browser = Browser::new(&api);
     browser.sign_in(&amina.token).await;
-    let person = api
-        .data(
-            &amina.token,
-            "query($id: ID!) { plan(id: $id) { person { id } } }",
-            json!({ "id": plan }),
-        )
-        .await["plan"]["person"]["id"]
-        .clone();
+    let person = api.person_of_plan(&amina.token, &plan).await;
     let log = api
         .data(
             &supervisor.token,
@@ -2683,16 +2676,7 @@ async fn her_record_is_downloaded_whole_by_her_case_team_and_the_download_is_in_
             "Europe/London",
         )
         .await;
-    let person = api
-        .data(
-            &amina.token,
-            "query($id: ID!) { plan(id: $id) { person { id } } }",
-            json!({ "id": plan }),
-        )
-        .await["plan"]["person"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let person = api.person_of_plan(&amina.token, &plan).await;
     let mut browser = Browser::new(&api);
     browser.sign_in(&amina.token).await;
     let page = browser.get(&format!("/persons/{person}")).await;
@@ -2791,16 +2775,7 @@ async fn for_every_role_a_plan_page_and_a_persons_page_show_no_more_than_the_api
         json!({ "id": plan, "luc": luc.id }),
     )
     .await;
-    let person = api
-        .data(
-            &amina.token,
-            "query($id: ID!) { plan(id: $id) { person { id } } }",
-            json!({ "id": plan }),
-        )
-        .await["plan"]["person"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let person = api.person_of_plan(&amina.token, &plan).await;
     api.data(
         &amina.token,
         "mutation($p: ID!) { updatePerson(personId: $p, input: { phone: \"+234 801 555 0101\", address: \"12 Allen Avenue, Ikeja\" }, reason: \"She called\") { id } }",

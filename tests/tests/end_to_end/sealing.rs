@@ -320,16 +320,7 @@ async fn text_that_looks_sealed_is_sealed_all_the_same() {
     let amina = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
     let name = "hwenc1:Canaryname Okafor";
     let plan = plan_with_custom_step(&api, &amina, name, "hwenc2:Canarytitle").await;
-    let person: String = api
-        .data(
-            &amina.token,
-            "query($id: ID!) { plan(id: $id) { person { id } } }",
-            json!({ "id": plan }),
-        )
-        .await["plan"]["person"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let person = api.person_of_plan(&amina.token, &plan).await;
     // The stored form's shape, for this very person, around a plain word in base64.
     let forged = format!("hwenc1:{person}:{}:Q2FuYXJ5Zm9yZ2Vk", uuid::Uuid::new_v4());
     api.data(
