@@ -51,7 +51,8 @@ pub struct BenchArgs {
     pub seconds: u64,
     /// Rounds of the append measurements per number of writers. Each round measures raw,
     /// bare and full one after the other, so the rounds' ratios show how much the machine's
-    /// noise moves them; with more than one, a last row gives the median ratios.
+    /// noise moves them; with more than one, a last row gives the median ratios. Also the
+    /// rounds of each personal-phase measurement, at least three.
     #[arg(long, default_value_t = 1)]
     pub rounds: usize,
     /// Group-commit transactions in flight at once, each measured in every round against the
@@ -172,7 +173,13 @@ async fn run(server_url: &str, args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.phases.contains(&Phase::Personal) {
         let scratch = Scratch::create(server_url).await?;
-        let result = crate::personal::run(&scratch.url, args.seconds, &args.readers).await;
+        let result = crate::personal::run(
+            &scratch.url,
+            args.seconds,
+            args.rounds.max(3),
+            &args.readers,
+        )
+        .await;
         scratch.drop_database().await?;
         result?;
     }

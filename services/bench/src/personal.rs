@@ -1,5 +1,5 @@
 //! `homeward-bench --phases personal`: what sealing survivors' data costs, each measurement
-//! against the same work unsealed, three rounds alternating in one run:
+//! against the same work unsealed, three rounds (or `--rounds`) alternating in one run:
 //! - `registerPerson` through the command handler (a new data key made, wrapped and stored,
 //!   five fields sealed, her name and date of birth indexed) against the same with a vault that
 //!   neither seals nor indexes; and again without the blind index, for what encryption alone
@@ -35,7 +35,6 @@ use serde_json::json;
 use crate::{measure, prepare_plans, Measured, Writer};
 
 const WRITERS: usize = 16;
-const ROUNDS: usize = 3;
 /// Plans of each client of the read measurements.
 const PLANS_PER_READER: usize = 20;
 
@@ -111,11 +110,12 @@ async fn goals_writer(
     })
 }
 
-/// Sealed and baseline measurements, `ROUNDS` rounds alternating; `make(true, w)` makes writer
+/// Sealed and baseline measurements, `rounds_of` rounds alternating; `make(true, w)` makes writer
 /// `w` of the sealed side.
 async fn alternate<F, Fut>(
     store: &PgStore,
     duration: Duration,
+    rounds_of: usize,
     make: F,
 ) -> anyhow::Result<Vec<(Measured, Measured)>>
 where
@@ -123,7 +123,7 @@ where
     Fut: std::future::Future<Output = anyhow::Result<Writer>>,
 {
     let mut rounds = Vec::new();
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds_of {
         crate::settle(store).await?;
         let with = measure(store, WRITERS, duration, |w| make(true, w)).await?;
         crate::settle(store).await?;
@@ -172,8 +172,11 @@ where
 }
 
 /// `read(true)` against `read(false)`, both warmed first (the server's caches), then
-/// alternating for [`ROUNDS`] rounds.
-async fn alternate_reads<F, Fut>(read: F) -> anyhow::Result<Vec<(Measured, Measured)>>
+/// alternating for `rounds_of` rounds.
+async fn alternate_reads<F, Fut>(
+    rounds_of: usize,
+    read: F,
+) -> anyhow::Result<Vec<(Measured, Measured)>>
 where
     F: Fn(bool) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Measured>>,
@@ -181,7 +184,7 @@ where
     read(true).await?;
     read(false).await?;
     let mut rounds = Vec::new();
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds_of {
         let with = read(true).await?;
         let without = read(false).await?;
         rounds.push((with, without));
@@ -206,7 +209,8 @@ fn row(name: &str, rounds: &[(f64, f64)]) {
 /// Each side's throughput: in each round, its highest rate over the numbers of clients (the
 /// rate where adding clients no longer adds reads), and the two compared.
 fn peak_row(name: &str, by_clients: &[Vec<(f64, f64)>]) {
-    let rounds: Vec<(f64, f64)> = (0..ROUNDS)
+    let rounds_of = by_clients.iter().map(Vec::len).max().unwrap_or(0);
+    let rounds: Vec<(f64, f64)> = (0..rounds_of)
         .map(|r| {
             let best = |side: fn(&(f64, f64)) -> f64| {
                 by_clients
@@ -263,7 +267,7 @@ fn cpu_row(name: &str, rounds: &[(Measured, Measured)]) {
     );
 }
 
-pub async fn run(url: &str, seconds: u64, readers: &[usize]) -> anyhow::Result<()> {
+pub async fn run(url: &str, seconds: u64, rounds: usize, readers: &[usize]) -> anyhow::Result<()> {
     let store = Arc::new(PgStore::connect(url, WRITERS as u32 + 8).await?);
     store.migrate().await?;
     // The sealed side indexes names as the server does.
@@ -277,7 +281,7 @@ pub async fn run(url: &str, seconds: u64, readers: &[usize]) -> anyhow::Result<(
     let sealed_unindexed = handler(&store, Vault::new(master(), store.clone()));
     let baseline = handler(&store, Vault::unsealed_baseline(master(), store.clone()));
     let duration = Duration::from_secs(seconds);
-    println!("## Sealing survivors' data ({WRITERS} writers, {seconds}s each, {ROUNDS} rounds)\n");
+    println!("## Sealing survivors' data ({WRITERS} writers, {seconds}s each, {rounds} rounds)\n");
     println!("| operation | sealed/s / unsealed/s, each round | median ratio |");
     println!("|---|---|---:|");
 
@@ -288,10 +292,10 @@ pub async fn run(url: &str, seconds: u64, readers: &[usize]) -> anyhow::Result<(
             baseline.clone()
         }
     };
-    let people = alternate(&store, duration, |s, _| person_writer(pick(s))).await?;
+    let people = alternate(&store, duration, rounds, |s, _| person_writer(pick(s))).await?;
     row("`registerPerson` (command handler)", &rates(&people));
     cpu_row("`registerPerson`", &people);
-    let unindexed = alternate(&store, duration, |s, _| {
+    let unindexed = alternate(&store, duration, rounds, |s, _| {
         person_writer(if s {
             sealed_unindexed.clone()
         } else {
@@ -316,15 +320,18 @@ pub async fn run(url: &str, seconds: u64, readers: &[usize]) -> anyhow::Result<(
             plain_plans[w].clone()
         }
     };
-    let mix = alternate(&store, duration, |s, w| {
+    let mix = alternate(&store, duration, rounds, |s, w| {
         crate::command_writer(pick(s), plans(s, w))
     })
     .await?;
     row("full command mix (nothing to seal)", &rates(&mix));
-    let goals = alternate(&store, duration, |s, w| goals_writer(pick(s), plans(s, w))).await?;
+    let goals = alternate(&store, duration, rounds, |s, w| {
+        goals_writer(pick(s), plans(s, w))
+    })
+    .await?;
     row("`setGoals` (one aim sealed)", &rates(&goals));
 
-    reads(url, &store, &sealed, duration, readers).await?;
+    reads(url, &store, &sealed, duration, rounds, readers).await?;
     Ok(())
 }
 
@@ -335,6 +342,7 @@ async fn reads(
     store: &Arc<PgStore>,
     handler: &CommandHandler<PgStore>,
     duration: Duration,
+    rounds: usize,
     readers: &[usize],
 ) -> anyhow::Result<()> {
     let most = readers.iter().copied().max().unwrap_or(0);
@@ -362,6 +370,9 @@ async fn reads(
         }
         clients.push((token, plans));
     }
+    // Nothing left for autovacuum to do with what was written before: it ran in the first
+    // round otherwise, and its CPU counted against that round's reads.
+    crate::settle(store).await?;
     let (addr, stop, server) = crate::api::start_server(crate::api::guarded(url)?).await?;
     // A second server, the same but that its answers do not wait for their audit entries
     // (dropped): the baseline of what the audit costs the API.
@@ -400,7 +411,7 @@ async fn reads(
     };
     let mut plan_reads = Vec::new();
     for &count in readers {
-        let rounds = alternate_reads(|with_person: bool| {
+        let rounds = alternate_reads(rounds, |with_person: bool| {
             http_reads(
                 count,
                 &api_url,
@@ -425,7 +436,7 @@ async fn reads(
     );
     let mut http_audits = Vec::new();
     for &count in readers {
-        let rounds = alternate_reads(|audited: bool| {
+        let rounds = alternate_reads(rounds, |audited: bool| {
             http_reads(
                 count,
                 if audited { &api_url } else { &unaudited_url },
@@ -454,7 +465,7 @@ async fn reads(
 
     let mut audits = Vec::new();
     for &count in readers {
-        let audited = audit_cost(store, handler, &clients[..count], duration).await?;
+        let audited = audit_cost(store, handler, &clients[..count], duration, rounds).await?;
         row(
             &format!("a read of personal fields, with its audit / without, {count} clients"),
             &rates(&audited),
@@ -471,12 +482,13 @@ async fn reads(
 }
 
 /// The same read of personal fields through the schema in-process, each answer's audit entries
-/// committed first (as the server does) against dropped, three rounds alternating.
+/// committed first (as the server does) against dropped, `rounds_of` rounds alternating.
 async fn audit_cost(
     store: &Arc<PgStore>,
     handler: &CommandHandler<PgStore>,
     clients: &[(String, Vec<String>)],
     duration: Duration,
+    rounds_of: usize,
 ) -> anyhow::Result<Vec<(Measured, Measured)>> {
     use homeward_engine::authz::Viewer;
     use homeward_engine::invitations::{InvitationSettings, Invitations};
@@ -553,7 +565,7 @@ async fn audit_cost(
             }
         })
     };
-    let rounds = alternate_reads(read).await?;
+    let rounds = alternate_reads(rounds_of, read).await?;
     let _ = std::fs::remove_dir_all(&outbox);
     Ok(rounds)
 }

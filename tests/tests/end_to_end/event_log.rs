@@ -1494,9 +1494,93 @@ async fn reads_of_several_streams_are_planned_once_per_connection() {
     reads_planned_once(&store, 2).await;
 }
 
+/// The reads of several streams, planned while the log was empty, still probe each stream's
+/// range once it has grown: a connection keeps the plan it first made until the log's
+/// statistics change, and a join planned on a table thought empty could read the whole log at
+/// every call (as a read of one stream once did, in a benchmark's first round).
+#[tokio::test]
+async fn reads_of_several_streams_planned_on_an_empty_log_still_probe_once_it_grew() {
+    use homeward_store::person_keys::PersonKeys;
+    let db = TestDb::new().await;
+    // One connection: the plans cached below are the ones read with.
+    let store = PgStore::connect_with_flushes(&db.url, 1, 1).await.unwrap();
+    // Planned now, on a log that holds nothing and was never analysed.
+    let nothing = [("test-nothing".to_owned(), 0)];
+    assert!(store.read_streams_after(&nothing).await.unwrap().is_empty());
+    let read = store
+        .read_streams_after_with_keys(&nothing, &[Uuid::new_v4()])
+        .await
+        .unwrap();
+    assert!(read.events.is_empty() && read.keys.is_empty());
+    // The log grows; its statistics are not gathered again yet.
+    new_stream(&store, "test-plan", 2).await;
+    let person = Uuid::new_v4();
+    store
+        .store_person_key(person, &[1; 60], &[2; 32])
+        .await
+        .unwrap();
+    bulk_events(&store).await;
+    let streams = [("test-plan".to_owned(), 1), ("test-bulk-7".to_owned(), 18)];
+    let (events, entries) = index_entries_read(&store, store.read_streams_after(&streams)).await;
+    assert_eq!(
+        events.len(),
+        3,
+        "the plan's second event, the bulk stream's last two"
+    );
+    assert!(
+        entries < 100,
+        "the read of two streams' tails read {entries} entries of the log's indexes"
+    );
+    let (read, entries) = index_entries_read(
+        &store,
+        store.read_streams_after_with_keys(&streams, &[person]),
+    )
+    .await;
+    assert_eq!((read.events.len(), read.keys.len()), (3, 1));
+    assert!(
+        entries < 100,
+        "the read of two streams' tails with a key read {entries} entries of the log's indexes"
+    );
+}
+
+/// What `read` returned, and how many entries of the log's indexes it read (the statistics of
+/// the store's one connection, flushed after it).
+async fn index_entries_read<T>(
+    store: &PgStore,
+    read: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> (T, i64) {
+    let entries_read = || async {
+        // Flushes this connection's statistics once it is idle, before the next statement.
+        sqlx::query("SELECT pg_stat_force_next_flush()")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query_scalar::<_, i64>(
+            "SELECT coalesce(sum(idx_tup_read), 0)::bigint FROM pg_stat_user_indexes \
+             WHERE relname = 'events'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+    };
+    let before = entries_read().await;
+    let returned = read.await.unwrap();
+    let after = entries_read().await;
+    (returned, after - before)
+}
+
 /// A log of some size, as PostgreSQL's statistics see it: 2,000 streams `test-bulk-<n>` of 20
 /// events each.
 async fn log_of_some_size(store: &PgStore) {
+    bulk_events(store).await;
+    sqlx::query("ANALYZE events")
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
+
+/// 2,000 streams `test-bulk-<n>` of 20 events each, written straight to the log.
+async fn bulk_events(store: &PgStore) {
     sqlx::query(
         "INSERT INTO events (stream_id, stream_version, event_id, command_id, event_type, \
            schema_version, payload, metadata, occurred_at) \
@@ -1507,10 +1591,6 @@ async fn log_of_some_size(store: &PgStore) {
     .execute(store.pool())
     .await
     .unwrap();
-    sqlx::query("ANALYZE events")
-        .execute(store.pool())
-        .await
-        .unwrap();
 }
 
 /// The reads of one stream, a command's catch-up of a state it keeps and a state as it was at
