@@ -505,7 +505,10 @@ async fn audit_cost(
         )
         .with_vault(vault.clone()),
         vault,
-        audit: homeward_engine::audit::AuditWriter::spawn(store.clone()),
+        audit: homeward_engine::audit::AuditWriter::spawn(
+            store.clone(),
+            homeward_engine::audit::DEFAULT_GATHER,
+        ),
         access_log: store.clone(),
         reads: store.clone(),
         clock: Arc::new(SystemClock),

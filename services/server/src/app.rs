@@ -184,7 +184,10 @@ impl Application {
                 .with_cached_events(settings.state_cache_events(opened.embedded)),
             vault,
             audit: if settings.audit_each_answer {
-                homeward_engine::audit::AuditWriter::spawn(store.clone())
+                homeward_engine::audit::AuditWriter::spawn(
+                    store.clone(),
+                    Duration::from_millis(settings.audit_gather_ms),
+                )
             } else {
                 homeward_engine::audit::AuditWriter::discarding()
             },

@@ -191,6 +191,11 @@ pub struct Settings {
     /// turns it off in code, for the baseline it measures the audit against.
     #[arg(skip = true)]
     pub audit_each_answer: bool,
+    /// Milliseconds (0 to 100) a batch of access audit entries waits after its first for
+    /// others to join it, so that busy replicas commit several reads' entries at once; an
+    /// answer that shows personal data waits that much longer. 0 commits each batch at once.
+    #[arg(long, env = "HOMEWARD_AUDIT_GATHER_MS", default_value_t = homeward_engine::audit::DEFAULT_GATHER.as_millis() as u64)]
+    pub audit_gather_ms: u64,
     /// Seconds (fractions allowed) after which an operation on a WebSocket asks the database
     /// again whether its token stands. In between it relies on what every replica announces
     /// (revocations, party changes) and on the clock (expiry); this is the net under a lost
@@ -416,6 +421,12 @@ impl Settings {
             self.max_connections,
             1..=1000,
             "",
+        )?;
+        in_range(
+            "HOMEWARD_AUDIT_GATHER_MS (--audit-gather-ms)",
+            self.audit_gather_ms,
+            0..=100,
+            "milliseconds",
         )?;
         in_range(
             "HOMEWARD_APPEND_FLUSHES (--append-flushes)",
@@ -1065,6 +1076,15 @@ mod tests {
         let mut s = settings();
         s.append_flushes = 65;
         assert!(refused(&s).contains("HOMEWARD_APPEND_FLUSHES"));
+
+        let mut s = settings();
+        assert_eq!(s.audit_gather_ms, 1, "a batch of audit entries waits 1 ms");
+        s.audit_gather_ms = 0;
+        s.validate().unwrap();
+        s.audit_gather_ms = 101;
+        assert!(refused(&s).contains(
+            "HOMEWARD_AUDIT_GATHER_MS (--audit-gather-ms): must be 0 to 100 milliseconds; it is 101"
+        ));
 
         let mut s = settings();
         s.time_zone = "Mars/Olympus".into();
