@@ -181,32 +181,41 @@ mod tests {
         }
     }
 
+    /// A read of person `n`'s name, `after_ms` from now, whose answer checks that its entry was
+    /// kept before it came.
+    fn read_after(
+        writer: &AuditWriter,
+        log: &Arc<SlowLog>,
+        n: u128,
+        after_ms: u64,
+    ) -> tokio::task::JoinHandle<()> {
+        let (writer, log) = (writer.clone(), log.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(after_ms)).await;
+            let person = Uuid::from_u128(n);
+            let entry = AccessEntry {
+                at: Utc::now(),
+                party: Uuid::from_u128(1000),
+                person,
+                fields: vec!["full_name".into()],
+                operation: "person".into(),
+            };
+            writer.record(vec![entry]).await.unwrap();
+            let kept = log.committed.lock().unwrap().concat();
+            assert!(
+                kept.iter().any(|e| e.person == person),
+                "answered once kept"
+            );
+        })
+    }
+
     /// Requests that come while a batch commits go together in the next one, and each answer
     /// comes only once its own entries are kept.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn requests_arriving_during_a_commit_go_in_the_next_batch_and_each_waits_for_its_own() {
         let log = Arc::new(SlowLog::default());
         let writer = AuditWriter::spawn(log.clone(), Duration::ZERO);
-        let reads = (0..40u128).map(|n| {
-            let (writer, log) = (writer.clone(), log.clone());
-            tokio::spawn(async move {
-                tokio::time::sleep(std::time::Duration::from_millis(n as u64)).await;
-                let person = Uuid::from_u128(n);
-                let entry = AccessEntry {
-                    at: Utc::now(),
-                    party: Uuid::from_u128(1000),
-                    person,
-                    fields: vec!["full_name".into()],
-                    operation: "person".into(),
-                };
-                writer.record(vec![entry]).await.unwrap();
-                let kept = log.committed.lock().unwrap().concat();
-                assert!(
-                    kept.iter().any(|e| e.person == person),
-                    "answered once kept"
-                );
-            })
-        });
+        let reads = (0..40u128).map(|n| read_after(&writer, &log, n, n as u64));
         for read in futures::future::join_all(reads.collect::<Vec<_>>()).await {
             read.unwrap();
         }
@@ -233,26 +242,7 @@ mod tests {
     async fn entries_within_the_gathering_window_share_a_batch() {
         let log = Arc::new(SlowLog::default());
         let writer = AuditWriter::spawn(log.clone(), Duration::from_millis(5));
-        let read = |n: u128, after_ms: u64| {
-            let (writer, log) = (writer.clone(), log.clone());
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(after_ms)).await;
-                let person = Uuid::from_u128(n);
-                let entry = AccessEntry {
-                    at: Utc::now(),
-                    party: Uuid::from_u128(1000),
-                    person,
-                    fields: vec!["full_name".into()],
-                    operation: "person".into(),
-                };
-                writer.record(vec![entry]).await.unwrap();
-                let kept = log.committed.lock().unwrap().concat();
-                assert!(
-                    kept.iter().any(|e| e.person == person),
-                    "answered once kept"
-                );
-            })
-        };
+        let read = |n: u128, after_ms: u64| read_after(&writer, &log, n, after_ms);
         // The first at 0 ms and the second at 3 ms, within the first's 5 ms; the third at
         // 6 ms, past them, while the first batch commits (20 ms).
         let reads = [read(1, 0), read(2, 3), read(3, 6)];
