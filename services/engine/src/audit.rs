@@ -82,7 +82,8 @@ impl AuditWriter {
     /// A batch waits `gather` after its first entries for others to join it. Batches are
     /// otherwise as large as the requests that came during the last commit, which at a few
     /// thousand reads a second is about one: a commit per read, which cost the API's reads of
-    /// personal data 11–17% of their throughput. Waiting a millisecond made it 5–6%
+    /// personal data 5–11% of their rate from 32 clients up. Waiting a millisecond made it
+    /// 4–7%, and gained nothing with 16, where the cores then stand idle at times
     /// (BENCHMARKS.md, "Sealing survivors' data"); an answer waits that much longer.
     pub fn spawn(log: Arc<dyn AccessLog>, gather: Duration) -> Self {
         let (sender, mut receiver) = mpsc::unbounded_channel::<Pending>();
