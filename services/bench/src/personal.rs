@@ -545,6 +545,7 @@ async fn audit_cost(
         reads_per_second(viewers.len(), duration, move |c, n| {
             let (schema, services, viewers) = (schema.clone(), services.clone(), viewers.clone());
             async move {
+                let executing = services.audit.executing();
                 let (viewer, plans) = &viewers[c];
                 let (viewer, loaders) = homeward_graphql::request_data(&services, viewer.clone());
                 let (reader, shown) = (viewer.party.0, loaders.access.clone());
@@ -563,7 +564,7 @@ async fn audit_cost(
                     anyhow::bail!("a read of personal fields noted nobody");
                 }
                 if audited {
-                    services.audit.record(entries).await?;
+                    services.audit.record(entries, executing).await?;
                 }
                 Ok(())
             }

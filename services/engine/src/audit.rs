@@ -8,13 +8,14 @@
 //! whose entries could not be written is not sent.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use homeward_store::access_log::{AccessEntry, AccessLog};
 use thiserror::Error;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use uuid::Uuid;
 
 /// What one request has shown of whom.
@@ -74,27 +75,69 @@ pub const DEFAULT_GATHER: Duration = Duration::from_millis(1);
 pub struct AuditWriter {
     /// `None` only in the benchmark's baseline ([`AuditWriter::discarding`]).
     sender: Option<mpsc::UnboundedSender<Pending>>,
+    executing: Arc<InExecution>,
+}
+
+/// How many requests are executing that may still hand entries over, and a signal when none is.
+#[derive(Debug, Default)]
+struct InExecution {
+    count: AtomicUsize,
+    none: Notify,
+}
+
+/// A request in execution, counted from when it starts until it hands its entries over
+/// ([`AuditWriter::record`]) or ends: a batch waits for others' entries only while some request
+/// may still bring them.
+#[derive(Debug)]
+#[must_use = "a request counts as executing only while this is held"]
+pub struct Executing(Arc<InExecution>);
+
+impl Drop for Executing {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.none.notify_one();
+        }
+    }
 }
 
 impl AuditWriter {
     /// A writer to `log`, with its task.
     ///
-    /// A batch waits `gather` after its first entries for others to join it. Batches are
-    /// otherwise as large as the requests that came during the last commit, which at a few
-    /// thousand reads a second is about one: a commit per read, which cost the API's reads of
-    /// personal data 5–11% of their rate from 32 clients up. Waiting a millisecond made it
-    /// 4–7%, and gained nothing with 16, where the cores then stand idle at times
-    /// (BENCHMARKS.md, "Sealing survivors' data"); an answer waits that much longer.
+    /// A batch waits for others' entries after its first, for at most `gather`, and only while
+    /// some request counted as [`executing`](AuditWriter::executing) has not handed its
+    /// entries over. Batches are otherwise as large as the requests that came during the last
+    /// commit, which at a few thousand reads a second is about one: a commit per read, which
+    /// cost the API's reads of personal data 5–11% of their rate from 32 clients up. Waiting a
+    /// millisecond made it 4–7%, and gained nothing with 16, where the cores then stood idle
+    /// while every request waited out the window (BENCHMARKS.md, "Sealing survivors' data");
+    /// a reader alone waits for no one.
     pub fn spawn(log: Arc<dyn AccessLog>, gather: Duration) -> Self {
         let (sender, mut receiver) = mpsc::unbounded_channel::<Pending>();
+        let executing = Arc::<InExecution>::default();
+        let in_execution = executing.clone();
         tokio::spawn(async move {
             while let Some(first) = receiver.recv().await {
                 let mut batch = vec![first];
                 if !gather.is_zero() {
                     let until = tokio::time::Instant::now() + gather;
-                    while let Ok(Some(more)) = tokio::time::timeout_at(until, receiver.recv()).await
-                    {
-                        batch.push(more);
+                    loop {
+                        while let Ok(more) = receiver.try_recv() {
+                            batch.push(more);
+                        }
+                        // Entries are sent before their request stops counting, so once none
+                        // counts, every entry to come from a request that was executing is
+                        // already in the channel (the last drain below takes it).
+                        if in_execution.count.load(Ordering::SeqCst) == 0 {
+                            break;
+                        }
+                        tokio::select! {
+                            more = receiver.recv() => match more {
+                                Some(more) => batch.push(more),
+                                None => break,
+                            },
+                            () = in_execution.none.notified() => {}
+                            () = tokio::time::sleep_until(until) => break,
+                        }
                     }
                 }
                 // Everything that came while the last batch was committed goes now.
@@ -113,6 +156,7 @@ impl AuditWriter {
         });
         Self {
             sender: Some(sender),
+            executing,
         }
     }
 
@@ -120,11 +164,27 @@ impl AuditWriter {
     /// against, and nothing else. The server makes one only when its settings say so in code
     /// (`Settings::audit_each_answer`), which no flag or variable can.
     pub fn discarding() -> Self {
-        Self { sender: None }
+        Self {
+            sender: None,
+            executing: Arc::default(),
+        }
     }
 
-    /// Records `entries`; returns once they are committed.
-    pub async fn record(&self, entries: Vec<AccessEntry>) -> Result<(), AuditError> {
+    /// Counts a request as executing until the guard is given to [`AuditWriter::record`] or
+    /// dropped. Taken when a request starts, so that a batch open meanwhile waits for its
+    /// entries (within the window).
+    pub fn executing(&self) -> Executing {
+        self.executing.count.fetch_add(1, Ordering::SeqCst);
+        Executing(self.executing.clone())
+    }
+
+    /// Records `entries` of the request counted by `executing`, which then no longer counts;
+    /// returns once they are committed.
+    pub async fn record(
+        &self,
+        entries: Vec<AccessEntry>,
+        executing: Executing,
+    ) -> Result<(), AuditError> {
         let Some(sender) = &self.sender else {
             return Ok(());
         };
@@ -132,9 +192,12 @@ impl AuditWriter {
             return Ok(());
         }
         let (answer, answered) = oneshot::channel();
-        sender
+        let sent = sender
             .send((entries, answer))
-            .map_err(|_| AuditError("the audit writer stopped".into()))?;
+            .map_err(|_| AuditError("the audit writer stopped".into()));
+        // Handed over (the writer sees the entries before it sees the count fall).
+        drop(executing);
+        sent?;
         match answered.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
@@ -156,6 +219,8 @@ mod tests {
         running: std::sync::atomic::AtomicUsize,
         most_at_once: std::sync::atomic::AtomicUsize,
         committed: Mutex<Vec<Vec<AccessEntry>>>,
+        /// When each commit began.
+        began: Mutex<Vec<tokio::time::Instant>>,
     }
 
     #[async_trait::async_trait]
@@ -167,6 +232,7 @@ mod tests {
             use std::sync::atomic::Ordering::SeqCst;
             let now = self.running.fetch_add(1, SeqCst) + 1;
             self.most_at_once.fetch_max(now, SeqCst);
+            self.began.lock().unwrap().push(tokio::time::Instant::now());
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             self.committed.lock().unwrap().push(entries.to_vec());
             self.running.fetch_sub(1, SeqCst);
@@ -182,17 +248,20 @@ mod tests {
         }
     }
 
-    /// A read of person `n`'s name, `after_ms` from now, whose answer checks that its entry was
-    /// kept before it came.
-    fn read_after(
+    /// A read of person `n`'s name: executing from `executing_ms` from now, handing its entry
+    /// over at `records_ms`; its answer checks that its entry was kept before it came.
+    fn read(
         writer: &AuditWriter,
         log: &Arc<SlowLog>,
         n: u128,
-        after_ms: u64,
+        executing_ms: u64,
+        records_ms: u64,
     ) -> tokio::task::JoinHandle<()> {
         let (writer, log) = (writer.clone(), log.clone());
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(after_ms)).await;
+            tokio::time::sleep(Duration::from_millis(executing_ms)).await;
+            let executing = writer.executing();
+            tokio::time::sleep(Duration::from_millis(records_ms - executing_ms)).await;
             let person = Uuid::from_u128(n);
             let entry = AccessEntry {
                 at: Utc::now(),
@@ -201,13 +270,34 @@ mod tests {
                 fields: vec!["full_name".into()],
                 operation: "person".into(),
             };
-            writer.record(vec![entry]).await.unwrap();
+            writer.record(vec![entry], executing).await.unwrap();
             let kept = log.committed.lock().unwrap().concat();
             assert!(
                 kept.iter().any(|e| e.person == person),
                 "answered once kept"
             );
         })
+    }
+
+    /// A read of person `n`'s name, executing from now and handing its entry over `after_ms`
+    /// from now.
+    fn read_after(
+        writer: &AuditWriter,
+        log: &Arc<SlowLog>,
+        n: u128,
+        after_ms: u64,
+    ) -> tokio::task::JoinHandle<()> {
+        read(writer, log, n, 0, after_ms)
+    }
+
+    /// The persons of each batch committed, in order.
+    fn batches(log: &SlowLog) -> Vec<Vec<u128>> {
+        log.committed
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|batch| batch.iter().map(|e| e.person.as_u128()).collect())
+            .collect()
     }
 
     /// Requests that come while a batch commits go together in the next one, and each answer
@@ -250,14 +340,38 @@ mod tests {
         for read in futures::future::join_all(reads).await {
             read.unwrap();
         }
-        let batches: Vec<Vec<u128>> = log
-            .committed
+        assert_eq!(batches(&log), [vec![1, 2], vec![3]]);
+    }
+
+    /// A batch waits for others' entries only while another request is executing: it goes as
+    /// soon as the last request executing has handed its entries over, not at the end of the
+    /// window; and at once when no other request is executing (a lone reader waits for no one).
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_waits_only_while_another_request_is_executing() {
+        let log = Arc::new(SlowLog::default());
+        let writer = AuditWriter::spawn(log.clone(), Duration::from_millis(5));
+        let start = tokio::time::Instant::now();
+        // 1 and 2 execute from the start and hand over at 0 and 2 ms; 3 starts executing at
+        // 3 ms, after the first batch left, and hands over at once, while that batch commits.
+        let reads = [
+            read(&writer, &log, 1, 0, 0),
+            read(&writer, &log, 2, 0, 2),
+            read(&writer, &log, 3, 3, 3),
+        ];
+        for read in futures::future::join_all(reads).await {
+            read.unwrap();
+        }
+        assert_eq!(batches(&log), [vec![1, 2], vec![3]]);
+        let began: Vec<u128> = log
+            .began
             .lock()
             .unwrap()
             .iter()
-            .map(|batch| batch.iter().map(|e| e.person.as_u128()).collect())
+            .map(|at| (*at - start).as_millis())
             .collect();
-        assert_eq!(batches, [vec![1, 2], vec![3]]);
+        // The first batch at 2 ms, when 2 handed over (not at 5); the second as soon as the
+        // first was committed (22 ms), since nothing else was executing.
+        assert_eq!(began, [2, 22]);
     }
 
     #[test]

@@ -251,7 +251,8 @@ impl Standing for TokenStanding {
         let entries = self
             .shown
             .take(self.opened.viewer.party.0, self.services.clock.now());
-        self.services.audit.record(entries).await
+        let audit = &self.services.audit;
+        audit.record(entries, audit.executing()).await
     }
 
     fn checked_within(&self, within: Duration) -> bool {

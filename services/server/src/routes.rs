@@ -271,6 +271,8 @@ async fn authenticate(
 /// POST /graphql: authenticated from its headers first; only then is its body read, within
 /// the body timeout.
 async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
+    // Counted from here, so that an audit batch opened meanwhile waits for its entries.
+    let executing = state.services.audit.executing();
     let (parts, body) = request.into_parts();
     let client = limits::client_address(&state.proxies, &parts.headers, crate::serve::peer(&parts));
     let token = parts
@@ -338,7 +340,7 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
     // Whose data this response shows is recorded before it leaves; if it cannot be, it does
     // not leave.
     let entries = shown.take(reader, state.services.clock.now());
-    if let Err(e) = state.services.audit.record(entries).await {
+    if let Err(e) = state.services.audit.record(entries, executing).await {
         return error_response(StatusCode::SERVICE_UNAVAILABLE, ApiError::internal(&e));
     }
     axum::Json(response).into_response()

@@ -191,9 +191,9 @@ pub struct Settings {
     /// turns it off in code, for the baseline it measures the audit against.
     #[arg(skip = true)]
     pub audit_each_answer: bool,
-    /// Milliseconds (0 to 100) a batch of access audit entries waits after its first for
-    /// others to join it, so that busy replicas commit several reads' entries at once; an
-    /// answer that shows personal data waits that much longer. 0 commits each batch at once.
+    /// Milliseconds (0 to 100) a batch of access audit entries waits at most after its first
+    /// for the entries of requests still executing, so that busy replicas commit several
+    /// reads' entries at once. 0 commits each batch at once.
     #[arg(long, env = "HOMEWARD_AUDIT_GATHER_MS", default_value_t = homeward_engine::audit::DEFAULT_GATHER.as_millis() as u64)]
     pub audit_gather_ms: u64,
     /// Seconds (fractions allowed) after which an operation on a WebSocket asks the database

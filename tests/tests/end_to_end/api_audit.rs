@@ -212,3 +212,31 @@ async fn a_read_is_answered_and_recorded_once_after_postgresql_ended_the_audits_
         .iter()
         .all(|(_, p, fields, _)| *p == person && fields == &["full_name"]));
 }
+
+/// A batch of audit entries waits for other requests only while some are executing: a reader
+/// alone is answered as soon as her entry is committed, not at the end of the batch's window
+/// (here the longest the setting allows). With the window waited out, every read would take
+/// at least 100 ms; the fastest of five must not.
+#[tokio::test]
+async fn a_reader_alone_does_not_wait_out_the_audit_window() {
+    let api = TestApi::start_with(|s| homeward::app::Settings {
+        audit_gather_ms: 100,
+        ..s
+    })
+    .await;
+    let amina = api.party("SOCIAL_WORKER", "Amina", "Safe Passage").await;
+    let person = api.register_person(&amina.token, "Joy N.").await;
+    let read = "query($p: ID!) { person(id: $p) { fullName } }";
+    let mut fastest = std::time::Duration::MAX;
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let data = api.data(&amina.token, read, json!({ "p": person })).await;
+        fastest = fastest.min(started.elapsed());
+        assert_eq!(data["person"]["fullName"], "Joy N.");
+    }
+    assert_eq!(entries(&api).await.len(), 5, "each read recorded");
+    assert!(
+        fastest < std::time::Duration::from_millis(100),
+        "the fastest read took {fastest:?}: a lone reader waited out the window"
+    );
+}

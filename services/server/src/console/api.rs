@@ -103,6 +103,7 @@ pub(crate) async fn run_partial<T: DeserializeOwned>(
     query: &str,
     variables: Value,
 ) -> Result<(T, Vec<Problem>), Failed> {
+    let executing = state.services.audit.executing();
     let (viewer, loaders) = homeward_graphql::request_data(&state.services, viewer.clone());
     let (reader, shown) = (viewer.party.0, loaders.access.clone());
     let request = async_graphql::Request::new(query)
@@ -118,7 +119,7 @@ pub(crate) async fn run_partial<T: DeserializeOwned>(
     state
         .services
         .audit
-        .record(entries)
+        .record(entries, executing)
         .await
         .map_err(|e| Failed::Internal(e.to_string()))?;
     let problems: Vec<Problem> = response
