@@ -74,6 +74,19 @@ async fn metrics_after_a_journey_count_what_happened() {
         .await;
     assert!(refused.get("errors").is_some(), "{refused}");
 
+    // Two reads of her name, one after the other: two entries in the access audit, each
+    // answer's batch committed on its own.
+    for _ in 0..2 {
+        let read = api
+            .data(
+                &amina.token,
+                "query($id: ID!) { plan(id: $id) { person { fullName } } }",
+                json!({ "id": plan }),
+            )
+            .await;
+        assert_eq!(read["plan"]["person"]["fullName"], "Joy N.");
+    }
+
     // A worker that died holding the passport reminder: its lease has ended.
     let dead = sqlx::query(
         "UPDATE timers SET claimed_by = gen_random_uuid(), lease_until = '2026-03-01' \
@@ -172,6 +185,15 @@ async fn metrics_after_a_journey_count_what_happened() {
     // One open subscription, and the lag of every event it was fed.
     assert_eq!(sample(&all, "homeward_subscriptions"), 1.0);
     assert!(sample(&all, "homeward_subscription_lag_seconds_count") >= 3.0);
+    // The access audit: the two reads' entries, two batches and their commits timed.
+    assert_eq!(sample(&all, "homeward_access_audit_entries_total"), 2.0);
+    assert_eq!(sample(&all, "homeward_access_audit_batch_size_count"), 2.0);
+    assert_eq!(sample(&all, "homeward_access_audit_batch_size_sum"), 2.0);
+    assert_eq!(
+        sample(&all, "homeward_access_audit_commit_seconds_count"),
+        2.0
+    );
+    assert!(sample(&all, "homeward_access_audit_commit_seconds_sum") > 0.0);
     // The pool.
     assert!(sample(&all, r#"homeward_db_pool_connections{state="in_use"}"#) >= 0.0);
     assert!(sample(&all, r#"homeward_db_pool_connections{state="idle"}"#) >= 0.0);

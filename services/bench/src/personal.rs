@@ -173,23 +173,84 @@ where
 
 /// `read(true)` against `read(false)`, both warmed first (the server's caches), then
 /// alternating for `rounds_of` rounds.
-async fn alternate_reads<F, Fut>(
-    rounds_of: usize,
-    read: F,
-) -> anyhow::Result<Vec<(Measured, Measured)>>
+async fn alternate_reads<F, Fut>(rounds_of: usize, read: F) -> anyhow::Result<ReadRounds>
 where
     F: Fn(bool) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Measured>>,
 {
     read(true).await?;
     read(false).await?;
-    let mut rounds = Vec::new();
+    let (mut rounds, mut batches) = (Vec::new(), Vec::new());
     for _ in 0..rounds_of {
+        let before = AuditBatches::now();
         let with = read(true).await?;
+        batches.push(AuditBatches::now().since(&before));
         let without = read(false).await?;
         rounds.push((with, without));
     }
-    Ok(rounds)
+    Ok((rounds, batches))
+}
+
+/// Each round's two sides, and the access audit's batches during the first side's reads.
+type ReadRounds = (Vec<(Measured, Measured)>, Vec<AuditBatches>);
+
+/// The access audit's batches in this process, as its metrics count them: how many, the
+/// answers in them, and the seconds spent committing them.
+#[derive(Debug, Clone, Copy, Default)]
+struct AuditBatches {
+    batches: f64,
+    answers: f64,
+    committing: f64,
+}
+
+impl AuditBatches {
+    /// So far (zeros before the first batch, or without the server's metrics recorder).
+    fn now() -> Self {
+        let Some(text) = homeward::metrics::handle().map(|h| h.render()) else {
+            return Self::default();
+        };
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+                .unwrap_or(0.0)
+        };
+        Self {
+            batches: value("homeward_access_audit_batch_size_count"),
+            answers: value("homeward_access_audit_batch_size_sum"),
+            committing: value("homeward_access_audit_commit_seconds_sum"),
+        }
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            batches: self.batches - before.batches,
+            answers: self.answers - before.answers,
+            committing: self.committing - before.committing,
+        }
+    }
+}
+
+/// The audited side's batches, each round: answers per batch and a commit's mean time. How
+/// long answers wait for their batches, which the CPU rows do not show.
+fn audit_row(name: &str, batches: &[AuditBatches]) {
+    let per_batch = |b: &AuditBatches| b.answers / b.batches.max(1.0);
+    let cells: Vec<String> = batches
+        .iter()
+        .map(|b| {
+            format!(
+                "{:.1} a batch, {:.2} ms",
+                per_batch(b),
+                b.committing * 1000.0 / b.batches.max(1.0)
+            )
+        })
+        .collect();
+    let mut sizes: Vec<f64> = batches.iter().map(per_batch).collect();
+    sizes.sort_by(f64::total_cmp);
+    println!(
+        "| {name}: the audit's answers per batch and mean commit, each round | {} | **{:.1}** |",
+        cells.join(" · "),
+        crate::median_of_sorted(&sizes)
+    );
 }
 
 fn row(name: &str, rounds: &[(f64, f64)]) {
@@ -412,7 +473,7 @@ async fn reads(
     };
     let mut plan_reads = Vec::new();
     for &count in readers {
-        let rounds = alternate_reads(rounds, |with_person: bool| {
+        let (rounds, _) = alternate_reads(rounds, |with_person: bool| {
             http_reads(
                 count,
                 &api_url,
@@ -437,7 +498,7 @@ async fn reads(
     );
     let mut http_audits = Vec::new();
     for &count in readers {
-        let rounds = alternate_reads(rounds, |audited: bool| {
+        let (rounds, batches) = alternate_reads(rounds, |audited: bool| {
             http_reads(
                 count,
                 if audited { &api_url } else { &unaudited_url },
@@ -453,6 +514,10 @@ async fn reads(
             &format!("audited read over GraphQL, {count} clients"),
             &rounds,
         );
+        audit_row(
+            &format!("audited read over GraphQL, {count} clients"),
+            &batches,
+        );
         http_audits.push(rates(&rounds));
     }
     let _ = stop.send(());
@@ -466,12 +531,14 @@ async fn reads(
 
     let mut audits = Vec::new();
     for &count in readers {
-        let audited = audit_cost(store, handler, &clients[..count], duration, rounds).await?;
+        let (audited, batches) =
+            audit_cost(store, handler, &clients[..count], duration, rounds).await?;
         row(
             &format!("a read of personal fields, with its audit / without, {count} clients"),
             &rates(&audited),
         );
         cpu_row(&format!("audited read, {count} clients"), &audited);
+        audit_row(&format!("audited read, {count} clients"), &batches);
         audits.push(rates(&audited));
     }
     peak_row(
@@ -490,7 +557,7 @@ async fn audit_cost(
     clients: &[(String, Vec<String>)],
     duration: Duration,
     rounds_of: usize,
-) -> anyhow::Result<Vec<(Measured, Measured)>> {
+) -> anyhow::Result<ReadRounds> {
     use homeward_engine::authz::Viewer;
     use homeward_engine::invitations::{InvitationSettings, Invitations};
     let outbox =

@@ -146,9 +146,15 @@ impl AuditWriter {
                 }
                 let entries: Vec<AccessEntry> =
                     batch.iter().flat_map(|(e, _)| e.iter().cloned()).collect();
+                let committing = std::time::Instant::now();
                 let result = log.record_access(&entries).await.map_err(|e| e.to_string());
-                metrics::counter!("homeward_access_audit_entries_total")
-                    .increment(entries.len() as u64);
+                metrics::histogram!("homeward_access_audit_commit_seconds")
+                    .record(committing.elapsed().as_secs_f64());
+                metrics::histogram!("homeward_access_audit_batch_size").record(batch.len() as f64);
+                if result.is_ok() {
+                    metrics::counter!("homeward_access_audit_entries_total")
+                        .increment(entries.len() as u64);
+                }
                 for (_, answer) in batch {
                     let _ = answer.send(result.clone());
                 }
